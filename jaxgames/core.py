@@ -1,0 +1,203 @@
+"""The game contract shared by every game family.
+
+A game model is an immutable pytree whose array leaves (payoffs, transition
+tensors, model coefficients) can be batched with ``jax.vmap`` and whose sizes
+are static. A *policy* is a tuple with one array per player, each of shape
+``[*decision_points, max_actions]`` (matrix games: ``[A_i]``), holding action
+probabilities; ``game.legal_mask()`` gives the legal actions in the same shape.
+
+Every game answers the same questions about a policy, with array code only:
+
+* ``evaluate(policy) -> Evaluation``: values, action values and reach weights;
+* ``best_response(policy)``: each player's best response to the others;
+* ``nash_conv(policy)``: the sum over players of their best-response gains;
+* ``exploitability(policy)``: ``nash_conv / num_players`` (OpenSpiel's convention);
+* ``reach(policy)``: each player's own reach of each of its decision points;
+* ``mix_policies(p, q, alpha)``: the behavioural policy that plays like the
+  mixture ``(1 - alpha) p + alpha q`` (Kuhn's theorem), the game-aware average
+  used by every solver's running average.
+
+Solvers are written only against this contract, so the same solver objects run
+on every family.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxgames import simplex
+
+Policy = tuple  # tuple[jax.Array, ...], one probability array per player
+
+#: Tolerance for "sums to one" and "non-negative" in policy validation.
+POLICY_ATOL = 1e-4
+
+
+class Evaluation(NamedTuple):
+    """What a game reports about a policy (all arrays; a pytree).
+
+    Attributes:
+      values: ``[N]`` expected payoff of each player.
+      action_values: tuple, per player, ``[*decision_points, A_i]``: expected
+        payoff of taking each action at the decision point (given it is
+        reached) and following the policy afterwards.
+      reach: tuple, per player, ``[*decision_points]``: the player's own
+        probability of reaching each decision point (1 in a matrix game).
+      opponent_reach: tuple, per player, ``[*decision_points]``: the others'
+        and chance's reach; ``opponent_reach * action_values`` are the
+        counterfactual values of CFR (equal to ``action_values`` in a matrix game).
+    """
+
+    values: jax.Array
+    action_values: Policy
+    reach: Policy
+    opponent_reach: Policy
+
+
+def is_concrete(x: Any) -> bool:
+    """True when ``x`` holds values we can inspect (not a tracer under jit/vmap)."""
+    return not isinstance(x, jax.core.Tracer)
+
+
+def as_float_array(x: Any, field: str) -> jax.Array:
+    """Convert user input to a floating JAX array, naming ``field`` on failure."""
+    if isinstance(x, jax.Array) and jnp.issubdtype(x.dtype, jnp.floating):
+        return x
+    try:
+        arr = jnp.asarray(x)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{field}: expected a numeric array, got {type(x).__name__}") from err
+    if not (jnp.issubdtype(arr.dtype, jnp.floating) or jnp.issubdtype(arr.dtype, jnp.integer)
+            or arr.dtype == jnp.bool_):
+        raise ValueError(f"{field}: expected a numeric array, got dtype {arr.dtype}")
+    return arr.astype(jnp.result_type(float))
+
+
+def check_finite(x: jax.Array, field: str) -> None:
+    """Raise if a concrete array holds NaN or inf (skipped under tracing)."""
+    if is_concrete(x) and not bool(jnp.all(jnp.isfinite(x))):
+        bad = int(jnp.sum(~jnp.isfinite(x)))
+        raise ValueError(f"{field}: expected finite values, found {bad} NaN/inf entries")
+
+
+def check_positive(value: Any, field: str, allow_zero: bool = False) -> None:
+    """Raise if a concrete hyperparameter is not positive (or negative, with ``allow_zero``)."""
+    if value is None or not is_concrete(value):
+        return
+    arr = np.asarray(value)
+    if not np.all(np.isfinite(arr)) or (np.any(arr < 0) if allow_zero else np.any(arr <= 0)):
+        expected = ">= 0" if allow_zero else "> 0"
+        raise ValueError(f"{field}: expected a finite value {expected}, got {value!r}")
+
+
+class Game:
+    """Base class of every game model: the contract plus shared defaults.
+
+    Subclasses implement ``num_players``, ``legal_mask``, ``evaluate``,
+    ``best_response`` and ``reach``; the rest follows.
+    """
+
+    num_players: int
+
+    # -- the contract ---------------------------------------------------------
+    def legal_mask(self) -> Policy:
+        raise NotImplementedError
+
+    def evaluate(self, policy: Policy) -> Evaluation:
+        raise NotImplementedError
+
+    def best_response(self, policy: Policy) -> Policy:
+        """Per player, a pure best response to the other players' ``policy``."""
+        raise NotImplementedError
+
+    def best_response_values(self, policy: Policy) -> jax.Array:
+        """``[N]``: each player's value when it best-responds to the others."""
+        raise NotImplementedError
+
+    def reach(self, policy: Policy) -> Policy:
+        raise NotImplementedError
+
+    # -- shared defaults ------------------------------------------------------
+    def policy_shapes(self) -> tuple:
+        return tuple(m.shape for m in self.legal_mask())
+
+    def uniform_policy(self) -> Policy:
+        """The uniform policy over legal actions at every decision point."""
+        dtype = jnp.result_type(float)
+        return tuple(simplex.normalize(m.astype(dtype), m) for m in self.legal_mask())
+
+    def nash_conv(self, policy: Policy) -> jax.Array:
+        """Sum over players of ``max_{pi_i'} u_i(pi_i', pi_-i) - u_i(pi)``."""
+        gains = self.best_response_values(policy) - self.evaluate(policy).values
+        return jnp.sum(gains)
+
+    def exploitability(self, policy: Policy) -> jax.Array:
+        """``nash_conv / num_players`` (OpenSpiel's convention)."""
+        return self.nash_conv(policy) / self.num_players
+
+    def mix_policies(self, p: Policy, q: Policy, alpha) -> Policy:
+        """Behavioural policy equivalent to the mixture ``(1 - alpha) p + alpha q``.
+
+        At a decision point reached with own probabilities ``r_p`` and ``r_q``
+        the mixture plays ``p + w (q - p)`` with
+        ``w = alpha r_q / ((1 - alpha) r_p + alpha r_q)`` (Heinrich et al. 2015,
+        Theorem 7). With a single decision point (matrix games) ``w = alpha``.
+        """
+        reach_p, reach_q = self.reach(p), self.reach(q)
+        mixed = []
+        for pi, qi, rp, rq in zip(p, q, reach_p, reach_q):
+            num = alpha * rq
+            den = (1 - alpha) * rp + num
+            w = jnp.where(den > 0, num / jnp.where(den > 0, den, 1.0), alpha)[..., None]
+            mixed.append(pi + w * (qi - pi))
+        return tuple(mixed)
+
+    def validate_policy(self, policy: Policy, name: str = "policy") -> Policy:
+        """Check shapes always, and values when concrete; return float arrays.
+
+        Raises ``ValueError`` naming the player and what was expected: a tuple of
+        one array per player, each of the player's shape, non-negative, with no
+        mass on illegal actions and summing to 1 at every decision point.
+        """
+        masks = self.legal_mask()
+        if not isinstance(policy, (tuple, list)):
+            raise ValueError(
+                f"{name}: expected a tuple of {self.num_players} arrays (one per player), "
+                f"got {type(policy).__name__}")
+        if len(policy) != self.num_players:
+            raise ValueError(
+                f"{name}: expected {self.num_players} arrays (one per player), got {len(policy)}")
+        out = []
+        for i, (p, mask) in enumerate(zip(policy, masks)):
+            field = f"{name}[{i}]"
+            p = as_float_array(p, field)
+            if p.shape != mask.shape:
+                raise ValueError(f"{field}: expected shape {tuple(mask.shape)}, got {tuple(p.shape)}")
+            if is_concrete(p) and is_concrete(mask):
+                _check_distribution(np.asarray(p), np.asarray(mask), field)
+            out.append(p)
+        return tuple(out)
+
+
+def _check_distribution(p: np.ndarray, mask: np.ndarray, field: str) -> None:
+    if not np.all(np.isfinite(p)):
+        raise ValueError(f"{field}: expected finite probabilities, found NaN/inf")
+    if np.any(p < -POLICY_ATOL):
+        raise ValueError(f"{field}: expected non-negative probabilities, min is {p.min():.4g}")
+    if np.any(np.abs(np.where(mask, 0.0, p)) > POLICY_ATOL):
+        raise ValueError(f"{field}: puts probability on illegal actions")
+    sums = p.sum(axis=-1)
+    worst = np.max(np.abs(sums - 1.0)) if sums.size else 0.0
+    if worst > POLICY_ATOL:
+        raise ValueError(
+            f"{field}: expected probabilities summing to 1 over the last axis, "
+            f"found a sum off by {worst:.4g}")
+
+
+def stack_policies(policies: Sequence[Policy]) -> Policy:
+    """Stack a list of policies of one game into one batched policy."""
+    return jax.tree_util.tree_map(lambda *xs: jnp.stack(xs), *policies)

@@ -1,0 +1,35 @@
+"""Equilibrium solvers behind one functional interface (see ``solvers.core``)."""
+
+from solvers.core import Solver, SolverState, Trace, averaging_weight, initial_state, run, update_average
+from solvers.fictitious_play import fictitious_play
+from solvers.first_order import (extragradient, first_order_solver, mirror_descent, mirror_prox,
+                                 optimistic_mirror_descent)
+from solvers.regret_matching import regret_matching, regret_matching_plus
+from solvers.regularized import mmd
+
+#: Every solver factory by name (for the CLI, configs and tables).
+SOLVERS = {
+    "fictitious_play": fictitious_play,
+    "regret_matching": regret_matching,
+    "regret_matching_plus": regret_matching_plus,
+    "mirror_descent": mirror_descent,
+    "optimistic_mirror_descent": optimistic_mirror_descent,
+    "extragradient": extragradient,
+    "mirror_prox": mirror_prox,
+    "mmd": mmd,
+}
+
+
+def make(name: str, **hyperparameters) -> Solver:
+    """Build a registered solver by name, e.g. ``make("mirror_prox", learning_rate=0.2)``."""
+    if name not in SOLVERS:
+        raise ValueError(f"solver: unknown name {name!r}; expected one of {sorted(SOLVERS)}")
+    return SOLVERS[name](**hyperparameters)
+
+
+__all__ = [
+    "Solver", "SolverState", "Trace", "run", "initial_state", "update_average", "averaging_weight",
+    "fictitious_play", "regret_matching", "regret_matching_plus", "mirror_descent",
+    "optimistic_mirror_descent", "extragradient", "mirror_prox", "mmd", "first_order_solver",
+    "SOLVERS", "make",
+]
