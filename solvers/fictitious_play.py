@@ -30,13 +30,15 @@ def _response(game: Game, policy: Policy, temperature) -> Policy:
     return game.smooth_best_response(policy, temperature)
 
 
-def fictitious_play(alternating: bool = False, temperature: float = 0.0,
+def fictitious_play(alternating: bool = True, temperature: float = 0.0,
                     step_size: float | None = None) -> Solver:
     """Fictitious play (classic or smoothed, simultaneous or alternating).
 
     Args:
       alternating: update players in turn, each responding to the others'
-        freshly updated averages (Berger 2007), instead of simultaneously.
+        freshly updated averages — Brown's original 1951 process, which
+        converges markedly faster in practice (Berger 2007) — instead of
+        simultaneously (Robinson's variant).
       temperature: 0 for classic best responses; > 0 for logit (softmax)
         responses, the smoothed FP whose rest point is the logit QRE.
       step_size: constant averaging step in (0, 1]; ``None`` gives the classic
