@@ -1,0 +1,464 @@
+"""Throughput of our batched matrix-game solvers against nashpy, and payoff-read bandwidth.
+
+Run from the repository root::
+
+    python benchmarks/bench_matrix.py            # full run (a few minutes on 2 CPU cores)
+    python benchmarks/bench_matrix.py --quick    # smoke test (< 30 s)
+
+Two benchmarks, everything measured in the same process:
+
+(a) many small games: random 3x3 zero-sum games, all solved in ONE jitted call
+    (``jax.vmap`` over games) by ``solvers.fictitious_play()``; nashpy's
+    fictitious play (a Python generator, one game at a time) is timed on a
+    subset of the same games with the same number of iterations. Throughput is
+    game-iterations per second (games x iterations / seconds).
+(b) larger games: random 50x50 zero-sum games, game-iterations/s for ours and
+    nashpy, plus the payoff bytes our solvers read per second, compared with the
+    read bandwidth of ``np.copyto`` on an array of the same size.
+
+Timing rules: every jitted function is called once (compile + run), then timed
+``--repeats`` times with ``jax.block_until_ready``; we report the median, and
+compile time = first call - median. ``eval_every = num_steps`` so the only
+exploitability evaluation is the final one. Each solver must actually converge
+(median exploitability of the output below a tolerance) or the script fails.
+
+Results are printed and written to ``benchmarks/results/`` as JSON and CSV.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import csv
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import nashpy
+import numpy as np
+
+import jaxgames
+import solvers
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+# Targets from the benchmark brief.
+TARGET_RATIO_SMALL = 1000.0    # (a) ours / nashpy game-iterations per second
+TARGET_BANDWIDTH = 0.5         # (b) our payoff bytes read/s as a fraction of numpy copy bytes read/s
+
+FULL = dict(
+    small_games=100_000, small_actions=3, small_iters=1000, small_nashpy_games=50,
+    big_games=1000, big_actions=50, big_iters=1000, big_nashpy_games=20,
+    # extragradient's default euclidean projection sorts every step, ~10x slower per step
+    # on XLA CPU than the others, so it runs fewer iterations to keep the full run short.
+    other_iters={"regret_matching_plus": 1000, "mirror_prox": 1000, "extragradient": 200},
+    tolerance={"small": 0.05, "big": 0.1, "regret_matching_plus": 0.05, "mirror_prox": 0.05,
+               "extragradient": 0.15},
+)
+QUICK = dict(
+    small_games=10_000, small_actions=3, small_iters=200, small_nashpy_games=5,
+    big_games=100, big_actions=50, big_iters=200, big_nashpy_games=3,
+    other_iters={"regret_matching_plus": 200, "mirror_prox": 200, "extragradient": 50},
+    tolerance={"small": 0.05, "big": 0.15, "regret_matching_plus": 0.1, "mirror_prox": 0.1,
+               "extragradient": 0.25},
+)
+
+# Full payoff-array reads per step each solver is *expected* to do (for the report only;
+# the bandwidth figure uses the count read off the compiled step, see payoff_reads_per_step).
+NOMINAL_READS = {
+    "fictitious_play": "1 (one best response per player; alternating FP computes each player's q once)",
+    "regret_matching_plus": "1 (alternating: game.evaluate once per player, the unused half is dead code)",
+    "mirror_prox": "2 (two gradients per step)",
+    "extragradient": "2 (two gradients per step)",
+}
+
+
+# ----------------------------------------------------------------------------- helpers
+
+def machine_info() -> dict:
+    model = platform.processor() or "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
+        m = re.search(r"^Model name:\s*(.+)$", out, re.M)
+        model = m.group(1).strip() if m else model
+        l3 = re.search(r"^L3 cache:\s*(.+)$", out, re.M)
+        l3 = l3.group(1).strip() if l3 else None
+    except OSError:
+        l3 = None
+
+    def git(*args):
+        try:
+            return subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True, text=True,
+                                  check=False).stdout.strip()
+        except OSError:
+            return ""
+
+    return {
+        "cpu_model": model,
+        "l3_cache": l3,
+        "cpu_count": os.cpu_count(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "jax": jax.__version__,
+        "jaxlib": getattr(jax.lib, "__version__", None) or _jaxlib_version(),
+        "numpy": np.__version__,
+        "nashpy": nashpy.__version__,
+        "jax_devices": [str(d) for d in jax.devices()],
+        "xla_flags": os.environ.get("XLA_FLAGS", ""),
+        "git_commit": git("rev-parse", "HEAD"),
+        "git_dirty_paths": git("status", "--porcelain", "--", "jaxgames", "solvers").splitlines(),
+        "loadavg_at_start": list(os.getloadavg()),
+    }
+
+
+def _jaxlib_version():
+    try:
+        import jaxlib
+        return jaxlib.__version__
+    except Exception:  # noqa: BLE001
+        return None
+
+
+def cpu_seconds() -> float:
+    t = os.times()
+    return t.user + t.system
+
+
+def time_jitted(fn, *args, repeats: int) -> dict:
+    """First call (compile + run), then ``repeats`` timed calls; all blocked."""
+    t0 = time.perf_counter()
+    out = jax.block_until_ready(fn(*args))
+    first = time.perf_counter() - t0
+    times, cpu = [], []
+    for _ in range(repeats):
+        c0, t0 = cpu_seconds(), time.perf_counter()
+        jax.block_until_ready(fn(*args))
+        dt = time.perf_counter() - t0
+        times.append(dt)
+        cpu.append((cpu_seconds() - c0) / dt)
+    median = float(np.median(times))
+    return {"first_call_s": first, "median_s": median, "min_s": float(np.min(times)),
+            "times_s": times, "compile_s": max(first - median, 0.0),
+            "cpu_utilization": float(np.median(cpu)), "output": out}
+
+
+def time_python(fn, repeats: int) -> dict:
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return {"median_s": float(np.median(times)), "min_s": float(np.min(times)), "times_s": times}
+
+
+def make_games(key, num_games: int, num_actions: int):
+    keys = jax.random.split(key, num_games)
+    gen = jax.jit(jax.vmap(lambda k: jaxgames.matrix.random_zero_sum(k, num_actions)))
+    return jax.block_until_ready(gen(keys))
+
+
+def batched_run(solver, num_steps: int):
+    """One jitted call: run ``solver`` on every game of a batch; final exploitabilities ``[G]``."""
+    return jax.jit(jax.vmap(
+        lambda g: solvers.run(solver, g, num_steps, eval_every=num_steps)[1].exploitability[-1]))
+
+
+def uniform_exploitability(games) -> float:
+    """Median exploitability of the uniform policy: what 'no progress' looks like."""
+    f = jax.jit(jax.vmap(lambda g: g.exploitability(g.uniform_policy())))
+    return float(jnp.median(f(games)))
+
+
+def payoff_reads_per_step(solver, games) -> float | None:
+    """Full payoff-array reads one batched step performs, read off the compiled HLO.
+
+    Counts the batched matrix-vector ``dot`` ops (output ``[G, n]`` or ``[G, n, 1]``)
+    left in ``jit(vmap(solver.step))`` after XLA's dead-code elimination; each reads
+    one player's ``[G, n, n]`` slice, so reads = dots / num_players. ``None`` if XLA
+    lowered the products to something other than ``dot`` (then nothing is claimed).
+    """
+    state = jax.vmap(solver.init)(games)
+    text = jax.jit(jax.vmap(solver.step)).lower(games, state).compile().as_text()
+    # games is batched: payoffs [G, N, n, n]. (games.num_players would read the batch
+    # axis here, since MatrixGame's properties look at payoffs.shape outside vmap.)
+    g, num_players, n = games.payoffs.shape[0], games.payoffs.shape[1], games.payoffs.shape[-1]
+    pattern = re.compile(rf"=\s*f32\[{g},{n}(?:,1)?\]\S*\s+dot\(")
+    dots = len(pattern.findall(text))
+    return dots / num_players if dots else None
+
+
+def numpy_copy_bandwidth(nbytes: int, repeats: int) -> dict:
+    src = np.random.default_rng(0).standard_normal(nbytes // 4).astype(np.float32)
+    dst = np.empty_like(src)
+    np.copyto(dst, src)  # touch both
+    t = time_python(lambda: np.copyto(dst, src), max(repeats, 20))
+    return {"nbytes": src.nbytes, "median_s": t["median_s"], "min_s": t["min_s"],
+            "read_Bps": src.nbytes / t["median_s"], "read_plus_write_Bps": 2 * src.nbytes / t["median_s"]}
+
+
+def nashpy_fictitious_play(games, num_games: int, iterations: int, repeats: int) -> dict:
+    """nashpy's fictitious play on the first ``num_games`` games, one after another."""
+    mats = [np.asarray(games.payoffs[i, 0]) for i in range(num_games)]
+    nash_games = [nashpy.Game(A) for A in mats]   # zero-sum: B = -A
+    finals = []
+
+    def solve_all():
+        np.random.seed(0)   # nashpy breaks best-response ties with np.random
+        finals.clear()
+        for g in nash_games:
+            last = collections.deque(g.fictitious_play(iterations=iterations), maxlen=1)[0]
+            finals.append(last)
+
+    t = time_python(solve_all, repeats)
+    expl = []
+    for A, (row_counts, col_counts) in zip(mats, finals):
+        A = A.astype(np.float64)
+        x, y = row_counts / row_counts.sum(), col_counts / col_counts.sum()
+        expl.append(0.5 * (np.max(A @ y) - np.min(x @ A)))
+    t["median_exploitability"] = float(np.median(expl))
+    t["game_iters_per_s"] = num_games * iterations / t["median_s"]
+    return t
+
+
+def reference_matvec(games, iterations: int):
+    """Not a solver: the bare batched mat-vec loop (both players' q each step), as a ceiling.
+
+    The per-player payoff slices are materialized once outside the loop; each step
+    reads the whole payoff array once, like one fictitious-play step.
+    """
+    def f(payoffs):
+        p0, p1 = payoffs[:, 0], payoffs[:, 1]
+        g, n = payoffs.shape[0], payoffs.shape[-1]
+        x = jnp.full((g, n), 1.0 / n, payoffs.dtype)
+        y = jnp.full((g, n), 1.0 / n, payoffs.dtype)
+
+        def body(_, carry):
+            x, y = carry
+            q0 = jnp.einsum("gij,gj->gi", p0, y)
+            q1 = jnp.einsum("gij,gi->gj", p1, x)
+            return x + 1e-3 * q0, y + 1e-3 * q1
+
+        return jax.lax.fori_loop(0, iterations, body, (x, y))
+    return jax.jit(f)
+
+
+def check_converged(name: str, expl: float, tol: float, uniform: float) -> None:
+    if not (np.isfinite(expl) and expl < tol and expl < 0.5 * uniform):
+        raise AssertionError(
+            f"{name}: median exploitability {expl:.4g} after the run is not below the tolerance "
+            f"{tol} (and half the uniform policy's {uniform:.4g}); refusing to report the "
+            "throughput of a solver that does not converge")
+
+
+# ----------------------------------------------------------------------------- benchmarks
+
+def bench_small(cfg, repeats, key, rows, summary):
+    G, n, T = cfg["small_games"], cfg["small_actions"], cfg["small_iters"]
+    print(f"\n(a) {G:,} random {n}x{n} zero-sum games, {T} iterations of fictitious play")
+    games = make_games(key, G, n)
+    solver = solvers.fictitious_play()
+    r = time_jitted(batched_run(solver, T), games, repeats=repeats)
+    expl = float(jnp.median(r.pop("output")))
+    uniform = uniform_exploitability(games)
+    check_converged("(a) fictitious_play", expl, cfg["tolerance"]["small"], uniform)
+    ours = G * T / r["median_s"]
+    print(f"  ours   : median {r['median_s']:.3f} s  compile {r['compile_s']:.2f} s  "
+          f"{ours:,.0f} game-iter/s  median exploitability {expl:.2e} (uniform {uniform:.2f})")
+    rows.append(dict(case="a", implementation="ours", solver="fictitious_play", num_games=G,
+                     num_actions=n, iterations=T, median_s=r["median_s"], min_s=r["min_s"],
+                     compile_s=r["compile_s"], game_iters_per_s=ours,
+                     median_exploitability=expl, cpu_utilization=r["cpu_utilization"]))
+
+    m = cfg["small_nashpy_games"]
+    nr = nashpy_fictitious_play(games, m, T, repeats)
+    print(f"  nashpy : {m} games, median {nr['median_s']:.3f} s  {nr['game_iters_per_s']:,.0f} "
+          f"game-iter/s  median exploitability {nr['median_exploitability']:.2e}")
+    rows.append(dict(case="a", implementation="nashpy", solver="fictitious_play", num_games=m,
+                     num_actions=n, iterations=T, median_s=nr["median_s"], min_s=nr["min_s"],
+                     game_iters_per_s=nr["game_iters_per_s"],
+                     median_exploitability=nr["median_exploitability"]))
+    ratio = ours / nr["game_iters_per_s"]
+    print(f"  ratio  : {ratio:,.0f}x  (target >= {TARGET_RATIO_SMALL:,.0f}x: "
+          f"{'met' if ratio >= TARGET_RATIO_SMALL else 'MISSED'})")
+    summary["a"] = dict(games=G, actions=n, iterations=T, nashpy_games=m,
+                        ours_game_iters_per_s=ours, nashpy_game_iters_per_s=nr["game_iters_per_s"],
+                        ratio=ratio, target_ratio=TARGET_RATIO_SMALL, met=ratio >= TARGET_RATIO_SMALL,
+                        compile_s=r["compile_s"], ours_median_s=r["median_s"], ours_times_s=r["times_s"],
+                        ours_cpu_utilization=r["cpu_utilization"],
+                        ours_median_exploitability=expl,
+                        nashpy_median_exploitability=nr["median_exploitability"],
+                        uniform_exploitability=uniform)
+
+
+def bench_big(cfg, repeats, key, rows, summary, other_solvers: bool):
+    G, n, T = cfg["big_games"], cfg["big_actions"], cfg["big_iters"]
+    print(f"\n(b) {G:,} random {n}x{n} zero-sum games")
+    games = make_games(key, G, n)
+    nbytes = games.payoffs.nbytes
+    uniform = uniform_exploitability(games)
+    copy = numpy_copy_bandwidth(nbytes, repeats)
+    print(f"  payoff array {tuple(games.payoffs.shape)} {games.payoffs.dtype}: {nbytes / 1e6:.1f} MB; "
+          f"np.copyto read bandwidth {copy['read_Bps'] / 1e9:.2f} GB/s "
+          f"(read+write {copy['read_plus_write_Bps'] / 1e9:.2f} GB/s)")
+    rows.append(dict(case="b", implementation="numpy", solver="np.copyto", num_games=G, num_actions=n,
+                     median_s=copy["median_s"], min_s=copy["min_s"], read_GBps=copy["read_Bps"] / 1e9))
+    summary["b"] = dict(games=G, actions=n, payoff_bytes=nbytes, uniform_exploitability=uniform,
+                        numpy_copy_read_GBps=copy["read_Bps"] / 1e9,
+                        numpy_copy_read_plus_write_GBps=copy["read_plus_write_Bps"] / 1e9,
+                        target_fraction_of_copy=TARGET_BANDWIDTH, solvers={})
+
+    specs = [("fictitious_play", solvers.fictitious_play(), T, cfg["tolerance"]["big"])]
+    if other_solvers:
+        specs += [
+            ("regret_matching_plus", solvers.regret_matching_plus(),
+             cfg["other_iters"]["regret_matching_plus"], cfg["tolerance"]["regret_matching_plus"]),
+            ("mirror_prox", solvers.mirror_prox(),
+             cfg["other_iters"]["mirror_prox"], cfg["tolerance"]["mirror_prox"]),
+            ("extragradient", solvers.extragradient(),
+             cfg["other_iters"]["extragradient"], cfg["tolerance"]["extragradient"]),
+        ]
+    for name, solver, iters, tol in specs:
+        reads = payoff_reads_per_step(solver, games)
+        r = time_jitted(batched_run(solver, iters), games, repeats=repeats)
+        expl = float(jnp.median(r.pop("output")))
+        check_converged(f"(b) {name}", expl, tol, uniform)
+        rate = G * iters / r["median_s"]
+        bw = reads * nbytes * iters / r["median_s"] if reads else float("nan")
+        frac = bw / copy["read_Bps"]
+        print(f"  {name:21s}: {iters} it, median {r['median_s']:.3f} s  compile {r['compile_s']:.2f} s  "
+              f"{rate:,.0f} game-iter/s  reads/step {reads}  {bw / 1e9:.2f} GB/s "
+              f"({100 * frac:.0f}% of copy)  expl {expl:.2e}  cpu {r['cpu_utilization']:.2f}")
+        rows.append(dict(case="b", implementation="ours", solver=name, num_games=G, num_actions=n,
+                         iterations=iters, median_s=r["median_s"], min_s=r["min_s"],
+                         compile_s=r["compile_s"], game_iters_per_s=rate, payoff_reads_per_step=reads,
+                         read_GBps=bw / 1e9, fraction_of_copy=frac, median_exploitability=expl,
+                         cpu_utilization=r["cpu_utilization"]))
+        summary["b"]["solvers"][name] = dict(
+            iterations=iters, game_iters_per_s=rate, compile_s=r["compile_s"], median_s=r["median_s"],
+            times_s=r["times_s"], payoff_reads_per_step=reads, nominal_reads=NOMINAL_READS[name],
+            read_GBps=bw / 1e9, fraction_of_copy=frac, met=frac >= TARGET_BANDWIDTH,
+            median_exploitability=expl, cpu_utilization=r["cpu_utilization"])
+
+    m = cfg["big_nashpy_games"]
+    nr = nashpy_fictitious_play(games, m, T, repeats)
+    ours = summary["b"]["solvers"]["fictitious_play"]["game_iters_per_s"]
+    print(f"  nashpy fictitious_play: {m} games, {T} it, median {nr['median_s']:.3f} s  "
+          f"{nr['game_iters_per_s']:,.0f} game-iter/s  expl {nr['median_exploitability']:.2e}; "
+          f"ours/nashpy {ours / nr['game_iters_per_s']:,.1f}x")
+    rows.append(dict(case="b", implementation="nashpy", solver="fictitious_play", num_games=m,
+                     num_actions=n, iterations=T, median_s=nr["median_s"], min_s=nr["min_s"],
+                     game_iters_per_s=nr["game_iters_per_s"],
+                     median_exploitability=nr["median_exploitability"]))
+    summary["b"].update(nashpy_games=m, nashpy_iterations=T,
+                        nashpy_game_iters_per_s=nr["game_iters_per_s"],
+                        nashpy_median_exploitability=nr["median_exploitability"],
+                        ratio=ours / nr["game_iters_per_s"])
+
+    ref = time_jitted(reference_matvec(games.payoffs, T), games.payoffs, repeats=repeats)
+    ref.pop("output")
+    ref_bw = nbytes * T / ref["median_s"]
+    print(f"  reference (bare batched mat-vec loop, not a solver): {ref_bw / 1e9:.2f} GB/s "
+          f"({100 * ref_bw / copy['read_Bps']:.0f}% of copy)  cpu {ref['cpu_utilization']:.2f}")
+    rows.append(dict(case="b", implementation="reference", solver="bare batched matvec", num_games=G,
+                     num_actions=n, iterations=T, median_s=ref["median_s"], min_s=ref["min_s"],
+                     compile_s=ref["compile_s"], game_iters_per_s=G * T / ref["median_s"],
+                     payoff_reads_per_step=1.0, read_GBps=ref_bw / 1e9,
+                     fraction_of_copy=ref_bw / copy["read_Bps"], cpu_utilization=ref["cpu_utilization"]))
+    summary["b"]["reference_matvec"] = dict(read_GBps=ref_bw / 1e9,
+                                            fraction_of_copy=ref_bw / copy["read_Bps"],
+                                            median_s=ref["median_s"], cpu_utilization=ref["cpu_utilization"])
+
+
+# ----------------------------------------------------------------------------- main
+
+def print_table(summary):
+    a, b = summary["a"], summary["b"]
+    fp = b["solvers"]["fictitious_play"]
+    print("\n| benchmark | ours game-iter/s | nashpy game-iter/s | ratio | target | met? |")
+    print("|---|---:|---:|---:|---|---|")
+    print(f"| (a) {a['games']:,} x {a['actions']}x{a['actions']}, FP {a['iterations']} it "
+          f"| {a['ours_game_iters_per_s']:,.0f} | {a['nashpy_game_iters_per_s']:,.0f} "
+          f"| {a['ratio']:,.0f}x | >= {a['target_ratio']:,.0f}x | {'yes' if a['met'] else 'NO'} |")
+    print(f"| (b) {b['games']:,} x {b['actions']}x{b['actions']}, FP {fp['iterations']} it "
+          f"| {fp['game_iters_per_s']:,.0f} | {b['nashpy_game_iters_per_s']:,.0f} "
+          f"| {b['ratio']:,.1f}x | - | - |")
+    print("\n| (b) solver | iters | game-iter/s | payoff reads/step | GB/s read | % of np.copyto read "
+          "| target >= 50% | compile s | median expl |")
+    print("|---|---:|---:|---:|---:|---:|---|---:|---:|")
+    for name, s in b["solvers"].items():
+        print(f"| {name} | {s['iterations']} | {s['game_iters_per_s']:,.0f} | {s['payoff_reads_per_step']} "
+              f"| {s['read_GBps']:.2f} | {100 * s['fraction_of_copy']:.0f}% | "
+              f"{'yes' if s['met'] else 'NO'} | {s['compile_s']:.2f} | {s['median_exploitability']:.2e} |")
+    ref = b["reference_matvec"]
+    print(f"| (reference: bare batched mat-vec) | {fp['iterations']} | - | 1 | {ref['read_GBps']:.2f} "
+          f"| {100 * ref['fraction_of_copy']:.0f}% | - | - | - |")
+    print(f"\nnp.copyto on {b['payoff_bytes'] / 1e6:.1f} MB: {b['numpy_copy_read_GBps']:.2f} GB/s read "
+          f"({b['numpy_copy_read_plus_write_GBps']:.2f} GB/s read+write)")
+    print(f"compile time (a): {a['compile_s']:.2f} s")
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes, for smoke testing (< 30 s)")
+    parser.add_argument("--repeats", type=int, default=5, help="timed runs per measurement (median reported)")
+    parser.add_argument("--no-other-solvers", action="store_true",
+                        help="in (b), time fictitious play only")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    if args.repeats < 1:
+        parser.error("--repeats must be >= 1")
+    cfg = QUICK if args.quick else FULL
+    start = time.perf_counter()
+
+    info = machine_info()
+    print(f"machine: {info['cpu_model']}, {info['cpu_count']} CPUs; jax {info['jax']} on "
+          f"{info['jax_devices']}; nashpy {info['nashpy']}; numpy {info['numpy']}")
+    if info["loadavg_at_start"][0] > 0.5:
+        print(f"WARNING: 1-minute load average is {info['loadavg_at_start'][0]:.2f}; other processes "
+              "compete for the CPU and timings will be pessimistic", file=sys.stderr)
+
+    key_a, key_b = jax.random.split(jax.random.PRNGKey(args.seed))
+    rows, summary = [], {}
+    bench_small(cfg, args.repeats, key_a, rows, summary)
+    bench_big(cfg, args.repeats, key_b, rows, summary, other_solvers=not args.no_other_solvers)
+    print_table(summary)
+
+    info["loadavg_at_end"] = list(os.getloadavg())
+    info["wall_s"] = time.perf_counter() - start
+    command = "python benchmarks/bench_matrix.py" + (" --quick" if args.quick else "") + \
+        (f" --repeats {args.repeats}" if args.repeats != 5 else "") + \
+        (" --no-other-solvers" if args.no_other_solvers else "") + \
+        (f" --seed {args.seed}" if args.seed else "")
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    stem = "bench_matrix_quick" if args.quick else "bench_matrix"
+    payload = {"command": command, "mode": "quick" if args.quick else "full", "repeats": args.repeats,
+               "config": cfg, "machine": info, "summary": summary, "rows": rows}
+    (RESULTS_DIR / f"{stem}.json").write_text(json.dumps(payload, indent=2, default=float) + "\n")
+    fields = ["case", "implementation", "solver", "num_games", "num_actions", "iterations", "median_s",
+              "min_s", "compile_s", "game_iters_per_s", "payoff_reads_per_step", "read_GBps",
+              "fraction_of_copy", "median_exploitability", "cpu_utilization"]
+    with open(RESULTS_DIR / f"{stem}.csv", "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=fields)
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: row.get(k, "") for k in fields})
+    print(f"\nwrote {RESULTS_DIR / (stem + '.json')} and .csv; total wall time {info['wall_s']:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
