@@ -179,3 +179,20 @@ def test_run_continues_from_a_state_and_handles_remainders():
     full, _ = solvers.run(solver, game, 400, eval_every=400)
     for a, b in zip(full.average, state2.average):
         np.testing.assert_allclose(a, b, atol=1e-6)
+
+
+def test_float64_solves_reach_machine_precision():
+    import os
+    import subprocess
+    import sys
+    script = (
+        "import jax, solvers\n"
+        "from jaxgames import matrix\n"
+        "g = matrix.random_zero_sum(jax.random.key(0), 5)\n"
+        "st, tr = solvers.run(solvers.extragradient(), g, 20000, eval_every=20000)\n"
+        "assert st.policy[0].dtype == 'float64', st.policy[0].dtype\n"
+        "print(float(tr.exploitability[-1]))\n")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
+                         env={**os.environ, "JAX_ENABLE_X64": "1"})
+    assert out.returncode == 0, out.stderr
+    assert float(out.stdout.strip()) < 1e-12

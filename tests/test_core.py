@@ -1,0 +1,64 @@
+"""The shared game contract: reach-weighted mixing, simplex helpers, uniform policies."""
+
+import jax.numpy as jnp
+import numpy as np
+
+from jaxgames import simplex
+from jaxgames.core import Game
+from solvers.core import averaging_weight
+
+
+class TwoStepGame(Game):
+    """One player: at the root choose L/R; after R, a second decision between a/b/c (c illegal)."""
+
+    num_players = 1
+
+    def legal_mask(self):
+        return (jnp.array([[True, True, False], [True, True, True]]),)
+
+    def reach(self, policy):
+        root = policy[0][0]
+        return (jnp.stack([1.0, root[1]]),)
+
+
+def test_mix_policies_is_the_sequence_form_mixture():
+    game = TwoStepGame()
+    p = (jnp.array([[1.0, 0.0, 0.0], [0.2, 0.3, 0.5]]),)  # never reaches the second decision
+    q = (jnp.array([[0.0, 1.0, 0.0], [1.0, 0.0, 0.0]]),)
+    mixed = game.mix_policies(p, q, 0.25)[0]
+    np.testing.assert_allclose(mixed[0], [0.75, 0.25, 0.0])
+    # Only q reaches the second decision point, so the mixture plays exactly like q there.
+    np.testing.assert_allclose(mixed[1], q[0][1])
+    # When both reach it equally, the mixture is the plain convex combination.
+    p2 = (jnp.array([[0.0, 1.0, 0.0], [0.2, 0.3, 0.5]]),)
+    np.testing.assert_allclose(game.mix_policies(p2, q, 0.25)[0][1], 0.75 * p2[0][1] + 0.25 * q[0][1])
+
+
+def test_uniform_policy_respects_the_legal_mask():
+    u = TwoStepGame().uniform_policy()[0]
+    np.testing.assert_allclose(u, [[0.5, 0.5, 0.0], [1 / 3, 1 / 3, 1 / 3]])
+
+
+def test_simplex_projection_and_normalization():
+    mask = jnp.array([True, True, False, True])
+    x = simplex.project(jnp.array([0.5, 2.0, 9.0, -1.0]), mask)
+    np.testing.assert_allclose(x, [0.0, 1.0, 0.0, 0.0])
+    y = simplex.project(jnp.array([0.3, 0.3, 5.0, 0.1]), mask)
+    np.testing.assert_allclose(y, [0.4, 0.4, 0.0, 0.2], atol=1e-6)
+    np.testing.assert_allclose(simplex.normalize(jnp.zeros(4), mask), [1 / 3, 1 / 3, 0.0, 1 / 3])
+    np.testing.assert_allclose(simplex.masked_softmax(jnp.zeros(4), mask), [1 / 3, 1 / 3, 0.0, 1 / 3])
+    # soft_max_value interpolates between the mean under the reference and the max.
+    v = jnp.array([1.0, 0.0, 0.0, 0.5])
+    ref = simplex.normalize(mask.astype(float), mask)
+    assert abs(float(simplex.soft_max_value(v, ref, 1e-4)) - 1.0) < 1e-3
+    assert abs(float(simplex.soft_max_value(v, ref, 1e4)) - 0.5) < 1e-3
+
+
+def test_averaging_weights_reproduce_weighted_means():
+    for power in (0, 1, 2):
+        avg = 0.0
+        xs = np.arange(1.0, 11.0)
+        for t, x in enumerate(xs):
+            avg += float(averaging_weight(jnp.asarray(t), power)) * (x - avg)
+        w = (np.arange(len(xs)) + 1.0) ** power
+        assert abs(avg - np.sum(w * xs) / np.sum(w)) < 1e-5
