@@ -49,7 +49,7 @@ class RepeatedMatrixGame:
         del key  # the initial state is deterministic
         n = game.num_players
         state = EnvState(jnp.zeros((), jnp.int32), -jnp.ones((n,), jnp.int32), jnp.zeros((), bool))
-        return state, self._timestep(state, jnp.zeros((n,), game.payoffs.dtype), game)
+        return state, self._timestep(state, jnp.zeros((n,), game.own_first[0].dtype), game)
 
     def step(self, key: jax.Array, state: EnvState, actions: jax.Array,
              game: MatrixGame) -> tuple[EnvState, TimeStep]:
@@ -57,7 +57,7 @@ class RepeatedMatrixGame:
         fresh, _ = self.reset(key, game)
         state = jax.tree_util.tree_map(lambda a, b: jnp.where(state.done, a, b), fresh, state)
         actions = jnp.asarray(actions, jnp.int32)
-        rewards = game.payoffs[(slice(None), *actions)]
+        rewards = game.payoff(actions)
         rnd = state.round + 1
         state = EnvState(rnd, actions, rnd >= self.num_rounds)
         return state, self._timestep(state, rewards, game)

@@ -6,7 +6,7 @@ mixed strategies ``(x_1, ..., x_N)`` with ``x_i`` of shape ``[A_i]``.
 
 Action values are ``q_i[a] = sum_{a_-i} payoffs[i, a, a_-i] prod_{j != i} x_j[a_j]``
 (for two players, ``q_1 = A x_2`` and ``q_2 = B^T x_1``), computed by one
-``einsum`` per player.
+``einsum`` per player over that player's tensor stored own-action-axis first.
 """
 
 from __future__ import annotations
@@ -41,28 +41,45 @@ class MatrixGame(Game):
         if min(payoffs.shape[1:]) < 1:
             raise ValueError(f"payoffs: every player needs >= 1 action, got shape {tuple(payoffs.shape)}")
         check_finite(payoffs, "payoffs")
-        self.payoffs = payoffs
+        # Each player's payoff tensor is stored with that player's own action axis
+        # first: evaluating q_i is then a contiguous row-major contraction, which
+        # is what makes the solvers' inner loop run at memory bandwidth
+        # (see benchmarks/README.md). ``payoffs`` rebuilds the [N, A_1..A_N] view.
+        self.own_first = tuple(jnp.moveaxis(payoffs[i], i, 0) for i in range(n))
 
     # pytree: unflattening bypasses __init__, so tracers and sentinels pass through.
     def tree_flatten(self):
-        return (self.payoffs,), None
+        return self.own_first, None
 
     @classmethod
     def tree_unflatten(cls, aux, children):
         game = object.__new__(cls)
-        game.payoffs = children[0]
+        game.own_first = tuple(children)
         return game
 
     def __repr__(self):
-        return f"MatrixGame(num_actions={self.num_actions}, dtype={self.payoffs.dtype})"
+        return f"MatrixGame(num_actions={self.num_actions}, dtype={self.own_first[0].dtype})"
 
     @property
     def num_players(self) -> int:
-        return self.payoffs.shape[0]
+        return len(self.own_first)
 
     @property
     def num_actions(self) -> tuple:
-        return tuple(self.payoffs.shape[1:])
+        n = self.num_players
+        return tuple(t.shape[-n] for t in self.own_first)
+
+    @property
+    def payoffs(self) -> jax.Array:
+        """``[..., N, A_1, ..., A_N]``: player ``i``'s payoff at each joint action (leading batch axes kept)."""
+        n = self.num_players
+        return jnp.stack([jnp.moveaxis(t, -n, -n + i) for i, t in enumerate(self.own_first)], axis=-n - 1)
+
+    def payoff(self, actions) -> jax.Array:
+        """``[N]`` payoffs of the joint pure action ``actions`` (ints ``[N]``)."""
+        n = self.num_players
+        return jnp.stack([t[(actions[i], *[actions[j] for j in range(n) if j != i])]
+                          for i, t in enumerate(self.own_first)])
 
     def legal_mask(self) -> Policy:
         return tuple(jnp.ones((a,), dtype=bool) for a in self.num_actions)
@@ -74,11 +91,11 @@ class MatrixGame(Game):
         """``q_i[a]``: player i's expected payoff for action ``a`` against the others."""
         n = self.num_players
         out = []
-        for i in range(n):
-            operands = [self.payoffs[i], list(range(n))]
-            for j in range(n):
-                if j != i:
-                    operands += [policy[j], [j]]
+        for i, tensor in enumerate(self.own_first):
+            others = [j for j in range(n) if j != i]
+            operands = [tensor, [i, *others]]
+            for j in others:
+                operands += [policy[j], [j]]
             out.append(jnp.einsum(*operands, [i]))
         return tuple(out)
 
