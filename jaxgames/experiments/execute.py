@@ -1,0 +1,185 @@
+"""Running configs: one experiment, or a sweep as chunked, sharded, resumable vmapped calls.
+
+The grid of a sweep is split by its *static* values (ints, strings, booleans:
+they change shapes or code paths, so each combination is compiled once) and,
+within each static group, batched over the float hyperparameters and seeds
+with ``jax.vmap``. Groups are cut into chunks of at most ``chunk_size`` points;
+each chunk is one jitted call, and its rows are written to
+``<out>/chunks/chunk_NNNNN.csv`` as soon as it finishes, so an interrupted
+sweep rerun with the same config and ``--out`` skips the finished chunks and
+loses at most one chunk of work. When several devices are visible the chunk
+axis is sharded across them (``NamedSharding`` over a 1-D mesh) and results are
+gathered; the same code runs on one CPU, one GPU or a multi-GPU host.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+import solvers
+from jaxgames.experiments import registry
+from jaxgames.experiments.config import ConfigError, RunConfig, SweepConfig, is_batchable, point_params
+from jaxgames.experiments.results import config_hash, environment, read_csv, write_csv, write_json
+
+
+def eval_cadence(num_steps: int, eval_every: int | None) -> int:
+    return max(1, num_steps // 100) if eval_every is None else int(eval_every)
+
+
+@functools.lru_cache(maxsize=64)
+def _batched_solve(game_name, solver_name, static_game, static_solver, batched_names, num_steps, eval_every):
+    """A jitted ``vmap`` over points: (batched float values, keys) -> exploitability traces."""
+    static_game, static_solver = dict(static_game), dict(static_solver)
+
+    def point(values, key):
+        game_params, solver_params = dict(static_game), dict(static_solver)
+        for name, value in zip(batched_names, values):
+            head, _, param = name.partition(".")
+            (game_params if head == "game" else solver_params)[param] = value
+        k_game, k_init = jax.random.split(key)
+        game = registry.build_game(game_name, game_params, k_game)
+        solver = registry.build_solver(solver_name, solver_params)
+        _, trace = solvers.run(solver, game, num_steps, eval_every=eval_every, key=k_init)
+        return trace.exploitability, trace.step
+
+    return jax.jit(jax.vmap(point))
+
+
+def _shard(x, mesh):
+    if mesh is None:
+        return x
+    return jax.device_put(x, NamedSharding(mesh, PartitionSpec("grid")))
+
+
+def solve_points(game_name, solver_name, static_game: dict, static_solver: dict, batched: dict,
+                 keys, num_steps: int, eval_every: int):
+    """Solve ``len(keys)`` points in one call; ``batched`` maps grid names to float arrays ``[P]``.
+
+    Returns ``(exploitability [P, K], steps [K])`` as NumPy arrays. With more than
+    one device the point axis is padded to a multiple of the device count and sharded.
+    """
+    names = tuple(sorted(batched))
+    fn = _batched_solve(game_name, solver_name, tuple(sorted(static_game.items())),
+                        tuple(sorted(static_solver.items())), names, num_steps, eval_every)
+    dtype = jnp.result_type(float)
+    values = tuple(jnp.asarray(batched[n], dtype) for n in names)
+    n_points = keys.shape[0]
+    mesh = None
+    if jax.device_count() > 1:
+        mesh = Mesh(np.array(jax.devices()), ("grid",))
+        pad = (-n_points) % jax.device_count()
+        if pad:
+            values = tuple(jnp.concatenate([v, jnp.repeat(v[-1:], pad)]) for v in values)
+            keys = jnp.concatenate([keys, jnp.repeat(keys[-1:], pad)])
+        values = tuple(_shard(v, mesh) for v in values)
+        keys = _shard(keys, mesh)
+    expl, steps = fn(values, keys)
+    return np.asarray(expl)[:n_points], np.asarray(steps)[0]
+
+
+# --------------------------------------------------------------------------- run
+def run_experiment(config: RunConfig, out: Path | None = None, log=print) -> dict:
+    """Solve ``config.num_games`` games (drawn from ``config.seed``) in one call; write results."""
+    every = eval_cadence(config.num_steps, config.eval_every)
+    keys = jax.random.split(jax.random.key(config.seed), config.num_games)
+    args = (config.game.name, config.solver.name, config.game.params, config.solver.params, {},
+            keys, config.num_steps, every)
+    t0 = time.perf_counter()
+    expl, steps = solve_points(*args)
+    first = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    solve_points(*args)
+    run_s = time.perf_counter() - t0
+    final = expl[:, -1]
+    summary = {
+        "game": config.game.name, "solver": config.solver.name, "num_games": config.num_games,
+        "num_steps": config.num_steps, "final_exploitability_median": float(np.median(final)),
+        "final_exploitability_mean": float(np.mean(final)), "final_exploitability_max": float(np.max(final)),
+        "compile_s": max(first - run_s, 0.0), "run_s": run_s,
+        "game_iterations_per_s": config.num_games * config.num_steps / run_s,
+    }
+    if out is not None:
+        out = Path(out)
+        write_json(out / "config.json", {"config": config.model_dump(), "environment": environment()})
+        write_csv(out / "trace.csv", [{"game": g, "step": int(s), "exploitability": float(e)}
+                                       for g in range(expl.shape[0]) for s, e in zip(steps, expl[g])])
+        write_json(out / "summary.json", summary)
+    log(f"{config.solver.name} on {config.num_games} x {config.game.name}, {config.num_steps} steps: "
+        f"final exploitability median {summary['final_exploitability_median']:.3e} "
+        f"(max {summary['final_exploitability_max']:.3e}); compile {summary['compile_s']:.2f} s, "
+        f"run {1e3 * run_s:.1f} ms ({summary['game_iterations_per_s']:.3g} game-iterations/s)")
+    return summary
+
+
+# ------------------------------------------------------------------------- sweep
+def plan_chunks(config: SweepConfig) -> list[tuple[tuple, list[int]]]:
+    """Split grid points into ``(static signature, point indices)`` chunks, in a fixed order."""
+    points = config.points()
+    groups: dict[tuple, list[int]] = {}
+    for i, point in enumerate(points):
+        static = tuple((k, v) for k, v in point.items() if k != "seed" and not is_batchable(v))
+        groups.setdefault(static, []).append(i)
+    chunks = []
+    for static, idx in groups.items():
+        for start in range(0, len(idx), config.chunk_size):
+            chunks.append((static, idx[start:start + config.chunk_size]))
+    return chunks
+
+
+def run_sweep(config: SweepConfig, out: Path, progress=None, log=print) -> list[dict]:
+    """Run every chunk not yet on disk; return all rows (one per grid point)."""
+    out = Path(out)
+    resolved = config.model_dump()
+    digest = config_hash(resolved)
+    meta_path = out / "config.json"
+    if meta_path.exists():
+        import json
+        previous = json.loads(meta_path.read_text()).get("config_hash")
+        if previous != digest:
+            raise ConfigError(f"--out {out}: holds a sweep of a different config (hash {previous}, "
+                              f"this one {digest}); use another --out to keep both")
+    write_json(meta_path, {"config": resolved, "config_hash": digest, "environment": environment()})
+    points = config.points()
+    every = eval_cadence(config.num_steps, config.eval_every)
+    chunks = plan_chunks(config)
+    paths, done = [], 0
+    for c, (static, idx) in enumerate(chunks):
+        path = out / "chunks" / f"chunk_{c:05d}.csv"
+        paths.append(path)
+        skipped = path.exists()
+        if skipped:
+            done += len(idx)
+        else:
+            _run_chunk(config, points, static, idx, every, path)
+        if progress:
+            progress(len(idx), skipped=skipped)
+    rows = sorted((r for p in paths for r in read_csv(p)), key=lambda r: int(r["point"]))
+    write_csv(out / "results.csv", rows)
+    if done:
+        log(f"resumed: {done} of {len(points)} grid points were already on disk")
+    return rows
+
+
+def _run_chunk(config: SweepConfig, points, static, idx, every, path) -> None:
+    static = dict(static)
+    game_static, solver_static = point_params(config, static)
+    batched_keys = [k for k in config.grid if k != "seed" and k not in static]
+    batched = {k: [points[i][k] for i in idx] for k in batched_keys}
+    seeds = [points[i].get("seed", config.seed) for i in idx]
+    keys = jax.vmap(jax.random.key)(jnp.asarray(seeds, jnp.uint32))
+    expl, steps = solve_points(config.game.name, config.solver.name, game_static, solver_static,
+                               batched, keys, config.num_steps, every)
+    rows = []
+    for j, i in enumerate(idx):
+        row = {"point": i, **{k: points[i][k] for k in config.grid}, "seed": seeds[j],
+               "final_exploitability": float(expl[j, -1])}
+        row.update({f"exploitability@{int(s)}": float(e) for s, e in zip(steps, expl[j])})
+        rows.append(row)
+    write_csv(path, rows)

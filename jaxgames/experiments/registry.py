@@ -1,0 +1,106 @@
+"""Games and solvers by name, with their parameters: what configs and the CLI refer to.
+
+Every game family registers its constructors here (``register_game``), so the
+CLI, configs, sweeps and benchmarks work for it with no other change. A game
+factory takes keyword parameters (and a ``key`` first when ``random=True``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+from typing import Any, Callable
+
+import solvers
+from jaxgames import matrix
+
+
+@dataclasses.dataclass(frozen=True)
+class Entry:
+    """A registered game or solver factory and its configurable parameters."""
+
+    name: str
+    factory: Callable
+    random: bool  # the factory takes a jax.random key as first argument
+    defaults: dict
+    description: str
+
+
+def _parameters(factory: Callable, skip_first: bool) -> dict:
+    params = list(inspect.signature(factory).parameters.values())[1 if skip_first else 0:]
+    out = {}
+    for p in params:
+        if "Policy" in str(p.annotation):  # array-valued (magnets): set in Python, not in configs
+            continue
+        out[p.name] = None if p.default is inspect.Parameter.empty else p.default
+    return out
+
+
+def _summary(factory: Callable) -> str:
+    doc = inspect.getdoc(factory) or ""
+    return doc.split("\n")[0]
+
+
+GAMES: dict[str, Entry] = {}
+SOLVERS: dict[str, Entry] = {}
+
+
+def register_game(name: str, factory: Callable, random: bool = False) -> None:
+    """Make ``factory`` available to configs as ``game: {name: <name>, params: {...}}``."""
+    GAMES[name] = Entry(name, factory, random, _parameters(factory, random), _summary(factory))
+
+
+def register_solver(name: str, factory: Callable) -> None:
+    SOLVERS[name] = Entry(name, factory, False, _parameters(factory, False), _summary(factory))
+
+
+def _preference(builder, random):
+    if random:
+        def factory(key, num_responses: int = 5, **kwargs):
+            return matrix.preference_game(builder(key, num_responses, **kwargs))
+    else:
+        def factory(num_responses: int = 5, **kwargs):
+            return matrix.preference_game(builder(num_responses, **kwargs))
+    sig = inspect.signature(builder)
+    factory.__signature__ = sig.replace(
+        parameters=[p if p.name != "num_responses" else p.replace(default=5) for p in sig.parameters.values()])
+    factory.__doc__ = f"Preference game of ``{builder.__name__}``: " + _summary(builder)
+    return factory
+
+
+def _register_builtins() -> None:
+    for name, factory in matrix.CLASSIC_GAMES.items():
+        register_game(name, factory)
+    register_game("random_zero_sum", matrix.random_zero_sum, random=True)
+    register_game("random_general_sum", matrix.random_general_sum, random=True)
+    register_game("random_game", matrix.random_game, random=True)
+    register_game("preference_cyclic", _preference(matrix.cyclic_preferences, False))
+    register_game("preference_bradley_terry", _preference(matrix.bradley_terry_preferences, True), random=True)
+    register_game("preference_intransitive", _preference(matrix.random_intransitive_preferences, True),
+                  random=True)
+    for name, factory in solvers.SOLVERS.items():
+        register_solver(name, factory)
+
+
+_register_builtins()
+
+
+def describe() -> str:
+    """Human-readable listing of every game and solver with parameters and defaults."""
+    def fmt(entries):
+        lines = []
+        for e in entries.values():
+            params = ", ".join(f"{k}={v!r}" for k, v in e.defaults.items()) or "-"
+            tag = " [random: drawn from the seed]" if e.random else ""
+            lines.append(f"  {e.name}{tag}\n      {e.description}\n      params: {params}")
+        return lines
+    return "\n".join(["Games:", *fmt(GAMES), "", "Solvers:", *fmt(SOLVERS)])
+
+
+def build_game(name: str, params: dict, key: Any = None):
+    entry = GAMES[name]
+    return entry.factory(key, **params) if entry.random else entry.factory(**params)
+
+
+def build_solver(name: str, params: dict):
+    return SOLVERS[name].factory(**params)
