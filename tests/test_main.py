@@ -3,7 +3,7 @@
 import subprocess
 import sys
 
-from jaxgames.__main__ import format_table, solve_classic_games
+from jaxgames.experiments.classic_table import format_table, solve_classic_games
 
 
 def test_default_table_runs_small():
@@ -18,10 +18,9 @@ def test_default_table_runs_small():
 
 
 def test_cli_entry_point_and_bad_arguments():
-    out = subprocess.run([sys.executable, "-m", "jaxgames", "--steps", "20", "--solvers", "mmd",
-                          "--games", "matching_pennies"], capture_output=True, text=True, timeout=300)
+    out = subprocess.run([sys.executable, "-m", "jaxgames", "table", "--steps", "20"],
+                         capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     assert "matching_pennies" in out.stdout and "MMD" in out.stdout
-    bad = subprocess.run([sys.executable, "-m", "jaxgames", "--solvers", "newton"],
-                         capture_output=True, text=True, timeout=300)
-    assert bad.returncode != 0 and "invalid choice: 'newton'" in bad.stderr
+    bad = subprocess.run([sys.executable, "-m", "jaxgames", "solve"], capture_output=True, text=True, timeout=300)
+    assert bad.returncode != 0 and "invalid choice: 'solve'" in bad.stderr

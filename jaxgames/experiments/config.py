@@ -259,9 +259,6 @@ def check_semantics(config: Config, source: str) -> None:
         return
     _build_or_fail(source, "game.params", lambda: registry.build_game(config.game.name, config.game.params, key))
     _build_or_fail(source, "solver.params", lambda: registry.build_solver(config.solver.name, config.solver.params))
-    if config.eval_every is not None and config.eval_every > config.num_steps:
-        raise ConfigError(f"{source}: eval_every: expected at most num_steps = {config.num_steps}, "
-                          f"got {config.eval_every}")
     if isinstance(config, SweepConfig):
         for point in config.points():
             game_params, solver_params = point_params(config, point)

@@ -30,7 +30,7 @@ from jaxgames.experiments.results import config_hash, environment, read_csv, wri
 
 
 def eval_cadence(num_steps: int, eval_every: int | None) -> int:
-    return max(1, num_steps // 100) if eval_every is None else int(eval_every)
+    return max(1, num_steps // 100) if eval_every is None else min(int(eval_every), num_steps)
 
 
 @functools.lru_cache(maxsize=64)

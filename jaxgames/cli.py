@@ -1,0 +1,130 @@
+"""The ``jaxgames`` command: list, run, sweep, bench, table.
+
+    jaxgames list                         registered games and solvers with their parameters
+    jaxgames run CONFIG [FIELD=VALUE ...]   one experiment
+    jaxgames sweep CONFIG [FIELD=VALUE ...] a grid as vmapped, chunked, resumable calls
+    jaxgames bench [CONFIG] [FIELD=VALUE ...] solver x game benchmark (built-in suite without CONFIG)
+    jaxgames table                        classic games x every solver, one table
+
+Overrides use dotted field paths, e.g. ``solver.learning_rate=0.05`` (short for
+``solver.params.learning_rate``), ``num_steps=200`` or ``grid.seed=[0,1,2]``;
+values are parsed as YAML. Every command accepts ``--out DIR``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+_RESERVED = {"name", "params", "label"}
+
+
+def _expand(overrides: list[str]) -> list[str]:
+    """``solver.learning_rate=...`` -> ``solver.params.learning_rate=...`` (same for ``game.``)."""
+    out = []
+    for item in overrides:
+        path, eq, value = item.partition("=")
+        parts = path.split(".")
+        if eq and len(parts) == 2 and parts[0] in ("solver", "game") and parts[1] not in _RESERVED:
+            path = f"{parts[0]}.params.{parts[1]}"
+        out.append(f"{path}{eq}{value}")
+    return out
+
+
+def _default_out(kind: str, config: str | None) -> Path:
+    return Path("results") / f"{kind}-{Path(config).stem if config else 'default'}"
+
+
+def _progress(total: int, desc: str):
+    from tqdm import tqdm
+    bar = tqdm(total=total, desc=desc, unit="pt" if desc == "sweep" else "pair", file=sys.stderr,
+               disable=None, dynamic_ncols=True)
+
+    def update(n, skipped=False):
+        bar.update(n)
+        if skipped:
+            bar.set_postfix_str("resumed")
+    return bar, update
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="jaxgames", description=__doc__.split("\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     epilog=__doc__.split("\n", 2)[2])
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("list", help="registered games and solvers with their parameters")
+    for name, needs in (("run", True), ("sweep", True), ("bench", False)):
+        p = sub.add_parser(name, help=f"{name} a config")
+        p.add_argument("config", nargs=None if needs else "?", help="YAML config file")
+        p.add_argument("overrides", nargs="*", help="FIELD.PATH=VALUE overrides")
+        p.add_argument("--out", type=Path, help="results directory (default results/<command>-<config>)")
+    table = sub.add_parser("table", help="solve the classic games with every solver")
+    table.add_argument("--steps", type=int, default=5000)
+    table.add_argument("--seed", type=int, default=0)
+    table.add_argument("--out", type=Path)
+    args = parser.parse_args(argv)
+
+    from jaxgames.experiments import config as cfg
+    try:
+        return _dispatch(args, cfg)
+    except cfg.ConfigError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+
+def _dispatch(args, cfg) -> int:
+    if args.command == "list":
+        from jaxgames.experiments.registry import describe
+        print(describe())
+        return 0
+    if args.command == "table":
+        return _table(args)
+    # bench may also be given a YAML with only overrides of the built-in suite
+    config_path = args.config
+    if args.command == "bench" and config_path and "=" in config_path and not Path(config_path).exists():
+        args.overrides.insert(0, config_path)
+        config_path = None
+    from jaxgames.experiments.bench import DEFAULT_BENCH
+    config = cfg.load_config(config_path, args.command, _expand(args.overrides),
+                             default=DEFAULT_BENCH if args.command == "bench" else None)
+    out = args.out or _default_out(args.command, config_path)
+    if args.command == "run":
+        from jaxgames.experiments.execute import run_experiment
+        run_experiment(config, out)
+    elif args.command == "sweep":
+        from jaxgames.experiments.execute import run_sweep
+        bar, update = _progress(len(config.points()), "sweep")
+        with bar:
+            rows = run_sweep(config, out, progress=update, log=lambda m: print(m, file=sys.stderr))
+        best = min(rows, key=lambda r: float(r["final_exploitability"]))
+        print(f"{len(rows)} grid points; best final exploitability {float(best['final_exploitability']):.3e} at "
+              + ", ".join(f"{k}={best[k]}" for k in config.grid))
+    else:
+        from jaxgames.experiments.bench import run_bench
+        bar, update = _progress(len(config.games) * len(config.solvers), "bench")
+        with bar:
+            rows = run_bench(config, out, progress=update, log=lambda m: bar.write(m, file=sys.stdout))
+    print(f"results written to {out}/")
+    return 0
+
+
+def _table(args) -> int:
+    import jax
+    import solvers
+    from jaxgames.experiments.classic_table import format_table, solve_classic_games
+    from jaxgames.matrix import CLASSIC_GAMES
+    names, games = sorted(solvers.SOLVERS), list(CLASSIC_GAMES)
+    print(f"jaxgames: {len(names)} solvers x {len(games)} classic games, {args.steps} steps each, "
+          f"on {jax.devices()[0].platform}", file=sys.stderr, flush=True)
+    results, timings = solve_classic_games(names, games, args.steps, args.seed)
+    text = format_table(results, timings, names, games, args.steps)
+    print(text)
+    if args.out:
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "table.txt").write_text(text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,234 @@
+"""Configs, the jaxgames CLI, sweeps (= a Python loop), resume after a kill, sharding."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import jax
+import numpy as np
+import pytest
+import yaml
+
+import solvers
+from jaxgames.cli import main
+from jaxgames.experiments import config as cfg
+from jaxgames.experiments import registry
+from jaxgames.experiments.bench import DEFAULT_BENCH
+from jaxgames.experiments.results import read_csv
+
+REPO = Path(__file__).resolve().parents[1]
+TINY_SWEEP = {
+    "kind": "sweep",
+    "game": {"name": "random_zero_sum", "params": {"num_actions": 4}},
+    "solver": {"name": "mmd", "params": {"magnet_update_every": 10}},
+    "num_steps": 200, "eval_every": 100, "chunk_size": 5,
+    "grid": {"solver.learning_rate": [0.1, 0.3], "solver.temperature": [0.2, 0.5],
+             "solver.output": ["last", "average"], "seed": [0, 1, 2]},
+}
+
+
+def write(tmp_path, name, data):
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def cli(*args, env=None, timeout=300):
+    return subprocess.run([sys.executable, "-m", "jaxgames", *map(str, args)], capture_output=True, text=True,
+                          timeout=timeout, cwd=REPO, env={**os.environ, **(env or {})})
+
+
+# ----------------------------------------------------------------------------- configs
+@pytest.mark.parametrize("data, message", [
+    ({"game": {"name": "rps"}, "solver": {"name": "mmd"}},
+     r"bad\.yaml: game\.name: unknown game 'rps'; expected one of \[.*'rock_paper_scissors'"),
+    ({"game": {"name": "rock_paper_scissors"}, "solver": {"name": "newton"}},
+     r"bad\.yaml: solver\.name: unknown solver 'newton'; expected one of \[.*'mirror_prox'"),
+    ({"game": {"name": "rock_paper_scissors"}, "solver": {"name": "mmd"}, "num_stepz": 5},
+     r"bad\.yaml: num_stepz: unknown field"),
+    ({"game": {"name": "rock_paper_scissors"}, "solver": {"name": "mmd"}, "num_steps": "many"},
+     r"bad\.yaml: num_steps: Input should be a valid integer"),
+    ({"game": {"name": "rock_paper_scissors"}, "solver": {"name": "mmd"}, "num_steps": 0},
+     r"bad\.yaml: num_steps: Input should be greater than 0"),
+    ({"game": {"name": "rock_paper_scissors"}, "solver": {"name": "mmd", "params": {"learning_rate": -1}}},
+     r"bad\.yaml: solver\.params\.learning_rate: expected a finite value > 0, got -1"),
+    ({"game": {"name": "rock_paper_scissors"}, "solver": {"name": "mmd", "params": {"lr": 1}}},
+     r"bad\.yaml: solver\.params: unknown parameter\(s\) \['lr'\] for solver 'mmd'; expected some of \[.*'learning_rate'"),
+    ({"game": {"name": "random_zero_sum", "params": {"distribution": "cauchy"}}, "solver": {"name": "mmd"}},
+     r"bad\.yaml: game\.params\.distribution: expected one of \('uniform', 'gaussian'\)"),
+    ({"game": {"name": "rock_paper_scissors"}, "solver": {"name": "mmd", "params": {"output": "best"}}},
+     r"bad\.yaml: solver\.params\.output: expected one of \('last', 'average'\)"),
+])
+def test_bad_run_configs_name_file_field_and_allowed_values(tmp_path, data, message):
+    path = write(tmp_path, "bad.yaml", data)
+    with pytest.raises(cfg.ConfigError, match=message):
+        cfg.load_config(path, "run")
+
+
+def test_bad_sweep_configs_fail_before_anything_runs(tmp_path, capsys):
+    bad = dict(TINY_SWEEP, grid={"solver.learning_rate": [0.1, -0.5]})
+    path = write(tmp_path, "sweep.yaml", bad)
+    out = tmp_path / "out"
+    assert main(["sweep", str(path), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "sweep.yaml: grid (point solver.learning_rate=-0.5): learning_rate: expected a finite value > 0" in err
+    assert not out.exists(), "nothing is half-run"
+    for grid, message in [({"solver.lr": [0.1]}, "unknown parameter"), ({"steps": [1]}, "expected 'seed'"),
+                          ({"seed": [-1]}, "grid.seed: expected a list of integers >= 0")]:
+        with pytest.raises(cfg.ConfigError, match=message):
+            cfg.parse_config(dict(TINY_SWEEP, grid=grid), "sweep", "s.yaml")
+
+
+def test_overrides_and_shipped_configs():
+    for path in sorted((REPO / "configs").glob("*.yaml")):
+        kind = yaml.safe_load(path.read_text())["kind"]
+        cfg.load_config(path, kind)  # every shipped config validates
+    c = cfg.load_config(REPO / "configs" / "matrix_run.yaml", "run",
+                        ["solver.params.learning_rate=0.05", "num_steps=10", "game.params.num_actions=[3, 4]"])
+    assert c.solver.params["learning_rate"] == 0.05 and c.num_steps == 10
+    assert c.game.params["num_actions"] == [3, 4]
+    with pytest.raises(cfg.ConfigError, match="override 'num_steps': expected FIELD.PATH=VALUE"):
+        cfg.load_config(REPO / "configs" / "matrix_run.yaml", "run", ["num_steps"])
+    with pytest.raises(cfg.ConfigError, match="this is a 'run' config; run it with `jaxgames run`"):
+        cfg.load_config(REPO / "configs" / "matrix_run.yaml", "sweep")
+    # The shipped default suite is the built-in one.
+    assert yaml.safe_load((REPO / "configs" / "bench_default.yaml").read_text()) == DEFAULT_BENCH
+
+
+def test_registry_lists_every_game_and_solver_with_defaults(capsys):
+    assert main(["list"]) == 0
+    text = capsys.readouterr().out
+    for name in list(registry.GAMES) + list(registry.SOLVERS):
+        assert f"  {name}" in text
+    assert "learning_rate=0.3" in text and "num_actions=3" in text
+
+
+# ------------------------------------------------------------------------------- CLI
+def test_cli_run_sweep_and_bench_on_tiny_configs(tmp_path):
+    run_cfg = write(tmp_path, "run.yaml", {"kind": "run", "game": {"name": "random_zero_sum"},
+                                           "solver": {"name": "regret_matching_plus"}, "num_games": 3,
+                                           "num_steps": 100, "eval_every": 50})
+    res = cli("run", run_cfg, "solver.averaging=uniform", "--out", tmp_path / "run")
+    assert res.returncode == 0, res.stderr
+    assert "regret_matching_plus on 3 x random_zero_sum" in res.stdout
+    trace = read_csv(tmp_path / "run" / "trace.csv")
+    assert len(trace) == 6 and {r["step"] for r in trace} == {"50", "100"}
+    meta = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert meta["config"]["solver"]["params"] == {"averaging": "uniform"}
+    assert meta["environment"]["jax"] == jax.__version__
+
+    bench_cfg = write(tmp_path, "bench.yaml", {"kind": "bench", "games": [{"name": "matching_pennies"}],
+                                               "solvers": [{"name": "mmd"}, {"name": "fictitious_play"}],
+                                               "steps": [10, 40], "budgets_s": [1e-4, 1.0], "repeats": 1})
+    res = cli("bench", bench_cfg, "num_games=2", "--out", tmp_path / "bench")
+    assert res.returncode == 0, res.stderr
+    rows = read_csv(tmp_path / "bench" / "results.csv")
+    assert [r["solver"] for r in rows] == ["mmd", "fictitious_play"]
+    assert float(rows[0]["exploitability@1.0s"]) == float(rows[0]["exploitability@40_steps"])
+    assert float(rows[0]["iterations_per_s"]) > 0 and float(rows[0]["compile_s"]) >= 0
+    assert (tmp_path / "bench" / "exploitability_matching_pennies.png").stat().st_size > 10_000
+    assert "exploitability@10_steps" in (tmp_path / "bench" / "results.csv").read_text()
+    assert "results written to" in res.stdout and "@40" in res.stdout
+
+    res = cli("sweep", write(tmp_path, "bad.yaml", {"kind": "sweep", "game": {"name": "nope"}}))
+    assert res.returncode == 2 and "game.name: unknown game 'nope'" in res.stderr
+
+
+# ---------------------------------------------------------------------------- sweeps
+def loop_reference(config):
+    """The same grid as a plain Python loop, one solvers.run per point."""
+    out = []
+    for point in config.points():
+        game_params, solver_params = cfg.point_params(config, point)
+        k_game, k_init = jax.random.split(jax.random.key(point.get("seed", config.seed)))
+        game = registry.build_game(config.game.name, game_params, k_game)
+        solver = registry.build_solver(config.solver.name, solver_params)
+        _, trace = solvers.run(solver, game, config.num_steps, eval_every=config.eval_every, key=k_init)
+        out.append(np.asarray(trace.exploitability))
+    return np.stack(out)
+
+
+def sweep_matrix(rows, steps):
+    return np.array([[float(r[f"exploitability@{s}"]) for s in steps] for r in rows])
+
+
+def test_sweep_equals_a_python_loop(tmp_path):
+    from jaxgames.experiments.execute import plan_chunks, run_sweep
+    config = cfg.parse_config(TINY_SWEEP, "sweep")
+    assert len(config.points()) == 24
+    chunks = plan_chunks(config)
+    assert len(chunks) == 6  # two static groups (output), 12 points each, chunks of 5, 5, 2
+    rows = run_sweep(config, tmp_path / "sweep", log=lambda m: None)
+    assert [int(r["point"]) for r in rows] == list(range(24))
+    got = sweep_matrix(rows, [100, 200])
+    np.testing.assert_allclose(got, loop_reference(config), rtol=1e-4, atol=1e-6)
+    assert len(list((tmp_path / "sweep" / "chunks").glob("chunk_*.csv"))) == 6
+
+
+SLOW_SWEEP = {
+    "kind": "sweep",
+    "game": {"name": "random_zero_sum", "params": {"num_actions": 30}},
+    "solver": {"name": "extragradient"},
+    "num_steps": 20000, "eval_every": 20000, "chunk_size": 4,
+    "grid": {"solver.learning_rate": [0.05, 0.1, 0.2, 0.3], "seed": list(range(16))},
+}
+
+
+def test_killed_sweep_resumes_and_loses_at_most_one_chunk(tmp_path):
+    path = write(tmp_path, "slow.yaml", SLOW_SWEEP)
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-m", "jaxgames", "sweep", str(path), "--out", str(out)],
+                            cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    chunk_dir = out / "chunks"
+    deadline = time.time() + 240
+    while time.time() < deadline and len(list(chunk_dir.glob("chunk_*.csv"))) < 2:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    before = {p.name: p.stat().st_mtime_ns for p in chunk_dir.glob("chunk_*.csv")}
+    assert 2 <= len(before) < 16, f"kill landed outside the sweep: {len(before)} chunks on disk"
+    assert not (out / "results.csv").exists()
+    res = cli("sweep", path, "--out", out)
+    assert res.returncode == 0, res.stderr
+    assert f"resumed: {4 * len(before)} of 64 grid points were already on disk" in res.stderr
+    for name, mtime in before.items():  # finished chunks were not recomputed
+        assert (chunk_dir / name).stat().st_mtime_ns == mtime
+    rows = read_csv(out / "results.csv")
+    assert [int(r["point"]) for r in rows] == list(range(64))
+    # Resumed results equal an uninterrupted run of a few of the same points.
+    config = cfg.parse_config(dict(SLOW_SWEEP, grid={"solver.learning_rate": [0.05], "seed": [0, 15]}), "sweep")
+    ref = loop_reference(config)[:, -1]
+    by_point = {(int(r["seed"]), float(r["solver.learning_rate"])): float(r["final_exploitability"]) for r in rows}
+    np.testing.assert_allclose([by_point[(0, 0.05)], by_point[(15, 0.05)]], ref, rtol=1e-4, atol=1e-6)
+    # Another config into the same directory is refused rather than mixed in.
+    other = write(tmp_path, "other.yaml", dict(SLOW_SWEEP, num_steps=10))
+    res = cli("sweep", other, "--out", out)
+    assert res.returncode == 2 and "holds a sweep of a different config" in res.stderr
+
+
+def test_four_device_sharded_sweep_equals_one_device(tmp_path):
+    path = write(tmp_path, "tiny.yaml", TINY_SWEEP)
+    script = (
+        "import jax, sys\n"
+        "from jaxgames.experiments import config as cfg\n"
+        "from jaxgames.experiments.execute import run_sweep\n"
+        "assert jax.device_count() == 4, jax.devices()\n"
+        f"c = cfg.load_config({str(path)!r}, 'sweep')\n"
+        f"run_sweep(c, {str(tmp_path / 'sharded')!r}, log=print)\n"
+        "print('devices', jax.device_count())\n")
+    res = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, cwd=REPO,
+                         env={**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=4",
+                              "JAX_PLATFORMS": "cpu"})
+    assert res.returncode == 0, res.stderr
+    assert "devices 4" in res.stdout
+    sharded = read_csv(tmp_path / "sharded" / "results.csv")
+    meta = json.loads((tmp_path / "sharded" / "config.json").read_text())
+    assert meta["environment"]["device_count"] == 4
+    from jaxgames.experiments.execute import run_sweep
+    single = run_sweep(cfg.load_config(path, "sweep"), tmp_path / "single", log=lambda m: None)
+    np.testing.assert_allclose(sweep_matrix(sharded, [100, 200]), sweep_matrix(single, [100, 200]),
+                               rtol=1e-5, atol=1e-7)

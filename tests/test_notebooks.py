@@ -1,0 +1,49 @@
+"""The tutorial notebooks in ``notebooks/`` execute without errors and are committed without outputs.
+
+Each notebook asserts the behaviour it illustrates, so a regression in the library fails here.
+Needs ``nbformat``, ``nbclient``, ``ipykernel`` and ``matplotlib``; skipped when they are missing.
+"""
+
+import copy
+from pathlib import Path
+
+import pytest
+
+NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
+NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
+
+
+def _ids(path: Path) -> str:
+    return path.stem
+
+
+def test_notebooks_exist():
+    assert NOTEBOOKS, f"no notebooks found in {NOTEBOOK_DIR}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids)
+def test_notebook_committed_without_outputs(path):
+    nbformat = pytest.importorskip("nbformat")
+    nb = nbformat.read(path, as_version=4)
+    for index, cell in enumerate(nb.cells):
+        if cell.cell_type == "code":
+            assert cell.outputs == [], f"{path.name}: code cell {index} has outputs; clear them"
+            assert cell.execution_count is None, f"{path.name}: code cell {index} has an execution count"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids)
+def test_notebook_executes(path, monkeypatch):
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    pytest.importorskip("ipykernel")
+    pytest.importorskip("matplotlib")
+    monkeypatch.setenv("MPLBACKEND", "Agg")  # inherited by the kernel process: no display needed
+    nb = nbformat.read(path, as_version=4)
+    client = nbclient.NotebookClient(copy.deepcopy(nb), timeout=300, kernel_name="python3",
+                                     resources={"metadata": {"path": str(NOTEBOOK_DIR)}})
+    client.execute()  # raises CellExecutionError on the first failing cell
+    executed = client.nb
+    for cell in executed.cells:
+        if cell.cell_type == "code":
+            errors = [out for out in cell.get("outputs", []) if out.get("output_type") == "error"]
+            assert not errors, f"{path.name}: {errors[0].get('ename')}: {errors[0].get('evalue')}"
