@@ -62,3 +62,26 @@ def test_averaging_weights_reproduce_weighted_means():
             avg += float(averaging_weight(jnp.asarray(t), power)) * (x - avg)
         w = (np.arange(len(xs)) + 1.0) ** power
         assert abs(avg - np.sum(w * xs) / np.sum(w)) < 1e-5
+
+
+def _reference_projection(v):
+    u = np.sort(v)[::-1]
+    css = np.cumsum(u) - 1
+    k = np.arange(1, len(v) + 1)
+    rho = np.nonzero(u - css / k > 0)[0][-1]
+    return np.maximum(v - css[rho] / (rho + 1), 0)
+
+
+def test_projection_matches_the_sorting_algorithm_on_both_code_paths():
+    rng = np.random.default_rng(0)
+    for n in (1, 2, 5, 64, 65, 150):  # <= 64: all-pairs path; > 64: sort path
+        for _ in range(20):
+            v = rng.normal(size=n) * rng.choice([0.1, 1.0, 10.0])
+            if rng.random() < 0.3:
+                v = np.round(v)  # ties
+            mask = rng.random(n) < 0.8
+            mask[rng.integers(n)] = True
+            got = np.asarray(simplex.project(jnp.asarray(v, jnp.float32), jnp.asarray(mask)))
+            expected = np.zeros(n)
+            expected[mask] = _reference_projection(v[mask])
+            np.testing.assert_allclose(got, expected, atol=1e-5)

@@ -1,12 +1,14 @@
 """The tutorial notebooks in ``notebooks/`` execute without errors and are committed without outputs.
 
 Each notebook asserts the behaviour it illustrates, so a regression in the library fails here.
-Needs ``nbformat``, ``nbclient``, ``ipykernel`` and ``matplotlib``; skipped when they are missing.
+Needs ``nbformat``, ``nbclient``, ``ipykernel`` and ``matplotlib`` (the ``test`` extras).
 """
 
 import copy
 from pathlib import Path
 
+import nbclient
+import nbformat
 import pytest
 
 NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
@@ -23,7 +25,6 @@ def test_notebooks_exist():
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids)
 def test_notebook_committed_without_outputs(path):
-    nbformat = pytest.importorskip("nbformat")
     nb = nbformat.read(path, as_version=4)
     for index, cell in enumerate(nb.cells):
         if cell.cell_type == "code":
@@ -33,10 +34,6 @@ def test_notebook_committed_without_outputs(path):
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids)
 def test_notebook_executes(path, monkeypatch):
-    nbformat = pytest.importorskip("nbformat")
-    nbclient = pytest.importorskip("nbclient")
-    pytest.importorskip("ipykernel")
-    pytest.importorskip("matplotlib")
     monkeypatch.setenv("MPLBACKEND", "Agg")  # inherited by the kernel process: no display needed
     nb = nbformat.read(path, as_version=4)
     client = nbclient.NotebookClient(copy.deepcopy(nb), timeout=300, kernel_name="python3",

@@ -58,7 +58,9 @@ class MatrixGame(Game):
         return game
 
     def __repr__(self):
-        return f"MatrixGame(num_actions={self.num_actions}, dtype={self.own_first[0].dtype})"
+        batch = self.own_first[0].shape[:-self.num_players]
+        extra = f", batch_shape={batch}" if batch else ""
+        return f"MatrixGame(num_actions={self.num_actions}{extra}, dtype={self.own_first[0].dtype})"
 
     @property
     def num_players(self) -> int:
