@@ -53,7 +53,8 @@ def main(argv=None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
                                      epilog=__doc__.split("\n", 2)[2])
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("list", help="registered games and solvers with their parameters")
+    listing = sub.add_parser("list", help="registered games and solvers with their parameters")
+    listing.add_argument("--out", type=Path, help="also write the listing to DIR/registry.txt")
     for name, needs in (("run", True), ("sweep", True), ("bench", False)):
         p = sub.add_parser(name, help=f"{name} a config")
         p.add_argument("config", nargs=None if needs else "?", help="YAML config file")
@@ -76,7 +77,11 @@ def main(argv=None) -> int:
 def _dispatch(args, cfg) -> int:
     if args.command == "list":
         from jaxgames.experiments.registry import describe
-        print(describe())
+        text = describe()
+        print(text)
+        if args.out:
+            args.out.mkdir(parents=True, exist_ok=True)
+            (args.out / "registry.txt").write_text(text + "\n")
         return 0
     if args.command == "table":
         return _table(args)

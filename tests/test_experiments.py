@@ -99,9 +99,10 @@ def test_overrides_and_shipped_configs():
     assert yaml.safe_load((REPO / "configs" / "bench_default.yaml").read_text()) == DEFAULT_BENCH
 
 
-def test_registry_lists_every_game_and_solver_with_defaults(capsys):
-    assert main(["list"]) == 0
+def test_registry_lists_every_game_and_solver_with_defaults(capsys, tmp_path):
+    assert main(["list", "--out", str(tmp_path)]) == 0
     text = capsys.readouterr().out
+    assert (tmp_path / "registry.txt").read_text().strip() == text.strip()
     for name in list(registry.GAMES) + list(registry.SOLVERS):
         assert f"  {name}" in text
     assert "learning_rate=0.3" in text and "num_actions=3" in text
@@ -167,6 +168,21 @@ def test_sweep_equals_a_python_loop(tmp_path):
     got = sweep_matrix(rows, [100, 200])
     np.testing.assert_allclose(got, loop_reference(config), rtol=1e-4, atol=1e-6)
     assert len(list((tmp_path / "sweep" / "chunks").glob("chunk_*.csv"))) == 6
+
+
+def test_sweep_over_game_parameters_equals_a_python_loop(tmp_path):
+    """A float game parameter is batched; an int one (the number of responses) splits compiles."""
+    from jaxgames.experiments.execute import plan_chunks, run_sweep
+    config = cfg.parse_config({
+        "kind": "sweep", "game": {"name": "preference_cyclic"},
+        "solver": {"name": "optimistic_mirror_descent", "params": {"output": "last", "learning_rate": 0.3}},
+        "num_steps": 300, "eval_every": 150,
+        "grid": {"game.margin": [0.1, 0.3, 0.45], "game.num_responses": [3, 5], "seed": [0, 1]}}, "sweep")
+    assert len(plan_chunks(config)) == 2
+    rows = run_sweep(config, tmp_path / "sweep", log=lambda m: None)
+    np.testing.assert_allclose(sweep_matrix(rows, [150, 300]), loop_reference(config), rtol=1e-4, atol=1e-6)
+    finals = {(float(r["game.margin"]), int(r["game.num_responses"])) for r in rows}
+    assert len(finals) == 6
 
 
 SLOW_SWEEP = {
