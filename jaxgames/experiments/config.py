@@ -14,7 +14,7 @@ from __future__ import annotations
 import itertools
 import math
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import jax
 import pydantic
@@ -49,65 +49,64 @@ def _check_params(kind: str, entries: dict, name: str | None, params: dict) -> N
                          f"expected some of {sorted(allowed)}")
 
 
-class GameConfig(_Strict):
+class _EntryConfig(_Strict):
+    """``{name: <registered entry>, params: {...}, label: <optional display name>}``."""
+
+    _kind: ClassVar[str]
+    _entries: ClassVar[dict]
+
+    name: str
+    params: dict[str, Any] = Field(default_factory=dict)
+    label: str | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _known_name(cls, name):
+        return _check_name(cls._kind, cls._entries, name)
+
+    @field_validator("params")
+    @classmethod
+    def _known_params(cls, params, info: ValidationInfo):
+        _check_params(cls._kind, cls._entries, info.data.get("name"), params)
+        return params
+
+    @property
+    def title(self) -> str:
+        return self.label or self.name
+
+
+class GameConfig(_EntryConfig):
     """``{name: <registered game>, params: {...}}``."""
 
-    name: str
-    params: dict[str, Any] = Field(default_factory=dict)
-    label: str | None = None
-
-    @field_validator("name")
-    @classmethod
-    def _known_name(cls, name):
-        return _check_name("game", registry.GAMES, name)
-
-    @field_validator("params")
-    @classmethod
-    def _known_params(cls, params, info: ValidationInfo):
-        _check_params("game", registry.GAMES, info.data.get("name"), params)
-        return params
-
-    @property
-    def title(self) -> str:
-        return self.label or self.name
+    _kind: ClassVar[str] = "game"
+    _entries: ClassVar[dict] = registry.GAMES
 
 
-class SolverConfig(_Strict):
+class SolverConfig(_EntryConfig):
     """``{name: <registered solver>, params: {...hyperparameters}}``."""
 
-    name: str
-    params: dict[str, Any] = Field(default_factory=dict)
-    label: str | None = None
-
-    @field_validator("name")
-    @classmethod
-    def _known_name(cls, name):
-        return _check_name("solver", registry.SOLVERS, name)
-
-    @field_validator("params")
-    @classmethod
-    def _known_params(cls, params, info: ValidationInfo):
-        _check_params("solver", registry.SOLVERS, info.data.get("name"), params)
-        return params
-
-    @property
-    def title(self) -> str:
-        return self.label or self.name
+    _kind: ClassVar[str] = "solver"
+    _entries: ClassVar[dict] = registry.SOLVERS
 
 
-class RunConfig(_Strict):
-    """One experiment: a game (or a batch of ``num_games`` generated games) and a solver."""
+class _Experiment(_Strict):
+    """A game and a solver run for ``num_steps``, exploitability every ``eval_every`` steps."""
 
-    kind: Literal["run"] = "run"
     game: GameConfig
     solver: SolverConfig
     num_steps: PositiveInt = 1000
     eval_every: PositiveInt | None = None
     seed: int = Field(0, ge=0)
+
+
+class RunConfig(_Experiment):
+    """One experiment: a game (or a batch of ``num_games`` generated games) and a solver."""
+
+    kind: Literal["run"] = "run"
     num_games: PositiveInt = 1
 
 
-class SweepConfig(_Strict):
+class SweepConfig(_Experiment):
     """A grid over solver hyperparameters, game parameters and seeds, run as one vmapped computation.
 
     ``grid`` maps ``solver.<param>``, ``game.<param>`` or ``seed`` to a list of
@@ -117,11 +116,6 @@ class SweepConfig(_Strict):
     """
 
     kind: Literal["sweep"] = "sweep"
-    game: GameConfig
-    solver: SolverConfig
-    num_steps: PositiveInt = 1000
-    eval_every: PositiveInt | None = None
-    seed: int = Field(0, ge=0)
     grid: dict[str, list[Any]]
     chunk_size: PositiveInt = 256
 
