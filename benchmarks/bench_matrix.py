@@ -1,11 +1,11 @@
 """Throughput of our batched matrix-game solvers against nashpy, and payoff-read bandwidth.
 
-Run from the repository root::
+Run from the repository root, on an otherwise idle machine::
 
-    python benchmarks/bench_matrix.py            # full run (a few minutes on 2 CPU cores)
-    python benchmarks/bench_matrix.py --quick    # smoke test (< 30 s)
+    python benchmarks/bench_matrix.py            # full run (~100 s on 2 CPU cores)
+    python benchmarks/bench_matrix.py --quick    # smoke test (< 30 s), smaller sizes
 
-Two benchmarks, everything measured in the same process:
+Everything is measured in the same process:
 
 (a) many small games: random 3x3 zero-sum games, all solved in ONE jitted call
     (``jax.vmap`` over games) by ``solvers.fictitious_play()``; nashpy's
@@ -14,15 +14,20 @@ Two benchmarks, everything measured in the same process:
     game-iterations per second (games x iterations / seconds).
 (b) larger games: random 50x50 zero-sum games, game-iterations/s for ours and
     nashpy, plus the payoff bytes our solvers read per second, compared with the
-    read bandwidth of ``np.copyto`` on an array of the same size.
+    read bandwidth of ``np.copyto`` on an array of the same size; also for
+    regret matching+, mirror prox and extragradient.
+(b_dram) the same for fictitious play on a batch too large for the L3 cache.
 
 Timing rules: every jitted function is called once (compile + run), then timed
-``--repeats`` times with ``jax.block_until_ready``; we report the median, and
-compile time = first call - median. ``eval_every = num_steps`` so the only
+``--repeats`` times with ``jax.block_until_ready``; we report the median.
+Compile time is reported as first call - median, and as an ahead-of-time
+``lower().compile()`` on a fresh function. ``eval_every = num_steps`` so the only
 exploitability evaluation is the final one. Each solver must actually converge
 (median exploitability of the output below a tolerance) or the script fails.
+CPU time used by other processes during the run is reported (and warned about).
 
 Results are printed and written to ``benchmarks/results/`` as JSON and CSV.
+See ``benchmarks/README.md`` for the measured numbers and how to read them.
 """
 
 from __future__ import annotations
@@ -50,29 +55,31 @@ import solvers
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
-# Targets from the benchmark brief.
+# Targets this benchmark checks.
 TARGET_RATIO_SMALL = 1000.0    # (a) ours / nashpy game-iterations per second
 TARGET_BANDWIDTH = 0.5         # (b) our payoff bytes read/s as a fraction of numpy copy bytes read/s
 
 FULL = dict(
     small_games=100_000, small_actions=3, small_iters=1000, small_nashpy_games=50,
     big_games=1000, big_actions=50, big_iters=1000, big_nashpy_games=20,
-    # extragradient's default euclidean projection sorts every step, ~10x slower per step
-    # on XLA CPU than the others, so it runs fewer iterations to keep the full run short.
-    other_iters={"regret_matching_plus": 1000, "mirror_prox": 1000, "extragradient": 200},
-    tolerance={"small": 0.05, "big": 0.1, "regret_matching_plus": 0.05, "mirror_prox": 0.05,
-               "extragradient": 0.15},
+    # (b, out of cache): 10x more games, a 200 MB payoff batch that cannot stay in L3;
+    # fictitious play only, fewer iterations (bandwidth does not depend on them).
+    dram_games=10_000, dram_iters=200,
+    other_iters={"regret_matching_plus": 1000, "mirror_prox": 1000, "extragradient": 1000},
+    tolerance={"small": 0.05, "big": 0.1, "dram": 0.15, "regret_matching_plus": 0.05,
+               "mirror_prox": 0.05, "extragradient": 0.15},
 )
 QUICK = dict(
     small_games=10_000, small_actions=3, small_iters=200, small_nashpy_games=5,
     big_games=100, big_actions=50, big_iters=200, big_nashpy_games=3,
-    other_iters={"regret_matching_plus": 200, "mirror_prox": 200, "extragradient": 50},
-    tolerance={"small": 0.05, "big": 0.15, "regret_matching_plus": 0.1, "mirror_prox": 0.1,
-               "extragradient": 0.25},
+    dram_games=0, dram_iters=0,
+    other_iters={"regret_matching_plus": 200, "mirror_prox": 200, "extragradient": 100},
+    tolerance={"small": 0.05, "big": 0.15, "dram": 0.15, "regret_matching_plus": 0.1,
+               "mirror_prox": 0.1, "extragradient": 0.25},
 )
 
 # Full payoff-array reads per step each solver is *expected* to do (for the report only;
-# the bandwidth figure uses the count read off the compiled step, see payoff_reads_per_step).
+# the bandwidth figure uses the count read off the compiled step, see compiled_step_stats).
 NOMINAL_READS = {
     "fictitious_play": "1 (one best response per player; alternating FP computes each player's q once)",
     "regret_matching_plus": "1 (alternating: game.evaluate once per player, the unused half is dead code)",
@@ -134,26 +141,52 @@ def _jaxlib_version():
         return None
 
 
-def cpu_seconds() -> float:
+def busy_cpu_seconds() -> tuple[float, float] | None:
+    """(CPU-seconds all processes on this machine spent busy, CPU-seconds stolen by the hypervisor).
+
+    From ``/proc/stat``; ``None`` where that is unavailable. Used to tell whether other
+    processes competed with the benchmark (timings would then be pessimistic).
+    """
+    try:
+        fields = Path("/proc/stat").read_text().splitlines()[0].split()
+        ticks = [int(v) for v in fields[1:9]]  # user nice system idle iowait irq softirq steal
+        hz = os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+    user, nice, system, _idle, _iowait, irq, softirq, steal = ticks
+    return (user + nice + system + irq + softirq) / hz, steal / hz
+
+
+def own_cpu_seconds() -> float:
     t = os.times()
-    return t.user + t.system
+    return t.user + t.system + t.children_user + t.children_system
 
 
-def time_jitted(fn, *args, repeats: int) -> dict:
-    """First call (compile + run), then ``repeats`` timed calls; all blocked."""
+def time_jitted(make_fn, *args, repeats: int) -> dict:
+    """Time a jitted function built by ``make_fn()``: first call, then ``repeats`` blocked calls.
+
+    ``compile_s`` is the first call minus the steady-state median
+    (noisy when a run takes much longer than compiling: it is clamped at 0).
+    ``aot_compile_s`` times trace + lower + XLA compile directly, on a fresh function
+    from ``make_fn()`` so that nothing is served from the first function's caches.
+    """
+    fn = make_fn()
     t0 = time.perf_counter()
     out = jax.block_until_ready(fn(*args))
     first = time.perf_counter() - t0
     times, cpu = [], []
     for _ in range(repeats):
-        c0, t0 = cpu_seconds(), time.perf_counter()
+        c0, t0 = own_cpu_seconds(), time.perf_counter()
         jax.block_until_ready(fn(*args))
         dt = time.perf_counter() - t0
         times.append(dt)
-        cpu.append((cpu_seconds() - c0) / dt)
+        cpu.append((own_cpu_seconds() - c0) / dt)
     median = float(np.median(times))
+    t0 = time.perf_counter()
+    make_fn().lower(*args).compile()
+    aot = time.perf_counter() - t0
     return {"first_call_s": first, "median_s": median, "min_s": float(np.min(times)),
-            "times_s": times, "compile_s": max(first - median, 0.0),
+            "times_s": times, "compile_s": max(first - median, 0.0), "aot_compile_s": aot,
             "cpu_utilization": float(np.median(cpu)), "output": out}
 
 
@@ -184,36 +217,52 @@ def uniform_exploitability(games) -> float:
     return float(jnp.median(f(games)))
 
 
-def payoff_reads_per_step(solver, games) -> float | None:
-    """Full payoff-array reads one batched step performs, read off the compiled HLO.
+def payoff_nbytes(games) -> int:
+    """Bytes of the batch's payoffs, ``[G, N, n, n]`` (however MatrixGame lays them out)."""
+    return int(games.payoffs.nbytes)
 
-    Counts the batched matrix-vector ``dot`` ops (output ``[G, n]`` or ``[G, n, 1]``)
-    left in ``jit(vmap(solver.step))`` after XLA's dead-code elimination; each reads
-    one player's ``[G, n, n]`` slice, so reads = dots / num_players. ``None`` if XLA
-    lowered the products to something other than ``dot`` (then nothing is claimed).
+
+def compiled_step_stats(solver, games) -> tuple[float | None, int]:
+    """Payoff traffic of one batched step, read off the compiled HLO of ``jit(vmap(solver.step))``.
+
+    Returns ``(reads, temporaries)``:
+
+    * ``reads``: full payoff-array reads per step. Counts the batched matrix-vector
+      ``dot`` ops (output ``[G, n]`` or ``[G, n, 1]``) left after XLA's dead-code
+      elimination; each reads one player's ``[G, n, n]`` matrices, so
+      reads = dots / num_players. ``None`` if XLA lowered the products to something
+      other than ``dot`` (then no bandwidth is claimed).
+    * ``temporaries``: ops whose output is a payoff-sized ``[G, n, n]`` array, each an
+      extra write + read of that size per step that the bandwidth figure does not
+      count. Either a player's payoff matrices re-materialized (sliced / transposed)
+      every step -- what the old ``[G, N, n, n]`` layout cost, see the README -- or
+      an ``n x n``-per-game intermediate of the solver itself (extragradient's
+      all-pairs simplex projection makes one per projection).
     """
     state = jax.vmap(solver.init)(games)
     text = jax.jit(jax.vmap(solver.step)).lower(games, state).compile().as_text()
-    # games is batched: payoffs [G, N, n, n]. (games.num_players would read the batch
-    # axis here, since MatrixGame's properties look at payoffs.shape outside vmap.)
-    g, num_players, n = games.payoffs.shape[0], games.payoffs.shape[1], games.payoffs.shape[-1]
-    pattern = re.compile(rf"=\s*f32\[{g},{n}(?:,1)?\]\S*\s+dot\(")
-    dots = len(pattern.findall(text))
-    return dots / num_players if dots else None
+    shape = games.payoffs.shape            # batched: [G, N, n, n]
+    g, num_players, n = shape[0], shape[1], shape[-1]
+    dtype = r"(?:f16|bf16|f32|f64)"
+    dots = len(re.findall(rf"=\s*{dtype}\[{g},{n}(?:,1)?\]\S*\s+dot\(", text))
+    temporaries = len(re.findall(
+        rf"=\s*{dtype}\[{g},{n},{n}\]\S*\s+(?:fusion|copy|slice|transpose)\(", text))
+    return (dots / num_players if dots else None), temporaries
 
 
 def numpy_copy_bandwidth(nbytes: int, repeats: int) -> dict:
     src = np.random.default_rng(0).standard_normal(nbytes // 4).astype(np.float32)
     dst = np.empty_like(src)
     np.copyto(dst, src)  # touch both
-    t = time_python(lambda: np.copyto(dst, src), max(repeats, 20))
+    t = time_python(lambda: np.copyto(dst, src), max(repeats, 50))
     return {"nbytes": src.nbytes, "median_s": t["median_s"], "min_s": t["min_s"],
             "read_Bps": src.nbytes / t["median_s"], "read_plus_write_Bps": 2 * src.nbytes / t["median_s"]}
 
 
 def nashpy_fictitious_play(games, num_games: int, iterations: int, repeats: int) -> dict:
     """nashpy's fictitious play on the first ``num_games`` games, one after another."""
-    mats = [np.asarray(games.payoffs[i, 0]) for i in range(num_games)]
+    dense = np.asarray(games.payoffs[:num_games])      # [m, 2, n, n]
+    mats = [dense[i, 0] for i in range(num_games)]     # row player's matrix A
     nash_games = [nashpy.Game(A) for A in mats]   # zero-sum: B = -A
     finals = []
 
@@ -272,16 +321,17 @@ def bench_small(cfg, repeats, key, rows, summary):
     print(f"\n(a) {G:,} random {n}x{n} zero-sum games, {T} iterations of fictitious play")
     games = make_games(key, G, n)
     solver = solvers.fictitious_play()
-    r = time_jitted(batched_run(solver, T), games, repeats=repeats)
+    r = time_jitted(lambda: batched_run(solver, T), games, repeats=repeats)
     expl = float(jnp.median(r.pop("output")))
     uniform = uniform_exploitability(games)
     check_converged("(a) fictitious_play", expl, cfg["tolerance"]["small"], uniform)
     ours = G * T / r["median_s"]
-    print(f"  ours   : median {r['median_s']:.3f} s  compile {r['compile_s']:.2f} s  "
+    print(f"  ours   : median {r['median_s']:.3f} s  compile {r['compile_s']:.2f} s "
+          f"(AOT {r['aot_compile_s']:.2f} s)  "
           f"{ours:,.0f} game-iter/s  median exploitability {expl:.2e} (uniform {uniform:.2f})")
     rows.append(dict(case="a", implementation="ours", solver="fictitious_play", num_games=G,
                      num_actions=n, iterations=T, median_s=r["median_s"], min_s=r["min_s"],
-                     compile_s=r["compile_s"], game_iters_per_s=ours,
+                     compile_s=r["compile_s"], aot_compile_s=r["aot_compile_s"], game_iters_per_s=ours,
                      median_exploitability=expl, cpu_utilization=r["cpu_utilization"]))
 
     m = cfg["small_nashpy_games"]
@@ -298,90 +348,91 @@ def bench_small(cfg, repeats, key, rows, summary):
     summary["a"] = dict(games=G, actions=n, iterations=T, nashpy_games=m,
                         ours_game_iters_per_s=ours, nashpy_game_iters_per_s=nr["game_iters_per_s"],
                         ratio=ratio, target_ratio=TARGET_RATIO_SMALL, met=ratio >= TARGET_RATIO_SMALL,
-                        compile_s=r["compile_s"], ours_median_s=r["median_s"], ours_times_s=r["times_s"],
+                        compile_s=r["compile_s"], aot_compile_s=r["aot_compile_s"],
+                        ours_median_s=r["median_s"], ours_times_s=r["times_s"],
                         ours_cpu_utilization=r["cpu_utilization"],
                         ours_median_exploitability=expl,
                         nashpy_median_exploitability=nr["median_exploitability"],
                         uniform_exploitability=uniform)
 
 
-def bench_big(cfg, repeats, key, rows, summary, other_solvers: bool):
-    G, n, T = cfg["big_games"], cfg["big_actions"], cfg["big_iters"]
-    print(f"\n(b) {G:,} random {n}x{n} zero-sum games")
-    games = make_games(key, G, n)
-    nbytes = games.payoffs.nbytes
+def bench_big(label, games, iterations, specs, repeats, rows, summary, nashpy_games=0):
+    """Case (b): throughput and payoff-read bandwidth of ``specs`` on a batch of games."""
+    G, n = games.payoffs.shape[0], games.payoffs.shape[-1]
+    nbytes = payoff_nbytes(games)
+    print(f"\n({label}) {G:,} random {n}x{n} zero-sum games")
     uniform = uniform_exploitability(games)
     copy = numpy_copy_bandwidth(nbytes, repeats)
-    print(f"  payoff array {tuple(games.payoffs.shape)} {games.payoffs.dtype}: {nbytes / 1e6:.1f} MB; "
-          f"np.copyto read bandwidth {copy['read_Bps'] / 1e9:.2f} GB/s "
+    print(f"  payoffs {nbytes / 1e6:.1f} MB {games.payoffs.dtype} "
+          f"(stored as {len(jax.tree_util.tree_leaves(games))} arrays); "
+          f"np.copyto of {nbytes / 1e6:.1f} MB: read {copy['read_Bps'] / 1e9:.2f} GB/s "
           f"(read+write {copy['read_plus_write_Bps'] / 1e9:.2f} GB/s)")
-    rows.append(dict(case="b", implementation="numpy", solver="np.copyto", num_games=G, num_actions=n,
+    rows.append(dict(case=label, implementation="numpy", solver="np.copyto", num_games=G, num_actions=n,
                      median_s=copy["median_s"], min_s=copy["min_s"], read_GBps=copy["read_Bps"] / 1e9))
-    summary["b"] = dict(games=G, actions=n, payoff_bytes=nbytes, uniform_exploitability=uniform,
-                        numpy_copy_read_GBps=copy["read_Bps"] / 1e9,
-                        numpy_copy_read_plus_write_GBps=copy["read_plus_write_Bps"] / 1e9,
-                        target_fraction_of_copy=TARGET_BANDWIDTH, solvers={})
+    out = summary[label] = dict(
+        games=G, actions=n, payoff_bytes=nbytes, uniform_exploitability=uniform,
+        numpy_copy_read_GBps=copy["read_Bps"] / 1e9,
+        numpy_copy_read_plus_write_GBps=copy["read_plus_write_Bps"] / 1e9,
+        target_fraction_of_copy=TARGET_BANDWIDTH, solvers={})
 
-    specs = [("fictitious_play", solvers.fictitious_play(), T, cfg["tolerance"]["big"])]
-    if other_solvers:
-        specs += [
-            ("regret_matching_plus", solvers.regret_matching_plus(),
-             cfg["other_iters"]["regret_matching_plus"], cfg["tolerance"]["regret_matching_plus"]),
-            ("mirror_prox", solvers.mirror_prox(),
-             cfg["other_iters"]["mirror_prox"], cfg["tolerance"]["mirror_prox"]),
-            ("extragradient", solvers.extragradient(),
-             cfg["other_iters"]["extragradient"], cfg["tolerance"]["extragradient"]),
-        ]
     for name, solver, iters, tol in specs:
-        reads = payoff_reads_per_step(solver, games)
-        r = time_jitted(batched_run(solver, iters), games, repeats=repeats)
+        reads, temporaries = compiled_step_stats(solver, games)
+        r = time_jitted(lambda: batched_run(solver, iters), games, repeats=repeats)
         expl = float(jnp.median(r.pop("output")))
-        check_converged(f"(b) {name}", expl, tol, uniform)
+        check_converged(f"({label}) {name}", expl, tol, uniform)
         rate = G * iters / r["median_s"]
         bw = reads * nbytes * iters / r["median_s"] if reads else float("nan")
         frac = bw / copy["read_Bps"]
-        print(f"  {name:21s}: {iters} it, median {r['median_s']:.3f} s  compile {r['compile_s']:.2f} s  "
-              f"{rate:,.0f} game-iter/s  reads/step {reads}  {bw / 1e9:.2f} GB/s "
-              f"({100 * frac:.0f}% of copy)  expl {expl:.2e}  cpu {r['cpu_utilization']:.2f}")
-        rows.append(dict(case="b", implementation="ours", solver=name, num_games=G, num_actions=n,
+        print(f"  {name:21s}: {iters} it, median {r['median_s']:.3f} s  compile {r['compile_s']:.2f} s "
+              f"(AOT {r['aot_compile_s']:.2f} s)  "
+              f"{rate:,.0f} game-iter/s  reads/step {reads} (+{temporaries} [G,n,n] temporaries)  "
+              f"{bw / 1e9:.2f} GB/s ({100 * frac:.0f}% of copy)  expl {expl:.2e}  "
+              f"cpu {r['cpu_utilization']:.2f}")
+        rows.append(dict(case=label, implementation="ours", solver=name, num_games=G, num_actions=n,
                          iterations=iters, median_s=r["median_s"], min_s=r["min_s"],
-                         compile_s=r["compile_s"], game_iters_per_s=rate, payoff_reads_per_step=reads,
-                         read_GBps=bw / 1e9, fraction_of_copy=frac, median_exploitability=expl,
-                         cpu_utilization=r["cpu_utilization"]))
-        summary["b"]["solvers"][name] = dict(
-            iterations=iters, game_iters_per_s=rate, compile_s=r["compile_s"], median_s=r["median_s"],
-            times_s=r["times_s"], payoff_reads_per_step=reads, nominal_reads=NOMINAL_READS[name],
+                         compile_s=r["compile_s"], aot_compile_s=r["aot_compile_s"],
+                         game_iters_per_s=rate, payoff_reads_per_step=reads,
+                         nn_temporaries_per_step=temporaries, read_GBps=bw / 1e9, fraction_of_copy=frac,
+                         median_exploitability=expl, cpu_utilization=r["cpu_utilization"]))
+        out["solvers"][name] = dict(
+            iterations=iters, game_iters_per_s=rate, compile_s=r["compile_s"],
+            aot_compile_s=r["aot_compile_s"], median_s=r["median_s"],
+            first_call_s=r["first_call_s"], times_s=r["times_s"], payoff_reads_per_step=reads,
+            nn_temporaries_per_step=temporaries, nominal_reads=NOMINAL_READS[name],
             read_GBps=bw / 1e9, fraction_of_copy=frac, met=frac >= TARGET_BANDWIDTH,
             median_exploitability=expl, cpu_utilization=r["cpu_utilization"])
 
-    m = cfg["big_nashpy_games"]
-    nr = nashpy_fictitious_play(games, m, T, repeats)
-    ours = summary["b"]["solvers"]["fictitious_play"]["game_iters_per_s"]
-    print(f"  nashpy fictitious_play: {m} games, {T} it, median {nr['median_s']:.3f} s  "
-          f"{nr['game_iters_per_s']:,.0f} game-iter/s  expl {nr['median_exploitability']:.2e}; "
-          f"ours/nashpy {ours / nr['game_iters_per_s']:,.1f}x")
-    rows.append(dict(case="b", implementation="nashpy", solver="fictitious_play", num_games=m,
-                     num_actions=n, iterations=T, median_s=nr["median_s"], min_s=nr["min_s"],
-                     game_iters_per_s=nr["game_iters_per_s"],
-                     median_exploitability=nr["median_exploitability"]))
-    summary["b"].update(nashpy_games=m, nashpy_iterations=T,
-                        nashpy_game_iters_per_s=nr["game_iters_per_s"],
-                        nashpy_median_exploitability=nr["median_exploitability"],
-                        ratio=ours / nr["game_iters_per_s"])
+    if nashpy_games:
+        nr = nashpy_fictitious_play(games, nashpy_games, iterations, repeats)
+        ours = out["solvers"]["fictitious_play"]["game_iters_per_s"]
+        print(f"  nashpy fictitious_play: {nashpy_games} games, {iterations} it, "
+              f"median {nr['median_s']:.3f} s  "
+              f"{nr['game_iters_per_s']:,.0f} game-iter/s  expl {nr['median_exploitability']:.2e}; "
+              f"ours/nashpy {ours / nr['game_iters_per_s']:,.1f}x")
+        rows.append(dict(case=label, implementation="nashpy", solver="fictitious_play", num_games=nashpy_games,
+                         num_actions=n, iterations=iterations, median_s=nr["median_s"], min_s=nr["min_s"],
+                         game_iters_per_s=nr["game_iters_per_s"],
+                         median_exploitability=nr["median_exploitability"]))
+        out.update(nashpy_games=nashpy_games, nashpy_iterations=iterations,
+                   nashpy_game_iters_per_s=nr["game_iters_per_s"],
+                   nashpy_median_exploitability=nr["median_exploitability"],
+                   ratio=ours / nr["game_iters_per_s"])
 
-    ref = time_jitted(reference_matvec(games.payoffs, T), games.payoffs, repeats=repeats)
+    dense = jax.block_until_ready(games.payoffs)
+    ref = time_jitted(lambda: reference_matvec(dense, iterations), dense, repeats=repeats)
     ref.pop("output")
-    ref_bw = nbytes * T / ref["median_s"]
+    ref_bw = nbytes * iterations / ref["median_s"]
     print(f"  reference (bare batched mat-vec loop, not a solver): {ref_bw / 1e9:.2f} GB/s "
           f"({100 * ref_bw / copy['read_Bps']:.0f}% of copy)  cpu {ref['cpu_utilization']:.2f}")
-    rows.append(dict(case="b", implementation="reference", solver="bare batched matvec", num_games=G,
-                     num_actions=n, iterations=T, median_s=ref["median_s"], min_s=ref["min_s"],
-                     compile_s=ref["compile_s"], game_iters_per_s=G * T / ref["median_s"],
-                     payoff_reads_per_step=1.0, read_GBps=ref_bw / 1e9,
+    rows.append(dict(case=label, implementation="reference", solver="bare batched matvec", num_games=G,
+                     num_actions=n, iterations=iterations, median_s=ref["median_s"], min_s=ref["min_s"],
+                     compile_s=ref["compile_s"], aot_compile_s=ref["aot_compile_s"],
+                     game_iters_per_s=G * iterations / ref["median_s"],
+                     payoff_reads_per_step=1.0, nn_temporaries_per_step=0, read_GBps=ref_bw / 1e9,
                      fraction_of_copy=ref_bw / copy["read_Bps"], cpu_utilization=ref["cpu_utilization"]))
-    summary["b"]["reference_matvec"] = dict(read_GBps=ref_bw / 1e9,
-                                            fraction_of_copy=ref_bw / copy["read_Bps"],
-                                            median_s=ref["median_s"], cpu_utilization=ref["cpu_utilization"])
+    out["reference_matvec"] = dict(iterations=iterations, read_GBps=ref_bw / 1e9,
+                                   fraction_of_copy=ref_bw / copy["read_Bps"], median_s=ref["median_s"],
+                                   cpu_utilization=ref["cpu_utilization"])
 
 
 # ----------------------------------------------------------------------------- main
@@ -397,19 +448,26 @@ def print_table(summary):
     print(f"| (b) {b['games']:,} x {b['actions']}x{b['actions']}, FP {fp['iterations']} it "
           f"| {fp['game_iters_per_s']:,.0f} | {b['nashpy_game_iters_per_s']:,.0f} "
           f"| {b['ratio']:,.1f}x | - | - |")
-    print("\n| (b) solver | iters | game-iter/s | payoff reads/step | GB/s read | % of np.copyto read "
-          "| target >= 50% | compile s | median expl |")
-    print("|---|---:|---:|---:|---:|---:|---|---:|---:|")
-    for name, s in b["solvers"].items():
-        print(f"| {name} | {s['iterations']} | {s['game_iters_per_s']:,.0f} | {s['payoff_reads_per_step']} "
-              f"| {s['read_GBps']:.2f} | {100 * s['fraction_of_copy']:.0f}% | "
-              f"{'yes' if s['met'] else 'NO'} | {s['compile_s']:.2f} | {s['median_exploitability']:.2e} |")
-    ref = b["reference_matvec"]
-    print(f"| (reference: bare batched mat-vec) | {fp['iterations']} | - | 1 | {ref['read_GBps']:.2f} "
-          f"| {100 * ref['fraction_of_copy']:.0f}% | - | - | - |")
-    print(f"\nnp.copyto on {b['payoff_bytes'] / 1e6:.1f} MB: {b['numpy_copy_read_GBps']:.2f} GB/s read "
-          f"({b['numpy_copy_read_plus_write_GBps']:.2f} GB/s read+write)")
-    print(f"compile time (a): {a['compile_s']:.2f} s")
+    print("\n| case | solver | iters | game-iter/s | payoff reads/step | [G,n,n] temporaries/step | GB/s read "
+          "| np.copyto GB/s read | % of copy | >= 50%? | compile s (1st-median / AOT) | median expl |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|")
+    for label in ("b", "b_dram"):
+        if label not in summary:
+            continue
+        c = summary[label]
+        case = f"({label}) {c['games']:,} games, {c['payoff_bytes'] / 1e6:.0f} MB"
+        for name, s in c["solvers"].items():
+            print(f"| {case} | {name} | {s['iterations']} | {s['game_iters_per_s']:,.0f} "
+                  f"| {s['payoff_reads_per_step']} | {s['nn_temporaries_per_step']} "
+                  f"| {s['read_GBps']:.2f} | {c['numpy_copy_read_GBps']:.2f} "
+                  f"| {100 * s['fraction_of_copy']:.0f}% | {'yes' if s['met'] else 'NO'} "
+                  f"| {s['compile_s']:.2f} / {s['aot_compile_s']:.2f} | {s['median_exploitability']:.2e} |")
+        ref = c["reference_matvec"]
+        print(f"| {case} | (reference: bare mat-vec) | {ref['iterations']} | - | 1 | 0 "
+              f"| {ref['read_GBps']:.2f} "
+              f"| {c['numpy_copy_read_GBps']:.2f} | {100 * ref['fraction_of_copy']:.0f}% | - | - | - |")
+    print(f"\ncompile time (a): {a['compile_s']:.2f} s (first call - median), "
+          f"{a['aot_compile_s']:.2f} s (AOT trace + lower + compile)")
 
 
 def main(argv=None):
@@ -424,6 +482,7 @@ def main(argv=None):
         parser.error("--repeats must be >= 1")
     cfg = QUICK if args.quick else FULL
     start = time.perf_counter()
+    busy0, own0 = busy_cpu_seconds(), own_cpu_seconds()
 
     info = machine_info()
     print(f"machine: {info['cpu_model']}, {info['cpu_count']} CPUs; jax {info['jax']} on "
@@ -432,14 +491,43 @@ def main(argv=None):
         print(f"WARNING: 1-minute load average is {info['loadavg_at_start'][0]:.2f}; other processes "
               "compete for the CPU and timings will be pessimistic", file=sys.stderr)
 
-    key_a, key_b = jax.random.split(jax.random.PRNGKey(args.seed))
+    key_a, key_b, key_c = jax.random.split(jax.random.PRNGKey(args.seed), 3)
     rows, summary = [], {}
     bench_small(cfg, args.repeats, key_a, rows, summary)
-    bench_big(cfg, args.repeats, key_b, rows, summary, other_solvers=not args.no_other_solvers)
+
+    tol, T = cfg["tolerance"], cfg["big_iters"]
+    specs = [("fictitious_play", solvers.fictitious_play(), T, tol["big"])]
+    if not args.no_other_solvers:
+        specs += [(name, factory(), cfg["other_iters"][name], tol[name]) for name, factory in (
+            ("regret_matching_plus", solvers.regret_matching_plus),
+            ("mirror_prox", solvers.mirror_prox),
+            ("extragradient", solvers.extragradient))]
+    games = make_games(key_b, cfg["big_games"], cfg["big_actions"])
+    bench_big("b", games, T, specs, args.repeats, rows, summary, nashpy_games=cfg["big_nashpy_games"])
+    del games
+    if cfg["dram_games"]:
+        games = make_games(key_c, cfg["dram_games"], cfg["big_actions"])
+        bench_big("b_dram", games, cfg["dram_iters"],
+                  [("fictitious_play", specs[0][1], cfg["dram_iters"], tol["dram"])],
+                  args.repeats, rows, summary)
+        del games
     print_table(summary)
 
     info["loadavg_at_end"] = list(os.getloadavg())
     info["wall_s"] = time.perf_counter() - start
+    busy1 = busy_cpu_seconds()
+    if busy0 is not None and busy1 is not None:
+        # CPU time used by *other* processes while we ran, in units of cores.
+        foreign = max(busy1[0] - busy0[0] - (own_cpu_seconds() - own0), 0.0)
+        info["other_processes_cpu_s"] = foreign
+        info["other_processes_cores"] = foreign / info["wall_s"]
+        info["steal_cpu_s"] = busy1[1] - busy0[1]
+        print(f"\nother processes used {foreign:.1f} CPU-s during the run "
+              f"({info['other_processes_cores']:.2f} cores on average); hypervisor steal "
+              f"{info['steal_cpu_s']:.1f} CPU-s")
+        if info["other_processes_cores"] > 0.05:
+            print("WARNING: other processes competed for the CPU during this run; timings are "
+                  "pessimistic. Re-run on an idle machine for publishable numbers.", file=sys.stderr)
     command = "python benchmarks/bench_matrix.py" + (" --quick" if args.quick else "") + \
         (f" --repeats {args.repeats}" if args.repeats != 5 else "") + \
         (" --no-other-solvers" if args.no_other_solvers else "") + \
@@ -450,8 +538,9 @@ def main(argv=None):
                "config": cfg, "machine": info, "summary": summary, "rows": rows}
     (RESULTS_DIR / f"{stem}.json").write_text(json.dumps(payload, indent=2, default=float) + "\n")
     fields = ["case", "implementation", "solver", "num_games", "num_actions", "iterations", "median_s",
-              "min_s", "compile_s", "game_iters_per_s", "payoff_reads_per_step", "read_GBps",
-              "fraction_of_copy", "median_exploitability", "cpu_utilization"]
+              "min_s", "compile_s", "aot_compile_s", "game_iters_per_s", "payoff_reads_per_step",
+              "nn_temporaries_per_step", "read_GBps", "fraction_of_copy", "median_exploitability",
+              "cpu_utilization"]
     with open(RESULTS_DIR / f"{stem}.csv", "w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=fields)
         writer.writeheader()

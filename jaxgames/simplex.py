@@ -40,29 +40,44 @@ def normalize(weights: jax.Array, mask: jax.Array) -> jax.Array:
     return jnp.where(total > 0, weights / jnp.where(total > 0, total, 1.0), uniform)
 
 
+_ALL_PAIRS_MAX = 8
+
+
 def project(x: jax.Array, mask: jax.Array) -> jax.Array:
     """Euclidean projection of ``x`` onto the simplex over the legal actions.
 
-    ``p = max(x - theta, 0)`` with ``theta = max_k (sum of the k largest - 1) / k``
-    (Held, Wolfe & Crowder 1974; Duchi et al. 2008). Up to 64 actions the
-    partial sums come from an all-pairs comparison, which XLA runs far faster
-    than a sort on CPU; larger action sets sort.
+    ``p = max(x - theta, 0)`` with ``sum(p) = 1``. The threshold is found by
+    Michelot's (1986) fixed point: start from ``theta = (sum(x) - 1) / n`` and
+    repeat ``theta <- (sum_{x_j > theta} x_j - 1) / #{x_j > theta}``; ``theta``
+    only grows, the active set only shrinks, and it stops exactly when the active
+    set no longer changes (at most ``n`` rounds, a handful in practice). Each round
+    is O(n) elementwise work, with no sort (slow in XLA on CPU) and no n x n array.
+    Up to ``_ALL_PAIRS_MAX`` actions an all-pairs comparison gives the same
+    threshold, ``max_k (sum of the k largest - 1) / k``, without a loop.
     """
-    n = x.shape[-1]
-    if n <= 64:
+    if x.shape[-1] <= _ALL_PAIRS_MAX:
         legal_x = jnp.where(mask, x, -jnp.inf)
         above = (legal_x[..., None, :] >= legal_x[..., :, None]) & mask[..., None, :]
-        counts = jnp.sum(above, axis=-1)
         sums = jnp.sum(jnp.where(above, x[..., None, :], 0.0), axis=-1)
-        candidates = jnp.where(mask, (sums - 1.0) / jnp.maximum(counts, 1), -jnp.inf)
-        theta = jnp.max(candidates, axis=-1, keepdims=True)
-    else:
-        u = jnp.sort(jnp.where(mask, x, -jnp.inf), axis=-1)[..., ::-1]
-        legal = jnp.isfinite(u)
-        css = jnp.cumsum(jnp.where(legal, u, 0.0), axis=-1) - 1.0
-        ranks = jnp.arange(1, n + 1, dtype=x.dtype)
-        theta = jnp.max(jnp.where(legal, css / ranks, -jnp.inf), axis=-1, keepdims=True)
-    return jnp.where(mask, jnp.maximum(x - theta, 0.0), 0.0)
+        counts = jnp.maximum(jnp.sum(above, axis=-1), 1)
+        theta = jnp.max(jnp.where(mask, (sums - 1.0) / counts, -jnp.inf), axis=-1, keepdims=True)
+        return jnp.where(mask, jnp.maximum(x - theta, 0.0), 0.0)
+
+    def theta_of(active):
+        count = jnp.maximum(jnp.sum(active, axis=-1, keepdims=True), 1)
+        return (jnp.sum(jnp.where(active, x, 0.0), axis=-1, keepdims=True) - 1.0) / count
+
+    def body(carry):
+        i, active, _ = carry
+        new = mask & (x > theta_of(active))
+        return i + 1, new, jnp.any(new != active)
+
+    def cond(carry):
+        i, _, changed = carry
+        return (i < x.shape[-1]) & changed
+
+    _, active, _ = jax.lax.while_loop(cond, body, (0, mask, jnp.array(True)))
+    return jnp.where(mask, jnp.maximum(x - theta_of(active), 0.0), 0.0)
 
 
 def one_hot_argmax(values: jax.Array, mask: jax.Array) -> jax.Array:
