@@ -40,7 +40,7 @@ def normalize(weights: jax.Array, mask: jax.Array) -> jax.Array:
     return jnp.where(total > 0, weights / jnp.where(total > 0, total, 1.0), uniform)
 
 
-_ALL_PAIRS_MAX = 8
+_ALL_PAIRS_MAX = 16
 
 
 def project(x: jax.Array, mask: jax.Array) -> jax.Array:
