@@ -17,6 +17,7 @@ them with no special code. ``run`` drives any solver on any game with
 from __future__ import annotations
 
 import functools
+import inspect
 from typing import Any, Callable, NamedTuple
 
 import flax.struct
@@ -68,6 +69,33 @@ def random_policy(game: Game, key: jax.Array) -> Policy:
     dtype = jnp.result_type(float)
     return tuple(simplex.normalize(jax.random.exponential(k, m.shape, dtype), m)
                  for k, m in zip(keys, masks))
+
+
+def cached_factory(factory: Callable) -> Callable:
+    """Return the same ``Solver`` object for the same hashable hyperparameters.
+
+    ``run`` is compiled once per solver *object*, so building
+    ``mirror_prox(0.5)`` twice would otherwise compile twice. Calls with
+    unhashable arguments (arrays, tracers under ``vmap``, magnet policies)
+    build a fresh solver, as does any call that raises.
+    """
+    signature = inspect.signature(factory)
+    cache: dict = {}
+
+    @functools.wraps(factory)
+    def wrapper(*args, **kwargs):
+        bound = signature.bind(*args, **kwargs)
+        bound.apply_defaults()
+        key = tuple((k, type(v), v) for k, v in bound.arguments.items())
+        try:
+            hit = cache.get(key)
+        except TypeError:  # unhashable hyperparameters
+            return factory(*args, **kwargs)
+        if hit is None:
+            hit = cache[key] = factory(*args, **kwargs)
+        return hit
+
+    return wrapper
 
 
 def initial_state(game: Game, key: jax.Array | None = None, extra: Any = None) -> SolverState:

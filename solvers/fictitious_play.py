@@ -18,7 +18,7 @@ two-player zero-sum games (Robinson 1951) at a rate that can be as slow as
 from __future__ import annotations
 
 from jaxgames.core import Game, Policy, check_positive, is_concrete
-from solvers.core import Solver, SolverState, initial_state
+from solvers.core import Solver, SolverState, cached_factory, initial_state
 
 
 def _response(game: Game, policy: Policy, temperature) -> Policy:
@@ -30,6 +30,7 @@ def _response(game: Game, policy: Policy, temperature) -> Policy:
     return game.smooth_best_response(policy, temperature)
 
 
+@cached_factory
 def fictitious_play(alternating: bool = True, temperature: float = 0.0,
                     step_size: float | None = None) -> Solver:
     """Fictitious play (classic or smoothed, simultaneous or alternating).

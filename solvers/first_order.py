@@ -25,7 +25,8 @@ import jax
 import jax.numpy as jnp
 
 from jaxgames.core import Game, Policy, check_positive
-from solvers.core import Solver, SolverState, check_choice, check_learning_rate, initial_state, update_average
+from solvers.core import (Solver, SolverState, cached_factory, check_choice, check_learning_rate, initial_state,
+                          update_average)
 from solvers.geometry import check_geometry, mirror_step
 
 _KINDS = ("mirror_descent", "optimistic", "extragradient")
@@ -35,6 +36,7 @@ def _gradient(game: Game, policy: Policy) -> Policy:
     return game.evaluate(policy).action_values
 
 
+@cached_factory
 def first_order_solver(kind: str, learning_rate, geometry: str = "entropic", temperature=0.0,
                        magnet: Policy | None = None, magnet_update_every: int = 0,
                        output: str = "last", alternating: bool = False) -> Solver:

@@ -22,7 +22,7 @@ import jax.numpy as jnp
 
 from jaxgames import simplex
 from jaxgames.core import Game
-from solvers.core import Solver, SolverState, check_choice, initial_state, update_average
+from solvers.core import Solver, SolverState, cached_factory, check_choice, initial_state, update_average
 
 AVERAGING = {"uniform": 0, "linear": 1, "quadratic": 2}
 
@@ -31,6 +31,7 @@ def _regret_policy(regrets, mask):
     return simplex.normalize(jnp.maximum(regrets, 0.0), mask)
 
 
+@cached_factory
 def regret_matching(plus: bool = False, alternating: bool = True, averaging: str = "uniform") -> Solver:
     """Regret matching (``plus=False``) or regret matching+ (``plus=True``).
 

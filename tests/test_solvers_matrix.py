@@ -196,3 +196,18 @@ def test_float64_solves_reach_machine_precision():
                          env={**os.environ, "JAX_ENABLE_X64": "1"})
     assert out.returncode == 0, out.stderr
     assert float(out.stdout.strip()) < 1e-12
+
+
+def test_equal_hyperparameters_share_one_solver_and_one_compilation():
+    from solvers.core import _run
+    assert solvers.mirror_prox(0.5) is solvers.mirror_prox(learning_rate=0.5)
+    assert solvers.mmd() is solvers.mmd() and solvers.mmd() is not solvers.mmd(temperature=0.2)
+    assert solvers.regret_matching_plus() is solvers.regret_matching(plus=True, averaging="linear")
+    game = matrix.rock_paper_scissors()
+    solvers.run(solvers.extragradient(0.123), game, 10)
+    size = _run._cache_size()
+    solvers.run(solvers.extragradient(learning_rate=0.123), game, 10)
+    assert _run._cache_size() == size
+    # Unhashable (array) hyperparameters still work, with a fresh solver each time.
+    a, b = solvers.mirror_prox(jnp.asarray(0.5)), solvers.mirror_prox(jnp.asarray(0.5))
+    assert a is not b
