@@ -211,3 +211,14 @@ def test_equal_hyperparameters_share_one_solver_and_one_compilation():
     # Unhashable (array) hyperparameters still work, with a fresh solver each time.
     a, b = solvers.mirror_prox(jnp.asarray(0.5)), solvers.mirror_prox(jnp.asarray(0.5))
     assert a is not b
+
+
+def test_vmap_over_raw_payoff_matrices_as_in_the_issue():
+    batch = jax.random.uniform(jax.random.key(14), (64, 4, 4), minval=-1, maxval=1)
+    solver = solvers.extragradient()
+    state, trace = jax.vmap(lambda A: solvers.run(solver, matrix.zero_sum(A), 1000))(batch)
+    assert trace.exploitability.shape == (64, 100)
+    assert np.all(np.asarray(trace.exploitability[:, -1]) < 1e-3)
+    value, _ = lp_value(batch[0])
+    x, y = (p[0] for p in state.policy)
+    assert float(x @ batch[0] @ y) == pytest.approx(value, abs=1e-4)
