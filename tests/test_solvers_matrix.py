@@ -216,7 +216,7 @@ def test_equal_hyperparameters_share_one_solver_and_one_compilation():
 def test_vmap_over_raw_payoff_matrices_as_in_the_issue():
     batch = jax.random.uniform(jax.random.key(14), (64, 4, 4), minval=-1, maxval=1)
     solver = solvers.extragradient()
-    state, trace = jax.vmap(lambda A: solvers.run(solver, matrix.zero_sum(A), 1000))(batch)
+    state, trace = jax.vmap(lambda A: solvers.run(solver, matrix.zero_sum(A), STEPS))(batch)
     assert trace.exploitability.shape == (64, 100)
     assert np.all(np.asarray(trace.exploitability[:, -1]) < 1e-3)
     value, _ = lp_value(batch[0])
