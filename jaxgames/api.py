@@ -11,6 +11,13 @@ import jax
 
 from jaxgames.core import Evaluation, Game, Policy
 
+# Compiled once per game structure and policy shapes; validation stays outside.
+_evaluate = jax.jit(lambda game, policy: game.evaluate(policy))
+_best_response = jax.jit(lambda game, policy: game.best_response(policy))
+_nash_conv = jax.jit(lambda game, policy: game.nash_conv(policy))
+_exploitability = jax.jit(lambda game, policy: game.exploitability(policy))
+_regularized = jax.jit(lambda game, policy, t, ref: game.regularized_nash_conv(policy, t, ref))
+
 
 def _checked(game: Game, policy: Policy) -> Policy:
     if not isinstance(game, Game):
@@ -20,22 +27,22 @@ def _checked(game: Game, policy: Policy) -> Policy:
 
 def evaluate(game: Game, policy: Policy) -> Evaluation:
     """Exact evaluation: ``.values`` is ``[N]``, plus action values and reaches."""
-    return game.evaluate(_checked(game, policy))
+    return _evaluate(game, _checked(game, policy))
 
 
 def best_response(game: Game, policy: Policy) -> Policy:
     """Each player's pure best response to the others' ``policy``."""
-    return game.best_response(_checked(game, policy))
+    return _best_response(game, _checked(game, policy))
 
 
 def nash_conv(game: Game, policy: Policy) -> jax.Array:
     """Sum over players of each player's best-response gain (0 at a Nash equilibrium)."""
-    return game.nash_conv(_checked(game, policy))
+    return _nash_conv(game, _checked(game, policy))
 
 
 def exploitability(game: Game, policy: Policy) -> jax.Array:
     """``nash_conv(game, policy) / num_players``, OpenSpiel's exploitability."""
-    return game.exploitability(_checked(game, policy))
+    return _exploitability(game, _checked(game, policy))
 
 
 def regularized_nash_conv(game: Game, policy: Policy, temperature, reference: Policy | None = None):
@@ -48,4 +55,4 @@ def regularized_nash_conv(game: Game, policy: Policy, temperature, reference: Po
     policy = _checked(game, policy)
     if reference is not None:
         reference = game.validate_policy(reference, "reference")
-    return game.regularized_nash_conv(policy, temperature, reference)
+    return _regularized(game, policy, temperature, reference)
