@@ -1,12 +1,13 @@
 """jaxgames: jittable, vmappable game models, simulators and exact equilibrium metrics."""
 
-from jaxgames import matrix, simplex
+from jaxgames import efg, matrix, simplex
 from jaxgames.api import best_response, evaluate, exploitability, nash_conv, regularized_nash_conv
 from jaxgames.core import Evaluation, Game, Policy, stack_policies
+from jaxgames.efg import kuhn_poker, leduc_poker
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Game", "Policy", "Evaluation", "evaluate", "best_response", "nash_conv", "exploitability",
-    "regularized_nash_conv", "stack_policies", "matrix", "simplex",
+    "regularized_nash_conv", "stack_policies", "matrix", "simplex", "efg", "kuhn_poker", "leduc_poker",
 ]

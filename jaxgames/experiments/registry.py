@@ -12,7 +12,7 @@ import inspect
 from typing import Any, Callable
 
 import solvers
-from jaxgames import matrix
+from jaxgames import efg, matrix
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,6 +78,8 @@ def _register_builtins() -> None:
     register_game("preference_bradley_terry", _preference(matrix.bradley_terry_preferences, True), random=True)
     register_game("preference_intransitive", _preference(matrix.random_intransitive_preferences, True),
                   random=True)
+    register_game("kuhn_poker", efg.kuhn_poker)
+    register_game("leduc_poker", efg.leduc_poker)
     for name, factory in solvers.SOLVERS.items():
         register_solver(name, factory)
 

@@ -1,0 +1,209 @@
+"""Extensive-form engine: exact metrics against OpenSpiel, conversions, the shared solvers (CFR, XFP)."""
+
+import os
+import subprocess
+import sys
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import jaxgames
+import solvers
+from jaxgames.efg.openspiel import from_openspiel, from_openspiel_policy, to_openspiel_policy
+from jaxgames.efg.tree import build_tree
+
+pyspiel = pytest.importorskip("pyspiel")
+from open_spiel.python.algorithms import exploitability as os_expl  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def games():
+    return {name: from_openspiel(name) for name in ("kuhn_poker", "leduc_poker")}
+
+
+def random_policy(game, rng):
+    out = []
+    for mask in game.tree.legal:
+        w = np.where(mask, rng.exponential(size=mask.shape), 0.0)
+        out.append(jnp.asarray(w / w.sum(axis=1, keepdims=True), jnp.float32))
+    return tuple(out)
+
+
+def test_tree_sizes_match_the_games(games):
+    assert games["kuhn_poker"].tree.num_histories == 58
+    assert games["kuhn_poker"].tree.num_infosets == (6, 6)
+    assert games["leduc_poker"].tree.num_infosets == (468, 468)
+
+
+def test_uniform_policy_known_values(games):
+    kuhn = games["kuhn_poker"]
+    u = kuhn.uniform_policy()
+    assert float(jaxgames.nash_conv(kuhn, u)) == pytest.approx(0.916667, abs=1e-5)
+    assert float(jaxgames.exploitability(kuhn, u)) == pytest.approx(0.458333, abs=1e-5)
+    np.testing.assert_allclose(jaxgames.evaluate(kuhn, u).values, [0.125, -0.125], atol=1e-6)
+    leduc = games["leduc_poker"]
+    expected = os_expl.nash_conv(pyspiel.load_game("leduc_poker"),
+                                 to_openspiel_policy(leduc, leduc.uniform_policy()))
+    assert float(jaxgames.nash_conv(leduc, leduc.uniform_policy())) == pytest.approx(expected, abs=1e-5)
+
+
+@pytest.mark.parametrize("name", ["kuhn_poker", "leduc_poker"])
+def test_exploitability_equals_openspiel_on_random_policies(games, name):
+    game, spiel = games[name], pyspiel.load_game(name)
+    rng = np.random.default_rng(0)
+    for _ in range(3):
+        policy = random_policy(game, rng)
+        tab = to_openspiel_policy(game, policy)
+        assert float(jaxgames.exploitability(game, policy)) == pytest.approx(
+            os_expl.exploitability(spiel, tab), abs=1e-5)
+        # Round trip through OpenSpiel's TabularPolicy is exact.
+        for ours, back in zip(policy, from_openspiel_policy(game, tab)):
+            np.testing.assert_array_equal(np.asarray(ours), np.asarray(back))
+        # Best-response values agree with OpenSpiel's best response.
+        from open_spiel.python.algorithms import best_response as os_br
+        br_values = np.asarray(game.best_response_values(policy))
+        for player in range(2):
+            assert br_values[player] == pytest.approx(os_br.BestResponsePolicy(spiel, player, tab).value(
+                spiel.new_initial_state()), abs=1e-5)
+
+
+def test_cfr_plus_solves_kuhn_and_finds_the_game_value(games):
+    kuhn = games["kuhn_poker"]
+    solver = solvers.regret_matching_plus()
+    _, trace = solvers.run(solver, kuhn, 200, eval_every=200)
+    assert float(trace.exploitability[-1]) < 1e-3
+    state, trace = solvers.run(solver, kuhn, 3000, eval_every=3000)
+    value = float(jaxgames.evaluate(kuhn, solver.output(state)).values[0])
+    assert value == pytest.approx(-1 / 18, abs=1e-4)
+
+
+def test_cfr_plus_solves_leduc(games):
+    _, trace = solvers.run(solvers.regret_matching_plus(), games["leduc_poker"], 1000, eval_every=500)
+    assert float(trace.exploitability[-1]) < 1e-3
+
+
+def test_xfp_and_vanilla_cfr_averages_converge_on_kuhn(games):
+    kuhn = games["kuhn_poker"]
+    for solver in (solvers.fictitious_play(), solvers.regret_matching()):
+        _, trace = solvers.run(solver, kuhn, 2000, eval_every=200)
+        e = np.asarray(trace.exploitability)
+        assert e[-1] < 5e-3 and e[-1] < e[0] / 2, e
+
+
+def test_cfr_plus_is_openspiels_cfr_plus():
+    """Alternating RM+ with linear averaging on counterfactual values = OpenSpiel's CFRPlusSolver."""
+    spiel = pyspiel.load_game("kuhn_poker")
+    reference = pyspiel.CFRPlusSolver(spiel)
+    for _ in range(50):
+        reference.evaluate_and_update_policy()
+    expected = pyspiel.exploitability(spiel, reference.average_policy())
+    _, trace = solvers.run(solvers.regret_matching_plus(), from_openspiel(spiel), 50, eval_every=50)
+    assert float(trace.exploitability[-1]) == pytest.approx(expected, rel=1e-3)
+
+
+def test_float64_cfr_plus_matches_openspiel_to_1e_9():
+    script = ("import jax, solvers, pyspiel\n"
+              "from jaxgames.efg.openspiel import from_openspiel\n"
+              "g = from_openspiel('kuhn_poker')\n"
+              "st, tr = solvers.run(solvers.regret_matching_plus(), g, 2000, eval_every=2000)\n"
+              "assert st.average[0].dtype == 'float64'\n"
+              "ref = pyspiel.CFRPlusSolver(pyspiel.load_game('kuhn_poker'))\n"
+              "for _ in range(2000): ref.evaluate_and_update_policy()\n"
+              "print(float(tr.exploitability[-1]), pyspiel.exploitability(pyspiel.load_game('kuhn_poker'), ref.average_policy()))\n")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
+                         env={**os.environ, "JAX_ENABLE_X64": "1"})
+    assert out.returncode == 0, out.stderr
+    ours, theirs = map(float, out.stdout.split())
+    assert ours == pytest.approx(theirs, abs=1e-9) and ours < 1e-4
+
+
+def test_bad_policies_and_bad_games(games):
+    kuhn = games["kuhn_poker"]
+    u = kuhn.uniform_policy()
+    with pytest.raises(ValueError, match=r"policy\[0\]: expected shape \(6, 2\)"):
+        jaxgames.exploitability(kuhn, (u[0][:3], u[1]))
+    with pytest.raises(ValueError, match=r"policy\[1\]: expected non-negative"):
+        jaxgames.exploitability(kuhn, (u[0], u[1].at[0].set(jnp.array([1.5, -0.5]))))
+    with pytest.raises(ValueError, match=r"policy\[0\]: expected probabilities summing to 1"):
+        jaxgames.exploitability(kuhn, (u[0] * 0.9, u[1]))
+    leduc = games["leduc_poker"]
+    lu = leduc.uniform_policy()
+    illegal = np.argwhere(~leduc.tree.legal[0])[0]
+    bad = lu[0].at[illegal[0]].set(jnp.zeros(3).at[illegal[1]].set(1.0))
+    with pytest.raises(ValueError, match=r"policy\[0\]: puts probability on illegal actions"):
+        jaxgames.exploitability(leduc, (bad, lu[1]))
+    with pytest.raises(ValueError, match="not an extensive-form .*convert_to_turn_based"):
+        from_openspiel("matrix_rps")
+    with pytest.raises(ValueError, match="too large for a tabular model"):
+        from_openspiel("leduc_poker", max_histories=1000)
+
+
+class _ForgetfulGame:
+    """A one-player game in which the player forgets its first move (imperfect recall)."""
+
+    def num_players(self): return 1
+    def num_distinct_actions(self): return 2
+    def max_chance_outcomes(self): return 0
+    def new_initial_state(self): return _ForgetfulState(())
+
+
+class _ForgetfulState:
+    def __init__(self, history): self.h = history
+    def is_terminal(self): return len(self.h) == 2
+    def is_chance_node(self): return False
+    def current_player(self): return -4 if self.is_terminal() else 0
+    def legal_actions(self): return [0, 1]
+    def child(self, a): return _ForgetfulState(self.h + (a,))
+    def returns(self): return [float(self.h[0] == self.h[1])]
+    def information_state_string(self, player): return str(len(self.h))
+
+
+def test_imperfect_recall_is_refused():
+    with pytest.raises(ValueError, match="not perfect recall"):
+        build_tree(_ForgetfulGame())
+
+
+# ------------------------------------------------------------------ native Kuhn / Leduc
+@pytest.mark.parametrize("make, spiel_name", [
+    (lambda: jaxgames.kuhn_poker(), "kuhn_poker"),
+    (lambda: jaxgames.kuhn_poker(3), "kuhn_poker(players=3)"),
+    (lambda: jaxgames.leduc_poker(), "leduc_poker"),
+])
+def test_native_poker_equals_openspiel(make, spiel_name):
+    game, spiel = make(), pyspiel.load_game(spiel_name)
+    rng = np.random.default_rng(2)
+    for policy in (game.uniform_policy(), random_policy(game, rng)):
+        tab = to_openspiel_policy(game, policy, spiel)
+        assert float(jaxgames.nash_conv(game, policy)) == pytest.approx(os_expl.nash_conv(spiel, tab), abs=1e-5)
+        for ours, back in zip(policy, from_openspiel_policy(game, tab, spiel)):
+            np.testing.assert_array_equal(np.asarray(ours), np.asarray(back))
+
+
+def test_batch_of_kuhn_variants_in_one_call():
+    bets = jnp.array([0.5, 1.0, 2.0, 3.0])
+    solver = solvers.regret_matching_plus()
+    solve = jax.jit(jax.vmap(lambda b: solvers.run(solver, jaxgames.kuhn_poker(bet=b), 500, eval_every=500)))
+    states, traces = solve(bets)
+    assert traces.exploitability.shape == (4, 1)
+    # (RM+ trajectories are not compared one to one: with integer payoffs regrets tie at exactly
+    # zero, and the order of floating-point sums in a batch decides the ties, as in any CFR+.)
+    for i, b in enumerate([0.5, 1.0, 2.0, 3.0]):
+        assert float(traces.exploitability[i, 0]) < 1e-3
+        policy = tuple(p[i] for p in states.average)
+        assert float(jaxgames.exploitability(jaxgames.kuhn_poker(bet=b), policy)) == pytest.approx(
+            float(traces.exploitability[i, 0]), abs=1e-6)
+    # The bet size changes the game: the equilibrium value of the default game is -1/18.
+    values = jax.vmap(lambda b, avg: jaxgames.kuhn_poker(bet=b).evaluate(avg).values[0])(bets, states.average)
+    assert float(values[1]) == pytest.approx(-1 / 18, abs=2e-3)
+    assert abs(float(values[3]) - float(values[1])) > 1e-2
+
+
+def test_bad_poker_parameters():
+    with pytest.raises(ValueError, match="bet: expected a finite value > 0"):
+        jaxgames.kuhn_poker(bet=0.0)
+    with pytest.raises(ValueError, match=r"raise_amounts\[1\]: expected a finite value > 0"):
+        jaxgames.leduc_poker(raise_amounts=(2.0, -4.0))
+    with pytest.raises(ValueError, match="num_players: expected 2..10"):
+        jaxgames.kuhn_poker(1)
