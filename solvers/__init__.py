@@ -4,7 +4,7 @@ from solvers.core import Solver, SolverState, Trace, averaging_weight, initial_s
 from solvers.fictitious_play import fictitious_play
 from solvers.first_order import (extragradient, first_order_solver, mirror_descent, mirror_prox,
                                  optimistic_mirror_descent)
-from solvers.regret_matching import regret_matching, regret_matching_plus
+from solvers.regret_matching import cfr, cfr_plus, discounted_cfr, regret_matching, regret_matching_plus
 from solvers.regularized import mmd
 
 #: Every solver factory by name (for the CLI, configs and tables).
@@ -17,6 +17,9 @@ SOLVERS = {
     "extragradient": extragradient,
     "mirror_prox": mirror_prox,
     "mmd": mmd,
+    "cfr": cfr,
+    "cfr_plus": cfr_plus,
+    "discounted_cfr": discounted_cfr,
 }
 
 
@@ -31,5 +34,6 @@ __all__ = [
     "Solver", "SolverState", "Trace", "run", "initial_state", "update_average", "averaging_weight",
     "fictitious_play", "regret_matching", "regret_matching_plus", "mirror_descent",
     "optimistic_mirror_descent", "extragradient", "mirror_prox", "mmd", "first_order_solver",
+    "cfr", "cfr_plus", "discounted_cfr",
     "SOLVERS", "make",
 ]

@@ -19,9 +19,10 @@ exploitability of the average in two-player zero-sum games, is
 from __future__ import annotations
 
 import jax.numpy as jnp
+import numpy as np
 
 from jaxgames import simplex
-from jaxgames.core import Game
+from jaxgames.core import Game, check_positive, is_concrete
 from solvers.core import Solver, SolverState, cached_factory, check_choice, initial_state, update_average
 
 AVERAGING = {"uniform": 0, "linear": 1, "quadratic": 2}
@@ -29,6 +30,27 @@ AVERAGING = {"uniform": 0, "linear": 1, "quadratic": 2}
 
 def _regret_policy(regrets, mask):
     return simplex.normalize(jnp.maximum(regrets, 0.0), mask)
+
+
+def _regret_updates(game: Game, policy, regrets, alternating: bool, transform):
+    """Add counterfactual regrets ``opponent_reach * (q - v)`` for every player (in turn when
+    ``alternating``), apply ``transform`` (clipping or discounting), and regret-match."""
+    masks = game.legal_mask()
+
+    def updated(ev, i):
+        q, pi = ev.action_values[i], policy[i]
+        v = jnp.sum(pi * q, axis=-1, keepdims=True)
+        return transform(regrets[i] + ev.opponent_reach[i][..., None] * (q - v))
+
+    if alternating:
+        for i in range(game.num_players):
+            r = updated(game.evaluate(policy), i)
+            regrets = regrets[:i] + (r,) + regrets[i + 1:]
+            policy = policy[:i] + (_regret_policy(r, masks[i]),) + policy[i + 1:]
+        return policy, regrets
+    ev = game.evaluate(policy)
+    regrets = tuple(updated(ev, i) for i in range(game.num_players))
+    return tuple(_regret_policy(r, m) for r, m in zip(regrets, masks)), regrets
 
 
 @cached_factory
@@ -50,24 +72,9 @@ def regret_matching(plus: bool = False, alternating: bool = True, averaging: str
         zeros = tuple(jnp.zeros(m.shape, jnp.result_type(float)) for m in game.legal_mask())
         return initial_state(game, key, extra=zeros)
 
-    def update_player(ev, policy, regrets, i):
-        q, pi = ev.action_values[i], policy[i]
-        v = jnp.sum(pi * q, axis=-1, keepdims=True)
-        r = regrets[i] + ev.opponent_reach[i][..., None] * (q - v)
-        return jnp.maximum(r, 0.0) if plus else r
-
     def step(game: Game, state: SolverState) -> SolverState:
-        masks = game.legal_mask()
-        policy, regrets = state.policy, state.extra
-        if alternating:
-            for i in range(game.num_players):
-                r = update_player(game.evaluate(policy), policy, regrets, i)
-                regrets = regrets[:i] + (r,) + regrets[i + 1:]
-                policy = policy[:i] + (_regret_policy(r, masks[i]),) + policy[i + 1:]
-        else:
-            ev = game.evaluate(policy)
-            regrets = tuple(update_player(ev, policy, regrets, i) for i in range(game.num_players))
-            policy = tuple(_regret_policy(r, m) for r, m in zip(regrets, masks))
+        clip = (lambda r: jnp.maximum(r, 0.0)) if plus else (lambda r: r)
+        policy, regrets = _regret_updates(game, state.policy, state.extra, alternating, clip)
         average = update_average(game, state, state.policy, power)
         return SolverState(policy=policy, average=average, step=state.step + 1, extra=regrets)
 
@@ -76,4 +83,54 @@ def regret_matching(plus: bool = False, alternating: bool = True, averaging: str
 
 def regret_matching_plus(alternating: bool = True, averaging: str = "linear") -> Solver:
     """Regret matching+ with alternating updates and linear averaging (the CFR+ recipe)."""
+    return regret_matching(plus=True, alternating=alternating, averaging=averaging)
+
+
+@cached_factory
+def discounted_cfr(alpha: float = 1.5, beta: float = 0.0, gamma: float = 2.0, alternating: bool = True) -> Solver:
+    """Discounted CFR (Brown & Sandholm 2019); linear CFR is ``alpha = beta = gamma = 1``.
+
+    On iteration ``t = 1, 2, ...``, after adding the instantaneous
+    counterfactual regrets, positive cumulative regrets are multiplied by
+    ``t^alpha / (t^alpha + 1)`` and negative ones by ``t^beta / (t^beta + 1)``;
+    the running average's accumulated contributions are multiplied by
+    ``((t - 1) / t)^gamma`` before adding iteration ``t`` (reach-weighted, through
+    ``game.mix_policies``). ``alpha = inf, beta = -inf`` is CFR+'s clipping; the
+    defaults (1.5, 0, 2) are the paper's recommendation. ``output`` is the average.
+    """
+    for name, value in (("alpha", alpha), ("gamma", gamma)):
+        check_positive(value, name, allow_zero=True)
+    if is_concrete(beta) and not np.isfinite(float(beta)) and float(beta) > 0:
+        raise ValueError(f"beta: expected a finite value or -inf, got {beta!r}")
+
+    def init(game: Game, key=None) -> SolverState:
+        zeros = tuple(jnp.zeros(m.shape, jnp.result_type(float)) for m in game.legal_mask())
+        return initial_state(game, key, extra={"regrets": zeros, "average_weight": jnp.zeros(())})
+
+    def discount(r, t):
+        pos = t ** alpha / (t ** alpha + 1.0)
+        neg = t ** beta / (t ** beta + 1.0)
+        return jnp.where(r > 0, r * pos, r * neg)
+
+    def step(game: Game, state: SolverState) -> SolverState:
+        t = state.step.astype(jnp.result_type(float)) + 1.0
+        policy, regrets = _regret_updates(game, state.policy, state.extra["regrets"], alternating,
+                                          lambda r: discount(r, t))
+        weight = state.extra["average_weight"] * ((t - 1.0) / t) ** gamma + 1.0
+        average = game.mix_policies(state.average, state.policy, 1.0 / weight)
+        return SolverState(policy=policy, average=average, step=state.step + 1,
+                           extra={"regrets": regrets, "average_weight": weight})
+
+    return Solver(init=init, step=step, output=lambda state: state.average)
+
+
+def cfr(alternating: bool = True) -> Solver:
+    """Counterfactual regret minimization (Zinkevich et al. 2007): regret matching at every
+    information set on counterfactual values, uniform average. Alias of ``regret_matching``."""
+    return regret_matching(plus=False, alternating=alternating, averaging="uniform")
+
+
+def cfr_plus(alternating: bool = True, averaging: str = "linear") -> Solver:
+    """CFR+ (Tammelin 2014): regret matching+, alternating updates, linear averaging.
+    Equal, iteration for iteration, to OpenSpiel's ``CFRPlusSolver``."""
     return regret_matching(plus=True, alternating=alternating, averaging=averaging)

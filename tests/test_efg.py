@@ -207,3 +207,33 @@ def test_bad_poker_parameters():
         jaxgames.leduc_poker(raise_amounts=(2.0, -4.0))
     with pytest.raises(ValueError, match="num_players: expected 2..10"):
         jaxgames.kuhn_poker(1)
+
+
+# ------------------------------------------------------------------- the CFR family, MMD
+def test_discounted_cfr_matches_openspiel_and_solves_leduc():
+    from open_spiel.python.algorithms import discounted_cfr as os_dcfr
+    spiel = pyspiel.load_game("kuhn_poker")
+    for params, reference in [((1.5, 0.0, 2.0), os_dcfr.DCFRSolver(spiel, alpha=1.5, beta=0.0, gamma=2.0)),
+                              ((1.0, 1.0, 1.0), os_dcfr.LCFRSolver(spiel))]:
+        expected = []
+        for _ in range(5):
+            reference.evaluate_and_update_policy()
+            expected.append(os_expl.exploitability(spiel, reference.average_policy()))
+        _, trace = solvers.run(solvers.discounted_cfr(*params), jaxgames.kuhn_poker(), 5, eval_every=1)
+        np.testing.assert_allclose(trace.exploitability, expected, rtol=1e-4, atol=1e-6)
+    _, trace = solvers.run(solvers.discounted_cfr(), jaxgames.leduc_poker(), 1000, eval_every=1000)
+    assert float(trace.exploitability[-1]) < 1e-3
+
+
+def test_named_cfr_solvers_are_the_regret_matching_family():
+    assert solvers.cfr_plus() is solvers.regret_matching_plus()
+    assert solvers.cfr() is solvers.regret_matching()
+    for name in ("cfr", "cfr_plus", "discounted_cfr"):
+        assert name in solvers.SOLVERS
+
+
+def test_mmd_last_iterate_solves_kuhn_with_its_magnet_schedule():
+    solver = solvers.mmd()
+    state, trace = solvers.run(solver, jaxgames.kuhn_poker(), 1000, eval_every=500)
+    assert solver.output(state) is state.policy
+    assert float(trace.exploitability[-1]) < 1e-3
