@@ -1,9 +1,5 @@
 """Extensive-form engine: exact metrics against OpenSpiel, conversions, the shared solvers (CFR, XFP)."""
 
-import os
-import subprocess
-import sys
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -13,6 +9,7 @@ import jaxgames
 import solvers
 from jaxgames.efg.openspiel import from_openspiel, from_openspiel_policy, to_openspiel_policy
 from jaxgames.efg.tree import build_tree
+from helpers import run_x64
 
 pyspiel = pytest.importorskip("pyspiel")
 from open_spiel.python.algorithms import exploitability as os_expl  # noqa: E402
@@ -112,10 +109,7 @@ def test_float64_cfr_plus_matches_openspiel_to_1e_9():
               "ref = pyspiel.CFRPlusSolver(pyspiel.load_game('kuhn_poker'))\n"
               "for _ in range(2000): ref.evaluate_and_update_policy()\n"
               "print(float(tr.exploitability[-1]), pyspiel.exploitability(pyspiel.load_game('kuhn_poker'), ref.average_policy()))\n")
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
-                         env={**os.environ, "JAX_ENABLE_X64": "1"})
-    assert out.returncode == 0, out.stderr
-    ours, theirs = map(float, out.stdout.split())
+    ours, theirs = map(float, run_x64(script).split())
     assert ours == pytest.approx(theirs, abs=1e-9) and ours < 1e-4
 
 

@@ -182,9 +182,7 @@ def test_run_continues_from_a_state_and_handles_remainders():
 
 
 def test_float64_solves_reach_machine_precision():
-    import os
-    import subprocess
-    import sys
+    from helpers import run_x64
     script = (
         "import jax, solvers\n"
         "from jaxgames import matrix\n"
@@ -192,10 +190,7 @@ def test_float64_solves_reach_machine_precision():
         "st, tr = solvers.run(solvers.extragradient(), g, 20000, eval_every=20000)\n"
         "assert st.policy[0].dtype == 'float64', st.policy[0].dtype\n"
         "print(float(tr.exploitability[-1]))\n")
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
-                         env={**os.environ, "JAX_ENABLE_X64": "1"})
-    assert out.returncode == 0, out.stderr
-    assert float(out.stdout.strip()) < 1e-12
+    assert float(run_x64(script).strip()) < 1e-12
 
 
 def test_equal_hyperparameters_share_one_solver_and_one_compilation():

@@ -1,0 +1,209 @@
+"""The extensive-form simulator agrees with the exact model and has the documented step semantics."""
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import jaxgames
+from jaxgames.efg.env import EFGEnv, random_legal_action, rollout, sample_action
+from jaxgames.efg.tree import TERMINAL
+
+
+def _random_policy(game, seed):
+    """A random (Dirichlet) policy over the legal actions: more telling than the uniform one."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for mask in game.tree.legal:
+        p = rng.dirichlet(np.ones(mask.shape[1]), size=mask.shape[0]) * mask
+        out.append(jnp.asarray(p / p.sum(1, keepdims=True), jnp.float32))
+    return tuple(out)
+
+
+@functools.lru_cache(maxsize=None)
+def _env(name):
+    game = {"kuhn": jaxgames.kuhn_poker, "kuhn3": lambda: jaxgames.kuhn_poker(3),
+            "leduc": jaxgames.leduc_poker}[name]()
+    return EFGEnv(game)
+
+
+@pytest.mark.parametrize("name, num_envs", [("kuhn", 16384), ("kuhn3", 16384), ("leduc", 16384)])
+def test_mean_return_matches_the_exact_values(name, num_envs):
+    env = _env(name)
+    game = env.game
+    policy = _random_policy(game, 0)
+    episodes = 2   # the first two episodes of each environment: i.i.d., none cut short
+    steps = episodes * env.max_episode_length
+    _, traj = jax.jit(jax.vmap(lambda k: rollout(k, env, policy, steps)))(
+        jax.random.split(jax.random.key(1), num_envs))
+    done = np.asarray(traj.done)                       # [B, T]
+    rewards = np.asarray(traj.rewards)                 # [B, T, N]
+    index = np.cumsum(done, axis=1) - done             # episode each step belongs to
+    assert np.all(done.sum(1) >= episodes)
+    returns = rewards[done & (index < episodes)]       # [B * episodes, N]
+    assert returns.shape == (num_envs * episodes, game.num_players)
+    np.testing.assert_allclose(returns.sum(1), 0.0, atol=1e-5)        # zero-sum, per episode
+    assert np.all(rewards[~done] == 0)                                 # rewards only at the end
+    mean, sem = returns.mean(0), returns.std(0) / np.sqrt(len(returns))
+    exact = np.asarray(jaxgames.evaluate(game, policy).values)
+    assert np.all(np.abs(mean - exact) < 4 * sem), (mean, exact, sem)
+    # the test has power: another policy's values are far outside the band
+    other = np.asarray(jaxgames.evaluate(game, game.uniform_policy()).values)
+    assert np.any(np.abs(mean - other) > 8 * sem), (mean, other, sem)
+
+
+@pytest.mark.parametrize("name", ["kuhn3", "leduc"])
+def test_trajectories_follow_the_tree(name):
+    env = _env(name)
+    tree = env.tree
+    policy = _random_policy(env.game, 1)
+    _, traj = jax.jit(jax.vmap(lambda k: rollout(k, env, policy, 60)))(jax.random.split(jax.random.key(2), 64))
+    h, player, info, legal, action, rewards, done = (np.asarray(x) for x in traj)
+    # every state acted in is a decision history of that player, at that information set
+    dec_player = np.full(tree.num_histories, -1)
+    dec_info = np.full(tree.num_histories, -1)
+    for p in range(tree.num_players):
+        dec_player[tree.decision_nodes[p]] = p
+        dec_info[tree.decision_nodes[p]] = tree.decision_infosets[p]
+    assert np.all(player >= 0)
+    np.testing.assert_array_equal(dec_player[h], player)
+    np.testing.assert_array_equal(dec_info[h], info)
+    for p in range(tree.num_players):
+        np.testing.assert_array_equal(legal[player == p], tree.legal[p][info[player == p]])
+    assert np.all(np.take_along_axis(legal, action[..., None], -1))   # sampled actions are legal
+    # a done step moves to a terminal history and pays its payoffs; others move below the child
+    child = tree.children[h, action]
+    np.testing.assert_array_equal(tree.is_terminal[child], done)
+    np.testing.assert_allclose(rewards[done], np.asarray(env.game.payoffs)[child[done]])
+    np.testing.assert_allclose(rewards.sum(-1), 0.0, atol=1e-5)
+    nxt, cur = h[:, 1:], child[:, :-1]
+    up = nxt.copy()
+    for _ in range(tree.max_depth):                    # walk up to the child's depth
+        up = np.where(tree.depth[up] > tree.depth[cur], tree.parent[up], up)
+    cont = ~done[:, :-1]
+    np.testing.assert_array_equal(up[cont], cur[cont])
+    # after a terminal, a new episode: a history with no player decision above it
+    decisions = np.zeros(tree.num_histories, int)
+    for d in range(1, tree.max_depth + 1):
+        idx = np.nonzero(tree.depth == d)[0]
+        decisions[idx] = decisions[tree.parent[idx]] + (tree.edge_actor[idx] >= 0)
+    assert np.all(decisions[nxt[~cont]] == 0) and np.all(decisions[nxt[cont]] > 0)
+    starts = np.concatenate([h[:, :1], nxt[~cont][None].reshape(-1, 1)])[:, 0]
+    assert len(np.unique(starts)) > 1                  # new episodes get new deals
+
+
+def test_kuhn_step_by_step():
+    env = _env("kuhn")
+    tree = env.tree
+    state, ts = env.reset(jax.random.key(3))
+    assert int(state.current_player) == 0 and int(ts.current_player) == 0
+    assert int(state.history) in tree.decision_nodes[0]
+    assert not bool(state.terminated) and not bool(ts.done)
+    np.testing.assert_array_equal(state.legal_action_mask, [True, True])
+    np.testing.assert_array_equal(ts.rewards, [0.0, 0.0])
+    # observation: one-hot information set, player id, legal mask
+    obs = np.asarray(ts.observation)
+    assert obs.shape == (env.observation_size,) == (6 + 2 + 2,)
+    expected = np.zeros(10)
+    expected[int(state.infoset)] = 1.0
+    expected[6] = 1.0
+    expected[8:] = 1.0
+    np.testing.assert_array_equal(obs, expected)
+    np.testing.assert_array_equal(env.observe(state, 1)[:6], 0.0)   # the other player is not acting
+    np.testing.assert_array_equal(env.observe(state, 1)[6:8], [0.0, 1.0])
+    # pass, pass: showdown for the ante
+    state, ts = env.step(jax.random.key(4), state, 0)
+    assert int(state.current_player) == 1 and not bool(ts.done)
+    assert np.argmax(np.asarray(ts.observation)[:6]) == int(state.infoset)
+    state, ts = env.step(jax.random.key(5), state, 0)
+    h = int(state.history)
+    assert bool(tree.is_terminal[h]) and bool(state.terminated) and bool(ts.done)
+    assert int(state.current_player) == TERMINAL and int(state.infoset) == -1
+    np.testing.assert_allclose(ts.rewards, np.asarray(env.game.payoffs)[h])
+    assert abs(float(ts.rewards[0])) == 1.0 and float(ts.rewards.sum()) == 0.0
+    np.testing.assert_array_equal(ts.observation[:6], 0.0)
+    assert int(state.step_count) == 2
+    # a terminated state is absorbing for step ...
+    again, ts2 = env.step(jax.random.key(6), state, 1)
+    assert int(again.history) == h and not bool(ts2.done)
+    np.testing.assert_array_equal(ts2.rewards, [0.0, 0.0])
+    # ... while step_autoreset starts a new episode
+    fresh, ts3 = env.step_autoreset(jax.random.key(7), state, 1)
+    assert int(fresh.current_player) == 0 and int(fresh.step_count) == 0 and not bool(ts3.done)
+    np.testing.assert_array_equal(ts3.rewards, [0.0, 0.0])
+
+
+def test_step_autoreset_reports_the_terminal_and_returns_a_new_episode():
+    env = _env("kuhn")
+    state, _ = env.reset(jax.random.key(8))
+    state, ts = env.step_autoreset(jax.random.key(9), state, 0)
+    assert not bool(ts.done) and int(state.current_player) == 1
+    before = int(state.history)
+    state, ts = env.step_autoreset(jax.random.key(10), state, 0)        # pass, pass: the end
+    assert bool(ts.done)
+    terminal = env.tree.children[before, 0]
+    np.testing.assert_allclose(ts.rewards, np.asarray(env.game.payoffs)[terminal])
+    assert int(state.current_player) == 0 and int(state.step_count) == 0 and not bool(state.terminated)
+    assert int(state.history) in env.tree.decision_nodes[0]
+    np.testing.assert_array_equal(state.rewards, [0.0, 0.0])
+
+
+def test_illegal_actions_raise_when_concrete_and_become_the_first_legal_action_under_jit():
+    env = _env("leduc")
+    state, _ = env.reset(jax.random.key(11))
+    np.testing.assert_array_equal(state.legal_action_mask, [False, True, True])   # no fold without a bet
+    for bad in (0, -1, 3):
+        with pytest.raises(ValueError, match="not legal"):
+            env.step(jax.random.key(12), state, bad)
+        with pytest.raises(ValueError, match="not legal"):
+            env.step_autoreset(jax.random.key(12), state, bad)
+    with pytest.raises(ValueError, match="scalar"):
+        env.step(jax.random.key(12), state, jnp.array([1, 2]))
+    step = jax.jit(env.step)
+    call, _ = step(jax.random.key(12), state, 1)
+    raise_, _ = step(jax.random.key(12), state, 2)
+    assert int(call.history) != int(raise_.history)
+    for bad in (0, -1, 3, 100):
+        replaced, _ = step(jax.random.key(12), state, bad)
+        assert int(replaced.history) == int(call.history), bad
+    auto, _ = jax.jit(env.step_autoreset)(jax.random.key(12), state, 0)
+    assert int(auto.history) == int(call.history)
+
+
+def test_batch_of_1024_in_one_jitted_call_and_vmap_over_games():
+    env = _env("leduc")
+    keys = jax.random.split(jax.random.key(13), 1024)
+    states, ts = jax.jit(jax.vmap(env.reset))(keys)
+    assert states.history.shape == (1024,) and ts.observation.shape == (1024, env.observation_size)
+
+    @jax.jit
+    def play(keys, states):
+        k_act, k_env = jnp.moveaxis(jax.vmap(jax.random.split)(keys), 1, 0)
+        actions = jax.vmap(random_legal_action)(k_act, states)
+        return jax.vmap(env.step)(k_env, states, actions)
+
+    for t in range(3):
+        states, ts = play(jax.random.split(jax.random.key(14 + t), 1024), states)
+    assert ts.rewards.shape == (1024, 2) and ts.legal_action_mask.shape == (1024, 3)
+    live = ~np.asarray(states.terminated)
+    assert live.any() and np.all(np.asarray(states.current_player)[live] >= 0)
+    # policy sampling, batched
+    policy = env.game.uniform_policy()
+    a = jax.jit(jax.vmap(lambda k, s: sample_action(k, s, policy)))(keys, states)
+    assert np.all(np.take_along_axis(np.asarray(states.legal_action_mask), np.asarray(a)[:, None], 1)[live])
+
+    # a batch of Kuhn variants (bet sizes) with one environment: rewards scale with the bet
+    kuhn = _env("kuhn")
+    bets = jnp.array([1.0, 2.0, 3.0])
+    games = jax.vmap(lambda b: jaxgames.kuhn_poker(bet=b))(bets)
+    keys = jax.random.split(jax.random.key(15), 3)
+    states, _ = jax.vmap(kuhn.reset)(keys, games)
+    same = jax.tree_util.tree_map(lambda x: jnp.broadcast_to(x[0], x.shape), states)   # one deal for all
+    states, _ = jax.vmap(kuhn.step)(keys, same, jnp.ones(3, jnp.int32), games)        # bet
+    states, ts = jax.vmap(kuhn.step)(keys, states, jnp.ones(3, jnp.int32), games)     # call
+    assert np.all(np.asarray(ts.done))
+    np.testing.assert_allclose(np.abs(np.asarray(ts.rewards[:, 0])), 1.0 + np.asarray(bets))
+    with pytest.raises(ValueError, match="same tree"):
+        kuhn.reset(keys[0], jaxgames.leduc_poker())
