@@ -22,6 +22,18 @@ def _random_policy(game, seed):
     return tuple(out)
 
 
+def _biased_chance(game, seed):
+    """The same tree with random (non-uniform) chance probabilities, normalized at every chance node."""
+    tree = game.tree
+    rng = np.random.default_rng(seed)
+    edge = tree.edge_actor == -1
+    w = np.where(edge, rng.uniform(0.05, 1.0, tree.num_histories) ** 2, 0.0)
+    total = np.bincount(tree.parent[edge], weights=w[edge], minlength=tree.num_histories)
+    prob = np.where(edge, w / np.where(edge, total[tree.parent], 1.0), 1.0)
+    # the same name too: the name is static (pytree aux data), so jitted functions are reused
+    return jaxgames.efg.EFGGame(tree, payoffs=game.payoffs, chance_prob=prob, name=game.name)
+
+
 @functools.lru_cache(maxsize=None)
 def _env(name):
     game = {"kuhn": jaxgames.kuhn_poker, "kuhn3": lambda: jaxgames.kuhn_poker(3),
@@ -29,38 +41,175 @@ def _env(name):
     return EFGEnv(game)
 
 
-@pytest.mark.parametrize("name, num_envs", [("kuhn", 16384), ("kuhn3", 16384), ("leduc", 16384)])
-def test_mean_return_matches_the_exact_values(name, num_envs):
+NUM_ENVS, EPISODES = 16384, 2   # the first two episodes of each environment: i.i.d., none cut short
+
+
+@functools.lru_cache(maxsize=None)
+def _play(name, biased):
+    """One jitted call: 16,384 environments, each playing two episodes' worth of steps under a random
+    policy. The game (biased chance probabilities or not) and the policy are arguments, so the
+    variants of one tree share one compilation."""
     env = _env(name)
-    game = env.game
+    game = _biased_chance(env.game, 5) if biased else env.game   # same tree: a parameter of the env
     policy = _random_policy(game, 0)
-    episodes = 2   # the first two episodes of each environment: i.i.d., none cut short
-    steps = episodes * env.max_episode_length
-    _, traj = jax.jit(jax.vmap(lambda k: rollout(k, env, policy, steps)))(
-        jax.random.split(jax.random.key(1), num_envs))
-    done = np.asarray(traj.done)                       # [B, T]
-    rewards = np.asarray(traj.rewards)                 # [B, T, N]
-    index = np.cumsum(done, axis=1) - done             # episode each step belongs to
-    assert np.all(done.sum(1) >= episodes)
-    returns = rewards[done & (index < episodes)]       # [B * episodes, N]
-    assert returns.shape == (num_envs * episodes, game.num_players)
+    run = _jitted_rollout(env)
+    _, traj = run(jax.random.split(jax.random.key(1), NUM_ENVS), policy, game)
+    return env, game, policy, jax.tree_util.tree_map(np.asarray, traj)
+
+
+@functools.lru_cache(maxsize=None)
+def _jitted_rollout(env):
+    steps = EPISODES * env.max_episode_length
+    return jax.jit(jax.vmap(lambda k, policy, game: rollout(k, env, policy, steps, game),
+                            in_axes=(0, None, None)))
+
+
+def _first_episodes(traj):
+    """Mask of the steps that end one of the first ``EPISODES`` episodes of each environment."""
+    index = np.cumsum(traj.done, axis=1) - traj.done   # episode each step belongs to
+    assert np.all(traj.done.sum(1) >= EPISODES)
+    return traj.done & (index < EPISODES)
+
+
+@pytest.mark.parametrize("name, biased", [("kuhn", False), ("kuhn3", False), ("leduc", False), ("kuhn", True)])
+def test_mean_return_matches_the_exact_values(name, biased):
+    env, game, policy, traj = _play(name, biased)
+    returns = traj.rewards[_first_episodes(traj)]      # [B * episodes, N]
+    assert returns.shape == (NUM_ENVS * EPISODES, game.num_players)
     np.testing.assert_allclose(returns.sum(1), 0.0, atol=1e-5)        # zero-sum, per episode
-    assert np.all(rewards[~done] == 0)                                 # rewards only at the end
+    assert np.all(traj.rewards[~traj.done] == 0)                       # rewards only at the end
     mean, sem = returns.mean(0), returns.std(0) / np.sqrt(len(returns))
     exact = np.asarray(jaxgames.evaluate(game, policy).values)
     assert np.all(np.abs(mean - exact) < 4 * sem), (mean, exact, sem)
-    # the test has power: another policy's values are far outside the band
-    other = np.asarray(jaxgames.evaluate(game, game.uniform_policy()).values)
-    assert np.any(np.abs(mean - other) > 8 * sem), (mean, other, sem)
+    # the test has power: another policy's values (or, with biased chance, the unbiased game's)
+    # are far outside the band
+    other = jaxgames.evaluate(env.game, policy) if biased else jaxgames.evaluate(game, game.uniform_policy())
+    assert np.any(np.abs(mean - np.asarray(other.values)) > 5 * sem), (mean, other.values, sem)
+
+
+def test_chance_outcomes_follow_the_games_chance_probabilities():
+    """Leduc with biased cards (deal and public card): each chance edge's frequency is binomial."""
+    env, game, _, traj = _play("leduc", True)
+    tree = env.tree
+    last = traj.history[_first_episodes(traj)]         # last decision of each episode
+    visits = np.zeros(tree.num_histories)              # chance edges on the paths to them
+    node = last
+    for _ in range(tree.max_depth):
+        on = tree.edge_actor[node] == -1
+        np.add.at(visits, node[on], 1)
+        node = tree.parent[node]
+    edge = tree.edge_actor == -1
+    trials = np.bincount(tree.parent[edge], weights=visits[edge], minlength=tree.num_histories)[tree.parent]
+
+    def worst(p):
+        var = trials * p * (1 - p)
+        ok = edge & (var > 10)
+        return np.max(np.abs(visits[ok] - trials[ok] * p[ok]) / np.sqrt(var[ok])), ok.sum()
+
+    z, tested = worst(np.asarray(game.chance_prob, np.float64))
+    assert tested > 100 and z < 5, (z, tested)
+    assert worst(np.asarray(env.game.chance_prob, np.float64))[0] > 10   # the unbiased cards are rejected
+
+
+# A hand-made game for what poker lacks: the root is a decision, a chance run of two nodes follows
+# an action, and chance can end the game. Histories: action tuples; "p": player, infoset, legal
+# actions; "c": chance outcomes; "t": payoffs.
+_GAMBLE = {
+    (): ("p", 0, "root", [0, 1]),                    # 0: safe, 1: gamble
+    (0,): ("p", 1, "safe", [0, 1]),
+    (0, 0): ("t", (1.0, -1.0)), (0, 1): ("t", (-1.0, 1.0)),
+    (1,): ("c", [(0, 0.2), (1, 0.5), (2, 0.3)]),
+    (1, 0): ("t", (-2.0, 2.0)),                      # chance ends the game
+    (1, 1): ("c", [(0, 0.6), (1, 0.4)]),             # a second chance node in a row
+    (1, 1, 0): ("t", (3.0, -3.0)),
+    (1, 1, 1): ("p", 1, "gamble", [0, 1]),
+    (1, 2): ("p", 1, "gamble", [0, 1]),
+    (1, 1, 1, 0): ("t", (0.5, -0.5)), (1, 1, 1, 1): ("t", (-1.5, 1.5)),
+    (1, 2, 0): ("t", (2.0, -2.0)), (1, 2, 1): ("t", (-0.5, 0.5)),
+}
+
+
+class _GambleState:
+    """The pyspiel ``State`` interface that ``build_tree`` reads."""
+
+    def __init__(self, history=()):
+        self.history = history
+        self.node = _GAMBLE[history]
+
+    def is_terminal(self):
+        return self.node[0] == "t"
+
+    def is_chance_node(self):
+        return self.node[0] == "c"
+
+    def returns(self):
+        return list(self.node[1])
+
+    def chance_outcomes(self):
+        return self.node[1]
+
+    def current_player(self):
+        return self.node[1]
+
+    def information_state_string(self, player):
+        return self.node[2]
+
+    def legal_actions(self):
+        return self.node[3]
+
+    def child(self, action):
+        return _GambleState(self.history + (action,))
+
+
+class _GambleGame:
+    def num_players(self):
+        return 2
+
+    def num_distinct_actions(self):
+        return 2
+
+    def max_chance_outcomes(self):
+        return 3
+
+    def new_initial_state(self):
+        return _GambleState()
+
+
+def test_any_game_root_decision_and_chance_that_ends_the_game():
+    game = jaxgames.efg.EFGGame(jaxgames.efg.build_tree(_GambleGame()), name="gamble")
+    env = EFGEnv(game)
+    assert env.autoreset_draws == 2 and env.max_episode_length == 2
+    policy = (jnp.array([[0.3, 0.7]]), jnp.array([[0.6, 0.4], [0.2, 0.8]]))
+    _, traj = jax.jit(jax.vmap(lambda k: rollout(k, env, policy, 40)))(jax.random.split(jax.random.key(7), 2048))
+    done, rewards = np.asarray(traj.done), np.asarray(traj.rewards)
+    index = np.cumsum(done, axis=1) - done
+    returns = rewards[done & (index < 20)]             # 20 episodes (of at most 2 steps) per environment
+    assert len(returns) == 2048 * 20
+    mean, sem = returns.mean(0), returns.std(0) / np.sqrt(len(returns))
+    exact = np.asarray(jaxgames.evaluate(game, policy).values)
+    assert np.all(np.abs(mean - exact) < 4 * sem), (mean, exact, sem)
+    # every episode starts at the root decision; gambles end at once with probability 0.2 + 0.5 * 0.6
+    history = np.asarray(traj.history)
+    np.testing.assert_array_equal(history[:, 1:][done[:, :-1]], 0)
+    gambles = (history == 0) & (np.asarray(traj.action) == 1)
+    ended = np.mean(done[gambles])
+    assert abs(ended - 0.5) < 4 * np.sqrt(0.25 / gambles.sum()), ended
+    # plain step: the chance run ends the game or reaches player 1
+    state, _ = env.reset(jax.random.key(8))
+    assert int(state.history) == 0 and int(state.current_player) == 0
+    after, ts = jax.jit(jax.vmap(env.step, in_axes=(0, None, None)))(jax.random.split(jax.random.key(9), 64), state, 1)
+    ended = np.asarray(after.terminated)
+    assert ended.any() and not ended.all()
+    np.testing.assert_array_equal(ts.done, ended)
+    assert set(np.asarray(after.current_player)[~ended]) == {1}
+    assert {env.tree.infoset_keys[1][i] for i in np.asarray(after.infoset)[~ended]} == {"gamble"}
 
 
 @pytest.mark.parametrize("name", ["kuhn3", "leduc"])
 def test_trajectories_follow_the_tree(name):
-    env = _env(name)
+    env, _, _, traj = _play(name, False)
     tree = env.tree
-    policy = _random_policy(env.game, 1)
-    _, traj = jax.jit(jax.vmap(lambda k: rollout(k, env, policy, 60)))(jax.random.split(jax.random.key(2), 64))
-    h, player, info, legal, action, rewards, done = (np.asarray(x) for x in traj)
+    h, player, info, legal, action, rewards, done = traj
     # every state acted in is a decision history of that player, at that information set
     dec_player = np.full(tree.num_histories, -1)
     dec_info = np.full(tree.num_histories, -1)
@@ -90,8 +239,8 @@ def test_trajectories_follow_the_tree(name):
         idx = np.nonzero(tree.depth == d)[0]
         decisions[idx] = decisions[tree.parent[idx]] + (tree.edge_actor[idx] >= 0)
     assert np.all(decisions[nxt[~cont]] == 0) and np.all(decisions[nxt[cont]] > 0)
-    starts = np.concatenate([h[:, :1], nxt[~cont][None].reshape(-1, 1)])[:, 0]
-    assert len(np.unique(starts)) > 1                  # new episodes get new deals
+    restart = nxt[np.arange(len(nxt)), np.argmax(~cont, axis=1)]   # each environment's second episode
+    assert np.mean(restart != h[:, 0]) > 0.5           # new episodes get new deals
 
 
 def test_kuhn_step_by_step():
@@ -199,10 +348,11 @@ def test_batch_of_1024_in_one_jitted_call_and_vmap_over_games():
     bets = jnp.array([1.0, 2.0, 3.0])
     games = jax.vmap(lambda b: jaxgames.kuhn_poker(bet=b))(bets)
     keys = jax.random.split(jax.random.key(15), 3)
-    states, _ = jax.vmap(kuhn.reset)(keys, games)
+    states, _ = jax.jit(jax.vmap(kuhn.reset))(keys, games)
     same = jax.tree_util.tree_map(lambda x: jnp.broadcast_to(x[0], x.shape), states)   # one deal for all
-    states, _ = jax.vmap(kuhn.step)(keys, same, jnp.ones(3, jnp.int32), games)        # bet
-    states, ts = jax.vmap(kuhn.step)(keys, states, jnp.ones(3, jnp.int32), games)     # call
+    step = jax.jit(jax.vmap(kuhn.step))
+    states, _ = step(keys, same, jnp.ones(3, jnp.int32), games)        # bet
+    states, ts = step(keys, states, jnp.ones(3, jnp.int32), games)     # call
     assert np.all(np.asarray(ts.done))
     np.testing.assert_allclose(np.abs(np.asarray(ts.rewards[:, 0])), 1.0 + np.asarray(bets))
     with pytest.raises(ValueError, match="same tree"):
