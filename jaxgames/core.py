@@ -122,6 +122,10 @@ class Game:
         raise NotImplementedError
 
     # -- shared defaults ------------------------------------------------------
+    def legal_mask_host(self) -> tuple:
+        """``legal_mask()`` as NumPy arrays, for validation on the host."""
+        return tuple(np.asarray(m) for m in self.legal_mask())
+
     def policy_shapes(self) -> tuple:
         return tuple(m.shape for m in self.legal_mask())
 
@@ -163,7 +167,7 @@ class Game:
         one array per player, each of the player's shape, non-negative, with no
         mass on illegal actions and summing to 1 at every decision point.
         """
-        masks = self.legal_mask()
+        masks = self.legal_mask_host()
         if not isinstance(policy, (tuple, list)):
             raise ValueError(
                 f"{name}: expected a tuple of {self.num_players} arrays (one per player), "
@@ -177,21 +181,22 @@ class Game:
             p = as_float_array(p, field)
             if p.shape != mask.shape:
                 raise ValueError(f"{field}: expected shape {tuple(mask.shape)}, got {tuple(p.shape)}")
-            if is_concrete(p) and is_concrete(mask):
-                _check_distribution(np.asarray(p), np.asarray(mask), field)
+            if is_concrete(p):
+                _check_distribution(np.asarray(p), mask, field)
             out.append(p)
         return tuple(out)
 
 
 def _check_distribution(p: np.ndarray, mask: np.ndarray, field: str) -> None:
-    if not np.all(np.isfinite(p)):
+    low = p.min() if p.size else 0.0
+    if not np.isfinite(low) or not np.isfinite(p.max() if p.size else 0.0):
         raise ValueError(f"{field}: expected finite probabilities, found NaN/inf")
-    if np.any(p < -POLICY_ATOL):
-        raise ValueError(f"{field}: expected non-negative probabilities, min is {p.min():.4g}")
-    if np.any(np.abs(np.where(mask, 0.0, p)) > POLICY_ATOL):
+    if low < -POLICY_ATOL:
+        raise ValueError(f"{field}: expected non-negative probabilities, min is {low:.4g}")
+    if not mask.all() and np.abs(p[~mask]).max(initial=0.0) > POLICY_ATOL:
         raise ValueError(f"{field}: puts probability on illegal actions")
     sums = p.sum(axis=-1)
-    worst = np.max(np.abs(sums - 1.0)) if sums.size else 0.0
+    worst = np.abs(sums - 1.0).max(initial=0.0)
     if worst > POLICY_ATOL:
         raise ValueError(
             f"{field}: expected probabilities summing to 1 over the last axis, "

@@ -6,28 +6,27 @@ variants with the same tree (other antes or bet sizes) is built and solved with
 ``jax.vmap``. A policy gives, per player, ``[num_infosets_i, max_actions]``
 action probabilities with ``legal_mask()`` marking legal actions.
 
-Every query is a fixed number of passes over the histories, level by level:
+Every query runs on the sequence form (``jaxgames.efg.sequence``): realization
+plans top-down over each player's own decision depth, one sparse payoff mat-vec
+per player over the terminal histories, and counterfactual values bottom-up
+over own depth:
 
-* reach: top-down, ``r[h, k] = r[parent, k] * p(edge)`` for the actor ``k``
-  of the edge (players and chance kept apart, so opponents' reach is a product);
-* values: bottom-up, ``v[parent] += p(edge) * v[h]``;
-* counterfactual values ``cfv_i[I, a] = sum_{h in I} r_{-i}(h) v_i(child(h, a))``;
-  ``evaluate`` reports ``action_values = cfv / r_{-i}(I)`` and ``opponent_reach``
-  ``r_{-i}(I)``, so CFR's counterfactual values are their product;
-* best response: the player's policy is replaced by the argmax of its
-  counterfactual values, repeated as many times as the player can act on one
-  path (``Tree.own_heights``), which makes it exact by induction from the leaves.
+* ``cfv_i[I, a] = sum_{h in I} r_{-i}(h) v_i(h a)``; ``evaluate`` reports
+  ``action_values = cfv / r_{-i}(I)`` and ``opponent_reach = r_{-i}(I)``, so
+  CFR's counterfactual values are their product, and ``reach`` is the player's
+  own realization weight of each information set;
+* best response: the same bottom-up pass with a max over legal actions.
 """
 
 from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from jaxgames import simplex
 from jaxgames.core import Evaluation, Game, Policy, as_float_array, check_finite
-from jaxgames.efg.tree import CHANCE, Tree
+from jaxgames.efg.sequence import bottom_up, opponent_reach, realization_plan, sequence_form, sequence_values
+from jaxgames.efg.tree import Tree
 
 
 @jax.tree_util.register_pytree_node_class
@@ -72,94 +71,44 @@ class EFGGame(Game):
     def legal_mask(self) -> Policy:
         return tuple(jnp.asarray(m) for m in self.tree.legal)
 
-    def _edge_probs(self, policy: Policy) -> jax.Array:
-        """``[H]`` probability of the edge into each history."""
-        t = self.tree
-        e = jnp.where(jnp.asarray(t.edge_actor == CHANCE), self.chance_prob, 0.0)
-        e = jnp.where(jnp.asarray(t.edge_actor < 0) & jnp.asarray(t.edge_actor != CHANCE), 1.0, e)  # root
-        for p, pi in enumerate(policy):
-            mine = t.edge_actor == p
-            probs = pi[jnp.asarray(np.where(mine, t.edge_infoset, 0)), jnp.asarray(t.edge_action)]
-            e = jnp.where(jnp.asarray(mine), probs, e)
-        return e
+    def legal_mask_host(self) -> tuple:
+        return self.tree.legal
 
-    def _reach(self, e: jax.Array) -> jax.Array:
-        """``[H, N + 1]`` reach contributions of each player and (last column) chance."""
-        t = self.tree
-        n = t.num_players
-        column = np.where(t.edge_actor == CHANCE, n, t.edge_actor)  # root: -2, matches no column
-        onehot = jnp.asarray(column[:, None] == np.arange(n + 1)[None, :])
-        factor = jnp.where(onehot, e[:, None], 1.0)
-        r = jnp.ones((t.num_histories, n + 1), e.dtype)
-        for d in range(1, t.max_depth + 1):
-            idx = np.nonzero(t.depth == d)[0]
-            r = r.at[idx].set(r[t.parent[idx]] * factor[idx])
-        return r
-
-    def _values(self, e: jax.Array) -> jax.Array:
-        """``[H, N]`` expected payoffs below each history."""
-        t = self.tree
-        v = jnp.where(jnp.asarray(t.is_terminal)[:, None], self.payoffs, 0.0)
-        for d in range(t.max_depth, 0, -1):
-            idx = np.nonzero(t.depth == d)[0]
-            v = v.at[t.parent[idx]].add(e[idx, None] * v[idx])
-        return v
-
-    def _counterfactual(self, i: int, v: jax.Array, opp: jax.Array):
-        """Per infoset of player ``i``: summed ``r_-i * v_i(child)`` ``[n_I, A]`` and ``r_-i`` ``[n_I]``."""
-        t = self.tree
-        nodes, infos = t.decision_nodes[i], t.decision_infosets[i]
-        n_inf = t.num_infosets[i]
-        kids = t.children[nodes, :t.max_actions]
-        child_v = jnp.where(jnp.asarray(kids >= 0), v[jnp.asarray(np.maximum(kids, 0)), i], 0.0)
-        w = opp[nodes]
-        cfv = jax.ops.segment_sum(w[:, None] * child_v, jnp.asarray(infos), num_segments=n_inf)
-        opp_i = jax.ops.segment_sum(w, jnp.asarray(infos), num_segments=n_inf)
-        return cfv, opp_i
-
-    @staticmethod
-    def _others(r: jax.Array, i: int) -> jax.Array:
-        return jnp.prod(jnp.delete(r, i, axis=1, assume_unique_indices=True), axis=1)
+    # -- everything goes through the sequence form (see jaxgames.efg.sequence) -------------
+    def _plans(self, policy: Policy) -> list:
+        sf = sequence_form(self.tree)
+        return [realization_plan(sf, j, pi) for j, pi in enumerate(policy)]
 
     def evaluate(self, policy: Policy) -> Evaluation:
-        t = self.tree
-        e = self._edge_probs(policy)
-        r = self._reach(e)
-        v = self._values(e)
-        q, own, opp_reach = [], [], []
-        for i in range(t.num_players):
-            cfv, opp_i = self._counterfactual(i, v, self._others(r, i))
-            q.append(jnp.where(opp_i[:, None] > 0, cfv / jnp.where(opp_i > 0, opp_i, 1.0)[:, None], 0.0))
-            opp_reach.append(opp_i)
-            own.append(self._own_reach(r, i))
-        return Evaluation(values=v[0], action_values=tuple(q), reach=tuple(own), opponent_reach=tuple(opp_reach))
-
-    def _own_reach(self, r: jax.Array, i: int) -> jax.Array:
-        t = self.tree
-        return jax.ops.segment_max(r[t.decision_nodes[i], i], jnp.asarray(t.decision_infosets[i]),
-                                   num_segments=t.num_infosets[i])
+        t, sf = self.tree, sequence_form(self.tree)
+        plans = self._plans(policy)
+        values, q, own, opp_reach = [], [], [], []
+        for i, pi in enumerate(policy):
+            u = sequence_values(sf, i, plans, self.payoffs, self.chance_prob)
+            cfv, root = bottom_up(sf, i, u, lambda q, pi=pi: jnp.sum(pi * q, axis=-1))
+            opp = opponent_reach(sf, i, plans, self.chance_prob, t.num_infosets[i])
+            q.append(jnp.where(opp[:, None] > 0, cfv / jnp.where(opp > 0, opp, 1.0)[:, None], 0.0))
+            values.append(root)
+            opp_reach.append(opp)
+            own.append(plans[i][jnp.asarray(sf.parent_sequence[i])])
+        return Evaluation(values=jnp.stack(values), action_values=tuple(q), reach=tuple(own),
+                          opponent_reach=tuple(opp_reach))
 
     def reach(self, policy: Policy) -> Policy:
-        r = self._reach(self._edge_probs(policy))
-        return tuple(self._own_reach(r, i) for i in range(self.num_players))
+        sf = sequence_form(self.tree)
+        return tuple(realization_plan(sf, i, pi)[jnp.asarray(sf.parent_sequence[i])]
+                     for i, pi in enumerate(policy))
 
     def _best_response(self, policy: Policy):
-        """Per player: (pure best response, its value)."""
-        t = self.tree
-        r = self._reach(self._edge_probs(policy))
+        """Per player: (pure best response, its value), one bottom-up pass with a max."""
+        sf = sequence_form(self.tree)
+        plans = self._plans(policy)
         out = []
-        for i in range(t.num_players):
-            opp = self._others(r, i)
-            mask = jnp.asarray(t.legal[i])
-
-            def improve(_, br, i=i, opp=opp, mask=mask):
-                pol = policy[:i] + (br,) + policy[i + 1:]
-                cfv, _ = self._counterfactual(i, self._values(self._edge_probs(pol)), opp)
-                return simplex.one_hot_argmax(cfv, mask)
-
-            br = jax.lax.fori_loop(0, t.own_heights[i] + 1, improve, policy[i])
-            pol = policy[:i] + (br,) + policy[i + 1:]
-            out.append((br, self._values(self._edge_probs(pol))[0, i]))
+        for i, mask in enumerate(self.legal_mask()):
+            u = sequence_values(sf, i, plans, self.payoffs, self.chance_prob)
+            best = lambda q, mask=mask: jnp.max(jnp.where(mask, q, -jnp.inf), axis=-1)
+            cfv, root = bottom_up(sf, i, u, best)
+            out.append((simplex.one_hot_argmax(cfv, mask), root))
         return out
 
     def best_response(self, policy: Policy) -> Policy:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from jaxgames import simplex
 from jaxgames.core import Evaluation, Game, Policy, as_float_array, check_finite
@@ -85,6 +86,9 @@ class MatrixGame(Game):
 
     def legal_mask(self) -> Policy:
         return tuple(jnp.ones((a,), dtype=bool) for a in self.num_actions)
+
+    def legal_mask_host(self) -> tuple:
+        return tuple(np.ones((a,), bool) for a in self.num_actions)
 
     def reach(self, policy: Policy) -> Policy:
         return tuple(jnp.ones((), dtype=p.dtype) for p in policy)
