@@ -23,10 +23,10 @@ Everything is measured in the same process:
 (3) 1,024 Kuhn variants (bet sizes) solved by CFR+ in one ``jax.jit(jax.vmap(...))`` call:
     aggregate game-iterations/s against the single-game rate of (1).
 (4) Why: per-iteration cost of the pieces of our CFR+ step (each inside a ``lax.fori_loop``, so
-    without dispatch), op counts of the compiled step, and two prototypes written in this script
-    only (not library code): the reach pass with gathers on contiguous levels instead of
-    scatters, and a sequence-form CFR+ step (one sparse payoff mat-vec per player and iteration),
-    both checked against the library.
+    without dispatch), including the sequence-form passes of ``jaxgames.efg.sequence`` that
+    ``EFGGame`` is built from (realization plans, the sparse payoff mat-vec, opponent reach,
+    bottom-up counterfactual values), and op counts of the compiled step / evaluate /
+    exploitability.
 
 Timing rules (as ``bench_matrix.py``): every jitted function is called once (trace + compile +
 run), then timed ``--repeats`` times with ``jax.block_until_ready``; we report the median.
@@ -41,15 +41,8 @@ from __future__ import annotations
 
 import argparse
 import collections
-import csv
-import json
-import os
-import platform
 import re
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -59,11 +52,10 @@ from open_spiel.python import policy as os_policy
 
 import jaxgames
 import solvers
+from _common import CpuAccounting, machine_info, time_blocks, time_jitted, wait_for_idle, warn_if_loaded, write_results
 from jaxgames.efg.openspiel import to_openspiel_policy
-from jaxgames.efg.tree import CHANCE
+from jaxgames.efg.sequence import bottom_up, opponent_reach, realization_plan, sequence_form, sequence_values
 
-RESULTS_DIR = Path(__file__).resolve().parent / "results"
-REPO_ROOT = Path(__file__).resolve().parent.parent
 
 # Targets from the issue (ratios of iterations/s or calls/s, ours over the peer).
 TARGETS = {
@@ -94,114 +86,7 @@ PENDING = ("Kuhn poker simulator (jaxgames.efg.env) vs pgx: pending -- built sep
            "(benchmarks/bench_efg_env.py), not measured by this script.")
 
 
-# ----------------------------------------------------------------------------- machine / CPU checks
-
-def _git(*args) -> str:
-    try:
-        return subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True, text=True,
-                              check=False).stdout.strip()
-    except OSError:
-        return ""
-
-
-def machine_info() -> dict:
-    model, l3 = platform.processor() or "unknown", None
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
-        m = re.search(r"^Model name:\s*(.+)$", out, re.M)
-        model = m.group(1).strip() if m else model
-        m = re.search(r"^L3 cache:\s*(.+)$", out, re.M)
-        l3 = m.group(1).strip() if m else None
-    except OSError:
-        pass
-    try:
-        import jaxlib
-        jaxlib_version = jaxlib.__version__
-    except Exception:  # noqa: BLE001
-        jaxlib_version = None
-    try:
-        from importlib.metadata import version
-        spiel_version = version("open_spiel")
-    except Exception:  # noqa: BLE001
-        spiel_version = None
-    return {
-        "cpu_model": model, "l3_cache": l3, "cpu_count": os.cpu_count(),
-        "platform": platform.platform(), "python": platform.python_version(),
-        "jax": jax.__version__, "jaxlib": jaxlib_version, "numpy": np.__version__,
-        "open_spiel": spiel_version, "jax_devices": [str(d) for d in jax.devices()],
-        "jax_enable_x64": bool(jax.config.jax_enable_x64),
-        "xla_flags": os.environ.get("XLA_FLAGS", ""),
-        "git_commit": _git("rev-parse", "HEAD"),
-        "git_dirty_paths": _git("status", "--porcelain", "--", "jaxgames", "solvers").splitlines(),
-        "loadavg_at_start": list(os.getloadavg()),
-    }
-
-
-def busy_cpu_seconds() -> tuple[float, float] | None:
-    """(busy CPU-seconds of all processes, CPU-seconds stolen by the hypervisor), from /proc/stat."""
-    try:
-        fields = Path("/proc/stat").read_text().splitlines()[0].split()
-        ticks = [int(v) for v in fields[1:9]]  # user nice system idle iowait irq softirq steal
-        hz = os.sysconf("SC_CLK_TCK")
-    except (OSError, ValueError, IndexError):
-        return None
-    user, nice, system, _idle, _iowait, irq, softirq, steal = ticks
-    return (user + nice + system + irq + softirq) / hz, steal / hz
-
-
-def own_cpu_seconds() -> float:
-    t = os.times()
-    return t.user + t.system + t.children_user + t.children_system
-
-
-def wait_for_idle(max_wait_s: float, threshold_cores: float = 0.1, window_s: float = 2.0,
-                  consecutive: int = 3) -> dict:
-    """Wait until other processes use < ``threshold_cores`` for ``consecutive`` windows."""
-    start, calm = time.perf_counter(), 0
-    while time.perf_counter() - start < max_wait_s:
-        b0, o0 = busy_cpu_seconds(), own_cpu_seconds()
-        time.sleep(window_s)
-        b1, o1 = busy_cpu_seconds(), own_cpu_seconds()
-        if b0 is None or b1 is None:
-            return {"waited_s": 0.0, "idle": None}
-        other = max(b1[0] - b0[0] - (o1 - o0), 0.0) / window_s
-        calm = calm + 1 if other < threshold_cores else 0
-        if calm >= consecutive:
-            return {"waited_s": time.perf_counter() - start, "idle": True}
-        print(f"  waiting for an idle machine: other processes use {other:.2f} cores", flush=True)
-    return {"waited_s": time.perf_counter() - start, "idle": False}
-
-
 # ----------------------------------------------------------------------------- timing helpers
-
-def time_jitted(make_fn, *args, repeats: int) -> dict:
-    """First call (trace + compile + run), ``repeats`` blocked calls (median), AOT compile of a fresh fn."""
-    fn = make_fn()
-    t0 = time.perf_counter()
-    out = jax.block_until_ready(fn(*args))
-    first = time.perf_counter() - t0
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        jax.block_until_ready(fn(*args))
-        times.append(time.perf_counter() - t0)
-    median = float(np.median(times))
-    t0 = time.perf_counter()
-    make_fn().lower(*args).compile()
-    aot = time.perf_counter() - t0
-    return {"first_call_s": first, "median_s": median, "min_s": float(np.min(times)), "times_s": times,
-            "compile_s": max(first - median, 0.0), "aot_compile_s": aot, "output": out}
-
-
-def time_blocks(fn, repeats: int) -> dict:
-    """``repeats`` timed calls of ``fn`` (each a block of work); median and all times."""
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return {"median_s": float(np.median(times)), "min_s": float(np.min(times)), "times_s": times}
-
 
 def loop_us(body, carry, iterations: int, repeats: int) -> float:
     """Microseconds per application of ``body`` inside one jitted ``lax.fori_loop`` (no dispatch)."""
@@ -491,138 +376,6 @@ def _tiny(policy, *arrays):
     return tuple(p + 1e-30 * s for p in policy)
 
 
-def gather_reach(game):
-    """Prototype: the reach pass with gathers on contiguous depth levels (histories are breadth-first)."""
-    t = game.tree
-    if np.any(np.diff(t.depth) < 0):
-        return None
-    starts = np.searchsorted(t.depth, np.arange(t.max_depth + 2))
-    n = t.num_players
-    column = np.where(t.edge_actor == CHANCE, n, t.edge_actor)
-    onehot = jnp.asarray(column[:, None] == np.arange(n + 1)[None, :])
-
-    def reach(e):
-        factor = jnp.where(onehot, e[:, None], 1.0)
-        levels = [jnp.ones((1, n + 1), e.dtype)]
-        for d in range(1, t.max_depth + 1):
-            lo, hi = starts[d], starts[d + 1]
-            levels.append(levels[-1][jnp.asarray(t.parent[lo:hi] - starts[d - 1])] * factor[lo:hi])
-        return jnp.concatenate(levels)
-
-    return reach
-
-
-def sequence_form(game):
-    """Prototype (not library code): CFR+ and exploitability on the sequence form of a 2-player game.
-
-    Per player, sequences are ``1 + infoset * A + action`` (0: the empty sequence). The payoff
-    matrix is kept sparse, one entry per terminal history (chance probability x payoff, at the
-    pair of last own sequences). One CFR+ iteration, for each player in turn: the opponent's
-    realization plan (top-down over the opponent's own decision depth), ONE sparse mat-vec
-    ``u = A_i x_-i`` (a gather and a sorted segment-sum over the terminals), counterfactual values
-    bottom-up over the player's own depth (4 levels in Leduc instead of 11 history levels),
-    regret matching+, and the linear average accumulated as own-reach-weighted policy sums (no
-    reach pass of the average). A best response is the same bottom-up pass with a max instead of
-    the policy's expectation, so exploitability is one mat-vec and one pass per player.
-    Returns ``(init, step, output, exploitability)``, or ``None`` for other games.
-    """
-    t = game.tree
-    if t.num_players != 2:
-        return None
-    A, H = t.max_actions, t.num_histories
-    last = np.zeros((H, 2), np.int64)        # last own sequence of each player on the path to h
-    creach = np.ones(H)                      # chance reach of h
-    for h in range(1, H):                    # breadth-first: parents come first
-        p = t.parent[h]
-        last[h], creach[h] = last[p], creach[p]
-        if t.edge_actor[h] >= 0:
-            last[h, t.edge_actor[h]] = 1 + t.edge_infoset[h] * A + t.edge_action[h]
-        elif t.edge_actor[h] == CHANCE:
-            creach[h] *= t.chance_prob[h]
-    terminals = np.nonzero(t.is_terminal)[0]
-    info = []
-    for i in range(2):
-        n_inf = t.num_infosets[i]
-        pseq = np.zeros(n_inf, np.int64)     # the sequence leading to each infoset
-        pseq[t.decision_infosets[i]] = last[t.decision_nodes[i], i]
-        depth = np.zeros(n_inf, np.int64)
-        for k in range(n_inf):
-            s = pseq[k]
-            while s:
-                depth[k] += 1
-                s = pseq[(s - 1) // A]
-        order = np.argsort(last[terminals, i], kind="stable")
-        z = terminals[order]
-        info.append(dict(n=n_inf, S=1 + n_inf * A, pseq=jnp.asarray(pseq), levels=int(depth.max()) + 1,
-                         at=[jnp.asarray(depth == k) for k in range(int(depth.max()) + 2)],
-                         own=jnp.asarray(last[z, i]), opp=jnp.asarray(last[z, 1 - i]),
-                         coef=jnp.asarray(creach[z]), z=jnp.asarray(z)))
-    masks = [jnp.asarray(m) for m in t.legal]
-
-    def plan(i, pi):
-        """Realization plan ``[1 + n_I * A]`` (entry 0: the empty sequence, 1)."""
-        p, x = info[i], jnp.ones_like(pi)
-        for k in range(p["levels"]):
-            flat = jnp.concatenate([jnp.ones((1,), pi.dtype), x.reshape(-1)])
-            x = jnp.where(p["at"][k][:, None], flat[p["pseq"]][:, None] * pi, x)
-        return jnp.concatenate([jnp.ones((1,), pi.dtype), x.reshape(-1)])
-
-    def matvec(i, x_opp, payoffs):
-        """``A_i x_-i`` over player i's sequences: the one sparse payoff product."""
-        p = info[i]
-        w = p["coef"].astype(x_opp.dtype) * payoffs[p["z"], i] * x_opp[p["opp"]]
-        return jax.ops.segment_sum(w, p["own"], num_segments=p["S"], indices_are_sorted=True)
-
-    def bottom_up(i, u, value_of):
-        """Counterfactual action values ``[n_I, A]`` and the root value, from the leaves up."""
-        p = info[i]
-        grid = u[1:].reshape(p["n"], A)
-        q = grid
-        for k in range(p["levels"] - 1, -1, -1):
-            below = jax.ops.segment_sum(jnp.where(p["at"][k + 1], value_of(q), 0.0), p["pseq"],
-                                        num_segments=p["S"])
-            q = jnp.where(p["at"][k][:, None], grid + below[1:].reshape(p["n"], A), q)
-        return q, u[0] + jnp.sum(jnp.where(p["at"][0], value_of(q), 0.0))
-
-    def init():
-        u = game.uniform_policy()
-        zeros = tuple(jnp.zeros_like(x) for x in u)
-        return u, zeros, zeros, jnp.zeros((), jnp.int32)
-
-    def step(state):
-        policy, regrets, sums, it = (list(x) if isinstance(x, tuple) else x for x in state)
-        w = (it + 1).astype(policy[0].dtype)
-        for i in range(2):
-            pi = policy[i]
-            q, _ = bottom_up(i, matvec(i, plan(1 - i, policy[1 - i]), game.payoffs),
-                             lambda q, pi=pi: jnp.sum(pi * q, -1))
-            v = jnp.sum(pi * q, -1, keepdims=True)
-            sums[i] = sums[i] + w * plan(i, pi)[info[i]["pseq"]][:, None] * pi
-            regrets[i] = jnp.maximum(regrets[i] + q - v, 0.0) * masks[i]
-            total = regrets[i].sum(-1, keepdims=True)
-            policy[i] = jnp.where(total > 0, regrets[i] / jnp.where(total > 0, total, 1.0),
-                                  masks[i] / masks[i].sum(-1, keepdims=True))
-        return tuple(policy), tuple(regrets), tuple(sums), it + 1
-
-    def output(state):
-        out = []
-        for s, m in zip(state[2], masks):
-            total = s.sum(-1, keepdims=True)
-            out.append(jnp.where(total > 0, s / jnp.where(total > 0, total, 1.0), m / m.sum(-1, keepdims=True)))
-        return tuple(out)
-
-    def exploitability(policy):
-        x = [plan(0, policy[0]), plan(1, policy[1])]
-        gains = 0.0
-        for i in range(2):
-            u = matvec(i, x[1 - i], game.payoffs)
-            _, best = bottom_up(i, u, lambda q, m=masks[i]: jnp.max(jnp.where(m, q, -jnp.inf), -1))
-            gains = gains + best - jnp.dot(u, x[i])
-        return gains / 2
-
-    return init, step, output, exploitability
-
-
 def analyse(name, game, cfg, repeats, seed, summary):
     """Where one CFR+ iteration (and one exploitability) of ours spends its time.
 
@@ -655,118 +408,46 @@ def analyse(name, game, cfg, repeats, seed, summary):
     res["reach_us"] = loop_us(lambda p: _tiny(p, *game.reach(p)), policy, K, repeats)
     random_pol = solvers.core.random_policy(game, jax.random.PRNGKey(seed))
     res["exploitability_us"] = loop_us(lambda p: _tiny(p, game.exploitability(p)), random_pol, K, repeats)
-    res["best_response_rounds"] = [int(h) + 1 for h in t.own_heights]
-    private = {}
-    try:  # the passes of jaxgames/efg/game.py (private methods; skipped if they change)
-        e = game._edge_probs(policy)
-        r, v = game._reach(e), game._values(e)
-        private["edge_probs_us"] = loop_us(lambda p: _tiny(p, game._edge_probs(p)), policy, K, repeats)
-        private["reach_pass_us"] = loop_us(lambda e: e + 1e-30 * jnp.sum(game._reach(e), 1), e, K, repeats)
-        private["values_pass_us"] = loop_us(lambda e: e + 1e-30 * jnp.sum(game._values(e), 1), e, K, repeats)
-        # with one column used, XLA drops the others: the cost follows the scattered elements
-        private["reach_pass_one_column_us"] = loop_us(lambda e: e + 1e-30 * game._reach(e)[:, 0], e, K, repeats)
-        private["values_pass_one_column_us"] = loop_us(lambda e: e + 1e-30 * game._values(e)[:, 0], e, K,
-                                                       repeats)
-        private["counterfactual_us"] = loop_us(
-            lambda v: v + 1e-30 * sum(jnp.sum(x) for x in game._counterfactual(0, v, game._others(r, 0))),
-            v, K, repeats)
-        private["own_reach_us"] = loop_us(lambda r: r + 1e-30 * jnp.sum(game._own_reach(r, 0)), r, K, repeats)
-        proto = gather_reach(game)
-        if proto is not None:
-            np.testing.assert_allclose(np.asarray(proto(e)), np.asarray(r), rtol=1e-5, atol=1e-7)
-            private["reach_pass_gather_prototype_us"] = loop_us(
-                lambda e: e + 1e-30 * jnp.sum(proto(e), 1), e, K, repeats)
+    sf = sequence_form(t)
+    res["own_levels"] = [len(m) - 1 for m in sf.depth_masks]
+    parts = {}
+    try:  # the sequence-form pieces EFGGame is built from (jaxgames/efg/sequence.py), player 0
+        plans = tuple(realization_plan(sf, i, pi) for i, pi in enumerate(policy))
+        u = sequence_values(sf, 0, plans, game.payoffs, game.chance_prob)
+        parts["realization_plans_us"] = loop_us(
+            lambda p: _tiny(p, *(realization_plan(sf, i, pi) for i, pi in enumerate(p))), policy, K, repeats)
+        parts["payoff_matvec_us"] = loop_us(
+            lambda x: _tiny(x, sequence_values(sf, 0, x, game.payoffs, game.chance_prob)), plans, K, repeats)
+        parts["opponent_reach_us"] = loop_us(
+            lambda x: _tiny(x, opponent_reach(sf, 0, x, game.chance_prob, t.num_infosets[0])), plans, K, repeats)
+        parts["bottom_up_us"] = loop_us(
+            lambda u: u + 1e-30 * jnp.sum(bottom_up(sf, 0, u, lambda q: jnp.sum(policy[0] * q, -1))[0]),
+            u, K, repeats)
     except Exception as err:  # noqa: BLE001
-        private["error"] = f"{type(err).__name__}: {err}"
-    res.update(private)
+        parts["error"] = f"{type(err).__name__}: {err}"
+    res.update(parts)
     res["step_hlo"] = hlo_stats(jax.jit(lambda s: solver.step(game, s)).lower(state).compile().as_text())
     res["evaluate_hlo"] = hlo_stats(jax.jit(lambda p: game.evaluate(p)).lower(policy).compile().as_text())
     res["exploitability_hlo"] = hlo_stats(
         jax.jit(lambda p: game.exploitability(p)).lower(policy).compile().as_text())
     res["us_per_kernel"] = res["step_us"] / max(res["step_hlo"]["entry_kernels"], 1)
 
-    seq = sequence_form(game)
-    if seq is not None:
-        init, step, output, seq_expl = seq
-        s0 = init()
-        # the same iterates as the library's CFR+ (policies after a few iterations)
-        few = 5
-        ours = jax.jit(lambda g: solvers.run(solver, g, few, eval_every=few)[0].policy)(game)
-        proto = jax.jit(lambda s: jax.lax.fori_loop(0, few, lambda _, s: step(s), s))(s0)[0]
-        diff = max(float(jnp.max(jnp.abs(a - b))) for a, b in zip(ours, proto))
-        res["seqform_policy_diff_after_5"] = diff
-        if diff > 1e-4:
-            raise AssertionError(f"sequence-form prototype differs from the library's CFR+: {diff}")
-        n = summary["cfr_plus"][name]["iterations"]
-        f = jax.jit(lambda s: jax.lax.fori_loop(0, n, lambda _, s: step(s), s))
-        jax.block_until_ready(f(s0))
-        tb = time_blocks(lambda: jax.block_until_ready(f(s0)), repeats)
-        res["seqform_step_us"] = 1e6 * tb["median_s"] / n
-        res["seqform_cfr_exploitability"] = float(jaxgames.exploitability(game, output(f(s0))))
-        res["seqform_hlo"] = hlo_stats(jax.jit(step).lower(s0).compile().as_text())
-        # the same exploitability as the library's, in one mat-vec + one pass per player
-        lib_value = float(jaxgames.exploitability(game, random_pol))
-        fe = jax.jit(seq_expl)
-        seq_value = float(fe(random_pol))
-        res["seqform_exploitability_diff"] = abs(seq_value - lib_value)
-        if abs(seq_value - lib_value) > EXPLOITABILITY_ATOL:
-            raise AssertionError(f"sequence-form exploitability {seq_value} != library {lib_value}")
-        res["seqform_exploitability_us"] = loop_us(lambda p: _tiny(p, seq_expl(p)), random_pol, K, repeats)
-        calls = 20
-        tc = time_blocks(lambda: [jax.block_until_ready(fe(random_pol)) for _ in range(calls)], repeats)
-        res["seqform_exploitability_call_us"] = 1e6 * tc["median_s"] / calls
-
     s, h, x = res["step_hlo"], res["evaluate_hlo"], res["exploitability_hlo"]
     print(f"  CFR+ step {res['step_us']:.2f} us = 2 x evaluate-for-one-player ({res['evaluate_one_player_us']:.2f}) "
           f"+ mix_policies for the average ({res['mix_policies_us']:.2f}) + regret matching; "
           f"full evaluate {res['evaluate_us']:.2f}, reach(policy) {res['reach_us']:.2f}")
-    if "reach_pass_us" in res:
-        print(f"  passes: edge probabilities {res['edge_probs_us']:.2f}, reach (scatter per level) "
-              f"{res['reach_pass_us']:.2f} ({res['reach_pass_one_column_us']:.2f} for one of its "
-              f"{game.num_players + 1} columns), values (scatter-add per level) {res['values_pass_us']:.2f} "
-              f"({res['values_pass_one_column_us']:.2f} for one of {game.num_players}), "
-              f"counterfactual values of one player (segment sums) {res['counterfactual_us']:.2f}, "
-              f"own reach (segment max) {res['own_reach_us']:.2f}"
-              + (f"; reach with gathers on contiguous levels (prototype) "
-                 f"{res['reach_pass_gather_prototype_us']:.2f}" if "reach_pass_gather_prototype_us" in res else ""))
+    if "payoff_matvec_us" in res:
+        print(f"  sequence-form pieces (player 0): realization plans of all players {res['realization_plans_us']:.2f}, "
+              f"sparse payoff mat-vec {res['payoff_matvec_us']:.2f}, opponent reach {res['opponent_reach_us']:.2f}, "
+              f"bottom-up counterfactual values {res['bottom_up_us']:.2f}")
+    elif "error" in res:
+        print(f"  sequence-form pieces: not measured ({res['error']})")
     print(f"  compiled step: {s['entry_kernels']} kernels ({s['entry_fusions']} fusions), {s['scatters']} scatters, "
           f"{s['gathers']} gathers, {s['instructions']} HLO instructions -> {res['us_per_kernel']:.3f} us per kernel; "
           f"evaluate alone: {h['entry_kernels']} kernels, {h['scatters']} scatters")
     print(f"  exploitability {res['exploitability_us']:.2f} us in the loop ({x['entry_kernels']} kernels, "
-          f"{x['scatters']} scatters; best responses iterate {res['best_response_rounds']} full value passes)")
-    if "seqform_step_us" in res:
-        q = res["seqform_hlo"]
-        print(f"  sequence-form prototype: CFR+ {res['seqform_step_us']:.2f} us/it "
-              f"({res['step_us'] / res['seqform_step_us']:.1f}x faster than the library's step; "
-              f"{q['entry_kernels']} kernels, {q['scatters']} scatters); same iterates (max policy diff "
-              f"{res['seqform_policy_diff_after_5']:.1e} after 5 iterations); exploitability after "
-              f"{summary['cfr_plus'][name]['iterations']} iterations {res['seqform_cfr_exploitability']:.4e}")
-        print(f"  sequence-form prototype: exploitability {res['seqform_exploitability_us']:.2f} us in the loop, "
-              f"{res['seqform_exploitability_call_us']:.2f} us per jitted call "
-              f"(library: {res['exploitability_us']:.2f} us in the loop); same value "
-              f"(diff {res['seqform_exploitability_diff']:.1e})")
+          f"{x['scatters']} scatters; best responses: one bottom-up pass over {res['own_levels']} own levels)")
     summary.setdefault("analysis", {})[name] = res
-
-
-def analyse_variants(cfg, repeats, summary):
-    """(3) again with the sequence-form prototype: the same batch of Kuhn variants, one vmapped call."""
-    g_count, n = cfg["variants"], cfg["variant_iters"]
-    bets = jnp.linspace(0.25, 4.0, g_count)
-
-    def solve(b):
-        init, step, output, expl = sequence_form(jaxgames.kuhn_poker(bet=b))
-        return expl(output(jax.lax.fori_loop(0, n, lambda _, s: step(s), init())))
-
-    r = time_jitted(lambda: jax.jit(jax.vmap(solve)), bets, repeats=repeats)
-    worst = float(np.max(np.asarray(r.pop("output"))))
-    rate = g_count * n / r["median_s"]
-    ours = summary["variants"]["game_iters_per_s"]
-    print(f"\n(4) analysis, {g_count:,} Kuhn variants with the sequence-form prototype: {rate:,.0f} game-iter/s "
-          f"({rate / ours:.1f}x the library's batched rate; compile {r['compile_s']:.2f} s); max exploitability "
-          f"{worst:.2e} (library: {summary['variants']['max_exploitability']:.2e})")
-    summary.setdefault("analysis", {})["variants_seqform"] = dict(
-        game_iters_per_s=rate, median_s=r["median_s"], times_s=r["times_s"], compile_s=r["compile_s"],
-        ratio_library=rate / ours, max_exploitability=worst)
 
 
 # ----------------------------------------------------------------------------- report
@@ -780,10 +461,7 @@ def print_table(summary):
     print("\n| benchmark | ours | OpenSpiel C++ | ours / C++ | OpenSpiel JaxCFR (API / fused loop) "
           "| ours / JaxCFR (API / fused) | target | met? |")
     print("|---|---:|---:|---:|---:|---:|---|---|")
-    for name in ("kuhn_poker", "leduc_poker"):
-        if name not in c:
-            continue
-        o = c[name]
+    for name, o in ((k, c[k]) for k in ("kuhn_poker", "leduc_poker") if k in c):
         jc = o.get("jaxcfr", {})
         jtxt = (f"{jc['us_per_iter']:,.1f} / {o['jaxcfr_fused']['us_per_iter']:,.1f} us" if "us_per_iter" in jc
                 else "n/a")
@@ -824,17 +502,14 @@ def main(argv=None):
         parser.error("--repeats must be >= 1")
     cfg = QUICK if args.quick else FULL
     idle = wait_for_idle(args.wait_idle) if args.wait_idle > 0 else None
-    start = time.perf_counter()
-    busy0, own0 = busy_cpu_seconds(), own_cpu_seconds()
-    info = machine_info()
+    cpu = CpuAccounting()
+    info = machine_info(packages=("open_spiel",))
     info["wait_for_idle"] = idle
     print(f"machine: {info['cpu_model']}, {info['cpu_count']} CPUs; jax {info['jax']} on {info['jax_devices']}; "
           f"open_spiel {info['open_spiel']}; numpy {info['numpy']}; git {info['git_commit'][:9]}"
           + (f" (uncommitted changes in {len(info['git_dirty_paths'])} library paths)"
              if info["git_dirty_paths"] else ""))
-    if info["loadavg_at_start"][0] > 0.5:
-        print(f"WARNING: 1-minute load average is {info['loadavg_at_start'][0]:.2f}; other processes "
-              "compete for the CPU and timings will be pessimistic", file=sys.stderr)
+    warn_if_loaded(info)
 
     rows, summary = [], {}
     games = {"kuhn_poker": jaxgames.kuhn_poker(), "leduc_poker": jaxgames.leduc_poker()}
@@ -846,42 +521,21 @@ def main(argv=None):
     if not args.no_analysis:
         for name, game in games.items():
             analyse(name, game, cfg, args.repeats, args.seed, summary)
-        analyse_variants(cfg, args.repeats, summary)
     print_table(summary)
 
-    info["loadavg_at_end"] = list(os.getloadavg())
-    info["wall_s"] = time.perf_counter() - start
-    busy1 = busy_cpu_seconds()
-    if busy0 is not None and busy1 is not None:
-        foreign = max(busy1[0] - busy0[0] - (own_cpu_seconds() - own0), 0.0)
-        info["other_processes_cpu_s"] = foreign
-        info["other_processes_cores"] = foreign / info["wall_s"]
-        info["steal_cpu_s"] = busy1[1] - busy0[1]
-        print(f"\nother processes used {foreign:.1f} CPU-s during the run "
-              f"({info['other_processes_cores']:.2f} cores on average); hypervisor steal "
-              f"{info['steal_cpu_s']:.1f} CPU-s")
-        if info["other_processes_cores"] > 0.05:
-            print("WARNING: other processes competed for the CPU during this run; timings are "
-                  "pessimistic. Re-run on an idle machine for publishable numbers.", file=sys.stderr)
+    cpu.finish(info)
     command = "python benchmarks/bench_efg.py" + (" --quick" if args.quick else "") + \
         (f" --repeats {args.repeats}" if args.repeats != 5 else "") + \
         (f" --seed {args.seed}" if args.seed else "") + \
         (f" --wait-idle {args.wait_idle:g}" if args.wait_idle else "") + \
         (" --no-analysis" if args.no_analysis else "")
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     stem = "bench_efg_quick" if args.quick else "bench_efg"
     payload = {"command": command, "mode": "quick" if args.quick else "full", "repeats": args.repeats,
                "config": cfg, "targets": {"/".join(k): v for k, v in TARGETS.items()}, "pending": PENDING,
                "machine": info, "summary": summary, "rows": rows}
-    (RESULTS_DIR / f"{stem}.json").write_text(json.dumps(payload, indent=2, default=float) + "\n")
     fields = ["section", "game", "implementation", "iterations", "median_s", "us_per_iter", "iters_per_s",
               "compile_s", "aot_compile_s", "exploitability"]
-    with open(RESULTS_DIR / f"{stem}.csv", "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=fields)
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({k: row.get(k, "") for k in fields})
-    print(f"\nwrote {RESULTS_DIR / (stem + '.json')} and .csv; total wall time {info['wall_s']:.0f} s")
+    write_results(stem, payload, rows, fields, info["wall_s"])
 
 
 if __name__ == "__main__":

@@ -34,15 +34,7 @@ from __future__ import annotations
 
 import argparse
 import collections
-import csv
-import json
-import os
-import platform
 import re
-import subprocess
-import sys
-import time
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -51,9 +43,7 @@ import numpy as np
 
 import jaxgames
 import solvers
-
-RESULTS_DIR = Path(__file__).resolve().parent / "results"
-REPO_ROOT = Path(__file__).resolve().parent.parent
+from _common import CpuAccounting, machine_info, time_blocks, time_jitted, warn_if_loaded, write_results
 
 # Targets this benchmark checks.
 TARGET_RATIO_SMALL = 1000.0    # (a) ours / nashpy game-iterations per second
@@ -89,115 +79,6 @@ NOMINAL_READS = {
 
 
 # ----------------------------------------------------------------------------- helpers
-
-def machine_info() -> dict:
-    model = platform.processor() or "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.lower().startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
-        m = re.search(r"^Model name:\s*(.+)$", out, re.M)
-        model = m.group(1).strip() if m else model
-        l3 = re.search(r"^L3 cache:\s*(.+)$", out, re.M)
-        l3 = l3.group(1).strip() if l3 else None
-    except OSError:
-        l3 = None
-
-    def git(*args):
-        try:
-            return subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True, text=True,
-                                  check=False).stdout.strip()
-        except OSError:
-            return ""
-
-    return {
-        "cpu_model": model,
-        "l3_cache": l3,
-        "cpu_count": os.cpu_count(),
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "jax": jax.__version__,
-        "jaxlib": getattr(jax.lib, "__version__", None) or _jaxlib_version(),
-        "numpy": np.__version__,
-        "nashpy": nashpy.__version__,
-        "jax_devices": [str(d) for d in jax.devices()],
-        "xla_flags": os.environ.get("XLA_FLAGS", ""),
-        "git_commit": git("rev-parse", "HEAD"),
-        "git_dirty_paths": git("status", "--porcelain", "--", "jaxgames", "solvers").splitlines(),
-        "loadavg_at_start": list(os.getloadavg()),
-    }
-
-
-def _jaxlib_version():
-    try:
-        import jaxlib
-        return jaxlib.__version__
-    except Exception:  # noqa: BLE001
-        return None
-
-
-def busy_cpu_seconds() -> tuple[float, float] | None:
-    """(CPU-seconds all processes on this machine spent busy, CPU-seconds stolen by the hypervisor).
-
-    From ``/proc/stat``; ``None`` where that is unavailable. Used to tell whether other
-    processes competed with the benchmark (timings would then be pessimistic).
-    """
-    try:
-        fields = Path("/proc/stat").read_text().splitlines()[0].split()
-        ticks = [int(v) for v in fields[1:9]]  # user nice system idle iowait irq softirq steal
-        hz = os.sysconf("SC_CLK_TCK")
-    except (OSError, ValueError, IndexError):
-        return None
-    user, nice, system, _idle, _iowait, irq, softirq, steal = ticks
-    return (user + nice + system + irq + softirq) / hz, steal / hz
-
-
-def own_cpu_seconds() -> float:
-    t = os.times()
-    return t.user + t.system + t.children_user + t.children_system
-
-
-def time_jitted(make_fn, *args, repeats: int) -> dict:
-    """Time a jitted function built by ``make_fn()``: first call, then ``repeats`` blocked calls.
-
-    ``compile_s`` is the first call minus the steady-state median
-    (noisy when a run takes much longer than compiling: it is clamped at 0).
-    ``aot_compile_s`` times trace + lower + XLA compile directly, on a fresh function
-    from ``make_fn()`` so that nothing is served from the first function's caches.
-    """
-    fn = make_fn()
-    t0 = time.perf_counter()
-    out = jax.block_until_ready(fn(*args))
-    first = time.perf_counter() - t0
-    times, cpu = [], []
-    for _ in range(repeats):
-        c0, t0 = own_cpu_seconds(), time.perf_counter()
-        jax.block_until_ready(fn(*args))
-        dt = time.perf_counter() - t0
-        times.append(dt)
-        cpu.append((own_cpu_seconds() - c0) / dt)
-    median = float(np.median(times))
-    t0 = time.perf_counter()
-    make_fn().lower(*args).compile()
-    aot = time.perf_counter() - t0
-    return {"first_call_s": first, "median_s": median, "min_s": float(np.min(times)),
-            "times_s": times, "compile_s": max(first - median, 0.0), "aot_compile_s": aot,
-            "cpu_utilization": float(np.median(cpu)), "output": out}
-
-
-def time_python(fn, repeats: int) -> dict:
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return {"median_s": float(np.median(times)), "min_s": float(np.min(times)), "times_s": times}
-
 
 def make_games(key, num_games: int, num_actions: int):
     keys = jax.random.split(key, num_games)
@@ -254,7 +135,7 @@ def numpy_copy_bandwidth(nbytes: int, repeats: int) -> dict:
     src = np.random.default_rng(0).standard_normal(nbytes // 4).astype(np.float32)
     dst = np.empty_like(src)
     np.copyto(dst, src)  # touch both
-    t = time_python(lambda: np.copyto(dst, src), max(repeats, 50))
+    t = time_blocks(lambda: np.copyto(dst, src), max(repeats, 50))
     return {"nbytes": src.nbytes, "median_s": t["median_s"], "min_s": t["min_s"],
             "read_Bps": src.nbytes / t["median_s"], "read_plus_write_Bps": 2 * src.nbytes / t["median_s"]}
 
@@ -273,7 +154,7 @@ def nashpy_fictitious_play(games, num_games: int, iterations: int, repeats: int)
             last = collections.deque(g.fictitious_play(iterations=iterations), maxlen=1)[0]
             finals.append(last)
 
-    t = time_python(solve_all, repeats)
+    t = time_blocks(solve_all, repeats)
     expl = []
     for A, (row_counts, col_counts) in zip(mats, finals):
         A = A.astype(np.float64)
@@ -481,15 +362,12 @@ def main(argv=None):
     if args.repeats < 1:
         parser.error("--repeats must be >= 1")
     cfg = QUICK if args.quick else FULL
-    start = time.perf_counter()
-    busy0, own0 = busy_cpu_seconds(), own_cpu_seconds()
+    cpu = CpuAccounting()
 
-    info = machine_info()
+    info = machine_info(packages=("nashpy",))
     print(f"machine: {info['cpu_model']}, {info['cpu_count']} CPUs; jax {info['jax']} on "
           f"{info['jax_devices']}; nashpy {info['nashpy']}; numpy {info['numpy']}")
-    if info["loadavg_at_start"][0] > 0.5:
-        print(f"WARNING: 1-minute load average is {info['loadavg_at_start'][0]:.2f}; other processes "
-              "compete for the CPU and timings will be pessimistic", file=sys.stderr)
+    warn_if_loaded(info)
 
     key_a, key_b, key_c = jax.random.split(jax.random.PRNGKey(args.seed), 3)
     rows, summary = [], {}
@@ -513,40 +391,19 @@ def main(argv=None):
         del games
     print_table(summary)
 
-    info["loadavg_at_end"] = list(os.getloadavg())
-    info["wall_s"] = time.perf_counter() - start
-    busy1 = busy_cpu_seconds()
-    if busy0 is not None and busy1 is not None:
-        # CPU time used by *other* processes while we ran, in units of cores.
-        foreign = max(busy1[0] - busy0[0] - (own_cpu_seconds() - own0), 0.0)
-        info["other_processes_cpu_s"] = foreign
-        info["other_processes_cores"] = foreign / info["wall_s"]
-        info["steal_cpu_s"] = busy1[1] - busy0[1]
-        print(f"\nother processes used {foreign:.1f} CPU-s during the run "
-              f"({info['other_processes_cores']:.2f} cores on average); hypervisor steal "
-              f"{info['steal_cpu_s']:.1f} CPU-s")
-        if info["other_processes_cores"] > 0.05:
-            print("WARNING: other processes competed for the CPU during this run; timings are "
-                  "pessimistic. Re-run on an idle machine for publishable numbers.", file=sys.stderr)
+    cpu.finish(info)
     command = "python benchmarks/bench_matrix.py" + (" --quick" if args.quick else "") + \
         (f" --repeats {args.repeats}" if args.repeats != 5 else "") + \
         (" --no-other-solvers" if args.no_other_solvers else "") + \
         (f" --seed {args.seed}" if args.seed else "")
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     stem = "bench_matrix_quick" if args.quick else "bench_matrix"
     payload = {"command": command, "mode": "quick" if args.quick else "full", "repeats": args.repeats,
                "config": cfg, "machine": info, "summary": summary, "rows": rows}
-    (RESULTS_DIR / f"{stem}.json").write_text(json.dumps(payload, indent=2, default=float) + "\n")
     fields = ["case", "implementation", "solver", "num_games", "num_actions", "iterations", "median_s",
               "min_s", "compile_s", "aot_compile_s", "game_iters_per_s", "payoff_reads_per_step",
               "nn_temporaries_per_step", "read_GBps", "fraction_of_copy", "median_exploitability",
               "cpu_utilization"]
-    with open(RESULTS_DIR / f"{stem}.csv", "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=fields)
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({k: row.get(k, "") for k in fields})
-    print(f"\nwrote {RESULTS_DIR / (stem + '.json')} and .csv; total wall time {info['wall_s']:.0f} s")
+    write_results(stem, payload, rows, fields, info["wall_s"])
 
 
 if __name__ == "__main__":
