@@ -231,3 +231,20 @@ def test_mmd_last_iterate_solves_kuhn_with_its_magnet_schedule():
     state, trace = solvers.run(solver, jaxgames.kuhn_poker(), 1000, eval_every=500)
     assert solver.output(state) is state.policy
     assert float(trace.exploitability[-1]) < 1e-3
+
+
+@pytest.mark.parametrize("name", [
+    "liars_dice(dice_sides=3)",
+    "turn_based_simultaneous_game(game=goofspiel(num_cards=3,imp_info=True))",
+    "tiny_hanabi",  # two-player cooperative (general-sum) game
+])
+def test_other_openspiel_games_convert_exactly(name):
+    spiel = pyspiel.load_game(name)
+    game = from_openspiel(spiel)
+    rng = np.random.default_rng(3)
+    for policy in (game.uniform_policy(), random_policy(game, rng)):
+        expected = os_expl.nash_conv(spiel, to_openspiel_policy(game, policy, spiel))
+        assert float(jaxgames.nash_conv(game, policy)) == pytest.approx(expected, abs=1e-5)
+    if spiel.get_type().utility == pyspiel.GameType.Utility.ZERO_SUM:
+        _, trace = solvers.run(solvers.cfr_plus(), game, 300, eval_every=150)
+        assert float(trace.exploitability[-1]) < 0.2 * float(jaxgames.exploitability(game, game.uniform_policy()))
