@@ -132,5 +132,6 @@ def cfr(alternating: bool = True) -> Solver:
 
 def cfr_plus(alternating: bool = True, averaging: str = "linear") -> Solver:
     """CFR+ (Tammelin 2014): regret matching+, alternating updates, linear averaging.
-    Equal, iteration for iteration, to OpenSpiel's ``CFRPlusSolver``."""
+    The same iterates as OpenSpiel's ``CFRPlusSolver`` (equal to 1e-9 in float64; float32
+    rounding decides exact regret ties differently, so float32 runs drift apart slowly)."""
     return regret_matching(plus=True, alternating=alternating, averaging=averaging)
