@@ -1,10 +1,9 @@
-"""The ``jaxgames`` command: list, run, sweep, bench, table.
+"""The ``jaxgames`` command: list, run, sweep, bench.
 
     jaxgames list                         registered games and solvers with their parameters
     jaxgames run CONFIG [FIELD=VALUE ...]   one experiment
     jaxgames sweep CONFIG [FIELD=VALUE ...] a grid as vmapped, chunked, resumable calls
     jaxgames bench [CONFIG] [FIELD=VALUE ...] solver x game benchmark (built-in suite without CONFIG)
-    jaxgames table                        classic games x every solver, one table
 
 Overrides use dotted field paths, e.g. ``solver.learning_rate=0.05`` (short for
 ``solver.params.learning_rate``), ``num_steps=200`` or ``grid.seed=[0,1,2]``;
@@ -60,10 +59,6 @@ def main(argv=None) -> int:
         p.add_argument("config", nargs=None if needs else "?", help="YAML config file")
         p.add_argument("overrides", nargs="*", help="FIELD.PATH=VALUE overrides")
         p.add_argument("--out", type=Path, help="results directory (default results/<command>-<config>)")
-    table = sub.add_parser("table", help="solve the classic games with every solver")
-    table.add_argument("--steps", type=int, default=5000)
-    table.add_argument("--seed", type=int, default=0)
-    table.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
 
     from jaxgames.experiments import config as cfg
@@ -83,8 +78,6 @@ def _dispatch(args, cfg) -> int:
             args.out.mkdir(parents=True, exist_ok=True)
             (args.out / "registry.txt").write_text(text + "\n")
         return 0
-    if args.command == "table":
-        return _table(args)
     # bench may also be given a YAML with only overrides of the built-in suite
     config_path = args.config
     if args.command == "bench" and config_path and "=" in config_path and not Path(config_path).exists():
@@ -111,23 +104,6 @@ def _dispatch(args, cfg) -> int:
         with bar:
             rows = run_bench(config, out, progress=update, log=lambda m: bar.write(m, file=sys.stdout))
     print(f"results written to {out}/")
-    return 0
-
-
-def _table(args) -> int:
-    import jax
-    import solvers
-    from jaxgames.experiments.classic_table import format_table, solve_classic_games
-    from jaxgames.matrix import CLASSIC_GAMES
-    names, games = sorted(solvers.SOLVERS), list(CLASSIC_GAMES)
-    print(f"jaxgames: {len(names)} solvers x {len(games)} classic games, {args.steps} steps each, "
-          f"on {jax.devices()[0].platform}", file=sys.stderr, flush=True)
-    results, timings = solve_classic_games(names, games, args.steps, args.seed)
-    text = format_table(results, timings, names, games, args.steps)
-    print(text)
-    if args.out:
-        args.out.mkdir(parents=True, exist_ok=True)
-        (args.out / "table.txt").write_text(text + "\n")
     return 0
 
 

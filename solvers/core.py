@@ -126,10 +126,6 @@ def update_average(game: Game, state: SolverState, played: Policy, power: int = 
     return game.mix_policies(state.average, played, averaging_weight(state.step, power))
 
 
-def check_learning_rate(value, field: str = "learning_rate") -> None:
-    check_positive(value, field)
-
-
 def check_choice(value, field: str, choices) -> None:
     if value not in choices:
         raise ValueError(f"{field}: expected one of {tuple(choices)}, got {value!r}")

@@ -25,7 +25,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxgames.core import Game, Policy, check_positive
-from solvers.core import (Solver, SolverState, cached_factory, check_choice, check_learning_rate, initial_state,
+from solvers.core import (Solver, SolverState, cached_factory, check_choice, initial_state,
                           update_average)
 from solvers.geometry import check_geometry, mirror_step
 
@@ -57,7 +57,7 @@ def first_order_solver(kind: str, learning_rate, geometry: str = "entropic", tem
         the others' newest policy.
     """
     check_choice(kind, "kind", _KINDS)
-    check_learning_rate(learning_rate)
+    check_positive(learning_rate, "learning_rate")
     check_positive(temperature, "temperature", allow_zero=True)
     check_geometry(geometry, temperature)
     check_choice(output, "output", ("last", "average"))

@@ -33,7 +33,6 @@ def final_exploitability(solver, games, keys):
 
 @pytest.fixture(scope="module")
 def test_games():
-    three = jaxgames.stack_policies  # noqa: F841  (stacking helper is for policies; games stack by tree_map)
     rps_brps = jax.tree_util.tree_map(lambda a, b: jnp.stack([a, b]),
                                       matrix.rock_paper_scissors(), matrix.biased_rock_paper_scissors())
     random5 = jax.vmap(lambda k: matrix.random_zero_sum(k, 5))(jax.random.split(jax.random.key(0), 4))

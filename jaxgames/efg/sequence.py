@@ -35,7 +35,6 @@ class SequenceForm:
     num_sequences: tuple      # per player: 1 + num_infosets * A
     parent_sequence: tuple    # per player: int [n_I], the sequence leading to each infoset
     depth_masks: tuple        # per player: tuple of bool [n_I], infosets at own depth k (k = 0..levels)
-    terminals: np.ndarray     # int [Z], sorted per player below
     terminal_last: tuple      # per player i: int [Z, N] last sequences, terminals ordered by last_i
     terminal_order: tuple     # per player i: int [Z] terminal history ids in that order
     terminal_chance: tuple    # per player i: int [Z, C] chance edges on the path (0: none; chance_prob[0] = 1)
@@ -93,7 +92,7 @@ def sequence_form(tree: Tree) -> SequenceForm:
 
     return SequenceForm(num_actions=A, num_sequences=tuple(1 + m * A for m in tree.num_infosets),
                         parent_sequence=dev(parent_seq), depth_masks=tuple(dev(m) for m in masks),
-                        terminals=terminals, terminal_last=dev(t_last), terminal_order=dev(t_order),
+                        terminal_last=dev(t_last), terminal_order=dev(t_order),
                         terminal_chance=dev(t_chance), decision_last=dev(d_last),
                         decision_chance=dev(d_chance), decision_infoset=dev(d_info))
 

@@ -45,7 +45,6 @@ class Tree:
     decision_infosets: tuple   # per player: int32 [M_i] their information sets
     legal: tuple               # per player: bool [num_infosets_i, max_actions]
     infoset_keys: tuple        # per player: tuple of information-state strings
-    own_heights: tuple         # per player: max number of own decisions on a path (static loop bound)
 
     @property
     def num_histories(self) -> int:
@@ -76,7 +75,6 @@ def build_tree(game, max_histories: int = 2_000_000) -> Tree:
     recall = [dict() for _ in range(n)]  # infoset -> own sequence
     dec_nodes = [[] for _ in range(n)]
     dec_infos = [[] for _ in range(n)]
-    heights = [0] * n
 
     # queue items: (state, parent index, actor, parent infoset, action, chance prob, depth, own sequences)
     queue = deque([(root, 0, ROOT, 0, 0, 1.0, 0, tuple(() for _ in range(n)))])
@@ -119,7 +117,6 @@ def build_tree(game, max_histories: int = 2_000_000) -> Tree:
         info = keys[player][key]
         dec_nodes[player].append(h)
         dec_infos[player].append(info)
-        heights[player] = max(heights[player], len(own[player]) + 1)
         for a in legal:
             seq = own[:player] + (own[player] + ((info, a),),) + own[player + 1:]
             queue.append((state.child(a), h, player, info, a, 1.0, d + 1, seq))
@@ -133,4 +130,4 @@ def build_tree(game, max_histories: int = 2_000_000) -> Tree:
         decision_nodes=tuple(as_i32(x) for x in dec_nodes), decision_infosets=tuple(as_i32(x) for x in dec_infos),
         legal=tuple(np.stack(m)[:, :game.num_distinct_actions()] if m else np.zeros((0, game.num_distinct_actions()), bool)
                     for m in masks),
-        infoset_keys=tuple(tuple(k) for k in keys), own_heights=tuple(heights))
+        infoset_keys=tuple(tuple(k) for k in keys))

@@ -2,9 +2,9 @@
 
 For each (game, solver) pair the batch of ``num_games`` games (drawn from the
 seed) is solved in one jitted call to ``max(steps)`` iterations with the
-exploitability recorded every ``gcd(steps)`` iterations. The first call's
-extra time is the compile time; the median of ``repeats`` further calls is the
-run time (it includes the evaluations). Reported: the median exploitability
+exploitability recorded every ``gcd(steps)`` iterations. Compile time is the
+ahead-of-time ``lower().compile()``; run time is the median of ``repeats``
+calls of the compiled function (it includes the evaluations). Reported: the median exploitability
 over games at each step count, at each wall-clock budget (the last evaluation
 reached within the budget at the measured speed; ``nan`` if none), and
 iterations per second. Results go to ``results.csv`` and ``curves.csv``, plots
@@ -14,8 +14,6 @@ to one PNG per game (exploitability against steps and against seconds).
 from __future__ import annotations
 
 import math
-import statistics
-import time
 from functools import reduce
 from pathlib import Path
 
@@ -23,7 +21,7 @@ import jax
 import numpy as np
 
 from jaxgames.experiments.config import BenchConfig
-from jaxgames.experiments.execute import solve_points
+from jaxgames.experiments.execute import compile_and_time, prepare_points
 from jaxgames.experiments.results import environment, write_csv, write_json
 
 #: The suite the README's first command runs: about a minute on 2 CPU cores.
@@ -61,20 +59,14 @@ def run_bench(config: BenchConfig, out: Path, progress=None, log=print) -> list[
     rows, curves = [], []
     for game in config.games:
         for solver in config.solvers:
-            args = (game.name, solver.name, game.params, solver.params, {}, keys, max_steps, every)
-            t0 = time.perf_counter()
-            expl, steps = solve_points(*args)
-            first = time.perf_counter() - t0
-            times = []
-            for _ in range(config.repeats):
-                t0 = time.perf_counter()
-                solve_points(*args)
-                times.append(time.perf_counter() - t0)
-            run_s = statistics.median(times)
+            fn, args, n_points = prepare_points(game.name, solver.name, game.params, solver.params, {},
+                                                keys, max_steps, every)
+            (expl, steps), compile_s, run_s = compile_and_time(fn, args, config.repeats)
+            expl, steps = np.asarray(expl)[:n_points], np.asarray(steps)[0]
             it_per_s = max_steps / run_s
             med = np.median(expl, axis=0)
             row = {"game": game.title, "solver": solver.title, "num_games": config.num_games,
-                   "compile_s": max(first - run_s, 0.0), "run_s": run_s, "iterations_per_s": it_per_s,
+                   "compile_s": compile_s, "run_s": run_s, "iterations_per_s": it_per_s,
                    "game_iterations_per_s": it_per_s * config.num_games}
             for s in config.steps:
                 row[f"exploitability@{s}_steps"] = float(med[np.searchsorted(steps, s)])
