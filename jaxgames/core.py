@@ -160,6 +160,34 @@ class Game:
             mixed.append(pi + w * (qi - pi))
         return tuple(mixed)
 
+    # -- the dilated-entropy geometry (first-order solvers with geometry="dilated") ----
+    def sequence_gradient(self, policy: Policy) -> Policy:
+        """Per player, the gradient of its payoff in sequence-form coordinates.
+
+        Shaped like the policy: entry ``[I, a]`` is the payoff reached right
+        after playing ``a`` at ``I`` (weighted by the others' and chance's reach),
+        *excluding* what follows at the player's own later decision points.
+        Games whose decision points are not nested (normal form; Markov and
+        mean-field games, whose per-state geometry is used as is) return their
+        action values; extensive-form games override this.
+        """
+        return self.evaluate(policy).action_values
+
+    def dilated_mirror_step(self, policy: Policy, grads: Policy, learning_rate, temperature=0.0,
+                            magnet: Policy | None = None) -> Policy:
+        """The proximal step of the dilated entropy on the sequence form.
+
+        ``x' = argmax_x eta <g, x> - eta tau D(x, rho) - D(x, x_t)``, ``g`` from
+        ``sequence_gradient`` and ``D`` the Bregman divergence of the dilated
+        entropy: the own-reach-weighted sum of the per-decision-point KLs
+        (Hoda, Gilpin, Pena & Sandholm 2010; Kroer et al. 2020). Without nested
+        decision points it is the entropic step at each decision point
+        independently; extensive-form games override it with a bottom-up pass.
+        """
+        return tuple(simplex.entropic_step(p, g, m, learning_rate, temperature,
+                                           None if magnet is None else magnet[i])
+                     for i, (p, g, m) in enumerate(zip(policy, grads, self.legal_mask())))
+
     def validate_policy(self, policy: Policy, name: str = "policy") -> Policy:
         """Check shapes always, and values when concrete; return float arrays.
 

@@ -27,6 +27,25 @@ def safe_log(policy: jax.Array) -> jax.Array:
     return jnp.log(jnp.maximum(policy, jnp.finfo(policy.dtype).tiny))
 
 
+def entropic_step(policy: jax.Array, grads: jax.Array, mask: jax.Array, learning_rate,
+                  temperature=0.0, magnet: jax.Array | None = None) -> jax.Array:
+    """The closed-form KL-proximal (magnetic mirror descent) step at every decision point.
+
+    ``p' = argmax_p eta <p, g> - eta tau KL(p || rho) - KL(p || p_t)``, i.e.
+    ``log p' ∝ (log p_t + eta g + eta tau log rho) / (1 + eta tau)`` (Sokota et
+    al. 2023); with ``tau = 0`` it is the multiplicative-weights (Hedge) update.
+    """
+    return masked_softmax(entropic_logits(policy, grads, learning_rate, temperature, magnet), mask)
+
+
+def entropic_logits(policy, grads, learning_rate, temperature=0.0, magnet=None):
+    """The unnormalized log-probabilities of ``entropic_step``."""
+    logits = safe_log(policy) + learning_rate * grads
+    if magnet is not None:
+        logits = logits + learning_rate * temperature * safe_log(magnet)
+    return logits / (1.0 + learning_rate * temperature)
+
+
 def normalize(weights: jax.Array, mask: jax.Array) -> jax.Array:
     """Normalize non-negative ``weights`` over legal actions.
 

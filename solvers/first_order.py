@@ -27,13 +27,9 @@ import jax.numpy as jnp
 from jaxgames.core import Game, Policy, check_positive
 from solvers.core import (Solver, SolverState, cached_factory, check_choice, initial_state,
                           update_average)
-from solvers.geometry import check_geometry, mirror_step
+from solvers.geometry import check_geometry, gradient, mirror_step
 
 _KINDS = ("mirror_descent", "optimistic", "extragradient")
-
-
-def _gradient(game: Game, policy: Policy) -> Policy:
-    return game.evaluate(policy).action_values
 
 
 @cached_factory
@@ -45,7 +41,9 @@ def first_order_solver(kind: str, learning_rate, geometry: str = "entropic", tem
     Args:
       kind: ``"mirror_descent"``, ``"optimistic"`` or ``"extragradient"``.
       learning_rate: step size ``eta > 0`` (payoffs are assumed to be O(1)).
-      geometry: ``"entropic"`` (KL) or ``"euclidean"`` (projection).
+      geometry: ``"entropic"`` (KL at every decision point), ``"euclidean"``
+        (projection) or ``"dilated"`` (the dilated entropy on the sequence form
+        of extensive-form games; equal to ``"entropic"`` elsewhere).
       temperature: regularization ``tau >= 0`` toward the magnet.
       magnet: reference policy (default: uniform); the state carries it.
       magnet_update_every: if > 0, replace the magnet by the current iterate
@@ -68,7 +66,10 @@ def first_order_solver(kind: str, learning_rate, geometry: str = "entropic", tem
         raise ValueError(f"alternating: only supported for mirror descent, not {kind!r}")
 
     def prox(game, policy, grads, magnet_):
-        return mirror_step(policy, grads, game.legal_mask(), learning_rate, geometry, temperature, magnet_)
+        return mirror_step(game, policy, grads, learning_rate, geometry, temperature, magnet_)
+
+    def _gradient(game, policy):
+        return gradient(game, policy, geometry)
 
     def init(game: Game, key=None) -> SolverState:
         extra = {}
@@ -161,7 +162,7 @@ def extragradient(learning_rate=0.2, geometry: str = "euclidean", temperature=0.
 
 
 def mirror_prox(learning_rate=1.0, temperature=0.0, magnet: Policy | None = None,
-                magnet_update_every: int = 0, output: str = "average") -> Solver:
+                magnet_update_every: int = 0, output: str = "average", geometry: str = "entropic") -> Solver:
     """Mirror prox (Nemirovski 2004) with the entropic mirror map.
 
     ``h = pi exp(eta q(pi)) / Z``, ``pi' = pi exp(eta q(h)) / Z'``. The average
@@ -171,6 +172,11 @@ def mirror_prox(learning_rate=1.0, temperature=0.0, magnet: Policy | None = None
     matrix games, at a game-dependent linear rate. With ``temperature > 0`` and a reference ``magnet`` it
     is Nash mirror prox for preference games (Nash-MP; Munos et al. 2023;
     Tiapkin et al. 2025), linear convergence to the regularized equilibrium.
+    On extensive-form games ``geometry="dilated"`` is mirror prox with the
+    dilated entropy on the sequence form (Kroer et al. 2020), which keeps
+    Nemirovski's ``O(1/t)`` guarantee; ``"entropic"`` (behavioural) does not.
     """
-    return first_order_solver("extragradient", learning_rate, "entropic", temperature, magnet,
+    if geometry not in ("entropic", "dilated"):
+        raise ValueError(f"geometry: mirror prox is entropic; expected 'entropic' or 'dilated', got {geometry!r}")
+    return first_order_solver("extragradient", learning_rate, geometry, temperature, magnet,
                               magnet_update_every, output)

@@ -23,7 +23,7 @@ from solvers.first_order import first_order_solver
 
 
 def mmd(learning_rate=0.3, temperature=0.3, magnet: Policy | None = None,
-        magnet_update_every: int = 20, output: str = "last") -> Solver:
+        magnet_update_every: int = 20, output: str = "last", geometry: str = "entropic") -> Solver:
     """Magnetic mirror descent with an R-NaD magnet schedule (see the module docstring).
 
     The defaults satisfy ``eta <= tau / L^2`` for payoffs in [-1, 1] (larger
@@ -40,6 +40,15 @@ def mmd(learning_rate=0.3, temperature=0.3, magnet: Policy | None = None,
         many steps; ``0`` keeps it fixed, and the solver then finds the
         regularized (QRE) equilibrium instead of a Nash equilibrium.
       output: ``"last"`` (default; MMD is a last-iterate method) or ``"average"``.
+      geometry: ``"entropic"``, the behavioural form (the closed form above at
+        every decision point, with the action values ``q``), or ``"dilated"``,
+        the dilated-entropy form for extensive-form games: the same closed form
+        with ``q`` replaced by the *regularized* values of the subtrees below,
+        solved bottom-up (``EFGGame.dilated_mirror_step``); its gradient is
+        reach-weighted, so ``eta <= tau / L^2`` holds for much larger ``eta``.
+        Both are the same on matrix games.
     """
-    return first_order_solver("mirror_descent", learning_rate, "entropic", temperature, magnet,
+    if geometry not in ("entropic", "dilated"):
+        raise ValueError(f"geometry: MMD is entropic; expected 'entropic' or 'dilated', got {geometry!r}")
+    return first_order_solver("mirror_descent", learning_rate, geometry, temperature, magnet,
                               magnet_update_every, output)

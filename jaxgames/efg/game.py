@@ -99,8 +99,42 @@ class EFGGame(Game):
         return tuple(realization_plan(sf, i, pi)[jnp.asarray(sf.parent_sequence[i])]
                      for i, pi in enumerate(policy))
 
+    def sequence_gradient(self, policy: Policy) -> Policy:
+        """Per player ``[n_I, A]``: ``u_i`` at the sequences ``(I, a)`` (see ``sequence_values``)."""
+        sf = sequence_form(self.tree)
+        plans = self._plans(policy)
+        return tuple(sequence_values(sf, i, plans, self.payoffs, self.chance_prob)[1:].reshape(pi.shape)
+                     for i, pi in enumerate(policy))
+
+    def dilated_mirror_step(self, policy: Policy, grads: Policy, learning_rate, temperature=0.0,
+                            magnet: Policy | None = None) -> Policy:
+        """The dilated-entropy proximal step, solved bottom-up over each player's own depth.
+
+        At an information set ``I`` whose action values ``Q`` are known, the
+        local problem ``max_p <p, Q> - KL(p || pi_t) / eta - tau KL(p || rho)``
+        has the solution ``p ∝ exp(L)``, ``L = (eta Q + log pi_t + eta tau log rho)
+        / (1 + eta tau)``, and the value ``V(I) = (1 + eta tau) / eta * logsumexp(L)``;
+        the parent's ``Q(I', a') = g(I', a') + sum of V over the information sets
+        right below ``(I', a')``. This is the closed form of MMD with the dilated
+        entropy (Sokota et al. 2023, Sec. 4; OpenSpiel's ``MMDDilatedEnt``).
+        """
+        sf = sequence_form(self.tree)
+        out = []
+        for i, (p, g, mask) in enumerate(zip(policy, grads, self.legal_mask())):
+            rho = None if magnet is None else magnet[i]
+            scale = (1.0 + learning_rate * temperature) / learning_rate
+
+            def soft_value(q, p=p, rho=rho, mask=mask):
+                logits = simplex.entropic_logits(p, q, learning_rate, temperature, rho)
+                return scale * jax.nn.logsumexp(jnp.where(mask, logits, -jnp.inf), axis=-1)
+
+            u = jnp.concatenate([jnp.zeros((1,), g.dtype), g.reshape(-1)])
+            q, _ = bottom_up(sf, i, u, soft_value)
+            out.append(simplex.entropic_step(p, q, mask, learning_rate, temperature, rho))
+        return tuple(out)
+
     def _best_response(self, policy: Policy):
-        """Per player: (pure best response, its value), one bottom-up pass with a max."""
+        """Per player: (pure best response, its value, the policy's value), one bottom-up pass with a max."""
         sf = sequence_form(self.tree)
         plans = self._plans(policy)
         out = []
@@ -108,11 +142,16 @@ class EFGGame(Game):
             u = sequence_values(sf, i, plans, self.payoffs, self.chance_prob)
             best = lambda q, mask=mask: jnp.max(jnp.where(mask, q, -jnp.inf), axis=-1)
             cfv, root = bottom_up(sf, i, u, best)
-            out.append((simplex.one_hot_argmax(cfv, mask), root))
+            # The policy's own value is <x_i, u_i> (sequence form), no second bottom-up pass needed.
+            out.append((simplex.one_hot_argmax(cfv, mask), root, jnp.dot(plans[i], u)))
         return out
 
     def best_response(self, policy: Policy) -> Policy:
-        return tuple(br for br, _ in self._best_response(policy))
+        return tuple(br for br, _, _ in self._best_response(policy))
 
     def best_response_values(self, policy: Policy) -> jax.Array:
-        return jnp.stack([value for _, value in self._best_response(policy)])
+        return jnp.stack([value for _, value, _ in self._best_response(policy)])
+
+    def nash_conv(self, policy: Policy) -> jax.Array:
+        """``sum_i (BR value - value)``, sharing each player's payoff mat-vec between the two."""
+        return sum(best - value for _, best, value in self._best_response(policy))
