@@ -216,16 +216,21 @@ class Game:
 
 
 def _check_distribution(p: np.ndarray, mask: np.ndarray, field: str) -> None:
-    low = p.min() if p.size else 0.0
-    if not np.isfinite(low) or not np.isfinite(p.max() if p.size else 0.0):
-        raise ValueError(f"{field}: expected finite probabilities, found NaN/inf")
-    if low < -POLICY_ATOL:
+    # Few passes over the array: this runs on every API call (measured ~40% of a Leduc
+    # exploitability call with one reduction per check). NaN fails every comparison below.
+    if not p.size:
+        return
+    low = p.min()
+    if not low >= -POLICY_ATOL:
+        if np.isnan(low):
+            raise ValueError(f"{field}: expected finite probabilities, found NaN/inf")
         raise ValueError(f"{field}: expected non-negative probabilities, min is {low:.4g}")
-    if not mask.all() and np.abs(p[~mask]).max(initial=0.0) > POLICY_ATOL:
+    if p.max(initial=0.0, where=~mask) > POLICY_ATOL:
         raise ValueError(f"{field}: puts probability on illegal actions")
-    sums = p.sum(axis=-1)
-    worst = np.abs(sums - 1.0).max(initial=0.0)
-    if worst > POLICY_ATOL:
+    worst = np.abs(p.sum(axis=-1) - 1.0).max()
+    if not worst <= POLICY_ATOL:
+        if not np.isfinite(worst):
+            raise ValueError(f"{field}: expected finite probabilities, found NaN/inf")
         raise ValueError(
             f"{field}: expected probabilities summing to 1 over the last axis, "
             f"found a sum off by {worst:.4g}")
