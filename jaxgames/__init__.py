@@ -1,6 +1,6 @@
 """jaxgames: jittable, vmappable game models, simulators and exact equilibrium metrics."""
 
-from jaxgames import efg, matrix, simplex
+from jaxgames import efg, markov, matrix, mean_field, simplex
 from jaxgames.api import best_response, evaluate, exploitability, nash_conv, regularized_nash_conv
 from jaxgames.core import Evaluation, Game, Policy, stack_policies
 from jaxgames.efg import kuhn_poker, leduc_poker
@@ -9,5 +9,5 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Game", "Policy", "Evaluation", "evaluate", "best_response", "nash_conv", "exploitability",
-    "regularized_nash_conv", "stack_policies", "matrix", "simplex", "efg", "kuhn_poker", "leduc_poker",
+    "regularized_nash_conv", "stack_policies", "matrix", "simplex", "efg", "markov", "mean_field", "kuhn_poker", "leduc_poker",
 ]

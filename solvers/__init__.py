@@ -2,6 +2,7 @@
 
 from solvers.core import Solver, SolverState, Trace, averaging_weight, initial_state, run, update_average
 from solvers.fictitious_play import fictitious_play
+from solvers.fixed_point import boltzmann_iteration, fixed_point
 from solvers.first_order import (extragradient, first_order_solver, mirror_descent, mirror_prox,
                                  optimistic_mirror_descent)
 from solvers.regret_matching import cfr, cfr_plus, discounted_cfr, regret_matching, regret_matching_plus
@@ -10,6 +11,8 @@ from solvers.regularized import mmd
 #: Every solver factory by name (for the CLI, configs and tables).
 SOLVERS = {
     "fictitious_play": fictitious_play,
+    "fixed_point": fixed_point,
+    "boltzmann_iteration": boltzmann_iteration,
     "regret_matching": regret_matching,
     "regret_matching_plus": regret_matching_plus,
     "mirror_descent": mirror_descent,
@@ -32,7 +35,7 @@ def make(name: str, **hyperparameters) -> Solver:
 
 __all__ = [
     "Solver", "SolverState", "Trace", "run", "initial_state", "update_average", "averaging_weight",
-    "fictitious_play", "regret_matching", "regret_matching_plus", "mirror_descent",
+    "fictitious_play", "fixed_point", "boltzmann_iteration", "regret_matching", "regret_matching_plus", "mirror_descent",
     "optimistic_mirror_descent", "extragradient", "mirror_prox", "mmd", "first_order_solver",
     "cfr", "cfr_plus", "discounted_cfr",
     "SOLVERS", "make",

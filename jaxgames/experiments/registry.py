@@ -12,7 +12,7 @@ import inspect
 from typing import Any, Callable
 
 import solvers
-from jaxgames import efg, matrix
+from jaxgames import efg, markov, matrix, mean_field
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,6 +80,15 @@ def _register_builtins() -> None:
                   random=True)
     register_game("kuhn_poker", efg.kuhn_poker)
     register_game("leduc_poker", efg.leduc_poker)
+    register_game("markov_random_zero_sum", markov.random_zero_sum, random=True)
+    register_game("markov_random_general_sum", markov.random_general_sum, random=True)
+    register_game("random_mdp", markov.random_mdp, random=True)
+    register_game("grid_soccer", markov.grid_soccer)
+    register_game("pursuit_evasion", markov.pursuit_evasion)
+    register_game("iterated_prisoners_dilemma", markov.iterated_prisoners_dilemma)
+    register_game("mfg_crowd_modelling", mean_field.crowd_modelling)
+    register_game("mfg_crowd_modelling_2d", mean_field.crowd_modelling_2d)
+    register_game("mfg_four_rooms", mean_field.four_rooms)
     for name, factory in solvers.SOLVERS.items():
         register_solver(name, factory)
 

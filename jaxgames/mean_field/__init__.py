@@ -1,0 +1,14 @@
+"""Finite-state mean-field games: exact models and metrics, OpenSpiel interop, an N-agent simulator."""
+
+from jaxgames.mean_field.crowd_modelling import (CrowdModelling, crowd_modelling, first_visit_last_action,
+                                                 openspiel_displacement)
+from jaxgames.mean_field.crowd_modelling_2d import (FOUR_ROOMS_GRID, CrowdModelling2D, crowd_modelling_2d,
+                                                    four_rooms, grid_walls)
+from jaxgames.mean_field.env import EnvState, NAgentEnv, TimeStep, deviation_gain, rollout
+from jaxgames.mean_field.game import MeanFieldGame
+
+__all__ = [
+    "MeanFieldGame", "CrowdModelling", "crowd_modelling", "openspiel_displacement", "first_visit_last_action",
+    "CrowdModelling2D", "crowd_modelling_2d", "four_rooms", "grid_walls", "FOUR_ROOMS_GRID",
+    "NAgentEnv", "EnvState", "TimeStep", "rollout", "deviation_gain",
+]

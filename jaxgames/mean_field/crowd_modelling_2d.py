@@ -1,0 +1,206 @@
+"""2-D crowd modelling on a torus grid with walls: OpenSpiel's ``mfg_crowd_modelling_2d`` and four rooms.
+
+Cells ``(x, y)`` of a ``size x size`` torus are states ``s = x * size + y``
+(OpenSpiel's ``MergeXY``). Actions move by ``(0,-1), (-1,0), (0,0), (1,0), (0,1)``
+(OpenSpiel's action ids 0..4; 2 is neutral); moves into a *forbidden* cell (a
+wall) are illegal. Then a noise move is drawn among the legal moves at the new
+cell: each with probability ``noise_intensity / n_legal``, the neutral move with
+``1 - noise_intensity`` more. At each time ``t`` the player in ``(x, y)`` collects::
+
+    r_t = 2 - (2 / size) (|x - cx| + |y - cy|)           (positional, target the centre)
+          - crowd_aversion * log(mu_t(x, y) + 1e-25)     (crowd aversion)
+          - move_penalty * displacement_t(s, a)          (|dx| + |dy| of a move, / size)
+
+or only the crowd-aversion term with ``only_distribution_reward``. The move cost
+follows the same two conventions as the 1-D model (``crowd_modelling``):
+``"openspiel"`` replays OpenSpiel's memoised traversal, ``"action"`` charges each
+move to the step taking it (but not the last one).
+
+``four_rooms()`` is OpenSpiel's ``FOUR_ROOMS`` setting (13 x 13 grid with walls,
+horizon 40, all agents start at cell (1, 1)); Geist et al. (2022),
+"Concave utility reinforcement learning: the mean-field game viewpoint".
+"""
+
+from __future__ import annotations
+
+import functools
+
+import flax.struct
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxgames.core import as_float_array, check_finite
+from jaxgames.mean_field.crowd_modelling import first_visit_last_action
+from jaxgames.mean_field.game import MeanFieldGame, check_distribution, check_model, check_size
+
+#: ``(dx, dy)`` of OpenSpiel's actions 0..4; action 2 is neutral.
+MOVES_2D = np.array([[0, -1], [-1, 0], [0, 0], [1, 0], [0, 1]])
+NEUTRAL = 2
+LOG_EPSILON = 1e-25
+
+FOUR_ROOMS_GRID = (
+    "#############",
+    "#     #     #",
+    "#     #     #",
+    "#           #",
+    "#     #     #",
+    "#     #     #",
+    "### ##### ###",
+    "#     #     #",
+    "#     #     #",
+    "#           #",
+    "#     #     #",
+    "#     #     #",
+    "#############",
+)
+
+
+def grid_walls(grid) -> tuple:
+    """Forbidden ``(x, y)`` cells of a picture (rows are ``y``, columns ``x``, ``'#'`` is a wall)."""
+    return tuple((x, y) for y, row in enumerate(grid) for x, c in enumerate(row) if c == "#")
+
+
+@functools.lru_cache(maxsize=32)
+def _layout(size: int, forbidden: tuple):
+    """Static arrays: ``target [S, A]`` cell each move reaches, ``legal [S, A]``."""
+    wall = np.zeros((size, size), bool)
+    for x, y in forbidden:
+        wall[x, y] = True
+    xs, ys = np.divmod(np.arange(size * size), size)
+    tx = (xs[:, None] + MOVES_2D[None, :, 0]) % size
+    ty = (ys[:, None] + MOVES_2D[None, :, 1]) % size
+    target = tx * size + ty
+    legal = ~wall[tx, ty]
+    walls = wall.reshape(-1)
+    # agents never stand in a wall; give wall cells the neutral move so policies there are well defined
+    legal[walls] = np.arange(5) == NEUTRAL
+    target[walls, NEUTRAL] = np.flatnonzero(walls)
+    return target, legal, walls
+
+
+@functools.lru_cache(maxsize=32)
+def openspiel_displacement_2d(size: int, horizon: int, forbidden: tuple, roots: tuple) -> np.ndarray:
+    """``[T, S]``: ``|dx| + |dy|`` of the move OpenSpiel's memoised values charge at ``(t, s)``."""
+    target, legal, _ = _layout(size, forbidden)
+
+    def moves(s):
+        return [(a, int(target[s, a])) for a in range(5) if legal[s, a]]
+
+    last = first_visit_last_action(roots, horizon, size * size, moves, lambda z: [y for _, y in moves(z)])
+    cost = np.abs(MOVES_2D).sum(-1)
+    return np.where(last >= 0, cost[np.maximum(last, 0)], 0)
+
+
+@flax.struct.dataclass
+class CrowdModelling2D(MeanFieldGame):
+    """2-D crowd modelling (see the module docstring); build it with ``crowd_modelling_2d()`` or ``four_rooms()``."""
+
+    initial: jax.Array
+    position_reward: jax.Array
+    crowd_aversion: jax.Array
+    move_penalty: jax.Array
+    noise_intensity: jax.Array
+    displacement: jax.Array
+    size: int = flax.struct.field(pytree_node=False)
+    horizon: int = flax.struct.field(pytree_node=False)
+    forbidden: tuple = flax.struct.field(pytree_node=False, default=())
+
+    @property
+    def num_states(self) -> int:
+        return self.size * self.size
+
+    @property
+    def num_actions(self) -> int:
+        return 5
+
+    def action_mask(self) -> np.ndarray:
+        return _layout(self.size, self.forbidden)[1]
+
+    def transition(self, t, mu):
+        del t, mu
+        target, legal, _ = _layout(self.size, self.forbidden)
+        dtype = self.noise_intensity.dtype
+        n = legal.sum(-1, keepdims=True)
+        noise = self.noise_intensity * legal / np.maximum(n, 1)
+        noise = noise + (1 - self.noise_intensity) * (np.arange(5) == NEUTRAL)  # [S(z), 5]
+        step = jax.nn.one_hot(target, self.num_states, dtype=dtype)  # [S, A, S']: z = target(x, a)
+        after_noise = jnp.einsum("zb,zby->zy", noise.astype(dtype), step)  # [S(z), S']
+        # illegal moves (into walls) keep the agent in place
+        move = jnp.where(jnp.asarray(legal)[..., None], step, jnp.eye(self.num_states, dtype=dtype)[:, None, :])
+        return jnp.einsum("xaz,zy->xay", move, after_noise)
+
+    def reward(self, t, mu):
+        state = self.position_reward - self.crowd_aversion * jnp.log(mu + LOG_EPSILON)
+        return state[:, None] - self.move_penalty * self.displacement[t]
+
+
+def crowd_modelling_2d(size: int = 10, horizon: int = 10, crowd_aversion: float = 1.0,
+                       noise_intensity: float = 1.0, forbidden=(), initial=None,
+                       only_distribution_reward: bool = False,
+                       move_cost_model: str = "openspiel") -> CrowdModelling2D:
+    """OpenSpiel's ``mfg_crowd_modelling_2d`` (defaults: 10 x 10 torus, horizon 10, no walls, uniform start).
+
+    Args:
+      size, horizon: grid side (>= 2) and number of decisions (>= 1).
+      crowd_aversion: coefficient of ``-log mu`` (OpenSpiel's ``crowd_aversion_coef``).
+      noise_intensity: in [0, 1]; 0 makes the dynamics deterministic.
+      forbidden: ``(x, y)`` wall cells (``grid_walls`` builds them from a picture).
+      initial: ``[size * size]`` initial distribution over ``s = x * size + y``;
+        ``None`` is uniform over all cells (OpenSpiel's default).
+      only_distribution_reward: keep only the crowd-aversion term.
+      move_cost_model: ``"openspiel"`` or ``"action"`` (see ``crowd_modelling``).
+    """
+    size = check_size(size, "size", 2)
+    horizon = check_size(horizon, "horizon", 1)
+    forbidden = tuple((int(x), int(y)) for x, y in forbidden)
+    for x, y in forbidden:
+        if not (0 <= x < size and 0 <= y < size):
+            raise ValueError(f"forbidden: expected cells (x, y) inside the {size} x {size} grid, got {(x, y)}")
+    dtype = jnp.result_type(float)
+    num_states = size * size
+    _, legal, wall = _layout(size, forbidden)
+    if initial is None:
+        initial = jnp.full((num_states,), 1.0 / num_states, dtype)
+    else:
+        initial = check_distribution(initial, "initial", num_states)
+        if np.asarray(initial)[wall].sum() > 0 if not isinstance(initial, jax.core.Tracer) else False:
+            raise ValueError("initial: puts probability on forbidden cells")
+    crowd_aversion = as_float_array(crowd_aversion, "crowd_aversion")
+    noise_intensity = as_float_array(noise_intensity, "noise_intensity")
+    for name, v in (("crowd_aversion", crowd_aversion), ("noise_intensity", noise_intensity)):
+        if v.ndim != 0:
+            raise ValueError(f"{name}: expected a scalar, got shape {tuple(v.shape)}")
+        check_finite(v, name)
+    if not isinstance(noise_intensity, jax.core.Tracer) and not 0.0 <= float(noise_intensity) <= 1.0:
+        raise ValueError(f"noise_intensity: expected a value in [0, 1], got {float(noise_intensity)}")
+    if move_cost_model == "openspiel":
+        roots = tuple(int(i) for i in np.flatnonzero(np.asarray(initial) > 0)) \
+            if not isinstance(initial, jax.core.Tracer) else tuple(range(num_states))
+        disp = openspiel_displacement_2d(size, horizon, forbidden, roots)[:, :, None] * np.ones(5)
+    elif move_cost_model == "action":
+        disp = np.broadcast_to(np.abs(MOVES_2D).sum(-1), (horizon, num_states, 5)).copy()
+        disp[-1] = 0
+    else:
+        raise ValueError(f"move_cost_model: expected 'openspiel' or 'action', got {move_cost_model!r}")
+    xs, ys = np.divmod(np.arange(num_states), size)
+    c = size // 2
+    position = 2.0 - (2.0 / size) * (np.abs(xs - c) + np.abs(ys - c))
+    move_penalty = 1.0 / size
+    if only_distribution_reward:
+        position, move_penalty = np.zeros(num_states), 0.0
+    game = CrowdModelling2D(initial=initial, position_reward=jnp.asarray(position, dtype),
+                            crowd_aversion=crowd_aversion, move_penalty=jnp.asarray(move_penalty, dtype),
+                            noise_intensity=noise_intensity, displacement=jnp.asarray(disp, dtype),
+                            size=size, horizon=horizon, forbidden=forbidden)
+    return check_model(game)
+
+
+def four_rooms(horizon: int = 40, crowd_aversion: float = 1.0, noise_intensity: float = 1.0,
+               only_distribution_reward: bool = False, move_cost_model: str = "openspiel") -> CrowdModelling2D:
+    """OpenSpiel's four-rooms crowd model: 13 x 13 grid with walls, everyone starts at (1, 1)."""
+    size = len(FOUR_ROOMS_GRID)
+    initial = np.zeros(size * size)
+    initial[1 * size + 1] = 1.0
+    return crowd_modelling_2d(size, horizon, crowd_aversion, noise_intensity, grid_walls(FOUR_ROOMS_GRID),
+                              initial, only_distribution_reward, move_cost_model)

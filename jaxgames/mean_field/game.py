@@ -1,0 +1,268 @@
+"""Finite-state, finite-horizon mean-field games: the shared model and its exact metrics.
+
+A mean-field game (MFG) is played by a continuum of identical agents; the
+*representative player* sees only its own state ``x`` and the population's
+state distribution, the *mean field* ``mu_t``. A model gives, as pure functions
+of the time index ``t`` (a traced int) and the current mean field ``mu`` ``[S]``:
+
+* ``transition(t, mu) -> [S, A, S']``: ``P_t(x' | x, a, mu)``;
+* ``reward(t, mu)     -> [S, A]``:    ``r_t(x, a, mu)``;
+
+plus ``initial`` ``[S]`` (``mu_0``), ``horizon`` ``T`` and an optional action
+mask. A policy is ``(pi,)`` with ``pi`` of shape ``[T, S, A]``, ``pi[t, x, a]``
+the probability of action ``a`` in state ``x`` at time ``t``.
+
+Exact metrics, each one ``lax.scan`` over time (no Python loops over states):
+
+* mean field (forward equation)::
+
+      mu_0 = initial,  mu_{t+1}(x') = sum_{x,a} mu_t(x) pi_t(a|x) P_t(x'|x,a,mu_t)
+
+* value of a policy ``pi'`` against the mean field ``mu = mu(pi)`` (backward induction)::
+
+      V_T = 0,  Q_t(x,a) = r_t(x,a,mu_t) + sum_x' P_t(x'|x,a,mu_t) V_{t+1}(x'),
+      V_t(x) = sum_a pi'_t(a|x) Q_t(x,a),       J(pi', mu) = sum_x mu_0(x) V_0(x)
+
+  (``max_a`` for the best response; ``tau log sum_a ref(a|x) exp(Q/tau)`` for
+  the entropy/KL-regularised "soft" best response).
+* exploitability (OpenSpiel's MFG ``NashConv``)::
+
+      exploitability(pi) = max_pi' J(pi', mu(pi)) - J(pi, mu(pi))  >= 0,
+
+  zero exactly at a mean-field Nash equilibrium (Lasry & Lions 2007; Huang,
+  Malhame & Caines 2006; discrete time: Perrin et al. 2020, Laurière et al. 2022).
+* ``mix_policies`` (inherited from ``Game`` with ``reach = mu``) is the
+  distribution-weighted policy average of fictitious play for MFGs (Perrin et
+  al. 2020, Eq. 5): ``pbar = (1-a) mu_p p + a mu_q q / ((1-a) mu_p + a mu_q)``.
+
+Subclasses are pytrees (``flax.struct.dataclass``) whose coefficients are array
+leaves, so ``jax.vmap`` over a constructor sweeps them; sizes are static fields.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxgames import simplex
+from jaxgames.core import Evaluation, Game, Policy, is_concrete
+
+#: Tolerance for "sums to one" / "non-negative" checks of model distributions.
+DIST_ATOL = 1e-4
+
+
+class MeanFieldGame(Game):
+    """Base class of finite-horizon mean-field games (one representative player).
+
+    Subclasses define the static ints ``num_states``, ``num_actions``,
+    ``horizon``, the array leaf ``initial`` ``[S]``, and ``transition(t, mu)``,
+    ``reward(t, mu)``; they may override ``action_mask()`` (``[S, A]`` bool,
+    default all legal) when some actions are illegal in some states.
+    """
+
+    num_players = 1
+    num_states: int
+    num_actions: int
+    horizon: int
+    initial: jax.Array
+
+    # -- the model ------------------------------------------------------------
+    def transition(self, t, mu) -> jax.Array:
+        """``[S, A, S']``: ``P_t(x' | x, a, mu)``."""
+        raise NotImplementedError
+
+    def reward(self, t, mu) -> jax.Array:
+        """``[S, A]``: ``r_t(x, a, mu)``."""
+        raise NotImplementedError
+
+    def action_mask(self) -> np.ndarray:
+        """``[S, A]`` bool: legal actions (static, the same at every time)."""
+        return np.ones((self.num_states, self.num_actions), bool)
+
+    # -- the Game contract ----------------------------------------------------
+    def legal_mask(self) -> Policy:
+        mask = jnp.asarray(self.action_mask())
+        return (jnp.broadcast_to(mask, (self.horizon, *mask.shape)),)
+
+    def legal_mask_host(self) -> tuple:
+        mask = np.asarray(self.action_mask())
+        return (np.broadcast_to(mask, (self.horizon, *mask.shape)),)
+
+    def mean_field(self, policy: Policy) -> jax.Array:
+        """``[T, S]``: the mean field ``mu_t`` the policy induces from ``initial``."""
+        pi = policy[0]
+        mu0 = self.initial.astype(pi.dtype)
+
+        def forward(mu, inputs):
+            t, pi_t = inputs
+            nxt = jnp.einsum("x,xa,xay->y", mu, pi_t, self.transition(t, mu).astype(pi.dtype))
+            return nxt, nxt
+
+        if self.horizon == 1:
+            return mu0[None]
+        _, rest = jax.lax.scan(forward, mu0, (jnp.arange(self.horizon - 1), pi[:-1]))
+        return jnp.concatenate([mu0[None], rest], axis=0)
+
+    def reach(self, policy: Policy) -> Policy:
+        """``(mu,)``: the state distribution at each time, the weights of ``mix_policies``."""
+        return (self.mean_field(policy),)
+
+    def _backward(self, mu, policy=None, temperature=None, reference=None):
+        """Backward induction against the fixed mean field ``mu`` ``[T, S]``.
+
+        Returns ``(Q [T, S, A], V_0 [S])`` for the policy's value (``policy``
+        given), the optimal value (``temperature is None``) or the soft value
+        ``V = tau log sum_a ref exp(Q / tau)`` (``temperature`` given; ``tau = 0``
+        falls back to the max).
+        """
+        mask = jnp.asarray(self.action_mask())
+        dtype = mu.dtype
+        xs = [jnp.arange(self.horizon), mu]
+        if policy is not None:
+            xs.append(policy)
+        if reference is not None:
+            xs.append(reference)
+
+        def backward(v_next, inputs):
+            t, mu_t = inputs[0], inputs[1]
+            p = self.transition(t, mu_t).astype(dtype)
+            q = self.reward(t, mu_t).astype(dtype) + jnp.einsum("xay,y->xa", p, v_next)
+            if policy is not None:
+                v = jnp.sum(inputs[2] * jnp.where(mask, q, 0.0), axis=-1)
+            elif temperature is None:
+                v = jnp.max(jnp.where(mask, q, -jnp.inf), axis=-1)
+            else:
+                ref = inputs[-1] if reference is not None else mask / jnp.sum(mask, -1, keepdims=True)
+                soft = simplex.soft_max_value(jnp.where(mask, q, 0.0), jnp.where(mask, ref, 0.0),
+                                              temperature)
+                v = jnp.where(temperature > 0, soft, jnp.max(jnp.where(mask, q, -jnp.inf), axis=-1))
+            return v, q
+
+        v0, q = jax.lax.scan(backward, jnp.zeros(self.num_states, dtype), tuple(xs), reverse=True)
+        return q, v0
+
+    def evaluate(self, policy: Policy) -> Evaluation:
+        """The representative player's value and Q-values against ``mu(policy)``.
+
+        ``values`` ``[1]``, ``action_values`` ``([T, S, A],)``, ``reach`` ``([T, S],)``
+        (the mean field), ``opponent_reach`` ones ``([T, S],)``.
+        """
+        mu = self.mean_field(policy)
+        q, v0 = self._backward(mu, policy[0])
+        value = jnp.dot(mu[0], v0)
+        return Evaluation(values=value[None], action_values=(q,), reach=(mu,),
+                          opponent_reach=(jnp.ones_like(mu),))
+
+    def best_response(self, policy: Policy) -> Policy:
+        """``([T, S, A],)`` one-hot: backward induction against ``mu(policy)`` (ties: lowest action)."""
+        q, _ = self._backward(self.mean_field(policy))
+        return (simplex.one_hot_argmax(q, self.legal_mask()[0]),)
+
+    def best_response_values(self, policy: Policy) -> jax.Array:
+        """``[1]``: ``max_pi' J(pi', mu(policy))``."""
+        mu = self.mean_field(policy)
+        _, v0 = self._backward(mu)
+        return jnp.dot(mu[0], v0)[None]
+
+    def nash_conv(self, policy: Policy) -> jax.Array:
+        """``max_pi' J(pi', mu(pi)) - J(pi, mu(pi))`` (one mean-field pass shared by both values)."""
+        mu = self.mean_field(policy)
+        _, v_pi = self._backward(mu, policy[0])
+        _, v_br = self._backward(mu)
+        return jnp.dot(mu[0], v_br - v_pi)
+
+    def smooth_best_response(self, policy: Policy, temperature, reference: Policy | None = None) -> Policy:
+        """Soft (KL-regularised) best response to ``mu(policy)``, by soft backward induction.
+
+        ``pi_t(a|x) ∝ ref_t(a|x) exp(Q^soft_t(x, a) / tau)`` with
+        ``Q^soft_t = r_t + P_t V^soft_{t+1}`` and ``V^soft_t = tau log sum_a ref exp(Q^soft_t / tau)``:
+        the optimal policy of ``E[sum_t r_t - tau KL(pi_t(.|x_t) || ref_t(.|x_t))]``
+        (Boltzmann iteration, Cui & Koeppl 2021). ``reference`` defaults to uniform;
+        ``tau = 0`` gives the (one-hot) best response.
+        """
+        mask = self.legal_mask()[0]
+        ref = self.uniform_policy()[0] if reference is None else reference[0]
+        tau = jnp.asarray(temperature, policy[0].dtype)
+        q, _ = self._backward(self.mean_field(policy), temperature=tau, reference=ref)
+        soft = simplex.masked_softmax(q / jnp.maximum(tau, 1e-30) + simplex.safe_log(ref), mask & (ref > 0))
+        return (jnp.where(tau > 0, soft, simplex.one_hot_argmax(q, mask)),)
+
+    def regularized_nash_conv(self, policy: Policy, temperature, reference: Policy | None = None):
+        """Gap to the KL-regularised mean-field equilibrium, against ``mu(policy)``.
+
+        ``max_pi' J_tau(pi', mu) - J_tau(pi, mu)`` with
+        ``J_tau(pi, mu) = E[sum_t r_t(x_t, a_t, mu_t) - tau KL(pi_t(.|x_t) || ref_t(.|x_t))]``;
+        zero exactly at the regularised equilibrium (entropy-regularised MFNE for
+        a uniform reference).
+        """
+        ref = self.uniform_policy()[0] if reference is None else reference[0]
+        pi = policy[0]
+        tau = jnp.asarray(temperature, pi.dtype)
+        mu = self.mean_field(policy)
+        _, v_soft = self._backward(mu, temperature=tau, reference=ref)
+        _, v_pi = self._backward(mu, pi)
+        # The player following pi against mu(pi) is distributed as mu(pi), so the
+        # expected KL penalty of pi is its mu-weighted sum over (t, x).
+        kl_value = tau * jnp.sum(mu * simplex.kl(pi, ref))
+        return jnp.dot(mu[0], v_soft) - (jnp.dot(mu[0], v_pi) - kl_value)
+
+    # -- helpers --------------------------------------------------------------
+    def state_values(self, policy: Policy) -> jax.Array:
+        """``[T, S]``: ``V_t(x)`` of ``policy`` against ``mu(policy)``."""
+        q = self.evaluate(policy).action_values[0]
+        return jnp.sum(policy[0] * q, axis=-1)
+
+
+def check_distribution(p, field: str, size: int | None = None) -> jax.Array:
+    """Validate a probability vector ``[S]`` (shape always, values when concrete)."""
+    from jaxgames.core import as_float_array
+    p = as_float_array(p, field)
+    if p.ndim != 1 or (size is not None and p.shape[0] != size):
+        expected = f"[{size}]" if size is not None else "[S]"
+        raise ValueError(f"{field}: expected a probability vector of shape {expected}, got shape {tuple(p.shape)}")
+    if is_concrete(p):
+        arr = np.asarray(p)
+        if not np.all(np.isfinite(arr)):
+            raise ValueError(f"{field}: expected finite probabilities, found NaN/inf")
+        if arr.min(initial=0.0) < -DIST_ATOL:
+            raise ValueError(f"{field}: expected non-negative probabilities, min is {arr.min():.4g}")
+        if abs(arr.sum() - 1.0) > DIST_ATOL:
+            raise ValueError(f"{field}: expected probabilities summing to 1, sum is {arr.sum():.6g}")
+    return p
+
+
+def check_size(value, field: str, minimum: int = 1) -> int:
+    """A static size (horizon, number of states): a Python int >= ``minimum``."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise ValueError(f"{field}: expected an int >= {minimum}, got {value!r}")
+    if value < minimum:
+        raise ValueError(f"{field}: expected an int >= {minimum}, got {value}")
+    return int(value)
+
+
+def check_model(game: MeanFieldGame) -> MeanFieldGame:
+    """Validate a model's dynamics and rewards at ``t = 0, mu = initial`` (when concrete).
+
+    Shapes are always checked; values (rows of ``P`` summing to 1 over next
+    states, non-negative, finite rewards) only outside tracing.
+    """
+    s, a = game.num_states, game.num_actions
+    mu0 = game.initial
+    p = game.transition(jnp.asarray(0), mu0)
+    r = game.reward(jnp.asarray(0), mu0)
+    if tuple(p.shape) != (s, a, s):
+        raise ValueError(f"transitions: expected shape [S, A, S'] = {(s, a, s)}, got {tuple(p.shape)}")
+    if tuple(r.shape) != (s, a):
+        raise ValueError(f"rewards: expected shape [S, A] = {(s, a)}, got {tuple(r.shape)}")
+    if is_concrete(p) and is_concrete(r):
+        p, r = np.asarray(p), np.asarray(r)
+        if not np.all(np.isfinite(p)) or p.min() < -DIST_ATOL:
+            raise ValueError("transitions: expected finite non-negative probabilities")
+        worst = np.abs(p.sum(-1) - 1.0).max()
+        if worst > DIST_ATOL:
+            raise ValueError(f"transitions: expected rows summing to 1 over next states, "
+                             f"found a sum off by {worst:.4g}")
+        if not np.all(np.isfinite(r)):
+            raise ValueError("rewards: expected finite values, found NaN/inf")
+    return game
