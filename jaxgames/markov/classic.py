@@ -1,0 +1,267 @@
+"""Classic Markov games: Littman's grid soccer, grid pursuit-evasion, the iterated prisoner's dilemma.
+
+Grid games are built once per size in NumPy (cached) and returned as
+``MarkovGame`` pytrees whose ``discount`` is a leaf (it may be traced, e.g.
+``jax.vmap(lambda g: grid_soccer(discount=g))(discounts)``). Grid coordinates are ``(row, col)`` with row 0 at the top; actions
+are ``0 N (row - 1), 1 S (row + 1), 2 E (col + 1), 3 W (col - 1), 4 stay``.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import jax.numpy as jnp
+import numpy as np
+
+from jaxgames.core import as_float_array
+from jaxgames.markov.game import MarkovGame
+
+MOVES = np.array([[-1, 0], [1, 0], [0, 1], [0, -1], [0, 0]])
+ACTION_NAMES = ("N", "S", "E", "W", "stay")
+#: the action a 180-degree rotation of the board maps each action to (N <-> S, E <-> W)
+ROTATED_ACTION = np.array([1, 0, 3, 2, 4])
+
+
+def _check_grid(rows, cols):
+    rows, cols = int(rows), int(cols)
+    if rows < 1 or cols < 1 or rows * cols < 2:
+        raise ValueError(f"rows, cols: expected a grid with at least 2 cells, got {rows} x {cols}")
+    return rows, cols
+
+
+def _pairs(rows: int, cols: int) -> tuple[np.ndarray, dict]:
+    """All ordered pairs of distinct cells (flattened ``row * cols + col``) and their index."""
+    cells = rows * cols
+    pairs = np.array([(a, b) for a in range(cells) for b in range(cells) if a != b])
+    return pairs, {(int(a), int(b)): k for k, (a, b) in enumerate(pairs)}
+
+
+# -- Littman's soccer ----------------------------------------------------------------------------
+@functools.lru_cache(maxsize=8)
+def soccer_tables(rows: int = 4, cols: int = 5) -> dict:
+    """NumPy tables of grid soccer: ``transitions [S, 5, 5, S]``, ``reward [S, 5, 5]`` (player A's),
+    ``initial [S]``, ``states`` ``[S, 3]`` = (cell of A, cell of B, ball holder 0 = A / 1 = B),
+    ``start`` = (cell of A, cell of B) of the kick-off."""
+    rows, cols = _check_grid(rows, cols)
+    pairs, index = _pairs(rows, cols)
+    states = np.array([(a, b, h) for a, b in pairs for h in (0, 1)])
+    sindex = {tuple(int(v) for v in s): k for k, s in enumerate(states)}
+    n = len(states)
+    goal_rows = {rows // 2 - 1, rows // 2} if rows % 2 == 0 else {rows // 2}
+    # kick-off: A right of centre, B left of centre, related by the 180-degree rotation
+    start_a = (rows // 2 - 1 if rows > 1 else 0, cols - 2 if cols > 2 else cols - 1)
+    start_b = (rows - 1 - start_a[0], cols - 1 - start_a[1])
+    if start_a == start_b:
+        raise ValueError(f"rows, cols: a {rows} x {cols} pitch has no two distinct kick-off cells")
+    start = (start_a[0] * cols + start_a[1], start_b[0] * cols + start_b[1])
+    initial = np.zeros(n)
+    initial[sindex[(*start, 0)]] = initial[sindex[(*start, 1)]] = 0.5
+
+    def move(pos, holder, player, action):
+        """One player's move; returns (positions, holder, scorer or -1)."""
+        r, c = divmod(pos[player], cols)
+        dr, dc = MOVES[action]
+        nr, nc = r + dr, c + dc
+        if holder == player and nr in goal_rows and (nc < 0 or nc >= cols) and 0 <= nr < rows:
+            # A (player 0) attacks the left goal, B the right one; an own goal counts for the other
+            return pos, holder, (0 if nc < 0 else 1)
+        if not (0 <= nr < rows and 0 <= nc < cols):
+            return pos, holder, -1                      # the touchline: the move does not happen
+        target = nr * cols + nc
+        other = 1 - player
+        if target == pos[other]:                        # bump: the stationary player gets the ball
+            return pos, other, -1
+        new = list(pos)
+        new[player] = target
+        return tuple(new), holder, -1
+
+    P = np.zeros((n, 5, 5, n))
+    R = np.zeros((n, 5, 5))
+    for k, (a, b, h) in enumerate(states):
+        for x in range(5):
+            for y in range(5):
+                acts = (x, y)
+                for order in ((0, 1), (1, 0)):
+                    pos, holder, scorer = (int(a), int(b)), int(h), -1
+                    for player in order:
+                        pos, holder, scorer = move(pos, holder, player, acts[player])
+                        if scorer >= 0:
+                            break
+                    if scorer >= 0:
+                        R[k, x, y] += 0.5 * (1.0 if scorer == 0 else -1.0)
+                        P[k, x, y] += 0.5 * initial
+                    else:
+                        P[k, x, y, sindex[(*pos, holder)]] += 0.5
+    return dict(transitions=P, reward=R, initial=initial, states=states, start=start,
+                goal_rows=tuple(sorted(goal_rows)))
+
+
+def soccer_symmetry(rows: int = 4, cols: int = 5) -> np.ndarray:
+    """``[S]``: the state that the 180-degree rotation with the players' roles swapped maps each state to.
+
+    State (A at ``x``, B at ``y``, holder ``h``) maps to (A at ``rot(y)``, B at
+    ``rot(x)``, holder ``1 - h``), actions map by ``ROTATED_ACTION``; the game
+    is invariant under it (player 0 and player 1 exchanged), so its value from
+    the kick-off is 0.
+    """
+    t = soccer_tables(rows, cols)
+    cells = rows * cols
+    index = {tuple(int(v) for v in s): k for k, s in enumerate(t["states"])}
+    rot = lambda c: cells - 1 - c   # noqa: E731  (row, col) -> (rows-1-row, cols-1-col)
+    return np.array([index[(rot(b), rot(a), 1 - h)] for a, b, h in t["states"]])
+
+
+def grid_soccer(rows: int = 4, cols: int = 5, discount: float = 0.9, draw_probability: float = 0.0) -> MarkovGame:
+    """Littman's (1994) two-player zero-sum grid soccer (player 0 = A, player 1 = B).
+
+    Rules (Littman 1994, "Markov games as a framework for multi-agent
+    reinforcement learning", Sec. 5): a ``rows x cols`` pitch (4 x 5), the two
+    players on distinct cells, one holding the ball. Both choose N/S/E/W/stay
+    simultaneously; the two moves are then executed in a random order (each
+    order with probability 1/2). A move onto the other player's cell does not
+    happen and the ball goes to the stationary player. A move off the pitch
+    does not happen, except that the ball holder moving off the left edge in
+    a goal row (the middle two rows) scores for A and off the right edge in a
+    goal row scores for B (so a holder running into its own goal scores for the
+    opponent); a goal ends the step (the second move is void), the scorer gets
+    +1, the other -1, and play restarts from the kick-off: A at row 1, column 3,
+    B at row 2, column 1 (images under the 180-degree rotation), the ball given
+    to either at random. Discount 0.9 as in the paper.
+    ``draw_probability`` (default 0): at each step the game is declared a draw
+    with this probability and restarts from the kick-off with no reward (the
+    device Littman used during training to keep games from stalling).
+    The game is symmetric under the rotation with the roles exchanged
+    (``soccer_symmetry``), so its minimax value from the kick-off is exactly 0.
+    """
+    t = soccer_tables(*_check_grid(rows, cols))
+    p = float(draw_probability)
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"draw_probability: expected a value in [0, 1], got {draw_probability!r}")
+    P = (1.0 - p) * t["transitions"] + p * t["initial"]
+    R = (1.0 - p) * t["reward"]
+    dtype = jnp.result_type(float)
+    return MarkovGame(jnp.asarray(P, dtype), jnp.asarray(np.stack([R, -R]), dtype), discount,
+                      jnp.asarray(t["initial"], dtype))
+
+
+# -- pursuit-evasion -----------------------------------------------------------------------------
+@functools.lru_cache(maxsize=8)
+def pursuit_tables(rows: int, cols: int, slip: float) -> dict:
+    """NumPy tables of pursuit-evasion: states are (pursuer cell, evader cell), distinct."""
+    rows, cols = _check_grid(rows, cols)
+    pairs, index = _pairs(rows, cols)
+    n = len(pairs)
+    initial = np.full(n, 1.0 / n)
+
+    def moved(cell, action):
+        r, c = divmod(cell, cols)
+        nr, nc = r + MOVES[action][0], c + MOVES[action][1]
+        return nr * cols + nc if (0 <= nr < rows and 0 <= nc < cols) else cell
+
+    P = np.zeros((n, 5, 5, n))
+    R = np.zeros((n, 5, 5))
+    for k, (p, e) in enumerate(pairs):
+        for x in range(5):
+            for y in range(5):
+                # each move fails (the player stays) independently with probability `slip`
+                for px, xx in ((1.0 - slip, x), (slip, 4)):
+                    for py, yy in ((1.0 - slip, y), (slip, 4)):
+                        w = px * py
+                        if w == 0.0:
+                            continue
+                        p2, e2 = moved(int(p), xx), moved(int(e), yy)
+                        if p2 == e2 or (p2 == e and e2 == p):   # same cell, or crossing paths
+                            R[k, x, y] += w
+                            P[k, x, y] += w * initial
+                        else:
+                            P[k, x, y, index[(p2, e2)]] += w
+    return dict(transitions=P, reward=R, initial=initial, states=pairs)
+
+
+def pursuit_evasion(rows: int = 3, cols: int = 3, discount: float = 0.9, slip: float = 0.0) -> MarkovGame:
+    """Two-player zero-sum grid pursuit-evasion: player 0 pursues, player 1 evades.
+
+    States are the ordered pairs of distinct cells (pursuer, evader) of a
+    ``rows x cols`` grid. Both move simultaneously (N/S/E/W/stay; a move off the
+    grid, or one that fails with probability ``slip``, leaves the player where it
+    is). The evader is captured when both end on the same cell or swap cells
+    (they cross); the pursuer then gets +1 and the evader -1, and play restarts
+    from a uniformly random pair of distinct cells (also the initial
+    distribution). There is no other reward, so the pursuer's value is the
+    expected discounted number of captures (at most ``1 / (1 - discount)``).
+    """
+    slip = float(slip)
+    if not 0.0 <= slip <= 1.0:
+        raise ValueError(f"slip: expected a probability in [0, 1], got {slip!r}")
+    t = pursuit_tables(*_check_grid(rows, cols), slip)
+    dtype = jnp.result_type(float)
+    R = t["reward"]
+    return MarkovGame(jnp.asarray(t["transitions"], dtype), jnp.asarray(np.stack([R, -R]), dtype), discount,
+                      jnp.asarray(t["initial"], dtype))
+
+
+# -- iterated matrix games with memory-one states ---------------------------------------------
+#: state names of the iterated 2x2 games: the start, then the last joint action (player 0's first)
+IPD_STATES = ("start", "CC", "CD", "DC", "DD")
+_PLAYER1_VIEW = np.array([0, 1, 3, 2, 4])   # own-perspective (mine, theirs) -> state index, for player 1
+
+
+def iterated_matrix_game(A, B, discount: float = 0.9) -> MarkovGame:
+    """A 2x2 bimatrix game ``(A, B)`` repeated forever, with memory-one states.
+
+    Five states: ``start`` and the last joint action ``(a_0, a_1)`` in the order
+    CC, CD, DC, DD (action 0 = C, 1 = D; state ``1 + 2 a_0 + a_1``). Every joint
+    action moves deterministically to the state that records it; rewards are the
+    stage payoffs ``A[a_0, a_1]``, ``B[a_0, a_1]``. Stationary policies on these
+    states are exactly the memory-one strategies (Press & Dyson 2012).
+    """
+    A, B = as_float_array(A, "A"), as_float_array(B, "B")
+    if A.shape != (2, 2):
+        raise ValueError(f"A: expected a 2x2 payoff matrix, got shape {tuple(A.shape)}")
+    if B.shape != (2, 2):
+        raise ValueError(f"B: expected a 2x2 payoff matrix (as A), got shape {tuple(B.shape)}")
+    P = np.zeros((5, 2, 2, 5))
+    for a0 in range(2):
+        for a1 in range(2):
+            P[:, a0, a1, 1 + 2 * a0 + a1] = 1.0
+    rewards = jnp.stack([jnp.broadcast_to(A, (5, 2, 2)), jnp.broadcast_to(B, (5, 2, 2))])
+    initial = np.eye(5)[0]
+    return MarkovGame(jnp.asarray(P, rewards.dtype), rewards, discount, jnp.asarray(initial, rewards.dtype))
+
+
+def iterated_prisoners_dilemma(temptation: float = 5.0, reward: float = 3.0, punishment: float = 1.0,
+                               sucker: float = 0.0, discount: float = 0.9) -> MarkovGame:
+    """The iterated prisoner's dilemma with memory-one states (T=5, R=3, P=1, S=0 by default).
+
+    Actions 0 = cooperate, 1 = defect; see ``iterated_matrix_game`` for the states.
+    Mutual cooperation (e.g. tit-for-tat against itself) is worth ``R / (1 - discount)``,
+    mutual defection ``P / (1 - discount)``; tit-for-tat is a best response to
+    itself iff ``discount >= max((T - R) / (T - P), (T - R) / (R - S))`` (Axelrod 1984).
+    """
+    t, r, p, s = temptation, reward, punishment, sucker
+    A = jnp.asarray([[r, s], [t, p]], jnp.result_type(float))
+    return iterated_matrix_game(A, A.T, discount)
+
+
+def memory_one_policy(cooperate, player: int = 0):
+    """``[5, 2]`` policy of ``player`` from its probabilities of cooperating in its own view.
+
+    ``cooperate`` = (start, after CC, after CD, after DC, after DD) where the
+    pair is (my last action, the other's last action); e.g. tit-for-tat is
+    ``(1, 1, 0, 1, 0)``, always-defect ``(0, 0, 0, 0, 0)``.
+    """
+    c = np.asarray(cooperate, dtype=float)
+    if c.shape != (5,) or np.any(c < 0) or np.any(c > 1):
+        raise ValueError(f"cooperate: expected 5 probabilities in [0, 1], got {cooperate!r}")
+    if player not in (0, 1):
+        raise ValueError(f"player: expected 0 or 1, got {player!r}")
+    if player == 1:
+        c = c[np.argsort(_PLAYER1_VIEW)]   # state k holds player 1's own-view entry
+    return jnp.asarray(np.stack([c, 1.0 - c], axis=1), jnp.result_type(float))
+
+
+TIT_FOR_TAT = (1.0, 1.0, 0.0, 1.0, 0.0)
+ALWAYS_DEFECT = (0.0, 0.0, 0.0, 0.0, 0.0)
+ALWAYS_COOPERATE = (1.0, 1.0, 1.0, 1.0, 1.0)
+#: win-stay lose-shift (Pavlov): cooperate after CC and DD
+WIN_STAY_LOSE_SHIFT = (1.0, 1.0, 0.0, 0.0, 1.0)

@@ -1,0 +1,405 @@
+"""Tabular Markov (stochastic) games and MDPs: the exact model.
+
+``MarkovGame(transitions, rewards, discount, initial, horizon=None)`` is the
+game of Shapley (1953) with ``N >= 1`` players moving simultaneously:
+
+* ``transitions[s, a_1, ..., a_N, s']``: probability of the next state ``s'``
+  after the joint action ``a`` in state ``s`` (rows sum to 1 over ``s'``);
+* ``rewards[i, s, a_1, ..., a_N]``: player ``i``'s reward for that step;
+* ``discount`` ``gamma`` in ``[0, 1)`` (``[0, 1]`` with a finite horizon);
+* ``initial[s]``: the distribution of the first state;
+* ``horizon``: ``None`` (infinite, discounted) or ``T`` (a static int).
+
+A policy is stationary and Markov: a tuple with one ``[S, A_i]`` array per
+player (``pi_i[s, a]``), the players randomizing independently at each state.
+
+**Exact metrics** (all array code, no Python loop over states). Under the joint
+policy, ``P_pi[s, s'] = sum_a prod_j pi_j[s, a_j] transitions[s, a, s']`` and
+``r_pi[i, s] = sum_a prod_j pi_j[s, a_j] rewards[i, s, a]``.
+
+* ``state_values(policy)`` ``V [N, S]``: ``V = r_pi + gamma P_pi V``, solved
+  exactly as ``(I - gamma P_pi) V = r_pi`` (one LU solve; finite horizon:
+  ``V_T`` of ``V_{k+1} = r_pi + gamma P_pi V_k``, ``V_0 = 0``).
+* ``joint_action_values(V)`` ``[N, S, A_1..A_N]``:
+  ``rewards + gamma sum_s' transitions[.., s'] V[:, s']`` (the stage games of
+  Shapley iteration).
+* ``evaluate(policy)``: ``values[i] = initial @ V[i]``; ``action_values[i]``
+  ``[S, A_i]``: ``Q_i[s, a_i]``, player ``i``'s joint action values averaged
+  over the others' policies (its return for taking ``a_i`` once in ``s`` and
+  following the policy afterwards); ``reach[i]`` ``[S]``: the normalized
+  discounted state occupancy ``d(s) = (1 - gamma) sum_t gamma^t Pr(s_t = s)``
+  from ``initial`` under the joint policy (the same for every player);
+  ``opponent_reach`` ones. With these, the policy-gradient theorem (Sutton et
+  al. 2000) reads ``dV_i / dpi_i[s, a] = d(s) Q_i[s, a] / (1 - gamma)``.
+* ``best_response(policy)`` / ``best_response_values(policy)``: each player
+  ``i`` faces the MDP induced by the others' fixed policies
+  (``P_i[s, a_i, s']``, ``r_i[s, a_i]``) and solves it by Howard's **policy
+  iteration** inside a ``lax.while_loop``: evaluate the current deterministic
+  policy by a linear solve, switch every state to a greedy action that
+  improves its ``Q`` by more than a float tolerance, stop when none does.
+  Policy iteration terminates after finitely many improvements at an optimal
+  policy (Howard 1960; Puterman 1994, Thm 6.4.2); its value is then the exact
+  value of a deterministic policy (a linear solve, not an iterate truncated
+  at some precision like value iteration's), optimal up to
+  ``tol / (1 - gamma)`` with ``tol`` a few float ulps of ``max |Q|``. The
+  warm start is the greedy response to the given policy's own values, so a
+  handful of iterations suffice. ``nash_conv`` / ``exploitability`` (base
+  class) are the best-response gains measured from ``initial``.
+
+**Averaging** (``mix_policies``, the base class's rule with ``reach`` = state
+occupancy): the average of ``p`` and ``q`` plays at ``s``
+``p + w (q - p)``, ``w = alpha d_q(s) / ((1 - alpha) d_p(s) + alpha d_q(s))``.
+This is the policy whose state-action occupancy measure is the mixture
+``(1 - alpha) d_p pi_p + alpha d_q pi_q`` (occupancy measures of an MDP form
+a convex set and the map from a measure ``mu`` to the policy
+``mu(s, a) / mu(s)`` inverts it; Puterman 1994 Thm 6.9.1, Altman 1999), so a
+player's value of the average is the average of its values, exactly as
+Kuhn's theorem gives for extensive-form games. It is exact when the others'
+policies are the same in ``p`` and ``q`` (one player is averaged at a time,
+as in alternating fictitious play) and for MDPs; when every player changes at
+once no stationary product policy plays like the mixture (that would be a
+correlated mixture) and the occupancy under each joint policy is the natural
+per-player weighting (the Markov-game analogue of reach weighting).
+
+**Finite horizon** (``horizon=T``): the players use the stationary policy for
+``T`` steps, and values are ``E[sum_{t<T} gamma^t r_t]`` (``gamma = 1`` is
+allowed). ``reach`` is the normalized discounted occupancy
+``sum_{t<T} gamma^t Pr(s_t = s) / Z`` with ``Z = sum_{t<T} gamma^t``;
+``action_values`` are the time-dependent ``Q^{(T-t)}`` (``T - t`` steps to go)
+averaged over ``t`` with weights ``gamma^t Pr(s_t = s)`` (the first step's
+``Q^{(T)}`` where ``s`` is never reached), so that again
+``dV_i / dpi_i[s, a] = Z d(s) Q_i[s, a]``. ``best_response_values`` is the
+value of the best deviation among *all* policies (time-dependent ones
+included: backward induction, exact), the right NashConv for a deviator who
+can count steps; ``best_response`` returns its first-step decision rule.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxgames import simplex
+from jaxgames.core import Evaluation, Game, Policy, as_float_array, check_finite, is_concrete
+
+#: Tolerance for "sums to 1" / "non-negative" in transitions and ``initial``.
+PROBABILITY_ATOL = 1e-4
+#: Safety cap on policy-iteration rounds (it stops far earlier: it is exact once stable).
+MAX_POLICY_ITERATIONS = 1000
+
+
+def _contract(tensor: jax.Array, policy: Policy, keep: int | None = None) -> jax.Array:
+    """Average ``tensor[s, a_1..a_N, *rest]`` over the players' actions under ``policy``.
+
+    Every player's action axis except ``keep``'s is summed out with weights
+    ``pi_j[s, a_j]``; returns ``[S, *rest]`` or ``[S, A_keep, *rest]``.
+    """
+    n = len(policy)
+    rest = tensor.ndim - 1 - n
+    operands = [tensor, list(range(1 + n + rest))]
+    for j, p in enumerate(policy):
+        if j != keep:
+            operands += [p, [0, 1 + j]]
+    out = [0] + ([1 + keep] if keep is not None else []) + list(range(1 + n, 1 + n + rest))
+    return jnp.einsum(*operands, out)
+
+
+def _check_probabilities(x: np.ndarray, field: str, what: str) -> None:
+    if not np.all(np.isfinite(x)):
+        raise ValueError(f"{field}: expected finite probabilities, found {int(np.sum(~np.isfinite(x)))} NaN/inf")
+    low = float(x.min()) if x.size else 0.0
+    if low < -PROBABILITY_ATOL:
+        raise ValueError(f"{field}: expected non-negative probabilities, min is {low:.4g}")
+    worst = float(np.abs(x.sum(axis=-1) - 1.0).max(initial=0.0))
+    if worst > PROBABILITY_ATOL:
+        raise ValueError(f"{field}: expected {what} summing to 1, found a sum off by {worst:.4g}")
+
+
+@jax.tree_util.register_pytree_node_class
+class MarkovGame(Game):
+    """An N-player Markov game (see the module docstring for the math and shapes).
+
+    Args:
+      transitions: ``[S, A_1, ..., A_N, S]`` next-state probabilities.
+      rewards: ``[N, S, A_1, ..., A_N]`` per-player stage rewards.
+      discount: scalar in ``[0, 1)`` (``[0, 1]`` when ``horizon`` is set).
+      initial: ``[S]`` initial state distribution.
+      horizon: ``None`` (infinite) or the number of steps ``T >= 1`` (static).
+
+    Shapes are always checked; values (probabilities, finiteness, the
+    discount's range) when concrete, so the constructor also runs on tracers
+    (``jax.vmap(lambda P, R: MarkovGame(P, R, 0.9, init))(Ps, Rs)``).
+    """
+
+    def __init__(self, transitions, rewards, discount, initial, horizon: int | None = None):
+        transitions = as_float_array(transitions, "transitions")
+        rewards = as_float_array(rewards, "rewards")
+        discount = as_float_array(discount, "discount")
+        initial = as_float_array(initial, "initial")
+        if horizon is not None:
+            if isinstance(horizon, bool) or not isinstance(horizon, (int, np.integer)) or horizon < 1:
+                raise ValueError(f"horizon: expected None or an integer >= 1, got {horizon!r}")
+            horizon = int(horizon)
+        if rewards.ndim < 3:
+            raise ValueError("rewards: expected shape [N, S, A_1, ..., A_N] with N >= 1 players, "
+                             f"got shape {tuple(rewards.shape)}")
+        n = rewards.shape[0]
+        if rewards.ndim != n + 2:
+            raise ValueError(f"rewards: expected shape [N, S, A_1, ..., A_N]: the leading axis says N = {n} "
+                             f"players, so {n + 2} axes, got shape {tuple(rewards.shape)}")
+        s, actions = rewards.shape[1], tuple(rewards.shape[2:])
+        if s < 1 or min(actions) < 1:
+            raise ValueError(f"rewards: every axis needs size >= 1, got shape {tuple(rewards.shape)}")
+        expected = (s, *actions, s)
+        if tuple(transitions.shape) != expected:
+            raise ValueError(f"transitions: expected shape [S, A_1, ..., A_N, S] = {expected} to match "
+                             f"rewards of shape {tuple(rewards.shape)}, got {tuple(transitions.shape)}")
+        if discount.ndim != 0:
+            raise ValueError(f"discount: expected a scalar, got shape {tuple(discount.shape)}")
+        if tuple(initial.shape) != (s,):
+            raise ValueError(f"initial: expected shape ({s},) (one probability per state, as in rewards "
+                             f"of shape {tuple(rewards.shape)}), got {tuple(initial.shape)}")
+        check_finite(rewards, "rewards")
+        if is_concrete(transitions):
+            _check_probabilities(np.asarray(transitions), "transitions", "rows over next states")
+        if is_concrete(initial):
+            _check_probabilities(np.asarray(initial), "initial", "a distribution over states")
+        if is_concrete(discount):
+            d = float(discount)
+            top_ok = d <= 1.0 if horizon is not None else d < 1.0
+            if not (np.isfinite(d) and d >= 0.0 and top_ok):
+                interval = "[0, 1] (finite horizon)" if horizon is not None else "[0, 1) (infinite horizon)"
+                raise ValueError(f"discount: expected a value in {interval}, got {d!r}")
+        self.transitions, self.rewards, self.discount, self.initial = transitions, rewards, discount, initial
+        self.horizon = horizon
+        self._num_players = n
+
+    # pytree: unflattening bypasses __init__, so tracers, batches and sentinels pass through.
+    def tree_flatten(self):
+        return (self.transitions, self.rewards, self.discount, self.initial), (self._num_players, self.horizon)
+
+    @classmethod
+    def tree_unflatten(cls, aux, children):
+        game = object.__new__(cls)
+        game.transitions, game.rewards, game.discount, game.initial = children
+        game._num_players, game.horizon = aux
+        return game
+
+    def __repr__(self):
+        batch = self.transitions.shape[:-self.num_players - 2]
+        extra = f", batch_shape={batch}" if batch else ""
+        hor = f", horizon={self.horizon}" if self.horizon is not None else ""
+        return (f"MarkovGame(num_states={self.num_states}, num_actions={self.num_actions}{hor}{extra}, "
+                f"dtype={self.rewards.dtype})")
+
+    # -- sizes ----------------------------------------------------------------
+    @property
+    def num_players(self) -> int:
+        return self._num_players
+
+    @property
+    def num_states(self) -> int:
+        return self.transitions.shape[-1]
+
+    @property
+    def num_actions(self) -> tuple:
+        return tuple(self.transitions.shape[-self.num_players - 1:-1])
+
+    @property
+    def effective_horizon(self) -> jax.Array:
+        """``Z = sum_t gamma^t``: ``1 / (1 - gamma)``, or ``sum_{t<T} gamma^t`` with a horizon."""
+        g = self.discount
+        if self.horizon is None:
+            return 1.0 / (1.0 - g)
+        return jnp.sum(g ** jnp.arange(self.horizon, dtype=g.dtype))
+
+    def legal_mask(self) -> Policy:
+        return tuple(jnp.ones((self.num_states, a), dtype=bool) for a in self.num_actions)
+
+    def legal_mask_host(self) -> tuple:
+        return tuple(np.ones((self.num_states, a), bool) for a in self.num_actions)
+
+    # -- the policy's Markov chain --------------------------------------------
+    def _rewards_last(self) -> jax.Array:
+        """``[S, A_1..A_N, N]``: rewards with the player axis last (for ``_contract``)."""
+        return jnp.moveaxis(self.rewards, 0, -1)
+
+    def markov_chain(self, policy: Policy) -> tuple[jax.Array, jax.Array]:
+        """``(P_pi [S, S'], r_pi [N, S])``: the chain and expected rewards under the joint policy."""
+        return _contract(self.transitions, policy), _contract(self._rewards_last(), policy).T
+
+    def joint_action_values(self, state_values: jax.Array) -> jax.Array:
+        """``[N, S, A_1..A_N]``: ``rewards + gamma sum_s' transitions[..., s'] V[:, s']``.
+
+        ``state_values`` ``[N, S]``; slice ``[:, s]`` is the stage game at ``s``.
+        """
+        cont = jnp.tensordot(state_values, self.transitions, axes=[[1], [self.transitions.ndim - 1]])
+        return self.rewards + self.discount * cont
+
+    def state_values(self, policy: Policy) -> jax.Array:
+        """``V [N, S]``: each player's expected discounted return from each state (exact)."""
+        P, r = self.markov_chain(policy)
+        if self.horizon is None:
+            eye = jnp.eye(self.num_states, dtype=P.dtype)
+            return jnp.linalg.solve(eye - self.discount * P, r.T).T
+        return self._backups(P, r)[-1]
+
+    def _backups(self, P, r) -> jax.Array:
+        """``[T + 1, N, S]``: ``V_0 = 0``, ``V_{k+1} = r + gamma P V_k`` (finite horizon)."""
+        def body(v, _):
+            v = r + self.discount * v @ P.T
+            return v, v
+        _, vs = jax.lax.scan(body, jnp.zeros_like(r), None, length=self.horizon)
+        return jnp.concatenate([jnp.zeros_like(r)[None], vs])
+
+    def _distributions(self, P) -> jax.Array:
+        """``[T, S]``: ``Pr(s_t = s)`` for ``t < T`` (finite horizon)."""
+        def body(mu, _):
+            return mu @ P, mu
+        _, mus = jax.lax.scan(body, self.initial.astype(P.dtype), None, length=self.horizon)
+        return mus
+
+    def occupancy(self, policy: Policy) -> jax.Array:
+        """``[S]``: normalized discounted occupancy ``sum_t gamma^t Pr(s_t = s) / Z`` from ``initial``."""
+        P = _contract(self.transitions, policy)
+        if self.horizon is None:
+            eye = jnp.eye(self.num_states, dtype=P.dtype)
+            d = jnp.linalg.solve((eye - self.discount * P).T, self.initial.astype(P.dtype))
+            return (1.0 - self.discount) * d
+        weights = self.discount ** jnp.arange(self.horizon, dtype=P.dtype)
+        return weights @ self._distributions(P) / self.effective_horizon
+
+    def reach(self, policy: Policy) -> Policy:
+        d = self.occupancy(policy)
+        return tuple(d for _ in policy)
+
+    # -- evaluation -----------------------------------------------------------
+    def _own_models(self, policy: Policy, i: int) -> tuple[jax.Array, jax.Array]:
+        """Player ``i``'s induced MDP against the others: ``P_i [S, A_i, S']``, ``r_i [S, A_i]``."""
+        return (_contract(self.transitions, policy, keep=i),
+                _contract(self.rewards[i], policy, keep=i))
+
+    def evaluate(self, policy: Policy) -> Evaluation:
+        P, r = self.markov_chain(policy)
+        if self.horizon is None:
+            eye = jnp.eye(self.num_states, dtype=P.dtype)
+            A = eye - self.discount * P
+            V = jnp.linalg.solve(A, r.T).T
+            d = (1.0 - self.discount) * jnp.linalg.solve(A.T, self.initial.astype(P.dtype))
+            q = []
+            for i in range(self.num_players):
+                Pi, ri = self._own_models(policy, i)
+                q.append(ri + self.discount * Pi @ V[i])
+        else:
+            vs = self._backups(P, r)                                    # [T + 1, N, S]
+            mus = self._distributions(P)                                # [T, S]
+            w = (self.discount ** jnp.arange(self.horizon, dtype=P.dtype))[:, None] * mus   # [T, S]
+            total = jnp.sum(w, axis=0)
+            d = total / self.effective_horizon
+            V = vs[-1]
+            q = []
+            for i in range(self.num_players):
+                Pi, ri = self._own_models(policy, i)
+                # Q at time t has T - t steps to go: r_i + gamma P_i V_{T-t-1}
+                togo = vs[::-1][1:, i]                                  # [T, S]: V_{T-1}, ..., V_0
+                qt = ri[None] + self.discount * jnp.einsum("sat,kt->ksa", Pi, togo)
+                avg = jnp.einsum("ks,ksa->sa", w, qt) / jnp.where(total > 0, total, 1.0)[:, None]
+                q.append(jnp.where(total[:, None] > 0, avg, qt[0]))
+        values = V @ self.initial.astype(V.dtype)
+        return Evaluation(values=values, action_values=tuple(q), reach=tuple(d for _ in policy),
+                          opponent_reach=tuple(jnp.ones_like(d) for _ in policy))
+
+    # -- best responses -------------------------------------------------------
+    def _best_response(self, policy: Policy, i: int) -> tuple[jax.Array, jax.Array]:
+        """Player ``i``'s optimal deterministic response: ``(actions [S] int, V* [S])``."""
+        Pi, ri = self._own_models(policy, i)
+        g = self.discount
+        s_idx = jnp.arange(self.num_states)
+        if self.horizon is not None:   # backward induction over all (time-dependent) policies
+            def backup(v, _):
+                q = ri + g * Pi @ v
+                return jnp.max(q, axis=-1), jnp.argmax(q, axis=-1)
+            v, acts = jax.lax.scan(backup, jnp.zeros_like(ri[:, 0]), None, length=self.horizon)
+            return acts[-1].astype(jnp.int32), v
+
+        eye = jnp.eye(self.num_states, dtype=ri.dtype)
+
+        def evaluate(actions):
+            return jnp.linalg.solve(eye - g * Pi[s_idx, actions], ri[s_idx, actions])
+
+        def improve(actions, v):
+            q = ri + g * Pi @ v
+            best = jnp.argmax(q, axis=-1)
+            tol = 8 * jnp.finfo(q.dtype).eps * (1.0 + jnp.max(jnp.abs(q)))
+            better = q[s_idx, best] > q[s_idx, actions] + tol
+            return jnp.where(better, best, actions).astype(jnp.int32), jnp.any(better)
+
+        # warm start: greedy with respect to the player's values under the given policy
+        P, r = self.markov_chain(policy)
+        v0 = jnp.linalg.solve(eye - g * P, r[i])
+        a0 = jnp.argmax(ri + g * Pi @ v0, axis=-1).astype(jnp.int32)
+
+        def cond(carry):
+            k, _, _, changed = carry
+            return changed & (k < MAX_POLICY_ITERATIONS)
+
+        def body(carry):
+            k, actions, _, _ = carry
+            v = evaluate(actions)
+            new, changed = improve(actions, v)
+            return k + 1, new, v, changed
+
+        init = (jnp.zeros((), jnp.int32), a0, v0, jnp.array(True))
+        _, actions, _, _ = jax.lax.while_loop(cond, body, init)
+        return actions, evaluate(actions)
+
+    def best_response(self, policy: Policy) -> Policy:
+        """Per player, a deterministic optimal response ``[S, A_i]`` (one-hot) to the others."""
+        out = []
+        for i, a in enumerate(self.num_actions):
+            actions, _ = self._best_response(policy, i)
+            out.append(jax.nn.one_hot(actions, a, dtype=policy[i].dtype))
+        return tuple(out)
+
+    def best_response_values(self, policy: Policy) -> jax.Array:
+        """``[N]``: each player's value from ``initial`` when it best-responds to the others."""
+        vals = [self._best_response(policy, i)[1] @ self.initial.astype(policy[i].dtype)
+                for i in range(self.num_players)]
+        return jnp.stack(vals)
+
+    def best_response_state_values(self, policy: Policy) -> jax.Array:
+        """``[N, S]``: each player's optimal value from every state against the others."""
+        return jnp.stack([self._best_response(policy, i)[1] for i in range(self.num_players)])
+
+    def smooth_best_response(self, policy: Policy, temperature) -> Policy:
+        """One-step logit response ``pi_i[s] ∝ exp(Q_i[s] / temperature)`` to ``policy`` (argmax at 0).
+
+        The softmax of the action values against ``policy`` (not a soft best
+        response of the induced MDP): the policy-iteration-style step used by
+        smoothed fictitious play and Boltzmann dynamics.
+        """
+        q = self.evaluate(policy).action_values
+        t = jnp.asarray(temperature, q[0].dtype)
+        out = []
+        for qi in q:
+            mask = jnp.ones_like(qi, bool)
+            soft = simplex.masked_softmax(qi / jnp.maximum(t, 1e-30), mask)
+            out.append(jnp.where(t > 0, soft, simplex.one_hot_argmax(qi, mask)))
+        return tuple(out)
+
+
+def zero_sum(transitions, reward, discount, initial, horizon: int | None = None) -> MarkovGame:
+    """Two-player zero-sum game: player 0 gets ``reward[s, a_1, a_2]``, player 1 its negative."""
+    reward = as_float_array(reward, "reward")
+    if reward.ndim != 3:
+        raise ValueError(f"reward: expected shape [S, A_1, A_2] (player 0's reward), got {tuple(reward.shape)}")
+    return MarkovGame(transitions, jnp.stack([reward, -reward]), discount, initial, horizon)
+
+
+def mdp(transitions, rewards, discount, initial, horizon: int | None = None) -> MarkovGame:
+    """A Markov decision process (one player): ``transitions [S, A, S']``, ``rewards [S, A]``."""
+    rewards = as_float_array(rewards, "rewards")
+    if rewards.ndim != 2:
+        raise ValueError(f"rewards: expected shape [S, A] for an MDP, got {tuple(rewards.shape)}")
+    return MarkovGame(transitions, rewards[None], discount, initial, horizon)
