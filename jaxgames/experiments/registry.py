@@ -89,6 +89,9 @@ def _register_builtins() -> None:
     register_game("mfg_crowd_modelling", mean_field.crowd_modelling)
     register_game("mfg_crowd_modelling_2d", mean_field.crowd_modelling_2d)
     register_game("mfg_four_rooms", mean_field.four_rooms)
+    register_game("mfg_sis_epidemic", mean_field.sis_epidemic)
+    register_game("mfg_rps_population", mean_field.rps_population)
+    register_game("mfg_beach_bar", mean_field.beach_bar)
     for name, factory in solvers.SOLVERS.items():
         register_solver(name, factory)
 

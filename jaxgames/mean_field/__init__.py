@@ -6,9 +6,15 @@ from jaxgames.mean_field.crowd_modelling_2d import (FOUR_ROOMS_GRID, CrowdModell
                                                     four_rooms, grid_walls)
 from jaxgames.mean_field.env import EnvState, NAgentEnv, TimeStep, deviation_gain, rollout
 from jaxgames.mean_field.game import MeanFieldGame
+from jaxgames.mean_field.beach_bar import BeachBar, beach_bar
+from jaxgames.mean_field.finite_population import FinitePopulationValues, n_agent_exploitability, n_agent_values
+from jaxgames.mean_field.rps_population import RPSPopulation, rps_population
+from jaxgames.mean_field.sis import SISEpidemic, sis_epidemic
 
 __all__ = [
     "MeanFieldGame", "CrowdModelling", "crowd_modelling", "openspiel_displacement", "first_visit_last_action",
     "CrowdModelling2D", "crowd_modelling_2d", "four_rooms", "grid_walls", "FOUR_ROOMS_GRID",
     "NAgentEnv", "EnvState", "TimeStep", "rollout", "deviation_gain",
+    "SISEpidemic", "sis_epidemic", "RPSPopulation", "rps_population", "BeachBar", "beach_bar",
+    "FinitePopulationValues", "n_agent_values", "n_agent_exploitability",
 ]
