@@ -5,6 +5,13 @@ steps inside one jitted ``lax.scan``, vmapped over a batch of environments; pgx 
 ``pgx.experimental.auto_reset`` wrapper. Reported: median env steps/s of 5 timed runs
 after a warm-up call (compile time reported apart).
 
+Ours is timed twice: ``rollout`` (records histories, actions and rewards; no observation),
+and, closer to what pgx computes per step (its state carries the observation), the loop
+written like pgx's: ``jax.vmap(env.step_autoreset)`` with ``TimeStep.observation`` summed
+into the loop carry so it cannot be dropped, once with the default observation (OpenSpiel's
+information-state tensor, a table gather) and once with the information-set one-hot (the
+default before the tensors existed), timed alternately in the same run.
+
     python benchmarks/bench_efg_env.py [--quick]
 """
 
@@ -22,6 +29,7 @@ import jax.numpy as jnp
 
 import jaxgames
 from jaxgames.efg import EFGEnv, rollout
+from jaxgames.efg.env import random_legal_action
 
 STEPS = {1: 10_000, 1024: 1_000, 16384: 200}
 
@@ -39,10 +47,46 @@ def timed(fn, key, repeats):
     return median, max(first - median, 0.0)
 
 
+def timed_pair(fn, other, key, repeats):
+    """Medians of ``fn`` and ``other`` timed alternately (the same load for both), and ``fn``'s compile time."""
+    t0 = time.perf_counter()
+    jax.block_until_ready(fn(key))
+    first = time.perf_counter() - t0
+    jax.block_until_ready(other(key))
+    times, others = [], []
+    for r in range(repeats):
+        for f, out in ((fn, times), (other, others)):
+            t0 = time.perf_counter()
+            jax.block_until_ready(f(jax.random.fold_in(key, r + 1)))
+            out.append(time.perf_counter() - t0)
+    median = statistics.median(times)
+    return median, max(first - median, 0.0), statistics.median(others)
+
+
 def ours(batch, steps):
     env = EFGEnv(jaxgames.kuhn_poker())
     return jax.jit(lambda key: jax.vmap(lambda k: rollout(k, env, None, steps)[1].rewards)(
         jax.random.split(key, batch)))
+
+
+def ours_observed(batch, steps, observation="auto"):
+    env = EFGEnv(jaxgames.kuhn_poker(), observation=observation)
+    step = jax.vmap(env.step_autoreset)
+
+    def run(key):
+        states, ts = jax.vmap(env.reset)(jax.random.split(key, batch))
+
+        def body(carry, k):
+            states, seen = carry
+            k_act, k_step = jax.random.split(k)
+            actions = jax.vmap(random_legal_action)(jax.random.split(k_act, batch), states)
+            states, ts = step(jax.random.split(k_step, batch), states, actions)
+            return (states, seen + ts.observation), ts.rewards
+
+        (_, seen), rewards = jax.lax.scan(body, (states, ts.observation), jax.random.split(key, steps))
+        return rewards, seen
+
+    return jax.jit(run)
 
 
 def pgx_kuhn(batch, steps):
@@ -78,13 +122,21 @@ def main():
         steps = max(steps // 10, 10) if args.quick else steps
         key = jax.random.key(batch)
         t_ours, c_ours = timed(ours(batch, steps), key, args.repeats)
+        t_obs, c_obs, t_hot = timed_pair(ours_observed(batch, steps), ours_observed(batch, steps, "infoset_one_hot"),
+                                         key, args.repeats)
         t_pgx, c_pgx = timed(pgx_kuhn(batch, steps), key, args.repeats)
         row = {"batch": batch, "steps": steps, "ours_steps_per_s": batch * steps / t_ours,
+               "ours_observed_steps_per_s": batch * steps / t_obs,
+               "ours_one_hot_observed_steps_per_s": batch * steps / t_hot,
                "pgx_steps_per_s": batch * steps / t_pgx, "ratio": t_pgx / t_ours,
-               "ours_compile_s": c_ours, "pgx_compile_s": c_pgx}
+               "observed_ratio": t_pgx / t_obs,
+               "ours_compile_s": c_ours, "ours_observed_compile_s": c_obs, "pgx_compile_s": c_pgx}
         rows.append(row)
-        print(f"batch {batch:6d}: ours {row['ours_steps_per_s']:.3g} steps/s, pgx {row['pgx_steps_per_s']:.3g} "
-              f"steps/s, ratio {row['ratio']:.1f}x (compile {c_ours:.2f} s / {c_pgx:.2f} s)", flush=True)
+        print(f"batch {batch:6d}: ours {row['ours_steps_per_s']:.3g} steps/s (step loop with the information-state "
+              f"tensor {row['ours_observed_steps_per_s']:.3g}, with the one-hot "
+              f"{row['ours_one_hot_observed_steps_per_s']:.3g}), pgx {row['pgx_steps_per_s']:.3g} steps/s, ratio "
+              f"{row['ratio']:.1f}x ({row['observed_ratio']:.1f}x) (compile {c_ours:.2f} s / {c_obs:.2f} s / "
+              f"{c_pgx:.2f} s)", flush=True)
     out = Path(__file__).parent / "results" / ("bench_efg_env_quick.json" if args.quick else "bench_efg_env.json")
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps({"rows": rows, "jax": jax.__version__, "pgx": pgx.__version__,

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import jaxgames
-from jaxgames.efg.env import EFGEnv, random_legal_action, rollout, sample_action
+from jaxgames.efg.env import EFGEnv, EFGState, random_legal_action, rollout, sample_action
 from jaxgames.efg.tree import TERMINAL
 
 
@@ -252,27 +252,38 @@ def test_kuhn_step_by_step():
     assert not bool(state.terminated) and not bool(ts.done)
     np.testing.assert_array_equal(state.legal_action_mask, [True, True])
     np.testing.assert_array_equal(ts.rewards, [0.0, 0.0])
-    # observation: one-hot information set, player id, legal mask
-    obs = np.asarray(ts.observation)
-    assert obs.shape == (env.observation_size,) == (6 + 2 + 2,)
+    # the default observation: OpenSpiel's information-state tensor (player, card, betting rows)
+    assert env.observation_kind == "information_state_tensor" and env.observation_size == 11
+    card = int(env.tree.edge_action[env.tree.parent[int(state.history)]])   # the first card dealt
+    expected = np.zeros(11)
+    expected[[0, 2 + card]] = 1.0
+    np.testing.assert_array_equal(ts.observation, expected)
+    # the information-set one-hot: information set, player id, legal mask
+    obs = np.asarray(env.infoset_one_hot(state))
+    assert obs.shape == (env.infoset_one_hot_size,) == (6 + 2 + 2,)
     expected = np.zeros(10)
     expected[int(state.infoset)] = 1.0
     expected[6] = 1.0
     expected[8:] = 1.0
     np.testing.assert_array_equal(obs, expected)
-    np.testing.assert_array_equal(env.observe(state, 1)[:6], 0.0)   # the other player is not acting
-    np.testing.assert_array_equal(env.observe(state, 1)[6:8], [0.0, 1.0])
+    np.testing.assert_array_equal(env.infoset_one_hot(state, 1)[:6], 0.0)   # the other player is not acting
+    np.testing.assert_array_equal(env.infoset_one_hot(state, 1)[6:8], [0.0, 1.0])
     # pass, pass: showdown for the ante
     state, ts = env.step(jax.random.key(4), state, 0)
     assert int(state.current_player) == 1 and not bool(ts.done)
-    assert np.argmax(np.asarray(ts.observation)[:6]) == int(state.infoset)
+    assert np.argmax(np.asarray(env.infoset_one_hot(state))[:6]) == int(state.infoset)
+    np.testing.assert_array_equal(np.asarray(ts.observation)[[1, 5, 6]], [1.0, 1.0, 0.0])   # player 1; pass was row 0
     state, ts = env.step(jax.random.key(5), state, 0)
     h = int(state.history)
     assert bool(tree.is_terminal[h]) and bool(state.terminated) and bool(ts.done)
     assert int(state.current_player) == TERMINAL and int(state.infoset) == -1
     np.testing.assert_allclose(ts.rewards, np.asarray(env.game.payoffs)[h])
     assert abs(float(ts.rewards[0])) == 1.0 and float(ts.rewards.sum()) == 0.0
-    np.testing.assert_array_equal(ts.observation[:6], 0.0)
+    np.testing.assert_array_equal(ts.observation, 0.0)                      # nobody acts
+    np.testing.assert_array_equal(env.infoset_one_hot(state, 0)[:6], 0.0)
+    # ... but each player's tensors exist at the terminal: two passes, contributions 1 and 1
+    np.testing.assert_array_equal(np.asarray(env.information_state_tensor(state, 0))[[0, 2 + card, 5, 7]], 1.0)
+    np.testing.assert_array_equal(np.asarray(env.observation_tensor(state, 1))[[1, 5, 6]], [1.0, 1.0, 1.0])
     assert int(state.step_count) == 2
     # a terminated state is absorbing for step ...
     again, ts2 = env.step(jax.random.key(6), state, 1)
@@ -357,3 +368,167 @@ def test_batch_of_1024_in_one_jitted_call_and_vmap_over_games():
     np.testing.assert_allclose(np.abs(np.asarray(ts.rewards[:, 0])), 1.0 + np.asarray(bets))
     with pytest.raises(ValueError, match="same tree"):
         kuhn.reset(keys[0], jaxgames.leduc_poker())
+
+
+# -- OpenSpiel's information-state and observation tensors ----------------------------------------
+_SPIEL = {"kuhn": "kuhn_poker", "kuhn3": "kuhn_poker(players=3)", "leduc": "leduc_poker"}
+
+
+@functools.lru_cache(maxsize=None)
+def _tensor_env(name):
+    if name == "kuhn_openspiel":
+        return EFGEnv(jaxgames.efg.from_openspiel("kuhn_poker")), "kuhn_poker"
+    return _env(name), _SPIEL[name]
+
+
+def _spiel_tensors(tree, spiel_game):
+    """Walk pyspiel's game and our tree in lockstep: pyspiel's tensors ``[H, N, D]`` at every history
+    (NaN at chance histories, where the env never stands) and which histories are chance nodes."""
+    n, h_count = spiel_game.num_players(), tree.num_histories
+    info = np.full((h_count, n, spiel_game.information_state_tensor_size()), np.nan, np.float32)
+    obs = np.full((h_count, n, spiel_game.observation_tensor_size()), np.nan, np.float32)
+    chance = np.zeros(h_count, bool)
+    stack = [(0, spiel_game.new_initial_state())]
+    while stack:
+        h, state = stack.pop()
+        if state.is_chance_node():
+            chance[h] = True
+            actions = [a for a, _ in state.chance_outcomes()]
+        else:
+            info[h] = [state.information_state_tensor(p) for p in range(n)]
+            obs[h] = [state.observation_tensor(p) for p in range(n)]
+            actions = state.legal_actions()   # [] at terminals
+        for a in actions:
+            stack.append((int(tree.children[h, a]), state.child(a)))
+    return info, obs, chance
+
+
+@pytest.mark.parametrize("name", ["kuhn", "kuhn3", "leduc", "kuhn_openspiel"])
+def test_tensor_tables_and_env_equal_openspiel_at_every_history_for_every_player(name):
+    pyspiel = pytest.importorskip("pyspiel")
+    env, spiel_name = _tensor_env(name)
+    spiel_game, tree = pyspiel.load_game(spiel_name), env.tree
+    assert env.information_state_tensor_size == spiel_game.information_state_tensor_size()
+    assert env.observation_tensor_size == spiel_game.observation_tensor_size()
+    assert tree.information_state_tensor_shape == tuple(spiel_game.information_state_tensor_shape())
+    info, obs, chance = _spiel_tensors(tree, spiel_game)
+    # the tables hold exactly the decision and terminal histories
+    visited = np.nonzero(~chance)[0]
+    np.testing.assert_array_equal(tree.tensor_row[chance], -1)
+    np.testing.assert_array_equal(np.sort(tree.tensor_row[visited]), np.arange(len(visited)))
+    assert tree.information_state_tensors.dtype == np.float32
+    np.testing.assert_array_equal(tree.information_state_tensors[tree.tensor_row[visited]], info[visited])
+    np.testing.assert_array_equal(tree.observation_tensors[tree.tensor_row[visited]], obs[visited])
+    # the env's gathers, every visited history x every player in one jitted call (broadcast batch axes)
+    actor = env._nodes[:, env._width]
+    states = EFGState(history=jnp.asarray(visited)[:, None], current_player=jnp.asarray(actor[visited])[:, None],
+                      infoset=None, legal_action_mask=None, rewards=None, terminated=None, step_count=None)
+    players = jnp.arange(tree.num_players)[None, :]
+    got_info, got_obs = jax.jit(lambda s, p: (env.information_state_tensor(s, p), env.observation_tensor(s, p)))(
+        states, players)
+    np.testing.assert_array_equal(got_info, info[visited])
+    np.testing.assert_array_equal(got_obs, obs[visited])
+    # default player: the acting one (zeros at terminals)
+    acting = jax.jit(env.information_state_tensor)(states)[:, 0]
+    decision = actor[visited] >= 0
+    np.testing.assert_array_equal(acting[decision], info[visited[decision], actor[visited[decision]]])
+    np.testing.assert_array_equal(acting[~decision], 0.0)
+
+
+def test_native_kuhn_and_openspiel_kuhn_share_tables():
+    """Both builds record the same tables (the trees enumerate histories in the same order)."""
+    native, _ = _tensor_env("kuhn")
+    converted, _ = _tensor_env("kuhn_openspiel")
+    np.testing.assert_array_equal(native.tree.children, converted.tree.children)
+    np.testing.assert_array_equal(native.tree.information_state_tensors, converted.tree.information_state_tensors)
+    np.testing.assert_array_equal(native.tree.observation_tensors, converted.tree.observation_tensors)
+
+
+def test_tensors_of_a_jitted_vmapped_episode_are_the_table_rows_of_the_histories_visited():
+    """Leduc, 64 environments stepped (plain ``step``: terminals are absorbing and visited) with random
+    actions: the TimeStep observation and both tensors of every player equal the table rows."""
+    env = _env("leduc")
+    tree, n = env.tree, env.num_players
+    steps = env.max_episode_length + 1
+
+    @jax.jit
+    def play(key):
+        keys = jax.random.split(key, 64)
+        states, ts = jax.vmap(env.reset)(keys)
+
+        def body(states, key):
+            k = jax.random.split(key, 2 * 64)
+            k_act, k_env = k[:64], k[64:]
+            actions = jax.vmap(random_legal_action)(k_act, states)
+            states, ts = jax.vmap(env.step)(k_env, states, actions)
+            every = jax.vmap(lambda s: (jax.vmap(lambda p: env.information_state_tensor(s, p))(jnp.arange(n)),
+                                        jax.vmap(lambda p: env.observation_tensor(s, p))(jnp.arange(n))))(states)
+            return states, (states.history, states.current_player, ts.observation, *every)
+
+        return jax.lax.scan(body, states, jax.random.split(key, steps))[1]
+
+    history, player, observation, info, obs = map(np.asarray, play(jax.random.key(21)))
+    assert info.shape == (steps, 64, n, 30) and obs.shape == (steps, 64, n, 16)
+    assert tree.is_terminal[history[-1]].all() and (player >= 0).any()   # decisions and terminals both seen
+    rows = tree.tensor_row[history]
+    assert np.all(rows >= 0)
+    np.testing.assert_array_equal(info, tree.information_state_tensors[rows])
+    np.testing.assert_array_equal(obs, tree.observation_tensors[rows])
+    acting = player >= 0
+    np.testing.assert_array_equal(observation[acting], info[acting, player[acting]])
+    np.testing.assert_array_equal(observation[~acting], 0.0)
+    # a rollout's Trajectory is a state too: its tensors are the rows of the histories acted at
+    _, _, _, traj = _play("leduc", False)
+    got = np.asarray(jax.jit(env.information_state_tensor)(traj))
+    rows = tree.tensor_row[traj.history]
+    np.testing.assert_array_equal(got, tree.information_state_tensors[rows, traj.current_player])
+
+
+def test_observation_kinds_and_payoff_variants_share_the_tables():
+    kuhn = jaxgames.kuhn_poker()
+    key = jax.random.key(22)
+    for kind, size, method in [("observation_tensor", 7, "observation_tensor"),
+                               ("infoset_one_hot", 10, "infoset_one_hot"),
+                               ("information_state_tensor", 11, "information_state_tensor")]:
+        env = EFGEnv(kuhn, observation=kind)
+        state, ts = env.reset(key)
+        assert env.observation_kind == kind and env.observation_size == size == ts.observation.shape[-1]
+        np.testing.assert_array_equal(ts.observation, getattr(env, method)(state))
+        np.testing.assert_array_equal(env.observe(state, 1), getattr(env, method)(state, 1))
+    # the chip counts of the observation tensor are OpenSpiel's whatever the bet size (tree-only tables)
+    env = _env("kuhn")
+    games = jax.vmap(lambda b: jaxgames.kuhn_poker(bet=b))(jnp.array([1.0, 3.0]))
+    states, _ = jax.jit(jax.vmap(env.reset, in_axes=(None, 0)))(key, games)
+    states, ts = jax.jit(jax.vmap(env.step, in_axes=(None, 0, None, 0)))(key, states, 1, games)   # 0 bets
+    np.testing.assert_array_equal(ts.observation[0], ts.observation[1])
+    np.testing.assert_array_equal(env.observation_tensor(states, 0)[:, 5:], [[2.0, 1.0], [2.0, 1.0]])
+
+
+def test_tensor_bad_input():
+    gamble = EFGEnv(jaxgames.efg.EFGGame(jaxgames.efg.build_tree(_GambleGame()), name="gamble"))
+    assert gamble.tree.information_state_tensors is None and gamble.information_state_tensor_size is None
+    assert gamble.observation_kind == "infoset_one_hot" and gamble.observation_size == 2 + 2 + 2
+    state, ts = gamble.reset(jax.random.key(23))
+    assert ts.observation.shape == (6,)
+    with pytest.raises(ValueError, match="information_state_tensor: gamble's tree has no information_state_tensor"):
+        gamble.information_state_tensor(state)
+    with pytest.raises(ValueError, match="observation_tensor: gamble's tree has no observation_tensor"):
+        gamble.observation_tensor(state, 0)
+    with pytest.raises(ValueError, match="observation: gamble's tree has no observation_tensor"):
+        EFGEnv(gamble.game, observation="observation_tensor")
+    with pytest.raises(ValueError, match="observation: expected one of"):
+        EFGEnv(jaxgames.kuhn_poker(), observation="pixels")
+    env = _env("kuhn")
+    state, _ = env.reset(jax.random.key(24))
+    for bad in (2, -1, [0, 5]):
+        with pytest.raises(ValueError, match=r"player: expected ids in 0\.\.1"):
+            env.information_state_tensor(state, bad)
+    with pytest.raises(ValueError, match="player: expected an integer"):
+        env.observation_tensor(state, 0.5)
+    lazy = jaxgames.efg.build_tree(jaxgames.efg.rules.kuhn_poker_rules())
+    assert not lazy._tensors                     # the walk itself records nothing: read on first access
+    assert lazy.observation_tensors.shape == (54, 2, 7) and lazy.information_state_tensor_shape == (11,)
+    bare = jaxgames.efg.build_tree(jaxgames.efg.rules.kuhn_poker_rules(), tensors=False)
+    assert bare.tensor_row is None and bare.observation_tensors is None
+    with pytest.raises(ValueError, match="tensors=False"):
+        EFGEnv(jaxgames.efg.EFGGame(bare)).observation_tensor(state)

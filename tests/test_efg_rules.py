@@ -2,7 +2,8 @@
 
 Each test walks our tree and pyspiel's in lockstep and checks, at every history,
 the node kind, the player to move, chance outcomes (ids, order, probabilities),
-legal actions, history and terminal returns; and that our information-state strings
+legal actions, history, terminal returns, and every player's information-state
+and observation tensors (exactly); and that our information-state strings
 induce the same partition of histories as pyspiel's, for every player (a bijection
 between our strings and OpenSpiel's, at every node where pyspiel defines them).
 """
@@ -50,6 +51,9 @@ def _walk_against_pyspiel(ours, theirs, stats, num_players):
         mine, spiel = ours.information_state_string(p), theirs.information_state_string(p)
         stats.ours_to_theirs[p][mine].add(spiel)
         stats.theirs_to_ours[p][spiel].add(mine)
+        # OpenSpiel's tensors, exactly, for every player at every history (chance and terminal too)
+        assert ours.information_state_tensor(p) == theirs.information_state_tensor(p), (hist, p)
+        assert ours.observation_tensor(p) == theirs.observation_tensor(p), (hist, p)
 
     if theirs.is_terminal():
         stats.terminals += 1
@@ -82,6 +86,8 @@ def _compare_with_pyspiel(our_game, spiel_game):
     assert our_game.num_distinct_actions() == spiel_game.num_distinct_actions()
     assert our_game.max_chance_outcomes() == spiel_game.max_chance_outcomes()
     assert our_game.max_game_length() == spiel_game.max_game_length()
+    assert our_game.information_state_tensor_shape() == spiel_game.information_state_tensor_shape()
+    assert our_game.observation_tensor_shape() == spiel_game.observation_tensor_shape()
     stats = _Stats(n)
     _walk_against_pyspiel(our_game.new_initial_state(), spiel_game.new_initial_state(), stats, n)
     for p in range(n):
@@ -131,12 +137,17 @@ def test_leduc_three_players_random_playouts():
     spiel_game = pyspiel.load_game("leduc_poker", {"players": 3})
     assert our_game.max_game_length() == spiel_game.max_game_length()
     assert our_game.max_chance_outcomes() == spiel_game.max_chance_outcomes()
+    assert our_game.information_state_tensor_shape() == spiel_game.information_state_tensor_shape() == [47]
+    assert our_game.observation_tensor_shape() == spiel_game.observation_tensor_shape() == [22]
     folds = 0
     for _ in range(400):
         ours, theirs = our_game.new_initial_state(), spiel_game.new_initial_state()
         while True:
             assert ours.history() == theirs.history()
             assert ours.current_player() == theirs.current_player()
+            for p in range(3):
+                assert ours.information_state_tensor(p) == theirs.information_state_tensor(p)
+                assert ours.observation_tensor(p) == theirs.observation_tensor(p)
             if theirs.is_terminal():
                 assert ours.returns() == pytest.approx(theirs.returns(), abs=TOL)
                 break
@@ -161,6 +172,9 @@ def _walk_pair(a, b, out):
     assert a.current_player() == b.current_player()
     for p in range(a.num_players()):
         assert a.information_state_string(p) == b.information_state_string(p)
+        # the tensors describe the tree: payoff parameters (ante, bet sizes) do not enter them
+        assert a.information_state_tensor(p) == b.information_state_tensor(p)
+        assert a.observation_tensor(p) == b.observation_tensor(p)
     if a.is_terminal():
         ra, rb = a.returns(), b.returns()
         assert abs(sum(rb)) <= 1e-9  # still zero-sum

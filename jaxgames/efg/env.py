@@ -45,21 +45,44 @@ terminal payoffs on the step that ends the episode, zero otherwise),
 ``TimeStep`` repeats what an agent needs next (observation, information set,
 acting player, legal mask) plus the ``rewards`` and ``done`` of the transition.
 
-**Observation** (``env.observe(state, player)``, ``TimeStep.observation`` for
-the acting player): a float vector of size
-``observation_size = S + N + A`` with ``S = max_p num_infosets_p``:
+**Observations.** Three encodings, each a pure gather (jittable; ``state``
+may be an ``EFGState`` or a ``Trajectory``, with batch axes broadcast;
+``player`` defaults to the acting player and may be traced):
 
-* ``[0, S)``: one-hot of the observing player's information set (its index
-  in ``game.tree.legal[player]``, the row of the solvers' policy arrays) when
-  that player is acting; all zeros otherwise (terminal histories, or another
-  player to act: the tree records information sets at decision nodes only);
-* ``[S, S + N)``: one-hot of the observing player's id;
-* ``[S + N, S + N + A)``: the legal action mask when that player is acting,
-  zeros otherwise.
+* ``env.information_state_tensor(state, player=None)`` ``[..., D_info]``:
+  OpenSpiel's ``information_state_tensor(player)`` of the current history
+  (Kuhn: 11 values for 2 players, 6N - 1 for N; Leduc: 30), read from the
+  table that ``build_tree`` recorded (``tree.information_state_tensors``).
+  Defined for every player, acting or not, and at terminal histories;
+* ``env.observation_tensor(state, player=None)`` ``[..., D_obs]``:
+  OpenSpiel's ``observation_tensor(player)`` (Kuhn: 7, 3N + 1; Leduc: 16),
+  the imperfect-recall view (cards and pot contributions, no betting history);
+* ``env.infoset_one_hot(state, player=None)`` ``[..., S + N + A]`` with
+  ``S = max_p num_infosets_p``: the one-hot of ``player``'s information set
+  (its row in the solvers' policy arrays) when that player is acting (zeros
+  otherwise: the tree records information sets at decision nodes only), the
+  one-hot of the player id, and the legal mask when acting (zeros otherwise).
+  Every ``EFGGame`` has it.
 
-It carries exactly the information of the information set (plus redundant
-conveniences for function approximation); ``TimeStep.infoset`` is the index
-itself, for tabular agents.
+With no ``player`` and no acting player (a terminal state) all three are
+zeros. The sizes are attributes (``information_state_tensor_size``,
+``observation_tensor_size``: ``None`` when the tree has no such table;
+``infoset_one_hot_size``). OpenSpiel's tensors exist when the tree was built
+from a game that provides them: ``jaxgames.kuhn_poker``, ``leduc_poker`` and
+``from_openspiel`` of most OpenSpiel games; asking for one that the tree lacks
+raises ``ValueError``. Their values describe the tree only: the native poker
+games report pot contributions in OpenSpiel's default chips whatever ``ante``
+or ``bet`` the payoffs use, so the tables are shared by a vmapped batch of
+variants.
+
+``TimeStep.observation`` carries ``env.observe(state)``, the acting player's
+observation in the encoding chosen by ``EFGEnv(game, observation=...)``:
+``"information_state_tensor"`` (what OpenSpiel's ``rl_environment`` calls
+``info_state``), ``"observation_tensor"``, ``"infoset_one_hot"``, or the
+default ``"auto"``: the information-state tensor when the tree has it, else
+the one-hot. ``env.observation_size`` is its size and
+``env.observation_kind`` the encoding chosen; ``TimeStep.infoset`` is the
+information set index itself, for tabular agents.
 
 **Terminal states and auto-reset.** ``step`` on a terminated state is a no-op
 (the state is returned unchanged, with zero rewards; the action is ignored),
@@ -116,7 +139,7 @@ class EFGState(NamedTuple):
 class TimeStep(NamedTuple):
     """What the agent sees after ``reset`` / ``step``."""
 
-    observation: jax.Array        # float [observation_size]: information-state tensor of the acting player
+    observation: jax.Array        # float [observation_size]: the acting player's observation (zeros when over)
     infoset: jax.Array            # int32 []: the acting player's information set (-1 when over)
     current_player: jax.Array     # int32 []: the acting player (TERMINAL when over)
     legal_action_mask: jax.Array  # bool [max_actions]
@@ -201,12 +224,23 @@ def _tables(tree: Tree) -> dict:
                 max_episode_length=int(decisions.max(initial=0)))
 
 
-class EFGEnv:
-    """The simulator of ``game`` (any ``EFGGame``); see the module docstring for the semantics."""
+#: the encodings ``TimeStep.observation`` can carry (``EFGEnv(game, observation=...)``)
+OBSERVATIONS = ("auto", "information_state_tensor", "observation_tensor", "infoset_one_hot")
 
-    def __init__(self, game: EFGGame):
+
+class EFGEnv:
+    """The simulator of ``game`` (any ``EFGGame``); see the module docstring for the semantics.
+
+    ``observation``: what ``TimeStep.observation`` carries, one of ``OBSERVATIONS``
+    (default ``"auto"``: OpenSpiel's information-state tensor when the game's
+    tree has it, else the information-set one-hot).
+    """
+
+    def __init__(self, game: EFGGame, observation: str = "auto"):
         if not isinstance(game, EFGGame):
             raise ValueError(f"game: expected an EFGGame, got {type(game).__name__}")
+        if observation not in OBSERVATIONS:
+            raise ValueError(f"observation: expected one of {OBSERVATIONS}, got {observation!r}")
         self.game = game
         self.tree = game.tree
         t = _tables(game.tree)
@@ -220,11 +254,33 @@ class EFGEnv:
         self.num_players = game.tree.num_players
         self.num_actions = game.tree.max_actions
         self.max_infosets = max(game.tree.num_infosets)
-        #: size of the information-state tensor: max infosets + players + actions
-        self.observation_size = self.max_infosets + self.num_players + self.num_actions
+        #: size of ``infoset_one_hot``: max infosets + players + actions
+        self.infoset_one_hot_size = self.max_infosets + self.num_players + self.num_actions
+        # OpenSpiel's tensors, per decision / terminal history (None when the tree has none)
+        tree = game.tree
+        self._tensor_row = tree.tensor_row
+        self._tensor_tables = {"information_state_tensor": tree.information_state_tensors,
+                               "observation_tensor": tree.observation_tensors}
+        #: OpenSpiel's information-state tensor shape / flat size (``None`` if the tree has none)
+        self.information_state_tensor_shape = tree.information_state_tensor_shape
+        self.information_state_tensor_size = _size(tree.information_state_tensors)
+        #: OpenSpiel's observation tensor shape / flat size (``None`` if the tree has none)
+        self.observation_tensor_shape = tree.observation_tensor_shape
+        self.observation_tensor_size = _size(tree.observation_tensors)
+        if observation == "auto":
+            observation = ("information_state_tensor" if tree.information_state_tensors is not None
+                           else "infoset_one_hot")
+        elif observation != "infoset_one_hot":
+            self._table(observation, "observation")
+        #: the encoding ``TimeStep.observation`` carries, and its size
+        self.observation_kind = observation
+        self.observation_size = {"information_state_tensor": self.information_state_tensor_size,
+                                 "observation_tensor": self.observation_tensor_size,
+                                 "infoset_one_hot": self.infoset_one_hot_size}[observation]
 
     def __repr__(self):
-        return f"EFGEnv({self.game.name}, observation_size={self.observation_size})"
+        return (f"EFGEnv({self.game.name}, observation={self.observation_kind!r}, "
+                f"observation_size={self.observation_size})")
 
     # -- the simulator ---------------------------------------------------------
     def reset(self, key: jax.Array, game: EFGGame | None = None) -> tuple[EFGState, TimeStep]:
@@ -264,17 +320,60 @@ class EFGEnv:
         return self._autoreset_transition(game, state, action, u, self._root(game))
 
     def observe(self, state: EFGState, player=None) -> jax.Array:
-        """Information-state tensor ``[observation_size]`` of ``player`` (default: the acting one)."""
+        """``player``'s observation (default: the acting one) in the encoding ``TimeStep.observation``
+        carries (``observation_kind``): ``[..., observation_size]``."""
+        return getattr(self, self.observation_kind)(state, player)
+
+    def information_state_tensor(self, state: EFGState, player=None) -> jax.Array:
+        """OpenSpiel's information-state tensor of ``player`` (default: the acting one) at the current
+        history: ``[..., information_state_tensor_size]``, zeros when no player is given or acting."""
+        return self._gather("information_state_tensor", state, player)
+
+    def observation_tensor(self, state: EFGState, player=None) -> jax.Array:
+        """OpenSpiel's observation tensor of ``player`` (default: the acting one) at the current
+        history: ``[..., observation_tensor_size]``, zeros when no player is given or acting."""
+        return self._gather("observation_tensor", state, player)
+
+    def infoset_one_hot(self, state: EFGState, player=None) -> jax.Array:
+        """Information-set one-hot, player one-hot and legal mask of ``player`` (default: the acting
+        one): ``[..., infoset_one_hot_size]`` (see the module docstring)."""
         s, n = self.max_infosets, self.num_players
         dtype = jnp.result_type(float)
-        acting = state.current_player if player is None else jnp.asarray(player, jnp.int32)
+        acting = state.current_player if player is None else self._player(player)
         mine = (state.current_player == acting) & (state.current_player >= 0)
         info = jax.nn.one_hot(jnp.where(mine, state.infoset, -1), s, dtype=dtype)
         who = jax.nn.one_hot(jnp.where(acting >= 0, acting, -1), n, dtype=dtype)
-        legal = jnp.where(mine, state.legal_action_mask, False).astype(dtype)
-        return jnp.concatenate([info, who, legal])
+        legal = jnp.where(mine[..., None], state.legal_action_mask, False).astype(dtype)
+        lead = jnp.broadcast_shapes(info.shape[:-1], who.shape[:-1], legal.shape[:-1])
+        return jnp.concatenate([jnp.broadcast_to(x, lead + x.shape[-1:]) for x in (info, who, legal)], axis=-1)
 
     # -- internals ---------------------------------------------------------------
+    def _table(self, kind: str, field: str):
+        table = self._tensor_tables[kind]
+        if table is None:
+            raise ValueError(
+                f"{field}: {self.game.name}'s tree has no {kind} table (the game it was built from provides "
+                f"none, or it was built with build_tree(..., tensors=False)); infoset_one_hot works for any game")
+        return table
+
+    def _player(self, player) -> jax.Array:
+        """``player`` as int32; out of range raises when concrete (traced: gathers give zeros)."""
+        player = jnp.asarray(player)
+        if not jnp.issubdtype(player.dtype, jnp.integer):
+            raise ValueError(f"player: expected an integer player id, got dtype {player.dtype}")
+        if is_concrete(player) and np.any((np.asarray(player) < 0) | (np.asarray(player) >= self.num_players)):
+            raise ValueError(f"player: expected ids in 0..{self.num_players - 1}, got {np.asarray(player)}")
+        return player.astype(jnp.int32)
+
+    def _gather(self, kind: str, state, player) -> jax.Array:
+        """Row ``tensor_row[history]``, column ``player`` of the ``kind`` table; zeros without a player."""
+        table = self._table(kind, kind)
+        acting = state.current_player if player is None else self._player(player)
+        row = jnp.asarray(self._tensor_row)[state.history]          # >= 0 at decision / terminal histories
+        ok = (acting >= 0) & (acting < self.num_players) & (row >= 0)
+        out = jnp.asarray(table)[jnp.maximum(row, 0), jnp.clip(acting, 0, self.num_players - 1)]
+        return jnp.where(ok[..., None], out, 0.0).astype(jnp.result_type(float))
+
     def _game(self, game):
         if game is None:
             return self.game
@@ -367,6 +466,10 @@ class EFGEnv:
                     f"{int(self._nodes[h, self._width + 1])}); legal actions: "
                     f"{np.nonzero(self._legal[h])[0].tolist()}")
         return action
+
+
+def _size(table) -> int | None:
+    return None if table is None else int(table.shape[-1])
 
 
 def _search(u, cdf):

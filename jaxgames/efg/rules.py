@@ -13,7 +13,8 @@ pyspiel state or one of ours:
 ``current_player()``, ``is_terminal()``, ``is_chance_node()``,
 ``is_player_node()``, ``chance_outcomes()``, ``legal_actions()``,
 ``child(action)``, ``apply_action(action)``, ``clone()``, ``returns()``,
-``information_state_string(player)``, ``history()``, ``num_players()``.
+``information_state_string(player)``, ``information_state_tensor(player)``,
+``observation_tensor(player)``, ``history()``, ``num_players()``.
 
 ``child`` returns a new state and leaves the receiver unchanged. Information
 state strings are not OpenSpiel's strings, but two histories get equal strings
@@ -24,9 +25,19 @@ after it differ) and, at terminals, who won the pot (OpenSpiel's terminal string
 show the final stacks, which reveal the showdown). Kuhn strings are the player's
 card and the betting, as in OpenSpiel.
 
+Tensors are exactly OpenSpiel's (``information_state_tensor`` and
+``observation_tensor``, flat lists of floats, for any player at any history,
+chance and terminal ones included); see the two state classes for the layouts.
+They describe the tree only: ``ante``, ``bet`` and ``raise_amounts`` do not
+enter them, and the pot contributions in the observation tensors count chips at
+OpenSpiel's fixed sizes (ante 1; Kuhn bet 1; Leduc raises 2 and 4), so every
+payoff variant of a game shares one set of tensors (one table in
+``jaxgames.efg.tree.build_tree``).
+
 Games (factories with the ``pyspiel.Game`` subset ``new_initial_state()``,
 ``num_players()``, ``num_distinct_actions()``, ``max_chance_outcomes()``,
-``max_game_length()``):
+``max_game_length()``, ``information_state_tensor_shape()``,
+``observation_tensor_shape()``):
 
 * ``kuhn_poker_rules(num_players=2, ante=1.0, bet=1.0)`` -> :class:`KuhnPokerRules`
 * ``leduc_poker_rules(num_players=2, ante=1.0, raise_amounts=(2.0, 4.0),
@@ -98,6 +109,16 @@ class _RulesState:
     def num_players(self) -> int:
         return self._game.num_players()
 
+    def _observer(self, player) -> int:
+        """The observing player of a tensor query (``None``: the player to move, as in pyspiel)."""
+        if player is None:
+            player = self.current_player()
+            if player < 0:
+                raise ValueError("player: required at chance and terminal histories (no player to move)")
+        if not 0 <= int(player) < self._game.num_players():
+            raise ValueError(f"player: expected 0..{self._game.num_players() - 1}, got {player}")
+        return int(player)
+
     def _check_action(self, action: int) -> None:
         if self.is_terminal():
             raise ValueError("cannot apply an action at a terminal state")
@@ -146,6 +167,14 @@ class KuhnPokerRules:
     def max_game_length(self) -> int:
         """Longest betting sequence (chance moves excluded, as in pyspiel)."""
         return 2 * self.n_players - 1
+
+    def information_state_tensor_shape(self) -> list[int]:
+        """``[6n - 1]``: player ``n`` + card ``n + 1`` + betting ``(2n - 1) x 2`` (see the state)."""
+        return [6 * self.n_players - 1]
+
+    def observation_tensor_shape(self) -> list[int]:
+        """``[3n + 1]``: player ``n`` + card ``n + 1`` + pot contributions ``n`` (see the state)."""
+        return [3 * self.n_players + 1]
 
 
 def kuhn_poker_rules(num_players: int = 2, ante: float = 1.0, bet: float = 1.0) -> KuhnPokerRules:
@@ -235,6 +264,42 @@ class KuhnPokerState(_RulesState):
         bets = "".join("b" if a == KUHN_BET else "p" for a in self._betting())
         return f"P{player} card={card} bets={bets}"
 
+    def _player_and_card(self, player, size: int) -> tuple[list[float], int]:
+        """A zero tensor with the observer's one-hot ``[0, n)`` and card one-hot ``[n, 2n + 1)`` set."""
+        player, n = self._observer(player), self._n
+        out = [0.0] * size
+        out[player] = 1.0
+        if len(self._history) > player:
+            out[n + self._history[player]] = 1.0
+        return out, player
+
+    def information_state_tensor(self, player: int | None = None) -> list[float]:
+        """OpenSpiel's Kuhn information-state tensor, size ``6n - 1`` (default ``player``: to move).
+
+        ``[0, n)``: one-hot of the observing player; ``[n, 2n + 1)``: one-hot of
+        its card (zeros before it is dealt); then ``2n - 1`` rows of two: row
+        ``i`` is the one-hot (pass, bet) of the ``i``-th betting action.
+        """
+        n = self._n
+        out, _ = self._player_and_card(player, 6 * n - 1)
+        for i, a in enumerate(self._betting()):
+            out[2 * n + 1 + 2 * i + a] = 1.0
+        return out
+
+    def observation_tensor(self, player: int | None = None) -> list[float]:
+        """OpenSpiel's Kuhn observation tensor, size ``3n + 1`` (default ``player``: to move).
+
+        Player and card one-hots as in the information-state tensor, then each
+        player's pot contribution in OpenSpiel's chips: 1 (the ante), 2 once
+        that player has bet (whatever this game's ``ante`` and ``bet``).
+        """
+        n = self._n
+        out, _ = self._player_and_card(player, 3 * n + 1)
+        bettors = self._bettors()
+        for p in range(n):
+            out[2 * n + 1 + p] = 2.0 if p in bettors else 1.0
+        return out
+
     def __str__(self) -> str:
         cards = " ".join(map(str, self._cards()))
         bets = "".join("b" if a == KUHN_BET else "p" for a in self._betting())
@@ -249,6 +314,7 @@ class KuhnPokerState(_RulesState):
 
 LEDUC_FOLD, LEDUC_CALL, LEDUC_RAISE = 0, 1, 2
 _NO_CARD = -1
+_CHIP_ANTE, _CHIP_RAISES = 1.0, (2.0, 4.0)  # OpenSpiel's sizes, for the observation tensor
 
 
 @dataclass(frozen=True)
@@ -295,9 +361,20 @@ class LeducPokerRules:
         Per round: n-1 checks, the raises, up to n-2 calls between raises, and n-1
         calls after the last raise (``3n - 2`` per round for 2 raises).
         """
+        return 2 * self.max_bets_per_round()
+
+    def max_bets_per_round(self) -> int:
+        """Longest betting sequence of one round (``3n - 2`` for 2 raises, OpenSpiel's bound)."""
         n, k = self.n_players, self.max_raises
-        per_round = (n - 1) + k + max(k - 1, 0) * (n - 2) + (n - 1 if k > 0 else 1)
-        return 2 * per_round
+        return (n - 1) + k + max(k - 1, 0) * (n - 2) + (n - 1 if k > 0 else 1)
+
+    def information_state_tensor_shape(self) -> list[int]:
+        """``[n + 2 cards + 2 rounds x max_bets_per_round x 2]`` (30 for two players; see the state)."""
+        return [self.n_players + 2 * self.num_cards + 4 * self.max_bets_per_round()]
+
+    def observation_tensor_shape(self) -> list[int]:
+        """``[n + 2 cards + n]`` (16 for two players; see the state)."""
+        return [2 * self.n_players + 2 * self.num_cards]
 
 
 def leduc_poker_rules(num_players: int = 2, ante: float = 1.0,
@@ -313,7 +390,7 @@ class LeducPokerState(_RulesState):
 
     __slots__ = ("_game", "_history", "_private", "_public", "_round", "_player",
                  "_contrib", "_stakes", "_folded", "_num_calls", "_num_raises",
-                 "_sequences", "_terminal")
+                 "_sequences", "_terminal", "_chips", "_chip_stakes")
 
     def __init__(self, game: LeducPokerRules):
         n = game.n_players
@@ -330,6 +407,9 @@ class LeducPokerState(_RulesState):
         self._num_raises = 0
         self._sequences: tuple[tuple[int, ...], tuple[int, ...]] = ((), ())
         self._terminal = False
+        # contributions at OpenSpiel's chip sizes (the observation tensor's pot, whatever the payoffs)
+        self._chips = [_CHIP_ANTE] * n
+        self._chip_stakes = _CHIP_ANTE
 
     def clone(self) -> "LeducPokerState":
         other = object.__new__(LeducPokerState)
@@ -435,11 +515,14 @@ class LeducPokerState(_RulesState):
             self._after_fold_or_call()
         elif action == LEDUC_CALL:
             self._contrib[p] = self._stakes
+            self._chips[p] = self._chip_stakes
             self._num_calls += 1
             self._after_fold_or_call()
         else:  # raise: call, then raise the stakes
             self._stakes += self._game.raise_amounts[self._round]
             self._contrib[p] = self._stakes
+            self._chip_stakes += _CHIP_RAISES[self._round]
+            self._chips[p] = self._chip_stakes
             self._num_raises += 1
             self._num_calls = 0
             self._player = self._next_player(p)
@@ -466,6 +549,48 @@ class LeducPokerState(_RulesState):
         if self._terminal:
             text += " winners=" + ",".join(map(str, self._winners()))
         return text
+
+    def _cards_tensor(self, player, size: int) -> list[float]:
+        """A zero tensor with the observer ``[0, n)``, its private card ``[n, n + C)`` and the
+        public card ``[n + C, n + 2C)`` one-hots set (``C`` cards; no card yet: zeros)."""
+        player, n, c = self._observer(player), self._n, self._game.num_cards
+        out = [0.0] * size
+        out[player] = 1.0
+        if self._private[player] != _NO_CARD:
+            out[n + self._private[player]] = 1.0
+        if self._public != _NO_CARD:
+            out[n + c + self._public] = 1.0
+        return out
+
+    def information_state_tensor(self, player: int | None = None) -> list[float]:
+        """OpenSpiel's Leduc information-state tensor (default ``player``: the one to move).
+
+        Observer, private card and public card one-hots (``n + 2C``), then the
+        betting ``[2 rounds, max_bets_per_round, 2]``: the ``i``-th action of a
+        round is ``(1, 0)`` for a call, ``(0, 1)`` for a raise, ``(0, 0)`` for a
+        fold (or no action yet). Two players: ``2 + 6 + 6 + 2 x 4 x 2 = 30``.
+        """
+        game = self._game
+        size = game.information_state_tensor_shape()[0]
+        out = self._cards_tensor(player, size)
+        start, width = self._n + 2 * game.num_cards, game.max_bets_per_round()
+        for r, seq in enumerate(self._sequences):
+            for i, a in enumerate(seq):
+                if a != LEDUC_FOLD:
+                    out[start + 2 * (r * width + i) + (a == LEDUC_RAISE)] = 1.0
+        return out
+
+    def observation_tensor(self, player: int | None = None) -> list[float]:
+        """OpenSpiel's Leduc observation tensor (default ``player``: the one to move).
+
+        Observer, private card and public card one-hots (``n + 2C``), then each
+        player's pot contribution in OpenSpiel's chips (ante 1, raises 2 and 4,
+        whatever this game's ``ante`` and ``raise_amounts``). Two players: 16.
+        """
+        out = self._cards_tensor(player, self._game.observation_tensor_shape()[0])
+        start = self._n + 2 * self._game.num_cards
+        out[start:] = self._chips
+        return out
 
     def __str__(self) -> str:
         r1, r2 = ("".join("fcr"[a] for a in s) for s in self._sequences)
