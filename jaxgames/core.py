@@ -164,12 +164,14 @@ class Game:
     def sequence_gradient(self, policy: Policy) -> Policy:
         """Per player, the gradient of its payoff in sequence-form coordinates.
 
-        Shaped like the policy: entry ``[I, a]`` is the payoff reached right
-        after playing ``a`` at ``I`` (weighted by the others' and chance's reach),
+        Whatever ``dilated_mirror_step`` consumes; solvers only combine
+        gradients linearly (a pytree per player). Extensive-form games: shaped
+        like the policy, entry ``[I, a]`` is the payoff reached right after
+        playing ``a`` at ``I`` (weighted by the others' and chance's reach),
         *excluding* what follows at the player's own later decision points.
-        Games whose decision points are not nested (normal form; Markov and
-        mean-field games, whose per-state geometry is used as is) return their
-        action values; extensive-form games override this.
+        Mean-field games: the rewards against the policy's mean field, which
+        travels with them. Games whose decision points are not nested (normal
+        form; Markov games) return their action values (the default).
         """
         return self.evaluate(policy).action_values
 
@@ -182,7 +184,9 @@ class Game:
         entropy: the own-reach-weighted sum of the per-decision-point KLs
         (Hoda, Gilpin, Pena & Sandholm 2010; Kroer et al. 2020). Without nested
         decision points it is the entropic step at each decision point
-        independently; extensive-form games override it with a bottom-up pass.
+        independently (the default); extensive-form games override it with a
+        bottom-up pass over the tree, mean-field games with soft backward
+        induction over time against the gradient's mean field.
         """
         return tuple(simplex.entropic_step(p, g, m, learning_rate, temperature,
                                            None if magnet is None else magnet[i])
