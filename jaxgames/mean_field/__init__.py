@@ -8,6 +8,8 @@ from jaxgames.mean_field.env import EnvState, NAgentEnv, TimeStep, deviation_gai
 from jaxgames.mean_field.game import MeanFieldGame
 from jaxgames.mean_field.beach_bar import BeachBar, beach_bar
 from jaxgames.mean_field.finite_population import FinitePopulationValues, n_agent_exploitability, n_agent_values
+from jaxgames.mean_field.linear_quadratic import LinearQuadratic, linear_quadratic
+from jaxgames.mean_field.minority import MinorityGame, minority_game
 from jaxgames.mean_field.rps_population import RPSPopulation, rps_population
 from jaxgames.mean_field.sis import SISEpidemic, sis_epidemic
 
@@ -17,4 +19,5 @@ __all__ = [
     "NAgentEnv", "EnvState", "TimeStep", "rollout", "deviation_gain",
     "SISEpidemic", "sis_epidemic", "RPSPopulation", "rps_population", "BeachBar", "beach_bar",
     "FinitePopulationValues", "n_agent_values", "n_agent_exploitability",
+    "LinearQuadratic", "linear_quadratic", "MinorityGame", "minority_game",
 ]
