@@ -7,6 +7,10 @@ from solvers.first_order import (extragradient, first_order_solver, mirror_desce
                                  optimistic_mirror_descent)
 from solvers.regret_matching import cfr, cfr_plus, discounted_cfr, regret_matching, regret_matching_plus
 from solvers.regularized import mmd
+from solvers.policy_extragradient import entropy_regularized_extragradient
+from solvers.policy_gradient import natural_policy_gradient
+from solvers.stage_games import StageGames
+from solvers.value_iteration import minimax_value_iteration, policy_iteration, value_iteration
 
 #: Every solver factory by name (for the CLI, configs and tables).
 SOLVERS = {
@@ -23,7 +27,16 @@ SOLVERS = {
     "cfr": cfr,
     "cfr_plus": cfr_plus,
     "discounted_cfr": discounted_cfr,
+    "minimax_value_iteration": minimax_value_iteration,
+    "value_iteration": value_iteration,
+    "policy_iteration": policy_iteration,
+    "policy_extragradient": entropy_regularized_extragradient,
+    "natural_policy_gradient": natural_policy_gradient,
 }
+
+#: Solvers that need a Markov game (``jaxgames.markov``): dynamic programming on its stage games.
+MARKOV_SOLVERS = ("minimax_value_iteration", "value_iteration", "policy_iteration", "policy_extragradient",
+                  "natural_policy_gradient")
 
 
 def make(name: str, **hyperparameters) -> Solver:
@@ -38,5 +51,7 @@ __all__ = [
     "fictitious_play", "fixed_point", "boltzmann_iteration", "regret_matching", "regret_matching_plus", "mirror_descent",
     "optimistic_mirror_descent", "extragradient", "mirror_prox", "mmd", "first_order_solver",
     "cfr", "cfr_plus", "discounted_cfr",
+    "minimax_value_iteration", "value_iteration", "policy_iteration", "entropy_regularized_extragradient",
+    "natural_policy_gradient", "StageGames", "MARKOV_SOLVERS",
     "SOLVERS", "make",
 ]

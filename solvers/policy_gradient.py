@@ -1,0 +1,55 @@
+"""Independent natural policy gradient with softmax policies (Kakade 2001; Agarwal et al. 2021).
+
+For the tabular softmax parametrization the natural gradient step of player
+``i``'s value is, at every state (Agarwal, Kakade, Lee & Mahajan 2021, "On the
+theory of policy gradient methods", Lemma 15),
+
+    pi_i'(a | s) ∝ pi_i(a | s) exp(eta Q_i^pi(s, a) / (1 - gamma)),
+
+with ``Q_i^pi`` the player's action values against the others
+(``MarkovGame.evaluate(pi).action_values``, the discounted *sum* of rewards).
+It does not weight states by their occupancy: that is what makes it natural.
+This is exactly the foundation's entropic ``mirror_descent`` (Hedge at every
+state) with step ``eta / (1 - gamma)``, simultaneous moves and the last
+iterate, so ``natural_policy_gradient`` builds that solver with the game's
+discount and delegates to it; with ``N`` players every player runs it
+independently ("independent NPG").
+
+Guarantees: for MDPs (one player) ``V* - V^{pi_T} <= log A / (eta T) +
+1 / ((1 - gamma)^2 T)`` from the uniform start (Agarwal et al. 2021, Thm 16),
+and large ``eta`` approaches policy iteration. For two-player zero-sum Markov
+games independent NPG's last iterate need not converge (it cycles, as Hedge
+does in matrix games); its *average* is no-regret only per state.
+"""
+
+from __future__ import annotations
+
+from jaxgames.core import Game, check_positive
+from solvers.core import Solver, SolverState, cached_factory
+from solvers.first_order import mirror_descent
+from solvers.value_iteration import check_markov_game
+
+
+@cached_factory
+def natural_policy_gradient(learning_rate=1.0, output: str = "last") -> Solver:
+    """Softmax natural policy gradient, each player independently (module docstring).
+
+    Args:
+      learning_rate: ``eta > 0``; the per-state Hedge step is ``eta / (1 - gamma)``.
+      output: ``"last"`` iterate (default) or the occupancy-weighted ``"average"``.
+    """
+    check_positive(learning_rate, "learning_rate")
+
+    def inner(game: Game) -> Solver:
+        return mirror_descent(learning_rate=learning_rate / (1.0 - game.discount), alternating=False,
+                              output=output)
+
+    def init(game: Game, key=None) -> SolverState:
+        check_markov_game(game, "natural_policy_gradient")
+        return inner(game).init(game, key)
+
+    def step(game: Game, state: SolverState) -> SolverState:
+        return inner(game).step(game, state)
+
+    report = mirror_descent(output=output).output
+    return Solver(init=init, step=step, output=report)

@@ -1,0 +1,336 @@
+"""Solvers on Markov games: Shapley iteration against SciPy linprog, contraction at rate gamma,
+VI == PI on MDPs, linear convergence of the regularized extragradient to an independently computed
+QRE, NashConv / minimax values of the policy solvers, foundation solvers unchanged on Markov games."""
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import scipy.optimize
+
+import solvers
+from jaxgames import markov, matrix
+from solvers.zero_sum_kernels import solve_zero_sum
+from helpers import run_x64
+
+GAMMA = 0.9
+NUM_GAMES = 4
+
+
+def lp_value(A):
+    """Value of the zero-sum matrix game ``A`` (row maximizes) by linear programming (float64)."""
+    m, n = A.shape
+    res = scipy.optimize.linprog(
+        np.r_[np.zeros(m), -1.0], A_ub=np.c_[-A.T, np.ones(n)], b_ub=np.zeros(n),
+        A_eq=np.r_[np.ones(m), 0.0][None], b_eq=[1.0], bounds=[(0, None)] * m + [(None, None)])
+    assert res.status == 0
+    return res.x[-1]
+
+
+def scipy_shapley(game, iterations):
+    """Shapley iteration in NumPy, every stage game by ``scipy.optimize.linprog``: ``V_T [S]``."""
+    P = np.asarray(game.transitions, np.float64)
+    R = np.asarray(game.rewards[0], np.float64)
+    V = np.zeros(R.shape[0])
+    for _ in range(iterations):
+        Q = R + float(game.discount) * P @ V
+        V = np.array([lp_value(q) for q in Q])
+    return V
+
+
+def softmax(z):
+    e = np.exp(z - z.max(-1, keepdims=True))
+    return e / e.sum(-1, keepdims=True)
+
+
+def numpy_qre(game, tau, iterations=160):
+    """The entropy-regularized (logit QRE) equilibrium by soft Shapley iteration in float64.
+
+    Every soft stage game is solved by ``scipy.optimize.root`` on its logit equations
+    ``log mu = Q nu / tau + c``, ``log nu = -Q^T mu / tau + c'`` (all states at once);
+    independent of the extragradient being tested.
+    """
+    P = np.asarray(game.transitions, np.float64)
+    R = np.asarray(game.rewards[0], np.float64)
+    S, A, B = R.shape
+    z = np.zeros(S * (A + B))
+    V = np.zeros(S)
+
+    def entropy(p):
+        return -(p * np.log(p)).sum(-1)
+
+    for _ in range(iterations):
+        Q = R + float(game.discount) * P @ V
+
+        def equations(z):
+            lm, ln = z[:S * A].reshape(S, A), z[S * A:].reshape(S, B)
+            fm = lm - np.einsum("sab,sb->sa", Q, softmax(ln)) / tau
+            fn = ln + np.einsum("sab,sa->sb", Q, softmax(lm)) / tau
+            return np.r_[(fm - fm.mean(-1, keepdims=True)).ravel(), (fn - fn.mean(-1, keepdims=True)).ravel()]
+
+        z = scipy.optimize.root(equations, z, method="hybr", tol=1e-13).x
+        mu, nu = softmax(z[:S * A].reshape(S, A)), softmax(z[S * A:].reshape(S, B))
+        V = np.einsum("sa,sab,sb->s", mu, Q, nu) + tau * (entropy(mu) - entropy(nu))
+    return mu, nu
+
+
+def take(batch, i):
+    return jax.tree_util.tree_map(lambda x: x[i], batch)
+
+
+@functools.partial(jax.jit, static_argnames=("solver", "steps"))
+def iterate(solver, game, steps, state):
+    """``steps`` solver steps without the exploitability evaluations of ``solvers.run`` (cheaper to compile)."""
+    return jax.lax.fori_loop(0, steps, lambda _, s: solver.step(game, s), state)
+
+
+nash_conv = jax.jit(lambda game, policy: game.nash_conv(policy))
+
+
+@pytest.fixture(scope="module")
+def zero_sum_games():
+    keys = jax.random.split(jax.random.key(0), NUM_GAMES)
+    return jax.vmap(lambda k: markov.random_zero_sum(k, 10, 3, 2, GAMMA))(keys)
+
+
+@pytest.fixture(scope="module")
+def minimax(zero_sum_games):
+    """Shapley values from every state ``[G, S]`` (300 exact iterations: error <= 0.9^300 * 10)."""
+    solver = solvers.minimax_value_iteration()
+    run = jax.jit(jax.vmap(lambda g: solvers.run(solver, g, 300, eval_every=300)))
+    state, trace = run(zero_sum_games)
+    return {"values": np.asarray(state.extra["values"]), "nash_conv": np.asarray(trace.nash_conv[:, -1]),
+            "policy": state.policy}
+
+
+def minimax_from_initial(games, minimax):
+    return np.einsum("gs,gs->g", minimax["values"], np.asarray(games.initial))
+
+
+# ------------------------------------------------------------------------------ exact stage solver
+@pytest.mark.parametrize("shape", [(1, 3), (3, 5), (4, 4), (5, 5)])
+def test_kernel_solver_matches_linprog(shape):
+    rng = np.random.default_rng(sum(shape))
+    A = rng.uniform(-5, 5, (30, *shape))
+    A[:10] = np.round(A[:10] / 3)   # degenerate games: ties, dominated and duplicate actions
+    value, x, y, gap = solve_zero_sum(jnp.asarray(A, jnp.float32))
+    ref = np.array([lp_value(a) for a in A])
+    np.testing.assert_allclose(np.asarray(value), ref, atol=2e-5)
+    assert np.all(np.asarray(gap) < 1e-5)
+    # the strategies themselves are optimal: they guarantee the LP value
+    np.testing.assert_allclose(np.min(np.einsum("gmn,gm->gn", A, np.asarray(x, float)), -1), ref, atol=2e-5)
+    np.testing.assert_allclose(np.max(np.einsum("gmn,gn->gm", A, np.asarray(y, float)), -1), ref, atol=2e-5)
+    assert np.allclose(np.asarray(x).sum(-1), 1, atol=1e-6) and np.all(np.asarray(x) >= 0)
+
+
+# ------------------------------------------------------------------------------ Shapley iteration
+def test_minimax_value_iteration_equals_scipy_shapley(zero_sum_games):
+    solver = solvers.minimax_value_iteration()
+    game = take(zero_sum_games, 0)
+    state = iterate(solver, game, 40, solver.init(game))
+    np.testing.assert_allclose(np.asarray(state.extra["values"]), scipy_shapley(game, 40), atol=1e-4)
+
+
+def test_minimax_value_iteration_contracts_at_rate_discount(zero_sum_games, minimax):
+    solver = solvers.minimax_value_iteration()
+
+    def residuals(game):
+        def body(state, _):
+            state = solver.step(game, state)
+            return state, (state.extra["residual"], state.extra["values"])
+        return jax.lax.scan(body, solver.init(game), None, length=40)[1]
+
+    res, values = jax.jit(jax.vmap(residuals))(zero_sum_games)
+    res = np.asarray(res, np.float64)[:, 1:]                   # ||V_{t+1} - V_t||, t >= 1
+    ratios = res[:, 1:] / res[:, :-1]
+    big = res[:, :-1] > 1e-4                                   # above float32 noise
+    assert np.all(ratios[big] <= GAMMA + 1e-3), ratios[big].max()
+    assert np.max(ratios[big]) > 0.5, "the test would pass for any faster method too; it should be near gamma"
+    err = np.abs(np.asarray(values) - minimax["values"][:, None]).max(-1)   # ||V_t - V*||
+    bound = GAMMA ** np.arange(1, 41) * np.abs(minimax["values"]).max(-1, keepdims=True)
+    assert np.all(err <= bound + 1e-4)
+
+
+def test_minimax_value_iteration_output_is_nash(zero_sum_games, minimax):
+    assert np.all(minimax["nash_conv"] < 1e-3), minimax["nash_conv"]
+    values = jax.vmap(lambda g, p: g.evaluate(p).values)(zero_sum_games, minimax["policy"])
+    np.testing.assert_allclose(np.asarray(values[:, 0]), minimax_from_initial(zero_sum_games, minimax), atol=1e-4)
+
+
+def test_iterative_stage_solver_is_close(zero_sum_games, minimax):
+    game = take(zero_sum_games, 0)
+    state, trace = solvers.run(solvers.minimax_value_iteration(stage_solver="iterative"), game, 150,
+                               eval_every=150)
+    assert float(state.extra["stage_gap"]) < 1e-2
+    assert float(trace.nash_conv[-1]) < 1e-2
+    np.testing.assert_allclose(np.asarray(state.extra["values"]), minimax["values"][0], atol=1e-2)
+
+
+def test_minimax_value_iteration_float64():
+    out = run_x64("""
+import jax, numpy as np, solvers
+from jaxgames import markov
+g = markov.random_zero_sum(jax.random.key(3), 4, 3, 2, 0.8)
+state, trace = solvers.run(solvers.minimax_value_iteration(), g, 150, eval_every=150)
+assert state.extra['values'].dtype == np.float64
+print(float(state.extra['stage_gap']), float(trace.nash_conv[-1]))
+""")
+    gap, nash_conv = map(float, out.split())
+    assert gap < 1e-10 and abs(nash_conv) < 1e-9
+
+
+# ------------------------------------------------------------------------------ MDPs
+@pytest.fixture(scope="module")
+def mdps():
+    return jax.vmap(lambda k: markov.random_mdp(k, 12, 4, 3, GAMMA))(jax.random.split(jax.random.key(5), 3))
+
+
+def test_value_iteration_equals_policy_iteration_and_best_response(mdps):
+    def both(game):
+        vi, _ = solvers.run(solvers.value_iteration(), game, 250, eval_every=250)
+        pi, _ = solvers.run(solvers.policy_iteration(), game, 30, eval_every=30)
+        br = game.best_response(game.uniform_policy())
+        return (vi.policy[0], pi.policy[0], br[0], vi.extra["values"], game.state_values(pi.policy)[0],
+                game.best_response_values(game.uniform_policy())[0], game.evaluate(vi.policy).values[0])
+
+    vi_pol, pi_pol, br_pol, vi_v, pi_v, br_value, vi_value = map(np.asarray, jax.jit(jax.vmap(both))(mdps))
+    np.testing.assert_array_equal(vi_pol, pi_pol)
+    np.testing.assert_array_equal(vi_pol, br_pol)
+    np.testing.assert_allclose(vi_v, pi_v, atol=1e-4)
+    np.testing.assert_allclose(vi_value, br_value, atol=1e-4)
+
+
+def test_policy_iteration_is_stationary_once_optimal(mdps):
+    game = take(mdps, 0)
+    solver = solvers.policy_iteration()
+    state = iterate(solver, game, 30, solver.init(game))
+    again = iterate(solver, game, 1, state)
+    np.testing.assert_array_equal(np.asarray(again.policy[0]), np.asarray(state.policy[0]))
+    assert float(again.extra["residual"]) < 1e-5
+
+
+def test_natural_policy_gradient_meets_its_rate_on_mdps(mdps):
+    """Agarwal et al. (2021), Thm 16: ``V* - V^(T) <= log A / (eta T) + 1 / ((1 - gamma)^2 T)``."""
+    eta = 0.5
+    solver = solvers.natural_policy_gradient(learning_rate=eta)
+    gaps = jax.jit(jax.vmap(lambda g: solvers.run(solver, g, 200, eval_every=20)[1].nash_conv))(mdps)
+    t = np.arange(20, 201, 20)
+    bound = np.log(4) / (eta * t) + 1 / ((1 - GAMMA) ** 2 * t)
+    assert np.all(np.asarray(gaps) <= bound + 1e-5)
+    assert np.all(np.asarray(gaps)[:, -1] < 1e-3)
+
+
+# ------------------------------------------------------------------------------ regularized extragradient
+def test_regularized_extragradient_converges_linearly_to_the_qre(zero_sum_games):
+    game, tau = take(zero_sum_games, 1), 0.1
+    mu, nu = numpy_qre(game, tau)
+    solver = solvers.entropy_regularized_extragradient(learning_rate=1.0, temperature=tau, inner_steps=1,
+                                                       magnet_update_every=0, value_step_size=1.0)
+
+    def errors(game):
+        def body(state, _):
+            state = jax.lax.fori_loop(0, 20, lambda _, s: solver.step(game, s), state)
+            mu_t, nu_t = state.policy
+            return state, jnp.maximum(jnp.abs(mu_t - mu).max(), jnp.abs(nu_t - nu).max())
+        return jax.lax.scan(body, solver.init(game), None, length=12)[1]
+
+    err = np.asarray(jax.jit(errors)(game), np.float64)
+    assert err[0] > 1e-2 and err[-1] < 1e-5, err
+    # geometric decay: while above the float32 floor (~1e-6), every 20 steps shrink the error >= 1.7x
+    above = err[:-1] > 1e-5
+    assert np.all(err[1:][above] <= err[:-1][above] / 1.7), err
+
+
+def test_regularized_extragradient_magnet_schedule_reaches_nash(zero_sum_games, minimax):
+    solver = solvers.entropy_regularized_extragradient()
+
+    def run(game):
+        state, trace = solvers.run(solver, game, 2000, eval_every=2000)
+        return trace.nash_conv[-1], game.evaluate(solver.output(state)).values[0]
+
+    nash_conv, values = map(np.asarray, jax.jit(jax.vmap(run))(zero_sum_games))
+    assert np.all(nash_conv < 1e-3), nash_conv
+    np.testing.assert_allclose(values, minimax_from_initial(zero_sum_games, minimax), atol=1e-4)
+
+
+def test_regularized_extragradient_vmaps_over_temperature(zero_sum_games):
+    game = take(zero_sum_games, 2)
+
+    def final_values(tau):
+        solver = solvers.entropy_regularized_extragradient(temperature=tau, magnet_update_every=0,
+                                                           inner_steps=1, value_step_size=1.0)
+        return solvers.run(solver, game, 300, eval_every=300)[0].extra["values"]
+
+    batched = np.asarray(jax.jit(jax.vmap(final_values))(jnp.array([0.05, 0.2])))
+    np.testing.assert_allclose(batched[1], np.asarray(final_values(0.2)), atol=1e-4)
+    assert np.abs(batched[0] - batched[1]).max() > 1e-2   # the temperature matters
+
+
+# ------------------------------------------------------------------------------ foundation solvers
+FOUNDATION = {
+    "mirror_descent": lambda: solvers.mirror_descent(),
+    "optimistic_mirror_descent": lambda: solvers.optimistic_mirror_descent(),
+    "extragradient": lambda: solvers.extragradient(),
+    "mmd": lambda: solvers.mmd(),
+    "fictitious_play": lambda: solvers.fictitious_play(),
+}
+
+
+@pytest.mark.parametrize("name", sorted(FOUNDATION))
+def test_foundation_solver_on_one_state_markov_game_is_the_matrix_solver(name):
+    """With one absorbing state, Q = A pi_2 + gamma V: a constant shift, so every solver's steps equal
+    its steps on the matrix game A (the mixing weights are 1 too: the occupancy of the only state)."""
+    A = jax.random.uniform(jax.random.key(7), (3, 3), minval=-1, maxval=1)
+    mg = markov.zero_sum(jnp.ones((1, 3, 3, 1)), A[None], GAMMA, jnp.ones(1))
+    solver = FOUNDATION[name]()
+    key = jax.random.key(8)
+    m_state = iterate(solver, matrix.zero_sum(A), 50, solver.init(matrix.zero_sum(A), key))
+    s = solver.init(mg, key)
+    s = s.replace(policy=tuple(p[None] for p in solver.init(matrix.zero_sum(A), key).policy))
+    s = s.replace(average=s.policy)
+    if name == "optimistic_mirror_descent":   # previous gradient of the same start, as a Markov Q
+        s = s.replace(extra={**s.extra, "previous_gradient": mg.evaluate(s.policy).action_values})
+    g_state = iterate(solver, mg, 50, s)
+    for mp, gp in zip(solver.output(m_state), solver.output(g_state)):
+        np.testing.assert_allclose(np.asarray(gp[0]), np.asarray(mp), atol=2e-5)
+
+
+def test_foundation_solvers_improve_on_random_markov_games(zero_sum_games):
+    """Occupancy-weighted fictitious play and policy extragradient on Q-values, on a 10-state game."""
+    game = take(zero_sum_games, 3)
+    uniform = float(game.nash_conv(game.uniform_policy()))
+    for name in ("fictitious_play", "extragradient"):
+        make = FOUNDATION[name]
+        solver = make()
+        final = nash_conv(game, solver.output(iterate(solver, game, 300, solver.init(game))))
+        assert float(final) < 0.5 * uniform, name
+
+
+# ------------------------------------------------------------------------------ validation
+def test_bad_input_is_rejected(zero_sum_games, mdps):
+    general = markov.random_general_sum(jax.random.key(1), 4, 2, 2, GAMMA)
+    with pytest.raises(ValueError, match="game.rewards: minimax_value_iteration expects a zero-sum game"):
+        solvers.minimax_value_iteration().init(general)
+    with pytest.raises(ValueError, match="game: value_iteration expects an MDP"):
+        solvers.value_iteration().init(take(zero_sum_games, 0))
+    with pytest.raises(ValueError, match="game: minimax_value_iteration expects a 2-player game"):
+        solvers.minimax_value_iteration().init(take(mdps, 0))
+    with pytest.raises(ValueError, match="needs a Markov game"):
+        solvers.policy_iteration().init(matrix.rock_paper_scissors())
+    finite = markov.zero_sum(jnp.ones((1, 2, 2, 1)), jnp.zeros((1, 2, 2)), 1.0, jnp.ones(1), horizon=3)
+    with pytest.raises(ValueError, match="game.horizon"):
+        solvers.minimax_value_iteration().init(finite)
+    with pytest.raises(ValueError, match="stage_solver"):
+        solvers.minimax_value_iteration(stage_solver="lp")
+    with pytest.raises(ValueError, match="temperature_decay"):
+        solvers.entropy_regularized_extragradient(temperature_decay=1.5)
+    with pytest.raises(ValueError, match="learning_rate"):
+        solvers.natural_policy_gradient(learning_rate=-1.0)
+
+
+def test_registered_for_the_cli():
+    for name in solvers.MARKOV_SOLVERS:
+        assert name in solvers.SOLVERS
+    assert solvers.SOLVERS["policy_extragradient"] is solvers.entropy_regularized_extragradient
