@@ -38,6 +38,14 @@ SOLVERS = {
 MARKOV_SOLVERS = ("minimax_value_iteration", "value_iteration", "policy_iteration", "policy_extragradient",
                   "natural_policy_gradient")
 
+#: Best-response dynamics posed for mean-field games. They run on every game, but converge only
+#: where the (damped, or soft) best-response map contracts: not on zero-sum matrix games such as RPS.
+MEAN_FIELD_SOLVERS = ("fixed_point", "boltzmann_iteration")
+
+#: The solvers that run on every game family and converge on every two-player zero-sum game
+#: (what the solver x game tables, tests and notebooks iterate over).
+GENERAL_SOLVERS = tuple(name for name in SOLVERS if name not in MARKOV_SOLVERS + MEAN_FIELD_SOLVERS)
+
 
 def make(name: str, **hyperparameters) -> Solver:
     """Build a registered solver by name, e.g. ``make("mirror_prox", learning_rate=0.2)``."""
@@ -52,6 +60,6 @@ __all__ = [
     "optimistic_mirror_descent", "extragradient", "mirror_prox", "mmd", "first_order_solver",
     "cfr", "cfr_plus", "discounted_cfr",
     "minimax_value_iteration", "value_iteration", "policy_iteration", "entropy_regularized_extragradient",
-    "natural_policy_gradient", "StageGames", "MARKOV_SOLVERS",
+    "natural_policy_gradient", "StageGames", "MARKOV_SOLVERS", "MEAN_FIELD_SOLVERS", "GENERAL_SOLVERS",
     "SOLVERS", "make",
 ]

@@ -39,7 +39,7 @@ def test_games():
     return {"rps_brps": rps_brps, "random5": random5}
 
 
-@pytest.mark.parametrize("name", sorted(set(solvers.SOLVERS) - set(solvers.MARKOV_SOLVERS)))
+@pytest.mark.parametrize("name", sorted(solvers.GENERAL_SOLVERS))
 def test_every_solver_converges_with_defaults(name, test_games):
     solver = solvers.make(name)
     tol = 1e-2 if name in SLOW else 1e-3
