@@ -9,6 +9,7 @@ from solvers.regret_matching import cfr, cfr_plus, discounted_cfr, regret_matchi
 from solvers.regularized import mmd
 from solvers.policy_extragradient import entropy_regularized_extragradient
 from solvers.policy_gradient import natural_policy_gradient
+from solvers.markov_fictitious_play import markov_fictitious_play
 from solvers.stage_games import StageGames
 from solvers.value_iteration import minimax_value_iteration, policy_iteration, value_iteration
 
@@ -32,11 +33,12 @@ SOLVERS = {
     "policy_iteration": policy_iteration,
     "policy_extragradient": entropy_regularized_extragradient,
     "natural_policy_gradient": natural_policy_gradient,
+    "markov_fictitious_play": markov_fictitious_play,
 }
 
 #: Solvers that need a Markov game (``jaxgames.markov``): dynamic programming on its stage games.
 MARKOV_SOLVERS = ("minimax_value_iteration", "value_iteration", "policy_iteration", "policy_extragradient",
-                  "natural_policy_gradient")
+                  "natural_policy_gradient", "markov_fictitious_play")
 
 #: Best-response dynamics posed for mean-field games. They run on every game, but converge only
 #: where the (damped, or soft) best-response map contracts: not on zero-sum matrix games such as RPS.
@@ -58,7 +60,7 @@ __all__ = [
     "Solver", "SolverState", "Trace", "run", "initial_state", "update_average", "averaging_weight",
     "fictitious_play", "fixed_point", "boltzmann_iteration", "regret_matching", "regret_matching_plus", "mirror_descent",
     "optimistic_mirror_descent", "extragradient", "mirror_prox", "mmd", "first_order_solver",
-    "cfr", "cfr_plus", "discounted_cfr",
+    "cfr", "cfr_plus", "discounted_cfr", "markov_fictitious_play",
     "minimax_value_iteration", "value_iteration", "policy_iteration", "entropy_regularized_extragradient",
     "natural_policy_gradient", "StageGames", "MARKOV_SOLVERS", "MEAN_FIELD_SOLVERS", "GENERAL_SOLVERS",
     "SOLVERS", "make",
