@@ -91,6 +91,8 @@ def _register_builtins() -> None:
     register_game("mfg_four_rooms", mean_field.four_rooms)
     register_game("mfg_sis_epidemic", mean_field.sis_epidemic)
     register_game("mfg_rps_population", mean_field.rps_population)
+    register_game("mfg_stationary_rps_population", mean_field.stationary_rps_population)
+    register_game("mfg_stationary_sis_epidemic", mean_field.stationary_sis_epidemic)
     register_game("mfg_beach_bar", mean_field.beach_bar)
     register_game("mfg_linear_quadratic", mean_field.linear_quadratic)
     register_game("mfg_minority", mean_field.minority_game)

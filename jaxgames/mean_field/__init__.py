@@ -12,6 +12,8 @@ from jaxgames.mean_field.linear_quadratic import LinearQuadratic, linear_quadrat
 from jaxgames.mean_field.minority import MinorityGame, minority_game
 from jaxgames.mean_field.rps_population import RPSPopulation, rps_population
 from jaxgames.mean_field.sis import SISEpidemic, sis_epidemic
+from jaxgames.mean_field.stationary import (StationaryMeanFieldGame, stationary_distribution, stationary_game,
+                                            stationary_rps_population, stationary_sis_epidemic)
 
 __all__ = [
     "MeanFieldGame", "CrowdModelling", "crowd_modelling", "openspiel_displacement", "first_visit_last_action",
@@ -20,4 +22,6 @@ __all__ = [
     "SISEpidemic", "sis_epidemic", "RPSPopulation", "rps_population", "BeachBar", "beach_bar",
     "FinitePopulationValues", "n_agent_values", "n_agent_exploitability",
     "LinearQuadratic", "linear_quadratic", "MinorityGame", "minority_game",
+    "StationaryMeanFieldGame", "stationary_game", "stationary_distribution", "stationary_rps_population",
+    "stationary_sis_epidemic",
 ]

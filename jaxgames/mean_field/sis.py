@@ -22,8 +22,8 @@ gain is ``O(1/sqrt(N))`` (``finite_population.py``).
 
 Leaves: ``initial [2]``, ``infection_rate``, ``recovery_rate``, ``infection_cost``,
 ``exposure [A]``, ``distancing_cost [A]``; ``horizon`` static. The model is
-finite-horizon like every ``MeanFieldGame``; a stationary discounted version
-would need a different base class (not provided).
+finite-horizon like every ``MeanFieldGame``; ``stationary.stationary_sis_epidemic``
+is its stationary discounted version (same dynamics and rewards).
 """
 
 from __future__ import annotations

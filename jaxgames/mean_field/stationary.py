@@ -1,0 +1,408 @@
+"""Stationary discounted mean-field games: a time-homogeneous model played forever.
+
+The infinite-horizon, discounted, *stationary* mean-field game of Guo, Hu, Xu &
+Zhang (2019), "Learning mean-field games" (NeurIPS), and Subramanian & Mahajan
+(2019), "Reinforcement learning in stationary mean-field games" (AAMAS): a
+continuum of agents uses one stationary policy ``pi [S, A]`` and the population
+sits at a *stationary* mean field ``mu [S]``. The model is any time-homogeneous
+``MeanFieldGame`` (``transition(t, mu)`` / ``reward(t, mu)`` evaluated at
+``t = 0``; its ``horizon`` is ignored), so the finite-horizon models'
+dynamics and rewards are reused as they are; ``StationaryMeanFieldGame`` wraps
+one with a discount ``gamma`` in ``[0, 1)``. A policy is ``(pi,)``, ``pi[x, a]``.
+
+**Stationary mean field** ``mu(pi)``: a fixed point of the population dynamics::
+
+    mu(x') = sum_{x,a} mu(x) pi(a|x) P(x'|x, a, mu)         (sum_x mu(x) = 1)
+
+* Dynamics that do not depend on ``mu`` (``mean_field_dependent=False``):
+  ``mu`` is the stationary distribution of the chain ``P_pi[x, x']``, solved
+  exactly by one linear solve ``mu^T (I - P_pi + 1 v^T) = v^T`` (any ``v`` with
+  ``sum v = 1``; we use ``initial``). The matrix is invertible exactly when the
+  chain has a single recurrent class (then ``mu`` is unique, periodic chains
+  included: Kemeny & Snell 1960, the fundamental-matrix identity). When it has
+  several (e.g. "everyone stays put"), the stationary distribution is not
+  unique and the matrix is singular: the solve's output is kept only if it
+  is nonetheless a stationary distribution (finite, non-negative, ``mu P = mu``
+  to a few ulps; then it is *one* of them, not a canonical one); otherwise we
+  return the Cesàro average ``(1/K) sum_{k<K} v P_pi^k`` of the chain started
+  at ``v`` (``K = FALLBACK_STEPS``): the long-run distribution of the
+  population that starts at ``v``, up to an ``O(1/K)`` transient.
+* Dynamics that depend on ``mu`` (``mean_field_dependent=True``, e.g. SIS):
+  damped fixed-point iteration inside a ``lax.while_loop``, started at
+  ``initial``, each step solving the frozen chain exactly::
+
+      mu_{k+1} = (1 - d) mu_k + d stat(P_pi(mu_k)),      d = damping in (0, 1]
+
+  stopped when ``|stat(P_pi(mu_k)) - mu_k|_1 <= tol`` (a few float ulps) or after
+  ``max_mean_field_iterations``. Its rest points are exactly the stationary
+  mean fields. Uniqueness is *not* guaranteed in general (SIS has the
+  disease-free ``mu(I) = 0`` and, when ``beta e > gamma``, an endemic one);
+  the iteration converges to a fixed point that is attracting for the map,
+  and the start ``initial`` selects among several (SIS: the endemic one for
+  ``mu_0(I) > 0``). Convergence is guaranteed when ``mu -> stat(P_pi(mu))``
+  is a contraction (Guo et al. 2019, Assumption 2; small enough damping helps
+  against 2-cycles). If it does not converge the last iterate is returned:
+  ``mean_field_residual(policy) = |mu - mu P_pi(mu)|_1`` reports how far it is
+  from stationary (check it when in doubt).
+
+**Value** of a policy ``pi'`` against ``mu`` (the representative player's
+discounted return, starting from ``mu`` itself: the stationary MFG criterion
+of Subramanian & Mahajan 2019, Def. 1 and Guo et al. 2019, Eq. 2, where a
+player drawn from the stationary population deviates)::
+
+    V = r_pi' + gamma P_pi' V   (exact linear solve),   J(pi', mu) = sum_x mu(x) V(x)
+    Q(x, a) = r(x, a, mu) + gamma sum_x' P(x'|x, a, mu) V(x')
+
+The mean field is frozen at ``mu(pi)``: against it the player faces an MDP,
+which we hand to ``jaxgames.markov.MarkovGame`` (one player, rewards ``[1, S, A]``):
+exact evaluation by a linear solve and the **best response by Howard's policy
+iteration** in a ``lax.while_loop`` (exact to float precision, warm-started at
+the greedy response to ``pi``). ``exploitability(pi) = max_pi' J(pi', mu(pi)) -
+J(pi, mu(pi)) >= 0``, zero exactly at a stationary mean-field equilibrium
+(a Guo et al. 2019 "MFG solution"; the optimal value is attained by a
+stationary policy from every state, so no non-stationary deviation does better).
+
+**Soft best response** (``smooth_best_response``, the Boltzmann response of
+Cui & Koeppl 2021): the fixed point of the soft Bellman equation
+``V = tau log sum_a ref(a|x) exp((r + gamma P V)(x, a) / tau)``, solved by soft
+policy iteration to a few ulps (exact evaluations by linear solves; soft value
+iteration gives the same limit, more slowly), ``pi ∝ ref exp(Q^soft / tau)``. It is the optimal
+policy of ``E[sum_t gamma^t (r_t - tau KL(pi(.|x_t) || ref(.|x_t)))]``, and
+``regularized_nash_conv(pi, tau)`` is that objective's best-response gap
+against ``mu(pi)`` (zero exactly at the regularised equilibrium).
+
+**Averaging.** ``reach = (mu,)``, so the inherited ``mix_policies`` is the
+distribution-weighted average ``(1-a) mu_p p + a mu_q q`` normalised per state
+(Perrin et al. 2020, Eq. 5, with the stationary distribution). For dynamics
+that do not depend on ``mu`` this is exact: stationary state-action measures
+``mu(x) pi(a|x)`` form a convex set, so the averaged policy has stationary
+distribution ``(1-a) mu_p + a mu_q`` (when unique) and the mixed measure.
+
+Limitation: the policy-iteration best response (``MarkovGame``) knows no
+action masks, so models with illegal actions are refused.
+"""
+
+from __future__ import annotations
+
+import flax.struct
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxgames import simplex
+from jaxgames.core import Evaluation, Game, Policy, as_float_array, check_finite, is_concrete
+from jaxgames.markov.game import MarkovGame
+from jaxgames.mean_field.game import MeanFieldGame, check_size
+from jaxgames.mean_field.rps_population import rps_population
+from jaxgames.mean_field.sis import sis_epidemic
+
+#: Steps of the Cesàro-average fallback when the policy's chain has several recurrent classes.
+FALLBACK_STEPS = 1000
+#: Safety cap on soft policy iteration rounds (it stops after a handful).
+MAX_SOFT_POLICY_ITERATIONS = 1000
+
+
+def _ulps(dtype, scale) -> jax.Array:
+    return 16 * jnp.finfo(dtype).eps * scale
+
+
+def stationary_distribution(chain: jax.Array, start: jax.Array) -> jax.Array:
+    """``[S]``: the stationary distribution of the row-stochastic ``chain [S, S']``.
+
+    Exact for a chain with one recurrent class: ``mu^T (I - P + 1 v^T) = v^T``
+    with ``v = start`` (``sum v = 1``), one LU solve. Otherwise (several
+    stationary distributions: the matrix is singular) the Cesàro average of
+    ``start P^k`` over ``k < FALLBACK_STEPS`` (see the module docstring).
+    """
+    s = chain.shape[-1]
+    dtype = chain.dtype
+    start = start.astype(dtype)
+    system = jnp.eye(s, dtype=dtype) - chain + start[None, :]   # I - P + 1 v^T
+    mu = jnp.linalg.solve(system.T, start)
+    tol = _ulps(dtype, 16.0 * s)
+    residual = jnp.sum(jnp.abs(mu @ chain - mu)) + jnp.abs(jnp.sum(mu) - 1.0)
+    ok = jnp.all(jnp.isfinite(mu)) & (jnp.min(mu) >= -tol) & (residual <= tol)
+
+    def cesaro(_):
+        def body(_, carry):
+            nu, total = carry
+            return nu @ chain, total + nu
+        _, total = jax.lax.fori_loop(0, FALLBACK_STEPS, body, (start, jnp.zeros_like(start)))
+        return total / FALLBACK_STEPS
+
+    def exact(_):
+        clipped = jnp.maximum(mu, 0.0)
+        return clipped / jnp.sum(clipped)
+
+    return jax.lax.cond(ok, exact, cesaro, None)
+
+
+@flax.struct.dataclass
+class StationaryMeanFieldGame(Game):
+    """A time-homogeneous mean-field model played forever with discount ``gamma`` (see the module docstring).
+
+    Build it with ``stationary_game(model, discount)`` or a model's stationary
+    constructor (``stationary_rps_population``, ``stationary_sis_epidemic``).
+    Leaves: ``model`` (its coefficients), ``discount``, ``damping``; static:
+    ``mean_field_dependent``, ``max_mean_field_iterations``. Policies ``(pi [S, A],)``.
+    """
+
+    model: MeanFieldGame
+    discount: jax.Array
+    damping: jax.Array
+    mean_field_dependent: bool = flax.struct.field(pytree_node=False, default=True)
+    max_mean_field_iterations: int = flax.struct.field(pytree_node=False, default=1000)
+
+    num_players = 1
+
+    @property
+    def num_states(self) -> int:
+        return self.model.num_states
+
+    @property
+    def num_actions(self) -> int:
+        return self.model.num_actions
+
+    @property
+    def initial(self) -> jax.Array:
+        """``[S]``: where the population starts (selects among stationary mean fields, see above)."""
+        return self.model.initial
+
+    # -- the model at a frozen mean field ----------------------------------------
+    def transition(self, mu) -> jax.Array:
+        """``[S, A, S']``: ``P(x' | x, a, mu)``."""
+        return self.model.transition(jnp.zeros((), jnp.int32), mu)
+
+    def reward(self, mu) -> jax.Array:
+        """``[S, A]``: ``r(x, a, mu)``."""
+        return self.model.reward(jnp.zeros((), jnp.int32), mu)
+
+    def legal_mask(self) -> Policy:
+        return (jnp.asarray(self.model.action_mask()),)
+
+    def legal_mask_host(self) -> tuple:
+        return (np.asarray(self.model.action_mask()),)
+
+    def _chain(self, pi, mu) -> jax.Array:
+        return jnp.einsum("xa,xay->xy", pi, self.transition(mu).astype(pi.dtype))
+
+    def induced_mdp(self, mu, dtype=None) -> MarkovGame:
+        """The single-player ``MarkovGame`` the representative player faces against the frozen ``mu``.
+
+        Transitions ``P(.|x, a, mu)``, rewards ``[1, S, A]`` ``r(x, a, mu)``,
+        ``discount``, initial distribution ``mu``. Built without re-validation
+        (the model was validated at construction), so it is cheap under ``jit``.
+        """
+        dtype = mu.dtype if dtype is None else dtype
+        mu = mu.astype(dtype)
+        children = (self.transition(mu).astype(dtype), self.reward(mu).astype(dtype)[None],
+                    jnp.asarray(self.discount, dtype), mu)
+        return MarkovGame.tree_unflatten((1, None), children)
+
+    # -- the stationary mean field -------------------------------------------------
+    def mean_field(self, policy: Policy) -> jax.Array:
+        """``[S]``: the stationary mean field ``mu(pi)`` (exact solve, or damped fixed point; see above)."""
+        pi = policy[0]
+        start = self.model.initial.astype(pi.dtype)
+        if not self.mean_field_dependent:
+            return stationary_distribution(self._chain(pi, start), start)
+        damping = jnp.asarray(self.damping, pi.dtype)
+        tol = _ulps(pi.dtype, self.num_states)
+
+        def cond(carry):
+            k, _, gap = carry
+            return (k < self.max_mean_field_iterations) & (gap > tol)
+
+        def body(carry):
+            k, mu, _ = carry
+            target = stationary_distribution(self._chain(pi, mu), mu)
+            # stop on the undamped gap |stat(P(mu)) - mu|_1, so small damping does not stop early
+            return k + 1, (1.0 - damping) * mu + damping * target, jnp.sum(jnp.abs(target - mu))
+
+        init = (jnp.zeros((), jnp.int32), start, jnp.asarray(jnp.inf, pi.dtype))
+        return jax.lax.while_loop(cond, body, init)[1]
+
+    def mean_field_residual(self, policy: Policy) -> jax.Array:
+        """``|mu - mu P_pi(mu)|_1`` at ``mu = mean_field(policy)``: ~0 unless the iteration did not converge."""
+        mu = self.mean_field(policy)
+        return jnp.sum(jnp.abs(mu @ self._chain(policy[0], mu) - mu))
+
+    def reach(self, policy: Policy) -> Policy:
+        """``(mu,)``: the stationary mean field, the weights of ``mix_policies``."""
+        return (self.mean_field(policy),)
+
+    # -- the Game contract ---------------------------------------------------------
+    def evaluate(self, policy: Policy) -> Evaluation:
+        """Value ``[1]`` (``mu . V``), Q-values ``([S, A],)``, ``reach = (mu,)``, against ``mu(policy)``."""
+        mu = self.mean_field(policy)
+        mdp = self.induced_mdp(mu)
+        v = mdp.state_values(policy)
+        q = mdp.joint_action_values(v)[0]
+        return Evaluation(values=jnp.dot(mu, v[0])[None], action_values=(q,), reach=(mu,),
+                          opponent_reach=(jnp.ones_like(mu),))
+
+    def state_values(self, policy: Policy) -> jax.Array:
+        """``[S]``: ``V(x)`` of ``policy`` against ``mu(policy)``."""
+        return self.induced_mdp(self.mean_field(policy)).state_values(policy)[0]
+
+    def best_response(self, policy: Policy) -> Policy:
+        """``([S, A],)`` one-hot: policy iteration in the MDP induced by ``mu(policy)``."""
+        return self.induced_mdp(self.mean_field(policy)).best_response(policy)
+
+    def best_response_values(self, policy: Policy) -> jax.Array:
+        """``[1]``: ``max_pi' J(pi', mu(policy))``."""
+        mu = self.mean_field(policy)
+        return jnp.dot(mu, self.induced_mdp(mu).best_response_state_values(policy)[0])[None]
+
+    def nash_conv(self, policy: Policy) -> jax.Array:
+        """``max_pi' J(pi', mu(pi)) - J(pi, mu(pi))`` (one mean field shared by both values)."""
+        mu = self.mean_field(policy)
+        mdp = self.induced_mdp(mu)
+        gap = mdp.best_response_state_values(policy)[0] - mdp.state_values(policy)[0]
+        return jnp.dot(mu, gap)
+
+    # -- entropy / KL regularisation -----------------------------------------------
+    def _soft_q(self, mu, reference, tau) -> jax.Array:
+        """``[S, A]``: ``Q^soft`` against ``mu`` by soft policy iteration (exact evaluations).
+
+        ``V_k = (I - gamma P_k)^{-1} (r_k - tau KL(pi_k || ref))`` (a linear solve),
+        ``Q_k = r + gamma P V_k``, ``pi_{k+1} ∝ ref exp(Q_k / tau)``, from
+        ``pi_0 = ref``, until ``V`` moves by no more than a few ulps. Each
+        round improves the soft value monotonically and the iteration is
+        Newton's method on the soft Bellman equation, so it stops after a
+        handful of rounds, exact to float precision (soft value iteration
+        would stop ``gamma / (1 - gamma)`` times its last step away from the
+        fixed point).
+        """
+        mdp = self.induced_mdp(mu)
+        p, r, g = mdp.transitions, mdp.rewards[0], mdp.discount
+        mask = self.legal_mask()[0] & (reference > 0)
+        eye = jnp.eye(self.num_states, dtype=r.dtype)
+        t = jnp.maximum(tau, 1e-30)
+
+        def improve(v):
+            q = r + g * p @ v
+            return q, simplex.masked_softmax(q / t + simplex.safe_log(reference), mask)
+
+        def cond(carry):
+            k, _, v, delta = carry
+            return (k < MAX_SOFT_POLICY_ITERATIONS) & (delta > _ulps(v.dtype, 1.0 + jnp.max(jnp.abs(v))))
+
+        def body(carry):
+            k, pi, v, _ = carry
+            p_pi = jnp.einsum("xa,xay->xy", pi, p)
+            r_pi = jnp.sum(pi * r, axis=-1) - tau * simplex.kl(pi, reference)
+            new = jnp.linalg.solve(eye - g * p_pi, r_pi)
+            return k + 1, improve(new)[1], new, jnp.max(jnp.abs(new - v))
+
+        init = (jnp.zeros((), jnp.int32), reference, jnp.zeros_like(mu), jnp.asarray(jnp.inf, mu.dtype))
+        _, _, v, _ = jax.lax.while_loop(cond, body, init)
+        # tau = 0: the optimal Q of the unregularised MDP (policy iteration), not an overflowing softmax
+        v_star = mdp.best_response_state_values((reference,))[0]
+        return jnp.where(tau > 0, improve(v)[0], r + g * p @ v_star)
+
+    def smooth_best_response(self, policy: Policy, temperature, reference: Policy | None = None) -> Policy:
+        """``([S, A],)``: ``pi ∝ ref exp(Q^soft / tau)`` against ``mu(policy)`` (one-hot BR at ``tau = 0``)."""
+        pi = policy[0]
+        mask = self.legal_mask()[0]
+        ref = self.uniform_policy()[0].astype(pi.dtype) if reference is None else reference[0]
+        tau = jnp.asarray(temperature, pi.dtype)
+        q = self._soft_q(self.mean_field(policy), ref, tau)
+        soft = simplex.masked_softmax(q / jnp.maximum(tau, 1e-30) + simplex.safe_log(ref), mask & (ref > 0))
+        return (jnp.where(tau > 0, soft, simplex.one_hot_argmax(q, mask)),)
+
+    def regularized_nash_conv(self, policy: Policy, temperature, reference: Policy | None = None):
+        """``max_pi' J_tau(pi', mu) - J_tau(pi, mu)`` at ``mu = mu(pi)``, from ``mu``.
+
+        ``J_tau(pi, mu) = E[sum_t gamma^t (r(x_t, a_t, mu) - tau KL(pi(.|x_t) || ref(.|x_t)))]``
+        with ``x_0 ~ mu``; zero exactly at the regularised stationary equilibrium.
+        """
+        pi = policy[0]
+        ref = self.uniform_policy()[0].astype(pi.dtype) if reference is None else reference[0]
+        tau = jnp.asarray(temperature, pi.dtype)
+        mu = self.mean_field(policy)
+        q_soft = self._soft_q(mu, ref, tau)
+        v_soft = jnp.where(tau > 0, simplex.soft_max_value(q_soft, ref, tau), jnp.max(q_soft, axis=-1))
+        mdp = self.induced_mdp(mu)
+        # the KL penalty depends on the state only: fold it into the rewards and solve for V^pi_tau
+        rewards = mdp.rewards - tau * simplex.kl(pi, ref)[None, :, None]
+        penalized = MarkovGame.tree_unflatten((1, None), (mdp.transitions, rewards, mdp.discount, mu))
+        v_pi = penalized.state_values(policy)[0]
+        return jnp.dot(mu, v_soft - v_pi)
+
+
+# -- constructors ------------------------------------------------------------------------------
+
+def _check_scalar(value, field: str, low: float, high: float, high_open: bool) -> jax.Array:
+    v = as_float_array(value, field)
+    if v.ndim != 0:
+        raise ValueError(f"{field}: expected a scalar, got shape {tuple(v.shape)}")
+    check_finite(v, field)
+    if is_concrete(v):
+        x = float(v)
+        if not (low <= x and (x < high if high_open else x <= high)):
+            interval = f"[{low}, {high})" if high_open else f"({low}, {high}]"
+            raise ValueError(f"{field}: expected a value in {interval}, got {x}")
+    return v
+
+
+def stationary_game(model: MeanFieldGame, discount=0.9, *, mean_field_dependent: bool = True,
+                    damping=1.0, max_mean_field_iterations: int = 1000) -> StationaryMeanFieldGame:
+    """The stationary discounted version of a time-homogeneous ``MeanFieldGame`` (see the module docstring).
+
+    Args:
+      model: a ``MeanFieldGame`` whose ``transition`` and ``reward`` do not
+        depend on time (evaluated at ``t = 0``) and whose actions are all legal.
+      discount: ``gamma`` in ``[0, 1)`` (may be traced).
+      mean_field_dependent: whether ``P`` depends on ``mu`` (static). ``False``
+        solves the stationary distribution exactly in one solve; ``True`` runs
+        the damped fixed-point iteration (also correct, just slower, when ``P``
+        does not depend on ``mu``).
+      damping: ``d`` in (0, 1] of the fixed-point iteration (may be traced).
+      max_mean_field_iterations: cap on that iteration (static int >= 1).
+    """
+    if not isinstance(model, MeanFieldGame):
+        raise ValueError(f"model: expected a MeanFieldGame (e.g. sis_epidemic()), got {type(model).__name__}")
+    if not np.all(np.asarray(model.action_mask())):
+        raise ValueError("model: expected every action legal in every state (the stationary best response "
+                         "is policy iteration on an unmasked MDP)")
+    max_mean_field_iterations = check_size(max_mean_field_iterations, "max_mean_field_iterations", 1)
+    discount = _check_scalar(discount, "discount", 0.0, 1.0, high_open=True)
+    damping = _check_scalar(damping, "damping", 0.0, 1.0, high_open=False)
+    if is_concrete(damping) and float(damping) == 0.0:
+        raise ValueError("damping: expected a value in (0, 1], got 0.0")
+    return StationaryMeanFieldGame(model=model, discount=discount, damping=damping,
+                                   mean_field_dependent=bool(mean_field_dependent),
+                                   max_mean_field_iterations=max_mean_field_iterations)
+
+
+def stationary_rps_population(discount=0.9, a=1.0, b=1.0, c=1.0, initial=None) -> StationaryMeanFieldGame:
+    """Stationary discounted rock-paper-scissors population game; policies ``[3, 3]``.
+
+    The model of ``rps_population`` (state = current choice, action = the
+    choice to switch to, reward ``(payoff @ mu)[x]``), dynamics independent of
+    ``mu``, so ``mu(pi)`` is the exact stationary distribution of ``pi`` seen as
+    a chain. ``pi(.|x) = m`` with ``m ∝ (c, b, a)`` (``game.model.equilibrium_distribution()``)
+    makes ``mu = m`` and every reward 0: an exact stationary MFE (uniform for ``a = b = c``).
+    """
+    return stationary_game(rps_population(horizon=1, a=a, b=b, c=c, initial=initial), discount,
+                           mean_field_dependent=False)
+
+
+def stationary_sis_epidemic(discount=0.9, infection_rate=0.8, recovery_rate=0.2, infection_cost=1.0,
+                            exposure=(1.0, 0.0), distancing_cost=(0.0, 0.5), initial_infected=0.4,
+                            damping=1.0, max_mean_field_iterations: int = 1000) -> StationaryMeanFieldGame:
+    """Stationary discounted SIS epidemic (the model of ``sis_epidemic``); policies ``[2, A]``.
+
+    Known answers: with policy ``pi`` the frozen chain's infected fraction is
+    ``p / (p + gamma_r)``, ``p = beta e_pi mu(I)`` (``e_pi`` the susceptibles'
+    mean exposure), so the stationary mean field is the endemic
+    ``mu(I) = 1 - gamma_r / (beta e_pi)`` when ``beta e_pi > gamma_r`` and
+    ``initial_infected > 0``, else disease-free ``mu(I) = 0`` (then distancing
+    is pure cost).
+    """
+    model = sis_epidemic(horizon=1, infection_rate=infection_rate, recovery_rate=recovery_rate,
+                         infection_cost=infection_cost, exposure=exposure, distancing_cost=distancing_cost,
+                         initial_infected=initial_infected)
+    return stationary_game(model, discount, mean_field_dependent=True, damping=damping,
+                           max_mean_field_iterations=max_mean_field_iterations)
