@@ -50,7 +50,9 @@ def first_order_solver(kind: str, learning_rate, geometry: str = "entropic", tem
         every that many steps (R-NaD style).
       output: ``"last"`` iterate or reach-weighted ``"average"``
         (for extragradient, the average of the extrapolated points, as in
-        Nemirovski's analysis).
+        Nemirovski's analysis). With ``"last"`` the running average is not
+        tracked (``state.average`` is the iterate); with ``"average"``
+        ``state.policy`` still holds the last iterate.
       alternating: (mirror descent only) players step in turn, each against
         the others' newest policy.
     """
@@ -105,7 +107,9 @@ def first_order_solver(kind: str, learning_rate, geometry: str = "entropic", tem
             every = jnp.maximum(magnet_update_every, 1)
             due = (magnet_update_every > 0) & ((state.step + 1) % every == 0)
             extra["magnet"] = jax.tree_util.tree_map(lambda a, b: jnp.where(due, a, b), new, magnet_)
-        average = update_average(game, state, played)
+        # The average costs two reach computations per step (a third of a mean-field step); it is
+        # only tracked when it is the output. With output="last" it mirrors the iterate.
+        average = update_average(game, state, played) if output == "average" else new
         return SolverState(policy=new, average=average, step=state.step + 1, extra=extra)
 
     report = (lambda s: s.policy) if output == "last" else (lambda s: s.average)
