@@ -214,3 +214,34 @@ def write_results(stem: str, payload: dict, rows: list, fields: list, wall_s: fl
         for row in rows:
             writer.writerow({k: row.get(k, "") for k in fields})
     print(f"\nwrote {RESULTS_DIR / (stem + '.json')} and .csv; total wall time {wall_s:.0f} s")
+
+
+# ----------------------------------------------------------------------------- command line / start
+
+def standard_parser(doc: str):
+    """An ``argparse`` parser with the options every benchmark has: ``--quick``, ``--repeats``, ``--wait-idle``."""
+    import argparse
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes, for smoke testing")
+    parser.add_argument("--repeats", type=int, default=5, help="timed runs per measurement (median reported)")
+    parser.add_argument("--wait-idle", type=float, default=0.0, metavar="SECONDS",
+                        help="first wait up to SECONDS until other processes leave the CPU idle")
+    return parser
+
+
+def start_run(parser, argv, packages=()):
+    """Parse ``argv``, wait for an idle machine if asked, print the machine line; ``(args, info, cpu)``."""
+    args = parser.parse_args(argv)
+    if args.repeats < 1:
+        parser.error("--repeats must be >= 1")
+    idle = wait_for_idle(args.wait_idle) if args.wait_idle > 0 else None
+    cpu = CpuAccounting()
+    info = machine_info(packages=packages)
+    info["wait_for_idle"] = idle
+    versions = "; ".join(f"{name} {info.get(name)}" for name in packages)
+    print(f"machine: {info['cpu_model']}, {info['cpu_count']} CPUs; jax {info['jax']} on {info['jax_devices']}; "
+          f"{versions}; numpy {info['numpy']}; git {info['git_commit'][:9]}"
+          + (f" (uncommitted changes in {len(info['git_dirty_paths'])} library paths)"
+             if info["git_dirty_paths"] else ""))
+    warn_if_loaded(info)
+    return args, info, cpu

@@ -39,7 +39,6 @@ as JSON and CSV. See ``benchmarks/README.md`` for the measured numbers and how t
 
 from __future__ import annotations
 
-import argparse
 import collections
 import re
 import time
@@ -52,7 +51,7 @@ from open_spiel.python import policy as os_policy
 
 import jaxgames
 import solvers
-from _common import CpuAccounting, machine_info, time_blocks, time_jitted, wait_for_idle, warn_if_loaded, write_results
+from _common import standard_parser, start_run, time_blocks, time_jitted, write_results
 from jaxgames.efg.openspiel import to_openspiel_policy
 from jaxgames.efg.sequence import bottom_up, opponent_reach, realization_plan, sequence_form, sequence_values
 
@@ -490,26 +489,11 @@ def print_table(summary):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="small sizes, for smoke testing")
-    parser.add_argument("--repeats", type=int, default=5, help="timed runs per measurement (median reported)")
+    parser = standard_parser(__doc__)
     parser.add_argument("--seed", type=int, default=0, help="seed of the random policy in (2)")
-    parser.add_argument("--wait-idle", type=float, default=0.0, metavar="SECONDS",
-                        help="first wait up to SECONDS until other processes leave the CPU idle")
     parser.add_argument("--no-analysis", action="store_true", help="skip (4)")
-    args = parser.parse_args(argv)
-    if args.repeats < 1:
-        parser.error("--repeats must be >= 1")
+    args, info, cpu = start_run(parser, argv, packages=("open_spiel",))
     cfg = QUICK if args.quick else FULL
-    idle = wait_for_idle(args.wait_idle) if args.wait_idle > 0 else None
-    cpu = CpuAccounting()
-    info = machine_info(packages=("open_spiel",))
-    info["wait_for_idle"] = idle
-    print(f"machine: {info['cpu_model']}, {info['cpu_count']} CPUs; jax {info['jax']} on {info['jax_devices']}; "
-          f"open_spiel {info['open_spiel']}; numpy {info['numpy']}; git {info['git_commit'][:9]}"
-          + (f" (uncommitted changes in {len(info['git_dirty_paths'])} library paths)"
-             if info["git_dirty_paths"] else ""))
-    warn_if_loaded(info)
 
     rows, summary = [], {}
     games = {"kuhn_poker": jaxgames.kuhn_poker(), "leduc_poker": jaxgames.leduc_poker()}

@@ -28,7 +28,6 @@ mfglib is not compared: it depends on PyTorch, too large to install in a scratch
 
 from __future__ import annotations
 
-import argparse
 import time
 
 import jax
@@ -40,7 +39,7 @@ from open_spiel.python.mfg.algorithms import mirror_descent as os_md
 from open_spiel.python.mfg.algorithms import nash_conv as os_nash_conv
 
 import solvers
-from _common import CpuAccounting, machine_info, time_blocks, time_jitted, wait_for_idle, warn_if_loaded, write_results
+from _common import standard_parser, start_run, time_blocks, time_jitted, write_results
 from jaxgames.mean_field import crowd_modelling
 
 TARGET = 500.0  # iterations/s ratio ours / OpenSpiel (issue 6)
@@ -140,22 +139,8 @@ def bench_sweep(cfg, repeats, rows, summary):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="small sizes, for smoke testing")
-    parser.add_argument("--repeats", type=int, default=5, help="timed runs per measurement (median reported)")
-    parser.add_argument("--wait-idle", type=float, default=0.0, metavar="SECONDS",
-                        help="first wait up to SECONDS until other processes leave the CPU idle")
-    args = parser.parse_args(argv)
-    if args.repeats < 1:
-        parser.error("--repeats must be >= 1")
+    args, info, cpu = start_run(standard_parser(__doc__), argv, packages=("open_spiel",))
     cfg = QUICK if args.quick else FULL
-    idle = wait_for_idle(args.wait_idle) if args.wait_idle > 0 else None
-    cpu = CpuAccounting()
-    info = machine_info(packages=("open_spiel",))
-    info["wait_for_idle"] = idle
-    print(f"machine: {info['cpu_model']}, {info['cpu_count']} CPUs; jax {info['jax']}; "
-          f"open_spiel {info['open_spiel']}; git {info['git_commit'][:9]}")
-    warn_if_loaded(info)
     rows, summary = [], {}
     t0 = time.perf_counter()
     bench_iterations(crowd_modelling(), pyspiel.load_game("mfg_crowd_modelling"), cfg, args.repeats, rows, summary)

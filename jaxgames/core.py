@@ -246,6 +246,16 @@ def check_distribution_statistics(stats, field: str) -> None:
             f"found a sum off by {off:.4g}")
 
 
+def require_pyspiel():
+    """Import OpenSpiel's ``pyspiel`` (an optional dependency) with a clear error when it is missing."""
+    try:
+        import pyspiel
+    except ImportError as err:  # pragma: no cover - exercised only without open-spiel
+        raise ImportError("OpenSpiel interop needs the optional dependency open-spiel: "
+                          "pip install open-spiel") from err
+    return pyspiel
+
+
 def stack_policies(policies: Sequence[Policy]) -> Policy:
     """Stack a list of policies of one game into one batched policy."""
     return jax.tree_util.tree_map(lambda *xs: jnp.stack(xs), *policies)

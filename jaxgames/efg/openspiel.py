@@ -13,22 +13,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from jaxgames.core import Policy
+from jaxgames.core import Policy, require_pyspiel
 from jaxgames.efg.game import EFGGame
 from jaxgames.efg.tree import CHANCE, build_tree
 
 
-def _pyspiel():
-    try:
-        import pyspiel
-    except ImportError as err:  # pragma: no cover - exercised only without open-spiel
-        raise ImportError("OpenSpiel interop needs the optional dependency open-spiel: "
-                          "pip install open-spiel") from err
-    return pyspiel
-
-
 def _load(game):
-    pyspiel = _pyspiel()
+    pyspiel = require_pyspiel()
     if isinstance(game, str):
         return pyspiel.load_game(game)
     if not isinstance(game, pyspiel.Game):
@@ -45,7 +36,7 @@ def from_openspiel(game, max_histories: int = 1_000_000) -> EFGGame:
     ``max_histories`` histories.
     """
     game = _load(game)
-    pyspiel = _pyspiel()
+    pyspiel = require_pyspiel()
     gtype = game.get_type()
     if gtype.dynamics != pyspiel.GameType.Dynamics.SEQUENTIAL:
         raise ValueError(f"game: {game} is not an extensive-form (sequential) game; "

@@ -15,24 +15,15 @@ import ast
 
 import numpy as np
 
-from jaxgames.core import Policy
+from jaxgames.core import Policy, require_pyspiel
 from jaxgames.mean_field.crowd_modelling import CrowdModelling
 from jaxgames.mean_field.crowd_modelling_2d import CrowdModelling2D
 from jaxgames.mean_field.game import MeanFieldGame
 
 
-def _pyspiel():
-    try:
-        import pyspiel
-    except ImportError as err:  # pragma: no cover - exercised only without open-spiel
-        raise ImportError("OpenSpiel interop needs the optional dependency open-spiel: "
-                          "pip install open-spiel") from err
-    return pyspiel
-
-
 def openspiel_game(game: MeanFieldGame):
     """The ``pyspiel.Game`` with the same rules as ``game`` (raises if OpenSpiel has none)."""
-    pyspiel = _pyspiel()
+    pyspiel = require_pyspiel()
     if isinstance(game, CrowdModelling):
         return pyspiel.load_game("mfg_crowd_modelling", {"size": game.size, "horizon": game.horizon})
     if isinstance(game, CrowdModelling2D):
@@ -63,7 +54,7 @@ def state_index(game: MeanFieldGame, state) -> tuple[int, int]:
 
 
 def _policy_base():
-    _pyspiel()
+    require_pyspiel()
     from open_spiel.python import policy as policy_std
     return policy_std.Policy
 
@@ -87,7 +78,7 @@ def decision_states(game: MeanFieldGame, spiel_game=None) -> dict:
     Found by a breadth-first walk that dedups by observation string and feeds
     mean-field nodes a uniform distribution (the policy lookup ignores it).
     """
-    pyspiel = _pyspiel()
+    pyspiel = require_pyspiel()
     spiel_game = openspiel_game(game) if spiel_game is None else spiel_game
     out, frontier = {}, [spiel_game.new_initial_state()]
     while frontier:
