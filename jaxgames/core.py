@@ -94,6 +94,32 @@ def check_positive(value: Any, field: str, allow_zero: bool = False) -> None:
         raise ValueError(f"{field}: expected a finite value {expected}, got {value!r}")
 
 
+def check_scalar(value: Any, field: str, low=None, high=None, low_open: bool = False,
+                 high_open: bool = False) -> jax.Array:
+    """A finite float scalar (traced values pass), within ``[low, high]`` when concrete.
+
+    ``low_open`` / ``high_open`` exclude the bound; ``None`` leaves that side unbounded. The
+    one check behind every model coefficient (crowd aversion, rates, costs, discount, damping).
+    """
+    v = as_float_array(value, field)
+    if v.ndim != 0:
+        raise ValueError(f"{field}: expected a scalar, got shape {tuple(v.shape)}")
+    check_finite(v, field)
+    if is_concrete(v) and (low is not None or high is not None):
+        x = float(v)
+        ok = ((low is None or (x > low if low_open else x >= low))
+              and (high is None or (x < high if high_open else x <= high)))
+        if not ok:
+            if high is None:
+                expected = f"{'>' if low_open else '>='} {low}"
+            elif low is None:
+                expected = f"{'<' if high_open else '<='} {high}"
+            else:
+                expected = f"in {'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
+            raise ValueError(f"{field}: expected a value {expected}, got {x}")
+    return v
+
+
 class Game:
     """Base class of every game model: the contract plus shared defaults.
 

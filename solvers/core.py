@@ -25,7 +25,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxgames import simplex
-from jaxgames.core import Game, Policy, check_positive
+from jaxgames.core import Game, Policy
 
 
 @flax.struct.dataclass

@@ -18,7 +18,6 @@ where ``D`` is the Bregman divergence of the geometry:
 
 from __future__ import annotations
 
-import jax.numpy as jnp
 
 from jaxgames import simplex
 from jaxgames.core import Policy, is_concrete

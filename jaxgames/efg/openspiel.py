@@ -15,7 +15,7 @@ import numpy as np
 
 from jaxgames.core import Policy, require_pyspiel
 from jaxgames.efg.game import EFGGame
-from jaxgames.efg.tree import CHANCE, build_tree
+from jaxgames.efg.tree import build_tree
 
 
 def _load(game):

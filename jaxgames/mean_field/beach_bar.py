@@ -30,7 +30,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxgames.core import as_float_array, check_finite, is_concrete
+from jaxgames.core import check_scalar
 from jaxgames.mean_field.crowd_modelling import LOG_EPSILON, MOVES, CrowdModelling
 from jaxgames.mean_field.game import MeanFieldGame, check_distribution, check_model, check_size
 
@@ -83,17 +83,9 @@ def beach_bar(size: int = 11, horizon: int = 10, bar: int | None = None, crowd_a
     bar = size // 2 if bar is None else bar
     if isinstance(bar, (bool, np.bool_)) or not isinstance(bar, (int, np.integer)) or not 0 <= bar < size:
         raise ValueError(f"bar: expected an int position in [0, {size}), got {bar!r}")
-    scalars = {}
-    for name, v in (("crowd_aversion", crowd_aversion), ("distance_weight", distance_weight),
-                    ("move_cost", move_cost), ("noise", noise)):
-        v = as_float_array(v, name)
-        if v.ndim != 0:
-            raise ValueError(f"{name}: expected a scalar, got shape {tuple(v.shape)}")
-        check_finite(v, name)
-        scalars[name] = v
-    eps = scalars["noise"]
-    if is_concrete(eps) and not 0.0 <= float(eps) <= 1.0:
-        raise ValueError(f"noise: expected a probability in [0, 1], got {float(eps)}")
+    scalars = {name: check_scalar(v, name) for name, v in (
+        ("crowd_aversion", crowd_aversion), ("distance_weight", distance_weight), ("move_cost", move_cost))}
+    eps = scalars["noise"] = check_scalar(noise, "noise", 0.0, 1.0)
     dtype = jnp.result_type(float)
     initial = jnp.full((size,), 1.0 / size, dtype) if initial is None else check_distribution(
         initial, "initial", size)

@@ -38,7 +38,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxgames.core import as_float_array, check_finite
+from jaxgames.core import check_scalar
 from jaxgames.mean_field.game import MeanFieldGame, check_distribution, check_model, check_size
 
 #: Move of each action (left, stay, right); the noise uses the same moves.
@@ -160,14 +160,8 @@ def crowd_modelling(size: int = 10, horizon: int = 10, crowd_aversion: float = 1
     initial = jnp.full((size,), 1.0 / size, dtype) if initial is None else check_distribution(
         initial, "initial", size)
     noise = jnp.full((3,), 1.0 / 3.0, dtype) if noise is None else check_distribution(noise, "noise", 3)
-    crowd_aversion = as_float_array(crowd_aversion, "crowd_aversion")
-    if crowd_aversion.ndim != 0:
-        raise ValueError(f"crowd_aversion: expected a scalar, got shape {tuple(crowd_aversion.shape)}")
-    check_finite(crowd_aversion, "crowd_aversion")
-    move_penalty = as_float_array(1.0 / size if move_penalty is None else move_penalty, "move_penalty")
-    if move_penalty.ndim != 0:
-        raise ValueError(f"move_penalty: expected a scalar, got shape {tuple(move_penalty.shape)}")
-    check_finite(move_penalty, "move_penalty")
+    crowd_aversion = check_scalar(crowd_aversion, "crowd_aversion")
+    move_penalty = check_scalar(1.0 / size if move_penalty is None else move_penalty, "move_penalty")
     if move_cost_model == "openspiel":
         disp = np.broadcast_to(openspiel_displacement(size, horizon)[:, :, None], (horizon, size, 3))
     elif move_cost_model == "action":

@@ -30,7 +30,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxgames.core import as_float_array, check_finite
+from jaxgames.core import check_scalar
 from jaxgames.mean_field.crowd_modelling import first_visit_last_action
 from jaxgames.mean_field.game import MeanFieldGame, check_distribution, check_model, check_size
 
@@ -166,14 +166,8 @@ def crowd_modelling_2d(size: int = 10, horizon: int = 10, crowd_aversion: float 
         initial = check_distribution(initial, "initial", num_states)
         if np.asarray(initial)[wall].sum() > 0 if not isinstance(initial, jax.core.Tracer) else False:
             raise ValueError("initial: puts probability on forbidden cells")
-    crowd_aversion = as_float_array(crowd_aversion, "crowd_aversion")
-    noise_intensity = as_float_array(noise_intensity, "noise_intensity")
-    for name, v in (("crowd_aversion", crowd_aversion), ("noise_intensity", noise_intensity)):
-        if v.ndim != 0:
-            raise ValueError(f"{name}: expected a scalar, got shape {tuple(v.shape)}")
-        check_finite(v, name)
-    if not isinstance(noise_intensity, jax.core.Tracer) and not 0.0 <= float(noise_intensity) <= 1.0:
-        raise ValueError(f"noise_intensity: expected a value in [0, 1], got {float(noise_intensity)}")
+    crowd_aversion = check_scalar(crowd_aversion, "crowd_aversion")
+    noise_intensity = check_scalar(noise_intensity, "noise_intensity", 0.0, 1.0)
     if move_cost_model == "openspiel":
         roots = tuple(int(i) for i in np.flatnonzero(np.asarray(initial) > 0)) \
             if not isinstance(initial, jax.core.Tracer) else tuple(range(num_states))

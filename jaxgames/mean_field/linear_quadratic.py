@@ -60,7 +60,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.scipy.stats import norm
 
-from jaxgames.core import as_float_array, check_finite, is_concrete
+from jaxgames.core import check_scalar
 from jaxgames.mean_field.crowd_modelling import first_visit_last_action
 from jaxgames.mean_field.game import MeanFieldGame, check_distribution, check_model, check_size
 
@@ -193,16 +193,6 @@ class LinearQuadratic(MeanFieldGame):
                 "kappa": float(self.kappa), "terminal_cost": float(self.terminal_cost)}
 
 
-def _scalar(value, field: str, positive: bool = False) -> jax.Array:
-    v = as_float_array(value, field)
-    if v.ndim != 0:
-        raise ValueError(f"{field}: expected a scalar, got shape {tuple(v.shape)}")
-    check_finite(v, field)
-    if positive and is_concrete(v) and not float(v) > 0:
-        raise ValueError(f"{field}: expected a value > 0, got {float(v)}")
-    return v
-
-
 def linear_quadratic(size: int = 10, horizon: int = 10, n_actions_per_side: int = 3, dt: float = 1.0,
                      volatility: float = 1.0, mean_revert: float = 0.0, cross_q: float = 0.01,
                      kappa: float = 0.5, terminal_cost: float = 1.0, initial=None,
@@ -226,11 +216,11 @@ def linear_quadratic(size: int = 10, horizon: int = 10, n_actions_per_side: int 
     if move_cost_model not in MOVE_COST_MODELS:
         raise ValueError(f"move_cost_model: expected 'openspiel' or 'action', got {move_cost_model!r}")
     raw = {"dt": dt, "volatility": volatility, "mean_revert": mean_revert}
-    dt = _scalar(dt, "dt", positive=True)
-    volatility = _scalar(volatility, "volatility", positive=True)
-    mean_revert = _scalar(mean_revert, "mean_revert")
-    cross_q, kappa = _scalar(cross_q, "cross_q"), _scalar(kappa, "kappa")
-    terminal_cost = _scalar(terminal_cost, "terminal_cost")
+    dt = check_scalar(dt, "dt", 0.0, low_open=True)
+    volatility = check_scalar(volatility, "volatility", 0.0, low_open=True)
+    mean_revert = check_scalar(mean_revert, "mean_revert")
+    cross_q, kappa = check_scalar(cross_q, "cross_q"), check_scalar(kappa, "kappa")
+    terminal_cost = check_scalar(terminal_cost, "terminal_cost")
     dtype = jnp.result_type(float)
     initial = jnp.full((size,), 1.0 / size, dtype) if initial is None else check_distribution(
         initial, "initial", size)

@@ -54,7 +54,7 @@ import flax.struct
 import jax
 import jax.numpy as jnp
 
-from jaxgames.core import Policy, as_float_array, check_finite, is_concrete
+from jaxgames.core import Policy, check_scalar
 from jaxgames.mean_field.game import MeanFieldGame, check_distribution, check_model, check_size
 
 
@@ -107,16 +107,6 @@ class MinorityGame(MeanFieldGame):
         return (stay.at[0].set(first),)
 
 
-def _nonnegative(value, field: str) -> jax.Array:
-    v = as_float_array(value, field)
-    if v.ndim != 0:
-        raise ValueError(f"{field}: expected a scalar, got shape {tuple(v.shape)}")
-    check_finite(v, field)
-    if is_concrete(v) and float(v) < 0:
-        raise ValueError(f"{field}: expected a value >= 0, got {float(v)}")
-    return v
-
-
 def minority_game(horizon: int = 4, crowd_aversion: float = 1.0, switching_cost: float = 0.0,
                   num_locations: int = 2, initial=None) -> MinorityGame:
     """Minority game on ``num_locations`` locations; policies are ``[T, L, L]`` (``pi[t, x, a]``: go to ``a``).
@@ -130,8 +120,8 @@ def minority_game(horizon: int = 4, crowd_aversion: float = 1.0, switching_cost:
     """
     horizon = check_size(horizon, "horizon", 1)
     num = check_size(num_locations, "num_locations", 2)
-    crowd_aversion = _nonnegative(crowd_aversion, "crowd_aversion")
-    switching_cost = _nonnegative(switching_cost, "switching_cost")
+    crowd_aversion = check_scalar(crowd_aversion, "crowd_aversion", 0.0)
+    switching_cost = check_scalar(switching_cost, "switching_cost", 0.0)
     dtype = jnp.result_type(float)
     initial = jnp.full((num,), 1.0 / num, dtype) if initial is None else check_distribution(
         initial, "initial", num)

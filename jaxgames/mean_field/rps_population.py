@@ -28,7 +28,7 @@ import flax.struct
 import jax
 import jax.numpy as jnp
 
-from jaxgames.core import Policy, as_float_array, check_finite
+from jaxgames.core import Policy, check_scalar, is_concrete
 from jaxgames.mean_field.game import MeanFieldGame, check_distribution, check_model, check_size
 
 
@@ -81,11 +81,8 @@ def rps_population(horizon: int = 10, a: float = 1.0, b: float = 1.0, c: float =
     horizon = check_size(horizon, "horizon", 1)
     coef = []
     for name, v in (("a", a), ("b", b), ("c", c)):
-        v = as_float_array(v, name)
-        if v.ndim != 0:
-            raise ValueError(f"{name}: expected a scalar, got shape {tuple(v.shape)}")
-        check_finite(v, name)
-        if not isinstance(v, jax.core.Tracer) and float(v) <= 0:
+        v = check_scalar(v, name)
+        if is_concrete(v) and float(v) <= 0:
             raise ValueError(f"{name}: expected a payoff > 0, got {float(v)}")
         coef.append(v)
     a, b, c = coef

@@ -33,7 +33,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxgames.core import as_float_array, check_finite, is_concrete
+from jaxgames.core import as_float_array, check_finite, is_concrete, check_scalar
 from jaxgames.mean_field.game import MeanFieldGame, check_distribution, check_model, check_size
 
 SUSCEPTIBLE, INFECTED = 0, 1
@@ -73,16 +73,6 @@ class SISEpidemic(MeanFieldGame):
         return -state_cost[:, None] - self.distancing_cost[None, :]
 
 
-def _scalar(value, field: str, low=None, high=None) -> jax.Array:
-    v = as_float_array(value, field)
-    if v.ndim != 0:
-        raise ValueError(f"{field}: expected a scalar, got shape {tuple(v.shape)}")
-    check_finite(v, field)
-    if is_concrete(v) and ((low is not None and float(v) < low) or (high is not None and float(v) > high)):
-        raise ValueError(f"{field}: expected a value in [{low}, {high}], got {float(v)}")
-    return v
-
-
 def sis_epidemic(horizon: int = 20, infection_rate: float = 0.8, recovery_rate: float = 0.2,
                  infection_cost: float = 1.0, exposure=(1.0, 0.0), distancing_cost=(0.0, 0.5),
                  initial_infected: float = 0.4) -> SISEpidemic:
@@ -101,10 +91,10 @@ def sis_epidemic(horizon: int = 20, infection_rate: float = 0.8, recovery_rate: 
     All numeric arguments may be traced (``jax.vmap`` over the constructor sweeps them).
     """
     horizon = check_size(horizon, "horizon", 1)
-    infection_rate = _scalar(infection_rate, "infection_rate", 0.0, 1.0)
-    recovery_rate = _scalar(recovery_rate, "recovery_rate", 0.0, 1.0)
-    infection_cost = _scalar(infection_cost, "infection_cost")
-    initial_infected = _scalar(initial_infected, "initial_infected", 0.0, 1.0)
+    infection_rate = check_scalar(infection_rate, "infection_rate", 0.0, 1.0)
+    recovery_rate = check_scalar(recovery_rate, "recovery_rate", 0.0, 1.0)
+    infection_cost = check_scalar(infection_cost, "infection_cost")
+    initial_infected = check_scalar(initial_infected, "initial_infected", 0.0, 1.0)
     exposure = as_float_array(exposure, "exposure")
     distancing_cost = as_float_array(distancing_cost, "distancing_cost")
     if exposure.ndim != 1 or exposure.shape[0] < 1:

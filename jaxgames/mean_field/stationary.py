@@ -90,7 +90,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxgames import simplex
-from jaxgames.core import Evaluation, Game, Policy, as_float_array, check_finite, is_concrete
+from jaxgames.core import Evaluation, Game, Policy, check_scalar
 from jaxgames.markov.game import MarkovGame
 from jaxgames.mean_field.game import MeanFieldGame, check_size
 from jaxgames.mean_field.rps_population import rps_population
@@ -333,19 +333,6 @@ class StationaryMeanFieldGame(Game):
 
 # -- constructors ------------------------------------------------------------------------------
 
-def _check_scalar(value, field: str, low: float, high: float, high_open: bool) -> jax.Array:
-    v = as_float_array(value, field)
-    if v.ndim != 0:
-        raise ValueError(f"{field}: expected a scalar, got shape {tuple(v.shape)}")
-    check_finite(v, field)
-    if is_concrete(v):
-        x = float(v)
-        if not (low <= x and (x < high if high_open else x <= high)):
-            interval = f"[{low}, {high})" if high_open else f"({low}, {high}]"
-            raise ValueError(f"{field}: expected a value in {interval}, got {x}")
-    return v
-
-
 def stationary_game(model: MeanFieldGame, discount=0.9, *, mean_field_dependent: bool = True,
                     damping=1.0, max_mean_field_iterations: int = 1000) -> StationaryMeanFieldGame:
     """The stationary discounted version of a time-homogeneous ``MeanFieldGame`` (see the module docstring).
@@ -367,10 +354,8 @@ def stationary_game(model: MeanFieldGame, discount=0.9, *, mean_field_dependent:
         raise ValueError("model: expected every action legal in every state (the stationary best response "
                          "is policy iteration on an unmasked MDP)")
     max_mean_field_iterations = check_size(max_mean_field_iterations, "max_mean_field_iterations", 1)
-    discount = _check_scalar(discount, "discount", 0.0, 1.0, high_open=True)
-    damping = _check_scalar(damping, "damping", 0.0, 1.0, high_open=False)
-    if is_concrete(damping) and float(damping) == 0.0:
-        raise ValueError("damping: expected a value in (0, 1], got 0.0")
+    discount = check_scalar(discount, "discount", 0.0, 1.0, high_open=True)
+    damping = check_scalar(damping, "damping", 0, 1, low_open=True)
     return StationaryMeanFieldGame(model=model, discount=discount, damping=damping,
                                    mean_field_dependent=bool(mean_field_dependent),
                                    max_mean_field_iterations=max_mean_field_iterations)
