@@ -20,48 +20,30 @@ positions about the bar (``x -> 2 bar - x``) and swapping left/right maps the ga
 onto itself when the initial distribution is symmetric.
 
 Leaves: ``initial [S]``, ``position_reward [S]``, ``crowd_aversion``,
-``move_penalty``, ``noise [3]``; ``size``, ``horizon``, ``bar`` static.
+``move_penalty``, ``noise [3]``, ``displacement [T, S, 3]`` (``|a - 1|`` at every
+step); ``size``, ``horizon``, ``bar`` static.
 """
 
 from __future__ import annotations
 
 import flax.struct
-import jax
 import jax.numpy as jnp
 import numpy as np
 
 from jaxgames.core import check_scalar
-from jaxgames.mean_field.crowd_modelling import LOG_EPSILON, MOVES, CrowdModelling
-from jaxgames.mean_field.game import MeanFieldGame, check_distribution, check_model, check_size
+from jaxgames.mean_field.crowd_modelling import MOVES, CrowdModelling
+from jaxgames.mean_field.game import check_distribution, check_model, check_size
 
 
 @flax.struct.dataclass
-class BeachBar(MeanFieldGame):
-    """The beach bar process (see the module docstring); build it with ``beach_bar()``."""
+class BeachBar(CrowdModelling):
+    """The beach bar process (see the module docstring); build it with ``beach_bar()``.
 
-    initial: jax.Array
-    position_reward: jax.Array
-    crowd_aversion: jax.Array
-    move_penalty: jax.Array
-    noise: jax.Array
-    size: int = flax.struct.field(pytree_node=False)
-    horizon: int = flax.struct.field(pytree_node=False)
+    A crowd model (its transition and reward) whose ``displacement`` charges every
+    move at every step, plus the bar's position ``bar`` (static).
+    """
+
     bar: int = flax.struct.field(pytree_node=False, default=0)
-
-    @property
-    def num_states(self) -> int:
-        return self.size
-
-    @property
-    def num_actions(self) -> int:
-        return 3
-
-    transition = CrowdModelling.transition  # same ring moves and noise
-
-    def reward(self, t, mu):
-        del t
-        state = self.position_reward - self.crowd_aversion * jnp.log(mu + LOG_EPSILON)
-        return state[:, None] - self.move_penalty * jnp.abs(jnp.asarray(MOVES, state.dtype))[None, :]
 
 
 def beach_bar(size: int = 11, horizon: int = 10, bar: int | None = None, crowd_aversion: float = 1.0,
@@ -95,5 +77,6 @@ def beach_bar(size: int = 11, horizon: int = 10, bar: int | None = None, crowd_a
                     position_reward=-scalars["distance_weight"] * jnp.asarray(distance, dtype),
                     crowd_aversion=scalars["crowd_aversion"], move_penalty=scalars["move_cost"] / size,
                     noise=jnp.stack([eps / 2, 1.0 - eps, eps / 2]).astype(dtype),
+                    displacement=jnp.asarray(np.broadcast_to(np.abs(MOVES), (horizon, size, 3)), dtype),
                     size=size, horizon=horizon, bar=int(bar))
     return check_model(game)

@@ -24,7 +24,7 @@ from jaxgames.mean_field.game import MeanFieldGame
 def openspiel_game(game: MeanFieldGame):
     """The ``pyspiel.Game`` with the same rules as ``game`` (raises if OpenSpiel has none)."""
     pyspiel = require_pyspiel()
-    if isinstance(game, CrowdModelling):
+    if type(game) is CrowdModelling:  # exactly OpenSpiel's model (not subclasses such as BeachBar)
         return pyspiel.load_game("mfg_crowd_modelling", {"size": game.size, "horizon": game.horizon})
     if isinstance(game, CrowdModelling2D):
         init = np.asarray(game.initial, np.float64)
@@ -44,7 +44,7 @@ def openspiel_game(game: MeanFieldGame):
 
 def state_index(game: MeanFieldGame, state) -> tuple[int, int]:
     """``(t, s)`` of an OpenSpiel decision node of the game matching ``game``."""
-    if isinstance(game, CrowdModelling):
+    if type(game) is CrowdModelling:  # exactly OpenSpiel's model (not subclasses such as BeachBar)
         x, t = ast.literal_eval(state.observation_string(0))
         return int(t), int(x)
     if isinstance(game, CrowdModelling2D):
