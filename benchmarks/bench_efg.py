@@ -412,13 +412,13 @@ def analyse(name, game, cfg, repeats, seed, summary):
     parts = {}
     try:  # the sequence-form pieces EFGGame is built from (jaxgames/efg/sequence.py), player 0
         plans = tuple(realization_plan(sf, i, pi) for i, pi in enumerate(policy))
-        u = sequence_values(sf, 0, plans, game.payoffs, game.chance_prob)
+        u = sequence_values(sf, 0, plans, game.terminal_weights[0])
         parts["realization_plans_us"] = loop_us(
             lambda p: _tiny(p, *(realization_plan(sf, i, pi) for i, pi in enumerate(p))), policy, K, repeats)
         parts["payoff_matvec_us"] = loop_us(
-            lambda x: _tiny(x, sequence_values(sf, 0, x, game.payoffs, game.chance_prob)), plans, K, repeats)
+            lambda x: _tiny(x, sequence_values(sf, 0, x, game.terminal_weights[0])), plans, K, repeats)
         parts["opponent_reach_us"] = loop_us(
-            lambda x: _tiny(x, opponent_reach(sf, 0, x, game.chance_prob, t.num_infosets[0])), plans, K, repeats)
+            lambda x: _tiny(x, opponent_reach(sf, 0, x, game.decision_weights[0], t.num_infosets[0])), plans, K, repeats)
         parts["bottom_up_us"] = loop_us(
             lambda u: u + 1e-30 * jnp.sum(bottom_up(sf, 0, u, lambda q: jnp.sum(policy[0] * q, -1))[0]),
             u, K, repeats)

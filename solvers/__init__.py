@@ -10,6 +10,7 @@ from solvers.regularized import mmd
 from solvers.policy_extragradient import entropy_regularized_extragradient
 from solvers.policy_gradient import natural_policy_gradient
 from solvers.markov_fictitious_play import markov_fictitious_play
+from solvers.smooth_value_iteration import smooth_value_iteration
 from solvers.stage_games import StageGames
 from solvers.value_iteration import minimax_value_iteration, policy_iteration, value_iteration
 
@@ -34,11 +35,12 @@ SOLVERS = {
     "policy_extragradient": entropy_regularized_extragradient,
     "natural_policy_gradient": natural_policy_gradient,
     "markov_fictitious_play": markov_fictitious_play,
+    "smooth_value_iteration": smooth_value_iteration,
 }
 
 #: Solvers that need a Markov game (``jaxgames.markov``): dynamic programming on its stage games.
 MARKOV_SOLVERS = ("minimax_value_iteration", "value_iteration", "policy_iteration", "policy_extragradient",
-                  "natural_policy_gradient", "markov_fictitious_play")
+                  "natural_policy_gradient", "markov_fictitious_play", "smooth_value_iteration")
 
 #: Best-response dynamics posed for mean-field games. They run on every game, but converge only
 #: where the (damped, or soft) best-response map contracts: not on zero-sum matrix games such as RPS.
@@ -62,6 +64,6 @@ __all__ = [
     "optimistic_mirror_descent", "extragradient", "mirror_prox", "mmd", "first_order_solver",
     "cfr", "cfr_plus", "discounted_cfr", "markov_fictitious_play",
     "minimax_value_iteration", "value_iteration", "policy_iteration", "entropy_regularized_extragradient",
-    "natural_policy_gradient", "StageGames", "MARKOV_SOLVERS", "MEAN_FIELD_SOLVERS", "GENERAL_SOLVERS",
+    "natural_policy_gradient", "smooth_value_iteration", "StageGames", "MARKOV_SOLVERS", "MEAN_FIELD_SOLVERS", "GENERAL_SOLVERS",
     "SOLVERS", "make",
 ]

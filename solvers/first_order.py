@@ -35,7 +35,7 @@ _KINDS = ("mirror_descent", "optimistic", "extragradient")
 @cached_factory
 def first_order_solver(kind: str, learning_rate, geometry: str = "entropic", temperature=0.0,
                        magnet: Policy | None = None, magnet_update_every: int = 0,
-                       output: str = "last", alternating: bool = False) -> Solver:
+                       output: str = "last", alternating: bool = False, magnet_floor=0.0) -> Solver:
     """The shared implementation behind every mirror-type solver (see the module docstring).
 
     Args:
@@ -55,6 +55,10 @@ def first_order_solver(kind: str, learning_rate, geometry: str = "entropic", tem
         ``state.policy`` still holds the last iterate.
       alternating: (mirror descent only) players step in turn, each against
         the others' newest policy.
+      magnet_floor: each new magnet mixes in this much of the uniform policy, so that an
+        action whose probability underflowed to 0 can come back when the game moves
+        (``solvers.smooth_value_iteration``'s stage games do; with a zero in the magnet the
+        KL prox keeps the action at 0 for ever). ``0`` for a fixed game.
     """
     check_choice(kind, "kind", _KINDS)
     check_positive(learning_rate, "learning_rate")
@@ -106,7 +110,8 @@ def first_order_solver(kind: str, learning_rate, geometry: str = "entropic", tem
         if regularized and not (isinstance(magnet_update_every, int) and magnet_update_every == 0):
             every = jnp.maximum(magnet_update_every, 1)
             due = (magnet_update_every > 0) & ((state.step + 1) % every == 0)
-            extra["magnet"] = jax.tree_util.tree_map(lambda a, b: jnp.where(due, a, b), new, magnet_)
+            fresh = tuple((1.0 - magnet_floor) * p + magnet_floor / p.shape[-1] for p in new)
+            extra["magnet"] = jax.tree_util.tree_map(lambda a, b: jnp.where(due, a, b), fresh, magnet_)
         # The average costs two reach computations per step (a third of a mean-field step); it is
         # only tracked when it is the output. With output="last" it mirrors the iterate.
         average = update_average(game, state, played) if output == "average" else new

@@ -268,6 +268,45 @@ def test_regularized_extragradient_vmaps_over_temperature(zero_sum_games):
     assert np.abs(batched[0] - batched[1]).max() > 1e-2   # the temperature matters
 
 
+# ------------------------------------------------------------------------------ smooth value iteration
+SVI_STEPS = {"mirror_prox": 4000, "optimistic_mirror_descent": 4000, "mmd": 6000}
+
+
+@pytest.mark.parametrize("method", sorted(SVI_STEPS))
+def test_smooth_value_iteration_reaches_nash_and_shapley_values(zero_sum_games, minimax, method):
+    """Policy mirror descent / MMD, optimistic MD and mirror prox on a smoothed critic's stage games:
+    the last iterate's NashConv < 1e-3 and its value from ``initial`` within 1e-4 of Shapley's,
+    the critic within 1e-4 of Shapley's values at every state.
+
+    Measured (float32): NashConv 1.4e-4 / 1.4e-4 / 1.4e-5 at most for mirror prox / optimistic / MMD."""
+    solver = solvers.smooth_value_iteration(method=method)
+
+    def run(game):
+        state, trace = solvers.run(solver, game, SVI_STEPS[method], eval_every=SVI_STEPS[method])
+        return trace.nash_conv[-1], game.evaluate(solver.output(state)).values[0], state.extra["values"]
+
+    nc, values, critic = map(np.asarray, jax.jit(jax.vmap(run))(zero_sum_games))
+    assert np.all(nc < 1e-3), nc
+    np.testing.assert_allclose(values, minimax_from_initial(zero_sum_games, minimax), atol=1e-4)
+    np.testing.assert_allclose(critic, minimax["values"], atol=1e-4)
+
+
+def test_smooth_value_iteration_on_one_state_discount_zero_is_the_stage_solver():
+    """One state and ``gamma = 0``: the stage game is the matrix game ``A`` (scaled to spread 1), so the
+    iterates are the foundation solver's on ``A / spread``, magnet schedule counted in stage steps."""
+    A = jax.random.uniform(jax.random.key(3), (3, 3), minval=-1, maxval=1)
+    mg = markov.zero_sum(jnp.ones((1, 3, 3, 1)), A[None], 0.0, jnp.ones(1))
+    solver = solvers.smooth_value_iteration(method="optimistic_mirror_descent", magnet_update_every=2,
+                                            inner_steps=3, magnet_floor=0.0)
+    stage = solvers.first_order_solver("optimistic", 1.0, "entropic", 0.02, None, 6, "last")
+    scaled = matrix.zero_sum(A / (A.max() - A.min()))
+    expected = iterate(stage, scaled, 30, stage.init(scaled))
+    got = iterate(solver, mg, 10, solver.init(mg))
+    for e, g in zip(expected.policy, got.policy):
+        np.testing.assert_allclose(np.asarray(g[0]), np.asarray(e), atol=1e-5)
+    assert np.abs(np.asarray(got.policy[0][0]) - 1 / 3).max() > 1e-3   # it moved
+
+
 # ------------------------------------------------------------------------------ foundation solvers
 FOUNDATION = {
     "mirror_descent": lambda: solvers.mirror_descent(),
@@ -328,6 +367,12 @@ def test_bad_input_is_rejected(zero_sum_games, mdps):
         solvers.entropy_regularized_extragradient(temperature_decay=1.5)
     with pytest.raises(ValueError, match="learning_rate"):
         solvers.natural_policy_gradient(learning_rate=-1.0)
+    with pytest.raises(ValueError, match="method"):
+        solvers.smooth_value_iteration(method="cfr")
+    with pytest.raises(ValueError, match="value_step_size"):
+        solvers.smooth_value_iteration(value_step_size=2.0)
+    with pytest.raises(ValueError, match="game.rewards: smooth_value_iteration expects a zero-sum game"):
+        solvers.smooth_value_iteration().init(general)
 
 
 def test_registered_for_the_cli():

@@ -25,7 +25,8 @@ import jax.numpy as jnp
 
 from jaxgames import simplex
 from jaxgames.core import Evaluation, Game, Policy, as_float_array, check_finite
-from jaxgames.efg.sequence import bottom_up, opponent_reach, realization_plan, sequence_form, sequence_values
+from jaxgames.efg.sequence import (bottom_up, decision_weights, opponent_reach, realization_plan, sequence_form,
+                                   sequence_values, terminal_weights)
 from jaxgames.efg.tree import Tree
 
 
@@ -47,15 +48,23 @@ class EFGGame(Game):
             raise ValueError(f"chance_prob: expected shape {tree.chance_prob.shape}, got {tuple(self.chance_prob.shape)}")
         check_finite(self.payoffs, "payoffs")
         check_finite(self.chance_prob, "chance_prob")
+        # The policy-free factors of every query, computed once here rather than in each call
+        # (one Leduc exploitability: 0.15 -> 0.12 ms): per player, chance(z) * payoff_i(z) at
+        # the terminals and chance's reach of the decision histories (jaxgames.efg.sequence).
+        sf = sequence_form(tree)
+        self.terminal_weights = tuple(terminal_weights(sf, i, self.payoffs, self.chance_prob)
+                                      for i in range(tree.num_players))
+        self.decision_weights = tuple(decision_weights(sf, i, self.chance_prob) for i in range(tree.num_players))
 
     def tree_flatten(self):
-        return (self.payoffs, self.chance_prob), (self.tree, self.name)
+        children = (self.payoffs, self.chance_prob, self.terminal_weights, self.decision_weights)
+        return children, (self.tree, self.name)
 
     @classmethod
     def tree_unflatten(cls, aux, children):
         game = object.__new__(cls)
         game.tree, game.name = aux
-        game.payoffs, game.chance_prob = children
+        game.payoffs, game.chance_prob, game.terminal_weights, game.decision_weights = children
         return game
 
     def __repr__(self):
@@ -84,9 +93,9 @@ class EFGGame(Game):
         plans = self._plans(policy)
         values, q, own, opp_reach = [], [], [], []
         for i, pi in enumerate(policy):
-            u = sequence_values(sf, i, plans, self.payoffs, self.chance_prob)
+            u = sequence_values(sf, i, plans, self.terminal_weights[i])
             cfv, root = bottom_up(sf, i, u, lambda q, pi=pi: jnp.sum(pi * q, axis=-1))
-            opp = opponent_reach(sf, i, plans, self.chance_prob, t.num_infosets[i])
+            opp = opponent_reach(sf, i, plans, self.decision_weights[i], t.num_infosets[i])
             q.append(jnp.where(opp[:, None] > 0, cfv / jnp.where(opp > 0, opp, 1.0)[:, None], 0.0))
             values.append(root)
             opp_reach.append(opp)
@@ -103,7 +112,7 @@ class EFGGame(Game):
         """Per player ``[n_I, A]``: ``u_i`` at the sequences ``(I, a)`` (see ``sequence_values``)."""
         sf = sequence_form(self.tree)
         plans = self._plans(policy)
-        return tuple(sequence_values(sf, i, plans, self.payoffs, self.chance_prob)[1:].reshape(pi.shape)
+        return tuple(sequence_values(sf, i, plans, self.terminal_weights[i])[1:].reshape(pi.shape)
                      for i, pi in enumerate(policy))
 
     def dilated_mirror_step(self, policy: Policy, grads: Policy, learning_rate, temperature=0.0,
@@ -139,7 +148,7 @@ class EFGGame(Game):
         plans = self._plans(policy)
         out = []
         for i, mask in enumerate(self.legal_mask()):
-            u = sequence_values(sf, i, plans, self.payoffs, self.chance_prob)
+            u = sequence_values(sf, i, plans, self.terminal_weights[i])
             best = lambda q, mask=mask: jnp.max(jnp.where(mask, q, -jnp.inf), axis=-1)
             cfv, root = bottom_up(sf, i, u, best)
             # The policy's own value is <x_i, u_i> (sequence form), no second bottom-up pass needed.

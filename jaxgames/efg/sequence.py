@@ -35,10 +35,10 @@ class SequenceForm:
     num_sequences: tuple      # per player: 1 + num_infosets * A
     parent_sequence: tuple    # per player: int [n_I], the sequence leading to each infoset
     depth_masks: tuple        # per player: tuple of bool [n_I], infosets at own depth k (k = 0..levels)
-    terminal_last: tuple      # per player i: int [Z, N] last sequences, terminals ordered by last_i
+    terminal_last: tuple      # per player i, per player j: int [Z] last_j, terminals ordered by last_i
     terminal_order: tuple     # per player i: int [Z] terminal history ids in that order
     terminal_chance: tuple    # per player i: int [Z, C] chance edges on the path (0: none; chance_prob[0] = 1)
-    decision_last: tuple      # per player i: int [M_i, N] last sequences at i's decision histories
+    decision_last: tuple      # per player i, per player j: int [M_i] last_j at i's decision histories
     decision_chance: tuple    # per player i: int [M_i, C]
     decision_infoset: tuple   # per player i: int [M_i]
 
@@ -79,9 +79,9 @@ def sequence_form(tree: Tree) -> SequenceForm:
         masks.append(tuple(depth == k for k in range(levels + 1)))
         order = terminals[np.argsort(last[terminals, i], kind="stable")]
         t_order.append(order)
-        t_last.append(last[order])
+        t_last.append(tuple(last[order, j] for j in range(n)))
         t_chance.append(chance[order])
-        d_last.append(last[tree.decision_nodes[i]])
+        d_last.append(tuple(last[tree.decision_nodes[i], j] for j in range(n)))
         d_chance.append(chance[tree.decision_nodes[i]])
         d_info.append(tree.decision_infosets[i])
     # Device arrays, created once: numpy constants closed over by a jitted function would be
@@ -92,8 +92,8 @@ def sequence_form(tree: Tree) -> SequenceForm:
 
     return SequenceForm(num_actions=A, num_sequences=tuple(1 + m * A for m in tree.num_infosets),
                         parent_sequence=dev(parent_seq), depth_masks=tuple(dev(m) for m in masks),
-                        terminal_last=dev(t_last), terminal_order=dev(t_order),
-                        terminal_chance=dev(t_chance), decision_last=dev(d_last),
+                        terminal_last=tuple(dev(c) for c in t_last), terminal_order=dev(t_order),
+                        terminal_chance=dev(t_chance), decision_last=tuple(dev(c) for c in d_last),
                         decision_chance=dev(d_chance), decision_infoset=dev(d_info))
 
 
@@ -108,26 +108,42 @@ def realization_plan(sf: SequenceForm, i: int, pi: jax.Array) -> jax.Array:
 
 
 def _others(plans, last, i):
+    """``prod_{j != i} x_j[last_j]``; ``last`` holds one index array per player."""
     w = 1.0
     for j, x in enumerate(plans):
         if j != i:
-            w = w * x[jnp.asarray(last[:, j])]
+            w = w * x[last[j]]
     return w
 
 
-def sequence_values(sf: SequenceForm, i: int, plans, payoffs, chance_prob) -> jax.Array:
-    """``u_i`` ``[S_i]``: the sparse payoff mat-vec against the other players' plans."""
-    last = sf.terminal_last[i]
+def terminal_weights(sf: SequenceForm, i: int, payoffs, chance_prob) -> jax.Array:
+    """``[Z]``: ``chance(z) * payoff_i(z)`` in player ``i``'s terminal order, the policy-free
+    factor of the payoff mat-vec (``EFGGame`` computes it once, at construction)."""
     coef = jnp.prod(chance_prob[jnp.asarray(sf.terminal_chance[i])], axis=-1)
-    w = coef * _others(plans, last, i) * payoffs[jnp.asarray(sf.terminal_order[i]), i]
-    return jax.ops.segment_sum(w, jnp.asarray(last[:, i]), num_segments=sf.num_sequences[i],
-                               indices_are_sorted=True)
+    return coef * payoffs[jnp.asarray(sf.terminal_order[i]), i]
 
 
-def opponent_reach(sf: SequenceForm, i: int, plans, chance_prob, num_infosets: int) -> jax.Array:
-    """``[n_I]``: chance and the other players' reach of each information set of player ``i``."""
-    coef = jnp.prod(chance_prob[jnp.asarray(sf.decision_chance[i])], axis=-1)
-    w = coef * _others(plans, sf.decision_last[i], i)
+def decision_weights(sf: SequenceForm, i: int, chance_prob) -> jax.Array:
+    """``[M_i]``: chance's reach of each decision history of player ``i``."""
+    return jnp.prod(chance_prob[jnp.asarray(sf.decision_chance[i])], axis=-1)
+
+
+def sequence_values(sf: SequenceForm, i: int, plans, weights) -> jax.Array:
+    """``u_i`` ``[S_i]``: the sparse payoff mat-vec against the other players' plans.
+
+    ``weights`` is ``terminal_weights(sf, i, payoffs, chance_prob)``.
+    """
+    last = sf.terminal_last[i]
+    return jax.ops.segment_sum(weights * _others(plans, last, i), last[i],
+                               num_segments=sf.num_sequences[i], indices_are_sorted=True)
+
+
+def opponent_reach(sf: SequenceForm, i: int, plans, weights, num_infosets: int) -> jax.Array:
+    """``[n_I]``: chance and the other players' reach of each information set of player ``i``.
+
+    ``weights`` is ``decision_weights(sf, i, chance_prob)``.
+    """
+    w = weights * _others(plans, sf.decision_last[i], i)
     return jax.ops.segment_sum(w, jnp.asarray(sf.decision_infoset[i]), num_segments=num_infosets)
 
 
