@@ -205,7 +205,12 @@ def time_blocks(fn, repeats: int) -> dict:
 # ----------------------------------------------------------------------------- results
 
 def write_results(stem: str, payload: dict, rows: list, fields: list, wall_s: float) -> None:
-    """``RESULTS_DIR/<stem>.json`` (the payload) and ``.csv`` (``rows``, columns ``fields``)."""
+    """``RESULTS_DIR/<stem>.json`` (the payload) and ``.csv`` (``rows``, columns ``fields``).
+
+    Runs with ``--low-latency`` write ``<stem>_low_latency.*``, next to the default run's files.
+    """
+    if payload.get("machine", {}).get("low_latency"):
+        stem += "_low_latency"
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     (RESULTS_DIR / f"{stem}.json").write_text(json.dumps(payload, indent=2, default=float) + "\n")
     with open(RESULTS_DIR / f"{stem}.csv", "w", newline="") as fh:
@@ -226,6 +231,8 @@ def standard_parser(doc: str):
     parser.add_argument("--repeats", type=int, default=5, help="timed runs per measurement (median reported)")
     parser.add_argument("--wait-idle", type=float, default=0.0, metavar="SECONDS",
                         help="first wait up to SECONDS until other processes leave the CPU idle")
+    parser.add_argument("--low-latency", action="store_true",
+                        help="synchronous dispatch and XLA's plain CPU scheduler (jaxgames.latency)")
     return parser
 
 
@@ -234,14 +241,19 @@ def start_run(parser, argv, packages=()):
     args = parser.parse_args(argv)
     if args.repeats < 1:
         parser.error("--repeats must be >= 1")
+    if args.low_latency:   # before machine_info starts the backend
+        from jaxgames.latency import low_latency_cpu
+        low_latency_cpu()
     idle = wait_for_idle(args.wait_idle) if args.wait_idle > 0 else None
     cpu = CpuAccounting()
     info = machine_info(packages=packages)
     info["wait_for_idle"] = idle
+    info["low_latency"] = bool(args.low_latency)
     versions = "; ".join(f"{name} {info.get(name)}" for name in packages)
     print(f"machine: {info['cpu_model']}, {info['cpu_count']} CPUs; jax {info['jax']} on {info['jax_devices']}; "
           f"{versions}; numpy {info['numpy']}; git {info['git_commit'][:9]}"
           + (f" (uncommitted changes in {len(info['git_dirty_paths'])} library paths)"
-             if info["git_dirty_paths"] else ""))
+             if info["git_dirty_paths"] else "")
+          + ("; low-latency CPU settings (jaxgames.latency)" if args.low_latency else ""))
     warn_if_loaded(info)
     return args, info, cpu

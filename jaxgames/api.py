@@ -36,11 +36,10 @@ def _guarded(method):
         policy = game.validate_policy(policy, name, check_values=False)
         out, stats = compiled(game, policy, *args)
         if is_concrete(stats):
-            stats = np.asarray(stats)
-            low, bad = stats[:, 0], stats[:, 1:]
-            if not (np.all(low >= -POLICY_ATOL) and np.all(bad <= POLICY_ATOL)):  # NaN fails too
-                for i, row in enumerate(stats):
-                    check_distribution_statistics(row, f"{name}[{i}]")
+            # a handful of floats: plain Python is faster here than NumPy reductions (~10 us)
+            for i, (low, illegal, off) in enumerate(np.asarray(stats).tolist()):
+                if not (low >= -POLICY_ATOL and illegal <= POLICY_ATOL and off <= POLICY_ATOL):  # NaN fails too
+                    check_distribution_statistics((low, illegal, off), f"{name}[{i}]")
         return out
 
     return call

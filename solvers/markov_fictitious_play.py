@@ -106,7 +106,13 @@ def markov_fictitious_play(belief_exponent=0.9, value_exponent=1.0, value_step_s
     responses in the whole Markov game, occupancy-weighted average) is at
     1e-2 to 2.9e-2 after 4,000 steps: about twice as far, both being limited
     by fictitious play's slow stage rate. Simultaneous updates
-    (``alternating=False``) give 4e-2 to 1.3e-1 after 4,000 steps.
+    (``alternating=False``) give 4e-2 to 1.3e-1 after 4,000 steps. In float64
+    (``JAX_ENABLE_X64=1``) the beliefs' NashConv is below 1e-3 on all 4 games
+    from 600k steps on (4.3e-4 to 5.8e-4; 17 s for the 4 games in one vmapped
+    call), the value estimates within 1e-6 of Shapley's. In float32 the
+    belief steps ``(t + 2)^-0.9 (b - pi)`` fall below the resolution of
+    ``pi`` around there: one game stays at 1.2e-3 to 2.9e-3 up to 1M steps.
+    Use float64 for runs that long.
 
     Args:
       belief_exponent: ``alpha_t = (t + 2)^(-belief_exponent)``, in ``(0, 1]``.

@@ -19,7 +19,11 @@ Guarantees: for MDPs (one player) ``V* - V^{pi_T} <= log A / (eta T) +
 1 / ((1 - gamma)^2 T)`` from the uniform start (Agarwal et al. 2021, Thm 16),
 and large ``eta`` approaches policy iteration. For two-player zero-sum Markov
 games independent NPG's last iterate need not converge (it cycles, as Hedge
-does in matrix games); its *average* is no-regret only per state.
+does in matrix games; Bailey & Piliouras 2018); its *average* is no-regret only
+per state. It is the independent-learning baseline, not a Nash solver: its
+entropy-regularized form with a critic (regularized Hedge per state, i.e.
+MMD, on the stage games of a slowly updated value) is
+``solvers.smooth_value_iteration(method="mmd")``, which converges.
 """
 
 from __future__ import annotations

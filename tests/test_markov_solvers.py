@@ -435,6 +435,33 @@ def test_markov_fictitious_play_values_approach_shapley(zero_sum_games, minimax,
     assert np.all(gap <= markov_fp_runs["nash_conv"][:, -1] + 1e-5)
 
 
+MFP_X64 = """
+import jax, jax.numpy as jnp, numpy as np, solvers
+from jaxgames import markov
+games = jax.vmap(lambda k: markov.random_zero_sum(k, 10, 3, 2, 0.9))(jax.random.split(jax.random.key(0), 4))
+vi = solvers.minimax_value_iteration()
+vstar = jax.vmap(lambda g: solvers.run(vi, g, 300, eval_every=300)[0].extra["values"])(games)
+s = solvers.markov_fictitious_play()
+def one(g):
+    state, trace = solvers.run(s, g, 600_000, eval_every=600_000)
+    return trace.nash_conv[-1], state.extra["values"], g.evaluate(s.output(state)).values[0]
+nc, critic, value = jax.jit(jax.vmap(one))(games)
+print(np.max(nc), float(jnp.abs(critic[:, 0] - vstar).max()), float(jnp.abs(critic[:, 1] + vstar).max()),
+      float(jnp.abs(value - jnp.einsum("gs,gs->g", games.initial, vstar)).max()))
+"""
+
+
+def test_markov_fictitious_play_reaches_nash_in_float64():
+    """The issue's bar, NashConv < 1e-3 with values within 1e-4 of Shapley's, on the 4 test games: FP's
+    ``t^(-1/2)`` rate needs ~10^5.5 steps, where float32's resolution of the ``(t + 2)^-0.9`` belief
+    steps stalls it (1.2e-3 to 2.9e-3 on one game at 1M steps), so in float64. Measured: NashConv
+    4.3e-4 to 5.8e-4 after 600k steps (below 1e-3 on every game from 600k on), both value estimates
+    within 1e-6 of Shapley's, the beliefs' value from ``initial`` within 2e-7."""
+    nc, err0, err1, value_err = map(float, run_x64(MFP_X64, timeout=600).split())
+    assert nc < 1e-3
+    assert err0 < 1e-4 and err1 < 1e-4 and value_err < 1e-4, (err0, err1, value_err)
+
+
 @pytest.mark.parametrize("alternating", [True, False])
 def test_markov_fictitious_play_on_one_state_discount_zero_is_matrix_fp(alternating):
     """With one state and discount 0 the stage game is ``A`` whatever the values, so the beliefs are
