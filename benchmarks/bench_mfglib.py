@@ -19,7 +19,6 @@ import sys
 import time
 
 import jax
-import numpy as np
 
 import solvers
 from jaxgames.mean_field import beach_bar

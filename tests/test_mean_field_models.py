@@ -5,7 +5,6 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-import jaxgames
 import solvers
 from jaxgames.mean_field import beach_bar, rps_population, sis_epidemic
 
