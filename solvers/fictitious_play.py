@@ -17,7 +17,7 @@ two-player zero-sum games (Robinson 1951) at a rate that can be as slow as
 
 from __future__ import annotations
 
-from jaxgames.core import Game, Policy, check_positive, is_concrete
+from jaxgames.core import Game, Policy, check_positive, check_scalar, is_concrete
 from solvers.core import Solver, SolverState, cached_factory, initial_state
 
 
@@ -47,9 +47,7 @@ def fictitious_play(alternating: bool = True, temperature: float = 0.0,
     """
     check_positive(temperature, "temperature", allow_zero=True)
     if step_size is not None:
-        check_positive(step_size, "step_size")
-        if is_concrete(step_size) and float(step_size) > 1:
-            raise ValueError(f"step_size: expected a value in (0, 1], got {step_size!r}")
+        check_scalar(step_size, "step_size", 0, 1, low_open=True)
 
     def init(game: Game, key=None) -> SolverState:
         return initial_state(game, key)

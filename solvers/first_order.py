@@ -32,6 +32,16 @@ from solvers.geometry import check_geometry, gradient, mirror_step
 _KINDS = ("mirror_descent", "optimistic", "extragradient")
 
 
+def next_magnet(game: Game, step, every, policy: Policy, magnet: Policy, floor=0.0) -> Policy:
+    """The R-NaD magnet schedule: after step ``step``, every ``every`` steps (``every > 0``; may be
+    traced), the magnet becomes ``policy`` mixed with ``floor`` of the uniform policy over legal
+    actions; otherwise it stays ``magnet``. The floor lets an action whose probability underflowed
+    come back when the game moves (with a zero in the magnet the KL prox keeps it at 0 for ever)."""
+    due = (every > 0) & ((step + 1) % jnp.maximum(every, 1) == 0)
+    fresh = jax.tree_util.tree_map(lambda p, u: (1.0 - floor) * p + floor * u, policy, game.uniform_policy())
+    return jax.tree_util.tree_map(lambda a, b: jnp.where(due, a, b), fresh, magnet)
+
+
 @cached_factory
 def first_order_solver(kind: str, learning_rate, geometry: str = "entropic", temperature=0.0,
                        magnet: Policy | None = None, magnet_update_every: int = 0,
@@ -55,10 +65,9 @@ def first_order_solver(kind: str, learning_rate, geometry: str = "entropic", tem
         ``state.policy`` still holds the last iterate.
       alternating: (mirror descent only) players step in turn, each against
         the others' newest policy.
-      magnet_floor: each new magnet mixes in this much of the uniform policy, so that an
-        action whose probability underflowed to 0 can come back when the game moves
-        (``solvers.smooth_value_iteration``'s stage games do; with a zero in the magnet the
-        KL prox keeps the action at 0 for ever). ``0`` for a fixed game.
+      magnet_floor: each new magnet mixes in this much of the uniform policy (``next_magnet``),
+        for games that move (``solvers.smooth_value_iteration``'s stage games); ``0`` for a
+        fixed game.
     """
     check_choice(kind, "kind", _KINDS)
     check_positive(learning_rate, "learning_rate")
@@ -108,10 +117,7 @@ def first_order_solver(kind: str, learning_rate, geometry: str = "entropic", tem
             played = prox(game, policy, grads, magnet_)
             new = prox(game, policy, _gradient(game, played), magnet_)
         if regularized and not (isinstance(magnet_update_every, int) and magnet_update_every == 0):
-            every = jnp.maximum(magnet_update_every, 1)
-            due = (magnet_update_every > 0) & ((state.step + 1) % every == 0)
-            fresh = tuple((1.0 - magnet_floor) * p + magnet_floor / p.shape[-1] for p in new)
-            extra["magnet"] = jax.tree_util.tree_map(lambda a, b: jnp.where(due, a, b), fresh, magnet_)
+            extra["magnet"] = next_magnet(game, state.step, magnet_update_every, new, magnet_, magnet_floor)
         # The average costs two reach computations per step (a third of a mean-field step); it is
         # only tracked when it is the output. With output="last" it mirrors the iterate.
         average = update_average(game, state, played) if output == "average" else new

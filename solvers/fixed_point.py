@@ -32,15 +32,13 @@ the iterate ``pi_k``, ``state.policy`` the last (soft) best response ``b_k``.
 
 from __future__ import annotations
 
-from jaxgames.core import check_positive, is_concrete
+from jaxgames.core import check_positive, check_scalar
 from solvers.core import Solver
 from solvers.fictitious_play import fictitious_play
 
 
 def _check_damping(damping) -> None:
-    check_positive(damping, "damping")
-    if is_concrete(damping) and float(damping) > 1:
-        raise ValueError(f"damping: expected a value in (0, 1], got {damping!r}")
+    check_scalar(damping, "damping", 0, 1, low_open=True)
 
 
 def fixed_point(damping=1.0, temperature=0.0) -> Solver:

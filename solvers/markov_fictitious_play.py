@@ -72,7 +72,7 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
-from jaxgames.core import Game, check_positive, is_concrete
+from jaxgames.core import Game, check_positive, check_scalar
 from solvers.core import Solver, SolverState, cached_factory, check_choice, initial_state
 from solvers.fictitious_play import fictitious_play
 from solvers.stage_games import StageGames
@@ -80,9 +80,8 @@ from solvers.value_iteration import check_zero_sum
 
 
 def _check_exponent(value, field: str) -> None:
-    check_positive(value, field)
-    if is_concrete(value) and float(value) > 1:
-        raise ValueError(f"{field}: expected a value in (0, 1] (step sizes must not be summable), got {value!r}")
+    """In ``(0, 1]``: step sizes ``t^-exponent`` must not be summable."""
+    check_scalar(value, field, 0, 1, low_open=True)
 
 
 def value_targets(stage: StageGames, beliefs, value_target: str) -> jnp.ndarray:

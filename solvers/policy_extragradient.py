@@ -52,10 +52,10 @@ import jax
 import jax.numpy as jnp
 
 from jaxgames import simplex
-from jaxgames.core import Game, check_positive, is_concrete
+from jaxgames.core import Game, check_positive, check_scalar
 from solvers.core import Solver, SolverState, cached_factory, check_choice, initial_state, update_average
-from solvers.first_order import extragradient
-from solvers.stage_games import StageGames
+from solvers.first_order import extragradient, next_magnet
+from solvers.stage_games import StageGames, run_stage_solver, stage_spread
 from solvers.value_iteration import check_zero_sum, zero_sum_stage_payoffs
 
 
@@ -124,18 +124,14 @@ def entropy_regularized_extragradient(learning_rate=1.0, temperature=0.02, inner
     check_positive(learning_rate, "learning_rate")
     check_positive(temperature, "temperature")
     check_positive(min_temperature, "min_temperature", allow_zero=True)
-    check_positive(temperature_decay, "temperature_decay")
-    if is_concrete(temperature_decay) and float(temperature_decay) > 1:
-        raise ValueError(f"temperature_decay: expected a value in (0, 1], got {temperature_decay!r}")
+    check_scalar(temperature_decay, "temperature_decay", 0, 1, low_open=True)
     if int(inner_steps) < 1:
         raise ValueError(f"inner_steps: expected an integer >= 1, got {inner_steps!r}")
     if int(magnet_update_every) < 0:
         raise ValueError(f"magnet_update_every: expected an integer >= 0, got {magnet_update_every!r}")
     scheduled = int(magnet_update_every) > 0
     check_choice(output, "output", ("last", "average"))
-    check_positive(value_step_size, "value_step_size")
-    if is_concrete(value_step_size) and float(value_step_size) > 1:
-        raise ValueError(f"value_step_size: expected a value in (0, 1], got {value_step_size!r}")
+    check_scalar(value_step_size, "value_step_size", 0, 1, low_open=True)
 
     def init(game: Game, key=None) -> SolverState:
         check_zero_sum(game, "entropy_regularized_extragradient")
@@ -151,21 +147,19 @@ def entropy_regularized_extragradient(learning_rate=1.0, temperature=0.02, inner
         tau = state.extra["temperature"]
         Q = zero_sum_stage_payoffs(game, state.extra["values"])
         stage = StageGames.zero_sum(Q)
-        spread = jnp.max(jnp.max(Q, axis=(1, 2)) - jnp.min(Q, axis=(1, 2)))
+        spread = stage_spread(Q)
         magnet = state.extra.get("magnet")
         inner = extragradient(learning_rate=learning_rate / (tau + spread), geometry="entropic",
                               temperature=tau, magnet=magnet, output="last")
         inner_state = inner.init(stage).replace(policy=state.policy)
-        inner_state = jax.lax.fori_loop(0, inner_steps, lambda _, s: inner.step(stage, s), inner_state)
+        inner_state = run_stage_solver(inner, stage, inner_state, inner_steps)
         policy = inner_state.policy
         values = state.extra["values"]
         target = regularized_stage_values(Q, policy, tau, magnet)
         extra = {"values": values + value_step_size * (target - values),
                  "temperature": jnp.maximum(tau * temperature_decay, min_temperature).astype(tau.dtype)}
         if scheduled:
-            due = (state.step + 1) % magnet_update_every == 0
-            fresh = tuple((1.0 - MAGNET_FLOOR) * p + MAGNET_FLOOR / p.shape[-1] for p in policy)
-            extra["magnet"] = jax.tree_util.tree_map(lambda a, b: jnp.where(due, a, b), fresh, magnet)
+            extra["magnet"] = next_magnet(game, state.step, magnet_update_every, policy, magnet, MAGNET_FLOOR)
         average = update_average(game, state, policy)
         return SolverState(policy=policy, average=average, step=state.step + 1, extra=extra)
 

@@ -83,10 +83,10 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from jaxgames.core import Game, check_positive, is_concrete
+from jaxgames.core import Game, check_positive, check_scalar
 from solvers.core import Solver, SolverState, cached_factory, check_choice, initial_state
 from solvers.first_order import first_order_solver
-from solvers.stage_games import StageGames
+from solvers.stage_games import StageGames, run_stage_solver, stage_spread
 from solvers.value_iteration import check_zero_sum, zero_sum_stage_payoffs
 
 #: ``method`` -> the foundation's first-order kind it runs on the stage games.
@@ -111,14 +111,9 @@ MAGNET_FLOOR = 1e-5
 
 
 def payoff_scale(Q: jax.Array) -> jax.Array:
-    """The largest spread ``max - min`` of a stage game in ``Q [S, A_1, A_2]`` (1 if all are constant)."""
-    spread = jnp.max(jnp.max(Q, axis=(1, 2)) - jnp.min(Q, axis=(1, 2)))
+    """``stage_spread(Q)``, or 1 if every stage game is constant."""
+    spread = stage_spread(Q)
     return jnp.where(spread > 0, spread, 1.0)
-
-
-def run_stage_solver(inner: Solver, stage: StageGames, state: SolverState, steps: int) -> SolverState:
-    """``steps`` steps of ``inner`` on ``stage`` from ``state`` (the warm start of every critic method)."""
-    return jax.lax.fori_loop(0, steps, lambda _, s: inner.step(stage, s), state)
 
 
 @cached_factory
@@ -148,9 +143,7 @@ def smooth_value_iteration(method: str = "extragradient", learning_rate=None, te
     magnet_update_every = defaults["magnet_update_every"] if magnet_update_every is None else magnet_update_every
     inner_steps = defaults["inner_steps"] if inner_steps is None else inner_steps
     check_positive(magnet_floor, "magnet_floor", allow_zero=True)
-    check_positive(value_step_size, "value_step_size")
-    if is_concrete(value_step_size) and float(value_step_size) > 1:
-        raise ValueError(f"value_step_size: expected a value in (0, 1], got {value_step_size!r}")
+    check_scalar(value_step_size, "value_step_size", 0, 1, low_open=True)
     if int(inner_steps) < 1:
         raise ValueError(f"inner_steps: expected an integer >= 1, got {inner_steps!r}")
     # The stage solver counts its own steps: the magnet moves every magnet_update_every critic steps.
@@ -160,8 +153,7 @@ def smooth_value_iteration(method: str = "extragradient", learning_rate=None, te
 
     def stage_games(game: Game, values: jax.Array):
         Q = zero_sum_stage_payoffs(game, values)
-        scale = payoff_scale(Q)
-        return StageGames.zero_sum(Q / scale), scale
+        return StageGames.zero_sum(Q / payoff_scale(Q)), Q
 
     def init(game: Game, key=None) -> SolverState:
         check_zero_sum(game, "smooth_value_iteration")
@@ -172,10 +164,10 @@ def smooth_value_iteration(method: str = "extragradient", learning_rate=None, te
 
     def step(game: Game, state: SolverState) -> SolverState:
         values = state.extra["values"]
-        stage, scale = stage_games(game, values)
+        stage, Q = stage_games(game, values)
         inner_state = run_stage_solver(inner, stage, state.extra["stage"], int(inner_steps))
         mu, nu = inner_state.policy
-        target = jnp.einsum("sa,sab,sb->s", mu, stage.payoffs[0], nu) * scale
+        target = jnp.einsum("sa,sab,sb->s", mu, Q, nu)
         extra = {"values": values + value_step_size * (target - values), "stage": inner_state}
         return SolverState(policy=inner_state.policy, average=inner_state.policy, step=state.step + 1,
                            extra=extra)

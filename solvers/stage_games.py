@@ -112,3 +112,13 @@ class StageGames(Game):
         for qi in self.action_values(policy):
             out.append(simplex.masked_softmax(qi / temperature, jnp.ones_like(qi, bool)))
         return tuple(out)
+
+
+def stage_spread(Q: jax.Array) -> jax.Array:
+    """The largest spread ``max - min`` of a zero-sum stage game in ``Q [S, A_1, A_2]``."""
+    return jnp.max(jnp.max(Q, axis=(1, 2)) - jnp.min(Q, axis=(1, 2)))
+
+
+def run_stage_solver(inner, stage: StageGames, state, steps: int):
+    """``steps`` steps of the solver ``inner`` on ``stage`` from ``state`` (the warm start of the critic methods)."""
+    return jax.lax.fori_loop(0, steps, lambda _, s: inner.step(stage, s), state)
