@@ -204,6 +204,28 @@ def time_blocks(fn, repeats: int) -> dict:
 
 # ----------------------------------------------------------------------------- results
 
+def time_alternating(fns, arg_of_repeat, repeats: int) -> list:
+    """Per function of ``fns``: ``(median_s, compile_s)`` over ``repeats`` calls ``fn(arg_of_repeat(r))``.
+
+    The first call (``r = 0``, compiling) of every function comes first; then the functions take
+    turns on each repeat ``r = 1..repeats``, so that they see the same machine load.
+    ``compile_s`` is the first call's time minus the median.
+    """
+    first = []
+    for fn in fns:
+        t0 = time.perf_counter()
+        jax.block_until_ready(fn(arg_of_repeat(0)))
+        first.append(time.perf_counter() - t0)
+    times = [[] for _ in fns]
+    for r in range(1, repeats + 1):
+        for fn, out in zip(fns, times):
+            t0 = time.perf_counter()
+            jax.block_until_ready(fn(arg_of_repeat(r)))
+            out.append(time.perf_counter() - t0)
+    medians = [float(np.median(t)) for t in times]
+    return [(m, max(f - m, 0.0)) for m, f in zip(medians, first)]
+
+
 def write_results(stem: str, payload: dict, rows: list, fields: list, wall_s: float) -> None:
     """``RESULTS_DIR/<stem>.json`` (the payload) and ``.csv`` (``rows``, columns ``fields``).
 

@@ -20,47 +20,17 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import statistics
-import time
 from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 
 import jaxgames
+from _common import time_alternating
 from jaxgames.efg import EFGEnv, rollout
 from jaxgames.efg.env import random_legal_action
 
 STEPS = {1: 10_000, 1024: 1_000, 16384: 200}
-
-
-def timed(fn, key, repeats):
-    t0 = time.perf_counter()
-    jax.block_until_ready(fn(key))
-    first = time.perf_counter() - t0
-    times = []
-    for r in range(repeats):
-        t0 = time.perf_counter()
-        jax.block_until_ready(fn(jax.random.fold_in(key, r + 1)))
-        times.append(time.perf_counter() - t0)
-    median = statistics.median(times)
-    return median, max(first - median, 0.0)
-
-
-def timed_pair(fn, other, key, repeats):
-    """Medians of ``fn`` and ``other`` timed alternately (the same load for both), and ``fn``'s compile time."""
-    t0 = time.perf_counter()
-    jax.block_until_ready(fn(key))
-    first = time.perf_counter() - t0
-    jax.block_until_ready(other(key))
-    times, others = [], []
-    for r in range(repeats):
-        for f, out in ((fn, times), (other, others)):
-            t0 = time.perf_counter()
-            jax.block_until_ready(f(jax.random.fold_in(key, r + 1)))
-            out.append(time.perf_counter() - t0)
-    median = statistics.median(times)
-    return median, max(first - median, 0.0), statistics.median(others)
 
 
 def ours(batch, steps):
@@ -121,10 +91,11 @@ def main():
     for batch, steps in STEPS.items():
         steps = max(steps // 10, 10) if args.quick else steps
         key = jax.random.key(batch)
-        t_ours, c_ours = timed(ours(batch, steps), key, args.repeats)
-        t_obs, c_obs, t_hot = timed_pair(ours_observed(batch, steps), ours_observed(batch, steps, "infoset_one_hot"),
-                                         key, args.repeats)
-        t_pgx, c_pgx = timed(pgx_kuhn(batch, steps), key, args.repeats)
+        keys = lambda r, key=key: key if r == 0 else jax.random.fold_in(key, r)  # noqa: E731
+        (t_ours, c_ours), = time_alternating([ours(batch, steps)], keys, args.repeats)
+        (t_obs, c_obs), (t_hot, _) = time_alternating(
+            [ours_observed(batch, steps), ours_observed(batch, steps, "infoset_one_hot")], keys, args.repeats)
+        (t_pgx, c_pgx), = time_alternating([pgx_kuhn(batch, steps)], keys, args.repeats)
         row = {"batch": batch, "steps": steps, "ours_steps_per_s": batch * steps / t_ours,
                "ours_observed_steps_per_s": batch * steps / t_obs,
                "ours_one_hot_observed_steps_per_s": batch * steps / t_hot,

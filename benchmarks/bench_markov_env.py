@@ -17,8 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import statistics
-import time
 from pathlib import Path
 
 import jax
@@ -26,22 +24,10 @@ import numpy as np
 
 from jaxgames import markov
 from solvers.core import random_policy
+from _common import time_alternating
 
 STEPS = {1: 10_000, 1024: 1_000, 16384: 200}
 EPISODE = 100
-
-
-def timed(fn, repeats):
-    t0 = time.perf_counter()
-    jax.block_until_ready(fn(0))
-    first = time.perf_counter() - t0
-    times = []
-    for r in range(repeats):
-        t0 = time.perf_counter()
-        jax.block_until_ready(fn(r + 1))
-        times.append(time.perf_counter() - t0)
-    median = statistics.median(times)
-    return median, max(first - median, 0.0)
 
 
 def ours(game, policy, batch, steps):
@@ -92,9 +78,9 @@ def main():
     for batch, steps in STEPS.items():
         if args.quick:
             steps = max(steps // 5, 20)
-        t_ours, compile_s = timed(ours(game, policy, batch, steps), repeats)
+        (t_ours, compile_s), = time_alternating([ours(game, policy, batch, steps)], int, repeats)
         peer_steps = min(steps, 1000)
-        t_peer, _ = timed(numpy_peer(game, policy, batch, peer_steps), max(repeats - 2, 1))
+        (t_peer, _), = time_alternating([numpy_peer(game, policy, batch, peer_steps)], int, max(repeats - 2, 1))
         row = dict(batch=batch, steps=steps, ours_steps_per_s=batch * steps / t_ours,
                    ours_compile_s=compile_s, numpy_steps_per_s=batch * peer_steps / t_peer)
         row["speedup"] = row["ours_steps_per_s"] / row["numpy_steps_per_s"]
@@ -106,8 +92,9 @@ def main():
     result = dict(benchmark="markov_env", game="random_zero_sum(64 states, 4x4 actions, branching 4)",
                   machine=platform.processor() or platform.machine(), jax=jax.__version__,
                   quick=args.quick, rows=rows)
-    (out / "markov_env.json").write_text(json.dumps(result, indent=2))
-    print(f"written {out / 'markov_env.json'}")
+    name = "markov_env_quick.json" if args.quick else "markov_env.json"   # a smoke run keeps the full figures
+    (out / name).write_text(json.dumps(result, indent=2))
+    print(f"written {out / name}")
 
 
 if __name__ == "__main__":
