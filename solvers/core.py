@@ -126,6 +126,21 @@ def update_average(game: Game, state: SolverState, played: Policy, power: int = 
     return game.mix_policies(state.average, played, averaging_weight(state.step, power))
 
 
+def track_average(game: Game, state: SolverState, played: Policy, new: Policy, output: str) -> Policy:
+    """``state.average`` after a step: the running average of ``played`` when it is what the solver
+    reports (``output == "average"``), else the iterate ``new``. The average costs reach
+    computations every step (two occupancy solves on a Markov game, a third of a mean-field
+    step), so it is not tracked when unused."""
+    return update_average(game, state, played) if output == "average" else new
+
+
+def check_count(value, field: str, minimum: int = 1) -> int:
+    """An integer ``>= minimum`` (step counts, schedule periods)."""
+    if isinstance(value, bool) or int(value) != value or int(value) < minimum:
+        raise ValueError(f"{field}: expected an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
 def check_choice(value, field: str, choices) -> None:
     if value not in choices:
         raise ValueError(f"{field}: expected one of {tuple(choices)}, got {value!r}")

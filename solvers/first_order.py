@@ -26,7 +26,7 @@ import jax.numpy as jnp
 
 from jaxgames.core import Game, Policy, check_positive
 from solvers.core import (Solver, SolverState, cached_factory, check_choice, initial_state,
-                          update_average)
+                          track_average)
 from solvers.geometry import check_geometry, gradient, mirror_step
 
 _KINDS = ("mirror_descent", "optimistic", "extragradient")
@@ -118,9 +118,7 @@ def first_order_solver(kind: str, learning_rate, geometry: str = "entropic", tem
             new = prox(game, policy, _gradient(game, played), magnet_)
         if regularized and not (isinstance(magnet_update_every, int) and magnet_update_every == 0):
             extra["magnet"] = next_magnet(game, state.step, magnet_update_every, new, magnet_, magnet_floor)
-        # The average costs two reach computations per step (a third of a mean-field step); it is
-        # only tracked when it is the output. With output="last" it mirrors the iterate.
-        average = update_average(game, state, played) if output == "average" else new
+        average = track_average(game, state, played, new, output)
         return SolverState(policy=new, average=average, step=state.step + 1, extra=extra)
 
     report = (lambda s: s.policy) if output == "last" else (lambda s: s.average)

@@ -53,7 +53,7 @@ import jax.numpy as jnp
 
 from jaxgames import simplex
 from jaxgames.core import Game, check_positive, check_scalar
-from solvers.core import Solver, SolverState, cached_factory, check_choice, initial_state, update_average
+from solvers.core import Solver, SolverState, cached_factory, check_choice, check_count, initial_state, track_average
 from solvers.first_order import extragradient, next_magnet
 from solvers.stage_games import StageGames, run_stage_solver, stage_spread
 from solvers.value_iteration import check_zero_sum, zero_sum_stage_payoffs
@@ -125,10 +125,8 @@ def entropy_regularized_extragradient(learning_rate=1.0, temperature=0.02, inner
     check_positive(temperature, "temperature")
     check_positive(min_temperature, "min_temperature", allow_zero=True)
     check_scalar(temperature_decay, "temperature_decay", 0, 1, low_open=True)
-    if int(inner_steps) < 1:
-        raise ValueError(f"inner_steps: expected an integer >= 1, got {inner_steps!r}")
-    if int(magnet_update_every) < 0:
-        raise ValueError(f"magnet_update_every: expected an integer >= 0, got {magnet_update_every!r}")
+    check_count(inner_steps, "inner_steps")
+    check_count(magnet_update_every, "magnet_update_every", 0)
     scheduled = int(magnet_update_every) > 0
     check_choice(output, "output", ("last", "average"))
     check_scalar(value_step_size, "value_step_size", 0, 1, low_open=True)
@@ -160,7 +158,7 @@ def entropy_regularized_extragradient(learning_rate=1.0, temperature=0.02, inner
                  "temperature": jnp.maximum(tau * temperature_decay, min_temperature).astype(tau.dtype)}
         if scheduled:
             extra["magnet"] = next_magnet(game, state.step, magnet_update_every, policy, magnet, MAGNET_FLOOR)
-        average = update_average(game, state, policy)
+        average = track_average(game, state, policy, policy, output)
         return SolverState(policy=policy, average=average, step=state.step + 1, extra=extra)
 
     report = (lambda s: s.policy) if output == "last" else (lambda s: s.average)

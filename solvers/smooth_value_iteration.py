@@ -84,7 +84,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxgames.core import Game, check_positive, check_scalar
-from solvers.core import Solver, SolverState, cached_factory, check_choice, initial_state
+from solvers.core import Solver, SolverState, cached_factory, check_choice, check_count, initial_state
 from solvers.first_order import first_order_solver
 from solvers.stage_games import StageGames, run_stage_solver, stage_spread
 from solvers.value_iteration import check_zero_sum, zero_sum_stage_payoffs
@@ -144,8 +144,8 @@ def smooth_value_iteration(method: str = "extragradient", learning_rate=None, te
     inner_steps = defaults["inner_steps"] if inner_steps is None else inner_steps
     check_positive(magnet_floor, "magnet_floor", allow_zero=True)
     check_scalar(value_step_size, "value_step_size", 0, 1, low_open=True)
-    if int(inner_steps) < 1:
-        raise ValueError(f"inner_steps: expected an integer >= 1, got {inner_steps!r}")
+    check_count(inner_steps, "inner_steps")
+    check_count(magnet_update_every, "magnet_update_every", 0)
     # The stage solver counts its own steps: the magnet moves every magnet_update_every critic steps.
     kind, geometry = METHODS[method]
     inner = first_order_solver(kind, learning_rate, geometry, temperature, None,

@@ -41,9 +41,9 @@ import numpy as np
 
 from jaxgames import simplex
 from jaxgames.core import Game, is_concrete
-from solvers.core import Solver, SolverState, cached_factory, check_choice
+from solvers.core import Solver, SolverState, cached_factory, check_choice, check_count
 from solvers.regret_matching import regret_matching_plus
-from solvers.stage_games import StageGames
+from solvers.stage_games import StageGames, run_stage_solver
 from solvers.zero_sum_kernels import MAX_EXACT_CANDIDATES, num_kernels, solve_zero_sum, value_bounds
 
 #: Relative tolerance of the zero-sum check at ``init`` (``|r_0 + r_1| <= tol * max |r|``).
@@ -92,7 +92,7 @@ def _iterative_stage(Q: jax.Array, steps: int):
     """The foundation's regret matching+ (average) on every stage game at once."""
     stage = StageGames.zero_sum(Q)
     inner = regret_matching_plus()
-    state = jax.lax.fori_loop(0, steps, lambda _, s: inner.step(stage, s), inner.init(stage))
+    state = run_stage_solver(inner, stage, inner.init(stage), steps)
     x, y = inner.output(state)
     low, up = value_bounds(Q, x, y)
     return 0.5 * (low + up), x, y, up - low
@@ -114,8 +114,7 @@ def minimax_value_iteration(stage_solver: str = "auto", stage_steps: int = 1000)
     gap, ~1e-6 for the exact solver in float32).
     """
     check_choice(stage_solver, "stage_solver", ("auto", "exact", "iterative"))
-    if int(stage_steps) < 1:
-        raise ValueError(f"stage_steps: expected an integer >= 1, got {stage_steps!r}")
+    check_count(stage_steps, "stage_steps")
 
     def init(game: Game, key=None) -> SolverState:
         check_zero_sum(game, "minimax_value_iteration")

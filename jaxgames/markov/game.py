@@ -81,7 +81,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxgames import simplex
-from jaxgames.core import Evaluation, Game, Policy, as_float_array, check_finite, is_concrete
+from jaxgames.core import Evaluation, Game, Policy, as_float_array, check_finite, check_scalar, is_concrete
 
 #: Tolerance for "sums to 1" / "non-negative" in transitions and ``initial``.
 PROBABILITY_ATOL = 1e-4
@@ -135,12 +135,13 @@ class MarkovGame(Game):
     def __init__(self, transitions, rewards, discount, initial, horizon: int | None = None):
         transitions = as_float_array(transitions, "transitions")
         rewards = as_float_array(rewards, "rewards")
-        discount = as_float_array(discount, "discount")
         initial = as_float_array(initial, "initial")
         if horizon is not None:
             if isinstance(horizon, bool) or not isinstance(horizon, (int, np.integer)) or horizon < 1:
                 raise ValueError(f"horizon: expected None or an integer >= 1, got {horizon!r}")
             horizon = int(horizon)
+        # [0, 1) discounted; [0, 1] with a finite horizon
+        discount = check_scalar(discount, "discount", 0, 1, high_open=horizon is None)
         if rewards.ndim < 3:
             raise ValueError("rewards: expected shape [N, S, A_1, ..., A_N] with N >= 1 players, "
                              f"got shape {tuple(rewards.shape)}")
@@ -155,8 +156,6 @@ class MarkovGame(Game):
         if tuple(transitions.shape) != expected:
             raise ValueError(f"transitions: expected shape [S, A_1, ..., A_N, S] = {expected} to match "
                              f"rewards of shape {tuple(rewards.shape)}, got {tuple(transitions.shape)}")
-        if discount.ndim != 0:
-            raise ValueError(f"discount: expected a scalar, got shape {tuple(discount.shape)}")
         if tuple(initial.shape) != (s,):
             raise ValueError(f"initial: expected shape ({s},) (one probability per state, as in rewards "
                              f"of shape {tuple(rewards.shape)}), got {tuple(initial.shape)}")
@@ -165,12 +164,6 @@ class MarkovGame(Game):
             _check_probabilities(np.asarray(transitions), "transitions", "rows over next states")
         if is_concrete(initial):
             _check_probabilities(np.asarray(initial), "initial", "a distribution over states")
-        if is_concrete(discount):
-            d = float(discount)
-            top_ok = d <= 1.0 if horizon is not None else d < 1.0
-            if not (np.isfinite(d) and d >= 0.0 and top_ok):
-                interval = "[0, 1] (finite horizon)" if horizon is not None else "[0, 1) (infinite horizon)"
-                raise ValueError(f"discount: expected a value in {interval}, got {d!r}")
         self.transitions, self.rewards, self.discount, self.initial = transitions, rewards, discount, initial
         self.horizon = horizon
         self._num_players = n
@@ -351,8 +344,9 @@ class MarkovGame(Game):
             return k + 1, new, v, changed
 
         init = (jnp.zeros((), jnp.int32), a0, v0, jnp.array(True))
-        _, actions, _, _ = jax.lax.while_loop(cond, body, init)
-        return actions, evaluate(actions)
+        _, actions, v, changed = jax.lax.while_loop(cond, body, init)
+        # stopped because nothing changed: v is already the value of these actions
+        return actions, jax.lax.cond(changed, evaluate, lambda _: v, actions)
 
     def best_response(self, policy: Policy) -> Policy:
         """Per player, a deterministic optimal response ``[S, A_i]`` (one-hot) to the others."""
