@@ -67,5 +67,4 @@ def boltzmann_iteration(temperature=0.2, damping=1.0) -> Solver:
       damping: ``d`` in (0, 1].
     """
     check_positive(temperature, "temperature")
-    _check_damping(damping)
-    return fictitious_play(alternating=False, temperature=temperature, step_size=damping)
+    return fixed_point(damping, temperature)

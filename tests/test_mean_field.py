@@ -117,7 +117,7 @@ def test_action_cost_model_equals_openspiel_returns():
 
 
 _smooth = jax.jit(lambda g, p, tau: g.smooth_best_response(p, tau))
-_value_against = jax.jit(lambda g, p, mu: jnp.dot(mu[0], g._backward(mu, p[0])[1]))
+_value_against = jax.jit(lambda g, p, mu: jnp.dot(mu[0], g._backward(mu, (g._policy_head(),), (p[0],))[0][1]))
 _reg_gap = jax.jit(lambda g, p, tau: g.regularized_nash_conv(p, tau))
 
 

@@ -126,9 +126,8 @@ class CrowdModelling2D(MeanFieldGame):
         noise = noise + (1 - self.noise_intensity) * (np.arange(5) == NEUTRAL)  # [S(z), 5]
         step = jax.nn.one_hot(target, self.num_states, dtype=dtype)  # [S, A, S']: z = target(x, a)
         after_noise = jnp.einsum("zb,zby->zy", noise.astype(dtype), step)  # [S(z), S']
-        # illegal moves (into walls) keep the agent in place
-        move = jnp.where(jnp.asarray(legal)[..., None], step, jnp.eye(self.num_states, dtype=dtype)[:, None, :])
-        return jnp.einsum("xaz,zy->xay", move, after_noise)
+        # move to z = target(x, a) (illegal moves, into walls, keep the agent at x), then the noise from z
+        return after_noise[np.where(legal, target, np.arange(self.num_states)[:, None])]
 
     def reward(self, t, mu):
         state = self.position_reward - self.crowd_aversion * jnp.log(mu + LOG_EPSILON)

@@ -121,7 +121,7 @@ def _predicted_best_action(game: MeanFieldGame, policy: Policy, t, emp, x) -> ja
         return jnp.where(s >= t, nxt, mu), jnp.where(s >= t, mu, emp)
 
     _, mus = jax.lax.scan(forward, emp, jnp.arange(horizon))
-    q, _ = game._backward(mus)
+    ((q, _),) = game._backward(mus, (game._max_head(),))
     mask = jnp.asarray(game.action_mask())
     return jnp.argmax(jnp.where(mask[x], q[t, x], -jnp.inf))
 

@@ -110,39 +110,47 @@ class MeanFieldGame(Game):
         """``(mu,)``: the state distribution at each time, the weights of ``mix_policies``."""
         return (self.mean_field(policy),)
 
-    def _backward(self, mu, policy=None, temperature=None, reference=None):
-        """Backward induction against the fixed mean field ``mu`` ``[T, S]``.
+    def _backward(self, mu, heads, xs=(), reward=None):
+        """Backward induction against the fixed mean field ``mu`` ``[T, S]``, several recursions at once.
 
-        Returns ``(Q [T, S, A], V_0 [S])`` for the policy's value (``policy``
-        given), the optimal value (``temperature is None``) or the soft value
-        ``V = tau log sum_a ref exp(Q / tau)`` (``temperature`` given; ``tau = 0``
-        falls back to the max).
+        Each ``head(q, *x_t) -> (V_t [S], out_t)`` turns the action values
+        ``q = r_t + P_t V_{t+1}`` ``[S, A]`` of its own recursion into its value
+        and a per-time output; all heads share ``P_t = transition(t, mu_t)`` and
+        ``r_t`` (``reward(t, mu_t)``, or ``reward[t]`` when given), built once per
+        time step. ``xs``: per-time inputs ``[T, ...]`` passed to every head.
+        Returns, per head, ``(outs [T, ...], V_0 [S])``.
         """
-        mask = jnp.asarray(self.action_mask())
         dtype = mu.dtype
-        xs = [jnp.arange(self.horizon), mu]
-        if policy is not None:
-            xs.append(policy)
-        if reference is not None:
-            xs.append(reference)
 
-        def backward(v_next, inputs):
-            t, mu_t = inputs[0], inputs[1]
+        def backward(values, inputs):
+            t, mu_t, r_t, x_t = inputs
             p = self.transition(t, mu_t).astype(dtype)
-            q = self.reward(t, mu_t).astype(dtype) + jnp.einsum("xay,y->xa", p, v_next)
-            if policy is not None:
-                v = jnp.sum(inputs[2] * jnp.where(mask, q, 0.0), axis=-1)
-            elif temperature is None:
-                v = jnp.max(jnp.where(mask, q, -jnp.inf), axis=-1)
-            else:
-                ref = inputs[-1] if reference is not None else mask / jnp.sum(mask, -1, keepdims=True)
-                soft = simplex.soft_max_value(jnp.where(mask, q, 0.0), jnp.where(mask, ref, 0.0),
-                                              temperature)
-                v = jnp.where(temperature > 0, soft, jnp.max(jnp.where(mask, q, -jnp.inf), axis=-1))
-            return v, q
+            r = (self.reward(t, mu_t) if reward is None else r_t).astype(dtype)
+            stepped = [head(r + jnp.einsum("xay,y->xa", p, v), *x_t) for head, v in zip(heads, values)]
+            return tuple(v for v, _ in stepped), tuple(out for _, out in stepped)
 
-        v0, q = jax.lax.scan(backward, jnp.zeros(self.num_states, dtype), tuple(xs), reverse=True)
-        return q, v0
+        zeros = tuple(jnp.zeros(self.num_states, dtype) for _ in heads)
+        r_in = jnp.zeros(self.horizon, dtype) if reward is None else reward
+        v0, outs = jax.lax.scan(backward, zeros, (jnp.arange(self.horizon), mu, r_in, tuple(xs)), reverse=True)
+        return tuple(zip(outs, v0))
+
+    # the heads of ``_backward``: (value, output) from the action values q [S, A]
+    def _policy_head(self):
+        mask = jnp.asarray(self.action_mask())
+        return lambda q, pi_t, *_: (jnp.sum(pi_t * jnp.where(mask, q, 0.0), axis=-1), q)
+
+    def _max_head(self):
+        mask = jnp.asarray(self.action_mask())
+        return lambda q, *_: (jnp.max(jnp.where(mask, q, -jnp.inf), axis=-1), q)
+
+    def _soft_head(self, temperature):
+        """``V = tau log sum_a ref exp(Q / tau)`` (the max when ``tau = 0``); the reference is ``x_t[1]``."""
+        mask = jnp.asarray(self.action_mask())
+
+        def head(q, _pi_t, ref_t, *_):
+            soft = simplex.soft_max_value(jnp.where(mask, q, 0.0), jnp.where(mask, ref_t, 0.0), temperature)
+            return jnp.where(temperature > 0, soft, jnp.max(jnp.where(mask, q, -jnp.inf), axis=-1)), q
+        return head
 
     def evaluate(self, policy: Policy) -> Evaluation:
         """The representative player's value and Q-values against ``mu(policy)``.
@@ -151,27 +159,26 @@ class MeanFieldGame(Game):
         (the mean field), ``opponent_reach`` ones ``([T, S],)``.
         """
         mu = self.mean_field(policy)
-        q, v0 = self._backward(mu, policy[0])
+        ((q, v0),) = self._backward(mu, (self._policy_head(),), (policy[0],))
         value = jnp.dot(mu[0], v0)
         return Evaluation(values=value[None], action_values=(q,), reach=(mu,),
                           opponent_reach=(jnp.ones_like(mu),))
 
     def best_response(self, policy: Policy) -> Policy:
         """``([T, S, A],)`` one-hot: backward induction against ``mu(policy)`` (ties: lowest action)."""
-        q, _ = self._backward(self.mean_field(policy))
+        ((q, _),) = self._backward(self.mean_field(policy), (self._max_head(),))
         return (simplex.one_hot_argmax(q, self.legal_mask()[0]),)
 
     def best_response_values(self, policy: Policy) -> jax.Array:
         """``[1]``: ``max_pi' J(pi', mu(policy))``."""
         mu = self.mean_field(policy)
-        _, v0 = self._backward(mu)
+        ((_, v0),) = self._backward(mu, (self._max_head(),))
         return jnp.dot(mu[0], v0)[None]
 
     def nash_conv(self, policy: Policy) -> jax.Array:
-        """``max_pi' J(pi', mu(pi)) - J(pi, mu(pi))`` (one mean-field pass shared by both values)."""
+        """``max_pi' J(pi', mu(pi)) - J(pi, mu(pi))`` (one forward and one backward pass for both values)."""
         mu = self.mean_field(policy)
-        _, v_pi = self._backward(mu, policy[0])
-        _, v_br = self._backward(mu)
+        (_, v_pi), (_, v_br) = self._backward(mu, (self._policy_head(), self._max_head()), (policy[0],))
         return jnp.dot(mu[0], v_br - v_pi)
 
     def smooth_best_response(self, policy: Policy, temperature, reference: Policy | None = None) -> Policy:
@@ -186,7 +193,7 @@ class MeanFieldGame(Game):
         mask = self.legal_mask()[0]
         ref = self.uniform_policy()[0] if reference is None else reference[0]
         tau = jnp.asarray(temperature, policy[0].dtype)
-        q, _ = self._backward(self.mean_field(policy), temperature=tau, reference=ref)
+        ((q, _),) = self._backward(self.mean_field(policy), (self._soft_head(tau),), (policy[0], ref))
         soft = simplex.masked_softmax(q / jnp.maximum(tau, 1e-30) + simplex.safe_log(ref), mask & (ref > 0))
         return (jnp.where(tau > 0, soft, simplex.one_hot_argmax(q, mask)),)
 
@@ -202,8 +209,7 @@ class MeanFieldGame(Game):
         pi = policy[0]
         tau = jnp.asarray(temperature, pi.dtype)
         mu = self.mean_field(policy)
-        _, v_soft = self._backward(mu, temperature=tau, reference=ref)
-        _, v_pi = self._backward(mu, pi)
+        (_, v_soft), (_, v_pi) = self._backward(mu, (self._soft_head(tau), self._policy_head()), (pi, ref))
         # The player following pi against mu(pi) is distributed as mu(pi), so the
         # expected KL penalty of pi is its mu-weighted sum over (t, x).
         kl_value = tau * jnp.sum(mu * simplex.kl(pi, ref))
@@ -278,15 +284,11 @@ class MeanFieldGame(Game):
         tau = jnp.asarray(temperature, dtype)
         scale = (1.0 + eta * tau) / eta
 
-        def backward(v_next, inputs):
-            t, mu_t, r_t, pi_t, rho_t, mask_t = inputs
-            p = self.transition(t, mu_t).astype(dtype)
-            q = r_t.astype(dtype) + jnp.einsum("xay,y->xa", p, v_next)
+        def head(q, pi_t, rho_t, mask_t):
             logits = jnp.where(mask_t, simplex.entropic_logits(pi_t, q, eta, tau, rho_t), -jnp.inf)
             return scale * jax.nn.logsumexp(logits, axis=-1), logits
 
-        inputs = (jnp.arange(self.horizon), grad.mean_field.astype(dtype), grad.reward, pi, rho, mask)
-        _, logits = jax.lax.scan(backward, jnp.zeros(self.num_states, dtype), inputs, reverse=True)
+        ((logits, _),) = self._backward(grad.mean_field.astype(dtype), (head,), (pi, rho, mask), reward=grad.reward)
         return (simplex.masked_softmax(logits, mask),)
 
     # -- helpers --------------------------------------------------------------
