@@ -110,6 +110,18 @@ def kl(p: jax.Array, q: jax.Array) -> jax.Array:
     return jnp.sum(jnp.where(p > 0, p * (safe_log(p) - safe_log(q)), 0.0), axis=-1)
 
 
+def logit_response(values: jax.Array, mask: jax.Array, temperature, reference: jax.Array | None = None):
+    """``p ∝ reference exp(values / temperature)`` over legal actions (``reference``: uniform if
+    ``None``); the one-hot argmax at ``temperature = 0``, which may be traced. The smooth best
+    response of every game family."""
+    logits = values / jnp.maximum(temperature, _TINY)
+    if reference is not None:
+        logits, mask_soft = logits + safe_log(reference), mask & (reference > 0)
+    else:
+        mask_soft = mask
+    return jnp.where(temperature > 0, masked_softmax(logits, mask_soft), one_hot_argmax(values, mask))
+
+
 def soft_max_value(values: jax.Array, reference: jax.Array, temperature) -> jax.Array:
     """``max_p <p, values> - temperature * KL(p || reference)`` over the simplex.
 

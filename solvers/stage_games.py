@@ -107,11 +107,9 @@ class StageGames(Game):
         return jnp.stack([jnp.sum(jnp.max(qi, axis=-1)) for qi in self.action_values(policy)])
 
     def smooth_best_response(self, policy: Policy, temperature) -> Policy:
-        """Logit response ``pi_i[s] ∝ exp(q_i[s] / temperature)`` in every stage game."""
-        out = []
-        for qi in self.action_values(policy):
-            out.append(simplex.masked_softmax(qi / temperature, jnp.ones_like(qi, bool)))
-        return tuple(out)
+        """Logit response ``pi_i[s] ∝ exp(q_i[s] / temperature)`` in every stage game (argmax at 0)."""
+        return tuple(simplex.logit_response(qi, jnp.ones_like(qi, bool), temperature)
+                     for qi in self.action_values(policy))
 
 
 def stage_spread(Q: jax.Array) -> jax.Array:

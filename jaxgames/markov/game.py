@@ -375,12 +375,7 @@ class MarkovGame(Game):
         """
         q = self.evaluate(policy).action_values
         t = jnp.asarray(temperature, q[0].dtype)
-        out = []
-        for qi in q:
-            mask = jnp.ones_like(qi, bool)
-            soft = simplex.masked_softmax(qi / jnp.maximum(t, 1e-30), mask)
-            out.append(jnp.where(t > 0, soft, simplex.one_hot_argmax(qi, mask)))
-        return tuple(out)
+        return tuple(simplex.logit_response(qi, jnp.ones_like(qi, bool), t) for qi in q)
 
 
 def zero_sum(transitions, reward, discount, initial, horizon: int | None = None) -> MarkovGame:

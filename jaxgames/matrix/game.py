@@ -123,12 +123,7 @@ class MatrixGame(Game):
         q = self.action_values(policy)
         reference = self.uniform_policy() if reference is None else reference
         t = jnp.asarray(temperature, q[0].dtype)
-        out = []
-        for qi, ri in zip(q, reference):
-            mask = jnp.ones_like(qi, bool)
-            soft = simplex.masked_softmax(qi / jnp.maximum(t, 1e-30) + simplex.safe_log(ri), ri > 0)
-            out.append(jnp.where(t > 0, soft, simplex.one_hot_argmax(qi, mask)))
-        return tuple(out)
+        return tuple(simplex.logit_response(qi, jnp.ones_like(qi, bool), t, ri) for qi, ri in zip(q, reference))
 
     def regularized_nash_conv(self, policy: Policy, temperature, reference: Policy | None = None):
         """Gap to the KL-regularized equilibrium (logit QRE for a uniform reference).

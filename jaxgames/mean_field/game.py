@@ -194,8 +194,7 @@ class MeanFieldGame(Game):
         ref = self.uniform_policy()[0] if reference is None else reference[0]
         tau = jnp.asarray(temperature, policy[0].dtype)
         ((q, _),) = self._backward(self.mean_field(policy), (self._soft_head(tau),), (policy[0], ref))
-        soft = simplex.masked_softmax(q / jnp.maximum(tau, 1e-30) + simplex.safe_log(ref), mask & (ref > 0))
-        return (jnp.where(tau > 0, soft, simplex.one_hot_argmax(q, mask)),)
+        return (simplex.logit_response(q, mask, tau, ref),)
 
     def regularized_nash_conv(self, policy: Policy, temperature, reference: Policy | None = None):
         """Gap to the KL-regularised mean-field equilibrium, against ``mu(policy)``.

@@ -308,8 +308,7 @@ class StationaryMeanFieldGame(Game):
         ref = self.uniform_policy()[0].astype(pi.dtype) if reference is None else reference[0]
         tau = jnp.asarray(temperature, pi.dtype)
         q = self._soft_q(self.mean_field(policy), ref, tau)
-        soft = simplex.masked_softmax(q / jnp.maximum(tau, 1e-30) + simplex.safe_log(ref), mask & (ref > 0))
-        return (jnp.where(tau > 0, soft, simplex.one_hot_argmax(q, mask)),)
+        return (simplex.logit_response(q, mask, tau, ref),)
 
     def regularized_nash_conv(self, policy: Policy, temperature, reference: Policy | None = None):
         """``max_pi' J_tau(pi', mu) - J_tau(pi, mu)`` at ``mu = mu(pi)``, from ``mu``.
