@@ -163,7 +163,7 @@ class CpuAccounting:
 
 # ----------------------------------------------------------------------------- timing helpers
 
-def time_jitted(make_fn, *args, repeats: int) -> dict:
+def time_jitted(make_fn, *args, repeats: int, return_fn: bool = False) -> dict:
     """Time a jitted function built by ``make_fn()``: first call, then ``repeats`` blocked calls.
 
     ``compile_s`` is the first call minus the steady-state median
@@ -171,6 +171,7 @@ def time_jitted(make_fn, *args, repeats: int) -> dict:
     ``aot_compile_s`` times trace + lower + XLA compile directly, on a fresh function
     from ``make_fn()`` so that nothing is served from the first function's caches.
     ``cpu_utilization`` is the median of our CPU-seconds per wall second over the timed calls.
+    ``return_fn``: also return the warm function (``"fn"``) for further timing.
     """
     fn = make_fn()
     t0 = time.perf_counter()
@@ -189,7 +190,7 @@ def time_jitted(make_fn, *args, repeats: int) -> dict:
     aot = time.perf_counter() - t0
     return {"first_call_s": first, "median_s": median, "min_s": float(np.min(times)),
             "times_s": times, "compile_s": max(first - median, 0.0), "aot_compile_s": aot,
-            "cpu_utilization": float(np.median(cpu)), "output": out}
+            "cpu_utilization": float(np.median(cpu)), "output": out, **({"fn": fn} if return_fn else {})}
 
 
 def time_blocks(fn, repeats: int) -> dict:

@@ -24,16 +24,7 @@ import numpy as np
 
 from jaxgames import simplex
 from jaxgames.core import Evaluation, Game, Policy
-
-
-def _contract_others(tensor: jax.Array, policy: Policy, keep: int) -> jax.Array:
-    """``tensor[s, a_1..a_N]`` averaged over every player's action but ``keep``'s: ``[S, A_keep]``."""
-    n = len(policy)
-    operands = [tensor, list(range(n + 1))]
-    for j, p in enumerate(policy):
-        if j != keep:
-            operands += [p, [0, 1 + j]]
-    return jnp.einsum(*operands, [0, 1 + keep])
+from jaxgames.markov.game import contract_actions
 
 
 @jax.tree_util.register_pytree_node_class
@@ -87,7 +78,7 @@ class StageGames(Game):
 
     def action_values(self, policy: Policy) -> Policy:
         """``q_i [S, A_i]``: each player's stage payoff of each action against the others."""
-        return tuple(_contract_others(self.payoffs[i], policy, i) for i in range(self.num_players))
+        return tuple(contract_actions(self.payoffs[i], policy, i) for i in range(self.num_players))
 
     def state_values(self, policy: Policy) -> jax.Array:
         """``[N, S]``: every player's expected payoff in every stage game."""

@@ -119,6 +119,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxgames import simplex
 from jaxgames.core import Policy, is_concrete
 from jaxgames.efg.game import EFGGame
 from jaxgames.efg.tree import CHANCE, TERMINAL, Tree
@@ -408,7 +409,7 @@ class EFGEnv:
     @staticmethod
     def _pick_root(u, root):
         ends, cdf = root
-        return ends[_search(u, cdf)]
+        return ends[simplex.inverse_cdf(u, cdf)]
 
     def _run(self, game, h, u):
         """If ``h`` starts a chance run, one of its ends drawn with ``u``; else ``h``. O(run width) gathers."""
@@ -419,7 +420,7 @@ class EFGEnv:
         slot = jnp.arange(self._run_width)
         path = jnp.asarray(self._path)[offset + slot]                     # [run_width, hops]
         probs = jnp.where(slot < count, self._path_probs(game.chance_prob, path), 0.0)
-        end = path[_search(u, jnp.cumsum(probs)), 0]
+        end = path[simplex.inverse_cdf(u, jnp.cumsum(probs)), 0]
         return jnp.where(count > 0, end, h)
 
     def _autoreset_transition(self, game, state, action, u, root, observe=True):
@@ -472,20 +473,7 @@ def _size(table) -> int | None:
     return None if table is None else int(table.shape[-1])
 
 
-def _search(u, cdf):
-    """Inverse CDF: the index ``i`` with ``cdf[i-1] < (1 - u) cdf[-1] <= cdf[i]`` (``u`` in [0, 1)).
-
-    Zero-probability entries are never drawn: ``(1 - u) cdf[-1] > 0``.
-    """
-    return jnp.minimum(jnp.sum(cdf < (1.0 - u) * cdf[-1]), cdf.shape[0] - 1).astype(jnp.int32)
-
-
 # -- action helpers ------------------------------------------------------------------
-def _inverse_cdf(u, weights):
-    """Index drawn with probability proportional to ``weights`` (``u`` uniform in [0, 1))."""
-    return _search(u, jnp.cumsum(weights))
-
-
 def random_legal_action(key: jax.Array, state: EFGState) -> jax.Array:
     """An action drawn uniformly from ``state.legal_action_mask`` (int32 ``[]``; 0 when terminated)."""
     u = jax.random.uniform(key, (), jnp.result_type(float))
@@ -493,7 +481,7 @@ def random_legal_action(key: jax.Array, state: EFGState) -> jax.Array:
 
 
 def _random_legal(u, legal):
-    return _inverse_cdf(u, legal.astype(u.dtype))
+    return simplex.draw(u, legal.astype(u.dtype))
 
 
 def sample_action(key: jax.Array, state: EFGState, policy: Policy) -> jax.Array:
@@ -515,7 +503,7 @@ def _policy_action(u, state: EFGState, policy: Policy):
         row = jnp.where(state.current_player == p, mine, row)
     row = jnp.where(legal, jnp.maximum(row, 0.0), 0.0)
     row = jnp.where(jnp.sum(row) > 0, row, legal.astype(u.dtype))
-    return _inverse_cdf(u, row)
+    return simplex.draw(u, row)
 
 
 def rollout(key: jax.Array, env: EFGEnv, policy: Policy | None, num_steps: int,

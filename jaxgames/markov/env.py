@@ -40,6 +40,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxgames import simplex
 from jaxgames.core import Policy, is_concrete
 from jaxgames.markov.game import MarkovGame
 
@@ -68,17 +69,6 @@ class Trajectory(NamedTuple):
     rewards: jax.Array      # float [T, N]
     done: jax.Array         # bool [T]: this step ended an episode (the next starts a new one)
     step_count: jax.Array   # int32 [T]: the step's index within its episode (for discounting)
-
-
-def _search(u, weights):
-    """Index drawn with probability proportional to ``weights`` (``u`` uniform in [0, 1));
-    zero-weight entries are never drawn."""
-    return _search_cdf(u, jnp.cumsum(weights))
-
-
-def _search_cdf(u, cdf):
-    """Inverse CDF on an unnormalized cumulative sum ``cdf`` (one comparison per entry)."""
-    return jnp.minimum(jnp.sum(cdf < (1.0 - u) * cdf[-1]), cdf.shape[0] - 1).astype(jnp.int32)
 
 
 class MarkovEnv:
@@ -117,7 +107,7 @@ class MarkovEnv:
     def reset(self, key: jax.Array, game: MarkovGame | None = None) -> tuple[MarkovState, TimeStep]:
         """A new episode: ``s_0 ~ game.initial``."""
         game = self._game(game)
-        s = _search(jax.random.uniform(key, (), game.initial.dtype), game.initial)
+        s = simplex.draw(jax.random.uniform(key, (), game.initial.dtype), game.initial)
         return self._start(s, game)
 
     def step(self, key: jax.Array, state: MarkovState, actions, game: MarkovGame | None = None
@@ -152,7 +142,7 @@ class MarkovEnv:
     def _transition(self, game, state, actions, u, cdf=None):
         idx = (state.state, *[actions[i] for i in range(self.num_players)])
         rewards = game.rewards[(slice(None), *idx)]
-        s = _search(u, game.transitions[idx]) if cdf is None else _search_cdf(u, cdf[idx])
+        s = simplex.draw(u, game.transitions[idx]) if cdf is None else simplex.inverse_cdf(u, cdf[idx])
         count = state.step_count + 1
         done = (count >= self.episode_length) if self.episode_length is not None else jnp.zeros((), bool)
         return s, rewards, count, done
@@ -162,7 +152,7 @@ class MarkovEnv:
         s, rewards, count, done = self._transition(game, state, actions, u[0], None if cdfs is None else cdfs[0])
         rewards = jnp.where(state.done, 0.0, rewards)
         restart = state.done | done
-        first = _search(u[1], game.initial) if cdfs is None else _search_cdf(u[1], cdfs[1])
+        first = simplex.draw(u[1], game.initial) if cdfs is None else simplex.inverse_cdf(u[1], cdfs[1])
         s = jnp.where(restart, first, s)
         new = MarkovState(s, jnp.where(restart, 0, count).astype(jnp.int32), jnp.zeros((), bool))
         return new, TimeStep(s, rewards, done & ~state.done)
@@ -195,8 +185,8 @@ def sample_actions(key: jax.Array, state: MarkovState, policy: Policy) -> jax.Ar
 
 def _policy_actions(u, s, policy, cumulative: bool = False):
     if cumulative:   # ``policy`` holds cumulative sums over actions
-        return jnp.stack([_search_cdf(u[i], p[s]) for i, p in enumerate(policy)])
-    return jnp.stack([_search(u[i], jnp.maximum(p[s], 0.0)) for i, p in enumerate(policy)])
+        return jnp.stack([simplex.inverse_cdf(u[i], p[s]) for i, p in enumerate(policy)])
+    return jnp.stack([simplex.draw(u[i], jnp.maximum(p[s], 0.0)) for i, p in enumerate(policy)])
 
 
 def rollout(key: jax.Array, env: MarkovEnv, policy: Policy | None, num_steps: int,

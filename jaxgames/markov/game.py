@@ -89,7 +89,7 @@ PROBABILITY_ATOL = 1e-4
 MAX_POLICY_ITERATIONS = 1000
 
 
-def _contract(tensor: jax.Array, policy: Policy, keep: int | None = None) -> jax.Array:
+def contract_actions(tensor: jax.Array, policy: Policy, keep: int | None = None) -> jax.Array:
     """Average ``tensor[s, a_1..a_N, *rest]`` over the players' actions under ``policy``.
 
     Every player's action axis except ``keep``'s is summed out with weights
@@ -215,12 +215,12 @@ class MarkovGame(Game):
 
     # -- the policy's Markov chain --------------------------------------------
     def _rewards_last(self) -> jax.Array:
-        """``[S, A_1..A_N, N]``: rewards with the player axis last (for ``_contract``)."""
+        """``[S, A_1..A_N, N]``: rewards with the player axis last (for ``contract_actions``)."""
         return jnp.moveaxis(self.rewards, 0, -1)
 
     def markov_chain(self, policy: Policy) -> tuple[jax.Array, jax.Array]:
         """``(P_pi [S, S'], r_pi [N, S])``: the chain and expected rewards under the joint policy."""
-        return _contract(self.transitions, policy), _contract(self._rewards_last(), policy).T
+        return contract_actions(self.transitions, policy), contract_actions(self._rewards_last(), policy).T
 
     def joint_action_values(self, state_values: jax.Array) -> jax.Array:
         """``[N, S, A_1..A_N]``: ``rewards + gamma sum_s' transitions[..., s'] V[:, s']``.
@@ -255,7 +255,7 @@ class MarkovGame(Game):
 
     def occupancy(self, policy: Policy) -> jax.Array:
         """``[S]``: normalized discounted occupancy ``sum_t gamma^t Pr(s_t = s) / Z`` from ``initial``."""
-        P = _contract(self.transitions, policy)
+        P = contract_actions(self.transitions, policy)
         if self.horizon is None:
             eye = jnp.eye(self.num_states, dtype=P.dtype)
             d = jnp.linalg.solve((eye - self.discount * P).T, self.initial.astype(P.dtype))
@@ -270,8 +270,8 @@ class MarkovGame(Game):
     # -- evaluation -----------------------------------------------------------
     def _own_models(self, policy: Policy, i: int) -> tuple[jax.Array, jax.Array]:
         """Player ``i``'s induced MDP against the others: ``P_i [S, A_i, S']``, ``r_i [S, A_i]``."""
-        return (_contract(self.transitions, policy, keep=i),
-                _contract(self.rewards[i], policy, keep=i))
+        return (contract_actions(self.transitions, policy, keep=i),
+                contract_actions(self.rewards[i], policy, keep=i))
 
     def evaluate(self, policy: Policy) -> Evaluation:
         P, r = self.markov_chain(policy)
