@@ -257,27 +257,43 @@ class EFGEnv:
         self.max_infosets = max(game.tree.num_infosets)
         #: size of ``infoset_one_hot``: max infosets + players + actions
         self.infoset_one_hot_size = self.max_infosets + self.num_players + self.num_actions
-        # OpenSpiel's tensors, per decision / terminal history (None when the tree has none)
-        tree = game.tree
-        self._tensor_row = tree.tensor_row
-        self._tensor_tables = {"information_state_tensor": tree.information_state_tensors,
-                               "observation_tensor": tree.observation_tensors}
-        #: OpenSpiel's information-state tensor shape / flat size (``None`` if the tree has none)
-        self.information_state_tensor_shape = tree.information_state_tensor_shape
-        self.information_state_tensor_size = _size(tree.information_state_tensors)
-        #: OpenSpiel's observation tensor shape / flat size (``None`` if the tree has none)
-        self.observation_tensor_shape = tree.observation_tensor_shape
-        self.observation_tensor_size = _size(tree.observation_tensors)
         if observation == "auto":
-            observation = ("information_state_tensor" if tree.information_state_tensors is not None
+            observation = ("information_state_tensor" if self.tree.information_state_tensors is not None
                            else "infoset_one_hot")
         elif observation != "infoset_one_hot":
             self._table(observation, "observation")
-        #: the encoding ``TimeStep.observation`` carries, and its size
+        #: the encoding ``TimeStep.observation`` carries
         self.observation_kind = observation
-        self.observation_size = {"information_state_tensor": self.information_state_tensor_size,
-                                 "observation_tensor": self.observation_tensor_size,
-                                 "infoset_one_hot": self.infoset_one_hot_size}[observation]
+
+    # OpenSpiel's tensors, per decision / terminal history (None when the tree has none): read from
+    # the tree when first asked for, since the tree records them lazily, by a second walk of the game
+    # (an env on the one-hot encoding never pays for it).
+    @property
+    def information_state_tensor_shape(self) -> tuple | None:
+        """OpenSpiel's information-state tensor shape (``None`` if the tree has none)."""
+        return self.tree.information_state_tensor_shape
+
+    @property
+    def information_state_tensor_size(self) -> int | None:
+        """Its flat size (``None`` if the tree has none)."""
+        return _size(self.tree.information_state_tensors)
+
+    @property
+    def observation_tensor_shape(self) -> tuple | None:
+        """OpenSpiel's observation tensor shape (``None`` if the tree has none)."""
+        return self.tree.observation_tensor_shape
+
+    @property
+    def observation_tensor_size(self) -> int | None:
+        """Its flat size (``None`` if the tree has none)."""
+        return _size(self.tree.observation_tensors)
+
+    @property
+    def observation_size(self) -> int:
+        """The size of ``TimeStep.observation`` (``observation_kind``)."""
+        if self.observation_kind == "infoset_one_hot":
+            return self.infoset_one_hot_size
+        return _size(self._table(self.observation_kind, "observation"))
 
     def __repr__(self):
         return (f"EFGEnv({self.game.name}, observation={self.observation_kind!r}, "
@@ -350,7 +366,8 @@ class EFGEnv:
 
     # -- internals ---------------------------------------------------------------
     def _table(self, kind: str, field: str):
-        table = self._tensor_tables[kind]
+        table = {"information_state_tensor": self.tree.information_state_tensors,
+                 "observation_tensor": self.tree.observation_tensors}[kind]
         if table is None:
             raise ValueError(
                 f"{field}: {self.game.name}'s tree has no {kind} table (the game it was built from provides "
@@ -370,7 +387,7 @@ class EFGEnv:
         """Row ``tensor_row[history]``, column ``player`` of the ``kind`` table; zeros without a player."""
         table = self._table(kind, kind)
         acting = state.current_player if player is None else self._player(player)
-        row = jnp.asarray(self._tensor_row)[state.history]          # >= 0 at decision / terminal histories
+        row = jnp.asarray(self.tree.tensor_row)[state.history]          # >= 0 at decision / terminal histories
         ok = (acting >= 0) & (acting < self.num_players) & (row >= 0)
         out = jnp.asarray(table)[jnp.maximum(row, 0), jnp.clip(acting, 0, self.num_players - 1)]
         return jnp.where(ok[..., None], out, 0.0).astype(jnp.result_type(float))
