@@ -34,7 +34,6 @@ Results go to ``benchmarks/results/bench_markov{,_quick}.{json,csv}``.
 
 from __future__ import annotations
 
-import argparse
 
 import jax
 import numpy as np
@@ -42,7 +41,7 @@ import scipy
 import scipy.optimize
 
 import solvers
-from _common import CpuAccounting, machine_info, time_blocks, time_jitted, wait_for_idle, warn_if_loaded, write_results
+from _common import standard_parser, start_run, time_blocks, time_jitted, write_results
 from jaxgames import markov
 
 TARGET_RATIO = 100.0
@@ -186,23 +185,15 @@ def bench_batch(cfg, args, rows, summary, single_values):
                      stage_games_per_s=gv * cfg["states"] * n / r["median_s"], compile_s=r["compile_s"]))
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--repeats", type=int, default=5)
+def main(argv=None):
+    parser = standard_parser(__doc__)
     parser.add_argument("--peer-repeats", type=int, default=3)
     parser.add_argument("--batch-repeats", type=int, default=2)
     parser.add_argument("--branching", type=int, default=4)
     parser.add_argument("--discount", type=float, default=0.9)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--wait-idle", type=float, default=0.0)
-    args = parser.parse_args()
+    args, info, acct = start_run(parser, argv, packages=("scipy",))
     cfg = QUICK if args.quick else FULL
-    if args.wait_idle > 0:
-        wait_for_idle(args.wait_idle)
-    info = machine_info(packages=("scipy",))
-    warn_if_loaded(info)
-    acct = CpuAccounting()
     rows, summary = [], {"config": dict(cfg, branching=args.branching, discount=args.discount, seed=args.seed)}
     single_values = bench_single(cfg, args, rows, summary)
     bench_batch(cfg, args, rows, summary, single_values)

@@ -32,7 +32,6 @@ See ``benchmarks/README.md`` for the measured numbers and how to read them.
 
 from __future__ import annotations
 
-import argparse
 import collections
 import re
 
@@ -43,7 +42,7 @@ import numpy as np
 
 import jaxgames
 import solvers
-from _common import CpuAccounting, machine_info, time_blocks, time_jitted, warn_if_loaded, write_results
+from _common import standard_parser, start_run, time_blocks, time_jitted, write_results
 
 # Targets this benchmark checks.
 TARGET_RATIO_SMALL = 1000.0    # (a) ours / nashpy game-iterations per second
@@ -352,22 +351,12 @@ def print_table(summary):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="small sizes, for smoke testing (< 30 s)")
-    parser.add_argument("--repeats", type=int, default=5, help="timed runs per measurement (median reported)")
+    parser = standard_parser(__doc__)
     parser.add_argument("--no-other-solvers", action="store_true",
                         help="in (b), time fictitious play only")
     parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args(argv)
-    if args.repeats < 1:
-        parser.error("--repeats must be >= 1")
+    args, info, cpu = start_run(parser, argv, packages=("nashpy",))
     cfg = QUICK if args.quick else FULL
-    cpu = CpuAccounting()
-
-    info = machine_info(packages=("nashpy",))
-    print(f"machine: {info['cpu_model']}, {info['cpu_count']} CPUs; jax {info['jax']} on "
-          f"{info['jax_devices']}; nashpy {info['nashpy']}; numpy {info['numpy']}")
-    warn_if_loaded(info)
 
     key_a, key_b, key_c = jax.random.split(jax.random.PRNGKey(args.seed), 3)
     rows, summary = [], {}
