@@ -1,8 +1,10 @@
 """Shared test helpers."""
 
+import contextlib
 import os
 import subprocess
 import sys
+from unittest import mock
 
 
 def run_x64(script: str, timeout: int = 300) -> str:
@@ -11,3 +13,32 @@ def run_x64(script: str, timeout: int = 300) -> str:
                          env={**os.environ, "JAX_ENABLE_X64": "1"})
     assert out.returncode == 0, out.stderr
     return out.stdout
+
+
+#: Methods of a game model that answer exact questions about a policy (the "exact model").
+EXACT_MODEL_METHODS = (
+    "evaluate", "best_response", "best_response_values", "best_response_state_values", "nash_conv",
+    "exploitability", "reach", "mix_policies", "sequence_gradient", "dilated_mirror_step",
+    "action_values", "state_values", "smooth_best_response", "regularized_nash_conv", "occupancy",
+    "joint_action_values", "markov_chain", "mean_field", "_backward", "_best_response",
+)
+
+
+@contextlib.contextmanager
+def forbid_exact_model(game, extra: tuple = ()):
+    """Inside the block, every exact-model method of ``type(game)`` raises ``AssertionError``.
+
+    A sample-based solver's ``init`` / ``step`` must learn from the simulator only; run them
+    (un-jitted, or under a *fresh* ``jax.jit``, since a cached trace would not call the methods)
+    inside this block to prove it. The simulator may still read the game's array leaves.
+    """
+    cls = type(game)
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("a sample-based step read the exact model")
+
+    with contextlib.ExitStack() as stack:
+        for name in EXACT_MODEL_METHODS + tuple(extra):
+            if hasattr(cls, name):
+                stack.enter_context(mock.patch.object(cls, name, forbidden))
+        yield
