@@ -113,13 +113,14 @@ def kl(p: jax.Array, q: jax.Array) -> jax.Array:
 def inverse_cdf(u: jax.Array, cdf: jax.Array) -> jax.Array:
     """Inverse CDF: the index ``i`` with ``cdf[i-1] < (1 - u) cdf[-1] <= cdf[i]`` (``u`` uniform in
     [0, 1); ``cdf`` an unnormalized cumulative sum, one comparison per entry). Zero-probability
-    entries are never drawn: ``(1 - u) cdf[-1] > 0``."""
-    return jnp.minimum(jnp.sum(cdf < (1.0 - u) * cdf[-1]), cdf.shape[0] - 1).astype(jnp.int32)
+    entries are never drawn: ``(1 - u) cdf[-1] > 0``. Leading axes are rows, each with its own ``u``."""
+    u = jnp.asarray(u)[..., None]   # rows: ``u [...]`` against ``cdf [..., K]``
+    return jnp.minimum(jnp.sum(cdf < (1.0 - u) * cdf[..., -1:], axis=-1), cdf.shape[-1] - 1).astype(jnp.int32)
 
 
 def draw(u: jax.Array, weights: jax.Array) -> jax.Array:
     """Index drawn with probability proportional to ``weights`` (``u`` uniform in [0, 1))."""
-    return inverse_cdf(u, jnp.cumsum(weights))
+    return inverse_cdf(u, jnp.cumsum(weights, axis=-1))
 
 
 def logit_response(values: jax.Array, mask: jax.Array, temperature, reference: jax.Array | None = None):

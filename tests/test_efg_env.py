@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import jaxgames
-from jaxgames.efg.env import EFGEnv, EFGState, random_legal_action, rollout, sample_action
+from jaxgames.efg.env import EFGEnv, EFGState, rollout
 from jaxgames.efg.tree import TERMINAL
 
 
@@ -35,10 +35,10 @@ def _biased_chance(game, seed):
 
 
 @functools.lru_cache(maxsize=None)
-def _env(name):
+def _env(name, autoreset=True):
     game = {"kuhn": jaxgames.kuhn_poker, "kuhn3": lambda: jaxgames.kuhn_poker(3),
             "leduc": jaxgames.leduc_poker}[name]()
-    return EFGEnv(game)
+    return EFGEnv(game, autoreset=autoreset)
 
 
 NUM_ENVS, EPISODES = 16384, 2   # the first two episodes of each environment: i.i.d., none cut short
@@ -60,7 +60,7 @@ def _play(name, biased):
 @functools.lru_cache(maxsize=None)
 def _jitted_rollout(env):
     steps = EPISODES * env.max_episode_length
-    return jax.jit(jax.vmap(lambda k, policy, game: rollout(k, env, policy, steps, game),
+    return jax.jit(jax.vmap(lambda k, policy, game: rollout(k, env, policy, steps, params=game),
                             in_axes=(0, None, None)))
 
 
@@ -91,7 +91,7 @@ def test_chance_outcomes_follow_the_games_chance_probabilities():
     """Leduc with biased cards (deal and public card): each chance edge's frequency is binomial."""
     env, game, _, traj = _play("leduc", True)
     tree = env.tree
-    last = traj.history[_first_episodes(traj)]         # last decision of each episode
+    last = traj.state.history[_first_episodes(traj)]         # last decision of each episode
     visits = np.zeros(tree.num_histories)              # chance edges on the paths to them
     node = last
     for _ in range(tree.max_depth):
@@ -189,18 +189,19 @@ def test_any_game_root_decision_and_chance_that_ends_the_game():
     exact = np.asarray(jaxgames.evaluate(game, policy).values)
     assert np.all(np.abs(mean - exact) < 4 * sem), (mean, exact, sem)
     # every episode starts at the root decision; gambles end at once with probability 0.2 + 0.5 * 0.6
-    history = np.asarray(traj.history)
+    history = np.asarray(traj.state.history)
     np.testing.assert_array_equal(history[:, 1:][done[:, :-1]], 0)
     gambles = (history == 0) & (np.asarray(traj.action) == 1)
     ended = np.mean(done[gambles])
     assert abs(ended - 0.5) < 4 * np.sqrt(0.25 / gambles.sum()), ended
-    # plain step: the chance run ends the game or reaches player 1
-    state, _ = env.reset(jax.random.key(8))
+    # a step without auto-reset: the chance run ends the game or reaches player 1
+    kept = EFGEnv(game, autoreset=False)
+    state, _ = kept.reset(jax.random.key(8))
     assert int(state.history) == 0 and int(state.current_player) == 0
-    after, ts = jax.jit(jax.vmap(env.step, in_axes=(0, None, None)))(jax.random.split(jax.random.key(9), 64), state, 1)
+    after, ts = jax.jit(jax.vmap(kept.step, in_axes=(0, None, None)))(jax.random.split(jax.random.key(9), 64), state, 1)
     ended = np.asarray(after.terminated)
     assert ended.any() and not ended.all()
-    np.testing.assert_array_equal(ts.done, ended)
+    np.testing.assert_array_equal(ts.terminated, ended)
     assert set(np.asarray(after.current_player)[~ended]) == {1}
     assert {env.tree.infoset_keys[1][i] for i in np.asarray(after.infoset)[~ended]} == {"gamble"}
 
@@ -209,7 +210,9 @@ def test_any_game_root_decision_and_chance_that_ends_the_game():
 def test_trajectories_follow_the_tree(name):
     env, _, _, traj = _play(name, False)
     tree = env.tree
-    h, player, info, legal, action, rewards, done = traj
+    h, player, info, legal = traj.state.history, traj.state.current_player, traj.state.infoset, \
+        traj.state.legal_action_mask
+    action, rewards, done = traj.action, traj.rewards, traj.done
     # every state acted in is a decision history of that player, at that information set
     dec_player = np.full(tree.num_histories, -1)
     dec_info = np.full(tree.num_histories, -1)
@@ -244,7 +247,7 @@ def test_trajectories_follow_the_tree(name):
 
 
 def test_kuhn_step_by_step():
-    env = _env("kuhn")
+    env = _env("kuhn", autoreset=False)
     tree = env.tree
     state, ts = env.reset(jax.random.key(3))
     assert int(state.current_player) == 0 and int(ts.current_player) == 0
@@ -285,9 +288,11 @@ def test_kuhn_step_by_step():
     np.testing.assert_array_equal(np.asarray(env.information_state_tensor(state, 0))[[0, 2 + card, 5, 7]], 1.0)
     np.testing.assert_array_equal(np.asarray(env.observation_tensor(state, 1))[[1, 5, 6]], [1.0, 1.0, 1.0])
     assert int(state.step_count) == 2
-    # a terminated state is absorbing for step ...
-    again, ts2 = env.step(jax.random.key(6), state, 1)
-    assert int(again.history) == h and not bool(ts2.done)
+    # without auto-reset, a step past the end raises when concrete and is a no-op under jit ...
+    with pytest.raises(ValueError, match="state: the episode is over"):
+        env.step(jax.random.key(6), state, 1)
+    again, ts2 = jax.jit(env.step)(jax.random.key(6), state, 1)
+    assert int(again.history) == h and bool(ts2.terminated)
     np.testing.assert_array_equal(ts2.rewards, [0.0, 0.0])
     # ... while step_autoreset starts a new episode
     fresh, ts3 = env.step_autoreset(jax.random.key(7), state, 1)
@@ -341,7 +346,7 @@ def test_batch_of_1024_in_one_jitted_call_and_vmap_over_games():
     @jax.jit
     def play(keys, states):
         k_act, k_env = jnp.moveaxis(jax.vmap(jax.random.split)(keys), 1, 0)
-        actions = jax.vmap(random_legal_action)(k_act, states)
+        actions = jax.vmap(env.sample_action)(k_act, states)
         return jax.vmap(env.step)(k_env, states, actions)
 
     for t in range(3):
@@ -351,7 +356,7 @@ def test_batch_of_1024_in_one_jitted_call_and_vmap_over_games():
     assert live.any() and np.all(np.asarray(states.current_player)[live] >= 0)
     # policy sampling, batched
     policy = env.game.uniform_policy()
-    a = jax.jit(jax.vmap(lambda k, s: sample_action(k, s, policy)))(keys, states)
+    a = jax.jit(jax.vmap(lambda k, s: env.sample_action(k, s, policy)))(keys, states)
     assert np.all(np.take_along_axis(np.asarray(states.legal_action_mask), np.asarray(a)[:, None], 1)[live])
 
     # a batch of Kuhn variants (bet sizes) with one environment: rewards scale with the bet
@@ -447,7 +452,7 @@ def test_native_kuhn_and_openspiel_kuhn_share_tables():
 def test_tensors_of_a_jitted_vmapped_episode_are_the_table_rows_of_the_histories_visited():
     """Leduc, 64 environments stepped (plain ``step``: terminals are absorbing and visited) with random
     actions: the TimeStep observation and both tensors of every player equal the table rows."""
-    env = _env("leduc")
+    env = _env("leduc", autoreset=False)
     tree, n = env.tree, env.num_players
     steps = env.max_episode_length + 1
 
@@ -459,7 +464,7 @@ def test_tensors_of_a_jitted_vmapped_episode_are_the_table_rows_of_the_histories
         def body(states, key):
             k = jax.random.split(key, 2 * 64)
             k_act, k_env = k[:64], k[64:]
-            actions = jax.vmap(random_legal_action)(k_act, states)
+            actions = jax.vmap(env.sample_action)(k_act, states)
             states, ts = jax.vmap(env.step)(k_env, states, actions)
             every = jax.vmap(lambda s: (jax.vmap(lambda p: env.information_state_tensor(s, p))(jnp.arange(n)),
                                         jax.vmap(lambda p: env.observation_tensor(s, p))(jnp.arange(n))))(states)
@@ -479,9 +484,9 @@ def test_tensors_of_a_jitted_vmapped_episode_are_the_table_rows_of_the_histories
     np.testing.assert_array_equal(observation[~acting], 0.0)
     # a rollout's Trajectory is a state too: its tensors are the rows of the histories acted at
     _, _, _, traj = _play("leduc", False)
-    got = np.asarray(jax.jit(env.information_state_tensor)(traj))
-    rows = tree.tensor_row[traj.history]
-    np.testing.assert_array_equal(got, tree.information_state_tensors[rows, traj.current_player])
+    got = np.asarray(jax.jit(env.information_state_tensor)(traj.state))
+    rows = tree.tensor_row[traj.state.history]
+    np.testing.assert_array_equal(got, tree.information_state_tensors[rows, traj.state.current_player])
 
 
 def test_observation_kinds_and_payoff_variants_share_the_tables():

@@ -302,9 +302,9 @@ def test_bad_input_other_constructors():
         markov.memory_one_policy((1, 1, 0))
     env = markov.MarkovEnv(markov.MarkovGame(P, R, g, i))
     state, _ = env.reset(jax.random.key(0))
-    with pytest.raises(ValueError, match="actions: player 1's action 2 is out of range"):
+    with pytest.raises(ValueError, match="action: player 1's action 2 is not legal here; legal actions: \\[0, 1\\]"):
         env.step(jax.random.key(0), state, jnp.array([0, 2]))
-    with pytest.raises(ValueError, match="actions: expected shape"):
+    with pytest.raises(ValueError, match="action: expected shape"):
         env.step(jax.random.key(0), state, jnp.array([0]))
 
 
@@ -346,23 +346,27 @@ def test_simulator_finite_horizon_and_batched_games():
     returns = np.asarray(traj.rewards.sum(1))
     se = returns.std(0) / np.sqrt(4096)
     assert np.all(np.abs(returns.mean(0) - np.asarray(game.evaluate(pol).values)) < 4 * se)
-    # a step after the end is a no-op; step_autoreset restarts
-    state, _ = env.reset(jax.random.key(0))
+    # without auto-reset the final state is kept: a step past it raises, and is a no-op under jit;
+    # the horizon terminates the episode (it does not truncate it)
+    kept = markov.MarkovEnv(game, autoreset=False)
+    state, _ = kept.reset(jax.random.key(0))
     for _ in range(6):
-        state, ts = env.step(jax.random.key(0), state, jnp.array([1, 1]))
-    assert bool(ts.done) and bool(state.done)
-    same, ts = env.step(jax.random.key(0), state, jnp.array([0, 0]))
-    assert int(same.state) == int(state.state) and np.all(np.asarray(ts.rewards) == 0) and not bool(ts.done)
-    fresh, _ = env.step_autoreset(jax.random.key(0), state, jnp.array([0, 0]))
+        state, ts = kept.step(jax.random.key(0), state, jnp.array([1, 1]))
+    assert bool(ts.terminated) and not bool(ts.truncated) and bool(state.done)
+    with pytest.raises(ValueError, match="state: the episode is over"):
+        kept.step(jax.random.key(0), state, jnp.array([0, 0]))
+    same, ts = jax.jit(kept.step)(jax.random.key(0), state, jnp.array([0, 0]))
+    assert int(same.state) == int(state.state) and np.all(np.asarray(ts.rewards) == 0)
+    fresh, _ = env.step(jax.random.key(0), state, jnp.array([0, 0]))   # auto-reset restarts
     assert int(fresh.state) == 0 and int(fresh.step_count) == 0
     # vmapped over games: each simulation uses its own game's rewards
     games = jax.vmap(lambda k: markov.random_zero_sum(k, 4, 2))(jax.random.split(jax.random.key(2), 3))
     env2 = markov.MarkovEnv(markov.random_zero_sum(jax.random.key(0), 4, 2))
-    _, trajs = jax.vmap(lambda k, g: markov.rollout(k, env2, None, 5, game=g))(
+    _, trajs = jax.vmap(lambda k, g: markov.rollout(k, env2, None, 5, params=g))(
         jax.random.split(jax.random.key(3), 3), games)
     for b in range(3):
         tr = jax.tree_util.tree_map(lambda x: x[b], trajs)
-        expect = games.rewards[b][0][tr.state, tr.actions[:, 0], tr.actions[:, 1]]
+        expect = games.rewards[b][0][tr.state.state, tr.action[:, 0], tr.action[:, 1]]
         np.testing.assert_allclose(tr.rewards[:, 0], expect, atol=1e-6)
 
 

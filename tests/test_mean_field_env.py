@@ -8,15 +8,15 @@ import numpy as np
 import pytest
 
 import solvers
-from jaxgames.mean_field import NAgentEnv, crowd_modelling, rollout
-from jaxgames.mean_field.env import empirical_distribution, sample_actions
+from jaxgames.mean_field import NAgentEnv, crowd_modelling, episode_returns
+from jaxgames.mean_field.env import empirical_distribution
 
 
 @functools.lru_cache(maxsize=None)
 def _returns_fn(num_agents):
     def many(game, policy, key):
         env = NAgentEnv(game, num_agents)
-        return jax.vmap(lambda k: rollout(env, k, policy))(jax.random.split(key, 1000))
+        return jax.vmap(lambda k: episode_returns(k, env, policy))(jax.random.split(key, 1000))
     return jax.jit(many)
 
 
@@ -40,10 +40,13 @@ def test_reset_and_step_shapes():
     game = crowd_modelling(5, 3)
     env = NAgentEnv(game, 7)
     state, ts = env.reset(jax.random.PRNGKey(0))
-    assert state.positions.shape == (7,) and ts.empirical.shape == (5,)
-    np.testing.assert_allclose(ts.empirical.sum(), 1.0, atol=1e-6)
-    state, ts = env.step(jax.random.PRNGKey(1), state, jnp.ones(7, jnp.int32))
-    assert int(state.t) == 1 and ts.rewards.shape == (7,) and not bool(ts.done)
+    assert state.positions.shape == (7,) and ts.observation.shape == (7, 2) and ts.legal_action_mask.shape == (7, 3)
+    emp = empirical_distribution(state.positions, 5)
+    np.testing.assert_allclose(emp.sum(), 1.0, atol=1e-6)
+    new, ts = env.step(jax.random.PRNGKey(1), state, jnp.ones(7, jnp.int32))
+    assert int(new.t) == 1 and ts.rewards.shape == (7,) and not bool(ts.done)
+    # the reward each agent gets is the model's reward at the empirical distribution
+    np.testing.assert_allclose(ts.rewards, game.reward(0, emp)[state.positions, 1], rtol=1e-6)
     # the reward an agent gets is the model's reward at the empirical distribution
     emp = empirical_distribution(jnp.array([0, 0, 1, 4]), 5)
     np.testing.assert_allclose(emp, [0.5, 0.25, 0, 0, 0.25])
@@ -128,7 +131,7 @@ def test_n_agent_exploitability_shrinks_like_a_power_of_n(sis_equilibrium, n_age
 
 def _count_deviator_returns(game, policy, best_response, num_agents, key, episodes):
     """Monte Carlo with NAgentEnv: agent 0 plays best_response[t, x0, k] (k = others in state 1), or follows."""
-    env = NAgentEnv(game, num_agents)
+    env = NAgentEnv(game, num_agents, autoreset=False)
 
     def episode(k):
         reset_key, k = jax.random.split(k)
@@ -139,7 +142,7 @@ def _count_deviator_returns(game, policy, best_response, num_agents, key, episod
             k_act, k_step = jax.random.split(step_key)
             out = []
             for st, deviate in ((state_f, False), (state_d, True)):
-                actions = sample_actions(k_act, policy, st.t, st.positions)
+                actions = env.sample_action(k_act, st, policy)
                 if deviate:
                     others = jnp.sum(st.positions[1:] == 1)
                     actions = actions.at[0].set(jnp.argmax(best_response[st.t, st.positions[0], others]))

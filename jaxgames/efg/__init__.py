@@ -1,6 +1,6 @@
 """Tabular extensive-form games: the tree engine, Kuhn and Leduc poker, OpenSpiel interop."""
 
-from jaxgames.efg.env import EFGEnv, EFGState, TimeStep, Trajectory, random_legal_action, rollout, sample_action
+from jaxgames.efg.env import EFGEnv, EFGState, TimeStep, Trajectory, rollout
 from jaxgames.efg.game import EFGGame
 from jaxgames.efg.openspiel import from_openspiel, from_openspiel_policy, infoset_map, to_openspiel_policy
 from jaxgames.efg.poker import kuhn_poker, leduc_poker
@@ -8,4 +8,4 @@ from jaxgames.efg.tree import Tree, build_tree
 
 __all__ = ["EFGGame", "Tree", "build_tree", "kuhn_poker", "leduc_poker", "from_openspiel",
            "to_openspiel_policy", "from_openspiel_policy", "infoset_map",
-           "EFGEnv", "EFGState", "TimeStep", "Trajectory", "rollout", "random_legal_action", "sample_action"]
+           "EFGEnv", "EFGState", "TimeStep", "Trajectory", "rollout"]

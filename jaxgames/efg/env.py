@@ -84,31 +84,14 @@ the one-hot. ``env.observation_size`` is its size and
 ``env.observation_kind`` the encoding chosen; ``TimeStep.infoset`` is the
 information set index itself, for tabular agents.
 
-**Terminal states and auto-reset.** ``step`` on a terminated state is a no-op
-(the state is returned unchanged, with zero rewards; the action is ignored),
-as in pgx. ``step_autoreset`` instead starts a new episode (its root's chance
-outcomes sampled with the same key) as soon as one ends: the returned state
-is the first decision state of the new episode, while ``ts.rewards`` and
-``ts.done`` report the transition that ended the old one (the gymnax
-convention). Given a terminated state it starts a new episode too, ignoring
-the action, with zero rewards. (In a game where chance alone can end an
-episode before any decision, ``reset`` returns that terminated state, and
-``step_autoreset`` skips such episodes with zero rewards.)
-
-**Illegal actions.** When the action and the state are concrete (outside
-``jit`` / ``vmap``), an action that is not legal (not in
-``legal_action_mask``, or out of ``[0, max_actions)``) raises ``ValueError``.
-Under tracing nothing can be raised, so it is replaced by the lowest legal
-action id (``argmax(legal_action_mask)``), deterministically.
-
-Helpers: ``random_legal_action`` (uniform over legal actions),
-``sample_action`` (from a per-player ``[num_infosets_p, max_actions]`` policy,
-the arrays the solvers produce), and ``rollout``, which plays ``num_steps``
-auto-resetting steps in a ``lax.scan`` and returns a ``Trajectory``; a batch
-of environments is ``jax.vmap`` over keys::
-
-    play = jax.jit(jax.vmap(lambda k: rollout(k, env, policy, 100)))   # policy=None: random legal
-    final_states, traj = play(jax.random.split(key, 1024))            # traj.rewards [1024, 100, N]
+**The contract.** ``EFGEnv`` is a ``jaxgames.env.Environment``: auto-reset (``autoreset=True``,
+the default, or pgx's keep-the-final-state with ``autoreset=False``), the one ``TimeStep``, the
+action checks (an illegal action raises ``ValueError`` when concrete; under tracing it becomes the
+lowest legal action), ``sample_action`` and ``jaxgames.rollout`` are the base's; see
+``jaxgames/env.py``. A step that ends the episode reports the terminal payoffs as ``ts.rewards``
+(and in ``state.rewards``); the next episode's deal is sampled with the same key. (In a game where
+chance alone can end an episode before any decision, ``reset`` returns that terminated state, and
+an auto-resetting step skips it with zero rewards.)
 """
 
 from __future__ import annotations
@@ -123,6 +106,7 @@ from jaxgames import simplex
 from jaxgames.core import Policy, is_concrete
 from jaxgames.efg.game import EFGGame
 from jaxgames.efg.tree import CHANCE, TERMINAL, Tree
+from jaxgames.env import Environment, TimeStep, Trajectory, rollout  # noqa: F401  (re-exported)
 
 
 class EFGState(NamedTuple):
@@ -135,29 +119,6 @@ class EFGState(NamedTuple):
     rewards: jax.Array            # float [N]: terminal payoffs on the step that ended the episode, else 0
     terminated: jax.Array         # bool []: the episode is over
     step_count: jax.Array         # int32 []: player decisions taken in this episode
-
-
-class TimeStep(NamedTuple):
-    """What the agent sees after ``reset`` / ``step``."""
-
-    observation: jax.Array        # float [observation_size]: the acting player's observation (zeros when over)
-    infoset: jax.Array            # int32 []: the acting player's information set (-1 when over)
-    current_player: jax.Array     # int32 []: the acting player (TERMINAL when over)
-    legal_action_mask: jax.Array  # bool [max_actions]
-    rewards: jax.Array            # float [N]: rewards of this transition
-    done: jax.Array               # bool []: this transition ended an episode
-
-
-class Trajectory(NamedTuple):
-    """Per-step records of ``rollout`` (``[num_steps, ...]``): the state acted in, the action, the outcome."""
-
-    history: jax.Array            # int32 [T]: the decision history acted at
-    current_player: jax.Array     # int32 [T]
-    infoset: jax.Array            # int32 [T]
-    legal_action_mask: jax.Array  # bool [T, max_actions]
-    action: jax.Array             # int32 [T]: the action chosen (before any illegal-action replacement)
-    rewards: jax.Array            # float [T, N]: terminal payoffs on the step that ends an episode, else 0
-    done: jax.Array               # bool [T]: this step ended an episode (the next step starts a new one)
 
 
 def _tables(tree: Tree) -> dict:
@@ -229,7 +190,7 @@ def _tables(tree: Tree) -> dict:
 OBSERVATIONS = ("auto", "information_state_tensor", "observation_tensor", "infoset_one_hot")
 
 
-class EFGEnv:
+class EFGEnv(Environment):
     """The simulator of ``game`` (any ``EFGGame``); see the module docstring for the semantics.
 
     ``observation``: what ``TimeStep.observation`` carries, one of ``OBSERVATIONS``
@@ -237,7 +198,10 @@ class EFGEnv:
     tree has it, else the information-set one-hot).
     """
 
-    def __init__(self, game: EFGGame, observation: str = "auto"):
+    simultaneous = False
+    action_shape = ()
+
+    def __init__(self, game: EFGGame, observation: str = "auto", autoreset: bool = True):
         if not isinstance(game, EFGGame):
             raise ValueError(f"game: expected an EFGGame, got {type(game).__name__}")
         if observation not in OBSERVATIONS:
@@ -250,6 +214,10 @@ class EFGEnv:
         #: uniform numbers ``step_autoreset`` draws per step (1 if a chance run after an action
         #: never ends the game, as in poker: that run and the next episode's deal are exclusive)
         self.autoreset_draws = 1 if t["exclusive"] else 2
+        self.autoreset = bool(autoreset)
+        #: uniforms one step draws: the chance run after the action, and the next deal
+        self.noise_size = self.autoreset_draws if self.autoreset else 1
+        self.autoreset_noise_size = self.autoreset_draws
         #: the most player decisions in one episode
         self.max_episode_length = t["max_episode_length"]
         self.num_players = game.tree.num_players
@@ -299,42 +267,48 @@ class EFGEnv:
         return (f"EFGEnv({self.game.name}, observation={self.observation_kind!r}, "
                 f"observation_size={self.observation_size})")
 
-    # -- the simulator ---------------------------------------------------------
-    def reset(self, key: jax.Array, game: EFGGame | None = None) -> tuple[EFGState, TimeStep]:
-        """A new episode: chance is sampled from the root until a decision (or terminal) history."""
-        game = self._game(game)
-        h = self._pick_root(jax.random.uniform(key, (), game.chance_prob.dtype), self._root(game))
-        zero = jnp.zeros((self.num_players,), game.payoffs.dtype)
-        state = self._state(h, zero, jnp.zeros((), jnp.int32))
-        return state, self._timestep(state, zero, state.terminated)
+    # -- the simulator hooks (jaxgames.env.Environment) -----------------------------------
+    def _check_params(self, params):
+        self._game(params)
 
-    def step(self, key: jax.Array, state: EFGState, action, game: EFGGame | None = None
-             ) -> tuple[EFGState, TimeStep]:
-        """The acting player plays ``action``; chance is then sampled until the next decision.
+    def _dtype(self, params):
+        return (self.game if params is None else params).chance_prob.dtype
 
-        A terminated state is returned unchanged with zero rewards (the action is ignored).
-        """
-        game = self._game(game)
-        action = self._check_action(state, action)
-        u = jax.random.uniform(key, (), game.chance_prob.dtype)
-        h, over = self._act(state.history, action)
-        h = self._run(game, h, u)
-        ended = self._terminal(h) & ~over
-        rewards = jnp.where(ended, game.payoffs[h], 0.0)
-        state = self._state(h, rewards, state.step_count + (~over).astype(jnp.int32))
-        return state, self._timestep(state, rewards, ended)
+    def _prepare(self, params):
+        return self._root(params)
 
-    def step_autoreset(self, key: jax.Array, state: EFGState, action, game: EFGGame | None = None
-                       ) -> tuple[EFGState, TimeStep]:
-        """Like ``step``, but an episode that ends is replaced by a new one at once.
+    def _initial(self, u, params, root):
+        h = self._pick_root(u[-1], root)
+        return self._state(h, jnp.zeros((self.num_players,), params.payoffs.dtype), jnp.zeros((), jnp.int32))
 
-        The returned state is then the new episode's first decision state, while
-        ``ts.rewards`` / ``ts.done`` report the transition that ended the old one.
-        """
-        game = self._game(game)
-        action = self._check_action(state, action)
-        u = jax.random.uniform(key, (self.autoreset_draws,), game.chance_prob.dtype)
-        return self._autoreset_transition(game, state, action, u, self._root(game))
+    def _transition(self, u, state, action, params, root):
+        h = self._run(params, jnp.asarray(self._nodes)[state.history, action], u[0])
+        ended = self._terminal(h)
+        rewards = jnp.where(ended, params.payoffs[h], 0.0)
+        return self._state(h, rewards, state.step_count + 1), rewards, ended, jnp.zeros((), bool)
+
+    def _over(self, state):
+        return state.terminated
+
+    def _acting(self, state):
+        return state.current_player, state.legal_action_mask
+
+    def _observe(self, state, params):
+        return self.observe(state)
+
+    def _policy_rows(self, tables, state):
+        row = jnp.zeros(state.legal_action_mask.shape, tables[0].dtype)
+        for p, table in enumerate(tables):   # O(N * A): one row per player, the acting one kept
+            row = jnp.where(state.current_player == p, table[jnp.clip(state.infoset, 0, table.shape[0] - 1)], row)
+        return row
+
+    def _check_concrete_action(self, state, action):
+        h, a = int(state.history), int(action)
+        player = int(self._nodes[h, self._width])
+        if not (0 <= a < self.num_actions and self._legal[h, a]):
+            raise ValueError(
+                f"action: {a} is not legal for player {player} at history {h} (information set "
+                f"{int(self._nodes[h, self._width + 1])}); legal actions: {np.nonzero(self._legal[h])[0].tolist()}")
 
     def observe(self, state: EFGState, player=None) -> jax.Array:
         """``player``'s observation (default: the acting one) in the encoding ``TimeStep.observation``
@@ -403,16 +377,6 @@ class EFGEnv:
     def _terminal(self, h):
         return jnp.asarray(self._nodes)[h, self._width] == TERMINAL
 
-    def _act(self, h, action):
-        """The child of decision history ``h`` by ``action`` (an illegal action becomes the first
-        legal one); a terminal ``h`` stays. Returns (history, h was terminal)."""
-        row = jnp.asarray(self._nodes)[h]
-        legal = jnp.asarray(self._legal)[h]
-        ok = (action >= 0) & (action < self.num_actions) & legal[jnp.clip(action, 0, self.num_actions - 1)]
-        a = jnp.where(ok, action, jnp.argmax(legal)).astype(jnp.int32)
-        over = row[self._width] == TERMINAL
-        return jnp.where(over, h, row[a]), over
-
     @staticmethod
     def _path_probs(prob, path):
         """Probability of each run end: the product of ``chance_prob`` along its path (``-1``: none)."""
@@ -440,17 +404,6 @@ class EFGEnv:
         end = path[simplex.inverse_cdf(u, jnp.cumsum(probs)), 0]
         return jnp.where(count > 0, end, h)
 
-    def _autoreset_transition(self, game, state, action, u, root, observe=True):
-        h, over = self._act(state.history, action)
-        h = self._run(game, h, u[0])
-        ended = self._terminal(h)
-        done = ended & ~over
-        rewards = jnp.where(done, game.payoffs[h], 0.0)
-        h = jnp.where(ended, self._pick_root(u[-1], root), h)
-        count = jnp.where(ended, 0, state.step_count + 1).astype(jnp.int32)
-        new = self._state(h, jnp.zeros_like(rewards), count)
-        return new, self._timestep(new, rewards, done, observe)
-
     def _state(self, h, rewards, step_count) -> EFGState:
         row = jnp.asarray(self._nodes)[h]
         player, infoset = row[self._width], row[self._width + 1]
@@ -458,101 +411,6 @@ class EFGEnv:
                         legal_action_mask=jnp.asarray(self._legal)[h], rewards=rewards,
                         terminated=player == TERMINAL, step_count=step_count)
 
-    def _timestep(self, state: EFGState, rewards, done, observe: bool = True) -> TimeStep:
-        return TimeStep(observation=self.observe(state) if observe else None, infoset=state.infoset,
-                        current_player=state.current_player, legal_action_mask=state.legal_action_mask,
-                        rewards=rewards, done=done)
-
-    def _check_action(self, state: EFGState, action) -> jax.Array:
-        """Shape always; legality when the action and the state are concrete."""
-        if not isinstance(action, jax.Array) or action.dtype != jnp.int32:
-            action = jnp.asarray(action)
-            if not jnp.issubdtype(action.dtype, jnp.integer):
-                raise ValueError(f"action: expected an integer action id, got dtype {action.dtype}")
-            action = action.astype(jnp.int32)
-        if action.shape != ():
-            raise ValueError(f"action: expected a scalar action id (vmap for a batch), got shape {action.shape}")
-        if np.shape(state.history) != ():
-            raise ValueError(f"state: expected one environment's state (jax.vmap the step for a batch), "
-                             f"got history of shape {np.shape(state.history)}")
-        if is_concrete(action) and is_concrete(state.history):
-            h, a = int(state.history), int(action)
-            player = int(self._nodes[h, self._width])
-            if player >= 0 and not (0 <= a < self.num_actions and self._legal[h, a]):
-                raise ValueError(
-                    f"action: {a} is not legal for player {player} at history {h} (information set "
-                    f"{int(self._nodes[h, self._width + 1])}); legal actions: "
-                    f"{np.nonzero(self._legal[h])[0].tolist()}")
-        return action
-
 
 def _size(table) -> int | None:
     return None if table is None else int(table.shape[-1])
-
-
-# -- action helpers ------------------------------------------------------------------
-def random_legal_action(key: jax.Array, state: EFGState) -> jax.Array:
-    """An action drawn uniformly from ``state.legal_action_mask`` (int32 ``[]``; 0 when terminated)."""
-    u = jax.random.uniform(key, (), jnp.result_type(float))
-    return _random_legal(u, state.legal_action_mask)
-
-
-def _random_legal(u, legal):
-    return simplex.draw(u, legal.astype(u.dtype))
-
-
-def sample_action(key: jax.Array, state: EFGState, policy: Policy) -> jax.Array:
-    """An action drawn from ``policy[current_player][infoset]`` restricted to the legal actions.
-
-    ``policy``: one ``[num_infosets_p, max_actions]`` probability array per
-    player (as ``game.uniform_policy()`` and the solvers produce). A row with
-    no mass on legal actions falls back to uniform over the legal actions.
-    """
-    u = jax.random.uniform(key, (), jnp.result_type(float))
-    return _policy_action(u, state, policy)
-
-
-def _policy_action(u, state: EFGState, policy: Policy):
-    legal = state.legal_action_mask
-    row = jnp.zeros(legal.shape, u.dtype)
-    for p, pi in enumerate(policy):   # O(N * A): one row per player, the acting one kept
-        mine = pi[jnp.clip(state.infoset, 0, pi.shape[0] - 1)].astype(u.dtype)
-        row = jnp.where(state.current_player == p, mine, row)
-    row = jnp.where(legal, jnp.maximum(row, 0.0), 0.0)
-    row = jnp.where(jnp.sum(row) > 0, row, legal.astype(u.dtype))
-    return simplex.draw(u, row)
-
-
-def rollout(key: jax.Array, env: EFGEnv, policy: Policy | None, num_steps: int,
-            game: EFGGame | None = None, state: EFGState | None = None) -> tuple[EFGState, Trajectory]:
-    """Play ``num_steps`` decisions with ``step_autoreset``; returns ``(final_state, trajectory)``.
-
-    Actions are drawn from ``policy`` (per player ``[num_infosets_p, max_actions]``
-    probabilities), or uniformly among the legal actions when ``policy`` is
-    ``None``. Starts from ``state`` if given (to continue a rollout), else from
-    ``env.reset``. A new episode starts after every terminal, so
-    ``trajectory.rewards[t]`` is nonzero only where ``trajectory.done[t]``, and
-    the sum of the rewards is the total return of the episodes completed.
-    Random numbers for all steps are drawn up front (one ``uniform`` call).
-    """
-    game = env._game(game)
-    if policy is not None:
-        policy = game.validate_policy(policy)
-    num_steps = int(num_steps)
-    k_reset, k_run = jax.random.split(key)
-    if state is None:
-        state, _ = env.reset(k_reset, game)
-    uniforms = jax.random.uniform(k_run, (num_steps, 1 + env.autoreset_draws), game.chance_prob.dtype)
-    root = env._root(game)   # the next episode's deal: computed once
-
-    def body(state, u):
-        if policy is None:
-            action = _random_legal(u[0], state.legal_action_mask)
-        else:
-            action = _policy_action(u[0], state, policy)
-        new, ts = env._autoreset_transition(game, state, action, u[1:], root, observe=False)
-        record = Trajectory(state.history, state.current_player, state.infoset, state.legal_action_mask,
-                            action, ts.rewards, ts.done)
-        return new, record
-
-    return jax.lax.scan(body, state, uniforms)

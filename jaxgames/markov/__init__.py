@@ -4,8 +4,7 @@ from jaxgames.markov.classic import (ALWAYS_COOPERATE, ALWAYS_DEFECT, IPD_STATES
                                      WIN_STAY_LOSE_SHIFT, grid_soccer, iterated_matrix_game,
                                      iterated_prisoners_dilemma, memory_one_policy, pursuit_evasion,
                                      soccer_symmetry)
-from jaxgames.markov.env import (MarkovEnv, MarkovState, TimeStep, Trajectory, discounted_returns, rollout,
-                                 sample_actions)
+from jaxgames.markov.env import MarkovEnv, MarkovState, TimeStep, Trajectory, discounted_returns, rollout
 from jaxgames.markov.game import MarkovGame, mdp, zero_sum
 from jaxgames.markov.random import garnet_transitions, random_general_sum, random_mdp, random_zero_sum
 
@@ -14,5 +13,5 @@ __all__ = [
     "random_zero_sum", "random_general_sum", "random_mdp", "garnet_transitions",
     "grid_soccer", "soccer_symmetry", "pursuit_evasion", "iterated_matrix_game", "iterated_prisoners_dilemma",
     "memory_one_policy", "IPD_STATES", "TIT_FOR_TAT", "ALWAYS_DEFECT", "ALWAYS_COOPERATE", "WIN_STAY_LOSE_SHIFT",
-    "MarkovEnv", "MarkovState", "TimeStep", "Trajectory", "rollout", "sample_actions", "discounted_returns",
+    "MarkovEnv", "MarkovState", "TimeStep", "Trajectory", "rollout", "discounted_returns",
 ]

@@ -1,16 +1,17 @@
-"""A simulator of the repeated matrix game: pure ``reset`` / ``step`` functions.
+"""The repeated matrix game, on the one simulator contract (``jaxgames/env.py``).
 
-The gymnax / pgx idiom: state is an explicit pytree, the game is a parameter
-argument (so ``jax.vmap(env.step, in_axes=(0, 0, 0, 0))`` sweeps over games),
-and all players act simultaneously every round::
+All players act at once every round; the observation is the previous joint action (``-1``
+before the first round) and an episode *terminates* after ``num_rounds`` rounds::
 
-    env = RepeatedMatrixGame(num_rounds=10)
-    state, ts = env.reset(key, game)
-    state, ts = env.step(key, state, actions, game)   # actions: int [N]
+    env = jaxgames.make_env(game, num_rounds=10)     # or RepeatedMatrixEnv(game, 10)
+    state, ts = env.reset(key)
+    state, ts = env.step(key, state, actions)          # actions: int [N]
 
-The observation is the previous joint action (``-1`` before the first round).
-After the last round ``ts.done`` is true; stepping a finished episode starts a
-new one (auto-reset), so long batched rollouts need no host-side logic.
+``feedback="expected"`` (the default) pays each player its payoff of the joint action.
+``feedback="bernoulli"`` is the simulator of a *preference game* (``preference_game(P)``, payoff
+``P - 1/2``): a round is one preference query between response ``a_0`` and ``a_1``, whose outcome is
+drawn ``o ~ Bernoulli(P[a_0, a_1])``; player 0 receives ``o - 1/2`` and player 1 ``1/2 - o``, so the
+expected reward is the game's payoff (the sampled feedback of Nash learning from human feedback).
 """
 
 from __future__ import annotations
@@ -19,9 +20,14 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
-from jaxgames.core import Policy
+from jaxgames.env import SIMULTANEOUS, TERMINAL, Environment, TimeStep, Trajectory, pad_last, rollout  # noqa: F401
 from jaxgames.matrix.game import MatrixGame
+from jaxgames.matrix.preference import check_preference_game
+
+#: what ``RepeatedMatrixEnv(feedback=...)`` pays
+FEEDBACK = ("expected", "bernoulli")
 
 
 class EnvState(NamedTuple):
@@ -30,58 +36,64 @@ class EnvState(NamedTuple):
     done: jax.Array          # bool [], the episode is over
 
 
-class TimeStep(NamedTuple):
-    observation: jax.Array   # int32 [N], previous joint action
-    rewards: jax.Array       # float [N], payoffs of this round
-    done: jax.Array          # bool []
-    legal_action_mask: Policy  # per player bool [A_i] (all legal in a matrix game)
+class RepeatedMatrixEnv(Environment):
+    """The matrix game ``game`` played for ``num_rounds`` rounds with simultaneous moves."""
 
+    simultaneous = True
 
-class RepeatedMatrixGame:
-    """The matrix game played for ``num_rounds`` rounds with simultaneous moves."""
-
-    def __init__(self, num_rounds: int = 1):
-        if int(num_rounds) < 1:
+    def __init__(self, game: MatrixGame, num_rounds: int = 1, feedback: str = "expected",
+                 autoreset: bool = True):
+        if not isinstance(game, MatrixGame):
+            raise ValueError(f"game: expected a MatrixGame, got {type(game).__name__}")
+        if isinstance(num_rounds, bool) or int(num_rounds) != num_rounds or int(num_rounds) < 1:
             raise ValueError(f"num_rounds: expected an integer >= 1, got {num_rounds!r}")
+        if feedback not in FEEDBACK:
+            raise ValueError(f"feedback: expected one of {FEEDBACK}, got {feedback!r}")
+        if feedback == "bernoulli":
+            check_preference_game(game, "game")
+        self.game = game
         self.num_rounds = int(num_rounds)
+        self.feedback = feedback
+        self.autoreset = bool(autoreset)
+        self.num_players = game.num_players
+        self.action_counts = tuple(game.num_actions)
+        self.num_actions = max(self.action_counts)
+        self.action_shape = (self.num_players,)
+        self.noise_size = 1
+        self._legal = np.arange(self.num_actions)[None, :] < np.asarray(self.action_counts)[:, None]
 
-    def reset(self, key: jax.Array, game: MatrixGame) -> tuple[EnvState, TimeStep]:
-        del key  # the initial state is deterministic
-        n = game.num_players
-        state = EnvState(jnp.zeros((), jnp.int32), -jnp.ones((n,), jnp.int32), jnp.zeros((), bool))
-        return state, self._timestep(state, jnp.zeros((n,), game.own_first[0].dtype), game)
+    def __repr__(self):
+        return f"RepeatedMatrixEnv({self.game!r}, num_rounds={self.num_rounds}, feedback={self.feedback!r})"
 
-    def step(self, key: jax.Array, state: EnvState, actions: jax.Array,
-             game: MatrixGame) -> tuple[EnvState, TimeStep]:
-        """Play one round; a finished episode is reset first (auto-reset)."""
-        fresh, _ = self.reset(key, game)
-        state = jax.tree_util.tree_map(lambda a, b: jnp.where(state.done, a, b), fresh, state)
-        actions = jnp.asarray(actions, jnp.int32)
-        rewards = game.payoff(actions)
+    def _check_params(self, game):
+        if not isinstance(game, MatrixGame) or tuple(game.num_actions) != self.action_counts:
+            raise ValueError(f"params: expected a MatrixGame with actions {self.action_counts} like the "
+                             f"environment's, got {game!r}")
+
+    def _dtype(self, params):
+        return (self.game if params is None else params).own_first[0].dtype
+
+    def _initial(self, u, params, ctx):
+        n = self.num_players
+        return EnvState(jnp.zeros((), jnp.int32), -jnp.ones((n,), jnp.int32), jnp.zeros((), bool))
+
+    def _transition(self, u, state, actions, params, ctx):
+        rewards = params.payoff(actions)
+        if self.feedback == "bernoulli":   # o ~ Bernoulli(P[a0, a1]) with P = payoff_0 + 1/2
+            outcome = (u[0] < rewards[0] + 0.5).astype(rewards.dtype)
+            rewards = jnp.stack([outcome - 0.5, 0.5 - outcome])
         rnd = state.round + 1
-        state = EnvState(rnd, actions, rnd >= self.num_rounds)
-        return state, self._timestep(state, rewards, game)
+        done = rnd >= self.num_rounds
+        return EnvState(rnd, actions, done), rewards, done, jnp.zeros((), bool)
 
-    @staticmethod
-    def _timestep(state: EnvState, rewards, game: MatrixGame) -> TimeStep:
-        return TimeStep(state.last_actions, rewards, state.done, game.legal_mask())
+    def _over(self, state):
+        return state.done
 
+    def _acting(self, state):
+        return jnp.where(state.done, TERMINAL, SIMULTANEOUS).astype(jnp.int32), jnp.asarray(self._legal)
 
-def sample_actions(key: jax.Array, policy: Policy) -> jax.Array:
-    """One action per player drawn from the mixed strategies in ``policy``: int32 ``[N]``."""
-    keys = jax.random.split(key, len(policy))
-    return jnp.stack([jax.random.categorical(k, jnp.log(p)) for k, p in zip(keys, policy)]).astype(jnp.int32)
+    def _observe(self, state, params):
+        return state.last_actions
 
-
-def rollout(key: jax.Array, env: RepeatedMatrixGame, game: MatrixGame, policy: Policy,
-            num_steps: int) -> jax.Array:
-    """Play ``num_steps`` rounds (auto-resetting) under a stationary policy; rewards ``[T, N]``."""
-    state, _ = env.reset(key, game)
-
-    def body(state, k):
-        k_act, k_env = jax.random.split(k)
-        state, ts = env.step(k_env, state, sample_actions(k_act, policy), game)
-        return state, ts.rewards
-
-    _, rewards = jax.lax.scan(body, state, jax.random.split(key, num_steps))
-    return rewards
+    def _policy_rows(self, tables, state):
+        return jnp.stack([pad_last(t, self.num_actions, 1.0) for t in tables])

@@ -38,6 +38,22 @@ def preference_game(P) -> MatrixGame:
     return zero_sum(P - 0.5)
 
 
+def check_preference_game(game, field: str = "game") -> None:
+    """Raise ``ValueError`` unless ``game`` is a preference game: two players, row payoff ``P - 1/2``
+    with ``P`` in [0, 1], ``P + P^T = 1`` and column payoff ``-(P - 1/2)`` (checked when concrete)."""
+    if not isinstance(game, MatrixGame) or game.num_players != 2 or game.num_actions[0] != game.num_actions[1]:
+        raise ValueError(f"{field}: expected a preference game (jaxgames.matrix.preference_game(P): two players, "
+                         f"the same responses for both), got {game!r}")
+    payoffs = game.payoffs
+    if not is_concrete(payoffs):
+        return
+    A, B = np.asarray(payoffs[0], np.float64), np.asarray(payoffs[1], np.float64)
+    if (not np.all(np.isfinite(A)) or A.min() < -0.5 - 1e-6 or A.max() > 0.5 + 1e-6
+            or np.max(np.abs(A + B)) > 1e-5 or np.max(np.abs(A + A.T)) > 1e-5):
+        raise ValueError(f"{field}: expected a preference game (row payoff P - 1/2 with P in [0, 1], "
+                         "P + P.T = 1, zero-sum); build it with jaxgames.matrix.preference_game(P)")
+
+
 def bradley_terry_preferences(key, num_responses: int, scale: float = 1.0) -> jax.Array:
     """Transitive preferences ``P[i, j] = sigmoid(s_i - s_j)`` with scores ``s ~ N(0, scale^2)``."""
     s = scale * jax.random.normal(key, (num_responses,), jnp.result_type(float))

@@ -4,7 +4,7 @@ from jaxgames.mean_field.crowd_modelling import (CrowdModelling, crowd_modelling
                                                  openspiel_displacement)
 from jaxgames.mean_field.crowd_modelling_2d import (FOUR_ROOMS_GRID, CrowdModelling2D, crowd_modelling_2d,
                                                     four_rooms, grid_walls)
-from jaxgames.mean_field.env import EnvState, NAgentEnv, TimeStep, deviation_gain, rollout
+from jaxgames.mean_field.env import EnvState, NAgentEnv, TimeStep, deviation_gain, episode_returns, rollout
 from jaxgames.mean_field.game import MeanFieldGame
 from jaxgames.mean_field.beach_bar import BeachBar, beach_bar
 from jaxgames.mean_field.finite_population import FinitePopulationValues, n_agent_exploitability, n_agent_values
@@ -18,7 +18,7 @@ from jaxgames.mean_field.stationary import (StationaryMeanFieldGame, stationary_
 __all__ = [
     "MeanFieldGame", "CrowdModelling", "crowd_modelling", "openspiel_displacement", "first_visit_last_action",
     "CrowdModelling2D", "crowd_modelling_2d", "four_rooms", "grid_walls", "FOUR_ROOMS_GRID",
-    "NAgentEnv", "EnvState", "TimeStep", "rollout", "deviation_gain",
+    "NAgentEnv", "EnvState", "TimeStep", "rollout", "episode_returns", "deviation_gain",
     "SISEpidemic", "sis_epidemic", "RPSPopulation", "rps_population", "BeachBar", "beach_bar",
     "FinitePopulationValues", "n_agent_values", "n_agent_exploitability",
     "LinearQuadratic", "linear_quadratic", "MinorityGame", "minority_game",

@@ -4,15 +4,17 @@
 takes its own action and, with ``emp_t`` the *empirical* distribution of the N
 agents (``emp_t(x) = #{i: x_i = x} / N``) standing in for the mean field,
 collects ``r_t(x_i, a_i, emp_t)`` and moves to ``x_i' ~ P_t(. | x_i, a_i, emp_t)``.
-Pure functions over an explicit state (the gymnax/pgx idiom)::
+On the one simulator contract (``jaxgames/env.py``)::
 
-    env = NAgentEnv(game, num_agents=100)
+    env = jaxgames.make_env(game, num_agents=100)   # or NAgentEnv(game, 100)
     state, ts = env.reset(key)
-    state, ts = env.step(key, state, actions)   # actions [N] ints
+    state, ts = env.step(key, state, actions)       # actions [N] ints, one per agent
 
-``jax.vmap`` batches episodes (over keys) and games (over the game pytree);
-``rollout`` plays a whole episode with every agent sampling from a policy
-(agent 0 may play another policy: a deviator). As ``N -> inf`` the empirical
+``ts.rewards`` is ``[N]`` (one per agent), ``ts.observation`` ``[N, 2]`` holds each agent's
+``(t, x_i)``, ``ts.legal_action_mask`` ``[N, A]``; an episode terminates after ``game.horizon``
+steps. ``jax.vmap`` batches episodes (over keys) and games (over the ``params`` game pytree);
+``episode_returns`` plays a whole episode with every agent sampling from a policy (agent 0 may play
+another policy: a deviator). As ``N -> inf`` the empirical
 distribution tends to the mean field (propagation of chaos) and the agents'
 mean return tends to ``game.evaluate(policy).values`` (``tests/test_mean_field_env.py``).
 
@@ -29,8 +31,11 @@ from __future__ import annotations
 import flax.struct
 import jax
 import jax.numpy as jnp
+import numpy as np
 
+from jaxgames import simplex
 from jaxgames.core import Policy
+from jaxgames.env import SIMULTANEOUS, TERMINAL, Environment, TimeStep, Trajectory, rollout  # noqa: F401
 from jaxgames.mean_field.game import MeanFieldGame
 
 
@@ -43,71 +48,92 @@ class EnvState:
     returns: jax.Array
 
 
-@flax.struct.dataclass
-class TimeStep:
-    """``rewards [N]``, ``empirical [S]`` (the empirical distribution the rewards used), ``done``."""
-
-    rewards: jax.Array
-    empirical: jax.Array
-    done: jax.Array
-
-
 def empirical_distribution(positions: jax.Array, num_states: int) -> jax.Array:
     """``[S]``: fraction of agents in each state."""
     counts = jnp.zeros(num_states, jnp.result_type(float)).at[positions].add(1.0)
     return counts / positions.shape[0]
 
 
-@flax.struct.dataclass
-class NAgentEnv:
-    """N agents of ``game`` coupled through their empirical distribution (``num_agents`` static)."""
+class NAgentEnv(Environment):
+    """N agents of ``game`` coupled through their empirical distribution (see the module docstring)."""
 
-    game: MeanFieldGame
-    num_agents: int = flax.struct.field(pytree_node=False)
+    simultaneous = True
 
-    def reset(self, key) -> tuple[EnvState, TimeStep]:
-        logits = jnp.log(self.game.initial)
-        positions = jax.random.categorical(key, logits, shape=(self.num_agents,)).astype(jnp.int32)
-        dtype = jnp.result_type(float)
-        state = EnvState(positions=positions, t=jnp.zeros((), jnp.int32),
-                         returns=jnp.zeros(self.num_agents, dtype))
-        ts = TimeStep(rewards=jnp.zeros(self.num_agents, dtype),
-                      empirical=empirical_distribution(positions, self.game.num_states),
-                      done=jnp.asarray(False))
-        return state, ts
+    def __init__(self, game: MeanFieldGame, num_agents: int = 100, autoreset: bool = True):
+        if not isinstance(game, MeanFieldGame):
+            raise ValueError(f"game: expected a MeanFieldGame, got {type(game).__name__}")
+        if isinstance(num_agents, bool) or int(num_agents) != num_agents or int(num_agents) < 1:
+            raise ValueError(f"num_agents: expected an integer >= 1, got {num_agents!r}")
+        self.game = game
+        self.num_agents = self.num_players = int(num_agents)
+        self.num_states, self.num_actions = game.num_states, game.num_actions
+        self.action_shape = (self.num_agents,)
+        self.autoreset = bool(autoreset)
+        self.noise_size = 2 * self.num_agents if self.autoreset else self.num_agents
+        self._mask = np.asarray(game.action_mask())
 
-    def step(self, key, state: EnvState, actions) -> tuple[EnvState, TimeStep]:
-        """Every agent acts; rewards and transitions use the current empirical distribution."""
-        emp = empirical_distribution(state.positions, self.game.num_states)
-        reward = self.game.reward(state.t, emp)[state.positions, actions]
-        probs = self.game.transition(state.t, emp)[state.positions, actions]  # [N, S']
-        nxt = jax.random.categorical(key, jnp.log(probs), axis=-1).astype(jnp.int32)
+    def __repr__(self):
+        return f"NAgentEnv({self.game!r}, num_agents={self.num_agents})"
+
+    def _check_params(self, game):
+        g = self.game
+        if (not isinstance(game, MeanFieldGame) or (game.num_states, game.num_actions, game.horizon)
+                != (g.num_states, g.num_actions, g.horizon)):
+            raise ValueError(f"params: expected a MeanFieldGame with {g.num_states} states, {g.num_actions} "
+                             f"actions and horizon {g.horizon} like the environment's, got {game!r}")
+
+    def _dtype(self, params):
+        return (self.game if params is None else params).initial.dtype
+
+    def _initial(self, u, params, ctx):
+        positions = simplex.inverse_cdf(u[-self.num_agents:], jnp.cumsum(params.initial))
+        return EnvState(positions=positions, t=jnp.zeros((), jnp.int32),
+                        returns=jnp.zeros(self.num_agents, params.initial.dtype))
+
+    def _transition(self, u, state, actions, params, ctx):
+        """Rewards and transitions use the current empirical distribution."""
+        emp = empirical_distribution(state.positions, self.num_states).astype(params.initial.dtype)
+        t = jnp.minimum(state.t, self.game.horizon - 1)
+        reward = params.reward(t, emp)[state.positions, actions]
+        probs = params.transition(t, emp)[state.positions, actions]   # [N, S']
+        nxt = simplex.inverse_cdf(u[:self.num_agents], jnp.cumsum(probs, axis=-1))
         t = state.t + 1
-        new = EnvState(positions=nxt, t=t, returns=state.returns + reward)
-        return new, TimeStep(rewards=reward, empirical=emp, done=t >= self.game.horizon)
+        done = t >= self.game.horizon
+        return EnvState(positions=nxt, t=t, returns=state.returns + reward), reward, done, jnp.zeros((), bool)
+
+    def _over(self, state):
+        return state.t >= self.game.horizon
+
+    def _acting(self, state):
+        player = jnp.where(self._over(state), TERMINAL, SIMULTANEOUS).astype(jnp.int32)
+        return player, jnp.asarray(self._mask)[state.positions]
+
+    def _observe(self, state, params):
+        return jnp.stack([jnp.broadcast_to(state.t, state.positions.shape), state.positions], axis=-1)
+
+    def _policy_rows(self, tables, state):
+        return tables[0][jnp.minimum(state.t, self.game.horizon - 1), state.positions]
 
 
-def sample_actions(key, policy: Policy, t, positions) -> jax.Array:
-    """``[N]`` actions, agent ``i`` drawing from ``policy[0][t, positions[i]]``."""
-    probs = policy[0][t, positions]
-    return jax.random.categorical(key, jnp.log(probs), axis=-1).astype(jnp.int32)
-
-
-def rollout(env: NAgentEnv, key, policy: Policy, deviator: Policy | None = None) -> jax.Array:
+def episode_returns(key, env: NAgentEnv, policy: Policy, deviator: Policy | None = None) -> jax.Array:
     """``[N]`` returns of one episode; agent 0 plays ``deviator`` if given (``lax.scan`` over time)."""
     reset_key, key = jax.random.split(key)
     state, _ = env.reset(reset_key)
+    tables = env.policy_tables(policy)
+    dev_tables = None if deviator is None else env.policy_tables(deviator)
+    dtype = env._dtype(None)
 
     def body(state, step_key):
-        k_act, k_dev, k_step = jax.random.split(step_key, 3)
-        actions = sample_actions(k_act, policy, state.t, state.positions)
-        if deviator is not None:
-            actions = actions.at[0].set(sample_actions(k_dev, deviator, state.t, state.positions[:1])[0])
-        state, _ = env.step(k_step, state, actions)
-        return state, None
+        k_act, k_step = jax.random.split(step_key)
+        u = jax.random.uniform(k_act, env.action_shape, dtype)
+        actions = env._sample(u, state, tables)
+        if dev_tables is not None:
+            actions = actions.at[0].set(env._sample(u, state, dev_tables)[0])
+        state, ts = env.step(k_step, state, actions)
+        return state, ts.rewards
 
-    state, _ = jax.lax.scan(body, state, jax.random.split(key, env.game.horizon))
-    return state.returns
+    _, rewards = jax.lax.scan(body, state, jax.random.split(key, env.game.horizon))
+    return rewards.sum(axis=0)   # the episode's rewards (an auto-resetting env's final state is the next episode's)
 
 
 def _predicted_best_action(game: MeanFieldGame, policy: Policy, t, emp, x) -> jax.Array:
@@ -141,16 +167,16 @@ def deviation_rollout(env: NAgentEnv, key, policy: Policy) -> tuple[jax.Array, j
 
         def body(state, step_key):
             k_act, k_step = jax.random.split(step_key)
-            actions = sample_actions(k_act, policy, state.t, state.positions)
+            actions = env.sample_action(k_act, state, policy)
             if deviate:
                 emp = empirical_distribution(state.positions, game.num_states)
                 best = _predicted_best_action(game, policy, state.t, emp, state.positions[0])
                 actions = actions.at[0].set(best.astype(jnp.int32))
-            state, _ = env.step(k_step, state, actions)
-            return state, None
+            state, ts = env.step(k_step, state, actions)
+            return state, ts.rewards[0]
 
-        state, _ = jax.lax.scan(body, state, jax.random.split(k, game.horizon))
-        return state.returns[0]
+        _, rewards = jax.lax.scan(body, state, jax.random.split(k, game.horizon))
+        return rewards.sum()
 
     return episode(False), episode(True)
 

@@ -1,0 +1,381 @@
+"""One simulator contract for every game family: pure ``reset`` / ``step`` over explicit state.
+
+The gymnax / pgx idiom. ``jaxgames.make_env(game, **options)`` returns the simulator of any game
+model, and every simulator speaks the same five calls::
+
+    env = jaxgames.make_env(game)                          # matrix, EFG, Markov or mean-field
+    state, ts = env.reset(key, params=None)               # params: the game pytree (default: ``game``)
+    state, ts = env.step(key, state, action, params=None)
+    action = env.sample_action(key, state, policy)         # the one sampler
+    final, traj = jaxgames.rollout(key, env, policy, num_steps, batch_size=None, params=None)
+
+``params`` is a game of the same sizes whose array leaves may be traced, so ``jax.vmap(env.step)``
+over states *and* games simulates a batch of variants with no special code.
+
+**One ``TimeStep``** for all families: ``observation``, ``rewards [N]``, ``terminated``,
+``truncated``, ``current_player`` (the acting player; ``SIMULTANEOUS = -2`` when every player acts
+at once; ``TERMINAL = -4`` once the episode is over) and ``legal_action_mask`` (``[A]`` for the
+acting player in turn-based games, ``[N, A]`` for simultaneous moves, ``A`` the largest action
+count). The action a step takes has the shape of ``legal_action_mask`` without its last axis: an
+int scalar in turn-based games, one int per player (or per agent) in simultaneous-move games.
+
+**Auto-reset** is written once, here. With ``autoreset=True`` (the default) a step that ends an
+episode returns the *next* episode's first state, while ``ts.rewards``, ``ts.terminated`` and
+``ts.truncated`` report the transition that ended the old one (the gymnax convention);
+``ts.observation``, ``ts.current_player`` and ``ts.legal_action_mask`` describe the returned state,
+so an agent can act on it at once. With ``autoreset=False`` (pgx's convention, and what tree
+traversals want) the final state is kept, and stepping it is an error when the state is concrete
+and a no-op under ``jit`` (the state comes back unchanged with zero rewards).
+
+**Bad actions.** When the action and the state are concrete (outside ``jit`` / ``vmap``), a wrong
+dtype, a wrong shape, an out-of-range or illegal action, or a step past a terminal state (without
+auto-reset) raise ``ValueError`` naming ``action`` or ``state``. Under tracing nothing can be raised:
+an illegal or out-of-range action is replaced by the lowest legal action, deterministically, and a
+step past the end is a no-op (``tests/test_env_contract.py`` checks both).
+
+A family implements a few pure hooks (``_initial``, ``_transition``, ``_over``, ``_observe``,
+``_acting``, ``_policy_rows``) over uniform random numbers drawn by the base, so a rollout draws
+all of its randomness in two calls up front.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxgames import simplex
+from jaxgames.core import Game, Policy, is_concrete
+
+#: ``current_player`` when every player acts at once (OpenSpiel's kSimultaneousPlayerId)
+SIMULTANEOUS = -2
+#: ``current_player`` once the episode is over (OpenSpiel's kTerminalPlayerId)
+TERMINAL = -4
+
+
+class TimeStep(NamedTuple):
+    """What an agent sees after ``reset`` / ``step`` (every family; see the module docstring)."""
+
+    observation: Any              # the returned state's observation (family-specific array)
+    rewards: jax.Array            # float [N]: rewards of this transition (zeros after reset)
+    terminated: jax.Array         # bool []: this transition ended the episode (the game is over)
+    truncated: jax.Array          # bool []: this transition hit a time limit
+    current_player: jax.Array     # int32 []: acting player, SIMULTANEOUS (-2) or TERMINAL (-4)
+    legal_action_mask: jax.Array  # bool [A] (turn-based) or [N, A] (simultaneous)
+
+    @property
+    def done(self) -> jax.Array:
+        """``terminated | truncated``: the transition ended an episode."""
+        return self.terminated | self.truncated
+
+
+class Trajectory(NamedTuple):
+    """Per-step records of ``rollout`` (``[num_steps, ...]``; ``[batch, num_steps, ...]`` when batched)."""
+
+    state: Any                    # the family's state pytree the action was taken in
+    action: jax.Array             # int32 [T] or [T, N]: the action taken
+    rewards: jax.Array            # float [T, N]
+    terminated: jax.Array         # bool [T]: this step ended an episode (the next starts a new one)
+    truncated: jax.Array          # bool [T]: this step hit a time limit
+
+    @property
+    def done(self) -> jax.Array:
+        return self.terminated | self.truncated
+
+
+def tree_where(condition, x, y):
+    """``x`` where ``condition`` else ``y``, leaf by leaf (``condition`` a scalar)."""
+    return jax.tree_util.tree_map(lambda a, b: jnp.where(condition, a, b), x, y)
+
+
+class Environment:
+    """Base of every simulator: the public calls, auto-reset, action checks and the sampler.
+
+    Subclasses set ``game``, ``num_players``, ``num_actions`` (the largest action count),
+    ``simultaneous``, ``action_shape``, ``noise_size`` (uniforms one step draws, the next
+    episode's reset included) and implement the hooks below.
+    """
+
+    game: Game
+    num_players: int
+    num_actions: int
+    simultaneous: bool
+    action_shape: tuple
+    noise_size: int
+    autoreset: bool = True
+    #: uniforms a step draws when it auto-resets, where that differs from ``noise_size``
+    autoreset_noise_size: int | None = None
+
+    # -- hooks (pure; ``ctx`` is what ``_prepare`` precomputed from the game) -------------------
+    def _check_params(self, params) -> None:
+        """Raise ``ValueError`` unless ``params`` is a game this environment can simulate."""
+        raise NotImplementedError
+
+    def _prepare(self, params) -> Any:
+        """Loop-invariant tables of a game (cumulative sums ...), computed once per rollout."""
+        return None
+
+    def _initial(self, u, params, ctx):
+        """A new episode's first state from uniforms ``u [noise_size]``."""
+        raise NotImplementedError
+
+    def _transition(self, u, state, action, params, ctx):
+        """``(state', rewards [N], terminated, truncated)`` for a state that is not over."""
+        raise NotImplementedError
+
+    def _over(self, state) -> jax.Array:
+        """The episode of ``state`` is over (bool [])."""
+        raise NotImplementedError
+
+    def _acting(self, state) -> tuple[jax.Array, jax.Array]:
+        """``(current_player, legal_action_mask)`` of ``state``."""
+        raise NotImplementedError
+
+    def _observe(self, state, params) -> Any:
+        raise NotImplementedError
+
+    def _policy_rows(self, tables: Policy, state) -> jax.Array:
+        """Rows of per-player ``tables`` (shaped like the policy) for the decision(s) at ``state``:
+        ``[*action_shape, A]``."""
+        raise NotImplementedError
+
+    def _check_concrete_action(self, state, action: np.ndarray) -> None:
+        """Range and legality of a concrete action at a concrete state (default: the legal mask)."""
+        _, legal = self._acting(state)
+        legal = np.asarray(legal).reshape(*self.action_shape, -1)
+        a = np.asarray(action).reshape(self.action_shape)
+        bad = (a < 0) | (a >= legal.shape[-1])
+        ok = ~bad
+        ok[ok] = np.take_along_axis(legal, np.where(bad, 0, a)[..., None], -1)[..., 0][ok]
+        if not ok.all():
+            i = np.unravel_index(int(np.argmin(ok)), ok.shape)
+            who = f"player {i[0]}'s action" if self.action_shape else "action"
+            legal_ids = np.nonzero(legal[i])[0].tolist()
+            raise ValueError(f"action: {who} {int(a[i])} is not legal here; legal actions: {legal_ids}")
+
+    # -- the contract ----------------------------------------------------------------------------
+    def reset(self, key: jax.Array, params=None):
+        """A new episode: ``(state, timestep)`` with zero rewards."""
+        params = self._params(params)
+        u = jax.random.uniform(key, (self.noise_size,), self._dtype(params))
+        state = self._initial(u, params, self._prepare(params))
+        zero = jnp.zeros((self.num_players,), self._dtype(params))
+        return state, self._timestep(state, zero, self._over(state), jnp.zeros((), bool), params)
+
+    def step(self, key: jax.Array, state, action, params=None):
+        """Play ``action`` at ``state``; auto-resets as the module docstring says."""
+        params = self._params(params)
+        action = self.check_action(state, action)
+        u = jax.random.uniform(key, (self.noise_size,), self._dtype(params))
+        state, rewards, terminated, truncated = self._step(u, state, action, params, self._prepare(params))
+        return state, self._timestep(state, rewards, terminated, truncated, params)
+
+    def step_autoreset(self, key: jax.Array, state, action, params=None):
+        """Old name: ``step`` that auto-resets whatever ``autoreset`` says."""
+        params = self._params(params)
+        action = self.check_action(state, action, autoreset=True)
+        u = jax.random.uniform(key, (self.autoreset_noise_size or self.noise_size,), self._dtype(params))
+        state, rewards, terminated, truncated = self._step(u, state, action, params, self._prepare(params), True)
+        return state, self._timestep(state, rewards, terminated, truncated, params)
+
+    def sample_action(self, key: jax.Array, state, policy: Policy | None = None) -> jax.Array:
+        """An action drawn from ``policy`` at ``state`` (uniform over legal actions when ``None``).
+
+        ``policy`` is shaped like ``game.uniform_policy()``; a decision point with no mass on a
+        legal action falls back to uniform over the legal ones.
+        """
+        tables = self.policy_tables(policy)
+        return self._sample(jax.random.uniform(key, self.action_shape, self._dtype(None)), state, tables)
+
+    def legal_action_mask(self, state) -> jax.Array:
+        return self._acting(state)[1]
+
+    def current_player(self, state) -> jax.Array:
+        return self._acting(state)[0]
+
+    def as_pgx(self):
+        """A pgx-compatible view of this simulator (``init``, ``step(state, action, key)``)."""
+        from jaxgames.pgx_view import PgxView
+        return PgxView(self)
+
+    # -- shared machinery ------------------------------------------------------------------------
+    def _params(self, params):
+        if params is None:
+            return self.game
+        self._check_params(params)
+        return params
+
+    def _dtype(self, params):
+        return jnp.result_type(float)
+
+    def _step(self, u, state, action, params, ctx, autoreset=None):
+        """The one auto-reset: ``(state', rewards, terminated, truncated)``."""
+        over = self._over(state)
+        new, rewards, terminated, truncated = self._transition(u, state, action, params, ctx)
+        rewards = jnp.where(over, 0.0, rewards)
+        if self.autoreset if autoreset is None else autoreset:
+            # a state already over (e.g. chance ended the episode at reset) starts a new one too
+            restart = over | terminated | truncated
+            new = tree_where(restart, self._initial(u, params, ctx), new)
+            return new, rewards, terminated & ~over, truncated & ~over
+        new = tree_where(over, state, new)
+        return new, rewards, terminated | over, truncated & ~over
+
+    def _timestep(self, state, rewards, terminated, truncated, params) -> TimeStep:
+        player, legal = self._acting(state)
+        return TimeStep(self._observe(state, params), rewards, terminated, truncated, player, legal)
+
+    def check_action(self, state, action, autoreset=None) -> jax.Array:
+        """``action`` as int32 of ``action_shape``; range, legality and past-the-end when concrete."""
+        if not isinstance(action, jax.Array) or action.dtype != jnp.int32:
+            if isinstance(action, (float, np.floating)) or (hasattr(action, "dtype")
+                                                             and not jnp.issubdtype(action.dtype, jnp.integer)):
+                raise ValueError(f"action: expected integer action ids, got {getattr(action, 'dtype', type(action).__name__)}")
+            try:
+                action = jnp.asarray(action)
+            except (TypeError, ValueError) as err:
+                raise ValueError(f"action: expected integer action ids, got {type(action).__name__}") from err
+            if not jnp.issubdtype(action.dtype, jnp.integer):
+                raise ValueError(f"action: expected integer action ids, got dtype {action.dtype}")
+            action = action.astype(jnp.int32)
+        if action.shape != self.action_shape:
+            what = "a scalar action id" if not self.action_shape else \
+                f"shape {self.action_shape} (one action per {'agent' if self.action_shape[0] != self.num_players else 'player'})"
+            raise ValueError(f"action: expected {what}; jax.vmap the step for a batch; got shape {action.shape}")
+        leaves = jax.tree_util.tree_leaves(state)
+        if is_concrete(action) and all(is_concrete(x) for x in leaves):
+            over = self._over(state)
+            if np.ndim(over) != 0:
+                raise ValueError(f"state: expected one environment's state (jax.vmap the step for a batch), "
+                                 f"got a batch of shape {np.shape(over)}")
+            if bool(over):
+                if not (self.autoreset if autoreset is None else autoreset):
+                    raise ValueError("state: the episode is over (terminated or truncated); call reset, "
+                                     "or make the environment with autoreset=True")
+                return action   # auto-reset ignores the action
+            self._check_concrete_action(state, np.asarray(action))
+        return self._legalize(state, action)
+
+    def _legalize(self, state, action):
+        """Under tracing: an illegal or out-of-range action becomes the lowest legal action."""
+        _, legal = self._acting(state)
+        legal = legal.reshape(*self.action_shape, legal.shape[-1])
+        a = jnp.clip(action, 0, legal.shape[-1] - 1)
+        ok = (action >= 0) & (action < legal.shape[-1]) & jnp.take_along_axis(legal, a[..., None], -1)[..., 0]
+        return jnp.where(ok, action, jnp.argmax(legal, axis=-1)).astype(jnp.int32)
+
+    def policy_tables(self, policy: Policy | None, params=None) -> Policy:
+        """Per-player cumulative sums of ``policy`` restricted to legal actions (uniform where a
+        row has no legal mass): what the sampler draws from, once per rollout."""
+        game = self._params(params)
+        masks = game.legal_mask()
+        if policy is None:
+            policy = game.uniform_policy()
+        else:
+            policy = game.validate_policy(policy)
+        return tuple(jnp.cumsum(simplex.normalize(jnp.where(m, jnp.maximum(p, 0.0), 0.0), m), axis=-1)
+                     for p, m in zip(policy, masks))
+
+    def _sample(self, u, state, tables) -> jax.Array:
+        """The one sampler: inverse CDF of the policy's rows at ``state`` (``u [*action_shape]``)."""
+        return simplex.inverse_cdf(u, self._policy_rows(tables, state))
+
+
+def pad_last(x: jax.Array, size: int, value) -> jax.Array:
+    """``x`` padded on its last axis to ``size`` with ``value``."""
+    extra = size - x.shape[-1]
+    return x if extra == 0 else jnp.pad(x, [(0, 0)] * (x.ndim - 1) + [(0, extra)], constant_values=value)
+
+
+def rollout(key: jax.Array, env: Environment, policy: Policy | None, num_steps: int,
+            batch_size: int | None = None, params=None, state=None):
+    """Play ``num_steps`` steps of ``env`` under ``policy``; return ``(final_state, Trajectory)``.
+
+    Every player draws its actions from ``policy`` (shaped like ``game.uniform_policy()``;
+    uniform over legal actions when ``None``); the environment auto-resets if it was made with
+    ``autoreset=True`` (the default), so ``trajectory.rewards`` sums the returns of the episodes
+    completed. With ``batch_size`` ``B``, ``B`` independent environments run at once (``vmap``
+    over keys) and every array gains a leading ``[B]`` axis. Starts from ``state`` if given (to
+    continue a rollout; batched like the output), else from ``env.reset``. All random numbers are
+    drawn up front in two calls, and the policy's cumulative sums once.
+
+    Example::
+
+        env = jaxgames.make_env(jaxgames.kuhn_poker())
+        _, traj = jaxgames.rollout(jax.random.key(0), env, None, 100, batch_size=1024)
+        traj.rewards.sum(axis=(0, 1)) / traj.done.sum()   # mean return per episode
+    """
+    if not isinstance(env, Environment):
+        raise ValueError(f"env: expected a jaxgames simulator (jaxgames.make_env(game)), got {type(env).__name__}")
+    params = env._params(params)
+    num_steps = _count(num_steps, "num_steps")
+    if batch_size is not None:
+        batch_size = _count(batch_size, "batch_size")
+    tables = env.policy_tables(policy, params)
+    ctx = env._prepare(params)
+    dtype = env._dtype(params)
+    n_act = int(np.prod(env.action_shape, dtype=int))
+
+    def one(key, start):
+        k_reset, k_run = jax.random.split(key)
+        if start is None:
+            start, _ = env.reset(k_reset, params)
+        u = jax.random.uniform(k_run, (num_steps, n_act + env.noise_size), dtype)
+
+        def body(state, u):
+            action = env._sample(u[:n_act].reshape(env.action_shape), state, tables)
+            new, rewards, terminated, truncated = env._step(u[n_act:], state, action, params, ctx)
+            return new, Trajectory(state, action, rewards, terminated, truncated)
+
+        return jax.lax.scan(body, start, u)
+
+    if batch_size is None:
+        return one(key, state)
+    keys = jax.random.split(key, batch_size)
+    if state is None:
+        return jax.vmap(lambda k: one(k, None))(keys)
+    return jax.vmap(one)(keys, state)
+
+
+def _count(value, field: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{field}: expected an integer >= 1, got {value!r}")
+    return int(value)
+
+
+def make_env(game: Game, **options) -> Environment:
+    """The simulator of ``game``, for every family.
+
+    - ``MatrixGame``: the repeated matrix game (``RepeatedMatrixEnv``; options ``num_rounds=1``,
+      ``feedback="expected" | "bernoulli"``: Bernoulli outcomes for preference games);
+    - ``EFGGame``: ``EFGEnv`` (option ``observation=...``);
+    - ``MarkovGame``: ``MarkovEnv`` (option ``max_episode_steps=None``);
+    - ``MeanFieldGame``: ``NAgentEnv``, N agents coupled through their empirical distribution
+      (option ``num_agents=100``).
+
+    Every family takes ``autoreset=True``. Unknown options raise ``ValueError`` naming them.
+    """
+    from jaxgames.efg.game import EFGGame
+    from jaxgames.markov.game import MarkovGame
+    from jaxgames.matrix.game import MatrixGame
+    from jaxgames.mean_field.game import MeanFieldGame
+
+    if isinstance(game, EFGGame):
+        from jaxgames.efg.env import EFGEnv as cls
+    elif isinstance(game, MarkovGame):
+        from jaxgames.markov.env import MarkovEnv as cls
+    elif isinstance(game, MatrixGame):
+        from jaxgames.matrix.env import RepeatedMatrixEnv as cls
+    elif isinstance(game, MeanFieldGame):
+        from jaxgames.mean_field.env import NAgentEnv as cls
+    else:
+        raise ValueError(f"game: no simulator for {type(game).__name__}; expected a MatrixGame, EFGGame, "
+                         "MarkovGame or MeanFieldGame")
+    import inspect
+    allowed = set(inspect.signature(cls.__init__).parameters) - {"self", "game"}
+    unknown = sorted(set(options) - allowed)
+    if unknown:
+        raise ValueError(f"make_env: unknown option(s) {unknown} for {cls.__name__}; expected some of {sorted(allowed)}")
+    return cls(game, **options)
