@@ -7,7 +7,7 @@ after a warm-up call (compile time reported apart).
 
 Ours is timed twice: ``rollout`` (records histories, actions and rewards; no observation),
 and, closer to what pgx computes per step (its state carries the observation), the loop
-written like pgx's: ``jax.vmap(env.step_autoreset)`` with ``TimeStep.observation`` summed
+written like pgx's: ``jax.vmap(env.step)`` (auto-resetting) with ``TimeStep.observation`` summed
 into the loop carry so it cannot be dropped, once with the default observation (OpenSpiel's
 information-state tensor, a table gather) and once with the information-set one-hot (the
 default before the tensors existed), timed alternately in the same run.
@@ -27,21 +27,19 @@ import jax.numpy as jnp
 
 import jaxgames
 from _common import time_alternating
-from jaxgames.efg import EFGEnv, rollout
-from jaxgames.efg.env import random_legal_action
+from jaxgames.efg import EFGEnv
 
 STEPS = {1: 10_000, 1024: 1_000, 16384: 200}
 
 
 def ours(batch, steps):
     env = EFGEnv(jaxgames.kuhn_poker())
-    return jax.jit(lambda key: jax.vmap(lambda k: rollout(k, env, None, steps)[1].rewards)(
-        jax.random.split(key, batch)))
+    return jax.jit(lambda key: jaxgames.rollout(key, env, None, steps, batch_size=batch)[1].rewards)
 
 
 def ours_observed(batch, steps, observation="auto"):
     env = EFGEnv(jaxgames.kuhn_poker(), observation=observation)
-    step = jax.vmap(env.step_autoreset)
+    step = jax.vmap(env.step)
 
     def run(key):
         states, ts = jax.vmap(env.reset)(jax.random.split(key, batch))
@@ -49,7 +47,7 @@ def ours_observed(batch, steps, observation="auto"):
         def body(carry, k):
             states, seen = carry
             k_act, k_step = jax.random.split(k)
-            actions = jax.vmap(random_legal_action)(jax.random.split(k_act, batch), states)
+            actions = jax.vmap(env.sample_action)(jax.random.split(k_act, batch), states)
             states, ts = step(jax.random.split(k_step, batch), states, actions)
             return (states, seen + ts.observation), ts.rewards
 

@@ -33,7 +33,7 @@ EPISODE = 100
 def ours(game, policy, batch, steps):
     env = markov.MarkovEnv(game, max_episode_steps=EPISODE)
     # the game and policy are arguments, not closure constants (XLA would constant-fold their CDFs)
-    run = jax.jit(lambda key, g, p: markov.rollout(key, env, p, steps, batch_size=batch, game=g)[1].rewards)
+    run = jax.jit(lambda key, g, p: markov.rollout(key, env, p, steps, batch_size=batch, params=g)[1].rewards)
     return lambda seed: run(jax.random.key(seed), game, policy)
 
 
