@@ -6,16 +6,15 @@ NumPy; every method is then a pure function of explicit pytrees, jittable and
 vmappable, whose cost per call is a fixed number of O(1) gathers (no loop over
 histories at run time)::
 
-    env = EFGEnv(jaxgames.leduc_poker())
+    env = jaxgames.make_env(jaxgames.leduc_poker())   # an EFGEnv
     state, ts = env.reset(key)                   # chance is sampled until someone must act
-    state, ts = env.step(key, state, action)     # the acting player's action id
-    state, ts = env.step_autoreset(key, state, action)   # a new episode after each terminal
+    state, ts = env.step(key, state, action)     # the acting player's action id (auto-resets)
 
-**The game as a parameter.** Every method takes an optional ``game`` last
+**The game as a parameter.** Every method takes an optional ``params`` last
 argument (default: the game given to the constructor). It must have the same
 ``tree`` (the same object), but its array leaves (``payoffs``,
 ``chance_prob``) may differ and may be traced, so
-``jax.vmap(env.step_autoreset)(keys, states, actions, games)`` simulates a
+``jax.vmap(env.step)(keys, states, actions, games)`` simulates a
 batch of variants (e.g. ``jax.vmap(lambda b: kuhn_poker(bet=b))(bets)``).
 
 **Chance.** Chance nodes never reach the user: after ``reset`` and after every
@@ -33,7 +32,7 @@ with no loop over the run: one draw per run instead of one per chance node,
 which halves the cost of a simulated step (random-number generation dominates
 it on CPU). The cost of a step is O(width of the widest run after an action
 x its length) gathers (Leduc: 4 x 1, the public card), plus O(root run) for
-the next episode's deal in ``step_autoreset`` (Kuhn: 6 ends, Leduc: 30; a
+the next episode's deal in an auto-resetting step (Kuhn: 6 ends, Leduc: 30; a
 ``rollout`` computes it once per call).
 
 **State and time step.** ``EFGState`` holds the current history index (always
@@ -211,7 +210,7 @@ class EFGEnv(Environment):
         t = _tables(game.tree)
         self._nodes, self._legal, self._width = t["nodes"], t["legal"], t["width"]
         self._path, self._root_path, self._run_width = t["path"], t["root_path"], t["run_width"]
-        #: uniform numbers ``step_autoreset`` draws per step (1 if a chance run after an action
+        #: uniform numbers an auto-resetting step draws (1 if a chance run after an action
         #: never ends the game, as in poker: that run and the next episode's deal are exclusive)
         self.autoreset_draws = 1 if t["exclusive"] else 2
         self.autoreset = bool(autoreset)
