@@ -138,7 +138,7 @@ def _play_episode(game: MeanFieldGame, num_agents: int, key, policy: jax.Array, 
 
     The only function here that touches the simulator (``reset``, ``step``): ``[T, N]`` transitions.
     """
-    env = NAgentEnv(game, num_agents)
+    env = NAgentEnv(game, num_agents, autoreset=False)   # the final positions stay this episode's
     mask = jnp.asarray(game.action_mask())
     reset_key, key = jax.random.split(key)
     state, _ = env.reset(reset_key)

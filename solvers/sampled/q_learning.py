@@ -94,9 +94,10 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
+import jaxgames
 from jaxgames import simplex
 from jaxgames.core import Game, check_scalar, is_concrete
-from jaxgames.markov.env import MarkovEnv, MarkovState
+from jaxgames.markov.env import MarkovState
 from solvers.core import Solver, SolverState, cached_factory, check_choice, check_count
 from solvers.value_iteration import _iterative_stage, _stage_mode, check_markov_game, check_zero_sum
 from solvers.zero_sum_kernels import solve_zero_sum
@@ -129,7 +130,7 @@ class DecentralizedQState(NamedTuple):
 # -- the simulator (one place, so that it can be re-pointed) ---------------------------------------
 def _reset(game: Game, key: jax.Array, batch_size: int) -> MarkovState:
     """``[B]`` fresh episodes, ``s_0 ~ game.initial``."""
-    env = MarkovEnv(game)
+    env = jaxgames.make_env(game)
     states, _ = jax.vmap(lambda k: env.reset(k, game))(jax.random.split(key, batch_size))
     return states
 
@@ -140,7 +141,7 @@ def _transition(game: Game, key: jax.Array, states: MarkovState, actions: jax.Ar
     ``s'`` is the sampled next state; the continuing state is ``s'``, or with probability
     ``reset_probability`` a fresh start from ``game.initial`` (geometric resets).
     """
-    env = MarkovEnv(game)
+    env = jaxgames.make_env(game)
     k_step, k_reset, k_coin = jax.random.split(key, 3)
     batch = actions.shape[0]
     new, ts = jax.vmap(lambda k, s, a: env.step(k, s, a, game))(jax.random.split(k_step, batch), states, actions)
@@ -152,10 +153,12 @@ def _transition(game: Game, key: jax.Array, states: MarkovState, actions: jax.Ar
 
 
 # -- shared pieces ---------------------------------------------------------------------------------
-def _draw_actions(key: jax.Array, s: jax.Array, policy) -> jax.Array:
-    """``int32 [B, N]``: player ``j`` draws from ``policy[j][s[b]]`` in every environment ``b``."""
-    u = jax.random.uniform(key, (s.shape[0], len(policy)), policy[0].dtype)
-    return jnp.stack([jax.vmap(simplex.draw)(u[:, j], p[s]) for j, p in enumerate(policy)], axis=1)
+def _draw_actions(game: Game, key: jax.Array, states: MarkovState, policy) -> jax.Array:
+    """``int32 [B, N]``: every player draws from ``policy[j][s]`` in every environment (the
+    simulator's one sampler, ``env.sample_action``)."""
+    env = jaxgames.make_env(game)
+    keys = jax.random.split(key, states.state.shape[0])
+    return jax.vmap(lambda k, st: env.sample_action(k, st, policy))(keys, states)
 
 
 def _step_size(learning_rate, power, count: jax.Array) -> jax.Array:
@@ -246,7 +249,7 @@ def minimax_q(batch_size: int = 32, epsilon: float = 0.2, learning_rate: float =
         key, k_act, k_env = jax.random.split(ex.key, 3)
         s = ex.env.state
         behaviour = tuple((1.0 - epsilon) * p + epsilon / p.shape[-1] for p in state.policy)
-        actions = _draw_actions(k_act, s, behaviour)
+        actions = _draw_actions(game, k_act, ex.env, behaviour)
         s_next, rewards, env = _transition(game, k_env, ex.env, actions, _reset_probability(game, reset_probability))
         targets = rewards[:, 0] + game.discount * ex.values[s_next]
         index = (s, actions[:, 0], actions[:, 1])
@@ -316,7 +319,7 @@ def decentralized_q_learning(batch_size: int = 32, temperature: float = 0.1, eps
         key, k_act, k_env = jax.random.split(ex.key, 3)
         s = ex.env.state
         behaviour = tuple((1.0 - epsilon) * p + epsilon / p.shape[-1] for p in state.policy)
-        actions = _draw_actions(k_act, s, behaviour)
+        actions = _draw_actions(game, k_act, ex.env, behaviour)
         s_next, rewards, env = _transition(game, k_env, ex.env, actions, _reset_probability(game, reset_probability))
         visits = jnp.zeros(ex.counts.shape, jnp.int32).at[s].add(1)
         counts = ex.counts + visits
