@@ -102,7 +102,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxgames import simplex
-from jaxgames.core import Policy, is_concrete
+from jaxgames.core import is_concrete
 from jaxgames.efg.game import EFGGame
 from jaxgames.efg.tree import CHANCE, TERMINAL, Tree
 from jaxgames.env import Environment, TimeStep, Trajectory, rollout  # noqa: F401  (re-exported)

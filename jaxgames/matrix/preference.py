@@ -18,6 +18,9 @@ import numpy as np
 from jaxgames.core import as_float_array, is_concrete
 from jaxgames.matrix.game import MatrixGame, zero_sum
 
+#: tolerance of the preference-game checks (``P + P^T = 1``, zero-sum, ``P`` in [0, 1])
+PREFERENCE_ATOL = 1e-5
+
 
 def preference_game(P) -> MatrixGame:
     """Symmetric zero-sum game with row payoff ``P - 1/2``.
@@ -39,19 +42,32 @@ def preference_game(P) -> MatrixGame:
 
 
 def check_preference_game(game, field: str = "game") -> None:
-    """Raise ``ValueError`` unless ``game`` is a preference game: two players, row payoff ``P - 1/2``
-    with ``P`` in [0, 1], ``P + P^T = 1`` and column payoff ``-(P - 1/2)`` (checked when concrete)."""
-    if not isinstance(game, MatrixGame) or game.num_players != 2 or game.num_actions[0] != game.num_actions[1]:
-        raise ValueError(f"{field}: expected a preference game (jaxgames.matrix.preference_game(P): two players, "
-                         f"the same responses for both), got {game!r}")
+    """Raise ``ValueError`` naming ``game`` unless it is a two-player symmetric zero-sum game whose
+    ``P = payoffs[0] + 1/2`` has entries in [0, 1] and ``P + P^T = 1`` (values checked when
+    concrete, skipped under tracing)."""
+    if not isinstance(game, MatrixGame):
+        raise ValueError(f"{field}: expected a preference game (jaxgames.matrix.preference.preference_game(P)), "
+                         f"got {type(game).__name__}")
+    if game.num_players != 2 or game.num_actions[0] != game.num_actions[1]:
+        raise ValueError(f"{field}: expected a preference game, a two-player game with the same responses "
+                         f"for both players, got num_actions={game.num_actions}")
     payoffs = game.payoffs
+    if payoffs.ndim != 3:
+        raise ValueError(f"{field}: expected one unbatched preference game (vmap over batches), "
+                         f"got payoffs of shape {tuple(payoffs.shape)}")
     if not is_concrete(payoffs):
         return
-    A, B = np.asarray(payoffs[0], np.float64), np.asarray(payoffs[1], np.float64)
-    if (not np.all(np.isfinite(A)) or A.min() < -0.5 - 1e-6 or A.max() > 0.5 + 1e-6
-            or np.max(np.abs(A + B)) > 1e-5 or np.max(np.abs(A + A.T)) > 1e-5):
-        raise ValueError(f"{field}: expected a preference game (row payoff P - 1/2 with P in [0, 1], "
-                         "P + P.T = 1, zero-sum); build it with jaxgames.matrix.preference_game(P)")
+    a, b = np.asarray(payoffs[0], np.float64), np.asarray(payoffs[1], np.float64)
+    p = a + 0.5
+    if np.max(np.abs(a + b)) > PREFERENCE_ATOL:
+        raise ValueError(f"{field}: expected a zero-sum preference game (payoffs[1] = -payoffs[0]), "
+                         f"off by {np.max(np.abs(a + b)):.3g}")
+    if p.min() < -PREFERENCE_ATOL or p.max() > 1 + PREFERENCE_ATOL:
+        raise ValueError(f"{field}: expected P = payoffs[0] + 1/2 with entries in [0, 1] (a preference "
+                         f"probability), got range [{p.min():.3g}, {p.max():.3g}]")
+    err = np.max(np.abs(p + p.T - 1.0))
+    if err > PREFERENCE_ATOL:
+        raise ValueError(f"{field}: expected a symmetric preference game, P + P^T = 1, off by {err:.3g}")
 
 
 def bradley_terry_preferences(key, num_responses: int, scale: float = 1.0) -> jax.Array:
