@@ -13,6 +13,8 @@ from solvers.markov_fictitious_play import markov_fictitious_play
 from solvers.smooth_value_iteration import smooth_value_iteration
 from solvers.stage_games import StageGames
 from solvers.value_iteration import minimax_value_iteration, policy_iteration, value_iteration
+from solvers.sampled import (decentralized_q_learning, egpo, minimax_q, nash_md, nash_mp, online_ipo,
+                             sampled_fictitious_play, sampled_mirror_descent, sppo)
 
 #: Every solver factory by name (for the CLI, configs and tables).
 SOLVERS = {
@@ -36,11 +38,28 @@ SOLVERS = {
     "natural_policy_gradient": natural_policy_gradient,
     "markov_fictitious_play": markov_fictitious_play,
     "smooth_value_iteration": smooth_value_iteration,
+    # sample-based: they learn from the simulator only (solvers.sampled)
+    "online_ipo": online_ipo,
+    "nash_md": nash_md,
+    "sppo": sppo,
+    "egpo": egpo,
+    "nash_mp": nash_mp,
+    "minimax_q": minimax_q,
+    "decentralized_q_learning": decentralized_q_learning,
+    "sampled_mirror_descent": sampled_mirror_descent,
+    "sampled_fictitious_play": sampled_fictitious_play,
 }
 
 #: Solvers that need a Markov game (``jaxgames.markov``): dynamic programming on its stage games.
 MARKOV_SOLVERS = ("minimax_value_iteration", "value_iteration", "policy_iteration", "policy_extragradient",
                   "natural_policy_gradient", "markov_fictitious_play", "smooth_value_iteration")
+
+#: Sample-based solvers, by the family they need: they learn from the simulator only and need a key.
+SAMPLED_SOLVERS = {
+    "preference": ("online_ipo", "nash_md", "sppo", "egpo", "nash_mp"),
+    "markov": ("minimax_q", "decentralized_q_learning"),
+    "mean_field": ("sampled_mirror_descent", "sampled_fictitious_play"),
+}
 
 #: Best-response dynamics posed for mean-field games. They run on every game, but converge only
 #: where the (damped, or soft) best-response map contracts: not on zero-sum matrix games such as RPS.
@@ -48,7 +67,8 @@ MEAN_FIELD_SOLVERS = ("fixed_point", "boltzmann_iteration")
 
 #: The solvers that run on every game family and converge on every two-player zero-sum game
 #: (what the solver x game tables, tests and notebooks iterate over).
-GENERAL_SOLVERS = tuple(name for name in SOLVERS if name not in MARKOV_SOLVERS + MEAN_FIELD_SOLVERS)
+GENERAL_SOLVERS = tuple(name for name in SOLVERS if name not in MARKOV_SOLVERS + MEAN_FIELD_SOLVERS
+                        + sum(SAMPLED_SOLVERS.values(), ()))
 
 
 def make(name: str, **hyperparameters) -> Solver:
@@ -65,5 +85,7 @@ __all__ = [
     "cfr", "cfr_plus", "discounted_cfr", "markov_fictitious_play",
     "minimax_value_iteration", "value_iteration", "policy_iteration", "entropy_regularized_extragradient",
     "natural_policy_gradient", "smooth_value_iteration", "StageGames", "MARKOV_SOLVERS", "MEAN_FIELD_SOLVERS", "GENERAL_SOLVERS",
+    "SAMPLED_SOLVERS", "online_ipo", "nash_md", "sppo", "egpo", "nash_mp", "minimax_q", "decentralized_q_learning",
+    "sampled_mirror_descent", "sampled_fictitious_play",
     "SOLVERS", "make",
 ]

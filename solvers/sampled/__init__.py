@@ -1,0 +1,14 @@
+"""Sample-based solvers: each learns from a game's simulator only (``jaxgames.make_env``), carries
+its PRNG key in its state, and is a ``Solver`` like the exact ones, so ``solvers.run(solver, game,
+num_steps, key=key)`` records exact exploitability inside the jitted loop and ``jax.vmap`` over keys
+trains independent seeds in one call."""
+
+from solvers.sampled.mean_field import sampled_fictitious_play, sampled_mirror_descent
+from solvers.sampled.nlhf import egpo, nash_md, nash_mp, online_ipo, sppo
+from solvers.sampled.q_learning import decentralized_q_learning, minimax_q
+
+__all__ = [
+    "online_ipo", "nash_md", "sppo", "egpo", "nash_mp",
+    "minimax_q", "decentralized_q_learning",
+    "sampled_mirror_descent", "sampled_fictitious_play",
+]
