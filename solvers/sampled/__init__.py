@@ -5,9 +5,11 @@ trains independent seeds in one call."""
 
 from solvers.sampled.mean_field import sampled_fictitious_play, sampled_mirror_descent
 from solvers.sampled.nlhf import egpo, nash_md, nash_mp, online_ipo, sppo
+from solvers.sampled.psro import psro
 from solvers.sampled.q_learning import decentralized_q_learning, minimax_q
 
 __all__ = [
+    "psro",
     "online_ipo", "nash_md", "sppo", "egpo", "nash_mp",
     "minimax_q", "decentralized_q_learning",
     "sampled_mirror_descent", "sampled_fictitious_play",
