@@ -159,16 +159,27 @@ class Environment:
     def reset(self, key: jax.Array, params=None):
         """A new episode: ``(state, timestep)`` with zero rewards."""
         params = self._params(params)
-        u = jax.random.uniform(key, (self.noise_size,), self._dtype(params))
-        state = self._initial(u, params, self._prepare(params))
-        zero = jnp.zeros((self.num_players,), self._dtype(params))
-        return state, self._timestep(state, zero, self._over(state), jnp.zeros((), bool), params)
+        return self.reset_with_noise(jax.random.uniform(key, (self.noise_size,), self._dtype(params)), params)
 
     def step(self, key: jax.Array, state, action, params=None):
         """Play ``action`` at ``state``; auto-resets as the module docstring says."""
         params = self._params(params)
-        action = self.check_action(state, action)
         u = jax.random.uniform(key, (self.noise_size,), self._dtype(params))
+        return self.step_with_noise(u, state, action, params)
+
+    def reset_with_noise(self, u: jax.Array, params=None):
+        """``reset`` driven by uniforms ``u [noise_size]`` in [0, 1) instead of a key: a caller that
+        draws the randomness of many steps in one ``jax.random`` call (as ``rollout`` does) saves a
+        key hash per step."""
+        params = self._params(params)
+        state = self._initial(u, params, self._prepare(params))
+        zero = jnp.zeros((self.num_players,), self._dtype(params))
+        return state, self._timestep(state, zero, self._over(state), jnp.zeros((), bool), params)
+
+    def step_with_noise(self, u: jax.Array, state, action, params=None):
+        """``step`` driven by uniforms ``u [noise_size]`` in [0, 1) instead of a key."""
+        params = self._params(params)
+        action = self.check_action(state, action)
         state, rewards, terminated, truncated = self._step(u, state, action, params, self._prepare(params))
         return state, self._timestep(state, rewards, terminated, truncated, params)
 

@@ -13,8 +13,8 @@ from solvers.markov_fictitious_play import markov_fictitious_play
 from solvers.smooth_value_iteration import smooth_value_iteration
 from solvers.stage_games import StageGames
 from solvers.value_iteration import minimax_value_iteration, policy_iteration, value_iteration
-from solvers.sampled import (decentralized_q_learning, egpo, minimax_q, nash_md, nash_mp, online_ipo, psro,
-                             sampled_fictitious_play, sampled_mirror_descent, sppo)
+from solvers.sampled import (decentralized_q_learning, egpo, external_sampling_mccfr, minimax_q, nash_md, nash_mp, online_ipo,
+                             outcome_sampling_mccfr, psro, sampled_fictitious_play, sampled_mirror_descent, sppo)
 
 #: Every solver factory by name (for the CLI, configs and tables).
 SOLVERS = {
@@ -39,6 +39,8 @@ SOLVERS = {
     "markov_fictitious_play": markov_fictitious_play,
     "smooth_value_iteration": smooth_value_iteration,
     # sample-based: they learn from the simulator only (solvers.sampled)
+    "outcome_sampling_mccfr": outcome_sampling_mccfr,
+    "external_sampling_mccfr": external_sampling_mccfr,
     "psro": psro,
     "online_ipo": online_ipo,
     "nash_md": nash_md,
@@ -57,6 +59,7 @@ MARKOV_SOLVERS = ("minimax_value_iteration", "value_iteration", "policy_iteratio
 
 #: Sample-based solvers, by the family they need: they learn from the simulator only and need a key.
 SAMPLED_SOLVERS = {
+    "efg": ("outcome_sampling_mccfr", "external_sampling_mccfr"),
     "efg_markov": ("psro",),
     "preference": ("online_ipo", "nash_md", "sppo", "egpo", "nash_mp"),
     "markov": ("minimax_q", "decentralized_q_learning"),
@@ -87,7 +90,7 @@ __all__ = [
     "cfr", "cfr_plus", "discounted_cfr", "markov_fictitious_play",
     "minimax_value_iteration", "value_iteration", "policy_iteration", "entropy_regularized_extragradient",
     "natural_policy_gradient", "smooth_value_iteration", "StageGames", "MARKOV_SOLVERS", "MEAN_FIELD_SOLVERS", "GENERAL_SOLVERS",
-    "SAMPLED_SOLVERS", "psro", "online_ipo", "nash_md", "sppo", "egpo", "nash_mp", "minimax_q", "decentralized_q_learning",
+    "SAMPLED_SOLVERS", "outcome_sampling_mccfr", "external_sampling_mccfr", "psro", "online_ipo", "nash_md", "sppo", "egpo", "nash_mp", "minimax_q", "decentralized_q_learning",
     "sampled_mirror_descent", "sampled_fictitious_play",
     "SOLVERS", "make",
 ]

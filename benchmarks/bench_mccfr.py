@@ -1,0 +1,361 @@
+"""Monte Carlo CFR against OpenSpiel's C++ solvers: NashConv at equal iterations, iterations/s, batches.
+
+Run from the repository root, on an otherwise idle machine::
+
+    python benchmarks/bench_mccfr.py                  # full run (~6 min on 2 CPU cores)
+    python benchmarks/bench_mccfr.py --quick          # smoke test (~2 min), fewer iterations, not for quoting
+    python benchmarks/bench_mccfr.py --wait-idle 300  # first wait (up to 300 s) until no other process uses the CPU
+
+Ours: ``solvers.sampled.mccfr.outcome_sampling_mccfr`` / ``external_sampling_mccfr`` on
+``jaxgames.kuhn_poker()`` / ``leduc_poker()``, driven by ``solvers.run`` (one jitted call, the exact
+NashConv of the average strategy recorded inside it). Peers: OpenSpiel's C++
+``pyspiel.OutcomeSamplingMCCFRSolver(game, 0.6, seed)`` and ``pyspiel.ExternalSamplingMCCFRSolver(game,
+seed)`` (``run_iteration()`` once per iteration), in the same process.
+
+**Iterations.** One OpenSpiel iteration (C++ ``RunIteration``, both solvers, and Python
+``iteration()``) samples one episode / traversal per player, in turn; so does one of our steps at
+``batch_size=1``. A step at batch size ``B`` samples ``B`` traversals per player (all against the
+same regrets), i.e. ``B`` iterations' worth of samples: "traversals/s" below counts them all
+(``num_players`` per iteration). C++ NashConv is computed exactly by us, on its average policy
+converted to our arrays (``pyspiel.nash_conv`` cannot evaluate a policy with unvisited information
+states; the two exact NashConvs agree to 1e-4, ``bench_efg.py``).
+
+(1) Batch size 1, equal iteration counts: outcome sampling at 1k / 10k / 100k iterations, external
+    sampling at 1k / 10k, on Kuhn and Leduc; medians over ``--repeats`` seeds of the NashConv and
+    of the wall time (ours: one compiled call per seed; compile time reported apart). Checks
+    OpenSpiel's test bounds (OS: Kuhn <= 0.17, Leduc <= 3.07 at 10k; ES: Kuhn <= 0.05, Leduc <= 2.5
+    at 1k, medians) and the target "NashConv no worse than C++ at equal iterations".
+(2) Batched, Leduc: for each batch size, NashConv against wall time (40 exact evaluations in the
+    run; medians of up to 3 seeds), the time to reach the C++ solver's median NashConv at 100k (OS) / 10k (ES)
+    iterations, and traversals/s. Targets: that time <= 1/10 of the C++ solver's; traversals/s
+    >= 10x the C++ solver's.
+(3) Why: the simulator's share of a batched outcome-sampling step (the same number of
+    ``env.step`` calls on random legal actions, alone), and compile times.
+
+Writes ``benchmarks/results/bench_mccfr.{json,csv}`` (``bench_mccfr_quick.*`` with ``--quick``)
+and ``bench_mccfr.png`` (NashConv against wall time on Leduc).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pyspiel
+
+import jaxgames
+import solvers
+from _common import RESULTS_DIR, standard_parser, start_run, time_blocks, write_results
+from jaxgames.efg.env import EFGEnv
+from jaxgames.efg.openspiel import infoset_map
+from solvers.sampled.mccfr import external_sampling_mccfr, outcome_sampling_mccfr
+
+#: OpenSpiel's own test bounds (NashConv after the iterations), checked on the median of the seeds
+BOUNDS = {("os", "kuhn_poker"): (10_000, 0.17), ("os", "leduc_poker"): (10_000, 3.07),
+          ("es", "kuhn_poker"): (1_000, 0.05), ("es", "leduc_poker"): (1_000, 2.5)}
+#: "no worse than C++": our median NashConv <= C++ median * (1 + SAME_RTOL) at equal iterations
+#: (seed-to-seed spread: the 16-seed medians of one solver differ by ~20% between seed sets)
+SAME_RTOL = 0.25
+FACTORIES = {"os": outcome_sampling_mccfr, "es": external_sampling_mccfr}
+CPP = {"os": lambda game, seed: pyspiel.OutcomeSamplingMCCFRSolver(game, 0.6, seed),
+       "es": lambda game, seed: pyspiel.ExternalSamplingMCCFRSolver(game, seed)}
+NAMES = {"os": "outcome sampling", "es": "external sampling"}
+
+FULL = dict(
+    checkpoints={"os": (1_000, 10_000, 100_000), "es": (1_000, 10_000)},
+    batches={"os": (64, 256, 1024, 4096), "es": (32, 256, 1024)},
+    # traversals per player of each batched run (enough to pass the C++ solver's NashConv)
+    budget={"os": 2_000_000, "es": 200_000},
+    sim_batch=4096,
+)
+QUICK = dict(
+    checkpoints={"os": (1_000, 10_000), "es": (1_000,)},
+    batches={"os": (256, 4096), "es": (256,)},
+    budget={"os": 400_000, "es": 20_000},
+    sim_batch=1024,
+)
+EVALS = 40   # NashConv evaluations per batched run
+
+
+# ----------------------------------------------------------------------------- helpers
+
+class CppNashConv:
+    """Exact NashConv of an OpenSpiel MCCFR solver's average policy, through our arrays."""
+
+    def __init__(self, game, spiel):
+        self.game = game
+        self.keys = infoset_map(game, spiel)
+        self.nash_conv = jax.jit(lambda p: game.nash_conv(p))
+
+    def __call__(self, solver) -> float:
+        avg = solver.average_policy()
+        with _quiet_stderr():   # pyspiel prints every unvisited information state it is asked for
+            policy = self._arrays(avg)
+        return float(self.nash_conv(tuple(policy)))
+
+    def _arrays(self, avg):
+        policy = []
+        for p, mask in enumerate(self.game.tree.legal):
+            probs = mask / mask.sum(-1, keepdims=True)          # uniform at unvisited information sets
+            for info, key in self.keys[p].items():
+                try:
+                    pairs = avg.get_state_policy(key)
+                except pyspiel.SpielError:
+                    continue
+                row = np.zeros(mask.shape[1])
+                for a, prob in pairs:
+                    row[a] = prob
+                probs[info] = row / row.sum()
+            policy.append(jnp.asarray(probs, jnp.result_type(float)))
+        return policy
+
+
+@contextlib.contextmanager
+def _quiet_stderr():
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+def run_cpp(kind, spiel, cpp_nash_conv, checkpoints, seed):
+    """One C++ run to the last checkpoint: (NashConv, elapsed solver seconds) at each checkpoint."""
+    solver = CPP[kind](spiel, seed)
+    done, elapsed, out = 0, 0.0, []
+    for target in checkpoints:
+        t0 = time.perf_counter()
+        for _ in range(target - done):
+            solver.run_iteration()
+        elapsed += time.perf_counter() - t0
+        done = target
+        out.append((cpp_nash_conv(solver), elapsed))
+    return out
+
+
+def compile_run(solver, game, steps, every):
+    """``solvers.run`` compiled ahead of time for a key argument: (compiled fn, compile seconds)."""
+    fn = jax.jit(lambda key: solvers.run(solver, game, steps, eval_every=every, key=key)[1])
+    t0 = time.perf_counter()
+    compiled = fn.lower(jax.random.key(0)).compile()
+    return compiled, time.perf_counter() - t0
+
+
+def timed(compiled, key):
+    t0 = time.perf_counter()
+    trace = jax.block_until_ready(compiled(key))
+    return trace, time.perf_counter() - t0
+
+
+# ----------------------------------------------------------------------------- (1) batch size 1
+
+def bench_equal_iterations(kind, name, game, cfg, repeats, rows, summary):
+    checkpoints = cfg["checkpoints"][kind]
+    spiel = pyspiel.load_game(name)
+    cpp_nc = CppNashConv(game, spiel)
+    print(f"\n(1) {NAMES[kind]} on {name}, batch size 1: NashConv / wall time at {checkpoints} iterations, "
+          f"median of {repeats} seeds")
+    cpp = np.array([run_cpp(kind, spiel, cpp_nc, checkpoints, seed) for seed in range(repeats)])   # [R, C, 2]
+
+    steps, every = checkpoints[-1], checkpoints[0]
+    compiled, compile_s = compile_run(FACTORIES[kind](), game, steps, every)
+    ours, walls = [], []
+    for seed in range(repeats):
+        trace, wall = timed(compiled, jax.random.key(seed))
+        at = {int(s): float(v) for s, v in zip(trace.step, trace.nash_conv)}
+        ours.append([at[c] for c in checkpoints])
+        walls.append(wall)
+    ours = np.array(ours)
+    wall = float(np.median(walls))
+    us_step = 1e6 * wall / steps
+
+    out = summary.setdefault("equal_iterations", {}).setdefault(kind, {})[name] = {
+        "checkpoints": list(checkpoints), "compile_s": compile_s, "ours_wall_s": wall, "ours_us_per_iteration": us_step,
+        "ours_iterations_per_s": 1e6 / us_step, "ours_nash_conv": ours.tolist(), "cpp_nash_conv": cpp[:, :, 0].tolist(),
+        "cpp_elapsed_s": cpp[:, :, 1].tolist()}
+    cpp_rate = checkpoints[-1] / float(np.median(cpp[:, -1, 1]))
+    out["cpp_iterations_per_s"] = cpp_rate
+    print(f"  {'iterations':>10} {'ours NashConv':>14} {'C++ NashConv':>13} {'ours/C++':>9}")
+    verdicts = []
+    for j, c in enumerate(checkpoints):
+        o, t = float(np.median(ours[:, j])), float(np.median(cpp[:, j, 0]))
+        ok = o <= t * (1 + SAME_RTOL)
+        verdicts.append(ok)
+        print(f"  {c:>10,} {o:>14.4f} {t:>13.4f} {o / t:>9.2f}  {'ok' if ok else 'WORSE'}")
+        rows.append(dict(section="batch_size_1", algorithm=kind, game=name, implementation="ours", batch_size=1,
+                         iterations=c, nash_conv=o, iters_per_s=1e6 / us_step, compile_s=compile_s))
+        rows.append(dict(section="batch_size_1", algorithm=kind, game=name, implementation="openspiel_cpp",
+                         iterations=c, nash_conv=t, iters_per_s=cpp_rate))
+    out["no_worse_than_cpp"] = all(verdicts)
+    print(f"  speed: ours {1e6 / us_step:,.0f} it/s ({us_step:.1f} us/it, compile {compile_s:.1f} s apart), "
+          f"C++ {cpp_rate:,.0f} it/s: ours/C++ {1e6 / us_step / cpp_rate:.2f}x")
+    bound = BOUNDS.get((kind, name))
+    if bound and bound[0] in checkpoints:
+        j = checkpoints.index(bound[0])
+        med = float(np.median(ours[:, j]))
+        out["openspiel_bound"] = dict(iterations=bound[0], bound=bound[1], ours_median=med,
+                                      ours_max=float(ours[:, j].max()), ok=med <= bound[1])
+        print(f"  OpenSpiel's test bound: NashConv <= {bound[1]} after {bound[0]:,} iterations: ours median "
+              f"{med:.4f}, max {ours[:, j].max():.4f}: {'ok' if med <= bound[1] else 'FAILED'}")
+        if med > bound[1] * 1.5:
+            raise AssertionError(f"{kind} on {name}: median NashConv {med:.4g} after {bound[0]} iterations is far "
+                                 f"above OpenSpiel's bound {bound[1]}; refusing to report the speed of a wrong solver")
+    return out
+
+
+# ----------------------------------------------------------------------------- (2) batched
+
+def bench_batched(kind, name, game, cfg, repeats, rows, summary, target, cpp_time, cpp_traversal_rate):
+    out = summary.setdefault("batched", {}).setdefault(kind, {})
+    print(f"\n(2) {NAMES[kind]} on {name}, batched: time to the C++ solver's NashConv {target:.4f} "
+          f"(C++: {cpp_time:.3f} s) and traversals/s (C++: {cpp_traversal_rate:,.0f})")
+    print(f"  {'batch':>6} {'steps':>7} {'compile s':>9} {'traversals/s':>13} {'x C++':>6} {'final NC':>9} "
+          f"{'time to target':>15} {'/ C++ time':>10}")
+    n = game.num_players
+    for batch in cfg["batches"][kind]:
+        steps = max(EVALS, math.ceil(cfg["budget"][kind] / batch))
+        every = max(1, steps // EVALS)
+        steps = every * EVALS
+        compiled, compile_s = compile_run(FACTORIES[kind](batch_size=batch), game, steps, every)
+        results = [timed(compiled, jax.random.key(100 + seed)) for seed in range(min(repeats, 3))]
+        wall = float(np.median([w for _, w in results]))
+        nash_conv = np.median(np.array([np.asarray(t.nash_conv) for t, _ in results]), axis=0)
+        step_of = np.asarray(results[0][0].step)
+        rate = steps * batch * n / wall
+        hit = np.nonzero(nash_conv <= target)[0]
+        to_target = float(step_of[hit[0]] * wall / steps) if len(hit) else None
+        shown = f"{to_target:.3f} s" if to_target is not None else "not reached"
+        ratio = to_target / cpp_time if to_target is not None else None
+        print(f"  {batch:>6} {steps:>7} {compile_s:>9.1f} {rate:>13,.0f} {rate / cpp_traversal_rate:>6.2f} "
+              f"{nash_conv[-1]:>9.4f} {shown:>15} {('%.2f' % ratio) if ratio else '-':>10}")
+        out.setdefault(name, {})[str(batch)] = dict(
+            steps=steps, eval_every=every, compile_s=compile_s, wall_s=wall, traversals_per_s=rate,
+            ratio_cpp_traversals=rate / cpp_traversal_rate, step=step_of.tolist(), nash_conv=nash_conv.tolist(),
+            seconds_per_step=wall / steps, time_to_cpp_nash_conv_s=to_target, ratio_cpp_time=ratio)
+        rows.append(dict(section="batched", algorithm=kind, game=name, implementation="ours", batch_size=batch,
+                         iterations=steps * batch, nash_conv=float(nash_conv[-1]), iters_per_s=rate / n,
+                         compile_s=compile_s, median_s=wall, time_to_target_s=to_target))
+
+
+# ----------------------------------------------------------------------------- (3) analysis
+
+def analyse(game, cfg, summary):
+    """The simulator alone: ``L`` vmapped ``env.step`` calls on random legal actions for ``B x N``
+    episodes (what one outcome-sampling step at batch ``B`` asks of it), against that step."""
+    batch = cfg["sim_batch"]
+    env = EFGEnv(game, observation="infoset_one_hot", autoreset=False)
+    n, length = game.num_players, env.max_episode_length
+
+    def simulate(key):
+        keys = jax.random.split(key, (length + 1, n * batch))
+        states = jax.vmap(lambda k: env.reset(k, game)[0])(keys[0])
+
+        def body(states, k):
+            u = jax.random.uniform(k[0], (n * batch,))
+            actions = jax.vmap(lambda u, m: jaxgames.simplex.draw(u, m.astype(u.dtype)))(u, states.legal_action_mask)
+            return jax.vmap(lambda k, s, a: env.step(k, s, a, game)[0])(k, states, actions), None
+
+        states, _ = jax.lax.scan(body, states, keys[1:])
+        return states.rewards.sum()
+
+    sim = jax.jit(simulate)
+    jax.block_until_ready(sim(jax.random.key(0)))
+    t_sim = time_blocks(lambda: jax.block_until_ready(sim(jax.random.key(1))), 5)["median_s"]
+    solver = outcome_sampling_mccfr(batch_size=batch)
+    state = solver.init(game, jax.random.key(0))
+    step = jax.jit(lambda s: solver.step(game, s))
+    jax.block_until_ready(step(state))
+    t_step = time_blocks(lambda: jax.block_until_ready(step(state)), 5)["median_s"]
+    share = t_sim / t_step
+    print(f"\n(3) outcome sampling on {game.name}, batch {batch}: one step {1e3 * t_step:.2f} ms; the simulator "
+          f"alone ({length} x {n * batch:,} env.step calls, random legal actions) {1e3 * t_sim:.2f} ms = "
+          f"{100 * share:.0f}% of it; {1e9 * t_step / (length * n * batch):.0f} ns per episode step")
+    summary["analysis"] = dict(batch_size=batch, step_s=t_step, simulator_s=t_sim, simulator_share=share,
+                               ns_per_episode_step=1e9 * t_step / (length * n * batch))
+
+
+# ----------------------------------------------------------------------------- plot
+
+def plot(summary, path):
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except Exception as err:  # noqa: BLE001
+        print(f"no plot: {err}")
+        return
+    name = "leduc_poker"
+    kinds = [k for k in ("os", "es") if name in summary.get("equal_iterations", {}).get(k, {})]
+    fig, axes = plt.subplots(1, len(kinds), figsize=(6 * len(kinds), 4.2), squeeze=False)
+    for ax, kind in zip(axes[0], kinds):
+        eq = summary["equal_iterations"][kind][name]
+        cpp_t = np.median(np.array(eq["cpp_elapsed_s"]), axis=0)
+        cpp_nc = np.median(np.array(eq["cpp_nash_conv"]), axis=0)
+        ax.loglog(cpp_t, cpp_nc, "ko-", label="OpenSpiel C++")
+        ours_nc = np.median(np.array(eq["ours_nash_conv"]), axis=0)
+        ax.loglog(np.array(eq["checkpoints"]) * eq["ours_us_per_iteration"] * 1e-6, ours_nc, "s--",
+                  label="ours, batch 1")
+        for batch, r in summary.get("batched", {}).get(kind, {}).get(name, {}).items():
+            if batch == "cpp":
+                continue
+            ax.loglog(np.array(r["step"]) * r["seconds_per_step"], r["nash_conv"], label=f"ours, batch {batch}")
+        ax.set_title(f"{NAMES[kind]}, {name} (compile time excluded)")
+        ax.set_xlabel("wall time (s)")
+        ax.set_ylabel("NashConv of the average strategy")
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    print(f"wrote {path}")
+
+
+# ----------------------------------------------------------------------------- main
+
+def main(argv=None):
+    parser = standard_parser(__doc__)
+    parser.add_argument("--no-analysis", action="store_true", help="skip (3)")
+    args, info, cpu = start_run(parser, argv, packages=("open_spiel",))
+    cfg = QUICK if args.quick else FULL
+    if args.quick:
+        args.repeats = min(args.repeats, 2)
+    rows, summary = [], {}
+    games = {"kuhn_poker": jaxgames.kuhn_poker(), "leduc_poker": jaxgames.leduc_poker()}
+    for kind in ("os", "es"):
+        for name, game in games.items():
+            eq = bench_equal_iterations(kind, name, game, cfg, args.repeats, rows, summary)
+        # batched, on Leduc, against the C++ solver at its last checkpoint
+        target = float(np.median(np.array(eq["cpp_nash_conv"])[:, -1]))
+        cpp_time = float(np.median(np.array(eq["cpp_elapsed_s"])[:, -1]))
+        cpp_rate = eq["cpp_iterations_per_s"] * games["leduc_poker"].num_players
+        bench_batched(kind, "leduc_poker", games["leduc_poker"], cfg, args.repeats, rows, summary, target,
+                      cpp_time, cpp_rate)
+        summary["batched"][kind]["leduc_poker"]["cpp"] = dict(
+            iterations=eq["checkpoints"][-1], nash_conv=target, time_s=cpp_time, traversals_per_s=cpp_rate)
+    if not args.no_analysis:
+        analyse(games["leduc_poker"], cfg, summary)
+
+    cpu.finish(info)
+    stem = "bench_mccfr_quick" if args.quick else "bench_mccfr"
+    command = "python benchmarks/bench_mccfr.py" + (" --quick" if args.quick else "") + \
+        (f" --repeats {args.repeats}" if args.repeats != 5 else "") + \
+        (f" --wait-idle {args.wait_idle:g}" if args.wait_idle else "") + (" --no-analysis" if args.no_analysis else "")
+    payload = {"command": command, "mode": "quick" if args.quick else "full", "repeats": args.repeats,
+               "config": {k: {a: list(v) if isinstance(v, tuple) else v for a, v in d.items()}
+                          if isinstance(d, dict) else d for k, d in cfg.items()},
+               "bounds": {"/".join(k): v for k, v in BOUNDS.items()}, "machine": info, "summary": summary,
+               "rows": rows}
+    fields = ["section", "algorithm", "game", "implementation", "batch_size", "iterations", "nash_conv",
+              "iters_per_s", "median_s", "compile_s", "time_to_target_s"]
+    write_results(stem, payload, rows, fields, info["wall_s"])
+    plot(summary, RESULTS_DIR / f"{stem}.png")
+
+
+if __name__ == "__main__":
+    main()
