@@ -42,3 +42,17 @@ def forbid_exact_model(game, extra: tuple = ()):
             if hasattr(cls, name):
                 stack.enter_context(mock.patch.object(cls, name, forbidden))
         yield
+
+
+def lp_solve(A):
+    """Value and maximin strategy of the zero-sum matrix game ``A`` (row maximizes), by SciPy's LP (float64)."""
+    import numpy as np
+    import scipy.optimize
+
+    A = np.asarray(A, np.float64)
+    m, n = A.shape
+    res = scipy.optimize.linprog(
+        np.r_[np.zeros(m), -1.0], A_ub=np.c_[-A.T, np.ones(n)], b_ub=np.zeros(n),
+        A_eq=np.r_[np.ones(m), 0.0][None], b_eq=[1.0], bounds=[(0, None)] * m + [(None, None)])
+    assert res.status == 0
+    return res.x[-1], res.x[:m]

@@ -13,7 +13,7 @@ import scipy.optimize
 import solvers
 from jaxgames import markov, matrix
 from solvers.zero_sum_kernels import solve_zero_sum
-from helpers import run_x64
+from helpers import lp_solve, run_x64
 
 GAMMA = 0.9
 NUM_GAMES = 4
@@ -21,12 +21,7 @@ NUM_GAMES = 4
 
 def lp_value(A):
     """Value of the zero-sum matrix game ``A`` (row maximizes) by linear programming (float64)."""
-    m, n = A.shape
-    res = scipy.optimize.linprog(
-        np.r_[np.zeros(m), -1.0], A_ub=np.c_[-A.T, np.ones(n)], b_ub=np.zeros(n),
-        A_eq=np.r_[np.ones(m), 0.0][None], b_eq=[1.0], bounds=[(0, None)] * m + [(None, None)])
-    assert res.status == 0
-    return res.x[-1]
+    return lp_solve(A)[0]
 
 
 def scipy_shapley(game, iterations):

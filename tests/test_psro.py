@@ -9,26 +9,19 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-import scipy.optimize
 
 import jaxgames
 import solvers
 from jaxgames import markov
 from solvers.sampled.psro import fold, meta_nash_conv, padded_meta_game, psro
-from helpers import forbid_exact_model
+from helpers import forbid_exact_model, lp_solve
 
 KUHN_UNIFORM_NASH_CONV = 0.916667   # NashConv of the uniform policy in 2-player Kuhn poker
 
 
 def lp_value(A):
     """Value of the zero-sum matrix game ``A`` (row maximizes) by linear programming (float64)."""
-    A = np.asarray(A, np.float64)
-    m, n = A.shape
-    res = scipy.optimize.linprog(
-        np.r_[np.zeros(m), -1.0], A_ub=np.c_[-A.T, np.ones(n)], b_ub=np.zeros(n),
-        A_eq=np.r_[np.ones(m), 0.0][None], b_eq=[1.0], bounds=[(0, None)] * m + [(None, None)])
-    assert res.status == 0
-    return res.x[-1]
+    return lp_solve(A)[0]
 
 
 def meta_value(extra):

@@ -4,10 +4,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-import scipy.optimize
 
 import jaxgames
 import solvers
+from helpers import lp_solve
 from jaxgames import matrix
 
 STEPS = 5000
@@ -15,15 +15,7 @@ STEPS = 5000
 SLOW = {"fictitious_play", "mirror_descent"}
 
 
-def lp_value(A):
-    """Value and maximin strategy of the zero-sum game A by linear programming."""
-    A = np.asarray(A, np.float64)
-    m, n = A.shape
-    res = scipy.optimize.linprog(
-        np.r_[np.zeros(m), -1.0], A_ub=np.c_[-A.T, np.ones(n)], b_ub=np.zeros(n),
-        A_eq=np.r_[np.ones(m), 0.0][None], b_eq=[1.0], bounds=[(0, None)] * m + [(None, None)])
-    assert res.status == 0
-    return res.x[-1], res.x[:m]
+lp_value = lp_solve   # value and maximin strategy of the zero-sum game A by linear programming
 
 
 def final_exploitability(solver, games, keys):
