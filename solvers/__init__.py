@@ -13,7 +13,7 @@ from solvers.markov_fictitious_play import markov_fictitious_play
 from solvers.smooth_value_iteration import smooth_value_iteration
 from solvers.stage_games import StageGames
 from solvers.value_iteration import minimax_value_iteration, policy_iteration, value_iteration
-from solvers.sampled import (decentralized_q_learning, egpo, external_sampling_mccfr, minimax_q, nash_md, nash_mp, online_ipo,
+from solvers.sampled import (decentralized_q_learning, egpo, external_sampling_mccfr, mccfr, minimax_q, nash_md, nash_mp, online_ipo,
                              outcome_sampling_mccfr, psro, sampled_fictitious_play, sampled_mirror_descent, sppo)
 
 #: Every solver factory by name (for the CLI, configs and tables).
@@ -90,7 +90,7 @@ __all__ = [
     "cfr", "cfr_plus", "discounted_cfr", "markov_fictitious_play",
     "minimax_value_iteration", "value_iteration", "policy_iteration", "entropy_regularized_extragradient",
     "natural_policy_gradient", "smooth_value_iteration", "StageGames", "MARKOV_SOLVERS", "MEAN_FIELD_SOLVERS", "GENERAL_SOLVERS",
-    "SAMPLED_SOLVERS", "outcome_sampling_mccfr", "external_sampling_mccfr", "psro", "online_ipo", "nash_md", "sppo", "egpo", "nash_mp", "minimax_q", "decentralized_q_learning",
+    "SAMPLED_SOLVERS", "mccfr", "outcome_sampling_mccfr", "external_sampling_mccfr", "psro", "online_ipo", "nash_md", "sppo", "egpo", "nash_mp", "minimax_q", "decentralized_q_learning",
     "sampled_mirror_descent", "sampled_fictitious_play",
     "SOLVERS", "make",
 ]

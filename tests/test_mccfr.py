@@ -119,3 +119,12 @@ def test_bad_input(kuhn):
             factory().init(kuhn)
         with pytest.raises(ValueError, match="game: MCCFR needs an extensive-form game"):
             factory().init(jaxgames.matrix.rock_paper_scissors(), jax.random.key(0))
+
+
+def test_mccfr_by_sampling_scheme():
+    assert solvers.mccfr("outcome", 4, exploration=0.3) is solvers.outcome_sampling_mccfr(4, 0.3)
+    assert solvers.mccfr("external", 2) is solvers.external_sampling_mccfr(2)
+    with pytest.raises(ValueError, match=r"sampling: expected one of \('outcome', 'external'\), got 'chance'"):
+        solvers.mccfr("chance")
+    with pytest.raises(ValueError, match="batch_size: expected an integer >= 1"):
+        solvers.mccfr("external", batch_size=0)

@@ -541,3 +541,15 @@ def external_sampling_mccfr(batch_size: int = 1, alternating: bool = True) -> So
         return size + 1, size
 
     return Solver(init=_init, step=_make_step(traverse, noise, batch_size, alternating), output=_output)
+
+
+#: the sampling schemes of ``mccfr(sampling=...)``
+SAMPLING = ("outcome", "external")
+
+
+def mccfr(sampling: str = "outcome", batch_size: int = 1, **hyperparameters) -> Solver:
+    """Monte Carlo CFR by sampling scheme: ``outcome_sampling_mccfr`` (``"outcome"``; takes
+    ``exploration``) or ``external_sampling_mccfr`` (``"external"``), with the same hyperparameters."""
+    check_choice(sampling, "sampling", SAMPLING)
+    factory = outcome_sampling_mccfr if sampling == "outcome" else external_sampling_mccfr
+    return factory(batch_size=batch_size, **hyperparameters)
