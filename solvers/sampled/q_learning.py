@@ -161,6 +161,17 @@ def _draw_actions(game: Game, key: jax.Array, states: MarkovState, policy) -> ja
     return jax.vmap(lambda k, st: env.sample_action(k, st, policy))(keys, states)
 
 
+def _play(game: Game, ex, policy, epsilon, reset_probability):
+    """One batch of transitions under the epsilon-uniform behaviour of ``policy``:
+    ``(next key, s [B], actions [B, N], s' [B], rewards [B, N], simulator states to continue from,
+    the behaviour policy)``."""
+    key, k_act, k_env = jax.random.split(ex.key, 3)
+    behaviour = tuple((1.0 - epsilon) * p + epsilon / p.shape[-1] for p in policy)
+    actions = _draw_actions(game, k_act, ex.env, behaviour)
+    s_next, rewards, env = _transition(game, k_env, ex.env, actions, _reset_probability(game, reset_probability))
+    return key, ex.env.state, actions, s_next, rewards, env, behaviour
+
+
 def _step_size(learning_rate, power, count: jax.Array) -> jax.Array:
     """``learning_rate / count^power`` per sample (capped at 1 where it is applied; entries never
     visited, ``count = 0``, get ``learning_rate`` and no sample)."""
@@ -246,11 +257,7 @@ def minimax_q(batch_size: int = 32, epsilon: float = 0.2, learning_rate: float =
 
     def step(game: Game, state: SolverState) -> SolverState:
         ex = state.extra
-        key, k_act, k_env = jax.random.split(ex.key, 3)
-        s = ex.env.state
-        behaviour = tuple((1.0 - epsilon) * p + epsilon / p.shape[-1] for p in state.policy)
-        actions = _draw_actions(game, k_act, ex.env, behaviour)
-        s_next, rewards, env = _transition(game, k_env, ex.env, actions, _reset_probability(game, reset_probability))
+        key, s, actions, s_next, rewards, env, behaviour = _play(game, ex, state.policy, epsilon, reset_probability)
         targets = rewards[:, 0] + game.discount * ex.values[s_next]
         index = (s, actions[:, 0], actions[:, 1])
         counts = ex.counts.at[index].add(1)
@@ -316,11 +323,7 @@ def decentralized_q_learning(batch_size: int = 32, temperature: float = 0.1, eps
 
     def step(game: Game, state: SolverState) -> SolverState:
         ex = state.extra
-        key, k_act, k_env = jax.random.split(ex.key, 3)
-        s = ex.env.state
-        behaviour = tuple((1.0 - epsilon) * p + epsilon / p.shape[-1] for p in state.policy)
-        actions = _draw_actions(game, k_act, ex.env, behaviour)
-        s_next, rewards, env = _transition(game, k_env, ex.env, actions, _reset_probability(game, reset_probability))
+        key, s, actions, s_next, rewards, env, behaviour = _play(game, ex, state.policy, epsilon, reset_probability)
         visits = jnp.zeros(ex.counts.shape, jnp.int32).at[s].add(1)
         counts = ex.counts + visits
         alpha = _step_size(learning_rate, learning_rate_power, counts)[:, None]
