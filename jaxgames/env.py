@@ -117,6 +117,11 @@ class Environment:
         """Loop-invariant tables of a game (cumulative sums ...), computed once per rollout."""
         return None
 
+    def _step_context(self, params) -> Any:
+        """What one ``reset`` / ``step`` call needs of ``_prepare`` (default: all of it); a family whose
+        tables pay off only over many steps returns less."""
+        return self._prepare(params)
+
     def _initial(self, u, params, ctx):
         """A new episode's first state from uniforms ``u [noise_size]``."""
         raise NotImplementedError
@@ -172,7 +177,7 @@ class Environment:
         draws the randomness of many steps in one ``jax.random`` call (as ``rollout`` does) saves a
         key hash per step."""
         params = self._params(params)
-        state = self._initial(u, params, self._prepare(params))
+        state = self._initial(u, params, self._step_context(params))
         zero = jnp.zeros((self.num_players,), self._dtype(params))
         return state, self._timestep(state, zero, self._over(state), jnp.zeros((), bool), params)
 
@@ -180,7 +185,7 @@ class Environment:
         """``step`` driven by uniforms ``u [noise_size]`` in [0, 1) instead of a key."""
         params = self._params(params)
         action = self.check_action(state, action)
-        state, rewards, terminated, truncated = self._step(u, state, action, params, self._prepare(params))
+        state, rewards, terminated, truncated = self._step(u, state, action, params, self._step_context(params))
         return state, self._timestep(state, rewards, terminated, truncated, params)
 
     def step_autoreset(self, key: jax.Array, state, action, params=None):
@@ -188,7 +193,7 @@ class Environment:
         params = self._params(params)
         action = self.check_action(state, action, autoreset=True)
         u = jax.random.uniform(key, (self.autoreset_noise_size or self.noise_size,), self._dtype(params))
-        state, rewards, terminated, truncated = self._step(u, state, action, params, self._prepare(params), True)
+        state, rewards, terminated, truncated = self._step(u, state, action, params, self._step_context(params), True)
         return state, self._timestep(state, rewards, terminated, truncated, params)
 
     def sample_action(self, key: jax.Array, state, policy: Policy | None = None) -> jax.Array:

@@ -82,7 +82,7 @@ class PgxView:
             jnp.asarray(action, jnp.int32)
         params = env.game
         u = jax.random.uniform(key, (env.noise_size,), env._dtype(params))
-        inner, rewards, terminated, truncated = env._step(u, state.inner, action, params, env._prepare(params),
+        inner, rewards, terminated, truncated = env._step(u, state.inner, action, params, env._step_context(params),
                                                           autoreset=False)
         inner = jax.tree_util.tree_map(lambda a, b: jnp.where(finished, a, b), state.inner, inner)
         ts = env._timestep(inner, jnp.where(finished, 0.0, rewards), env._over(inner) & ~truncated, truncated, params)

@@ -96,14 +96,18 @@ class MarkovEnv(Environment):
         # cumulative sums once per call (a rollout: once): a step is then gathers and comparisons
         return jnp.cumsum(params.transitions, axis=-1), jnp.cumsum(params.initial)
 
+    def _step_context(self, params):
+        return None   # one step draws from one row: no cumulative sum of the whole tensor
+
     def _initial(self, u, params, cdfs):
         zero = jnp.zeros((), jnp.int32)
-        return MarkovState(simplex.inverse_cdf(u[-1], cdfs[1]), zero, jnp.zeros((), bool))
+        s = simplex.draw(u[-1], params.initial) if cdfs is None else simplex.inverse_cdf(u[-1], cdfs[1])
+        return MarkovState(s, zero, jnp.zeros((), bool))
 
     def _transition(self, u, state, actions, params, cdfs):
         idx = (state.state, *[actions[i] for i in range(self.num_players)])
         rewards = params.rewards[(slice(None), *idx)]
-        s = simplex.inverse_cdf(u[0], cdfs[0][idx])
+        s = simplex.draw(u[0], params.transitions[idx]) if cdfs is None else simplex.inverse_cdf(u[0], cdfs[0][idx])
         count = state.step_count + 1
         if self.episode_length is None:
             terminated = truncated = jnp.zeros((), bool)
