@@ -1,0 +1,294 @@
+"""Self-play PPO and magnetic mirror descent as reinforcement learning (MMD-RL), on extensive-form
+and Markov games.
+
+One network (flax) maps the features of a decision point (``decision_points``: the information
+state tensor of an extensive-form game, the one-hot of (state, player) of a Markov game) to action
+logits and a value for the player who decides there, so one network plays every seat (self-play).
+
+**One step** (``B = batch_size`` environments):
+
+1. the network is evaluated on every decision point: the probability table ``pi_old [M, A]`` is
+   the behaviour policy and the solver's ``output``;
+2. ``jaxgames.rollout`` plays ``B`` episodes of ``pi_old`` (extensive-form: ``make_env(game,
+   autoreset=False)`` for ``tree.max_depth`` steps, i.e. whole episodes; Markov: ``unroll_length``
+   steps from the initial distribution, bootstrapped with the value of the last state);
+3. advantages: extensive-form games use the Monte Carlo return of the deciding player minus the
+   value (``A_t = G_{p_t} - V(x_t)``, terminal payoffs only); Markov games use generalized
+   advantage estimation per player (``rlax.truncated_generalized_advantage_estimation``, discount
+   ``game.discount``, ``gae_lambda``);
+4. ``num_epochs`` passes of ``num_minibatches`` optax steps on the loss over the sampled decisions
+   (``r_t = pi_theta(a_t | x_t) / pi_old(a_t | x_t)``)::
+
+       L(theta) = - E_t[min(r_t A_t, clip(r_t, 1 - eps, 1 + eps) A_t)]        (PPO surrogate, rlax)
+                  + c_v E_t[(V_theta(x_t) - G_t)^2] - c_H E_t[H(pi_theta(. | x_t))]
+                  + alpha E_t[KL(pi_theta(. | x_t) || rho(. | x_t))]            (MMD-RL only)
+                  + (1 / eta) E_t[KL(pi_theta(. | x_t) || pi_old(. | x_t))]      (MMD-RL only)
+
+**PPO** (Schulman, Wolski, Dhariwal, Radford & Klimov 2017, "Proximal policy optimization
+algorithms") is the first two lines. **MMD-RL** (Sokota, D'Orazio, Kolter, Loizou, Lanctot,
+Mitliagkas, Brown & Kroer 2023, "A unified approach to reinforcement learning, quantal response
+equilibria, and two-player zero-sum games", ICLR) is the sample-based form of the magnetic mirror
+descent step ``pi_{t+1} = argmax_pi <q_t, pi> - alpha KL(pi, rho) - (1/eta) KL(pi, pi_t)``: the
+clipped surrogate is replaced by the plain importance-weighted one (``clip_epsilon=None``), the
+proximity is the KL to ``pi_old`` and the magnet ``rho`` (a table ``[M, A]``, uniform at the start)
+pulls the last iterate toward a regularized equilibrium. Every ``magnet_every`` steps the magnet
+becomes the current policy (``magnet_every=None``: a fixed uniform magnet, whose fixed point is the
+logit QRE at temperature ``alpha``); this moving-magnet schedule is what makes the last iterate
+converge to a Nash equilibrium (the fixed-point iterations of R-NaD, Perolat et al. 2021).
+
+Both report the last iterate (``output(state)``: the network's table), with no averaging.
+
+Shapes: ``points.features [M, D]``; a rollout ``[B, T]`` decisions (extensive-form) or
+``[B, T, N]`` (Markov); losses are means over the valid sampled decisions.
+
+Example::
+
+    solver = solvers.mmd_rl(hidden_sizes=(64,), batch_size=512)
+    state, trace = solvers.run(solver, jaxgames.kuhn_poker(), 500, eval_every=50, key=jax.random.key(0))
+    trace.nash_conv          # exact NashConv of the network's policy every 50 steps
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import chex
+import distrax
+import jax
+import jax.numpy as jnp
+import optax
+import rlax
+
+from jaxgames.core import Game, check_positive
+from jaxgames.env import rollout
+from solvers.core import Solver, SolverState, check_count
+from solvers.neural.common import (MLP, check_divides, check_hidden, check_key, check_rates, check_simulator,
+                                   decision_points, masked_logits, tabular_policy, trajectory_rows)
+
+
+class PolicyGradientState(NamedTuple):
+    """``SolverState.extra`` of PPO and MMD-RL."""
+
+    params: Any         # flax parameters of the policy-value network
+    opt_state: Any      # optax state
+    key: jax.Array      # PRNG key of the next step
+    magnet: jax.Array   # float [M, A]: the magnet policy rho (MMD-RL; uniform for PPO, unused)
+    table: jax.Array    # float [M, A]: the network's policy at every decision point (output)
+
+
+class _Batch(NamedTuple):
+    features: jax.Array   # [n, D]
+    legal: jax.Array      # [n, A]
+    action: jax.Array     # [n]
+    old_prob: jax.Array   # [n, A] behaviour policy rows
+    magnet: jax.Array     # [n, A]
+    advantage: jax.Array  # [n]
+    target: jax.Array     # [n] value targets
+    weight: jax.Array     # [n] 1 for a real decision, 0 for padding
+
+
+def _family(game: Game, who: str) -> str:
+    from jaxgames.efg.game import EFGGame
+    from jaxgames.markov.game import MarkovGame
+
+    check_simulator(game, who)
+    if isinstance(game, EFGGame):
+        return "efg"
+    if isinstance(game, MarkovGame):
+        return "markov"
+    raise ValueError(f"game: {who} expects an extensive-form (EFGGame) or Markov game (MarkovGame), "
+                     f"got {type(game).__name__}")
+
+
+def _network(points, hidden) -> MLP:
+    return MLP(hidden=hidden, outputs=points.legal.shape[1] + 1)
+
+
+def _heads(net, params, features, legal):
+    out = net.apply(params, features)
+    return masked_logits(out[..., :-1], legal), out[..., -1]
+
+
+def _table(net, params, points) -> jax.Array:
+    logits, _ = _heads(net, params, points.features, points.legal)
+    return jax.nn.softmax(logits, axis=-1)
+
+
+def _efg_samples(game, env, traj, rows, valid, values):
+    """Monte Carlo returns of the deciding player (whole episodes, terminal payoffs only)."""
+    points_player = jnp.asarray(decision_points(game).player)
+    rows, valid = rows[..., 0], valid[..., 0]                               # [B, T]
+    returns = traj.rewards.sum(axis=1)                                      # [B, N]
+    actor = points_player[rows]
+    target = jnp.take_along_axis(returns, actor, axis=1)                    # [B, T]
+    return rows, traj.action, valid, target - values[rows], target
+
+
+def _markov_samples(game, env, traj, rows, valid, values, final_rows, gae_lambda):
+    """GAE per player, bootstrapped with the value of the last state."""
+    v = values[rows]                                                        # [B, T, N]
+    v_last = values[final_rows]                                             # [B, N]
+    discount = game.discount * (1.0 - traj.terminated.astype(v.dtype))      # [B, T]
+
+    def gae(r, d, vals):                                                    # one env, one player
+        return rlax.truncated_generalized_advantage_estimation(r, d, gae_lambda, vals)
+
+    seq = jnp.concatenate([v, v_last[:, None]], axis=1)                     # [B, T + 1, N]
+    adv = jax.vmap(jax.vmap(gae, in_axes=(1, None, 1), out_axes=1))(traj.rewards, discount, seq)
+    return rows, traj.action, valid, adv, adv + v
+
+
+def policy_gradient_learner(name: str, hidden_sizes=(64,), batch_size: int = 256, learning_rate=1e-3,
+                            num_epochs: int = 2, num_minibatches: int = 4, clip_epsilon=0.2,
+                            value_coef=0.5, entropy_coef=0.0, magnet_coef=0.0, proximity=None,
+                            magnet_every: int | None = None, gae_lambda=0.95, unroll_length: int = 32,
+                            max_grad_norm=1.0) -> Solver:
+    """The learner behind ``ppo`` and ``mmd_rl`` (see the module docstring for the loss)."""
+    hidden = check_hidden(hidden_sizes)
+    batch_size = check_count(batch_size, "batch_size")
+    num_epochs = check_count(num_epochs, "num_epochs")
+    num_minibatches = check_count(num_minibatches, "num_minibatches")
+    unroll_length = check_count(unroll_length, "unroll_length")
+    check_rates(learning_rate=learning_rate, max_grad_norm=max_grad_norm)
+    for field, value in (("value_coef", value_coef), ("entropy_coef", entropy_coef), ("magnet_coef", magnet_coef)):
+        check_positive(value, field, allow_zero=True)
+    if clip_epsilon is not None:
+        check_positive(clip_epsilon, "clip_epsilon")
+    if proximity is not None:
+        check_positive(proximity, "proximity")
+    if magnet_every is not None:
+        magnet_every = check_count(magnet_every, "magnet_every")
+    check_positive(gae_lambda, "gae_lambda", allow_zero=True)
+    optimizer = optax.chain(optax.clip_by_global_norm(max_grad_norm), optax.adam(learning_rate))
+
+    def init(game: Game, key=None) -> SolverState:
+        family = _family(game, name)
+        key = check_key(key, name)
+        env = check_simulator(game, name)
+        points = decision_points(game)
+        decisions = batch_size * (game.tree.max_depth if family == "efg" else unroll_length * env.num_players)
+        check_divides(decisions, num_minibatches, "num_minibatches",
+                      "the decisions per step (batch_size x steps per episode x seats)")
+        k_net, key = jax.random.split(key)
+        net = _network(points, hidden)
+        params = net.init(k_net, points.features[:1])
+        table = _table(net, params, points)
+        uniform = jnp.where(points.legal, 1.0, 0.0) / points.legal.sum(axis=1, keepdims=True)
+        extra = PolicyGradientState(params=params, opt_state=optimizer.init(params), key=key,
+                                    magnet=uniform.astype(table.dtype), table=table)
+        policy = tabular_policy(game, table)
+        return SolverState(policy=policy, average=policy, step=jnp.zeros((), jnp.int32), extra=extra)
+
+    def loss_fn(params, net, batch: _Batch):
+        logits, value = _heads(net, params, batch.features, batch.legal)
+        pi = distrax.Categorical(logits=logits)
+        n = batch.weight.shape[0]
+        scale = n / jnp.maximum(batch.weight.sum(), 1.0)        # rlax averages over every entry
+        old = jnp.take_along_axis(batch.old_prob, batch.action[:, None], axis=1)[:, 0]
+        ratio = jnp.exp(pi.log_prob(batch.action)) / jnp.maximum(old, 1e-30)
+        adv = batch.advantage * batch.weight
+        if clip_epsilon is None:
+            surrogate = -jnp.mean(ratio * jax.lax.stop_gradient(adv))
+        else:
+            surrogate = rlax.clipped_surrogate_pg_loss(ratio, adv, clip_epsilon)
+        loss = scale * surrogate
+
+        def mean(x):
+            return jnp.sum(x * batch.weight) / jnp.maximum(batch.weight.sum(), 1.0)
+
+        loss += value_coef * mean((value - batch.target) ** 2)
+        loss -= entropy_coef * mean(pi.entropy())
+        if magnet_coef is not None:
+            loss += magnet_coef * mean(pi.kl_divergence(distrax.Categorical(probs=batch.magnet)))
+        if proximity is not None:
+            loss += mean(pi.kl_divergence(distrax.Categorical(probs=batch.old_prob))) / proximity
+        return loss
+
+    def step(game: Game, state: SolverState) -> SolverState:
+        family = _family(game, name)
+        ex = state.extra
+        env = check_simulator(game, name) if family == "efg" else _markov_env(game)
+        points = decision_points(game)
+        net = _network(points, hidden)
+        key, k_roll, k_perm = jax.random.split(ex.key, 3)
+        table = ex.table
+        _, values = _heads(net, ex.params, points.features, points.legal)
+        if family == "efg":
+            final, traj = rollout(k_roll, env, tabular_policy(game, table), game.tree.max_depth, batch_size)
+            rows, valid = trajectory_rows(env, game, traj.state)
+            rows, action, valid, adv, target = _efg_samples(game, env, traj, rows, valid, values)
+        else:
+            final, traj = rollout(k_roll, env, tabular_policy(game, table), unroll_length, batch_size)
+            rows, valid = trajectory_rows(env, game, traj.state)
+            final_rows, _ = trajectory_rows(env, game, final)
+            rows, action, valid, adv, target = _markov_samples(game, env, traj, rows, valid, values,
+                                                               final_rows, gae_lambda)
+        rows, action, valid = rows.reshape(-1), action.reshape(-1), valid.reshape(-1)
+        adv, target = jax.lax.stop_gradient(adv.reshape(-1)), jax.lax.stop_gradient(target.reshape(-1))
+        batch = _Batch(features=points.features[rows], legal=points.legal[rows], action=action,
+                       old_prob=table[rows], magnet=ex.magnet[rows], advantage=adv.astype(table.dtype),
+                       target=target.astype(table.dtype), weight=valid.astype(table.dtype))
+        chex.assert_equal_shape([batch.action, batch.advantage, batch.target, batch.weight])
+
+        def epoch(carry, k):
+            params, opt_state = carry
+            perm = jax.random.permutation(k, batch.action.shape[0])
+            minibatches = jax.tree_util.tree_map(
+                lambda x: x[perm].reshape((num_minibatches, -1) + x.shape[1:]), batch)
+
+            def update(carry, mb):
+                params, opt_state = carry
+                grads = jax.grad(loss_fn)(params, net, mb)
+                updates, opt_state = optimizer.update(grads, opt_state, params)
+                return (optax.apply_updates(params, updates), opt_state), None
+
+            return jax.lax.scan(update, (params, opt_state), minibatches)[0], None
+
+        (params, opt_state), _ = jax.lax.scan(epoch, (ex.params, ex.opt_state),
+                                              jax.random.split(k_perm, num_epochs))
+        table = _table(net, params, points)
+        magnet = ex.magnet
+        if magnet_every is not None:
+            magnet = jnp.where((state.step + 1) % magnet_every == 0, table, magnet)
+        policy = tabular_policy(game, table)
+        extra = PolicyGradientState(params=params, opt_state=opt_state, key=key, magnet=magnet, table=table)
+        return SolverState(policy=policy, average=policy, step=state.step + 1, extra=extra)
+
+    return Solver(init=init, step=step, output=lambda state: state.policy)
+
+
+def _markov_env(game):
+    from jaxgames.env import make_env
+    return make_env(game)
+
+
+def ppo(hidden_sizes=(64,), batch_size: int = 256, learning_rate=1e-3, num_epochs: int = 2,
+        num_minibatches: int = 4, clip_epsilon=0.2, value_coef=0.5, entropy_coef=0.01,
+        gae_lambda=0.95, unroll_length: int = 32, max_grad_norm=1.0) -> Solver:
+    """Self-play PPO (Schulman et al. 2017) on extensive-form and Markov games.
+
+    Loss: the clipped surrogate (``rlax.clipped_surrogate_pg_loss``), a value loss and an entropy
+    bonus (module docstring). Reports the last iterate. ``batch_size`` episodes (extensive-form)
+    or ``batch_size`` environments of ``unroll_length`` steps (Markov) per step; ``num_epochs``
+    passes of ``num_minibatches`` Adam steps (``learning_rate``, gradients clipped at
+    ``max_grad_norm``). Example: ``solvers.run(solvers.ppo(), jaxgames.kuhn_poker(), 300, key=key)``.
+    """
+    return policy_gradient_learner("ppo", hidden_sizes, batch_size, learning_rate, num_epochs, num_minibatches,
+                                   clip_epsilon, value_coef, entropy_coef, None, None, None, gae_lambda,
+                                   unroll_length, max_grad_norm)
+
+
+def mmd_rl(hidden_sizes=(64,), batch_size: int = 256, learning_rate=1e-3, num_epochs: int = 2,
+           num_minibatches: int = 4, magnet_coef=0.05, proximity=1.0, magnet_every: int | None = 100,
+           value_coef=0.5, gae_lambda=0.95, unroll_length: int = 32, max_grad_norm=1.0) -> Solver:
+    """Magnetic mirror descent as reinforcement learning (Sokota et al. 2023).
+
+    The loss is the importance-weighted advantage plus ``magnet_coef`` (alpha) times the KL to the
+    magnet and ``1 / proximity`` (1 / eta) times the KL to the behaviour policy (module
+    docstring); the magnet becomes the current policy every ``magnet_every`` steps (``None``: fixed
+    uniform, converging to the logit QRE of temperature alpha). Reports the last iterate.
+    Example: ``solvers.run(solvers.mmd_rl(), jaxgames.kuhn_poker(), 300, key=key)``.
+    """
+    return policy_gradient_learner("mmd_rl", hidden_sizes, batch_size, learning_rate, num_epochs,
+                                   num_minibatches, None, value_coef, 0.0, magnet_coef, proximity, magnet_every,
+                                   gae_lambda, unroll_length, max_grad_norm)

@@ -1,0 +1,387 @@
+"""R-NaD: regularized Nash dynamics with a neural network, from simulated self-play, on
+extensive-form games.
+
+Perolat, De Vylder, Hennes, Tarassov, Strub, de Boer, Muller, Connor, Burch, Anthony, McAleer,
+Elie, Cen, Wang, Gruslys, Malysheva, Khan, Ozair, Timbers, Pohlen, Eccles, Rowland, Lanctot,
+Lespiau, Piot, Omidshafiei, Lockhart, Sifre, Beauguerlange, Munos, Silver, Singh, Hassabis &
+Tuyls (2022), "Mastering the game of Stratego with model-free multiagent reinforcement learning"
+(Science 378); the algorithm of its DeepNash agent, and of OpenSpiel's JAX reference
+(``open_spiel/python/algorithms/rnad``), which this module follows in substance (not in code).
+
+**One network** (flax) maps the features of a decision point (``decision_points``: the
+information-state tensor, which says whose decision it is) to action logits and a value for the
+deciding player, so one network plays every seat. Four parameter sets share its architecture:
+``params`` (trained), ``target`` (a Polyak average of ``params``, whose policy is the ``output``)
+and two regularization networks ``reg_cur`` / ``reg_prev`` (the last two fixed points).
+
+**One step** (one learner update; ``B = batch_size`` episodes):
+
+1. ``jaxgames.rollout`` plays ``B`` whole episodes (``make_env(game, autoreset=False)``,
+   ``game.tree.max_depth`` steps) of the behaviour table ``mu [M, A]``: the policy of ``params``
+   on every decision point; the decisions are mapped to rows by ``trajectory_rows``.
+2. **Reward transformation** toward the regularization policy. With ``alpha`` from the schedule
+   below, ``log pi_reg = alpha log pi_cur + (1 - alpha) log pi_prev`` (a geometric interpolation,
+   so the regularization moves smoothly when a fixed point is replaced) and player ``i``'s reward
+   of the step where player ``j`` acts at ``x`` becomes::
+
+       r_i + eta * sign_ij * KL(pi(.|x) || pi_reg(.|x))       sign_ii = -1, sign_ij = +1 (j != i)
+
+   (the expectation under ``pi`` of ``-+ eta log(pi(a|x) / pi_reg(a|x))``, Perolat et al.'s
+   transformed reward ``r_i - eta log(pi_i / pi_reg_i) + eta log(pi_-i / pi_reg_-i)``).
+   ``eta = eta_reward_transform``. The term is zero where ``pi == pi_reg``.
+3. **V-trace per player** (``player_vtrace``). The trajectory interleaves the players' decisions
+   (``0 1 0 1 ...``); for player ``i``, the steps from one of its decisions ``t_k`` to its next
+   ``t_{k+1}`` form one transition of ``i``'s decision process, whose reward ``R_k`` is the sum of
+   the transformed rewards on the way and whose importance ratio ``rho_k`` is the product of the
+   ratios ``pi/mu`` of every action on the way (``i``'s own and the opponents', which are part
+   of ``i``'s environment)::
+
+       v_k = V(x_k) + min(rho_bar, rho_k) (R_k + V(x_{k+1}) - V(x_k))
+                    + min(c_bar, rho_k) (v_{k+1} - V(x_{k+1}))          (v_K = V(x_K) = 0 at the end)
+
+   ``V`` is the *target* network's value. This is ``rlax.vtrace`` on each player's compacted
+   sequence of decisions (the tests check it against exactly that); it is computed here in one
+   reverse scan over the interleaved trajectory, because ``rlax.vtrace`` on the interleaved
+   sequence itself would bootstrap player ``i``'s value from the opponent's states (values from
+   the other seat's point of view), and because the NeuRD estimates below need the opponents'
+   per-decision weights from the same pass. The estimate of every action's value at ``x_k``::
+
+       Q(x_k, a) = V(x_k) - eta log(pi(a|x_k) / pi_reg(a|x_k))
+                   + 1[a = a_k] / mu(a_k|x_k) (r_i(t_k) + Y_k + W_k v_{k+1} - V(x_k))
+
+   where ``W_k`` is the product of the opponents' ratios up to ``t_{k+1}`` and ``Y_k`` their
+   transformed rewards, each weighted by the ratios of the actions before it (per-decision
+   importance sampling): an unbiased estimate of the transformed action values.
+4. **Loss** (the online network; per player, means over its sampled decisions, summed)::
+
+       L = sum_i E_{t: i acts}[(V_theta(x_t) - v_t)^2]
+         - sum_i E_{t: i acts}[sum_a legal(a) z_theta(x_t, a) F(x_t, a)]                  (NeuRD)
+
+   with centred logits ``z = y - mean_legal(y)``, the advantage ``A = Q - sum_a pi(a) Q(a)``
+   clipped to ``[-neurd_clip, neurd_clip]`` and the *thresholded* force (no gradient through it)
+   ``F(a) = 1[z(a) < beta] max(A(a), 0) + 1[z(a) > -beta] min(A(a), 0)``: neural replicator
+   dynamics (Hennes et al. 2020) move the logits along the advantage, and stop pushing a logit
+   that is already ``beta`` away from the mean. One Adam step (``learning_rate``, ``b1 = 0`` as in
+   the reference; gradients clipped at global norm ``max_grad_norm``).
+5. ``target <- target + target_rate (params - target)``.
+
+**Fixed-point iterations.** The regularization policy is replaced every *period* of learner steps:
+at the first step of a new period (before its update) ``reg_prev <- reg_cur``,
+``reg_cur <- target``, and within a period of ``n`` steps ``alpha = min(1, 2 s / n)`` at its
+``s``-th step (the reward moves from the old fixed point to the new one over the first half). The
+periods follow ``period`` / ``period_repeats`` (sizes and their repetition counts, the last size
+repeated forever): ``period=(100, 1000), period_repeats=(5, 1)`` is five periods of 100 steps, then
+periods of 1000. Each period approximately solves the game regularized toward ``pi_reg``; its
+solution is the next ``pi_reg``, and the sequence of fixed points converges to a Nash equilibrium
+of a two-player zero-sum game (Perolat et al. 2021, "From Poincare recurrence to convergence in
+imperfect information games"). With more than two players every other player's term enters with
+the opponent's sign, as in the reference; nothing is guaranteed there.
+
+``output(state)`` is the target network's policy on every decision point (the last iterate, no
+averaging; ``state.policy == state.average``). The reference's post-processing of the policy
+(thresholding and discretization of small probabilities) is not applied.
+
+Shapes: ``points.features [M, D]``; a rollout ``[B, T]`` (``T = tree.max_depth``); the v-trace
+outputs ``[N, B, T]`` and ``[N, B, T, A]``.
+
+Example::
+
+    solver = solvers.rnad(hidden_sizes=(64,), batch_size=128)
+    state, trace = solvers.run(solver, jaxgames.kuhn_poker(), 2000, eval_every=200, key=jax.random.key(0))
+    trace.nash_conv          # exact NashConv of the target network's policy every 200 steps
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple, Sequence
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from jaxgames.core import Game, check_positive
+from jaxgames.env import rollout
+from solvers.core import Solver, SolverState, check_count
+from solvers.neural.common import (MLP, check_hidden, check_key, check_rates, check_simulator, decision_points,
+                                   masked_logits, tabular_policy, trajectory_rows)
+
+NAME = "rnad"
+
+
+class RNaDState(NamedTuple):
+    """``SolverState.extra`` of R-NaD."""
+
+    params: Any         # flax parameters of the trained policy-value network
+    target: Any         # Polyak average of ``params`` (its policy is the output)
+    reg_cur: Any        # the latest fixed point (regularization network)
+    reg_prev: Any       # the one before
+    opt_state: Any      # optax state of ``params``
+    key: jax.Array      # PRNG key of the next step
+    table: jax.Array    # float [M, A]: the policy of ``params`` at every decision point (behaviour)
+
+
+# ----------------------------------------------------------------------------- schedule
+
+def fixed_point_schedule(period, period_repeats=1) -> tuple[np.ndarray, int]:
+    """``(starts, last)``: the first steps of the explicit periods (``starts[0] = 0``, then the
+    cumulative sizes) and the size ``last`` repeated after ``starts[-1]`` (host values)."""
+    sizes = _int_tuple(period, "period")
+    repeats = _int_tuple(period_repeats, "period_repeats")
+    if len(repeats) == 1 and len(sizes) > 1:
+        repeats = repeats * len(sizes)
+    if len(repeats) != len(sizes):
+        raise ValueError(f"period_repeats: expected one count per period size ({len(sizes)}), got {len(repeats)}")
+    lengths = np.repeat(np.asarray(sizes, np.int64), repeats)
+    return np.concatenate([[0], np.cumsum(lengths)]).astype(np.int32), int(sizes[-1])
+
+
+def _int_tuple(value, field: str) -> tuple[int, ...]:
+    values = (value,) if isinstance(value, (int, np.integer)) else value
+    try:
+        values = tuple(values)
+    except TypeError:
+        raise ValueError(f"{field}: expected an integer >= 1 or a sequence of them, got {value!r}") from None
+    if not values:
+        raise ValueError(f"{field}: expected an integer >= 1 or a non-empty sequence of them, got {value!r}")
+    return tuple(check_count(v, field) for v in values)
+
+
+def schedule_position(step: jax.Array, starts: np.ndarray, last: int) -> tuple[jax.Array, jax.Array]:
+    """``(alpha, new_period)`` at learner step ``step`` (traced int): the interpolation weight
+    ``min(1, 2 (step - start) / size)`` of the current period and whether ``step > 0`` starts one."""
+    starts_j = jnp.asarray(starts)
+    end = starts_j[-1]
+    beyond = step >= end
+    k = jnp.clip(jnp.searchsorted(starts_j, step, side="right") - 1, 0, len(starts) - 2)
+    start = jnp.where(beyond, end + (step - end) // last * last, starts_j[k])
+    size = jnp.where(beyond, last, starts_j[k + 1] - starts_j[k])
+    dtype = jnp.result_type(float)
+    alpha = jnp.minimum(2.0 * (step - start).astype(dtype) / size.astype(dtype), 1.0)
+    return alpha, (step > 0) & (step == start)
+
+
+# ----------------------------------------------------------------------------- the pieces
+
+def log_policy(logits: jax.Array, legal: jax.Array) -> jax.Array:
+    """``log pi`` of the masked softmax, 0 on illegal actions (no ``-inf``)."""
+    return jnp.where(legal, jax.nn.log_softmax(masked_logits(logits, legal), axis=-1), 0.0)
+
+
+def regularization_log_ratio(log_pi: jax.Array, log_cur: jax.Array, log_prev: jax.Array, alpha,
+                             legal: jax.Array) -> jax.Array:
+    """``log(pi / pi_reg)`` per action, ``log pi_reg = alpha log_cur + (1 - alpha) log_prev``;
+    0 on illegal actions. Shapes ``[..., A]``."""
+    chex.assert_equal_shape([log_pi, log_cur, log_prev, legal])
+    return jnp.where(legal, log_pi - (alpha * log_cur + (1.0 - alpha) * log_prev), 0.0)
+
+
+class VTraceInputs(NamedTuple):
+    """One trajectory ``[T]`` (``A`` actions), as ``player_vtrace`` reads it."""
+
+    value: jax.Array      # [T]: V(x_t) of the acting player (the target network's value)
+    reward: jax.Array     # [T]: the player's reward of the transition taken at t
+    acting: jax.Array     # int [T]: who acts at t (any value where ``valid`` is false)
+    valid: jax.Array      # bool [T]: a decision was taken at t (false after the episode's end)
+    ratio: jax.Array      # [T]: pi(a_t|x_t) / mu(a_t|x_t)
+    inv_mu: jax.Array     # [T]: 1 / mu(a_t|x_t)
+    log_ratio: jax.Array  # [T, A]: log(pi / pi_reg)(a|x_t), 0 on illegal actions
+    policy: jax.Array     # [T, A]: pi(.|x_t)
+    action: jax.Array     # int [T]: a_t
+
+
+def player_vtrace(inputs: VTraceInputs, player, eta, c_bar=1.0, rho_bar=None) -> tuple[jax.Array, jax.Array]:
+    """Player ``player``'s v-trace targets ``v [T]`` and NeuRD action values ``Q [T, A]`` on one
+    interleaved trajectory (module docstring, step 3); both 0 where ``player`` does not act.
+
+    A reverse scan whose carry summarizes the steps after ``t`` up to ``player``'s next decision:
+    the transformed reward ``R`` (uncorrected), its per-decision importance-weighted form ``Y``,
+    the product ``W`` of the opponents' ratios, and ``V`` and ``v`` at that next decision. An
+    invalid step (after the end) resets the carry. ``rho_bar=None``: no clipping of ``rho``.
+    """
+    chex.assert_rank([inputs.value, inputs.log_ratio], [1, 2])
+    kl = jnp.sum(inputs.policy * inputs.log_ratio, axis=-1)
+    num_actions = inputs.log_ratio.shape[-1]
+    dtype = inputs.value.dtype
+    zero = jnp.zeros((), dtype)
+    reset = (zero, zero, jnp.ones((), dtype), zero, zero)
+
+    def body(carry, x):
+        unc, weighted, w, next_v, next_target = carry
+        value, reward, acting, valid, ratio, inv_mu, log_ratio, kl_t, action = x
+        own = acting == player
+        reg = jnp.where(own, -eta, eta) * kl_t
+        # own decision: close the transition started here
+        rho = ratio * w
+        clipped_rho = rho if rho_bar is None else jnp.minimum(rho_bar, rho)
+        target = (value + clipped_rho * (reward + reg + unc + next_v - value)
+                  + jnp.minimum(c_bar, rho) * (next_target - next_v))
+        sample = reward + weighted + w * next_target - value
+        q = value - eta * log_ratio + jax.nn.one_hot(action, num_actions, dtype=dtype) * inv_mu * sample
+        own_carry = (zero, zero, jnp.ones((), dtype), value, target)
+        # opponent's decision: part of the player's transition
+        opp_carry = (reward + reg + unc, reg + ratio * (reward + weighted), ratio * w, next_v, next_target)
+        new = jax.tree_util.tree_map(lambda a, b, c: jnp.where(valid, jnp.where(own, a, b), c),
+                                     own_carry, opp_carry, reset)
+        mine = valid & own
+        return new, (jnp.where(mine, target, 0.0), jnp.where(mine, q, 0.0))
+
+    xs = (inputs.value, inputs.reward, inputs.acting, inputs.valid, inputs.ratio, inputs.inv_mu,
+          inputs.log_ratio, kl, inputs.action)
+    _, (targets, q) = jax.lax.scan(body, reset, xs, reverse=True)
+    return targets, q
+
+
+def neurd_loss(logits: jax.Array, legal: jax.Array, advantage: jax.Array, beta, clip) -> jax.Array:
+    """Per-decision NeuRD loss ``-sum_a legal z(a) F(a)`` (module docstring, step 4): ``[...]``.
+
+    ``advantage [..., A]`` is clipped to ``[-clip, clip]`` and gets no gradient; ``beta`` bounds the
+    centred logits ``z`` beyond which the force stops pushing them further out.
+    """
+    chex.assert_equal_shape([logits, legal, advantage])
+    legal_f = legal.astype(logits.dtype)
+    z = logits - jnp.sum(logits * legal_f, -1, keepdims=True) / jnp.maximum(legal_f.sum(-1, keepdims=True), 1.0)
+    force = jax.lax.stop_gradient(jnp.clip(advantage, -clip, clip))
+    force = jnp.where(z < beta, jnp.maximum(force, 0.0), 0.0) + jnp.where(z > -beta, jnp.minimum(force, 0.0), 0.0)
+    return -jnp.sum(legal_f * z * jax.lax.stop_gradient(force), axis=-1)
+
+
+# ----------------------------------------------------------------------------- the learner
+
+def _check_game(game) -> None:
+    from jaxgames.efg.game import EFGGame
+
+    if not isinstance(game, EFGGame):
+        raise ValueError(f"game: {NAME} needs an extensive-form game (jaxgames.efg.EFGGame, e.g. "
+                         f"jaxgames.kuhn_poker()), got {type(game).__name__}")
+    check_simulator(game, NAME)
+
+
+def _network(points, hidden) -> MLP:
+    return MLP(hidden=hidden, outputs=points.legal.shape[1] + 1)
+
+
+def _heads(net, params, features, legal):
+    """``(logits [..., A], value [...])``; logits unmasked (NeuRD centres them on legal actions)."""
+    out = net.apply(params, features)
+    return out[..., :-1], out[..., -1]
+
+
+def _table(net, params, points) -> jax.Array:
+    logits, _ = _heads(net, params, points.features, points.legal)
+    return jax.nn.softmax(masked_logits(logits, points.legal), axis=-1)
+
+
+def _per_player_mean(x: jax.Array, own: jax.Array) -> jax.Array:
+    """``sum_i mean_{own_i}(x)`` for ``x [B, T]``, ``own [N, B, T]``."""
+    own = own.astype(x.dtype)
+    return jnp.sum(jnp.sum(own * x, axis=(1, 2)) / jnp.maximum(own.sum(axis=(1, 2)), 1.0))
+
+
+def rnad(hidden_sizes=(64,), batch_size: int = 128, learning_rate=1e-3, eta_reward_transform=0.2,
+         period=200, period_repeats=1, beta=2.0, neurd_clip=10_000.0, target_rate=0.01,
+         c_vtrace=1.0, rho_vtrace=None, max_grad_norm=10.0) -> Solver:
+    """R-NaD (Perolat et al. 2022) on extensive-form games, from the simulator only.
+
+    Args (the module docstring has the update):
+      hidden_sizes: widths of the network's hidden layers (one torso, policy and value heads).
+      batch_size: whole episodes per learner step.
+      learning_rate: Adam's step size (``b1 = 0``).
+      eta_reward_transform: ``eta``, the weight of ``log(pi / pi_reg)`` in the rewards.
+      period, period_repeats: learner steps per fixed-point iteration (an integer, or sizes with
+        their repetition counts, the last size repeated forever).
+      beta: NeuRD's threshold on the centred logits.
+      neurd_clip: the advantages are clipped to ``[-neurd_clip, neurd_clip]``.
+      target_rate: Polyak rate of the target network (the output; the next fixed point).
+      c_vtrace, rho_vtrace: v-trace's clipping thresholds ``c_bar`` and ``rho_bar`` (``None``: none).
+      max_grad_norm: global-norm gradient clipping.
+
+    Rates may be traced (``jax.vmap`` over them); sizes and the schedule are static.
+    Example: ``solvers.run(solvers.rnad(), jaxgames.kuhn_poker(), 2000, key=jax.random.key(0))``.
+    """
+    hidden = check_hidden(hidden_sizes)
+    batch_size = check_count(batch_size, "batch_size")
+    starts, last = fixed_point_schedule(period, period_repeats)
+    check_rates(learning_rate=learning_rate, eta_reward_transform=eta_reward_transform, beta=beta,
+                neurd_clip=neurd_clip, target_rate=target_rate, c_vtrace=c_vtrace, max_grad_norm=max_grad_norm)
+    if rho_vtrace is not None:
+        check_positive(rho_vtrace, "rho_vtrace")
+    if isinstance(target_rate, (int, float)) and target_rate > 1:
+        raise ValueError(f"target_rate: expected a value in (0, 1], got {target_rate!r}")
+    optimizer = optax.chain(optax.clip_by_global_norm(max_grad_norm),
+                            optax.adam(learning_rate, b1=0.0, b2=0.999, eps=1e-8))
+
+    def init(game: Game, key=None) -> SolverState:
+        _check_game(game)
+        key = check_key(key, NAME)
+        points = decision_points(game)
+        k_net, key = jax.random.split(key)
+        net = _network(points, hidden)
+        params = net.init(k_net, points.features[:1])
+        table = _table(net, params, points)
+        extra = RNaDState(params=params, target=params, reg_cur=params, reg_prev=params,
+                          opt_state=optimizer.init(params), key=key, table=table)
+        policy = tabular_policy(game, table)
+        return SolverState(policy=policy, average=policy, step=jnp.zeros((), jnp.int32), extra=extra)
+
+    def loss_fn(params, net, ex: RNaDState, batch, alpha):
+        features, legal, acting, valid, action, rewards, mu = batch
+        num_players = rewards.shape[-1]
+        logits, value = _heads(net, params, features, legal)                    # [B, T, A], [B, T]
+        log_pi = jax.lax.stop_gradient(log_policy(logits, legal))
+        pi = jnp.exp(log_pi) * legal
+        _, v_target_net = _heads(net, ex.target, features, legal)
+        log_cur = log_policy(_heads(net, ex.reg_cur, features, legal)[0], legal)
+        log_prev = log_policy(_heads(net, ex.reg_prev, features, legal)[0], legal)
+        log_ratio = jax.lax.stop_gradient(regularization_log_ratio(log_pi, log_cur, log_prev, alpha, legal))
+        pi_a = jnp.take_along_axis(pi, action[..., None], -1)[..., 0]
+        mu_a = jnp.take_along_axis(mu, action[..., None], -1)[..., 0]
+        mu_a = jnp.where(valid, mu_a, 1.0)
+        inputs = VTraceInputs(value=jax.lax.stop_gradient(v_target_net), reward=rewards, acting=acting,
+                              valid=valid, ratio=jnp.where(valid, pi_a / mu_a, 1.0), inv_mu=1.0 / mu_a,
+                              log_ratio=log_ratio, policy=pi, action=action)
+
+        def per_player(i):
+            one = inputs._replace(reward=inputs.reward[..., i])
+            return jax.vmap(lambda x: player_vtrace(x, i, eta_reward_transform, c_vtrace, rho_vtrace))(one)
+
+        targets, q = jax.vmap(per_player)(jnp.arange(num_players))              # [N, B, T], [N, B, T, A]
+        own = valid[None] & (acting[None] == jnp.arange(num_players)[:, None, None])
+        chex.assert_shape(own, targets.shape)
+        target = jax.lax.stop_gradient(targets.sum(0))                         # the acting player's
+        q = jax.lax.stop_gradient(q.sum(0))
+        advantage = jnp.where(legal, q - jnp.sum(pi * q, -1, keepdims=True), 0.0)
+        value_loss = _per_player_mean((value - target) ** 2, own)
+        policy_loss = _per_player_mean(neurd_loss(logits, legal, advantage, beta, neurd_clip), own)
+        return value_loss + policy_loss
+
+    def step(game: Game, state: SolverState) -> SolverState:
+        _check_game(game)
+        ex = state.extra
+        env = check_simulator(game, NAME)
+        points = decision_points(game)
+        net = _network(points, hidden)
+        key, k_roll = jax.random.split(ex.key)
+        alpha, new_period = schedule_position(state.step, starts, last)
+        pick = lambda new, old: jax.tree_util.tree_map(lambda a, b: jnp.where(new_period, a, b), new, old)
+        ex = ex._replace(reg_prev=pick(ex.reg_cur, ex.reg_prev), reg_cur=pick(ex.target, ex.reg_cur))
+
+        _, traj = rollout(k_roll, env, tabular_policy(game, ex.table), game.tree.max_depth, batch_size)
+        rows, valid = trajectory_rows(env, game, traj.state)
+        rows, valid = rows[..., 0], valid[..., 0]                               # [B, T]
+        dtype = ex.table.dtype
+        batch = (points.features[rows], points.legal[rows], points.player[rows], valid, traj.action,
+                 traj.rewards.astype(dtype), ex.table[rows])
+        chex.assert_equal_shape([rows, valid, traj.action])
+
+        grads = jax.grad(loss_fn)(ex.params, net, ex, batch, alpha)
+        updates, opt_state = optimizer.update(grads, ex.opt_state, ex.params)
+        params = optax.apply_updates(ex.params, updates)
+        target = jax.tree_util.tree_map(lambda t, p: t + target_rate * (p - t), ex.target, params)
+        table = _table(net, params, points)
+        policy = tabular_policy(game, _table(net, target, points))
+        extra = ex._replace(params=params, target=target, opt_state=opt_state, key=key, table=table)
+        return SolverState(policy=policy, average=policy, step=state.step + 1, extra=extra)
+
+    return Solver(init=init, step=step, output=lambda state: state.policy)
