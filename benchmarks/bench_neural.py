@@ -1,0 +1,164 @@
+"""Neural self-play learners (PPO, MMD-RL): exact NashConv against environment steps and wall time,
+several seeds in one call, and the training loop's environment steps per second.
+
+Run from the repository root, on an otherwise idle machine::
+
+    python benchmarks/bench_neural.py                    # Leduc, 10-minute budget per learner
+    python benchmarks/bench_neural.py --quick            # smoke test (Kuhn, a few seconds)
+    python benchmarks/bench_neural.py --budget 120 --games kuhn_poker
+
+**Curves.** For each game and learner, ``--seeds`` independent runs (``jax.vmap`` over keys) train
+in one jitted call per chunk of ``--chunk`` learner steps (``solvers.run(..., state=...)``), until
+the wall-time budget (``--budget`` seconds, compilation included) is spent. After every chunk we
+record the wall time since the start (the first chunk includes compilation, reported apart as
+``compile_s``), the environment steps so far (player decisions actually taken, summed over the
+seeds' batches and divided by the number of seeds), and the exact NashConv of each seed's policy
+(``solvers.run`` evaluates it inside the jitted loop, no sampling error).
+
+**Throughput.** Environment steps per second of one training step (rollout + updates) at batch
+1,024 and 16,384 (median of ``--repeats`` jitted calls, compile apart).
+
+Target (issue 12): a last-iterate learner (PPO or MMD-RL) reaches NashConv <= 0.3 on Leduc within
+10 minutes; R-NaD's published curve is about 0.2 after 1M learner steps. Results go to
+``benchmarks/results/bench_neural[_quick].{json,csv,png}``.
+"""
+
+from __future__ import annotations
+
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+import jaxgames
+import solvers
+from _common import RESULTS_DIR, standard_parser, start_run, time_jitted, write_results
+from solvers.neural.policy_gradient import mmd_rl, ppo
+
+LEARNERS = {
+    "mmd_rl": lambda batch: mmd_rl(hidden_sizes=(128, 128), batch_size=batch, learning_rate=3e-3,
+                                   magnet_coef=0.05, proximity=0.5, magnet_every=100),
+    "ppo": lambda batch: ppo(hidden_sizes=(128, 128), batch_size=batch, learning_rate=3e-3, entropy_coef=0.02),
+}
+GAMES = {"kuhn_poker": jaxgames.kuhn_poker, "leduc_poker": jaxgames.leduc_poker}
+
+
+def decisions_per_step(solver, game, key) -> float:
+    """Mean player decisions per training step (whole episodes of ``batch_size`` environments)."""
+    from solvers.neural.common import trajectory_rows
+    env = jaxgames.make_env(game, autoreset=False)
+    batch = 4096
+    _, traj = jaxgames.rollout(key, env, None, game.tree.max_depth, batch_size=batch)
+    _, valid = trajectory_rows(env, game, traj.state)
+    return float(valid.sum()) / batch
+
+
+def curve(game_name: str, learner: str, batch: int, seeds: int, chunk: int, budget_s: float) -> tuple[list, dict]:
+    game = GAMES[game_name]()
+    solver = LEARNERS[learner](batch)
+    per_episode = decisions_per_step(solver, game, jax.random.key(99))
+    keys = jax.random.split(jax.random.key(0), seeds)
+    run_chunk = jax.jit(jax.vmap(lambda st: solvers.run(solver, game, chunk, eval_every=chunk, state=st)))
+    t0 = time.perf_counter()
+    states = jax.jit(jax.vmap(lambda k: solver.init(game, k)))(keys)
+    rows, compile_s, steps = [], None, 0
+    while True:
+        c0 = time.perf_counter()
+        states, trace = jax.block_until_ready(run_chunk(states))
+        dt = time.perf_counter() - c0
+        steps += chunk
+        if compile_s is None:
+            compile_s = dt
+        elif len(rows) == 1:
+            compile_s = max(compile_s - dt, 0.0)
+        nash_conv = np.asarray(trace.nash_conv)[:, -1]
+        rows.append({"section": "curve", "game": game_name, "learner": learner, "step": steps,
+                     "env_steps": steps * batch * per_episode, "wall_s": time.perf_counter() - t0,
+                     "nash_conv_median": float(np.median(nash_conv)), "nash_conv_min": float(nash_conv.min()),
+                     "nash_conv_max": float(nash_conv.max())})
+        print(f"  {game_name:12s} {learner:7s} step {steps:6d}  {rows[-1]['env_steps']:.3g} env steps  "
+              f"{rows[-1]['wall_s']:7.1f} s  NashConv median {rows[-1]['nash_conv_median']:.4f} "
+              f"[{nash_conv.min():.4f}, {nash_conv.max():.4f}]", flush=True)
+        if rows[-1]["wall_s"] >= budget_s:
+            break
+    summary = {"game": game_name, "learner": learner, "batch_size": batch, "seeds": seeds, "compile_s": compile_s,
+               "final_nash_conv_median": rows[-1]["nash_conv_median"],
+               "best_nash_conv_median": min(r["nash_conv_median"] for r in rows),
+               "wall_s": rows[-1]["wall_s"], "env_steps": rows[-1]["env_steps"], "steps": steps}
+    return rows, summary
+
+
+def throughput(game_name: str, learner: str, batch: int, repeats: int) -> dict:
+    game = GAMES[game_name]()
+    solver = LEARNERS[learner](batch)
+    per_episode = decisions_per_step(solver, game, jax.random.key(99))
+    state = solver.init(game, jax.random.key(0))
+    timing = time_jitted(lambda: jax.jit(solver.step, static_argnums=()), game, state, repeats=repeats)
+    env_steps = batch * per_episode
+    out = {"section": "throughput", "game": game_name, "learner": learner, "batch_size": batch,
+           "step_s": timing["median_s"], "compile_s": timing["compile_s"], "env_steps_per_s": env_steps / timing["median_s"]}
+    print(f"  {game_name:12s} {learner:7s} batch {batch:6d}  {timing['median_s'] * 1e3:8.1f} ms/step  "
+          f"{out['env_steps_per_s']:.3g} env steps/s  (compile {timing['compile_s']:.1f} s)", flush=True)
+    return out
+
+
+def plot(rows: list, path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    games = sorted({r["game"] for r in rows if r["section"] == "curve"})
+    fig, axes = plt.subplots(len(games), 2, figsize=(10, 3.6 * len(games)), squeeze=False)
+    for g, game in enumerate(games):
+        for learner in sorted({r["learner"] for r in rows if r["section"] == "curve" and r["game"] == game}):
+            mine = [r for r in rows if r["section"] == "curve" and r["game"] == game and r["learner"] == learner]
+            for ax, x in zip(axes[g], ("env_steps", "wall_s")):
+                ax.plot([r[x] for r in mine], [r["nash_conv_median"] for r in mine], marker=".", label=learner)
+                ax.fill_between([r[x] for r in mine], [r["nash_conv_min"] for r in mine],
+                                [r["nash_conv_max"] for r in mine], alpha=0.2)
+        axes[g, 0].set_xlabel("environment steps (per seed)")
+        axes[g, 1].set_xlabel("wall time (s, compilation included)")
+        for ax in axes[g]:
+            ax.set_yscale("log")
+            ax.set_ylabel(f"NashConv ({game})")
+            ax.axhline(0.3, color="gray", ls=":", label="target 0.3")
+            ax.grid(alpha=0.3)
+            ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def main(argv=None):
+    parser = standard_parser(__doc__)
+    parser.add_argument("--games", default=None, help="comma-separated subset of kuhn_poker,leduc_poker")
+    parser.add_argument("--learners", default="mmd_rl,ppo")
+    parser.add_argument("--budget", type=float, default=600.0, help="wall-time budget per learner (s)")
+    parser.add_argument("--seeds", type=int, default=4)
+    parser.add_argument("--batch", type=int, default=1024)
+    parser.add_argument("--chunk", type=int, default=100, help="learner steps between evaluations")
+    args, info, cpu = start_run(parser, argv)
+    t_start = time.perf_counter()
+    games = (args.games or ("kuhn_poker" if args.quick else "leduc_poker")).split(",")
+    budget = 5.0 if args.quick else args.budget
+    chunk = 5 if args.quick else args.chunk
+    rows, summaries = [], []
+    for game_name in games:
+        for learner in args.learners.split(","):
+            r, s = curve(game_name, learner, args.batch, args.seeds, chunk, budget)
+            rows += r
+            summaries.append(s)
+    for batch in ((256,) if args.quick else (1024, 16384)):
+        for game_name in games:
+            rows.append(throughput(game_name, "mmd_rl", batch, args.repeats))
+    stem = "bench_neural_quick" if args.quick else "bench_neural"
+    plot(rows, RESULTS_DIR / f"{stem}.png")
+    fields = sorted({k for r in rows for k in r})
+    cpu.finish(info)
+    write_results(stem, {"machine": info, "summaries": summaries, "rows": rows},
+                  rows, fields, time.perf_counter() - t_start)
+
+
+if __name__ == "__main__":
+    main()
