@@ -121,7 +121,7 @@ def test_bad_input(kuhn):
         ppo(batch_size=5, num_minibatches=4).init(kuhn, key)
     with pytest.raises(ValueError, match="key"):
         ppo().init(kuhn, None)
-    with pytest.raises(ValueError, match="EFGGame or Markov"):
+    with pytest.raises(ValueError, match=r"EFGGame\) or Markov"):
         ppo().init(jaxgames.mean_field.crowd_modelling(), key)
     with pytest.raises(ValueError, match="game"):
         ppo().init("kuhn", key)

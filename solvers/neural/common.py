@@ -151,6 +151,13 @@ def split_policy(game: Game, probs: jax.Array) -> Policy:
     return tuple(out)
 
 
+def stack_policy(game: Game, policy: Policy) -> jax.Array:
+    """The inverse of ``split_policy``: a ``Policy`` as one table ``[M, A]`` (zero-padded actions)."""
+    width = max(m.shape[-1] for m in game.legal_mask_host())
+    return jnp.concatenate([jnp.pad(p.reshape(-1, p.shape[-1]), [(0, 0), (0, width - p.shape[-1])])
+                            for p in policy])
+
+
 def tabular_policy(game: Game, probs: jax.Array) -> Policy:
     """``split_policy`` with the game's float dtype (what ``output`` returns)."""
     dtype = jnp.result_type(float)
@@ -198,6 +205,8 @@ def check_hidden(hidden, field: str = "hidden_sizes") -> tuple[int, ...]:
     if isinstance(hidden, (int, np.integer)):
         hidden = (hidden,)
     try:
+        if isinstance(hidden, (str, bytes)):
+            raise TypeError
         widths = tuple(hidden)
     except TypeError:
         raise ValueError(f"{field}: expected a sequence of integers >= 1, got {hidden!r}") from None

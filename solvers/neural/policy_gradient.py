@@ -138,12 +138,19 @@ def _markov_samples(game, env, traj, rows, valid, values, final_rows, gae_lambda
     return rows, traj.action, valid, adv, adv + v
 
 
-def policy_gradient_learner(name: str, hidden_sizes=(64,), batch_size: int = 256, learning_rate=1e-3,
+def policy_gradient_learner(*args, **kwargs) -> Solver:
+    """The learner behind ``ppo`` and ``mmd_rl`` (see the module docstring for the loss)."""
+    return build_learner(*args, **kwargs)[0]
+
+
+def build_learner(name: str, hidden_sizes=(64,), batch_size: int = 256, learning_rate=1e-3,
                             num_epochs: int = 2, num_minibatches: int = 4, clip_epsilon=0.2,
                             value_coef=0.5, entropy_coef=0.0, magnet_coef=0.0, proximity=None,
                             magnet_every: int | None = None, gae_lambda=0.95, unroll_length: int = 32,
-                            max_grad_norm=1.0) -> Solver:
-    """The learner behind ``ppo`` and ``mmd_rl`` (see the module docstring for the loss)."""
+                            max_grad_norm=1.0):
+    """``(solver, update)``: the learner, and its update ``update(game, params, opt_state, key, table,
+    magnet, learner=None) -> (params, opt_state, table)`` (one rollout of the behaviour ``table`` and
+    the optimizer passes; PSRO's neural oracle calls it with fixed opponents)."""
     hidden = check_hidden(hidden_sizes)
     batch_size = check_count(batch_size, "batch_size")
     num_epochs = check_count(num_epochs, "num_epochs")
@@ -204,15 +211,16 @@ def policy_gradient_learner(name: str, hidden_sizes=(64,), batch_size: int = 256
             loss += mean(pi.kl_divergence(distrax.Categorical(probs=batch.old_prob))) / proximity
         return loss
 
-    def step(game: Game, state: SolverState) -> SolverState:
+    def update(game: Game, params, opt_state, key, table, magnet, learner=None):
+        """One rollout of ``table`` and the optimizer passes on its decisions: ``(params, opt_state)``.
+        ``learner`` (bool ``[M]``, optional) keeps only the decisions at those rows (a best response
+        against fixed opponents: PSRO's neural oracle)."""
         family = _family(game, name)
-        ex = state.extra
         env = check_simulator(game, name) if family == "efg" else _markov_env(game)
         points = decision_points(game)
         net = _network(points, hidden)
-        key, k_roll, k_perm = jax.random.split(ex.key, 3)
-        table = ex.table
-        _, values = _heads(net, ex.params, points.features, points.legal)
+        k_roll, k_perm = jax.random.split(key)
+        _, values = _heads(net, params, points.features, points.legal)
         if family == "efg":
             final, traj = rollout(k_roll, env, tabular_policy(game, table), game.tree.max_depth, batch_size)
             rows, valid = trajectory_rows(env, game, traj.state)
@@ -224,29 +232,34 @@ def policy_gradient_learner(name: str, hidden_sizes=(64,), batch_size: int = 256
             rows, action, valid, adv, target = _markov_samples(game, env, traj, rows, valid, values,
                                                                final_rows, gae_lambda)
         rows, action, valid = rows.reshape(-1), action.reshape(-1), valid.reshape(-1)
+        if learner is not None:
+            valid = valid & learner[rows]
         adv, target = jax.lax.stop_gradient(adv.reshape(-1)), jax.lax.stop_gradient(target.reshape(-1))
         batch = _Batch(features=points.features[rows], legal=points.legal[rows], action=action,
-                       old_prob=table[rows], magnet=ex.magnet[rows], advantage=adv.astype(table.dtype),
+                       old_prob=table[rows], magnet=magnet[rows], advantage=adv.astype(table.dtype),
                        target=target.astype(table.dtype), weight=valid.astype(table.dtype))
         chex.assert_equal_shape([batch.action, batch.advantage, batch.target, batch.weight])
 
         def epoch(carry, k):
-            params, opt_state = carry
             perm = jax.random.permutation(k, batch.action.shape[0])
             minibatches = jax.tree_util.tree_map(
                 lambda x: x[perm].reshape((num_minibatches, -1) + x.shape[1:]), batch)
 
-            def update(carry, mb):
+            def one(carry, mb):
                 params, opt_state = carry
                 grads = jax.grad(loss_fn)(params, net, mb)
                 updates, opt_state = optimizer.update(grads, opt_state, params)
                 return (optax.apply_updates(params, updates), opt_state), None
 
-            return jax.lax.scan(update, (params, opt_state), minibatches)[0], None
+            return jax.lax.scan(one, carry, minibatches)[0], None
 
-        (params, opt_state), _ = jax.lax.scan(epoch, (ex.params, ex.opt_state),
-                                              jax.random.split(k_perm, num_epochs))
-        table = _table(net, params, points)
+        (params, opt_state), _ = jax.lax.scan(epoch, (params, opt_state), jax.random.split(k_perm, num_epochs))
+        return params, opt_state, _table(net, params, points)
+
+    def step(game: Game, state: SolverState) -> SolverState:
+        ex = state.extra
+        key, k_update = jax.random.split(ex.key)
+        params, opt_state, table = update(game, ex.params, ex.opt_state, k_update, ex.table, ex.magnet)
         magnet = ex.magnet
         if magnet_every is not None:
             magnet = jnp.where((state.step + 1) % magnet_every == 0, table, magnet)
@@ -254,7 +267,7 @@ def policy_gradient_learner(name: str, hidden_sizes=(64,), batch_size: int = 256
         extra = PolicyGradientState(params=params, opt_state=opt_state, key=key, magnet=magnet, table=table)
         return SolverState(policy=policy, average=policy, step=state.step + 1, extra=extra)
 
-    return Solver(init=init, step=step, output=lambda state: state.policy)
+    return Solver(init=init, step=step, output=lambda state: state.policy), update
 
 
 def _markov_env(game):

@@ -110,7 +110,7 @@ from jaxgames.markov.game import MarkovGame
 from jaxgames.matrix.game import MatrixGame
 from solvers.core import Solver, SolverState, cached_factory, check_choice, check_count
 
-ORACLES = ("exact", "sampled")
+ORACLES = ("exact", "sampled", "neural")
 META_GAMES = ("exact", "sampled")
 
 
@@ -452,6 +452,34 @@ def _sampled_best_responses(key: jax.Array, game: Game, extra: PSROExtra, behavi
     return tuple(responses), tuple(learned)
 
 
+def _neural_best_responses(key: jax.Array, game: Game, behaviour: Policy, learner, oracle_steps: int) -> Policy:
+    """Every player's reinforcement-learning best response to the others' behaviour mixture: a fresh
+    network trained by ``oracle_steps`` PPO updates (``solvers.neural.policy_gradient``) on
+    episodes in which the others play ``behaviour`` (their meta-strategy mixture, which plays
+    exactly like their mixed strategy in an extensive-form game) and only player ``i``'s decisions
+    are learned from. The response is the network's policy at every decision point."""
+    from solvers.neural.common import decision_points, split_policy, stack_policy
+
+    solver, update = learner
+    points = decision_points(game)
+    fixed = stack_policy(game, behaviour)
+    responses = []
+    for i, k in enumerate(jax.random.split(key, game.num_players)):
+        mine = points.player == i
+        k_init, k_train = jax.random.split(k)
+        start = solver.init(game, k_init).extra
+
+        def body(carry, k_step, mine=mine):
+            params, opt_state, table = carry
+            played = jnp.where(mine[:, None], table, fixed.astype(table.dtype))
+            return update(game, params, opt_state, k_step, played, start.magnet, learner=mine), None
+
+        (_, _, table), _ = jax.lax.scan(body, (start.params, start.opt_state, start.table),
+                                        jax.random.split(k_train, oracle_steps))
+        responses.append(split_policy(game, table.astype(fixed.dtype))[i])
+    return tuple(responses)
+
+
 def _markov_steps(game: MarkovGame, rollout_steps: int) -> int:
     return rollout_steps if game.horizon is None else game.horizon
 
@@ -495,15 +523,20 @@ def _check_game(game) -> None:
 @cached_factory
 def psro(meta_solver="regret_matching_plus", oracle: str = "exact", max_policies: int = 32,
          meta_steps: int = 1000, meta_game: str | None = None, num_episodes: int = 256,
-         oracle_episodes: int = 4096, rollout_steps: int = 100) -> Solver:
+         oracle_episodes: int = 4096, rollout_steps: int = 100, oracle_steps: int = 100,
+         oracle_hidden_sizes=(64,), oracle_learning_rate=3e-3) -> Solver:
     """Policy-space response oracles (Lanctot et al. 2017); see the module docstring.
 
     Args:
       meta_solver: the meta-game solver: a name from ``solvers.SOLVERS`` that runs on matrix games
         (not a Markov-only solver) or a ``Solver``; its ``output`` after ``meta_steps`` iterations
         on the padded meta-game is the meta-strategy.
-      oracle: ``"exact"`` (``game.best_response`` of the mixture) or ``"sampled"`` (certainty-equivalence
-        Monte Carlo best response from ``oracle_episodes`` simulated episodes per player).
+      oracle: ``"exact"`` (``game.best_response`` of the mixture), ``"sampled"`` (certainty-equivalence
+        Monte Carlo best response from ``oracle_episodes`` simulated episodes per player) or
+        ``"neural"`` (a reinforcement-learning best response: a network of ``oracle_hidden_sizes``
+        trained by ``oracle_steps`` PPO updates of ``oracle_episodes // 8`` episodes against the
+        others' mixture; the mixing weights use the sampled oracle's exploration episodes, as
+        ``"sampled"`` does).
       max_policies: population capacity ``K >= 1`` per player (static); the population holds the
         uniform policy plus one best response per step, so it is full after ``K - 1`` steps.
       meta_steps: meta-solver iterations per step (static).
@@ -518,7 +551,7 @@ def psro(meta_solver="regret_matching_plus", oracle: str = "exact", max_policies
     mixture as one behaviour policy (``state.policy == state.average``).
     """
     check_choice(oracle, "oracle", ORACLES)
-    meta_game = oracle if meta_game is None else meta_game
+    meta_game = ("sampled" if oracle == "neural" else oracle) if meta_game is None else meta_game
     check_choice(meta_game, "meta_game", META_GAMES)
     capacity = check_count(max_policies, "max_policies")
     meta_steps = check_count(meta_steps, "meta_steps")
@@ -526,7 +559,13 @@ def psro(meta_solver="regret_matching_plus", oracle: str = "exact", max_policies
     oracle_episodes = check_count(oracle_episodes, "oracle_episodes")
     rollout_steps = check_count(rollout_steps, "rollout_steps")
     meta = _meta_solver(meta_solver)
-    sampled_oracle, sampled_meta = oracle == "sampled", meta_game == "sampled"
+    sampled_oracle, sampled_meta = oracle in ("sampled", "neural"), meta_game == "sampled"
+    learner = None
+    if oracle == "neural":
+        from solvers.neural.policy_gradient import build_learner
+        oracle_steps = check_count(oracle_steps, "oracle_steps")
+        learner = build_learner("psro", oracle_hidden_sizes, max(oracle_episodes // 8, 1), oracle_learning_rate,
+                                num_minibatches=1, entropy_coef=0.0)
 
     def payoffs(key, game, population, profiles):
         """``[P, N]`` meta-game entries of the population profiles ``[P, N]``."""
@@ -567,6 +606,9 @@ def psro(meta_solver="regret_matching_plus", oracle: str = "exact", max_policies
         if sampled_oracle:
             responses, learned = _sampled_best_responses(k_oracle, game, extra, state.policy, oracle_episodes,
                                                          rollout_steps)
+            if learner is not None:
+                responses = _neural_best_responses(jax.random.fold_in(k_oracle, 1), game, state.policy, learner,
+                                                   oracle_steps)
         else:
             responses, learned = game.best_response(state.policy), extra.own_parent
         parents = learned if isinstance(game, EFGGame) else extra.own_parent
