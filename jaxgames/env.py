@@ -366,6 +366,8 @@ def make_env(game: Game, **options) -> Environment:
 
     - ``MatrixGame``: the repeated matrix game (``RepeatedMatrixEnv``; options ``num_rounds=1``,
       ``feedback="expected" | "bernoulli"``: Bernoulli outcomes for preference games);
+    - ``ContextualPreferenceGame``: ``ContextualPreferenceEnv``, one query per episode (option
+      ``feedback="bernoulli" | "expected"``);
     - ``EFGGame``: ``EFGEnv`` (option ``observation=...``);
     - ``MarkovGame``: ``MarkovEnv`` (option ``max_episode_steps=None``);
     - ``MeanFieldGame``: ``NAgentEnv``, N agents coupled through their empirical distribution
@@ -375,6 +377,7 @@ def make_env(game: Game, **options) -> Environment:
     """
     from jaxgames.efg.game import EFGGame
     from jaxgames.markov.game import MarkovGame
+    from jaxgames.matrix.contextual import ContextualPreferenceGame
     from jaxgames.matrix.game import MatrixGame
     from jaxgames.mean_field.game import MeanFieldGame
 
@@ -386,9 +389,11 @@ def make_env(game: Game, **options) -> Environment:
         from jaxgames.matrix.env import RepeatedMatrixEnv as cls
     elif isinstance(game, MeanFieldGame):
         from jaxgames.mean_field.env import NAgentEnv as cls
+    elif isinstance(game, ContextualPreferenceGame):
+        from jaxgames.matrix.contextual import ContextualPreferenceEnv as cls
     else:
         raise ValueError(f"game: no simulator for {type(game).__name__}; expected a MatrixGame, EFGGame, "
-                         "MarkovGame or MeanFieldGame")
+                         "MarkovGame, MeanFieldGame or ContextualPreferenceGame")
     import inspect
     allowed = set(inspect.signature(cls.__init__).parameters) - {"self", "game"}
     unknown = sorted(set(options) - allowed)

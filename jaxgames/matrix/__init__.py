@@ -1,5 +1,7 @@
 """Normal-form (matrix) games: the model, the classic zoo, random and preference games, a simulator."""
 
+from jaxgames.matrix.contextual import (ContextualPreferenceEnv, ContextualPreferenceGame,
+                                        check_contextual_preference_game, random_contextual_preference)
 from jaxgames.matrix.env import EnvState, RepeatedMatrixEnv, TimeStep, rollout
 from jaxgames.matrix.game import MatrixGame, bimatrix, zero_sum
 from jaxgames.matrix.preference import (bradley_terry_preferences, check_preference_game, cyclic_preferences,
@@ -18,5 +20,7 @@ __all__ = [
     "random_zero_sum", "random_general_sum", "random_game",
     "preference_game", "check_preference_game", "bradley_terry_preferences", "cyclic_preferences",
     "random_intransitive_preferences",
+    "ContextualPreferenceGame", "random_contextual_preference", "check_contextual_preference_game",
+    "ContextualPreferenceEnv",
     "RepeatedMatrixEnv", "EnvState", "TimeStep", "rollout",
 ]

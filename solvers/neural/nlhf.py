@@ -1,7 +1,8 @@
 """Neural Nash learning from human feedback on contextual preference games (sampled queries only).
 
 The game is ``jaxgames.matrix.ContextualPreferenceGame``: contexts ``c ~ rho``, preferences
-``P_c[y, y'] = Pr(y ≻ y' | c)``. A flax ``MLP`` maps the one-hot of the context
+``P_c[y, y'] = Pr(y ≻ y' | c)`` (a plain ``preference_game(P)`` is learned as the one-context game
+``P[None]``, its output shaped ``([A], [A])``). A flax ``MLP`` maps the one-hot of the context
 (``decision_points(game).features``) to logits over responses, ``pi_theta(. | c)``; both players
 play it (self-play in a symmetric game). Each step:
 
@@ -34,7 +35,7 @@ not drawn gets ``g^ = 0``), the method's tabular step gives a target log-policy 
 **Online IPO** (Calandriello et al. 2024) is already a loss on the policy: queries
 ``y, y' ~ sg(pi_theta)``, ``d = log pi_theta - log mu``,
 
-    L(theta) = (1 / N) sum_k [ sum_{a, b} sg(pi(a) pi(b)) (d(a) - d(b))^2 - (2 / beta) (o_k - 1/2) (d(y_k) - d(y'_k)) ]
+    L(theta) = (1 / N) sum_k [ sum_{a,b} sg(pi(a) pi(b)) (d(a) - d(b))^2 - (2 / beta) (o_k - 1/2) (d(y_k) - d(y'_k)) ]
 
 whose gradient is that of the per-query loss ``(d(y) - d(y') - (o - 1/2) / beta)^2`` in
 expectation, with the log-ratio part summed exactly over responses (in logits it is exactly the
@@ -67,7 +68,9 @@ import optax
 import jaxgames
 from jaxgames import simplex
 from jaxgames.core import as_float_array, check_scalar, is_concrete
-from jaxgames.matrix.contextual import check_contextual_preference_game
+from jaxgames.matrix.contextual import ContextualPreferenceGame
+from jaxgames.matrix.game import MatrixGame
+from jaxgames.matrix.preference import check_preference_game
 from solvers.core import Solver, SolverState, cached_factory, check_choice, check_count
 from solvers.neural.common import (MLP, check_hidden, check_key, check_rates, check_simulator,
                                    decision_points, masked_policy, tabular_policy, trajectory_rows)
@@ -107,6 +110,18 @@ def estimate_context_win_rates(queries: Queries, sampling: jax.Array) -> jax.Arr
     return sums / jnp.maximum(counts, 1.0)[:, None]
 
 
+def as_contextual(game) -> ContextualPreferenceGame:
+    """``game`` as a contextual preference game: itself, or a preference game ``preference_game(P)``
+    as the one-context game ``P[None]`` (same array leaves; its simulator asks the same queries)."""
+    if isinstance(game, MatrixGame):
+        check_preference_game(game)
+        return ContextualPreferenceGame((game.payoffs[0] + 0.5)[None])
+    if not isinstance(game, ContextualPreferenceGame) or game.preferences.ndim != 3:
+        raise ValueError(f"game: {WHO} expected a preference game (jaxgames.matrix.ContextualPreferenceGame, "
+                         f"unbatched, or preference_game(P)), got {game!r:.80}")
+    return game
+
+
 def _reference_table(reference, field: str = "reference"):
     if reference is None:
         return None
@@ -144,19 +159,20 @@ def neural_nlhf(method: str = "nash_md", hidden_sizes=(64,), learning_rate=1e-2,
     check_rates(learning_rate=learning_rate, step_size=step_size)
     check_scalar(beta, "beta", low=0.0, low_open=method == "online_ipo")
     check_scalar(exploration, "exploration", low=0.0, high=1.0)
-    if method in ("nash_md", "sppo", "egpo") and is_concrete(beta) and is_concrete(step_size):
-        if float(step_size) * float(beta) > 1.0:
+    if (method in ("nash_md", "sppo", "egpo") and is_concrete(beta) and is_concrete(step_size)
+            and float(step_size) * float(beta) > 1.0):
             raise ValueError(f"step_size: {method} takes the explicit step, which needs step_size * beta <= 1, "
-                             f"got {float(step_size)} * {float(beta)}")
+                         f"got {float(step_size)} * {float(beta)}")
     reference_ = _reference_table(reference)
     optimizer = optax.adam(learning_rate)
     batches = EVALUATIONS_PER_STEP[method]
     eta = step_size
 
     def setup(game):
-        check_contextual_preference_game(game)
+        """``(contextual game, simulator, decision points, network)``."""
+        game = as_contextual(game)
         env = check_simulator(game, WHO)
-        return env, decision_points(game), MLP(hidden, game.num_responses)
+        return game, env, decision_points(game), MLP(hidden, game.num_responses)
 
     def table(net, params, points):
         """The network on every decision point: log-policy ``[C, A]`` (player 0's rows) and ``output``."""
@@ -208,7 +224,8 @@ def neural_nlhf(method: str = "nash_md", hidden_sizes=(64,), learning_rate=1e-2,
 
     def init(game, key=None) -> SolverState:
         check_key(key, WHO)
-        env, points, net = setup(game)
+        played = game
+        game, _, points, net = setup(game)
         C, A = game.num_contexts, game.num_responses
         dtype = jnp.result_type(float)
         if reference_ is None:
@@ -221,12 +238,13 @@ def neural_nlhf(method: str = "nash_md", hidden_sizes=(64,), learning_rate=1e-2,
         key, k_net = jax.random.split(key)
         params = net.init(k_net, points.features[:1])
         _, probs = table(net, params, points)
-        policy = tabular_policy(game, probs)
+        policy = tabular_policy(played, probs)
         extra = NeuralNLHFState(key, params, optimizer.init(params), mu, jnp.zeros((), jnp.int32))
         return SolverState(policy=policy, average=policy, step=jnp.zeros((), jnp.int32), extra=extra)
 
     def step(game, state: SolverState) -> SolverState:
-        env, points, net = setup(game)
+        played = game
+        game, env, points, net = setup(game)
         extra = state.extra
         key, k_step = jax.random.split(extra.key)
         log_mu = simplex.safe_log(extra.reference)
@@ -247,7 +265,7 @@ def neural_nlhf(method: str = "nash_md", hidden_sizes=(64,), learning_rate=1e-2,
 
         params, opt_state = jax.lax.fori_loop(0, num_updates, update, (extra.params, extra.opt_state))
         _, probs = table(net, params, points)
-        policy = tabular_policy(game, probs)
+        policy = tabular_policy(played, probs)
         extra = extra._replace(key=key, params=params, opt_state=opt_state,
                                queries=extra.queries + batches * num_samples)
         return SolverState(policy=policy, average=policy, step=state.step + 1, extra=extra)
