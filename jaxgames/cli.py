@@ -1,13 +1,18 @@
 """The ``jaxgames`` command: list, run, sweep, bench.
 
     jaxgames list                         registered games and solvers with their parameters
-    jaxgames run CONFIG [FIELD=VALUE ...]   one experiment
+    jaxgames run CONFIG [FIELD=VALUE ...]   one experiment (--checkpoint-every N: durable, resumable)
     jaxgames sweep CONFIG [FIELD=VALUE ...] a grid as vmapped, chunked, resumable calls
     jaxgames bench [CONFIG] [FIELD=VALUE ...] solver x game benchmark (built-in suite without CONFIG)
 
 Overrides use dotted field paths, e.g. ``solver.learning_rate=0.05`` (short for
 ``solver.params.learning_rate``), ``num_steps=200`` or ``grid.seed=[0,1,2]``;
 values are parsed as YAML. Every command accepts ``--out DIR``.
+
+``jaxgames run CONFIG --checkpoint-every N`` saves the solver state (orbax) every N steps
+under DIR/checkpoints; a run that is killed (even with SIGKILL) continues from its latest
+checkpoint when the same command is run again, with the same exploitability trace as an
+uninterrupted run. N must be a multiple of the config's eval_every.
 """
 
 from __future__ import annotations
@@ -59,6 +64,11 @@ def main(argv=None) -> int:
         p.add_argument("config", nargs=None if needs else "?", help="YAML config file")
         p.add_argument("overrides", nargs="*", help="FIELD.PATH=VALUE overrides")
         p.add_argument("--out", type=Path, help="results directory (default results/<command>-<config>)")
+        if name == "run":
+            p.add_argument("--checkpoint-every", type=int, metavar="N",
+                           help="save the solver state (orbax) every N steps under OUT/checkpoints; rerunning "
+                                "the same command resumes from the latest checkpoint, with the same trace as an "
+                                "uninterrupted run. N: a multiple of eval_every")
     args = parser.parse_args(argv)
 
     from jaxgames.experiments import config as cfg
@@ -89,7 +99,7 @@ def _dispatch(args, cfg) -> int:
     out = args.out or _default_out(args.command, config_path)
     if args.command == "run":
         from jaxgames.experiments.execute import run_experiment
-        run_experiment(config, out)
+        run_experiment(config, out, checkpoint_every=args.checkpoint_every)
     elif args.command == "sweep":
         from jaxgames.experiments.execute import run_sweep
         bar, update = _progress(len(config.points()), "sweep")

@@ -1,5 +1,6 @@
 """Equilibrium solvers behind one functional interface (see ``solvers.core``)."""
 
+from solvers.checkpoint import latest_step, restore_state, run_checkpointed, save_state
 from solvers.core import Solver, SolverState, Trace, averaging_weight, initial_state, run, update_average
 from solvers.fictitious_play import fictitious_play
 from solvers.fixed_point import boltzmann_iteration, fixed_point
@@ -13,6 +14,8 @@ from solvers.markov_fictitious_play import markov_fictitious_play
 from solvers.smooth_value_iteration import smooth_value_iteration
 from solvers.stage_games import StageGames
 from solvers.value_iteration import minimax_value_iteration, policy_iteration, value_iteration
+from solvers.neural.nlhf import neural_nlhf
+from solvers.neural.policy_gradient import mmd_rl, ppo
 from solvers.sampled import (decentralized_q_learning, egpo, external_sampling_mccfr, mccfr, minimax_q, nash_md, nash_mp, online_ipo,
                              outcome_sampling_mccfr, psro, sampled_fictitious_play, sampled_mirror_descent, sppo)
 
@@ -51,6 +54,10 @@ SOLVERS = {
     "decentralized_q_learning": decentralized_q_learning,
     "sampled_mirror_descent": sampled_mirror_descent,
     "sampled_fictitious_play": sampled_fictitious_play,
+    # neural learners: flax networks trained from the simulator, scored exactly (solvers.neural)
+    "ppo": ppo,
+    "mmd_rl": mmd_rl,
+    "neural_nlhf": neural_nlhf,
 }
 
 #: Solvers that need a Markov game (``jaxgames.markov``): dynamic programming on its stage games.
@@ -66,6 +73,13 @@ SAMPLED_SOLVERS = {
     "mean_field": ("sampled_mirror_descent", "sampled_fictitious_play"),
 }
 
+#: Neural learners (``solvers.neural``), by the family they need: networks (flax) trained by optax from
+#: the simulator only; ``output`` is the network at every decision point, scored exactly.
+NEURAL_SOLVERS = {
+    "efg_markov": ("ppo", "mmd_rl"),
+    "preference": ("neural_nlhf",),
+}
+
 #: Best-response dynamics posed for mean-field games. They run on every game, but converge only
 #: where the (damped, or soft) best-response map contracts: not on zero-sum matrix games such as RPS.
 MEAN_FIELD_SOLVERS = ("fixed_point", "boltzmann_iteration")
@@ -73,7 +87,7 @@ MEAN_FIELD_SOLVERS = ("fixed_point", "boltzmann_iteration")
 #: The solvers that run on every game family and converge on every two-player zero-sum game
 #: (what the solver x game tables, tests and notebooks iterate over).
 GENERAL_SOLVERS = tuple(name for name in SOLVERS if name not in MARKOV_SOLVERS + MEAN_FIELD_SOLVERS
-                        + sum(SAMPLED_SOLVERS.values(), ()))
+                        + sum(SAMPLED_SOLVERS.values(), ()) + sum(NEURAL_SOLVERS.values(), ()))
 
 
 def make(name: str, **hyperparameters) -> Solver:
@@ -84,13 +98,13 @@ def make(name: str, **hyperparameters) -> Solver:
 
 
 __all__ = [
-    "Solver", "SolverState", "Trace", "run", "initial_state", "update_average", "averaging_weight",
+    "Solver", "SolverState", "Trace", "run", "run_checkpointed", "save_state", "restore_state", "latest_step", "initial_state", "update_average", "averaging_weight",
     "fictitious_play", "fixed_point", "boltzmann_iteration", "regret_matching", "regret_matching_plus", "mirror_descent",
     "optimistic_mirror_descent", "extragradient", "mirror_prox", "mmd", "first_order_solver",
     "cfr", "cfr_plus", "discounted_cfr", "markov_fictitious_play",
     "minimax_value_iteration", "value_iteration", "policy_iteration", "entropy_regularized_extragradient",
     "natural_policy_gradient", "smooth_value_iteration", "StageGames", "MARKOV_SOLVERS", "MEAN_FIELD_SOLVERS", "GENERAL_SOLVERS",
     "SAMPLED_SOLVERS", "mccfr", "outcome_sampling_mccfr", "external_sampling_mccfr", "psro", "online_ipo", "nash_md", "sppo", "egpo", "nash_mp", "minimax_q", "decentralized_q_learning",
-    "sampled_mirror_descent", "sampled_fictitious_play",
+    "sampled_mirror_descent", "sampled_fictitious_play", "NEURAL_SOLVERS", "ppo", "mmd_rl", "neural_nlhf",
     "SOLVERS", "make",
 ]

@@ -10,6 +10,12 @@ sweep rerun with the same config and ``--out`` skips the finished chunks and
 loses at most one chunk of work. When several devices are visible the chunk
 axis is sharded across them (``NamedSharding`` over a 1-D mesh) and results are
 gathered; the same code runs on one CPU, one GPU or a multi-GPU host.
+
+A run (``run_experiment``) with ``checkpoint_every`` is made durable the same way along the step
+axis: it goes in chunks of that many steps and the batched solver state is saved with orbax under
+``<out>/checkpoints`` after each (``solvers.checkpoint.run_chunks``), so a killed run rerun with the
+same config and ``--out`` resumes from the latest checkpoint, with a bit-identical trace. It runs
+on one device (no sharding of the game axis).
 """
 
 from __future__ import annotations
@@ -59,6 +65,11 @@ def _shard(x, mesh):
     return jax.device_put(x, NamedSharding(mesh, PartitionSpec("grid")))
 
 
+def _hashable(params: dict) -> tuple:
+    """Static parameters as a sorted tuple, YAML lists (network widths) as tuples: a cache key."""
+    return tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in params.items()))
+
+
 def prepare_points(game_name, solver_name, static_game: dict, static_solver: dict, batched: dict,
                    keys, num_steps: int, eval_every: int):
     """The jitted batched solve and its arguments: ``(fn, args, num_points)``.
@@ -68,8 +79,8 @@ def prepare_points(game_name, solver_name, static_game: dict, static_solver: dic
     ``fn(*args)`` returns ``(exploitability [P', K], steps [P', K])``.
     """
     names = tuple(sorted(batched))
-    fn = _batched_solve(game_name, solver_name, tuple(sorted(static_game.items())),
-                        tuple(sorted(static_solver.items())), names, num_steps, eval_every)
+    fn = _batched_solve(game_name, solver_name, _hashable(static_game), _hashable(static_solver), names,
+                        num_steps, eval_every)
     dtype = jnp.result_type(float)
     values = tuple(jnp.asarray(batched[n], dtype) for n in names)
     n_points = keys.shape[0]
@@ -105,9 +116,16 @@ def solve_points(*args, **kwargs):
 
 
 # --------------------------------------------------------------------------- run
-def run_experiment(config: RunConfig, out: Path | None = None, log=print) -> dict:
-    """Solve ``config.num_games`` games (drawn from ``config.seed``) in one call; write results."""
+def run_experiment(config: RunConfig, out: Path | None = None, log=print, checkpoint_every: int | None = None) -> dict:
+    """Solve ``config.num_games`` games (drawn from ``config.seed``) in one call; write results.
+
+    With ``checkpoint_every`` the run goes in chunks of that many steps and the (batched) solver
+    state is saved after each under ``<out>/checkpoints`` (``solvers.checkpoint``); run again with
+    the same config and ``out`` it resumes from the latest checkpoint, with the same trace.
+    """
     every = eval_cadence(config.num_steps, config.eval_every)
+    if checkpoint_every is not None:
+        return _run_checkpointed(config, out, log, every, checkpoint_every)
     keys = jax.random.split(jax.random.key(config.seed), config.num_games)
     fn, args, n_points = prepare_points(config.game.name, config.solver.name, config.game.params,
                                         config.solver.params, {}, keys, config.num_steps, every)
@@ -124,13 +142,100 @@ def run_experiment(config: RunConfig, out: Path | None = None, log=print) -> dic
     if out is not None:
         out = Path(out)
         write_json(out / "config.json", {"config": config.model_dump(), "environment": environment()})
-        write_csv(out / "trace.csv", [{"game": g, "step": int(s), "exploitability": float(e)}
-                                       for g in range(expl.shape[0]) for s, e in zip(steps, expl[g])])
-        write_json(out / "summary.json", summary)
+        _write_run(out, expl, steps, summary)
     log(f"{config.solver.name} on {config.num_games} x {config.game.name}, {config.num_steps} steps: "
         f"final exploitability median {summary['final_exploitability_median']:.3e} "
         f"(max {summary['final_exploitability_max']:.3e}); compile {summary['compile_s']:.2f} s, "
         f"run {1e3 * run_s:.1f} ms ({summary['game_iterations_per_s']:.3g} game-iterations/s)")
+    return summary
+
+
+def _write_run(out: Path, expl, steps, summary: dict) -> None:
+    write_csv(out / "trace.csv", [{"game": g, "step": int(s), "exploitability": float(e)}
+                                   for g in range(expl.shape[0]) for s, e in zip(steps, expl[g])])
+    write_json(out / "summary.json", summary)
+
+
+@functools.lru_cache(maxsize=8)
+def _chunked_solve(game_name, solver_name, game_params, solver_params, eval_every):
+    """Jitted ``vmap``s over keys: ``init(keys) -> states`` and ``advance(keys, states, n) -> (states, Trace)``."""
+    game_params, solver_params = dict(game_params), dict(solver_params)
+
+    def point(key):   # as in _batched_solve: the game drawn from the point's key, then the solver
+        k_game, k_init = jax.random.split(key)
+        game = registry.build_game(game_name, game_params, k_game)
+        return game, registry.build_solver(solver_name, solver_params), k_init
+
+    @jax.jit
+    def init(keys):
+        def one(key):
+            game, solver, k_init = point(key)
+            return solver.init(game, k_init)
+        return jax.vmap(one)(keys)
+
+    @functools.partial(jax.jit, static_argnums=2)
+    def advance(keys, state, n):
+        def one(key, state):
+            game, solver, _ = point(key)
+            return solvers.run(solver, game, n, eval_every=eval_every, state=state)
+        return jax.vmap(one)(keys, state)
+
+    return init, advance
+
+
+def _run_checkpointed(config: RunConfig, out: Path | None, log, every: int, checkpoint_every: int) -> dict:
+    """``run_experiment`` in chunks of ``checkpoint_every`` steps, checkpointed under ``<out>/checkpoints``."""
+    from solvers.checkpoint import check_checkpoint_every, latest_step, run_chunks
+    if out is None:
+        raise ConfigError("--checkpoint-every: needs a results directory (--out) to keep the checkpoints in")
+    try:
+        check_checkpoint_every(checkpoint_every, every)
+    except ValueError:
+        raise ConfigError(f"--checkpoint-every: expected a positive multiple of eval_every ({every}), "
+                          f"got {checkpoint_every!r}") from None
+    out = Path(out)
+    resolved = config.model_dump()
+    digest = config_hash(resolved)
+    directory = out / "checkpoints"
+    keys = jax.random.split(jax.random.key(config.seed), config.num_games)
+    args = (config.game.name, config.solver.name, tuple(sorted(config.game.params.items())),
+            tuple(sorted(config.solver.params.items())), every)
+    try:
+        init, advance = _chunked_solve(*args)
+    except TypeError:   # unhashable parameter values (lists): no compile cache
+        init, advance = _chunked_solve.__wrapped__(*args)
+    meta = {"config": resolved, "config_hash": digest, "environment": environment(),
+            "checkpoint_every": checkpoint_every}
+    resumed = latest_step(directory) or 0
+    if resumed:   # config.json is rewritten once the checkpoint is known to be this config's
+        log(f"found a checkpoint at step {resumed} of {config.num_steps} in {directory}: resuming")
+    else:
+        write_json(out / "config.json", meta)
+    t0 = time.perf_counter()
+    try:
+        _, trace = run_chunks(lambda: init(keys), lambda state, n: advance(keys, state, n), config.num_steps,
+                              every, directory=directory, checkpoint_every=checkpoint_every,
+                              fingerprint={"config": digest})
+    except ValueError as err:
+        raise ConfigError(f"--out {out}: {err}") from None
+    write_json(out / "config.json", meta)
+    wall_s = time.perf_counter() - t0
+    expl, steps = np.asarray(trace.exploitability), np.asarray(trace.step)[0]
+    final = expl[:, -1]
+    ran = config.num_steps - min(resumed, config.num_steps)
+    summary = {
+        "game": config.game.name, "solver": config.solver.name, "num_games": config.num_games,
+        "num_steps": config.num_steps, "final_exploitability_median": float(np.median(final)),
+        "final_exploitability_mean": float(np.mean(final)), "final_exploitability_max": float(np.max(final)),
+        "checkpoint_every": checkpoint_every, "resumed_from_step": resumed,
+        "compile_s": None, "run_s": wall_s,   # compile and checkpoint I/O included in run_s
+        "game_iterations_per_s": config.num_games * ran / wall_s if ran else None,
+    }
+    _write_run(out, expl, steps, summary)
+    log(f"{config.solver.name} on {config.num_games} x {config.game.name}, {config.num_steps} steps "
+        f"(checkpoints every {checkpoint_every} in {directory}): final exploitability median "
+        f"{summary['final_exploitability_median']:.3e} (max {summary['final_exploitability_max']:.3e}); "
+        f"{ran} steps run in {wall_s:.2f} s (compile and checkpointing included)")
     return summary
 
 
