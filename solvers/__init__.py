@@ -14,6 +14,7 @@ from solvers.markov_fictitious_play import markov_fictitious_play
 from solvers.smooth_value_iteration import smooth_value_iteration
 from solvers.stage_games import StageGames
 from solvers.value_iteration import minimax_value_iteration, policy_iteration, value_iteration
+from solvers.neural.deep_mean_field import deep_mirror_descent
 from solvers.neural.nfsp import nfsp
 from solvers.neural.nlhf import neural_nlhf
 from solvers.neural.policy_gradient import mmd_rl, ppo
@@ -58,6 +59,7 @@ SOLVERS = {
     # neural learners: flax networks trained from the simulator, scored exactly (solvers.neural)
     "ppo": ppo,
     "nfsp": nfsp,
+    "deep_mirror_descent": deep_mirror_descent,
     "mmd_rl": mmd_rl,
     "neural_nlhf": neural_nlhf,
 }
@@ -81,6 +83,7 @@ NEURAL_SOLVERS = {
     "efg": ("nfsp",),
     "efg_markov": ("ppo", "mmd_rl"),
     "preference": ("neural_nlhf",),
+    "mean_field": ("deep_mirror_descent",),
 }
 
 #: Best-response dynamics posed for mean-field games. They run on every game, but converge only
@@ -108,6 +111,6 @@ __all__ = [
     "minimax_value_iteration", "value_iteration", "policy_iteration", "entropy_regularized_extragradient",
     "natural_policy_gradient", "smooth_value_iteration", "StageGames", "MARKOV_SOLVERS", "MEAN_FIELD_SOLVERS", "GENERAL_SOLVERS",
     "SAMPLED_SOLVERS", "mccfr", "outcome_sampling_mccfr", "external_sampling_mccfr", "psro", "online_ipo", "nash_md", "sppo", "egpo", "nash_mp", "minimax_q", "decentralized_q_learning",
-    "sampled_mirror_descent", "sampled_fictitious_play", "NEURAL_SOLVERS", "ppo", "mmd_rl", "nfsp", "neural_nlhf",
+    "sampled_mirror_descent", "sampled_fictitious_play", "NEURAL_SOLVERS", "ppo", "mmd_rl", "nfsp", "deep_mirror_descent", "neural_nlhf",
     "SOLVERS", "make",
 ]

@@ -16,7 +16,8 @@ import jaxgames
 import solvers
 from helpers import forbid_exact_model
 from solvers.neural.common import row_offsets
-from solvers.neural.nfsp import _play, _transitions, nfsp, reservoir_add, reservoir_init, reservoir_sample
+from solvers.neural.nfsp import _play, _transitions, nfsp
+from solvers.neural.reservoir import reservoir_add, reservoir_init, reservoir_sample
 
 KUHN_UNIFORM_NASH_CONV = 11 / 12   # NashConv of the uniform policy in 2-player Kuhn poker
 SMALL = dict(hidden_sizes=(32,), num_envs=64, batch_size=64, replay_capacity=4096, reservoir_capacity=8192)

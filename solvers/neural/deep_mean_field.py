@@ -14,21 +14,24 @@ of (time, state), ``decision_points(game).features`` ``[T*S, T+S]``):
    episode explore) and ``td_action_values`` (or ``monte_carlo_action_values``) turns the
    ``num_episodes * num_agents * T`` transitions into per-cell targets ``q^(t, x, a)`` with
    sample counts ``n(t, x, a)``;
-2. the **Q-network** ``A_theta`` (warm-started from the previous iteration) takes
-   ``regression_steps`` Adam steps on the count-weighted squared error to the sampled
-   advantages ``q^ - sum_a pi_k q^``::
+2. a **Q-network** ``A_theta``, initialised afresh at every iteration, takes ``regression_steps``
+   Adam steps on the count-weighted squared error to the sampled advantages, divided by their
+   count-weighted root mean square ``s`` (the targets shrink as the policy converges)::
 
-       L(theta) = sum_{t,x,a} n(t,x,a) (A_theta(t,x)[a] - q^(t,x,a) + sum_b pi_k(b|t,x) q^(t,x,b))^2
+       L(theta) = sum_{t,x,a} n(t,x,a) (A_theta(t,x)[a] - (q^(t,x,a) - sum_b pi_k(b|t,x) q^(t,x,b)) / s)^2
                   / sum n,
 
    which is exactly the mean squared error over the individual sampled TD (or Monte Carlo)
    targets, up to a constant (a cell's samples share their input, so their mean and count are a
    sufficient statistic), at the cost of ``T*S`` network rows instead of ``E*N*T``. Fitting the
-   advantage rather than ``Q`` drops a per-(t, x) baseline the softmax ignores;
+   advantage rather than ``Q`` drops a per-(t, x) baseline the softmax ignores. (A Q-network
+   warm-started across iterations had lost every ReLU unit after 100 iterations on crowd modelling,
+   leaving a constant, state-blind advantage whose bias accumulated in ``C_phi``: measured
+   exploitability stalled at 0.08-0.10 where the fresh, scaled fit reaches 0.03-0.05);
 3. the **cumulative network** ``C_phi`` (the policy; warm-started, its output layer starts at
    zero so ``pi_0`` is uniform) takes ``regression_steps`` Adam steps toward the frozen target
 
-       y(t, x, a) = C_phi_prev(t, x)[a] + A_theta(t, x)[a] - sum_b pi_k(b|t,x) A_theta(t, x)[b]
+       y(t, x, a) = C_phi_prev(t, x)[a] + s (A_theta(t, x)[a] - sum_b pi_k(b|t,x) A_theta(t, x)[b])
 
    on every legal (t, x, a) (the paper's practical version: one network regressed on
    ``Q_cum_prev + Q_new`` instead of storing every past Q-network), and
@@ -40,7 +43,9 @@ its exact exploitability; the exact model is never read (the simulator uses the 
 transition functions, as an environment would). The sampled Q-targets carry the finite-N bias
 and noise of the tabular learner (``solvers/sampled/mean_field.py``); the networks add their
 regression error, which accumulates in ``C_phi`` over iterations. A smaller ``eta`` than exact OMD
-wants averages more iterations' noise (measured in ``benchmarks/bench_deep_mean_field.py``).
+wants averages more iterations' noise: on the default crowd modelling (N = 1000, E = 8) eta = 1
+fluctuates around 0.1-0.3 while eta = 0.2-0.3 settles near 0.03-0.05 after 200 iterations
+(measured, ``benchmarks/bench_deep_mean_field.py``).
 
 ``num_minibatches`` splits the ``T*S`` decision points into that many minibatches (a fresh
 permutation per iteration; regression step ``i`` uses minibatch ``i mod num_minibatches``); the
@@ -83,11 +88,10 @@ class DeepMirrorDescentState(NamedTuple):
     """``SolverState.extra`` of ``deep_mirror_descent``."""
 
     key: jax.Array        # PRNG key of the next step
-    q_params: Any         # flax parameters of the Q-(advantage-)network A_theta
-    q_opt: Any            # its optax state
+    q_params: Any         # flax parameters of the last Q-(advantage-)network A_theta (fitted afresh each step)
     cum_params: Any       # flax parameters of the cumulative network C_phi (the policy's logits / eta)
     cum_opt: Any          # its optax state
-    q_loss: jax.Array     # scalar: the Q-network's loss at its last regression step (diagnostic)
+    q_loss: jax.Array     # scalar: the Q-network's loss (scaled targets) at its last regression step
     cum_loss: jax.Array   # scalar: the cumulative network's loss at its last regression step
 
 
@@ -157,7 +161,8 @@ def deep_mirror_descent(hidden_sizes=(64,), learning_rate=0.3, num_agents: int =
       learning_rate: the mirror-descent step ``eta > 0`` (may be traced: ``vmap`` over it works).
       num_agents: ``N >= 1`` agents per simulated episode (static; finite-N bias ``O(1/N)``).
       num_episodes: independent ``N``-agent episodes per iteration (static).
-      regression_steps: optax (Adam) steps per iteration for each network (static, >= 1).
+      regression_steps: optax (Adam) steps per iteration for each network (static, >= 1): the
+        Q-network starts afresh every iteration, the cumulative network from its last parameters.
       regression_learning_rate: Adam's step size (> 0, may be traced).
       num_minibatches: minibatches of the ``T*S`` decision points (static; must divide ``T*S``).
       exploration, num_explorers, estimator: as in ``solvers.sampled_mirror_descent`` (agents
@@ -188,7 +193,7 @@ def deep_mirror_descent(hidden_sizes=(64,), learning_rate=0.3, num_agents: int =
         table = _policy_table(net, cum_params, points, learning_rate)
         policy = tabular_policy(game, table)
         zero = jnp.zeros((), table.dtype)
-        extra = DeepMirrorDescentState(key=key, q_params=q_params, q_opt=optimizer.init(q_params),
+        extra = DeepMirrorDescentState(key=key, q_params=q_params,
                                        cum_params=cum_params, cum_opt=optimizer.init(cum_params),
                                        q_loss=zero, cum_loss=zero)
         return SolverState(policy=policy, average=policy, step=jnp.zeros((), jnp.int32), extra=extra)
@@ -214,13 +219,16 @@ def deep_mirror_descent(hidden_sizes=(64,), learning_rate=0.3, num_agents: int =
         weights = jnp.where(legal, counts.reshape(-1, num_actions), 0.0).astype(pi.dtype)
         chex.assert_shape((adv_hat, weights), legal.shape)
 
-        # 2. the Q-(advantage-)network regresses on the sampled advantages
-        q_params, q_opt, q_loss = _regress(net, optimizer, ex.q_params, ex.q_opt, points.features,
-                                           jax.lax.stop_gradient(adv_hat), weights, regression_steps,
-                                           num_minibatches, k_q)
+        # 2. a fresh Q-(advantage-)network regresses on the sampled advantages, scaled to unit size
+        scale = jnp.sqrt(jnp.sum(weights * adv_hat ** 2) / jnp.maximum(jnp.sum(weights), 1.0)) + 1e-6
+        k_init, k_q = jax.random.split(k_q)
+        q_params = net.init(k_init, points.features[:1])
+        q_params, _, q_loss = _regress(net, optimizer, q_params, optimizer.init(q_params), points.features,
+                                       jax.lax.stop_gradient(adv_hat / scale), weights, regression_steps,
+                                       num_minibatches, k_q)
 
         # 3. the cumulative network regresses on C_prev + A_theta (frozen targets)
-        a_new = _centre(net.apply(q_params, points.features), pi_rows, legal)
+        a_new = scale * _centre(net.apply(q_params, points.features), pi_rows, legal)
         target = jax.lax.stop_gradient(net.apply(ex.cum_params, points.features) + a_new)
         cum_params, cum_opt, cum_loss = _regress(net, optimizer, ex.cum_params, ex.cum_opt, points.features,
                                                  target, legal.astype(pi.dtype), regression_steps,
@@ -228,9 +236,10 @@ def deep_mirror_descent(hidden_sizes=(64,), learning_rate=0.3, num_agents: int =
 
         table = _policy_table(net, cum_params, points, learning_rate)
         policy = tabular_policy(game, table)
-        extra = DeepMirrorDescentState(key=key, q_params=q_params, q_opt=q_opt, cum_params=cum_params,
+        extra = DeepMirrorDescentState(key=key, q_params=q_params, cum_params=cum_params,
                                        cum_opt=cum_opt, q_loss=q_loss.astype(pi.dtype),
                                        cum_loss=cum_loss.astype(pi.dtype))
         return SolverState(policy=policy, average=policy, step=state.step + 1, extra=extra)
 
     return Solver(init=init, step=step, output=lambda state: state.policy)
+
