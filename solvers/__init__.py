@@ -17,6 +17,7 @@ from solvers.value_iteration import minimax_value_iteration, policy_iteration, v
 from solvers.neural.deep_mean_field import deep_mirror_descent
 from solvers.neural.nfsp import nfsp
 from solvers.neural.nlhf import neural_nlhf
+from solvers.neural.rnad import rnad
 from solvers.neural.policy_gradient import mmd_rl, ppo
 from solvers.sampled import (decentralized_q_learning, egpo, external_sampling_mccfr, mccfr, minimax_q, nash_md, nash_mp, online_ipo,
                              outcome_sampling_mccfr, psro, sampled_fictitious_play, sampled_mirror_descent, sppo)
@@ -59,6 +60,7 @@ SOLVERS = {
     # neural learners: flax networks trained from the simulator, scored exactly (solvers.neural)
     "ppo": ppo,
     "nfsp": nfsp,
+    "rnad": rnad,
     "deep_mirror_descent": deep_mirror_descent,
     "mmd_rl": mmd_rl,
     "neural_nlhf": neural_nlhf,
@@ -80,7 +82,7 @@ SAMPLED_SOLVERS = {
 #: Neural learners (``solvers.neural``), by the family they need: networks (flax) trained by optax from
 #: the simulator only; ``output`` is the network at every decision point, scored exactly.
 NEURAL_SOLVERS = {
-    "efg": ("nfsp",),
+    "efg": ("nfsp", "rnad"),
     "efg_markov": ("ppo", "mmd_rl"),
     "preference": ("neural_nlhf",),
     "mean_field": ("deep_mirror_descent",),
@@ -111,6 +113,6 @@ __all__ = [
     "minimax_value_iteration", "value_iteration", "policy_iteration", "entropy_regularized_extragradient",
     "natural_policy_gradient", "smooth_value_iteration", "StageGames", "MARKOV_SOLVERS", "MEAN_FIELD_SOLVERS", "GENERAL_SOLVERS",
     "SAMPLED_SOLVERS", "mccfr", "outcome_sampling_mccfr", "external_sampling_mccfr", "psro", "online_ipo", "nash_md", "sppo", "egpo", "nash_mp", "minimax_q", "decentralized_q_learning",
-    "sampled_mirror_descent", "sampled_fictitious_play", "NEURAL_SOLVERS", "ppo", "mmd_rl", "nfsp", "deep_mirror_descent", "neural_nlhf",
+    "sampled_mirror_descent", "sampled_fictitious_play", "NEURAL_SOLVERS", "ppo", "mmd_rl", "nfsp", "rnad", "deep_mirror_descent", "neural_nlhf",
     "SOLVERS", "make",
 ]

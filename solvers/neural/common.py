@@ -55,6 +55,31 @@ class MLP(nn.Module):
         return nn.Dense(self.outputs)(x)
 
 
+class PolicyValueNet(nn.Module):
+    """Action logits ``[..., A]`` and a value ``[...]`` from two ``MLP`` torsos (no shared layers:
+    the value's regression targets, returns of a few chips, would otherwise drown the policy's
+    gradient)."""
+
+    hidden: Sequence[int]
+    num_actions: int
+
+    @nn.compact
+    def __call__(self, x):
+        return MLP(self.hidden, self.num_actions)(x), MLP(self.hidden, 1)(x)[..., 0]
+
+
+def policy_value_heads(net: PolicyValueNet, params, features, legal):
+    """``(masked logits [..., A], value [...])`` of the network at ``features``."""
+    logits, value = net.apply(params, features)
+    return masked_logits(logits, legal), value
+
+
+def policy_table(net: PolicyValueNet, params, points) -> jax.Array:
+    """``[M, A]``: the network's policy at every decision point (zero on illegal actions)."""
+    logits, _ = policy_value_heads(net, params, points.features, points.legal)
+    return jax.nn.softmax(logits, axis=-1)
+
+
 class DecisionPoints(NamedTuple):
     """Every decision point of every player, player after player (see the module docstring)."""
 
