@@ -8,7 +8,7 @@ Run from the repository root, on an otherwise idle machine::
     python benchmarks/bench_neural.py --budget 120 --games kuhn_poker
 
 **Curves.** For each game and learner, ``--seeds`` independent runs (``jax.vmap`` over keys) train
-in one jitted call per chunk of ``--chunk`` learner steps (``solvers.run(..., state=...)``), until
+in one jitted call per chunk of learner steps (``SETTINGS``) (``solvers.run(..., state=...)``), until
 the wall-time budget (``--budget`` seconds, compilation included) is spent. After every chunk we
 record the wall time since the start (the first chunk includes compilation, reported apart as
 ``compile_s``), the environment steps so far (player decisions actually taken, summed over the
@@ -20,7 +20,7 @@ seeds' batches and divided by the number of seeds), and the exact NashConv of ea
 
 Target (issue 12): a last-iterate learner (PPO or MMD-RL) reaches NashConv <= 0.3 on Leduc within
 10 minutes; R-NaD's published curve is about 0.2 after 1M learner steps. Results go to
-``benchmarks/results/bench_neural[_quick].{json,csv,png}``.
+``benchmarks/results/bench_neural[_quick]_<learners>.{json,csv,png}``.
 """
 
 from __future__ import annotations
@@ -35,12 +35,17 @@ import jaxgames
 import solvers
 from _common import RESULTS_DIR, standard_parser, start_run, time_jitted, write_results
 from solvers.neural.policy_gradient import mmd_rl, ppo
+from solvers.neural.rnad import rnad
 
 LEARNERS = {
+    "rnad": lambda batch: rnad(hidden_sizes=(128,), batch_size=batch, period=1000, target_rate=0.003),
     "mmd_rl": lambda batch: mmd_rl(hidden_sizes=(128, 128), batch_size=batch, learning_rate=3e-3,
-                                   magnet_coef=0.05, proximity=0.5, magnet_every=100),
+                                   magnet_coef=0.1, proximity=0.5, magnet_every=100),
     "ppo": lambda batch: ppo(hidden_sizes=(128, 128), batch_size=batch, learning_rate=3e-3, entropy_coef=0.02),
 }
+#: learner steps per chunk (between evaluations) and batch size per learner: R-NaD takes one Adam
+#: step per batch of 256 episodes, the PPO family two epochs of four minibatches per 1,024.
+SETTINGS = {"rnad": (1000, 256), "mmd_rl": (50, 1024), "ppo": (50, 1024)}
 GAMES = {"kuhn_poker": jaxgames.kuhn_poker, "leduc_poker": jaxgames.leduc_poker}
 
 
@@ -133,26 +138,25 @@ def plot(rows: list, path) -> None:
 def main(argv=None):
     parser = standard_parser(__doc__)
     parser.add_argument("--games", default=None, help="comma-separated subset of kuhn_poker,leduc_poker")
-    parser.add_argument("--learners", default="mmd_rl,ppo")
+    parser.add_argument("--learners", default="rnad,mmd_rl,ppo")
     parser.add_argument("--budget", type=float, default=600.0, help="wall-time budget per learner (s)")
     parser.add_argument("--seeds", type=int, default=4)
-    parser.add_argument("--batch", type=int, default=1024)
-    parser.add_argument("--chunk", type=int, default=100, help="learner steps between evaluations")
     args, info, cpu = start_run(parser, argv)
     t_start = time.perf_counter()
     games = (args.games or ("kuhn_poker" if args.quick else "leduc_poker")).split(",")
     budget = 5.0 if args.quick else args.budget
-    chunk = 5 if args.quick else args.chunk
     rows, summaries = [], []
     for game_name in games:
         for learner in args.learners.split(","):
-            r, s = curve(game_name, learner, args.batch, args.seeds, chunk, budget)
+            chunk, batch = SETTINGS[learner]
+            r, s = curve(game_name, learner, batch, args.seeds, 5 if args.quick else chunk, budget)
             rows += r
             summaries.append(s)
     for batch in ((256,) if args.quick else (1024, 16384)):
         for game_name in games:
-            rows.append(throughput(game_name, "mmd_rl", batch, args.repeats))
-    stem = "bench_neural_quick" if args.quick else "bench_neural"
+            for learner in args.learners.split(","):
+                rows.append(throughput(game_name, learner, batch, args.repeats))
+    stem = "bench_neural" + ("_quick" if args.quick else "") + "_" + args.learners.replace(",", "_")
     plot(rows, RESULTS_DIR / f"{stem}.png")
     fields = sorted({k for r in rows for k in r})
     cpu.finish(info)

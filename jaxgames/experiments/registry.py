@@ -78,6 +78,7 @@ def _register_builtins() -> None:
     register_game("preference_bradley_terry", _preference(matrix.bradley_terry_preferences, True), random=True)
     register_game("preference_intransitive", _preference(matrix.random_intransitive_preferences, True),
                   random=True)
+    register_game("contextual_preference", matrix.random_contextual_preference, random=True)
     register_game("kuhn_poker", efg.kuhn_poker)
     register_game("leduc_poker", efg.leduc_poker)
     register_game("markov_random_zero_sum", markov.random_zero_sum, random=True)

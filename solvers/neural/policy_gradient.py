@@ -76,7 +76,8 @@ class PolicyGradientState(NamedTuple):
     opt_state: Any      # optax state
     key: jax.Array      # PRNG key of the next step
     magnet: jax.Array   # float [M, A]: the magnet policy rho (MMD-RL; uniform for PPO, unused)
-    table: jax.Array    # float [M, A]: the network's policy at every decision point (output)
+    table: jax.Array    # float [M, A]: the network's policy at every decision point (behaviour)
+    target: Any         # Polyak average of ``params`` (``target_rate``), else ``params``
 
 
 class _Batch(NamedTuple):
@@ -143,7 +144,7 @@ def build_learner(name: str, hidden_sizes=(64,), batch_size: int = 256, learning
                             num_epochs: int = 2, num_minibatches: int = 4, clip_epsilon=0.2,
                             value_coef=0.5, entropy_coef=0.0, magnet_coef=None, proximity=None,
                             magnet_every: int | None = None, gae_lambda=0.95, unroll_length: int = 32,
-                            max_grad_norm=1.0, normalize_advantages: bool = False):
+                            max_grad_norm=1.0, normalize_advantages: bool = False, target_rate=None):
     """``(solver, update)``: the learner, and its update ``update(game, params, opt_state, key, table,
     magnet, learner=None) -> (params, opt_state, table)`` (one rollout of the behaviour ``table`` and
     the optimizer passes; PSRO's neural oracle calls it with fixed opponents)."""
@@ -161,6 +162,8 @@ def build_learner(name: str, hidden_sizes=(64,), batch_size: int = 256, learning
         check_positive(proximity, "proximity")
     if magnet_every is not None:
         magnet_every = check_count(magnet_every, "magnet_every")
+    if target_rate is not None:
+        check_positive(target_rate, "target_rate")
     check_positive(gae_lambda, "gae_lambda", allow_zero=True)
     optimizer = optax.chain(optax.clip_by_global_norm(max_grad_norm), optax.adam(learning_rate))
 
@@ -178,7 +181,7 @@ def build_learner(name: str, hidden_sizes=(64,), batch_size: int = 256, learning
         table = _table(net, params, points)
         uniform = jnp.where(points.legal, 1.0, 0.0) / points.legal.sum(axis=1, keepdims=True)
         extra = PolicyGradientState(params=params, opt_state=optimizer.init(params), key=key,
-                                    magnet=uniform.astype(table.dtype), table=table)
+                                    magnet=uniform.astype(table.dtype), table=table, target=params)
         policy = tabular_policy(game, table)
         return SolverState(policy=policy, average=policy, step=jnp.zeros((), jnp.int32), extra=extra)
 
@@ -266,11 +269,16 @@ def build_learner(name: str, hidden_sizes=(64,), batch_size: int = 256, learning
         ex = state.extra
         key, k_update = jax.random.split(ex.key)
         params, opt_state, table = update(game, ex.params, ex.opt_state, k_update, ex.table, ex.magnet)
+        target, reported = params, table
+        if target_rate is not None:
+            target = optax.incremental_update(params, ex.target, target_rate)
+            reported = _table(_network(decision_points(game), hidden), target, decision_points(game))
         magnet = ex.magnet
         if magnet_every is not None:
-            magnet = jnp.where((state.step + 1) % magnet_every == 0, table, magnet)
-        policy = tabular_policy(game, table)
-        extra = PolicyGradientState(params=params, opt_state=opt_state, key=key, magnet=magnet, table=table)
+            magnet = jnp.where((state.step + 1) % magnet_every == 0, reported, magnet)
+        policy = tabular_policy(game, reported)
+        extra = PolicyGradientState(params=params, opt_state=opt_state, key=key, magnet=magnet, table=table,
+                                    target=target)
         return SolverState(policy=policy, average=policy, step=state.step + 1, extra=extra)
 
     return Solver(init=init, step=step, output=lambda state: state.policy), update
@@ -301,7 +309,7 @@ def ppo(hidden_sizes=(64,), batch_size: int = 256, learning_rate=1e-3, num_epoch
 def mmd_rl(hidden_sizes=(64,), batch_size: int = 256, learning_rate=1e-3, num_epochs: int = 2,
            num_minibatches: int = 4, magnet_coef=0.05, proximity=1.0, magnet_every: int | None = 100,
            value_coef=0.5, gae_lambda=0.95, unroll_length: int = 32, max_grad_norm=1.0,
-           clip_epsilon=None) -> Solver:
+           clip_epsilon=None, target_rate=None) -> Solver:
     """Magnetic mirror descent as reinforcement learning (Sokota et al. 2023).
 
     The loss is the importance-weighted advantage plus ``magnet_coef`` (alpha) times the KL to the
@@ -310,9 +318,13 @@ def mmd_rl(hidden_sizes=(64,), batch_size: int = 256, learning_rate=1e-3, num_ep
     uniform, converging to the logit QRE of temperature alpha). ``clip_epsilon`` adds PPO's clipping
     to the surrogate (a second proximity; ``proximity=None`` leaves clipping alone). Reports the
     last iterate. Advantages are not normalized: alpha is a temperature in payoff units (the fixed
-    point with a fixed magnet is the logit QRE at that temperature). Example:
+    point with a fixed magnet is the logit QRE at that temperature). ``target_rate`` ``tau``: the
+    reported policy (and the next magnet) is a Polyak average of the parameters,
+    ``theta_bar <- (1 - tau) theta_bar + tau theta`` (R-NaD's target network), which averages out the
+    sampling noise of the last iterate; ``None`` reports the network itself. Example:
     ``solvers.run(solvers.mmd_rl(), jaxgames.kuhn_poker(), 300, key=key)``.
     """
     return policy_gradient_learner("mmd_rl", hidden_sizes, batch_size, learning_rate, num_epochs,
                                    num_minibatches, clip_epsilon, value_coef, 0.0, magnet_coef, proximity, magnet_every,
-                                   gae_lambda, unroll_length, max_grad_norm, normalize_advantages=False)
+                                   gae_lambda, unroll_length, max_grad_norm, normalize_advantages=False,
+                                   target_rate=target_rate)
