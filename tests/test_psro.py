@@ -190,7 +190,7 @@ def test_markov_sampled_from_the_simulator_only(single_controller):
     ({"meta_solver": "no_such_solver"}, "meta_solver"),
     ({"meta_solver": "minimax_value_iteration"}, "meta_solver"),   # needs a Markov game
     ({"meta_solver": 3}, "meta_solver"),
-    ({"oracle": "neural"}, "oracle"),
+    ({"oracle": "genetic"}, "oracle"),
     ({"meta_game": "approximate"}, "meta_game"),
     ({"max_policies": 0}, "max_policies"),
     ({"max_policies": 2.5}, "max_policies"),

@@ -52,26 +52,13 @@ vmapped like the rest. Its ``add`` takes a fixed number of items, so the ``num_e
 max_episode_length`` slots of a step are added whole with a ``valid`` flag (false where an
 episode had already ended); the loss is the mean over the valid items of a minibatch (Kuhn: ~15% of
 the slots are invalid). ``M_SL`` needs reservoir sampling, which flashbax does not provide, and a
-masked add (only best-response decisions enter); ``Reservoir`` below implements algorithm R for a
+masked add (only best-response decisions enter); ``solvers.neural.reservoir`` implements algorithm R for a
 batch of items at once (exactly the sequential algorithm: within a batch the later of two items
 drawn to one slot wins).
 
 **Exploitability.** ``Trace.exploitability`` is ``NashConv / num_players`` (OpenSpiel's
-``exploitability``, what its NFSP example prints); ``Trace.nash_conv`` is ``NashConv``. On Kuhn
-poker (uniform: NashConv 11/12 = 0.917, exploitability 0.458) the defaults first reach
-exploitability <= 0.107 after 225-725 steps (29k-93k episodes; 8 seeds), every seed stays below it
-from step 800, and the median is 0.055 at step 1,000; seed 0 gets there in ~9 s from a cold start,
-compilation included, on 2 shared CPU cores (``benchmarks/bench_nfsp.py``).
-
-**Defaults** (Kuhn, 4 seeds, 1,000-3,000 steps, exploitability): Adam at ``1e-3`` for both
-networks with 2 updates per step stalls around 0.14-0.16 for hundreds of steps (some seeds above
-0.107 at step 1,000); a faster Q-network (``rl_learning_rate=3e-3``) with 4 updates per step puts
-every seed below 0.107 by step 300 and reaches 0.018 (mean) at step 3,000. 64 environments per step
-learn more slowly per step, 256 environments or minibatches of 256 no faster per step; an RL rate
-of ``1e-2`` or 8 updates per step were no better. The memories' defaults (``2**15`` slots,
-``2**17`` items: the last ~85 steps of replay on Kuhn, and the whole best-response history of the
-first ~4,000 steps in the reservoir, ~31 items a step) are far smaller than OpenSpiel's 200k / 2M,
-which would cost that memory in every vmapped seed; larger memories were not measured.
+``exploitability``, what its NFSP example prints); ``Trace.nash_conv`` is ``NashConv``. Measured
+figures, and how the defaults were chosen, are in ``benchmarks/README.md`` (``bench_nfsp.py``).
 
 Shapes: ``B = num_envs``, ``T = env.max_episode_length`` (Kuhn 3, Leduc 8), ``M`` decision points,
 ``A`` the largest action count, ``D`` the feature size.

@@ -85,11 +85,7 @@ the opponent's sign, as in the reference; nothing is guaranteed there.
 averaging; ``state.policy == state.average``). The reference's post-processing of the policy
 (thresholding and discretization of small probabilities) is not applied.
 
-Measured (``benchmarks/bench_neural_rnad.py``, 2 shared CPU cores, key 0): Kuhn, defaults,
-NashConv 0.99 -> 0.088 after 500 steps (0.9 s), 0.018 after 1,000 (2 s), then 0.014-0.034 (the
-noise floor of 256 episodes per step at a constant step size); Leduc, ``hidden_sizes=(128,),
-period=1000, target_rate=0.003``, 4.66 -> 0.96 after 1,000 steps (8 s), 0.39 after 8,000 (59 s),
-then 0.4-0.8 up to 24,750 steps (181 s; best 0.32).
+Measured figures: ``benchmarks/README.md`` (``bench_neural_rnad.py``, ``bench_neural.py``).
 
 Shapes: ``points.features [M, D]``; a rollout ``[B, T]`` (``T = tree.max_depth``); the v-trace
 outputs ``[N, B, T]`` and ``[N, B, T, A]``.
