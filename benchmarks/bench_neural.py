@@ -20,7 +20,7 @@ seeds' batches and divided by the number of seeds), and the exact NashConv of ea
 
 Target (issue 12): a last-iterate learner (PPO or MMD-RL) reaches NashConv <= 0.3 on Leduc within
 10 minutes; R-NaD's published curve is about 0.2 after 1M learner steps. Results go to
-``benchmarks/results/bench_neural[_quick]_<learners>.{json,csv,png}``.
+``benchmarks/results/bench_neural_curves[_quick]_<learners>.{json,csv,png}``.
 """
 
 from __future__ import annotations
@@ -28,7 +28,6 @@ from __future__ import annotations
 import time
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 import jaxgames
@@ -156,7 +155,7 @@ def main(argv=None):
         for game_name in games:
             for learner in args.learners.split(","):
                 rows.append(throughput(game_name, learner, batch, args.repeats))
-    stem = "bench_neural" + ("_quick" if args.quick else "") + "_" + args.learners.replace(",", "_")
+    stem = "bench_neural_curves" + ("_quick" if args.quick else "") + "_" + args.learners.replace(",", "_")
     plot(rows, RESULTS_DIR / f"{stem}.png")
     fields = sorted({k for r in rows for k in r})
     cpu.finish(info)
