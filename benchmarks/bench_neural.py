@@ -29,6 +29,7 @@ import time
 
 import jax
 import numpy as np
+import optax
 
 import jaxgames
 import solvers
@@ -38,13 +39,19 @@ from solvers.neural.rnad import rnad
 
 LEARNERS = {
     "rnad": lambda batch: rnad(hidden_sizes=(128,), batch_size=batch, period=1000, target_rate=0.003),
+    # R-NaD reporting OpenSpiel's post-processed policy (small probabilities dropped, rounded to 1/32)
+    "rnad_pp": lambda batch: rnad(hidden_sizes=(128,), batch_size=batch, period=1000, target_rate=0.003,
+                                  output_threshold=0.03, output_discretization=32),
+    # R-NaD with a step size halved every 4,000 steps (an optax schedule)
+    "rnad_decay": lambda batch: rnad(hidden_sizes=(128,), batch_size=batch, period=1000, target_rate=0.003,
+                                     learning_rate=optax.exponential_decay(3e-3, 4000, 0.5)),
     "mmd_rl": lambda batch: mmd_rl(hidden_sizes=(128, 128), batch_size=batch, learning_rate=3e-3,
                                    magnet_coef=0.1, proximity=0.5, magnet_every=100),
     "ppo": lambda batch: ppo(hidden_sizes=(128, 128), batch_size=batch, learning_rate=3e-3, entropy_coef=0.02),
 }
 #: learner steps per chunk (between evaluations) and batch size per learner: R-NaD takes one Adam
 #: step per batch of 256 episodes, the PPO family two epochs of four minibatches per 1,024.
-SETTINGS = {"rnad": (1000, 256), "mmd_rl": (50, 1024), "ppo": (50, 1024)}
+SETTINGS = {"rnad": (1000, 256), "rnad_pp": (1000, 256), "rnad_decay": (1000, 256), "mmd_rl": (50, 1024), "ppo": (50, 1024)}
 GAMES = {"kuhn_poker": jaxgames.kuhn_poker, "leduc_poker": jaxgames.leduc_poker}
 
 

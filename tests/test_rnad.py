@@ -203,3 +203,16 @@ def test_bad_game_or_key_raise(kuhn):
         solver.init(kuhn, None)
     with pytest.raises(ValueError, match="game"):
         solver.init(jaxgames.matrix.matching_pennies(), jax.random.key(0))
+
+
+def test_post_processing_of_the_reported_policy():
+    """OpenSpiel's R-NaD post-processing: probabilities below the threshold are dropped, the rest
+    rounded to multiples of 1/32 by largest remainders; rows stay distributions (known values)."""
+    from solvers.neural.rnad import post_process
+    table = jnp.array([[0.5, 0.49, 0.01], [0.2, 0.3, 0.5], [1 / 3, 1 / 3, 1 / 3], [0.7, 0.3, 0.0]])
+    out = np.asarray(post_process(table, 0.03, 32))
+    np.testing.assert_allclose(out, [[0.5, 0.5, 0.0], [6 / 32, 10 / 32, 16 / 32], [11 / 32, 11 / 32, 10 / 32],
+                                     [22 / 32, 10 / 32, 0.0]])
+    np.testing.assert_array_equal(np.asarray(post_process(table)), np.asarray(table))   # None: unchanged
+    with pytest.raises(ValueError, match="output_discretization"):
+        rnad(output_discretization=0)

@@ -241,9 +241,11 @@ def check_hidden(hidden, field: str = "hidden_sizes") -> tuple[int, ...]:
 
 
 def check_rates(**rates) -> None:
-    """Every named hyperparameter is a finite value > 0 (traced values pass)."""
+    """Every named hyperparameter is a finite value > 0 (traced values and optax schedules, i.e.
+    callables of the step, pass)."""
     for field, value in rates.items():
-        check_positive(value, field)
+        if not callable(value):
+            check_positive(value, field)
 
 
 def check_divides(batch: int, parts: int, field: str, whole: str) -> None:

@@ -255,6 +255,21 @@ def neurd_loss(logits: jax.Array, legal: jax.Array, advantage: jax.Array, beta, 
 
 # ----------------------------------------------------------------------------- the learner
 
+def post_process(table: jax.Array, threshold=None, discretization: int | None = None) -> jax.Array:
+    """``[M, A]`` rows with probabilities below ``threshold`` zeroed and renormalized, then rounded
+    to multiples of ``1 / discretization`` by largest remainders (each row still sums to 1)."""
+    if threshold is not None:
+        kept = jnp.where(table >= jnp.minimum(threshold, table.max(axis=-1, keepdims=True)), table, 0.0)
+        table = kept / kept.sum(axis=-1, keepdims=True)
+    if discretization is not None:
+        scaled = table * discretization
+        floor = jnp.floor(scaled)
+        missing = jnp.round(discretization - floor.sum(axis=-1, keepdims=True))
+        rank = jnp.argsort(jnp.argsort(-(scaled - floor), axis=-1), axis=-1)
+        table = (floor + (rank < missing)) / discretization
+    return table
+
+
 def _check_game(game) -> None:
     from jaxgames.efg.game import EFGGame
 
@@ -281,7 +296,8 @@ def _per_player_mean(x: jax.Array, own: jax.Array) -> jax.Array:
 
 def rnad(hidden_sizes=(64,), batch_size: int = 256, learning_rate=3e-3, eta_reward_transform=0.2,
          period=200, period_repeats=1, beta=2.0, neurd_clip=10_000.0, target_rate=0.01,
-         c_vtrace=1.0, rho_vtrace=None, max_grad_norm=10.0) -> Solver:
+         c_vtrace=1.0, rho_vtrace=None, max_grad_norm=10.0, output_threshold=None,
+         output_discretization: int | None = None) -> Solver:
     """R-NaD (Perolat et al. 2022) on extensive-form games, from the simulator only.
 
     Args (the module docstring has the update):
@@ -296,6 +312,10 @@ def rnad(hidden_sizes=(64,), batch_size: int = 256, learning_rate=3e-3, eta_rewa
       target_rate: Polyak rate of the target network (the output; the next fixed point).
       c_vtrace, rho_vtrace: v-trace's clipping thresholds ``c_bar`` and ``rho_bar`` (``None``: none).
       max_grad_norm: global-norm gradient clipping.
+      output_threshold, output_discretization: the reference's post-processing of the reported
+        policy (not of the behaviour): probabilities below the threshold become 0, and the rest are
+        rounded to multiples of ``1 / output_discretization`` (largest remainders first), e.g.
+        ``0.03`` and ``32`` as in OpenSpiel's R-NaD; ``None``: the network's policy as it is.
 
     Rates may be traced (``jax.vmap`` over them); sizes and the schedule are static.
     Example: ``solvers.run(solvers.rnad(), jaxgames.kuhn_poker(), 2000, key=jax.random.key(0))``.
@@ -307,6 +327,13 @@ def rnad(hidden_sizes=(64,), batch_size: int = 256, learning_rate=3e-3, eta_rewa
                 neurd_clip=neurd_clip, target_rate=target_rate, c_vtrace=c_vtrace, max_grad_norm=max_grad_norm)
     if rho_vtrace is not None:
         check_positive(rho_vtrace, "rho_vtrace")
+    if output_threshold is not None:
+        check_positive(output_threshold, "output_threshold")
+    if output_discretization is not None:
+        output_discretization = check_count(output_discretization, "output_discretization")
+
+    def report(table):
+        return post_process(table, output_threshold, output_discretization)
     if isinstance(target_rate, (int, float)) and target_rate > 1:
         raise ValueError(f"target_rate: expected a value in (0, 1], got {target_rate!r}")
     optimizer = optax.chain(optax.clip_by_global_norm(max_grad_norm),
@@ -380,7 +407,7 @@ def rnad(hidden_sizes=(64,), batch_size: int = 256, learning_rate=3e-3, eta_rewa
         params = optax.apply_updates(ex.params, updates)
         target = jax.tree_util.tree_map(lambda t, p: t + target_rate * (p - t), ex.target, params)
         table = policy_table(net, params, points)
-        policy = tabular_policy(game, policy_table(net, target, points))
+        policy = tabular_policy(game, report(policy_table(net, target, points)))
         extra = ex._replace(params=params, target=target, opt_state=opt_state, key=key, table=table)
         return SolverState(policy=policy, average=policy, step=state.step + 1, extra=extra)
 
