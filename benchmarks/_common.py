@@ -244,6 +244,35 @@ def write_results(stem: str, payload: dict, rows: list, fields: list, wall_s: fl
     print(f"\nwrote {RESULTS_DIR / (stem + '.json')} and .csv; total wall time {wall_s:.0f} s")
 
 
+# ----------------------------------------------------------------------------- plots
+
+def nash_conv_figure(games):
+    """``(fig, axes [G, 2])``: two log-scale NashConv panels per game, one row per game."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(len(games), 2, figsize=(10, 3.6 * len(games)), squeeze=False)
+    for g, game in enumerate(games):
+        for ax in axes[g]:
+            ax.set_yscale("log")
+            ax.set_ylabel(f"NashConv ({game})")
+            ax.grid(alpha=0.3)
+    return fig, axes
+
+
+def save_figure(fig, path) -> None:
+    """Legends on the panels that have labelled lines, then ``path`` (PNG, 120 dpi); closes ``fig``."""
+    import matplotlib.pyplot as plt
+
+    for ax in fig.axes:
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
 # ----------------------------------------------------------------------------- command line / start
 
 def standard_parser(doc: str):

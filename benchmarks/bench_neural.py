@@ -33,7 +33,8 @@ import optax
 
 import jaxgames
 import solvers
-from _common import RESULTS_DIR, standard_parser, start_run, time_jitted, write_results
+from _common import (RESULTS_DIR, nash_conv_figure, save_figure, standard_parser, start_run, time_jitted,
+                     write_results)
 from solvers.neural.policy_gradient import mmd_rl, ppo
 from solvers.neural.rnad import rnad
 
@@ -115,12 +116,8 @@ def throughput(game_name: str, learner: str, batch: int, repeats: int) -> dict:
 
 
 def plot(rows: list, path) -> None:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     games = sorted({r["game"] for r in rows if r["section"] == "curve"})
-    fig, axes = plt.subplots(len(games), 2, figsize=(10, 3.6 * len(games)), squeeze=False)
+    fig, axes = nash_conv_figure(games)
     for g, game in enumerate(games):
         for learner in sorted({r["learner"] for r in rows if r["section"] == "curve" and r["game"] == game}):
             mine = [r for r in rows if r["section"] == "curve" and r["game"] == game and r["learner"] == learner]
@@ -131,14 +128,8 @@ def plot(rows: list, path) -> None:
         axes[g, 0].set_xlabel("environment steps (per seed)")
         axes[g, 1].set_xlabel("wall time (s, compilation included)")
         for ax in axes[g]:
-            ax.set_yscale("log")
-            ax.set_ylabel(f"NashConv ({game})")
             ax.axhline(0.3, color="gray", ls=":", label="target 0.3")
-            ax.grid(alpha=0.3)
-            ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def main(argv=None):

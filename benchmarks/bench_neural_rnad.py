@@ -23,7 +23,7 @@ import jax
 import numpy as np
 
 import jaxgames
-from _common import RESULTS_DIR, standard_parser, start_run, write_results
+from _common import RESULTS_DIR, nash_conv_figure, save_figure, standard_parser, start_run, write_results
 from solvers.neural.rnad import rnad
 
 CONFIG = {
@@ -71,24 +71,15 @@ def run_game(name: str, game, cfg: dict, seconds: float) -> tuple[list, dict]:
 
 
 def plot(rows: list, path) -> None:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     games = sorted({r["game"] for r in rows})
-    fig, axes = plt.subplots(len(games), 2, figsize=(10, 3.6 * len(games)), squeeze=False)
+    fig, axes = nash_conv_figure(games)
     for g, game in enumerate(games):
         mine = [r for r in rows if r["game"] == game]
         for ax, x, label in ((axes[g, 0], "step", "learner steps"),
                              (axes[g, 1], "wall_s", "wall time of the steps (s, compile excluded)")):
             ax.plot([r[x] for r in mine], [r["nash_conv"] for r in mine], marker=".")
             ax.set_xlabel(label)
-            ax.set_yscale("log")
-            ax.set_ylabel(f"NashConv ({game})")
-            ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def main(argv=None):

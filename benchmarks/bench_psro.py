@@ -31,7 +31,7 @@ import jax
 import numpy as np
 
 import jaxgames
-from _common import RESULTS_DIR, standard_parser, start_run, write_results
+from _common import RESULTS_DIR, nash_conv_figure, save_figure, standard_parser, start_run, write_results
 from solvers.sampled.psro import meta_nash_conv, psro
 
 KUHN_REFERENCE = {"nash_conv": 0.008, "policies": 157, "source": "OpenSpiel PSRO reproductions"}
@@ -105,12 +105,8 @@ def run_config(game_name: str, game, label: str, hyper: dict) -> tuple[list, dic
 
 
 def plot(rows: list, path) -> None:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    games = sorted({r["game"] for r in rows}, reverse=False)
-    fig, axes = plt.subplots(len(games), 2, figsize=(10, 3.6 * len(games)), squeeze=False)
+    games = sorted({r["game"] for r in rows})
+    fig, axes = nash_conv_figure(games)
     for g, game in enumerate(games):
         for label in sorted({r["config"] for r in rows if r["game"] == game}):
             mine = [r for r in rows if r["game"] == game and r["config"] == label]
@@ -124,14 +120,7 @@ def plot(rows: list, path) -> None:
                                label=f"OpenSpiel ref. ({KUHN_REFERENCE['policies']} policies)")
         axes[g, 0].set_xlabel("policies per player")
         axes[g, 1].set_xlabel("wall time of the steps (s, compile excluded)")
-        for ax in axes[g]:
-            ax.set_yscale("log")
-            ax.set_ylabel(f"NashConv ({game})")
-            ax.grid(alpha=0.3)
-            ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def main(argv=None):

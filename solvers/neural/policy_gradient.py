@@ -62,7 +62,7 @@ import optax
 import rlax
 
 from jaxgames.core import Game, check_positive
-from jaxgames.env import rollout
+from jaxgames.env import make_env, rollout
 from solvers.core import Solver, SolverState, check_count
 from solvers.neural.common import (PolicyValueNet, check_divides, check_hidden, check_key, check_rates, check_simulator,
                                    decision_points, policy_table, policy_value_heads, tabular_policy,
@@ -135,16 +135,11 @@ def _markov_samples(game, env, traj, rows, valid, values, final_rows, gae_lambda
     return rows, traj.action, valid, adv, adv + v
 
 
-def policy_gradient_learner(*args, **kwargs) -> Solver:
-    """The learner behind ``ppo`` and ``mmd_rl`` (see the module docstring for the loss)."""
-    return build_learner(*args, **kwargs)[0]
-
-
 def build_learner(name: str, hidden_sizes=(64,), batch_size: int = 256, learning_rate=1e-3,
-                            num_epochs: int = 2, num_minibatches: int = 4, clip_epsilon=0.2,
-                            value_coef=0.5, entropy_coef=0.0, magnet_coef=None, proximity=None,
-                            magnet_every: int | None = None, gae_lambda=0.95, unroll_length: int = 32,
-                            max_grad_norm=1.0, normalize_advantages: bool = False, target_rate=None):
+                  num_epochs: int = 2, num_minibatches: int = 4, clip_epsilon=0.2, value_coef=0.5,
+                  entropy_coef=0.0, magnet_coef=None, proximity=None, magnet_every: int | None = None,
+                  gae_lambda=0.95, unroll_length: int = 32, max_grad_norm=1.0, normalize_advantages: bool = False,
+                  target_rate=None):
     """``(solver, update)``: the learner, and its update ``update(game, params, opt_state, key, table,
     magnet, learner=None) -> (params, opt_state, table)`` (one rollout of the behaviour ``table`` and
     the optimizer passes; PSRO's neural oracle calls it with fixed opponents)."""
@@ -153,18 +148,13 @@ def build_learner(name: str, hidden_sizes=(64,), batch_size: int = 256, learning
     num_epochs = check_count(num_epochs, "num_epochs")
     num_minibatches = check_count(num_minibatches, "num_minibatches")
     unroll_length = check_count(unroll_length, "unroll_length")
-    check_rates(learning_rate=learning_rate, max_grad_norm=max_grad_norm)
-    for field, value in (("value_coef", value_coef), ("entropy_coef", entropy_coef), ("magnet_coef", magnet_coef)):
+    check_rates(learning_rate=learning_rate, max_grad_norm=max_grad_norm, clip_epsilon=clip_epsilon,
+                proximity=proximity, target_rate=target_rate)          # None: the term is off
+    for field, value in (("value_coef", value_coef), ("entropy_coef", entropy_coef), ("magnet_coef", magnet_coef),
+                         ("gae_lambda", gae_lambda)):
         check_positive(value, field, allow_zero=True)
-    if clip_epsilon is not None:
-        check_positive(clip_epsilon, "clip_epsilon")
-    if proximity is not None:
-        check_positive(proximity, "proximity")
     if magnet_every is not None:
         magnet_every = check_count(magnet_every, "magnet_every")
-    if target_rate is not None:
-        check_positive(target_rate, "target_rate")
-    check_positive(gae_lambda, "gae_lambda", allow_zero=True)
     optimizer = optax.chain(optax.clip_by_global_norm(max_grad_norm), optax.adam(learning_rate))
 
     def init(game: Game, key=None) -> SolverState:
@@ -220,7 +210,7 @@ def build_learner(name: str, hidden_sizes=(64,), batch_size: int = 256, learning
         ``learner`` (bool ``[M]``, optional) keeps only the decisions at those rows (a best response
         against fixed opponents: PSRO's neural oracle)."""
         family = _family(game, name)
-        env = check_simulator(game, name) if family == "efg" else _markov_env(game)
+        env = check_simulator(game, name) if family == "efg" else make_env(game)
         points = decision_points(game)
         net = _network(points, hidden)
         k_roll, k_perm = jax.random.split(key)
@@ -284,11 +274,6 @@ def build_learner(name: str, hidden_sizes=(64,), batch_size: int = 256, learning
     return Solver(init=init, step=step, output=lambda state: state.policy), update
 
 
-def _markov_env(game):
-    from jaxgames.env import make_env
-    return make_env(game)
-
-
 def ppo(hidden_sizes=(64,), batch_size: int = 256, learning_rate=1e-3, num_epochs: int = 2,
         num_minibatches: int = 4, clip_epsilon=0.2, value_coef=0.5, entropy_coef=0.01,
         gae_lambda=0.95, unroll_length: int = 32, max_grad_norm=1.0, normalize_advantages: bool = False) -> Solver:
@@ -301,9 +286,10 @@ def ppo(hidden_sizes=(64,), batch_size: int = 256, learning_rate=1e-3, num_epoch
     ``max_grad_norm``); ``normalize_advantages`` standardizes them over each step's decisions (in
     Kuhn self-play it makes the last iterate cycle more: NashConv 0.35-1.0 against 0.47-0.60). Example: ``solvers.run(solvers.ppo(), jaxgames.kuhn_poker(), 300, key=key)``.
     """
-    return policy_gradient_learner("ppo", hidden_sizes, batch_size, learning_rate, num_epochs, num_minibatches,
-                                   clip_epsilon, value_coef, entropy_coef, None, None, None, gae_lambda,
-                                   unroll_length, max_grad_norm, normalize_advantages)
+    return build_learner("ppo", hidden_sizes, batch_size, learning_rate, num_epochs, num_minibatches,
+                         clip_epsilon=clip_epsilon, value_coef=value_coef, entropy_coef=entropy_coef,
+                         gae_lambda=gae_lambda, unroll_length=unroll_length, max_grad_norm=max_grad_norm,
+                         normalize_advantages=normalize_advantages)[0]
 
 
 def mmd_rl(hidden_sizes=(64,), batch_size: int = 256, learning_rate=1e-3, num_epochs: int = 2,
@@ -324,7 +310,7 @@ def mmd_rl(hidden_sizes=(64,), batch_size: int = 256, learning_rate=1e-3, num_ep
     sampling noise of the last iterate; ``None`` reports the network itself. Example:
     ``solvers.run(solvers.mmd_rl(), jaxgames.kuhn_poker(), 300, key=key)``.
     """
-    return policy_gradient_learner("mmd_rl", hidden_sizes, batch_size, learning_rate, num_epochs,
-                                   num_minibatches, clip_epsilon, value_coef, 0.0, magnet_coef, proximity, magnet_every,
-                                   gae_lambda, unroll_length, max_grad_norm, normalize_advantages=False,
-                                   target_rate=target_rate)
+    return build_learner("mmd_rl", hidden_sizes, batch_size, learning_rate, num_epochs, num_minibatches,
+                         clip_epsilon=clip_epsilon, value_coef=value_coef, magnet_coef=magnet_coef,
+                         proximity=proximity, magnet_every=magnet_every, gae_lambda=gae_lambda,
+                         unroll_length=unroll_length, max_grad_norm=max_grad_norm, target_rate=target_rate)[0]

@@ -107,7 +107,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jaxgames.core import Game, check_positive
+from jaxgames.core import Game
 from jaxgames.env import rollout
 from solvers.core import Solver, SolverState, check_count
 from solvers.neural.common import (PolicyValueNet, check_hidden, check_key, check_rates, check_simulator,
@@ -324,16 +324,10 @@ def rnad(hidden_sizes=(64,), batch_size: int = 256, learning_rate=3e-3, eta_rewa
     batch_size = check_count(batch_size, "batch_size")
     starts, last = fixed_point_schedule(period, period_repeats)
     check_rates(learning_rate=learning_rate, eta_reward_transform=eta_reward_transform, beta=beta,
-                neurd_clip=neurd_clip, target_rate=target_rate, c_vtrace=c_vtrace, max_grad_norm=max_grad_norm)
-    if rho_vtrace is not None:
-        check_positive(rho_vtrace, "rho_vtrace")
-    if output_threshold is not None:
-        check_positive(output_threshold, "output_threshold")
+                neurd_clip=neurd_clip, target_rate=target_rate, c_vtrace=c_vtrace, max_grad_norm=max_grad_norm,
+                rho_vtrace=rho_vtrace, output_threshold=output_threshold)      # None: off
     if output_discretization is not None:
         output_discretization = check_count(output_discretization, "output_discretization")
-
-    def report(table):
-        return post_process(table, output_threshold, output_discretization)
     if isinstance(target_rate, (int, float)) and target_rate > 1:
         raise ValueError(f"target_rate: expected a value in (0, 1], got {target_rate!r}")
     optimizer = optax.chain(optax.clip_by_global_norm(max_grad_norm),
@@ -407,7 +401,8 @@ def rnad(hidden_sizes=(64,), batch_size: int = 256, learning_rate=3e-3, eta_rewa
         params = optax.apply_updates(ex.params, updates)
         target = jax.tree_util.tree_map(lambda t, p: t + target_rate * (p - t), ex.target, params)
         table = policy_table(net, params, points)
-        policy = tabular_policy(game, report(policy_table(net, target, points)))
+        reported = post_process(policy_table(net, target, points), output_threshold, output_discretization)
+        policy = tabular_policy(game, reported)
         extra = ex._replace(params=params, target=target, opt_state=opt_state, key=key, table=table)
         return SolverState(policy=policy, average=policy, step=state.step + 1, extra=extra)
 
