@@ -30,6 +30,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxgames import simplex
+from jaxgames.validation import (  # noqa: F401 - re-exported: the checks' historical home
+    as_float_array, check_finite, check_positive, check_scalar, is_concrete)
 
 Policy = tuple  # tuple[jax.Array, ...], one probability array per player
 
@@ -56,68 +58,6 @@ class Evaluation(NamedTuple):
     action_values: Policy
     reach: Policy
     opponent_reach: Policy
-
-
-def is_concrete(x: Any) -> bool:
-    """True when ``x`` holds values we can inspect (not a tracer under jit/vmap)."""
-    return not isinstance(x, jax.core.Tracer)
-
-
-def as_float_array(x: Any, field: str) -> jax.Array:
-    """Convert user input to a floating JAX array, naming ``field`` on failure."""
-    if isinstance(x, jax.Array) and jnp.issubdtype(x.dtype, jnp.floating):
-        return x
-    try:
-        arr = jnp.asarray(x)
-    except (TypeError, ValueError) as err:
-        raise ValueError(f"{field}: expected a numeric array, got {type(x).__name__}") from err
-    if not (jnp.issubdtype(arr.dtype, jnp.floating) or jnp.issubdtype(arr.dtype, jnp.integer)
-            or arr.dtype == jnp.bool_):
-        raise ValueError(f"{field}: expected a numeric array, got dtype {arr.dtype}")
-    return arr.astype(jnp.result_type(float))
-
-
-def check_finite(x: jax.Array, field: str) -> None:
-    """Raise if a concrete array holds NaN or inf (skipped under tracing)."""
-    if is_concrete(x) and not bool(jnp.all(jnp.isfinite(x))):
-        bad = int(jnp.sum(~jnp.isfinite(x)))
-        raise ValueError(f"{field}: expected finite values, found {bad} NaN/inf entries")
-
-
-def check_positive(value: Any, field: str, allow_zero: bool = False) -> None:
-    """Raise if a concrete hyperparameter is not positive (or negative, with ``allow_zero``)."""
-    if value is None or not is_concrete(value):
-        return
-    arr = np.asarray(value)
-    if not np.all(np.isfinite(arr)) or (np.any(arr < 0) if allow_zero else np.any(arr <= 0)):
-        expected = ">= 0" if allow_zero else "> 0"
-        raise ValueError(f"{field}: expected a finite value {expected}, got {value!r}")
-
-
-def check_scalar(value: Any, field: str, low=None, high=None, low_open: bool = False,
-                 high_open: bool = False) -> jax.Array:
-    """A finite float scalar (traced values pass), within ``[low, high]`` when concrete.
-
-    ``low_open`` / ``high_open`` exclude the bound; ``None`` leaves that side unbounded. The
-    one check behind every model coefficient (crowd aversion, rates, costs, discount, damping).
-    """
-    v = as_float_array(value, field)
-    if v.ndim != 0:
-        raise ValueError(f"{field}: expected a scalar, got shape {tuple(v.shape)}")
-    check_finite(v, field)
-    if is_concrete(v) and (low is not None or high is not None):
-        x = float(v)
-        ok = ((low is None or (x > low if low_open else x >= low))
-              and (high is None or (x < high if high_open else x <= high)))
-        if not ok:
-            if high is None:
-                expected = f"{'>' if low_open else '>='} {low}"
-            elif low is None:
-                expected = f"{'<' if high_open else '<='} {high}"
-            else:
-                expected = f"in {'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
-            raise ValueError(f"{field}: expected a value {expected}, got {x}")
-    return v
 
 
 class Game:

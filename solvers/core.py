@@ -26,6 +26,7 @@ import jax.numpy as jnp
 
 from jaxgames import simplex
 from jaxgames.core import Game, Policy
+from jaxgames.validation import check_choice, check_int  # noqa: F401 - check_choice re-exported
 
 
 @flax.struct.dataclass
@@ -135,15 +136,8 @@ def track_average(game: Game, state: SolverState, played: Policy, new: Policy, o
 
 
 def check_count(value, field: str, minimum: int = 1) -> int:
-    """An integer ``>= minimum`` (step counts, schedule periods)."""
-    if isinstance(value, bool) or int(value) != value or int(value) < minimum:
-        raise ValueError(f"{field}: expected an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
-def check_choice(value, field: str, choices) -> None:
-    if value not in choices:
-        raise ValueError(f"{field}: expected one of {tuple(choices)}, got {value!r}")
+    """An integer ``>= minimum`` (step counts, schedule periods); floats are rejected, not truncated."""
+    return check_int(value, field, low=minimum)
 
 
 def _evaluate_output(solver: Solver, game: Game, state: SolverState):

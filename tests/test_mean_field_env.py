@@ -174,5 +174,5 @@ def test_n_agent_bad_input():
     with pytest.raises(ValueError, match="game: expected a 2-state model"):
         n_agent_values(crowd_modelling(5, 2), crowd_modelling(5, 2).uniform_policy(), 4)
     game = sis_epidemic(horizon=2)
-    with pytest.raises(ValueError, match="num_agents: expected an int in"):
+    with pytest.raises(ValueError, match="num_agents: expected an integer in"):
         n_agent_values(game, game.uniform_policy(), 50, max_agents=20)

@@ -200,9 +200,9 @@ def test_vmap_jit_and_bad_input():
     assert abs(float(values[0]) - float(values[1])) > 1e-3
     with pytest.raises(ValueError, match="mean_revert: move_cost_model='openspiel' replays"):
         jax.vmap(lambda k: linear_quadratic(mean_revert=k))(jnp.array([0.0, 1.0]))
-    for kwargs, match in [(dict(size=1), "size: expected an int >= 2"),
-                          (dict(horizon=0), "horizon: expected an int >= 1"),
-                          (dict(n_actions_per_side=0), "n_actions_per_side: expected an int >= 1"),
+    for kwargs, match in [(dict(size=1), "size: expected an integer >= 2"),
+                          (dict(horizon=0), "horizon: expected an integer >= 1"),
+                          (dict(n_actions_per_side=0), "n_actions_per_side: expected an integer >= 1"),
                           (dict(dt=0.0), "dt: expected a value > 0"),
                           (dict(volatility=-1.0), "volatility: expected a value > 0"),
                           (dict(kappa=[1.0, 2.0]), "kappa: expected a scalar"),
@@ -261,7 +261,7 @@ def test_minority_mean_field_equilibria_are_exact():
     assert float(_expl(costly, herd)) == pytest.approx(2.0 * (HORIZON - 1), abs=1e-5)  # s/2 - s/2
     with pytest.raises(ValueError, match="switching_cost: expected a value >= 0"):
         minority_game(switching_cost=-1.0)
-    with pytest.raises(ValueError, match="num_locations: expected an int >= 2"):
+    with pytest.raises(ValueError, match="num_locations: expected an integer >= 2"):
         minority_game(num_locations=1)
     with pytest.raises(ValueError, match="initial: expected a probability vector of shape"):
         minority_game(initial=[0.5, 0.25, 0.25])

@@ -70,7 +70,7 @@ def test_sis_vmap_over_parameters_and_bad_input():
                           (dict(initial_infected=2.0), "initial_infected"),
                           (dict(exposure=(1.0, 2.0)), "exposure: expected values in"),
                           (dict(distancing_cost=(0.0, 0.1, 0.2)), "distancing_cost: expected shape"),
-                          (dict(horizon=0), "horizon: expected an int >= 1"),
+                          (dict(horizon=0), "horizon: expected an integer >= 1"),
                           (dict(infection_cost=float("nan")), "infection_cost: expected finite")]:
         with pytest.raises(ValueError, match=match):
             sis_epidemic(**kwargs)

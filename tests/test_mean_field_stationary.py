@@ -239,7 +239,7 @@ def test_registry_and_bad_input():
                           (dict(discount=(0.5, 0.6)), "discount: expected a scalar"),
                           (dict(damping=0.0), r"damping: expected a value in \(0, 1\]"),
                           (dict(damping=1.5), "damping: expected a value in"),
-                          (dict(max_mean_field_iterations=0), "max_mean_field_iterations: expected an int >= 1"),
+                          (dict(max_mean_field_iterations=0), "max_mean_field_iterations: expected an integer >= 1"),
                           (dict(infection_rate=2.0), "infection_rate: expected a value in")]:
         with pytest.raises(ValueError, match=match):
             stationary_sis_epidemic(**kwargs)

@@ -117,7 +117,7 @@ def n_agent_values(game: MeanFieldGame, policy: Policy, num_agents, max_agents: 
         size = check_size(max_agents, "max_agents", 2)
         n = num_agents
         if is_concrete(n) and not 2 <= int(n) <= size:
-            raise ValueError(f"num_agents: expected an int in [2, max_agents={size}], got {n}")
+            raise ValueError(f"num_agents: expected an integer in [2, max_agents={size}], got {n}")
         n = jnp.asarray(n)
     pi = game.validate_policy(policy)[0]
     dtype = pi.dtype

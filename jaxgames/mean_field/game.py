@@ -331,11 +331,8 @@ def check_distribution(p, field: str, size: int | None = None) -> jax.Array:
 
 def check_size(value, field: str, minimum: int = 1) -> int:
     """A static size (horizon, number of states): a Python int >= ``minimum``."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        raise ValueError(f"{field}: expected an int >= {minimum}, got {value!r}")
-    if value < minimum:
-        raise ValueError(f"{field}: expected an int >= {minimum}, got {value}")
-    return int(value)
+    from jaxgames.validation import check_int
+    return check_int(value, field, low=minimum)
 
 
 def check_model(game: MeanFieldGame) -> MeanFieldGame:

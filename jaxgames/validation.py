@@ -1,0 +1,235 @@
+"""The one set of input checks behind every constructor, solver and simulator.
+
+Each check names the field it guards and what was expected, raises ``ValueError`` (also for
+wrong types, so callers catch one exception), and skips what cannot be inspected under
+``jit`` / ``vmap`` / ``grad`` (traced values pass; static fields such as sizes must be concrete).
+
+Sizes are checked before any dense table is built: ``check_table_bytes`` compares the bytes a
+table will take with ``max_bytes`` (default ``DEFAULT_MAX_BYTES``, 4 GiB, or the environment
+variable ``JAXGAMES_MAX_BYTES``) and tells the user how to allow more.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+#: Default ceiling, in bytes, on any one dense table a constructor builds.
+DEFAULT_MAX_BYTES = 4 * 2**30
+
+
+def is_concrete(x: Any) -> bool:
+    """True when ``x`` holds values we can inspect (not a tracer under jit/vmap/grad)."""
+    return not isinstance(x, jax.core.Tracer)
+
+
+def _describe(value: Any) -> str:
+    text = repr(value)
+    if len(text) > 60:
+        text = text[:57] + "..."
+    return f"{text} ({type(value).__name__})"
+
+
+def check_int(value: Any, field: str, low: int | None = None, high: int | None = None) -> int:
+    """A static integer (a Python or NumPy integer, or a 0-d integer array), within ``[low, high]``.
+
+    Floats are rejected rather than truncated (``2.9`` and ``2.0`` alike), as are bools and
+    strings; a traced value is rejected because sizes and counts must be static.
+    """
+    if isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{field}: expected an integer, got {_describe(value)}")
+    if not is_concrete(value):
+        raise ValueError(f"{field}: expected a static Python int, got a traced value "
+                         "(sizes and counts cannot depend on jit/vmap arguments)")
+    if isinstance(value, (np.ndarray, jax.Array)):
+        if value.ndim != 0 or not jnp.issubdtype(value.dtype, jnp.integer):
+            raise ValueError(f"{field}: expected an integer, got an array of dtype {value.dtype} "
+                             f"and shape {tuple(value.shape)}")
+        value = int(value)
+    if not isinstance(value, (int, np.integer)):
+        raise ValueError(f"{field}: expected an integer, got {_describe(value)}")
+    value = int(value)
+    if (low is not None and value < low) or (high is not None and value > high):
+        if high is None:
+            expected = f">= {low}"
+        elif low is None:
+            expected = f"<= {high}"
+        else:
+            expected = f"in [{low}, {high}]"
+        raise ValueError(f"{field}: expected an integer {expected}, got {value}")
+    return value
+
+
+def check_bool(value: Any, field: str) -> bool:
+    """A Python or NumPy bool (truthy strings, ``None`` and numbers are rejected)."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{field}: expected True or False, got {_describe(value)}")
+    return bool(value)
+
+
+def check_choice(value: Any, field: str, choices) -> Any:
+    """One of ``choices`` (compared with ``==``; unhashable values are rejected cleanly)."""
+    try:
+        ok = any(isinstance(value, type(c)) and value == c for c in choices)
+    except Exception:  # noqa: BLE001 - arrays or odd objects compare badly: not a choice
+        ok = False
+    if not ok:
+        raise ValueError(f"{field}: expected one of {tuple(choices)}, got {_describe(value)}")
+    return value
+
+
+def check_key(key: Any, field: str = "key", who: str | None = None) -> jax.Array:
+    """A JAX PRNG key: a typed key (``jax.random.key(seed)``) of shape ``()`` or a raw
+    ``uint32[2]`` key (``jax.random.PRNGKey(seed)``); traced keys are checked by shape and dtype."""
+    hint = ("pass jax.random.key(seed) or jax.random.PRNGKey(seed)"
+            + (f" to {who}" if who else ""))
+    if key is None:
+        raise ValueError(f"{field}: expected a PRNG key, got None; {hint}")
+    if not isinstance(key, (jax.Array, np.ndarray)):
+        raise ValueError(f"{field}: expected a PRNG key, got {_describe(key)}; {hint}")
+    if jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
+        if key.shape != ():
+            raise ValueError(f"{field}: expected one PRNG key (shape ()), got a batch of shape "
+                             f"{tuple(key.shape)}; split or vmap over it")
+        return key
+    if key.dtype != jnp.uint32 or key.shape != (2,):
+        raise ValueError(f"{field}: expected a PRNG key (a typed key, or uint32 of shape (2,)), "
+                         f"got dtype {key.dtype} and shape {tuple(key.shape)}; {hint}")
+    return key
+
+
+def as_float_array(x: Any, field: str) -> jax.Array:
+    """Convert user input to a floating JAX array, naming ``field`` on failure."""
+    if isinstance(x, jax.Array) and jnp.issubdtype(x.dtype, jnp.floating):
+        return x
+    if isinstance(x, (str, bytes)) or x is None:
+        raise ValueError(f"{field}: expected a numeric array, got {_describe(x)}")
+    try:
+        arr = jnp.asarray(x)
+    except (TypeError, ValueError, OverflowError) as err:
+        raise ValueError(f"{field}: expected a numeric array, got {type(x).__name__}") from err
+    if not (jnp.issubdtype(arr.dtype, jnp.floating) or jnp.issubdtype(arr.dtype, jnp.integer)
+            or arr.dtype == jnp.bool_):
+        raise ValueError(f"{field}: expected a real numeric array, got dtype {arr.dtype}")
+    return arr.astype(jnp.result_type(float))
+
+
+def host_values(value: Any, field: str) -> np.ndarray | None:
+    """``value`` as a float NumPy array for checking, or ``None`` when it is traced.
+
+    Read on the host so that a concrete constant inside ``jit`` is still checked (and never
+    becomes a traced boolean). Strings, ``None``, complex and object values are rejected.
+    """
+    if not is_concrete(value):
+        return None
+    if isinstance(value, (str, bytes)) or value is None:
+        raise ValueError(f"{field}: expected a number or numeric array, got {_describe(value)}")
+    try:
+        arr = np.asarray(value)
+    except (TypeError, ValueError, OverflowError) as err:
+        raise ValueError(f"{field}: expected a numeric array, got {type(value).__name__}") from err
+    if not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)
+            or arr.dtype == np.bool_ or arr.dtype == jnp.bfloat16):
+        raise ValueError(f"{field}: expected a real numeric array, got dtype {arr.dtype}")
+    return arr.astype(np.float64)
+
+
+def check_finite(x: Any, field: str) -> None:
+    """Raise if a concrete array holds NaN or inf (skipped under tracing)."""
+    arr = host_values(x, field)
+    if arr is not None:
+        bad = int(np.sum(~np.isfinite(arr)))
+        if bad:
+            raise ValueError(f"{field}: expected finite values, found {bad} NaN/inf entries")
+
+
+def check_positive(value: Any, field: str, allow_zero: bool = False) -> None:
+    """Raise if a concrete hyperparameter is not positive (or negative, with ``allow_zero``).
+    ``None`` passes (an optional setting left off); strings and other non-numbers are rejected."""
+    if value is None:
+        return
+    arr = host_values(value, field)
+    if arr is None:
+        return
+    if not np.all(np.isfinite(arr)) or (np.any(arr < 0) if allow_zero else np.any(arr <= 0)):
+        expected = ">= 0" if allow_zero else "> 0"
+        raise ValueError(f"{field}: expected a finite value {expected}, got {value!r}")
+
+
+def check_scalar(value: Any, field: str, low=None, high=None, low_open: bool = False,
+                 high_open: bool = False) -> jax.Array:
+    """A finite float scalar (traced values pass), within ``[low, high]`` when concrete.
+
+    ``low_open`` / ``high_open`` exclude the bound; ``None`` leaves that side unbounded. The
+    one check behind every model coefficient (crowd aversion, rates, costs, discount, damping).
+    """
+    if value is None:
+        raise ValueError(f"{field}: expected a number, got None")
+    arr = host_values(value, field)
+    if arr is not None:
+        if arr.ndim != 0:
+            raise ValueError(f"{field}: expected a scalar, got shape {tuple(arr.shape)}")
+        if not np.isfinite(arr):
+            raise ValueError(f"{field}: expected finite values, got {float(arr)}")
+        if low is not None or high is not None:
+            x = float(arr)
+            ok = ((low is None or (x > low if low_open else x >= low))
+                  and (high is None or (x < high if high_open else x <= high)))
+            if not ok:
+                if high is None:
+                    expected = f"{'>' if low_open else '>='} {low}"
+                elif low is None:
+                    expected = f"{'<' if high_open else '<='} {high}"
+                else:
+                    expected = f"in {'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
+                raise ValueError(f"{field}: expected a value {expected}, got {x}")
+    v = as_float_array(value, field)
+    if v.ndim != 0:
+        raise ValueError(f"{field}: expected a scalar, got shape {tuple(v.shape)}")
+    return v
+
+
+def format_bytes(num_bytes: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if num_bytes < 1024 or unit == "PiB":
+            return f"{num_bytes:.3g} {unit}"
+        num_bytes /= 1024
+    return f"{num_bytes:.3g} PiB"  # pragma: no cover
+
+
+def resolve_max_bytes(max_bytes: Any = None) -> int:
+    """``max_bytes`` checked, or the default (``JAXGAMES_MAX_BYTES`` if set, else 4 GiB)."""
+    if max_bytes is None:
+        env = os.environ.get("JAXGAMES_MAX_BYTES")
+        if env is None:
+            return DEFAULT_MAX_BYTES
+        try:
+            return check_int(int(env), "JAXGAMES_MAX_BYTES", low=1)
+        except ValueError:
+            raise ValueError(f"JAXGAMES_MAX_BYTES: expected an integer number of bytes, got {env!r}") from None
+    return check_int(max_bytes, "max_bytes", low=1)
+
+
+def table_bytes(shape, dtype=None) -> int:
+    """Bytes of a dense array of ``shape`` (Python ints, no overflow) and ``dtype`` (default float)."""
+    itemsize = np.dtype(dtype if dtype is not None else jnp.result_type(float)).itemsize
+    return math.prod(int(s) for s in shape) * itemsize
+
+
+def check_table_bytes(num_bytes: int, field: str, what: str, max_bytes: Any = None) -> None:
+    """Raise before building a table of ``num_bytes`` above ``max_bytes``.
+
+    ``field`` is the size argument responsible (``"size"``, ``"rows, cols"``); ``what`` names the
+    table (``"the transition tensor [S, A, S]"``). The message says how to allow more.
+    """
+    limit = resolve_max_bytes(max_bytes)
+    if num_bytes > limit:
+        raise ValueError(
+            f"{field}: {what} needs {format_bytes(num_bytes)}, above max_bytes = "
+            f"{format_bytes(limit)}; choose a smaller {field}, or pass max_bytes= (or set "
+            f"JAXGAMES_MAX_BYTES) to allow more if the machine has the memory")
