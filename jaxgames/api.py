@@ -13,6 +13,7 @@ import numpy as np
 
 from jaxgames.core import (POLICY_ATOL, Evaluation, Game, Policy, check_distribution_statistics,
                            distribution_statistics, is_concrete)
+from jaxgames.validation import check_scalar
 
 
 def _guarded(method):
@@ -50,7 +51,14 @@ _evaluate = _guarded(lambda game, policy: game.evaluate(policy))
 _best_response = _guarded(lambda game, policy: game.best_response(policy))
 _nash_conv = _guarded(lambda game, policy: game.nash_conv(policy))
 _exploitability = _guarded(lambda game, policy: game.exploitability(policy))
-_regularized = _guarded(lambda game, policy, t, ref: game.regularized_nash_conv(policy, t, ref))
+
+
+def _regularized_method(game: Game):
+    """The family's ``regularized_nash_conv(policy, temperature, reference)``, or ``None``."""
+    return getattr(game, "regularized_nash_conv", None)
+
+
+_regularized = _guarded(lambda game, policy, t, ref: _regularized_method(game)(policy, t, ref))
 
 
 def evaluate(game: Game, policy: Policy) -> Evaluation:
@@ -64,8 +72,12 @@ def best_response(game: Game, policy: Policy) -> Policy:
 
 
 def nash_conv(game: Game, policy: Policy) -> jax.Array:
-    """Sum over players of each player's best-response gain (0 at a Nash equilibrium)."""
-    return _nash_conv(game, policy)
+    """Sum over players of each player's best-response gain (0 at a Nash equilibrium).
+
+    Each gain is ``>= 0`` in exact arithmetic; rounding can leave the sum a few ulps below 0, so
+    the reported value is clamped at 0 (as is ``exploitability``; ``game.nash_conv`` is not).
+    """
+    return jnp.maximum(_nash_conv(game, policy), 0.0)
 
 
 def exploitability(game: Game, policy: Policy) -> jax.Array:
@@ -74,12 +86,36 @@ def exploitability(game: Game, policy: Policy) -> jax.Array:
 
 
 def regularized_nash_conv(game: Game, policy: Policy, temperature, reference: Policy | None = None):
-    """Gap to the KL-regularized (QRE) equilibrium.
+    """Gap to the KL-regularized equilibrium, on every game family.
 
-    ``sum_i max_{p} [u_i(p, pi_-i) - t KL(p || ref_i)] - [u_i(pi) - t KL(pi_i || ref_i)]``,
-    zero exactly at the regularized equilibrium (a logit QRE when ``reference``
-    is uniform, the default).
+    ``sum_i max_{p} [u_i(p, pi_-i) - t D_i(p)] - [u_i(pi) - t D_i(pi_i)]``, zero exactly at the
+    regularized equilibrium (a logit QRE when ``reference`` is uniform, the default), with the
+    family's divergence ``D_i`` to ``reference``:
+
+    * matrix and contextual games: ``KL(pi_i || ref_i)`` (per context, weighted by its probability);
+    * extensive-form games: the dilated KL, ``sum_I x_i(I) KL(pi_i(I) || ref_i(I))`` weighted by the
+      player's own reach (``jaxgames.efg.regularized``; Hoda et al. 2010, Sokota et al. 2023);
+    * Markov games: the discounted KL penalty of the entropy-regularized Markov game of Cen, Wei &
+      Chi (2021), from ``initial`` (``jaxgames.markov.regularized``);
+    * mean-field games: the expected KL along the representative player's trajectory against
+      ``mu(pi)`` (Cui & Koeppl 2021).
+
+    Args:
+      game: any jaxgames game model.
+      policy: a policy of ``game`` (validated: shapes always, values when concrete).
+      temperature: ``t``, a finite scalar ``>= 0`` (checked when concrete; may be traced). At ``0``
+        the result is ``nash_conv``.
+      reference: a policy of ``game`` (validated like ``policy``); default uniform over legal actions.
+
+    Returns a scalar. Where ``policy`` puts mass on an action that ``reference`` excludes at a
+    decision point that counts (reached, for the families that weigh decision points), that KL is
+    infinite and so is the result: ``+inf`` for ``t > 0``.
     """
+    if not isinstance(game, Game):
+        raise ValueError(f"game: expected a jaxgames game model, got {type(game).__name__}")
+    if _regularized_method(game) is None:
+        raise ValueError(f"game: regularized_nash_conv is not defined for {type(game).__name__}")
+    temperature = check_scalar(temperature, "temperature", low=0)
     if reference is not None:
         reference = game.validate_policy(reference, "reference")
     return _regularized(game, policy, temperature, reference)

@@ -13,6 +13,9 @@ values are parsed as YAML. Every command accepts ``--out DIR``.
 under DIR/checkpoints; a run that is killed (even with SIGKILL) continues from its latest
 checkpoint when the same command is run again, with the same exploitability trace as an
 uninterrupted run. N must be a multiple of the config's eval_every.
+
+A bad config, override or --out is reported as ``FILE: FIELD: what was expected`` with exit
+status 2 before any work starts; ``--traceback`` shows the full traceback of an error instead.
 """
 
 from __future__ import annotations
@@ -56,6 +59,8 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="jaxgames", description=__doc__.split("\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
                                      epilog=__doc__.split("\n", 2)[2])
+    parser.add_argument("--traceback", action="store_true",
+                        help="show the full Python traceback of an error (for bug reports)")
     sub = parser.add_subparsers(dest="command", required=True)
     listing = sub.add_parser("list", help="registered games and solvers with their parameters")
     listing.add_argument("--out", type=Path, help="also write the listing to DIR/registry.txt")
@@ -70,23 +75,54 @@ def main(argv=None) -> int:
                                 "the same command resumes from the latest checkpoint, with the same trace as an "
                                 "uninterrupted run. N: a multiple of eval_every")
     args = parser.parse_args(argv)
-
-    from jaxgames.experiments import config as cfg
+    if args.traceback:
+        return _dispatch(args)
     try:
-        return _dispatch(args, cfg)
-    except cfg.ConfigError as err:
-        print(f"error: {err}", file=sys.stderr)
+        return _dispatch(args)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except _USER_ERRORS as err:
+        print(f"error: {_message(err)}", file=sys.stderr)
+        return 2
+    except RuntimeError as err:   # XLA out of memory: sizes the user chose
+        if "RESOURCE_EXHAUSTED" not in str(err):
+            raise
+        print(f"error: out of device memory; choose smaller sizes or fewer points per chunk\n{_HINT}",
+              file=sys.stderr)
         return 2
 
 
-def _dispatch(args, cfg) -> int:
+#: Errors that come from what the user asked for (a config, a value, a path, the disk): a message, exit 2.
+#: (``ConfigError``, raised for every config, override and ``--out`` problem, is a ``ValueError``.)
+_USER_ERRORS = (ValueError, TypeError, OverflowError, OSError, MemoryError)
+_HINT = "(run with jaxgames --traceback ... to see the full traceback)"
+
+
+def _message(err: BaseException) -> str:
+    """One line (or a few) for the user: the config error, or the file and reason of an OS error."""
+    from jaxgames.experiments.config import ConfigError
+    if isinstance(err, ConfigError):
+        return str(err)
+    if isinstance(err, OSError) and err.strerror:
+        where = f"{err.filename}: " if err.filename else ""
+        return f"{where}{err.strerror}"
+    if isinstance(err, MemoryError):
+        return f"out of memory; choose smaller sizes\n{_HINT}"
+    return f"{str(err).strip() or type(err).__name__}\n{_HINT}"
+
+
+def _dispatch(args) -> int:
+    from jaxgames.experiments import config as cfg
+    from jaxgames.experiments.results import atomic_write_text, prepare_out
     if args.command == "list":
         from jaxgames.experiments.registry import describe
         text = describe()
+        if args.out:
+            out = prepare_out(args.out)
         print(text)
         if args.out:
-            args.out.mkdir(parents=True, exist_ok=True)
-            (args.out / "registry.txt").write_text(text + "\n")
+            atomic_write_text(out / "registry.txt", text + "\n")
         return 0
     # bench may also be given a YAML with only overrides of the built-in suite
     config_path = args.config
@@ -96,7 +132,7 @@ def _dispatch(args, cfg) -> int:
     from jaxgames.experiments.bench import DEFAULT_BENCH
     config = cfg.load_config(config_path, args.command, _expand(args.overrides),
                              default=DEFAULT_BENCH if args.command == "bench" else None)
-    out = args.out or _default_out(args.command, config_path)
+    out = prepare_out(args.out or _default_out(args.command, config_path))   # before any work
     if args.command == "run":
         from jaxgames.experiments.execute import run_experiment
         run_experiment(config, out, checkpoint_every=args.checkpoint_every)

@@ -106,8 +106,13 @@ class Game:
         return jnp.sum(gains)
 
     def exploitability(self, policy: Policy) -> jax.Array:
-        """``nash_conv / num_players`` (OpenSpiel's convention)."""
-        return self.nash_conv(policy) / self.num_players
+        """``max(nash_conv, 0) / num_players`` (OpenSpiel's convention).
+
+        NashConv is a sum of best-response gains, each ``>= 0`` in exact arithmetic; rounding can
+        leave it a few ulps below 0 (``-6e-7`` in float32 at an equilibrium), so the reported
+        exploitability is clamped at 0. ``nash_conv`` itself is returned unclamped.
+        """
+        return jnp.maximum(self.nash_conv(policy), 0.0) / self.num_players
 
     def mix_policies(self, p: Policy, q: Policy, alpha) -> Policy:
         """Behavioural policy equivalent to the mixture ``(1 - alpha) p + alpha q``.

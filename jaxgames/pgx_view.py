@@ -12,9 +12,10 @@ exactly that over a jaxgames ``Environment``::
     state = jax.vmap(env.init)(keys)
     state = step(state, actions, keys)
 
-Two differences from pgx, both the jaxgames contract's: an illegal action raises ``ValueError``
-when concrete and becomes the lowest legal action under ``jit`` (pgx ends the game with a
-penalty), and simultaneous-move games take one action per player (``current_player`` is
+Two differences from pgx, both the jaxgames contract's: a bad action (not integer, wrong shape,
+out of range, illegal) raises ``ValueError`` naming ``action`` when concrete, and under ``jit`` an
+out-of-range or illegal one becomes the lowest legal action (pgx ends the game with a penalty);
+and simultaneous-move games take one action per player (``current_player`` is
 ``SIMULTANEOUS = -2``). ``key`` may be omitted in ``step``: chance then draws from a key the state
 carries, as pgx's deterministic games allow.
 """
@@ -28,6 +29,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxgames.env import Environment
+from jaxgames.validation import check_key
 
 
 @flax.struct.dataclass
@@ -68,22 +70,30 @@ class PgxView:
         return f"PgxView({self.env!r})"
 
     def init(self, key: jax.Array) -> PgxState:
+        key = check_key(key, "key", "PgxView.init")
         key, sub = jax.random.split(key)
         inner, ts = self.env.reset(sub)
         return self._wrap(inner, ts, jnp.zeros((), jnp.int32), key)
 
     def step(self, state: PgxState, action, key: jax.Array | None = None) -> PgxState:
-        """pgx semantics: a finished state comes back with zero rewards; no auto-reset."""
+        """pgx semantics: a finished state comes back with zero rewards; no auto-reset.
+
+        ``action`` is checked as every simulator checks it (``jaxgames/env.py``): dtype, shape and
+        range always (a finished state included), legality at a live concrete state."""
         env = self.env
+        if not isinstance(state, PgxState):
+            raise ValueError(f"state: expected a PgxState (from init / step), got {type(state).__name__}")
+        if key is not None:
+            key = check_key(key, "key", "PgxView.step")
         carried, sub = jax.random.split(state._key)
         key = sub if key is None else key
         finished = state.terminated | state.truncated | env._over(state.inner)
-        action = env.check_action(state.inner, action, autoreset=True) if not _concrete_true(finished) else \
-            jnp.asarray(action, jnp.int32)
+        # auto-reset semantics in the check: a finished state takes any in-range action (ignored)
+        action = env.check_action(state.inner, action, autoreset=True)
         params = env.game
         u = jax.random.uniform(key, (env.noise_size,), env._dtype(params))
-        inner, rewards, terminated, truncated = env._step(u, state.inner, action, params, env._step_context(params),
-                                                          autoreset=False)
+        inner, rewards, _, truncated = env._step(u, state.inner, action, params, env._step_context(params),
+                                                 autoreset=False)
         inner = jax.tree_util.tree_map(lambda a, b: jnp.where(finished, a, b), state.inner, inner)
         ts = env._timestep(inner, jnp.where(finished, 0.0, rewards), env._over(inner) & ~truncated, truncated, params)
         count = state._step_count + (~finished).astype(jnp.int32)
@@ -101,9 +111,3 @@ class PgxView:
                         terminated=ts.terminated, truncated=ts.truncated, legal_action_mask=legal,
                         _step_count=count, inner=inner, _key=key)
 
-
-def _concrete_true(x) -> bool:
-    try:
-        return bool(x)
-    except jax.errors.ConcretizationTypeError:
-        return False

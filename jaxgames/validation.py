@@ -174,7 +174,7 @@ def check_scalar(value: Any, field: str, low=None, high=None, low_open: bool = F
     if arr is not None:
         if arr.ndim != 0:
             raise ValueError(f"{field}: expected a scalar, got shape {tuple(arr.shape)}")
-        if not np.isfinite(arr):
+        if not np.isfinite(arr.astype(np.dtype(jnp.result_type(float)))):   # finite once cast, too
             raise ValueError(f"{field}: expected finite values, got {float(arr)}")
         if low is not None or high is not None:
             x = float(arr)
@@ -195,10 +195,12 @@ def check_scalar(value: Any, field: str, low=None, high=None, low_open: bool = F
 
 
 def format_bytes(num_bytes: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
+    if num_bytes < 1024:
+        return f"{int(num_bytes)} B"
+    for unit in ("KiB", "MiB", "GiB", "TiB", "PiB"):
+        num_bytes /= 1024
         if num_bytes < 1024 or unit == "PiB":
             return f"{num_bytes:.3g} {unit}"
-        num_bytes /= 1024
     return f"{num_bytes:.3g} PiB"  # pragma: no cover
 
 

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -51,15 +52,15 @@ def cli(*args, env=None, timeout=300):
     ({"game": {"name": "rock_paper_scissors"}, "solver": {"name": "mmd"}, "num_stepz": 5},
      r"bad\.yaml: num_stepz: unknown field"),
     ({"game": {"name": "rock_paper_scissors"}, "solver": {"name": "mmd"}, "num_steps": "many"},
-     r"bad\.yaml: num_steps: Input should be a valid integer"),
+     r"bad\.yaml: num_steps: expected an integer, got 'many' \(str\)"),
     ({"game": {"name": "rock_paper_scissors"}, "solver": {"name": "mmd"}, "num_steps": 0},
-     r"bad\.yaml: num_steps: Input should be greater than 0"),
+     r"bad\.yaml: num_steps: expected an integer in \[1, 2147483647\], got 0"),
     ({"game": {"name": "rock_paper_scissors"}, "solver": {"name": "mmd", "params": {"learning_rate": -1}}},
-     r"bad\.yaml: solver\.params\.learning_rate: expected a finite value > 0, got -1"),
+     r"bad\.yaml: solver\.params\.learning_rate: expected a (finite )?value > 0, got -1"),
     ({"game": {"name": "rock_paper_scissors"}, "solver": {"name": "mmd", "params": {"lr": 1}}},
      r"bad\.yaml: solver\.params: unknown parameter\(s\) \['lr'\] for solver 'mmd'; expected some of \[.*'learning_rate'"),
     ({"game": {"name": "random_zero_sum", "params": {"distribution": "cauchy"}}, "solver": {"name": "mmd"}},
-     r"bad\.yaml: game\.params\.distribution: expected one of \('uniform', 'gaussian'\)"),
+     r"bad\.yaml: game\.params\.distribution: expected one of \('uniform', 'gaussian'.*\), got 'cauchy'"),
     ({"game": {"name": "rock_paper_scissors"}, "solver": {"name": "mmd", "params": {"output": "best"}}},
      r"bad\.yaml: solver\.params\.output: expected one of \('last', 'average'\)"),
 ])
@@ -75,10 +76,11 @@ def test_bad_sweep_configs_fail_before_anything_runs(tmp_path, capsys):
     out = tmp_path / "out"
     assert main(["sweep", str(path), "--out", str(out)]) == 2
     err = capsys.readouterr().err
-    assert "sweep.yaml: grid (point solver.learning_rate=-0.5): learning_rate: expected a finite value > 0" in err
+    assert re.search(r"sweep\.yaml: grid \(point solver\.learning_rate=-0\.5\): learning_rate: expected a "
+                     r"(finite )?value > 0", err), err
     assert not out.exists(), "nothing is half-run"
     for grid, message in [({"solver.lr": [0.1]}, "unknown parameter"), ({"steps": [1]}, "expected 'seed'"),
-                          ({"seed": [-1]}, "grid.seed: expected a list of integers >= 0")]:
+                          ({"seed": [-1]}, r"grid\.seed\.0: expected an integer in \[0, 4294967295\], got -1")]:
         with pytest.raises(cfg.ConfigError, match=message):
             cfg.parse_config(dict(TINY_SWEEP, grid=grid), "sweep", "s.yaml")
 

@@ -108,7 +108,7 @@ def test_rps_solvers_and_bad_input():
     _, trace = solvers.run(solvers.fictitious_play(alternating=False), game, 200, eval_every=50)
     expl = np.asarray(trace.exploitability)
     assert np.all(np.diff(expl) < 0) and expl[-1] < 0.25 * float(_expl(game, game.uniform_policy()))
-    with pytest.raises(ValueError, match="a: expected a payoff > 0"):
+    with pytest.raises(ValueError, match="a: expected a value > 0"):
         rps_population(a=-1.0)
     with pytest.raises(ValueError, match="initial: expected probabilities summing to 1"):
         rps_population(initial=[0.5, 0.5, 0.5])
@@ -138,7 +138,7 @@ def test_beach_bar_solvers_lower_exploitability_and_bad_input():
                    solvers.mirror_descent(1.0, output="last", alternating=False)):
         _, trace = solvers.run(solver, game, 100, eval_every=100)
         assert float(trace.exploitability[-1]) < start / 20
-    for kwargs, match in [(dict(bar=11), "bar: expected an int position"), (dict(noise=1.5), "noise"),
+    for kwargs, match in [(dict(bar=11), "bar: expected an integer in \\[0, 10\\]"), (dict(noise=1.5), "noise"),
                           (dict(crowd_aversion=[1.0]), "crowd_aversion: expected a scalar")]:
         with pytest.raises(ValueError, match=match):
             beach_bar(**kwargs)

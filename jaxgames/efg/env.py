@@ -106,6 +106,7 @@ from jaxgames.core import is_concrete
 from jaxgames.efg.game import EFGGame
 from jaxgames.efg.tree import CHANCE, TERMINAL, Tree
 from jaxgames.env import Environment, TimeStep, Trajectory, rollout  # noqa: F401  (re-exported)
+from jaxgames.validation import check_bool, check_choice
 
 
 class EFGState(NamedTuple):
@@ -203,8 +204,8 @@ class EFGEnv(Environment):
     def __init__(self, game: EFGGame, observation: str = "auto", autoreset: bool = True):
         if not isinstance(game, EFGGame):
             raise ValueError(f"game: expected an EFGGame, got {type(game).__name__}")
-        if observation not in OBSERVATIONS:
-            raise ValueError(f"observation: expected one of {OBSERVATIONS}, got {observation!r}")
+        observation = check_choice(observation, "observation", OBSERVATIONS)
+        autoreset = check_bool(autoreset, "autoreset")
         self.game = game
         self.tree = game.tree
         t = _tables(game.tree)
@@ -268,7 +269,9 @@ class EFGEnv(Environment):
 
     # -- the simulator hooks (jaxgames.env.Environment) -----------------------------------
     def _check_params(self, params):
-        self._game(params)
+        if not isinstance(params, EFGGame) or params.tree is not self.tree:
+            raise self._params_error(f"an EFGGame with the same tree ({self.game.name})", params,
+                                     "; build another EFGEnv for another game")
 
     def _dtype(self, params):
         return (self.game if params is None else params).chance_prob.dtype
@@ -302,9 +305,10 @@ class EFGEnv(Environment):
         return row
 
     def _check_concrete_action(self, state, action):
+        """Legality at the history (the base checked dtype, shape and range)."""
         h, a = int(state.history), int(action)
         player = int(self._nodes[h, self._width])
-        if not (0 <= a < self.num_actions and self._legal[h, a]):
+        if not self._legal[h, a]:
             raise ValueError(
                 f"action: {a} is not legal for player {player} at history {h} (information set "
                 f"{int(self._nodes[h, self._width + 1])}); legal actions: {np.nonzero(self._legal[h])[0].tolist()}")
@@ -349,12 +353,19 @@ class EFGEnv(Environment):
 
     def _player(self, player) -> jax.Array:
         """``player`` as int32; out of range raises when concrete (traced: gathers give zeros)."""
-        player = jnp.asarray(player)
-        if not jnp.issubdtype(player.dtype, jnp.integer):
-            raise ValueError(f"player: expected an integer player id, got dtype {player.dtype}")
-        if is_concrete(player) and np.any((np.asarray(player) < 0) | (np.asarray(player) >= self.num_players)):
-            raise ValueError(f"player: expected ids in 0..{self.num_players - 1}, got {np.asarray(player)}")
-        return player.astype(jnp.int32)
+        if isinstance(player, jax.Array) and not is_concrete(player):
+            if not jnp.issubdtype(player.dtype, jnp.integer):
+                raise ValueError(f"player: expected an integer player id, got dtype {player.dtype}")
+            return player.astype(jnp.int32)
+        try:
+            host = np.asarray(player)
+        except (TypeError, ValueError, OverflowError) as err:
+            raise ValueError(f"player: expected an integer player id, got {type(player).__name__}") from err
+        if not np.issubdtype(host.dtype, np.integer):   # bool, float, strings, None, ints beyond 64 bits
+            raise ValueError(f"player: expected an integer player id, got {type(player).__name__} of dtype {host.dtype}")
+        if np.any((host < 0) | (host >= self.num_players)):
+            raise ValueError(f"player: expected ids in 0..{self.num_players - 1}, got {host}")
+        return jnp.asarray(host.astype(np.int32))
 
     def _gather(self, kind: str, state, player) -> jax.Array:
         """Row ``tensor_row[history]``, column ``player`` of the ``kind`` table; zeros without a player."""
@@ -364,14 +375,6 @@ class EFGEnv(Environment):
         ok = (acting >= 0) & (acting < self.num_players) & (row >= 0)
         out = jnp.asarray(table)[jnp.maximum(row, 0), jnp.clip(acting, 0, self.num_players - 1)]
         return jnp.where(ok[..., None], out, 0.0).astype(jnp.result_type(float))
-
-    def _game(self, game):
-        if game is None:
-            return self.game
-        if not isinstance(game, EFGGame) or game.tree is not self.tree:
-            raise ValueError("game: expected an EFGGame with the same tree as the environment's "
-                             f"({self.game.name}); build another EFGEnv for another game")
-        return game
 
     def _terminal(self, h):
         return jnp.asarray(self._nodes)[h, self._width] == TERMINAL

@@ -25,6 +25,7 @@ import jax.numpy as jnp
 
 from jaxgames import simplex
 from jaxgames.core import Evaluation, Game, Policy, as_float_array, check_finite
+from jaxgames.efg import regularized as efg_regularized
 from jaxgames.efg.sequence import (bottom_up, decision_weights, opponent_reach, realization_plan, sequence_form,
                                    sequence_values, terminal_weights)
 from jaxgames.efg.tree import Tree
@@ -164,3 +165,9 @@ class EFGGame(Game):
     def nash_conv(self, policy: Policy) -> jax.Array:
         """``sum_i (BR value - value)``, sharing each player's payoff mat-vec between the two."""
         return sum(best - value for _, best, value in self._best_response(policy))
+
+    def regularized_nash_conv(self, policy: Policy, temperature, reference: Policy | None = None) -> jax.Array:
+        """Gap to the dilated-KL-regularized equilibrium (``jaxgames.efg.regularized``): per player,
+        soft best-response value minus ``u_i(pi) - tau sum_I x_i(I) KL(pi_i(I) || reference_i(I))``;
+        ``nash_conv`` at ``tau = 0``, ``+inf`` where an own-reached KL is infinite."""
+        return efg_regularized.regularized_nash_conv(self, policy, temperature, reference)

@@ -16,25 +16,33 @@ import numpy as np
 from jaxgames.core import Policy, require_pyspiel
 from jaxgames.efg.game import EFGGame
 from jaxgames.efg.tree import build_tree
+from jaxgames.validation import check_int, resolve_max_bytes
 
 
 def _load(game):
     pyspiel = require_pyspiel()
     if isinstance(game, str):
-        return pyspiel.load_game(game)
+        try:
+            return pyspiel.load_game(game)
+        except Exception as err:  # noqa: BLE001 - pyspiel.SpielError and friends: name the field
+            raise ValueError(f"game: OpenSpiel cannot load {game!r}: {err}") from None
     if not isinstance(game, pyspiel.Game):
         raise ValueError(f"game: expected a pyspiel.Game or a game string, got {type(game).__name__}")
     return game
 
 
-def from_openspiel(game, max_histories: int = 1_000_000) -> EFGGame:
+def from_openspiel(game, max_histories: int = 1_000_000, max_bytes: int | None = None) -> EFGGame:
     """Convert a small OpenSpiel extensive-form game (a ``pyspiel.Game`` or a game string).
 
     Raises ``ValueError`` if the game is not sequential (simultaneous-move
     games must be converted with ``pyspiel.convert_to_turn_based``), provides
     no information-state strings, lacks perfect recall, or has more than
-    ``max_histories`` histories.
+    ``max_histories`` histories or tables above ``max_bytes`` (default 4 GiB);
+    both limits hold as the walk goes (``build_tree``), so a game too large
+    (``"chess"``) fails within seconds.
     """
+    max_histories = check_int(max_histories, "max_histories", low=1)
+    resolve_max_bytes(max_bytes)
     game = _load(game)
     pyspiel = require_pyspiel()
     gtype = game.get_type()
@@ -43,7 +51,7 @@ def from_openspiel(game, max_histories: int = 1_000_000) -> EFGGame:
                          "for simultaneous-move games use pyspiel.convert_to_turn_based(game)")
     if not gtype.provides_information_state_string:
         raise ValueError(f"game: {game} provides no information_state_string; cannot build information sets")
-    return EFGGame(build_tree(game, max_histories=max_histories), name=str(game))
+    return EFGGame(build_tree(game, max_histories=max_histories, max_bytes=max_bytes), name=str(game))
 
 
 def infoset_map(game: EFGGame, spiel_game) -> list[dict]:

@@ -74,6 +74,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from jaxgames.validation import check_int, check_scalar
+
+
+def _amount(value, field: str) -> float:
+    """A finite number, as a Python float (the rules are build-time Python: no tracers)."""
+    check_scalar(value, field)
+    return float(value)
+
 CHANCE_PLAYER = -1  # pyspiel.PlayerId.CHANCE
 TERMINAL_PLAYER = -4  # pyspiel.PlayerId.TERMINAL
 
@@ -81,8 +89,33 @@ __all__ = [
     "CHANCE_PLAYER", "TERMINAL_PLAYER", "KUHN_PASS", "KUHN_BET",
     "LEDUC_FOLD", "LEDUC_CALL", "LEDUC_RAISE",
     "KuhnPokerRules", "KuhnPokerState", "kuhn_poker_rules",
-    "LeducPokerRules", "LeducPokerState", "leduc_poker_rules",
+    "LeducPokerRules", "LeducPokerState", "leduc_poker_rules", "count_histories",
 ]
+
+
+def count_histories(game, max_visits: int = 20_000) -> tuple[int, bool]:
+    """``(number of histories, exact)`` of a rules game whose chance outcomes all lead to subtrees of
+    the same shape (card deals: the cards never change the betting tree), walking one outcome per
+    chance node, so the walk visits the betting tree of one deal (Kuhn with 10 players: 10,252
+    states for 4e11 histories). Stops after ``max_visits`` states and returns ``(count so far,
+    False)``: the game is larger.
+    """
+    total, visits = 0, 0
+    stack = [(game.new_initial_state(), 1)]   # (state, multiplicity: chance outcomes it stands for)
+    while stack:
+        state, mult = stack.pop()
+        total += mult
+        visits += 1
+        if visits > max_visits:
+            return total, False
+        if state.is_terminal():
+            continue
+        if state.is_chance_node():
+            outcomes = state.chance_outcomes()
+            stack.append((state.child(outcomes[0][0]), mult * len(outcomes)))
+        else:
+            stack.extend((state.child(a), mult) for a in state.legal_actions())
+    return total, True
 
 
 class _RulesState:
@@ -149,8 +182,7 @@ class KuhnPokerRules:
     bet: float = 1.0
 
     def __post_init__(self):
-        if not 2 <= self.n_players <= 10:
-            raise ValueError(f"Kuhn poker needs 2..10 players, got {self.n_players}")
+        check_int(self.n_players, "num_players", 2, 10)
 
     def new_initial_state(self) -> "KuhnPokerState":
         return KuhnPokerState(self)
@@ -179,7 +211,8 @@ class KuhnPokerRules:
 
 def kuhn_poker_rules(num_players: int = 2, ante: float = 1.0, bet: float = 1.0) -> KuhnPokerRules:
     """Kuhn poker rules; the defaults equal OpenSpiel's default ``kuhn_poker``."""
-    return KuhnPokerRules(int(num_players), float(ante), float(bet))
+    return KuhnPokerRules(check_int(num_players, "num_players", 2, 10), _amount(ante, "ante"),
+                          _amount(bet, "bet"))
 
 
 class KuhnPokerState(_RulesState):
@@ -332,12 +365,10 @@ class LeducPokerRules:
     max_raises: int = 2
 
     def __post_init__(self):
-        if not 2 <= self.n_players <= 10:
-            raise ValueError(f"Leduc poker needs 2..10 players, got {self.n_players}")
+        check_int(self.n_players, "num_players", 2, 10)
         if len(self.raise_amounts) != 2:
-            raise ValueError("raise_amounts needs one amount per round (2)")
-        if self.max_raises < 0:
-            raise ValueError("max_raises must be >= 0")
+            raise ValueError(f"raise_amounts: expected one amount per round (2), got {self.raise_amounts!r}")
+        check_int(self.max_raises, "max_raises", low=0)
 
     @property
     def num_cards(self) -> int:
@@ -381,8 +412,11 @@ def leduc_poker_rules(num_players: int = 2, ante: float = 1.0,
                       raise_amounts: tuple[float, float] = (2.0, 4.0),
                       max_raises: int = 2) -> LeducPokerRules:
     """Leduc poker rules; the defaults equal OpenSpiel's default ``leduc_poker``."""
-    return LeducPokerRules(int(num_players), float(ante),
-                           tuple(float(r) for r in raise_amounts), int(max_raises))
+    if isinstance(raise_amounts, (str, bytes)) or not hasattr(raise_amounts, "__len__") or len(raise_amounts) != 2:
+        raise ValueError(f"raise_amounts: expected two amounts (round 1, round 2), got {raise_amounts!r}")
+    return LeducPokerRules(check_int(num_players, "num_players", 2, 10), _amount(ante, "ante"),
+                           tuple(_amount(r, f"raise_amounts[{k}]") for k, r in enumerate(raise_amounts)),
+                           check_int(max_raises, "max_raises", low=0))
 
 
 class LeducPokerState(_RulesState):

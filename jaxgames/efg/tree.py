@@ -43,6 +43,9 @@ from collections import deque
 
 import numpy as np
 
+from jaxgames.validation import (check_bool, check_int, check_table_bytes, format_bytes, resolve_max_bytes,
+                                 table_bytes)
+
 CHANCE, TERMINAL, ROOT = -1, -4, -2
 
 
@@ -67,6 +70,8 @@ class Tree:
     infoset_keys: tuple        # per player: tuple of information-state strings
     # the game that the OpenSpiel tensor tables are read from on first access (None: no tables)
     tensor_source: object = dataclasses.field(default=None, repr=False)
+    # the ceiling on the tensor tables (None: the default, see jaxgames.validation)
+    max_bytes: object = dataclasses.field(default=None, repr=False)
     _tensors: dict = dataclasses.field(default_factory=dict, repr=False)
 
     # -- OpenSpiel tensors at decision and terminal histories (None: the game provides none) --
@@ -144,6 +149,10 @@ def _record_tensors(tree: Tree, game) -> dict:
     for nodes in tree.decision_nodes:
         stands[nodes] = True
     row = np.where(stands, np.cumsum(stands) - 1, -1).astype(np.int32)
+    for kind, shape in shapes.items():
+        dims = (int(stands.sum()), n, int(np.prod(shape)))
+        check_table_bytes(table_bytes(dims, np.float32), "game",
+                          f"the {kind} tensor table [{dims[0]}, {dims[1]}, {dims[2]}] (float32)", tree.max_bytes)
     tables = {kind: np.zeros((int(stands.sum()), n, int(np.prod(shape))), np.float32)
               for kind, shape in shapes.items()}
     stack = [(0, root)]
@@ -174,79 +183,127 @@ def _record_tensors(tree: Tree, game) -> dict:
     return out
 
 
-def build_tree(game, max_histories: int = 2_000_000, tensors: bool = True) -> Tree:
+#: Python bytes per history while walking (list slots, int objects, the queued item and its own
+#: sequences), on top of the tables; measured on Kuhn and Leduc (see ``tree_bytes``).
+WALK_BYTES_PER_HISTORY = 400
+
+
+def tree_bytes(num_histories: int, num_players: int, width: int) -> int:
+    """Bytes to walk and hold a tree of ``num_histories`` histories: the ``Tree`` tables (five int32
+    columns, the ``[H, width]`` int32 children table, ``is_terminal``, float64 ``chance_prob`` and
+    ``payoffs [H, N]``) plus the walk's Python bookkeeping per history."""
+    per_history = 5 * 4 + 4 * width + 1 + 8 + 8 * num_players + WALK_BYTES_PER_HISTORY
+    return int(num_histories) * per_history
+
+
+def check_tree_size(num_histories: int, num_players: int, width: int, field: str = "game",
+                    max_histories=None, max_bytes=None, at_least: bool = False) -> None:
+    """Raise ``ValueError`` naming ``field`` if a tree of ``num_histories`` histories is above
+    ``max_histories`` or its tables (``tree_bytes``) above ``max_bytes``. ``at_least``: the count is
+    what a walk has found so far (the tree is larger)."""
+    limit = resolve_max_bytes(max_bytes)
+    need = tree_bytes(num_histories, num_players, width)
+    over_h = max_histories is not None and num_histories > max_histories
+    if not over_h and need <= limit:
+        return
+    more = "more than " if at_least else ""
+    above = (f"max_histories = {max_histories:,}" if over_h else "") + (" and " if over_h and need > limit else "") \
+        + (f"max_bytes = {format_bytes(limit)}" if need > limit else "")
+    raise ValueError(
+        f"{field}: the game tree has {more}{num_histories:,} histories, whose tables need {more}"
+        f"{format_bytes(need)} ({width} actions wide), above {above}; too large for a tabular model: "
+        f"choose a smaller {field}, or pass max_histories= and max_bytes= (or set JAXGAMES_MAX_BYTES) to "
+        "allow more if the machine has the memory")
+
+
+def build_tree(game, max_histories: int = 2_000_000, tensors: bool = True, max_bytes: int | None = None) -> Tree:
     """Walk ``game`` (pyspiel interface) breadth-first and return its ``Tree``.
 
     ``tensors``: keep ``game`` to read its information-state and observation
     tensors at decision and terminal histories from, on first access, when it
     provides them (see the module docstring). Raises ``ValueError`` if the
-    tree has more than ``max_histories`` histories or the game does not have
-    perfect recall.
+    game does not have perfect recall, or as soon as the walk has found more
+    than ``max_histories`` histories or more than its tables (``tree_bytes``)
+    fit in ``max_bytes`` (default 4 GiB, see ``jaxgames.validation``): the
+    limits hold as the walk goes, counting the histories already queued, and a
+    child state is only created when its history is recorded.
     """
+    max_histories = check_int(max_histories, "max_histories", low=1)
+    tensors = check_bool(tensors, "tensors")
+    byte_limit = resolve_max_bytes(max_bytes)
     n = game.num_players()
     width = max(game.num_distinct_actions(), game.max_chance_outcomes())
+    per_history = tree_bytes(1, n, width)
+    # the walk stops at the first count above either limit
+    cap = min(max_histories, byte_limit // per_history)
     root = game.new_initial_state()
-    depth, parent, actor, e_info, e_action, terminal, prob, pay = [], [], [], [], [], [], [], []
-    children = []
+    depth, parent, actor, e_info, e_action, prob = [], [], [], [], [], []
+    terminal_payoffs = {}
     keys = [dict() for _ in range(n)]
     masks = [[] for _ in range(n)]
     recall = [dict() for _ in range(n)]  # infoset -> own sequence
     dec_nodes = [[] for _ in range(n)]
     dec_infos = [[] for _ in range(n)]
 
-    # queue items: (state, parent index, actor, parent infoset, action, chance prob, depth, own sequences)
-    queue = deque([(root, 0, ROOT, 0, 0, 1.0, 0, tuple(() for _ in range(n)))])
+    # queue items: (parent state, action, parent index, actor, parent infoset, chance prob, depth,
+    # own sequences); the root's parent state is None (it is the root itself)
+    queue = deque([(None, 0, 0, ROOT, 0, 1.0, 0, tuple(() for _ in range(n)))])
     while queue:
-        state, par, act, pinfo, action, p, d, own = queue.popleft()
+        pstate, action, par, act, pinfo, p, d, own = queue.popleft()
+        state = root if pstate is None else pstate.child(action)
         h = len(depth)
-        if h >= max_histories:
-            raise ValueError(f"game: more than max_histories={max_histories} histories; "
-                             "too large for a tabular model (raise max_histories if memory allows)")
-        depth.append(d); parent.append(par); actor.append(act); e_info.append(pinfo)
-        e_action.append(action); prob.append(p)
-        children.append(np.full(width, -1, np.int64))
-        if h > 0:
-            children[par][action] = h
+        for column, value in ((depth, d), (parent, par), (actor, act), (e_info, pinfo), (e_action, action),
+                              (prob, p)):
+            column.append(value)
         if state.is_terminal():
-            terminal.append(True)
-            pay.append(np.asarray(state.returns(), np.float64))
+            terminal_payoffs[h] = np.asarray(state.returns(), np.float64)
             continue
-        terminal.append(False)
-        pay.append(np.zeros(n))
         if state.is_chance_node():
             for a, pa in state.chance_outcomes():
-                queue.append((state.child(a), h, CHANCE, 0, a, float(pa), d + 1, own))
-            continue
-        player = state.current_player()
-        if player < 0:
-            raise ValueError(f"game: simultaneous-move node (player id {player}); "
-                             "convert it with pyspiel.convert_to_turn_based first")
-        key = state.information_state_string(player)
-        legal = state.legal_actions()
-        if key not in keys[player]:
-            keys[player][key] = len(keys[player])
-            mask = np.zeros(width, bool)
-            mask[legal] = True
-            masks[player].append(mask)
-            recall[player][key] = own[player]
-        elif recall[player][key] != own[player]:
-            raise ValueError(f"game: not perfect recall: player {player}'s information set {key!r} "
-                             "is reached after different own histories")
-        info = keys[player][key]
-        dec_nodes[player].append(h)
-        dec_infos[player].append(info)
-        for a in legal:
-            seq = own[:player] + (own[player] + ((info, a),),) + own[player + 1:]
-            queue.append((state.child(a), h, player, info, a, 1.0, d + 1, seq))
+                queue.append((state, a, h, CHANCE, 0, float(pa), d + 1, own))
+        else:
+            player = state.current_player()
+            if player < 0:
+                raise ValueError(f"game: simultaneous-move node (player id {player}); "
+                                 "convert it with pyspiel.convert_to_turn_based first")
+            key = state.information_state_string(player)
+            legal = state.legal_actions()
+            if key not in keys[player]:
+                keys[player][key] = len(keys[player])
+                mask = np.zeros(width, bool)
+                mask[legal] = True
+                masks[player].append(mask)
+                recall[player][key] = own[player]
+            elif recall[player][key] != own[player]:
+                raise ValueError(f"game: not perfect recall: player {player}'s information set {key!r} "
+                                 "is reached after different own histories")
+            info = keys[player][key]
+            dec_nodes[player].append(h)
+            dec_infos[player].append(info)
+            for a in legal:
+                seq = own[:player] + (own[player] + ((info, a),),) + own[player + 1:]
+                queue.append((state, a, h, player, info, 1.0, d + 1, seq))
+        if len(depth) + len(queue) > cap:
+            check_tree_size(len(depth) + len(queue), n, width, "game", max_histories, byte_limit, at_least=True)
 
-    as_i32 = lambda x: np.asarray(x, np.int32)
+    H = len(depth)
+    as_i32 = lambda x: np.asarray(x, np.int32)  # noqa: E731
+    parent, e_action = as_i32(parent), as_i32(e_action)
+    children = np.full((H, width), -1, np.int32)
+    children[parent[1:], e_action[1:]] = np.arange(1, H, dtype=np.int32)
+    is_terminal = np.zeros(H, bool)
+    payoffs = np.zeros((H, n))
+    if terminal_payoffs:
+        rows = np.fromiter(terminal_payoffs, np.int64, len(terminal_payoffs))
+        is_terminal[rows] = True
+        payoffs[rows] = np.stack(list(terminal_payoffs.values()))
+    A = game.num_distinct_actions()
     return Tree(
-        num_players=n, max_actions=game.num_distinct_actions(), depth=as_i32(depth), parent=as_i32(parent),
-        edge_actor=as_i32(actor), edge_infoset=as_i32(e_info), edge_action=as_i32(e_action),
-        children=np.stack(children).astype(np.int32), is_terminal=np.asarray(terminal),
-        chance_prob=np.asarray(prob), payoffs=np.stack(pay),
+        num_players=n, max_actions=A, depth=as_i32(depth), parent=parent,
+        edge_actor=as_i32(actor), edge_infoset=as_i32(e_info), edge_action=e_action,
+        children=children, is_terminal=is_terminal, chance_prob=np.asarray(prob), payoffs=payoffs,
         decision_nodes=tuple(as_i32(x) for x in dec_nodes), decision_infosets=tuple(as_i32(x) for x in dec_infos),
-        legal=tuple(np.stack(m)[:, :game.num_distinct_actions()] if m else np.zeros((0, game.num_distinct_actions()), bool)
-                    for m in masks),
+        legal=tuple(np.stack(m)[:, :A] if m else np.zeros((0, A), bool) for m in masks),
         infoset_keys=tuple(tuple(k) for k in keys),
-        tensor_source=game if tensors and _provided_tensors(game, root) else None)
+        tensor_source=game if tensors and _provided_tensors(game, root) else None,
+        max_bytes=max_bytes)

@@ -14,6 +14,7 @@ to one PNG per game (exploitability against steps and against seconds).
 from __future__ import annotations
 
 import math
+import re
 from functools import reduce
 from pathlib import Path
 
@@ -123,7 +124,7 @@ def plot_curves(curves: list[dict], out: Path) -> list[Path]:
         axes[0].legend(fontsize=8)
         fig.suptitle(game)
         fig.tight_layout()
-        path = out / f"exploitability_{game}.png"
+        path = out / f"exploitability_{re.sub(r'[^A-Za-z0-9_.-]', '_', game)}.png"   # labels are free text
         fig.savefig(path, dpi=110)
         plt.close(fig)
         paths.append(path)

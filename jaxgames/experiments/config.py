@@ -4,29 +4,78 @@ A config names a game and a solver from the registry with their parameters,
 plus run settings; a sweep config adds a ``grid``; a bench config lists games
 and solvers. ``load_config`` parses YAML (PyYAML), applies command-line
 overrides such as ``solver.params.learning_rate=0.05``, validates field names
-and types (pydantic), then builds every game and solver of the experiment once
-so that out-of-range values fail with the field path before any work starts.
-Every problem is reported as ``ConfigError("<file>: <field.path>: <what was expected>")``.
+and types (pydantic, with the checks of ``jaxgames.validation``: a bool or a float is not an
+integer), then builds every game and solver of the experiment once, and traces one step of each
+solver on its game (``registry.check_fits``), so that out-of-range values and a solver that does not
+fit its game fail with the field path before any work starts. A duplicate key in the YAML is an
+error, not a silent override. Every problem is reported as
+``ConfigError("<file>: <field.path>: <what was expected>")``.
 """
 
 from __future__ import annotations
 
 import itertools
 import math
+import os
+import stat
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import jax
+import numpy as np
 import pydantic
 import yaml
-from pydantic import (BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, ValidationInfo,
-                      field_validator, model_validator)
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from jaxgames.experiments import registry
+from jaxgames.validation import check_int, check_scalar, check_table_bytes
+
+#: Seeds are drawn into ``jax.random.key(seed)``: 32 bits, the same key with or without x64.
+SEED_MAX = 2**32 - 1
+#: The step counter of every solver is int32.
+MAX_STEPS = 2**31 - 1
+#: A config is a small text file; anything larger is refused before it is read.
+MAX_CONFIG_BYTES = 16 * 2**20
+#: A sweep grid is enumerated (and each point built once) before it runs: at most this many points.
+MAX_GRID_POINTS = 10**6
 
 
 class ConfigError(ValueError):
     """A config that cannot run: names the file, the field path and what was expected."""
+
+
+def _unprefixed(check, *args):
+    """A pydantic ``before`` validator running ``check(value, field, *args)`` from ``jaxgames.validation``.
+
+    Its message loses the leading ``"<field>: "``: pydantic reports the field path itself.
+    """
+    def validate(value, info: ValidationInfo):
+        field = info.field_name or "value"
+        try:
+            return check(value, field, *args)
+        except ValueError as err:
+            raise ValueError(str(err).removeprefix(f"{field}: ")) from None
+    return BeforeValidator(validate)
+
+
+def _optional(check):
+    def optional(value, field, *args):
+        return None if value is None else check(value, field, *args)
+    return optional
+
+
+def _positive_float(value, field):
+    """A finite float > 0 (an int is fine; a bool, a string or inf is not)."""
+    if isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{field}: expected a number, got {value!r} (bool)")  # noqa: TRY004 - pydantic wants ValueError
+    return float(check_scalar(value, field, low=0, low_open=True))
+
+
+Int1 = Annotated[int, _unprefixed(check_int, 1)]                    # a count >= 1
+Steps = Annotated[int, _unprefixed(check_int, 1, MAX_STEPS)]        # a number of solver steps
+OptionalSteps = Annotated[int | None, _unprefixed(_optional(check_int), 1, MAX_STEPS)]
+Seed = Annotated[int, _unprefixed(check_int, 0, SEED_MAX)]
+PositiveSeconds = Annotated[float, _unprefixed(_positive_float)]
 
 
 class _Strict(BaseModel):
@@ -94,16 +143,16 @@ class _Experiment(_Strict):
 
     game: GameConfig
     solver: SolverConfig
-    num_steps: PositiveInt = 1000
-    eval_every: PositiveInt | None = None
-    seed: int = Field(0, ge=0)
+    num_steps: Steps = 1000
+    eval_every: OptionalSteps = None
+    seed: Seed = 0
 
 
 class RunConfig(_Experiment):
     """One experiment: a game (or a batch of ``num_games`` generated games) and a solver."""
 
     kind: Literal["run"] = "run"
-    num_games: PositiveInt = 1
+    num_games: Int1 = 1
 
 
 class SweepConfig(_Experiment):
@@ -117,23 +166,32 @@ class SweepConfig(_Experiment):
 
     kind: Literal["sweep"] = "sweep"
     grid: dict[str, list[Any]]
-    chunk_size: PositiveInt = 256
+    chunk_size: Int1 = 256
 
     @model_validator(mode="after")
-    def _grid_keys(self):
+    def _grid_axes(self):
+        if not self.grid:
+            raise ValueError("grid: expected at least one axis ('seed', 'solver.<param>' or 'game.<param>') "
+                             "with a list of values, got an empty grid")
         for key, values in self.grid.items():
             head, _, param = key.partition(".")
-            if key == "seed":
-                if not all(isinstance(v, int) and v >= 0 for v in values):
-                    raise ValueError(f"grid.seed: expected a list of integers >= 0, got {values}")
-            elif head == "solver" and param:
-                _check_params("solver", registry.SOLVERS, self.solver.name, {param: None})
-            elif head == "game" and param:
-                _check_params("game", registry.GAMES, self.game.name, {param: None})
-            else:
-                raise ValueError(f"grid key {key!r}: expected 'seed', 'solver.<param>' or 'game.<param>'")
+            try:
+                if head == "solver" and param:
+                    _check_params("solver", registry.SOLVERS, self.solver.name, {param: None})
+                elif head == "game" and param:
+                    _check_params("game", registry.GAMES, self.game.name, {param: None})
+                elif key != "seed":
+                    raise ValueError(f"expected 'seed', 'solver.<param>' or 'game.<param>', got {key!r}")
+            except ValueError as err:
+                raise ValueError(f"grid.{key}: {err}") from None
             if not values:
-                raise ValueError(f"grid.{key}: expected a non-empty list")
+                raise ValueError(f"grid.{key}: expected a non-empty list of values")
+        size = math.prod(len(v) for v in self.grid.values())
+        if size > MAX_GRID_POINTS:
+            raise ValueError(f"grid: {size} points (the product of the list lengths) is more than "
+                             f"{MAX_GRID_POINTS}; split the sweep")
+        for i, value in enumerate(self.grid.get("seed", ())):
+            check_int(value, f"grid.seed.{i}", 0, SEED_MAX)
         return self
 
     def points(self) -> list[dict]:
@@ -148,15 +206,60 @@ class BenchConfig(_Strict):
     kind: Literal["bench"] = "bench"
     games: list[GameConfig] = Field(min_length=1)
     solvers: list[SolverConfig] = Field(min_length=1)
-    steps: list[PositiveInt] = Field(default_factory=lambda: [10, 100, 1000], min_length=1)
-    budgets_s: list[PositiveFloat] = Field(default_factory=lambda: [0.001, 0.01, 0.1], min_length=1)
-    num_games: PositiveInt = 1
-    repeats: PositiveInt = 3
-    seed: int = Field(0, ge=0)
+    steps: list[Steps] = Field(default_factory=lambda: [10, 100, 1000], min_length=1)
+    budgets_s: list[PositiveSeconds] = Field(default_factory=lambda: [0.001, 0.01, 0.1], min_length=1)
+    num_games: Int1 = 1
+    repeats: Int1 = 3
+    seed: Seed = 0
 
 
 Config = RunConfig | SweepConfig | BenchConfig
 _MODELS = {"run": RunConfig, "sweep": SweepConfig, "bench": BenchConfig}
+
+
+class UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, except that a key given twice in one mapping is an error (naming the
+    key and both lines) instead of the last one silently winning."""
+
+    def construct_mapping(self, node, deep=False):
+        if isinstance(node, yaml.MappingNode):
+            seen: dict = {}
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue  # ``<<: *anchor`` merges are overridden by explicit keys, by design
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    first = seen.get(key)
+                except TypeError:
+                    continue  # unhashable: the base class reports it
+                if first is not None:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"{key}: duplicate key (first given on line {first.line + 1})",
+                        key_node.start_mark)
+                seen[key] = key_node.start_mark
+        return super().construct_mapping(node, deep)
+
+
+def _yaml_problem(err: yaml.YAMLError) -> str:
+    """A YAML error as ``line L, column C: problem`` (or ``key: duplicate key ... (line L)``)."""
+    if isinstance(err, yaml.reader.ReaderError):   # a control character: binary, or UTF-16 without a BOM
+        char = err.character if isinstance(err.character, int) else ord(err.character)
+        return (f"character {err.position}: unacceptable character #x{char:04x} (is the file binary, or "
+                "UTF-16? save the config as UTF-8 text)")
+    mark = getattr(err, "problem_mark", None)
+    problem = getattr(err, "problem", None) or str(err)
+    if mark is None:
+        return problem
+    where = f"line {mark.line + 1}, column {mark.column + 1}"
+    if "duplicate key" in problem:
+        return f"{problem}; again on {where}"
+    return f"{where}: {problem}"
+
+
+def parse_yaml(text: str) -> Any:
+    """YAML text as Python data (safe types only; duplicate keys rejected). Raises ``yaml.YAMLError``
+    (or ``RecursionError`` for absurdly nested input)."""
+    return yaml.load(text, Loader=UniqueKeyLoader)  # a SafeLoader subclass: safe types only
 
 
 def apply_overrides(data: dict, overrides: list[str]) -> dict:
@@ -164,10 +267,14 @@ def apply_overrides(data: dict, overrides: list[str]) -> dict:
     data = dict(data)
     for item in overrides:
         path, eq, raw = item.partition("=")
-        if not eq or not path:
-            raise ConfigError(f"override {item!r}: expected FIELD.PATH=VALUE, e.g. solver.params.learning_rate=0.05")
-        value = yaml.safe_load(raw)
         parts = path.split(".")
+        if not eq or not all(parts):
+            raise ConfigError(f"override {item!r}: expected FIELD.PATH=VALUE, e.g. solver.params.learning_rate=0.05")
+        try:
+            value = parse_yaml(raw)
+        except (yaml.YAMLError, RecursionError) as err:
+            problem = _yaml_problem(err) if isinstance(err, yaml.YAMLError) else "nested too deeply"
+            raise ConfigError(f"override {item!r}: {path}: the value is not valid YAML ({problem})") from None
         if parts[0] == "grid" and len(parts) > 1:
             parts = ["grid", ".".join(parts[1:])]
         node = data
@@ -180,26 +287,34 @@ def apply_overrides(data: dict, overrides: list[str]) -> dict:
     return data
 
 
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
 def _format_pydantic(err: pydantic.ValidationError, source: str) -> str:
     lines = []
     for e in err.errors():
-        loc = ".".join(str(p) for p in e["loc"] if not str(p).startswith("function-after"))
+        loc = ".".join(str(p) for p in e["loc"] if not str(p).startswith(("function-", "json-or-python")))
         msg = e["msg"].removeprefix("Value error, ")
         if e["type"] == "extra_forbidden":
             msg = "unknown field"
         elif e["type"] == "missing":
             msg = "required field is missing"
         elif "input" in e and e["type"] != "value_error":
-            msg += f" (got {e['input']!r})"
-        lines.append(f"{source}: {loc or '<top>'}: {msg}")
+            msg += f" (got {_short(e['input'])})"
+        lines.append(f"{source}: {loc}: {msg}" if loc else f"{source}: {msg}")  # model checks name their field
     return "\n".join(lines)
 
 
 def parse_config(data: Any, kind: str, source: str = "<config>") -> Config:
-    """Validate a mapping as a ``run`` / ``sweep`` / ``bench`` config (field names and types)."""
+    """Validate a mapping as a ``run`` / ``sweep`` / ``bench`` config (field names and types), then
+    build and trace what it describes (``check_semantics``)."""
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: expected a mapping of fields, got {type(data).__name__}")
     declared = data.get("kind", kind)
+    if not isinstance(declared, str) or declared not in _MODELS:
+        raise ConfigError(f"{source}: kind: expected one of {tuple(_MODELS)}, got {_short(declared)}")
     if declared != kind:
         raise ConfigError(f"{source}: kind: this is a {declared!r} config; run it with `jaxgames {declared}`")
     try:
@@ -210,23 +325,57 @@ def parse_config(data: Any, kind: str, source: str = "<config>") -> Config:
     return config
 
 
+def read_config_text(path: str | Path) -> str:
+    """The text of a config file, or a ``ConfigError`` naming the file and what is wrong with it
+    (missing, a directory, unreadable, too large, not UTF-8)."""
+    source = str(path)
+    try:
+        info = os.stat(path)
+        if stat.S_ISDIR(info.st_mode):
+            raise ConfigError(f"{source}: is a directory; expected a YAML config file")
+        if not stat.S_ISREG(info.st_mode):
+            raise ConfigError(f"{source}: not a regular file; expected a YAML config file")
+        if info.st_size > MAX_CONFIG_BYTES:
+            raise ConfigError(f"{source}: {info.st_size} bytes is too large for a config "
+                              f"(at most {MAX_CONFIG_BYTES}); expected a YAML config file")
+        raw = Path(path).read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(f"{source}: no such file") from None
+    except PermissionError:
+        raise ConfigError(f"{source}: cannot read the file: permission denied") from None
+    except OSError as err:
+        raise ConfigError(f"{source}: cannot read the file: {err.strerror or err}") from None
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise ConfigError(f"{source}: the file is UTF-16 encoded; save the config as UTF-8")
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"{source}: not UTF-8 text (byte 0x{raw[err.start]:02x} at offset {err.start}); "
+                          "save the config as UTF-8") from None
+
+
 def load_config(path: str | Path | None, kind: str, overrides: list[str] = (), default: dict | None = None) -> Config:
     """Read a YAML config (or ``default`` when ``path`` is None), apply overrides, validate."""
     if path is None:
         source, data = "<built-in default>", dict(default or {})
     else:
         source = str(path)
+        text = read_config_text(path)
         try:
-            data = yaml.safe_load(Path(path).read_text())
-        except FileNotFoundError:
-            raise ConfigError(f"{source}: no such file") from None
+            data = parse_yaml(text)
         except yaml.YAMLError as err:
-            raise ConfigError(f"{source}: not valid YAML: {err}") from None
+            raise ConfigError(f"{source}: not valid YAML: {_yaml_problem(err)}") from None
+        except RecursionError:
+            raise ConfigError(f"{source}: not valid YAML: nested too deeply") from None
         if data is None:
             data = {}
     if not isinstance(data, dict):
-        raise ConfigError(f"{source}: expected a mapping of fields at the top level")
+        raise ConfigError(f"{source}: expected a mapping of fields at the top level, got {type(data).__name__}")
     return parse_config(apply_overrides(data, list(overrides)), kind, source)
+
+
+#: What building a game or a solver from user values may raise: reported as a config error.
+_BUILD_ERRORS = (ValueError, TypeError, OverflowError, MemoryError, jax.errors.JaxRuntimeError)
 
 
 def _build_or_fail(source: str, field: str, build):
@@ -234,31 +383,79 @@ def _build_or_fail(source: str, field: str, build):
         return build()
     except ConfigError:
         raise
-    except (ValueError, TypeError) as err:
-        text = str(err)
+    except _BUILD_ERRORS as err:
+        text = str(err) or type(err).__name__
         head, sep, rest = text.partition(": ")
         if sep and field.endswith(".params") and head.isidentifier():
             raise ConfigError(f"{source}: {field}.{head}: {rest}") from None  # e.g. solver.params.learning_rate
         raise ConfigError(f"{source}: {field}: {text}") from None
 
 
+def _check_batch_bytes(source: str, field: str, game, count: int) -> None:
+    """Refuse a batch of ``count`` games (one vmapped call) whose arrays alone exceed ``max_bytes``."""
+    per_game = sum(int(getattr(x, "nbytes", 0)) for x in jax.tree_util.tree_leaves(game))
+    try:
+        check_table_bytes(per_game * count, field, f"the batch of {count} games", None)
+    except ValueError as err:
+        raise ConfigError(f"{source}: {err}") from None
+
+
+def _fits_or_fail(source: str, field: str, game, solver, game_params: dict, solver_params: dict,
+                  batched: tuple[str, ...] = ()) -> None:
+    """``registry.check_fits`` as a config error naming ``field``, the solver and the game."""
+    try:
+        registry.check_fits(game.name, game_params, solver.name, solver_params, batched)
+    except _BUILD_ERRORS as err:
+        text = str(err) or type(err).__name__
+        if text.startswith("game: "):   # the solver's own check of the game family
+            reason = ": " + text.removeprefix("game: ")
+        else:                           # a parameter the solver cannot use here (as traced when it runs)
+            reason = f" with these parameters: {text}"
+        raise ConfigError(f"{source}: {field}: solver {solver.name!r} cannot run on game {game.name!r}{reason}") from None
+
+
 def check_semantics(config: Config, source: str) -> None:
-    """Build every game and solver the config describes, so bad values fail before any run."""
+    """Build every game and solver the config describes, so bad values fail before any run, and trace
+    one step of each solver on its game (``registry.check_fits``), so a solver that does not fit its
+    game fails here too."""
     key = jax.random.key(0)
     if isinstance(config, BenchConfig):
         for i, g in enumerate(config.games):
-            _build_or_fail(source, f"games.{i}.params", lambda g=g: registry.build_game(g.name, g.params, key))
+            game = _build_or_fail(source, f"games.{i}.params", lambda g=g: registry.build_game(g.name, g.params, key))
+            _check_batch_bytes(source, "num_games", game, config.num_games)
         for i, s in enumerate(config.solvers):
             _build_or_fail(source, f"solvers.{i}.params", lambda s=s: registry.build_solver(s.name, s.params))
+        for i, g in enumerate(config.games):
+            for j, s in enumerate(config.solvers):
+                _fits_or_fail(source, f"solvers.{j}.name (on games.{i})", g, s, g.params, s.params)
         return
-    _build_or_fail(source, "game.params", lambda: registry.build_game(config.game.name, config.game.params, key))
+    game = _build_or_fail(source, "game.params", lambda: registry.build_game(config.game.name, config.game.params, key))
     _build_or_fail(source, "solver.params", lambda: registry.build_solver(config.solver.name, config.solver.params))
     if isinstance(config, SweepConfig):
-        for point in config.points():
-            game_params, solver_params = point_params(config, point)
-            where = "grid (point " + ", ".join(f"{k}={v!r}" for k, v in point.items()) + ")"
-            _build_or_fail(source, where, lambda: registry.build_game(config.game.name, game_params, key))
-            _build_or_fail(source, where, lambda: registry.build_solver(config.solver.name, solver_params))
+        _check_batch_bytes(source, "chunk_size", game, min(config.chunk_size, len(config.points())))
+    else:
+        _check_batch_bytes(source, "num_games", game, config.num_games)
+    if not isinstance(config, SweepConfig):
+        _fits_or_fail(source, "solver.name", config.game, config.solver, config.game.params, config.solver.params)
+        return
+    groups: dict[tuple, dict] = {}
+    for point in config.points():
+        game_params, solver_params = point_params(config, point)
+        where = "grid (point " + ", ".join(f"{k}={v!r}" for k, v in point.items()) + ")"
+        _build_or_fail(source, where, lambda p=game_params: registry.build_game(config.game.name, p, key))
+        _build_or_fail(source, where, lambda p=solver_params: registry.build_solver(config.solver.name, p))
+        groups.setdefault(repr(static_signature(point)), point)
+    for point in groups.values():   # one trace per compiled group, as the sweep will run it
+        static = dict(static_signature(point))
+        game_params, solver_params = point_params(config, static)
+        batched = tuple(k for k in config.grid if k != "seed" and k not in static)
+        where = "grid (point " + ", ".join(f"{k}={v!r}" for k, v in point.items()) + ")"
+        _fits_or_fail(source, where, config.game, config.solver, game_params, solver_params, batched)
+
+
+def static_signature(point: dict) -> tuple:
+    """The values of a grid point that are compiled in (not ``vmap``-ped): ``((key, value), ...)``."""
+    return tuple((k, v) for k, v in point.items() if k != "seed" and not is_batchable(v))
 
 
 def point_params(config: SweepConfig, point: dict) -> tuple[dict, dict]:

@@ -7,9 +7,13 @@ with ``jax.vmap``. Groups are cut into chunks of at most ``chunk_size`` points;
 each chunk is one jitted call, and its rows are written to
 ``<out>/chunks/chunk_NNNNN.csv`` as soon as it finishes, so an interrupted
 sweep rerun with the same config and ``--out`` skips the finished chunks and
-loses at most one chunk of work. When several devices are visible the chunk
-axis is sharded across them (``NamedSharding`` over a 1-D mesh) and results are
-gathered; the same code runs on one CPU, one GPU or a multi-GPU host.
+loses at most one chunk of work. Sweeps run at the same time into the same
+``--out`` share the work: each chunk is claimed with a lock (``flock``) before it
+is computed, so it is computed once. The precision (float32, or float64 under
+``JAX_ENABLE_X64``) is part of what a resumed sweep must match. When several
+devices are visible the chunk axis is sharded across them (``NamedSharding``
+over a 1-D mesh) and results are gathered; the same code runs on one CPU, one
+GPU or a multi-GPU host.
 
 A run (``run_experiment``) with ``checkpoint_every`` is made durable the same way along the step
 axis: it goes in chunks of that many steps and the batched solver state is saved with orbax under
@@ -21,6 +25,7 @@ on one device (no sharding of the game axis).
 from __future__ import annotations
 
 import functools
+import json
 import statistics
 import time
 from pathlib import Path
@@ -32,8 +37,9 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 import solvers
 from jaxgames.experiments import registry
-from jaxgames.experiments.config import ConfigError, RunConfig, SweepConfig, is_batchable, point_params
-from jaxgames.experiments.results import config_hash, environment, read_csv, write_csv, write_json
+from jaxgames.experiments.config import ConfigError, RunConfig, SweepConfig, point_params, static_signature
+from jaxgames.experiments.results import (clean_stale_tmp, config_hash, environment, file_lock, precision,
+                                          read_csv, write_csv, write_json)
 
 
 def eval_cadence(num_steps: int, eval_every: int | None) -> int:
@@ -50,9 +56,7 @@ def _batched_solve(game_name, solver_name, static_game, static_solver, batched_n
         for name, value in zip(batched_names, values):
             head, _, param = name.partition(".")
             (game_params if head == "game" else solver_params)[param] = value
-        k_game, k_init = jax.random.split(key)
-        game = registry.build_game(game_name, game_params, k_game)
-        solver = registry.build_solver(solver_name, solver_params)
+        game, solver, k_init = registry.build_point(game_name, game_params, solver_name, solver_params, key)
         _, trace = solvers.run(solver, game, num_steps, eval_every=eval_every, key=k_init)
         return trace.exploitability, trace.step
 
@@ -162,9 +166,7 @@ def _chunked_solve(game_name, solver_name, game_params, solver_params, eval_ever
     game_params, solver_params = dict(game_params), dict(solver_params)
 
     def point(key):   # as in _batched_solve: the game drawn from the point's key, then the solver
-        k_game, k_init = jax.random.split(key)
-        game = registry.build_game(game_name, game_params, k_game)
-        return game, registry.build_solver(solver_name, solver_params), k_init
+        return registry.build_point(game_name, game_params, solver_name, solver_params, key)
 
     @jax.jit
     def init(keys):
@@ -243,48 +245,97 @@ def _run_checkpointed(config: RunConfig, out: Path | None, log, every: int, chec
 def plan_chunks(config: SweepConfig) -> list[tuple[tuple, list[int]]]:
     """Split grid points into ``(static signature, point indices)`` chunks, in a fixed order."""
     points = config.points()
-    groups: dict[tuple, list[int]] = {}
+    groups: dict[str, tuple[tuple, list[int]]] = {}
     for i, point in enumerate(points):
-        static = tuple((k, v) for k, v in point.items() if k != "seed" and not is_batchable(v))
-        groups.setdefault(static, []).append(i)
+        static = static_signature(point)
+        groups.setdefault(repr(static), (static, []))[1].append(i)   # repr: list values are unhashable
     chunks = []
-    for static, idx in groups.items():
+    for static, idx in groups.values():
         for start in range(0, len(idx), config.chunk_size):
             chunks.append((static, idx[start:start + config.chunk_size]))
     return chunks
 
 
+def _check_resumable(out: Path, digest: str) -> None:
+    """Refuse an ``out`` holding another config's sweep, or one computed in another precision."""
+    meta_path = out / "config.json"
+    if not meta_path.exists():
+        return
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        previous = meta.get("config_hash")
+        env = meta.get("environment") or {}
+    except (OSError, ValueError, AttributeError) as err:
+        raise ConfigError(f"--out {out}: its config.json cannot be read ({err}); use another --out") from None
+    if previous != digest:
+        raise ConfigError(f"--out {out}: holds a sweep of a different config (hash {previous}, "
+                          f"this one {digest}); use another --out to keep both")
+    stored = env.get("precision") or ("float64" if env.get("x64") else "float32")
+    now = precision()
+    if stored != now:
+        flag = "JAX_ENABLE_X64=1" if stored == "float64" else "JAX_ENABLE_X64 unset"
+        raise ConfigError(f"--out {out}: precision: holds a sweep computed in {stored}, but this run computes in "
+                          f"{now}; resume it with {flag}, or use another --out")
+
+
 def run_sweep(config: SweepConfig, out: Path, progress=None, log=print) -> list[dict]:
-    """Run every chunk not yet on disk; return all rows (one per grid point)."""
+    """Run every chunk not yet on disk; return all rows (one per grid point).
+
+    A chunk is claimed (an exclusive lock on ``chunks/.chunk_NNNNN.csv.lock``) before it is computed,
+    so sweeps started at the same time into the same ``out`` compute each chunk once; one that finds a
+    chunk claimed goes on with the others and waits for it at the end (computing it itself if the
+    other died). Temporary files left by a killed or failed write are removed on resume.
+    """
     out = Path(out)
     resolved = config.model_dump()
     digest = config_hash(resolved)
-    meta_path = out / "config.json"
-    if meta_path.exists():
-        import json
-        previous = json.loads(meta_path.read_text()).get("config_hash")
-        if previous != digest:
-            raise ConfigError(f"--out {out}: holds a sweep of a different config (hash {previous}, "
-                              f"this one {digest}); use another --out to keep both")
-    write_json(meta_path, {"config": resolved, "config_hash": digest, "environment": environment()})
+    with file_lock(out / ".sweep.lock"):
+        for name in ("config.json", "results.csv"):
+            clean_stale_tmp(out / name)
+        _check_resumable(out, digest)
+        write_json(out / "config.json", {"config": resolved, "config_hash": digest, "environment": environment()})
     points = config.points()
     every = eval_cadence(config.num_steps, config.eval_every)
     chunks = plan_chunks(config)
-    paths, done = [], 0
-    for c, (static, idx) in enumerate(chunks):
-        path = out / "chunks" / f"chunk_{c:05d}.csv"
-        paths.append(path)
-        skipped = path.exists()
-        if skipped:
-            done += len(idx)
-        else:
-            _run_chunk(config, points, static, idx, every, path)
+    paths = [out / "chunks" / f"chunk_{c:05d}.csv" for c in range(len(chunks))]
+    done, elsewhere, waiting = 0, 0, []
+
+    def claim(c: int, blocking: bool) -> bool:
+        """Compute chunk ``c`` unless another sweep holds it (False) or finished it meanwhile."""
+        nonlocal elsewhere
+        path, (static, idx) = paths[c], chunks[c]
+        lock = path.with_name(f".{path.name}.lock")
+        with file_lock(lock, blocking=blocking) as held:
+            if not held:
+                return False
+            if path.exists():          # another sweep finished it
+                elsewhere += len(idx)
+            else:
+                clean_stale_tmp(path)
+                _run_chunk(config, points, static, idx, every, path)
+                lock.unlink(missing_ok=True)   # done: later sweeps see the chunk and never lock it
         if progress:
-            progress(len(idx), skipped=skipped)
+            progress(len(idx))
+        return True
+
+    for c, (_, idx) in enumerate(chunks):
+        if paths[c].exists():
+            done += len(idx)
+            if progress:
+                progress(len(idx), skipped=True)
+        elif not claim(c, blocking=False):
+            waiting.append(c)
+    if waiting:
+        log(f"{len(waiting)} chunk(s) are being computed by another sweep into {out}: waiting for them")
+    for c in waiting:
+        claim(c, blocking=True)
     rows = sorted((r for p in paths for r in read_csv(p)), key=lambda r: int(r["point"]))
-    write_csv(out / "results.csv", rows)
+    with file_lock(out / ".sweep.lock"):
+        write_csv(out / "results.csv", rows)
     if done:
         log(f"resumed: {done} of {len(points)} grid points were already on disk")
+    if elsewhere:
+        log(f"{elsewhere} of {len(points)} grid points were computed by another sweep into the same --out")
     return rows
 
 

@@ -11,6 +11,8 @@ import dataclasses
 import inspect
 from typing import Any, Callable
 
+import jax
+
 import solvers
 from jaxgames import efg, markov, matrix, mean_field
 
@@ -117,9 +119,48 @@ def describe() -> str:
 
 
 def build_game(name: str, params: dict, key: Any = None):
+    """The registered game ``name`` built with ``params`` (and ``key`` first for random games)."""
     entry = GAMES[name]
     return entry.factory(key, **params) if entry.random else entry.factory(**params)
 
 
 def build_solver(name: str, params: dict):
+    """The registered solver ``name`` built with ``params`` (its hyperparameters)."""
     return SOLVERS[name].factory(**params)
+
+
+def build_point(game_name: str, game_params: dict, solver_name: str, solver_params: dict, key: jax.Array):
+    """One experiment point: ``(game, solver, init_key)``, the game drawn from ``key`` if random.
+
+    The one recipe behind runs, sweeps, benchmarks and the compatibility check of configs, so a point
+    validated by ``check_fits`` is built the same way when it runs.
+    """
+    k_game, k_init = jax.random.split(key)
+    return build_game(game_name, game_params, k_game), build_solver(solver_name, solver_params), k_init
+
+
+def check_fits(game_name: str, game_params: dict, solver_name: str, solver_params: dict,
+               batched: tuple[str, ...] = ()) -> None:
+    """Raise the solver's own error (``ValueError``/``TypeError``) if it cannot run on the game.
+
+    Traces, without computing (``jax.eval_shape``), what a run does with one point: build the game
+    and solver (the ``batched`` float parameters, named ``"game.<p>"`` or ``"solver.<p>"``, traced as
+    in a sweep; the key traced too), ``init``, one ``step`` and the exploitability of ``output``, all
+    under ``vmap`` over a batch of one. The solvers' own game checks are the one source of truth
+    for which family each solver fits (a Markov solver on a matrix game, MCCFR on a Markov game...).
+    """
+    names = tuple(sorted(batched))
+
+    def point(values, key):
+        game_p, solver_p = dict(game_params), dict(solver_params)
+        for name, value in zip(names, values):
+            head, _, param = name.partition(".")
+            (game_p if head == "game" else solver_p)[param] = value
+        game, solver, k_init = build_point(game_name, game_p, solver_name, solver_p, key)
+        state = solver.step(game, solver.init(game, k_init))
+        return game.exploitability(solver.output(state))
+
+    dtype = jax.numpy.result_type(float)
+    values = tuple(jax.ShapeDtypeStruct((1,), dtype) for _ in names)
+    keys = jax.eval_shape(lambda: jax.random.split(jax.random.key(0), 1))
+    jax.eval_shape(jax.vmap(point), values, keys)

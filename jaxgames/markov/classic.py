@@ -1,20 +1,25 @@
 """Classic Markov games: Littman's grid soccer, grid pursuit-evasion, the iterated prisoner's dilemma.
 
-Grid games are built once per size in NumPy (cached) and returned as
-``MarkovGame`` pytrees whose ``discount`` is a leaf (it may be traced, e.g.
-``jax.vmap(lambda g: grid_soccer(discount=g))(discounts)``). Grid coordinates are ``(row, col)`` with row 0 at the top; actions
-are ``0 N (row - 1), 1 S (row + 1), 2 E (col + 1), 3 W (col - 1), 4 stay``.
+Grid games are built once per size as sparse NumPy transitions (cached: a few entries per state and
+joint action) and expanded to dense ``MarkovGame`` tensors of the default float dtype in one compiled
+scatter, so building a game holds one dense transition tensor, whose bytes are checked against
+``max_bytes`` before anything is built (see ``jaxgames.validation``). ``discount``,
+``draw_probability`` and ``slip`` are leaves (they may be traced, e.g.
+``jax.vmap(lambda g: grid_soccer(discount=g))(discounts)``). Grid coordinates are ``(row, col)`` with
+row 0 at the top; actions are ``0 N (row - 1), 1 S (row + 1), 2 E (col + 1), 3 W (col - 1), 4 stay``.
 """
 
 from __future__ import annotations
 
 import functools
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxgames.core import as_float_array
+from jaxgames.core import as_float_array, check_finite
 from jaxgames.markov.game import MarkovGame
+from jaxgames.validation import check_int, check_scalar, check_table_bytes, host_values, table_bytes
 
 MOVES = np.array([[-1, 0], [1, 0], [0, 1], [0, -1], [0, 0]])
 ACTION_NAMES = ("N", "S", "E", "W", "stay")
@@ -23,10 +28,17 @@ ROTATED_ACTION = np.array([1, 0, 3, 2, 4])
 
 
 def _check_grid(rows, cols):
-    rows, cols = int(rows), int(cols)
-    if rows < 1 or cols < 1 or rows * cols < 2:
+    rows, cols = check_int(rows, "rows", low=1), check_int(cols, "cols", low=1)
+    if rows * cols < 2:
         raise ValueError(f"rows, cols: expected a grid with at least 2 cells, got {rows} x {cols}")
     return rows, cols
+
+
+def _check_grid_bytes(num_states: int, max_bytes, dtype=None) -> None:
+    """Raise before building a ``[S, 5, 5, S]`` transition tensor above ``max_bytes``."""
+    shape = (num_states, 5, 5, num_states)
+    check_table_bytes(table_bytes(shape, dtype), "rows, cols",
+                      f"the transition tensor [{num_states}, 5, 5, {num_states}]", max_bytes)
 
 
 def _pairs(rows: int, cols: int) -> tuple[np.ndarray, dict]:
@@ -36,15 +48,39 @@ def _pairs(rows: int, cols: int) -> tuple[np.ndarray, dict]:
     return pairs, {(int(a), int(b)): k for k, (a, b) in enumerate(pairs)}
 
 
+@functools.partial(jax.jit, static_argnums=(5,))
+def _dense(rows, nexts, weights, reset, initial, num_states: int):
+    """``[S, 5, 5, S]``: ``reset[s, a, b] initial[s']`` plus the sparse entries ``weights`` at
+    ``(rows, nexts)`` (``rows`` index the flattened ``[S * 25]`` state-action axis). Compiled, so the
+    scatter updates the one dense buffer in place."""
+    table = reset.reshape(-1, 1) * initial[None, :]
+    table = table.at[rows, nexts].add(weights)
+    return table.reshape(num_states, 5, 5, num_states)
+
+
+def _dtype():
+    return jnp.result_type(float)
+
+
 # -- Littman's soccer ----------------------------------------------------------------------------
+def _soccer_num_states(rows: int, cols: int) -> int:
+    cells = rows * cols
+    return 2 * cells * (cells - 1)
+
+
+def _soccer_states(rows: int, cols: int) -> np.ndarray:
+    """``[S, 3]``: (cell of A, cell of B, ball holder), A and B on distinct cells."""
+    pairs, _ = _pairs(rows, cols)
+    return np.array([(a, b, h) for a, b in pairs for h in (0, 1)])
+
+
 @functools.lru_cache(maxsize=8)
-def soccer_tables(rows: int = 4, cols: int = 5) -> dict:
-    """NumPy tables of grid soccer: ``transitions [S, 5, 5, S]``, ``reward [S, 5, 5]`` (player A's),
-    ``initial [S]``, ``states`` ``[S, 3]`` = (cell of A, cell of B, ball holder 0 = A / 1 = B),
-    ``start`` = (cell of A, cell of B) of the kick-off."""
-    rows, cols = _check_grid(rows, cols)
-    pairs, index = _pairs(rows, cols)
-    states = np.array([(a, b, h) for a, b in pairs for h in (0, 1)])
+def _soccer_model(rows: int, cols: int) -> dict:
+    """Sparse grid soccer: ``states [S, 3]`` (cell of A, cell of B, holder), ``start``, ``goal_rows``,
+    ``initial [S]``, ``reward [S, 5, 5]`` (player A's), ``reset [S, 5, 5]`` (the probability of a
+    goal, after which play restarts from ``initial``) and the other transitions as entries
+    ``rows`` (``s * 25 + 5 a + b``), ``nexts``, ``weights``."""
+    states = _soccer_states(rows, cols)
     sindex = {tuple(int(v) for v in s): k for k, s in enumerate(states)}
     n = len(states)
     goal_rows = {rows // 2 - 1, rows // 2} if rows % 2 == 0 else {rows // 2}
@@ -75,8 +111,8 @@ def soccer_tables(rows: int = 4, cols: int = 5) -> dict:
         new[player] = target
         return tuple(new), holder, -1
 
-    P = np.zeros((n, 5, 5, n))
-    R = np.zeros((n, 5, 5))
+    reset, reward = np.zeros((n, 5, 5)), np.zeros((n, 5, 5))
+    entries = {}
     for k, (a, b, h) in enumerate(states):
         for x in range(5):
             for y in range(5):
@@ -88,12 +124,30 @@ def soccer_tables(rows: int = 4, cols: int = 5) -> dict:
                         if scorer >= 0:
                             break
                     if scorer >= 0:
-                        R[k, x, y] += 0.5 * (1.0 if scorer == 0 else -1.0)
-                        P[k, x, y] += 0.5 * initial
+                        reward[k, x, y] += 0.5 * (1.0 if scorer == 0 else -1.0)
+                        reset[k, x, y] += 0.5
                     else:
-                        P[k, x, y, sindex[(*pos, holder)]] += 0.5
-    return dict(transitions=P, reward=R, initial=initial, states=states, start=start,
-                goal_rows=tuple(sorted(goal_rows)))
+                        key = (k * 25 + x * 5 + y, sindex[(*pos, holder)])
+                        entries[key] = entries.get(key, 0.0) + 0.5
+    keys = sorted(entries)
+    return dict(states=states, start=start, goal_rows=tuple(sorted(goal_rows)), initial=initial,
+                reward=reward, reset=reset, rows=np.array([r for r, _ in keys], np.int32).reshape(-1),
+                nexts=np.array([c for _, c in keys], np.int32).reshape(-1),
+                weights=np.array([entries[k] for k in keys]))
+
+
+def soccer_tables(rows: int = 4, cols: int = 5, max_bytes: int | None = None) -> dict:
+    """NumPy tables of grid soccer: ``transitions [S, 5, 5, S]`` (float64), ``reward [S, 5, 5]`` (player
+    A's), ``initial [S]``, ``states`` ``[S, 3]`` = (cell of A, cell of B, ball holder 0 = A / 1 = B),
+    ``start`` = (cell of A, cell of B) of the kick-off. ``max_bytes`` bounds the dense transitions."""
+    rows, cols = _check_grid(rows, cols)
+    _check_grid_bytes(_soccer_num_states(rows, cols), max_bytes, np.float64)
+    m = _soccer_model(rows, cols)
+    P = m["reset"][..., None] * m["initial"]
+    n = len(m["states"])
+    np.add.at(P.reshape(n * 25, n), (m["rows"], m["nexts"]), m["weights"])
+    return dict(transitions=P, reward=m["reward"], initial=m["initial"], states=m["states"], start=m["start"],
+                goal_rows=m["goal_rows"])
 
 
 def soccer_symmetry(rows: int = 4, cols: int = 5) -> np.ndarray:
@@ -104,14 +158,16 @@ def soccer_symmetry(rows: int = 4, cols: int = 5) -> np.ndarray:
     is invariant under it (player 0 and player 1 exchanged), so its value from
     the kick-off is 0.
     """
-    t = soccer_tables(rows, cols)
+    rows, cols = _check_grid(rows, cols)
+    states = _soccer_states(rows, cols)
     cells = rows * cols
-    index = {tuple(int(v) for v in s): k for k, s in enumerate(t["states"])}
+    index = {tuple(int(v) for v in s): k for k, s in enumerate(states)}
     rot = lambda c: cells - 1 - c   # noqa: E731  (row, col) -> (rows-1-row, cols-1-col)
-    return np.array([index[(rot(b), rot(a), 1 - h)] for a, b, h in t["states"]])
+    return np.array([index[(rot(b), rot(a), 1 - h)] for a, b, h in states])
 
 
-def grid_soccer(rows: int = 4, cols: int = 5, discount: float = 0.9, draw_probability: float = 0.0) -> MarkovGame:
+def grid_soccer(rows: int = 4, cols: int = 5, discount: float = 0.9, draw_probability: float = 0.0,
+                max_bytes: int | None = None) -> MarkovGame:
     """Littman's (1994) two-player zero-sum grid soccer (player 0 = A, player 1 = B).
 
     Rules (Littman 1994, "Markov games as a framework for multi-agent
@@ -132,53 +188,88 @@ def grid_soccer(rows: int = 4, cols: int = 5, discount: float = 0.9, draw_probab
     device Littman used during training to keep games from stalling).
     The game is symmetric under the rotation with the roles exchanged
     (``soccer_symmetry``), so its minimax value from the kick-off is exactly 0.
+    ``S = 2 c (c - 1)`` states for ``c = rows * cols`` cells; ``max_bytes`` bounds the
+    ``[S, 5, 5, S]`` transition tensor.
     """
-    t = soccer_tables(*_check_grid(rows, cols))
-    p = float(draw_probability)
-    if not 0.0 <= p <= 1.0:
-        raise ValueError(f"draw_probability: expected a value in [0, 1], got {draw_probability!r}")
-    P = (1.0 - p) * t["transitions"] + p * t["initial"]
-    R = (1.0 - p) * t["reward"]
-    dtype = jnp.result_type(float)
-    return MarkovGame(jnp.asarray(P, dtype), jnp.asarray(np.stack([R, -R]), dtype), discount,
-                      jnp.asarray(t["initial"], dtype))
+    rows, cols = _check_grid(rows, cols)
+    p = check_scalar(draw_probability, "draw_probability", 0.0, 1.0)
+    _check_grid_bytes(_soccer_num_states(rows, cols), max_bytes)
+    m = _soccer_model(rows, cols)
+    dtype = _dtype()
+    p = p.astype(dtype)
+    initial = jnp.asarray(m["initial"], dtype)
+    P = _dense(m["rows"], m["nexts"], (1.0 - p) * jnp.asarray(m["weights"], dtype),
+               (1.0 - p) * jnp.asarray(m["reset"], dtype) + p, initial, len(m["states"]))
+    R = (1.0 - p) * jnp.asarray(m["reward"], dtype)
+    return MarkovGame(P, jnp.stack([R, -R]), discount, initial)
 
 
 # -- pursuit-evasion -----------------------------------------------------------------------------
+#: the four outcomes of the two moves (pursuer fails, evader fails), each failing with probability ``slip``
+_SLIPS = ((False, False), (False, True), (True, False), (True, True))
+
+
+def _slip_weights(slip) -> jax.Array:
+    """``[4]``: the probability of each outcome in ``_SLIPS``."""
+    keep = 1.0 - slip
+    return jnp.stack([keep * keep, keep * slip, slip * keep, slip * slip])
+
+
 @functools.lru_cache(maxsize=8)
-def pursuit_tables(rows: int, cols: int, slip: float) -> dict:
-    """NumPy tables of pursuit-evasion: states are (pursuer cell, evader cell), distinct."""
-    rows, cols = _check_grid(rows, cols)
+def _pursuit_model(rows: int, cols: int) -> dict:
+    """Sparse pursuit-evasion for any ``slip``: ``states [S, 2]`` (pursuer cell, evader cell);
+    ``capture [S, 5, 5, 4]`` (1 where outcome ``_SLIPS[j]`` captures); the other transitions as
+    entries ``rows`` (``s * 25 + 5 a + b``), ``nexts`` and ``outcome`` (an index into ``_SLIPS``)."""
     pairs, index = _pairs(rows, cols)
     n = len(pairs)
-    initial = np.full(n, 1.0 / n)
 
     def moved(cell, action):
         r, c = divmod(cell, cols)
         nr, nc = r + MOVES[action][0], c + MOVES[action][1]
         return nr * cols + nc if (0 <= nr < rows and 0 <= nc < cols) else cell
 
-    P = np.zeros((n, 5, 5, n))
-    R = np.zeros((n, 5, 5))
+    capture = np.zeros((n, 5, 5, 4))
+    flat, nexts, outcome = [], [], []
     for k, (p, e) in enumerate(pairs):
         for x in range(5):
             for y in range(5):
                 # each move fails (the player stays) independently with probability `slip`
-                for px, xx in ((1.0 - slip, x), (slip, 4)):
-                    for py, yy in ((1.0 - slip, y), (slip, 4)):
-                        w = px * py
-                        if w == 0.0:
-                            continue
-                        p2, e2 = moved(int(p), xx), moved(int(e), yy)
-                        if p2 == e2 or (p2 == e and e2 == p):   # same cell, or crossing paths
-                            R[k, x, y] += w
-                            P[k, x, y] += w * initial
-                        else:
-                            P[k, x, y, index[(p2, e2)]] += w
-    return dict(transitions=P, reward=R, initial=initial, states=pairs)
+                for j, (fail_p, fail_e) in enumerate(_SLIPS):
+                    p2, e2 = moved(int(p), 4 if fail_p else x), moved(int(e), 4 if fail_e else y)
+                    if p2 == e2 or (p2 == e and e2 == p):   # same cell, or crossing paths
+                        capture[k, x, y, j] = 1.0
+                    else:
+                        flat.append(k * 25 + x * 5 + y)
+                        nexts.append(index[(p2, e2)])
+                        outcome.append(j)
+    return dict(states=pairs, initial=np.full(n, 1.0 / n), capture=capture, rows=np.array(flat, np.int32),
+                nexts=np.array(nexts, np.int32), outcome=np.array(outcome, np.int32))
 
 
-def pursuit_evasion(rows: int = 3, cols: int = 3, discount: float = 0.9, slip: float = 0.0) -> MarkovGame:
+def _pursuit_num_states(rows: int, cols: int) -> int:
+    cells = rows * cols
+    return cells * (cells - 1)
+
+
+def pursuit_tables(rows: int, cols: int, slip: float, max_bytes: int | None = None) -> dict:
+    """NumPy tables of pursuit-evasion (float64): ``transitions [S, 5, 5, S]``, ``reward [S, 5, 5]``
+    (the pursuer's: the capture probability), ``initial [S]``, ``states [S, 2]`` = (pursuer cell,
+    evader cell), distinct. ``max_bytes`` bounds the dense transitions."""
+    rows, cols = _check_grid(rows, cols)
+    check_scalar(slip, "slip", 0.0, 1.0)
+    slip = float(slip)   # NumPy tables: a concrete slip (pursuit_evasion takes a traced one)
+    _check_grid_bytes(_pursuit_num_states(rows, cols), max_bytes, np.float64)
+    m = _pursuit_model(rows, cols)
+    w = np.array([(1 - slip) ** 2, (1 - slip) * slip, slip * (1 - slip), slip ** 2])
+    reward = m["capture"] @ w
+    n = len(m["states"])
+    P = reward[..., None] * m["initial"]
+    np.add.at(P.reshape(n * 25, n), (m["rows"], m["nexts"]), w[m["outcome"]])
+    return dict(transitions=P, reward=reward, initial=m["initial"], states=m["states"])
+
+
+def pursuit_evasion(rows: int = 3, cols: int = 3, discount: float = 0.9, slip: float = 0.0,
+                    max_bytes: int | None = None) -> MarkovGame:
     """Two-player zero-sum grid pursuit-evasion: player 0 pursues, player 1 evades.
 
     States are the ordered pairs of distinct cells (pursuer, evader) of a
@@ -189,15 +280,19 @@ def pursuit_evasion(rows: int = 3, cols: int = 3, discount: float = 0.9, slip: f
     from a uniformly random pair of distinct cells (also the initial
     distribution). There is no other reward, so the pursuer's value is the
     expected discounted number of captures (at most ``1 / (1 - discount)``).
+    ``S = c (c - 1)`` states for ``c = rows * cols`` cells; ``max_bytes`` bounds the
+    ``[S, 5, 5, S]`` transition tensor.
     """
-    slip = float(slip)
-    if not 0.0 <= slip <= 1.0:
-        raise ValueError(f"slip: expected a probability in [0, 1], got {slip!r}")
-    t = pursuit_tables(*_check_grid(rows, cols), slip)
-    dtype = jnp.result_type(float)
-    R = t["reward"]
-    return MarkovGame(jnp.asarray(t["transitions"], dtype), jnp.asarray(np.stack([R, -R]), dtype), discount,
-                      jnp.asarray(t["initial"], dtype))
+    rows, cols = _check_grid(rows, cols)
+    slip = check_scalar(slip, "slip", 0.0, 1.0)
+    _check_grid_bytes(_pursuit_num_states(rows, cols), max_bytes)
+    m = _pursuit_model(rows, cols)
+    dtype = _dtype()
+    w = _slip_weights(slip.astype(dtype))
+    capture = jnp.asarray(m["capture"], dtype) @ w
+    initial = jnp.asarray(m["initial"], dtype)
+    P = _dense(m["rows"], m["nexts"], w[m["outcome"]], capture, initial, len(m["states"]))
+    return MarkovGame(P, jnp.stack([capture, -capture]), discount, initial)
 
 
 # -- iterated matrix games with memory-one states ---------------------------------------------
@@ -220,6 +315,8 @@ def iterated_matrix_game(A, B, discount: float = 0.9) -> MarkovGame:
         raise ValueError(f"A: expected a 2x2 payoff matrix, got shape {tuple(A.shape)}")
     if B.shape != (2, 2):
         raise ValueError(f"B: expected a 2x2 payoff matrix (as A), got shape {tuple(B.shape)}")
+    check_finite(A, "A")
+    check_finite(B, "B")
     P = np.zeros((5, 2, 2, 5))
     for a0 in range(2):
         for a1 in range(2):
@@ -238,8 +335,9 @@ def iterated_prisoners_dilemma(temptation: float = 5.0, reward: float = 3.0, pun
     mutual defection ``P / (1 - discount)``; tit-for-tat is a best response to
     itself iff ``discount >= max((T - R) / (T - P), (T - R) / (R - S))`` (Axelrod 1984).
     """
-    t, r, p, s = temptation, reward, punishment, sucker
-    A = jnp.asarray([[r, s], [t, p]], jnp.result_type(float))
+    t, r, p, s = (check_scalar(v, name) for v, name in ((temptation, "temptation"), (reward, "reward"),
+                                                         (punishment, "punishment"), (sucker, "sucker")))
+    A = jnp.stack([jnp.stack([r, s]), jnp.stack([t, p])]).astype(_dtype())
     return iterated_matrix_game(A, A.T, discount)
 
 
@@ -248,16 +346,19 @@ def memory_one_policy(cooperate, player: int = 0):
 
     ``cooperate`` = (start, after CC, after CD, after DC, after DD) where the
     pair is (my last action, the other's last action); e.g. tit-for-tat is
-    ``(1, 1, 0, 1, 0)``, always-defect ``(0, 0, 0, 0, 0)``.
+    ``(1, 1, 0, 1, 0)``, always-defect ``(0, 0, 0, 0, 0)``. ``cooperate`` may be
+    traced (its values are then not checked).
     """
-    c = np.asarray(cooperate, dtype=float)
-    if c.shape != (5,) or np.any(c < 0) or np.any(c > 1):
+    player = check_int(player, "player", 0, 1)
+    c = as_float_array(cooperate, "cooperate")
+    if c.shape != (5,):
+        raise ValueError(f"cooperate: expected 5 probabilities (start, CC, CD, DC, DD), got shape {tuple(c.shape)}")
+    values = host_values(cooperate, "cooperate")
+    if values is not None and not (np.all(np.isfinite(values)) and np.all((values >= 0) & (values <= 1))):
         raise ValueError(f"cooperate: expected 5 probabilities in [0, 1], got {cooperate!r}")
-    if player not in (0, 1):
-        raise ValueError(f"player: expected 0 or 1, got {player!r}")
     if player == 1:
         c = c[np.argsort(_PLAYER1_VIEW)]   # state k holds player 1's own-view entry
-    return jnp.asarray(np.stack([c, 1.0 - c], axis=1), jnp.result_type(float))
+    return jnp.stack([c, 1.0 - c], axis=1).astype(_dtype())
 
 
 TIT_FOR_TAT = (1.0, 1.0, 0.0, 1.0, 0.0)

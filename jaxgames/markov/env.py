@@ -15,7 +15,7 @@ simulates a batch of games.
 
 **Episodes.** A finite-horizon game *terminates* after ``game.horizon`` steps; an episode is
 *truncated* after ``max_episode_steps``. A discounted game with neither never ends. Auto-reset and
-the rest of the contract (actions checked when concrete, clipped to a legal action under tracing)
+the rest of the contract (actions checked when concrete, replaced by the lowest legal action under tracing)
 are the base's.
 
 **Estimating values.** The discounted return of an episode truncated after ``H`` steps,
@@ -33,8 +33,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxgames import simplex
-from jaxgames.env import Environment, TimeStep, Trajectory, pad_last, rollout  # noqa: F401  (re-exported)
+from jaxgames.env import INT32_MAX, Environment, TimeStep, Trajectory, pad_last, rollout  # noqa: F401  (re-exported)
 from jaxgames.markov.game import MarkovGame
+from jaxgames.validation import check_bool, check_int, check_scalar
 
 
 class MarkovState(NamedTuple):
@@ -54,16 +55,13 @@ class MarkovEnv(Environment):
         if not isinstance(game, MarkovGame):
             raise ValueError(f"game: expected a MarkovGame, got {type(game).__name__}")
         if max_episode_steps is not None:
-            if isinstance(max_episode_steps, bool) or int(max_episode_steps) != max_episode_steps \
-                    or max_episode_steps < 1:
-                raise ValueError(f"max_episode_steps: expected None or an integer >= 1, got {max_episode_steps!r}")
-            max_episode_steps = int(max_episode_steps)
+            max_episode_steps = check_int(max_episode_steps, "max_episode_steps", low=1, high=INT32_MAX)
+        self.autoreset = check_bool(autoreset, "autoreset")
         self.game = game
         limits = [x for x in (max_episode_steps, game.horizon) if x is not None]
         #: steps after which an episode ends (None: never)
         self.episode_length = min(limits) if limits else None
         self.max_episode_steps = max_episode_steps
-        self.autoreset = bool(autoreset)
         self.num_players = game.num_players
         self.num_states = game.num_states
         #: each player's action count; ``num_actions`` is the largest
@@ -76,17 +74,11 @@ class MarkovEnv(Environment):
     def __repr__(self):
         return f"MarkovEnv({self.game!r}, episode_length={self.episode_length})"
 
-    def _game(self, game):
-        if game is None:
-            return self.game
-        self._check_params(game)
-        return game
-
     def _check_params(self, game):
         if not isinstance(game, MarkovGame) or tuple(game.num_actions) != self.action_counts \
                 or game.num_states != self.num_states:
-            raise ValueError(f"params: expected a MarkovGame with {self.num_states} states and actions "
-                             f"{self.action_counts} like the environment's, got {game!r}")
+            raise self._params_error(f"a MarkovGame with {self.num_states} states and actions {self.action_counts}",
+                                     game)
 
     # -- the simulator hooks (jaxgames.env.Environment) -----------------------------------
     def _dtype(self, params):
@@ -136,5 +128,8 @@ def discounted_returns(trajectory: Trajectory, discount) -> jax.Array:
     """``[..., N]``: ``sum_t discount^step_count[t] rewards[t]`` over the trajectory's time axis
     (the sum of the discounted returns of the episodes it holds; one episode when
     ``num_steps == max_episode_steps``)."""
+    if not isinstance(trajectory, Trajectory) or not isinstance(trajectory.state, MarkovState):
+        raise ValueError(f"trajectory: expected the Trajectory of a MarkovEnv rollout, got {type(trajectory).__name__}")
+    discount = check_scalar(discount, "discount", low=0.0, high=1.0)
     w = jnp.asarray(discount, trajectory.rewards.dtype) ** trajectory.state.step_count
     return jnp.sum(w[..., None] * trajectory.rewards, axis=-2)

@@ -82,6 +82,7 @@ import numpy as np
 
 from jaxgames import simplex
 from jaxgames.core import Evaluation, Game, Policy, as_float_array, check_finite, check_scalar, is_concrete
+from jaxgames.validation import check_int
 
 #: Tolerance for "sums to 1" / "non-negative" in transitions and ``initial``.
 PROBABILITY_ATOL = 1e-4
@@ -137,9 +138,7 @@ class MarkovGame(Game):
         rewards = as_float_array(rewards, "rewards")
         initial = as_float_array(initial, "initial")
         if horizon is not None:
-            if isinstance(horizon, bool) or not isinstance(horizon, (int, np.integer)) or horizon < 1:
-                raise ValueError(f"horizon: expected None or an integer >= 1, got {horizon!r}")
-            horizon = int(horizon)
+            horizon = check_int(horizon, "horizon", low=1)
         # [0, 1) discounted; [0, 1] with a finite horizon
         discount = check_scalar(discount, "discount", 0, 1, high_open=horizon is None)
         if rewards.ndim < 3:
@@ -376,6 +375,11 @@ class MarkovGame(Game):
         q = self.evaluate(policy).action_values
         t = jnp.asarray(temperature, q[0].dtype)
         return tuple(simplex.logit_response(qi, jnp.ones_like(qi, bool), t) for qi in q)
+
+    def regularized_nash_conv(self, policy: Policy, temperature, reference: Policy | None = None):
+        """Gap to the entropy-regularized Markov equilibrium (``jaxgames.markov.regularized``)."""
+        from jaxgames.markov.regularized import regularized_nash_conv
+        return regularized_nash_conv(self, policy, temperature, reference)
 
 
 def zero_sum(transitions, reward, discount, initial, horizon: int | None = None) -> MarkovGame:

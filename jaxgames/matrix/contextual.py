@@ -46,6 +46,8 @@ from jaxgames.core import Evaluation, Game, Policy, as_float_array, check_finite
 from jaxgames.env import SIMULTANEOUS, TERMINAL, Environment
 from jaxgames.matrix.preference import (PREFERENCE_ATOL, bradley_terry_preferences,
                                         random_intransitive_preferences)
+from jaxgames.validation import (check_bool, check_choice, check_int, check_key, check_scalar, check_table_bytes,
+                                 table_bytes)
 
 #: what ``random_contextual_preference(kind=...)`` draws
 KINDS = ("bradley_terry", "intransitive")
@@ -170,15 +172,20 @@ class ContextualPreferenceGame(Game):
 
     def regularized_nash_conv(self, policy: Policy, temperature, reference: Policy | None = None):
         """Expected gap to the KL-regularized equilibrium of every context (the beta-regularized NLHF
-        objective): ``sum_c rho_c sum_i [t log sum_a ref exp(q / t) - (x . q - t KL(x || ref))]``."""
+        objective): ``sum_c rho_c sum_i [t log sum_a ref exp(q / t) - (x . q - t KL(x || ref))]``, policy
+        and reference ``[C, A]`` per player; ``nash_conv`` at ``t = 0``, and ``+inf`` for ``t > 0``
+        where ``x`` puts mass on a response that ``ref`` excludes in a context of positive probability."""
         reference = self.uniform_policy() if reference is None else reference
-        gap = 0.0
-        for x, qi, ri in zip(policy, self.action_values(policy), reference):
+        q = self.action_values(policy)
+        t = jnp.asarray(temperature, q[0].dtype)
+        gap, infinite = 0.0, False
+        for x, qi, ri in zip(policy, q, reference):
             ri = jnp.broadcast_to(ri, qi.shape)
-            per_context = simplex.soft_max_value(qi, ri, temperature) - (
-                jnp.sum(x * qi, axis=-1) - temperature * simplex.kl(x, ri))
+            best = jnp.where(t > 0, simplex.soft_max_value(qi, ri, t), jnp.max(qi, axis=-1))
+            per_context = best - (jnp.sum(x * qi, axis=-1) - t * simplex.kl(x, ri))
             gap = gap + jnp.dot(self.context_probs, per_context)
-        return gap
+            infinite = infinite | jnp.any((self.context_probs[:, None] > 0) & (x > 0) & (ri <= 0))
+        return jnp.where((t > 0) & infinite, jnp.inf, gap)
 
 
 def check_contextual_preference_game(game, field: str = "game") -> None:
@@ -194,26 +201,32 @@ def check_contextual_preference_game(game, field: str = "game") -> None:
 
 def random_contextual_preference(key, num_contexts: int, num_responses: int, kind: str = "intransitive",
                                  scale: float = 1.0, cyclic_scale: float = 1.0,
-                                 context_probs=None) -> ContextualPreferenceGame:
+                                 context_probs=None, max_bytes: int | None = None) -> ContextualPreferenceGame:
     """Independent random preferences per context: ``kind="bradley_terry"`` (transitive,
     ``P_c[i, j] = sigmoid(s_ci - s_cj)``, ``s ~ N(0, scale^2)``) or ``"intransitive"``
     (``sigmoid(s_ci - s_cj + C_c,ij)``, ``C_c`` skew-symmetric Gaussian times ``cyclic_scale``).
-    ``context_probs``: ``None`` (uniform), ``"random"`` (Dirichlet(1)) or a ``[C]`` vector."""
-    for field, value in (("num_contexts", num_contexts), ("num_responses", num_responses)):
-        if isinstance(value, bool) or int(value) != value or int(value) < 1:
-            raise ValueError(f"{field}: expected an integer >= 1, got {value!r}")
-    if kind not in KINDS:
-        raise ValueError(f"kind: expected one of {KINDS}, got {kind!r}")
+    ``context_probs``: ``None`` (uniform), ``"random"`` (Dirichlet(1)) or a ``[C]`` vector.
+    ``max_bytes`` bounds the ``[C, A, A]`` preference tensor (see ``jaxgames.validation``)."""
+    C = check_int(num_contexts, "num_contexts", low=1)
+    A = check_int(num_responses, "num_responses", low=1)
+    check_choice(kind, "kind", KINDS)
+    # drawing holds the Gaussian noise and the result: two tensors of the final size
+    check_table_bytes(2 * table_bytes((C, A, A)), "num_contexts, num_responses",
+                      f"the preference tensor [{C}, {A}, {A}] (twice, while drawing it)", max_bytes)
+    scale = check_scalar(scale, "scale", low=0)
+    cyclic_scale = check_scalar(cyclic_scale, "cyclic_scale", low=0)
+    if isinstance(context_probs, str) and context_probs != "random":
+        raise ValueError(f"context_probs: expected None, 'random' or a [C] vector, got {context_probs!r}")
+    key = check_key(key, "key", "random_contextual_preference")
     k_pref, k_rho = jax.random.split(key)
-    keys = jax.random.split(k_pref, int(num_contexts))
+    keys = jax.random.split(k_pref, C)
     if kind == "bradley_terry":
-        P = jax.vmap(lambda k: bradley_terry_preferences(k, int(num_responses), scale))(keys)
+        P = jax.vmap(lambda k: bradley_terry_preferences(k, A, scale, max_bytes=max_bytes))(keys)
     else:
-        P = jax.vmap(lambda k: random_intransitive_preferences(k, int(num_responses), scale, cyclic_scale))(keys)
+        P = jax.vmap(lambda k: random_intransitive_preferences(k, A, scale, cyclic_scale,
+                                                                   max_bytes=max_bytes))(keys)
     if isinstance(context_probs, str):
-        if context_probs != "random":
-            raise ValueError(f"context_probs: expected None, 'random' or a [C] vector, got {context_probs!r}")
-        context_probs = jax.random.dirichlet(k_rho, jnp.ones((int(num_contexts),), P.dtype))
+        context_probs = jax.random.dirichlet(k_rho, jnp.ones((C,), P.dtype))
     return ContextualPreferenceGame(P, context_probs)
 
 
@@ -236,9 +249,8 @@ class ContextualPreferenceEnv(Environment):
 
     def __init__(self, game: ContextualPreferenceGame, feedback: str = "bernoulli", autoreset: bool = True):
         check_contextual_preference_game(game)
-        if feedback not in FEEDBACK:
-            raise ValueError(f"feedback: expected one of {FEEDBACK}, got {feedback!r}")
-        self.game, self.feedback, self.autoreset = game, feedback, bool(autoreset)
+        check_choice(feedback, "feedback", FEEDBACK)
+        self.game, self.feedback, self.autoreset = game, feedback, check_bool(autoreset, "autoreset")
         self.num_actions = game.num_responses
         self._shape = tuple(game.preferences.shape)
 

@@ -22,9 +22,19 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxgames.env import SIMULTANEOUS, TERMINAL, Environment, TimeStep, Trajectory, pad_last, rollout  # noqa: F401
+from jaxgames.env import (  # noqa: F401
+    INT32_MAX,
+    SIMULTANEOUS,
+    TERMINAL,
+    Environment,
+    TimeStep,
+    Trajectory,
+    pad_last,
+    rollout,
+)
 from jaxgames.matrix.game import MatrixGame
 from jaxgames.matrix.preference import check_preference_game
+from jaxgames.validation import check_bool, check_choice, check_int
 
 #: what ``RepeatedMatrixEnv(feedback=...)`` pays
 FEEDBACK = ("expected", "bernoulli")
@@ -45,16 +55,12 @@ class RepeatedMatrixEnv(Environment):
                  autoreset: bool = True):
         if not isinstance(game, MatrixGame):
             raise ValueError(f"game: expected a MatrixGame, got {type(game).__name__}")
-        if isinstance(num_rounds, bool) or int(num_rounds) != num_rounds or int(num_rounds) < 1:
-            raise ValueError(f"num_rounds: expected an integer >= 1, got {num_rounds!r}")
-        if feedback not in FEEDBACK:
-            raise ValueError(f"feedback: expected one of {FEEDBACK}, got {feedback!r}")
+        self.num_rounds = check_int(num_rounds, "num_rounds", low=1, high=INT32_MAX)
+        self.feedback = check_choice(feedback, "feedback", FEEDBACK)
+        self.autoreset = check_bool(autoreset, "autoreset")
         if feedback == "bernoulli":
             check_preference_game(game, "game")
         self.game = game
-        self.num_rounds = int(num_rounds)
-        self.feedback = feedback
-        self.autoreset = bool(autoreset)
         self.num_players = game.num_players
         self.action_counts = tuple(game.num_actions)
         self.num_actions = max(self.action_counts)
@@ -67,8 +73,7 @@ class RepeatedMatrixEnv(Environment):
 
     def _check_params(self, game):
         if not isinstance(game, MatrixGame) or tuple(game.num_actions) != self.action_counts:
-            raise ValueError(f"params: expected a MatrixGame with actions {self.action_counts} like the "
-                             f"environment's, got {game!r}")
+            raise self._params_error(f"a MatrixGame with actions {self.action_counts}", game)
 
     def _dtype(self, params):
         return (self.game if params is None else params).own_first[0].dtype

@@ -128,15 +128,19 @@ class MatrixGame(Game):
     def regularized_nash_conv(self, policy: Policy, temperature, reference: Policy | None = None):
         """Gap to the KL-regularized equilibrium (logit QRE for a uniform reference).
 
-        ``sum_i t log sum_a ref_i[a] exp(q_i[a] / t) - (x_i . q_i - t KL(x_i || ref_i))``.
+        ``sum_i t log sum_a ref_i[a] exp(q_i[a] / t) - (x_i . q_i - t KL(x_i || ref_i))``, policy
+        and reference ``[A_i]`` per player; ``nash_conv`` at ``t = 0``, and ``+inf`` for ``t > 0``
+        where ``x_i`` puts mass on an action that ``ref_i`` excludes (an infinite KL).
         """
         reference = self.uniform_policy() if reference is None else reference
         q = self.action_values(policy)
-        gap = 0.0
+        t = jnp.asarray(temperature, q[0].dtype)
+        gap, infinite = 0.0, False
         for x, qi, ri in zip(policy, q, reference):
-            best = simplex.soft_max_value(qi, ri, temperature)
-            gap = gap + best - (jnp.dot(x, qi) - temperature * simplex.kl(x, ri))
-        return gap
+            best = jnp.where(t > 0, simplex.soft_max_value(qi, ri, t), jnp.max(qi))
+            gap = gap + best - (jnp.dot(x, qi) - t * simplex.kl(x, ri))
+            infinite = infinite | jnp.any((x > 0) & (ri <= 0))
+        return jnp.where((t > 0) & infinite, jnp.inf, gap)
 
 
 def zero_sum(A) -> MatrixGame:

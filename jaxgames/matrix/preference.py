@@ -17,6 +17,7 @@ import numpy as np
 
 from jaxgames.core import as_float_array, is_concrete
 from jaxgames.matrix.game import MatrixGame, zero_sum
+from jaxgames.validation import check_int, check_key, check_scalar, check_table_bytes, table_bytes
 
 #: tolerance of the preference-game checks (``P + P^T = 1``, zero-sum, ``P`` in [0, 1])
 PREFERENCE_ATOL = 1e-5
@@ -70,20 +71,37 @@ def check_preference_game(game, field: str = "game") -> None:
         raise ValueError(f"{field}: expected a symmetric preference game, P + P^T = 1, off by {err:.3g}")
 
 
-def bradley_terry_preferences(key, num_responses: int, scale: float = 1.0) -> jax.Array:
-    """Transitive preferences ``P[i, j] = sigmoid(s_i - s_j)`` with scores ``s ~ N(0, scale^2)``."""
-    s = scale * jax.random.normal(key, (num_responses,), jnp.result_type(float))
+def _num_responses(num_responses, max_bytes, copies: int = 1) -> int:
+    """``num_responses`` checked (an integer >= 1) and its ``[n, n]`` matrix sized against ``max_bytes``."""
+    n = check_int(num_responses, "num_responses", low=1)
+    check_table_bytes(copies * table_bytes((n, n)), "num_responses",
+                      f"the preference matrix [{n}, {n}]" + (f" (and {copies - 1} more of its size while drawing it)"
+                                                            if copies > 1 else ""), max_bytes)
+    return n
+
+
+def bradley_terry_preferences(key, num_responses: int, scale: float = 1.0,
+                              max_bytes: int | None = None) -> jax.Array:
+    """Transitive preferences ``P[i, j] = sigmoid(s_i - s_j)`` with scores ``s ~ N(0, scale^2)``.
+
+    ``scale`` may be traced; ``max_bytes`` bounds the ``[n, n]`` matrix (see ``jaxgames.validation``).
+    """
+    n = _num_responses(num_responses, max_bytes)
+    scale = check_scalar(scale, "scale", low=0)
+    key = check_key(key, "key", "bradley_terry_preferences")
+    s = scale * jax.random.normal(key, (n,), jnp.result_type(float))
     return jax.nn.sigmoid(s[:, None] - s[None, :])
 
 
-def cyclic_preferences(num_responses: int, margin: float = 0.4) -> jax.Array:
+def cyclic_preferences(num_responses: int, margin: float = 0.4, max_bytes: int | None = None) -> jax.Array:
     """A tournament in which response ``i`` beats the next ``(n - 1) // 2`` responses cyclically.
 
-    ``P[i, j] = 1/2 + margin`` when ``(j - i) mod n`` is in ``1..(n - 1)//2``.
-    For odd ``n`` (rock-paper-scissors for ``n = 3``) the unique von Neumann
-    winner is uniform.
+    ``P[i, j] = 1/2 + margin`` when ``(j - i) mod n`` is in ``1..(n - 1)//2``
+    (``margin`` in ``[0, 1/2]``, may be traced). For odd ``n`` (rock-paper-scissors
+    for ``n = 3``) the unique von Neumann winner is uniform.
     """
-    n = int(num_responses)
+    n = _num_responses(num_responses, max_bytes, copies=2)
+    margin = check_scalar(margin, "margin", 0.0, 0.5)
     d = (jnp.arange(n)[None, :] - jnp.arange(n)[:, None]) % n
     k = (n - 1) // 2
     beats = (d >= 1) & (d <= k)
@@ -92,15 +110,20 @@ def cyclic_preferences(num_responses: int, margin: float = 0.4) -> jax.Array:
 
 
 def random_intransitive_preferences(key, num_responses: int, transitive_scale: float = 1.0,
-                                    cyclic_scale: float = 1.0) -> jax.Array:
+                                    cyclic_scale: float = 1.0, max_bytes: int | None = None) -> jax.Array:
     """Bradley-Terry scores plus an intransitive part: ``P = sigmoid(s_i - s_j + C_ij)``.
 
     ``C`` is a random skew-symmetric Gaussian matrix scaled by ``cyclic_scale``;
-    ``P + P^T = 1`` holds exactly.
+    ``P + P^T = 1`` holds exactly. The scales may be traced; ``max_bytes`` bounds the
+    ``[n, n]`` tables drawn (see ``jaxgames.validation``).
     """
+    n = _num_responses(num_responses, max_bytes, copies=2)
+    transitive_scale = check_scalar(transitive_scale, "transitive_scale", low=0)
+    cyclic_scale = check_scalar(cyclic_scale, "cyclic_scale", low=0)
+    key = check_key(key, "key", "random_intransitive_preferences")
     k1, k2 = jax.random.split(key)
     dtype = jnp.result_type(float)
-    s = transitive_scale * jax.random.normal(k1, (num_responses,), dtype)
-    G = jax.random.normal(k2, (num_responses, num_responses), dtype)
+    s = transitive_scale * jax.random.normal(k1, (n,), dtype)
+    G = jax.random.normal(k2, (n, n), dtype)
     C = cyclic_scale * (G - G.T) / jnp.sqrt(2.0)
     return jax.nn.sigmoid(s[:, None] - s[None, :] + C)

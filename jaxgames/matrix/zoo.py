@@ -12,6 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxgames.matrix.game import MatrixGame, bimatrix, zero_sum
+from jaxgames.validation import check_bool
 
 _RPS = [[0.0, -1.0, 1.0], [1.0, 0.0, -1.0], [-1.0, 1.0, 0.0]]
 _BRPS = [[0.0, -25.0, 50.0], [25.0, 0.0, -5.0], [-50.0, 5.0, 0.0]]
@@ -29,6 +30,7 @@ def biased_rock_paper_scissors(normalized: bool = True) -> MatrixGame:
     scale the solvers' default learning rates assume; ``False`` gives
     OpenSpiel's raw payoffs.
     """
+    normalized = check_bool(normalized, "normalized")
     A = np.asarray(_BRPS) / (50.0 if normalized else 1.0)
     return zero_sum(A)
 
@@ -78,7 +80,9 @@ def three_player_matching_pennies() -> MatrixGame:
     """
     a = jnp.arange(2)
     a1, a2, a3 = a[:, None, None], a[None, :, None], a[None, None, :]
-    sign = lambda cond: jnp.where(cond, 1.0, -1.0)
+    def sign(cond):
+        return jnp.where(cond, 1.0, -1.0)
+
     p1 = jnp.broadcast_to(sign(a1 == a2), (2, 2, 2))
     p2 = jnp.broadcast_to(sign(a2 == a3), (2, 2, 2))
     p3 = jnp.broadcast_to(sign(a3 != a1), (2, 2, 2))

@@ -31,8 +31,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxgames.core import check_scalar
-from jaxgames.mean_field.crowd_modelling import MOVES, CrowdModelling
-from jaxgames.mean_field.game import check_distribution, check_model, check_size
+from jaxgames.mean_field.crowd_modelling import MOVES, CrowdModelling, ring_tables
+from jaxgames.mean_field.game import check_distribution, check_model, check_size, check_tables
+from jaxgames.validation import check_int
 
 
 @flax.struct.dataclass
@@ -48,7 +49,7 @@ class BeachBar(CrowdModelling):
 
 def beach_bar(size: int = 11, horizon: int = 10, bar: int | None = None, crowd_aversion: float = 1.0,
               distance_weight: float = 1.0, move_cost: float = 1.0, noise: float = 0.1,
-              initial=None) -> BeachBar:
+              initial=None, *, max_bytes: int | None = None) -> BeachBar:
     """Beach bar process on a ring of ``size`` positions; policies are ``[T, size, 3]``.
 
     Args:
@@ -59,14 +60,16 @@ def beach_bar(size: int = 11, horizon: int = 10, bar: int | None = None, crowd_a
       move_cost: cost of one move, over ``size``.
       noise: ``eps`` in [0, 1], probability of a random displacement (split evenly left/right).
       initial: ``[size]`` initial distribution; ``None`` is uniform.
+      max_bytes: ceiling on any one dense table (``[S, 3, S]`` transitions, ``[T, S, 3]`` tables);
+        ``None`` is the default (4 GiB or ``JAXGAMES_MAX_BYTES``).
     """
     size = check_size(size, "size", 2)
     horizon = check_size(horizon, "horizon", 1)
-    bar = size // 2 if bar is None else bar
-    if isinstance(bar, (bool, np.bool_)) or not isinstance(bar, (int, np.integer)) or not 0 <= bar < size:
-        raise ValueError(f"bar: expected an int position in [0, {size}), got {bar!r}")
-    scalars = {name: check_scalar(v, name) for name, v in (
-        ("crowd_aversion", crowd_aversion), ("distance_weight", distance_weight), ("move_cost", move_cost))}
+    bar = size // 2 if bar is None else check_int(bar, "bar", 0, size - 1)
+    check_tables(ring_tables(size, horizon), max_bytes)
+    scalars = {name: check_scalar(v, name, low) for name, v, low in (
+        ("crowd_aversion", crowd_aversion, 0.0), ("distance_weight", distance_weight, None),
+        ("move_cost", move_cost, None))}
     eps = scalars["noise"] = check_scalar(noise, "noise", 0.0, 1.0)
     dtype = jnp.result_type(float)
     initial = jnp.full((size,), 1.0 / size, dtype) if initial is None else check_distribution(
@@ -79,4 +82,4 @@ def beach_bar(size: int = 11, horizon: int = 10, bar: int | None = None, crowd_a
                     noise=jnp.stack([eps / 2, 1.0 - eps, eps / 2]).astype(dtype),
                     displacement=jnp.asarray(np.broadcast_to(np.abs(MOVES), (horizon, size, 3)), dtype),
                     size=size, horizon=horizon, bar=int(bar))
-    return check_model(game)
+    return check_model(game, ("crowd_aversion", "distance_weight", "move_cost"))

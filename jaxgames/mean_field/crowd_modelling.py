@@ -39,11 +39,32 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxgames.core import check_scalar
-from jaxgames.mean_field.game import MeanFieldGame, check_distribution, check_model, check_size
+from jaxgames.mean_field.game import (MeanFieldGame, check_distribution, check_model, check_size, check_tables,
+                                      policy_table)
+from jaxgames.validation import check_choice
 
 #: Move of each action (left, stay, right); the noise uses the same moves.
 MOVES = np.array([-1, 0, 1])
 LOG_EPSILON = 1e-25
+MOVE_COST_MODELS = ("openspiel", "action")
+
+
+@functools.partial(jax.jit, static_argnames=("size",))
+def ring_transition(noise, *, size: int) -> jax.Array:
+    """``[S, 3, S']``: move ``a - 1`` then a noise move ``d - 1`` with probability ``noise[d]``, mod ``size``.
+
+    One fused kernel (a sum of three one-hot tables): its peak memory is the output's, never the
+    ``[S, 3, 3, S']`` one-hot of every (move, noise) pair.
+    """
+    moved = jnp.arange(size)[:, None] + jnp.asarray(MOVES)[None, :]                 # [S, A]
+    return sum(noise[d] * jax.nn.one_hot((moved + int(MOVES[d])) % size, size, dtype=noise.dtype)
+               for d in range(3))
+
+
+def ring_tables(size: int, horizon: int) -> list:
+    """``check_tables`` entries of a ring model: the transition tensor and the ``[T, S, 3]`` tables."""
+    return [("size", f"the transition tensor [S, A, S'] = [{size}, 3, {size}]", (size, 3, size)),
+            policy_table(horizon, size, 3)]
 
 
 def first_visit_last_action(roots, horizon, num_states, player_moves, noise_moves) -> np.ndarray:
@@ -128,10 +149,7 @@ class CrowdModelling(MeanFieldGame):
 
     def transition(self, t, mu):
         del t, mu
-        cells = jnp.arange(self.size)
-        dest = (cells[:, None, None] + MOVES[None, :, None] + MOVES[None, None, :]) % self.size
-        onehot = jax.nn.one_hot(dest, self.size, dtype=self.noise.dtype)  # [S, A, noise, S']
-        return jnp.einsum("xady,d->xay", onehot, self.noise)
+        return ring_transition(self.noise, size=self.size)
 
     def reward(self, t, mu):
         state = self.position_reward - self.crowd_aversion * jnp.log(mu + LOG_EPSILON)
@@ -140,38 +158,41 @@ class CrowdModelling(MeanFieldGame):
 
 def crowd_modelling(size: int = 10, horizon: int = 10, crowd_aversion: float = 1.0,
                     move_penalty: float | None = None, noise=None, initial=None,
-                    move_cost_model: str = "openspiel") -> CrowdModelling:
+                    move_cost_model: str = "openspiel", *, max_bytes: int | None = None) -> CrowdModelling:
     """OpenSpiel's ``mfg_crowd_modelling`` (defaults: size 10, horizon 10, crowd aversion 1).
 
     Args:
       size: number of cells on the ring (>= 2).
       horizon: number of decisions ``T`` (>= 1); policies are ``[T, size, 3]``,
         ``pi[t, x, a]`` = OpenSpiel's probability of action ``a`` at state ``"(x, t)"``.
-      crowd_aversion: coefficient of ``-log mu_t(x)`` (may be traced: vmap sweeps it).
+      crowd_aversion: coefficient (>= 0) of ``-log mu_t(x)`` (may be traced: vmap sweeps it).
       move_penalty: cost of one move; ``None`` gives OpenSpiel's ``1 / size``.
       noise: ``[3]`` probabilities of the noise moves -1, 0, +1; ``None`` is uniform.
       initial: ``[size]`` initial distribution; ``None`` is uniform (OpenSpiel's).
       move_cost_model: ``"openspiel"`` (the values OpenSpiel computes) or
         ``"action"`` (each move charged to the step taking it); see the module doc.
+      max_bytes: ceiling on any one dense table (the transition tensor ``[S, 3, S]``, the
+        ``[T, S, 3]`` tables); ``None`` is ``validation.DEFAULT_MAX_BYTES`` (or ``JAXGAMES_MAX_BYTES``).
+        A bigger game is refused up front with a ``ValueError`` naming ``size`` / ``horizon``.
     """
     size = check_size(size, "size", 2)
     horizon = check_size(horizon, "horizon", 1)
+    check_choice(move_cost_model, "move_cost_model", MOVE_COST_MODELS)
+    check_tables(ring_tables(size, horizon), max_bytes)
     dtype = jnp.result_type(float)
     initial = jnp.full((size,), 1.0 / size, dtype) if initial is None else check_distribution(
         initial, "initial", size)
     noise = jnp.full((3,), 1.0 / 3.0, dtype) if noise is None else check_distribution(noise, "noise", 3)
-    crowd_aversion = check_scalar(crowd_aversion, "crowd_aversion")
+    crowd_aversion = check_scalar(crowd_aversion, "crowd_aversion", 0.0)
     move_penalty = check_scalar(1.0 / size if move_penalty is None else move_penalty, "move_penalty")
     if move_cost_model == "openspiel":
         disp = np.broadcast_to(openspiel_displacement(size, horizon)[:, :, None], (horizon, size, 3))
-    elif move_cost_model == "action":
+    else:
         disp = np.broadcast_to(np.abs(MOVES)[None, None, :], (horizon, size, 3)).copy()
         disp[-1] = 0  # the game ends before the last move is charged
-    else:
-        raise ValueError(f"move_cost_model: expected 'openspiel' or 'action', got {move_cost_model!r}")
     half = size // 2
     position = 1.0 - np.abs(np.arange(size) - half) / half
     game = CrowdModelling(initial=initial, position_reward=jnp.asarray(position, dtype),
                           crowd_aversion=crowd_aversion, move_penalty=move_penalty, noise=noise,
                           displacement=jnp.asarray(disp, dtype), size=size, horizon=horizon)
-    return check_model(game)
+    return check_model(game, ("crowd_aversion", "move_penalty"))

@@ -30,9 +30,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxgames.core import check_scalar
-from jaxgames.mean_field.crowd_modelling import first_visit_last_action
-from jaxgames.mean_field.game import MeanFieldGame, check_distribution, check_model, check_size
+from jaxgames.core import check_scalar, is_concrete
+from jaxgames.mean_field.crowd_modelling import MOVE_COST_MODELS, first_visit_last_action
+from jaxgames.mean_field.game import (MeanFieldGame, check_distribution, check_model, check_size, check_tables,
+                                      policy_table)
+from jaxgames.validation import check_bool, check_choice, check_int
 
 #: ``(dx, dy)`` of OpenSpiel's actions 0..4; action 2 is neutral.
 MOVES_2D = np.array([[0, -1], [-1, 0], [0, 0], [1, 0], [0, 1]])
@@ -79,9 +81,57 @@ def _layout(size: int, forbidden: tuple):
     return target, legal, walls
 
 
+@functools.partial(jax.jit, static_argnames=("num_states",))
+def grid_transition(noise_intensity, target, legal, *, num_states: int) -> jax.Array:
+    """``[S, 5, S']``: move to ``z = target(x, a)`` (an illegal move keeps the agent at ``x``), then noise from ``z``.
+
+    The noise ``[S(z), S']`` is scattered from the ``[S, 5]`` legal moves (no ``[S, 5, S']`` one-hot),
+    so the peak memory is the output plus one ``[S, S']`` table.
+    """
+    dtype = noise_intensity.dtype
+    n = jnp.maximum(jnp.sum(legal, axis=-1, keepdims=True), 1)
+    noise = noise_intensity * legal / n + (1 - noise_intensity) * (jnp.arange(5) == NEUTRAL)    # [S(z), 5]
+    cells = jnp.arange(num_states)
+    after_noise = jnp.zeros((num_states, num_states), dtype).at[cells[:, None], target].add(noise.astype(dtype))
+    return after_noise[jnp.where(legal, target, cells[:, None])]
+
+
+def check_forbidden(forbidden, size: int) -> tuple:
+    """``forbidden`` as a tuple of distinct ``(x, y)`` int cells inside the ``size x size`` grid (order kept)."""
+    if isinstance(forbidden, (str, bytes)) or forbidden is None:
+        raise ValueError(f"forbidden: expected a sequence of (x, y) cells, got {forbidden!r}")
+    try:
+        cells = list(forbidden)
+    except TypeError:
+        raise ValueError(f"forbidden: expected a sequence of (x, y) cells, got {type(forbidden).__name__}") from None
+    out = []
+    for i, cell in enumerate(cells):
+        try:
+            x, y = cell
+        except (TypeError, ValueError):
+            raise ValueError(f"forbidden: expected cells (x, y), got {cell!r} at position {i}") from None
+        x = check_int(x, f"forbidden[{i}][0]")
+        y = check_int(y, f"forbidden[{i}][1]")
+        if not (0 <= x < size and 0 <= y < size):
+            raise ValueError(f"forbidden: expected cells (x, y) inside the {size} x {size} grid, got {(x, y)}")
+        if (x, y) not in out:
+            out.append((x, y))
+    if len(out) == size * size:
+        raise ValueError(f"forbidden: walls cover all {size * size} cells, leaving none to stand on")
+    return tuple(out)
+
+
+def openspiel_root_order(roots, size: int) -> tuple:
+    """The start cells ``s = x * size + y`` in OpenSpiel's chance order: by ``x + y * size`` (its ``GetX/GetY``)."""
+    return tuple(sorted((int(s) for s in roots), key=lambda s: (s % size) * size + s // size))
+
+
 @functools.lru_cache(maxsize=32)
 def openspiel_displacement_2d(size: int, horizon: int, forbidden: tuple, roots: tuple) -> np.ndarray:
-    """``[T, S]``: ``|dx| + |dy|`` of the move OpenSpiel's memoised values charge at ``(t, s)``."""
+    """``[T, S]``: ``|dx| + |dy|`` of the move OpenSpiel's memoised values charge at ``(t, s)``.
+
+    ``roots``: the start cells in OpenSpiel's chance order (``openspiel_root_order``).
+    """
     target, legal, _ = _layout(size, forbidden)
 
     def moves(s):
@@ -120,14 +170,7 @@ class CrowdModelling2D(MeanFieldGame):
     def transition(self, t, mu):
         del t, mu
         target, legal, _ = _layout(self.size, self.forbidden)
-        dtype = self.noise_intensity.dtype
-        n = legal.sum(-1, keepdims=True)
-        noise = self.noise_intensity * legal / np.maximum(n, 1)
-        noise = noise + (1 - self.noise_intensity) * (np.arange(5) == NEUTRAL)  # [S(z), 5]
-        step = jax.nn.one_hot(target, self.num_states, dtype=dtype)  # [S, A, S']: z = target(x, a)
-        after_noise = jnp.einsum("zb,zby->zy", noise.astype(dtype), step)  # [S(z), S']
-        # move to z = target(x, a) (illegal moves, into walls, keep the agent at x), then the noise from z
-        return after_noise[np.where(legal, target, np.arange(self.num_states)[:, None])]
+        return grid_transition(self.noise_intensity, target, legal, num_states=self.num_states)
 
     def reward(self, t, mu):
         state = self.position_reward - self.crowd_aversion * jnp.log(mu + LOG_EPSILON)
@@ -137,45 +180,49 @@ class CrowdModelling2D(MeanFieldGame):
 def crowd_modelling_2d(size: int = 10, horizon: int = 10, crowd_aversion: float = 1.0,
                        noise_intensity: float = 1.0, forbidden=(), initial=None,
                        only_distribution_reward: bool = False,
-                       move_cost_model: str = "openspiel") -> CrowdModelling2D:
+                       move_cost_model: str = "openspiel", *, max_bytes: int | None = None) -> CrowdModelling2D:
     """OpenSpiel's ``mfg_crowd_modelling_2d`` (defaults: 10 x 10 torus, horizon 10, no walls, uniform start).
 
     Args:
       size, horizon: grid side (>= 2) and number of decisions (>= 1).
-      crowd_aversion: coefficient of ``-log mu`` (OpenSpiel's ``crowd_aversion_coef``).
+      crowd_aversion: coefficient (>= 0) of ``-log mu`` (OpenSpiel's ``crowd_aversion_coef``).
       noise_intensity: in [0, 1]; 0 makes the dynamics deterministic.
       forbidden: ``(x, y)`` wall cells (``grid_walls`` builds them from a picture).
-      initial: ``[size * size]`` initial distribution over ``s = x * size + y``;
-        ``None`` is uniform over all cells (OpenSpiel's default).
+      initial: ``[size * size]`` initial distribution over ``s = x * size + y``, with no mass on
+        walls; ``None`` is uniform over the free cells (over all cells without walls: OpenSpiel's
+        default; with walls OpenSpiel's default also puts mass on the walls, which agents then
+        leave, a start this model refuses: ``openspiel.openspiel_game`` passes the free cells).
       only_distribution_reward: keep only the crowd-aversion term.
       move_cost_model: ``"openspiel"`` or ``"action"`` (see ``crowd_modelling``).
+      max_bytes: ceiling on any one dense table (the transition tensor ``[S, 5, S]`` with
+        ``S = size**2``, the ``[T, S, 5]`` tables); ``None`` is the default (4 GiB or ``JAXGAMES_MAX_BYTES``).
     """
     size = check_size(size, "size", 2)
     horizon = check_size(horizon, "horizon", 1)
-    forbidden = tuple((int(x), int(y)) for x, y in forbidden)
-    for x, y in forbidden:
-        if not (0 <= x < size and 0 <= y < size):
-            raise ValueError(f"forbidden: expected cells (x, y) inside the {size} x {size} grid, got {(x, y)}")
-    dtype = jnp.result_type(float)
+    check_choice(move_cost_model, "move_cost_model", MOVE_COST_MODELS)
+    only_distribution_reward = check_bool(only_distribution_reward, "only_distribution_reward")
     num_states = size * size
-    _, legal, wall = _layout(size, forbidden)
+    check_tables([("size", f"the transition tensor [S, A, S'] = [{num_states}, 5, {num_states}] (S = size**2)",
+                   (num_states, 5, num_states)), policy_table(horizon, num_states, 5)], max_bytes)
+    forbidden = check_forbidden(forbidden, size)
+    dtype = jnp.result_type(float)
+    wall = _layout(size, forbidden)[2]
     if initial is None:
-        initial = jnp.full((num_states,), 1.0 / num_states, dtype)
+        initial = jnp.asarray(np.where(wall, 0.0, 1.0 / np.sum(~wall)), dtype)
     else:
         initial = check_distribution(initial, "initial", num_states)
-        if np.asarray(initial)[wall].sum() > 0 if not isinstance(initial, jax.core.Tracer) else False:
-            raise ValueError("initial: puts probability on forbidden cells")
-    crowd_aversion = check_scalar(crowd_aversion, "crowd_aversion")
+        if is_concrete(initial) and np.any(np.asarray(initial)[wall] > 0):
+            cells = [divmod(int(s), size) for s in np.flatnonzero(wall & (np.asarray(initial) > 0))]
+            raise ValueError(f"initial: puts probability on forbidden cells (x, y) {cells[:5]}")
+    crowd_aversion = check_scalar(crowd_aversion, "crowd_aversion", 0.0)
     noise_intensity = check_scalar(noise_intensity, "noise_intensity", 0.0, 1.0)
     if move_cost_model == "openspiel":
-        roots = tuple(int(i) for i in np.flatnonzero(np.asarray(initial) > 0)) \
-            if not isinstance(initial, jax.core.Tracer) else tuple(range(num_states))
-        disp = openspiel_displacement_2d(size, horizon, forbidden, roots)[:, :, None] * np.ones(5)
-    elif move_cost_model == "action":
+        support = np.flatnonzero(np.asarray(initial) > 0) if is_concrete(initial) else np.flatnonzero(~wall)
+        disp = openspiel_displacement_2d(size, horizon, forbidden, openspiel_root_order(support, size))
+        disp = disp[:, :, None] * np.ones(5)
+    else:
         disp = np.broadcast_to(np.abs(MOVES_2D).sum(-1), (horizon, num_states, 5)).copy()
         disp[-1] = 0
-    else:
-        raise ValueError(f"move_cost_model: expected 'openspiel' or 'action', got {move_cost_model!r}")
     xs, ys = np.divmod(np.arange(num_states), size)
     c = size // 2
     position = 2.0 - (2.0 / size) * (np.abs(xs - c) + np.abs(ys - c))
@@ -186,14 +233,15 @@ def crowd_modelling_2d(size: int = 10, horizon: int = 10, crowd_aversion: float 
                             crowd_aversion=crowd_aversion, move_penalty=jnp.asarray(move_penalty, dtype),
                             noise_intensity=noise_intensity, displacement=jnp.asarray(disp, dtype),
                             size=size, horizon=horizon, forbidden=forbidden)
-    return check_model(game)
+    return check_model(game, ("crowd_aversion",))
 
 
 def four_rooms(horizon: int = 40, crowd_aversion: float = 1.0, noise_intensity: float = 1.0,
-               only_distribution_reward: bool = False, move_cost_model: str = "openspiel") -> CrowdModelling2D:
+               only_distribution_reward: bool = False, move_cost_model: str = "openspiel", *,
+               max_bytes: int | None = None) -> CrowdModelling2D:
     """OpenSpiel's four-rooms crowd model: 13 x 13 grid with walls, everyone starts at (1, 1)."""
     size = len(FOUR_ROOMS_GRID)
     initial = np.zeros(size * size)
     initial[1 * size + 1] = 1.0
     return crowd_modelling_2d(size, horizon, crowd_aversion, noise_intensity, grid_walls(FOUR_ROOMS_GRID),
-                              initial, only_distribution_reward, move_cost_model)
+                              initial, only_distribution_reward, move_cost_model, max_bytes=max_bytes)

@@ -35,8 +35,22 @@ import numpy as np
 
 from jaxgames import simplex
 from jaxgames.core import Policy
-from jaxgames.env import SIMULTANEOUS, TERMINAL, Environment, TimeStep, Trajectory, rollout  # noqa: F401
+from jaxgames.env import (  # noqa: F401
+    SIMULTANEOUS,
+    TERMINAL,
+    Environment,
+    TimeStep,
+    Trajectory,
+    rollout,
+)
 from jaxgames.mean_field.game import MeanFieldGame
+from jaxgames.validation import (
+    check_bool,
+    check_int,
+    check_key,
+    check_table_bytes,
+    table_bytes,
+)
 
 
 @flax.struct.dataclass
@@ -59,16 +73,22 @@ class NAgentEnv(Environment):
 
     simultaneous = True
 
-    def __init__(self, game: MeanFieldGame, num_agents: int = 100, autoreset: bool = True):
+    _agents = True   # an action holds one entry per agent
+
+    def __init__(self, game: MeanFieldGame, num_agents: int = 100, autoreset: bool = True, max_bytes=None):
+        """``num_agents`` (an integer >= 1) agents of ``game``; ``max_bytes`` bounds the per-step
+        transition rows ``[num_agents, num_states]`` (default 4 GiB, see ``jaxgames.validation``)."""
         if not isinstance(game, MeanFieldGame):
             raise ValueError(f"game: expected a MeanFieldGame, got {type(game).__name__}")
-        if isinstance(num_agents, bool) or int(num_agents) != num_agents or int(num_agents) < 1:
-            raise ValueError(f"num_agents: expected an integer >= 1, got {num_agents!r}")
+        num_agents = check_int(num_agents, "num_agents", low=1)
+        self.autoreset = check_bool(autoreset, "autoreset")
+        check_table_bytes(table_bytes((num_agents, game.num_states, 2)), "num_agents",
+                          "the agents' transition rows and their cumulative sums [num_agents, num_states]",
+                          max_bytes)
         self.game = game
-        self.num_agents = self.num_players = int(num_agents)
+        self.num_agents = self.num_players = num_agents
         self.num_states, self.num_actions = game.num_states, game.num_actions
         self.action_shape = (self.num_agents,)
-        self.autoreset = bool(autoreset)
         self.noise_size = 2 * self.num_agents if self.autoreset else self.num_agents
         self._mask = np.asarray(game.action_mask())
 
@@ -79,8 +99,8 @@ class NAgentEnv(Environment):
         g = self.game
         if (not isinstance(game, MeanFieldGame) or (game.num_states, game.num_actions, game.horizon)
                 != (g.num_states, g.num_actions, g.horizon)):
-            raise ValueError(f"params: expected a MeanFieldGame with {g.num_states} states, {g.num_actions} "
-                             f"actions and horizon {g.horizon} like the environment's, got {game!r}")
+            raise self._params_error(f"a MeanFieldGame with {g.num_states} states, {g.num_actions} actions "
+                                     f"and horizon {g.horizon}", game)
 
     def _dtype(self, params):
         return (self.game if params is None else params).initial.dtype
@@ -117,6 +137,8 @@ class NAgentEnv(Environment):
 
 def episode_returns(key, env: NAgentEnv, policy: Policy, deviator: Policy | None = None) -> jax.Array:
     """``[N]`` returns of one episode; agent 0 plays ``deviator`` if given (``lax.scan`` over time)."""
+    key = check_key(key, "key", "episode_returns")
+    _check_env(env)
     reset_key, key = jax.random.split(key)
     state, _ = env.reset(reset_key)
     tables = env.policy_tables(policy)
@@ -134,6 +156,11 @@ def episode_returns(key, env: NAgentEnv, policy: Policy, deviator: Policy | None
 
     _, rewards = jax.lax.scan(body, state, jax.random.split(key, env.game.horizon))
     return rewards.sum(axis=0)   # the episode's rewards (an auto-resetting env's final state is the next episode's)
+
+
+def _check_env(env) -> None:
+    if not isinstance(env, NAgentEnv):
+        raise ValueError(f"env: expected an NAgentEnv (jaxgames.make_env(mean_field_game)), got {type(env).__name__}")
 
 
 def _predicted_best_action(game: MeanFieldGame, policy: Policy, t, emp, x) -> jax.Array:
@@ -159,6 +186,8 @@ def deviation_rollout(env: NAgentEnv, key, policy: Policy) -> tuple[jax.Array, j
     numbers), so the others' trajectories coincide whenever the dynamics do
     not depend on the mean field; returns ``(follow, deviate)`` scalars.
     """
+    key = check_key(key, "key", "deviation_rollout")
+    _check_env(env)
     game = env.game
 
     def episode(deviate):
@@ -183,6 +212,8 @@ def deviation_rollout(env: NAgentEnv, key, policy: Policy) -> tuple[jax.Array, j
 
 def deviation_gain(game: MeanFieldGame, policy: Policy, num_agents: int, key, num_episodes: int):
     """Estimated N-agent deviation gain of agent 0 and its standard error (see the module doc)."""
+    key = check_key(key, "key", "deviation_gain")
+    num_episodes = check_int(num_episodes, "num_episodes", low=1)
     env = NAgentEnv(game, num_agents)
     follow, deviate = jax.vmap(lambda k: deviation_rollout(env, k, policy))(jax.random.split(key, num_episodes))
     diff = deviate - follow

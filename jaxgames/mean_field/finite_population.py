@@ -42,7 +42,8 @@ import jax.numpy as jnp
 from jax.scipy.special import gammaln
 
 from jaxgames.core import Policy, is_concrete
-from jaxgames.mean_field.game import MeanFieldGame, check_size
+from jaxgames.mean_field.game import MeanFieldGame, check_size, check_tables
+from jaxgames.validation import check_int
 
 
 class FinitePopulationValues(NamedTuple):
@@ -99,26 +100,41 @@ def _count_kernel(num_agents, size: int, q0, q1) -> jax.Array:
     return jnp.where(total > 0, conv / jnp.where(total > 0, total, 1.0), 0.0)
 
 
-def n_agent_values(game: MeanFieldGame, policy: Policy, num_agents, max_agents: int | None = None
-                   ) -> FinitePopulationValues:
+def _check_traced_count(n, size: int) -> jax.Array:
+    """``num_agents`` with ``max_agents`` given: a concrete int in ``[2, size]``, or a traced integer scalar."""
+    if is_concrete(n):
+        return jnp.asarray(check_int(n, "num_agents", 2, size))
+    if jnp.ndim(n) != 0 or not jnp.issubdtype(jnp.result_type(n), jnp.integer):
+        raise ValueError(f"num_agents: expected an integer scalar, got a traced {jnp.result_type(n)} value "
+                         f"of shape {tuple(jnp.shape(n))}")
+    return n
+
+
+def n_agent_values(game: MeanFieldGame, policy: Policy, num_agents, max_agents: int | None = None, *,
+                   max_bytes: int | None = None) -> FinitePopulationValues:
     """Exact N-agent values and exploitability of ``policy`` (see the module docstring); jittable.
 
     ``game`` must have 2 states. ``num_agents`` >= 2 is a static int, or, when
     ``max_agents`` (static) is given, any int <= ``max_agents`` that may be traced:
     counts are then padded to ``max_agents`` so one compilation (or one
     ``jax.vmap``) serves every N. ``best_response`` has ``max_agents`` count entries then.
+    ``max_bytes`` caps the count kernels (about four ``[2, N, 2N]`` arrays per time step);
+    ``None`` is the default (4 GiB or ``JAXGAMES_MAX_BYTES``).
     """
+    if not isinstance(game, MeanFieldGame):
+        raise ValueError(f"game: expected a MeanFieldGame, got {type(game).__name__}")
     if game.num_states != 2:
         raise ValueError(f"game: expected a 2-state model (the exact N-agent recursion tracks the count "
                          f"of others in state 1), got {game.num_states} states")
     if max_agents is None:
         size = n = check_size(num_agents, "num_agents", 2)
+        field = "num_agents"
     else:
         size = check_size(max_agents, "max_agents", 2)
-        n = num_agents
-        if is_concrete(n) and not 2 <= int(n) <= size:
-            raise ValueError(f"num_agents: expected an integer in [2, max_agents={size}], got {n}")
-        n = jnp.asarray(n)
+        n = _check_traced_count(num_agents, size)
+        field = "max_agents"
+    check_tables([(field, f"the count kernels of the N-agent recursion, about 4 x [2, N, 2N] with N = {size}",
+                   (4, 2, size, 2 * size))], max_bytes)
     pi = game.validate_policy(policy)[0]
     dtype = pi.dtype
     k = jnp.arange(size)
@@ -158,7 +174,7 @@ def n_agent_values(game: MeanFieldGame, policy: Policy, num_agents, max_agents: 
     return FinitePopulationValues(best_value, policy_value, best_value - policy_value, best)
 
 
-def n_agent_exploitability(game: MeanFieldGame, policy: Policy, num_agents, max_agents: int | None = None
-                           ) -> jax.Array:
+def n_agent_exploitability(game: MeanFieldGame, policy: Policy, num_agents, max_agents: int | None = None, *,
+                           max_bytes: int | None = None) -> jax.Array:
     """``J^BR - J^pi`` in the N-agent game (exact; see ``n_agent_values``)."""
-    return n_agent_values(game, policy, num_agents, max_agents).gain
+    return n_agent_values(game, policy, num_agents, max_agents, max_bytes=max_bytes).gain

@@ -41,6 +41,7 @@ leaves, so ``jax.vmap`` over a constructor sweeps them; sizes are static fields.
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import jax
@@ -49,6 +50,7 @@ import numpy as np
 
 from jaxgames import simplex
 from jaxgames.core import Evaluation, Game, Policy, is_concrete
+from jaxgames.validation import as_float_array, check_int, check_table_bytes, table_bytes
 
 #: Tolerance for "sums to one" / "non-negative" checks of model distributions.
 DIST_ATOL = 1e-4
@@ -202,7 +204,9 @@ class MeanFieldGame(Game):
         ``max_pi' J_tau(pi', mu) - J_tau(pi, mu)`` with
         ``J_tau(pi, mu) = E[sum_t r_t(x_t, a_t, mu_t) - tau KL(pi_t(.|x_t) || ref_t(.|x_t))]``;
         zero exactly at the regularised equilibrium (entropy-regularised MFNE for
-        a uniform reference).
+        a uniform reference). Policy and reference ``([T, S, A],)``; ``nash_conv`` at
+        ``tau = 0``; ``+inf`` for ``tau > 0`` where ``pi`` puts mass on a legal action that the
+        reference excludes at a reached ``(t, x)`` (``mu_t(x) > 0``: an infinite KL).
         """
         ref = self.uniform_policy()[0] if reference is None else reference[0]
         pi = policy[0]
@@ -212,7 +216,10 @@ class MeanFieldGame(Game):
         # The player following pi against mu(pi) is distributed as mu(pi), so the
         # expected KL penalty of pi is its mu-weighted sum over (t, x).
         kl_value = tau * jnp.sum(mu * simplex.kl(pi, ref))
-        return jnp.dot(mu[0], v_soft) - (jnp.dot(mu[0], v_pi) - kl_value)
+        gap = jnp.dot(mu[0], v_soft) - (jnp.dot(mu[0], v_pi) - kl_value)
+        mask = jnp.asarray(self.action_mask())
+        infinite = jnp.any((mu[..., None] > 0) & mask & (pi > 0) & (ref <= 0))
+        return jnp.where((tau > 0) & infinite, jnp.inf, gap)
 
     # -- the dilated (trajectory-KL) geometry of the first-order solvers ---------
     def sequence_gradient(self, policy: Policy) -> tuple:
@@ -313,7 +320,6 @@ class MeanFieldGradient(NamedTuple):
 
 def check_distribution(p, field: str, size: int | None = None) -> jax.Array:
     """Validate a probability vector ``[S]`` (shape always, values when concrete)."""
-    from jaxgames.core import as_float_array
     p = as_float_array(p, field)
     if p.ndim != 1 or (size is not None and p.shape[0] != size):
         expected = f"[{size}]" if size is not None else "[S]"
@@ -331,15 +337,54 @@ def check_distribution(p, field: str, size: int | None = None) -> jax.Array:
 
 def check_size(value, field: str, minimum: int = 1) -> int:
     """A static size (horizon, number of states): a Python int >= ``minimum``."""
-    from jaxgames.validation import check_int
     return check_int(value, field, low=minimum)
 
 
-def check_model(game: MeanFieldGame) -> MeanFieldGame:
+#: Largest element count of one array that XLA indexes safely: it addresses elements with int32
+#: (on CPU a flat ``argmax`` over 2**31 elements returns -2**31), so larger tables are refused.
+MAX_TABLE_ELEMENTS = 2**31 - 1
+
+
+def check_tables(tables, max_bytes=None) -> None:
+    """Refuse, before building anything, a model whose dense tables are too big.
+
+    ``tables``: ``(field, what, shape)`` triples: the size argument responsible, the table's name
+    (``"the transition tensor [S, A, S']"``) and its shape (Python ints, possibly huge). Each
+    table must fit ``max_bytes`` (``validation.check_table_bytes``: default 4 GiB or
+    ``JAXGAMES_MAX_BYTES``) in the default float dtype and hold at most ``MAX_TABLE_ELEMENTS``
+    entries whatever ``max_bytes`` allows: past that XLA's int32 indexing breaks, and an
+    allocation that fails inside a computation aborts the process (an XLA check failure,
+    exit 134) instead of raising.
+    """
+    for field, what, shape in tables:
+        check_table_bytes(table_bytes(shape), field, what, max_bytes)
+        count = math.prod(int(n) for n in shape)
+        if count > MAX_TABLE_ELEMENTS:
+            raise ValueError(f"{field}: {what} would hold {count:,} entries, above the {MAX_TABLE_ELEMENTS:,} "
+                             f"(2**31 - 1) that XLA indexes with int32; choose a smaller {field}")
+
+
+def policy_table(horizon: int, num_states: int, num_actions: int) -> tuple:
+    """The ``check_tables`` entry of the ``[T, S, A]`` policy / Q-value tables every metric builds."""
+    return ("horizon", f"a policy table [T, S, A] = [{horizon}, {num_states}, {num_actions}]",
+            (horizon, num_states, num_actions))
+
+
+def _materialise(x, what: str) -> np.ndarray:
+    """``x`` on the host; a failed allocation becomes a ``ValueError`` (reading it directly aborts XLA)."""
+    try:
+        return np.asarray(jax.block_until_ready(x))
+    except jax.errors.JaxRuntimeError as err:
+        raise ValueError(f"{what}: building it failed ({str(err).splitlines()[0]}); choose a smaller game "
+                         f"(or lower max_bytes / JAXGAMES_MAX_BYTES below the memory this machine has)") from None
+
+
+def check_model(game: MeanFieldGame, coefficients: tuple = ()) -> MeanFieldGame:
     """Validate a model's dynamics and rewards at ``t = 0, mu = initial`` (when concrete).
 
     Shapes are always checked; values (rows of ``P`` summing to 1 over next
-    states, non-negative, finite rewards) only outside tracing.
+    states, non-negative, finite rewards) only outside tracing. ``coefficients``: the
+    constructor's reward coefficients, named when the rewards overflow (finite but huge values).
     """
     s, a = game.num_states, game.num_actions
     mu0 = game.initial
@@ -350,7 +395,7 @@ def check_model(game: MeanFieldGame) -> MeanFieldGame:
     if tuple(r.shape) != (s, a):
         raise ValueError(f"rewards: expected shape [S, A] = {(s, a)}, got {tuple(r.shape)}")
     if is_concrete(p) and is_concrete(r):
-        p, r = np.asarray(p), np.asarray(r)
+        p, r = _materialise(p, "transitions"), _materialise(r, "rewards")
         if not np.all(np.isfinite(p)) or p.min() < -DIST_ATOL:
             raise ValueError("transitions: expected finite non-negative probabilities")
         worst = np.abs(p.sum(-1) - 1.0).max()
@@ -358,5 +403,8 @@ def check_model(game: MeanFieldGame) -> MeanFieldGame:
             raise ValueError(f"transitions: expected rows summing to 1 over next states, "
                              f"found a sum off by {worst:.4g}")
         if not np.all(np.isfinite(r)):
+            if coefficients:
+                raise ValueError(f"{', '.join(coefficients)}: the rewards overflow to NaN/inf in {r.dtype}; "
+                                 f"use smaller coefficients")
             raise ValueError("rewards: expected finite values, found NaN/inf")
     return game

@@ -62,7 +62,9 @@ from jax.scipy.stats import norm
 
 from jaxgames.core import check_scalar
 from jaxgames.mean_field.crowd_modelling import first_visit_last_action
-from jaxgames.mean_field.game import MeanFieldGame, check_distribution, check_model, check_size
+from jaxgames.mean_field.game import (MeanFieldGame, check_distribution, check_model, check_size, check_tables,
+                                      policy_table)
+from jaxgames.validation import check_choice
 
 MOVE_COST_MODELS = ("openspiel", "action")
 
@@ -196,7 +198,7 @@ class LinearQuadratic(MeanFieldGame):
 def linear_quadratic(size: int = 10, horizon: int = 10, n_actions_per_side: int = 3, dt: float = 1.0,
                      volatility: float = 1.0, mean_revert: float = 0.0, cross_q: float = 0.01,
                      kappa: float = 0.5, terminal_cost: float = 1.0, initial=None,
-                     move_cost_model: str = "openspiel") -> LinearQuadratic:
+                     move_cost_model: str = "openspiel", *, max_bytes: int | None = None) -> LinearQuadratic:
     """OpenSpiel's ``mean_field_lin_quad`` (its defaults); see the module docstring for the rules.
 
     Args:
@@ -209,12 +211,19 @@ def linear_quadratic(size: int = 10, horizon: int = 10, n_actions_per_side: int 
       terminal_cost: ``c`` (only the ``"action"`` model applies it; OpenSpiel never does).
       initial: ``[size]`` initial distribution; ``None`` is uniform (OpenSpiel's, the only one it supports).
       move_cost_model: ``"openspiel"`` (what OpenSpiel computes; default) or ``"action"`` (the paper's model).
+      max_bytes: ceiling on any one dense table: the transition tensor ``[S, A, S]`` (``A = 2n+1``),
+        its one-hot kernel ``[S, A, 2n+1, S]``, the ``[T, S, A]`` tables; ``None`` is the default
+        (4 GiB or ``JAXGAMES_MAX_BYTES``).
     """
     size = check_size(size, "size", 2)
     decisions = check_size(horizon, "horizon", 1)
     n = check_size(n_actions_per_side, "n_actions_per_side", 1)
-    if move_cost_model not in MOVE_COST_MODELS:
-        raise ValueError(f"move_cost_model: expected 'openspiel' or 'action', got {move_cost_model!r}")
+    check_choice(move_cost_model, "move_cost_model", MOVE_COST_MODELS)
+    a = 2 * n + 1
+    check_tables([("size", f"the transition tensor [S, A, S'] = [{size}, {a}, {size}]", (size, a, size)),
+                  ("n_actions_per_side", f"the transition's one-hot kernel [S, A, 2n+1, S'] = {[size, a, a, size]}",
+                   (size, a, a, size)),
+                  policy_table(decisions + (move_cost_model == "action"), size, a)], max_bytes)
     raw = {"dt": dt, "volatility": volatility, "mean_revert": mean_revert}
     dt = check_scalar(dt, "dt", 0.0, low_open=True)
     volatility = check_scalar(volatility, "volatility", 0.0, low_open=True)
@@ -245,4 +254,4 @@ def linear_quadratic(size: int = 10, horizon: int = 10, n_actions_per_side: int 
                            cross_q=cross_q, kappa=kappa, terminal_cost=terminal_cost,
                            previous_move=jnp.asarray(previous, dtype), size=size, n_actions_per_side=n,
                            horizon=steps, move_cost_model=move_cost_model)
-    return check_model(game)
+    return check_model(game, ("dt", "cross_q", "kappa", "terminal_cost"))

@@ -55,7 +55,8 @@ import jax
 import jax.numpy as jnp
 
 from jaxgames.core import Policy, check_scalar
-from jaxgames.mean_field.game import MeanFieldGame, check_distribution, check_model, check_size
+from jaxgames.mean_field.game import (MeanFieldGame, check_distribution, check_model, check_size, check_tables,
+                                      policy_table)
 
 
 @flax.struct.dataclass
@@ -108,7 +109,7 @@ class MinorityGame(MeanFieldGame):
 
 
 def minority_game(horizon: int = 4, crowd_aversion: float = 1.0, switching_cost: float = 0.0,
-                  num_locations: int = 2, initial=None) -> MinorityGame:
+                  num_locations: int = 2, initial=None, *, max_bytes: int | None = None) -> MinorityGame:
     """Minority game on ``num_locations`` locations; policies are ``[T, L, L]`` (``pi[t, x, a]``: go to ``a``).
 
     Args:
@@ -117,9 +118,13 @@ def minority_game(horizon: int = 4, crowd_aversion: float = 1.0, switching_cost:
       switching_cost: ``s`` >= 0, the cost of changing location (may be traced).
       num_locations: ``L`` >= 2 (the exact N-agent metrics need ``L = 2``).
       initial: ``[L]`` initial distribution; ``None`` is uniform.
+      max_bytes: ceiling on any one dense table (``[L, L, L]`` transitions, ``[T, L, L]`` policies);
+        ``None`` is the default (4 GiB or ``JAXGAMES_MAX_BYTES``).
     """
     horizon = check_size(horizon, "horizon", 1)
     num = check_size(num_locations, "num_locations", 2)
+    check_tables([("num_locations", f"the transition tensor [S, A, S'] = [{num}, {num}, {num}]", (num,) * 3),
+                  policy_table(horizon, num, num)], max_bytes)
     crowd_aversion = check_scalar(crowd_aversion, "crowd_aversion", 0.0)
     switching_cost = check_scalar(switching_cost, "switching_cost", 0.0)
     dtype = jnp.result_type(float)
@@ -127,5 +132,5 @@ def minority_game(horizon: int = 4, crowd_aversion: float = 1.0, switching_cost:
         initial, "initial", num)
     game = MinorityGame(initial=initial, crowd_aversion=crowd_aversion, switching_cost=switching_cost,
                         num_locations=num, horizon=horizon)
-    return check_model(game)
+    return check_model(game, ("crowd_aversion", "switching_cost"))
 

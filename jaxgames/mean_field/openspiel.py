@@ -7,6 +7,17 @@ OpenSpiel's MFG algorithms key their tables by. ``to_openspiel_policy`` returns
 a ``policy.Policy`` listing every legal action (zeros included), so OpenSpiel's
 depth-first value computations visit states in the order
 ``crowd_modelling.openspiel_displacement`` replays. OpenSpiel is optional.
+
+``mfg_crowd_modelling_2d`` conventions (read from its C++ source, checked in
+``tests/test_mean_field_limits.py``): ``forbidden_states`` entries are ``"x|y"``,
+but ``initial_distribution`` entries are ``"y|x"`` (it merges ``a|b`` to the chance
+outcome ``a * size + b`` and decodes ``x = outcome % size``). Its overlap check
+compares the two lists as written, so it refuses a start cell ``(x, y)`` whose
+transpose ``(y, x)`` is a wall; ``openspiel_game`` raises a ``ValueError`` for
+those. ``initial_distribution_value`` is parsed as float32: a start that is
+uniform over all cells is left to OpenSpiel's default (exact ``1 / S`` in
+double); any other start goes through float32, so in float64 values agree with
+OpenSpiel only to ~1e-7.
 """
 
 from __future__ import annotations
@@ -15,30 +26,70 @@ import ast
 
 import numpy as np
 
-from jaxgames.core import Policy, require_pyspiel
+from jaxgames.core import Policy, is_concrete, require_pyspiel
 from jaxgames.mean_field.crowd_modelling import CrowdModelling
-from jaxgames.mean_field.crowd_modelling_2d import CrowdModelling2D
+from jaxgames.mean_field.crowd_modelling_2d import CrowdModelling2D, openspiel_root_order
 from jaxgames.mean_field.game import MeanFieldGame
 
 
+def _concrete_float(value, field: str) -> float:
+    if not is_concrete(value):
+        raise ValueError(f"{field}: openspiel_game needs concrete coefficients, got a traced value")
+    return float(value)
+
+
+def crowd_modelling_2d_params(game: CrowdModelling2D) -> dict:
+    """``pyspiel.load_game("mfg_crowd_modelling_2d", ...)`` parameters of ``game`` (see the module docstring)."""
+    size = game.size
+    if not is_concrete(game.initial):
+        raise ValueError("initial: openspiel_game needs a concrete initial distribution, got a traced value")
+    init = np.asarray(game.initial, np.float64)
+    support = openspiel_root_order(np.flatnonzero(init > 0), size)
+    walls = set(game.forbidden)
+    clash = [divmod(s, size) for s in support if divmod(s, size)[::-1] in walls]
+    if clash:
+        raise ValueError(f"initial: OpenSpiel's mfg_crowd_modelling_2d cannot start agents at {clash[:3]}: its "
+                         f"overlap check compares forbidden_states, read as x|y, with initial_distribution, read "
+                         f"as y|x, so it refuses a start cell whose transpose (y, x) is a wall")
+    params = {"size": size, "horizon": game.horizon,
+              "forbidden_states": "[" + ";".join(f"{x}|{y}" for x, y in game.forbidden) + "]",
+              "crowd_aversion_coef": _concrete_float(game.crowd_aversion, "crowd_aversion"),
+              "noise_intensity": _concrete_float(game.noise_intensity, "noise_intensity"),
+              "only_distribution_reward": bool(np.all(np.asarray(game.position_reward) == 0))
+              and _concrete_float(game.move_penalty, "move_penalty") == 0}
+    if len(support) < size * size or np.ptp(init) > 0:  # otherwise OpenSpiel's default: uniform, in double
+        # cell (x, y) is written y|x (OpenSpiel's reading); the values are parsed as float32
+        params["initial_distribution"] = "[" + ";".join(f"{s % size}|{s // size}" for s in support) + "]"
+        params["initial_distribution_value"] = "[" + ";".join(repr(float(init[s])) for s in support) + "]"
+    return params
+
+
+def _check_crowd_modelling_defaults(game: CrowdModelling) -> None:
+    """OpenSpiel's ``mfg_crowd_modelling`` takes only ``size`` and ``horizon``: refuse other coefficients."""
+    size = game.size
+    fixed = (("crowd_aversion", game.crowd_aversion, 1.0), ("move_penalty", game.move_penalty, 1.0 / size),
+             ("noise", game.noise, np.full(3, 1.0 / 3.0)), ("initial", game.initial, np.full(size, 1.0 / size)))
+    for field, value, expected in fixed:
+        if not is_concrete(value):
+            raise ValueError(f"{field}: openspiel_game needs concrete coefficients, got a traced value")
+        if not np.allclose(np.asarray(value, np.float64), expected, rtol=1e-6, atol=1e-9):
+            raise ValueError(f"{field}: OpenSpiel's mfg_crowd_modelling takes only size and horizon and fixes "
+                             f"{field} at its default (crowd_aversion 1, move_penalty 1 / size, uniform noise and "
+                             f"start); this game has another, so OpenSpiel has no counterpart")
+
+
 def openspiel_game(game: MeanFieldGame):
-    """The ``pyspiel.Game`` with the same rules as ``game`` (raises if OpenSpiel has none)."""
+    """The ``pyspiel.Game`` with the same rules as ``game`` (raises if OpenSpiel has none).
+
+    ``move_cost_model`` does not change the rules, only which value convention our metrics
+    compute (``"openspiel"`` is the one OpenSpiel's algorithms compute); it is not checked.
+    """
     pyspiel = require_pyspiel()
     if type(game) is CrowdModelling:  # exactly OpenSpiel's model (not subclasses such as BeachBar)
+        _check_crowd_modelling_defaults(game)
         return pyspiel.load_game("mfg_crowd_modelling", {"size": game.size, "horizon": game.horizon})
     if isinstance(game, CrowdModelling2D):
-        init = np.asarray(game.initial, np.float64)
-        support = np.flatnonzero(init > 0)
-        cells = lambda idx: "[" + ";".join(f"{i // game.size}|{i % game.size}" for i in idx) + "]"
-        only = bool(np.all(np.asarray(game.position_reward) == 0)) and float(game.move_penalty) == 0
-        return pyspiel.load_game("mfg_crowd_modelling_2d", {
-            "size": game.size, "horizon": game.horizon,
-            "forbidden_states": "[" + ";".join(f"{x}|{y}" for x, y in game.forbidden) + "]",
-            "initial_distribution": cells(support),
-            "initial_distribution_value": "[" + ";".join(repr(float(init[i])) for i in support) + "]",
-            "crowd_aversion_coef": float(game.crowd_aversion),
-            "noise_intensity": float(game.noise_intensity),
-            "only_distribution_reward": only})
+        return pyspiel.load_game("mfg_crowd_modelling_2d", crowd_modelling_2d_params(game))
     raise ValueError(f"game: no OpenSpiel counterpart is known for {type(game).__name__}")
 
 

@@ -28,8 +28,9 @@ import flax.struct
 import jax
 import jax.numpy as jnp
 
-from jaxgames.core import Policy, check_scalar, is_concrete
-from jaxgames.mean_field.game import MeanFieldGame, check_distribution, check_model, check_size
+from jaxgames.core import Policy, check_scalar
+from jaxgames.mean_field.game import (MeanFieldGame, check_distribution, check_model, check_size, check_tables,
+                                      policy_table)
 
 
 @flax.struct.dataclass
@@ -69,7 +70,7 @@ class RPSPopulation(MeanFieldGame):
 
 
 def rps_population(horizon: int = 10, a: float = 1.0, b: float = 1.0, c: float = 1.0,
-                   initial=None) -> RPSPopulation:
+                   initial=None, *, max_bytes: int | None = None) -> RPSPopulation:
     """Generalised RPS population game (see the module docstring); policies are ``[T, 3, 3]``.
 
     Args:
@@ -77,17 +78,13 @@ def rps_population(horizon: int = 10, a: float = 1.0, b: float = 1.0, c: float =
       a, b, c: positive payoffs of paper over rock, rock over scissors, scissors
         over paper (may be traced).
       initial: ``[3]`` initial distribution; ``None`` is uniform.
+      max_bytes: ceiling on the ``[T, 3, 3]`` policy tables (``None``: the default, 4 GiB).
     """
     horizon = check_size(horizon, "horizon", 1)
-    coef = []
-    for name, v in (("a", a), ("b", b), ("c", c)):
-        v = check_scalar(v, name)
-        if is_concrete(v) and float(v) <= 0:
-            raise ValueError(f"{name}: expected a payoff > 0, got {float(v)}")
-        coef.append(v)
-    a, b, c = coef
+    check_tables([policy_table(horizon, 3, 3)], max_bytes)
+    a, b, c = (check_scalar(v, name, 0.0, low_open=True) for name, v in (("a", a), ("b", b), ("c", c)))
     zero = jnp.zeros_like(a)
     payoff = jnp.stack([jnp.stack([zero, -a, b]), jnp.stack([a, zero, -c]), jnp.stack([-b, c, zero])])
     dtype = payoff.dtype
     initial = jnp.full((3,), 1.0 / 3.0, dtype) if initial is None else check_distribution(initial, "initial", 3)
-    return check_model(RPSPopulation(initial=initial, payoff=payoff, horizon=horizon))
+    return check_model(RPSPopulation(initial=initial, payoff=payoff, horizon=horizon), ("a", "b", "c"))

@@ -34,7 +34,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxgames.core import as_float_array, check_finite, is_concrete, check_scalar
-from jaxgames.mean_field.game import MeanFieldGame, check_distribution, check_model, check_size
+from jaxgames.mean_field.game import (MeanFieldGame, check_distribution, check_model, check_size, check_tables,
+                                      policy_table)
 
 SUSCEPTIBLE, INFECTED = 0, 1
 
@@ -75,7 +76,7 @@ class SISEpidemic(MeanFieldGame):
 
 def sis_epidemic(horizon: int = 20, infection_rate: float = 0.8, recovery_rate: float = 0.2,
                  infection_cost: float = 1.0, exposure=(1.0, 0.0), distancing_cost=(0.0, 0.5),
-                 initial_infected: float = 0.4) -> SISEpidemic:
+                 initial_infected: float = 0.4, *, max_bytes: int | None = None) -> SISEpidemic:
     """SIS epidemic mean-field game (Cui & Koeppl 2021); policies are ``[T, 2, A]``.
 
     Args:
@@ -88,6 +89,7 @@ def sis_epidemic(horizon: int = 20, infection_rate: float = 0.8, recovery_rate: 
         no precaution / full precaution).
       distancing_cost: ``[A]`` per-step costs of the levels.
       initial_infected: ``mu_0(I)`` in [0, 1].
+      max_bytes: ceiling on the ``[T, 2, A]`` policy tables (``None``: the default, 4 GiB).
     All numeric arguments may be traced (``jax.vmap`` over the constructor sweeps them).
     """
     horizon = check_size(horizon, "horizon", 1)
@@ -102,6 +104,7 @@ def sis_epidemic(horizon: int = 20, infection_rate: float = 0.8, recovery_rate: 
     if distancing_cost.shape != exposure.shape:
         raise ValueError(f"distancing_cost: expected shape {tuple(exposure.shape)} (one cost per exposure "
                          f"level), got {tuple(distancing_cost.shape)}")
+    check_tables([policy_table(horizon, 2, exposure.shape[0])], max_bytes)
     check_finite(exposure, "exposure")
     check_finite(distancing_cost, "distancing_cost")
     if is_concrete(exposure) and (np.asarray(exposure).min() < 0 or np.asarray(exposure).max() > 1):
@@ -110,4 +113,4 @@ def sis_epidemic(horizon: int = 20, infection_rate: float = 0.8, recovery_rate: 
     game = SISEpidemic(initial=initial, infection_rate=infection_rate, recovery_rate=recovery_rate,
                        infection_cost=infection_cost, exposure=exposure, distancing_cost=distancing_cost,
                        horizon=horizon)
-    return check_model(game)
+    return check_model(game, ("infection_cost", "distancing_cost"))

@@ -28,22 +28,35 @@ one with a discount ``gamma`` in ``[0, 1)``. A policy is ``(pi,)``, ``pi[x, a]``
   at ``v`` (``K = FALLBACK_STEPS``): the long-run distribution of the
   population that starts at ``v``, up to an ``O(1/K)`` transient.
 * Dynamics that depend on ``mu`` (``mean_field_dependent=True``, e.g. SIS):
-  damped fixed-point iteration inside a ``lax.while_loop``, started at
-  ``initial``, each step solving the frozen chain exactly::
+  a fixed-point iteration inside a ``lax.while_loop``, started at ``initial``,
+  each step solving the frozen chain exactly, ``F(mu) = stat(P_pi(mu))``::
 
-      mu_{k+1} = (1 - d) mu_k + d stat(P_pi(mu_k)),      d = damping in (0, 1]
+      mu_{k+1} = (1 - d) mu_k + d F(mu_k),      d = damping in (0, 1]
 
-  stopped when ``|stat(P_pi(mu_k)) - mu_k|_1 <= tol`` (a few float ulps) or after
+  accelerated by Newton steps on ``F(mu) = mu`` (the Jacobian of ``F`` by
+  forward differentiation) where they are safe: a Newton step is taken only
+  where the damped map is a local L1 contraction at ``mu_k`` (so the damped
+  iteration itself would converge to the same nearby fixed point, only more
+  slowly) and it lowers the gap ``|F(mu) - mu|_1``; otherwise the damped step
+  is taken. Near a bifurcation (SIS near its epidemic threshold ``beta e =
+  gamma_r``) the damped map contracts by a factor close to 1 and the plain
+  iteration would need thousands of steps; Newton's converge in a handful.
+  Newton steps are skipped for big models (``NEWTON_MAX_ENTRIES``). The loop
+  stops when ``|F(mu_k) - mu_k|_1 <= tol`` (a few float ulps) or after
   ``max_mean_field_iterations``. Its rest points are exactly the stationary
   mean fields. Uniqueness is *not* guaranteed in general (SIS has the
   disease-free ``mu(I) = 0`` and, when ``beta e > gamma``, an endemic one);
-  the iteration converges to a fixed point that is attracting for the map,
-  and the start ``initial`` selects among several (SIS: the endemic one for
-  ``mu_0(I) > 0``). Convergence is guaranteed when ``mu -> stat(P_pi(mu))``
-  is a contraction (Guo et al. 2019, Assumption 2; small enough damping helps
-  against 2-cycles). If it does not converge the last iterate is returned:
-  ``mean_field_residual(policy) = |mu - mu P_pi(mu)|_1`` reports how far it is
-  from stationary (check it when in doubt).
+  the iteration converges to a fixed point that is attracting for the damped
+  map, and the start ``initial`` selects among several (SIS: the endemic one
+  for ``mu_0(I) > 0``). Convergence is guaranteed when ``mu -> F(mu)`` is a
+  contraction (Guo et al. 2019, Assumption 2; small enough damping helps
+  against 2-cycles). If the iteration hits its cap above tolerance, the last
+  iterate is returned, ``mean_field`` warns (a ``RuntimeWarning``, also under
+  ``jit``), and ``mean_field_info(policy)`` reports it (``converged=False``).
+  ``mean_field_residual(policy) = |F(mu) - mu|_1`` is the fixed-point residual:
+  the distance from ``mu`` to the stationary distribution of the chain
+  ``P_pi(mu)`` it induces, not the size of the last step (which understates
+  the error when the iteration crawls).
 
 **Value** of a policy ``pi'`` against ``mu`` (the representative player's
 discounted return, starting from ``mu`` itself: the stationary MFG criterion
@@ -84,6 +97,9 @@ action masks, so models with illegal actions are refused.
 
 from __future__ import annotations
 
+import warnings
+from typing import NamedTuple
+
 import flax.struct
 import jax
 import jax.numpy as jnp
@@ -95,11 +111,50 @@ from jaxgames.markov.game import MarkovGame
 from jaxgames.mean_field.game import MeanFieldGame, check_size
 from jaxgames.mean_field.rps_population import rps_population
 from jaxgames.mean_field.sis import sis_epidemic
+from jaxgames.validation import check_bool
 
 #: Steps of the Cesàro-average fallback when the policy's chain has several recurrent classes.
 FALLBACK_STEPS = 1000
 #: Safety cap on soft policy iteration rounds (it stops after a handful).
 MAX_SOFT_POLICY_ITERATIONS = 1000
+#: Newton steps of the mean-field iteration differentiate the transitions ``[S, A, S']`` in all ``S``
+#: directions (tangents ``[S, A, S', S]``); above this many entries only damped steps are taken.
+NEWTON_MAX_ENTRIES = 2**22
+
+
+class MeanFieldSolve(NamedTuple):
+    """``StationaryMeanFieldGame.mean_field_info``: the stationary mean field and how well it was solved.
+
+    ``mean_field [S]``; ``residual``: ``|stat(P_pi(mu)) - mu|_1`` (mu-dependent dynamics) or
+    ``|mu P_pi - mu|_1``; ``iterations``: fixed-point iterations run (0 for the direct solve);
+    ``converged``: the iteration stopped below its tolerance (always true for the direct solve).
+    """
+
+    mean_field: jax.Array
+    residual: jax.Array
+    iterations: jax.Array
+    converged: jax.Array
+
+
+def _l1_contraction(jac: jax.Array) -> jax.Array:
+    """``max |J d|_1 / |d|_1`` over zero-sum ``d``: half the largest L1 distance between two columns of ``J``."""
+    cols = jac.T
+    return 0.5 * jnp.max(jnp.sum(jnp.abs(cols[:, None, :] - cols[None, :, :]), axis=-1))
+
+
+def _warn_stall(converged, gap, cap: int) -> None:
+    """A ``RuntimeWarning`` from inside a computation when the mean-field iteration stalled (also under jit/vmap)."""
+    def host(converged, gap):
+        bad = ~np.asarray(converged, bool)
+        if bad.any():
+            warnings.warn(f"mean_field: the stationary mean-field iteration stopped at max_mean_field_iterations="
+                          f"{cap} with a fixed-point gap |stat(P_pi(mu)) - mu|_1 = "
+                          f"{float(np.max(np.asarray(gap)[bad])):.3g} at its last step, above its tolerance: the "
+                          f"mean field (and every metric built on it) may be off; raise max_mean_field_iterations "
+                          f"or lower damping, and check mean_field_info(policy)", RuntimeWarning, stacklevel=2)
+
+    jax.lax.cond(jnp.all(converged), lambda c, g: None, lambda c, g: jax.debug.callback(host, c, g),
+                 converged, gap)
 
 
 def _ulps(dtype, scale) -> jax.Array:
@@ -200,14 +255,59 @@ class StationaryMeanFieldGame(Game):
         return MarkovGame.tree_unflatten((1, None), children)
 
     # -- the stationary mean field -------------------------------------------------
-    def mean_field(self, policy: Policy) -> jax.Array:
-        """``[S]``: the stationary mean field ``mu(pi)`` (exact solve, or damped fixed point; see above)."""
-        pi = policy[0]
-        start = self.model.initial.astype(pi.dtype)
-        if not self.mean_field_dependent:
-            return stationary_distribution(self._chain(pi, start), start)
-        damping = jnp.asarray(self.damping, pi.dtype)
-        tol = _ulps(pi.dtype, self.num_states)
+    def _fixed_point_map(self, pi, mu) -> jax.Array:
+        """``F(mu) = stat(P_pi(mu))`` ``[S]``: the stationary distribution of the chain frozen at ``mu``."""
+        return stationary_distribution(self._chain(pi, mu), mu)
+
+    def _newton_enabled(self) -> bool:
+        s, a = self.num_states, self.num_actions
+        return s * a * s * s <= NEWTON_MAX_ENTRIES
+
+    def _iterate(self, pi):
+        """``(mu, gap, iterations)``: the (Newton-accelerated) damped fixed-point iteration (module docstring).
+
+        ``gap``: ``|F(mu_k) - mu_k|_1`` at the last iterate examined, ``mu`` one step past it.
+        """
+        dtype = pi.dtype
+        s = self.num_states
+        damping = jnp.asarray(self.damping, dtype)
+        tol = _ulps(dtype, s)
+        eye = jnp.eye(s, dtype=dtype)
+
+        def direct(chain, start):
+            """The stationary distribution by the direct solve alone (garbage, caught by the callers,
+            when the chain has several recurrent classes)."""
+            mu = jnp.linalg.solve((eye - chain + start[None, :]).T, start)
+            return mu / jnp.sum(mu)
+
+        def newton(mu, target, residual, gap):
+            """``(candidate, accept)``: the Newton step from ``mu`` and whether it is safe to take (see above).
+
+            ``J = dF/dmu`` by implicit differentiation of ``F^T (I - P) = 0``: with ``M = I - P + 1 F^T``,
+            ``dF^T = F^T dP M^{-1}``, so ``J = M^{-T} (sum_x F_x dP[x, :, :])``; no derivative of the solve.
+            """
+            chain = self._chain(pi, mu)
+            d_chain = jax.jacfwd(lambda m: self._chain(pi, m))(mu)                    # [S, S', S_in]
+            jac = jnp.linalg.solve((eye - chain + target[None, :]).T, jnp.einsum("x,xyk->yk", target, d_chain))
+            # (I - J) delta = F(mu) - mu with sum(delta) = 0 (the all-1/S block pins the sum)
+            cand = mu + jnp.linalg.solve(eye - jac + 1.0 / s, residual)
+            valid = jnp.all(jnp.isfinite(cand)) & (jnp.min(cand) >= -tol)
+            cand = jnp.maximum(jnp.where(valid, cand, mu), 0.0)
+            cand = cand / jnp.sum(cand)
+            local = _l1_contraction((1.0 - damping) * eye + damping * jac) < 1.0
+            better = jnp.sum(jnp.abs(direct(self._chain(pi, cand), cand) - cand)) < gap
+            return cand, valid & local & better
+
+        def step(mu):
+            # the gap is the undamped |F(mu) - mu|_1, so that small damping does not stop early
+            target = self._fixed_point_map(pi, mu)
+            residual = target - mu
+            gap = jnp.sum(jnp.abs(residual))
+            damped = mu + damping * residual
+            if not self._newton_enabled():
+                return damped, gap
+            cand, accept = newton(mu, target, residual, gap)
+            return jnp.where(accept, cand, damped), gap
 
         def cond(carry):
             k, _, gap = carry
@@ -215,17 +315,48 @@ class StationaryMeanFieldGame(Game):
 
         def body(carry):
             k, mu, _ = carry
-            target = stationary_distribution(self._chain(pi, mu), mu)
-            # stop on the undamped gap |stat(P(mu)) - mu|_1, so small damping does not stop early
-            return k + 1, (1.0 - damping) * mu + damping * target, jnp.sum(jnp.abs(target - mu))
+            new, gap = step(mu)
+            return k + 1, new, gap
 
-        init = (jnp.zeros((), jnp.int32), start, jnp.asarray(jnp.inf, pi.dtype))
-        return jax.lax.while_loop(cond, body, init)[1]
+        init = (jnp.zeros((), jnp.int32), self.model.initial.astype(dtype), jnp.asarray(jnp.inf, dtype))
+        k, mu, gap = jax.lax.while_loop(cond, body, init)
+        return mu, gap, k
+
+    def mean_field(self, policy: Policy) -> jax.Array:
+        """``[S]``: the stationary mean field ``mu(pi)`` (exact solve, or the fixed-point iteration; see above).
+
+        Warns (``RuntimeWarning``) when the iteration hits ``max_mean_field_iterations`` above tolerance.
+        """
+        pi = policy[0]
+        if not self.mean_field_dependent:
+            start = self.model.initial.astype(pi.dtype)
+            return stationary_distribution(self._chain(pi, start), start)
+        mu, gap, _ = self._iterate(pi)
+        _warn_stall(gap <= _ulps(pi.dtype, self.num_states), gap, self.max_mean_field_iterations)
+        return mu
+
+    def _residual(self, pi, mu) -> jax.Array:
+        if not self.mean_field_dependent:
+            return jnp.sum(jnp.abs(mu @ self._chain(pi, mu) - mu))
+        return jnp.sum(jnp.abs(self._fixed_point_map(pi, mu) - mu))
+
+    def mean_field_info(self, policy: Policy) -> MeanFieldSolve:
+        """The stationary mean field with its residual, iteration count and convergence flag (no warning)."""
+        pi = policy[0]
+        if not self.mean_field_dependent:
+            start = self.model.initial.astype(pi.dtype)
+            mu = stationary_distribution(self._chain(pi, start), start)
+            return MeanFieldSolve(mu, self._residual(pi, mu), jnp.zeros((), jnp.int32), jnp.asarray(True))
+        mu, gap, k = self._iterate(pi)
+        return MeanFieldSolve(mu, self._residual(pi, mu), k, gap <= _ulps(pi.dtype, self.num_states))
 
     def mean_field_residual(self, policy: Policy) -> jax.Array:
-        """``|mu - mu P_pi(mu)|_1`` at ``mu = mean_field(policy)``: ~0 unless the iteration did not converge."""
-        mu = self.mean_field(policy)
-        return jnp.sum(jnp.abs(mu @ self._chain(policy[0], mu) - mu))
+        """The true residual at ``mu = mean_field(policy)``: ``|stat(P_pi(mu)) - mu|_1``, the L1 distance to the
+        stationary distribution of the chain ``mu`` induces (``|mu P_pi - mu|_1`` for mu-independent dynamics).
+
+        ~0 when the iteration converged; see ``mean_field_info`` for the convergence flag.
+        """
+        return self.mean_field_info(policy).residual
 
     def reach(self, policy: Policy) -> Policy:
         """``(mu,)``: the stationary mean field, the weights of ``mix_policies``."""
@@ -314,7 +445,9 @@ class StationaryMeanFieldGame(Game):
         """``max_pi' J_tau(pi', mu) - J_tau(pi, mu)`` at ``mu = mu(pi)``, from ``mu``.
 
         ``J_tau(pi, mu) = E[sum_t gamma^t (r(x_t, a_t, mu) - tau KL(pi(.|x_t) || ref(.|x_t)))]``
-        with ``x_0 ~ mu``; zero exactly at the regularised stationary equilibrium.
+        with ``x_0 ~ mu``; zero exactly at the regularised stationary equilibrium. Policy and
+        reference ``([S, A],)``; ``nash_conv`` at ``tau = 0``; ``+inf`` for ``tau > 0`` where ``pi``
+        puts mass on an action that the reference excludes at a state with ``mu(x) > 0``.
         """
         pi = policy[0]
         ref = self.uniform_policy()[0].astype(pi.dtype) if reference is None else reference[0]
@@ -327,7 +460,8 @@ class StationaryMeanFieldGame(Game):
         rewards = mdp.rewards - tau * simplex.kl(pi, ref)[None, :, None]
         penalized = MarkovGame.tree_unflatten((1, None), (mdp.transitions, rewards, mdp.discount, mu))
         v_pi = penalized.state_values(policy)[0]
-        return jnp.dot(mu, v_soft - v_pi)
+        infinite = jnp.any((mu[:, None] > 0) & (pi > 0) & (ref <= 0))
+        return jnp.where((tau > 0) & infinite, jnp.inf, jnp.dot(mu, v_soft - v_pi))
 
 
 # -- constructors ------------------------------------------------------------------------------
@@ -353,10 +487,11 @@ def stationary_game(model: MeanFieldGame, discount=0.9, *, mean_field_dependent:
         raise ValueError("model: expected every action legal in every state (the stationary best response "
                          "is policy iteration on an unmasked MDP)")
     max_mean_field_iterations = check_size(max_mean_field_iterations, "max_mean_field_iterations", 1)
+    mean_field_dependent = check_bool(mean_field_dependent, "mean_field_dependent")
     discount = check_scalar(discount, "discount", 0.0, 1.0, high_open=True)
     damping = check_scalar(damping, "damping", 0, 1, low_open=True)
     return StationaryMeanFieldGame(model=model, discount=discount, damping=damping,
-                                   mean_field_dependent=bool(mean_field_dependent),
+                                   mean_field_dependent=mean_field_dependent,
                                    max_mean_field_iterations=max_mean_field_iterations)
 
 
