@@ -153,6 +153,8 @@ def check_positive(value: Any, field: str, allow_zero: bool = False) -> None:
     ``None`` passes (an optional setting left off); strings and other non-numbers are rejected."""
     if value is None:
         return
+    if isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{field}: expected a number, got {_describe(value)}")
     arr = host_values(value, field)
     if arr is None:
         return
@@ -168,8 +170,8 @@ def check_scalar(value: Any, field: str, low=None, high=None, low_open: bool = F
     ``low_open`` / ``high_open`` exclude the bound; ``None`` leaves that side unbounded. The
     one check behind every model coefficient (crowd aversion, rates, costs, discount, damping).
     """
-    if value is None:
-        raise ValueError(f"{field}: expected a number, got None")
+    if value is None or isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{field}: expected a number, got {_describe(value)}")
     arr = host_values(value, field)
     if arr is not None:
         if arr.ndim != 0:

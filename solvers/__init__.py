@@ -8,6 +8,7 @@ from solvers.first_order import (extragradient, first_order_solver, mirror_desce
                                  optimistic_mirror_descent)
 from solvers.regret_matching import cfr, cfr_plus, discounted_cfr, regret_matching, regret_matching_plus
 from solvers.regularized import mmd
+from solvers.scale import payoff_scale
 from solvers.policy_extragradient import entropy_regularized_extragradient
 from solvers.policy_gradient import natural_policy_gradient
 from solvers.markov_fictitious_play import markov_fictitious_play
@@ -114,5 +115,5 @@ __all__ = [
     "natural_policy_gradient", "smooth_value_iteration", "StageGames", "MARKOV_SOLVERS", "MEAN_FIELD_SOLVERS", "GENERAL_SOLVERS",
     "SAMPLED_SOLVERS", "mccfr", "outcome_sampling_mccfr", "external_sampling_mccfr", "psro", "online_ipo", "nash_md", "sppo", "egpo", "nash_mp", "minimax_q", "decentralized_q_learning",
     "sampled_mirror_descent", "sampled_fictitious_play", "NEURAL_SOLVERS", "ppo", "mmd_rl", "nfsp", "rnad", "deep_mirror_descent", "neural_nlhf",
-    "SOLVERS", "make",
+    "SOLVERS", "make", "payoff_scale",
 ]

@@ -63,7 +63,7 @@ import jax.numpy as jnp
 import numpy as np
 import orbax.checkpoint as ocp
 
-from solvers.core import Solver, SolverState, Trace, check_count, run
+from solvers.core import Solver, SolverState, Trace, check_count, divergence_flags, run, warn_if_diverged
 
 #: Bumped when the layout of a checkpoint changes (part of the fingerprint).
 CHECKPOINT_FORMAT = 1
@@ -285,7 +285,7 @@ def run_chunks(init: Callable[[], Any], advance: Callable[[Any, int], tuple[Any,
             restored = manager.restore(step, args=ocp.args.Composite(
                 state=ocp.args.StandardRestore(_restore_target(abstract)), trace=ocp.args.StandardRestore()))
             state = _from_arrays(restored.state, abstract, impls)
-            parts, done = [Trace(**{k: np.asarray(v) for k, v in restored.trace.items()})], int(meta["done"])
+            parts, done = [_restored_trace(restored.trace)], int(meta["done"])
         while done < num_steps:
             n = min(checkpoint_every, num_steps - done)
             state, trace = advance(state, n)
@@ -300,6 +300,13 @@ def run_chunks(init: Callable[[], Any], advance: Callable[[Any, int], tuple[Any,
             if on_checkpoint is not None:
                 on_checkpoint(done)
     return state, Trace(*(jnp.asarray(x) for x in _concat(parts)))
+
+
+def _restored_trace(stored: dict) -> Trace:
+    """The ``Trace`` of a checkpoint (one written before ``Trace.diverged`` existed gets all False)."""
+    fields = {k: np.asarray(v) for k, v in stored.items()}
+    fields.setdefault("diverged", np.zeros(np.shape(fields["step"]), bool))
+    return Trace(**fields)
 
 
 def _concat(parts: list[Trace]) -> Trace:
@@ -335,7 +342,11 @@ def run_checkpointed(solver: Solver, game, num_steps: int, eval_every: int | Non
     check_checkpoint_every(checkpoint_every, eval_every)
     fp = {"solver": _digest(describe(solver)), "game": _digest(describe(game)),
           "key": None if key is None else describe(key), "fingerprint": fingerprint}
-    return run_chunks(lambda: solver.init(game, key),
-                      lambda state, n: run(solver, game, n, eval_every, state=state),
-                      num_steps, eval_every, directory=directory, checkpoint_every=checkpoint_every,
-                      fingerprint=fp, max_to_keep=max_to_keep, on_checkpoint=on_checkpoint)
+    state, trace = run_chunks(lambda: solver.init(game, key),
+                              lambda state, n: run(solver, game, n, eval_every, state=state, warn=False),
+                              num_steps, eval_every, directory=directory, checkpoint_every=checkpoint_every,
+                              fingerprint=fp, max_to_keep=max_to_keep, on_checkpoint=on_checkpoint)
+    # each chunk flagged divergence against its own start: flag the whole run against the run's start
+    trace = trace._replace(diverged=divergence_flags(solver, game, solver.init(game, key), trace.exploitability))
+    warn_if_diverged(trace)
+    return state, trace

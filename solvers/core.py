@@ -18,15 +18,23 @@ from __future__ import annotations
 
 import functools
 import inspect
+import math
+import warnings
 from typing import Any, Callable, NamedTuple
 
 import flax.struct
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from jaxgames import simplex
 from jaxgames.core import Game, Policy
-from jaxgames.validation import check_choice, check_int  # noqa: F401 - check_choice re-exported
+from jaxgames.validation import (check_bool, check_choice, check_int, check_key,  # noqa: F401 - re-exported
+                                 check_positive, check_scalar, check_table_bytes, host_values, is_concrete)
+from jaxgames.validation import _describe  # the same rendering of a bad value in every message
+
+#: The largest step count the int32 counter ``SolverState.step`` holds.
+MAX_STEPS = 2**31 - 1
 
 
 @flax.struct.dataclass
@@ -56,11 +64,26 @@ class Solver(NamedTuple):
 
 
 class Trace(NamedTuple):
-    """What ``run`` records at each evaluation: ``[K]`` arrays."""
+    """What ``run`` records at each evaluation: ``[K]`` arrays.
+
+    ``exploitability`` is clamped at 0: it is a sum of best-response gains, never negative
+    mathematically, but float rounding can give ``-6e-7`` at an equilibrium. ``diverged`` flags an
+    evaluation whose exploitability is not finite, or exceeds both the uniform policy's and that of
+    the run's starting point (by more than ``DIVERGENCE_RTOL`` relative plus ``DIVERGENCE_ATOL``
+    times ``solvers.scale.payoff_scale``): the solver did worse than not solving at all and worse
+    than where it began (often a step size too large for the game's payoffs, or a last iterate
+    that spirals out); ``trace.diverged[-1]`` is the verdict on the run.
+    """
 
     step: jax.Array            # iterations completed at the evaluation
-    exploitability: jax.Array  # exploitability of ``solver.output(state)``
+    exploitability: jax.Array  # exploitability of ``solver.output(state)``, clamped at 0
     nash_conv: jax.Array       # ``exploitability * num_players``
+    diverged: jax.Array        # bool: non-finite, or worse than both the uniform policy and the start
+
+
+#: ``Trace.diverged`` tolerances: exploitability above ``max(uniform, start) * (1 + RTOL) + ATOL * payoff_scale``.
+DIVERGENCE_RTOL = 1e-3
+DIVERGENCE_ATOL = 1e-3
 
 
 def random_policy(game: Game, key: jax.Array) -> Policy:
@@ -100,8 +123,8 @@ def cached_factory(factory: Callable) -> Callable:
 
 
 def initial_state(game: Game, key: jax.Array | None = None, extra: Any = None) -> SolverState:
-    """A fresh state: the uniform policy, or a random one when ``key`` is given."""
-    policy = game.uniform_policy() if key is None else random_policy(game, key)
+    """A fresh state: the uniform policy, or a random one when ``key`` is given (a PRNG key)."""
+    policy = game.uniform_policy() if key is None else random_policy(game, check_key(key, "key", "solver.init"))
     return SolverState(policy=policy, average=policy, step=jnp.zeros((), jnp.int32), extra=extra)
 
 
@@ -140,8 +163,79 @@ def check_count(value, field: str, minimum: int = 1) -> int:
     return check_int(value, field, low=minimum)
 
 
+def _infinite_allowed(x: float, low, high) -> bool:
+    """Whether the infinite ``x`` lies in the closure of the bounds (``None``: unbounded)."""
+    return (x > 0 and high is None) or (x < 0 and low is None)
+
+
+def check_number(value: Any, field: str, low=None, high=None, *, low_open: bool = False,
+                 high_open: bool = False, optional: bool = False, infinite: bool = False,
+                 schedule: bool = False, range_wording: bool = False) -> Any:
+    """A real scalar hyperparameter within ``[low, high]`` (``low_open`` / ``high_open`` exclude a
+    bound; ``None`` leaves that side open); returns ``value`` unchanged.
+
+    The solvers' one numeric check, on top of ``jaxgames.validation.check_scalar``: bools are
+    rejected (``True`` is not a learning rate), ``None`` passes only where the parameter is
+    ``optional`` (documented as "off" or "default"), ``+-inf`` only with ``infinite=True`` and on
+    an unbounded side (discounted CFR's ``alpha = inf``), callables only with ``schedule=True``
+    (optax schedules). Traced values pass (checked under ``jit`` by shape only). A bound of 0 alone
+    is worded as ``check_positive`` words it ("expected a finite value > 0"), other ranges as
+    ``check_scalar`` does ("expected a value in [0, 1]"; ``range_wording=True``: "expected a value > 0").
+    """
+    if value is None:
+        if optional:
+            return None
+        raise ValueError(f"{field}: expected a number, got None")
+    if schedule and callable(value) and not isinstance(value, (jax.Array, np.ndarray)):
+        return value
+    if isinstance(value, (bool, np.bool_)) or getattr(value, "dtype", None) == np.bool_:
+        raise ValueError(f"{field}: expected a number, got {_describe(value)}")
+    if infinite:
+        arr = host_values(value, field)
+        if arr is not None and arr.ndim == 0 and np.isinf(arr):
+            if not _infinite_allowed(float(arr), low, high):
+                raise ValueError(f"{field}: expected a value in [{low}, {high}] (infinity allowed only "
+                                 f"on an unbounded side), got {float(arr)}")
+            return value
+    if low == 0 and high is None and not range_wording:   # "expected a finite value > 0" (or ">= 0")
+        check_positive(value, field, allow_zero=not low_open)
+    check_scalar(value, field, low, high, low_open=low_open, high_open=high_open)
+    return value
+
+
+def check_solver_key(key: Any, who: str, reason: str = "a sample-based solver needs a PRNG key") -> jax.Array:
+    """The PRNG key of a solver that samples (``jaxgames.validation.check_key``); ``None`` is refused
+    with ``reason`` and how to pass one."""
+    if key is None:
+        raise ValueError(f"key: {reason}; pass jax.random.key(seed) to {who}: solver.init(game, key) or "
+                         f"solvers.run(..., key=key)")
+    return check_key(key, "key", who)
+
+
 def _evaluate_output(solver: Solver, game: Game, state: SolverState):
-    return game.exploitability(solver.output(state))
+    return jnp.maximum(game.exploitability(solver.output(state)), 0.0)
+
+
+def divergence_threshold(game: Game, start: jax.Array) -> jax.Array:
+    """Exploitability above which ``Trace.diverged`` is set: the larger of the uniform policy's and
+    ``start`` (the run's first exploitability), plus tolerances."""
+    from solvers.scale import payoff_scale
+
+    uniform = jnp.maximum(game.exploitability(game.uniform_policy()), 0.0)
+    reference = jnp.maximum(uniform, jnp.where(jnp.isfinite(start), start, 0.0))
+    return reference * (1.0 + DIVERGENCE_RTOL) + DIVERGENCE_ATOL * payoff_scale(game)
+
+
+def _diverged(expl: jax.Array, threshold: jax.Array) -> jax.Array:
+    return ~jnp.isfinite(expl) | (expl > threshold)
+
+
+@functools.partial(jax.jit, static_argnames=("solver",))
+def divergence_flags(solver: Solver, game: Game, start_state: SolverState, exploitability: jax.Array) -> jax.Array:
+    """``Trace.diverged`` for the ``exploitability`` values of a run that began at ``start_state``
+    (what ``run`` records; ``solvers.run_checkpointed`` recomputes it over the whole run)."""
+    start = _evaluate_output(solver, game, start_state)
+    return _diverged(exploitability, divergence_threshold(game, start))
 
 
 @functools.partial(jax.jit, static_argnames=("solver", "num_steps", "eval_every"))
@@ -150,36 +244,88 @@ def _run(solver: Solver, game: Game, state: SolverState, num_steps: int, eval_ev
         state = jax.lax.fori_loop(0, eval_every, lambda _, s: solver.step(game, s), state)
         return state, (state.step, _evaluate_output(solver, game, state))
 
+    start = _evaluate_output(solver, game, state)
     state, (steps, expl) = jax.lax.scan(block, state, None, length=num_steps // eval_every)
     rest = num_steps % eval_every
     if rest:
         state = jax.lax.fori_loop(0, rest, lambda _, s: solver.step(game, s), state)
         steps = jnp.append(steps, state.step)
         expl = jnp.append(expl, _evaluate_output(solver, game, state))
-    return state, Trace(step=steps, exploitability=expl, nash_conv=expl * game.num_players)
+    diverged = _diverged(expl, divergence_threshold(game, start))
+    return state, Trace(step=steps, exploitability=expl, nash_conv=expl * game.num_players, diverged=diverged)
+
+
+#: Bytes per evaluation in a ``Trace`` (int32 step, two floats, one bool).
+_TRACE_BYTES_PER_EVALUATION = 4 + 2 * 8 + 1
+
+
+def check_run_length(num_steps, eval_every, state: SolverState | None = None,
+                     max_bytes=None) -> tuple[int, int]:
+    """``(num_steps, eval_every)`` checked: integers >= 1 (floats and bools rejected), a step
+    count the int32 counter ``SolverState.step`` holds (``MAX_STEPS``, counting the steps a given
+    ``state`` has done), and a trace of at most ``max_bytes``. ``eval_every`` defaults to
+    ``num_steps // 100`` (100 evaluations) and is capped at ``num_steps``."""
+    num_steps = check_int(num_steps, "num_steps", low=1)
+    done = 0
+    if state is not None and is_concrete(state.step):
+        done = int(np.max(np.asarray(state.step), initial=0))
+    if num_steps > MAX_STEPS - done:
+        already = f" after the {done} steps the state has done" if done else ""
+        raise ValueError(f"num_steps: expected an integer <= {MAX_STEPS - done}{already} (the int32 "
+                         f"step counter holds at most 2**31 - 1 = {MAX_STEPS} steps), got {num_steps}; "
+                         f"run in shorter pieces from a fresh state")
+    eval_every = max(1, num_steps // 100) if eval_every is None else check_int(eval_every, "eval_every", low=1)
+    eval_every = min(eval_every, num_steps)
+    evaluations = math.ceil(num_steps / eval_every)
+    check_table_bytes(evaluations * _TRACE_BYTES_PER_EVALUATION, "eval_every",
+                      f"the trace of num_steps / eval_every = {evaluations} evaluations", max_bytes)
+    return num_steps, eval_every
+
+
+def warn_if_diverged(trace: Trace) -> None:
+    """A Python warning when a concrete trace ends diverged (never under jit, where it is traced)."""
+    if not is_concrete(trace.diverged):
+        return
+    flags = np.asarray(trace.diverged)
+    if flags.size == 0 or not np.any(flags[..., -1]):
+        return
+    expl = np.asarray(trace.exploitability)[..., -1]
+    what = "non-finite" if not np.all(np.isfinite(expl)) else "above the uniform policy's and the start's"
+    warnings.warn(f"solvers.run: the run diverged: the final exploitability is {what} "
+                  f"({np.array2string(expl, precision=4, threshold=6)}); Trace.diverged is set. A step size "
+                  f"too large for the game's payoffs is the usual cause (explicit learning rates are in "
+                  f"payoff units; the defaults scale with the payoffs)", RuntimeWarning, stacklevel=3)
 
 
 def run(solver: Solver, game: Game, num_steps: int, eval_every: int | None = None,
-        key: jax.Array | None = None, state: SolverState | None = None):
+        key: jax.Array | None = None, state: SolverState | None = None, *, max_bytes=None, warn: bool = True):
     """Run ``num_steps`` iterations of ``solver`` on ``game``; return ``(state, trace)``.
 
     The exploitability of ``solver.output(state)`` is recorded every
     ``eval_every`` steps (default: 100 evaluations in all) and after the last
-    step. Compiled once per (solver object, game shapes, num_steps, eval_every);
-    works inside ``jit`` and ``vmap`` over games, keys and hyperparameters.
-    Pass ``state`` to continue an earlier run.
+    step, clamped at 0 (rounding can make it slightly negative at an equilibrium);
+    ``trace.diverged`` flags evaluations that are not finite or worse than both the
+    uniform policy and the run's start (``Trace``), and a ``RuntimeWarning`` is
+    raised when the last one is (on concrete results, not under ``jit``). Compiled once per (solver object, game
+    shapes, num_steps, eval_every); works inside ``jit`` and ``vmap`` over games,
+    keys and hyperparameters. Pass ``state`` to continue an earlier run.
+
+    ``num_steps`` and ``eval_every`` are integers >= 1; the step counter is int32, so at most
+    ``MAX_STEPS`` steps in all, and the trace (about 21 bytes per evaluation) must fit
+    ``max_bytes`` (``jaxgames.validation.resolve_max_bytes``: 4 GiB by default). ``warn=False``
+    leaves the divergence warning out (the flag is still set).
     """
     if not isinstance(solver, Solver):
         raise ValueError(f"solver: expected a solvers.Solver, got {type(solver).__name__}")
     if not isinstance(game, Game):
         raise ValueError(f"game: expected a jaxgames game model, got {type(game).__name__}")
-    num_steps = int(num_steps)
-    if num_steps < 1:
-        raise ValueError(f"num_steps: expected an integer >= 1, got {num_steps}")
-    eval_every = max(1, num_steps // 100) if eval_every is None else int(eval_every)
-    if not 1 <= eval_every:
-        raise ValueError(f"eval_every: expected an integer >= 1, got {eval_every}")
-    eval_every = min(eval_every, num_steps)
+    if state is not None and not isinstance(state, SolverState):
+        raise ValueError(f"state: expected a solvers.SolverState, got {type(state).__name__}")
+    num_steps, eval_every = check_run_length(num_steps, eval_every, state, max_bytes)
+    check_bool(warn, "warn")
     if state is None:
         state = solver.init(game, key)
-    return _run(solver, game, state, num_steps, eval_every)
+    state, trace = _run(solver, game, state, num_steps, eval_every)
+    if warn:
+        warn_if_diverged(trace)
+    return state, trace

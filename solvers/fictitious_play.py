@@ -17,8 +17,8 @@ two-player zero-sum games (Robinson 1951) at a rate that can be as slow as
 
 from __future__ import annotations
 
-from jaxgames.core import Game, Policy, check_positive, check_scalar, is_concrete
-from solvers.core import Solver, SolverState, cached_factory, initial_state
+from jaxgames.core import Game, Policy, is_concrete
+from solvers.core import Solver, SolverState, cached_factory, check_bool, check_number, initial_state
 
 
 def _response(game: Game, policy: Policy, temperature) -> Policy:
@@ -45,9 +45,9 @@ def fictitious_play(alternating: bool = True, temperature: float = 0.0,
       step_size: constant averaging step in (0, 1]; ``None`` gives the classic
         ``1 / (t + 2)`` running average of all responses.
     """
-    check_positive(temperature, "temperature", allow_zero=True)
-    if step_size is not None:
-        check_scalar(step_size, "step_size", 0, 1, low_open=True)
+    check_bool(alternating, "alternating")
+    check_number(temperature, "temperature", 0)
+    check_number(step_size, "step_size", 0, 1, low_open=True, optional=True)
 
     def init(game: Game, key=None) -> SolverState:
         return initial_state(game, key)

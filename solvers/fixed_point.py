@@ -32,13 +32,12 @@ the iterate ``pi_k``, ``state.policy`` the last (soft) best response ``b_k``.
 
 from __future__ import annotations
 
-from jaxgames.core import check_positive, check_scalar
-from solvers.core import Solver
+from solvers.core import Solver, check_number
 from solvers.fictitious_play import fictitious_play
 
 
 def _check_damping(damping) -> None:
-    check_scalar(damping, "damping", 0, 1, low_open=True)
+    check_number(damping, "damping", 0, 1, low_open=True)
 
 
 def fixed_point(damping=1.0, temperature=0.0) -> Solver:
@@ -51,6 +50,7 @@ def fixed_point(damping=1.0, temperature=0.0) -> Solver:
         best responses, see ``boltzmann_iteration``.
     """
     _check_damping(damping)
+    check_number(temperature, "temperature", 0)
     return fictitious_play(alternating=False, temperature=temperature, step_size=damping)
 
 
@@ -66,5 +66,5 @@ def boltzmann_iteration(temperature=0.2, damping=1.0) -> Solver:
       temperature: ``tau > 0``.
       damping: ``d`` in (0, 1].
     """
-    check_positive(temperature, "temperature")
+    check_number(temperature, "temperature", 0, low_open=True)
     return fixed_point(damping, temperature)

@@ -72,8 +72,8 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
-from jaxgames.core import Game, check_positive, check_scalar
-from solvers.core import Solver, SolverState, cached_factory, check_choice, initial_state
+from jaxgames.core import Game
+from solvers.core import Solver, SolverState, cached_factory, check_bool, check_choice, check_number, initial_state
 from solvers.fictitious_play import fictitious_play
 from solvers.stage_games import StageGames
 from solvers.value_iteration import check_zero_sum
@@ -81,7 +81,7 @@ from solvers.value_iteration import check_zero_sum
 
 def _check_exponent(value, field: str) -> None:
     """In ``(0, 1]``: step sizes ``t^-exponent`` must not be summable."""
-    check_scalar(value, field, 0, 1, low_open=True)
+    check_number(value, field, 0, 1, low_open=True)
 
 
 def value_targets(stage: StageGames, beliefs, value_target: str) -> jnp.ndarray:
@@ -126,8 +126,9 @@ def markov_fictitious_play(belief_exponent=0.9, value_exponent=1.0, value_step_s
     """
     _check_exponent(belief_exponent, "belief_exponent")
     _check_exponent(value_exponent, "value_exponent")
-    check_positive(value_step_scale, "value_step_scale")
+    check_number(value_step_scale, "value_step_scale", 0, low_open=True)
     check_choice(value_target, "value_target", ("belief", "best_response"))
+    check_bool(alternating, "alternating")
 
     def init(game: Game, key=None) -> SolverState:
         check_zero_sum(game, "markov_fictitious_play")

@@ -52,12 +52,17 @@ import jax
 import jax.numpy as jnp
 
 from jaxgames import simplex
-from jaxgames.core import Game, check_positive, check_scalar
-from solvers.core import Solver, SolverState, cached_factory, check_choice, check_count, initial_state, track_average
+from jaxgames.core import Game
+from solvers.core import (Solver, SolverState, cached_factory, check_choice, check_count, check_number, initial_state,
+                          track_average)
 from solvers.first_order import extragradient, next_magnet
+from solvers.scale import payoff_scale
 from solvers.stage_games import StageGames, run_stage_solver, stage_spread
 from solvers.value_iteration import check_zero_sum, zero_sum_stage_payoffs
 
+
+#: The default temperature, relative to the game's payoff scale (``solvers.scale.payoff_scale``).
+DEFAULT_TEMPERATURE = 0.02
 
 #: The magnet schedule mixes this much of the uniform policy into each new magnet, so that an
 #: action whose probability underflowed to 0 can come back when the stage games change
@@ -84,7 +89,7 @@ def regularized_stage_values(Q: jax.Array, policy, temperature, magnet=None) -> 
 
 
 @cached_factory
-def entropy_regularized_extragradient(learning_rate=1.0, temperature=0.02, inner_steps: int = 5,
+def entropy_regularized_extragradient(learning_rate=1.0, temperature=None, inner_steps: int = 5,
                                       magnet_update_every: int = 20, temperature_decay=1.0,
                                       min_temperature=0.0, value_step_size=0.5,
                                       output: str = "last") -> Solver:
@@ -101,7 +106,9 @@ def entropy_regularized_extragradient(learning_rate=1.0, temperature=0.02, inner
 
     Args:
       learning_rate: ``eta`` relative to ``tau + spread(Q)``; ``<= 1`` keeps Cen et al.'s bound.
-      temperature: initial regularization ``tau > 0``.
+      temperature: initial regularization ``tau > 0``, in payoff (reward) units as given; ``None``
+        (default): ``0.02 s`` with ``s = solvers.scale.payoff_scale(game)`` (half the spread of the
+        rewards), so that with the defaults the iterates on ``c * rewards`` equal those on the rewards.
       inner_steps: extragradient steps on the stage games per value update.
       magnet_update_every: ``0`` regularizes toward the uniform policy (entropy:
         the solver finds the QRE); ``K > 0`` replaces the magnet by the current
@@ -109,7 +116,7 @@ def entropy_regularized_extragradient(learning_rate=1.0, temperature=0.02, inner
         points are the Nash equilibria, approached at a fixed ``tau``).
       temperature_decay: ``tau_{t+1} = max(decay tau_t, min_temperature)``;
         ``1`` keeps ``tau`` fixed.
-      min_temperature: floor of the annealed temperature (``>= 0``).
+      min_temperature: floor of the annealed temperature (``>= 0``, in payoff units).
       value_step_size: ``alpha`` in ``(0, 1]``: ``V <- V + alpha (val - V)``;
         ``1`` is Cen et al. (2021)'s approximate value iteration, smaller values
         the smoothed critic of Cen et al. (2023) / Wei et al. (2021), which keeps
@@ -121,22 +128,22 @@ def entropy_regularized_extragradient(learning_rate=1.0, temperature=0.02, inner
     ``extra``: ``values`` (player 0's regularized ``V_t [S]``), ``temperature``
     and, with a magnet schedule, ``magnet``.
     """
-    check_positive(learning_rate, "learning_rate")
-    check_positive(temperature, "temperature")
-    check_positive(min_temperature, "min_temperature", allow_zero=True)
-    check_scalar(temperature_decay, "temperature_decay", 0, 1, low_open=True)
-    check_count(inner_steps, "inner_steps")
-    check_count(magnet_update_every, "magnet_update_every", 0)
-    scheduled = int(magnet_update_every) > 0
+    check_number(learning_rate, "learning_rate", 0, low_open=True)
+    check_number(temperature, "temperature", 0, low_open=True, optional=True)
+    check_number(min_temperature, "min_temperature", 0)
+    check_number(temperature_decay, "temperature_decay", 0, 1, low_open=True)
+    inner_steps = check_count(inner_steps, "inner_steps")
+    magnet_update_every = check_count(magnet_update_every, "magnet_update_every", 0)
+    scheduled = magnet_update_every > 0
     check_choice(output, "output", ("last", "average"))
-    check_scalar(value_step_size, "value_step_size", 0, 1, low_open=True)
+    check_number(value_step_size, "value_step_size", 0, 1, low_open=True)
 
     def init(game: Game, key=None) -> SolverState:
         check_zero_sum(game, "entropy_regularized_extragradient")
         state = initial_state(game, key)
         dtype = state.policy[0].dtype
-        extra = {"values": jnp.zeros((game.num_states,), dtype),
-                 "temperature": jnp.asarray(temperature, dtype)}
+        tau = DEFAULT_TEMPERATURE * payoff_scale(game) if temperature is None else temperature
+        extra = {"values": jnp.zeros((game.num_states,), dtype), "temperature": jnp.asarray(tau, dtype)}
         if scheduled:
             extra["magnet"] = game.uniform_policy()
         return state.replace(extra=extra)

@@ -28,25 +28,33 @@ MMD, on the stage games of a slowly updated value) is
 
 from __future__ import annotations
 
-from jaxgames.core import Game, check_positive
-from solvers.core import Solver, SolverState, cached_factory
-from solvers.first_order import mirror_descent
+from jaxgames.core import Game
+from solvers.core import Solver, SolverState, cached_factory, check_choice, check_number
+from solvers.first_order import _relative, first_order_solver, mirror_descent
 from solvers.value_iteration import check_markov_game
 
 
+#: The default ``eta``, relative to the game's payoff scale (``solvers.scale.payoff_scale``).
+DEFAULT_LEARNING_RATE = 1.0
+
+
 @cached_factory
-def natural_policy_gradient(learning_rate=1.0, output: str = "last") -> Solver:
+def natural_policy_gradient(learning_rate=None, output: str = "last") -> Solver:
     """Softmax natural policy gradient, each player independently (module docstring).
 
     Args:
-      learning_rate: ``eta > 0``; the per-state Hedge step is ``eta / (1 - gamma)``.
+      learning_rate: ``eta > 0``; the per-state Hedge step is ``eta / (1 - gamma)``. Given, it is in
+        payoff (reward) units; ``None`` (default): ``1 / s`` with ``s`` the game's payoff scale
+        (half the spread of the rewards), so the iterates on ``c * rewards`` equal those on the rewards.
       output: ``"last"`` iterate (default) or the occupancy-weighted ``"average"``.
     """
-    check_positive(learning_rate, "learning_rate")
+    check_number(learning_rate, "learning_rate", 0, low_open=True, optional=True)
+    check_choice(output, "output", ("last", "average"))
+    eta, relative = _relative(learning_rate, DEFAULT_LEARNING_RATE)
 
     def inner(game: Game) -> Solver:
-        return mirror_descent(learning_rate=learning_rate / (1.0 - game.discount), alternating=False,
-                              output=output)
+        return first_order_solver("mirror_descent", eta / (1.0 - game.discount), "entropic", 0.0, None, 0, output,
+                                  False, relative_learning_rate=relative)
 
     def init(game: Game, key=None) -> SolverState:
         check_markov_game(game, "natural_policy_gradient")

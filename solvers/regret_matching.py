@@ -19,11 +19,11 @@ exploitability of the average in two-player zero-sum games, is
 from __future__ import annotations
 
 import jax.numpy as jnp
-import numpy as np
 
 from jaxgames import simplex
-from jaxgames.core import Game, check_positive, is_concrete
-from solvers.core import Solver, SolverState, cached_factory, check_choice, initial_state, update_average
+from jaxgames.core import Game
+from solvers.core import (Solver, SolverState, cached_factory, check_bool, check_choice, check_number, initial_state,
+                          update_average)
 
 AVERAGING = {"uniform": 0, "linear": 1, "quadratic": 2}
 
@@ -65,6 +65,8 @@ def regret_matching(plus: bool = False, alternating: bool = True, averaging: str
       averaging: ``"uniform"``, ``"linear"`` or ``"quadratic"`` iteration weights
         for the reported average.
     """
+    check_bool(plus, "plus")
+    check_bool(alternating, "alternating")
     check_choice(averaging, "averaging", AVERAGING)
     power = AVERAGING[averaging]
 
@@ -95,22 +97,28 @@ def discounted_cfr(alpha: float = 1.5, beta: float = 0.0, gamma: float = 2.0, al
     ``t^alpha / (t^alpha + 1)`` and negative ones by ``t^beta / (t^beta + 1)``;
     the running average's accumulated contributions are multiplied by
     ``((t - 1) / t)^gamma`` before adding iteration ``t`` (reach-weighted, through
-    ``game.mix_policies``). ``alpha = inf, beta = -inf`` is CFR+'s clipping; the
-    defaults (1.5, 0, 2) are the paper's recommendation. ``output`` is the average.
+    ``game.mix_policies``). ``alpha = inf, beta = -inf`` is CFR+'s clipping (positive regrets
+    kept, negative ones zeroed, from the first iteration on: with ``gamma = 1``, linear
+    averaging, the iterates are CFR+'s); the defaults (1.5, 0, 2) are the paper's
+    recommendation. ``output`` is the average.
+
+    Args:
+      alpha: ``>= 0``, or ``inf``.
+      beta: a real number, or ``-inf`` (``+inf`` keeps negative regrets: plain CFR's).
+      gamma: ``>= 0`` (finite).
+      alternating: update the players in turn.
     """
-    for name, value in (("alpha", alpha), ("gamma", gamma)):
-        check_positive(value, name, allow_zero=True)
-    if is_concrete(beta) and not np.isfinite(float(beta)) and float(beta) > 0:
-        raise ValueError(f"beta: expected a finite value or -inf, got {beta!r}")
+    check_number(alpha, "alpha", 0, infinite=True)
+    check_number(beta, "beta", infinite=True)
+    check_number(gamma, "gamma", 0)
+    check_bool(alternating, "alternating")
 
     def init(game: Game, key=None) -> SolverState:
         zeros = tuple(jnp.zeros(m.shape, jnp.result_type(float)) for m in game.legal_mask())
         return initial_state(game, key, extra={"regrets": zeros, "average_weight": jnp.zeros(())})
 
     def discount(r, t):
-        pos = t ** alpha / (t ** alpha + 1.0)
-        neg = t ** beta / (t ** beta + 1.0)
-        return jnp.where(r > 0, r * pos, r * neg)
+        return jnp.where(r > 0, r * _discount_factor(t, alpha), r * _discount_factor(t, beta))
 
     def step(game: Game, state: SolverState) -> SolverState:
         t = state.step.astype(jnp.result_type(float)) + 1.0
@@ -122,6 +130,14 @@ def discounted_cfr(alpha: float = 1.5, beta: float = 0.0, gamma: float = 2.0, al
                            extra={"regrets": regrets, "average_weight": weight})
 
     return Solver(init=init, step=step, output=lambda state: state.average)
+
+
+def _discount_factor(t, exponent):
+    """``t^e / (t^e + 1) = 1 / (1 + t^-e)`` for ``t >= 1`` (no overflow for large ``t^e``), with the
+    limits ``1`` for ``e = inf`` and ``0`` for ``e = -inf`` at every ``t`` (CFR+'s clipping)."""
+    exponent = jnp.asarray(exponent, t.dtype)
+    finite = 1.0 / (1.0 + t ** -jnp.where(jnp.isinf(exponent), 0.0, exponent))
+    return jnp.where(jnp.isposinf(exponent), 1.0, jnp.where(jnp.isneginf(exponent), 0.0, finite))
 
 
 def cfr(alternating: bool = True) -> Solver:

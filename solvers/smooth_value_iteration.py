@@ -83,8 +83,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from jaxgames.core import Game, check_positive, check_scalar
-from solvers.core import Solver, SolverState, cached_factory, check_choice, check_count, initial_state
+from jaxgames.core import Game
+from solvers.core import Solver, SolverState, cached_factory, check_choice, check_count, check_number, initial_state
 from solvers.first_order import first_order_solver
 from solvers.stage_games import StageGames, run_stage_solver, stage_spread
 from solvers.value_iteration import check_zero_sum, zero_sum_stage_payoffs
@@ -134,7 +134,7 @@ def smooth_value_iteration(method: str = "extragradient", learning_rate=None, te
         are QREs).
       value_step_size: ``alpha`` in ``(0, 1]``: the critic's step toward the stage value.
       inner_steps: stage-update steps per critic update.
-      magnet_floor: uniform mass in every new magnet (``MAGNET_FLOOR``).
+      magnet_floor: uniform mass in every new magnet, in ``[0, 1]`` (``MAGNET_FLOOR``).
     """
     check_choice(method, "method", tuple(METHODS))
     defaults = DEFAULTS[method]
@@ -142,14 +142,16 @@ def smooth_value_iteration(method: str = "extragradient", learning_rate=None, te
     temperature = defaults["temperature"] if temperature is None else temperature
     magnet_update_every = defaults["magnet_update_every"] if magnet_update_every is None else magnet_update_every
     inner_steps = defaults["inner_steps"] if inner_steps is None else inner_steps
-    check_positive(magnet_floor, "magnet_floor", allow_zero=True)
-    check_scalar(value_step_size, "value_step_size", 0, 1, low_open=True)
-    check_count(inner_steps, "inner_steps")
-    check_count(magnet_update_every, "magnet_update_every", 0)
+    check_number(learning_rate, "learning_rate", 0, low_open=True)
+    check_number(temperature, "temperature", 0)
+    check_number(magnet_floor, "magnet_floor", 0, 1)
+    check_number(value_step_size, "value_step_size", 0, 1, low_open=True)
+    inner_steps = check_count(inner_steps, "inner_steps")
+    magnet_update_every = check_count(magnet_update_every, "magnet_update_every", 0)
     # The stage solver counts its own steps: the magnet moves every magnet_update_every critic steps.
     kind, geometry = METHODS[method]
     inner = first_order_solver(kind, learning_rate, geometry, temperature, None,
-                               int(magnet_update_every) * int(inner_steps), "last", magnet_floor=magnet_floor)
+                               magnet_update_every * inner_steps, "last", magnet_floor=magnet_floor)
 
     def stage_games(game: Game, values: jax.Array):
         Q = zero_sum_stage_payoffs(game, values)
@@ -165,7 +167,7 @@ def smooth_value_iteration(method: str = "extragradient", learning_rate=None, te
     def step(game: Game, state: SolverState) -> SolverState:
         values = state.extra["values"]
         stage, Q = stage_games(game, values)
-        inner_state = run_stage_solver(inner, stage, state.extra["stage"], int(inner_steps))
+        inner_state = run_stage_solver(inner, stage, state.extra["stage"], inner_steps)
         mu, nu = inner_state.policy
         target = jnp.einsum("sa,sab,sb->s", mu, Q, nu)
         extra = {"values": values + value_step_size * (target - values), "stage": inner_state}

@@ -302,7 +302,7 @@ def test_bad_input_other_constructors():
         markov.memory_one_policy((1, 1, 0))
     env = markov.MarkovEnv(markov.MarkovGame(P, R, g, i))
     state, _ = env.reset(jax.random.key(0))
-    with pytest.raises(ValueError, match="action: player 1's action 2 is not legal here; legal actions: \\[0, 1\\]"):
+    with pytest.raises(ValueError, match="action: player 1's action 2 is not legal: out of range"):
         env.step(jax.random.key(0), state, jnp.array([0, 2]))
     with pytest.raises(ValueError, match="action: expected shape"):
         env.step(jax.random.key(0), state, jnp.array([0]))

@@ -46,8 +46,9 @@ class Int:
 
 
 class Float:
-    def __init__(self, low=None, high=None, low_open=False, high_open=False):
+    def __init__(self, low=None, high=None, low_open=False, high_open=False, optional=False):
         self.low, self.high, self.low_open, self.high_open = low, high, low_open, high_open
+        self.optional = optional   # None is a documented value (a default computed from the game)
 
     def good(self):
         low = -1e3 if self.low is None else self.low       # good values stay of moderate size
@@ -58,7 +59,7 @@ class Float:
 
     def bad(self):
         out = [st.just(math.nan), st.just(math.inf), st.just(-math.inf), st.text(max_size=3),
-               st.none(), st.just(1j), st.just([[1.0, 2.0]])]
+               st.just(1j), st.just([[1.0, 2.0]]), st.booleans(), *([] if self.optional else [st.none()])]
         if self.low is not None:
             out.append(st.floats(max_value=self.low, exclude_max=not self.low_open, allow_nan=False,
                                  allow_infinity=False))
@@ -157,15 +158,15 @@ ENTRIES = [
           policy=(None, None), num_steps=(Int(1, 4), 2), batch_size=(Int(1, 4, optional=True), 2))),
     ("solvers.run", lambda num_steps, eval_every: solvers.run(solvers.mirror_descent(), matrix.matching_pennies(),
                                                               num_steps, eval_every),
-     dict(num_steps=(Int(1, 6), 4), eval_every=(Int(1, 6), 2))),
+     dict(num_steps=(Int(1, 6), 4), eval_every=(Int(1, 6, optional=True), 2))),
     ("solvers.mirror_descent", lambda **kw: _run_solver(solvers.mirror_descent, **kw),
-     dict(learning_rate=(Float(0.0, 10.0, low_open=True), 0.1), output=(Choice("last", "average"), "average"))),
+     dict(learning_rate=(Float(0.0, 10.0, low_open=True, optional=True), 0.1), output=(Choice("last", "average"), "average"))),
     ("solvers.mmd", lambda **kw: _run_solver(solvers.mmd, **kw),
-     dict(temperature=(Float(0.0, 5.0), 0.1), magnet_update_every=(Int(1, 5), 1))),
+     dict(temperature=(Float(0.0, 5.0, optional=True), 0.1), magnet_update_every=(Int(1, 5), 1))),
     ("solvers.regret_matching", lambda **kw: _run_solver(solvers.regret_matching, **kw),
      dict(averaging=(Choice("uniform", "linear", "quadratic"), "linear"))),
     ("solvers.fictitious_play", lambda **kw: _run_solver(solvers.fictitious_play, **kw),
-     dict(step_size=(Float(0.0, 1.0, low_open=True), 0.5))),
+     dict(step_size=(Float(0.0, 1.0, low_open=True, optional=True), 0.5))),
 ]
 
 CASES = [pytest.param(fn, args, field, id=f"{name}:{field}")

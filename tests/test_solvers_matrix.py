@@ -45,12 +45,14 @@ def test_every_solver_converges_with_defaults(name, test_games):
 
 
 def test_mmd_last_iterate_on_many_random_games():
-    """MMD's last-iterate rate is game dependent: most games converge fast, a few slowly."""
+    """Default MMD (with its decaying magnet floor) brings every game below 1e-3, up to the floor's
+    small bias; the plain R-NaD schedule is faster on most games but stalls on some."""
     games = jax.vmap(lambda k: matrix.random_zero_sum(k, 5))(jax.random.split(jax.random.key(10), 40))
-    e = final_exploitability(solvers.mmd(), games, jax.random.split(jax.random.key(11), 40))
-    assert np.median(e) < 1e-4
-    assert np.mean(e < 1e-3) >= 0.6
-    assert np.all(e < 0.1), "no divergence with the default (eta <= tau / L^2) step"
+    keys = jax.random.split(jax.random.key(11), 40)
+    e = final_exploitability(solvers.mmd(), games, keys)
+    assert np.all(e < 1e-3) and np.median(e) < 3e-4
+    plain = final_exploitability(solvers.mmd(magnet_floor=0.0), games, keys)
+    assert np.median(plain) < 1e-5 and np.mean(plain < 1e-3) >= 0.6
 
 
 @pytest.mark.parametrize("variant", [dict(alternating=False), dict(temperature=1e-3)])
@@ -155,7 +157,10 @@ def test_vmap_over_learning_rates_is_one_call():
 
 def test_three_player_game_fictitious_play_trace_is_exact():
     game = matrix.three_player_matching_pennies()
-    state, trace = solvers.run(solvers.fictitious_play(), game, 200, eval_every=100, key=jax.random.key(9))
+    # fictitious play need not converge with three players: here it ends worse than uniform and its start
+    with pytest.warns(RuntimeWarning, match="the run diverged"):
+        state, trace = solvers.run(solvers.fictitious_play(), game, 200, eval_every=100, key=jax.random.key(9))
+    assert bool(trace.diverged[-1])
     assert trace.exploitability.shape == (2,)
     assert float(trace.exploitability[-1]) == pytest.approx(float(jaxgames.exploitability(game, state.average)), abs=1e-6)
 

@@ -38,8 +38,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxgames.core import Game, Policy, check_positive
-from solvers.core import check_count
+from jaxgames.core import Game, Policy
+from solvers.core import check_count, check_number, check_solver_key
 
 
 class MLP(nn.Module):
@@ -240,12 +240,12 @@ def check_hidden(hidden, field: str = "hidden_sizes") -> tuple[int, ...]:
     return tuple(int(w) for w in widths)
 
 
-def check_rates(**rates) -> None:
-    """Every named hyperparameter is a finite value > 0 (traced values and optax schedules, i.e.
-    callables of the step, pass)."""
+def check_rates(optional: tuple = (), schedules: tuple = (), **rates) -> None:
+    """Every named hyperparameter is a finite number > 0 (traced values pass, bools do not); those
+    named in ``schedules`` (the rates optax takes) may also be optax schedules, i.e. callables of the
+    step, and those in ``optional`` ``None`` (the term is off)."""
     for field, value in rates.items():
-        if not callable(value):
-            check_positive(value, field)
+        check_number(value, field, 0, low_open=True, optional=field in optional, schedule=field in schedules)
 
 
 def check_divides(batch: int, parts: int, field: str, whole: str) -> None:
@@ -254,9 +254,8 @@ def check_divides(batch: int, parts: int, field: str, whole: str) -> None:
 
 
 def check_key(key, who: str):
-    if key is None:
-        raise ValueError(f"key: {who} learns from sampled play; pass a PRNG key (solvers.run(..., key=key))")
-    return key
+    """The learner's PRNG key (``solvers.core.check_solver_key``, i.e. ``jaxgames.validation.check_key``)."""
+    return check_solver_key(key, who, f"{who} learns from sampled play; it needs a PRNG key")
 
 
 def check_simulator(game: Game, who: str):

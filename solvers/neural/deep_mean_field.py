@@ -170,7 +170,8 @@ def deep_mirror_descent(hidden_sizes=(64,), learning_rate=0.3, num_agents: int =
         uniform``; ``"td"`` or ``"monte_carlo"`` targets).
     """
     hidden = check_hidden(hidden_sizes)
-    check_rates(learning_rate=learning_rate, regression_learning_rate=regression_learning_rate)
+    check_rates(schedules=("regression_learning_rate",), learning_rate=learning_rate,
+                regression_learning_rate=regression_learning_rate)
     num_agents, num_episodes, num_explorers = _check_sampling(num_agents, num_episodes, exploration, num_explorers)
     regression_steps = check_count(regression_steps, "regression_steps")
     num_minibatches = check_count(num_minibatches, "num_minibatches")

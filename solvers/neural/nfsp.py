@@ -82,8 +82,8 @@ import jax.numpy as jnp
 import optax
 import rlax
 
-from jaxgames.core import Game, check_scalar
-from solvers.core import Solver, SolverState, cached_factory, check_count
+from jaxgames.core import Game
+from solvers.core import Solver, SolverState, cached_factory, check_count, check_number
 from solvers.neural.reservoir import Reservoir, reservoir_add, reservoir_init, reservoir_sample
 from solvers.neural.common import (MLP, assert_table, check_hidden, check_key, check_rates, check_simulator,
                                    decision_points, masked_logits, tabular_policy, trajectory_rows)
@@ -229,10 +229,11 @@ def nfsp(hidden_sizes=(64,), num_envs: int = 128, batch_size: int = 128, updates
             raise ValueError(f"{field}: expected an integer >= batch_size = {batch_size}, got {capacity}")
     epsilon_decay_steps = check_count(epsilon_decay_steps, "epsilon_decay_steps")
     target_update_every = check_count(target_update_every, "target_update_every")
-    check_rates(rl_learning_rate=rl_learning_rate, sl_learning_rate=sl_learning_rate)
-    check_scalar(anticipatory, "anticipatory", 0.0, 1.0, low_open=True)
-    check_scalar(epsilon_start, "epsilon_start", 0.0, 1.0)
-    check_scalar(epsilon_end, "epsilon_end", 0.0, 1.0)
+    check_rates(schedules=("rl_learning_rate", "sl_learning_rate"), rl_learning_rate=rl_learning_rate,
+                sl_learning_rate=sl_learning_rate)
+    check_number(anticipatory, "anticipatory", 0.0, 1.0, low_open=True)
+    check_number(epsilon_start, "epsilon_start", 0.0, 1.0)
+    check_number(epsilon_end, "epsilon_end", 0.0, 1.0)
     rl_opt = optax.adam(rl_learning_rate)
     sl_opt = optax.adam(sl_learning_rate)
 

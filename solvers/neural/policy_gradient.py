@@ -61,9 +61,9 @@ import jax.numpy as jnp
 import optax
 import rlax
 
-from jaxgames.core import Game, check_positive
+from jaxgames.core import Game
 from jaxgames.env import make_env, rollout
-from solvers.core import Solver, SolverState, check_count
+from solvers.core import Solver, SolverState, check_bool, check_count, check_number
 from solvers.neural.common import (PolicyValueNet, check_divides, check_hidden, check_key, check_rates, check_simulator,
                                    decision_points, policy_table, policy_value_heads, tabular_policy,
                                    trajectory_rows)
@@ -148,11 +148,14 @@ def build_learner(name: str, hidden_sizes=(64,), batch_size: int = 256, learning
     num_epochs = check_count(num_epochs, "num_epochs")
     num_minibatches = check_count(num_minibatches, "num_minibatches")
     unroll_length = check_count(unroll_length, "unroll_length")
-    check_rates(learning_rate=learning_rate, max_grad_norm=max_grad_norm, clip_epsilon=clip_epsilon,
-                proximity=proximity, target_rate=target_rate)          # None: the term is off
-    for field, value in (("value_coef", value_coef), ("entropy_coef", entropy_coef), ("magnet_coef", magnet_coef),
-                         ("gae_lambda", gae_lambda)):
-        check_positive(value, field, allow_zero=True)
+    check_rates(optional=("clip_epsilon", "proximity", "target_rate"), schedules=("learning_rate",),  # None: off
+                learning_rate=learning_rate, max_grad_norm=max_grad_norm, clip_epsilon=clip_epsilon,
+                proximity=proximity, target_rate=target_rate)
+    check_number(target_rate, "target_rate", 0, 1, low_open=True, optional=True)
+    for field, value in (("value_coef", value_coef), ("entropy_coef", entropy_coef), ("magnet_coef", magnet_coef)):
+        check_number(value, field, 0, optional=field == "magnet_coef")
+    check_number(gae_lambda, "gae_lambda", 0, 1)
+    check_bool(normalize_advantages, "normalize_advantages")
     if magnet_every is not None:
         magnet_every = check_count(magnet_every, "magnet_every")
     optimizer = optax.chain(optax.clip_by_global_norm(max_grad_norm), optax.adam(learning_rate))
@@ -286,6 +289,7 @@ def ppo(hidden_sizes=(64,), batch_size: int = 256, learning_rate=1e-3, num_epoch
     ``max_grad_norm``); ``normalize_advantages`` standardizes them over each step's decisions (in
     Kuhn self-play it makes the last iterate cycle more: NashConv 0.35-1.0 against 0.47-0.60). Example: ``solvers.run(solvers.ppo(), jaxgames.kuhn_poker(), 300, key=key)``.
     """
+    check_number(clip_epsilon, "clip_epsilon", 0, low_open=True)   # PPO clips (mmd_rl may not)
     return build_learner("ppo", hidden_sizes, batch_size, learning_rate, num_epochs, num_minibatches,
                          clip_epsilon=clip_epsilon, value_coef=value_coef, entropy_coef=entropy_coef,
                          gae_lambda=gae_lambda, unroll_length=unroll_length, max_grad_norm=max_grad_norm,
@@ -310,6 +314,7 @@ def mmd_rl(hidden_sizes=(64,), batch_size: int = 256, learning_rate=1e-3, num_ep
     sampling noise of the last iterate; ``None`` reports the network itself. Example:
     ``solvers.run(solvers.mmd_rl(), jaxgames.kuhn_poker(), 300, key=key)``.
     """
+    check_number(magnet_coef, "magnet_coef", 0)   # the magnet term is MMD's (ppo has none)
     return build_learner("mmd_rl", hidden_sizes, batch_size, learning_rate, num_epochs, num_minibatches,
                          clip_epsilon=clip_epsilon, value_coef=value_coef, magnet_coef=magnet_coef,
                          proximity=proximity, magnet_every=magnet_every, gae_lambda=gae_lambda,

@@ -109,7 +109,7 @@ import optax
 
 from jaxgames.core import Game
 from jaxgames.env import rollout
-from solvers.core import Solver, SolverState, check_count
+from solvers.core import Solver, SolverState, check_count, check_number
 from solvers.neural.common import (PolicyValueNet, check_hidden, check_key, check_rates, check_simulator,
                                    decision_points, masked_policy, policy_table, tabular_policy, trajectory_rows)
 
@@ -323,13 +323,13 @@ def rnad(hidden_sizes=(64,), batch_size: int = 256, learning_rate=3e-3, eta_rewa
     hidden = check_hidden(hidden_sizes)
     batch_size = check_count(batch_size, "batch_size")
     starts, last = fixed_point_schedule(period, period_repeats)
-    check_rates(learning_rate=learning_rate, eta_reward_transform=eta_reward_transform, beta=beta,
+    check_rates(optional=("rho_vtrace", "output_threshold"), schedules=("learning_rate",),   # None: off
+                learning_rate=learning_rate, eta_reward_transform=eta_reward_transform, beta=beta,
                 neurd_clip=neurd_clip, target_rate=target_rate, c_vtrace=c_vtrace, max_grad_norm=max_grad_norm,
-                rho_vtrace=rho_vtrace, output_threshold=output_threshold)      # None: off
+                rho_vtrace=rho_vtrace, output_threshold=output_threshold)
     if output_discretization is not None:
         output_discretization = check_count(output_discretization, "output_discretization")
-    if isinstance(target_rate, (int, float)) and target_rate > 1:
-        raise ValueError(f"target_rate: expected a value in (0, 1], got {target_rate!r}")
+    check_number(target_rate, "target_rate", 0, 1, low_open=True)
     optimizer = optax.chain(optax.clip_by_global_norm(max_grad_norm),
                             optax.adam(learning_rate, b1=0.0, b2=0.999, eps=1e-8))
 

@@ -98,11 +98,12 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxgames import simplex
-from jaxgames.core import Policy, check_scalar
+from jaxgames.core import Policy, as_float_array
 from jaxgames.efg.env import EFGEnv, EFGState
 from jaxgames.efg.game import EFGGame
 from jaxgames.efg.tree import CHANCE, TERMINAL
-from solvers.core import Solver, SolverState, cached_factory, check_choice, check_count, initial_state
+from solvers.core import (Solver, SolverState, cached_factory, check_bool, check_choice, check_count, check_number,
+                          check_solver_key, initial_state)
 
 
 class MCCFRState(NamedTuple):
@@ -147,13 +148,6 @@ def _check_game(game) -> EFGGame:
     return game
 
 
-def _check_key(key):
-    if key is None:
-        raise ValueError("key: a sample-based solver needs a PRNG key (e.g. jax.random.PRNGKey(0)); "
-                         "pass solver.init(game, key) or solvers.run(..., key=key)")
-    return key
-
-
 def _layout(game: EFGGame):
     """Static row offsets of each player's table in the stacked ``[sum_p num_infosets_p, A]`` view."""
     sizes = game.tree.num_infosets
@@ -176,7 +170,7 @@ def _regret_matching(regrets: jax.Array, legal: jax.Array) -> jax.Array:
 
 def _init(game, key=None) -> SolverState:
     game = _check_game(game)
-    key = _check_key(key)
+    key = check_solver_key(key, "MCCFR")
     dtype = jnp.result_type(float)
     zeros = tuple(jnp.zeros(m.shape, dtype) for m in game.legal_mask())
     return initial_state(game, None, extra=MCCFRState(regrets=zeros, strategy_sums=zeros, key=key))
@@ -321,8 +315,8 @@ def outcome_sampling_mccfr(batch_size: int = 1, exploration: float = 0.6, altern
     docstring. ``output`` is the average strategy.
     """
     batch_size = check_count(batch_size, "batch_size")
-    exploration = check_scalar(exploration, "exploration", 0, 1, low_open=True)
-    check_choice(alternating, "alternating", (True, False))
+    exploration = as_float_array(check_number(exploration, "exploration", 0, 1, low_open=True), "exploration")
+    check_bool(alternating, "alternating")
 
     def traverse(env, game, regrets, offsets, keys, uniforms, player):
         eps = exploration.astype(regrets.dtype)
@@ -527,7 +521,7 @@ def external_sampling_mccfr(batch_size: int = 1, alternating: bool = True) -> So
     shapes are in the module docstring. ``output`` is the average strategy.
     """
     batch_size = check_count(batch_size, "batch_size")
-    check_choice(alternating, "alternating", (True, False))
+    check_bool(alternating, "alternating")
 
     def groups(game):
         # the player is traced (one compiled traversal for all): the widest frontier of any player

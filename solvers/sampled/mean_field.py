@@ -95,10 +95,10 @@ import jax
 import jax.numpy as jnp
 
 from jaxgames import simplex
-from jaxgames.core import Game, check_positive, check_scalar
+from jaxgames.core import Game
 from jaxgames.mean_field.env import NAgentEnv
 from jaxgames.mean_field.game import MeanFieldGame
-from solvers.core import Solver, SolverState, cached_factory, check_choice, check_count
+from solvers.core import Solver, SolverState, cached_factory, check_choice, check_count, check_number, check_solver_key
 
 ESTIMATORS = ("td", "monte_carlo")
 
@@ -248,17 +248,10 @@ def _check_game(game: Game, name: str) -> MeanFieldGame:
     return game
 
 
-def _check_key(key, name: str):
-    if key is None:
-        raise ValueError(f"key: a sample-based solver needs a PRNG key (jax.random.PRNGKey(seed) or "
-                         f"jax.random.key(seed)); {name} got None")
-    return key
-
-
 def _check_sampling(num_agents, num_episodes, exploration, num_explorers) -> tuple[int, int, int]:
     num_agents = check_count(num_agents, "num_agents")
     num_episodes = check_count(num_episodes, "num_episodes")
-    check_scalar(exploration, "exploration", 0.0, 1.0)
+    check_number(exploration, "exploration", 0.0, 1.0)
     if num_explorers is None:
         num_explorers = -(-num_agents // 200)   # 0.5% of the population, at least one agent
     num_explorers = check_count(num_explorers, "num_explorers", 0)
@@ -270,7 +263,7 @@ def _check_sampling(num_agents, num_episodes, exploration, num_explorers) -> tup
 def _initial_state(game: Game, key, name: str, extra_of) -> SolverState:
     """The uniform policy (OMD's and FP's ``pi_0``), with ``extra_of(key, policy)``."""
     game = _check_game(game, name)
-    key = _check_key(key, name)
+    key = check_solver_key(key, name)
     policy = game.uniform_policy()
     return SolverState(policy=policy, average=policy, step=jnp.zeros((), jnp.int32), extra=extra_of(key, policy[0]))
 
@@ -301,7 +294,7 @@ def sampled_mirror_descent(learning_rate=1.0, num_agents: int = 1000, num_episod
         is nearly the policy's own.
       estimator: ``"td"`` (backward regression, ``pi``'s continuation) or ``"monte_carlo"``.
     """
-    check_positive(learning_rate, "learning_rate")
+    check_number(learning_rate, "learning_rate", 0, low_open=True)
     num_agents, num_episodes, num_explorers = _check_sampling(num_agents, num_episodes, exploration, num_explorers)
     check_choice(estimator, "estimator", ESTIMATORS)
 

@@ -72,10 +72,10 @@ import numpy as np
 
 import jaxgames
 from jaxgames import simplex
-from jaxgames.core import as_float_array, check_scalar, is_concrete
+from jaxgames.core import as_float_array, is_concrete
 from jaxgames.matrix.game import MatrixGame
 from jaxgames.matrix.preference import check_preference_game
-from solvers.core import Solver, SolverState, cached_factory, check_choice, check_count
+from solvers.core import Solver, SolverState, cached_factory, check_choice, check_count, check_number, check_solver_key
 
 METHODS = ("online_ipo", "nash_md", "sppo", "egpo", "nash_mp")
 #: Win-rate estimates (batches of ``num_samples`` queries) each method asks per step.
@@ -210,9 +210,9 @@ def nlhf_solver(method: str, num_samples: int | None = 64, beta=0.1, learning_ra
     check_choice(method, "method", METHODS)
     if num_samples is not None:
         num_samples = check_count(num_samples, "num_samples")
-    check_scalar(beta, "beta", low=0.0, low_open=method == "online_ipo")
-    check_scalar(learning_rate, "learning_rate", low=0.0, low_open=True)
-    check_scalar(exploration, "exploration", low=0.0, high=1.0)
+    check_number(beta, "beta", low=0.0, low_open=method == "online_ipo", range_wording=True)
+    check_number(learning_rate, "learning_rate", low=0.0, low_open=True, range_wording=True)
+    check_number(exploration, "exploration", low=0.0, high=1.0)
     if method in ("nash_md", "sppo", "egpo") and is_concrete(beta) and is_concrete(learning_rate):
         if float(learning_rate) * float(beta) > 1.0:
             raise ValueError(f"learning_rate: {method} takes the explicit step, which needs "
@@ -254,11 +254,9 @@ def nlhf_solver(method: str, num_samples: int | None = 64, beta=0.1, learning_ra
 
     def init(game, key=None) -> SolverState:
         check_preference_game(game)
-        if key is None:
-            if num_samples is not None:
-                raise ValueError("key: a sample-based solver needs a PRNG key "
-                                 "(init(game, key) or solvers.run(..., key=key))")
+        if key is None and num_samples is None:
             key = jax.random.PRNGKey(0)   # exact feedback draws nothing
+        key = check_solver_key(key, method)
         n = game.num_actions[0]
         dtype = jnp.result_type(float)
         mu = jnp.full((n,), 1.0 / n, dtype) if reference_ is None else reference_.astype(dtype)

@@ -108,7 +108,7 @@ from jaxgames.efg.game import EFGGame
 from jaxgames.env import make_env
 from jaxgames.markov.game import MarkovGame
 from jaxgames.matrix.game import MatrixGame
-from solvers.core import Solver, SolverState, cached_factory, check_choice, check_count
+from solvers.core import Solver, SolverState, cached_factory, check_choice, check_count, check_number, check_solver_key
 
 ORACLES = ("exact", "sampled", "neural")
 META_GAMES = ("exact", "sampled")
@@ -558,12 +558,13 @@ def psro(meta_solver="regret_matching_plus", oracle: str = "exact", max_policies
     num_episodes = check_count(num_episodes, "num_episodes")
     oracle_episodes = check_count(oracle_episodes, "oracle_episodes")
     rollout_steps = check_count(rollout_steps, "rollout_steps")
+    oracle_steps = check_count(oracle_steps, "oracle_steps")
+    check_number(oracle_learning_rate, "oracle_learning_rate", 0, low_open=True, schedule=True)
     meta = _meta_solver(meta_solver)
     sampled_oracle, sampled_meta = oracle in ("sampled", "neural"), meta_game == "sampled"
     learner = None
     if oracle == "neural":
         from solvers.neural.policy_gradient import build_learner
-        oracle_steps = check_count(oracle_steps, "oracle_steps")
         learner = build_learner("psro", oracle_hidden_sizes, max(oracle_episodes // 8, 1), oracle_learning_rate,
                                 num_minibatches=1, entropy_coef=0.0)
 
@@ -579,12 +580,9 @@ def psro(meta_solver="regret_matching_plus", oracle: str = "exact", max_policies
 
     def init(game: Game, key=None) -> SolverState:
         _check_game(game)
-        if key is None:
-            if sampled_oracle or sampled_meta:
-                raise ValueError("key: a sample-based solver needs a PRNG key (psro with oracle or meta_game "
-                                 "'sampled'), e.g. init(game, jax.random.PRNGKey(0)) or run(..., key=key)")
+        if key is None and not (sampled_oracle or sampled_meta):
             key = jax.random.PRNGKey(0)   # a placeholder: nothing is drawn
-        return start(game, key)
+        return start(game, check_solver_key(key, "psro with oracle or meta_game 'sampled'"))
 
     def start(game: Game, key: jax.Array) -> SolverState:
         n = game.num_players

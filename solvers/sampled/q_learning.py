@@ -96,15 +96,11 @@ import jax.numpy as jnp
 
 import jaxgames
 from jaxgames import simplex
-from jaxgames.core import Game, check_scalar, is_concrete
+from jaxgames.core import Game, as_float_array, is_concrete
 from jaxgames.markov.env import MarkovState
-from solvers.core import Solver, SolverState, cached_factory, check_choice, check_count
+from solvers.core import Solver, SolverState, cached_factory, check_choice, check_count, check_number, check_solver_key
 from solvers.value_iteration import _iterative_stage, _stage_mode, check_markov_game, check_zero_sum
 from solvers.zero_sum_kernels import solve_zero_sum
-
-KEY_ERROR = ("key: a sample-based solver needs a PRNG key (jax.random.key(seed)); "
-             "pass key=... to init or to solvers.run")
-
 
 class MinimaxQState(NamedTuple):
     """``SolverState.extra`` of ``minimax_q``."""
@@ -194,16 +190,10 @@ def _batch_update(table: jax.Array, index: tuple, targets: jax.Array, rate: jax.
 def _check_common(batch_size, epsilon, reset_probability, learning_rate, power):
     """Validate the hyperparameters both learners share; returns ``(batch_size, power)``."""
     batch_size = check_count(batch_size, "batch_size")
-    check_scalar(epsilon, "epsilon", 0.0, 1.0)
-    if reset_probability is not None:
-        check_scalar(reset_probability, "reset_probability", 0.0, 1.0)
-    check_scalar(learning_rate, "learning_rate", 0.0, low_open=True)
-    return batch_size, check_scalar(power, "learning_rate_power", 0.0, 1.0)
-
-
-def _check_key(key):
-    if key is None:
-        raise ValueError(KEY_ERROR)
+    check_number(epsilon, "epsilon", 0.0, 1.0)
+    check_number(reset_probability, "reset_probability", 0.0, 1.0, optional=True)
+    check_number(learning_rate, "learning_rate", 0.0, low_open=True, range_wording=True)
+    return batch_size, as_float_array(check_number(power, "learning_rate_power", 0.0, 1.0), "learning_rate_power")
 
 
 def _reset_probability(game: Game, reset_probability):
@@ -244,7 +234,7 @@ def minimax_q(batch_size: int = 32, epsilon: float = 0.2, learning_rate: float =
 
     def init(game: Game, key=None) -> SolverState:
         check_zero_sum(game, "minimax_q")
-        _check_key(key)
+        key = check_solver_key(key, "minimax_q")
         k_env, k_next = jax.random.split(key)
         dtype = jnp.result_type(float)
         shape = (game.num_states, *game.num_actions)
@@ -301,17 +291,16 @@ def decentralized_q_learning(batch_size: int = 32, temperature: float = 0.1, eps
     ``extra``: ``DecentralizedQState`` (``values[i]`` estimates player ``i``'s equilibrium value).
     """
     batch_size, fast = _check_common(batch_size, epsilon, reset_probability, learning_rate, learning_rate_power)
-    check_scalar(temperature, "temperature", 0.0, low_open=True)
-    if value_learning_rate is not None:
-        check_scalar(value_learning_rate, "value_learning_rate", 0.0, low_open=True)
-    slow = check_scalar(value_power, "value_power", 0.0, 1.0)
+    check_number(temperature, "temperature", 0.0, low_open=True, range_wording=True)
+    check_number(value_learning_rate, "value_learning_rate", 0.0, low_open=True, optional=True, range_wording=True)
+    slow = as_float_array(check_number(value_power, "value_power", 0.0, 1.0), "value_power")
     if is_concrete(fast) and is_concrete(slow) and float(slow) <= float(fast):
         raise ValueError(f"value_power: expected a value > learning_rate_power = {float(fast)} (the value "
                          f"must move on the slower timescale), got {float(slow)}")
 
     def init(game: Game, key=None) -> SolverState:
         check_markov_game(game, "decentralized_q_learning")
-        _check_key(key)
+        key = check_solver_key(key, "decentralized_q_learning")
         k_env, k_next = jax.random.split(key)
         dtype = jnp.result_type(float)
         q = tuple(jnp.zeros((game.num_states, a), dtype) for a in game.num_actions)
