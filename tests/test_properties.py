@@ -24,7 +24,7 @@ import jaxgames
 import solvers
 from jaxgames import efg, markov, matrix, mean_field
 
-SETTINGS = settings(max_examples=12, deadline=None, derandomize=True,
+SETTINGS = settings(max_examples=8, deadline=None, derandomize=True,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 KEY = jax.random.key(0)
 
