@@ -103,40 +103,37 @@ def check_key(key: Any, field: str = "key", who: str | None = None) -> jax.Array
     return key
 
 
+def _numeric(value: Any, field: str, asarray):
+    """``asarray(value)`` of a real numeric dtype (float, int, bool), or a ValueError naming ``field``.
+    Strings, ``None``, complex and object values are rejected."""
+    if isinstance(value, (str, bytes)) or value is None:
+        raise ValueError(f"{field}: expected a number or numeric array, got {_describe(value)}")
+    try:
+        arr = asarray(value)
+    except (TypeError, ValueError, OverflowError) as err:
+        raise ValueError(f"{field}: expected a numeric array, got {type(value).__name__}") from err
+    if not (jnp.issubdtype(arr.dtype, jnp.floating) or jnp.issubdtype(arr.dtype, jnp.integer)
+            or arr.dtype == np.bool_):
+        raise ValueError(f"{field}: expected a real numeric array, got dtype {arr.dtype}")
+    return arr
+
+
 def as_float_array(x: Any, field: str) -> jax.Array:
     """Convert user input to a floating JAX array, naming ``field`` on failure."""
     if isinstance(x, jax.Array) and jnp.issubdtype(x.dtype, jnp.floating):
         return x
-    if isinstance(x, (str, bytes)) or x is None:
-        raise ValueError(f"{field}: expected a numeric array, got {_describe(x)}")
-    try:
-        arr = jnp.asarray(x)
-    except (TypeError, ValueError, OverflowError) as err:
-        raise ValueError(f"{field}: expected a numeric array, got {type(x).__name__}") from err
-    if not (jnp.issubdtype(arr.dtype, jnp.floating) or jnp.issubdtype(arr.dtype, jnp.integer)
-            or arr.dtype == jnp.bool_):
-        raise ValueError(f"{field}: expected a real numeric array, got dtype {arr.dtype}")
-    return arr.astype(jnp.result_type(float))
+    return _numeric(x, field, jnp.asarray).astype(jnp.result_type(float))
 
 
 def host_values(value: Any, field: str) -> np.ndarray | None:
     """``value`` as a float NumPy array for checking, or ``None`` when it is traced.
 
     Read on the host so that a concrete constant inside ``jit`` is still checked (and never
-    becomes a traced boolean). Strings, ``None``, complex and object values are rejected.
+    becomes a traced boolean).
     """
     if not is_concrete(value):
         return None
-    if isinstance(value, (str, bytes)) or value is None:
-        raise ValueError(f"{field}: expected a number or numeric array, got {_describe(value)}")
-    try:
-        arr = np.asarray(value)
-    except (TypeError, ValueError, OverflowError) as err:
-        raise ValueError(f"{field}: expected a numeric array, got {type(value).__name__}") from err
-    if not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)
-            or arr.dtype == np.bool_ or arr.dtype == jnp.bfloat16):
-        raise ValueError(f"{field}: expected a real numeric array, got dtype {arr.dtype}")
-    return arr.astype(np.float64)
+    return _numeric(value, field, np.asarray).astype(np.float64)
 
 
 def check_finite(x: Any, field: str) -> None:

@@ -15,7 +15,7 @@ from jaxgames import matrix
     (np.ones((2, 2)), r"payoffs: expected shape \[N, A_1, ..., A_N\]"),
     (np.ones((3, 2, 2)), "leading axis says N = 3 players"),
     (np.ones((2, 0, 2)), "payoffs: every player needs >= 1 action"),
-    ("abc", "payoffs: expected a numeric array"),
+    ("abc", "payoffs: expected a number or numeric array"),
 ])
 def test_bad_payoffs(payoffs, match):
     with pytest.raises(ValueError, match=match):
