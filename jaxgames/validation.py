@@ -55,14 +55,17 @@ def check_int(value: Any, field: str, low: int | None = None, high: int | None =
         raise ValueError(f"{field}: expected an integer, got {_describe(value)}")
     value = int(value)
     if (low is not None and value < low) or (high is not None and value > high):
-        if high is None:
-            expected = f">= {low}"
-        elif low is None:
-            expected = f"<= {high}"
-        else:
-            expected = f"in [{low}, {high}]"
-        raise ValueError(f"{field}: expected an integer {expected}, got {value}")
+        raise ValueError(f"{field}: expected an integer {_range_text(low, high)}, got {value}")
     return value
+
+
+def _range_text(low, high, low_open: bool = False, high_open: bool = False) -> str:
+    """``">= 0"``, ``"< 1"``, ``"in (0, 1]"``: the range of a check's message."""
+    if high is None:
+        return f"{'>' if low_open else '>='} {low}"
+    if low is None:
+        return f"{'<' if high_open else '<='} {high}"
+    return f"in {'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
 
 
 def check_bool(value: Any, field: str) -> bool:
@@ -180,13 +183,7 @@ def check_scalar(value: Any, field: str, low=None, high=None, low_open: bool = F
             ok = ((low is None or (x > low if low_open else x >= low))
                   and (high is None or (x < high if high_open else x <= high)))
             if not ok:
-                if high is None:
-                    expected = f"{'>' if low_open else '>='} {low}"
-                elif low is None:
-                    expected = f"{'<' if high_open else '<='} {high}"
-                else:
-                    expected = f"in {'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
-                raise ValueError(f"{field}: expected a value {expected}, got {x}")
+                raise ValueError(f"{field}: expected a value {_range_text(low, high, low_open, high_open)}, got {x}")
     v = as_float_array(value, field)
     if v.ndim != 0:
         raise ValueError(f"{field}: expected a scalar, got shape {tuple(v.shape)}")
