@@ -231,3 +231,20 @@ def check_table_bytes(num_bytes: int, field: str, what: str, max_bytes: Any = No
             f"{field}: {what} needs {format_bytes(num_bytes)}, above max_bytes = "
             f"{format_bytes(limit)}; choose a smaller {field}, or pass max_bytes= (or set "
             f"JAXGAMES_MAX_BYTES) to allow more if the machine has the memory")
+
+
+#: Most entries of one dense table: XLA addresses elements with int32 (on CPU a flat ``argmax`` over
+#: 2**31 elements returns -2**31), and an allocation that fails inside a computation aborts the
+#: process (exit 134) instead of raising.
+MAX_TABLE_ELEMENTS = 2**31 - 1
+
+
+def check_table(shape, field: str, what: str, max_bytes: Any = None, dtype=None) -> None:
+    """Refuse, before it is built, a dense table of ``shape`` (Python ints, possibly huge): its bytes
+    in ``dtype`` (default float) must fit ``max_bytes`` (``check_table_bytes``) and its entries
+    ``MAX_TABLE_ELEMENTS`` whatever ``max_bytes`` allows."""
+    check_table_bytes(table_bytes(shape, dtype), field, what, max_bytes)
+    count = math.prod(int(n) for n in shape)
+    if count > MAX_TABLE_ELEMENTS:
+        raise ValueError(f"{field}: {what} would hold {count:,} entries, above the {MAX_TABLE_ELEMENTS:,} "
+                         f"(2**31 - 1) that XLA indexes with int32; choose a smaller {field}")

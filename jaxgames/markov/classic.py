@@ -19,7 +19,7 @@ import numpy as np
 
 from jaxgames.core import as_float_array, check_finite
 from jaxgames.markov.game import MarkovGame
-from jaxgames.validation import check_int, check_scalar, check_table_bytes, host_values, table_bytes
+from jaxgames.validation import check_int, check_scalar, check_table, host_values
 
 MOVES = np.array([[-1, 0], [1, 0], [0, 1], [0, -1], [0, 0]])
 ACTION_NAMES = ("N", "S", "E", "W", "stay")
@@ -36,9 +36,8 @@ def _check_grid(rows, cols):
 
 def _check_grid_bytes(num_states: int, max_bytes, dtype=None) -> None:
     """Raise before building a ``[S, 5, 5, S]`` transition tensor above ``max_bytes``."""
-    shape = (num_states, 5, 5, num_states)
-    check_table_bytes(table_bytes(shape, dtype), "rows, cols",
-                      f"the transition tensor [{num_states}, 5, 5, {num_states}]", max_bytes)
+    check_table((num_states, 5, 5, num_states), "rows, cols",
+                f"the transition tensor [{num_states}, 5, 5, {num_states}]", max_bytes, dtype)
 
 
 def _pairs(rows: int, cols: int) -> tuple[np.ndarray, dict]:

@@ -41,7 +41,6 @@ leaves, so ``jax.vmap`` over a constructor sweeps them; sizes are static fields.
 
 from __future__ import annotations
 
-import math
 from typing import NamedTuple
 
 import jax
@@ -50,7 +49,7 @@ import numpy as np
 
 from jaxgames import simplex
 from jaxgames.core import Evaluation, Game, Policy, is_concrete
-from jaxgames.validation import as_float_array, check_int, check_table_bytes, table_bytes
+from jaxgames.validation import MAX_TABLE_ELEMENTS, as_float_array, check_int, check_table  # noqa: F401 - re-exported
 
 #: Tolerance for "sums to one" / "non-negative" checks of model distributions.
 DIST_ATOL = 1e-4
@@ -340,11 +339,6 @@ def check_size(value, field: str, minimum: int = 1) -> int:
     return check_int(value, field, low=minimum)
 
 
-#: Largest element count of one array that XLA indexes safely: it addresses elements with int32
-#: (on CPU a flat ``argmax`` over 2**31 elements returns -2**31), so larger tables are refused.
-MAX_TABLE_ELEMENTS = 2**31 - 1
-
-
 def check_tables(tables, max_bytes=None) -> None:
     """Refuse, before building anything, a model whose dense tables are too big.
 
@@ -357,11 +351,7 @@ def check_tables(tables, max_bytes=None) -> None:
     exit 134) instead of raising.
     """
     for field, what, shape in tables:
-        check_table_bytes(table_bytes(shape), field, what, max_bytes)
-        count = math.prod(int(n) for n in shape)
-        if count > MAX_TABLE_ELEMENTS:
-            raise ValueError(f"{field}: {what} would hold {count:,} entries, above the {MAX_TABLE_ELEMENTS:,} "
-                             f"(2**31 - 1) that XLA indexes with int32; choose a smaller {field}")
+        check_table(shape, field, what, max_bytes)
 
 
 def policy_table(horizon: int, num_states: int, num_actions: int) -> tuple:
