@@ -56,7 +56,7 @@ from jaxgames.efg.openspiel import to_openspiel_policy
 from jaxgames.efg.sequence import bottom_up, opponent_reach, realization_plan, sequence_form, sequence_values
 
 
-# Targets from the issue (ratios of iterations/s or calls/s, ours over the peer).
+# Speed targets: ratios of iterations/s or calls/s, ours over the peer (reported by benchmarks/report.py).
 TARGETS = {
     ("cfr_plus", "kuhn_poker", "cpp"): 15.0,
     ("cfr_plus", "leduc_poker", "cpp"): 100.0,
@@ -66,7 +66,7 @@ TARGETS = {
 EXPLOITABILITY_ATOL = 1e-4      # (2): ours vs pyspiel.exploitability on the same policy
 # (1): |ours - C++| <= CFR_RTOL * C++ + CFR_ATOL at the same iteration count. Ours runs in
 # float32: after thousands of CFR+ iterations its exploitability differs from the float64
-# trajectory by a few per cent (in float64 the two agree to 1e-12, see the README).
+# trajectory by a few per cent (in float64 the two trajectories are the same up to rounding).
 CFR_RTOL, CFR_ATOL = 0.15, 1e-5
 
 FULL = dict(

@@ -23,7 +23,7 @@ Everything is measured in the same process:
     (estimated from (1): 200 x its per-iteration time + one ``NashConv``).
 
 Compile time is reported apart (first call - median, and an AOT ``lower().compile()``).
-mfglib is not compared: it depends on PyTorch, too large to install in a scratch venv here.
+mfglib (PyTorch) is compared by ``bench_mfglib.py``, which runs it in its own virtual environment.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ import solvers
 from _common import standard_parser, start_run, time_blocks, time_jitted, write_results
 from jaxgames.mean_field import crowd_modelling
 
-TARGET = 500.0  # iterations/s ratio ours / OpenSpiel (issue 6)
+TARGET = 500.0  # speed target: iterations/s ratio ours / OpenSpiel
 FULL = dict(block={"fictitious_play": 20, "mirror_descent": 50}, sweep=(40, 25), sweep_iters=200)
 QUICK = dict(block={"fictitious_play": 3, "mirror_descent": 5}, sweep=(10, 10), sweep_iters=50)
 

@@ -3,11 +3,16 @@
     jaxgames list                         registered games and solvers with their parameters
     jaxgames run CONFIG [FIELD=VALUE ...]   one experiment (--checkpoint-every N: durable, resumable)
     jaxgames sweep CONFIG [FIELD=VALUE ...] a grid as vmapped, chunked, resumable calls
-    jaxgames bench [CONFIG] [FIELD=VALUE ...] solver x game benchmark (built-in suite without CONFIG)
+    jaxgames bench [CONFIG] [FIELD=VALUE ...] solvers x games, by family (built-in suites without CONFIG)
 
 Overrides use dotted field paths, e.g. ``solver.learning_rate=0.05`` (short for
 ``solver.params.learning_rate``), ``num_steps=200`` or ``grid.seed=[0,1,2]``;
-values are parsed as YAML. Every command accepts ``--out DIR``.
+values are parsed as YAML; list items are numbered, e.g. ``suites.1.num_games=4``.
+Every command accepts ``--out DIR``.
+
+``jaxgames bench`` writes a table per suite, ``results.csv``, ``curves.csv``, one plot per game and
+``summary.png`` (exploitability against wall-clock time, one panel per suite); it exits with status 1
+when a check of the measurements fails (a missing result, a non-finite exploitability).
 
 ``jaxgames run CONFIG --checkpoint-every N`` saves the solver state (orbax) every N steps
 under DIR/checkpoints; a run that is killed (even with SIGKILL) continues from its latest
@@ -146,9 +151,13 @@ def _dispatch(args) -> int:
               + ", ".join(f"{k}={best[k]}" for k in config.grid))
     else:
         from jaxgames.experiments.bench import run_bench
-        bar, update = _progress(len(config.games) * len(config.solvers), "bench")
+        bar, update = _progress(len(config.pairs()), "bench")
         with bar:
-            rows = run_bench(config, out, progress=update, log=lambda m: bar.write(m, file=sys.stdout))
+            result = run_bench(config, out, progress=update, log=lambda m: bar.write(m, file=sys.stdout))
+        if result.problems:
+            print(f"results written to {out}/, but {len(result.problems)} check(s) failed (listed above)",
+                  file=sys.stderr)
+            return 1
     print(f"results written to {out}/")
     return 0
 

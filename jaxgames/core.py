@@ -18,7 +18,9 @@ Every game answers the same questions about a policy, with array code only:
   used by every solver's running average.
 
 Solvers are written only against this contract, so the same solver objects run
-on every family.
+on every family. What some solvers need beyond it (a smooth best response, a Markov
+game's joint action values, ...) is declared once, as a protocol, in
+``jaxgames.capabilities``, and asked for with ``jaxgames.capabilities.require``.
 """
 
 from __future__ import annotations
@@ -31,12 +33,9 @@ import numpy as np
 
 from jaxgames import simplex
 from jaxgames.validation import (  # noqa: F401 - re-exported: the checks' historical home
-    as_float_array, check_finite, check_positive, check_scalar, is_concrete)
+    as_float_array, check_finite, check_positive, check_probabilities, check_scalar, is_concrete)
 
 Policy = tuple  # tuple[jax.Array, ...], one probability array per player
-
-#: Tolerance for "sums to one" and "non-negative" in policy validation.
-POLICY_ATOL = 1e-4
 
 
 class Evaluation(NamedTuple):
@@ -184,37 +183,10 @@ class Game:
             p = as_float_array(p, field)
             if p.shape != mask.shape:
                 raise ValueError(f"{field}: expected shape {tuple(mask.shape)}, got {tuple(p.shape)}")
-            if check_values and is_concrete(p):
-                check_distribution_statistics(distribution_statistics(np.asarray(p), mask), field)
+            if check_values:
+                check_probabilities(p, field, mask=mask)
             out.append(p)
         return tuple(out)
-
-
-def distribution_statistics(p, mask, xp=np):
-    """``[3]``: the minimum, the largest mass on an illegal action, the largest ``|row sum - 1|``.
-
-    NaN propagates through all three. ``xp`` is ``numpy`` (host) or ``jax.numpy``, so the same
-    statistics can be computed inside the jitted call they guard (``jaxgames.api`` does).
-    """
-    low = xp.min(p, initial=np.inf)
-    illegal = xp.max(xp.where(mask, 0.0, p), initial=0.0)
-    off = xp.max(xp.abs(xp.sum(p, axis=-1) - 1.0), initial=0.0)
-    return xp.stack([low, illegal, off])
-
-
-def check_distribution_statistics(stats, field: str) -> None:
-    """Raise the ``ValueError`` that ``distribution_statistics`` calls for (see ``validate_policy``)."""
-    low, illegal, off = (float(v) for v in stats)
-    if not (np.isfinite(low) or low == np.inf) or not np.isfinite(illegal) or not np.isfinite(off):
-        raise ValueError(f"{field}: expected finite probabilities, found NaN/inf")
-    if low < -POLICY_ATOL:
-        raise ValueError(f"{field}: expected non-negative probabilities, min is {low:.4g}")
-    if illegal > POLICY_ATOL:
-        raise ValueError(f"{field}: puts probability on illegal actions")
-    if off > POLICY_ATOL:
-        raise ValueError(
-            f"{field}: expected probabilities summing to 1 over the last axis, "
-            f"found a sum off by {off:.4g}")
 
 
 def require_pyspiel():

@@ -5,24 +5,20 @@ Python thread hands the computation to a runtime thread and returns), and
 XLA's CPU scheduler orders kernels for concurrency across the thread pool.
 For one query that compiles to a few dozen microsecond-sized kernels (the
 exploitability of a poker policy, an evaluation, a best response), both cost
-more than they give: on a 2-core machine (``python benchmarks/bench_efg.py``
-with and without ``--low-latency``), one Leduc exploitability through
-``jaxgames.exploitability`` took 0.235 ms with the defaults and 0.082 ms with
-both settings below (the jitted computation alone 0.133 -> 0.056 ms; either
-setting alone gave no clear gain). Long solver runs (one big compiled loop)
-are unaffected either way.
+more than they give; long solver runs (one big compiled loop) are unaffected
+either way. ``python benchmarks/bench_efg.py --low-latency`` measures the
+difference on your machine.
 
 ``low_latency_cpu()`` turns both off for the process:
 
 * ``jax.config.update("jax_cpu_enable_async_dispatch", False)``;
 * ``--xla_cpu_enable_concurrency_optimized_scheduler=false`` appended to
-  ``XLA_FLAGS``, which XLA reads once, when the CPU backend starts: call
-  ``low_latency_cpu()`` before the first computation (it raises otherwise).
-  The per-``jit`` ``compiler_options`` spelling of the flag did not help in
-  our measurements, hence the process-wide form.
+  ``XLA_FLAGS``.
 
-It changes global JAX settings, so the library never calls it on its own;
-``benchmarks/bench_efg.py --low-latency`` does.
+JAX reads both when its CPU backend starts, so call ``low_latency_cpu()``
+before the first computation; it raises once the backend runs (unless the
+flag was already in ``XLA_FLAGS``). It changes global JAX settings, so the
+library never calls it on its own.
 """
 
 from __future__ import annotations
@@ -34,12 +30,33 @@ import jax
 FLAG = "--xla_cpu_enable_concurrency_optimized_scheduler=false"
 
 
+def backend_started() -> bool:
+    """True once JAX has started its backends (after the first computation or device query).
+
+    JAX has no public query for this; it uses the documented contract of the
+    ``jax_num_cpu_devices`` option, which may only change before the backends start
+    (``jax.config.update`` raises ``RuntimeError`` afterwards). Before that point the
+    option is changed and restored, which has no effect.
+    """
+    current = jax.config.jax_num_cpu_devices
+    try:
+        jax.config.update("jax_num_cpu_devices", current + 1 if current > 0 else 1)
+    except RuntimeError:
+        return True
+    jax.config.update("jax_num_cpu_devices", current)
+    return False
+
+
 def low_latency_cpu() -> None:
-    """Synchronous dispatch and XLA's plain CPU scheduler for this process (see the module docstring)."""
-    from jax._src import xla_bridge
-    if xla_bridge._backends and FLAG not in os.environ.get("XLA_FLAGS", ""):
+    """Synchronous dispatch and XLA's plain CPU scheduler for this process (see the module docstring).
+
+    Raises ``RuntimeError`` if JAX's backend has already started, when neither setting would take
+    effect, unless ``XLA_FLAGS`` already holds the flag (set in the environment before Python started).
+    """
+    flag_set = FLAG in os.environ.get("XLA_FLAGS", "")
+    if not flag_set and backend_started():
         raise RuntimeError("low_latency_cpu: JAX's backend has already started; call it before the first "
                            "computation (or set XLA_FLAGS=" + FLAG + " in the environment)")
-    if FLAG not in os.environ.get("XLA_FLAGS", ""):
+    if not flag_set:
         os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " " + FLAG).strip()
     jax.config.update("jax_cpu_enable_async_dispatch", False)

@@ -4,6 +4,9 @@ Each check names the field it guards and what was expected, raises ``ValueError`
 wrong types, so callers catch one exception), and skips what cannot be inspected under
 ``jit`` / ``vmap`` / ``grad`` (traced values pass; static fields such as sizes must be concrete).
 
+Probabilities (policies, transition rows, distributions) are checked by ``check_probabilities``
+with the one tolerance ``PROBABILITY_ATOL``.
+
 Sizes are checked before any dense table is built: ``check_table_bytes`` compares the bytes a
 table will take with ``max_bytes`` (default ``DEFAULT_MAX_BYTES``, 4 GiB, or the environment
 variable ``JAXGAMES_MAX_BYTES``) and tells the user how to allow more.
@@ -21,6 +24,10 @@ import numpy as np
 
 #: Default ceiling, in bytes, on any one dense table a constructor builds.
 DEFAULT_MAX_BYTES = 4 * 2**30
+
+#: The one tolerance of every probability check (policies, transition rows, distributions):
+#: entries may dip to ``-PROBABILITY_ATOL``, sums may be off 1 (and illegal actions hold) up to it.
+PROBABILITY_ATOL = 1e-4
 
 
 def is_concrete(x: Any) -> bool:
@@ -248,3 +255,50 @@ def check_table(shape, field: str, what: str, max_bytes: Any = None, dtype=None)
     if count > MAX_TABLE_ELEMENTS:
         raise ValueError(f"{field}: {what} would hold {count:,} entries, above the {MAX_TABLE_ELEMENTS:,} "
                          f"(2**31 - 1) that XLA indexes with int32; choose a smaller {field}")
+
+
+def probability_statistics(p, mask=None, xp=np):
+    """``[3]``: the smallest entry, the largest mass on an illegal action (0 without ``mask``) and
+    the largest ``|sum - 1|`` over the last axis of ``p``: what ``check_probability_statistics`` judges.
+
+    NaN propagates through all three. ``xp`` is ``numpy`` (host) or ``jax.numpy``, so the same
+    statistics can be computed inside the jitted call they guard (``jaxgames.api`` does).
+    """
+    low = xp.min(p, initial=np.inf)
+    illegal = xp.zeros((), low.dtype) if mask is None else xp.max(xp.where(mask, 0.0, p), initial=0.0)
+    off = xp.max(xp.abs(xp.sum(p, axis=-1) - 1.0), initial=0.0)
+    return xp.stack([low, illegal, off])
+
+
+def probabilities_ok(low: float, illegal: float, off: float) -> bool:
+    """Whether ``probability_statistics`` pass within ``PROBABILITY_ATOL`` (NaN fails)."""
+    return bool(low >= -PROBABILITY_ATOL and illegal <= PROBABILITY_ATOL and off <= PROBABILITY_ATOL)
+
+
+def check_probability_statistics(stats, field: str, what: str = "probabilities") -> None:
+    """Raise the ``ValueError`` that ``probability_statistics`` call for, naming ``field``.
+
+    ``what`` names the rows that must sum to 1 (``"rows over next states"``).
+    """
+    low, illegal, off = (float(v) for v in stats)
+    if probabilities_ok(low, illegal, off):
+        return
+    if not (np.isfinite(low) or low == np.inf) or not np.isfinite(illegal) or not np.isfinite(off):
+        raise ValueError(f"{field}: expected finite probabilities, found NaN/inf")
+    if low < -PROBABILITY_ATOL:
+        raise ValueError(f"{field}: expected non-negative probabilities, min is {low:.4g}")
+    if illegal > PROBABILITY_ATOL:
+        raise ValueError(f"{field}: puts probability on illegal actions")
+    raise ValueError(f"{field}: expected {what} summing to 1, found a sum off by {off:.4g}")
+
+
+def check_probabilities(p: Any, field: str, what: str = "probabilities", mask=None) -> None:
+    """Raise unless the concrete array ``p`` is non-negative, sums to 1 over its last axis and
+    (with ``mask``) puts no mass where ``mask`` is false, all within ``PROBABILITY_ATOL``.
+
+    The one probability check of every game family (policies, transitions, initial and model
+    distributions). Traced values pass: they cannot be inspected.
+    """
+    arr = host_values(p, field)
+    if arr is not None:
+        check_probability_statistics(probability_statistics(arr, mask), field, what)

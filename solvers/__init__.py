@@ -13,7 +13,6 @@ from solvers.policy_extragradient import entropy_regularized_extragradient
 from solvers.policy_gradient import natural_policy_gradient
 from solvers.markov_fictitious_play import markov_fictitious_play
 from solvers.smooth_value_iteration import smooth_value_iteration
-from solvers.stage_games import StageGames
 from solvers.value_iteration import minimax_value_iteration, policy_iteration, value_iteration
 from solvers.neural.deep_mean_field import deep_mirror_descent
 from solvers.neural.nfsp import nfsp
@@ -112,7 +111,7 @@ __all__ = [
     "optimistic_mirror_descent", "extragradient", "mirror_prox", "mmd", "first_order_solver",
     "cfr", "cfr_plus", "discounted_cfr", "markov_fictitious_play",
     "minimax_value_iteration", "value_iteration", "policy_iteration", "entropy_regularized_extragradient",
-    "natural_policy_gradient", "smooth_value_iteration", "StageGames", "MARKOV_SOLVERS", "MEAN_FIELD_SOLVERS", "GENERAL_SOLVERS",
+    "natural_policy_gradient", "smooth_value_iteration", "MARKOV_SOLVERS", "MEAN_FIELD_SOLVERS", "GENERAL_SOLVERS",
     "SAMPLED_SOLVERS", "mccfr", "outcome_sampling_mccfr", "external_sampling_mccfr", "psro", "online_ipo", "nash_md", "sppo", "egpo", "nash_mp", "minimax_q", "decentralized_q_learning",
     "sampled_mirror_descent", "sampled_fictitious_play", "NEURAL_SOLVERS", "ppo", "mmd_rl", "nfsp", "rnad", "deep_mirror_descent", "neural_nlhf",
     "SOLVERS", "make", "payoff_scale",

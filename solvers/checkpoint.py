@@ -63,7 +63,7 @@ import jax.numpy as jnp
 import numpy as np
 import orbax.checkpoint as ocp
 
-from solvers.core import Solver, SolverState, Trace, check_count, divergence_flags, run, warn_if_diverged
+from solvers.core import Solver, SolverState, Trace, check_int, divergence_flags, run, warn_if_diverged
 
 #: Bumped when the layout of a checkpoint changes (part of the fingerprint).
 CHECKPOINT_FORMAT = 1
@@ -263,10 +263,10 @@ def run_chunks(init: Callable[[], Any], advance: Callable[[Any, int], tuple[Any,
 
     Returns ``(state, Trace)`` of the whole run, the trace concatenated over chunks.
     """
-    num_steps = check_count(num_steps, "num_steps")
-    eval_every = check_count(eval_every, "eval_every")
+    num_steps = check_int(num_steps, "num_steps", low=1)
+    eval_every = check_int(eval_every, "eval_every", low=1)
     checkpoint_every = check_checkpoint_every(checkpoint_every, eval_every)
-    max_to_keep = check_count(max_to_keep, "max_to_keep")
+    max_to_keep = check_int(max_to_keep, "max_to_keep", low=1)
     if directory is None:
         raise ValueError("directory: expected a folder for the checkpoints, got None")
     directory = Path(directory).absolute()
@@ -336,8 +336,8 @@ def run_checkpointed(solver: Solver, game, num_steps: int, eval_every: int | Non
     """
     if not isinstance(solver, Solver):
         raise ValueError(f"solver: expected a solvers.Solver, got {type(solver).__name__}")
-    num_steps = check_count(num_steps, "num_steps")
-    eval_every = max(1, num_steps // 100) if eval_every is None else check_count(eval_every, "eval_every")
+    num_steps = check_int(num_steps, "num_steps", low=1)
+    eval_every = max(1, num_steps // 100) if eval_every is None else check_int(eval_every, "eval_every", low=1)
     eval_every = min(eval_every, num_steps)
     check_checkpoint_every(checkpoint_every, eval_every)
     fp = {"solver": _digest(describe(solver)), "game": _digest(describe(game)),

@@ -46,13 +46,35 @@ class SolverState:
       average: the running average of iterates, reach-weighted through
         ``game.mix_policies`` so that it is the average *strategy* in every game.
       step: int32 scalar, the number of completed iterations.
-      extra: solver-specific pytree (regrets, previous gradients, magnet, ...).
+      extra: the solver's own state, a ``NamedTuple`` of named, documented fields, one type per
+        solver (``RegretMatchingState``, ``FirstOrderState``, ``ValueIterationState``, ...;
+        ``None`` for fictitious play, which needs none). Read its fields as attributes,
+        ``state.extra.values``; ``state.extra["values"]`` also works (``extra_fields``).
     """
 
     policy: Policy
     average: Policy
     step: jax.Array
     extra: Any = None
+
+
+def extra_fields(cls: type) -> type:
+    """Class decorator for a solver's ``extra`` NamedTuple: ``extra["name"]`` reads field ``name``.
+
+    The solvers that kept their state in a dict keep that read access (``state.extra["values"]``)
+    for code written against it; integer indices and slices still index the tuple. Attribute
+    access, ``state.extra.values``, is the documented form. An unknown name raises ``KeyError``
+    listing the fields.
+    """
+    def __getitem__(self, item):
+        if isinstance(item, str):
+            if item not in self._fields:
+                raise KeyError(f"{item!r}: {cls.__name__} has the fields {', '.join(self._fields)}")
+            return getattr(self, item)
+        return tuple.__getitem__(self, item)
+
+    cls.__getitem__ = __getitem__
+    return cls
 
 
 class Solver(NamedTuple):
@@ -158,9 +180,10 @@ def track_average(game: Game, state: SolverState, played: Policy, new: Policy, o
     return update_average(game, state, played) if output == "average" else new
 
 
-def check_count(value, field: str, minimum: int = 1) -> int:
-    """An integer ``>= minimum`` (step counts, schedule periods); floats are rejected, not truncated."""
-    return check_int(value, field, low=minimum)
+def iterate(solver: Solver, game: Game, state: SolverState, num_steps: int) -> SolverState:
+    """``num_steps`` steps of ``solver`` on ``game`` from ``state``, in one ``lax.fori_loop`` (no
+    evaluations; the warm-started inner solvers of the Markov-game solvers)."""
+    return jax.lax.fori_loop(0, num_steps, lambda _, s: solver.step(game, s), state)
 
 
 def _infinite_allowed(x: float, low, high) -> bool:
@@ -241,14 +264,14 @@ def divergence_flags(solver: Solver, game: Game, start_state: SolverState, explo
 @functools.partial(jax.jit, static_argnames=("solver", "num_steps", "eval_every"))
 def _run(solver: Solver, game: Game, state: SolverState, num_steps: int, eval_every: int):
     def block(state, _):
-        state = jax.lax.fori_loop(0, eval_every, lambda _, s: solver.step(game, s), state)
+        state = iterate(solver, game, state, eval_every)
         return state, (state.step, _evaluate_output(solver, game, state))
 
     start = _evaluate_output(solver, game, state)
     state, (steps, expl) = jax.lax.scan(block, state, None, length=num_steps // eval_every)
     rest = num_steps % eval_every
     if rest:
-        state = jax.lax.fori_loop(0, rest, lambda _, s: solver.step(game, s), state)
+        state = iterate(solver, game, state, rest)
         steps = jnp.append(steps, state.step)
         expl = jnp.append(expl, _evaluate_output(solver, game, state))
     diverged = _diverged(expl, divergence_threshold(game, start))

@@ -10,13 +10,16 @@ rule, for each player ``i`` (simultaneously, or in turn with ``alternating``)::
 
 The mixture is taken by ``game.mix_policies``, so in extensive-form games this
 is extensive-form fictitious play (XFP, Heinrich et al. 2015) with
-reach-weighted averaging. ``output`` is the average. Classic FP converges in
+reach-weighted averaging. ``output`` is the average; ``extra`` is ``None`` (the
+average and the last responses are the whole state). Smoothed FP needs the game
+capability ``jaxgames.capabilities.SmoothBestResponse``. Classic FP converges in
 two-player zero-sum games (Robinson 1951) at a rate that can be as slow as
 ``O(t^{-1/2})``; smoothed FP converges to the logit QRE at that temperature.
 """
 
 from __future__ import annotations
 
+from jaxgames.capabilities import SmoothBestResponse, require
 from jaxgames.core import Game, Policy, is_concrete
 from solvers.core import Solver, SolverState, cached_factory, check_bool, check_number, initial_state
 
@@ -24,9 +27,7 @@ from solvers.core import Solver, SolverState, cached_factory, check_bool, check_
 def _response(game: Game, policy: Policy, temperature) -> Policy:
     if is_concrete(temperature) and float(temperature) == 0.0:
         return game.best_response(policy)
-    if not hasattr(game, "smooth_best_response"):
-        raise ValueError(f"temperature: smoothed fictitious play needs a game with "
-                         f"smooth_best_response; {type(game).__name__} has none")
+    require(game, SmoothBestResponse, "fictitious_play(temperature > 0)")
     return game.smooth_best_response(policy, temperature)
 
 

@@ -29,16 +29,37 @@ methods were tuned with.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import jax
 import jax.numpy as jnp
 
 from jaxgames.core import Game, Policy
-from solvers.core import (Solver, SolverState, cached_factory, check_bool, check_choice, check_count, check_number,
-                          initial_state, track_average)
+from solvers.core import (Solver, SolverState, cached_factory, check_bool, check_choice, check_int, check_number,
+                          extra_fields, initial_state, track_average)
 from solvers.geometry import check_geometry, gradient, mirror_step
 from solvers.scale import payoff_scale
 
 _KINDS = ("mirror_descent", "optimistic", "extragradient")
+
+
+@extra_fields
+class FirstOrderState(NamedTuple):
+    """``SolverState.extra`` of every first-order solver (``first_order_solver`` and its aliases,
+    ``mmd``, ``natural_policy_gradient``). A field the configuration does not use is ``None``.
+
+    Attributes:
+      magnet: the reference policy of the KL regularization (a ``Policy``); with a magnet schedule
+        (``magnet_update_every > 0``) the current magnet. ``None`` without regularization.
+      previous_gradient: the optimistic method's last gradient ``g(pi_{t-1})``, shaped like
+        ``game.sequence_gradient`` (``geometry="dilated"``) or the action values; else ``None``.
+      payoff_scale: scalar ``solvers.scale.payoff_scale(game)``, computed at ``init``, where a
+        step size or temperature is relative to it (the factories' defaults); else ``None``.
+    """
+
+    magnet: Policy | None = None
+    previous_gradient: Policy | None = None
+    payoff_scale: jax.Array | None = None
 
 
 def next_magnet(game: Game, step, every, policy: Policy, magnet: Policy, floor=0.0) -> Policy:
@@ -102,7 +123,7 @@ def first_order_solver(kind: str, learning_rate, geometry: str = "entropic", tem
         point less and less (``solvers.mmd``); ``0`` keeps it constant.
       relative_learning_rate, relative_temperature: take ``learning_rate`` / ``temperature``
         relative to the game's payoff scale ``s = solvers.scale.payoff_scale(game)`` (computed at
-        ``init``, kept in ``extra["payoff_scale"]``): the step uses ``eta / s`` and ``tau * s``, so
+        ``init``, kept in ``extra.payoff_scale``): the step uses ``eta / s`` and ``tau * s``, so
         the iterates on ``c * game`` equal those on ``game``. The public factories set them for
         their defaults (``learning_rate=None``).
     """
@@ -111,10 +132,10 @@ def first_order_solver(kind: str, learning_rate, geometry: str = "entropic", tem
     check_number(temperature, "temperature", 0)
     check_geometry(geometry, temperature)
     check_choice(output, "output", ("last", "average"))
-    magnet_update_every = check_count(magnet_update_every, "magnet_update_every", 0)
+    magnet_update_every = check_int(magnet_update_every, "magnet_update_every", low=0)
     check_bool(alternating, "alternating")
     check_number(magnet_floor, "magnet_floor", 0, 1)
-    magnet_floor_decay = check_count(magnet_floor_decay, "magnet_floor_decay", 0)
+    magnet_floor_decay = check_int(magnet_floor_decay, "magnet_floor_decay", low=0)
     check_bool(relative_learning_rate, "relative_learning_rate")
     check_bool(relative_temperature, "relative_temperature")
     regularized = magnet is not None or magnet_update_every != 0
@@ -122,9 +143,9 @@ def first_order_solver(kind: str, learning_rate, geometry: str = "entropic", tem
         raise ValueError(f"alternating: only supported for mirror descent, not {kind!r}")
     scaled = relative_learning_rate or relative_temperature
 
-    def rates(extra):
+    def rates(extra: FirstOrderState):
         """``(eta, tau)`` of the step: relative ones scaled by the game's payoff scale."""
-        scale = extra.get("payoff_scale")
+        scale = extra.payoff_scale
         eta = learning_rate / scale if relative_learning_rate else learning_rate
         tau = temperature * scale if relative_temperature else temperature
         return eta, tau
@@ -133,19 +154,20 @@ def first_order_solver(kind: str, learning_rate, geometry: str = "entropic", tem
         return gradient(game, policy, geometry)
 
     def init(game: Game, key=None) -> SolverState:
-        extra = {}
-        if regularized:
-            extra["magnet"] = game.uniform_policy() if magnet is None else game.validate_policy(magnet, "magnet")
         state = initial_state(game, key)
+        extra = FirstOrderState()
+        if regularized:
+            extra = extra._replace(magnet=game.uniform_policy() if magnet is None
+                                   else game.validate_policy(magnet, "magnet"))
         if kind == "optimistic":
-            extra["previous_gradient"] = _gradient(game, state.policy)
+            extra = extra._replace(previous_gradient=_gradient(game, state.policy))
         if scaled:
-            extra["payoff_scale"] = payoff_scale(game).astype(state.policy[0].dtype)
+            extra = extra._replace(payoff_scale=payoff_scale(game).astype(state.policy[0].dtype))
         return state.replace(extra=extra)
 
     def step(game: Game, state: SolverState) -> SolverState:
-        extra = dict(state.extra)
-        magnet_ = extra.get("magnet")
+        extra = state.extra
+        magnet_ = extra.magnet
         eta, tau = rates(extra)
 
         def prox(policy, grads):
@@ -163,15 +185,15 @@ def first_order_solver(kind: str, learning_rate, geometry: str = "entropic", tem
         elif kind == "mirror_descent":
             new = prox(policy, grads)
         elif kind == "optimistic":
-            prev = extra["previous_gradient"]
+            prev = extra.previous_gradient
             new = prox(policy, jax.tree_util.tree_map(lambda g, h: 2 * g - h, grads, prev))
-            extra["previous_gradient"] = grads
+            extra = extra._replace(previous_gradient=grads)
         else:
             played = prox(policy, grads)
             new = prox(policy, _gradient(game, played))
         if regularized and magnet_update_every != 0:
             floor = floor_at(state.step, magnet_floor, magnet_floor_decay)
-            extra["magnet"] = next_magnet(game, state.step, magnet_update_every, new, magnet_, floor)
+            extra = extra._replace(magnet=next_magnet(game, state.step, magnet_update_every, new, magnet_, floor))
         average = track_average(game, state, played, new, output)
         return SolverState(policy=new, average=average, step=state.step + 1, extra=extra)
 

@@ -13,7 +13,7 @@ stage game at ``s`` gives player ``i`` the payoffs
 ``Q_i(s) = r_i(s) + gamma sum_s' P(s' | s, .) v_i(s')``
 (``MarkovGame.joint_action_values``; the two players' value estimates need not
 sum to zero during learning, so the stage games are general-sum, held as one
-``solvers.StageGames``). One step, with ``t = state.step``::
+``jaxgames.markov.StageGames``). One step, with ``t = state.step``::
 
     b_i[s]   = argmax_a Q_i(s)[a, pi_-i[s]]                 (best response to the belief)
     pi_i[s] <- pi_i[s] + alpha_t (b_i[s] - pi_i[s])           (fast: fictitious play)
@@ -61,22 +61,38 @@ assumption fails for every ``value_exponent <= 1``; it converges in our tests
 all the same). Under the assumption, the beliefs converge to a stationary Nash
 equilibrium of the zero-sum Markov game and ``v_0 -> V*``, ``v_1 -> -V*``
 (Shapley's minimax values). No rate is proved; like classic fictitious play
-it is slow (measured: NashConv ``~ t^(-1/2)``; figures in ``markov_fictitious_play``).
+it is slow (NashConv falls like ``t^(-1/2)``; see ``markov_fictitious_play``).
 
 Shapes (as in ``solvers.fictitious_play``): ``average`` ``([S, A_1], [S, A_2])``:
 the beliefs, which ``output`` returns; ``policy``: the last best responses
-(one-hot, same shapes); ``extra["values"]`` ``[2, S]``: ``v_i``.
+(one-hot, same shapes); ``extra``: ``MarkovFictitiousPlayState``, ``extra.values`` ``[2, S]``: ``v_i``.
 """
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
+import jax
 import jax.numpy as jnp
 
 from jaxgames.core import Game
-from solvers.core import Solver, SolverState, cached_factory, check_bool, check_choice, check_number, initial_state
+from jaxgames.markov.stage_games import StageGames
+from solvers.core import (Solver, SolverState, cached_factory, check_bool, check_choice, check_number, extra_fields,
+                          initial_state)
 from solvers.fictitious_play import fictitious_play
-from solvers.stage_games import StageGames
 from solvers.value_iteration import check_zero_sum
+
+
+@extra_fields
+class MarkovFictitiousPlayState(NamedTuple):
+    """``SolverState.extra`` of ``markov_fictitious_play``.
+
+    Attributes:
+      values: ``[2, S]``: each player's estimate ``v_i`` of its continuation payoff (the slow
+        timescale; ``v_0 -> V*``, ``v_1 -> -V*``).
+    """
+
+    values: jax.Array
 
 
 def _check_exponent(value, field: str) -> None:
@@ -97,21 +113,10 @@ def markov_fictitious_play(belief_exponent=0.9, value_exponent=1.0, value_step_s
                            value_target: str = "belief", alternating: bool = True) -> Solver:
     """Two-timescale (Markov-game) fictitious play of Sayin et al. (2022); see the module docstring.
 
-    Measured (``tests/test_markov_solvers.py``: 4 random Garnet zero-sum games,
-    10 states, 3x3 actions, ``gamma = 0.9``, float32): the beliefs' NashConv is
-    6e-3 to 3.5e-2 after 1,000 steps and 3.5e-3 to 1.7e-2 after 4,000 (about
-    ``t^(-1/2)``), with ``v_0`` within 1e-3 of Shapley's values (3e-5 to
-    1e-4 on 3 of the 4 games). ``solvers.fictitious_play`` (exact best
-    responses in the whole Markov game, occupancy-weighted average) is at
-    1e-2 to 2.9e-2 after 4,000 steps: about twice as far, both being limited
-    by fictitious play's slow stage rate. Simultaneous updates
-    (``alternating=False``) give 4e-2 to 1.3e-1 after 4,000 steps. In float64
-    (``JAX_ENABLE_X64=1``) the beliefs' NashConv is below 1e-3 on all 4 games
-    from 600k steps on (4.3e-4 to 5.8e-4; 17 s for the 4 games in one vmapped
-    call), the value estimates within 1e-6 of Shapley's. In float32 the
-    belief steps ``(t + 2)^-0.9 (b - pi)`` fall below the resolution of
-    ``pi`` around there: one game stays at 1.2e-3 to 2.9e-3 up to 1M steps.
-    Use float64 for runs that long.
+    The beliefs' NashConv falls like fictitious play's stage rate, about ``t^(-1/2)``, so a
+    NashConv near 1e-3 takes some 10^5 to 10^6 steps. Run that long in float64
+    (``JAX_ENABLE_X64=1``): in float32 the belief steps ``(t + 2)^-0.9 (b - pi)`` fall below
+    the resolution of ``pi`` there and the iterates stall.
 
     Args:
       belief_exponent: ``alpha_t = (t + 2)^(-belief_exponent)``, in ``(0, 1]``.
@@ -121,8 +126,8 @@ def markov_fictitious_play(belief_exponent=0.9, value_exponent=1.0, value_step_s
       value_target: ``"belief"`` (the stage payoff of the beliefs) or
         ``"best_response"`` (Sayin et al.'s value of the best response to the belief).
       alternating: player 1 best-responds to player 0's updated belief
-        (Brown's order; 7-11x lower NashConv after 4,000 steps in our tests) instead of
-        simultaneously (Sayin et al.'s order).
+        (Brown's order, which converges faster in practice) instead of simultaneously
+        (Sayin et al.'s order).
     """
     _check_exponent(belief_exponent, "belief_exponent")
     _check_exponent(value_exponent, "value_exponent")
@@ -134,10 +139,11 @@ def markov_fictitious_play(belief_exponent=0.9, value_exponent=1.0, value_step_s
         check_zero_sum(game, "markov_fictitious_play")
         state = initial_state(game, key)
         dtype = state.policy[0].dtype
-        return state.replace(extra={"values": jnp.zeros((game.num_players, game.num_states), dtype)})
+        return state.replace(extra=MarkovFictitiousPlayState(values=jnp.zeros((game.num_players, game.num_states),
+                                                                                dtype)))
 
     def step(game: Game, state: SolverState) -> SolverState:
-        beliefs, values = state.average, state.extra["values"]
+        beliefs, values = state.average, state.extra.values
         dtype = values.dtype
         t = state.step.astype(dtype) + 2.0
         alpha = t ** -jnp.asarray(belief_exponent, dtype)
@@ -146,7 +152,7 @@ def markov_fictitious_play(belief_exponent=0.9, value_exponent=1.0, value_step_s
         target = value_targets(stage, beliefs, value_target)
         fast = fictitious_play(alternating=alternating, step_size=alpha)
         fast_state = fast.step(stage, SolverState(policy=beliefs, average=beliefs, step=state.step))
-        extra = {"values": (values + beta * (target - values)).astype(dtype)}
+        extra = MarkovFictitiousPlayState(values=(values + beta * (target - values)).astype(dtype))
         return SolverState(policy=fast_state.policy, average=fast_state.average, step=state.step + 1,
                            extra=extra)
 

@@ -16,7 +16,7 @@ iterations. Every step here does exactly that:
 
 1. ``Q_t = r + gamma P V_t`` (``MarkovGame.joint_action_values``) for all states;
 2. ``inner_steps`` steps of the foundation's ``extragradient(geometry="entropic",
-   temperature=tau, magnet=rho)`` on all stage games at once (``solvers.StageGames``),
+   temperature=tau, magnet=rho)`` on all stage games at once (``jaxgames.markov.StageGames``),
    from the current policy. Its step ``log mu' = (log mu + eta g + eta tau log rho) / (1 + eta tau)``
    is, with ``eta' = eta / (1 + eta tau)`` and a uniform ``rho``, Cen et al.'s
    update ``mu_bar ∝ mu^(1 - eta' tau) exp(eta' Q nu)``,
@@ -48,16 +48,18 @@ linear rate ``1 - eta' tau`` degrades as ``tau -> 0``).
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import jax
 import jax.numpy as jnp
 
 from jaxgames import simplex
-from jaxgames.core import Game
-from solvers.core import (Solver, SolverState, cached_factory, check_choice, check_count, check_number, initial_state,
-                          track_average)
+from jaxgames.core import Game, Policy
+from jaxgames.markov.stage_games import StageGames
+from solvers.core import (Solver, SolverState, cached_factory, check_choice, check_int, check_number, extra_fields,
+                          initial_state, iterate, track_average)
 from solvers.first_order import extragradient, next_magnet
 from solvers.scale import payoff_scale
-from solvers.stage_games import StageGames, run_stage_solver, stage_spread
 from solvers.value_iteration import check_zero_sum, zero_sum_stage_payoffs
 
 
@@ -68,6 +70,22 @@ DEFAULT_TEMPERATURE = 0.02
 #: action whose probability underflowed to 0 can come back when the stage games change
 #: (with a zero in the magnet the KL prox keeps it at 0 for ever).
 MAGNET_FLOOR = 1e-4
+
+
+@extra_fields
+class PolicyExtragradientState(NamedTuple):
+    """``SolverState.extra`` of ``entropy_regularized_extragradient``.
+
+    Attributes:
+      values: ``[S]``: player 0's regularized state values ``V_t`` (the critic).
+      temperature: scalar, the current ``tau`` (annealed by ``temperature_decay``).
+      magnet: the current magnet ``rho`` (``([S, A_1], [S, A_2])``) with a magnet schedule
+        (``magnet_update_every > 0``); ``None`` without (the uniform reference).
+    """
+
+    values: jax.Array
+    temperature: jax.Array
+    magnet: Policy | None = None
 
 
 def entropy(p: jax.Array) -> jax.Array:
@@ -125,15 +143,15 @@ def entropy_regularized_extragradient(learning_rate=1.0, temperature=None, inner
       output: ``"last"`` iterate (default; the method's guarantee) or the
         occupancy-weighted ``"average"``.
 
-    ``extra``: ``values`` (player 0's regularized ``V_t [S]``), ``temperature``
-    and, with a magnet schedule, ``magnet``.
+    ``extra``: ``PolicyExtragradientState``: ``values`` (player 0's regularized ``V_t [S]``),
+    ``temperature`` and, with a magnet schedule, ``magnet``.
     """
     check_number(learning_rate, "learning_rate", 0, low_open=True)
     check_number(temperature, "temperature", 0, low_open=True, optional=True)
     check_number(min_temperature, "min_temperature", 0)
     check_number(temperature_decay, "temperature_decay", 0, 1, low_open=True)
-    inner_steps = check_count(inner_steps, "inner_steps")
-    magnet_update_every = check_count(magnet_update_every, "magnet_update_every", 0)
+    inner_steps = check_int(inner_steps, "inner_steps", low=1)
+    magnet_update_every = check_int(magnet_update_every, "magnet_update_every", low=0)
     scheduled = magnet_update_every > 0
     check_choice(output, "output", ("last", "average"))
     check_number(value_step_size, "value_step_size", 0, 1, low_open=True)
@@ -143,28 +161,26 @@ def entropy_regularized_extragradient(learning_rate=1.0, temperature=None, inner
         state = initial_state(game, key)
         dtype = state.policy[0].dtype
         tau = DEFAULT_TEMPERATURE * payoff_scale(game) if temperature is None else temperature
-        extra = {"values": jnp.zeros((game.num_states,), dtype), "temperature": jnp.asarray(tau, dtype)}
-        if scheduled:
-            extra["magnet"] = game.uniform_policy()
+        extra = PolicyExtragradientState(values=jnp.zeros((game.num_states,), dtype),
+                                         temperature=jnp.asarray(tau, dtype),
+                                         magnet=game.uniform_policy() if scheduled else None)
         return state.replace(extra=extra)
 
     def step(game: Game, state: SolverState) -> SolverState:
-        tau = state.extra["temperature"]
-        Q = zero_sum_stage_payoffs(game, state.extra["values"])
+        tau, values, magnet = state.extra.temperature, state.extra.values, state.extra.magnet
+        Q = zero_sum_stage_payoffs(game, values)
         stage = StageGames.zero_sum(Q)
-        spread = stage_spread(Q)
-        magnet = state.extra.get("magnet")
-        inner = extragradient(learning_rate=learning_rate / (tau + spread), geometry="entropic",
+        inner = extragradient(learning_rate=learning_rate / (tau + stage.payoff_spread()), geometry="entropic",
                               temperature=tau, magnet=magnet, output="last")
         inner_state = inner.init(stage).replace(policy=state.policy)
-        inner_state = run_stage_solver(inner, stage, inner_state, inner_steps)
+        inner_state = iterate(inner, stage, inner_state, inner_steps)
         policy = inner_state.policy
-        values = state.extra["values"]
         target = regularized_stage_values(Q, policy, tau, magnet)
-        extra = {"values": values + value_step_size * (target - values),
-                 "temperature": jnp.maximum(tau * temperature_decay, min_temperature).astype(tau.dtype)}
-        if scheduled:
-            extra["magnet"] = next_magnet(game, state.step, magnet_update_every, policy, magnet, MAGNET_FLOOR)
+        extra = PolicyExtragradientState(
+            values=values + value_step_size * (target - values),
+            temperature=jnp.maximum(tau * temperature_decay, min_temperature).astype(tau.dtype),
+            magnet=next_magnet(game, state.step, magnet_update_every, policy, magnet, MAGNET_FLOOR)
+            if scheduled else None)
         average = track_average(game, state, policy, policy, output)
         return SolverState(policy=policy, average=average, step=state.step + 1, extra=extra)
 

@@ -13,19 +13,53 @@ uniform p=0, linear p=1 as in CFR+, quadratic p=2), mixed through
 contract, on an extensive-form game this *is* CFR / CFR+ (Zinkevich et al.
 2007). ``output`` is the average; the average regret, and hence the
 exploitability of the average in two-player zero-sum games, is
-``O(1 / sqrt(t))``.
+``O(1 / sqrt(t))``. ``extra``: ``RegretMatchingState`` (``DiscountedCFRState`` for
+discounted CFR).
 """
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
+import jax
 import jax.numpy as jnp
 
 from jaxgames import simplex
-from jaxgames.core import Game
-from solvers.core import (Solver, SolverState, cached_factory, check_bool, check_choice, check_number, initial_state,
-                          update_average)
+from jaxgames.core import Game, Policy
+from solvers.core import (Solver, SolverState, cached_factory, check_bool, check_choice, check_number, extra_fields,
+                          initial_state, update_average)
 
 AVERAGING = {"uniform": 0, "linear": 1, "quadratic": 2}
+
+
+@extra_fields
+class RegretMatchingState(NamedTuple):
+    """``SolverState.extra`` of ``regret_matching`` (and CFR, CFR+).
+
+    Attributes:
+      regrets: per player, shaped like its policy ``[*decision_points, A_i]``: the cumulative
+        counterfactual regrets (clipped at 0 by regret matching+).
+    """
+
+    regrets: Policy
+
+
+@extra_fields
+class DiscountedCFRState(NamedTuple):
+    """``SolverState.extra`` of ``discounted_cfr``.
+
+    Attributes:
+      regrets: per player ``[*decision_points, A_i]``: the discounted cumulative regrets.
+      average_weight: scalar, the discounted sum of the iteration weights folded into
+        ``SolverState.average`` (the next iterate enters with weight ``1 / average_weight``).
+    """
+
+    regrets: Policy
+    average_weight: jax.Array
+
+
+def _zero_regrets(game: Game) -> Policy:
+    return tuple(jnp.zeros(m.shape, jnp.result_type(float)) for m in game.legal_mask())
 
 
 def _regret_policy(regrets, mask):
@@ -71,14 +105,14 @@ def regret_matching(plus: bool = False, alternating: bool = True, averaging: str
     power = AVERAGING[averaging]
 
     def init(game: Game, key=None) -> SolverState:
-        zeros = tuple(jnp.zeros(m.shape, jnp.result_type(float)) for m in game.legal_mask())
-        return initial_state(game, key, extra=zeros)
+        return initial_state(game, key, extra=RegretMatchingState(regrets=_zero_regrets(game)))
 
     def step(game: Game, state: SolverState) -> SolverState:
         clip = (lambda r: jnp.maximum(r, 0.0)) if plus else (lambda r: r)
-        policy, regrets = _regret_updates(game, state.policy, state.extra, alternating, clip)
+        policy, regrets = _regret_updates(game, state.policy, state.extra.regrets, alternating, clip)
         average = update_average(game, state, state.policy, power)
-        return SolverState(policy=policy, average=average, step=state.step + 1, extra=regrets)
+        return SolverState(policy=policy, average=average, step=state.step + 1,
+                           extra=RegretMatchingState(regrets=regrets))
 
     return Solver(init=init, step=step, output=lambda state: state.average)
 
@@ -114,20 +148,20 @@ def discounted_cfr(alpha: float = 1.5, beta: float = 0.0, gamma: float = 2.0, al
     check_bool(alternating, "alternating")
 
     def init(game: Game, key=None) -> SolverState:
-        zeros = tuple(jnp.zeros(m.shape, jnp.result_type(float)) for m in game.legal_mask())
-        return initial_state(game, key, extra={"regrets": zeros, "average_weight": jnp.zeros(())})
+        extra = DiscountedCFRState(regrets=_zero_regrets(game), average_weight=jnp.zeros(()))
+        return initial_state(game, key, extra=extra)
 
     def discount(r, t):
         return jnp.where(r > 0, r * _discount_factor(t, alpha), r * _discount_factor(t, beta))
 
     def step(game: Game, state: SolverState) -> SolverState:
         t = state.step.astype(jnp.result_type(float)) + 1.0
-        policy, regrets = _regret_updates(game, state.policy, state.extra["regrets"], alternating,
+        policy, regrets = _regret_updates(game, state.policy, state.extra.regrets, alternating,
                                           lambda r: discount(r, t))
-        weight = state.extra["average_weight"] * ((t - 1.0) / t) ** gamma + 1.0
+        weight = state.extra.average_weight * ((t - 1.0) / t) ** gamma + 1.0
         average = game.mix_policies(state.average, state.policy, 1.0 / weight)
         return SolverState(policy=policy, average=average, step=state.step + 1,
-                           extra={"regrets": regrets, "average_weight": weight})
+                           extra=DiscountedCFRState(regrets=regrets, average_weight=weight))
 
     return Solver(init=init, step=step, output=lambda state: state.average)
 

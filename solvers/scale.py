@@ -8,13 +8,13 @@ payoffs spanning ``[-1, 1]``, the range the defaults were tuned on (where they a
 computed once at ``init`` from the game's public fields (the Markov stage solvers divide their stage
 games by the spread of ``Q`` the same way, ``solvers.smooth_value_iteration``). The spread is:
 
-* ``MatrixGame`` (and ``StageGames``): ``max_i (max_a payoffs[i, a] - min_a payoffs[i, a])``
-  (per stage game for ``StageGames``), the largest range of one player's payoffs;
+* ``MatrixGame``: ``max_i (max_a payoffs[i, a] - min_a payoffs[i, a])``, the largest range of one
+  player's payoffs;
 * ``EFGGame``: the largest range of one player's payoffs over the terminal histories;
 * ``MarkovGame``: the largest range of one player's stage rewards over states and joint actions
   (action values are discounted sums of these);
-* another game with a ``payoff_scale()`` method (its own cheap bound on the spread, ``max - min``):
-  that value;
+* another game with the capability ``jaxgames.capabilities.PayoffSpread`` (its own cheap bound on
+  the spread, ``payoff_spread()``; ``jaxgames.markov.StageGames``, per stage game): that value;
 * anything else (mean-field games, whose rewards depend on the mean field): no spread, scale ``1``,
   i.e. the defaults act on payoffs as they are.
 
@@ -29,6 +29,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxgames.capabilities import PayoffSpread, has
 from jaxgames.core import Game
 
 
@@ -39,12 +40,6 @@ def _spread(x: jax.Array, axes) -> jax.Array:
 
 def _matrix_spread(game) -> jax.Array:
     return jnp.max(jnp.stack([_spread(t, None) for t in game.own_first]))
-
-
-def _stage_spread(game) -> jax.Array:
-    payoffs = game.payoffs                       # [N, S, A_1, ..., A_N]
-    axes = tuple(range(2, payoffs.ndim))
-    return jnp.max(_spread(payoffs, axes))
 
 
 def _efg_spread(game) -> jax.Array:
@@ -63,19 +58,15 @@ def raw_payoff_scale(game: Game) -> jax.Array | None:
     from jaxgames.efg.game import EFGGame
     from jaxgames.markov.game import MarkovGame
     from jaxgames.matrix.game import MatrixGame
-    from solvers.stage_games import StageGames
 
     if isinstance(game, MatrixGame):
         return _matrix_spread(game)
-    if isinstance(game, StageGames):
-        return _stage_spread(game)
     if isinstance(game, EFGGame):
         return _efg_spread(game)
     if isinstance(game, MarkovGame):
         return _markov_spread(game)
-    own = getattr(game, "payoff_scale", None)
-    if callable(own):
-        return jnp.asarray(own())
+    if has(game, PayoffSpread):
+        return jnp.asarray(game.payoff_spread())
     return None
 
 

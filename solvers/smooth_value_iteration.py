@@ -28,7 +28,7 @@ moving ``V`` slowly toward the stage value of the current policies:
 
 ``smooth_value_iteration(method=...)`` is that framework with the foundation's
 first-order solvers as the stage update, run on all stage games at once
-(``solvers.StageGames``). One step::
+(``jaxgames.markov.StageGames``). One step::
 
     Q   = (r + gamma P V) / scale                             every state
     pi <- inner_steps steps of the stage solver on Q          (warm start: its state persists)
@@ -60,33 +60,22 @@ Methods (``method``; last iterate):
   magnet): its iterates reach the boundary exactly instead of underflowing
   toward it, and it was the fastest and most robust of the four in our tests.
 
-Measured (float32, defaults; ``tests/test_markov_solvers.py`` checks the first 4 games): on
-28 random Garnet zero-sum games (``markov.random_zero_sum`` from ``jax.random.split(key(0), 4)``
-and ``split(key(1), 16)`` with 10 states, 3x3 actions, branching 2, ``gamma = 0.9``; 8 from
-``split(key(2), 8)`` with 20 states, 4x4 actions, branching 3, ``gamma = 0.95``),
-``"extragradient"`` reaches NashConv below 5.8e-5 on all 28 after 3,000 steps (median 9e-7) and
-below 3.1e-6 after 6,000 (with ``learning_rate=1``: faster on these 28, but one of the 64 games of
-``configs/markov_run.yaml`` diverged, exploitability 0.53 after 3,000 steps; with 0.5 all 64 are
-below 5.4e-6);
-``"mirror_prox"`` and ``"optimistic_mirror_descent"`` reach NashConv below 1e-3 on all 28 after
-4,000 steps (max 5.8e-5, median 2e-6; after 3,000 one 20-state game is still at 2e-3) and below
-6e-6 after 8,000; ``"mmd"``, slower, below 1e-3 on all 28 after 6,000 steps (max 8.3e-4) and below
-2e-4 after 8,000 (median 1.4e-5: the magnet floor's bias).
-
 Shapes: ``policy``/``average`` ``([S, A_1], [S, A_2])`` (``average`` is the
-iterate: the output is the last iterate); ``extra["values"]`` ``[S]``: player
-0's critic ``V``; ``extra["stage"]``: the stage solver's own ``SolverState``.
+iterate: the output is the last iterate); ``extra``: ``SmoothValueIterationState``.
 """
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 
 from jaxgames.core import Game
-from solvers.core import Solver, SolverState, cached_factory, check_choice, check_count, check_number, initial_state
+from jaxgames.markov.stage_games import StageGames
+from solvers.core import (Solver, SolverState, cached_factory, check_choice, check_int, check_number, extra_fields,
+                          initial_state, iterate)
 from solvers.first_order import first_order_solver
-from solvers.stage_games import StageGames, run_stage_solver, stage_spread
 from solvers.value_iteration import check_zero_sum, zero_sum_stage_payoffs
 
 #: ``method`` -> the foundation's first-order kind it runs on the stage games.
@@ -110,9 +99,23 @@ DEFAULTS = {
 MAGNET_FLOOR = 1e-5
 
 
+@extra_fields
+class SmoothValueIterationState(NamedTuple):
+    """``SolverState.extra`` of ``smooth_value_iteration``.
+
+    Attributes:
+      values: ``[S]``: player 0's critic ``V``.
+      stage: the stage solver's own ``SolverState`` on the (scaled) stage games, warm-started
+        from one critic step to the next; its ``extra`` is a ``solvers.first_order.FirstOrderState``.
+    """
+
+    values: jax.Array
+    stage: SolverState
+
+
 def payoff_scale(Q: jax.Array) -> jax.Array:
-    """``stage_spread(Q)``, or 1 if every stage game is constant."""
-    spread = stage_spread(Q)
+    """The largest spread of a zero-sum stage game in ``Q [S, A_1, A_2]``, or 1 if every stage game is constant."""
+    spread = StageGames.zero_sum(Q).payoff_spread()
     return jnp.where(spread > 0, spread, 1.0)
 
 
@@ -146,8 +149,8 @@ def smooth_value_iteration(method: str = "extragradient", learning_rate=None, te
     check_number(temperature, "temperature", 0)
     check_number(magnet_floor, "magnet_floor", 0, 1)
     check_number(value_step_size, "value_step_size", 0, 1, low_open=True)
-    inner_steps = check_count(inner_steps, "inner_steps")
-    magnet_update_every = check_count(magnet_update_every, "magnet_update_every", 0)
+    inner_steps = check_int(inner_steps, "inner_steps", low=1)
+    magnet_update_every = check_int(magnet_update_every, "magnet_update_every", low=0)
     # The stage solver counts its own steps: the magnet moves every magnet_update_every critic steps.
     kind, geometry = METHODS[method]
     inner = first_order_solver(kind, learning_rate, geometry, temperature, None,
@@ -162,15 +165,15 @@ def smooth_value_iteration(method: str = "extragradient", learning_rate=None, te
         state = initial_state(game, key)
         values = jnp.zeros((game.num_states,), state.policy[0].dtype)
         stage = inner.init(stage_games(game, values)[0]).replace(policy=state.policy, average=state.policy)
-        return state.replace(extra={"values": values, "stage": stage})
+        return state.replace(extra=SmoothValueIterationState(values=values, stage=stage))
 
     def step(game: Game, state: SolverState) -> SolverState:
-        values = state.extra["values"]
+        values = state.extra.values
         stage, Q = stage_games(game, values)
-        inner_state = run_stage_solver(inner, stage, state.extra["stage"], inner_steps)
+        inner_state = iterate(inner, stage, state.extra.stage, inner_steps)
         mu, nu = inner_state.policy
         target = jnp.einsum("sa,sab,sb->s", mu, Q, nu)
-        extra = {"values": values + value_step_size * (target - values), "stage": inner_state}
+        extra = SmoothValueIterationState(values=values + value_step_size * (target - values), stage=inner_state)
         return SolverState(policy=inner_state.policy, average=inner_state.policy, step=state.step + 1,
                            extra=extra)
 

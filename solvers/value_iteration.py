@@ -1,8 +1,9 @@
 """Dynamic programming on Markov games: Shapley's minimax value iteration, MDP value and policy iteration.
 
 All three iterate on the stage games ``Q(s) = r(s) + gamma sum_s' P(s' | s, .) V(s')``
-(``MarkovGame.joint_action_values``) of infinite-horizon discounted games, with
-the state values in ``SolverState.extra["values"]`` and the stage policies in
+(``MarkovGame.joint_action_values``, the capability ``jaxgames.capabilities.JointActionValues``)
+of infinite-horizon discounted games, with the state values in ``SolverState.extra.values``
+(``MinimaxValueIterationState``, ``ValueIterationState``) and the stage policies in
 ``SolverState.policy`` (also ``average``: these are not averaging methods).
 
 * ``minimax_value_iteration`` (Shapley 1953), two-player zero-sum:
@@ -16,8 +17,8 @@ the state values in ``SolverState.extra["values"]`` and the stage policies in
   closed-form candidates per state, 69 for ``4 x 4``); larger ones by an
   iterative stage solver, the foundation's regret matching+ (alternating,
   linear averaging; scale-free, so no step size to tune to the size of ``Q``)
-  run for ``stage_steps`` steps on all ``StageGames`` at once, its value the
-  midpoint of certified bounds. That is approximate (``extra["stage_gap"]``
+  run for ``stage_steps`` steps on all ``jaxgames.markov.StageGames`` at once, its value the
+  midpoint of certified bounds. That is approximate (``extra.stage_gap``
   reports the largest stage duality gap; ``||V_t - V*|| <= gamma^t ||V*|| +
   max gap / (2 (1 - gamma))``). Among the foundation's matrix solvers RM+'s
   average had the smallest gap after 100-1000 steps on random 3x3 and 8x8
@@ -30,32 +31,64 @@ the state values in ``SolverState.extra["values"]`` and the stage policies in
   action that improves ``Q`` by more than a float tolerance; optimal after
   finitely many steps (Puterman 1994, Thm 6.4.2), then stationary.
 
-``extra["residual"]`` is the Bellman residual ``||V_{t+1} - V_t||_inf`` of the last step.
+``extra.residual`` is the Bellman residual ``||V_{t+1} - V_t||_inf`` of the last step.
 """
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from jaxgames import simplex
+from jaxgames.capabilities import JointActionValues, require
 from jaxgames.core import Game, is_concrete
-from solvers.core import Solver, SolverState, cached_factory, check_choice, check_count
+from jaxgames.markov.stage_games import StageGames
+from solvers.core import Solver, SolverState, cached_factory, check_choice, check_int, extra_fields, iterate
 from solvers.regret_matching import regret_matching_plus
-from solvers.stage_games import StageGames, run_stage_solver
 from solvers.zero_sum_kernels import MAX_EXACT_CANDIDATES, num_kernels, solve_zero_sum, value_bounds
 
 #: Relative tolerance of the zero-sum check at ``init`` (``|r_0 + r_1| <= tol * max |r|``).
 ZERO_SUM_RTOL = 1e-5
 
 
+@extra_fields
+class ValueIterationState(NamedTuple):
+    """``SolverState.extra`` of ``value_iteration`` and ``policy_iteration`` (MDPs).
+
+    Attributes:
+      values: ``[S]``: the state values ``V_t``; for policy iteration ``V^{pi_t}`` of the policy
+        evaluated in the last step.
+      residual: scalar, the Bellman residual ``||V_t - V_{t-1}||_inf`` (``inf`` at ``init``).
+    """
+
+    values: jax.Array
+    residual: jax.Array
+
+
+@extra_fields
+class MinimaxValueIterationState(NamedTuple):
+    """``SolverState.extra`` of ``minimax_value_iteration``.
+
+    Attributes:
+      values: ``[S]``: player 0's state values ``V_t`` (player 1's are ``-V_t``).
+      residual: scalar, the Bellman residual ``||V_t - V_{t-1}||_inf`` (``inf`` at ``init``).
+      stage_gap: scalar, the largest duality gap of the last stage solve (~1e-6 for the exact
+        solver in float32; 0 at ``init``).
+    """
+
+    values: jax.Array
+    residual: jax.Array
+    stage_gap: jax.Array
+
+
 def check_markov_game(game: Game, who: str, num_players: int | None = None) -> None:
-    """Raise ``ValueError`` unless ``game`` is an infinite-horizon Markov game with ``num_players``."""
-    if not hasattr(game, "joint_action_values") or not hasattr(game, "discount"):
-        raise ValueError(f"game: {who} needs a Markov game (jaxgames.markov.MarkovGame), "
-                         f"got {type(game).__name__}")
-    if getattr(game, "horizon", None) is not None:
+    """Raise unless ``game`` is an infinite-horizon Markov game with ``num_players``: a
+    ``CapabilityError`` without ``jaxgames.capabilities.JointActionValues``, else ``ValueError``."""
+    require(game, JointActionValues, who)
+    if game.horizon is not None:
         raise ValueError(f"game.horizon: {who} solves infinite-horizon discounted games; "
                          f"expected horizon=None, got {game.horizon}")
     if num_players is not None and game.num_players != num_players:
@@ -92,7 +125,7 @@ def _iterative_stage(Q: jax.Array, steps: int):
     """The foundation's regret matching+ (average) on every stage game at once."""
     stage = StageGames.zero_sum(Q)
     inner = regret_matching_plus()
-    state = run_stage_solver(inner, stage, inner.init(stage), steps)
+    state = iterate(inner, stage, inner.init(stage), steps)
     x, y = inner.output(state)
     low, up = value_bounds(Q, x, y)
     return 0.5 * (low + up), x, y, up - low
@@ -109,29 +142,30 @@ def minimax_value_iteration(stage_solver: str = "auto", stage_steps: int = 1000)
         ``5 x 5`` stage games, else iterative).
       stage_steps: iterations of the iterative stage solver per value-iteration step.
 
-    ``extra``: ``values`` (player 0's ``V_t [S]``), ``residual``
+    ``extra``: ``MinimaxValueIterationState``: ``values`` (player 0's ``V_t [S]``), ``residual``
     (``||V_t - V_{t-1}||_inf``) and ``stage_gap`` (the largest stage duality
     gap, ~1e-6 for the exact solver in float32).
     """
     check_choice(stage_solver, "stage_solver", ("auto", "exact", "iterative"))
-    check_count(stage_steps, "stage_steps")
+    check_int(stage_steps, "stage_steps", low=1)
 
     def init(game: Game, key=None) -> SolverState:
         check_zero_sum(game, "minimax_value_iteration")
         policy = game.uniform_policy()
         values = jnp.zeros((game.num_states,), policy[0].dtype)
-        extra = {"values": values, "residual": jnp.asarray(jnp.inf, values.dtype),
-                 "stage_gap": jnp.zeros((), values.dtype)}
+        extra = MinimaxValueIterationState(values=values, residual=jnp.asarray(jnp.inf, values.dtype),
+                                           stage_gap=jnp.zeros((), values.dtype))
         return SolverState(policy=policy, average=policy, step=jnp.zeros((), jnp.int32), extra=extra)
 
     def step(game: Game, state: SolverState) -> SolverState:
-        values = state.extra["values"]
+        values = state.extra.values
         Q = zero_sum_stage_payoffs(game, values)
         if _stage_mode(game, stage_solver) == "exact":
             new, x, y, gap = solve_zero_sum(Q)
         else:
             new, x, y, gap = _iterative_stage(Q, stage_steps)
-        extra = {"values": new, "residual": jnp.max(jnp.abs(new - values)), "stage_gap": jnp.max(gap)}
+        extra = MinimaxValueIterationState(values=new, residual=jnp.max(jnp.abs(new - values)),
+                                           stage_gap=jnp.max(gap))
         return SolverState(policy=(x, y), average=(x, y), step=state.step + 1, extra=extra)
 
     return Solver(init=init, step=step, output=lambda state: state.policy)
@@ -145,7 +179,7 @@ def _mdp_state(game: Game, who: str) -> SolverState:
     check_markov_game(game, who, 1)
     policy = game.uniform_policy()
     values = jnp.zeros((game.num_states,), policy[0].dtype)
-    extra = {"values": values, "residual": jnp.asarray(jnp.inf, values.dtype)}
+    extra = ValueIterationState(values=values, residual=jnp.asarray(jnp.inf, values.dtype))
     return SolverState(policy=policy, average=policy, step=jnp.zeros((), jnp.int32), extra=extra)
 
 
@@ -161,11 +195,11 @@ def value_iteration() -> Solver:
         return _mdp_state(game, "value_iteration")
 
     def step(game: Game, state: SolverState) -> SolverState:
-        values = state.extra["values"]
+        values = state.extra.values
         q = game.joint_action_values(values[None])[0]       # [S, A]
         new = jnp.max(q, axis=-1)
         policy = (_greedy(q),)
-        extra = {"values": new, "residual": jnp.max(jnp.abs(new - values))}
+        extra = state.extra._replace(values=new, residual=jnp.max(jnp.abs(new - values)))
         return SolverState(policy=policy, average=policy, step=state.step + 1, extra=extra)
 
     return Solver(init=init, step=step, output=lambda state: state.policy)
@@ -177,7 +211,7 @@ def policy_iteration() -> Solver:
 
     A state switches action only if that improves its ``Q`` by more than a few
     float ulps, so the iteration stops (stays put) once optimal instead of
-    cycling among tied actions. ``extra["values"]`` is ``V^{pi_t}`` of the
+    cycling among tied actions. ``extra.values`` is ``V^{pi_t}`` of the
     policy evaluated in the last step. One player only.
     """
 
@@ -192,7 +226,7 @@ def policy_iteration() -> Solver:
         tol = 8 * jnp.finfo(q.dtype).eps * (1.0 + jnp.max(jnp.abs(q)))
         improve = jnp.max(q, axis=-1) > current + tol
         new = (jnp.where(improve[:, None], _greedy(q), policy),)
-        extra = {"values": values, "residual": jnp.max(jnp.abs(values - state.extra["values"]))}
+        extra = state.extra._replace(values=values, residual=jnp.max(jnp.abs(values - state.extra.values)))
         return SolverState(policy=new, average=new, step=state.step + 1, extra=extra)
 
     return Solver(init=init, step=step, output=lambda state: state.policy)

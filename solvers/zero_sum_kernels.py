@@ -22,9 +22,8 @@ Determinants and adjugates are Leibniz sums over permutations (``k!`` terms),
 so the cost grows quickly with the action count: ``MAX_EXACT_CANDIDATES``
 (all games up to ``5 x 5``, 251 candidates) bounds where
 ``minimax_value_iteration`` uses it; beyond that it uses an iterative stage
-solver. Cost on this repository's 2-core CPU: ~2 us per 4x4 game, in batches
-(games x states) of any size; batches above ``CHUNK`` games run chunk by chunk
-in a ``lax.map`` so that the candidate arrays stay in cache.
+solver. Batches (games x states) of any size work; batches above ``CHUNK``
+games run chunk by chunk in a ``lax.map`` so that the candidate arrays stay in cache.
 """
 
 from __future__ import annotations

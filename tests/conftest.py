@@ -5,9 +5,15 @@ optimization passes cost more than they save. Each test process therefore starts
 with ``--xla_backend_optimization_level=0`` (the sample-based solvers' tests: 137 s -> 95 s wall on
 2 cores), then restores ``XLA_FLAGS``: the processes that tests start (notebook kernels, float64
 subprocesses, sweeps) run long computations and keep XLA's default optimization.
+
+Markers: ``slow`` (the quick loop is ``pytest -m "not slow"``) and ``requires_pyspiel`` (cross-checks
+against OpenSpiel, skipped when ``open-spiel`` is not installed; the rest of a module still runs).
 """
 
+import functools
 import os
+
+import pytest
 
 _original = os.environ.get("XLA_FLAGS")
 os.environ["XLA_FLAGS"] = ((_original or "") + " --xla_backend_optimization_level=0").strip()
@@ -18,3 +24,28 @@ if _original is None:
     del os.environ["XLA_FLAGS"]
 else:
     os.environ["XLA_FLAGS"] = _original
+
+
+# ----------------------------------------------------------------------------------------- markers
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "slow: long runs (subprocesses, notebooks, long convergence runs); "
+                   "the quick loop is `pytest -m 'not slow'`, CI runs everything")
+    config.addinivalue_line(
+        "markers", "requires_pyspiel: a cross-check against OpenSpiel; skipped when open-spiel is not installed")
+
+
+@functools.cache
+def _has_pyspiel() -> bool:
+    try:
+        import open_spiel.python  # noqa: F401
+        import pyspiel  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+@pytest.hookimpl(tryfirst=True)   # before fixtures are set up: a fixture may need OpenSpiel too
+def pytest_runtest_setup(item):
+    if item.get_closest_marker("requires_pyspiel") is not None and not _has_pyspiel():
+        pytest.skip("needs OpenSpiel (pip install open-spiel)")

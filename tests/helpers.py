@@ -6,11 +6,23 @@ import subprocess
 import sys
 from unittest import mock
 
+#: NashConv of the uniform policy in 2-player Kuhn poker (OpenSpiel's python/games/kuhn_poker_test.py,
+#: Lanctot et al. 2019); its exploitability is half of it.
+KUHN_UNIFORM_NASH_CONV = 11 / 12
+#: Player 0's equilibrium value of 2-player Kuhn poker (Kuhn 1950).
+KUHN_VALUE = -1 / 18
 
-def run_x64(script: str, timeout: int = 300) -> str:
-    """Run ``script`` in a fresh interpreter with float64 enabled; return its stdout (asserting success)."""
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=timeout,
-                         env={**os.environ, "JAX_ENABLE_X64": "1"})
+
+def run_x64(script: str, timeout: int = 300, optimize: bool = True) -> str:
+    """Run ``script`` in a fresh interpreter with float64 enabled; return its stdout (asserting success).
+
+    ``optimize=False`` compiles with ``--xla_backend_optimization_level=0`` (as the test processes do):
+    a few seconds less for a short script, whose time is mostly compilation.
+    """
+    env = {**os.environ, "JAX_ENABLE_X64": "1"}
+    if not optimize:
+        env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") + " --xla_backend_optimization_level=0").strip()
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=timeout, env=env)
     assert out.returncode == 0, out.stderr
     return out.stdout
 
@@ -56,3 +68,8 @@ def lp_solve(A):
         A_eq=np.r_[np.ones(m), 0.0][None], b_eq=[1.0], bounds=[(0, None)] * m + [(None, None)])
     assert res.status == 0
     return res.x[-1], res.x[:m]
+
+
+def lp_value(A):
+    """Value of the zero-sum matrix game ``A`` (row maximizes), by ``lp_solve``."""
+    return lp_solve(A)[0]

@@ -41,6 +41,7 @@ def assert_traces_equal(a, b):
 
 
 # ----------------------------------------------------------------------------- (1) round trip
+@pytest.mark.slow
 def test_orbax_round_trip_of_a_state_with_keys_and_named_tuples_is_exact(tmp_path):
     ks = jax.random.split(jax.random.key(3), 4)
     tables = tuple(jax.random.normal(k, (6, 2)) for k in jax.random.split(ks[0]))   # Kuhn's [infosets, A]
@@ -80,6 +81,7 @@ CHILD = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_a_run_killed_with_sigkill_resumes_with_an_identical_trace(tmp_path):
     num_steps, eval_every, every, seed = 60, 10, 20, 4
     directory = tmp_path / "ckpt"
@@ -115,6 +117,7 @@ def test_a_run_killed_with_sigkill_resumes_with_an_identical_trace(tmp_path):
     assert_traces_equal(again[1], ref_trace)
 
 
+@pytest.mark.slow
 def test_neural_solver_resumes_exactly_after_a_crash(tmp_path):
     from solvers.neural.policy_gradient import ppo
     solver = ppo(hidden_sizes=(8,), batch_size=8, num_epochs=1, num_minibatches=1)
@@ -139,6 +142,7 @@ def test_neural_solver_resumes_exactly_after_a_crash(tmp_path):
     assert_trees_equal(state, ref_state)   # flax params, optax state, key: restored exactly mid-run
 
 
+@pytest.mark.slow
 def test_chunks_that_do_not_divide_num_steps_match_too(tmp_path):
     solver, game, key = solvers.mirror_descent(0.1), matrix.rock_paper_scissors(), jax.random.key(2)
     state, trace = run_checkpointed(solver, game, 45, 10, key, directory=tmp_path, checkpoint_every=20)
@@ -200,6 +204,7 @@ def test_other_bad_arguments_raise(tmp_path):
 
 
 # ----------------------------------------------------------------------------- CLI
+@pytest.mark.slow
 def test_cli_run_with_checkpoint_every_resumes(tmp_path, capsys):
     config = tmp_path / "run.yaml"
     config.write_text("kind: run\ngame: {name: random_zero_sum}\nsolver: {name: mirror_prox}\n"

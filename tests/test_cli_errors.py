@@ -178,8 +178,9 @@ def test_sweep_and_bench_check_every_compiled_group():
     bad = {**SWEEP, "game": {"name": "kuhn_poker"}, "solver": {"name": "fictitious_play"},
            "grid": {"solver.temperature": [0.0, 0.1]}}
     with pytest.raises(cfg.ConfigError, match=r"s\.yaml: grid \(point solver\.temperature=0\.0\): solver "
-                                              r"'fictitious_play' cannot run on game 'kuhn_poker' with these "
-                                              r"parameters: temperature: smoothed fictitious play needs"):
+                                              r"'fictitious_play' cannot run on game 'kuhn_poker': fictitious_play"
+                                              r"\(temperature > 0\) needs a game with a smooth \(logit\) best "
+                                              r"response; EFGGame does not provide SmoothBestResponse"):
         cfg.parse_config(bad, "sweep", "s.yaml")
     cfg.parse_config({**bad, "grid": {"seed": [0, 1]}}, "sweep", "s.yaml")   # temperature 0: plain FP fits
     bench = {"kind": "bench", "games": [{"name": "matching_pennies"}, {"name": "kuhn_poker"}],
@@ -279,6 +280,7 @@ def test_errors_while_running_are_messages_unless_traceback_is_asked(tmp_path, c
         main(["--traceback", "run", str(path), "--out", str(tmp_path / "out")])
 
 
+@pytest.mark.slow
 def test_no_traceback_from_a_real_process(tmp_path):
     """``python -m jaxgames`` itself: a UTF-16 config, exit 2, one line, no traceback."""
     utf16 = tmp_path / "c.yaml"

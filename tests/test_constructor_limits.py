@@ -160,8 +160,8 @@ def test_grid_soccer_6x7_is_sized_before_it_is_built():
     assert time.perf_counter() - start < 2.0
 
 
+@pytest.mark.requires_pyspiel
 def test_openspiel_chess_stops_as_the_walk_goes():
-    pytest.importorskip("pyspiel")
     start = time.perf_counter()
     with pytest.raises(ValueError, match="game: the game tree has more than .* histories.*above max_bytes = 512 MiB"):
         efg.from_openspiel("chess", max_bytes=2**29)   # 4674 actions wide: ~19 KB of children table per history
@@ -298,6 +298,7 @@ def test_other_bad_values_name_the_field(call, match):
 
 
 # -- jit, vmap and grad over the array and float arguments ------------------------------------------------
+@pytest.mark.slow
 def test_matrix_game_under_jit_vmap_grad():
     A = jnp.array([[1.0, -1.0], [-1.0, 1.0]])
     jitted = jax.jit(lambda p: _value(matrix.MatrixGame(p)))(jnp.stack([A, -A]))
@@ -327,6 +328,7 @@ def test_markov_game_under_jit_vmap_grad():
         pytest.approx(1 + 0.9 + 0.81, rel=1e-5)
 
 
+@pytest.mark.slow
 def test_grid_games_under_jit_vmap_grad():
     soccer = jax.vmap(lambda p: markov.grid_soccer(2, 3, draw_probability=p).transitions)(jnp.array([0.0, 0.3]))
     np.testing.assert_allclose(soccer[0], markov.grid_soccer(2, 3).transitions, atol=1e-6)
@@ -342,6 +344,7 @@ def test_grid_games_under_jit_vmap_grad():
     np.testing.assert_allclose(tft, markov.memory_one_policy(markov.TIT_FOR_TAT, 1))
 
 
+@pytest.mark.slow
 def test_poker_under_jit_vmap_grad():
     value = jax.jit(lambda b: _value(efg.kuhn_poker(bet=b)))(1.0)
     assert float(value) == pytest.approx(0.125, abs=1e-6)   # player 0's value of the uniform policy

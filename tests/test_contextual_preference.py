@@ -23,6 +23,7 @@ def _random_policy(seed):
     return tuple(jnp.asarray(rng.dirichlet(np.ones(A), size=C), jnp.float32) for _ in range(2))
 
 
+@pytest.mark.slow
 def test_exact_values_match_brute_force_and_the_per_context_preference_games():
     game = _game()
     P, rho = np.asarray(game.preferences, np.float64), np.asarray(game.context_probs, np.float64)
@@ -50,6 +51,7 @@ def test_exact_values_match_brute_force_and_the_per_context_preference_games():
     np.testing.assert_allclose(game.evaluate((br[0], policy[1])).values[0], br0, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_the_lp_equilibrium_of_every_context_has_zero_gap_and_regularized_gap_is_per_context():
     game = _game()
     P = np.asarray(game.preferences, np.float64)
@@ -120,6 +122,7 @@ def test_bad_input_names_the_field():
         jaxgames.make_env(game, num_rounds=2)
 
 
+@pytest.mark.slow
 def test_simulator_contract_shapes_and_autoreset():
     game = _game()
     env = jaxgames.make_env(game)

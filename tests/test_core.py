@@ -2,6 +2,7 @@
 
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from jaxgames import simplex
 from jaxgames.core import Game
@@ -72,6 +73,7 @@ def _reference_projection(v):
     return np.maximum(v - css[rho] / (rho + 1), 0)
 
 
+@pytest.mark.slow
 def test_projection_matches_the_sorting_algorithm_on_both_code_paths():
     rng = np.random.default_rng(0)
     for n in (1, 2, 5, 16, 17, 64, 150):  # <= 16: all-pairs path; > 16: Michelot's iteration

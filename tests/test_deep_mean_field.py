@@ -30,6 +30,7 @@ def game():
 _exploitability_of = jax.jit(lambda game, pi: game.exploitability((pi,)))
 
 
+@pytest.mark.slow
 def test_learns_from_the_simulator_only_vmapped_over_keys_and_learning_rates(game):
     """One jitted vmap over (key, eta), traced with every exact-model method raising.
 
@@ -61,6 +62,7 @@ def test_learns_from_the_simulator_only_vmapped_over_keys_and_learning_rates(gam
     assert abs(expl[2] - uniform) < 0.05, (expl[2], uniform)
 
 
+@pytest.mark.slow
 def test_monte_carlo_targets_and_minibatches_learn(game):
     """Monte Carlo returns and 4 minibatches of the 20 decision points also fall below uniform / 10."""
     solver = deep_mirror_descent(learning_rate=1.0, estimator="monte_carlo", num_minibatches=4, **SMALL)
@@ -75,6 +77,7 @@ def test_monte_carlo_targets_and_minibatches_learn(game):
     assert expl < float(_exploitability_of(game, game.uniform_policy()[0])) / 10, expl
 
 
+@pytest.mark.slow
 def test_init_plays_uniform_and_carries_the_networks(game):
     """The cumulative network's output layer starts at zero, so pi_0 is exactly uniform."""
     state = deep_mirror_descent(**SMALL).init(game, jax.random.key(0))

@@ -1,4 +1,6 @@
-"""Extensive-form engine: exact metrics against OpenSpiel, conversions, the shared solvers (CFR, XFP)."""
+"""Extensive-form engine: exact metrics against OpenSpiel, conversions, the shared solvers (CFR, XFP).
+
+The OpenSpiel cross-checks are marked ``requires_pyspiel``; the rest runs on the native games without it."""
 
 import jax
 import jax.numpy as jnp
@@ -9,14 +11,20 @@ import jaxgames
 import solvers
 from jaxgames.efg.openspiel import from_openspiel, from_openspiel_policy, to_openspiel_policy
 from jaxgames.efg.tree import build_tree
-from helpers import run_x64
+from helpers import KUHN_UNIFORM_NASH_CONV, KUHN_VALUE, run_x64
 
-pyspiel = pytest.importorskip("pyspiel")
-from open_spiel.python.algorithms import exploitability as os_expl  # noqa: E402
+requires_pyspiel = pytest.mark.requires_pyspiel
 
 
 @pytest.fixture(scope="module")
 def games():
+    """The native games (no OpenSpiel needed; ``test_native_poker_equals_openspiel`` ties them to OpenSpiel's)."""
+    return {"kuhn_poker": jaxgames.kuhn_poker(), "leduc_poker": jaxgames.leduc_poker()}
+
+
+@pytest.fixture(scope="module")
+def converted():
+    """OpenSpiel's Kuhn and Leduc poker, converted by ``from_openspiel``."""
     return {name: from_openspiel(name) for name in ("kuhn_poker", "leduc_poker")}
 
 
@@ -34,24 +42,28 @@ def test_tree_sizes_match_the_games(games):
     assert games["leduc_poker"].tree.num_infosets == (468, 468)
 
 
-def test_uniform_policy_known_values(games):
-    kuhn = games["kuhn_poker"]
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["native", pytest.param("converted", marks=requires_pyspiel)])
+def test_uniform_policy_known_values(games, kind, request):
+    kuhn = games["kuhn_poker"] if kind == "native" else request.getfixturevalue("converted")["kuhn_poker"]
     u = kuhn.uniform_policy()
-    assert float(jaxgames.nash_conv(kuhn, u)) == pytest.approx(0.916667, abs=1e-5)
-    assert float(jaxgames.exploitability(kuhn, u)) == pytest.approx(0.458333, abs=1e-5)
-    np.testing.assert_allclose(jaxgames.evaluate(kuhn, u).values, [0.125, -0.125], atol=1e-6)
-    leduc = games["leduc_poker"]
-    expected = os_expl.nash_conv(pyspiel.load_game("leduc_poker"),
-                                 to_openspiel_policy(leduc, leduc.uniform_policy()))
-    assert float(jaxgames.nash_conv(leduc, leduc.uniform_policy())) == pytest.approx(expected, abs=1e-5)
+    assert float(jaxgames.nash_conv(kuhn, u)) == pytest.approx(KUHN_UNIFORM_NASH_CONV, abs=1e-5)
+    assert float(jaxgames.exploitability(kuhn, u)) == pytest.approx(KUHN_UNIFORM_NASH_CONV / 2, abs=1e-5)
+    # player 0's value under uniform play: 1/8 (by hand, over the 6 deals and 5 betting lines)
+    np.testing.assert_allclose(jaxgames.evaluate(kuhn, u).values, [1 / 8, -1 / 8], atol=1e-6)
 
 
+@pytest.mark.slow
+@requires_pyspiel
 @pytest.mark.parametrize("name", ["kuhn_poker", "leduc_poker"])
-def test_exploitability_equals_openspiel_on_random_policies(games, name):
-    game, spiel = games[name], pyspiel.load_game(name)
+def test_exploitability_equals_openspiel_on_random_policies(converted, games, name):
+    import pyspiel
+    from open_spiel.python.algorithms import exploitability as os_expl
+    game, spiel = converted[name], pyspiel.load_game(name)
+    assert game.tree.num_histories == games[name].tree.num_histories
+    assert game.tree.num_infosets == games[name].tree.num_infosets
     rng = np.random.default_rng(0)
-    for _ in range(3):
-        policy = random_policy(game, rng)
+    for policy in [game.uniform_policy()] + [random_policy(game, rng) for _ in range(3)]:
         tab = to_openspiel_policy(game, policy)
         assert float(jaxgames.exploitability(game, policy)) == pytest.approx(
             os_expl.exploitability(spiel, tab), abs=1e-5)
@@ -66,6 +78,7 @@ def test_exploitability_equals_openspiel_on_random_policies(games, name):
                 spiel.new_initial_state()), abs=1e-5)
 
 
+@pytest.mark.slow
 def test_cfr_plus_solves_kuhn_and_finds_the_game_value(games):
     kuhn = games["kuhn_poker"]
     solver = solvers.regret_matching_plus()
@@ -73,14 +86,16 @@ def test_cfr_plus_solves_kuhn_and_finds_the_game_value(games):
     assert float(trace.exploitability[-1]) < 1e-3
     state, trace = solvers.run(solver, kuhn, 3000, eval_every=3000)
     value = float(jaxgames.evaluate(kuhn, solver.output(state)).values[0])
-    assert value == pytest.approx(-1 / 18, abs=1e-4)
+    assert value == pytest.approx(KUHN_VALUE, abs=1e-4)
 
 
+@pytest.mark.slow
 def test_cfr_plus_solves_leduc(games):
     _, trace = solvers.run(solvers.regret_matching_plus(), games["leduc_poker"], 1000, eval_every=500)
     assert float(trace.exploitability[-1]) < 1e-3
 
 
+@pytest.mark.slow
 def test_xfp_and_vanilla_cfr_averages_converge_on_kuhn(games):
     kuhn = games["kuhn_poker"]
     for solver in (solvers.fictitious_play(), solvers.regret_matching()):
@@ -89,8 +104,11 @@ def test_xfp_and_vanilla_cfr_averages_converge_on_kuhn(games):
         assert e[-1] < 5e-3 and e[-1] < e[0] / 2, e
 
 
+@pytest.mark.slow
+@requires_pyspiel
 def test_cfr_plus_is_openspiels_cfr_plus():
     """Alternating RM+ with linear averaging on counterfactual values = OpenSpiel's CFRPlusSolver."""
+    import pyspiel
     spiel = pyspiel.load_game("kuhn_poker")
     reference = pyspiel.CFRPlusSolver(spiel)
     for _ in range(50):
@@ -100,6 +118,8 @@ def test_cfr_plus_is_openspiels_cfr_plus():
     assert float(trace.exploitability[-1]) == pytest.approx(expected, rel=1e-3)
 
 
+@pytest.mark.slow
+@requires_pyspiel
 def test_float64_cfr_plus_matches_openspiel_to_1e_9_and_gets_below_1e_6():
     script = ("import jax, solvers, pyspiel\n"
               "from jaxgames.efg.openspiel import from_openspiel\n"
@@ -120,6 +140,7 @@ def test_float64_cfr_plus_matches_openspiel_to_1e_9_and_gets_below_1e_6():
     assert int(steps) == 350000 and float(final) < 1e-6
 
 
+@pytest.mark.slow
 def test_bad_policies_and_bad_games(games):
     kuhn = games["kuhn_poker"]
     u = kuhn.uniform_policy()
@@ -135,6 +156,10 @@ def test_bad_policies_and_bad_games(games):
     bad = lu[0].at[illegal[0]].set(jnp.zeros(3).at[illegal[1]].set(1.0))
     with pytest.raises(ValueError, match=r"policy\[0\]: puts probability on illegal actions"):
         jaxgames.exploitability(leduc, (bad, lu[1]))
+
+
+@requires_pyspiel
+def test_bad_openspiel_games():
     with pytest.raises(ValueError, match="not an extensive-form .*convert_to_turn_based"):
         from_openspiel("matrix_rps")
     with pytest.raises(ValueError, match="too large for a tabular model"):
@@ -167,12 +192,16 @@ def test_imperfect_recall_is_refused():
 
 
 # ------------------------------------------------------------------ native Kuhn / Leduc
+@pytest.mark.slow
 @pytest.mark.parametrize("make, spiel_name", [
     (lambda: jaxgames.kuhn_poker(), "kuhn_poker"),
     (lambda: jaxgames.kuhn_poker(3), "kuhn_poker(players=3)"),
     (lambda: jaxgames.leduc_poker(), "leduc_poker"),
 ])
+@requires_pyspiel
 def test_native_poker_equals_openspiel(make, spiel_name):
+    import pyspiel
+    from open_spiel.python.algorithms import exploitability as os_expl
     game, spiel = make(), pyspiel.load_game(spiel_name)
     rng = np.random.default_rng(2)
     for policy in (game.uniform_policy(), random_policy(game, rng)):
@@ -182,6 +211,7 @@ def test_native_poker_equals_openspiel(make, spiel_name):
             np.testing.assert_array_equal(np.asarray(ours), np.asarray(back))
 
 
+@pytest.mark.slow
 def test_batch_of_kuhn_variants_in_one_call():
     bets = jnp.array([0.5, 1.0, 2.0, 3.0])
     solver = solvers.regret_matching_plus()
@@ -197,7 +227,7 @@ def test_batch_of_kuhn_variants_in_one_call():
             float(traces.exploitability[i, 0]), abs=1e-6)
     # The bet size changes the game: the equilibrium value of the default game is -1/18.
     values = jax.vmap(lambda b, avg: jaxgames.kuhn_poker(bet=b).evaluate(avg).values[0])(bets, states.average)
-    assert float(values[1]) == pytest.approx(-1 / 18, abs=2e-3)
+    assert float(values[1]) == pytest.approx(KUHN_VALUE, abs=2e-3)
     assert abs(float(values[3]) - float(values[1])) > 1e-2
 
 
@@ -211,8 +241,12 @@ def test_bad_poker_parameters():
 
 
 # ------------------------------------------------------------------- the CFR family, MMD
+@pytest.mark.slow
+@requires_pyspiel
 def test_discounted_cfr_matches_openspiel_and_solves_leduc():
+    import pyspiel
     from open_spiel.python.algorithms import discounted_cfr as os_dcfr
+    from open_spiel.python.algorithms import exploitability as os_expl
     spiel = pyspiel.load_game("kuhn_poker")
     for params, reference in [((1.5, 0.0, 2.0), os_dcfr.DCFRSolver(spiel, alpha=1.5, beta=0.0, gamma=2.0)),
                               ((1.0, 1.0, 1.0), os_dcfr.LCFRSolver(spiel))]:
@@ -233,6 +267,7 @@ def test_named_cfr_solvers_are_the_regret_matching_family():
         assert name in solvers.SOLVERS
 
 
+@pytest.mark.slow
 def test_mmd_last_iterate_solves_kuhn_with_its_magnet_schedule():
     solver = solvers.mmd()
     state, trace = solvers.run(solver, jaxgames.kuhn_poker(), 1000, eval_every=500)
@@ -240,12 +275,16 @@ def test_mmd_last_iterate_solves_kuhn_with_its_magnet_schedule():
     assert float(trace.exploitability[-1]) < 1e-3
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", [
     "liars_dice(dice_sides=3)",
     "turn_based_simultaneous_game(game=goofspiel(num_cards=3,imp_info=True))",
     "tiny_hanabi",  # two-player cooperative (general-sum) game
 ])
+@requires_pyspiel
 def test_other_openspiel_games_convert_exactly(name):
+    import pyspiel
+    from open_spiel.python.algorithms import exploitability as os_expl
     spiel = pyspiel.load_game(name)
     game = from_openspiel(spiel)
     rng = np.random.default_rng(3)
@@ -259,9 +298,11 @@ def test_other_openspiel_games_convert_exactly(name):
 
 # -- dilated-entropy first-order methods -------------------------------------------------------
 
+@requires_pyspiel
 def test_dilated_mmd_is_openspiels_mmd_dilated_ent():
     """Same iterates as OpenSpiel's MMDDilatedEnt: its regularizer is the dilated entropy itself,
     i.e. our KL to an all-ones "magnet" (log rho = 0); it updates both players simultaneously."""
+    import pyspiel
     from open_spiel.python.algorithms import mmd_dilated
     # Also equal on Leduc (checked by hand: exploitability 2.045609105318 after 10 steps, both);
     # OpenSpiel's Python set-up of Leduc's sequence form takes ~10 s, too long for CI.
@@ -271,7 +312,8 @@ def test_dilated_mmd_is_openspiels_mmd_dilated_ent():
         game = from_openspiel(spiel)
         solver = solvers.first_order_solver("mirror_descent", reference.stepsize, "dilated", 0.1)
         state = solver.init(game)
-        state = state.replace(extra={"magnet": tuple(jnp.asarray(m, jnp.float32) for m in game.tree.legal)})
+        state = state.replace(extra=state.extra._replace(
+            magnet=tuple(jnp.asarray(m, jnp.float32) for m in game.tree.legal)))
         step = jax.jit(solver.step)
         for _ in range(steps):
             reference.update_sequences()
@@ -281,6 +323,7 @@ def test_dilated_mmd_is_openspiels_mmd_dilated_ent():
             np.testing.assert_allclose(np.asarray(ours), np.asarray(theirs), atol=2e-5)
 
 
+@pytest.mark.slow
 def test_dilated_geometry_is_the_entropic_one_on_matrix_games():
     game = jaxgames.matrix.random_zero_sum(jax.random.PRNGKey(0), (4, 5))
     for a, b in ((solvers.mmd(geometry="dilated"), solvers.mmd()),
@@ -297,12 +340,14 @@ def test_dilated_mmd_last_iterate_solves_kuhn_with_its_magnet_schedule():
     assert float(trace.exploitability[-1]) < 1e-3
 
 
+@pytest.mark.slow
 def test_dilated_optimistic_last_iterate_solves_kuhn():
     solver = solvers.optimistic_mirror_descent(3.0, geometry="dilated", output="last")
     _, trace = solvers.run(solver, jaxgames.kuhn_poker(), 1000, eval_every=500)
     assert float(trace.exploitability[-1]) < 1e-3
 
 
+@pytest.mark.slow
 def test_dilated_mirror_prox_average_converges_at_rate_one_over_t_on_leduc():
     """Nemirovski's bound: the average's gap is O(1/t) with the dilated entropy (Kroer et al. 2020)."""
     _, trace = solvers.run(solvers.mirror_prox(10.0, geometry="dilated"), jaxgames.leduc_poker(), 1000,

@@ -71,6 +71,7 @@ def _first_episodes(traj):
     return traj.done & (index < EPISODES)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name, biased", [("kuhn", False), ("kuhn3", False), ("leduc", False), ("kuhn", True)])
 def test_mean_return_matches_the_exact_values(name, biased):
     env, game, policy, traj = _play(name, biased)
@@ -87,6 +88,7 @@ def test_mean_return_matches_the_exact_values(name, biased):
     assert np.any(np.abs(mean - np.asarray(other.values)) > 5 * sem), (mean, other.values, sem)
 
 
+@pytest.mark.slow
 def test_chance_outcomes_follow_the_games_chance_probabilities():
     """Leduc with biased cards (deal and public card): each chance edge's frequency is binomial."""
     env, game, _, traj = _play("leduc", True)
@@ -175,6 +177,7 @@ class _GambleGame:
         return _GambleState()
 
 
+@pytest.mark.slow
 def test_any_game_root_decision_and_chance_that_ends_the_game():
     game = jaxgames.efg.EFGGame(jaxgames.efg.build_tree(_GambleGame()), name="gamble")
     env = EFGEnv(game)
@@ -246,6 +249,7 @@ def test_trajectories_follow_the_tree(name):
     assert np.mean(restart != h[:, 0]) > 0.5           # new episodes get new deals
 
 
+@pytest.mark.slow
 def test_kuhn_step_by_step():
     env = _env("kuhn", autoreset=False)
     tree = env.tree
@@ -315,6 +319,7 @@ def test_step_autoreset_reports_the_terminal_and_returns_a_new_episode():
     np.testing.assert_array_equal(state.rewards, [0.0, 0.0])
 
 
+@pytest.mark.slow
 def test_illegal_actions_raise_when_concrete_and_become_the_first_legal_action_under_jit():
     env = _env("leduc")
     state, _ = env.reset(jax.random.key(11))
@@ -337,6 +342,7 @@ def test_illegal_actions_raise_when_concrete_and_become_the_first_legal_action_u
     assert int(auto.history) == int(call.history)
 
 
+@pytest.mark.slow
 def test_batch_of_1024_in_one_jitted_call_and_vmap_over_games():
     env = _env("leduc")
     keys = jax.random.split(jax.random.key(13), 1024)
@@ -408,9 +414,10 @@ def _spiel_tensors(tree, spiel_game):
     return info, obs, chance
 
 
+@pytest.mark.requires_pyspiel
 @pytest.mark.parametrize("name", ["kuhn", "kuhn3", "leduc", "kuhn_openspiel"])
 def test_tensor_tables_and_env_equal_openspiel_at_every_history_for_every_player(name):
-    pyspiel = pytest.importorskip("pyspiel")
+    import pyspiel
     env, spiel_name = _tensor_env(name)
     spiel_game, tree = pyspiel.load_game(spiel_name), env.tree
     assert env.information_state_tensor_size == spiel_game.information_state_tensor_size()
@@ -440,6 +447,7 @@ def test_tensor_tables_and_env_equal_openspiel_at_every_history_for_every_player
     np.testing.assert_array_equal(acting[~decision], 0.0)
 
 
+@pytest.mark.requires_pyspiel
 def test_native_kuhn_and_openspiel_kuhn_share_tables():
     """Both builds record the same tables (the trees enumerate histories in the same order)."""
     native, _ = _tensor_env("kuhn")
@@ -449,6 +457,7 @@ def test_native_kuhn_and_openspiel_kuhn_share_tables():
     np.testing.assert_array_equal(native.tree.observation_tensors, converted.tree.observation_tensors)
 
 
+@pytest.mark.slow
 def test_tensors_of_a_jitted_vmapped_episode_are_the_table_rows_of_the_histories_visited():
     """Leduc, 64 environments stepped (plain ``step``: terminals are absorbing and visited) with random
     actions: the TimeStep observation and both tensors of every player equal the table rows."""
@@ -489,6 +498,7 @@ def test_tensors_of_a_jitted_vmapped_episode_are_the_table_rows_of_the_histories
     np.testing.assert_array_equal(got, tree.information_state_tensors[rows, traj.state.current_player])
 
 
+@pytest.mark.slow
 def test_observation_kinds_and_payoff_variants_share_the_tables():
     kuhn = jaxgames.kuhn_poker()
     key = jax.random.key(22)
@@ -509,6 +519,7 @@ def test_observation_kinds_and_payoff_variants_share_the_tables():
     np.testing.assert_array_equal(env.observation_tensor(states, 0)[:, 5:], [[2.0, 1.0], [2.0, 1.0]])
 
 
+@pytest.mark.slow
 def test_tensor_bad_input():
     gamble = EFGEnv(jaxgames.efg.EFGGame(jaxgames.efg.build_tree(_GambleGame()), name="gamble"))
     assert gamble.tree.information_state_tensors is None and gamble.information_state_tensor_size is None

@@ -6,6 +6,7 @@ legal actions, history, terminal returns, and every player's information-state
 and observation tensors (exactly); and that our information-state strings
 induce the same partition of histories as pyspiel's, for every player (a bijection
 between our strings and OpenSpiel's, at every node where pyspiel defines them).
+Those walks are marked ``requires_pyspiel``; the tests of non-default parameters need no OpenSpiel.
 """
 
 from __future__ import annotations
@@ -14,9 +15,7 @@ import collections
 
 import pytest
 
-pyspiel = pytest.importorskip("pyspiel")
-
-from jaxgames.efg import rules  # noqa: E402
+from jaxgames.efg import rules
 
 TOL = 1e-12
 
@@ -109,8 +108,10 @@ EXPECTED = {
 }
 
 
+@pytest.mark.requires_pyspiel
 @pytest.mark.parametrize("num_players", [2, 3, 4])
 def test_kuhn_matches_openspiel(num_players):
+    import pyspiel
     stats = _compare_with_pyspiel(rules.kuhn_poker_rules(num_players=num_players),
                                   pyspiel.load_game("kuhn_poker", {"players": num_players}))
     histories, terminals, infosets = EXPECTED[("kuhn_poker", num_players)]
@@ -119,7 +120,9 @@ def test_kuhn_matches_openspiel(num_players):
     assert [len(s) for s in stats.decision_infosets] == infosets
 
 
+@pytest.mark.requires_pyspiel
 def test_leduc_matches_openspiel():
+    import pyspiel
     stats = _compare_with_pyspiel(rules.leduc_poker_rules(), pyspiel.load_game("leduc_poker"))
     histories, terminals, infosets = EXPECTED[("leduc_poker", 2)]
     assert stats.histories == histories
@@ -127,10 +130,13 @@ def test_leduc_matches_openspiel():
     assert [len(s) for s in stats.decision_infosets] == infosets
 
 
+@pytest.mark.requires_pyspiel
 def test_leduc_three_players_random_playouts():
     """3-player Leduc (1.8M histories; a full walk, which also agrees, takes ~1 min):
     compare 400 random playouts step by step."""
     import random
+
+    import pyspiel
 
     rng = random.Random(0)
     our_game = rules.leduc_poker_rules(num_players=3)
@@ -210,6 +216,7 @@ def test_kuhn_parameters_change_payoffs_not_tree():
     assert _terminal_returns(bigger, [0, 2, 1, 0]) == [2.0, -2.0]
 
 
+@pytest.mark.slow
 def test_leduc_parameters_change_payoffs_not_tree():
     default = rules.leduc_poker_rules()
     other = rules.leduc_poker_rules(ante=2.0, raise_amounts=(3.0, 6.0))

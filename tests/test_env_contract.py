@@ -35,6 +35,7 @@ def _random_policy(game, seed):
     return tuple(out)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("family", FAMILIES)
 def test_one_contract_for_every_family(family):
     game, options = _games()[family]
@@ -63,6 +64,7 @@ def test_one_contract_for_every_family(family):
     assert ts.rewards.shape == (4, n)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("family", FAMILIES)
 def test_simulated_returns_match_the_exact_values(family):
     """The mean return of simulated episodes under a random policy equals ``evaluate`` (4 SE)."""
@@ -90,6 +92,7 @@ def test_simulated_returns_match_the_exact_values(family):
     assert np.all(np.abs(mean - exact) < 4 * sem + 1e-5), (mean, exact, sem)
 
 
+@pytest.mark.slow
 def test_rollout_is_reproducible_batched_and_validated():
     env = jaxgames.make_env(jaxgames.leduc_poker())
     a = jaxgames.rollout(jax.random.key(0), env, None, 20, batch_size=8)[1]
@@ -129,6 +132,7 @@ def test_make_env_rejects_unknown_games_and_options():
         env.reset(jax.random.key(0), markov.random_zero_sum(jax.random.key(0), 5, 2))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("family", ["efg", "markov", "mean_field"])
 def test_bad_actions_raise_when_concrete_and_are_replaced_under_jit(family):
     game, options = _games()[family]
@@ -162,6 +166,7 @@ def test_illegal_action_in_a_state_where_it_is_out_of_the_mask():
         env.step(jax.random.key(0), state, 0)
 
 
+@pytest.mark.slow
 def test_stepping_past_the_end_without_autoreset():
     env = jaxgames.make_env(matrix.rock_paper_scissors(), num_rounds=1, autoreset=False)
     state, _ = env.reset(jax.random.key(0))
@@ -183,6 +188,7 @@ def test_stepping_past_the_end_without_autoreset():
                   jnp.array([0, 1]))
 
 
+@pytest.mark.slow
 def test_bernoulli_preference_feedback_is_unbiased():
     P = matrix.cyclic_preferences(3, margin=0.3)
     game = matrix.preference_game(P)
@@ -195,6 +201,7 @@ def test_bernoulli_preference_feedback_is_unbiased():
     assert abs(outcomes.mean() - float(P[0, 1])) < 4 * np.sqrt(0.8 * 0.2 / 20000)
 
 
+@pytest.mark.slow
 def test_pgx_view_follows_pgx_conventions():
     pgx = pytest.importorskip("pgx")
     from pgx.experimental import auto_reset

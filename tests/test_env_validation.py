@@ -111,6 +111,7 @@ def test_illegal_action_names_the_player_and_the_legal_ones():
 
 
 # -- under jit: the documented behaviour ----------------------------------------------------------
+@pytest.mark.slow
 def test_under_jit_bad_actions_become_the_lowest_legal_action_in_any_integer_dtype(started):
     env, state, ts = started
     good = _lowest_legal(env, ts)
@@ -131,6 +132,7 @@ def test_under_jit_bad_actions_become_the_lowest_legal_action_in_any_integer_dty
         jax.jit(lambda s: env.step(KEY, s, _with(env, good, 2**32)))(state)
 
 
+@pytest.mark.slow
 def test_uint32_max_under_jit_is_not_wrapped_to_a_legal_action():
     """Kuhn at its first decision: check (0) and bet (1) both legal; uint32 ``2**32 - 1`` must act as
     the lowest legal (0), and so must ``2**32 + 1`` as int64 would if x64 were on (no wrap to 1)."""
@@ -171,6 +173,7 @@ def test_stepping_past_the_end_raises_and_is_a_no_op_under_jit(family):
 
 
 # -- states, keys, params -------------------------------------------------------------------------
+@pytest.mark.slow
 def test_states_of_the_wrong_kind_name_state(started):
     env, state, ts = started
     good = _lowest_legal(env, ts)
@@ -263,6 +266,7 @@ def test_constructor_options_are_checked():
 
 
 # -- rollout --------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_rollout_arguments_are_checked_not_truncated():
     env = jaxgames.make_env(matrix.rock_paper_scissors(), num_rounds=2)
     for bad in (2.5, 2.0, "3", True, None, 0, -1, [2]):
@@ -306,6 +310,7 @@ def test_pgx_view_checks_actions_keys_and_states():
     np.testing.assert_array_equal(view.step(finished, 1).rewards, 0.0)
 
 
+@pytest.mark.slow
 def test_family_helpers_check_their_arguments():
     crowd = mean_field.crowd_modelling(4, 2)
     agents = jaxgames.make_env(crowd, num_agents=3)
@@ -343,6 +348,7 @@ _DTYPES = [np.int8, np.uint8, np.int32, np.uint32, np.int64, np.uint64, np.float
            np.complex64]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("family", ["matrix", "efg", "mean_field"])
 def test_random_actions_end_in_a_step_or_a_named_error(family):
     env = _env(family)

@@ -85,10 +85,15 @@ def test_bad_sweep_configs_fail_before_anything_runs(tmp_path, capsys):
             cfg.parse_config(dict(TINY_SWEEP, grid=grid), "sweep", "s.yaml")
 
 
-def test_overrides_and_shipped_configs():
+@pytest.mark.slow
+def test_every_shipped_config_validates():
+    """Validation builds every game and traces every solver of the config (~30 s for all of them)."""
     for path in sorted((REPO / "configs").glob("*.yaml")):
         kind = yaml.safe_load(path.read_text())["kind"]
-        cfg.load_config(path, kind)  # every shipped config validates
+        cfg.load_config(path, kind)
+
+
+def test_overrides_and_shipped_configs():
     c = cfg.load_config(REPO / "configs" / "matrix_run.yaml", "run",
                         ["solver.params.learning_rate=0.05", "num_steps=10", "game.params.num_actions=[3, 4]"])
     assert c.solver.params["learning_rate"] == 0.05 and c.num_steps == 10
@@ -111,13 +116,14 @@ def test_registry_lists_every_game_and_solver_with_defaults(capsys, tmp_path):
 
 
 # ------------------------------------------------------------------------------- CLI
-def test_cli_run_sweep_and_bench_on_tiny_configs(tmp_path):
+@pytest.mark.slow
+def test_cli_run_sweep_and_bench_on_tiny_configs(tmp_path, capsys):
+    """``run`` and a bad ``sweep`` in-process (``main``); ``bench`` in a real process (``python -m jaxgames``)."""
     run_cfg = write(tmp_path, "run.yaml", {"kind": "run", "game": {"name": "random_zero_sum"},
                                            "solver": {"name": "regret_matching_plus"}, "num_games": 3,
                                            "num_steps": 100, "eval_every": 50})
-    res = cli("run", run_cfg, "solver.averaging=uniform", "--out", tmp_path / "run")
-    assert res.returncode == 0, res.stderr
-    assert "regret_matching_plus on 3 x random_zero_sum" in res.stdout
+    assert main(["run", str(run_cfg), "solver.averaging=uniform", "--out", str(tmp_path / "run")]) == 0
+    assert "regret_matching_plus on 3 x random_zero_sum" in capsys.readouterr().out
     trace = read_csv(tmp_path / "run" / "trace.csv")
     assert len(trace) == 6 and {r["step"] for r in trace} == {"50", "100"}
     meta = json.loads((tmp_path / "run" / "config.json").read_text())
@@ -137,8 +143,8 @@ def test_cli_run_sweep_and_bench_on_tiny_configs(tmp_path):
     assert "exploitability@10_steps" in (tmp_path / "bench" / "results.csv").read_text()
     assert "results written to" in res.stdout and "@40" in res.stdout
 
-    res = cli("sweep", write(tmp_path, "bad.yaml", {"kind": "sweep", "game": {"name": "nope"}}))
-    assert res.returncode == 2 and "game.name: unknown game 'nope'" in res.stderr
+    assert main(["sweep", str(write(tmp_path, "bad.yaml", {"kind": "sweep", "game": {"name": "nope"}}))]) == 2
+    assert "game.name: unknown game 'nope'" in capsys.readouterr().err
 
 
 # ---------------------------------------------------------------------------- sweeps
@@ -159,6 +165,7 @@ def sweep_matrix(rows, steps):
     return np.array([[float(r[f"exploitability@{s}"]) for s in steps] for r in rows])
 
 
+@pytest.mark.slow
 def test_sweep_equals_a_python_loop(tmp_path):
     from jaxgames.experiments.execute import plan_chunks, run_sweep
     config = cfg.parse_config(TINY_SWEEP, "sweep")
@@ -172,6 +179,7 @@ def test_sweep_equals_a_python_loop(tmp_path):
     assert len(list((tmp_path / "sweep" / "chunks").glob("chunk_*.csv"))) == 6
 
 
+@pytest.mark.slow
 def test_sweep_over_game_parameters_equals_a_python_loop(tmp_path):
     """A float game parameter is batched; an int one (the number of responses) splits compiles."""
     from jaxgames.experiments.execute import plan_chunks, run_sweep
@@ -192,11 +200,12 @@ SLOW_SWEEP = {
     "game": {"name": "random_zero_sum", "params": {"num_actions": 30}},
     "solver": {"name": "extragradient"},
     "num_steps": 20000, "eval_every": 20000, "chunk_size": 4,
-    "grid": {"solver.learning_rate": [0.05, 0.1, 0.2, 0.3], "seed": list(range(16))},
+    "grid": {"solver.learning_rate": [0.05, 0.1, 0.2, 0.3], "seed": list(range(8))},
 }
 
 
-def test_killed_sweep_resumes_and_loses_at_most_one_chunk(tmp_path):
+@pytest.mark.slow
+def test_killed_sweep_resumes_and_loses_at_most_one_chunk(tmp_path, capsys):
     path = write(tmp_path, "slow.yaml", SLOW_SWEEP)
     out = tmp_path / "out"
     proc = subprocess.Popen([sys.executable, "-m", "jaxgames", "sweep", str(path), "--out", str(out)],
@@ -208,26 +217,27 @@ def test_killed_sweep_resumes_and_loses_at_most_one_chunk(tmp_path):
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     before = {p.name: p.stat().st_mtime_ns for p in chunk_dir.glob("chunk_*.csv")}
-    assert 2 <= len(before) < 16, f"kill landed outside the sweep: {len(before)} chunks on disk"
+    assert 2 <= len(before) < 8, f"kill landed outside the sweep: {len(before)} chunks on disk"
     assert not (out / "results.csv").exists()
     res = cli("sweep", path, "--out", out)
     assert res.returncode == 0, res.stderr
-    assert f"resumed: {4 * len(before)} of 64 grid points were already on disk" in res.stderr
+    assert f"resumed: {4 * len(before)} of 32 grid points were already on disk" in res.stderr
     for name, mtime in before.items():  # finished chunks were not recomputed
         assert (chunk_dir / name).stat().st_mtime_ns == mtime
     rows = read_csv(out / "results.csv")
-    assert [int(r["point"]) for r in rows] == list(range(64))
+    assert [int(r["point"]) for r in rows] == list(range(32))
     # Resumed results equal an uninterrupted run of a few of the same points.
-    config = cfg.parse_config(dict(SLOW_SWEEP, grid={"solver.learning_rate": [0.05], "seed": [0, 15]}), "sweep")
+    config = cfg.parse_config(dict(SLOW_SWEEP, grid={"solver.learning_rate": [0.05], "seed": [0, 7]}), "sweep")
     ref = loop_reference(config)[:, -1]
     by_point = {(int(r["seed"]), float(r["solver.learning_rate"])): float(r["final_exploitability"]) for r in rows}
-    np.testing.assert_allclose([by_point[(0, 0.05)], by_point[(15, 0.05)]], ref, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose([by_point[(0, 0.05)], by_point[(7, 0.05)]], ref, rtol=1e-4, atol=1e-6)
     # Another config into the same directory is refused rather than mixed in.
     other = write(tmp_path, "other.yaml", dict(SLOW_SWEEP, num_steps=10))
-    res = cli("sweep", other, "--out", out)
-    assert res.returncode == 2 and "holds a sweep of a different config" in res.stderr
+    assert main(["sweep", str(other), "--out", str(out)]) == 2
+    assert "holds a sweep of a different config" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_four_device_sharded_sweep_equals_one_device(tmp_path):
     path = write(tmp_path, "tiny.yaml", TINY_SWEEP)
     script = (

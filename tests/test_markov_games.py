@@ -53,6 +53,7 @@ def tiny():
     return game, (P, R, init), random_policy(rng, 4, (2, 3, 2))
 
 
+@pytest.mark.slow
 def test_exact_values_action_values_occupancy_match_power_series(tiny):
     game, (P, R, init), policy = tiny
     g = 0.8
@@ -76,6 +77,7 @@ def test_exact_values_action_values_occupancy_match_power_series(tiny):
     assert np.allclose(ev.opponent_reach[0], 1.0)
 
 
+@pytest.mark.slow
 def test_best_response_matches_enumeration_of_deterministic_policies(tiny):
     game, (P, R, init), policy = tiny
     pol = tuple(jnp.asarray(p, jnp.float32) for p in policy)
@@ -95,6 +97,7 @@ def test_best_response_matches_enumeration_of_deterministic_policies(tiny):
         float(np.sum(br_values - np.asarray(game.evaluate(pol).values))), abs=1e-5)
 
 
+@pytest.mark.slow
 def test_mdp_best_response_equals_value_iteration():
     rng = np.random.default_rng(1)
     P, R, init = random_tables(rng, 7, (3,), dense=False)
@@ -107,6 +110,7 @@ def test_mdp_best_response_equals_value_iteration():
     assert float(game.best_response_values(game.uniform_policy())[0]) == pytest.approx(init @ v, abs=1e-3)
 
 
+@pytest.mark.slow
 def test_one_state_discount_zero_is_the_matrix_game():
     rng = np.random.default_rng(2)
     payoffs = rng.normal(size=(2, 3, 4))
@@ -119,6 +123,7 @@ def test_one_state_discount_zero_is_the_matrix_game():
     assert float(game.nash_conv((x, y))) == pytest.approx(float(mg.nash_conv((x[0], y[0]))), abs=1e-5)
 
 
+@pytest.mark.slow
 def test_vmap_over_random_games_equals_a_loop():
     keys = jax.random.split(jax.random.key(3), 4)
     make = lambda k: markov.random_zero_sum(k, 5, (2, 3), branching=2, discount=0.7)  # noqa: E731
@@ -140,6 +145,7 @@ def test_garnet_rows_have_branching_next_states():
     assert np.all((np.asarray(mdp.transitions) > 0).sum(-1) == 1) and mdp.num_players == 1
 
 
+@pytest.mark.slow
 def test_policy_gradient_theorem_links_action_values_and_reach():
     """``dV_i/dpi_i[s, a] = Z d(s) Q_i[s, a]``: autodiff of the exact value, infinite and finite horizon."""
     rng = np.random.default_rng(5)
@@ -157,6 +163,7 @@ def test_policy_gradient_theorem_links_action_values_and_reach():
         assert float(jnp.max(jax.jit(check)(game, pol))) < 1e-4
 
 
+@pytest.mark.slow
 def test_finite_horizon_matches_brute_force():
     rng = np.random.default_rng(6)
     P, R, init = random_tables(rng, 2, (2, 2))
@@ -181,6 +188,7 @@ def test_finite_horizon_matches_brute_force():
         markov.MarkovGame(P, R, 1.0, init)
 
 
+@pytest.mark.slow
 def test_mix_policies_mixes_occupancy_measures():
     """For an MDP the occupancy-weighted average has the mixed state-action occupancy and mixed value."""
     rng = np.random.default_rng(7)
@@ -198,6 +206,7 @@ def test_mix_policies_mixes_occupancy_measures():
 
 
 # -- classic games ------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_iterated_prisoners_dilemma_known_values():
     g = 0.9
     game = markov.iterated_prisoners_dilemma(discount=g)
@@ -221,6 +230,7 @@ def small_soccer():
     return markov.grid_soccer(rows=2, cols=4)
 
 
+@pytest.mark.slow
 def test_soccer_rules_and_symmetry(small_soccer):
     game = small_soccer
     t = markov.classic.soccer_tables(2, 4)
@@ -255,6 +265,7 @@ def test_default_soccer_is_littmans_pitch():
     assert float(jnp.sum(game.initial)) == pytest.approx(1.0)
 
 
+@pytest.mark.slow
 def test_pursuit_evasion_known_values():
     g = 0.9
     corridor = markov.pursuit_evasion(rows=1, cols=2, discount=g)   # capture is certain every step
@@ -308,6 +319,7 @@ def test_bad_input_other_constructors():
         env.step(jax.random.key(0), state, jnp.array([0]))
 
 
+@pytest.mark.slow
 def test_construction_under_jit_and_vmap_skips_value_checks():
     P, R, g, i = _good()
     f = jax.jit(lambda P, g: markov.MarkovGame(P, R, g, i).evaluate(
@@ -322,6 +334,7 @@ def test_construction_under_jit_and_vmap_skips_value_checks():
 
 
 # -- simulator ------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_simulated_discounted_return_matches_evaluate():
     rng = np.random.default_rng(9)
     P, R, init = random_tables(rng, 5, (2, 3), dense=False)
@@ -337,6 +350,7 @@ def test_simulated_discounted_return_matches_evaluate():
     assert np.all(np.abs(returns.mean(0) - np.asarray(game.evaluate(pol).values)) < 4 * se + bias)
 
 
+@pytest.mark.slow
 def test_simulator_finite_horizon_and_batched_games():
     game = markov.iterated_prisoners_dilemma()
     game = markov.MarkovGame(game.transitions, game.rewards, 1.0, game.initial, horizon=6)
@@ -370,6 +384,7 @@ def test_simulator_finite_horizon_and_batched_games():
         np.testing.assert_allclose(tr.rewards[:, 0], expect, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_float64_best_response_is_exact():
     out = run_x64("""
 import itertools, numpy as np, jax.numpy as jnp
@@ -384,5 +399,5 @@ P0, r0 = P.mean(2), R[0].mean(2)
 best = max(init @ np.linalg.solve(np.eye(5) - 0.99 * P0[np.arange(5), a], r0[np.arange(5), a])
            for a in itertools.product(range(2), repeat=5))
 print(abs(float(game.best_response_values(pol)[0]) - best))
-""")
+""", optimize=False)
     assert float(out) < 1e-9

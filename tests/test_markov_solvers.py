@@ -13,15 +13,10 @@ import scipy.optimize
 import solvers
 from jaxgames import markov, matrix
 from solvers.zero_sum_kernels import solve_zero_sum
-from helpers import lp_solve, run_x64
+from helpers import lp_value, run_x64
 
 GAMMA = 0.9
 NUM_GAMES = 4
-
-
-def lp_value(A):
-    """Value of the zero-sum matrix game ``A`` (row maximizes) by linear programming (float64)."""
-    return lp_solve(A)[0]
 
 
 def scipy_shapley(game, iterations):
@@ -96,7 +91,7 @@ def minimax(zero_sum_games):
     solver = solvers.minimax_value_iteration()
     run = jax.jit(jax.vmap(lambda g: solvers.run(solver, g, 300, eval_every=300)))
     state, trace = run(zero_sum_games)
-    return {"values": np.asarray(state.extra["values"]), "nash_conv": np.asarray(trace.nash_conv[:, -1]),
+    return {"values": np.asarray(state.extra.values), "nash_conv": np.asarray(trace.nash_conv[:, -1]),
             "policy": state.policy}
 
 
@@ -105,6 +100,7 @@ def minimax_from_initial(games, minimax):
 
 
 # ------------------------------------------------------------------------------ exact stage solver
+@pytest.mark.slow
 @pytest.mark.parametrize("shape", [(1, 3), (3, 5), (4, 4), (5, 5)])
 def test_kernel_solver_matches_linprog(shape):
     rng = np.random.default_rng(sum(shape))
@@ -121,20 +117,22 @@ def test_kernel_solver_matches_linprog(shape):
 
 
 # ------------------------------------------------------------------------------ Shapley iteration
+@pytest.mark.slow
 def test_minimax_value_iteration_equals_scipy_shapley(zero_sum_games):
     solver = solvers.minimax_value_iteration()
     game = take(zero_sum_games, 0)
     state = iterate(solver, game, 40, solver.init(game))
-    np.testing.assert_allclose(np.asarray(state.extra["values"]), scipy_shapley(game, 40), atol=1e-4)
+    np.testing.assert_allclose(np.asarray(state.extra.values), scipy_shapley(game, 40), atol=1e-4)
 
 
+@pytest.mark.slow
 def test_minimax_value_iteration_contracts_at_rate_discount(zero_sum_games, minimax):
     solver = solvers.minimax_value_iteration()
 
     def residuals(game):
         def body(state, _):
             state = solver.step(game, state)
-            return state, (state.extra["residual"], state.extra["values"])
+            return state, (state.extra.residual, state.extra.values)
         return jax.lax.scan(body, solver.init(game), None, length=40)[1]
 
     res, values = jax.jit(jax.vmap(residuals))(zero_sum_games)
@@ -148,30 +146,33 @@ def test_minimax_value_iteration_contracts_at_rate_discount(zero_sum_games, mini
     assert np.all(err <= bound + 1e-4)
 
 
+@pytest.mark.slow
 def test_minimax_value_iteration_output_is_nash(zero_sum_games, minimax):
     assert np.all(minimax["nash_conv"] < 1e-3), minimax["nash_conv"]
     values = jax.vmap(lambda g, p: g.evaluate(p).values)(zero_sum_games, minimax["policy"])
     np.testing.assert_allclose(np.asarray(values[:, 0]), minimax_from_initial(zero_sum_games, minimax), atol=1e-4)
 
 
+@pytest.mark.slow
 def test_iterative_stage_solver_is_close(zero_sum_games, minimax):
     game = take(zero_sum_games, 0)
     state, trace = solvers.run(solvers.minimax_value_iteration(stage_solver="iterative"), game, 150,
                                eval_every=150)
-    assert float(state.extra["stage_gap"]) < 1e-2
+    assert float(state.extra.stage_gap) < 1e-2
     assert float(trace.nash_conv[-1]) < 1e-2
-    np.testing.assert_allclose(np.asarray(state.extra["values"]), minimax["values"][0], atol=1e-2)
+    np.testing.assert_allclose(np.asarray(state.extra.values), minimax["values"][0], atol=1e-2)
 
 
+@pytest.mark.slow
 def test_minimax_value_iteration_float64():
     out = run_x64("""
 import jax, numpy as np, solvers
 from jaxgames import markov
 g = markov.random_zero_sum(jax.random.key(3), 4, 3, 2, 0.8)
 state, trace = solvers.run(solvers.minimax_value_iteration(), g, 150, eval_every=150)
-assert state.extra['values'].dtype == np.float64
-print(float(state.extra['stage_gap']), float(trace.nash_conv[-1]))
-""")
+assert state.extra.values.dtype == np.float64
+print(float(state.extra.stage_gap), float(trace.nash_conv[-1]))
+""", optimize=False)
     gap, nash_conv = map(float, out.split())
     assert gap < 1e-10 and abs(nash_conv) < 1e-9
 
@@ -182,12 +183,13 @@ def mdps():
     return jax.vmap(lambda k: markov.random_mdp(k, 12, 4, 3, GAMMA))(jax.random.split(jax.random.key(5), 3))
 
 
+@pytest.mark.slow
 def test_value_iteration_equals_policy_iteration_and_best_response(mdps):
     def both(game):
         vi, _ = solvers.run(solvers.value_iteration(), game, 250, eval_every=250)
         pi, _ = solvers.run(solvers.policy_iteration(), game, 30, eval_every=30)
         br = game.best_response(game.uniform_policy())
-        return (vi.policy[0], pi.policy[0], br[0], vi.extra["values"], game.state_values(pi.policy)[0],
+        return (vi.policy[0], pi.policy[0], br[0], vi.extra.values, game.state_values(pi.policy)[0],
                 game.best_response_values(game.uniform_policy())[0], game.evaluate(vi.policy).values[0])
 
     vi_pol, pi_pol, br_pol, vi_v, pi_v, br_value, vi_value = map(np.asarray, jax.jit(jax.vmap(both))(mdps))
@@ -197,15 +199,17 @@ def test_value_iteration_equals_policy_iteration_and_best_response(mdps):
     np.testing.assert_allclose(vi_value, br_value, atol=1e-4)
 
 
+@pytest.mark.slow
 def test_policy_iteration_is_stationary_once_optimal(mdps):
     game = take(mdps, 0)
     solver = solvers.policy_iteration()
     state = iterate(solver, game, 30, solver.init(game))
     again = iterate(solver, game, 1, state)
     np.testing.assert_array_equal(np.asarray(again.policy[0]), np.asarray(state.policy[0]))
-    assert float(again.extra["residual"]) < 1e-5
+    assert float(again.extra.residual) < 1e-5
 
 
+@pytest.mark.slow
 def test_natural_policy_gradient_meets_its_rate_on_mdps(mdps):
     """Agarwal et al. (2021), Thm 16: ``V* - V^(T) <= log A / (eta T) + 1 / ((1 - gamma)^2 T)``."""
     eta = 0.5
@@ -218,6 +222,7 @@ def test_natural_policy_gradient_meets_its_rate_on_mdps(mdps):
 
 
 # ------------------------------------------------------------------------------ regularized extragradient
+@pytest.mark.slow
 def test_regularized_extragradient_converges_linearly_to_the_qre(zero_sum_games):
     game, tau = take(zero_sum_games, 1), 0.1
     mu, nu = numpy_qre(game, tau)
@@ -238,6 +243,7 @@ def test_regularized_extragradient_converges_linearly_to_the_qre(zero_sum_games)
     assert np.all(err[1:][above] <= err[:-1][above] / 1.7), err
 
 
+@pytest.mark.slow
 def test_regularized_extragradient_magnet_schedule_reaches_nash(zero_sum_games, minimax):
     solver = solvers.entropy_regularized_extragradient()
 
@@ -250,13 +256,14 @@ def test_regularized_extragradient_magnet_schedule_reaches_nash(zero_sum_games, 
     np.testing.assert_allclose(values, minimax_from_initial(zero_sum_games, minimax), atol=1e-4)
 
 
+@pytest.mark.slow
 def test_regularized_extragradient_vmaps_over_temperature(zero_sum_games):
     game = take(zero_sum_games, 2)
 
     def final_values(tau):
         solver = solvers.entropy_regularized_extragradient(temperature=tau, magnet_update_every=0,
                                                            inner_steps=1, value_step_size=1.0)
-        return solvers.run(solver, game, 300, eval_every=300)[0].extra["values"]
+        return solvers.run(solver, game, 300, eval_every=300)[0].extra.values
 
     batched = np.asarray(jax.jit(jax.vmap(final_values))(jnp.array([0.05, 0.2])))
     np.testing.assert_allclose(batched[1], np.asarray(final_values(0.2)), atol=1e-4)
@@ -267,6 +274,7 @@ def test_regularized_extragradient_vmaps_over_temperature(zero_sum_games):
 SVI_STEPS = {"extragradient": 3000, "mirror_prox": 4000, "optimistic_mirror_descent": 4000, "mmd": 6000}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", sorted(SVI_STEPS))
 def test_smooth_value_iteration_reaches_nash_and_shapley_values(zero_sum_games, minimax, method):
     """Policy mirror descent / MMD, optimistic MD, mirror prox and extragradient on a smoothed critic's stage games:
@@ -280,7 +288,7 @@ def test_smooth_value_iteration_reaches_nash_and_shapley_values(zero_sum_games, 
 
     def run(game):
         state, trace = solvers.run(solver, game, SVI_STEPS[method], eval_every=SVI_STEPS[method])
-        return trace.nash_conv[-1], game.evaluate(solver.output(state)).values[0], state.extra["values"]
+        return trace.nash_conv[-1], game.evaluate(solver.output(state)).values[0], state.extra.values
 
     nc, values, critic = map(np.asarray, jax.jit(jax.vmap(run))(zero_sum_games))
     assert np.all(nc < 1e-3), nc
@@ -288,6 +296,7 @@ def test_smooth_value_iteration_reaches_nash_and_shapley_values(zero_sum_games, 
     np.testing.assert_allclose(critic, minimax["values"], atol=1e-4)
 
 
+@pytest.mark.slow
 def test_smooth_value_iteration_on_one_state_discount_zero_is_the_stage_solver():
     """One state and ``gamma = 0``: the stage game is the matrix game ``A`` (scaled to spread 1), so the
     iterates are the foundation solver's on ``A / spread``, magnet schedule counted in stage steps."""
@@ -314,6 +323,7 @@ FOUNDATION = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(FOUNDATION))
 def test_foundation_solver_on_one_state_markov_game_is_the_matrix_solver(name):
     """With one absorbing state, Q = A pi_2 + gamma V: a constant shift, so every solver's steps equal
@@ -327,12 +337,13 @@ def test_foundation_solver_on_one_state_markov_game_is_the_matrix_solver(name):
     s = s.replace(policy=tuple(p[None] for p in solver.init(matrix.zero_sum(A), key).policy))
     s = s.replace(average=s.policy)
     if name == "optimistic_mirror_descent":   # previous gradient of the same start, as a Markov Q
-        s = s.replace(extra={**s.extra, "previous_gradient": mg.evaluate(s.policy).action_values})
+        s = s.replace(extra=s.extra._replace(previous_gradient=mg.evaluate(s.policy).action_values))
     g_state = iterate(solver, mg, 50, s)
     for mp, gp in zip(solver.output(m_state), solver.output(g_state)):
         np.testing.assert_allclose(np.asarray(gp[0]), np.asarray(mp), atol=2e-5)
 
 
+@pytest.mark.slow
 def test_foundation_solvers_improve_on_random_markov_games(zero_sum_games):
     """Occupancy-weighted fictitious play and policy extragradient on Q-values, on a 10-state game."""
     game = take(zero_sum_games, 3)
@@ -345,6 +356,7 @@ def test_foundation_solvers_improve_on_random_markov_games(zero_sum_games):
 
 
 # ------------------------------------------------------------------------------ validation
+@pytest.mark.slow
 def test_bad_input_is_rejected(zero_sum_games, mdps):
     general = markov.random_general_sum(jax.random.key(1), 4, 2, 2, GAMMA)
     with pytest.raises(ValueError, match="game.rewards: minimax_value_iteration expects a zero-sum game"):
@@ -407,12 +419,13 @@ def markov_fp_runs(zero_sum_games):
             plain_state = iterate(plain, game, 1000, plain_state)
             trace.append(nash_conv(game, mfp.output(state)))
         out["nash_conv"].append(trace)
-        out["values"].append(state.extra["values"])
+        out["values"].append(state.extra.values)
         out["belief_value"].append(numpy_value(game, mfp.output(state)))
         out["plain"].append(nash_conv(game, plain.output(plain_state)))
     return {k: np.asarray(v, np.float64) for k, v in out.items()}
 
 
+@pytest.mark.slow
 def test_markov_fictitious_play_approaches_nash(markov_fp_runs):
     """Sayin, Parise & Ozdaglar (2022), Thm 1: the beliefs converge to a stationary Nash equilibrium.
     Measured (float32): NashConv 6e-3 to 3.5e-2 after 1,000 steps, 3.5e-3 to 1.7e-2 after 4,000 (mean 1e-2);
@@ -424,6 +437,7 @@ def test_markov_fictitious_play_approaches_nash(markov_fp_runs):
     assert nash_conv[:, -1].mean() < 0.75 * plain.mean(), (nash_conv[:, -1], plain)
 
 
+@pytest.mark.slow
 def test_markov_fictitious_play_values_approach_shapley(zero_sum_games, minimax, markov_fp_runs):
     """The slow timescale: ``v_0 -> V*`` and ``v_1 -> -V*`` (Shapley's minimax values, every state);
     and the beliefs' value from ``initial`` is within NashConv of the minimax value (zero-sum duality)."""
@@ -439,28 +453,28 @@ import jax, jax.numpy as jnp, numpy as np, solvers
 from jaxgames import markov
 games = jax.vmap(lambda k: markov.random_zero_sum(k, 10, 3, 2, 0.9))(jax.random.split(jax.random.key(0), 4))
 vi = solvers.minimax_value_iteration()
-vstar = jax.vmap(lambda g: solvers.run(vi, g, 300, eval_every=300)[0].extra["values"])(games)
+vstar = jax.vmap(lambda g: solvers.run(vi, g, 300, eval_every=300)[0].extra.values)(games)
 s = solvers.markov_fictitious_play()
 def one(g):
     state, trace = solvers.run(s, g, 600_000, eval_every=600_000)
-    return trace.nash_conv[-1], state.extra["values"], g.evaluate(s.output(state)).values[0]
+    return trace.nash_conv[-1], state.extra.values, g.evaluate(s.output(state)).values[0]
 nc, critic, value = jax.jit(jax.vmap(one))(games)
 print(np.max(nc), float(jnp.abs(critic[:, 0] - vstar).max()), float(jnp.abs(critic[:, 1] + vstar).max()),
       float(jnp.abs(value - jnp.einsum("gs,gs->g", games.initial, vstar)).max()))
 """
 
 
+@pytest.mark.slow
 def test_markov_fictitious_play_reaches_nash_in_float64():
-    """The issue's bar, NashConv < 1e-3 with values within 1e-4 of Shapley's, on the 4 test games: FP's
-    ``t^(-1/2)`` rate needs ~10^5.5 steps, where float32's resolution of the ``(t + 2)^-0.9`` belief
-    steps stalls it (1.2e-3 to 2.9e-3 on one game at 1M steps), so in float64. Measured: NashConv
-    4.3e-4 to 5.8e-4 after 600k steps (below 1e-3 on every game from 600k on), both value estimates
-    within 1e-6 of Shapley's, the beliefs' value from ``initial`` within 2e-7."""
+    """NashConv < 1e-3 with values within 1e-4 of Shapley's, on the 4 test games, after 600k steps.
+    FP's ``t^(-1/2)`` rate needs ~10^5.5 steps; by then the ``(t + 2)^-0.9`` belief steps are below
+    float32's resolution and the iterates stall, so this runs in float64."""
     nc, err0, err1, value_err = map(float, run_x64(MFP_X64, timeout=600).split())
     assert nc < 1e-3
     assert err0 < 1e-4 and err1 < 1e-4 and value_err < 1e-4, (err0, err1, value_err)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("alternating", [True, False])
 def test_markov_fictitious_play_on_one_state_discount_zero_is_matrix_fp(alternating):
     """With one state and discount 0 the stage game is ``A`` whatever the values, so the beliefs are

@@ -3,6 +3,7 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 import jaxgames
 from jaxgames import matrix
@@ -39,6 +40,7 @@ def test_step_semantics_and_auto_reset():
     np.testing.assert_allclose(ts.rewards, [5.0, 5.0])
 
 
+@pytest.mark.slow
 def test_env_vmaps_over_games():
     games = jax.vmap(lambda k: matrix.random_zero_sum(k, 4))(jax.random.split(jax.random.key(2), 16))
     env = matrix.RepeatedMatrixEnv(matrix.random_zero_sum(jax.random.key(0), 4))

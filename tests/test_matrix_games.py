@@ -68,9 +68,10 @@ SPIEL_TWINS = {
 }
 
 
+@pytest.mark.requires_pyspiel
 @pytest.mark.parametrize("name", sorted(SPIEL_TWINS))
 def test_classic_games_match_openspiel_payoffs(name):
-    pyspiel = pytest.importorskip("pyspiel")
+    import pyspiel
     from open_spiel.python.egt.utils import game_payoffs_array
     game = matrix.CLASSIC_GAMES[name]()
     if name == "biased_rock_paper_scissors":
@@ -80,8 +81,9 @@ def test_classic_games_match_openspiel_payoffs(name):
     np.testing.assert_allclose(ours, theirs)
 
 
+@pytest.mark.requires_pyspiel
 def test_nash_conv_matches_openspiel_on_random_policies():
-    pyspiel = pytest.importorskip("pyspiel")
+    import pyspiel
     from open_spiel.python import policy as policy_lib
     from open_spiel.python.algorithms import exploitability as os_expl
     spiel = pyspiel.convert_to_turn_based(pyspiel.load_game("matrix_brps"))
@@ -99,6 +101,7 @@ def test_nash_conv_matches_openspiel_on_random_policies():
             os_expl.exploitability(spiel, tab), rel=1e-5, abs=1e-4)
 
 
+@pytest.mark.slow
 def test_three_player_exploitability_matches_brute_force():
     rng = np.random.default_rng(1)
     games = [matrix.three_player_matching_pennies(),
@@ -115,6 +118,7 @@ def test_three_player_exploitability_matches_brute_force():
     assert float(jaxgames.nash_conv(tmp, tmp.uniform_policy())) == pytest.approx(0.0, abs=1e-7)
 
 
+@pytest.mark.slow
 def test_random_generators_batch_with_vmap_and_have_the_right_structure():
     keys = jax.random.split(jax.random.key(0), 8)
     zs = jax.vmap(lambda k: matrix.random_zero_sum(k, (3, 4)))(keys)
@@ -133,6 +137,7 @@ def test_random_generators_batch_with_vmap_and_have_the_right_structure():
     np.testing.assert_allclose(values[:, 0], zs.payoffs[:, 0].mean(axis=(1, 2)), rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_preference_games():
     P = matrix.cyclic_preferences(5, margin=0.3)
     np.testing.assert_allclose(P + P.T, 1.0)

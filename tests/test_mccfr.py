@@ -46,6 +46,7 @@ def _nash_conv_runs(solver, game, steps, every, keys):
     return jax.vmap(one)(keys)
 
 
+@pytest.mark.slow
 def test_outcome_sampling_kuhn_bound_and_seeds(kuhn):
     keys = jax.random.split(jax.random.key(0), 3)
     keys = jnp.stack([keys[0], keys[1], keys[2], keys[0]])
@@ -56,6 +57,7 @@ def test_outcome_sampling_kuhn_bound_and_seeds(kuhn):
     assert not np.allclose(regrets[0], regrets[1]) and not np.allclose(regrets[1], regrets[2])
 
 
+@pytest.mark.slow
 def test_external_sampling_kuhn_bound(kuhn):
     """8 seeds, one compiled run each (unbatched: cheaper to compile than the vmapped run above)."""
     solver = external_sampling_mccfr()
@@ -65,6 +67,7 @@ def test_external_sampling_kuhn_bound(kuhn):
     assert np.all(nash_conv[:, -1] <= 0.05), nash_conv
 
 
+@pytest.mark.slow
 def test_unbiased_simulator_only_three_players_float64():
     """3-player Kuhn in float64: one step of 2**14 traversals per player from a random (fully mixed)
     regret table, traced with the exact model forbidden. The mean regret increments are the exact

@@ -1,4 +1,6 @@
-"""Mean-field game models: exact metrics against OpenSpiel, validation, batching."""
+"""Mean-field game models: exact metrics against OpenSpiel, validation, batching.
+
+The OpenSpiel cross-checks are marked ``requires_pyspiel``; the rest runs without OpenSpiel."""
 
 import jax
 import jax.numpy as jnp
@@ -7,13 +9,14 @@ import pytest
 
 import jaxgames
 from jaxgames.mean_field import crowd_modelling, openspiel_displacement
+from jaxgames.mean_field.openspiel import from_openspiel_policy, openspiel_game, to_openspiel_policy
 from helpers import run_x64
 
-pyspiel = pytest.importorskip("pyspiel")
-from open_spiel.python.mfg import value as os_value  # noqa: E402
-from open_spiel.python.mfg.algorithms import nash_conv, policy_value  # noqa: E402
-from jaxgames.mean_field.openspiel import (from_openspiel_policy, openspiel_game,  # noqa: E402
-                                           to_openspiel_policy)
+requires_pyspiel = pytest.mark.requires_pyspiel
+
+#: NashConv of the uniform policy on OpenSpiel's ``mfg_crowd_modelling`` (size 10, horizon 10), as
+#: OpenSpiel's ``nash_conv.NashConv`` computes it in float64.
+OPENSPIEL_UNIFORM_NASH_CONV = 2.8135365543870385
 
 
 def random_policy(game, rng):
@@ -22,8 +25,13 @@ def random_policy(game, rng):
 
 
 @pytest.fixture(scope="module")
-def crowd():
-    game = crowd_modelling()
+def game():
+    return crowd_modelling()
+
+
+@pytest.fixture(scope="module")
+def crowd(game):
+    """The game and OpenSpiel's (``requires_pyspiel`` tests only)."""
     return game, openspiel_game(game)
 
 
@@ -34,7 +42,10 @@ def _openspiel_mean_field(nc, size, horizon):
                      for t in range(horizon)])
 
 
+@pytest.mark.slow
+@requires_pyspiel
 def test_crowd_modelling_exploitability_and_mean_field_equal_openspiel(crowd):
+    from open_spiel.python.mfg.algorithms import nash_conv
     game, spiel_game = crowd
     rng = np.random.default_rng(0)
     policies = [game.uniform_policy()] + [random_policy(game, rng) for _ in range(2)]
@@ -44,11 +55,17 @@ def test_crowd_modelling_exploitability_and_mean_field_equal_openspiel(crowd):
         assert float(jaxgames.nash_conv(game, policy)) == pytest.approx(nc.nash_conv(), abs=1e-4)
         np.testing.assert_allclose(game.mean_field(policy), _openspiel_mean_field(nc, 10, 10), atol=1e-6)
         assert float(game.best_response_values(policy)[0]) == pytest.approx(nc.br_values()[0], abs=1e-4)
-    # The uniform policy's NashConv, OpenSpiel's value in float64.
-    assert float(game.exploitability(game.uniform_policy())) == pytest.approx(2.8135366, abs=1e-4)
 
 
+@pytest.mark.slow
+def test_uniform_policy_nash_conv_is_openspiels(game):
+    assert float(game.exploitability(game.uniform_policy())) == pytest.approx(OPENSPIEL_UNIFORM_NASH_CONV, abs=1e-4)
+
+
+@pytest.mark.slow
+@requires_pyspiel
 def test_crowd_modelling_other_sizes_equal_openspiel():
+    from open_spiel.python.mfg.algorithms import nash_conv
     for size, horizon in [(7, 4), (4, 1)]:
         game = crowd_modelling(size, horizon)
         spiel_game = openspiel_game(game)
@@ -57,8 +74,11 @@ def test_crowd_modelling_other_sizes_equal_openspiel():
         assert float(game.nash_conv(policy)) == pytest.approx(nc.nash_conv(), abs=1e-4)
 
 
+@requires_pyspiel
 def test_best_response_is_openspiel_greedy_policy(crowd):
     """Our one-hot best response reaches OpenSpiel's best-response value against mu(policy)."""
+    from open_spiel.python.mfg import value as os_value
+    from open_spiel.python.mfg.algorithms import nash_conv, policy_value
     game, spiel_game = crowd
     policy = random_policy(game, np.random.default_rng(5))
     br = jaxgames.best_response(game, policy)
@@ -69,6 +89,7 @@ def test_best_response_is_openspiel_greedy_policy(crowd):
     assert pv.eval_state(spiel_game.new_initial_state()) == pytest.approx(nc.br_values()[0], abs=1e-4)
 
 
+@requires_pyspiel
 def test_policy_conversion_round_trip(crowd):
     game, spiel_game = crowd
     policy = random_policy(game, np.random.default_rng(2))
@@ -85,6 +106,7 @@ def test_openspiel_displacement_pattern_known_rows():
 
 def _exact_returns(size, horizon, policy, mu, best):
     """Expected OpenSpiel *returns* (full history tree, no memoisation) with mean-field nodes fed ``mu``."""
+    import pyspiel
     spiel_game = pyspiel.load_game("mfg_crowd_modelling", {"size": size, "horizon": horizon})
 
     def value(state):
@@ -104,6 +126,8 @@ def _exact_returns(size, horizon, policy, mu, best):
     return value(spiel_game.new_initial_state())
 
 
+@pytest.mark.slow
+@requires_pyspiel
 def test_action_cost_model_equals_openspiel_returns():
     """``move_cost_model='action'`` is the game's true expected return (full tree, moves charged as played)."""
     size, horizon = 4, 3
@@ -121,8 +145,7 @@ _value_against = jax.jit(lambda g, p, mu: jnp.dot(mu[0], g._backward(mu, (g._pol
 _reg_gap = jax.jit(lambda g, p, tau: g.regularized_nash_conv(p, tau))
 
 
-def test_evaluate_shapes_and_consistency(crowd):
-    game, _ = crowd
+def test_evaluate_shapes_and_consistency(game):
     policy = random_policy(game, np.random.default_rng(4))
     ev = jaxgames.evaluate(game, policy)
     assert ev.values.shape == (1,)
@@ -138,8 +161,8 @@ def test_evaluate_shapes_and_consistency(crowd):
     assert float(_value_against(game, br, ev.reach[0])) == pytest.approx(best, abs=1e-4)
 
 
-def test_smooth_best_response_limits(crowd):
-    game, _ = crowd
+@pytest.mark.slow
+def test_smooth_best_response_limits(game):
     policy = random_policy(game, np.random.default_rng(6))
     mu = game.mean_field(policy)
     best = float(game.best_response_values(policy)[0])
@@ -155,6 +178,7 @@ def test_smooth_best_response_limits(crowd):
     assert float(_reg_gap(game, policy, 0.0)) == pytest.approx(float(game.nash_conv(policy)), abs=1e-4)
 
 
+@pytest.mark.slow
 def test_vmap_over_crowd_aversion_and_jit():
     aversions = jnp.array([0.0, 0.5, 1.0, 2.0])
     games = jax.vmap(lambda c: crowd_modelling(crowd_aversion=c))(aversions)
@@ -185,14 +209,14 @@ def test_bad_input_raises(kwargs, match):
         crowd_modelling(**kwargs)
 
 
-def test_bad_policy_raises(crowd):
-    game, _ = crowd
+def test_bad_policy_raises(game):
     with pytest.raises(ValueError, match=r"policy\[0\]: expected shape \(10, 10, 3\)"):
         jaxgames.exploitability(game, (jnp.ones((10, 3)) / 3,))
     with pytest.raises(ValueError, match="summing to 1"):
         jaxgames.exploitability(game, (jnp.ones((10, 10, 3)),))
 
 
+@pytest.mark.slow
 def test_float64():
     out = run_x64("""
 import numpy as np, jax.numpy as jnp
@@ -201,12 +225,15 @@ g = crowd_modelling()
 u = g.uniform_policy()
 assert u[0].dtype == jnp.float64 and g.initial.dtype == jnp.float64
 print(repr(float(g.exploitability(u))))
-""")
-    # OpenSpiel's NashConv of the uniform policy, float64.
-    assert float(out) == pytest.approx(2.8135365543870385, abs=1e-9)
+""", optimize=False)
+    assert float(out) == pytest.approx(OPENSPIEL_UNIFORM_NASH_CONV, abs=1e-9)
 
 
+@pytest.mark.slow
+@requires_pyspiel
 def test_crowd_modelling_2d_and_four_rooms_equal_openspiel():
+    from open_spiel.python.mfg.algorithms import nash_conv
+
     from jaxgames.mean_field import crowd_modelling_2d, four_rooms
     rng = np.random.default_rng(7)
     for game in (crowd_modelling_2d(4, 3, noise_intensity=0.5), four_rooms(horizon=4)):

@@ -36,6 +36,7 @@ def equilibrium():
     return game, policy
 
 
+@pytest.mark.slow
 def test_reset_and_step_shapes():
     game = crowd_modelling(5, 3)
     env = NAgentEnv(game, 7)
@@ -52,6 +53,7 @@ def test_reset_and_step_shapes():
     np.testing.assert_allclose(emp, [0.5, 0.25, 0, 0, 0.25])
 
 
+@pytest.mark.slow
 def test_simulator_matches_model_without_mean_field_coupling():
     """crowd_aversion = 0: rewards ignore the population, so every N gives the exact value (within 4 SE)."""
     game = crowd_modelling(5, 4, crowd_aversion=0.0, move_cost_model="action")
@@ -61,6 +63,7 @@ def test_simulator_matches_model_without_mean_field_coupling():
     assert abs(mean - exact) < 4 * se + 1e-4
 
 
+@pytest.mark.slow
 def test_n_agent_value_converges_to_mean_field_value(equilibrium):
     """The N-agent mean return approaches the mean-field value; the gap (Jensen bias of -log emp) is O(1/N)."""
     game, policy = equilibrium
@@ -106,6 +109,7 @@ def n_agent_table(sis_equilibrium):
             for name, p in (("mfe", policy), ("uniform", game.uniform_policy()))}
 
 
+@pytest.mark.slow
 def test_n_agent_exploitability_shrinks_like_a_power_of_n(sis_equilibrium, n_agent_table):
     """N-agent exploitability of the MFE -> 0 (its mean-field value) with a log-log slope in [-1.2, -0.3].
 
@@ -155,6 +159,7 @@ def _count_deviator_returns(game, policy, best_response, num_agents, key, episod
     return jax.jit(jax.vmap(episode))(jax.random.split(key, episodes))
 
 
+@pytest.mark.slow
 def test_n_agent_values_match_monte_carlo(sis_equilibrium):
     """Exact J^BR and J^pi for N = 6 equal NAgentEnv Monte Carlo (8,000 episodes) within 4 standard errors."""
     game, policy = sis_equilibrium
@@ -170,6 +175,7 @@ def test_n_agent_values_match_monte_carlo(sis_equilibrium):
     assert float(exact.gain) > 0.5 and abs(diff.mean() - float(exact.gain)) < 4 * diff.std() / np.sqrt(diff.size)
 
 
+@pytest.mark.slow
 def test_n_agent_bad_input():
     with pytest.raises(ValueError, match="game: expected a 2-state model"):
         n_agent_values(crowd_modelling(5, 2), crowd_modelling(5, 2).uniform_policy(), 4)

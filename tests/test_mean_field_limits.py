@@ -42,6 +42,7 @@ def test_too_big_games_are_refused_up_front(build, match):
     assert "max_bytes" in str(info.value)
 
 
+@pytest.mark.slow
 def test_max_bytes_keyword_and_int32_element_limit():
     with pytest.raises(ValueError, match=r"size: the transition tensor .* needs [\d.]+ KiB, above max_bytes = 500 B"):
         crowd_modelling(size=20, horizon=2, max_bytes=500)
@@ -99,6 +100,7 @@ def test_bad_arguments_name_their_field(build, match):
         build()
 
 
+@pytest.mark.slow
 def test_traced_coefficients_under_jit_and_vmap():
     """Float coefficients may be traced: the constructors validate only what is concrete."""
     uniform = sis_epidemic(horizon=3).uniform_policy()
@@ -142,9 +144,10 @@ def _cross_check(game, seed):
     return spiel_game
 
 
+@pytest.mark.slow
+@pytest.mark.requires_pyspiel
 def test_crowd_2d_bridge_asymmetric_start_matches_openspiel():
     """OpenSpiel reads start cells as y|x (and starts in its own chance order): an asymmetric start checks both."""
-    pytest.importorskip("pyspiel")
     size = 4
     rng = np.random.default_rng(3)
     for forbidden in ((), ((1, 2), (3, 0))):
@@ -163,8 +166,8 @@ def test_crowd_2d_bridge_asymmetric_start_matches_openspiel():
     _cross_check(crowd_modelling_2d(size, 3, initial=one_cell), seed=5)
 
 
+@pytest.mark.requires_pyspiel
 def test_crowd_2d_bridge_uniform_start_is_left_to_openspiel_and_clashes_are_refused():
-    pytest.importorskip("pyspiel")
     from jaxgames.mean_field.openspiel import crowd_modelling_2d_params, openspiel_game
     params = crowd_modelling_2d_params(crowd_modelling_2d(3, 2))
     assert "initial_distribution" not in params and "initial_distribution_value" not in params
@@ -175,8 +178,8 @@ def test_crowd_2d_bridge_uniform_start_is_left_to_openspiel_and_clashes_are_refu
         openspiel_game(crowd_modelling_2d(3, 2, forbidden=[(0, 1)], initial=start))
 
 
+@pytest.mark.requires_pyspiel
 def test_crowd_1d_bridge_refuses_coefficients_openspiel_does_not_take():
-    pytest.importorskip("pyspiel")
     from jaxgames.mean_field.openspiel import openspiel_game
     assert openspiel_game(crowd_modelling(5, 2, move_cost_model="action")).get_parameters()["size"] == 5
     start = np.arange(1.0, 6.0) / 15
@@ -186,9 +189,10 @@ def test_crowd_1d_bridge_refuses_coefficients_openspiel_does_not_take():
             openspiel_game(crowd_modelling(5, 2, **{field: value}))
 
 
+@pytest.mark.slow
+@pytest.mark.requires_pyspiel
 def test_crowd_2d_bridge_float64_uniform_start_is_exact():
     """In float64 a uniform start agrees to ~1e-12: it is not sent through OpenSpiel's float32 parser."""
-    pytest.importorskip("pyspiel")
     out = run_x64("""
 import numpy as np, jax.numpy as jnp, jaxgames
 from open_spiel.python.mfg.algorithms import nash_conv
@@ -206,6 +210,7 @@ print(abs(float(jaxgames.exploitability(game, policy)) - nc.nash_conv()))
 
 # -- 4. walls hold no start mass -----------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_default_start_avoids_walls_and_matches_openspiel():
     game = crowd_modelling_2d(size=5, horizon=4, forbidden=[(1, 1)])
     wall = 1 * 5 + 1
@@ -241,6 +246,7 @@ def test_stationary_sis_near_threshold_matches_closed_form():
     assert float(tiny.mean_field[1]) == pytest.approx(0.75, abs=1e-5)
 
 
+@pytest.mark.slow
 def test_stationary_sis_stall_is_reported_with_the_true_residual():
     game = stationary_sis_epidemic(infection_rate=0.201, recovery_rate=0.2, max_mean_field_iterations=3)
     info = _info(game, NEVER)

@@ -35,6 +35,10 @@ def _mean_field(game, policy):
 
 _best_response = jax.jit(lambda g, p: g.best_response(p))
 
+#: NashConv of the uniform policy on OpenSpiel's default ``mean_field_lin_quad``, as OpenSpiel's
+#: ``nash_conv.NashConv`` computes it in float64.
+OPENSPIEL_UNIFORM_NASH_CONV = 21.498181599551945
+
 
 def _random_policy(game, rng):
     return (jnp.asarray(rng.dirichlet(np.ones(game.num_actions), size=(game.horizon, game.num_states)),
@@ -44,7 +48,7 @@ def _random_policy(game, rng):
 # -- OpenSpiel side (optional dependency) ---------------------------------------------------------
 
 def _spiel_game(game):
-    pyspiel = pytest.importorskip("pyspiel")
+    import pyspiel
     from open_spiel.python.mfg import games  # noqa: F401  (registers the Python MFGs)
     return pyspiel.load_game("mean_field_lin_quad", game.openspiel_params())
 
@@ -76,6 +80,8 @@ OPENSPIEL_CASES = [
 ]
 
 
+@pytest.mark.slow
+@pytest.mark.requires_pyspiel
 @pytest.mark.parametrize("case", range(len(OPENSPIEL_CASES)))
 def test_exploitability_and_mean_field_equal_openspiel(case):
     """Exploitability = OpenSpiel's NashConv (1e-4), mean field = DistributionPolicy, BR value = BestResponse."""
@@ -96,10 +102,12 @@ def test_exploitability_and_mean_field_equal_openspiel(case):
         if case == 0:
             plain = game.replace(previous_move=jnp.zeros_like(game.previous_move))
             assert abs(float(_expl(plain, policy)) - theirs) > 0.1
-    if case == 0:  # OpenSpiel's NashConv of the uniform policy on its default game (float64)
-        assert float(_expl(game, game.uniform_policy())) == pytest.approx(21.4981816, abs=1e-4)
+    if case == 0:
+        assert float(_expl(game, game.uniform_policy())) == pytest.approx(OPENSPIEL_UNIFORM_NASH_CONV, abs=1e-4)
 
 
+@pytest.mark.slow
+@pytest.mark.requires_pyspiel
 def test_fictitious_play_matches_openspiel():
     """solvers.fictitious_play (the shared solver, unchanged) = OpenSpiel's MFG FictitiousPlay on LQ, 3 iterations."""
     from open_spiel.python.mfg.algorithms import fictitious_play, nash_conv
@@ -115,6 +123,8 @@ def test_fictitious_play_matches_openspiel():
     assert np.ptp(theirs) > 0.05
 
 
+@pytest.mark.slow
+@pytest.mark.requires_pyspiel
 def test_action_model_equals_the_paper_rewards_on_openspiel_dynamics():
     """move_cost_model="action", with mean reversion: value and mean field from OpenSpiel's game tree.
 
@@ -123,7 +133,7 @@ def test_action_model_equals_the_paper_rewards_on_openspiel_dynamics():
     out independently: dt/2 (-m^2 + 2 q m d - kappa d^2) for the move taken at each step,
     and -c/2 d_T^2 at the end.
     """
-    pyspiel = pytest.importorskip("pyspiel")
+    import pyspiel
     from open_spiel.python.mfg.algorithms import distribution as os_distribution
     params = dict(size=6, horizon=3, n_actions_per_side=1, volatility=0.8, mean_revert=0.3, cross_q=0.2,
                   kappa=0.7, terminal_cost=1.5)
@@ -163,6 +173,7 @@ def test_action_model_equals_the_paper_rewards_on_openspiel_dynamics():
     assert float(_value(game, policy)) == pytest.approx(expected, abs=1e-4)
 
 
+@pytest.mark.slow
 def test_action_model_known_answers():
     """No coupling (q = kappa = c = 0): cost dt/2 m^2 only; BR stays, gains T dt n(n+1)/6 over uniform."""
     game = linear_quadratic(size=6, horizon=3, n_actions_per_side=1, dt=0.5, cross_q=0.0, kappa=0.0,
@@ -183,6 +194,7 @@ def test_action_model_known_answers():
     assert float(expl) == pytest.approx(0.0, abs=1e-6)
 
 
+@pytest.mark.slow
 def test_vmap_jit_and_bad_input():
     config = dict()  # OpenSpiel's default game, whose metrics are compiled above
     kappas = jnp.array([0.0, 2.0])
@@ -242,6 +254,7 @@ def minority_gains():
             "stay_costly": np.asarray(fn(costly, costly.equilibrium_policy(), sizes), np.float64)}
 
 
+@pytest.mark.slow
 def test_minority_mean_field_equilibria_are_exact():
     game = minority_game(horizon=HORIZON)
     assert float(_expl(game, game.equilibrium_policy())) == pytest.approx(0.0, abs=1e-7)
@@ -267,6 +280,7 @@ def test_minority_mean_field_equilibria_are_exact():
         minority_game(initial=[0.5, 0.25, 0.25])
 
 
+@pytest.mark.slow
 def test_minority_n_agent_exploitability_shrinks_like_one_over_sqrt_n(minority_gains):
     """Exact N-agent gain of the stay-put MFE = the binomial closed form; log-log slope in [-0.65, -0.35].
 
@@ -286,15 +300,16 @@ def test_minority_n_agent_exploitability_shrinks_like_one_over_sqrt_n(minority_g
     assert np.all(costly < gain) and costly[-1] < 0.25 * gain[-1]
 
 
+@pytest.mark.slow
 def test_float64():
     """JAX_ENABLE_X64: OpenSpiel's float64 NashConv to 1e-9 and the closed-form N-agent gain to 1e-9."""
-    out = run_x64("""
+    out = run_x64(f"""
 import jax, numpy as np
 from scipy.stats import binom, norm
 from jaxgames.mean_field import linear_quadratic, minority_game, n_agent_values
 g = linear_quadratic()
 assert g.kappa.dtype == np.float64
-print(abs(float(jax.jit(lambda g: g.exploitability(g.uniform_policy()))(g)) - 21.498181599551945))
+print(abs(float(jax.jit(lambda g: g.exploitability(g.uniform_policy()))(g)) - {OPENSPIEL_UNIFORM_NASH_CONV!r}))
 m = minority_game(horizon=3)
 gain = float(jax.jit(lambda m: n_agent_values(m, m.equilibrium_policy(), 101).gain)(m))
 k = np.arange(101)

@@ -22,6 +22,7 @@ def _constant_policy(game, probs):
 
 # -- SIS epidemic -------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_sis_one_step_closed_form():
     """mu_1(I) = mu_0(I)(1 - gamma) + mu_0(S) beta e_a mu_0(I); T = 1: BR never distances."""
     game = sis_epidemic(horizon=2)
@@ -36,6 +37,7 @@ def test_sis_one_step_closed_form():
     np.testing.assert_array_equal(_best_response(one, uniform)[0][0, :, 0], 1.0)
 
 
+@pytest.mark.slow
 def test_sis_without_infection_distancing_is_pure_cost():
     """beta = 0: nobody is ever infected by others; infected fraction decays as (1 - gamma)^t."""
     game = sis_epidemic(horizon=6, infection_rate=0.0)
@@ -58,6 +60,7 @@ def test_sis_equilibrium_distances_when_prevalence_is_high():
     np.testing.assert_allclose(policy[0][:, 1, 0], 1.0, atol=1e-3)  # infected agents never pay to distance
 
 
+@pytest.mark.slow
 def test_sis_vmap_over_parameters_and_bad_input():
     rates = jnp.array([0.0, 0.4, 0.8])
     uniform = sis_epidemic().uniform_policy()
@@ -86,6 +89,7 @@ def test_rps_uniform_is_an_equilibrium():
     assert float(_expl(skewed, skewed.equilibrium_policy())) == pytest.approx(0.0, abs=1e-6)
 
 
+@pytest.mark.slow
 def test_rps_generalised_equilibrium_and_pure_population():
     a, b, c = 1.0, 2.0, 3.0
     game = rps_population(horizon=5, a=a, b=b, c=c)
@@ -102,6 +106,7 @@ def test_rps_generalised_equilibrium_and_pure_population():
     np.testing.assert_array_equal(_best_response(classic, rock)[0][:-1, :, 1], 1.0)
 
 
+@pytest.mark.slow
 def test_rps_solvers_and_bad_input():
     game = rps_population(horizon=5, a=1.0, b=2.0, c=3.0)
     # deterministic switching makes the game hard (cycling); fictitious play still makes progress
@@ -116,6 +121,7 @@ def test_rps_solvers_and_bad_input():
 
 # -- beach bar -----------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_beach_bar_mirror_symmetry():
     """Reflecting x -> 2 bar - x and swapping left/right maps the game onto itself."""
     game = beach_bar(size=9, horizon=5)
@@ -131,6 +137,7 @@ def test_beach_bar_mirror_symmetry():
     assert float(_best_response(game, policy)[0][-1, game.bar, 1]) == 1.0
 
 
+@pytest.mark.slow
 def test_beach_bar_solvers_lower_exploitability_and_bad_input():
     game = beach_bar()
     start = float(_expl(game, game.uniform_policy()))

@@ -135,6 +135,7 @@ def tiny_case():
     return pi_k, pi_grad, rho
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("eta,tau", [(0.7, 0.3), (2.0, 0.0)])
 def test_step_is_the_trajectory_kl_prox_brute_force(tiny_case, eta, tau):
     """(d) One step equals the brute-force argmax of the trajectory-level proximal objective."""
@@ -173,6 +174,7 @@ def crowd_policies(game):
     return tuple(jnp.asarray(_random_policy(rng, shape, mask), f) for _ in range(2))
 
 
+@pytest.mark.slow
 def test_infinite_learning_rate_is_the_soft_best_response(game, crowd_policies):
     """(b) eta -> inf: the step is softBR_tau(mu(pi)) toward the magnet; eta -> 0: it stays put."""
     policy, magnet = (crowd_policies[0],), (crowd_policies[1],)
@@ -217,6 +219,7 @@ def fixed_magnet_runs(game):
             for geometry in ("dilated", "entropic")}
 
 
+@pytest.mark.slow
 def test_fixed_magnet_converges_to_the_regularized_equilibrium(fixed_magnet_runs):
     """(a) Dilated MMD's last iterate is the regularized equilibrium; the behavioural one is not."""
     residual, gap, expl = fixed_magnet_runs["dilated"]
@@ -228,6 +231,7 @@ def test_fixed_magnet_converges_to_the_regularized_equilibrium(fixed_magnet_runs
     assert np.all(b_gap > gap), (b_gap, gap)
 
 
+@pytest.mark.slow
 def test_fixed_magnet_converges_exactly_in_float64():
     """(a) In float64 the dilated iterate's fixed-point residual goes to ~0: the rest point is exact."""
     out = run_x64("""
@@ -244,6 +248,7 @@ print(float(jnp.abs(game.smooth_best_response(policy, tau)[0] - policy[0]).max()
     assert residual < 1e-10 and abs(gap) < 1e-12, (residual, gap)
 
 
+@pytest.mark.slow
 def test_magnet_schedule_reaches_the_equilibrium_in_the_last_iterate(game):
     """(c) With the R-NaD schedule (magnet <- iterate every K steps) the last iterate is < 0.05 exploitable."""
     solver = solvers.mmd(learning_rate=1.0, temperature=0.1, magnet_update_every=20, geometry="dilated")
@@ -254,6 +259,7 @@ def test_magnet_schedule_reaches_the_equilibrium_in_the_last_iterate(game):
     assert expl[-1] < float(game.exploitability(game.uniform_policy())) / 50
 
 
+@pytest.mark.slow
 def test_vmap_over_games_and_other_first_order_solvers(game, crowd_policies):
     """Batched games through a constructor; extragradient carries the gradient's mean field."""
     aversion = jnp.array([0.5, 1.0])
@@ -274,6 +280,7 @@ def test_vmap_over_games_and_other_first_order_solvers(game, crowd_policies):
     assert float(_residual(game, solver.output(state), 0.2)) < 1e-4
 
 
+@pytest.mark.slow
 def test_fixed_magnet_on_mean_field_dependent_dynamics():
     """(a) on SIS, whose infection probability depends on the mean field: the same exact rest point."""
     from jaxgames.mean_field import sis_epidemic

@@ -61,7 +61,7 @@ def game():
 
 @pytest.fixture(scope="module")
 def spiel_game():
-    pyspiel = pytest.importorskip("pyspiel")
+    import pyspiel
     return pyspiel.load_game("mfg_crowd_modelling")
 
 
@@ -81,6 +81,8 @@ def _theirs(name, spiel_game):
     return _snapshot_mirror_descent()(spiel_game, lr=1.0)
 
 
+@pytest.mark.slow
+@pytest.mark.requires_pyspiel
 @pytest.mark.parametrize("name", sorted(OURS))
 def test_matches_openspiel_iteration_by_iteration(game, spiel_game, name):
     """Exploitability after each of the first 10 iterations equals OpenSpiel's (float32: 1e-3)."""
@@ -91,6 +93,8 @@ def test_matches_openspiel_iteration_by_iteration(game, spiel_game, name):
     assert np.ptp(theirs) > 0.5
 
 
+@pytest.mark.slow
+@pytest.mark.requires_pyspiel
 def test_matches_openspiel_in_float64():
     """In float64 the three solvers reproduce OpenSpiel's exploitabilities to 1e-9."""
     out = run_x64(f"""
@@ -123,6 +127,7 @@ def long_runs(game):
             for name in ("fictitious_play", "mirror_descent")}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["fictitious_play", "mirror_descent"])
 def test_exploitability_below_005_in_200_iterations(game, long_runs, name):
     expl = np.asarray(long_runs[name])
@@ -130,6 +135,8 @@ def test_exploitability_below_005_in_200_iterations(game, long_runs, name):
     assert expl[-1] < float(game.exploitability(game.uniform_policy())) / 50
 
 
+@pytest.mark.slow
+@pytest.mark.requires_pyspiel
 def test_mirror_descent_matches_stock_openspiel_after_200_iterations(spiel_game, long_runs):
     """Stock ``MirrorDescent(lr=1)`` (aliasing and all) after the 200 iterations of the check above:
     the artifact changes early iterates (see the module docstring) but not where both converge."""
@@ -163,6 +170,7 @@ REGULARIZED = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(REGULARIZED))
 def test_regularized_solvers_converge_in_the_last_iterate(game, name):
     """Successive iterates contract geometrically; the limit is (close to) the regularized equilibrium.
@@ -184,6 +192,7 @@ def test_regularized_solvers_converge_in_the_last_iterate(game, name):
     assert float(game.exploitability(solver.output(state))) > 0.05
 
 
+@pytest.mark.slow
 def test_magnet_schedule_and_mirror_prox_reach_the_equilibrium_in_the_last_iterate(game):
     """MMD with an R-NaD magnet schedule and unregularized mirror prox: last iterate < 0.05."""
     for solver in (solvers.mmd(learning_rate=0.5, temperature=0.1, magnet_update_every=20),
@@ -193,6 +202,7 @@ def test_magnet_schedule_and_mirror_prox_reach_the_equilibrium_in_the_last_itera
         assert diffs[-1] < 0.05 * diffs[:10].max()
 
 
+@pytest.mark.slow
 def test_fixed_point_needs_damping(game):
     """Undamped fixed-point iteration cycles (OpenSpiel's FixedPoint too); damping tames it."""
     _, undamped = solvers.run(solvers.fixed_point(), game, 40, eval_every=1)
@@ -202,6 +212,7 @@ def test_fixed_point_needs_damping(game):
     assert u[-10:].min() > 10 and d[-10:].max() < 1.0
 
 
+@pytest.mark.slow
 def test_vmap_over_crowd_aversion_and_learning_rate():
     """One vmapped call over (crowd aversion, learning rate) equals the single runs."""
     aversion = jnp.array([0.5, 1.0, 2.0])

@@ -66,6 +66,7 @@ def _np_values(p, r, pi, gamma=GAMMA):
 
 # -- the stationary mean field -----------------------------------------------------------------
 
+@pytest.mark.slow
 def test_mean_field_matches_numpy_power_iteration(rps, sis):
     pi = _random_policy(0, 3, 3)
     chain = np.asarray(pi[0], np.float64)   # switching is deterministic: P_pi[x, x'] = pi(x'|x)
@@ -94,6 +95,7 @@ def test_stationary_distribution_periodic_and_multichain():
                                atol=2 / FALLBACK_STEPS)
 
 
+@pytest.mark.slow
 def test_sis_closed_forms():
     """Endemic level 1 - gamma_r / (beta e); without infection mu(I) = 0 and distancing is pure cost."""
     game = stationary_sis_epidemic(discount=GAMMA)
@@ -129,6 +131,7 @@ def test_values_match_numpy_linear_solve(rps, sis):
         assert float(ev.values[0]) == pytest.approx(mu @ v, abs=1e-4)
 
 
+@pytest.mark.slow
 def test_best_response_matches_brute_force(rps, sis):
     """Policy iteration = the best of all |A|^|S| deterministic policies, from every state."""
     for game, pi, model in ((rps, _random_policy(6, 3, 3), lambda mu: _np_rps(np.asarray(rps.model.payoff), mu)),
@@ -160,6 +163,7 @@ def test_rps_equilibria_closed_form(rps):
         assert float(_expl(game, game.uniform_policy())) == pytest.approx(gamma / (1 - gamma) / 3, abs=1e-5)
 
 
+@pytest.mark.slow
 def test_smooth_best_response_is_soft_value_iteration(sis):
     pi = _random_policy(8, 2, 2)
     tau = 0.3
@@ -186,6 +190,7 @@ def _trace(solver, game, steps=200, every=50):
     return np.asarray(trace.exploitability), solver.output(state)
 
 
+@pytest.mark.slow
 def test_solvers_lower_exploitability_on_sis(sis):
     start = float(_expl(sis, sis.uniform_policy()))
     assert start > 1.0
@@ -199,6 +204,7 @@ def test_solvers_lower_exploitability_on_sis(sis):
     assert float(_expl(sis, policy)) < start
 
 
+@pytest.mark.slow
 def test_solvers_on_stationary_rps(rps):
     """Deterministic switching makes RPS cycle: the averages make progress; Boltzmann converges (regularised)."""
     start = float(_expl(rps, rps.uniform_policy()))   # 3.0
@@ -212,6 +218,7 @@ def test_solvers_on_stationary_rps(rps):
 
 # -- batching, float64, registry, bad input -----------------------------------------------------
 
+@pytest.mark.slow
 def test_vmap_over_discount_and_x64():
     gammas = jnp.array([0.0, 0.5, 0.9])
     uniform = stationary_sis_epidemic().uniform_policy()

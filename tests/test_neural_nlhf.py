@@ -24,6 +24,7 @@ def _solver(method):
     return nlhf.neural_nlhf(method, hidden_sizes=(32,), num_samples=SAMPLES, **SETTINGS[method])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", list(SETTINGS))
 def test_duality_gap_falls_below_half_of_uniform_on_two_seeds(method):
     game, solver = _game(), _solver(method)
@@ -40,6 +41,7 @@ def test_duality_gap_falls_below_half_of_uniform_on_two_seeds(method):
     np.testing.assert_allclose(np.asarray(policy[0]).sum(-1), 1.0, atol=1e-5)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["egpo", "online_ipo"])
 def test_learns_from_the_simulator_only(method):
     """init and a step, un-jitted, with every exact-model method of the game raising."""
@@ -52,6 +54,7 @@ def test_learns_from_the_simulator_only(method):
     assert not np.allclose(state.policy[0], solver.init(game, jax.random.key(0)).policy[0])
 
 
+@pytest.mark.slow
 def test_a_plain_preference_game_is_one_context():
     """``preference_game(P)`` is learned as ``P[None]``: policies ``([A], [A])``, simulator only."""
     game = preference_game(cyclic_preferences(3))

@@ -14,12 +14,11 @@ import pytest
 
 import jaxgames
 import solvers
-from helpers import forbid_exact_model
+from helpers import KUHN_UNIFORM_NASH_CONV, forbid_exact_model
 from solvers.neural.common import row_offsets
 from solvers.neural.nfsp import _play, _transitions, nfsp
 from solvers.neural.reservoir import reservoir_add, reservoir_init, reservoir_sample
 
-KUHN_UNIFORM_NASH_CONV = 11 / 12   # NashConv of the uniform policy in 2-player Kuhn poker
 SMALL = dict(hidden_sizes=(32,), num_envs=64, batch_size=64, replay_capacity=4096, reservoir_capacity=8192)
 
 
@@ -28,6 +27,7 @@ def kuhn():
     return jaxgames.kuhn_poker()
 
 
+@pytest.mark.slow
 def test_kuhn_nash_conv_and_seeds(kuhn):
     """200 steps (12,800 episodes) on Kuhn: NashConv below half the uniform policy's for two seeds;
     in one vmapped call the same key gives the same run and another key another run."""
@@ -50,6 +50,7 @@ def test_kuhn_nash_conv_and_seeds(kuhn):
     np.testing.assert_allclose(np.asarray(policy).sum(-1), 1.0, rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_reservoir_keeps_each_item_with_probability_capacity_over_n():
     """Algorithm R in batches: after a stream of n valid items (offered 12 at a time, a third of the
     slots invalid), every item is in the reservoir with probability C / n. 4,000 independent
@@ -106,6 +107,7 @@ def test_transitions_go_to_the_players_next_decision(kuhn):
     assert not np.any(br & ~trans.valid) and 0.2 < br[trans.valid].mean() < 0.8
 
 
+@pytest.mark.slow
 def test_learns_from_the_simulator_only(kuhn):
     """init (eager) and step (under a fresh jit, traced inside the block) never call the exact model;
     with anticipatory = 1 every decision is a best-response decision, so the reservoir holds every

@@ -156,6 +156,7 @@ def test_exact_steps_follow_the_update_rules():
         np.testing.assert_allclose(got[method], want, atol=2e-5, err_msg=method)
 
 
+@pytest.mark.slow
 def test_one_sampled_online_ipo_step_is_unbiased():
     """Online IPO has its own estimator (both sides of each query). Log-probability differences
     after one step are linear in it, so over many keys they average to the exact-feedback step's."""
@@ -178,6 +179,7 @@ def test_one_sampled_online_ipo_step_is_unbiased():
     np.testing.assert_array_less(np.abs(diffs.mean(0) - (expected[1:] - expected[0])), 4 * se + 1e-5)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", sorted(FACTORIES))
 def test_learns_only_from_sampled_preferences(method):
     """Init and steps inside ``forbid_exact_model``, un-jitted and in ``_final``'s fresh jit."""

@@ -32,6 +32,7 @@ def test_notebook_committed_without_outputs(path):
             assert cell.execution_count is None, f"{path.name}: code cell {index} has an execution count"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids)
 def test_notebook_executes(path, monkeypatch):
     monkeypatch.setenv("MPLBACKEND", "Agg")  # inherited by the kernel process: no display needed

@@ -13,11 +13,10 @@ import pytest
 import jaxgames
 import solvers
 from jaxgames import markov
-from helpers import forbid_exact_model
+from helpers import KUHN_UNIFORM_NASH_CONV, forbid_exact_model
 from solvers.neural.common import decision_points, masked_policy, trajectory_rows
 from solvers.neural.policy_gradient import _efg_samples, mmd_rl, ppo
 
-KUHN_UNIFORM_NASH_CONV = 11 / 12
 SMALL = dict(hidden_sizes=(32,), batch_size=512, learning_rate=1e-2)
 
 
@@ -26,6 +25,7 @@ def kuhn():
     return jaxgames.kuhn_poker()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("make", [jaxgames.kuhn_poker, jaxgames.leduc_poker])
 def test_decision_features_are_the_simulator_observations(make):
     game = make()
@@ -43,6 +43,7 @@ def test_decision_features_are_the_simulator_observations(make):
                                   np.asarray(traj.state.legal_action_mask)[acting >= 0])
 
 
+@pytest.mark.slow
 def test_sampled_returns_average_to_exact_action_values(kuhn):
     """The Monte Carlo target of a sampled decision is the deciding player's return: its mean at
     (information set, action) is the exact conditional action value of ``game.evaluate``."""
@@ -69,6 +70,7 @@ def test_masked_policy_gives_illegal_actions_no_mass():
     assert np.isfinite(float(pi.entropy()[0]))
 
 
+@pytest.mark.slow
 def test_mmd_rl_seeds_in_one_call_and_below_half_uniform(kuhn):
     """Three runs in one call (keys k0, k1, k0): the same key gives the same run, another key another;
     the mean NashConv of the last two evaluations is below half the uniform policy's."""
@@ -81,6 +83,7 @@ def test_mmd_rl_seeds_in_one_call_and_below_half_uniform(kuhn):
     assert not np.allclose(state.extra.table[0], state.extra.table[1])
 
 
+@pytest.mark.slow
 def test_ppo_learns(kuhn):
     """Self-play PPO's last iterate does not converge to Nash (it chases its own best response;
     the magnet of MMD-RL is the fix), but it must leave the uniform policy far behind: NashConv
@@ -89,6 +92,7 @@ def test_ppo_learns(kuhn):
     assert float(trace.nash_conv[-2:].mean()) < 0.7 * KUHN_UNIFORM_NASH_CONV, trace.nash_conv
 
 
+@pytest.mark.slow
 def test_learns_from_the_simulator_only(kuhn):
     solver = ppo(hidden_sizes=(8,), batch_size=16, num_minibatches=2)
     with forbid_exact_model(kuhn):
@@ -98,6 +102,7 @@ def test_learns_from_the_simulator_only(kuhn):
     np.testing.assert_allclose(np.asarray(state.policy[0]).sum(-1), 1.0, rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_markov_game_exploitability_falls():
     """A random 3-state zero-sum Markov game: MMD-RL halves the uniform policy's exploitability."""
     rng = np.random.default_rng(0)

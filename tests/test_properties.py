@@ -191,6 +191,7 @@ def test_bad_value_names_the_field(fn, args, field):
     check()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fn, args, field", CASES)
 def test_good_value_gives_a_result(fn, args, field):
     @settings(SETTINGS, max_examples=4)   # good values share one code path: fewer examples suffice

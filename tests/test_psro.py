@@ -14,14 +14,8 @@ import jaxgames
 import solvers
 from jaxgames import markov
 from solvers.sampled.psro import fold, meta_nash_conv, padded_meta_game, psro
-from helpers import forbid_exact_model, lp_solve
+from helpers import KUHN_UNIFORM_NASH_CONV, KUHN_VALUE, forbid_exact_model, lp_value
 
-KUHN_UNIFORM_NASH_CONV = 0.916667   # NashConv of the uniform policy in 2-player Kuhn poker
-
-
-def lp_value(A):
-    """Value of the zero-sum matrix game ``A`` (row maximizes) by linear programming (float64)."""
-    return lp_solve(A)[0]
 
 
 def meta_value(extra):
@@ -63,6 +57,7 @@ def test_padded_meta_game_is_the_restricted_one():
         np.testing.assert_allclose(nc_padded, nc_small, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_kuhn_exact_nash_conv_falls_below_bound(kuhn_exact_run):
     """Double oracle on Kuhn: from the uniform policy (NashConv 0.9167) below 0.005 within 10 steps
     (OpenSpiel's PSRO reproductions report ~0.008 with 157 policies)."""
@@ -74,6 +69,7 @@ def test_kuhn_exact_nash_conv_falls_below_bound(kuhn_exact_run):
     assert int(state.extra.size) == 11 and int(state.step) == 10
 
 
+@pytest.mark.slow
 def test_kuhn_exact_meta_game(kuhn, kuhn_exact_run):
     """Meta-payoffs are the exact profile values; the meta-game is solved to LP accuracy; and the
     reach-weighted mixture plays exactly like the meta-strategy (its value is sigma^T M sigma)."""
@@ -93,12 +89,13 @@ def test_kuhn_exact_meta_game(kuhn, kuhn_exact_run):
     np.testing.assert_allclose(M[0], -M[1], atol=1e-6)
     assert float(meta_nash_conv(extra.meta_payoffs, extra.meta_strategy, extra.size)) < 1e-3
     assert abs(meta_value(extra) - lp_value(M[0])) < 1e-3
-    assert abs(lp_value(M[0]) - (-1.0 / 18.0)) < 5e-3   # the meta-game's value approaches Kuhn's
+    assert abs(lp_value(M[0]) - KUHN_VALUE) < 5e-3   # the meta-game's value approaches Kuhn's
     np.testing.assert_allclose(reported[0], meta_value(extra), atol=1e-5)
     for a, b in zip(state.policy, state.average):
         np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.slow
 def test_sampled_learns_from_the_simulator_only(kuhn):
     """init and three steps inside forbid_exact_model (one fresh jit of a new lambda); then the sampled
     meta-game is within sampling error of the exact values of the same profiles, the first sampled
@@ -158,6 +155,7 @@ def single_controller():
     return game, jax.jit(lambda p: game.nash_conv(p))
 
 
+@pytest.mark.slow
 def test_markov_exact_exploitability_approaches_zero(single_controller):
     game, nash_conv_of = single_controller
     solver = psro(max_policies=9, meta_steps=2000)
@@ -168,6 +166,7 @@ def test_markov_exact_exploitability_approaches_zero(single_controller):
     assert nash_conv < float(nash_conv_of(game.uniform_policy())) / 100
 
 
+@pytest.mark.slow
 def test_markov_sampled_from_the_simulator_only(single_controller):
     """Sampled PSRO on a Markov game inside forbid_exact_model, vmapped over two keys (independent
     seeds in one call): both runs cut NashConv tenfold in six steps, and they differ."""
@@ -219,6 +218,7 @@ def test_bad_games():
         psro(meta_game="sampled").init(jaxgames.efg.kuhn_poker())
 
 
+@pytest.mark.slow
 def test_neural_oracle_learns_best_responses(kuhn):
     """PSRO with a reinforcement-learning oracle (PPO best responses against the mixture): within
     four steps its exact NashConv falls below half the uniform policy's (measured 0.22-0.30 by step

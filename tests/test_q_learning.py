@@ -47,7 +47,7 @@ def _shapley(game):
     """Shapley's values ``[S]``: 100 steps of ``minimax_value_iteration`` (error <= 0.6^100)."""
     mvi = solvers.minimax_value_iteration()
     state = fast_jit(lambda g: jax.lax.fori_loop(0, 100, lambda _, s: mvi.step(g, s), mvi.init(g)))(game)
-    return np.asarray(state.extra["values"])
+    return np.asarray(state.extra.values)
 
 
 @pytest.fixture(scope="module")
@@ -91,6 +91,7 @@ def _value_error(state, v_star):
     return np.maximum(np.abs(values[..., 0, :] - v_star).max(-1), np.abs(values[..., 1, :] + v_star).max(-1))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("make, v_tol, expl_tol", [(minimax_q, 0.05, 0.02), (decentralized_q_learning, 0.15, 0.12)])
 def test_random_game_learned_without_the_model(random_game, make, v_tol, expl_tol):
     game, v_star = random_game
@@ -101,6 +102,7 @@ def test_random_game_learned_without_the_model(random_game, make, v_tol, expl_to
     assert expl < expl_tol and expl < uniform / 5, (expl, uniform)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("make, rate, hyper, v_tol, expl_tol", [
     (minimax_q, 1.0, {}, 0.02, 0.01),
     (decentralized_q_learning, 0.3, IMP_DECENTRALIZED, 0.4, 0.6),
@@ -124,6 +126,7 @@ def test_classic_game_run_vmapped_over_seeds_and_learning_rates(iterated_game, m
     assert expl[:, -1].max() < expl_tol, expl
 
 
+@pytest.mark.slow
 def test_decentralized_runs_on_general_sum_games():
     """Three players, general-sum: no guarantee, but the updates run on each player's own reward."""
     rng = np.random.default_rng(0)

@@ -63,6 +63,7 @@ SOLVERS = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(SOLVERS))
 def test_linear_convergence_to_qre_independent_of_action_count(name):
     solver, eta = SOLVERS[name]
@@ -93,6 +94,7 @@ def test_smoothed_fictitious_play_reaches_the_qre():
     np.testing.assert_allclose(state.average[1], y, atol=5e-3)
 
 
+@pytest.mark.slow
 def test_kl_regularization_toward_a_reference_policy():
     """Nash mirror prox toward a reference: the fixed point is x ∝ ref exp(q / tau)."""
     P = matrix.random_intransitive_preferences(jax.random.key(13), 6)

@@ -67,7 +67,8 @@ def test_game_without_the_metric_is_a_clear_error():
         def legal_mask_host(self):
             return (np.ones(2, bool),)
 
-    with pytest.raises(ValueError, match="^game: regularized_nash_conv is not defined for Bare"):
+    with pytest.raises(TypeError, match="^game: regularized_nash_conv needs a game with a KL-regularized "
+                                        "NashConv; Bare does not provide RegularizedNashConv"):
         jaxgames.regularized_nash_conv(Bare(), (jnp.ones(2) / 2,), 0.1)
 
 
@@ -85,6 +86,7 @@ def _families():
     }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("family", sorted(_families()))
 def test_every_family_under_jit_and_vmap_of_the_temperature(family):
     """The README lists the metric for every family; a traced temperature skips the checks."""
@@ -122,6 +124,7 @@ def test_contextual_inf_only_in_contexts_of_positive_probability():
     assert float(jaxgames.regularized_nash_conv(game, policy, 0.1, (ref[::-1], ref))) == np.inf
 
 
+@pytest.mark.slow
 def test_mean_field_zero_reference_mass_at_a_reached_state_gives_inf():
     game = mean_field.crowd_modelling(size=4, horizon=3)
     policy = game.uniform_policy()
@@ -165,6 +168,7 @@ def test_efg_inf_only_at_own_reached_information_sets(kuhn):
 # ------------------------------------------------------------------- extensive-form games
 
 
+@pytest.mark.slow
 def test_efg_tau_zero_is_nash_conv(kuhn, leduc):
     for game in (kuhn, leduc):
         policy = random_policy(game, jax.random.key(3))
@@ -172,6 +176,7 @@ def test_efg_tau_zero_is_nash_conv(kuhn, leduc):
                                    float(jaxgames.nash_conv(game, policy)), rtol=1e-6)
 
 
+@pytest.mark.slow
 def test_efg_soft_best_response_is_the_maximum_brute_force(kuhn):
     """Player 0's regularized objective ``u_0(p, pi_1) - tau sum_I x_0(I) KL(p(I) || rho(I))``, evaluated
     independently (``evaluate`` and ``reach``): its maximum, found by L-BFGS over logits and bounding
@@ -277,6 +282,7 @@ def _markov_cases():
     return {"two_players": two, "three_players": three, "mdp": one, "finite_horizon": finite}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", ["two_players", "three_players", "mdp", "finite_horizon"])
 def test_markov_matches_brute_force(case):
     """Against soft value iteration in float64 (tau = 0: value iteration, i.e. NashConv)."""
@@ -288,6 +294,7 @@ def test_markov_matches_brute_force(case):
         np.testing.assert_allclose(got, brute_force_markov(game, policy, tau, reference), rtol=2e-5, atol=2e-5)
 
 
+@pytest.mark.slow
 def test_markov_policy_extragradient_qre_has_zero_gap():
     """Cen et al.'s regularized policy extragradient (fixed uniform magnet) converges to the QRE."""
     game = markov.random_zero_sum(jax.random.key(0), num_states=5, num_actions=3, discount=0.8)
@@ -326,6 +333,7 @@ def test_markov_inf_where_an_infinite_kl_counts():
                                    float(jaxgames.nash_conv(game, policy)), rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_markov_gradient_in_the_temperature():
     game = markov.random_zero_sum(jax.random.key(2), num_states=4, num_actions=2)
     policy = random_policy(game, jax.random.key(3))

@@ -12,11 +12,10 @@ import pytest
 import rlax
 
 import jaxgames
-from helpers import forbid_exact_model
+from helpers import KUHN_UNIFORM_NASH_CONV, forbid_exact_model
 from solvers.neural.rnad import (VTraceInputs, fixed_point_schedule, neurd_loss, player_vtrace,
                                  regularization_log_ratio, rnad, schedule_position)
 
-KUHN_UNIFORM_NASH_CONV = 11 / 12
 
 
 @pytest.fixture(scope="module")
@@ -24,6 +23,7 @@ def kuhn():
     return jaxgames.kuhn_poker()
 
 
+@pytest.mark.slow
 def test_learns_kuhn_from_the_simulator_only_vmapped_over_keys(kuhn):
     """300 learner steps under a fresh ``jit(vmap)`` over two keys inside ``forbid_exact_model``;
     the exact NashConv of each seed's output, computed afterwards, is below half the uniform's."""

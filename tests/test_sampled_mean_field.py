@@ -60,6 +60,7 @@ def _exact_trace(solver, game, num_steps):
     return _exploitability(game, jax.jit(lambda g: _policies(solver, g, None, num_steps))(game))
 
 
+@pytest.mark.slow
 def test_mirror_descent_tracks_exact_omd_vmapped_over_keys_and_learning_rates(game):
     """One vmapped call over (key, learning rate), with every exact-model method raising.
 
@@ -88,6 +89,7 @@ def test_mirror_descent_tracks_exact_omd_vmapped_over_keys_and_learning_rates(ga
     assert np.abs(sampled[3] - uniform).max() < 0.05, (sampled[3], uniform)
 
 
+@pytest.mark.slow
 def test_fictitious_play_tracks_exact_fp(game):
     """Within 0.04 of exact FP after 20 steps (0.0241), decaying, far below uniform; learned from the
     simulator only."""
@@ -99,6 +101,7 @@ def test_fictitious_play_tracks_exact_fp(game):
     assert sampled[-1] < float(_exploitability_of(game, game.uniform_policy()[0])) / 10
 
 
+@pytest.mark.slow
 def test_q_estimates_match_exact_action_values():
     """TD and Monte Carlo Q-estimates (16,000 agent-episodes of a random policy) against ``evaluate``'s.
 

@@ -92,6 +92,7 @@ def test_bad_hyperparameters_match_the_docs(factory, kwargs, match):
         factory(**kwargs)
 
 
+@pytest.mark.slow
 def test_discounted_cfr_accepts_the_cfr_plus_setting_of_its_docstring():
     """``alpha = inf, beta = -inf`` is CFR+'s clipping: with ``gamma = 1`` (linear averaging) the
     iterates are CFR+'s exactly; large finite exponents do not overflow into NaN."""
@@ -100,14 +101,14 @@ def test_discounted_cfr_accepts_the_cfr_plus_setting_of_its_docstring():
     plus, _ = solvers.run(solvers.cfr_plus(), game, 100, eval_every=100)
     for a, b in zip(dcfr.average, plus.average):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-6)
-    assert all(float(r.min()) >= 0 for r in dcfr.extra["regrets"])
+    assert all(float(r.min()) >= 0 for r in dcfr.extra.regrets)
     _, trace = solvers.run(solvers.discounted_cfr(40.0, -40.0), game, 200, eval_every=200)
     assert np.isfinite(float(trace.exploitability[-1])) and float(trace.exploitability[-1]) < 0.02
 
 
 def test_learning_rate_none_is_the_scale_free_default_not_a_run_time_error():
     state, trace = solvers.run(solvers.mirror_descent(learning_rate=None), matrix.rock_paper_scissors(), 10)
-    assert float(state.extra["payoff_scale"]) == 1.0 and np.isfinite(float(trace.exploitability[-1]))
+    assert float(state.extra.payoff_scale) == 1.0 and np.isfinite(float(trace.exploitability[-1]))
 
 
 def test_a_bad_key_for_a_random_start_names_the_key():
@@ -116,6 +117,7 @@ def test_a_bad_key_for_a_random_start_names_the_key():
             solvers.run(solvers.mirror_prox(), matrix.matching_pennies(), 10, key=key)
 
 
+@pytest.mark.slow
 def test_hyperparameter_checks_skip_traced_values():
     P = np.array([[[1.0, -1.0], [-1.0, 1.0]], [[-1.0, 1.0], [1.0, -1.0]]])
     trace = jax.jit(lambda lr: solvers.run(solvers.mirror_prox(lr), matrix.MatrixGame(P), 100)[1])(0.5)
@@ -197,6 +199,7 @@ def _scaled(game, c):
     return matrix.MatrixGame(game.payoffs * c)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", FIRST_ORDER)
 def test_default_iterates_on_scaled_payoffs_are_the_same(name):
     game = matrix.random_zero_sum(jax.random.key(3), (4, 6), "gaussian")
@@ -214,7 +217,7 @@ def test_explicit_learning_rates_are_in_payoff_units():
     game = matrix.random_zero_sum(jax.random.key(3), 4)
     solver = solvers.mirror_prox(0.5)
     state, _ = solvers.run(solver, game, 50, eval_every=50, key=jax.random.key(0))
-    assert "payoff_scale" not in state.extra
+    assert state.extra.payoff_scale is None   # an explicit rate is not relative to the payoff scale
     scaled, _ = solvers.run(solver, _scaled(game, 10.0), 50, eval_every=50, key=jax.random.key(0))
     assert np.abs(np.asarray(scaled.policy[0]) - np.asarray(state.policy[0])).max() > 1e-3
 
@@ -231,6 +234,7 @@ def test_default_iterates_on_scaled_extensive_form_games_are_the_same(name):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=2e-5)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["mirror_prox", "mmd", "natural_policy_gradient", "policy_extragradient",
                                   "smooth_value_iteration"])
 def test_default_iterates_on_scaled_markov_games_are_the_same(name):
@@ -253,6 +257,7 @@ def test_payoff_scale_by_family():
     assert float(payoff_scale(jaxgames.mean_field.crowd_modelling(size=3, horizon=2))) == 1.0  # no bound: as is
 
 
+@pytest.mark.slow
 def test_default_first_order_solvers_do_not_diverge_on_large_payoffs():
     """The issue's case: Gaussian 10x10 games with payoffs x100; the old defaults (0.2 for
     extragradient, in payoff units now) end worse than the uniform policy and are flagged."""
@@ -268,6 +273,7 @@ def test_default_first_order_solvers_do_not_diverge_on_large_payoffs():
     assert np.all(np.asarray(old.diverged[:, -1]))
 
 
+@pytest.mark.slow
 def test_default_mmd_converges_on_random_preference_games():
     """The old default (eta = tau = 0.3, magnet every 20 steps, no floor) oscillates between
     NashConv 1e-2 and 1e-1 for 20,000 steps on some of these; the default converges."""
@@ -284,6 +290,7 @@ def test_default_mmd_converges_on_random_preference_games():
 
 # ----------------------------------------------------------------------------- the trace
 
+@pytest.mark.slow
 def test_trace_flags_and_warns_about_a_diverged_run():
     game = matrix.MatrixGame(100.0 * matrix.random_zero_sum(jax.random.key(1), 10, "gaussian").payoffs)
     with pytest.warns(RuntimeWarning, match="the run diverged"):

@@ -7,15 +7,12 @@ import pytest
 
 import jaxgames
 import solvers
-from helpers import lp_solve
+from helpers import lp_value
 from jaxgames import matrix
 
 STEPS = 5000
 # Known slow rates: classic fictitious play and plain mirror descent's average.
 SLOW = {"fictitious_play", "mirror_descent"}
-
-
-lp_value = lp_solve   # value and maximin strategy of the zero-sum game A by linear programming
 
 
 def final_exploitability(solver, games, keys):
@@ -31,6 +28,7 @@ def test_games():
     return {"rps_brps": rps_brps, "random5": random5}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(solvers.GENERAL_SOLVERS))
 def test_every_solver_converges_with_defaults(name, test_games):
     solver = solvers.make(name)
@@ -44,6 +42,7 @@ def test_every_solver_converges_with_defaults(name, test_games):
     assert np.all(e < tol), f"{name}: random 5x5 exploitability {e}"
 
 
+@pytest.mark.slow
 def test_mmd_last_iterate_on_many_random_games():
     """Default MMD (with its decaying magnet floor) brings every game below 1e-3, up to the floor's
     small bias; the plain R-NaD schedule is faster on most games but stalls on some."""
@@ -107,6 +106,7 @@ def test_last_iterates_converge_on_rps(solver):
         assert solver.output(state) is state.policy  # these report the last iterate
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["extragradient", "regret_matching_plus", "mirror_prox"])
 def test_value_matches_linear_programming(name):
     solver = solvers.make(name)
@@ -116,7 +116,7 @@ def test_value_matches_linear_programming(name):
     for i in range(5):
         game = jax.tree_util.tree_map(lambda x: x[i], games)
         policy = tuple(p[i] for p in solver.output(state))
-        value, _ = lp_value(game.payoffs[0])
+        value = lp_value(game.payoffs[0])
         assert float(game.evaluate(policy).values[0]) == pytest.approx(value, abs=1e-4)
 
 
@@ -128,6 +128,7 @@ def test_fictitious_play_finds_battle_of_the_sexes_equilibrium():
         assert float(jaxgames.nash_conv(game, state.average)) == pytest.approx(float(trace.nash_conv[-1]), abs=1e-6)
 
 
+@pytest.mark.slow
 def test_one_jitted_call_solves_a_thousand_games():
     solver = solvers.regret_matching_plus()
     keys = jax.random.split(jax.random.key(8), 1000)
@@ -142,6 +143,7 @@ def test_one_jitted_call_solves_a_thousand_games():
         np.testing.assert_allclose(e[i], tr.exploitability, rtol=1e-4, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_vmap_over_learning_rates_is_one_call():
     game = matrix.biased_rock_paper_scissors()
     lrs = jnp.geomspace(0.01, 1.0, 16)
@@ -177,6 +179,7 @@ def test_run_continues_from_a_state_and_handles_remainders():
         np.testing.assert_allclose(a, b, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_float64_solves_reach_machine_precision():
     from helpers import run_x64
     script = (
@@ -204,12 +207,13 @@ def test_equal_hyperparameters_share_one_solver_and_one_compilation():
     assert a is not b
 
 
+@pytest.mark.slow
 def test_vmap_over_raw_payoff_matrices_as_in_the_issue():
     batch = jax.random.uniform(jax.random.key(14), (64, 4, 4), minval=-1, maxval=1)
     solver = solvers.extragradient()
     state, trace = jax.vmap(lambda A: solvers.run(solver, matrix.zero_sum(A), STEPS))(batch)
     assert trace.exploitability.shape == (64, 100)
     assert np.all(np.asarray(trace.exploitability[:, -1]) < 1e-3)
-    value, _ = lp_value(batch[0])
+    value = lp_value(batch[0])
     x, y = (p[0] for p in state.policy)
     assert float(x @ batch[0] @ y) == pytest.approx(value, abs=1e-4)

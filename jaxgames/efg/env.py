@@ -1,96 +1,24 @@
 """A simulator of any tabular extensive-form game: pure ``reset`` / ``step`` functions.
 
-The gymnax / pgx idiom on top of an ``EFGGame``'s arrays. ``EFGEnv(game)``
-turns the game's static ``Tree`` into a few per-history lookup tables once, in
-NumPy; every method is then a pure function of explicit pytrees, jittable and
-vmappable, whose cost per call is a fixed number of O(1) gathers (no loop over
-histories at run time)::
+``EFGEnv(game)`` turns the game's static ``Tree`` into per-history lookup tables once, in NumPy;
+every method is then a pure, jittable, vmappable function whose cost is a fixed number of O(1)
+gathers. Chance nodes never reach the user: after ``reset`` and after every action, chance is
+sampled (one inverse-CDF draw per run of consecutive chance nodes, with the probabilities
+``game.chance_prob``) until a player must act or the episode ends. ``params`` (the last argument of
+every method) is a game with the same ``tree`` whose leaves may be traced, so ``jax.vmap`` over games
+simulates a batch of variants.
+
+Observations (pure gathers; ``player`` defaults to the acting player): OpenSpiel's
+``information_state_tensor`` ``[..., D_info]`` and ``observation_tensor`` ``[..., D_obs]`` (Kuhn 11 / 7,
+Leduc 30 / 16) when the tree recorded them, and ``infoset_one_hot`` ``[..., S + N + A]`` for any game.
+Auto-reset, action checks, ``sample_action`` and ``rollout`` are ``jaxgames.env.Environment``'s. The
+semantics in full (chance runs, state fields, encodings) are in the docs' extensive-form guide.
+
+Example::
 
     env = jaxgames.make_env(jaxgames.leduc_poker())   # an EFGEnv
-    state, ts = env.reset(key)                   # chance is sampled until someone must act
-    state, ts = env.step(key, state, action)     # the acting player's action id (auto-resets)
-
-**The game as a parameter.** Every method takes an optional ``params`` last
-argument (default: the game given to the constructor). It must have the same
-``tree`` (the same object), but its array leaves (``payoffs``,
-``chance_prob``) may differ and may be traced, so
-``jax.vmap(env.step)(keys, states, actions, games)`` simulates a
-batch of variants (e.g. ``jax.vmap(lambda b: kuhn_poker(bet=b))(bets)``).
-
-**Chance.** Chance nodes never reach the user: after ``reset`` and after every
-action the environment samples chance outcomes, with the probabilities
-``game.chance_prob`` of the chance node's children, until a decision or a
-terminal history. Consecutive chance nodes form *runs*; the constructor
-lists, for every run (it starts at the root or at a chance node entered by an
-action), its ends (the decision or terminal histories reached through chance
-edges only) and the paths to them. One uniform number then picks an end by
-inverse CDF over the path probabilities (products of ``game.chance_prob``
-along each path, computed at run time from the game's leaf, so traced or
-vmapped chance probabilities work). This draws exactly the distribution of
-sampling each chance node in turn (``jax.random.choice`` over its children)
-with no loop over the run: one draw per run instead of one per chance node,
-which halves the cost of a simulated step (random-number generation dominates
-it on CPU). The cost of a step is O(width of the widest run after an action
-x its length) gathers (Leduc: 4 x 1, the public card), plus O(root run) for
-the next episode's deal in an auto-resetting step (Kuhn: 6 ends, Leduc: 30; a
-``rollout`` computes it once per call).
-
-**State and time step.** ``EFGState`` holds the current history index (always
-a decision or terminal history), the acting player (``TERMINAL = -4`` when the
-episode is over), that player's information set (``-1`` when over), its legal
-action mask ``[max_actions]``, the rewards ``[N]`` of the last transition (the
-terminal payoffs on the step that ends the episode, zero otherwise),
-``terminated`` and ``step_count`` (decisions taken in this episode).
-``TimeStep`` repeats what an agent needs next (observation, information set,
-acting player, legal mask) plus the ``rewards`` and ``done`` of the transition.
-
-**Observations.** Three encodings, each a pure gather (jittable; ``state``
-may be an ``EFGState`` or a ``Trajectory``, with batch axes broadcast;
-``player`` defaults to the acting player and may be traced):
-
-* ``env.information_state_tensor(state, player=None)`` ``[..., D_info]``:
-  OpenSpiel's ``information_state_tensor(player)`` of the current history
-  (Kuhn: 11 values for 2 players, 6N - 1 for N; Leduc: 30), read from the
-  table that ``build_tree`` recorded (``tree.information_state_tensors``).
-  Defined for every player, acting or not, and at terminal histories;
-* ``env.observation_tensor(state, player=None)`` ``[..., D_obs]``:
-  OpenSpiel's ``observation_tensor(player)`` (Kuhn: 7, 3N + 1; Leduc: 16),
-  the imperfect-recall view (cards and pot contributions, no betting history);
-* ``env.infoset_one_hot(state, player=None)`` ``[..., S + N + A]`` with
-  ``S = max_p num_infosets_p``: the one-hot of ``player``'s information set
-  (its row in the solvers' policy arrays) when that player is acting (zeros
-  otherwise: the tree records information sets at decision nodes only), the
-  one-hot of the player id, and the legal mask when acting (zeros otherwise).
-  Every ``EFGGame`` has it.
-
-With no ``player`` and no acting player (a terminal state) all three are
-zeros. The sizes are attributes (``information_state_tensor_size``,
-``observation_tensor_size``: ``None`` when the tree has no such table;
-``infoset_one_hot_size``). OpenSpiel's tensors exist when the tree was built
-from a game that provides them: ``jaxgames.kuhn_poker``, ``leduc_poker`` and
-``from_openspiel`` of most OpenSpiel games; asking for one that the tree lacks
-raises ``ValueError``. Their values describe the tree only: the native poker
-games report pot contributions in OpenSpiel's default chips whatever ``ante``
-or ``bet`` the payoffs use, so the tables are shared by a vmapped batch of
-variants.
-
-``TimeStep.observation`` carries ``env.observe(state)``, the acting player's
-observation in the encoding chosen by ``EFGEnv(game, observation=...)``:
-``"information_state_tensor"`` (what OpenSpiel's ``rl_environment`` calls
-``info_state``), ``"observation_tensor"``, ``"infoset_one_hot"``, or the
-default ``"auto"``: the information-state tensor when the tree has it, else
-the one-hot. ``env.observation_size`` is its size and
-``env.observation_kind`` the encoding chosen; ``TimeStep.infoset`` is the
-information set index itself, for tabular agents.
-
-**The contract.** ``EFGEnv`` is a ``jaxgames.env.Environment``: auto-reset (``autoreset=True``,
-the default, or pgx's keep-the-final-state with ``autoreset=False``), the one ``TimeStep``, the
-action checks (an illegal action raises ``ValueError`` when concrete; under tracing it becomes the
-lowest legal action), ``sample_action`` and ``jaxgames.rollout`` are the base's; see
-``jaxgames/env.py``. A step that ends the episode reports the terminal payoffs as ``ts.rewards``
-(and in ``state.rewards``); the next episode's deal is sampled with the same key. (In a game where
-chance alone can end an episode before any decision, ``reset`` returns that terminated state, and
-an auto-resetting step skips it with zero rewards.)
+    state, ts = env.reset(key)                         # chance is sampled until someone must act
+    state, ts = env.step(key, state, ts.legal_action_mask.argmax())
 """
 
 from __future__ import annotations
@@ -191,7 +119,7 @@ OBSERVATIONS = ("auto", "information_state_tensor", "observation_tensor", "infos
 
 
 class EFGEnv(Environment):
-    """The simulator of ``game`` (any ``EFGGame``); see the module docstring for the semantics.
+    """The simulator of ``game`` (any ``EFGGame``); semantics in the module docstring and the EFG guide.
 
     ``observation``: what ``TimeStep.observation`` carries, one of ``OBSERVATIONS``
     (default ``"auto"``: OpenSpiel's information-state tensor when the game's

@@ -49,9 +49,9 @@ class EFGGame(Game):
             raise ValueError(f"chance_prob: expected shape {tree.chance_prob.shape}, got {tuple(self.chance_prob.shape)}")
         check_finite(self.payoffs, "payoffs")
         check_finite(self.chance_prob, "chance_prob")
-        # The policy-free factors of every query, computed once here rather than in each call
-        # (one Leduc exploitability: 0.15 -> 0.12 ms): per player, chance(z) * payoff_i(z) at
-        # the terminals and chance's reach of the decision histories (jaxgames.efg.sequence).
+        # The policy-free factors of every query, computed once here rather than in each call:
+        # per player, chance(z) * payoff_i(z) at the terminals and chance's reach of the decision
+        # histories (jaxgames.efg.sequence).
         sf = sequence_form(tree)
         self.terminal_weights = tuple(terminal_weights(sf, i, self.payoffs, self.chance_prob)
                                       for i in range(tree.num_players))

@@ -28,8 +28,7 @@ of history ``h`` (``-1`` at chance histories). The tables are recorded on first
 access, by a second walk of the same game along the tree's edges (the tree
 keeps a reference to the game): building a tree for solving alone costs no
 tensor calls and no table memory (``poker.py`` builds four trees per game to
-solve its payoff basis; recording during the walk made ``leduc_poker()`` take
-2.8 s instead of 1.2 s to build on a loaded 2-core machine). A game that does
+solve its payoff basis). A game that does
 not provide a kind (or fails to produce it at some history, with a warning)
 leaves that table ``None``; ``build_tree(game, tensors=False)`` keeps no
 reference and has no tables.

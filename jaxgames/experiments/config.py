@@ -1,8 +1,8 @@
 """Experiment configs: YAML files validated with pydantic before anything runs.
 
 A config names a game and a solver from the registry with their parameters,
-plus run settings; a sweep config adds a ``grid``; a bench config lists games
-and solvers. ``load_config`` parses YAML (PyYAML), applies command-line
+plus run settings; a sweep config adds a ``grid``; a bench config lists suites of games
+and solvers (or one list of games and one of solvers). ``load_config`` parses YAML (PyYAML), applies command-line
 overrides such as ``solver.params.learning_rate=0.05``, validates field names
 and types (pydantic, with the checks of ``jaxgames.validation``: a bool or a float is not an
 integer), then builds every game and solver of the experiment once, and traces one step of each
@@ -25,7 +25,16 @@ import jax
 import numpy as np
 import pydantic
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from jaxgames.experiments import registry
 from jaxgames.validation import check_int, check_scalar, check_table_bytes
@@ -68,10 +77,12 @@ def _positive_float(value, field):
     """A finite float > 0 (an int is fine; a bool, a string or inf is not)."""
     if isinstance(value, (bool, np.bool_)):
         raise ValueError(f"{field}: expected a number, got {value!r} (bool)")  # noqa: TRY004 - pydantic wants ValueError
-    return float(check_scalar(value, field, low=0, low_open=True))
+    check_scalar(value, field, low=0, low_open=True)
+    return float(value)   # as written (0.001), not through float32 (0.0010000000474974513)
 
 
 Int1 = Annotated[int, _unprefixed(check_int, 1)]                    # a count >= 1
+OptionalInt1 = Annotated[int | None, _unprefixed(_optional(check_int), 1)]
 Steps = Annotated[int, _unprefixed(check_int, 1, MAX_STEPS)]        # a number of solver steps
 OptionalSteps = Annotated[int | None, _unprefixed(_optional(check_int), 1, MAX_STEPS)]
 Seed = Annotated[int, _unprefixed(check_int, 0, SEED_MAX)]
@@ -200,17 +211,77 @@ class SweepConfig(_Experiment):
         return [dict(zip(keys, combo)) for combo in itertools.product(*(self.grid[k] for k in keys))]
 
 
-class BenchConfig(_Strict):
-    """A solver x game benchmark: exploitability at step counts and wall-clock budgets, speed."""
+class SuiteConfig(_Strict):
+    """One group of a bench: its games, the solvers run on each of them, and (optionally) its own
+    ``steps``, ``budgets_s`` and ``num_games``; what it leaves out comes from the bench's top level."""
 
-    kind: Literal["bench"] = "bench"
+    name: str = Field(min_length=1)
     games: list[GameConfig] = Field(min_length=1)
     solvers: list[SolverConfig] = Field(min_length=1)
+    steps: list[Steps] | None = Field(default=None, min_length=1)
+    budgets_s: list[PositiveSeconds] | None = Field(default=None, min_length=1)
+    num_games: OptionalInt1 = None
+    #: Where the suite's fields are in the config, for messages: ``"suites.2."``, or ``""`` for a bench
+    #: that lists ``games`` and ``solvers`` at the top level.
+    _path: str = PrivateAttr(default="")
+
+
+class BenchConfig(_Strict):
+    """A solver x game benchmark: exploitability at step counts and wall-clock budgets, speed.
+
+    Either ``suites`` (a list of ``{name, games, solvers}``, each with optional ``steps``,
+    ``budgets_s`` and ``num_games``: e.g. one suite per game family, each with the solvers that fit
+    it), or ``games`` and ``solvers`` at the top level (one suite, every solver on every game).
+    ``start`` is where every solver starts: a random policy drawn from the seed (as ``jaxgames run``
+    does), or the uniform policy (the textbook start; faster to compile).
+    """
+
+    kind: Literal["bench"] = "bench"
+    suites: list[SuiteConfig] | None = Field(default=None, min_length=1)
+    games: list[GameConfig] | None = Field(default=None, min_length=1)
+    solvers: list[SolverConfig] | None = Field(default=None, min_length=1)
     steps: list[Steps] = Field(default_factory=lambda: [10, 100, 1000], min_length=1)
     budgets_s: list[PositiveSeconds] = Field(default_factory=lambda: [0.001, 0.01, 0.1], min_length=1)
     num_games: Int1 = 1
     repeats: Int1 = 3
     seed: Seed = 0
+    start: Literal["random", "uniform"] = "random"
+
+    @model_validator(mode="after")
+    def _one_suite_list(self):
+        if self.suites is None:
+            if self.games is None or self.solvers is None:
+                missing = "games" if self.games is None else "solvers"
+                raise ValueError(f"{missing}: required field is missing (a bench lists `suites`, or `games` and "
+                                 "`solvers`)")
+            self.suites = [SuiteConfig(name="bench", games=self.games, solvers=self.solvers)]
+            self.games = self.solvers = None
+        elif self.games is not None or self.solvers is not None:
+            raise ValueError(f"{'games' if self.games is not None else 'solvers'}: give `suites`, or `games` and "
+                             "`solvers` at the top level, not both")
+        else:
+            for i, suite in enumerate(self.suites):
+                suite._path = f"suites.{i}."
+        seen_suites: dict[str, str] = {}
+        seen_games: dict[str, str] = {}
+        for i, suite in enumerate(self.suites):
+            if suite.name in seen_suites:
+                raise ValueError(f"suites.{i}.name: {suite.name!r} is also the name of {seen_suites[suite.name]}")
+            seen_suites[suite.name] = f"suites.{i}"
+            for j, game in enumerate(suite.games):   # one table row group and one plot file per title
+                where = f"{suite._path}games.{j}"
+                if game.title in seen_games:
+                    raise ValueError(f"{where}: {game.title!r} is also the title of {seen_games[game.title]}; "
+                                     "give one of them a `label`")
+                seen_games[game.title] = where
+            suite.steps = suite.steps or list(self.steps)
+            suite.budgets_s = suite.budgets_s or list(self.budgets_s)
+            suite.num_games = suite.num_games or self.num_games
+        return self
+
+    def pairs(self) -> list[tuple[SuiteConfig, GameConfig, SolverConfig]]:
+        """Every ``(suite, game, solver)`` the bench measures, in order."""
+        return [(suite, game, solver) for suite in self.suites for game in suite.games for solver in suite.solvers]
 
 
 Config = RunConfig | SweepConfig | BenchConfig
@@ -278,13 +349,24 @@ def apply_overrides(data: dict, overrides: list[str]) -> dict:
         if parts[0] == "grid" and len(parts) > 1:
             parts = ["grid", ".".join(parts[1:])]
         node = data
-        for part in parts[:-1]:
-            child = node.get(part)
-            child = dict(child) if isinstance(child, dict) else {}
-            node[part] = child
+        for depth, part in enumerate(parts[:-1]):
+            key = _list_index(node, part, item, parts[:depth + 1])
+            child = node[key] if isinstance(node, list) else node.get(key)
+            child = dict(child) if isinstance(child, dict) else list(child) if isinstance(child, list) else {}
+            node[key] = child   # copies: the caller's data (a built-in default) is never changed
             node = child
-        node[parts[-1]] = value
+        node[_list_index(node, parts[-1], item, parts)] = value
     return data
+
+
+def _list_index(node, part: str, item: str, path: list[str]):
+    """``part`` as the key into ``node``: an index into a list (``suites.1.num_games=4``), else the name."""
+    if not isinstance(node, list):
+        return part
+    if not part.isdigit() or int(part) >= len(node):
+        raise ConfigError(f"override {item!r}: {'.'.join(path)}: expected an index of the list, "
+                          f"0 to {len(node) - 1}")
+    return int(part)
 
 
 def _short(value: Any) -> str:
@@ -411,7 +493,8 @@ def _fits_or_fail(source: str, field: str, game, solver, game_params: dict, solv
             reason = ": " + text.removeprefix("game: ")
         else:                           # a parameter the solver cannot use here (as traced when it runs)
             reason = f" with these parameters: {text}"
-        raise ConfigError(f"{source}: {field}: solver {solver.name!r} cannot run on game {game.name!r}{reason}") from None
+        raise ConfigError(f"{source}: {field}: solver {solver.name!r} cannot run on game "
+                          f"{game.name!r}{reason}") from None
 
 
 def check_semantics(config: Config, source: str) -> None:
@@ -420,14 +503,17 @@ def check_semantics(config: Config, source: str) -> None:
     game fails here too."""
     key = jax.random.key(0)
     if isinstance(config, BenchConfig):
-        for i, g in enumerate(config.games):
-            game = _build_or_fail(source, f"games.{i}.params", lambda g=g: registry.build_game(g.name, g.params, key))
-            _check_batch_bytes(source, "num_games", game, config.num_games)
-        for i, s in enumerate(config.solvers):
-            _build_or_fail(source, f"solvers.{i}.params", lambda s=s: registry.build_solver(s.name, s.params))
-        for i, g in enumerate(config.games):
-            for j, s in enumerate(config.solvers):
-                _fits_or_fail(source, f"solvers.{j}.name (on games.{i})", g, s, g.params, s.params)
+        for suite in config.suites:
+            at = suite._path
+            for i, g in enumerate(suite.games):
+                game = _build_or_fail(source, f"{at}games.{i}.params",
+                                      lambda g=g: registry.build_game(g.name, g.params, key))
+                _check_batch_bytes(source, f"{at}num_games" if suite._path else "num_games", game, suite.num_games)
+            for i, s in enumerate(suite.solvers):
+                _build_or_fail(source, f"{at}solvers.{i}.params", lambda s=s: registry.build_solver(s.name, s.params))
+            for i, g in enumerate(suite.games):
+                for j, s in enumerate(suite.solvers):
+                    _fits_or_fail(source, f"{at}solvers.{j}.name (on {at}games.{i})", g, s, g.params, s.params)
         return
     game = _build_or_fail(source, "game.params", lambda: registry.build_game(config.game.name, config.game.params, key))
     _build_or_fail(source, "solver.params", lambda: registry.build_solver(config.solver.name, config.solver.params))

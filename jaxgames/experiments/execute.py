@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import functools
 import json
-import statistics
 import time
 from pathlib import Path
 
@@ -38,8 +37,8 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 import solvers
 from jaxgames.experiments import registry
 from jaxgames.experiments.config import ConfigError, RunConfig, SweepConfig, point_params, static_signature
-from jaxgames.experiments.results import (clean_stale_tmp, config_hash, environment, file_lock, precision,
-                                          read_csv, write_csv, write_json)
+from jaxgames.experiments.results import clean_stale_tmp, config_hash, file_lock, read_csv, write_csv, write_json
+from jaxgames.experiments.timing import compile_and_time, environment, precision
 
 
 def eval_cadence(num_steps: int, eval_every: int | None) -> int:
@@ -97,19 +96,6 @@ def prepare_points(game_name, solver_name, static_game: dict, static_solver: dic
         values = tuple(_shard(v, mesh) for v in values)
         keys = _shard(keys, mesh)
     return fn, (values, keys), n_points
-
-
-def compile_and_time(fn, args, repeats: int = 1):
-    """Compile ahead of time, then run ``repeats`` times: ``(outputs, compile_s, median run_s)``."""
-    t0 = time.perf_counter()
-    compiled = fn.lower(*args).compile()
-    compile_s = time.perf_counter() - t0
-    times = []
-    for _ in range(max(repeats, 1)):
-        t0 = time.perf_counter()
-        out = jax.block_until_ready(compiled(*args))
-        times.append(time.perf_counter() - t0)
-    return out, compile_s, statistics.median(times)
 
 
 def solve_points(*args, **kwargs):

@@ -1,7 +1,8 @@
 """Games and solvers by name, with their parameters: what configs and the CLI refer to.
 
-Every game family registers its constructors here (``register_game``), so the
-CLI, configs, sweeps and benchmarks work for it with no other change. A game
+The built-in games and solvers of every family are registered below, in this
+module; ``register_game`` and ``register_solver`` add more, after which the CLI,
+configs, sweeps and benchmarks accept them by name with no other change. A game
 factory takes keyword parameters (and a ``key`` first when ``random=True``).
 """
 
@@ -9,7 +10,8 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import jax
 
@@ -137,6 +139,25 @@ def build_point(game_name: str, game_params: dict, solver_name: str, solver_para
     """
     k_game, k_init = jax.random.split(key)
     return build_game(game_name, game_params, k_game), build_solver(solver_name, solver_params), k_init
+
+
+def build_games(game_name: str, game_params: dict, keys: jax.Array):
+    """The batch of games ``build_point`` draws from ``keys`` ``[P]``: ``(games, init_keys)``.
+
+    ``games`` is one game pytree with a leading axis ``P`` on every array (a random game built in one
+    jitted ``vmap``; a fixed game built once and broadcast), ``init_keys`` the ``[P]`` keys
+    ``build_point`` would pass to ``solver.init``. Building the games once, outside the solver's jitted
+    call, spares every solver run on them compiling the generator again (``jaxgames bench``).
+    """
+    split = jax.vmap(jax.random.split)(keys)
+    k_game, k_init = split[:, 0], split[:, 1]
+    if GAMES[game_name].random:
+        games = jax.jit(jax.vmap(lambda k: build_game(game_name, game_params, k)))(k_game)
+    else:
+        game = build_game(game_name, game_params)
+        games = jax.tree_util.tree_map(lambda x: jax.numpy.broadcast_to(x, (keys.shape[0], *jax.numpy.shape(x))),
+                                       game)
+    return games, k_init
 
 
 def check_fits(game_name: str, game_params: dict, solver_name: str, solver_params: dict,

@@ -1,4 +1,4 @@
-"""Durable results: atomic CSV / JSON writes, the results directory, locks and the environment record.
+"""Durable results: atomic CSV / JSON writes, the results directory and locks.
 
 Every file is written to a temporary file next to it and moved into place (``os.replace``), so a
 reader never sees half a file; a failed write (disk full) removes its temporary file and raises
@@ -14,14 +14,11 @@ import hashlib
 import io
 import json
 import os
-import platform
 import tempfile
 from pathlib import Path
 
-import jax
-import jax.numpy as jnp
-
 from jaxgames.experiments.config import ConfigError
+from jaxgames.experiments.timing import environment, precision  # noqa: F401 - the record written with results
 
 try:
     import fcntl
@@ -157,24 +154,3 @@ def file_lock(path: Path, blocking: bool = True):
 
 def config_hash(resolved: dict) -> str:
     return hashlib.sha256(json.dumps(resolved, sort_keys=True, default=str).encode()).hexdigest()[:16]
-
-
-def precision() -> str:
-    """The float dtype results are computed in: ``"float64"`` under ``JAX_ENABLE_X64``, else ``"float32"``."""
-    return jnp.dtype(jnp.result_type(float)).name
-
-
-def environment() -> dict:
-    """Versions, devices and dtype: what a result depends on besides its config."""
-    import jaxgames
-    return {
-        "jaxgames": jaxgames.__version__,
-        "jax": jax.__version__,
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "backend": jax.default_backend(),
-        "devices": [str(d) for d in jax.devices()],
-        "device_count": jax.device_count(),
-        "x64": bool(jax.config.read("jax_enable_x64")),
-        "precision": precision(),
-    }

@@ -1,77 +1,27 @@
 """Tabular Markov (stochastic) games and MDPs: the exact model.
 
-``MarkovGame(transitions, rewards, discount, initial, horizon=None)`` is the
-game of Shapley (1953) with ``N >= 1`` players moving simultaneously:
+``MarkovGame(transitions, rewards, discount, initial, horizon=None)`` is the game of Shapley (1953)
+with ``N >= 1`` players moving simultaneously:
 
-* ``transitions[s, a_1, ..., a_N, s']``: probability of the next state ``s'``
-  after the joint action ``a`` in state ``s`` (rows sum to 1 over ``s'``);
+* ``transitions[s, a_1, ..., a_N, s']``: probability of ``s'`` after the joint action ``a`` in ``s``;
 * ``rewards[i, s, a_1, ..., a_N]``: player ``i``'s reward for that step;
-* ``discount`` ``gamma`` in ``[0, 1)`` (``[0, 1]`` with a finite horizon);
-* ``initial[s]``: the distribution of the first state;
-* ``horizon``: ``None`` (infinite, discounted) or ``T`` (a static int).
+* ``discount`` in ``[0, 1)`` (``[0, 1]`` with a finite horizon), ``initial[s]`` the first state's
+  distribution, ``horizon`` ``None`` (infinite, discounted) or a static int ``T``.
 
-A policy is stationary and Markov: a tuple with one ``[S, A_i]`` array per
-player (``pi_i[s, a]``), the players randomizing independently at each state.
+A policy is stationary: one ``[S, A_i]`` array per player. Under it ``P_pi[s, s'] = sum_a prod_j
+pi_j[s, a_j] transitions[s, a, s']`` and ``r_pi[i, s]`` likewise. ``state_values`` solves ``(I -
+gamma P_pi) V = r_pi`` exactly; ``evaluate`` returns ``values[i] = initial @ V[i]``, Q-values
+``[S, A_i]`` against the others and, as ``reach``, the normalized discounted occupancy ``d(s) = (1 -
+gamma) sum_t gamma^t Pr(s_t = s)``; ``best_response`` runs Howard's policy iteration (Howard 1960;
+Puterman 1994, Thm 6.4.2) in a ``lax.while_loop``; ``joint_action_values(V)`` gives Shapley's stage
+games ``rewards + gamma transitions @ V``. The derivations (occupancy averaging, finite horizons) are
+in the docs' Markov games guide.
 
-**Exact metrics** (all array code, no Python loop over states). Under the joint
-policy, ``P_pi[s, s'] = sum_a prod_j pi_j[s, a_j] transitions[s, a, s']`` and
-``r_pi[i, s] = sum_a prod_j pi_j[s, a_j] rewards[i, s, a]``.
+Example::
 
-* ``state_values(policy)`` ``V [N, S]``: ``V = r_pi + gamma P_pi V``, solved
-  exactly as ``(I - gamma P_pi) V = r_pi`` (one LU solve; finite horizon:
-  ``V_T`` of ``V_{k+1} = r_pi + gamma P_pi V_k``, ``V_0 = 0``).
-* ``joint_action_values(V)`` ``[N, S, A_1..A_N]``:
-  ``rewards + gamma sum_s' transitions[.., s'] V[:, s']`` (the stage games of
-  Shapley iteration).
-* ``evaluate(policy)``: ``values[i] = initial @ V[i]``; ``action_values[i]``
-  ``[S, A_i]``: ``Q_i[s, a_i]``, player ``i``'s joint action values averaged
-  over the others' policies (its return for taking ``a_i`` once in ``s`` and
-  following the policy afterwards); ``reach[i]`` ``[S]``: the normalized
-  discounted state occupancy ``d(s) = (1 - gamma) sum_t gamma^t Pr(s_t = s)``
-  from ``initial`` under the joint policy (the same for every player);
-  ``opponent_reach`` ones. With these, the policy-gradient theorem (Sutton et
-  al. 2000) reads ``dV_i / dpi_i[s, a] = d(s) Q_i[s, a] / (1 - gamma)``.
-* ``best_response(policy)`` / ``best_response_values(policy)``: each player
-  ``i`` faces the MDP induced by the others' fixed policies
-  (``P_i[s, a_i, s']``, ``r_i[s, a_i]``) and solves it by Howard's **policy
-  iteration** inside a ``lax.while_loop``: evaluate the current deterministic
-  policy by a linear solve, switch every state to a greedy action that
-  improves its ``Q`` by more than a float tolerance, stop when none does.
-  Policy iteration terminates after finitely many improvements at an optimal
-  policy (Howard 1960; Puterman 1994, Thm 6.4.2); its value is then the exact
-  value of a deterministic policy (a linear solve, not an iterate truncated
-  at some precision like value iteration's), optimal up to
-  ``tol / (1 - gamma)`` with ``tol`` a few float ulps of ``max |Q|``. The
-  warm start is the greedy response to the given policy's own values, so a
-  handful of iterations suffice. ``nash_conv`` / ``exploitability`` (base
-  class) are the best-response gains measured from ``initial``.
-
-**Averaging** (``mix_policies``, the base class's rule with ``reach`` = state
-occupancy): the average of ``p`` and ``q`` plays at ``s``
-``p + w (q - p)``, ``w = alpha d_q(s) / ((1 - alpha) d_p(s) + alpha d_q(s))``.
-This is the policy whose state-action occupancy measure is the mixture
-``(1 - alpha) d_p pi_p + alpha d_q pi_q`` (occupancy measures of an MDP form
-a convex set and the map from a measure ``mu`` to the policy
-``mu(s, a) / mu(s)`` inverts it; Puterman 1994 Thm 6.9.1, Altman 1999), so a
-player's value of the average is the average of its values, exactly as
-Kuhn's theorem gives for extensive-form games. It is exact when the others'
-policies are the same in ``p`` and ``q`` (one player is averaged at a time,
-as in alternating fictitious play) and for MDPs; when every player changes at
-once no stationary product policy plays like the mixture (that would be a
-correlated mixture) and the occupancy under each joint policy is the natural
-per-player weighting (the Markov-game analogue of reach weighting).
-
-**Finite horizon** (``horizon=T``): the players use the stationary policy for
-``T`` steps, and values are ``E[sum_{t<T} gamma^t r_t]`` (``gamma = 1`` is
-allowed). ``reach`` is the normalized discounted occupancy
-``sum_{t<T} gamma^t Pr(s_t = s) / Z`` with ``Z = sum_{t<T} gamma^t``;
-``action_values`` are the time-dependent ``Q^{(T-t)}`` (``T - t`` steps to go)
-averaged over ``t`` with weights ``gamma^t Pr(s_t = s)`` (the first step's
-``Q^{(T)}`` where ``s`` is never reached), so that again
-``dV_i / dpi_i[s, a] = Z d(s) Q_i[s, a]``. ``best_response_values`` is the
-value of the best deviation among *all* policies (time-dependent ones
-included: backward induction, exact), the right NashConv for a deviator who
-can count steps; ``best_response`` returns its first-step decision rule.
+    game = jaxgames.markov.random_zero_sum(jax.random.key(0), num_states=10, num_actions=3)
+    pi = game.uniform_policy()                    # ([10, 3], [10, 3])
+    game.evaluate(pi).values, game.nash_conv(pi)
 """
 
 from __future__ import annotations
@@ -81,11 +31,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxgames import simplex
-from jaxgames.core import Evaluation, Game, Policy, as_float_array, check_finite, check_scalar, is_concrete
-from jaxgames.validation import check_int
+from jaxgames.core import Evaluation, Game, Policy
+from jaxgames.validation import as_float_array, check_finite, check_int, check_probabilities, check_scalar
 
-#: Tolerance for "sums to 1" / "non-negative" in transitions and ``initial``.
-PROBABILITY_ATOL = 1e-4
 #: Safety cap on policy-iteration rounds (it stops far earlier: it is exact once stable).
 MAX_POLICY_ITERATIONS = 1000
 
@@ -104,17 +52,6 @@ def contract_actions(tensor: jax.Array, policy: Policy, keep: int | None = None)
             operands += [p, [0, 1 + j]]
     out = [0] + ([1 + keep] if keep is not None else []) + list(range(1 + n, 1 + n + rest))
     return jnp.einsum(*operands, out)
-
-
-def _check_probabilities(x: np.ndarray, field: str, what: str) -> None:
-    if not np.all(np.isfinite(x)):
-        raise ValueError(f"{field}: expected finite probabilities, found {int(np.sum(~np.isfinite(x)))} NaN/inf")
-    low = float(x.min()) if x.size else 0.0
-    if low < -PROBABILITY_ATOL:
-        raise ValueError(f"{field}: expected non-negative probabilities, min is {low:.4g}")
-    worst = float(np.abs(x.sum(axis=-1) - 1.0).max(initial=0.0))
-    if worst > PROBABILITY_ATOL:
-        raise ValueError(f"{field}: expected {what} summing to 1, found a sum off by {worst:.4g}")
 
 
 @jax.tree_util.register_pytree_node_class
@@ -159,10 +96,8 @@ class MarkovGame(Game):
             raise ValueError(f"initial: expected shape ({s},) (one probability per state, as in rewards "
                              f"of shape {tuple(rewards.shape)}), got {tuple(initial.shape)}")
         check_finite(rewards, "rewards")
-        if is_concrete(transitions):
-            _check_probabilities(np.asarray(transitions), "transitions", "rows over next states")
-        if is_concrete(initial):
-            _check_probabilities(np.asarray(initial), "initial", "a distribution over states")
+        check_probabilities(transitions, "transitions", "rows over next states")
+        check_probabilities(initial, "initial", "a distribution over states")
         self.transitions, self.rewards, self.discount, self.initial = transitions, rewards, discount, initial
         self.horizon = horizon
         self._num_players = n
@@ -177,6 +112,19 @@ class MarkovGame(Game):
         game.transitions, game.rewards, game.discount, game.initial = children
         game._num_players, game.horizon = aux
         return game
+
+    @classmethod
+    def from_validated(cls, transitions: jax.Array, rewards: jax.Array, discount: jax.Array,
+                       initial: jax.Array, horizon: int | None = None) -> MarkovGame:
+        """One game (no batch axes) from float arrays already known to be valid: nothing is checked.
+
+        For library code that derives a game from one it has validated, such as the MDP a
+        stationary mean-field game induces at a mean field: the caller guarantees what
+        ``__init__`` checks (shapes ``[S, A_1..A_N, S]``, ``[N, S, A_1..A_N]``, ``[S]``;
+        stochastic rows; ``discount`` a float array in range; ``horizon`` ``None`` or an int >= 1).
+        User input goes through ``MarkovGame(...)``.
+        """
+        return cls.tree_unflatten((rewards.shape[0], horizon), (transitions, rewards, discount, initial))
 
     def __repr__(self):
         batch = self.transitions.shape[:-self.num_players - 2]
@@ -365,16 +313,19 @@ class MarkovGame(Game):
         """``[N, S]``: each player's optimal value from every state against the others."""
         return jnp.stack([self._best_response(policy, i)[1] for i in range(self.num_players)])
 
-    def smooth_best_response(self, policy: Policy, temperature) -> Policy:
-        """One-step logit response ``pi_i[s] ∝ exp(Q_i[s] / temperature)`` to ``policy`` (argmax at 0).
+    def smooth_best_response(self, policy: Policy, temperature, reference: Policy | None = None) -> Policy:
+        """One-step logit response ``pi_i[s] ∝ ref_i[s] exp(Q_i[s] / temperature)`` to ``policy`` (argmax at 0).
 
         The softmax of the action values against ``policy`` (not a soft best
         response of the induced MDP): the policy-iteration-style step used by
-        smoothed fictitious play and Boltzmann dynamics.
+        smoothed fictitious play and Boltzmann dynamics. ``reference``: a
+        policy ``([S, A_i], ...)``, default uniform (the capability
+        ``jaxgames.capabilities.SmoothBestResponse``).
         """
         q = self.evaluate(policy).action_values
         t = jnp.asarray(temperature, q[0].dtype)
-        return tuple(simplex.logit_response(qi, jnp.ones_like(qi, bool), t) for qi in q)
+        refs = (None,) * len(q) if reference is None else reference
+        return tuple(simplex.logit_response(qi, jnp.ones_like(qi, bool), t, ri) for qi, ri in zip(q, refs))
 
     def regularized_nash_conv(self, policy: Policy, temperature, reference: Policy | None = None):
         """Gap to the entropy-regularized Markov equilibrium (``jaxgames.markov.regularized``)."""

@@ -15,13 +15,13 @@ a batch of games.
 from __future__ import annotations
 
 import functools
-from typing import Sequence
+from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp
 
 from jaxgames.markov.game import MarkovGame
-from jaxgames.matrix.random import _DISTRIBUTIONS, _sample, action_counts
+from jaxgames.matrix.random import DISTRIBUTIONS, action_counts, sample_payoffs
 from jaxgames.validation import check_choice, check_int, check_key, check_table_bytes, table_bytes
 
 #: dense tensors of the transition tensor's size alive at once while drawing it (uniform noise,
@@ -75,14 +75,14 @@ def _tables(key, num_states: int, num_actions: tuple, branching: int, num_reward
             distribution: str) -> tuple[jax.Array, jax.Array]:
     """Garnet transitions and i.i.d. rewards ``[num_reward_players, S, A_1..A_N]`` (compiled once per size)."""
     k_p, k_r = jax.random.split(key)
-    rewards = _sample(k_r, (num_reward_players, num_states, *num_actions), distribution)
+    rewards = sample_payoffs(k_r, (num_reward_players, num_states, *num_actions), distribution)
     return _garnet(k_p, num_states, num_actions, branching), rewards
 
 
 def _draw(key, num_states, num_actions, branching, players, distribution, max_bytes, reward_players, who):
     """Check every argument (sizes first), then draw ``(S, transitions, rewards)``."""
     s, actions, b = _sizes(num_states, num_actions, branching, players, max_bytes)
-    check_choice(distribution, "distribution", _DISTRIBUTIONS)
+    check_choice(distribution, "distribution", DISTRIBUTIONS)
     key = check_key(key, "key", who)
     P, rewards = _tables(key, s, actions, b, reward_players or len(actions), distribution)
     return s, P, rewards

@@ -46,8 +46,8 @@ from jaxgames.core import Evaluation, Game, Policy, as_float_array, check_finite
 from jaxgames.env import SIMULTANEOUS, TERMINAL, Environment
 from jaxgames.matrix.preference import (PREFERENCE_ATOL, bradley_terry_preferences,
                                         random_intransitive_preferences)
-from jaxgames.validation import (check_bool, check_choice, check_int, check_key, check_scalar, check_table_bytes,
-                                 table_bytes)
+from jaxgames.validation import (check_bool, check_choice, check_int, check_key, check_probabilities, check_scalar,
+                                 check_table_bytes, table_bytes)
 
 #: what ``random_contextual_preference(kind=...)`` draws
 KINDS = ("bradley_terry", "intransitive")
@@ -87,12 +87,7 @@ class ContextualPreferenceGame(Game):
             if rho.shape != (C,):
                 raise ValueError(f"context_probs: expected shape ({C},), one probability per context, "
                                  f"got {tuple(rho.shape)}")
-            check_finite(rho, "context_probs")
-            if is_concrete(rho):
-                arr = np.asarray(rho, np.float64)
-                if arr.min() < 0 or abs(arr.sum() - 1.0) > 1e-4:
-                    raise ValueError(f"context_probs: expected non-negative probabilities summing to 1, "
-                                     f"got min {arr.min():.3g}, sum {arr.sum():.6g}")
+            check_probabilities(rho, "context_probs")
         self.preferences, self.context_probs = P, rho
 
     # pytree: unflattening bypasses __init__, so tracers and sentinels pass through.

@@ -8,7 +8,7 @@ table is drawn.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp
@@ -18,7 +18,7 @@ from jaxgames.matrix.game import MatrixGame
 from jaxgames.validation import check_bool, check_choice, check_int, check_key, check_table_bytes, table_bytes
 
 #: what ``distribution=`` draws: uniform on [-1, 1], or standard normal ("normal" is an alias of "gaussian")
-_DISTRIBUTIONS = ("uniform", "gaussian", "normal")
+DISTRIBUTIONS = ("uniform", "gaussian", "normal")
 
 
 def action_counts(num_actions, field: str = "num_actions", min_players: int = 2,
@@ -50,19 +50,23 @@ def check_payoff_bytes(shape: tuple, field: str = "num_actions", max_bytes=None)
     check_table_bytes(table_bytes(shape), field, f"the payoff table [{dims}]", max_bytes)
 
 
-def _sample(key, shape, distribution: str, dtype=None):
+def sample_payoffs(key, shape, distribution: str, dtype=None) -> jax.Array:
+    """I.i.d. entries of ``shape``: uniform on ``[-1, 1]`` or standard normal (one of ``DISTRIBUTIONS``).
+
+    The one draw behind every random payoff or reward table (normal-form and Markov games).
+    """
     dtype = dtype or jnp.result_type(float)
     if distribution == "uniform":
         return jax.random.uniform(key, shape, dtype, minval=-1.0, maxval=1.0)
     if distribution in ("gaussian", "normal"):
         return jax.random.normal(key, shape, dtype)
-    raise ValueError(f"distribution: expected one of {_DISTRIBUTIONS}, got {distribution!r}")
+    raise ValueError(f"distribution: expected one of {DISTRIBUTIONS}, got {distribution!r}")
 
 
 def _prepare(key, num_actions, distribution, max_bytes, who, num_players=None) -> tuple:
     """Check every argument (sizes first) and the table's bytes; return the action counts."""
     actions = action_counts(num_actions, num_players=num_players)
-    check_choice(distribution, "distribution", _DISTRIBUTIONS)
+    check_choice(distribution, "distribution", DISTRIBUTIONS)
     check_payoff_bytes((len(actions), *actions), max_bytes=max_bytes)
     check_key(key, "key", who)
     return actions
@@ -76,7 +80,7 @@ def random_zero_sum(key, num_actions: int | Sequence[int] = 3, distribution: str
     ``jaxgames.validation``).
     """
     m, n = _prepare(key, num_actions, distribution, max_bytes, "random_zero_sum", num_players=2)
-    A = _sample(key, (m, n), distribution)
+    A = sample_payoffs(key, (m, n), distribution)
     return MatrixGame(jnp.stack([A, -A]))
 
 
@@ -84,7 +88,7 @@ def random_general_sum(key, num_actions: int | Sequence[int] = 3, distribution: 
                        max_bytes: int | None = None) -> MatrixGame:
     """Two-player general-sum game with independent i.i.d. payoff matrices."""
     actions = _prepare(key, num_actions, distribution, max_bytes, "random_general_sum", num_players=2)
-    return MatrixGame(_sample(key, (2, *actions), distribution))
+    return MatrixGame(sample_payoffs(key, (2, *actions), distribution))
 
 
 def random_game(key, num_actions: Sequence[int] = (2, 2, 2), zero_sum: bool = False,
@@ -97,7 +101,7 @@ def random_game(key, num_actions: Sequence[int] = (2, 2, 2), zero_sum: bool = Fa
     actions = action_counts(num_actions)
     zero_sum = check_bool(zero_sum, "zero_sum")
     actions = _prepare(key, actions, distribution, max_bytes, "random_game")
-    payoffs = _sample(key, (len(actions), *actions), distribution)
+    payoffs = sample_payoffs(key, (len(actions), *actions), distribution)
     if zero_sum:
         payoffs = payoffs - jnp.mean(payoffs, axis=0, keepdims=True)
     return MatrixGame(payoffs)

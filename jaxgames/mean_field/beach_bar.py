@@ -32,7 +32,7 @@ import numpy as np
 
 from jaxgames.core import check_scalar
 from jaxgames.mean_field.crowd_modelling import MOVES, CrowdModelling, ring_tables
-from jaxgames.mean_field.game import check_distribution, check_model, check_size, check_tables
+from jaxgames.mean_field.game import check_distribution, check_model, check_tables
 from jaxgames.validation import check_int
 
 
@@ -63,8 +63,8 @@ def beach_bar(size: int = 11, horizon: int = 10, bar: int | None = None, crowd_a
       max_bytes: ceiling on any one dense table (``[S, 3, S]`` transitions, ``[T, S, 3]`` tables);
         ``None`` is the default (4 GiB or ``JAXGAMES_MAX_BYTES``).
     """
-    size = check_size(size, "size", 2)
-    horizon = check_size(horizon, "horizon", 1)
+    size = check_int(size, "size", low=2)
+    horizon = check_int(horizon, "horizon", low=1)
     bar = size // 2 if bar is None else check_int(bar, "bar", 0, size - 1)
     check_tables(ring_tables(size, horizon), max_bytes)
     scalars = {name: check_scalar(v, name, low) for name, v, low in (

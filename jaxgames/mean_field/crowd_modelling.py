@@ -39,9 +39,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxgames.core import check_scalar
-from jaxgames.mean_field.game import (MeanFieldGame, check_distribution, check_model, check_size, check_tables,
+from jaxgames.mean_field.game import (MeanFieldGame, check_distribution, check_model, check_tables,
                                       policy_table)
-from jaxgames.validation import check_choice
+from jaxgames.validation import check_choice, check_int
 
 #: Move of each action (left, stay, right); the noise uses the same moves.
 MOVES = np.array([-1, 0, 1])
@@ -175,8 +175,8 @@ def crowd_modelling(size: int = 10, horizon: int = 10, crowd_aversion: float = 1
         ``[T, S, 3]`` tables); ``None`` is ``validation.DEFAULT_MAX_BYTES`` (or ``JAXGAMES_MAX_BYTES``).
         A bigger game is refused up front with a ``ValueError`` naming ``size`` / ``horizon``.
     """
-    size = check_size(size, "size", 2)
-    horizon = check_size(horizon, "horizon", 1)
+    size = check_int(size, "size", low=2)
+    horizon = check_int(horizon, "horizon", low=1)
     check_choice(move_cost_model, "move_cost_model", MOVE_COST_MODELS)
     check_tables(ring_tables(size, horizon), max_bytes)
     dtype = jnp.result_type(float)

@@ -32,7 +32,7 @@ import numpy as np
 
 from jaxgames.core import check_scalar, is_concrete
 from jaxgames.mean_field.crowd_modelling import MOVE_COST_MODELS, first_visit_last_action
-from jaxgames.mean_field.game import (MeanFieldGame, check_distribution, check_model, check_size, check_tables,
+from jaxgames.mean_field.game import (MeanFieldGame, check_distribution, check_model, check_tables,
                                       policy_table)
 from jaxgames.validation import check_bool, check_choice, check_int
 
@@ -197,8 +197,8 @@ def crowd_modelling_2d(size: int = 10, horizon: int = 10, crowd_aversion: float 
       max_bytes: ceiling on any one dense table (the transition tensor ``[S, 5, S]`` with
         ``S = size**2``, the ``[T, S, 5]`` tables); ``None`` is the default (4 GiB or ``JAXGAMES_MAX_BYTES``).
     """
-    size = check_size(size, "size", 2)
-    horizon = check_size(horizon, "horizon", 1)
+    size = check_int(size, "size", low=2)
+    horizon = check_int(horizon, "horizon", low=1)
     check_choice(move_cost_model, "move_cost_model", MOVE_COST_MODELS)
     only_distribution_reward = check_bool(only_distribution_reward, "only_distribution_reward")
     num_states = size * size

@@ -42,7 +42,7 @@ import jax.numpy as jnp
 from jax.scipy.special import gammaln
 
 from jaxgames.core import Policy, is_concrete
-from jaxgames.mean_field.game import MeanFieldGame, check_size, check_tables
+from jaxgames.mean_field.game import MeanFieldGame, check_tables
 from jaxgames.validation import check_int
 
 
@@ -127,10 +127,10 @@ def n_agent_values(game: MeanFieldGame, policy: Policy, num_agents, max_agents: 
         raise ValueError(f"game: expected a 2-state model (the exact N-agent recursion tracks the count "
                          f"of others in state 1), got {game.num_states} states")
     if max_agents is None:
-        size = n = check_size(num_agents, "num_agents", 2)
+        size = n = check_int(num_agents, "num_agents", low=2)
         field = "num_agents"
     else:
-        size = check_size(max_agents, "max_agents", 2)
+        size = check_int(max_agents, "max_agents", low=2)
         n = _check_traced_count(num_agents, size)
         field = "max_agents"
     check_tables([(field, f"the count kernels of the N-agent recursion, about 4 x [2, N, 2N] with N = {size}",

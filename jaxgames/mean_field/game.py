@@ -49,10 +49,13 @@ import numpy as np
 
 from jaxgames import simplex
 from jaxgames.core import Evaluation, Game, Policy, is_concrete
-from jaxgames.validation import MAX_TABLE_ELEMENTS, as_float_array, check_int, check_table  # noqa: F401 - re-exported
-
-#: Tolerance for "sums to one" / "non-negative" checks of model distributions.
-DIST_ATOL = 1e-4
+from jaxgames.validation import (  # noqa: F401 - re-exported
+    MAX_TABLE_ELEMENTS,
+    as_float_array,
+    check_int,
+    check_probabilities,
+    check_table,
+)
 
 
 class MeanFieldGame(Game):
@@ -323,20 +326,8 @@ def check_distribution(p, field: str, size: int | None = None) -> jax.Array:
     if p.ndim != 1 or (size is not None and p.shape[0] != size):
         expected = f"[{size}]" if size is not None else "[S]"
         raise ValueError(f"{field}: expected a probability vector of shape {expected}, got shape {tuple(p.shape)}")
-    if is_concrete(p):
-        arr = np.asarray(p)
-        if not np.all(np.isfinite(arr)):
-            raise ValueError(f"{field}: expected finite probabilities, found NaN/inf")
-        if arr.min(initial=0.0) < -DIST_ATOL:
-            raise ValueError(f"{field}: expected non-negative probabilities, min is {arr.min():.4g}")
-        if abs(arr.sum() - 1.0) > DIST_ATOL:
-            raise ValueError(f"{field}: expected probabilities summing to 1, sum is {arr.sum():.6g}")
+    check_probabilities(p, field)
     return p
-
-
-def check_size(value, field: str, minimum: int = 1) -> int:
-    """A static size (horizon, number of states): a Python int >= ``minimum``."""
-    return check_int(value, field, low=minimum)
 
 
 def check_tables(tables, max_bytes=None) -> None:
@@ -386,12 +377,7 @@ def check_model(game: MeanFieldGame, coefficients: tuple = ()) -> MeanFieldGame:
         raise ValueError(f"rewards: expected shape [S, A] = {(s, a)}, got {tuple(r.shape)}")
     if is_concrete(p) and is_concrete(r):
         p, r = _materialise(p, "transitions"), _materialise(r, "rewards")
-        if not np.all(np.isfinite(p)) or p.min() < -DIST_ATOL:
-            raise ValueError("transitions: expected finite non-negative probabilities")
-        worst = np.abs(p.sum(-1) - 1.0).max()
-        if worst > DIST_ATOL:
-            raise ValueError(f"transitions: expected rows summing to 1 over next states, "
-                             f"found a sum off by {worst:.4g}")
+        check_probabilities(p, "transitions", "rows over next states")
         if not np.all(np.isfinite(r)):
             if coefficients:
                 raise ValueError(f"{', '.join(coefficients)}: the rewards overflow to NaN/inf in {r.dtype}; "

@@ -62,9 +62,9 @@ from jax.scipy.stats import norm
 
 from jaxgames.core import check_scalar
 from jaxgames.mean_field.crowd_modelling import first_visit_last_action
-from jaxgames.mean_field.game import (MeanFieldGame, check_distribution, check_model, check_size, check_tables,
+from jaxgames.mean_field.game import (MeanFieldGame, check_distribution, check_model, check_tables,
                                       policy_table)
-from jaxgames.validation import check_choice
+from jaxgames.validation import check_choice, check_int
 
 MOVE_COST_MODELS = ("openspiel", "action")
 
@@ -215,9 +215,9 @@ def linear_quadratic(size: int = 10, horizon: int = 10, n_actions_per_side: int 
         its one-hot kernel ``[S, A, 2n+1, S]``, the ``[T, S, A]`` tables; ``None`` is the default
         (4 GiB or ``JAXGAMES_MAX_BYTES``).
     """
-    size = check_size(size, "size", 2)
-    decisions = check_size(horizon, "horizon", 1)
-    n = check_size(n_actions_per_side, "n_actions_per_side", 1)
+    size = check_int(size, "size", low=2)
+    decisions = check_int(horizon, "horizon", low=1)
+    n = check_int(n_actions_per_side, "n_actions_per_side", low=1)
     check_choice(move_cost_model, "move_cost_model", MOVE_COST_MODELS)
     a = 2 * n + 1
     check_tables([("size", f"the transition tensor [S, A, S'] = [{size}, {a}, {size}]", (size, a, size)),

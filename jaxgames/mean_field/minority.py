@@ -55,8 +55,9 @@ import jax
 import jax.numpy as jnp
 
 from jaxgames.core import Policy, check_scalar
-from jaxgames.mean_field.game import (MeanFieldGame, check_distribution, check_model, check_size, check_tables,
+from jaxgames.mean_field.game import (MeanFieldGame, check_distribution, check_model, check_tables,
                                       policy_table)
+from jaxgames.validation import check_int
 
 
 @flax.struct.dataclass
@@ -121,8 +122,8 @@ def minority_game(horizon: int = 4, crowd_aversion: float = 1.0, switching_cost:
       max_bytes: ceiling on any one dense table (``[L, L, L]`` transitions, ``[T, L, L]`` policies);
         ``None`` is the default (4 GiB or ``JAXGAMES_MAX_BYTES``).
     """
-    horizon = check_size(horizon, "horizon", 1)
-    num = check_size(num_locations, "num_locations", 2)
+    horizon = check_int(horizon, "horizon", low=1)
+    num = check_int(num_locations, "num_locations", low=2)
     check_tables([("num_locations", f"the transition tensor [S, A, S'] = [{num}, {num}, {num}]", (num,) * 3),
                   policy_table(horizon, num, num)], max_bytes)
     crowd_aversion = check_scalar(crowd_aversion, "crowd_aversion", 0.0)

@@ -29,8 +29,9 @@ import jax
 import jax.numpy as jnp
 
 from jaxgames.core import Policy, check_scalar
-from jaxgames.mean_field.game import (MeanFieldGame, check_distribution, check_model, check_size, check_tables,
+from jaxgames.mean_field.game import (MeanFieldGame, check_distribution, check_model, check_tables,
                                       policy_table)
+from jaxgames.validation import check_int
 
 
 @flax.struct.dataclass
@@ -80,7 +81,7 @@ def rps_population(horizon: int = 10, a: float = 1.0, b: float = 1.0, c: float =
       initial: ``[3]`` initial distribution; ``None`` is uniform.
       max_bytes: ceiling on the ``[T, 3, 3]`` policy tables (``None``: the default, 4 GiB).
     """
-    horizon = check_size(horizon, "horizon", 1)
+    horizon = check_int(horizon, "horizon", low=1)
     check_tables([policy_table(horizon, 3, 3)], max_bytes)
     a, b, c = (check_scalar(v, name, 0.0, low_open=True) for name, v in (("a", a), ("b", b), ("c", c)))
     zero = jnp.zeros_like(a)

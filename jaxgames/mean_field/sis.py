@@ -34,8 +34,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxgames.core import as_float_array, check_finite, is_concrete, check_scalar
-from jaxgames.mean_field.game import (MeanFieldGame, check_distribution, check_model, check_size, check_tables,
+from jaxgames.mean_field.game import (MeanFieldGame, check_distribution, check_model, check_tables,
                                       policy_table)
+from jaxgames.validation import check_int
 
 SUSCEPTIBLE, INFECTED = 0, 1
 
@@ -92,7 +93,7 @@ def sis_epidemic(horizon: int = 20, infection_rate: float = 0.8, recovery_rate: 
       max_bytes: ceiling on the ``[T, 2, A]`` policy tables (``None``: the default, 4 GiB).
     All numeric arguments may be traced (``jax.vmap`` over the constructor sweeps them).
     """
-    horizon = check_size(horizon, "horizon", 1)
+    horizon = check_int(horizon, "horizon", low=1)
     infection_rate = check_scalar(infection_rate, "infection_rate", 0.0, 1.0)
     recovery_rate = check_scalar(recovery_rate, "recovery_rate", 0.0, 1.0)
     infection_cost = check_scalar(infection_cost, "infection_cost")

@@ -1,98 +1,32 @@
 """Stationary discounted mean-field games: a time-homogeneous model played forever.
 
-The infinite-horizon, discounted, *stationary* mean-field game of Guo, Hu, Xu &
-Zhang (2019), "Learning mean-field games" (NeurIPS), and Subramanian & Mahajan
-(2019), "Reinforcement learning in stationary mean-field games" (AAMAS): a
-continuum of agents uses one stationary policy ``pi [S, A]`` and the population
-sits at a *stationary* mean field ``mu [S]``. The model is any time-homogeneous
-``MeanFieldGame`` (``transition(t, mu)`` / ``reward(t, mu)`` evaluated at
-``t = 0``; its ``horizon`` is ignored), so the finite-horizon models'
-dynamics and rewards are reused as they are; ``StationaryMeanFieldGame`` wraps
-one with a discount ``gamma`` in ``[0, 1)``. A policy is ``(pi,)``, ``pi[x, a]``.
+The infinite-horizon, discounted, stationary mean-field game of Guo, Hu, Xu & Zhang (2019), "Learning
+mean-field games" (NeurIPS), and Subramanian & Mahajan (2019), "Reinforcement learning in stationary
+mean-field games" (AAMAS). ``StationaryMeanFieldGame`` wraps any time-homogeneous ``MeanFieldGame``
+(its ``transition(0, mu)`` / ``reward(0, mu)``) with a discount ``gamma`` in ``[0, 1)``; a policy is
+``(pi,)`` with ``pi [S, A]``.
 
-**Stationary mean field** ``mu(pi)``: a fixed point of the population dynamics::
+* Stationary mean field ``mu(pi) [S]``: ``mu(x') = sum_{x,a} mu(x) pi(a|x) P(x'|x, a, mu)``. Dynamics
+  independent of ``mu``: one linear solve ``mu^T (I - P_pi + 1 v^T) = v^T`` (Kemeny & Snell 1960), with
+  a Cesàro-average fallback when the chain has several recurrent classes. ``mu``-dependent dynamics: a
+  damped fixed-point iteration ``mu <- (1 - d) mu + d stat(P_pi(mu))`` from ``initial`` in a
+  ``lax.while_loop``, with safeguarded Newton steps; ``mean_field_info`` / ``mean_field_residual``
+  report convergence.
+* Value against ``mu``: ``V = r_pi' + gamma P_pi' V`` (linear solve), ``J(pi', mu) = mu @ V``
+  (Subramanian & Mahajan 2019, Def. 1; Guo et al. 2019, Eq. 2); the best response is Howard's policy
+  iteration on the frozen-``mu`` MDP (``jaxgames.markov.MarkovGame``); ``exploitability(pi) = max_pi'
+  J(pi', mu(pi)) - J(pi, mu(pi))``.
+* ``smooth_best_response``: soft policy iteration, ``pi ∝ ref exp(Q^soft / tau)`` (Cui & Koeppl 2021).
+* ``reach = (mu,)``: ``mix_policies`` is the distribution-weighted average (Perrin et al. 2020, Eq. 5).
 
-    mu(x') = sum_{x,a} mu(x) pi(a|x) P(x'|x, a, mu)         (sum_x mu(x) = 1)
+Models with illegal actions are refused (the policy-iteration best response knows no masks). The
+derivations and convergence notes are in the docs' mean-field guide.
 
-* Dynamics that do not depend on ``mu`` (``mean_field_dependent=False``):
-  ``mu`` is the stationary distribution of the chain ``P_pi[x, x']``, solved
-  exactly by one linear solve ``mu^T (I - P_pi + 1 v^T) = v^T`` (any ``v`` with
-  ``sum v = 1``; we use ``initial``). The matrix is invertible exactly when the
-  chain has a single recurrent class (then ``mu`` is unique, periodic chains
-  included: Kemeny & Snell 1960, the fundamental-matrix identity). When it has
-  several (e.g. "everyone stays put"), the stationary distribution is not
-  unique and the matrix is singular: the solve's output is kept only if it
-  is nonetheless a stationary distribution (finite, non-negative, ``mu P = mu``
-  to a few ulps; then it is *one* of them, not a canonical one); otherwise we
-  return the Cesàro average ``(1/K) sum_{k<K} v P_pi^k`` of the chain started
-  at ``v`` (``K = FALLBACK_STEPS``): the long-run distribution of the
-  population that starts at ``v``, up to an ``O(1/K)`` transient.
-* Dynamics that depend on ``mu`` (``mean_field_dependent=True``, e.g. SIS):
-  a fixed-point iteration inside a ``lax.while_loop``, started at ``initial``,
-  each step solving the frozen chain exactly, ``F(mu) = stat(P_pi(mu))``::
+Example::
 
-      mu_{k+1} = (1 - d) mu_k + d F(mu_k),      d = damping in (0, 1]
-
-  accelerated by Newton steps on ``F(mu) = mu`` (the Jacobian of ``F`` by
-  forward differentiation) where they are safe: a Newton step is taken only
-  where the damped map is a local L1 contraction at ``mu_k`` (so the damped
-  iteration itself would converge to the same nearby fixed point, only more
-  slowly) and it lowers the gap ``|F(mu) - mu|_1``; otherwise the damped step
-  is taken. Near a bifurcation (SIS near its epidemic threshold ``beta e =
-  gamma_r``) the damped map contracts by a factor close to 1 and the plain
-  iteration would need thousands of steps; Newton's converge in a handful.
-  Newton steps are skipped for big models (``NEWTON_MAX_ENTRIES``). The loop
-  stops when ``|F(mu_k) - mu_k|_1 <= tol`` (a few float ulps) or after
-  ``max_mean_field_iterations``. Its rest points are exactly the stationary
-  mean fields. Uniqueness is *not* guaranteed in general (SIS has the
-  disease-free ``mu(I) = 0`` and, when ``beta e > gamma``, an endemic one);
-  the iteration converges to a fixed point that is attracting for the damped
-  map, and the start ``initial`` selects among several (SIS: the endemic one
-  for ``mu_0(I) > 0``). Convergence is guaranteed when ``mu -> F(mu)`` is a
-  contraction (Guo et al. 2019, Assumption 2; small enough damping helps
-  against 2-cycles). If the iteration hits its cap above tolerance, the last
-  iterate is returned, ``mean_field`` warns (a ``RuntimeWarning``, also under
-  ``jit``), and ``mean_field_info(policy)`` reports it (``converged=False``).
-  ``mean_field_residual(policy) = |F(mu) - mu|_1`` is the fixed-point residual:
-  the distance from ``mu`` to the stationary distribution of the chain
-  ``P_pi(mu)`` it induces, not the size of the last step (which understates
-  the error when the iteration crawls).
-
-**Value** of a policy ``pi'`` against ``mu`` (the representative player's
-discounted return, starting from ``mu`` itself: the stationary MFG criterion
-of Subramanian & Mahajan 2019, Def. 1 and Guo et al. 2019, Eq. 2, where a
-player drawn from the stationary population deviates)::
-
-    V = r_pi' + gamma P_pi' V   (exact linear solve),   J(pi', mu) = sum_x mu(x) V(x)
-    Q(x, a) = r(x, a, mu) + gamma sum_x' P(x'|x, a, mu) V(x')
-
-The mean field is frozen at ``mu(pi)``: against it the player faces an MDP,
-which we hand to ``jaxgames.markov.MarkovGame`` (one player, rewards ``[1, S, A]``):
-exact evaluation by a linear solve and the **best response by Howard's policy
-iteration** in a ``lax.while_loop`` (exact to float precision, warm-started at
-the greedy response to ``pi``). ``exploitability(pi) = max_pi' J(pi', mu(pi)) -
-J(pi, mu(pi)) >= 0``, zero exactly at a stationary mean-field equilibrium
-(a Guo et al. 2019 "MFG solution"; the optimal value is attained by a
-stationary policy from every state, so no non-stationary deviation does better).
-
-**Soft best response** (``smooth_best_response``, the Boltzmann response of
-Cui & Koeppl 2021): the fixed point of the soft Bellman equation
-``V = tau log sum_a ref(a|x) exp((r + gamma P V)(x, a) / tau)``, solved by soft
-policy iteration to a few ulps (exact evaluations by linear solves; soft value
-iteration gives the same limit, more slowly), ``pi ∝ ref exp(Q^soft / tau)``. It is the optimal
-policy of ``E[sum_t gamma^t (r_t - tau KL(pi(.|x_t) || ref(.|x_t)))]``, and
-``regularized_nash_conv(pi, tau)`` is that objective's best-response gap
-against ``mu(pi)`` (zero exactly at the regularised equilibrium).
-
-**Averaging.** ``reach = (mu,)``, so the inherited ``mix_policies`` is the
-distribution-weighted average ``(1-a) mu_p p + a mu_q q`` normalised per state
-(Perrin et al. 2020, Eq. 5, with the stationary distribution). For dynamics
-that do not depend on ``mu`` this is exact: stationary state-action measures
-``mu(x) pi(a|x)`` form a convex set, so the averaged policy has stationary
-distribution ``(1-a) mu_p + a mu_q`` (when unique) and the mixed measure.
-
-Limitation: the policy-iteration best response (``MarkovGame``) knows no
-action masks, so models with illegal actions are refused.
+    game = jaxgames.mean_field.stationary_sis_epidemic(discount=0.9)
+    pi = game.uniform_policy()                     # ([2, A],)
+    game.exploitability(pi), game.mean_field(pi)
 """
 
 from __future__ import annotations
@@ -108,10 +42,10 @@ import numpy as np
 from jaxgames import simplex
 from jaxgames.core import Evaluation, Game, Policy, check_scalar
 from jaxgames.markov.game import MarkovGame
-from jaxgames.mean_field.game import MeanFieldGame, check_size
+from jaxgames.mean_field.game import MeanFieldGame
 from jaxgames.mean_field.rps_population import rps_population
 from jaxgames.mean_field.sis import sis_epidemic
-from jaxgames.validation import check_bool
+from jaxgames.validation import check_bool, check_int
 
 #: Steps of the Cesàro-average fallback when the policy's chain has several recurrent classes.
 FALLBACK_STEPS = 1000
@@ -245,14 +179,13 @@ class StationaryMeanFieldGame(Game):
         """The single-player ``MarkovGame`` the representative player faces against the frozen ``mu``.
 
         Transitions ``P(.|x, a, mu)``, rewards ``[1, S, A]`` ``r(x, a, mu)``,
-        ``discount``, initial distribution ``mu``. Built without re-validation
-        (the model was validated at construction), so it is cheap under ``jit``.
+        ``discount``, initial distribution ``mu``. Built with ``MarkovGame.from_validated``
+        (the model was validated at construction), so no values are read back to the host.
         """
         dtype = mu.dtype if dtype is None else dtype
         mu = mu.astype(dtype)
-        children = (self.transition(mu).astype(dtype), self.reward(mu).astype(dtype)[None],
-                    jnp.asarray(self.discount, dtype), mu)
-        return MarkovGame.tree_unflatten((1, None), children)
+        return MarkovGame.from_validated(self.transition(mu).astype(dtype), self.reward(mu).astype(dtype)[None],
+                                         jnp.asarray(self.discount, dtype), mu)
 
     # -- the stationary mean field -------------------------------------------------
     def _fixed_point_map(self, pi, mu) -> jax.Array:
@@ -458,7 +391,7 @@ class StationaryMeanFieldGame(Game):
         mdp = self.induced_mdp(mu)
         # the KL penalty depends on the state only: fold it into the rewards and solve for V^pi_tau
         rewards = mdp.rewards - tau * simplex.kl(pi, ref)[None, :, None]
-        penalized = MarkovGame.tree_unflatten((1, None), (mdp.transitions, rewards, mdp.discount, mu))
+        penalized = MarkovGame.from_validated(mdp.transitions, rewards, mdp.discount, mu)
         v_pi = penalized.state_values(policy)[0]
         infinite = jnp.any((mu[:, None] > 0) & (pi > 0) & (ref <= 0))
         return jnp.where((tau > 0) & infinite, jnp.inf, jnp.dot(mu, v_soft - v_pi))
@@ -486,7 +419,7 @@ def stationary_game(model: MeanFieldGame, discount=0.9, *, mean_field_dependent:
     if not np.all(np.asarray(model.action_mask())):
         raise ValueError("model: expected every action legal in every state (the stationary best response "
                          "is policy iteration on an unmasked MDP)")
-    max_mean_field_iterations = check_size(max_mean_field_iterations, "max_mean_field_iterations", 1)
+    max_mean_field_iterations = check_int(max_mean_field_iterations, "max_mean_field_iterations", low=1)
     mean_field_dependent = check_bool(mean_field_dependent, "mean_field_dependent")
     discount = check_scalar(discount, "discount", 0.0, 1.0, high_open=True)
     damping = check_scalar(damping, "damping", 0, 1, low_open=True)

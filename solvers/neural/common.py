@@ -39,7 +39,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxgames.core import Game, Policy
-from solvers.core import check_count, check_number, check_solver_key
+from solvers.core import check_int, check_number, check_solver_key
 
 
 class MLP(nn.Module):
@@ -236,7 +236,7 @@ def check_hidden(hidden, field: str = "hidden_sizes") -> tuple[int, ...]:
     except TypeError:
         raise ValueError(f"{field}: expected a sequence of integers >= 1, got {hidden!r}") from None
     for w in widths:
-        check_count(w, field)
+        check_int(w, field, low=1)
     return tuple(int(w) for w in widths)
 
 

@@ -24,10 +24,8 @@ of (time, state), ``decision_points(game).features`` ``[T*S, T+S]``):
    which is exactly the mean squared error over the individual sampled TD (or Monte Carlo)
    targets, up to a constant (a cell's samples share their input, so their mean and count are a
    sufficient statistic), at the cost of ``T*S`` network rows instead of ``E*N*T``. Fitting the
-   advantage rather than ``Q`` drops a per-(t, x) baseline the softmax ignores. (A Q-network
-   warm-started across iterations had lost every ReLU unit after 100 iterations on crowd modelling,
-   leaving a constant, state-blind advantage whose bias accumulated in ``C_phi``: measured
-   exploitability stalled at 0.08-0.10 where the fresh, scaled fit reaches 0.03-0.05);
+   advantage rather than ``Q`` drops a per-(t, x) baseline the softmax ignores (the Q-network
+   is fresh each iteration: see the neural learners guide for why);
 3. the **cumulative network** ``C_phi`` (the policy; warm-started, its output layer starts at
    zero so ``pi_0`` is uniform) takes ``regression_steps`` Adam steps toward the frozen target
 
@@ -43,9 +41,7 @@ its exact exploitability; the exact model is never read (the simulator uses the 
 transition functions, as an environment would). The sampled Q-targets carry the finite-N bias
 and noise of the tabular learner (``solvers/sampled/mean_field.py``); the networks add their
 regression error, which accumulates in ``C_phi`` over iterations. A smaller ``eta`` than exact OMD
-wants averages more iterations' noise: on the default crowd modelling (N = 1000, E = 8) eta = 1
-fluctuates around 0.1-0.3 while eta = 0.2-0.3 settles near 0.03-0.05 after 200 iterations
-(measured, ``benchmarks/bench_deep_mean_field.py``).
+wants averages more iterations' noise.
 
 ``num_minibatches`` splits the ``T*S`` decision points into that many minibatches (a fresh
 permutation per iteration; regression step ``i`` uses minibatch ``i mod num_minibatches``); the
@@ -75,7 +71,7 @@ import optax
 import rlax
 
 from jaxgames.core import Game
-from solvers.core import Solver, SolverState, cached_factory, check_choice, check_count
+from solvers.core import Solver, SolverState, cached_factory, check_choice, check_int
 from solvers.neural.common import (MLP, DecisionPoints, check_divides, check_hidden, check_key, check_rates,
                                    decision_points, masked_policy, tabular_policy)
 from solvers.sampled.mean_field import (ESTIMATORS, _check_game, _check_sampling, cell_means, exploration_rates,
@@ -173,8 +169,8 @@ def deep_mirror_descent(hidden_sizes=(64,), learning_rate=0.3, num_agents: int =
     check_rates(schedules=("regression_learning_rate",), learning_rate=learning_rate,
                 regression_learning_rate=regression_learning_rate)
     num_agents, num_episodes, num_explorers = _check_sampling(num_agents, num_episodes, exploration, num_explorers)
-    regression_steps = check_count(regression_steps, "regression_steps")
-    num_minibatches = check_count(num_minibatches, "num_minibatches")
+    regression_steps = check_int(regression_steps, "regression_steps", low=1)
+    num_minibatches = check_int(num_minibatches, "num_minibatches", low=1)
     check_choice(estimator, "estimator", ESTIMATORS)
     optimizer = optax.adam(regression_learning_rate)
 

@@ -83,7 +83,7 @@ import optax
 import rlax
 
 from jaxgames.core import Game
-from solvers.core import Solver, SolverState, cached_factory, check_count, check_number
+from solvers.core import Solver, SolverState, cached_factory, check_int, check_number
 from solvers.neural.reservoir import Reservoir, reservoir_add, reservoir_init, reservoir_sample
 from solvers.neural.common import (MLP, assert_table, check_hidden, check_key, check_rates, check_simulator,
                                    decision_points, masked_logits, tabular_policy, trajectory_rows)
@@ -219,16 +219,16 @@ def nfsp(hidden_sizes=(64,), num_envs: int = 128, batch_size: int = 128, updates
     Hyperparameters that are not static may be traced (``jax.vmap`` over rates, ``anticipatory``).
     """
     hidden = check_hidden(hidden_sizes)
-    num_envs = check_count(num_envs, "num_envs")
-    batch_size = check_count(batch_size, "batch_size")
-    updates_per_step = check_count(updates_per_step, "updates_per_step")
-    replay_capacity = check_count(replay_capacity, "replay_capacity")
-    reservoir_capacity = check_count(reservoir_capacity, "reservoir_capacity")
+    num_envs = check_int(num_envs, "num_envs", low=1)
+    batch_size = check_int(batch_size, "batch_size", low=1)
+    updates_per_step = check_int(updates_per_step, "updates_per_step", low=1)
+    replay_capacity = check_int(replay_capacity, "replay_capacity", low=1)
+    reservoir_capacity = check_int(reservoir_capacity, "reservoir_capacity", low=1)
     for field, capacity in (("replay_capacity", replay_capacity), ("reservoir_capacity", reservoir_capacity)):
         if capacity < batch_size:
             raise ValueError(f"{field}: expected an integer >= batch_size = {batch_size}, got {capacity}")
-    epsilon_decay_steps = check_count(epsilon_decay_steps, "epsilon_decay_steps")
-    target_update_every = check_count(target_update_every, "target_update_every")
+    epsilon_decay_steps = check_int(epsilon_decay_steps, "epsilon_decay_steps", low=1)
+    target_update_every = check_int(target_update_every, "target_update_every", low=1)
     check_rates(schedules=("rl_learning_rate", "sl_learning_rate"), rl_learning_rate=rl_learning_rate,
                 sl_learning_rate=sl_learning_rate)
     check_number(anticipatory, "anticipatory", 0.0, 1.0, low_open=True)

@@ -71,7 +71,7 @@ from jaxgames.core import as_float_array, is_concrete
 from jaxgames.matrix.contextual import ContextualPreferenceGame
 from jaxgames.matrix.game import MatrixGame
 from jaxgames.matrix.preference import check_preference_game
-from solvers.core import Solver, SolverState, cached_factory, check_choice, check_count, check_number
+from solvers.core import Solver, SolverState, cached_factory, check_choice, check_int, check_number
 from solvers.neural.common import (MLP, check_hidden, check_key, check_rates, check_simulator,
                                    decision_points, masked_policy, tabular_policy, trajectory_rows)
 from solvers.sampled.nlhf import (EVALUATIONS_PER_STEP, METHODS, explicit_step, geometric_mixture,
@@ -154,8 +154,8 @@ def neural_nlhf(method: str = "nash_md", hidden_sizes=(64,), learning_rate=1e-2,
     """
     check_choice(method, "method", METHODS)
     hidden = check_hidden(hidden_sizes)
-    num_samples = check_count(num_samples, "num_samples")
-    num_updates = check_count(num_updates, "num_updates")
+    num_samples = check_int(num_samples, "num_samples", low=1)
+    num_updates = check_int(num_updates, "num_updates", low=1)
     check_rates(schedules=("learning_rate",), learning_rate=learning_rate, step_size=step_size)
     check_number(beta, "beta", low=0.0, low_open=method == "online_ipo", range_wording=True)
     check_number(exploration, "exploration", low=0.0, high=1.0)

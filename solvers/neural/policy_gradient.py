@@ -63,7 +63,7 @@ import rlax
 
 from jaxgames.core import Game
 from jaxgames.env import make_env, rollout
-from solvers.core import Solver, SolverState, check_bool, check_count, check_number
+from solvers.core import Solver, SolverState, check_bool, check_int, check_number
 from solvers.neural.common import (PolicyValueNet, check_divides, check_hidden, check_key, check_rates, check_simulator,
                                    decision_points, policy_table, policy_value_heads, tabular_policy,
                                    trajectory_rows)
@@ -144,10 +144,10 @@ def build_learner(name: str, hidden_sizes=(64,), batch_size: int = 256, learning
     magnet, learner=None) -> (params, opt_state, table)`` (one rollout of the behaviour ``table`` and
     the optimizer passes; PSRO's neural oracle calls it with fixed opponents)."""
     hidden = check_hidden(hidden_sizes)
-    batch_size = check_count(batch_size, "batch_size")
-    num_epochs = check_count(num_epochs, "num_epochs")
-    num_minibatches = check_count(num_minibatches, "num_minibatches")
-    unroll_length = check_count(unroll_length, "unroll_length")
+    batch_size = check_int(batch_size, "batch_size", low=1)
+    num_epochs = check_int(num_epochs, "num_epochs", low=1)
+    num_minibatches = check_int(num_minibatches, "num_minibatches", low=1)
+    unroll_length = check_int(unroll_length, "unroll_length", low=1)
     check_rates(optional=("clip_epsilon", "proximity", "target_rate"), schedules=("learning_rate",),  # None: off
                 learning_rate=learning_rate, max_grad_norm=max_grad_norm, clip_epsilon=clip_epsilon,
                 proximity=proximity, target_rate=target_rate)
@@ -157,7 +157,7 @@ def build_learner(name: str, hidden_sizes=(64,), batch_size: int = 256, learning
     check_number(gae_lambda, "gae_lambda", 0, 1)
     check_bool(normalize_advantages, "normalize_advantages")
     if magnet_every is not None:
-        magnet_every = check_count(magnet_every, "magnet_every")
+        magnet_every = check_int(magnet_every, "magnet_every", low=1)
     optimizer = optax.chain(optax.clip_by_global_norm(max_grad_norm), optax.adam(learning_rate))
 
     def init(game: Game, key=None) -> SolverState:

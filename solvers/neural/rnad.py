@@ -109,7 +109,7 @@ import optax
 
 from jaxgames.core import Game
 from jaxgames.env import rollout
-from solvers.core import Solver, SolverState, check_count, check_number
+from solvers.core import Solver, SolverState, check_int, check_number
 from solvers.neural.common import (PolicyValueNet, check_hidden, check_key, check_rates, check_simulator,
                                    decision_points, masked_policy, policy_table, tabular_policy, trajectory_rows)
 
@@ -151,7 +151,7 @@ def _int_tuple(value, field: str) -> tuple[int, ...]:
         raise ValueError(f"{field}: expected an integer >= 1 or a sequence of them, got {value!r}") from None
     if not values:
         raise ValueError(f"{field}: expected an integer >= 1 or a non-empty sequence of them, got {value!r}")
-    return tuple(check_count(v, field) for v in values)
+    return tuple(check_int(v, field, low=1) for v in values)
 
 
 def schedule_position(step: jax.Array, starts: np.ndarray, last: int) -> tuple[jax.Array, jax.Array]:
@@ -321,14 +321,14 @@ def rnad(hidden_sizes=(64,), batch_size: int = 256, learning_rate=3e-3, eta_rewa
     Example: ``solvers.run(solvers.rnad(), jaxgames.kuhn_poker(), 2000, key=jax.random.key(0))``.
     """
     hidden = check_hidden(hidden_sizes)
-    batch_size = check_count(batch_size, "batch_size")
+    batch_size = check_int(batch_size, "batch_size", low=1)
     starts, last = fixed_point_schedule(period, period_repeats)
     check_rates(optional=("rho_vtrace", "output_threshold"), schedules=("learning_rate",),   # None: off
                 learning_rate=learning_rate, eta_reward_transform=eta_reward_transform, beta=beta,
                 neurd_clip=neurd_clip, target_rate=target_rate, c_vtrace=c_vtrace, max_grad_norm=max_grad_norm,
                 rho_vtrace=rho_vtrace, output_threshold=output_threshold)
     if output_discretization is not None:
-        output_discretization = check_count(output_discretization, "output_discretization")
+        output_discretization = check_int(output_discretization, "output_discretization", low=1)
     check_number(target_rate, "target_rate", 0, 1, low_open=True)
     optimizer = optax.chain(optax.clip_by_global_norm(max_grad_norm),
                             optax.adam(learning_rate, b1=0.0, b2=0.999, eps=1e-8))

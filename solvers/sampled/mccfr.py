@@ -102,7 +102,7 @@ from jaxgames.core import Policy, as_float_array
 from jaxgames.efg.env import EFGEnv, EFGState
 from jaxgames.efg.game import EFGGame
 from jaxgames.efg.tree import CHANCE, TERMINAL
-from solvers.core import (Solver, SolverState, cached_factory, check_bool, check_choice, check_count, check_number,
+from solvers.core import (Solver, SolverState, cached_factory, check_bool, check_choice, check_int, check_number,
                           check_solver_key, initial_state)
 
 
@@ -314,7 +314,7 @@ def outcome_sampling_mccfr(batch_size: int = 1, exploration: float = 0.6, altern
     The update rule, the meaning of a step and the shapes are in the module
     docstring. ``output`` is the average strategy.
     """
-    batch_size = check_count(batch_size, "batch_size")
+    batch_size = check_int(batch_size, "batch_size", low=1)
     exploration = as_float_array(check_number(exploration, "exploration", 0, 1, low_open=True), "exploration")
     check_bool(alternating, "alternating")
 
@@ -399,9 +399,8 @@ def level_groups(widths, max_groups: int = 3) -> tuple:
     return tuple((a, b, max(widths[a:b + 1])) for a, b in best[2])
 
 
-#: level runs of an external-sampling traversal (``level_groups``). Leduc, batch 1024, on 2 cores:
-#: 1 run (96 simulator steps per traversal) compiled in ~5 CPU-s and ran ~30% slower than 3 runs
-#: (63 steps, ~12 CPU-s to compile); unrolling all 8 levels of both players took ~30 CPU-s.
+#: level runs of an external-sampling traversal (``level_groups``): fewer runs compile faster but
+#: take more simulator steps per traversal; unrolling every level compiles slowest.
 _MAX_GROUPS = 3
 
 
@@ -520,7 +519,7 @@ def external_sampling_mccfr(batch_size: int = 1, alternating: bool = True) -> So
     The update rule, the level-by-level traversal, the meaning of a step and the
     shapes are in the module docstring. ``output`` is the average strategy.
     """
-    batch_size = check_count(batch_size, "batch_size")
+    batch_size = check_int(batch_size, "batch_size", low=1)
     check_bool(alternating, "alternating")
 
     def groups(game):

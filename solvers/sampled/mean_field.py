@@ -98,7 +98,7 @@ from jaxgames import simplex
 from jaxgames.core import Game
 from jaxgames.mean_field.env import NAgentEnv
 from jaxgames.mean_field.game import MeanFieldGame
-from solvers.core import Solver, SolverState, cached_factory, check_choice, check_count, check_number, check_solver_key
+from solvers.core import Solver, SolverState, cached_factory, check_choice, check_int, check_number, check_solver_key
 
 ESTIMATORS = ("td", "monte_carlo")
 
@@ -249,12 +249,12 @@ def _check_game(game: Game, name: str) -> MeanFieldGame:
 
 
 def _check_sampling(num_agents, num_episodes, exploration, num_explorers) -> tuple[int, int, int]:
-    num_agents = check_count(num_agents, "num_agents")
-    num_episodes = check_count(num_episodes, "num_episodes")
+    num_agents = check_int(num_agents, "num_agents", low=1)
+    num_episodes = check_int(num_episodes, "num_episodes", low=1)
     check_number(exploration, "exploration", 0.0, 1.0)
     if num_explorers is None:
         num_explorers = -(-num_agents // 200)   # 0.5% of the population, at least one agent
-    num_explorers = check_count(num_explorers, "num_explorers", 0)
+    num_explorers = check_int(num_explorers, "num_explorers", low=0)
     if num_explorers > num_agents:
         raise ValueError(f"num_explorers: expected an integer in [0, num_agents = {num_agents}], got {num_explorers}")
     return num_agents, num_episodes, num_explorers

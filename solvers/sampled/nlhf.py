@@ -75,7 +75,8 @@ from jaxgames import simplex
 from jaxgames.core import as_float_array, is_concrete
 from jaxgames.matrix.game import MatrixGame
 from jaxgames.matrix.preference import check_preference_game
-from solvers.core import Solver, SolverState, cached_factory, check_choice, check_count, check_number, check_solver_key
+from jaxgames.validation import check_probabilities
+from solvers.core import Solver, SolverState, cached_factory, check_choice, check_int, check_number, check_solver_key
 
 METHODS = ("online_ipo", "nash_md", "sppo", "egpo", "nash_mp")
 #: Win-rate estimates (batches of ``num_samples`` queries) each method asks per step.
@@ -184,10 +185,7 @@ def _reference_array(reference, field: str = "reference"):
     reference = as_float_array(reference, field)
     if reference.ndim != 1:
         raise ValueError(f"{field}: expected a [n] probability vector, got shape {tuple(reference.shape)}")
-    if is_concrete(reference):
-        arr = np.asarray(reference, np.float64)
-        if not np.all(np.isfinite(arr)) or arr.min() < 0 or abs(arr.sum() - 1.0) > 1e-4:
-            raise ValueError(f"{field}: expected non-negative probabilities summing to 1, got {arr}")
+    check_probabilities(reference, field)
     return reference
 
 
@@ -209,7 +207,7 @@ def nlhf_solver(method: str, num_samples: int | None = 64, beta=0.1, learning_ra
     """
     check_choice(method, "method", METHODS)
     if num_samples is not None:
-        num_samples = check_count(num_samples, "num_samples")
+        num_samples = check_int(num_samples, "num_samples", low=1)
     check_number(beta, "beta", low=0.0, low_open=method == "online_ipo", range_wording=True)
     check_number(learning_rate, "learning_rate", low=0.0, low_open=True, range_wording=True)
     check_number(exploration, "exploration", low=0.0, high=1.0)

@@ -108,7 +108,7 @@ from jaxgames.efg.game import EFGGame
 from jaxgames.env import make_env
 from jaxgames.markov.game import MarkovGame
 from jaxgames.matrix.game import MatrixGame
-from solvers.core import Solver, SolverState, cached_factory, check_choice, check_count, check_number, check_solver_key
+from solvers.core import Solver, SolverState, cached_factory, check_choice, check_int, check_number, check_solver_key
 
 ORACLES = ("exact", "sampled", "neural")
 META_GAMES = ("exact", "sampled")
@@ -553,12 +553,12 @@ def psro(meta_solver="regret_matching_plus", oracle: str = "exact", max_policies
     check_choice(oracle, "oracle", ORACLES)
     meta_game = ("sampled" if oracle == "neural" else oracle) if meta_game is None else meta_game
     check_choice(meta_game, "meta_game", META_GAMES)
-    capacity = check_count(max_policies, "max_policies")
-    meta_steps = check_count(meta_steps, "meta_steps")
-    num_episodes = check_count(num_episodes, "num_episodes")
-    oracle_episodes = check_count(oracle_episodes, "oracle_episodes")
-    rollout_steps = check_count(rollout_steps, "rollout_steps")
-    oracle_steps = check_count(oracle_steps, "oracle_steps")
+    capacity = check_int(max_policies, "max_policies", low=1)
+    meta_steps = check_int(meta_steps, "meta_steps", low=1)
+    num_episodes = check_int(num_episodes, "num_episodes", low=1)
+    oracle_episodes = check_int(oracle_episodes, "oracle_episodes", low=1)
+    rollout_steps = check_int(rollout_steps, "rollout_steps", low=1)
+    oracle_steps = check_int(oracle_steps, "oracle_steps", low=1)
     check_number(oracle_learning_rate, "oracle_learning_rate", 0, low_open=True, schedule=True)
     meta = _meta_solver(meta_solver)
     sampled_oracle, sampled_meta = oracle in ("sampled", "neural"), meta_game == "sampled"

@@ -46,9 +46,6 @@ only check that it runs and returns valid policies there.
 actions are then never sampled again and their ``q`` stays wrong. Each player therefore behaves as
 ``(1 - epsilon) pi_i + epsilon uniform`` and normalizes the step by *that* probability (default
 ``epsilon = 0.02``; the targets then face an opponent that explores, a bias of order ``epsilon``).
-Measured over 16 seeds (4 states, 3 x 3 actions, discount 0.6, 64,000 transitions,
-temperature 0.1): ``epsilon = 0`` gave ``|V - V*|_inf`` up to 0.24 and exploitability up to 0.38,
-``epsilon = 0.02`` at most 0.11 and 0.07.
 
 **Step sizes (both learners): count-based.** ``alpha_n = min(1, learning_rate / n^power)``
 (minimax-Q: ``n`` = samples of ``(s, a, o)``; decentralized: ``n = #s``, and ``beta_n`` likewise
@@ -59,8 +56,7 @@ minimax-Q's default is ``n^-0.7``. Decentralized Q-learning needs ``value_power 
 learning_rate_power`` (two timescales, ``beta / alpha -> 0``): defaults ``alpha_c = c^-0.8`` and
 ``beta_c = min(1, 1 / ((1 - gamma) c))``; with ``value_power = 1`` the ``1 / (1 - gamma)`` scale
 makes the slow recursion (a ``gamma``-contraction damped by ``beta_c``) shrink its error like
-``c^-1`` whatever the discount (as in ``solvers.markov_fictitious_play``). Measured alternatives
-(``c^-0.6`` / ``c^-0.8``) left larger value errors at 64,000 transitions. Littman's global
+``c^-1`` whatever the discount (as in ``solvers.markov_fictitious_play``). Littman's global
 geometric decay of ``alpha`` is not offered.
 
 **Batches.** The ``k`` samples of one step that hit the same table entry act as one sample of
@@ -98,7 +94,7 @@ import jaxgames
 from jaxgames import simplex
 from jaxgames.core import Game, as_float_array, is_concrete
 from jaxgames.markov.env import MarkovState
-from solvers.core import Solver, SolverState, cached_factory, check_choice, check_count, check_number, check_solver_key
+from solvers.core import Solver, SolverState, cached_factory, check_choice, check_int, check_number, check_solver_key
 from solvers.value_iteration import _iterative_stage, _stage_mode, check_markov_game, check_zero_sum
 from solvers.zero_sum_kernels import solve_zero_sum
 
@@ -189,7 +185,7 @@ def _batch_update(table: jax.Array, index: tuple, targets: jax.Array, rate: jax.
 
 def _check_common(batch_size, epsilon, reset_probability, learning_rate, power):
     """Validate the hyperparameters both learners share; returns ``(batch_size, power)``."""
-    batch_size = check_count(batch_size, "batch_size")
+    batch_size = check_int(batch_size, "batch_size", low=1)
     check_number(epsilon, "epsilon", 0.0, 1.0)
     check_number(reset_probability, "reset_probability", 0.0, 1.0, optional=True)
     check_number(learning_rate, "learning_rate", 0.0, low_open=True, range_wording=True)
@@ -230,7 +226,7 @@ def minimax_q(batch_size: int = 32, epsilon: float = 0.2, learning_rate: float =
     """
     batch_size, _ = _check_common(batch_size, epsilon, reset_probability, learning_rate, learning_rate_power)
     check_choice(stage_solver, "stage_solver", ("auto", "exact", "iterative"))
-    stage_steps = check_count(stage_steps, "stage_steps")
+    stage_steps = check_int(stage_steps, "stage_steps", low=1)
 
     def init(game: Game, key=None) -> SolverState:
         check_zero_sum(game, "minimax_q")

@@ -1,4 +1,4 @@
-"""The stage games of a Markov game, as one ``Game``: ``S`` normal-form games side by side.
+"""The stage games of a Markov game, as one batched matrix game: ``S`` normal-form games side by side.
 
 Shapley's (1953) reduction: for state values ``V [N, S]``, state ``s`` of a
 Markov game is the normal-form game with payoffs
@@ -10,10 +10,16 @@ action values at ``s`` are ``q_i[s, a_i] = sum_{a_-i} payoffs[i, s, a] prod_{j !
 pi_j[s, a_j]``, its value is the *sum* over states of its stage payoffs, every
 state is reached with weight 1 (so ``mix_policies`` mixes every state with the
 plain weight ``alpha``), and ``nash_conv`` is the sum of the stage games'
-NashConvs. Every foundation solver therefore runs on all stage games at once,
-unchanged: that is how the Markov-game solvers of this package reuse the
-matrix-game machinery (warm-started stage solvers, regularized extragradient,
-fictitious play on stage games) instead of re-implementing it.
+NashConvs. Every matrix-game solver therefore runs on all stage games at once,
+unchanged: that is how the Markov-game solvers (``solvers.value_iteration``,
+``solvers.policy_extragradient``, ``solvers.smooth_value_iteration``,
+``solvers.markov_fictitious_play``) reuse the matrix-game machinery instead of
+re-implementing it.
+
+Example::
+
+    stage = StageGames(game.joint_action_values(values))   # values [N, S]
+    state, trace = solvers.run(solvers.regret_matching_plus(), stage, 1000)
 """
 
 from __future__ import annotations
@@ -31,8 +37,8 @@ from jaxgames.markov.game import contract_actions
 class StageGames(Game):
     """``S`` independent ``N``-player normal-form games: ``payoffs [N, S, A_1, ..., A_N]``.
 
-    Built inside solvers from ``MarkovGame.joint_action_values`` (values are
-    never user input, so there is no value validation; shapes are checked).
+    Usually built from ``MarkovGame.joint_action_values``; only the shape of ``payoffs`` is
+    checked (the Markov game's values are validated where they are made).
     """
 
     def __init__(self, payoffs):
@@ -42,7 +48,7 @@ class StageGames(Game):
         self.payoffs = payoffs
 
     @classmethod
-    def zero_sum(cls, payoff: jax.Array) -> "StageGames":
+    def zero_sum(cls, payoff: jax.Array) -> StageGames:
         """Two-player zero-sum stage games: player 0 gets ``payoff [S, A_1, A_2]``, player 1 its negative."""
         return cls(jnp.stack([payoff, -payoff]))
 
@@ -97,17 +103,17 @@ class StageGames(Game):
     def best_response_values(self, policy: Policy) -> jax.Array:
         return jnp.stack([jnp.sum(jnp.max(qi, axis=-1)) for qi in self.action_values(policy)])
 
-    def smooth_best_response(self, policy: Policy, temperature) -> Policy:
-        """Logit response ``pi_i[s] ∝ exp(q_i[s] / temperature)`` in every stage game (argmax at 0)."""
-        return tuple(simplex.logit_response(qi, jnp.ones_like(qi, bool), temperature)
-                     for qi in self.action_values(policy))
+    def smooth_best_response(self, policy: Policy, temperature, reference: Policy | None = None) -> Policy:
+        """Logit response ``pi_i[s] ∝ ref_i[s] exp(q_i[s] / temperature)`` in every stage game (argmax at 0).
 
+        ``reference``: ``([S, A_i], ...)``, default uniform (``jaxgames.capabilities.SmoothBestResponse``).
+        """
+        q = self.action_values(policy)
+        refs = (None,) * len(q) if reference is None else reference
+        return tuple(simplex.logit_response(qi, jnp.ones_like(qi, bool), temperature, ri) for qi, ri in zip(q, refs))
 
-def stage_spread(Q: jax.Array) -> jax.Array:
-    """The largest spread ``max - min`` of a zero-sum stage game in ``Q [S, A_1, A_2]``."""
-    return jnp.max(jnp.max(Q, axis=(1, 2)) - jnp.min(Q, axis=(1, 2)))
-
-
-def run_stage_solver(inner, stage: StageGames, state, steps: int):
-    """``steps`` steps of the solver ``inner`` on ``stage`` from ``state`` (the warm start of the critic methods)."""
-    return jax.lax.fori_loop(0, steps, lambda _, s: inner.step(stage, s), state)
+    def payoff_spread(self) -> jax.Array:
+        """The largest spread ``max - min`` of one player's payoffs in one stage game
+        (``jaxgames.capabilities.PayoffSpread``)."""
+        axes = tuple(range(2, self.payoffs.ndim))
+        return jnp.max(jnp.max(self.payoffs, axis=axes) - jnp.min(self.payoffs, axis=axes))

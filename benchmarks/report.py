@@ -1,0 +1,1564 @@
+"""Write ``benchmarks/README.md`` from the committed result files in ``benchmarks/reported/``.
+
+The benchmark scripts measure and check; this script only reports. Each ``bench_*.py`` writes
+``benchmarks/results/<stem>.json`` (a git-ignored scratch folder). A run becomes the reported one
+when its JSON is copied into ``benchmarks/reported/`` (``--add`` does that), and the README is
+generated from those files alone, so the README and the data cannot disagree::
+
+    python benchmarks/report.py                                            # rewrite benchmarks/README.md
+    python benchmarks/report.py --check                                    # exit 1 if README.md is stale
+    python benchmarks/report.py --add benchmarks/results/bench_mccfr.json  # adopt a run, then rewrite
+
+Standard library only (no JAX), deterministic: the same files give the same bytes. A file that
+is not valid JSON, lacks a field a table needs, or belongs to no benchmark stops the script with
+an error naming the file and the field.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shutil
+import statistics
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from jaxgames.experiments.timing import LOADED_CORES  # above this, other processes competed
+
+HERE = Path(__file__).resolve().parent
+REPORTED_DIR = HERE / "reported"
+README = HERE / "README.md"
+PACKAGES = ("jaxlib", "numpy", "scipy", "nashpy", "open_spiel", "pgx", "flax", "optax", "flashbax", "rlax")
+
+
+class ReportError(Exception):
+    """A result file cannot be reported (unreadable, malformed, or claimed by no benchmark)."""
+
+
+_MISSING = object()
+
+
+class Run:
+    """One result file: its name, whether it is a ``--quick`` run, and checked access to fields."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.name = self.path.name
+        try:
+            self.data = json.loads(self.path.read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+            raise ReportError(f"{self.name}: not a readable JSON file ({err})") from None
+        if not isinstance(self.data, dict):
+            raise ReportError(f"{self.name}: the top level must be a JSON object, not {type(self.data).__name__}")
+        self.quick = "_quick" in self.path.stem
+
+    def get(self, *keys, default=_MISSING):
+        """``data[k0][k1]...``; a missing field is a ``ReportError`` naming it (unless ``default``)."""
+        node = self.data
+        for i, key in enumerate(keys):
+            try:
+                node = node[key]
+            except (KeyError, IndexError, TypeError):
+                if default is not _MISSING:
+                    return default
+                where = ".".join(str(k) for k in keys[: i + 1])
+                raise ReportError(f"{self.name}: missing field '{where}'") from None
+        return node
+
+    def at(self, *prefix) -> At:
+        """Checked access below ``prefix``: ``run.at("summary", 0)("game")`` is ``run.get("summary", 0, "game")``."""
+        return At(self, prefix)
+
+    def num(self, *keys) -> float:
+        value = self.get(*keys)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ReportError(f"{self.name}: field '{'.'.join(map(str, keys))}' must be a number, got {value!r}")
+        return float(value)
+
+
+class At:
+    """``Run.get`` / ``Run.num`` below a fixed prefix of keys."""
+
+    def __init__(self, run: Run, prefix: tuple):
+        self.run, self.prefix = run, prefix
+
+    def __call__(self, *keys, default=_MISSING):
+        return self.run.get(*self.prefix, *keys, default=default)
+
+    def num(self, *keys) -> float:
+        return self.run.num(*self.prefix, *keys)
+
+
+# ----------------------------------------------------------------------------- formatting
+
+
+def num(x) -> str:
+    """A figure to 3 significant digits, without exponents between 1e-3 and 1e9 ('—' for None)."""
+    if x is None:
+        return "—"
+    x = float(x)
+    a = abs(x)
+    if a == 0:
+        return "0"
+    if a >= 1e6:
+        return f"{x / 1e6:.3g}M"
+    if a >= 1e4:
+        return f"{x / 1e3:.3g}k"
+    if a >= 1e3:
+        return f"{x:,.0f}"
+    if a >= 1e-3:
+        return f"{x:.3g}"
+    return f"{x:.2e}"
+
+
+def ratio(x) -> str:
+    return "—" if x is None else (f"{x:.2f}x" if x < 10 else f"{x:,.0f}x" if x >= 100 else f"{x:.1f}x")
+
+
+def secs(x) -> str:
+    if x is None:
+        return "—"
+    return f"{x:.1f} s" if x >= 1 else f"{1e3 * x:.3g} ms" if x >= 1e-3 else f"{1e6 * x:.3g} us"
+
+
+def spread(med, lo, hi) -> str:
+    return f"{num(med)} [{num(lo)}, {num(hi)}]"
+
+
+def table(header: list[str], rows: list[list], align: str | None = None) -> list[str]:
+    """A Markdown table; ``align`` has one letter per column, ``l`` or ``r`` (default: first left)."""
+    align = align or "l" + "r" * (len(header) - 1)
+    out = ["| " + " | ".join(header) + " |", "|" + "|".join("---:" if a == "r" else "---" for a in align) + "|"]
+    out += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return out
+
+
+def kwargs_text(kwargs: dict) -> str:
+    return ", ".join(f"{k}={v}" for k, v in sorted(kwargs.items())) or "defaults"
+
+
+def median(values) -> float:
+    return float(statistics.median(values))
+
+
+# ----------------------------------------------------------------------------- the run's record
+
+
+def run_lines(run: Run, command: str) -> list[str]:
+    """How the run was made: command, mode, commit, machine, software, load."""
+    data = run.data
+    recorded = data.get("command")
+    mode = "quick run (`--quick`: smaller sizes, a smoke test)" if run.quick else "full run"
+    lines = [f"Result file `{run.name}`, {mode}."]
+    if isinstance(recorded, str):
+        cmd = recorded
+    elif callable(command):
+        cmd = command(run)
+    else:
+        cmd = command + (" --quick" if run.quick else "")
+    lines.append(
+        f"- Command: `{cmd}`" + ("" if isinstance(recorded, str) else " (the file does not record the command)")
+    )
+    machine = data.get("machine")
+    if not isinstance(machine, dict):
+        known = [f"{k} {data[k]}" for k in ("jax", "pgx") if isinstance(data.get(k), str)]
+        arch = f", {machine}" if isinstance(machine, str) else ""
+        devices = data.get("devices")
+        dev = f", devices {', '.join(map(str, devices))}" if isinstance(devices, list) else ""
+        lines.append(
+            f"- Machine: only {', '.join(known) or 'nothing'}{arch}{dev} recorded; this script does not "
+            "record the CPU, the git commit or the load."
+        )
+        return lines
+    commit = str(run.get("machine", "git_commit"))[:7] or "unknown"
+    dirty = machine.get("git_dirty_paths") or []
+    wall = machine.get("wall_s")
+    lines.append(
+        f"- Commit `{commit}`"
+        + (f" with uncommitted changes in {len(dirty)} library path{'s' * (len(dirty) > 1)}" if dirty else "")
+        + (f"; wall time {wall:.0f} s" if isinstance(wall, (int, float)) else "")
+        + "."
+    )
+    l3 = f", L3 cache {machine['l3_cache']}" if machine.get("l3_cache") else ""
+    devices = machine.get("jax_devices") or []
+    versions = ", ".join(f"{p} {machine[p]}" for p in PACKAGES if machine.get(p))
+    lines.append(
+        f"- Machine: {run.get('machine', 'cpu_model')}, {run.get('machine', 'cpu_count')} CPUs{l3}; "
+        f"JAX devices {', '.join(map(str, devices)) or 'not recorded'}; Python {run.get('machine', 'python')}, "
+        f"jax {run.get('machine', 'jax')}"
+        + (f", {versions}" if versions else "")
+        + (", x64" if machine.get("jax_enable_x64") else "")
+        + ("; `--low-latency` CPU settings" if machine.get("low_latency") else "")
+        + "."
+    )
+    cores = machine.get("other_processes_cores")
+    if isinstance(cores, (int, float)):
+        lines.append(
+            f"- Load: other processes used {cores:.2f} cores on average"
+            + (" (**loaded**: timings are pessimistic)." if loaded(run) else " (idle).")
+        )
+    else:
+        lines.append("- Load: not recorded.")
+    return lines
+
+
+def loaded(run: Run) -> bool:
+    """Whether other processes competed for the CPU during the run (False where not recorded)."""
+    machine = run.data.get("machine")
+    cores = machine.get("other_processes_cores") if isinstance(machine, dict) else None
+    return isinstance(cores, (int, float)) and cores > LOADED_CORES
+
+
+# ----------------------------------------------------------------------------- targets
+
+
+@dataclass(frozen=True)
+class Target:
+    goal: str
+    measured: str
+    met: bool | None  # None: not measured
+
+
+def met_text(met: bool | None) -> str:
+    return "not measured" if met is None else "**yes**" if met else "**no**"
+
+
+# ----------------------------------------------------------------------------- benchmarks with results
+
+
+def efg_env_tables(runs):
+    (run,) = runs
+    rows = []
+    for i, _ in enumerate(run.get("rows")):
+        g = run.at("rows", i).num
+        rows.append(
+            [
+                f"{int(g('batch')):,}",
+                f"{int(g('steps')):,}",
+                num(g("ours_steps_per_s")),
+                num(g("ours_observed_steps_per_s")),
+                num(g("ours_one_hot_observed_steps_per_s")),
+                num(g("pgx_steps_per_s")),
+                ratio(g("ratio")),
+                ratio(g("observed_ratio")),
+                f"{g('ours_compile_s'):.1f} / {g('ours_observed_compile_s'):.1f} / {g('pgx_compile_s'):.1f}",
+            ]
+        )
+    return table(
+        [
+            "batch",
+            "steps",
+            "ours `rollout` steps/s",
+            "ours step loop, info-state tensor",
+            "step loop, one-hot",
+            "pgx steps/s",
+            "`rollout` / pgx",
+            "step loop / pgx",
+            "compile s (rollout / loop / pgx)",
+        ],
+        rows,
+    )
+
+
+def efg_env_targets(runs):
+    (run,) = runs
+    rows = run.get("rows")
+    big = [i for i, r in enumerate(rows) if r.get("batch") == 16384]
+    if not big:
+        return [Target("Kuhn simulator >= 3x pgx at batch 16,384", "batch 16,384 not in the run", None)]
+    i = big[0]
+    r, obs = run.num("rows", i, "ratio"), run.num("rows", i, "observed_ratio")
+    return [
+        Target(
+            "Kuhn simulator >= 3x pgx's env steps/s at batch 16,384",
+            f"{ratio(r)} (`rollout`); the pgx-like step loop with observations {ratio(obs)}",
+            r >= 3,
+        )
+    ]
+
+
+def matrix_tables(runs):
+    (run,) = runs
+    a = run.at("summary", "a")
+    out = [
+        f"(a) {a('games'):,} random {a('actions')}x{a('actions')} zero-sum games, fictitious play, "
+        f"{a('iterations'):,} iterations, in one jitted call; nashpy on the first {a('nashpy_games')} of them:",
+        "",
+    ]
+    out += table(
+        ["", "game-iterations/s", "median exploitability", "compile (first - median / AOT)"],
+        [
+            [
+                "ours",
+                num(a("ours_game_iters_per_s")),
+                num(a("ours_median_exploitability")),
+                f"{secs(a('compile_s'))} / {secs(a('aot_compile_s'))}",
+            ],
+            ["nashpy", num(a("nashpy_game_iters_per_s")), num(a("nashpy_median_exploitability")), "—"],
+            ["ours / nashpy", ratio(a("ratio")), f"uniform policy {num(a('uniform_exploitability'))}", ""],
+        ],
+    )
+    for label in ("b", "b_dram"):
+        case = run.get("summary", label, default=None)
+        if not case:
+            continue
+        c = run.at("summary", label)
+        out += [
+            "",
+            f"({label}) {c('games'):,} random {c('actions')}x{c('actions')} games, "
+            f"{c('payoff_bytes') / 1e6:.3g} MB of payoffs; `np.copyto` reads {num(c('numpy_copy_read_GBps'))} GB/s"
+            + (
+                f"; nashpy on {c('nashpy_games')} games: {num(c('nashpy_game_iters_per_s'))} game-iterations/s"
+                if case.get("nashpy_game_iters_per_s")
+                else ""
+            )
+            + ":",
+            "",
+        ]
+        rows = []
+        for name in c("solvers"):
+            v = run.at("summary", label, "solvers", name)
+            rows.append(
+                [
+                    name,
+                    f"{v('iterations'):,}",
+                    num(v("game_iters_per_s")),
+                    num(v("payoff_reads_per_step")),
+                    num(v("read_GBps")),
+                    f"{100 * v('fraction_of_copy'):.0f}%",
+                    num(v("median_exploitability")),
+                    f"{secs(v('compile_s'))} / {secs(v('aot_compile_s'))}",
+                ]
+            )
+        ref = case.get("reference_matvec")
+        if ref:
+            rows.append(
+                [
+                    "reference: bare batched mat-vec",
+                    f"{ref['iterations']:,}",
+                    "—",
+                    "1",
+                    num(ref["read_GBps"]),
+                    f"{100 * ref['fraction_of_copy']:.0f}%",
+                    "—",
+                    "—",
+                ]
+            )
+        out += table(
+            [
+                "solver",
+                "iterations",
+                "game-iterations/s",
+                "payoff reads / step",
+                "GB/s read",
+                "% of copy",
+                "median exploitability",
+                "compile (first - median / AOT)",
+            ],
+            rows,
+        )
+    return out
+
+
+def matrix_targets(runs):
+    (run,) = runs
+    a = run.get("summary", "a")
+    out = [
+        Target(
+            f"{a['games']:,} {a['actions']}x{a['actions']} games, fictitious play: >= "
+            f"{num(a['target_ratio'])}x nashpy's game-iterations/s",
+            ratio(a["ratio"]),
+            bool(a["met"]),
+        )
+    ]
+    for label in ("b", "b_dram"):
+        case = run.get("summary", label, default=None)
+        if case:
+            fracs = {k: v["fraction_of_copy"] for k, v in case["solvers"].items()}
+            worst = min(fracs, key=fracs.get)
+            out.append(
+                Target(
+                    f"({label}) payoff read bandwidth >= {100 * case['target_fraction_of_copy']:.0f}% of "
+                    "`np.copyto`'s, every solver",
+                    f"lowest {100 * fracs[worst]:.0f}% ({worst})",
+                    all(v["met"] for v in case["solvers"].values()),
+                )
+            )
+    return out
+
+
+def mean_field_tables(runs):
+    (run,) = runs
+    rows = []
+    for name in ("fictitious_play", "mirror_descent"):
+        v = run.at("summary", name)
+        rows.append(
+            [
+                name,
+                v("iterations"),
+                secs(1e-6 * v("ours_us_per_iter")),
+                secs(1e-6 * v("openspiel_us_per_iter")),
+                ratio(v("speedup")),
+                num(v("ours_exploitability")),
+                num(v("openspiel_exploitability")),
+                f"{secs(v('compile_s'))} / {secs(v('aot_compile_s'))}",
+            ]
+        )
+    out = table(
+        [
+            "solver",
+            "iterations",
+            "ours per iteration",
+            "OpenSpiel per iteration",
+            "speed-up",
+            "ours exploitability",
+            "OpenSpiel exploitability",
+            "compile (first - median / AOT)",
+        ],
+        rows,
+    )
+    w = run.at("summary", "sweep")
+    out += [
+        "",
+        f"Sweep: {w('configurations'):,} (crowd aversion, learning rate) configurations x {w('iterations')} "
+        f"mirror-descent iterations in one `jit(vmap)` call: {secs(w('median_s'))} = {num(w('configs_per_s'))} "
+        f"configurations/s (compile {secs(w('compile_s'))}); "
+        f"one configuration alone {num(w('single_config_per_s'))}/s; "
+        f"OpenSpiel about {num(w('openspiel_configs_per_s'))}/s (estimated from its iteration and NashConv times). "
+        f"{w('below_005')} configurations end below exploitability 0.05.",
+    ]
+    return out
+
+
+def mean_field_targets(runs):
+    (run,) = runs
+    return [
+        Target(
+            f"crowd modelling, {name}: >= {num(run.num('summary', name, 'target'))}x OpenSpiel's iterations/s",
+            ratio(run.num("summary", name, "speedup")),
+            run.num("summary", name, "speedup") >= run.num("summary", name, "target"),
+        )
+        for name in ("fictitious_play", "mirror_descent")
+    ]
+
+
+def efg_tables(runs):
+    out = []
+    for run in runs:
+        c = run.at("summary", "cfr_plus")
+        rows = []
+        for game in ("kuhn_poker", "leduc_poker"):
+            o = c(game)
+            has_jax = "ratio_jaxcfr" in o
+            rows.append(
+                [
+                    f"CFR+ {game}, {o['iterations']:,} it",
+                    f"{secs(1e-6 * c(game, 'ours', 'us_per_iter'))} / it",
+                    f"{secs(1e-6 * c(game, 'cpp', 'us_per_iter'))} / it",
+                    ratio(c(game, "ratio_cpp")),
+                    f"{secs(1e-6 * c(game, 'jaxcfr', 'us_per_iter'))} / "
+                    f"{secs(1e-6 * c(game, 'jaxcfr_fused', 'us_per_iter'))} per it"
+                    if has_jax
+                    else "not run",
+                    f"{ratio(c(game, 'ratio_jaxcfr'))} / {ratio(c(game, 'ratio_jaxcfr_fused'))}" if has_jax else "—",
+                    f"{secs(c(game, 'ours', 'compile_s'))} / {secs(c(game, 'ours', 'aot_compile_s'))}",
+                ]
+            )
+        e = run.at("summary", "exploitability", "leduc_poker")
+        rows.append(
+            [
+                "exploitability, Leduc, one policy (jitted part alone)",
+                f"{secs(1e-3 * e('ours_ms'))} ({secs(1e-3 * e('ours_raw_ms'))})",
+                secs(1e-3 * e("cpp_ms")),
+                f"{ratio(e('ratio_cpp'))} ({ratio(e('ratio_cpp_raw'))})",
+                "—",
+                "—",
+                f"{secs(e('ours_first_call_s'))} first call / {secs(e('ours_aot_compile_s'))}",
+            ]
+        )
+        v = run.at("summary", "variants")
+        rows.append(
+            [
+                f"{v('games'):,} Kuhn variants, CFR+ {v('iterations'):,} it, one call",
+                f"{num(v('game_iters_per_s'))} game-it/s ({ratio(v('ratio_single'))} our single game)",
+                "one game",
+                ratio(v("ratio_cpp")),
+                "—",
+                "—",
+                f"{secs(v('compile_s'))} / {secs(v('aot_compile_s'))}",
+            ]
+        )
+        mode = "`--low-latency`" if run.get("machine", "low_latency", default=False) else "JAX's defaults"
+        out += [f"`{run.name}` ({mode}):", ""]
+        out += table(
+            [
+                "benchmark",
+                "ours",
+                "OpenSpiel C++",
+                "ours / C++",
+                "JaxCFR, API / fused loop",
+                "ours / JaxCFR, API / fused",
+                "compile (first - median / AOT)",
+            ],
+            rows,
+        ) + [""]
+    return out[:-1]
+
+
+def efg_targets(runs):
+    out = []
+    for run in runs:
+        tag = " (`--low-latency`)" if run.get("machine", "low_latency", default=False) else ""
+        for key, goal in sorted(run.get("targets").items()):
+            kind, game, peer = key.split("/")
+            if kind == "cfr_plus" and peer == "cpp":
+                got = run.num("summary", "cfr_plus", game, "ratio_cpp")
+                out.append(
+                    Target(f"CFR+ {game}: >= {num(goal)}x OpenSpiel C++'s iterations/s{tag}", ratio(got), got >= goal)
+                )
+            elif kind == "cfr_plus" and peer == "jaxcfr":
+                got = run.get("summary", "cfr_plus", game, "ratio_jaxcfr", default=None)
+                fused = run.get("summary", "cfr_plus", game, "ratio_jaxcfr_fused", default=None)
+                out.append(
+                    Target(
+                        f"CFR+ {game}: >= {num(goal)}x JaxCFR's iterations/s through its API{tag}",
+                        "JaxCFR not run"
+                        if got is None
+                        else f"{ratio(got)} (its step fused in one loop: {ratio(fused)})",
+                        None if got is None else got >= goal,
+                    )
+                )
+            elif kind == "exploitability":
+                got = run.num("summary", "exploitability", game, "ratio_cpp")
+                out.append(
+                    Target(
+                        f"exploitability, {game}: >= {num(goal)}x `pyspiel.exploitability`{tag}",
+                        ratio(got),
+                        got >= goal,
+                    )
+                )
+            else:
+                raise ReportError(f"{run.name}: unknown target '{key}'")
+    return out
+
+
+def markov_tables(runs):
+    (run,) = runs
+    cfg = run.get("config")
+    s = run.at("single")
+    n = s("iterations")
+    out = [
+        f"(1) One random zero-sum Markov game, {cfg['states']} states, {cfg['actions']} x {cfg['actions']} actions, "
+        f"branching {cfg.get('branching')}, discount {cfg.get('discount')}, {n} iterations of Shapley iteration:",
+        "",
+    ]
+    out += table(
+        ["", "time per run", "per iteration", "compile (first - median / AOT)", "check"],
+        [
+            [
+                "ours, `solvers.run` (final NashConv included)",
+                secs(s("ours", "median_s")),
+                secs(s("ours", "median_s") / n),
+                f"{secs(s('ours', 'compile_s'))} / {secs(s('ours', 'aot_compile_s'))}",
+                f"NashConv {num(s('nash_conv'))}",
+            ],
+            [
+                "ours, the stage loop alone",
+                secs(s("ours", "loop_median_s")),
+                secs(s("ours", "loop_median_s") / n),
+                "",
+                "",
+            ],
+            [
+                "NumPy + `scipy.optimize.linprog`",
+                secs(s("scipy", "median_s")),
+                secs(s("scipy", "median_s") / n),
+                "",
+                f"max \\|V - V_ours\\| = {num(s('max_value_diff'))}",
+            ],
+            ["speed-up", ratio(s("ratio")), f"loop alone {ratio(s('ratio_loop'))}", "", ""],
+        ],
+    )
+    b = run.at("batch")
+    v = run.at("vmap")
+    out += ["", f"(2) Many games, {b('iterations')} iterations each, drawn from keys inside the call:", ""]
+    out += table(
+        ["", "time", "games/s", "stage games/s", "compile"],
+        [
+            [
+                f"{b('games'):,} games, `lax.map` of vmapped chunks of {b('chunk')}",
+                secs(b("timing", "median_s")),
+                num(b("games_per_s")),
+                "",
+                secs(b("timing", "compile_s")),
+            ],
+            ["of which drawing the games", secs(b("generation_timing", "median_s")), "", "", ""],
+            ["solving alone", "", num(b("solve_games_per_s")), num(b("stage_games_per_s")), ""],
+            [
+                f"plain `jax.vmap`, {v('games'):,} games (drawing included)",
+                secs(v("timing", "median_s")),
+                num(v("games_per_s")),
+                "",
+                secs(v("timing", "compile_s")),
+            ],
+        ],
+    )
+    return out
+
+
+def markov_targets(runs):
+    (run,) = runs
+    got, goal = run.num("single", "ratio"), run.num("single", "target")
+    return [Target(f"one game: >= {num(goal)}x the NumPy + SciPy loop", ratio(got), got >= goal)]
+
+
+def markov_env_tables(runs):
+    (run,) = runs
+    rows = []
+    for i, _ in enumerate(run.get("rows")):
+        g = run.at("rows", i).num
+        rows.append(
+            [
+                f"{int(g('batch')):,}",
+                f"{int(g('steps')):,}",
+                num(g("ours_steps_per_s")),
+                secs(g("ours_compile_s")),
+                num(g("numpy_steps_per_s")),
+                ratio(g("speedup")),
+            ]
+        )
+    return [
+        f"Game: {run.get('game')}; a fixed random stationary policy, episodes of 100 steps with auto-reset.",
+        "",
+    ] + table(["batch", "steps", "ours env steps/s", "compile", "NumPy env steps/s", "ratio"], rows)
+
+
+def neural_nlhf_tables(runs):
+    (run,) = runs
+    out = []
+    for game in dict.fromkeys(s["game"] for s in run.get("summaries")):
+        summaries = [s for s in run.get("summaries") if s.get("game") == game]
+        steps = sorted({r["step"] for r in run.get("rows") if r.get("game") == game})
+        shown = steps if len(steps) <= 8 else [steps[0], steps[len(steps) // 2], steps[-1]]
+        floors = summaries[0].get("floors", {})
+        out += [
+            f"{game} game (contexts x responses): uniform policy's gap {num(summaries[0]['uniform'])}; exact "
+            "regularized equilibrium's gap "
+            + ", ".join(f"{num(f)} at beta {b}" for b, f in sorted(floors.items()))
+            + "; mean gap over seeds:",
+            "",
+        ]
+        rows = []
+        for s in summaries:
+            curve = {
+                r["step"]: r["gap_mean"]
+                for r in run.get("rows")
+                if r.get("game") == game and r.get("method") == s["method"]
+            }
+            rows.append([s["method"], *(num(curve.get(st)) for st in shown), secs(s["wall_s_with_compile"])])
+        out += table(["method", *(f"step {st}" for st in shown), "wall (with compile)"], rows) + [""]
+    return out[:-1]
+
+
+MCCFR_NAMES = {"os": "outcome sampling", "es": "external sampling"}
+
+
+def mccfr_tables(runs):
+    (run,) = runs
+    out = ["Batch size 1, equal iterations (NashConv medians over seeds):", ""]
+    rows = []
+    for kind in ("os", "es"):
+        for game in sorted(run.get("summary", "equal_iterations", kind)):
+            s = run.at("summary", "equal_iterations", kind, game)
+            ours, cpp = s("ours_nash_conv"), s("cpp_nash_conv")
+            its = s("checkpoints")
+            ours_med = " / ".join(num(median([seed[j] for seed in ours])) for j in range(len(its)))
+            cpp_med = " / ".join(num(median([seed[j] for seed in cpp])) for j in range(len(its)))
+            ours_rate, cpp_rate = float(s("ours_iterations_per_s")), float(s("cpp_iterations_per_s"))
+            rows.append(
+                [
+                    f"{game}, {MCCFR_NAMES[kind]}",
+                    " / ".join(num(c) for c in its),
+                    ours_med,
+                    cpp_med,
+                    num(ours_rate),
+                    num(cpp_rate),
+                    ratio(ours_rate / cpp_rate),
+                    secs(float(s("compile_s"))),
+                ]
+            )
+    out += table(
+        [
+            "game, sampling",
+            "iterations",
+            "ours NashConv",
+            "C++ NashConv",
+            "ours it/s",
+            "C++ it/s",
+            "ours / C++ speed",
+            "compile",
+        ],
+        rows,
+    )
+    out += ["", "Batched, Leduc: time to reach the C++ solver's median NashConv (traversals counted per player):", ""]
+    rows = []
+    for kind in ("os", "es"):
+        batched = run.get("summary", "batched", kind, "leduc_poker")
+        cpp = run.get("summary", "batched", kind, "leduc_poker", "cpp")
+        rows.append(
+            [
+                MCCFR_NAMES[kind],
+                f"C++ ({int(cpp['iterations']):,} it)",
+                num(cpp["traversals_per_s"]),
+                "1x",
+                secs(cpp["time_s"]),
+                "1",
+                num(cpp["nash_conv"]),
+                "—",
+            ]
+        )
+        for batch in sorted((b for b in batched if b != "cpp"), key=int):
+            b = run.at("summary", "batched", kind, "leduc_poker", batch)
+            rows.append(
+                [
+                    "",
+                    f"ours, batch {int(batch):,}",
+                    num(b("traversals_per_s")),
+                    ratio(b("ratio_cpp_traversals")),
+                    secs(b("time_to_cpp_nash_conv_s")),
+                    num(b("ratio_cpp_time")),
+                    num(b("nash_conv")[-1]),
+                    secs(b("compile_s")),
+                ]
+            )
+    out += table(
+        [
+            "sampling",
+            "solver",
+            "traversals/s",
+            "x C++",
+            "time to C++'s NashConv",
+            "/ C++ time",
+            "final NashConv",
+            "compile",
+        ],
+        rows,
+    )
+    a = run.at("summary", "analysis").num
+    out += [
+        "",
+        f"Where a batched step goes: at batch {int(a('batch_size')):,} one outcome-sampling step takes "
+        f"{secs(a('step_s'))}, of which the simulator alone takes {secs(a('simulator_s'))} "
+        f"({100 * a('simulator_share'):.0f}%, {a('ns_per_episode_step'):.0f} ns per episode step).",
+    ]
+    return out
+
+
+def mccfr_targets(runs):
+    (run,) = runs
+    out = []
+    for kind in ("os", "es"):
+        for game in sorted(run.get("summary", "equal_iterations", kind)):
+            s = run.at("summary", "equal_iterations", kind, game)
+            b = s("openspiel_bound")
+            out.append(
+                Target(
+                    f"{MCCFR_NAMES[kind]}, {game}, batch 1: median NashConv <= {num(b['bound'])} after "
+                    f"{int(b['iterations']):,} iterations (OpenSpiel's test bound)",
+                    f"{num(b['ours_median'])} (worst seed {num(b['ours_max'])})",
+                    bool(b["ok"]),
+                )
+            )
+            out.append(
+                Target(
+                    f"{MCCFR_NAMES[kind]}, {game}, batch 1: NashConv no worse than C++ at equal iterations "
+                    "(the script's tolerance)",
+                    "every checkpoint" if s("no_worse_than_cpp") else "worse at some checkpoint",
+                    bool(s("no_worse_than_cpp")),
+                )
+            )
+    batched = run.get("summary", "batched", "os", "leduc_poker")
+    best_time = min(
+        float(v["ratio_cpp_time"]) for k, v in batched.items() if k != "cpp" and v.get("ratio_cpp_time") is not None
+    )
+    out.append(
+        Target(
+            "batched outcome sampling, Leduc: C++'s NashConv at 100k iterations in <= 1/10 of its wall time",
+            f"{num(best_time)} of its time (best batch size)",
+            best_time <= 0.1,
+        )
+    )
+    for kind in ("os", "es"):
+        batched = run.get("summary", "batched", kind, "leduc_poker")
+        best = max(float(v["ratio_cpp_traversals"]) for k, v in batched.items() if k != "cpp")
+        out.append(
+            Target(
+                f"batched {MCCFR_NAMES[kind]}, Leduc: samples/s >= 10x the C++ solver's",
+                f"{ratio(best)} (best batch size)",
+                best >= 10,
+            )
+        )
+    return out
+
+
+def psro_tables(runs):
+    (run,) = runs
+    ref = run.num("reference", "nash_conv")
+    rows = []
+    for i, _ in enumerate(run.get("summary")):
+        g = run.at("summary", i)
+        curve = sorted(
+            (r for r in run.get("rows") if r.get("game") == g("game") and r.get("config") == g("config")),
+            key=lambda r: r["step"],
+        )
+        below = next((r["policies"] for r in curve if r["nash_conv"] <= ref), None)
+        rows.append(
+            [
+                g("game"),
+                g("config"),
+                kwargs_text(g("hyperparameters")),
+                g("final_policies"),
+                num(g("final_nash_conv")),
+                num(g("best_nash_conv")),
+                "never" if below is None else below,
+                secs(g("median_step_s")),
+                secs(g("compile_s")),
+                secs(g("wall_s")),
+            ]
+        )
+    return [
+        f"Reference ({run.get('reference', 'source')}): NashConv {num(ref)} on Kuhn with "
+        f"{run.get('reference', 'policies')} policies.",
+        "",
+    ] + table(
+        [
+            "game",
+            "oracle",
+            "settings",
+            "policies",
+            "final NashConv",
+            "best NashConv",
+            f"policies at NashConv <= {num(ref)}",
+            "median step",
+            "compile",
+            "wall",
+        ],
+        rows,
+        "lllrrrrrrr",
+    )
+
+
+def nfsp_tables(runs):
+    (run,) = runs
+    t, s128, big, os_ = (run.get(k) for k in ("ours_to_target", "ours_steady_128", "ours_steady_big", "openspiel"))
+    seeds = run.get("ours_seeds")
+    target = run.num("target_exploitability")
+    rows = [
+        ["episodes/s", num(s128["episodes_per_s"]), num(big["episodes_per_s"]), num(os_["episodes_per_s"])],
+        ["simulator steps/s", num(s128["env_steps_per_s"]), num(big["env_steps_per_s"]), "—"],
+        ["decisions/s", num(s128["decisions_per_s"]), num(big["decisions_per_s"]), num(os_["decisions_per_s"])],
+        ["compile", secs(s128["compile_s"]), secs(big["compile_s"]), "—"],
+    ]
+    out = [f"Exploitability is {run.get('exploitability_definition')}.", ""]
+    out += table(
+        [
+            "",
+            f"ours, {s128['num_envs']} envs per step",
+            f"ours, {big['num_envs']:,} envs",
+            f"OpenSpiel JAX NFSP ({os_['config']})",
+        ],
+        rows,
+    )
+    firsts = [f for f in seeds["first_step_at_target"] if f is not None]
+    finals = seeds["final_exploitability"]
+    out += [
+        "",
+        f"- Cold start to exploitability <= {num(target)} (seed {t['seed']}): {secs(t['wall_s'])}, of which "
+        f"{secs(t['compile_s'])} compilation; step {t['steps_to_target']} = {int(t['episodes_to_target']):,} episodes.",
+        f"- {seeds['seeds']} seeds x {seeds['steps'][-1]:,} steps in one vmapped call: "
+        + (
+            f"first at or below {num(target)} between steps {min(firsts)} and {max(firsts)}"
+            if firsts
+            else f"no seed reaches {num(target)}"
+        )
+        + (
+            f" ({len(seeds['first_step_at_target']) - len(firsts)} seeds never)"
+            if len(firsts) < len(seeds["first_step_at_target"])
+            else ""
+        )
+        + (f", all below from step {seeds['stays_below_from_step']}" if seeds.get("stays_below_from_step") else "")
+        + f"; final median {spread(median(finals), min(finals), max(finals))}.",
+    ]
+    return out
+
+
+def nfsp_targets(runs):
+    (run,) = runs
+    t = run.get("ours_to_target")
+    target = run.num("target_exploitability")
+    hit = t.get("steps_to_target") is not None
+    wall = run.num("ours_to_target", "wall_s")
+    return [
+        Target(
+            f"NFSP on Kuhn: exploitability <= {num(target)} within 60 s including compilation",
+            f"{secs(wall)} (step {t['steps_to_target']})" if hit else "not reached",
+            hit and wall <= 60,
+        )
+    ]
+
+
+NEURAL_FILE = re.compile(r"bench_neural_curves_(quick_)?([a-z_]+)\.json")
+
+
+def neural_command(run=None) -> str:
+    """The ``bench_neural.py`` command of a run, from its file name and games (its budget is not recorded)."""
+    if run is None:
+        return "python benchmarks/bench_neural.py --learners rnad,mmd_rl,ppo --games leduc_poker"
+    summaries = run.get("summaries")
+    learners = ",".join(dict.fromkeys(str(s.get("learner")) for s in summaries))
+    games = ",".join(dict.fromkeys(str(s.get("game")) for s in summaries))
+    return (
+        f"python benchmarks/bench_neural.py{' --quick' if run.quick else ''} --learners {learners} "
+        f"--games {games} --budget <seconds: not recorded>"
+    )
+
+
+def neural_curves(runs):
+    """{(game, learner): (run, summary, curve rows)} over the runs; a pair in two files is an error."""
+    out = {}
+    for run in runs:
+        for i, s in enumerate(run.get("summaries")):
+            key = (run.get("summaries", i, "game"), run.get("summaries", i, "learner"))
+            if key in out:
+                raise ReportError(f"{run.name}: {key[1]} on {key[0]} is also in {out[key][0].name}; keep one of them")
+            curve = [
+                r for r in run.get("rows") if r.get("section") == "curve" and (r.get("game"), r.get("learner")) == key
+            ]
+            if not curve:
+                raise ReportError(f"{run.name}: no curve rows for {key[1]} on {key[0]}")
+            out[key] = (run, s, sorted(curve, key=lambda r: r["step"]))
+    return out
+
+
+def neural_tables(runs):
+    curves = neural_curves(runs)
+    rows = []
+    for (game, learner), (run, s, curve) in sorted(curves.items()):
+        best = min(curve, key=lambda r: r["nash_conv_median"])
+        last = curve[-1]
+        rows.append(
+            [
+                game,
+                learner,
+                s["batch_size"],
+                s["seeds"],
+                f"{num(best['nash_conv_median'])} at step {best['step']:,}, {secs(best['wall_s'])}, "
+                f"{num(best['env_steps'])} env steps",
+                f"{spread(last['nash_conv_median'], last['nash_conv_min'], last['nash_conv_max'])} at "
+                f"{secs(last['wall_s'])}, step {last['step']:,}",
+                secs(s["compile_s"]),
+                run.name,
+            ]
+        )
+    out = ["NashConv medians [min, max] over seeds; wall time includes compilation.", ""]
+    out += table(
+        ["game", "learner", "batch", "seeds", "best median NashConv", "final", "compile", "file"], rows, "llrrllrl"
+    )
+    rows = []
+    for run in runs:
+        for r in run.get("rows"):
+            if r.get("section") == "throughput":
+                rows.append(
+                    [
+                        r["game"],
+                        r["learner"],
+                        f"{r['batch_size']:,}",
+                        num(r["env_steps_per_s"]),
+                        secs(r["step_s"]),
+                        secs(r["compile_s"]),
+                    ]
+                )
+    if rows:
+        out += [
+            "",
+            "Training-loop throughput (player decisions per second of one jitted learner step, rollout and "
+            "updates, one seed; compile apart):",
+            "",
+        ]
+        out += table(["game", "learner", "batch", "decisions/s", "step", "compile"], sorted(rows), "llrrrr")
+    return out
+
+
+def neural_targets(runs):
+    curves = neural_curves(runs)
+    best = {}
+    for learner in ("ppo", "mmd_rl"):
+        if ("leduc_poker", learner) in curves:
+            inside = [r["nash_conv_median"] for r in curves[("leduc_poker", learner)][2] if r["wall_s"] <= 600]
+            if inside:
+                best[learner] = min(inside)
+    goal = "PPO or MMD-RL on Leduc: median NashConv <= 0.3 within 10 minutes"
+    if not best:
+        return [Target(goal, "no Leduc run of PPO or MMD-RL committed", None)]
+    text = ", ".join(f"{k} {num(v)}" for k, v in sorted(best.items()))
+    return [Target(goal, f"best median within 600 s: {text}", min(best.values()) <= 0.3)]
+
+
+def neural_rnad_tables(runs):
+    (run,) = runs
+    rows = []
+    for i, _ in enumerate(run.get("summary")):
+        g = run.at("summary", i)
+        rows.append(
+            [
+                g("game"),
+                kwargs_text(g("hyperparameters")),
+                f"{g('steps'):,}",
+                secs(g("wall_s")),
+                secs(1e-3 * g("median_step_ms")),
+                num(g("initial_nash_conv")),
+                num(g("final_nash_conv")),
+                num(g("best_nash_conv")),
+                secs(g("compile_s")),
+            ]
+        )
+    return table(
+        ["game", "settings", "steps", "learning time", "median step", "initial NashConv", "final", "best", "compile"],
+        rows,
+        "llrrrrrrr",
+    )
+
+
+def q_learning_tables(runs):
+    (run,) = runs
+    rows = []
+    for i, _ in enumerate(run.get("results")):
+        g = run.at("results", i)
+        e, v = g("exploitability"), g("value_error")
+        rows.append(
+            [
+                g("game"),
+                g("learner"),
+                kwargs_text(g("hyperparameters")),
+                num(g("transitions")[-1]),
+                spread(e["median"][-1], e["min"][-1], e["max"][-1]),
+                spread(v["median"][-1], v["min"][-1], v["max"][-1]),
+                num(g("uniform_exploitability")),
+                secs(1e-6 * g("us_per_step_per_seed")),
+                secs(g("compile_s")),
+            ]
+        )
+    cfg = run.get("config")
+    return [
+        f"Discount {cfg.get('discount')}, {cfg.get('batch_size')} environments per step, {cfg.get('seeds')} seeds; "
+        "medians [min, max] over seeds after the last step.",
+        "",
+    ] + table(
+        [
+            "game",
+            "learner",
+            "settings",
+            "transitions",
+            "exploitability",
+            "\\|V - V*\\|_inf",
+            "uniform policy's",
+            "per step per seed",
+            "compile",
+        ],
+        rows,
+        "lllrrrrrr",
+    )
+
+
+def sampled_mean_field_tables(runs):
+    (run,) = runs
+    exact = run.get("exact_omd")
+    cfg = run.get("config")
+    rows = [
+        [
+            "exact OMD",
+            "—",
+            "—",
+            num(exact["exploitability"][-1]),
+            "—",
+            secs(1e-6 * exact["us_per_iter"]),
+            secs(exact["compile_s"]),
+        ]
+    ]
+    for i, _ in enumerate(run.get("sampled_omd")):
+        g = run.at("sampled_omd", i)
+        rows.append(
+            [
+                f"sampled OMD, N={g('num_agents'):,}, E={g('num_episodes')}",
+                f"{g('samples_per_iteration'):,}",
+                f"{cfg.get('seeds')}",
+                spread(g("median")[-1], g("min")[-1], g("max")[-1]),
+                num(g("final_gap_to_exact")),
+                secs(1e-6 * g("us_per_iter_per_seed")),
+                secs(g("compile_s")),
+            ]
+        )
+    return [
+        f"Crowd modelling {kwargs_text(cfg.get('game') or {})}, learning rate {cfg.get('learning_rate')}, "
+        f"{cfg.get('iterations')} iterations; uniform policy's exploitability "
+        f"{num(run.num('uniform_exploitability'))}.",
+        "",
+    ] + table(
+        ["solver", "samples / iteration", "seeds", "final exploitability", "gap to exact", "per iteration", "compile"],
+        rows,
+        "lrrrrrr",
+    )
+
+
+def deep_mean_field_tables(runs):
+    (run,) = runs
+    cfg = run.get("config")
+    target = run.num("config", "target")
+    rows = []
+    for i, _ in enumerate(run.get("exact")):
+        g = run.at("exact", i)
+        first = g("first_at_target")
+        rows.append(
+            [
+                f"exact {g('solver')}",
+                kwargs_text(g("kwargs")),
+                num(g("exploitability")[-1]),
+                "never" if first is None else first,
+                "—",
+                secs(g("s_per_iter")),
+                secs(g("compile_s")),
+            ]
+        )
+    for i, _ in enumerate(run.get("learners")):
+        g = run.at("learners", i)
+        first, stays, every = g("first_at_target"), g("stays_at_target"), g("all_seeds_stay_at_target")
+        rows.append(
+            [
+                g("solver"),
+                kwargs_text(g("kwargs")),
+                spread(g("median")[-1], g("min")[-1], g("max")[-1]),
+                "never" if first is None else f"{first}" + (f" (stays from {stays})" if stays is not None else ""),
+                "never" if every is None else every,
+                secs(g("s_per_iter_per_seed")),
+                secs(g("compile_s")),
+            ]
+        )
+    game = kwargs_text(cfg.get("game") or {})
+    return [
+        f"Crowd modelling ({game}); uniform policy's exploitability {num(run.num('uniform_exploitability'))}; "
+        f"learners: N = {cfg.get('num_agents'):,} agents x {cfg.get('num_episodes')} episodes per iteration, "
+        f"{cfg.get('iterations')} iterations, {cfg.get('seeds')} seeds in one call (median [min, max]).",
+        "",
+    ] + table(
+        [
+            "solver",
+            "settings",
+            "final exploitability",
+            f"median <= {num(target)} from iteration",
+            f"every seed <= {num(target)} from",
+            "per iteration (per seed)",
+            "compile",
+        ],
+        rows,
+        "llrrrrr",
+    )
+
+
+def deep_mean_field_targets(runs):
+    (run,) = runs
+    target = run.num("config", "target")
+    deep = [
+        (kwargs_text(r.get("kwargs", {})), r["median"][-1])
+        for r in run.get("learners")
+        if r.get("solver") == "deep_mirror_descent"
+    ]
+    if not deep:
+        return [
+            Target(f"deep learner on crowd modelling: exploitability <= {num(target)}", "no deep learner run", None)
+        ]
+    return [
+        Target(
+            f"deep learner on crowd modelling: median exploitability <= {num(target)}",
+            "; ".join(f"{num(v)} ({k})" for k, v in deep),
+            min(v for _, v in deep) <= target,
+        )
+    ]
+
+
+def nlhf_tables(runs):
+    (run,) = runs
+    cfg = run.get("config")
+    samples = [str(s) for s in run.get("config", "samples")]
+    out = [
+        f"beta {cfg.get('beta')}, {cfg.get('steps')} steps, median final regularized gap over {cfg.get('seeds')} "
+        "seeds, by queries per win-rate estimate:",
+        "",
+    ]
+    rows = []
+    for game in sorted(run.get("results")):
+        res = run.get("results", game)
+        first = True
+        for method in sorted(k for k in res if k != "initial_gap"):
+            exact = run.get("results", game, method, "exact", "gap")[-1]
+            sampled = [num(run.get("results", game, method, "sampled", s, "median")[-1]) for s in samples]
+            rows.append(
+                [f"{game} (initial {num(res.get('initial_gap'))})" if first else "", method, num(exact), *sampled]
+            )
+            first = False
+    out += table(["game", "method", "exact feedback", *samples], rows, "ll" + "r" * (1 + len(samples)))
+    sweep = run.get("exploration_sweep", default=None)
+    if sweep:
+        rows = []
+        for learner in sorted(sweep):
+            for n in sorted(sweep[learner], key=int):
+                for expl in sorted(sweep[learner][n], key=float):
+                    v = sweep[learner][n][expl]
+                    rows.append([learner, n, expl, num(v["mean"]), num(v["median"]), num(v["worst"])])
+        out += [
+            "",
+            f"Exploration (final gap over {cfg.get('exploration_seeds')} seeds after "
+            f"{cfg.get('exploration_steps')} steps; exploration 0 draws y from the policy):",
+            "",
+        ]
+        out += table(["learner", "queries", "exploration", "mean", "median", "worst"], rows, "lrrrrr")
+    return out
+
+
+# ----------------------------------------------------------------------------- the benchmarks
+
+
+@dataclass(frozen=True)
+class Bench:
+    script: str
+    family: str
+    measures: str
+    command: str | Callable  # the full run, or run -> the command that made it
+    pattern: str  # regex (full match) of the result files it writes
+    render: Callable | None = None  # runs -> Markdown lines
+    targets: Callable | None = None  # runs -> [Target]
+    stated_targets: tuple = ()  # shown as "not measured" without a committed result
+    note: str = ""
+    files: list = field(default_factory=list, compare=False)
+
+
+BENCHES = [
+    Bench(
+        "bench_matrix.py",
+        "Matrix and preference games",
+        "Batched matrix-game solvers against nashpy: 100,000 random 3x3 zero-sum games solved by fictitious play "
+        "in one jitted call, 1,000 50x50 games for four solvers, and the payoff bytes read per second against "
+        "`np.copyto`.",
+        "python benchmarks/bench_matrix.py",
+        r"bench_matrix(_quick)?\.json",
+        matrix_tables,
+        matrix_targets,
+        stated_targets=(
+            "100,000 3x3 games, fictitious play: >= 1,000x nashpy's game-iterations/s",
+            "50x50 games: payoff read bandwidth >= 50% of `np.copyto`'s",
+        ),
+    ),
+    Bench(
+        "bench_nlhf.py",
+        "Matrix and preference games",
+        "NLHF from sampled preference queries (online IPO, Nash-MD, SPPO, EGPO, Nash mirror prox): the exact "
+        "regularized gap against the number of queries per win-rate estimate, and against exact feedback.",
+        "python benchmarks/bench_nlhf.py",
+        r"bench_nlhf(_quick)?\.json",
+        nlhf_tables,
+    ),
+    Bench(
+        "bench_neural_nlhf.py",
+        "Matrix and preference games",
+        "Neural NLHF learners on random contextual preference games: the exact duality gap against steps.",
+        "python benchmarks/bench_neural_nlhf.py",
+        r"bench_neural_nlhf(_quick)?\.json",
+        neural_nlhf_tables,
+    ),
+    Bench(
+        "bench_efg.py",
+        "Extensive-form games",
+        "CFR+ iterations/s on Kuhn and Leduc poker against OpenSpiel's C++ `CFRPlusSolver` and its JAX `JaxCFR`, "
+        "exact exploitability of one Leduc policy against `pyspiel.exploitability`, and 1,024 Kuhn variants "
+        "solved in one call.",
+        "python benchmarks/bench_efg.py",
+        r"bench_efg(_quick)?(_low_latency)?\.json",
+        efg_tables,
+        efg_targets,
+        stated_targets=(
+            "CFR+ Kuhn: >= 15x OpenSpiel C++'s iterations/s",
+            "CFR+ Leduc: >= 100x OpenSpiel C++'s",
+            "CFR+ Leduc: >= 15x JaxCFR's",
+            "Leduc exploitability: >= 300x `pyspiel.exploitability`",
+        ),
+    ),
+    Bench(
+        "bench_efg_env.py",
+        "Extensive-form games",
+        "Kuhn simulator steps/s against pgx (random legal actions, auto-reset, pgx's own `auto_reset`): "
+        "`jaxgames.rollout` and a pgx-like `vmap(env.step)` loop that reads the observation.",
+        "python benchmarks/bench_efg_env.py",
+        r"bench_efg_env(_quick)?\.json",
+        efg_env_tables,
+        efg_env_targets,
+    ),
+    Bench(
+        "bench_mccfr.py",
+        "Extensive-form games",
+        "Outcome- and external-sampling MCCFR against OpenSpiel's C++ solvers: NashConv at equal iterations "
+        "(batch size 1), and with batched traversals the time to the C++ solver's NashConv.",
+        "python benchmarks/bench_mccfr.py",
+        r"bench_mccfr(_quick)?\.json",
+        mccfr_tables,
+        mccfr_targets,
+    ),
+    Bench(
+        "bench_psro.py",
+        "Extensive-form games",
+        "PSRO with exact or sampled oracle and meta-game: exact NashConv against the population size.",
+        "python benchmarks/bench_psro.py",
+        r"bench_psro(_quick)?\.json",
+        psro_tables,
+    ),
+    Bench(
+        "bench_nfsp.py",
+        "Extensive-form games",
+        "NFSP on Kuhn poker against OpenSpiel's JAX NFSP (its Kuhn example's settings) in the same process: "
+        "episodes/s, and the wall time to the example's exploitability from a cold start.",
+        "python benchmarks/bench_nfsp.py",
+        r"bench_nfsp(_quick)?\.json",
+        nfsp_tables,
+        nfsp_targets,
+    ),
+    Bench(
+        "bench_neural.py",
+        "Extensive-form games",
+        "Last-iterate neural learners (R-NaD, MMD-RL, PPO): exact NashConv of each seed's network policy against "
+        "wall time, several seeds in one call, and the training loop's throughput.",
+        neural_command,
+        NEURAL_FILE.pattern,
+        neural_tables,
+        neural_targets,
+    ),
+    Bench(
+        "bench_neural_rnad.py",
+        "Extensive-form games",
+        "R-NaD on Kuhn and Leduc: exact NashConv of the output against learner steps and wall time (key 0).",
+        "python benchmarks/bench_neural_rnad.py",
+        r"bench_neural_rnad(_quick)?\.json",
+        neural_rnad_tables,
+    ),
+    Bench(
+        "bench_markov.py",
+        "Markov games",
+        "Shapley's minimax value iteration with exact stage solves on a 64-state random zero-sum Markov game "
+        "against NumPy + `scipy.optimize.linprog`, and 10,000 games in one jitted call.",
+        "python benchmarks/bench_markov.py",
+        r"bench_markov(_quick)?\.json",
+        markov_tables,
+        markov_targets,
+        stated_targets=(">= 100x the NumPy + SciPy loop on one game",),
+    ),
+    Bench(
+        "bench_markov_env.py",
+        "Markov games",
+        "Markov-game simulator steps/s (`jaxgames.markov.rollout`) against a vectorized NumPy loop.",
+        "python benchmarks/bench_markov_env.py",
+        r"(bench_)?markov_env(_quick)?\.json",
+        markov_env_tables,
+    ),
+    Bench(
+        "bench_q_learning.py",
+        "Markov games",
+        "minimax-Q and decentralized Q-learning from simulator transitions: exploitability and distance to "
+        "Shapley's values.",
+        "python benchmarks/bench_q_learning.py",
+        r"bench_q_learning(_quick)?\.json",
+        q_learning_tables,
+    ),
+    Bench(
+        "bench_mean_field.py",
+        "Mean-field games",
+        "Fictitious play and mirror descent on crowd modelling against OpenSpiel's Python solvers, and a sweep "
+        "of 1,000 configurations in one call.",
+        "python benchmarks/bench_mean_field.py",
+        r"bench_mean_field(_quick)?\.json",
+        mean_field_tables,
+        mean_field_targets,
+        stated_targets=(">= 500x OpenSpiel's iterations/s",),
+    ),
+    Bench(
+        "bench_mfglib.py",
+        "Mean-field games",
+        "Fictitious play and online mirror descent on the beach bar against mfglib (PyTorch, in its own "
+        "virtual environment), time per iteration.",
+        "python benchmarks/bench_mfglib.py --mfglib-python /path/to/venv/bin/python",
+        r"bench_mfglib(_quick)?\.json",
+        note="This script prints its table and writes no result file yet.",
+    ),
+    Bench(
+        "bench_sampled_mean_field.py",
+        "Mean-field games",
+        "Sampled online mirror descent on the N-agent simulator against exact OMD on crowd modelling: "
+        "exploitability against agents and episodes per iteration.",
+        "python benchmarks/bench_sampled_mean_field.py",
+        r"bench_sampled_mean_field(_quick)?\.json",
+        sampled_mean_field_tables,
+    ),
+    Bench(
+        "bench_deep_mean_field.py",
+        "Mean-field games",
+        "Deep online mirror descent on crowd modelling against tabular sampled OMD and the exact solvers.",
+        "python benchmarks/bench_deep_mean_field.py --repeats 3",
+        r"bench_deep_mean_field(_quick)?\.json",
+        deep_mean_field_tables,
+        deep_mean_field_targets,
+    ),
+]
+
+
+# ----------------------------------------------------------------------------- assembling the README
+
+
+def claim(files: list[Path]) -> dict[str, list[Run]]:
+    """The reported runs of every benchmark (full runs preferred; both kinds of one stem is an error)."""
+    runs = {b.script: [] for b in BENCHES}
+    for path in sorted(files):
+        owners = [b for b in BENCHES if re.fullmatch(b.pattern, path.name)]
+        if not owners:
+            raise ReportError(
+                f"{path.name}: no benchmark writes a file of this name; remove it or add its "
+                "benchmark to benchmarks/report.py"
+            )
+        runs[owners[0].script].append(Run(path))
+    for script, rs in runs.items():
+        stems = {r.path.stem for r in rs}
+        for r in rs:
+            if r.quick and r.path.stem.replace("_quick", "") in stems:
+                raise ReportError(f"{r.name}: a full run of the same benchmark is reported too; remove the quick one")
+        if any(not r.quick for r in rs):
+            runs[script] = [r for r in rs if not r.quick]
+        bench = next(b for b in BENCHES if b.script == script)
+        if runs[script] and bench.render is None:
+            raise ReportError(f"{runs[script][0].name}: benchmarks/report.py has no table for {script} yet")
+    return runs
+
+
+HEADER = """\
+<!-- Generated by `python benchmarks/report.py` from benchmarks/reported/*.json: do not edit by hand. -->
+# Benchmarks
+
+Every figure here is read from a result file in [`reported/`](reported/). To update a benchmark, run
+its command on an otherwise idle machine (each script also takes `--wait-idle SECONDS`), then adopt
+the run and regenerate this page:
+
+```
+python benchmarks/report.py --add benchmarks/results/<file>.json
+```
+
+All scripts time the same way (`benchmarks/_common.py`): the first call of a jitted function
+compiles and is reported apart as compile time; the figure quoted is the median of the repeated
+calls that follow; peers run in the same process, on the same inputs. Each file records the
+machine, the git commit and the CPU time other processes used during the run: a run where they
+used more than 0.05 cores on average is marked **loaded**, and its timings are pessimistic. A
+*quick* run uses the script's `--quick` sizes. History of earlier runs: [CHANGELOG.md](../CHANGELOG.md).
+"""
+
+
+def render(runs: dict[str, list[Run]]) -> str:
+    lines = [
+        HEADER,
+        "## Targets",
+        "",
+        "The speed and quality targets the benchmarks were written for, checked against the reported runs.",
+        "",
+    ]
+    rows, sections, family = [], [], None
+    for bench in BENCHES:
+        rs = runs[bench.script]
+        if bench.family != family:
+            family = bench.family
+            sections += [f"## {family}", ""]
+        sections += [f"### `{bench.script}`", "", bench.measures, ""]
+        if rs:
+            for run in rs:
+                sections += run_lines(run, bench.command) + [""]
+            sections += bench.render(rs) + [""]
+            targets = bench.targets(rs) if bench.targets else []
+            flags = (
+                ("quick run", any(r.quick for r in rs)),
+                ("loaded machine", any(loaded(r) for r in rs)),
+                ("load not recorded", any(not isinstance(r.data.get("machine"), dict) for r in rs)),
+            )
+            marks = [mark for mark, on in flags if on]
+            if marks:
+                targets = [Target(t.goal, f"{t.measured} ({', '.join(marks)})", t.met) for t in targets]
+        else:
+            cmd = bench.command() if callable(bench.command) else bench.command
+            sections += [(bench.note + " " if bench.note else "") + f"No committed result: run `{cmd}`.", ""]
+            targets = [Target(t, "no committed result", None) for t in bench.stated_targets]
+        rows += [[f"`{bench.script}`", t.goal, t.measured, met_text(t.met)] for t in targets]
+    lines += table(["benchmark", "target", "measured", "met?"], rows, "llll") + [""]
+    return "\n".join(lines + sections).rstrip() + "\n"
+
+
+def build(reported_dir: Path = REPORTED_DIR) -> str:
+    return render(claim(sorted(Path(reported_dir).glob("*.json"))))
+
+
+def add(paths: list[Path], reported_dir: Path = REPORTED_DIR) -> list[Path]:
+    """Copy result files into ``reported_dir`` (after checking they render), replacing a quick run by a full one."""
+    reported_dir.mkdir(parents=True, exist_ok=True)
+    current = {p.name: p for p in reported_dir.glob("*.json")}
+    incoming = {Path(p).name: Path(p) for p in paths}
+    for name, path in incoming.items():
+        if not path.is_file():
+            raise ReportError(f"{path}: no such file")
+        if not name.endswith(".json"):
+            raise ReportError(f"{path}: not a .json result file")
+    kept = [
+        p
+        for n, p in current.items()
+        if n not in incoming and not ("_quick" in n and n.replace("_quick", "") in incoming)
+    ]
+    render(claim(kept + list(incoming.values())))  # refuse before copying anything
+    removed = []
+    for name, path in current.items():
+        if path not in kept and name not in incoming:
+            path.unlink()
+            removed.append(path)
+    for name, path in incoming.items():
+        if path.resolve() != (reported_dir / name).resolve():
+            shutil.copyfile(path, reported_dir / name)
+    return removed
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--check", action="store_true", help="exit 1 if README.md differs from what the files give")
+    parser.add_argument("--add", nargs="+", type=Path, metavar="JSON", help="adopt these result files first")
+    parser.add_argument("--reported", type=Path, default=REPORTED_DIR, help=argparse.SUPPRESS)
+    parser.add_argument("--output", type=Path, default=README, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    try:
+        if args.add:
+            for path in add(args.add, args.reported):
+                print(f"removed {path} (replaced by a full run)")
+        text = build(args.reported)
+    except ReportError as err:
+        print(f"report.py: error: {err}", file=sys.stderr)
+        return 2
+    if args.check:
+        if not args.output.exists() or args.output.read_text() != text:
+            print(f"{args.output} is out of date: run python benchmarks/report.py", file=sys.stderr)
+            return 1
+        return 0
+    args.output.write_text(text)
+    print(f"wrote {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Experiments: configs, runs, chunked and resumable sweeps, the benchmark suite, result files."""
