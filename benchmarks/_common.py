@@ -27,10 +27,22 @@ from jaxgames.experiments.timing import (
 from jaxgames.experiments.timing import environment as _environment
 
 __all__ = [  # the shared harness, re-exported for the scripts, then what this module adds
-    "CpuAccounting", "busy_cpu_seconds", "own_cpu_seconds", "time_alternating", "time_blocks", "time_jitted",
+    "CpuAccounting",
+    "busy_cpu_seconds",
+    "own_cpu_seconds",
+    "time_alternating",
+    "time_blocks",
+    "time_jitted",
     "wait_for_idle",
-    "RESULTS_DIR", "REPO_ROOT", "machine_info", "warn_if_loaded", "write_results", "nash_conv_figure",
-    "save_figure", "standard_parser", "start_run",
+    "RESULTS_DIR",
+    "REPO_ROOT",
+    "machine_info",
+    "warn_if_loaded",
+    "write_results",
+    "nash_conv_figure",
+    "save_figure",
+    "standard_parser",
+    "start_run",
 ]
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
@@ -38,6 +50,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 # ----------------------------------------------------------------------------- machine record
+
 
 def machine_info(packages=()) -> dict:
     """The environment record (``jaxgames.experiments.timing.environment``) of this checkout, with the
@@ -47,11 +60,15 @@ def machine_info(packages=()) -> dict:
 
 def warn_if_loaded(info: dict) -> None:
     if info["loadavg_at_start"][0] > 0.5:
-        print(f"WARNING: 1-minute load average is {info['loadavg_at_start'][0]:.2f}; other processes "
-              "compete for the CPU and timings will be pessimistic", file=sys.stderr)
+        print(
+            f"WARNING: 1-minute load average is {info['loadavg_at_start'][0]:.2f}; other processes "
+            "compete for the CPU and timings will be pessimistic",
+            file=sys.stderr,
+        )
 
 
 # ----------------------------------------------------------------------------- results
+
 
 def write_results(stem: str, payload: dict, rows: list, fields: list, wall_s: float) -> None:
     """``RESULTS_DIR/<stem>.json`` (the payload) and ``.csv`` (``rows``, columns ``fields``).
@@ -72,9 +89,11 @@ def write_results(stem: str, payload: dict, rows: list, fields: list, wall_s: fl
 
 # ----------------------------------------------------------------------------- plots
 
+
 def nash_conv_figure(games):
     """``(fig, axes [G, 2])``: two log-scale NashConv panels per game, one row per game."""
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -101,16 +120,26 @@ def save_figure(fig, path) -> None:
 
 # ----------------------------------------------------------------------------- command line / start
 
+
 def standard_parser(doc: str):
     """An ``argparse`` parser with the options every benchmark has: ``--quick``, ``--repeats``, ``--wait-idle``."""
     import argparse
+
     parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, for smoke testing")
     parser.add_argument("--repeats", type=int, default=5, help="timed runs per measurement (median reported)")
-    parser.add_argument("--wait-idle", type=float, default=0.0, metavar="SECONDS",
-                        help="first wait up to SECONDS until other processes leave the CPU idle")
-    parser.add_argument("--low-latency", action="store_true",
-                        help="synchronous dispatch and XLA's plain CPU scheduler (jaxgames.latency)")
+    parser.add_argument(
+        "--wait-idle",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="first wait up to SECONDS until other processes leave the CPU idle",
+    )
+    parser.add_argument(
+        "--low-latency",
+        action="store_true",
+        help="synchronous dispatch and XLA's plain CPU scheduler (jaxgames.latency)",
+    )
     return parser
 
 
@@ -119,8 +148,9 @@ def start_run(parser, argv, packages=()):
     args = parser.parse_args(argv)
     if args.repeats < 1:
         parser.error("--repeats must be >= 1")
-    if args.low_latency:   # before machine_info starts the backend
+    if args.low_latency:  # before machine_info starts the backend
         from jaxgames.latency import low_latency_cpu
+
         low_latency_cpu()
     idle = wait_for_idle(args.wait_idle) if args.wait_idle > 0 else None
     cpu = CpuAccounting()
@@ -128,10 +158,11 @@ def start_run(parser, argv, packages=()):
     info["wait_for_idle"] = idle
     info["low_latency"] = bool(args.low_latency)
     versions = "; ".join(f"{name} {info.get(name)}" for name in packages)
-    print(f"machine: {info['cpu_model']}, {info['cpu_count']} CPUs; jax {info['jax']} on {info['jax_devices']}; "
-          f"{versions}; numpy {info['numpy']}; git {info['git_commit'][:9]}"
-          + (f" (uncommitted changes in {len(info['git_dirty_paths'])} library paths)"
-             if info["git_dirty_paths"] else "")
-          + ("; low-latency CPU settings (jaxgames.latency)" if args.low_latency else ""))
+    print(
+        f"machine: {info['cpu_model']}, {info['cpu_count']} CPUs; jax {info['jax']} on {info['jax_devices']}; "
+        f"{versions}; numpy {info['numpy']}; git {info['git_commit'][:9]}"
+        + (f" (uncommitted changes in {len(info['git_dirty_paths'])} library paths)" if info["git_dirty_paths"] else "")
+        + ("; low-latency CPU settings (jaxgames.latency)" if args.low_latency else "")
+    )
     warn_if_loaded(info)
     return args, info, cpu

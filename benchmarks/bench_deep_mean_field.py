@@ -35,26 +35,51 @@ import jax
 import numpy as np
 
 import solvers
-from _common import standard_parser, start_run, time_jitted, write_results
 from jaxgames.mean_field import crowd_modelling
 from solvers.neural.deep_mean_field import deep_mirror_descent
 from solvers.sampled.mean_field import sampled_mirror_descent
 
-FULL = dict(game=dict(), iterations=200, eval_every=10, seeds=4, timed_iterations=20, target=0.1,
-            num_agents=1000, num_episodes=8,
-            learners=[("deep_mirror_descent", dict(learning_rate=0.3)),
-                      ("deep_mirror_descent", dict(learning_rate=0.2)),
-                      ("sampled_mirror_descent", dict(learning_rate=0.3)),
-                      ("sampled_mirror_descent", dict(learning_rate=0.2)),
-                      ("sampled_mirror_descent", dict(learning_rate=1.0))],
-            exact=[("mirror_descent", dict(learning_rate=0.2)), ("mirror_descent", dict(learning_rate=0.3)),
-                   ("mirror_descent", dict(learning_rate=1.0)), ("fixed_point", dict()),
-                   ("fixed_point", dict(damping=0.1))])
-QUICK = dict(game=dict(size=5, horizon=4, move_cost_model="action"), iterations=30, eval_every=5, seeds=2,
-             timed_iterations=10, target=0.1, num_agents=200, num_episodes=4,
-             learners=[("deep_mirror_descent", dict(learning_rate=1.0, hidden_sizes=(32,))),
-                       ("sampled_mirror_descent", dict(learning_rate=1.0))],
-             exact=[("mirror_descent", dict(learning_rate=1.0)), ("fixed_point", dict())])
+from _common import standard_parser, start_run, time_jitted, write_results
+
+FULL = dict(
+    game=dict(),
+    iterations=200,
+    eval_every=10,
+    seeds=4,
+    timed_iterations=20,
+    target=0.1,
+    num_agents=1000,
+    num_episodes=8,
+    learners=[
+        ("deep_mirror_descent", dict(learning_rate=0.3)),
+        ("deep_mirror_descent", dict(learning_rate=0.2)),
+        ("sampled_mirror_descent", dict(learning_rate=0.3)),
+        ("sampled_mirror_descent", dict(learning_rate=0.2)),
+        ("sampled_mirror_descent", dict(learning_rate=1.0)),
+    ],
+    exact=[
+        ("mirror_descent", dict(learning_rate=0.2)),
+        ("mirror_descent", dict(learning_rate=0.3)),
+        ("mirror_descent", dict(learning_rate=1.0)),
+        ("fixed_point", dict()),
+        ("fixed_point", dict(damping=0.1)),
+    ],
+)
+QUICK = dict(
+    game=dict(size=5, horizon=4, move_cost_model="action"),
+    iterations=30,
+    eval_every=5,
+    seeds=2,
+    timed_iterations=10,
+    target=0.1,
+    num_agents=200,
+    num_episodes=4,
+    learners=[
+        ("deep_mirror_descent", dict(learning_rate=1.0, hidden_sizes=(32,))),
+        ("sampled_mirror_descent", dict(learning_rate=1.0)),
+    ],
+    exact=[("mirror_descent", dict(learning_rate=1.0)), ("fixed_point", dict())],
+)
 
 
 def make_exact(name, kw):
@@ -94,6 +119,7 @@ def learner_traces(game, solver, cfg, repeats):
 
     def make(n, every):
         return jax.jit(jax.vmap(lambda k: solvers.run(solver, game, n, eval_every=every, key=k)[1]))
+
     t0 = time.perf_counter()
     traces = jax.block_until_ready(make(cfg["iterations"], cfg["eval_every"])(keys))
     run_s = time.perf_counter() - t0
@@ -115,60 +141,109 @@ def main(argv=None):
     game = crowd_modelling(**cfg["game"])
     uniform = float(game.exploitability(game.uniform_policy()))
     target = cfg["target"]
-    print(f"\ncrowd modelling {cfg['game'] or 'defaults (10 cells, horizon 10)'}: uniform policy exploitability "
-          f"{uniform:.4f}; {cfg['iterations']} iterations, {cfg['seeds']} seeds, N={cfg['num_agents']} agents, "
-          f"E={cfg['num_episodes']} episodes per iteration; target exploitability <= {target}")
+    print(
+        f"\ncrowd modelling {cfg['game'] or 'defaults (10 cells, horizon 10)'}: uniform policy exploitability "
+        f"{uniform:.4f}; {cfg['iterations']} iterations, {cfg['seeds']} seeds, N={cfg['num_agents']} agents, "
+        f"E={cfg['num_episodes']} episodes per iteration; target exploitability <= {target}"
+    )
     t0 = time.perf_counter()
     rows, exact, learners = [], [], []
 
     for name, kw in cfg["exact"]:
         trace, timing = exact_trace(game, make_exact(name, kw), cfg, args.repeats)
         steps, expl = np.asarray(trace.step), np.asarray(trace.exploitability)
-        res = dict(solver=name, kwargs=kw, step=steps.tolist(), exploitability=expl.tolist(),
-                   first_at_target=first_at_most(steps, expl, target),
-                   s_per_iter=timing["median_s"] / cfg["iterations"], compile_s=timing["compile_s"])
+        res = dict(
+            solver=name,
+            kwargs=kw,
+            step=steps.tolist(),
+            exploitability=expl.tolist(),
+            first_at_target=first_at_most(steps, expl, target),
+            s_per_iter=timing["median_s"] / cfg["iterations"],
+            compile_s=timing["compile_s"],
+        )
         exact.append(res)
-        print(f"(1) exact {name}{kw}: exploitability at {steps[0]} / {steps[len(steps) // 2]} / {steps[-1]} "
-              f"iterations {expl[0]:.4f} / {expl[len(expl) // 2]:.4f} / {expl[-1]:.4f}; <= {target} at "
-              f"iteration {res['first_at_target']}; {1e6 * res['s_per_iter']:.0f} us/iteration")
-        rows += [dict(solver=name, kwargs=str(kw), iterations=int(s), exploitability=float(e))
-                 for s, e in zip(steps, expl)]
+        print(
+            f"(1) exact {name}{kw}: exploitability at {steps[0]} / {steps[len(steps) // 2]} / {steps[-1]} "
+            f"iterations {expl[0]:.4f} / {expl[len(expl) // 2]:.4f} / {expl[-1]:.4f}; <= {target} at "
+            f"iteration {res['first_at_target']}; {1e6 * res['s_per_iter']:.0f} us/iteration"
+        )
+        rows += [
+            dict(solver=name, kwargs=str(kw), iterations=int(s), exploitability=float(e)) for s, e in zip(steps, expl)
+        ]
 
     for name, kw in cfg["learners"]:
         traces, timing = learner_traces(game, make_learner(name, kw, cfg), cfg, args.repeats)
-        expl = np.asarray(traces.exploitability)           # [seeds, evaluations]
+        expl = np.asarray(traces.exploitability)  # [seeds, evaluations]
         steps = np.asarray(traces.step[0])
         med = np.median(expl, 0)
         hit = first_at_most(steps, med, target)
-        res = dict(solver=name, kwargs={k: (list(v) if isinstance(v, tuple) else v) for k, v in kw.items()},
-                   step=steps.tolist(), median=med.tolist(), min=expl.min(0).tolist(), max=expl.max(0).tolist(),
-                   per_seed=expl.tolist(), first_at_target=hit, stays_at_target=stays_at_most(steps, med, target),
-                   all_seeds_stay_at_target=stays_at_most(steps, expl.max(0), target),
-                   wall_s_to_target=None if hit is None else hit * timing["s_per_iter_per_seed"],
-                   s_per_iter_per_seed=timing["s_per_iter_per_seed"], compile_s=timing["compile_s"],
-                   traced_run_first_call_s=timing["traced_run_first_call_s"], times_s=timing["times_s"])
+        res = dict(
+            solver=name,
+            kwargs={k: (list(v) if isinstance(v, tuple) else v) for k, v in kw.items()},
+            step=steps.tolist(),
+            median=med.tolist(),
+            min=expl.min(0).tolist(),
+            max=expl.max(0).tolist(),
+            per_seed=expl.tolist(),
+            first_at_target=hit,
+            stays_at_target=stays_at_most(steps, med, target),
+            all_seeds_stay_at_target=stays_at_most(steps, expl.max(0), target),
+            wall_s_to_target=None if hit is None else hit * timing["s_per_iter_per_seed"],
+            s_per_iter_per_seed=timing["s_per_iter_per_seed"],
+            compile_s=timing["compile_s"],
+            traced_run_first_call_s=timing["traced_run_first_call_s"],
+            times_s=timing["times_s"],
+        )
         learners.append(res)
-        wall = "never" if hit is None else (f"iteration {hit} (~{res['wall_s_to_target']:.3g} s per seed), median "
-                                            f"stays there from {res['stays_at_target']}, every seed from "
-                                            f"{res['all_seeds_stay_at_target']}")
-        print(f"(2) {name}{kw}: final exploitability median {med[-1]:.4f} [{expl[:, -1].min():.4f}, "
-              f"{expl[:, -1].max():.4f}], median at the middle {med[len(med) // 2]:.4f}; <= {target}: {wall}; "
-              f"{1e3 * res['s_per_iter_per_seed']:.1f} ms/iteration/seed (compile {timing['compile_s']:.1f} s; "
-              f"seeded run incl. compile {timing['traced_run_first_call_s']:.1f} s)")
-        rows += [dict(solver=name, kwargs=str(kw), iterations=int(s), exploitability=m, exploitability_min=lo,
-                      exploitability_max=hi) for s, m, lo, hi in zip(steps, med, expl.min(0), expl.max(0))]
+        wall = (
+            "never"
+            if hit is None
+            else (
+                f"iteration {hit} (~{res['wall_s_to_target']:.3g} s per seed), median "
+                f"stays there from {res['stays_at_target']}, every seed from "
+                f"{res['all_seeds_stay_at_target']}"
+            )
+        )
+        print(
+            f"(2) {name}{kw}: final exploitability median {med[-1]:.4f} [{expl[:, -1].min():.4f}, "
+            f"{expl[:, -1].max():.4f}], median at the middle {med[len(med) // 2]:.4f}; <= {target}: {wall}; "
+            f"{1e3 * res['s_per_iter_per_seed']:.1f} ms/iteration/seed (compile {timing['compile_s']:.1f} s; "
+            f"seeded run incl. compile {timing['traced_run_first_call_s']:.1f} s)"
+        )
+        rows += [
+            dict(
+                solver=name,
+                kwargs=str(kw),
+                iterations=int(s),
+                exploitability=m,
+                exploitability_min=lo,
+                exploitability_max=hi,
+            )
+            for s, m, lo, hi in zip(steps, med, expl.min(0), expl.max(0))
+        ]
     print(f"\n(total {time.perf_counter() - t0:.0f} s)")
     cpu.finish(info)
 
     stem = "bench_deep_mean_field_quick" if args.quick else "bench_deep_mean_field"
-    command = "python benchmarks/bench_deep_mean_field.py" + (" --quick" if args.quick else "") + \
-        (f" --seeds {args.seeds}" if args.seeds is not None else "") + \
-        (f" --repeats {args.repeats}" if args.repeats != 5 else "") + \
-        (f" --wait-idle {args.wait_idle:g}" if args.wait_idle else "")
+    command = (
+        "python benchmarks/bench_deep_mean_field.py"
+        + (" --quick" if args.quick else "")
+        + (f" --seeds {args.seeds}" if args.seeds is not None else "")
+        + (f" --repeats {args.repeats}" if args.repeats != 5 else "")
+        + (f" --wait-idle {args.wait_idle:g}" if args.wait_idle else "")
+    )
     cfg_json = {k: v for k, v in cfg.items() if k not in ("learners", "exact")}
-    payload = {"command": command, "mode": "quick" if args.quick else "full", "repeats": args.repeats,
-               "config": cfg_json, "uniform_exploitability": uniform, "machine": info, "exact": exact,
-               "learners": learners, "rows": rows}
+    payload = {
+        "command": command,
+        "mode": "quick" if args.quick else "full",
+        "repeats": args.repeats,
+        "config": cfg_json,
+        "uniform_exploitability": uniform,
+        "machine": info,
+        "exact": exact,
+        "learners": learners,
+        "rows": rows,
+    }
     fields = ["solver", "kwargs", "iterations", "exploitability", "exploitability_min", "exploitability_max"]
     write_results(stem, payload, rows, fields, info["wall_s"])
 

@@ -51,10 +51,10 @@ from open_spiel.python import policy as os_policy
 
 import jaxgames
 import solvers
-from _common import standard_parser, start_run, time_blocks, time_jitted, write_results
 from jaxgames.efg.openspiel import to_openspiel_policy
 from jaxgames.efg.sequence import bottom_up, opponent_reach, realization_plan, sequence_form, sequence_values
 
+from _common import standard_parser, start_run, time_blocks, time_jitted, write_results
 
 # Speed targets: ratios of iterations/s or calls/s, ours over the peer (reported by benchmarks/report.py).
 TARGETS = {
@@ -63,16 +63,19 @@ TARGETS = {
     ("cfr_plus", "leduc_poker", "jaxcfr"): 15.0,
     ("exploitability", "leduc_poker", "cpp"): 300.0,
 }
-EXPLOITABILITY_ATOL = 1e-4      # (2): ours vs pyspiel.exploitability on the same policy
+EXPLOITABILITY_ATOL = 1e-4  # (2): ours vs pyspiel.exploitability on the same policy
 # (1): |ours - C++| <= CFR_RTOL * C++ + CFR_ATOL at the same iteration count. Ours runs in
 # float32: after thousands of CFR+ iterations its exploitability differs from the float64
 # trajectory by a few per cent (in float64 the two trajectories are the same up to rounding).
 CFR_RTOL, CFR_ATOL = 0.15, 1e-5
 
 FULL = dict(
-    cfr_block={"kuhn_poker": 1000, "leduc_poker": 100},   # iterations per timed block; N = 1 + repeats * block
-    expl_calls=20,                                        # our exploitability calls per timed block
-    variants=1024, variant_iters=1000, variant_tol=1e-3, variant_spot_atol=CFR_ATOL,
+    cfr_block={"kuhn_poker": 1000, "leduc_poker": 100},  # iterations per timed block; N = 1 + repeats * block
+    expl_calls=20,  # our exploitability calls per timed block
+    variants=1024,
+    variant_iters=1000,
+    variant_tol=1e-3,
+    variant_spot_atol=CFR_ATOL,
     analysis_loop={"kuhn_poker": 2000, "leduc_poker": 200},
 )
 QUICK = dict(
@@ -80,14 +83,16 @@ QUICK = dict(
     expl_calls=5,
     # after 200 float32 iterations the smallest-bet variant's exploitability (~2e-4) differs by up to
     # 4.5e-5 between the vmapped and the one-game run (summation order), hence a looser spot check
-    variants=64, variant_iters=200, variant_tol=1e-2, variant_spot_atol=1e-4,
+    variants=64,
+    variant_iters=200,
+    variant_tol=1e-2,
+    variant_spot_atol=1e-4,
     analysis_loop={"kuhn_poker": 200, "leduc_poker": 20},
 )
-PENDING = ("Kuhn poker simulator (jaxgames.efg.env) vs pgx: pending -- built separately "
-           "(benchmarks/bench_efg_env.py), not measured by this script.")
 
 
 # ----------------------------------------------------------------------------- timing helpers
+
 
 def loop_us(body, carry, iterations: int, repeats: int) -> float:
     """Microseconds per application of ``body`` inside one jitted ``lax.fori_loop`` (no dispatch)."""
@@ -104,10 +109,12 @@ def cpp_policy(tabular):
 
 # ----------------------------------------------------------------------------- (1) CFR+
 
+
 def load_jax_cfr():
     """OpenSpiel's JAX CFR class, or the reason it cannot be used."""
     try:
         from open_spiel.python.jax.cfr.jax_cfr import JaxCFR
+
         return JaxCFR, None
     except Exception as err:  # noqa: BLE001
         return None, f"import open_spiel.python.jax.cfr.jax_cfr failed: {type(err).__name__}: {err}"
@@ -115,28 +122,45 @@ def load_jax_cfr():
 
 def bench_cfr_plus(name, game, cfg, repeats, rows, summary):
     block = cfg["cfr_block"][name]
-    n = 1 + repeats * block   # peers: 1 warm-up iteration + `repeats` timed blocks
+    n = 1 + repeats * block  # peers: 1 warm-up iteration + `repeats` timed blocks
     spiel = pyspiel.load_game(name)
-    print(f"\n(1) CFR+ on {name}: {n} iterations "
-          f"(peers: 1 warm-up iteration + {repeats} timed blocks of {block})")
+    print(f"\n(1) CFR+ on {name}: {n} iterations (peers: 1 warm-up iteration + {repeats} timed blocks of {block})")
     out = summary.setdefault("cfr_plus", {})[name] = {"iterations": n, "block": block}
 
     # ours: one jitted call runs all n iterations (plus one final exploitability evaluation)
     solver = solvers.cfr_plus()
-    r = time_jitted(lambda: jax.jit(lambda g: solvers.run(solver, g, n, eval_every=n)), game,
-                    repeats=repeats)
+    r = time_jitted(lambda: jax.jit(lambda g: solvers.run(solver, g, n, eval_every=n)), game, repeats=repeats)
     _, trace = r.pop("output")
     ours_expl = float(trace.exploitability[-1])
     ours_us = 1e6 * r["median_s"] / n
-    print(f"  ours (jaxgames, jit)      : {ours_us:9.2f} us/it  {1e6 / ours_us:12,.0f} it/s  "
-          f"compile {r['compile_s']:.2f} s (AOT {r['aot_compile_s']:.2f} s)  expl {ours_expl:.4e}")
-    out["ours"] = dict(us_per_iter=ours_us, iters_per_s=1e6 / ours_us, exploitability=ours_expl,
-                       median_s=r["median_s"], times_s=r["times_s"], first_call_s=r["first_call_s"],
-                       compile_s=r["compile_s"], aot_compile_s=r["aot_compile_s"])
-    rows.append(dict(section="cfr_plus", game=name, implementation="ours", iterations=n,
-                     median_s=r["median_s"], us_per_iter=ours_us, iters_per_s=1e6 / ours_us,
-                     compile_s=r["compile_s"], aot_compile_s=r["aot_compile_s"],
-                     exploitability=ours_expl))
+    print(
+        f"  ours (jaxgames, jit)      : {ours_us:9.2f} us/it  {1e6 / ours_us:12,.0f} it/s  "
+        f"compile {r['compile_s']:.2f} s (AOT {r['aot_compile_s']:.2f} s)  expl {ours_expl:.4e}"
+    )
+    out["ours"] = dict(
+        us_per_iter=ours_us,
+        iters_per_s=1e6 / ours_us,
+        exploitability=ours_expl,
+        median_s=r["median_s"],
+        times_s=r["times_s"],
+        first_call_s=r["first_call_s"],
+        compile_s=r["compile_s"],
+        aot_compile_s=r["aot_compile_s"],
+    )
+    rows.append(
+        dict(
+            section="cfr_plus",
+            game=name,
+            implementation="ours",
+            iterations=n,
+            median_s=r["median_s"],
+            us_per_iter=ours_us,
+            iters_per_s=1e6 / ours_us,
+            compile_s=r["compile_s"],
+            aot_compile_s=r["aot_compile_s"],
+            exploitability=ours_expl,
+        )
+    )
 
     # OpenSpiel C++ CFRPlusSolver
     cpp = pyspiel.CFRPlusSolver(spiel)
@@ -151,24 +175,42 @@ def bench_cfr_plus(name, game, cfg, repeats, rows, summary):
     t = time_blocks(cpp_block, repeats)
     cpp_expl = float(pyspiel.exploitability(spiel, cpp.average_policy()))
     cpp_us = 1e6 * t["median_s"] / block
-    print(f"  OpenSpiel C++ CFRPlusSolver: {cpp_us:9.2f} us/it  {1e6 / cpp_us:12,.0f} it/s  "
-          f"(first iteration {1e3 * first:.2f} ms)  expl {cpp_expl:.4e}")
-    out["cpp"] = dict(us_per_iter=cpp_us, iters_per_s=1e6 / cpp_us, exploitability=cpp_expl,
-                      median_block_s=t["median_s"], times_s=t["times_s"], first_iteration_s=first)
-    rows.append(dict(section="cfr_plus", game=name, implementation="openspiel_cpp_CFRPlusSolver",
-                     iterations=n, median_s=t["median_s"], us_per_iter=cpp_us,
-                     iters_per_s=1e6 / cpp_us, exploitability=cpp_expl))
+    print(
+        f"  OpenSpiel C++ CFRPlusSolver: {cpp_us:9.2f} us/it  {1e6 / cpp_us:12,.0f} it/s  "
+        f"(first iteration {1e3 * first:.2f} ms)  expl {cpp_expl:.4e}"
+    )
+    out["cpp"] = dict(
+        us_per_iter=cpp_us,
+        iters_per_s=1e6 / cpp_us,
+        exploitability=cpp_expl,
+        median_block_s=t["median_s"],
+        times_s=t["times_s"],
+        first_iteration_s=first,
+    )
+    rows.append(
+        dict(
+            section="cfr_plus",
+            game=name,
+            implementation="openspiel_cpp_CFRPlusSolver",
+            iterations=n,
+            median_s=t["median_s"],
+            us_per_iter=cpp_us,
+            iters_per_s=1e6 / cpp_us,
+            exploitability=cpp_expl,
+        )
+    )
 
     # correctness: the same algorithm, so the same exploitability after n iterations
     diff = abs(ours_expl - cpp_expl)
     ok = diff <= CFR_RTOL * cpp_expl + CFR_ATOL
     out["check"] = dict(abs_diff=diff, rel_diff=diff / cpp_expl, rtol=CFR_RTOL, atol=CFR_ATOL, ok=ok)
-    print(f"  check: |ours - C++| = {diff:.2e} ({100 * diff / cpp_expl:.2f}% of C++): "
-          f"{'ok' if ok else 'FAILED'}")
+    print(f"  check: |ours - C++| = {diff:.2e} ({100 * diff / cpp_expl:.2f}% of C++): {'ok' if ok else 'FAILED'}")
     if not ok:
-        raise AssertionError(f"{name}: our CFR+ exploitability {ours_expl:.6g} after {n} iterations "
-                             f"differs from OpenSpiel's C++ CFR+ ({cpp_expl:.6g}) by more than "
-                             f"{CFR_RTOL:.0%} + {CFR_ATOL}; refusing to report the speed of a wrong solver")
+        raise AssertionError(
+            f"{name}: our CFR+ exploitability {ours_expl:.6g} after {n} iterations "
+            f"differs from OpenSpiel's C++ CFR+ ({cpp_expl:.6g}) by more than "
+            f"{CFR_RTOL:.0%} + {CFR_ATOL}; refusing to report the speed of a wrong solver"
+        )
 
     # OpenSpiel JAX CFR
     JaxCFR, why = load_jax_cfr()
@@ -185,18 +227,24 @@ def bench_cfr_plus(name, game, cfg, repeats, rows, summary):
     if "us_per_iter" in out.get("jaxcfr", {}):
         out["ratio_jaxcfr"] = out["jaxcfr"]["us_per_iter"] / ours_us
         out["ratio_jaxcfr_fused"] = out["jaxcfr_fused"]["us_per_iter"] / ours_us
-    print(f"  ours / C++: {out['ratio_cpp']:.1f}x" +
-          (f"; ours / JaxCFR: {out['ratio_jaxcfr']:.1f}x (its API), "
-           f"{out['ratio_jaxcfr_fused']:.2f}x (its step in one fori_loop)" if "ratio_jaxcfr" in out else ""))
+    print(
+        f"  ours / C++: {out['ratio_cpp']:.1f}x"
+        + (
+            f"; ours / JaxCFR: {out['ratio_jaxcfr']:.1f}x (its API), "
+            f"{out['ratio_jaxcfr_fused']:.2f}x (its step in one fori_loop)"
+            if "ratio_jaxcfr" in out
+            else ""
+        )
+    )
 
 
 def jax_cfr_api(JaxCFR, spiel, name, n, block, repeats, out, rows):
     t0 = time.perf_counter()
-    jc = JaxCFR(spiel)           # CFR+ defaults: regret matching+, alternating, linear averaging
+    jc = JaxCFR(spiel)  # CFR+ defaults: regret matching+, alternating, linear averaging
     init_s = time.perf_counter() - t0
     regrets0, averages0 = list(jc.regrets), list(jc.averages)
     t0 = time.perf_counter()
-    jc.evaluate_and_update_policy()                      # compiles jit_step
+    jc.evaluate_and_update_policy()  # compiles jit_step
     jax.block_until_ready((jc.regrets, jc.averages))
     first = time.perf_counter() - t0
 
@@ -208,14 +256,32 @@ def jax_cfr_api(JaxCFR, spiel, name, n, block, repeats, out, rows):
     t = time_blocks(api_block, repeats)
     expl = float(pyspiel.exploitability(spiel, cpp_policy(jc.average_policy())))
     us = 1e6 * t["median_s"] / block
-    print(f"  OpenSpiel JaxCFR (its API) : {us:9.2f} us/it  {1e6 / us:12,.0f} it/s  "
-          f"(tree walk {init_s:.2f} s, first iteration {first:.2f} s)  expl {expl:.4e}")
-    out["jaxcfr"] = dict(us_per_iter=us, iters_per_s=1e6 / us, exploitability=expl,
-                         median_block_s=t["median_s"], times_s=t["times_s"], init_s=init_s,
-                         first_iteration_s=first)
-    rows.append(dict(section="cfr_plus", game=name, implementation="openspiel_JaxCFR_api", iterations=n,
-                     median_s=t["median_s"], us_per_iter=us, iters_per_s=1e6 / us, compile_s=first,
-                     exploitability=expl))
+    print(
+        f"  OpenSpiel JaxCFR (its API) : {us:9.2f} us/it  {1e6 / us:12,.0f} it/s  "
+        f"(tree walk {init_s:.2f} s, first iteration {first:.2f} s)  expl {expl:.4e}"
+    )
+    out["jaxcfr"] = dict(
+        us_per_iter=us,
+        iters_per_s=1e6 / us,
+        exploitability=expl,
+        median_block_s=t["median_s"],
+        times_s=t["times_s"],
+        init_s=init_s,
+        first_iteration_s=first,
+    )
+    rows.append(
+        dict(
+            section="cfr_plus",
+            game=name,
+            implementation="openspiel_JaxCFR_api",
+            iterations=n,
+            median_s=t["median_s"],
+            us_per_iter=us,
+            iters_per_s=1e6 / us,
+            compile_s=first,
+            exploitability=expl,
+        )
+    )
 
     # Its kernel cost: the same jitted step, both players, n iterations in one fori_loop.
     def fused(regrets, averages):
@@ -224,23 +290,44 @@ def jax_cfr_api(JaxCFR, spiel, name, n, block, repeats, out, rows):
             for player in range(jc.constants.players):
                 regrets, averages = jc.jit_step(regrets, averages, it + 1, player)
             return regrets, averages
+
         return jax.lax.fori_loop(0, n, body, (regrets, averages))
 
     r = time_jitted(lambda: jax.jit(fused), regrets0, averages0, repeats=repeats)
     jc.regrets, jc.averages = r.pop("output")
     expl_f = float(pyspiel.exploitability(spiel, cpp_policy(jc.average_policy())))
     us_f = 1e6 * r["median_s"] / n
-    print(f"  OpenSpiel JaxCFR (fused)   : {us_f:9.2f} us/it  {1e6 / us_f:12,.0f} it/s  "
-          f"compile {r['compile_s']:.2f} s  expl {expl_f:.4e}")
-    out["jaxcfr_fused"] = dict(us_per_iter=us_f, iters_per_s=1e6 / us_f, exploitability=expl_f,
-                               median_s=r["median_s"], times_s=r["times_s"], compile_s=r["compile_s"],
-                               aot_compile_s=r["aot_compile_s"])
-    rows.append(dict(section="cfr_plus", game=name, implementation="openspiel_JaxCFR_fori_loop",
-                     iterations=n, median_s=r["median_s"], us_per_iter=us_f, iters_per_s=1e6 / us_f,
-                     compile_s=r["compile_s"], aot_compile_s=r["aot_compile_s"], exploitability=expl_f))
+    print(
+        f"  OpenSpiel JaxCFR (fused)   : {us_f:9.2f} us/it  {1e6 / us_f:12,.0f} it/s  "
+        f"compile {r['compile_s']:.2f} s  expl {expl_f:.4e}"
+    )
+    out["jaxcfr_fused"] = dict(
+        us_per_iter=us_f,
+        iters_per_s=1e6 / us_f,
+        exploitability=expl_f,
+        median_s=r["median_s"],
+        times_s=r["times_s"],
+        compile_s=r["compile_s"],
+        aot_compile_s=r["aot_compile_s"],
+    )
+    rows.append(
+        dict(
+            section="cfr_plus",
+            game=name,
+            implementation="openspiel_JaxCFR_fori_loop",
+            iterations=n,
+            median_s=r["median_s"],
+            us_per_iter=us_f,
+            iters_per_s=1e6 / us_f,
+            compile_s=r["compile_s"],
+            aot_compile_s=r["aot_compile_s"],
+            exploitability=expl_f,
+        )
+    )
 
 
 # ----------------------------------------------------------------------------- (2) exploitability
+
 
 def bench_exploitability(game, cfg, repeats, seed, rows, summary):
     name = "leduc_poker"
@@ -267,7 +354,7 @@ def bench_exploitability(game, cfg, repeats, seed, rows, summary):
     t_api = time_blocks(api_block, repeats)
     # the jitted computation alone (no validation), and its AOT compile time
     raw = time_jitted(lambda: jax.jit(lambda g, p: g.exploitability(p)), game, policy, repeats=1, return_fn=True)
-    raw_fn = raw.pop("fn")   # compiled and warm
+    raw_fn = raw.pop("fn")  # compiled and warm
 
     def raw_block():
         for _ in range(k):
@@ -281,48 +368,99 @@ def bench_exploitability(game, cfg, repeats, seed, rows, summary):
     cpp_first = time.perf_counter() - t0
     t_cpp = time_blocks(lambda: pyspiel.exploitability(spiel, cpp_pol), repeats)
 
-    api_ms, raw_ms, cpp_ms = (1e3 * t_api["median_s"] / k, 1e3 * t_raw["median_s"] / k,
-                              1e3 * t_cpp["median_s"])
+    api_ms, raw_ms, cpp_ms = (1e3 * t_api["median_s"] / k, 1e3 * t_raw["median_s"] / k, 1e3 * t_cpp["median_s"])
     diff = abs(ours - theirs)
-    print(f"  ours jaxgames.exploitability : {api_ms:8.3f} ms/call  (first call incl. compile "
-          f"{first:.2f} s; AOT compile {raw['aot_compile_s']:.2f} s)  value {ours:.6f}")
-    print(f"  ours jitted computation only : {raw_ms:8.3f} ms/call  (validation + host checks: "
-          f"{api_ms - raw_ms:.3f} ms)")
-    print(f"  OpenSpiel C++ exploitability : {cpp_ms:8.3f} ms/call  (first {1e3 * cpp_first:.1f} ms)  "
-          f"value {theirs:.6f}")
-    print(f"  policy conversion (once, not timed above): to_openspiel_policy {1e3 * to_tab_s:.1f} ms, "
-          f"python_policy_to_pyspiel_policy {1e3 * to_cpp_s:.1f} ms")
+    print(
+        f"  ours jaxgames.exploitability : {api_ms:8.3f} ms/call  (first call incl. compile "
+        f"{first:.2f} s; AOT compile {raw['aot_compile_s']:.2f} s)  value {ours:.6f}"
+    )
+    print(
+        f"  ours jitted computation only : {raw_ms:8.3f} ms/call  (validation + host checks: {api_ms - raw_ms:.3f} ms)"
+    )
+    print(
+        f"  OpenSpiel C++ exploitability : {cpp_ms:8.3f} ms/call  (first {1e3 * cpp_first:.1f} ms)  value {theirs:.6f}"
+    )
+    print(
+        f"  policy conversion (once, not timed above): to_openspiel_policy {1e3 * to_tab_s:.1f} ms, "
+        f"python_policy_to_pyspiel_policy {1e3 * to_cpp_s:.1f} ms"
+    )
     verdict = "ok" if diff <= EXPLOITABILITY_ATOL else "FAILED"
     print(f"  check: |ours - C++| = {diff:.2e} (<= {EXPLOITABILITY_ATOL}: {verdict})")
     if diff > EXPLOITABILITY_ATOL:
         raise AssertionError(f"exploitability: ours {ours:.8g} vs pyspiel {theirs:.8g} differ by {diff:.3g}")
     ratio = cpp_ms / api_ms
     print(f"  ours / C++: {ratio:.1f}x (API), {cpp_ms / raw_ms:.1f}x (jitted computation only)")
-    summary["exploitability"] = {name: dict(
-        ours_ms=api_ms, ours_raw_ms=raw_ms, cpp_ms=cpp_ms, ratio_cpp=ratio, ratio_cpp_raw=cpp_ms / raw_ms,
-        ours_first_call_s=first, ours_aot_compile_s=raw["aot_compile_s"], ours_value=ours,
-        cpp_value=theirs, abs_diff=diff, calls_per_block=k, ours_times_s=t_api["times_s"],
-        ours_raw_times_s=t_raw["times_s"], cpp_times_s=t_cpp["times_s"], cpp_first_call_s=cpp_first,
-        to_openspiel_policy_s=to_tab_s, to_pyspiel_policy_s=to_cpp_s)}
-    rows.append(dict(section="exploitability", game=name, implementation="ours_api", median_s=api_ms / 1e3,
-                     compile_s=first, aot_compile_s=raw["aot_compile_s"], exploitability=ours))
-    rows.append(dict(section="exploitability", game=name, implementation="ours_jit_only", median_s=raw_ms / 1e3,
-                     exploitability=ours))
-    rows.append(dict(section="exploitability", game=name, implementation="openspiel_cpp",
-                     median_s=cpp_ms / 1e3, exploitability=theirs))
+    summary["exploitability"] = {
+        name: dict(
+            ours_ms=api_ms,
+            ours_raw_ms=raw_ms,
+            cpp_ms=cpp_ms,
+            ratio_cpp=ratio,
+            ratio_cpp_raw=cpp_ms / raw_ms,
+            ours_first_call_s=first,
+            ours_aot_compile_s=raw["aot_compile_s"],
+            ours_value=ours,
+            cpp_value=theirs,
+            abs_diff=diff,
+            calls_per_block=k,
+            ours_times_s=t_api["times_s"],
+            ours_raw_times_s=t_raw["times_s"],
+            cpp_times_s=t_cpp["times_s"],
+            cpp_first_call_s=cpp_first,
+            to_openspiel_policy_s=to_tab_s,
+            to_pyspiel_policy_s=to_cpp_s,
+        )
+    }
+    rows.append(
+        dict(
+            section="exploitability",
+            game=name,
+            implementation="ours_api",
+            median_s=api_ms / 1e3,
+            compile_s=first,
+            aot_compile_s=raw["aot_compile_s"],
+            exploitability=ours,
+        )
+    )
+    rows.append(
+        dict(
+            section="exploitability",
+            game=name,
+            implementation="ours_jit_only",
+            median_s=raw_ms / 1e3,
+            exploitability=ours,
+        )
+    )
+    rows.append(
+        dict(
+            section="exploitability",
+            game=name,
+            implementation="openspiel_cpp",
+            median_s=cpp_ms / 1e3,
+            exploitability=theirs,
+        )
+    )
 
 
 # ----------------------------------------------------------------------------- (3) batched variants
 
+
 def bench_variants(cfg, repeats, rows, summary):
     g_count, n = cfg["variants"], cfg["variant_iters"]
     bets = jnp.linspace(0.25, 4.0, g_count)
-    print(f"\n(3) {g_count:,} Kuhn variants (bet sizes {float(bets[0])} .. {float(bets[-1])}), "
-          f"CFR+ for {n} iterations, one jitted vmapped call")
+    print(
+        f"\n(3) {g_count:,} Kuhn variants (bet sizes {float(bets[0])} .. {float(bets[-1])}), "
+        f"CFR+ for {n} iterations, one jitted vmapped call"
+    )
 
     def make():
-        return jax.jit(jax.vmap(lambda b: solvers.run(solvers.cfr_plus(), jaxgames.kuhn_poker(bet=b), n,
-                                                      eval_every=n)[1].exploitability[-1]))
+        return jax.jit(
+            jax.vmap(
+                lambda b: solvers.run(solvers.cfr_plus(), jaxgames.kuhn_poker(bet=b), n, eval_every=n)[
+                    1
+                ].exploitability[-1]
+            )
+        )
 
     r = time_jitted(make, bets, repeats=repeats)
     expl = np.asarray(r.pop("output"))
@@ -336,38 +474,68 @@ def bench_variants(cfg, repeats, rows, summary):
         spots_ok &= spots[-1] <= CFR_RTOL * single + cfg["variant_spot_atol"]
     worst = float(expl.max())
     if not (np.all(np.isfinite(expl)) and worst < cfg["variant_tol"] and spots_ok):
-        raise AssertionError(f"variants: max exploitability {worst:.3g} (tolerance {cfg['variant_tol']}), "
-                             f"batched vs single-game differences {spots}")
+        raise AssertionError(
+            f"variants: max exploitability {worst:.3g} (tolerance {cfg['variant_tol']}), "
+            f"batched vs single-game differences {spots}"
+        )
     rate = g_count * n / r["median_s"]
     single = summary["cfr_plus"]["kuhn_poker"]["ours"]["iters_per_s"]
     cpp = summary["cfr_plus"]["kuhn_poker"]["cpp"]["iters_per_s"]
-    print(f"  one call: median {r['median_s']:.3f} s  compile {r['compile_s']:.2f} s "
-          f"(AOT {r['aot_compile_s']:.2f} s)  {rate:,.0f} game-iter/s "
-          f"= {rate / single:.1f}x our single-game rate, {rate / cpp:.1f}x the C++ solver's")
-    print(f"  exploitability after {n} iterations: max {worst:.2e}, median {float(np.median(expl)):.2e}; "
-          f"batched vs single-game runs of 3 variants: max diff {max(spots):.1e}")
-    summary["variants"] = dict(games=g_count, iterations=n, median_s=r["median_s"], times_s=r["times_s"],
-                               compile_s=r["compile_s"], aot_compile_s=r["aot_compile_s"],
-                               game_iters_per_s=rate, ratio_single=rate / single, ratio_cpp=rate / cpp,
-                               max_exploitability=worst, median_exploitability=float(np.median(expl)),
-                               spot_check_max_diff=max(spots))
-    rows.append(dict(section="variants", game=f"kuhn_poker x {g_count}", implementation="ours_vmap",
-                     iterations=n, median_s=r["median_s"], us_per_iter=1e6 / rate, iters_per_s=rate,
-                     compile_s=r["compile_s"], aot_compile_s=r["aot_compile_s"], exploitability=worst))
+    print(
+        f"  one call: median {r['median_s']:.3f} s  compile {r['compile_s']:.2f} s "
+        f"(AOT {r['aot_compile_s']:.2f} s)  {rate:,.0f} game-iter/s "
+        f"= {rate / single:.1f}x our single-game rate, {rate / cpp:.1f}x the C++ solver's"
+    )
+    print(
+        f"  exploitability after {n} iterations: max {worst:.2e}, median {float(np.median(expl)):.2e}; "
+        f"batched vs single-game runs of 3 variants: max diff {max(spots):.1e}"
+    )
+    summary["variants"] = dict(
+        games=g_count,
+        iterations=n,
+        median_s=r["median_s"],
+        times_s=r["times_s"],
+        compile_s=r["compile_s"],
+        aot_compile_s=r["aot_compile_s"],
+        game_iters_per_s=rate,
+        ratio_single=rate / single,
+        ratio_cpp=rate / cpp,
+        max_exploitability=worst,
+        median_exploitability=float(np.median(expl)),
+        spot_check_max_diff=max(spots),
+    )
+    rows.append(
+        dict(
+            section="variants",
+            game=f"kuhn_poker x {g_count}",
+            implementation="ours_vmap",
+            iterations=n,
+            median_s=r["median_s"],
+            us_per_iter=1e6 / rate,
+            iters_per_s=rate,
+            compile_s=r["compile_s"],
+            aot_compile_s=r["aot_compile_s"],
+            exploitability=worst,
+        )
+    )
 
 
 # ----------------------------------------------------------------------------- (4) analysis
 
+
 def hlo_stats(text: str) -> dict:
     """Instruction counts of a compiled HLO module (after XLA's fusion and dead-code elimination)."""
     ops = collections.Counter(re.findall(r"^\s*(?:ROOT )?\S+ = \S+ ([a-z][a-z0-9\-]*)\(", text, re.M))
-    entry = text[text.index("ENTRY"):] if "ENTRY" in text else ""
+    entry = text[text.index("ENTRY") :] if "ENTRY" in text else ""
     entry_ops = collections.Counter(re.findall(r"^\s*(?:ROOT )?\S+ = \S+ ([a-z][a-z0-9\-]*)\(", entry, re.M))
     trivial = {"parameter", "constant", "bitcast", "get-tuple-element", "tuple"}
-    return {"entry_kernels": sum(v for k, v in entry_ops.items() if k not in trivial),
-            "entry_fusions": entry_ops.get("fusion", 0),
-            "scatters": ops.get("scatter", 0), "gathers": ops.get("gather", 0),
-            "instructions": sum(ops.values())}
+    return {
+        "entry_kernels": sum(v for k, v in entry_ops.items() if k not in trivial),
+        "entry_fusions": entry_ops.get("fusion", 0),
+        "scatters": ops.get("scatter", 0),
+        "gathers": ops.get("gather", 0),
+        "instructions": sum(ops.values()),
+    }
 
 
 def _tiny(policy, *arrays):
@@ -387,17 +555,23 @@ def analyse(name, game, cfg, repeats, seed, summary):
     state = solver.init(game)
     policy = state.policy
     t = game.tree
-    print(f"\n(4) analysis, {name}: {t.num_histories:,} histories in {t.max_depth} levels below the root "
-          f"({int(t.is_terminal.sum()):,} terminal), infosets {t.num_infosets}; us per call inside a "
-          f"fori_loop of {K}")
-    res = {"histories": int(t.num_histories), "levels": int(t.max_depth),
-           "terminals": int(t.is_terminal.sum()), "infosets": list(t.num_infosets)}
+    print(
+        f"\n(4) analysis, {name}: {t.num_histories:,} histories in {t.max_depth} levels below the root "
+        f"({int(t.is_terminal.sum()):,} terminal), infosets {t.num_infosets}; us per call inside a "
+        f"fori_loop of {K}"
+    )
+    res = {
+        "histories": int(t.num_histories),
+        "levels": int(t.max_depth),
+        "terminals": int(t.is_terminal.sum()),
+        "infosets": list(t.num_infosets),
+    }
 
     def evaluate_all(p):
         ev = game.evaluate(p)
         return _tiny(p, ev.values, *ev.action_values, *ev.reach, *ev.opponent_reach)
 
-    def evaluate_one(p):   # what one alternating half-step uses: player 0's q and opponent reach
+    def evaluate_one(p):  # what one alternating half-step uses: player 0's q and opponent reach
         ev = game.evaluate(p)
         return _tiny(p, ev.action_values[0], ev.opponent_reach[0])
 
@@ -415,42 +589,53 @@ def analyse(name, game, cfg, repeats, seed, summary):
         plans = tuple(realization_plan(sf, i, pi) for i, pi in enumerate(policy))
         u = sequence_values(sf, 0, plans, game.terminal_weights[0])
         parts["realization_plans_us"] = loop_us(
-            lambda p: _tiny(p, *(realization_plan(sf, i, pi) for i, pi in enumerate(p))), policy, K, repeats)
+            lambda p: _tiny(p, *(realization_plan(sf, i, pi) for i, pi in enumerate(p))), policy, K, repeats
+        )
         parts["payoff_matvec_us"] = loop_us(
-            lambda x: _tiny(x, sequence_values(sf, 0, x, game.terminal_weights[0])), plans, K, repeats)
+            lambda x: _tiny(x, sequence_values(sf, 0, x, game.terminal_weights[0])), plans, K, repeats
+        )
         parts["opponent_reach_us"] = loop_us(
-            lambda x: _tiny(x, opponent_reach(sf, 0, x, game.decision_weights[0], t.num_infosets[0])), plans, K, repeats)
+            lambda x: _tiny(x, opponent_reach(sf, 0, x, game.decision_weights[0], t.num_infosets[0])), plans, K, repeats
+        )
         parts["bottom_up_us"] = loop_us(
-            lambda u: u + 1e-30 * jnp.sum(bottom_up(sf, 0, u, lambda q: jnp.sum(policy[0] * q, -1))[0]),
-            u, K, repeats)
+            lambda u: u + 1e-30 * jnp.sum(bottom_up(sf, 0, u, lambda q: jnp.sum(policy[0] * q, -1))[0]), u, K, repeats
+        )
     except Exception as err:  # noqa: BLE001
         parts["error"] = f"{type(err).__name__}: {err}"
     res.update(parts)
     res["step_hlo"] = hlo_stats(jax.jit(lambda s: solver.step(game, s)).lower(state).compile().as_text())
     res["evaluate_hlo"] = hlo_stats(jax.jit(lambda p: game.evaluate(p)).lower(policy).compile().as_text())
-    res["exploitability_hlo"] = hlo_stats(
-        jax.jit(lambda p: game.exploitability(p)).lower(policy).compile().as_text())
+    res["exploitability_hlo"] = hlo_stats(jax.jit(lambda p: game.exploitability(p)).lower(policy).compile().as_text())
     res["us_per_kernel"] = res["step_us"] / max(res["step_hlo"]["entry_kernels"], 1)
 
     s, h, x = res["step_hlo"], res["evaluate_hlo"], res["exploitability_hlo"]
-    print(f"  CFR+ step {res['step_us']:.2f} us = 2 x evaluate-for-one-player ({res['evaluate_one_player_us']:.2f}) "
-          f"+ mix_policies for the average ({res['mix_policies_us']:.2f}) + regret matching; "
-          f"full evaluate {res['evaluate_us']:.2f}, reach(policy) {res['reach_us']:.2f}")
+    print(
+        f"  CFR+ step {res['step_us']:.2f} us = 2 x evaluate-for-one-player ({res['evaluate_one_player_us']:.2f}) "
+        f"+ mix_policies for the average ({res['mix_policies_us']:.2f}) + regret matching; "
+        f"full evaluate {res['evaluate_us']:.2f}, reach(policy) {res['reach_us']:.2f}"
+    )
     if "payoff_matvec_us" in res:
-        print(f"  sequence-form pieces (player 0): realization plans of all players {res['realization_plans_us']:.2f}, "
-              f"sparse payoff mat-vec {res['payoff_matvec_us']:.2f}, opponent reach {res['opponent_reach_us']:.2f}, "
-              f"bottom-up counterfactual values {res['bottom_up_us']:.2f}")
+        print(
+            f"  sequence-form pieces (player 0): realization plans of all players {res['realization_plans_us']:.2f}, "
+            f"sparse payoff mat-vec {res['payoff_matvec_us']:.2f}, opponent reach {res['opponent_reach_us']:.2f}, "
+            f"bottom-up counterfactual values {res['bottom_up_us']:.2f}"
+        )
     elif "error" in res:
         print(f"  sequence-form pieces: not measured ({res['error']})")
-    print(f"  compiled step: {s['entry_kernels']} kernels ({s['entry_fusions']} fusions), {s['scatters']} scatters, "
-          f"{s['gathers']} gathers, {s['instructions']} HLO instructions -> {res['us_per_kernel']:.3f} us per kernel; "
-          f"evaluate alone: {h['entry_kernels']} kernels, {h['scatters']} scatters")
-    print(f"  exploitability {res['exploitability_us']:.2f} us in the loop ({x['entry_kernels']} kernels, "
-          f"{x['scatters']} scatters; best responses: one bottom-up pass over {res['own_levels']} own levels)")
+    print(
+        f"  compiled step: {s['entry_kernels']} kernels ({s['entry_fusions']} fusions), {s['scatters']} scatters, "
+        f"{s['gathers']} gathers, {s['instructions']} HLO instructions -> {res['us_per_kernel']:.3f} us per kernel; "
+        f"evaluate alone: {h['entry_kernels']} kernels, {h['scatters']} scatters"
+    )
+    print(
+        f"  exploitability {res['exploitability_us']:.2f} us in the loop ({x['entry_kernels']} kernels, "
+        f"{x['scatters']} scatters; best responses: one bottom-up pass over {res['own_levels']} own levels)"
+    )
     summary.setdefault("analysis", {})[name] = res
 
 
 # ----------------------------------------------------------------------------- report
+
 
 def _met(ratio, target):
     return "yes" if ratio >= target else "**NO**"
@@ -458,35 +643,45 @@ def _met(ratio, target):
 
 def print_table(summary):
     c = summary["cfr_plus"]
-    print("\n| benchmark | ours | OpenSpiel C++ | ours / C++ | OpenSpiel JaxCFR (API / fused loop) "
-          "| ours / JaxCFR (API / fused) | target | met? |")
+    print(
+        "\n| benchmark | ours | OpenSpiel C++ | ours / C++ | OpenSpiel JaxCFR (API / fused loop) "
+        "| ours / JaxCFR (API / fused) | target | met? |"
+    )
     print("|---|---:|---:|---:|---:|---:|---|---|")
     for name, o in ((k, c[k]) for k in ("kuhn_poker", "leduc_poker") if k in c):
         jc = o.get("jaxcfr", {})
-        jtxt = (f"{jc['us_per_iter']:,.1f} / {o['jaxcfr_fused']['us_per_iter']:,.1f} us" if "us_per_iter" in jc
-                else "n/a")
-        rtxt = (f"{o['ratio_jaxcfr']:.1f}x / {o['ratio_jaxcfr_fused']:.2f}x" if "ratio_jaxcfr" in o else "n/a")
+        jtxt = (
+            f"{jc['us_per_iter']:,.1f} / {o['jaxcfr_fused']['us_per_iter']:,.1f} us" if "us_per_iter" in jc else "n/a"
+        )
+        rtxt = f"{o['ratio_jaxcfr']:.1f}x / {o['ratio_jaxcfr_fused']:.2f}x" if "ratio_jaxcfr" in o else "n/a"
         tc = TARGETS.get(("cfr_plus", name, "cpp"))
         tj = TARGETS.get(("cfr_plus", name, "jaxcfr"))
         target = f">= {tc:.0f}x C++" + (f", >= {tj:.0f}x JaxCFR" if tj else "")
-        met = _met(o["ratio_cpp"], tc) + ((", " + _met(o["ratio_jaxcfr"], tj) + " (API) / "
-                                           + _met(o["ratio_jaxcfr_fused"], tj) + " (fused)")
-                                          if tj and "ratio_jaxcfr" in o else "")
-        print(f"| CFR+ {name}, {o['iterations']} it | {o['ours']['us_per_iter']:,.2f} us/it "
-              f"({o['ours']['iters_per_s']:,.0f} it/s) | {o['cpp']['us_per_iter']:,.1f} us/it "
-              f"| {o['ratio_cpp']:.1f}x | {jtxt} | {rtxt} | {target} | {met} |")
+        met = _met(o["ratio_cpp"], tc) + (
+            (", " + _met(o["ratio_jaxcfr"], tj) + " (API) / " + _met(o["ratio_jaxcfr_fused"], tj) + " (fused)")
+            if tj and "ratio_jaxcfr" in o
+            else ""
+        )
+        print(
+            f"| CFR+ {name}, {o['iterations']} it | {o['ours']['us_per_iter']:,.2f} us/it "
+            f"({o['ours']['iters_per_s']:,.0f} it/s) | {o['cpp']['us_per_iter']:,.1f} us/it "
+            f"| {o['ratio_cpp']:.1f}x | {jtxt} | {rtxt} | {target} | {met} |"
+        )
     if "exploitability" in summary:
         e = summary["exploitability"]["leduc_poker"]
         t = TARGETS[("exploitability", "leduc_poker", "cpp")]
-        print(f"| exploitability, Leduc, 1 policy | {e['ours_ms']:.3f} ms (jit only {e['ours_raw_ms']:.3f}) "
-              f"| {e['cpp_ms']:.2f} ms | {e['ratio_cpp']:.1f}x ({e['ratio_cpp_raw']:.1f}x) | - | - "
-              f"| >= {t:.0f}x | {_met(e['ratio_cpp'], t)} |")
+        print(
+            f"| exploitability, Leduc, 1 policy | {e['ours_ms']:.3f} ms (jit only {e['ours_raw_ms']:.3f}) "
+            f"| {e['cpp_ms']:.2f} ms | {e['ratio_cpp']:.1f}x ({e['ratio_cpp_raw']:.1f}x) | - | - "
+            f"| >= {t:.0f}x | {_met(e['ratio_cpp'], t)} |"
+        )
     if "variants" in summary:
         v = summary["variants"]
-        print(f"| {v['games']:,} Kuhn variants, CFR+ {v['iterations']} it, 1 call "
-              f"| {v['game_iters_per_s']:,.0f} game-it/s | - | {v['ratio_cpp']:.1f}x "
-              f"| - | - | - ({v['ratio_single']:.1f}x our single game) | - |")
-    print(f"| {PENDING} | | | | | | | |")
+        print(
+            f"| {v['games']:,} Kuhn variants, CFR+ {v['iterations']} it, 1 call "
+            f"| {v['game_iters_per_s']:,.0f} game-it/s | - | {v['ratio_cpp']:.1f}x "
+            f"| - | - | - ({v['ratio_single']:.1f}x our single game) | - |"
+        )
 
 
 def main(argv=None):
@@ -502,24 +697,43 @@ def main(argv=None):
         bench_cfr_plus(name, game, cfg, args.repeats, rows, summary)
     bench_exploitability(games["leduc_poker"], cfg, args.repeats, args.seed, rows, summary)
     bench_variants(cfg, args.repeats, rows, summary)
-    print(f"\n{PENDING}")
     if not args.no_analysis:
         for name, game in games.items():
             analyse(name, game, cfg, args.repeats, args.seed, summary)
     print_table(summary)
 
     cpu.finish(info)
-    command = "python benchmarks/bench_efg.py" + (" --quick" if args.quick else "") + \
-        (f" --repeats {args.repeats}" if args.repeats != 5 else "") + \
-        (f" --seed {args.seed}" if args.seed else "") + \
-        (f" --wait-idle {args.wait_idle:g}" if args.wait_idle else "") + \
-        (" --no-analysis" if args.no_analysis else "")
+    command = (
+        "python benchmarks/bench_efg.py"
+        + (" --quick" if args.quick else "")
+        + (f" --repeats {args.repeats}" if args.repeats != 5 else "")
+        + (f" --seed {args.seed}" if args.seed else "")
+        + (f" --wait-idle {args.wait_idle:g}" if args.wait_idle else "")
+        + (" --no-analysis" if args.no_analysis else "")
+    )
     stem = "bench_efg_quick" if args.quick else "bench_efg"
-    payload = {"command": command, "mode": "quick" if args.quick else "full", "repeats": args.repeats,
-               "config": cfg, "targets": {"/".join(k): v for k, v in TARGETS.items()}, "pending": PENDING,
-               "machine": info, "summary": summary, "rows": rows}
-    fields = ["section", "game", "implementation", "iterations", "median_s", "us_per_iter", "iters_per_s",
-              "compile_s", "aot_compile_s", "exploitability"]
+    payload = {
+        "command": command,
+        "mode": "quick" if args.quick else "full",
+        "repeats": args.repeats,
+        "config": cfg,
+        "targets": {"/".join(k): v for k, v in TARGETS.items()},
+        "machine": info,
+        "summary": summary,
+        "rows": rows,
+    }
+    fields = [
+        "section",
+        "game",
+        "implementation",
+        "iterations",
+        "median_s",
+        "us_per_iter",
+        "iters_per_s",
+        "compile_s",
+        "aot_compile_s",
+        "exploitability",
+    ]
     write_results(stem, payload, rows, fields, info["wall_s"])
 
 

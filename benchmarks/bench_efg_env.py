@@ -26,8 +26,9 @@ import jax
 import jax.numpy as jnp
 
 import jaxgames
-from _common import time_alternating
 from jaxgames.efg import EFGEnv
+
+from _common import time_alternating
 
 STEPS = {1: 10_000, 1024: 1_000, 16384: 200}
 
@@ -60,6 +61,7 @@ def ours_observed(batch, steps, observation="auto"):
 def pgx_kuhn(batch, steps):
     import pgx
     from pgx.experimental import auto_reset
+
     env = pgx.make("kuhn_poker")
     step = jax.vmap(auto_reset(env.step, env.init))
 
@@ -85,32 +87,53 @@ def main():
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
     import pgx
+
     rows = []
     for batch, steps in STEPS.items():
         steps = max(steps // 10, 10) if args.quick else steps
         key = jax.random.key(batch)
         keys = lambda r, key=key: key if r == 0 else jax.random.fold_in(key, r)  # noqa: E731
-        (t_ours, c_ours), = time_alternating([ours(batch, steps)], keys, args.repeats)
+        ((t_ours, c_ours),) = time_alternating([ours(batch, steps)], keys, args.repeats)
         (t_obs, c_obs), (t_hot, _) = time_alternating(
-            [ours_observed(batch, steps), ours_observed(batch, steps, "infoset_one_hot")], keys, args.repeats)
-        (t_pgx, c_pgx), = time_alternating([pgx_kuhn(batch, steps)], keys, args.repeats)
-        row = {"batch": batch, "steps": steps, "ours_steps_per_s": batch * steps / t_ours,
-               "ours_observed_steps_per_s": batch * steps / t_obs,
-               "ours_one_hot_observed_steps_per_s": batch * steps / t_hot,
-               "pgx_steps_per_s": batch * steps / t_pgx, "ratio": t_pgx / t_ours,
-               "observed_ratio": t_pgx / t_obs,
-               "ours_compile_s": c_ours, "ours_observed_compile_s": c_obs, "pgx_compile_s": c_pgx}
+            [ours_observed(batch, steps), ours_observed(batch, steps, "infoset_one_hot")], keys, args.repeats
+        )
+        ((t_pgx, c_pgx),) = time_alternating([pgx_kuhn(batch, steps)], keys, args.repeats)
+        row = {
+            "batch": batch,
+            "steps": steps,
+            "ours_steps_per_s": batch * steps / t_ours,
+            "ours_observed_steps_per_s": batch * steps / t_obs,
+            "ours_one_hot_observed_steps_per_s": batch * steps / t_hot,
+            "pgx_steps_per_s": batch * steps / t_pgx,
+            "ratio": t_pgx / t_ours,
+            "observed_ratio": t_pgx / t_obs,
+            "ours_compile_s": c_ours,
+            "ours_observed_compile_s": c_obs,
+            "pgx_compile_s": c_pgx,
+        }
         rows.append(row)
-        print(f"batch {batch:6d}: ours {row['ours_steps_per_s']:.3g} steps/s (step loop with the information-state "
-              f"tensor {row['ours_observed_steps_per_s']:.3g}, with the one-hot "
-              f"{row['ours_one_hot_observed_steps_per_s']:.3g}), pgx {row['pgx_steps_per_s']:.3g} steps/s, ratio "
-              f"{row['ratio']:.1f}x ({row['observed_ratio']:.1f}x) (compile {c_ours:.2f} s / {c_obs:.2f} s / "
-              f"{c_pgx:.2f} s)", flush=True)
+        print(
+            f"batch {batch:6d}: ours {row['ours_steps_per_s']:.3g} steps/s (step loop with the information-state "
+            f"tensor {row['ours_observed_steps_per_s']:.3g}, with the one-hot "
+            f"{row['ours_one_hot_observed_steps_per_s']:.3g}), pgx {row['pgx_steps_per_s']:.3g} steps/s, ratio "
+            f"{row['ratio']:.1f}x ({row['observed_ratio']:.1f}x) (compile {c_ours:.2f} s / {c_obs:.2f} s / "
+            f"{c_pgx:.2f} s)",
+            flush=True,
+        )
     out = Path(__file__).parent / "results" / ("bench_efg_env_quick.json" if args.quick else "bench_efg_env.json")
     out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps({"rows": rows, "jax": jax.__version__, "pgx": pgx.__version__,
-                               "machine": platform.processor() or platform.machine(),
-                               "devices": [str(d) for d in jax.devices()]}, indent=2))
+    out.write_text(
+        json.dumps(
+            {
+                "rows": rows,
+                "jax": jax.__version__,
+                "pgx": pgx.__version__,
+                "machine": platform.processor() or platform.machine(),
+                "devices": [str(d) for d in jax.devices()],
+            },
+            indent=2,
+        )
+    )
     print(f"wrote {out}")
 
 

@@ -34,15 +34,15 @@ Results go to ``benchmarks/results/bench_markov{,_quick}.{json,csv}``.
 
 from __future__ import annotations
 
-
 import jax
 import numpy as np
 import scipy
 import scipy.optimize
 
 import solvers
-from _common import standard_parser, start_run, time_blocks, time_jitted, write_results
 from jaxgames import markov
+
+from _common import standard_parser, start_run, time_blocks, time_jitted, write_results
 
 TARGET_RATIO = 100.0
 VALUE_ATOL = 1e-4
@@ -55,9 +55,14 @@ def lp_value(A: np.ndarray) -> float:
     """Value of the zero-sum game ``A`` (row maximizes): ``max v s.t. A^T x >= v, x in simplex``."""
     m, n = A.shape
     res = scipy.optimize.linprog(
-        np.r_[np.zeros(m), -1.0], A_ub=np.c_[-A.T, np.ones(n)], b_ub=np.zeros(n),
-        A_eq=np.r_[np.ones(m), 0.0][None], b_eq=[1.0], bounds=[(0, None)] * m + [(None, None)],
-        method="highs")
+        np.r_[np.zeros(m), -1.0],
+        A_ub=np.c_[-A.T, np.ones(n)],
+        b_ub=np.zeros(n),
+        A_eq=np.r_[np.ones(m), 0.0][None],
+        b_eq=[1.0],
+        bounds=[(0, None)] * m + [(None, None)],
+        method="highs",
+    )
     if res.status != 0:
         raise RuntimeError(f"linprog failed: {res.message}")
     return float(res.x[-1])
@@ -80,21 +85,29 @@ def bench_single(cfg, args, rows, summary):
     n = cfg["iterations"]
     game = make_game(jax.random.key(args.seed), cfg, args.branching, args.discount)
     solver = solvers.minimax_value_iteration()
-    print(f"\n(1) one game: {cfg['states']} states, {cfg['actions']}x{cfg['actions']} actions, "
-          f"branching {args.branching}, discount {args.discount}, {n} iterations")
-    r = time_jitted(lambda: jax.jit(lambda g: solvers.run(solver, g, n, eval_every=n)), game,
-                    repeats=args.repeats)
+    print(
+        f"\n(1) one game: {cfg['states']} states, {cfg['actions']}x{cfg['actions']} actions, "
+        f"branching {args.branching}, discount {args.discount}, {n} iterations"
+    )
+    r = time_jitted(lambda: jax.jit(lambda g: solvers.run(solver, g, n, eval_every=n)), game, repeats=args.repeats)
     state, trace = r.pop("output")
     ours_values = np.asarray(state.extra["values"], np.float64)
     nash_conv = float(trace.nash_conv[-1])
-    print(f"  ours (jit, exact kernels) : {1e3 * r['median_s']:9.2f} ms/run  "
-          f"{1e6 * r['median_s'] / n:9.1f} us/iteration  compile {r['compile_s']:.2f} s "
-          f"(AOT {r['aot_compile_s']:.2f} s)  NashConv of output {nash_conv:.2e}  "
-          f"max stage gap {float(state.extra['stage_gap']):.1e}")
+    print(
+        f"  ours (jit, exact kernels) : {1e3 * r['median_s']:9.2f} ms/run  "
+        f"{1e6 * r['median_s'] / n:9.1f} us/iteration  compile {r['compile_s']:.2f} s "
+        f"(AOT {r['aot_compile_s']:.2f} s)  NashConv of output {nash_conv:.2e}  "
+        f"max stage gap {float(state.extra['stage_gap']):.1e}"
+    )
 
     # the stage loop alone (no final NashConv), for the per-iteration cost
-    loop = time_jitted(lambda: jax.jit(lambda g: jax.lax.fori_loop(
-        0, n, lambda _, s: solver.step(g, s), solver.init(g)).extra["values"]), game, repeats=args.repeats)
+    loop = time_jitted(
+        lambda: jax.jit(
+            lambda g: jax.lax.fori_loop(0, n, lambda _, s: solver.step(g, s), solver.init(g)).extra["values"]
+        ),
+        game,
+        repeats=args.repeats,
+    )
     loop.pop("output")
 
     P = np.asarray(game.transitions, np.float64)
@@ -103,24 +116,65 @@ def bench_single(cfg, args, rows, summary):
     box = {}
     t = time_blocks(lambda: box.__setitem__("V", scipy_shapley(P, R, gamma, n)), args.peer_repeats)
     diff = float(np.abs(box["V"] - ours_values).max())
-    print(f"  NumPy + scipy linprog     : {1e3 * t['median_s']:9.2f} ms/run  "
-          f"{1e6 * t['median_s'] / n:9.1f} us/iteration  ({cfg['states'] * n} LPs per run)")
+    print(
+        f"  NumPy + scipy linprog     : {1e3 * t['median_s']:9.2f} ms/run  "
+        f"{1e6 * t['median_s'] / n:9.1f} us/iteration  ({cfg['states'] * n} LPs per run)"
+    )
     ratio = t["median_s"] / r["median_s"]
-    print(f"  max |V_ours - V_scipy| = {diff:.2e} (tolerance {VALUE_ATOL}); speed-up {ratio:.0f}x "
-          f"(target {TARGET_RATIO:.0f}x); stage loop alone {t['median_s'] / loop['median_s']:.0f}x")
+    print(
+        f"  max |V_ours - V_scipy| = {diff:.2e} (tolerance {VALUE_ATOL}); speed-up {ratio:.0f}x "
+        f"(target {TARGET_RATIO:.0f}x); stage loop alone {t['median_s'] / loop['median_s']:.0f}x"
+    )
     if diff > VALUE_ATOL:
-        raise AssertionError(f"values differ by {diff:.3g} > {VALUE_ATOL}: refusing to report the speed of a "
-                             "solver that disagrees with the linprog reference")
-    summary["single"] = dict(iterations=n, ours=dict(r, loop_median_s=loop["median_s"]), nash_conv=nash_conv,
-                             scipy=dict(median_s=t["median_s"], times_s=t["times_s"]), max_value_diff=diff,
-                             ratio=ratio, ratio_loop=t["median_s"] / loop["median_s"], target=TARGET_RATIO)
-    rows.append(dict(section="single", implementation="ours", games=1, iterations=n, median_s=r["median_s"],
-                     us_per_iteration=1e6 * r["median_s"] / n, compile_s=r["compile_s"],
-                     aot_compile_s=r["aot_compile_s"], max_value_diff=diff, nash_conv=nash_conv, ratio=ratio))
-    rows.append(dict(section="single", implementation="ours_loop_only", games=1, iterations=n,
-                     median_s=loop["median_s"], us_per_iteration=1e6 * loop["median_s"] / n))
-    rows.append(dict(section="single", implementation="numpy_scipy_linprog", games=1, iterations=n,
-                     median_s=t["median_s"], us_per_iteration=1e6 * t["median_s"] / n))
+        raise AssertionError(
+            f"values differ by {diff:.3g} > {VALUE_ATOL}: refusing to report the speed of a "
+            "solver that disagrees with the linprog reference"
+        )
+    summary["single"] = dict(
+        iterations=n,
+        ours=dict(r, loop_median_s=loop["median_s"]),
+        nash_conv=nash_conv,
+        scipy=dict(median_s=t["median_s"], times_s=t["times_s"]),
+        max_value_diff=diff,
+        ratio=ratio,
+        ratio_loop=t["median_s"] / loop["median_s"],
+        target=TARGET_RATIO,
+    )
+    rows.append(
+        dict(
+            section="single",
+            implementation="ours",
+            games=1,
+            iterations=n,
+            median_s=r["median_s"],
+            us_per_iteration=1e6 * r["median_s"] / n,
+            compile_s=r["compile_s"],
+            aot_compile_s=r["aot_compile_s"],
+            max_value_diff=diff,
+            nash_conv=nash_conv,
+            ratio=ratio,
+        )
+    )
+    rows.append(
+        dict(
+            section="single",
+            implementation="ours_loop_only",
+            games=1,
+            iterations=n,
+            median_s=loop["median_s"],
+            us_per_iteration=1e6 * loop["median_s"] / n,
+        )
+    )
+    rows.append(
+        dict(
+            section="single",
+            implementation="numpy_scipy_linprog",
+            games=1,
+            iterations=n,
+            median_s=t["median_s"],
+            us_per_iteration=1e6 * t["median_s"] / n,
+        )
+    )
     return ours_values
 
 
@@ -140,6 +194,7 @@ def generate_only(cfg, args):
     def draw(key):
         game = make_game(key, cfg, args.branching, args.discount)
         return jax.numpy.sum(game.transitions[..., 0]) + jax.numpy.sum(game.rewards[0])
+
     return draw
 
 
@@ -147,32 +202,57 @@ def bench_batch(cfg, args, rows, summary, single_values):
     n, g, chunk = cfg["iterations"], cfg["games"], cfg["chunk"]
     solve = solve_from_key(cfg, args)
     keys = jax.random.split(jax.random.key(args.seed), g)
-    keys = keys.at[0].set(jax.random.key(args.seed))   # game 0 = the game of (1), as a check
+    keys = keys.at[0].set(jax.random.key(args.seed))  # game 0 = the game of (1), as a check
     print(f"\n(2) {g:,} games x {n} iterations in one jitted call (lax.map over vmapped chunks of {chunk})")
-    r = time_jitted(lambda: jax.jit(lambda k: jax.lax.map(solve, k, batch_size=chunk)), keys,
-                    repeats=args.batch_repeats)
+    r = time_jitted(
+        lambda: jax.jit(lambda k: jax.lax.map(solve, k, batch_size=chunk)), keys, repeats=args.batch_repeats
+    )
     values, residual = r.pop("output")
     check = float(np.abs(np.asarray(values[0], np.float64) - single_values).max())
     # the same call without the solve: drawing the games (Garnet supports are sampled without replacement)
-    gen = time_jitted(lambda: jax.jit(lambda k: jax.lax.map(generate_only(cfg, args), k, batch_size=chunk)), keys,
-                      repeats=args.batch_repeats)
+    gen = time_jitted(
+        lambda: jax.jit(lambda k: jax.lax.map(generate_only(cfg, args), k, batch_size=chunk)),
+        keys,
+        repeats=args.batch_repeats,
+    )
     gen.pop("output")
     games_s = g / r["median_s"]
     solve_s = max(r["median_s"] - gen["median_s"], 1e-9)
     stages_s = g * cfg["states"] * n / solve_s
-    print(f"  {1e3 * r['median_s']:.0f} ms: {games_s:,.0f} games/s (drawing the games alone: "
-          f"{1e3 * gen['median_s']:.0f} ms; solving: {g / solve_s:,.0f} games/s, {stages_s / 1e6:.2f} M stage "
-          f"games/s), compile {r['compile_s']:.1f} s (AOT {r['aot_compile_s']:.1f} s); max final residual "
-          f"{float(residual.max()):.1e}; game 0 vs (1): {check:.1e}")
+    print(
+        f"  {1e3 * r['median_s']:.0f} ms: {games_s:,.0f} games/s (drawing the games alone: "
+        f"{1e3 * gen['median_s']:.0f} ms; solving: {g / solve_s:,.0f} games/s, {stages_s / 1e6:.2f} M stage "
+        f"games/s), compile {r['compile_s']:.1f} s (AOT {r['aot_compile_s']:.1f} s); max final residual "
+        f"{float(residual.max()):.1e}; game 0 vs (1): {check:.1e}"
+    )
     if check > 1e-5:
         raise AssertionError(f"batched game 0 differs from the single-game solve by {check:.3g}")
-    summary["batch"] = dict(games=g, iterations=n, chunk=chunk, timing=r, games_per_s=games_s,
-                            generation_timing=gen, solve_games_per_s=g / solve_s,
-                            stage_games_per_s=stages_s, max_residual=float(residual.max()), check=check)
-    rows.append(dict(section="batch_lax_map", implementation="ours", games=g, iterations=n,
-                     median_s=r["median_s"], games_per_s=games_s, stage_games_per_s=stages_s,
-                     generation_s=gen["median_s"],
-                     compile_s=r["compile_s"], aot_compile_s=r["aot_compile_s"]))
+    summary["batch"] = dict(
+        games=g,
+        iterations=n,
+        chunk=chunk,
+        timing=r,
+        games_per_s=games_s,
+        generation_timing=gen,
+        solve_games_per_s=g / solve_s,
+        stage_games_per_s=stages_s,
+        max_residual=float(residual.max()),
+        check=check,
+    )
+    rows.append(
+        dict(
+            section="batch_lax_map",
+            implementation="ours",
+            games=g,
+            iterations=n,
+            median_s=r["median_s"],
+            games_per_s=games_s,
+            stage_games_per_s=stages_s,
+            generation_s=gen["median_s"],
+            compile_s=r["compile_s"],
+            aot_compile_s=r["aot_compile_s"],
+        )
+    )
 
     gv = cfg["vmap_games"]
     r = time_jitted(lambda: jax.jit(jax.vmap(solve)), keys[:gv], repeats=args.batch_repeats)
@@ -180,9 +260,18 @@ def bench_batch(cfg, args, rows, summary, single_values):
     games_s = gv / r["median_s"]
     print(f"  plain jax.vmap over {gv:,} games: {1e3 * r['median_s']:.0f} ms, {games_s:,.0f} games/s")
     summary["vmap"] = dict(games=gv, iterations=n, timing=r, games_per_s=games_s)
-    rows.append(dict(section="batch_vmap", implementation="ours", games=gv, iterations=n,
-                     median_s=r["median_s"], games_per_s=games_s,
-                     stage_games_per_s=gv * cfg["states"] * n / r["median_s"], compile_s=r["compile_s"]))
+    rows.append(
+        dict(
+            section="batch_vmap",
+            implementation="ours",
+            games=gv,
+            iterations=n,
+            median_s=r["median_s"],
+            games_per_s=games_s,
+            stage_games_per_s=gv * cfg["states"] * n / r["median_s"],
+            compile_s=r["compile_s"],
+        )
+    )
 
 
 def main(argv=None):
@@ -200,9 +289,22 @@ def main(argv=None):
     acct.finish(info)
     summary["machine"] = info
     stem = "bench_markov_quick" if args.quick else "bench_markov"
-    fields = ["section", "implementation", "games", "iterations", "median_s", "generation_s", "us_per_iteration",
-              "games_per_s",
-              "stage_games_per_s", "compile_s", "aot_compile_s", "max_value_diff", "nash_conv", "ratio"]
+    fields = [
+        "section",
+        "implementation",
+        "games",
+        "iterations",
+        "median_s",
+        "generation_s",
+        "us_per_iteration",
+        "games_per_s",
+        "stage_games_per_s",
+        "compile_s",
+        "aot_compile_s",
+        "max_value_diff",
+        "nash_conv",
+        "ratio",
+    ]
     write_results(stem, summary, rows, fields, info["wall_s"])
 
 

@@ -24,6 +24,7 @@ import numpy as np
 
 from jaxgames import markov
 from solvers.core import random_policy
+
 from _common import time_alternating
 
 STEPS = {1: 10_000, 1024: 1_000, 16384: 200}
@@ -78,21 +79,33 @@ def main():
     for batch, steps in STEPS.items():
         if args.quick:
             steps = max(steps // 5, 20)
-        (t_ours, compile_s), = time_alternating([ours(game, policy, batch, steps)], int, repeats)
+        ((t_ours, compile_s),) = time_alternating([ours(game, policy, batch, steps)], int, repeats)
         peer_steps = min(steps, 1000)
-        (t_peer, _), = time_alternating([numpy_peer(game, policy, batch, peer_steps)], int, max(repeats - 2, 1))
-        row = dict(batch=batch, steps=steps, ours_steps_per_s=batch * steps / t_ours,
-                   ours_compile_s=compile_s, numpy_steps_per_s=batch * peer_steps / t_peer)
+        ((t_peer, _),) = time_alternating([numpy_peer(game, policy, batch, peer_steps)], int, max(repeats - 2, 1))
+        row = dict(
+            batch=batch,
+            steps=steps,
+            ours_steps_per_s=batch * steps / t_ours,
+            ours_compile_s=compile_s,
+            numpy_steps_per_s=batch * peer_steps / t_peer,
+        )
         row["speedup"] = row["ours_steps_per_s"] / row["numpy_steps_per_s"]
         rows.append(row)
-        print(f"batch {batch:6d}: ours {row['ours_steps_per_s']:.3e} steps/s (compile {compile_s:.2f} s), "
-              f"numpy {row['numpy_steps_per_s']:.3e} steps/s, x{row['speedup']:.1f}")
+        print(
+            f"batch {batch:6d}: ours {row['ours_steps_per_s']:.3e} steps/s (compile {compile_s:.2f} s), "
+            f"numpy {row['numpy_steps_per_s']:.3e} steps/s, x{row['speedup']:.1f}"
+        )
     out = Path(__file__).resolve().parent / "results"
     out.mkdir(exist_ok=True)
-    result = dict(benchmark="markov_env", game="random_zero_sum(64 states, 4x4 actions, branching 4)",
-                  machine=platform.processor() or platform.machine(), jax=jax.__version__,
-                  quick=args.quick, rows=rows)
-    name = "markov_env_quick.json" if args.quick else "markov_env.json"   # a smoke run keeps the full figures
+    result = dict(
+        benchmark="markov_env",
+        game="random_zero_sum(64 states, 4x4 actions, branching 4)",
+        machine=platform.processor() or platform.machine(),
+        jax=jax.__version__,
+        quick=args.quick,
+        rows=rows,
+    )
+    name = "markov_env_quick.json" if args.quick else "markov_env.json"  # a smoke run keeps the full figures
     (out / name).write_text(json.dumps(result, indent=2))
     print(f"written {out / name}")
 

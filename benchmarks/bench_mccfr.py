@@ -50,20 +50,27 @@ import pyspiel
 
 import jaxgames
 import solvers
-from _common import RESULTS_DIR, standard_parser, start_run, time_blocks, write_results
 from jaxgames.efg.env import EFGEnv
 from jaxgames.efg.openspiel import infoset_map
 from solvers.sampled.mccfr import external_sampling_mccfr, outcome_sampling_mccfr
 
+from _common import RESULTS_DIR, standard_parser, start_run, time_blocks, write_results
+
 #: OpenSpiel's own test bounds (NashConv after the iterations), checked on the median of the seeds
-BOUNDS = {("os", "kuhn_poker"): (10_000, 0.17), ("os", "leduc_poker"): (10_000, 3.07),
-          ("es", "kuhn_poker"): (1_000, 0.05), ("es", "leduc_poker"): (1_000, 2.5)}
+BOUNDS = {
+    ("os", "kuhn_poker"): (10_000, 0.17),
+    ("os", "leduc_poker"): (10_000, 3.07),
+    ("es", "kuhn_poker"): (1_000, 0.05),
+    ("es", "leduc_poker"): (1_000, 2.5),
+}
 #: "no worse than C++": our median NashConv <= C++ median * (1 + SAME_RTOL) at equal iterations
 #: (seed-to-seed spread: the 16-seed medians of one solver differ by ~20% between seed sets)
 SAME_RTOL = 0.25
 FACTORIES = {"os": outcome_sampling_mccfr, "es": external_sampling_mccfr}
-CPP = {"os": lambda game, seed: pyspiel.OutcomeSamplingMCCFRSolver(game, 0.6, seed),
-       "es": lambda game, seed: pyspiel.ExternalSamplingMCCFRSolver(game, seed)}
+CPP = {
+    "os": lambda game, seed: pyspiel.OutcomeSamplingMCCFRSolver(game, 0.6, seed),
+    "es": lambda game, seed: pyspiel.ExternalSamplingMCCFRSolver(game, seed),
+}
 NAMES = {"os": "outcome sampling", "es": "external sampling"}
 
 FULL = dict(
@@ -79,10 +86,11 @@ QUICK = dict(
     budget={"os": 400_000, "es": 20_000},
     sim_batch=1024,
 )
-EVALS = 40   # NashConv evaluations per batched run
+EVALS = 40  # NashConv evaluations per batched run
 
 
 # ----------------------------------------------------------------------------- helpers
+
 
 class CppNashConv:
     """Exact NashConv of an OpenSpiel MCCFR solver's average policy, through our arrays."""
@@ -94,14 +102,14 @@ class CppNashConv:
 
     def __call__(self, solver) -> float:
         avg = solver.average_policy()
-        with _quiet_stderr():   # pyspiel prints every unvisited information state it is asked for
+        with _quiet_stderr():  # pyspiel prints every unvisited information state it is asked for
             policy = self._arrays(avg)
         return float(self.nash_conv(tuple(policy)))
 
     def _arrays(self, avg):
         policy = []
         for p, mask in enumerate(self.game.tree.legal):
-            probs = mask / mask.sum(-1, keepdims=True)          # uniform at unvisited information sets
+            probs = mask / mask.sum(-1, keepdims=True)  # uniform at unvisited information sets
             for info, key in self.keys[p].items():
                 try:
                     pairs = avg.get_state_policy(key)
@@ -157,13 +165,16 @@ def timed(compiled, key):
 
 # ----------------------------------------------------------------------------- (1) batch size 1
 
+
 def bench_equal_iterations(kind, name, game, cfg, repeats, rows, summary):
     checkpoints = cfg["checkpoints"][kind]
     spiel = pyspiel.load_game(name)
     cpp_nc = CppNashConv(game, spiel)
-    print(f"\n(1) {NAMES[kind]} on {name}, batch size 1: NashConv / wall time at {checkpoints} iterations, "
-          f"median of {repeats} seeds")
-    cpp = np.array([run_cpp(kind, spiel, cpp_nc, checkpoints, seed) for seed in range(repeats)])   # [R, C, 2]
+    print(
+        f"\n(1) {NAMES[kind]} on {name}, batch size 1: NashConv / wall time at {checkpoints} iterations, "
+        f"median of {repeats} seeds"
+    )
+    cpp = np.array([run_cpp(kind, spiel, cpp_nc, checkpoints, seed) for seed in range(repeats)])  # [R, C, 2]
 
     steps, every = checkpoints[-1], checkpoints[0]
     compiled, compile_s = compile_run(FACTORIES[kind](), game, steps, every)
@@ -178,9 +189,15 @@ def bench_equal_iterations(kind, name, game, cfg, repeats, rows, summary):
     us_step = 1e6 * wall / steps
 
     out = summary.setdefault("equal_iterations", {}).setdefault(kind, {})[name] = {
-        "checkpoints": list(checkpoints), "compile_s": compile_s, "ours_wall_s": wall, "ours_us_per_iteration": us_step,
-        "ours_iterations_per_s": 1e6 / us_step, "ours_nash_conv": ours.tolist(), "cpp_nash_conv": cpp[:, :, 0].tolist(),
-        "cpp_elapsed_s": cpp[:, :, 1].tolist()}
+        "checkpoints": list(checkpoints),
+        "compile_s": compile_s,
+        "ours_wall_s": wall,
+        "ours_us_per_iteration": us_step,
+        "ours_iterations_per_s": 1e6 / us_step,
+        "ours_nash_conv": ours.tolist(),
+        "cpp_nash_conv": cpp[:, :, 0].tolist(),
+        "cpp_elapsed_s": cpp[:, :, 1].tolist(),
+    }
     cpp_rate = checkpoints[-1] / float(np.median(cpp[:, -1, 1]))
     out["cpp_iterations_per_s"] = cpp_rate
     print(f"  {'iterations':>10} {'ours NashConv':>14} {'C++ NashConv':>13} {'ours/C++':>9}")
@@ -190,35 +207,67 @@ def bench_equal_iterations(kind, name, game, cfg, repeats, rows, summary):
         ok = o <= t * (1 + SAME_RTOL)
         verdicts.append(ok)
         print(f"  {c:>10,} {o:>14.4f} {t:>13.4f} {o / t:>9.2f}  {'ok' if ok else 'WORSE'}")
-        rows.append(dict(section="batch_size_1", algorithm=kind, game=name, implementation="ours", batch_size=1,
-                         iterations=c, nash_conv=o, iters_per_s=1e6 / us_step, compile_s=compile_s))
-        rows.append(dict(section="batch_size_1", algorithm=kind, game=name, implementation="openspiel_cpp",
-                         iterations=c, nash_conv=t, iters_per_s=cpp_rate))
+        rows.append(
+            dict(
+                section="batch_size_1",
+                algorithm=kind,
+                game=name,
+                implementation="ours",
+                batch_size=1,
+                iterations=c,
+                nash_conv=o,
+                iters_per_s=1e6 / us_step,
+                compile_s=compile_s,
+            )
+        )
+        rows.append(
+            dict(
+                section="batch_size_1",
+                algorithm=kind,
+                game=name,
+                implementation="openspiel_cpp",
+                iterations=c,
+                nash_conv=t,
+                iters_per_s=cpp_rate,
+            )
+        )
     out["no_worse_than_cpp"] = all(verdicts)
-    print(f"  speed: ours {1e6 / us_step:,.0f} it/s ({us_step:.1f} us/it, compile {compile_s:.1f} s apart), "
-          f"C++ {cpp_rate:,.0f} it/s: ours/C++ {1e6 / us_step / cpp_rate:.2f}x")
+    print(
+        f"  speed: ours {1e6 / us_step:,.0f} it/s ({us_step:.1f} us/it, compile {compile_s:.1f} s apart), "
+        f"C++ {cpp_rate:,.0f} it/s: ours/C++ {1e6 / us_step / cpp_rate:.2f}x"
+    )
     bound = BOUNDS.get((kind, name))
     if bound and bound[0] in checkpoints:
         j = checkpoints.index(bound[0])
         med = float(np.median(ours[:, j]))
-        out["openspiel_bound"] = dict(iterations=bound[0], bound=bound[1], ours_median=med,
-                                      ours_max=float(ours[:, j].max()), ok=med <= bound[1])
-        print(f"  OpenSpiel's test bound: NashConv <= {bound[1]} after {bound[0]:,} iterations: ours median "
-              f"{med:.4f}, max {ours[:, j].max():.4f}: {'ok' if med <= bound[1] else 'FAILED'}")
+        out["openspiel_bound"] = dict(
+            iterations=bound[0], bound=bound[1], ours_median=med, ours_max=float(ours[:, j].max()), ok=med <= bound[1]
+        )
+        print(
+            f"  OpenSpiel's test bound: NashConv <= {bound[1]} after {bound[0]:,} iterations: ours median "
+            f"{med:.4f}, max {ours[:, j].max():.4f}: {'ok' if med <= bound[1] else 'FAILED'}"
+        )
         if med > bound[1] * 1.5:
-            raise AssertionError(f"{kind} on {name}: median NashConv {med:.4g} after {bound[0]} iterations is far "
-                                 f"above OpenSpiel's bound {bound[1]}; refusing to report the speed of a wrong solver")
+            raise AssertionError(
+                f"{kind} on {name}: median NashConv {med:.4g} after {bound[0]} iterations is far "
+                f"above OpenSpiel's bound {bound[1]}; refusing to report the speed of a wrong solver"
+            )
     return out
 
 
 # ----------------------------------------------------------------------------- (2) batched
 
+
 def bench_batched(kind, name, game, cfg, repeats, rows, summary, target, cpp_time, cpp_traversal_rate):
     out = summary.setdefault("batched", {}).setdefault(kind, {})
-    print(f"\n(2) {NAMES[kind]} on {name}, batched: time to the C++ solver's NashConv {target:.4f} "
-          f"(C++: {cpp_time:.3f} s) and traversals/s (C++: {cpp_traversal_rate:,.0f})")
-    print(f"  {'batch':>6} {'steps':>7} {'compile s':>9} {'traversals/s':>13} {'x C++':>6} {'final NC':>9} "
-          f"{'time to target':>15} {'/ C++ time':>10}")
+    print(
+        f"\n(2) {NAMES[kind]} on {name}, batched: time to the C++ solver's NashConv {target:.4f} "
+        f"(C++: {cpp_time:.3f} s) and traversals/s (C++: {cpp_traversal_rate:,.0f})"
+    )
+    print(
+        f"  {'batch':>6} {'steps':>7} {'compile s':>9} {'traversals/s':>13} {'x C++':>6} {'final NC':>9} "
+        f"{'time to target':>15} {'/ C++ time':>10}"
+    )
     n = game.num_players
     for batch in cfg["batches"][kind]:
         steps = max(EVALS, math.ceil(cfg["budget"][kind] / batch))
@@ -234,18 +283,42 @@ def bench_batched(kind, name, game, cfg, repeats, rows, summary, target, cpp_tim
         to_target = float(step_of[hit[0]] * wall / steps) if len(hit) else None
         shown = f"{to_target:.3f} s" if to_target is not None else "not reached"
         ratio = to_target / cpp_time if to_target is not None else None
-        print(f"  {batch:>6} {steps:>7} {compile_s:>9.1f} {rate:>13,.0f} {rate / cpp_traversal_rate:>6.2f} "
-              f"{nash_conv[-1]:>9.4f} {shown:>15} {('%.2f' % ratio) if ratio else '-':>10}")
+        print(
+            f"  {batch:>6} {steps:>7} {compile_s:>9.1f} {rate:>13,.0f} {rate / cpp_traversal_rate:>6.2f} "
+            f"{nash_conv[-1]:>9.4f} {shown:>15} {(f'{ratio:.2f}') if ratio else '-':>10}"
+        )
         out.setdefault(name, {})[str(batch)] = dict(
-            steps=steps, eval_every=every, compile_s=compile_s, wall_s=wall, traversals_per_s=rate,
-            ratio_cpp_traversals=rate / cpp_traversal_rate, step=step_of.tolist(), nash_conv=nash_conv.tolist(),
-            seconds_per_step=wall / steps, time_to_cpp_nash_conv_s=to_target, ratio_cpp_time=ratio)
-        rows.append(dict(section="batched", algorithm=kind, game=name, implementation="ours", batch_size=batch,
-                         iterations=steps * batch, nash_conv=float(nash_conv[-1]), iters_per_s=rate / n,
-                         compile_s=compile_s, median_s=wall, time_to_target_s=to_target))
+            steps=steps,
+            eval_every=every,
+            compile_s=compile_s,
+            wall_s=wall,
+            traversals_per_s=rate,
+            ratio_cpp_traversals=rate / cpp_traversal_rate,
+            step=step_of.tolist(),
+            nash_conv=nash_conv.tolist(),
+            seconds_per_step=wall / steps,
+            time_to_cpp_nash_conv_s=to_target,
+            ratio_cpp_time=ratio,
+        )
+        rows.append(
+            dict(
+                section="batched",
+                algorithm=kind,
+                game=name,
+                implementation="ours",
+                batch_size=batch,
+                iterations=steps * batch,
+                nash_conv=float(nash_conv[-1]),
+                iters_per_s=rate / n,
+                compile_s=compile_s,
+                median_s=wall,
+                time_to_target_s=to_target,
+            )
+        )
 
 
 # ----------------------------------------------------------------------------- (3) analysis
+
 
 def analyse(game, cfg, summary):
     """The simulator alone: ``L`` vmapped ``env.step`` calls on random legal actions for ``B x N``
@@ -275,18 +348,27 @@ def analyse(game, cfg, summary):
     jax.block_until_ready(step(state))
     t_step = time_blocks(lambda: jax.block_until_ready(step(state)), 5)["median_s"]
     share = t_sim / t_step
-    print(f"\n(3) outcome sampling on {game.name}, batch {batch}: one step {1e3 * t_step:.2f} ms; the simulator "
-          f"alone ({length} x {n * batch:,} env.step calls, random legal actions) {1e3 * t_sim:.2f} ms = "
-          f"{100 * share:.0f}% of it; {1e9 * t_step / (length * n * batch):.0f} ns per episode step")
-    summary["analysis"] = dict(batch_size=batch, step_s=t_step, simulator_s=t_sim, simulator_share=share,
-                               ns_per_episode_step=1e9 * t_step / (length * n * batch))
+    print(
+        f"\n(3) outcome sampling on {game.name}, batch {batch}: one step {1e3 * t_step:.2f} ms; the simulator "
+        f"alone ({length} x {n * batch:,} env.step calls, random legal actions) {1e3 * t_sim:.2f} ms = "
+        f"{100 * share:.0f}% of it; {1e9 * t_step / (length * n * batch):.0f} ns per episode step"
+    )
+    summary["analysis"] = dict(
+        batch_size=batch,
+        step_s=t_step,
+        simulator_s=t_sim,
+        simulator_share=share,
+        ns_per_episode_step=1e9 * t_step / (length * n * batch),
+    )
 
 
 # ----------------------------------------------------------------------------- plot
 
+
 def plot(summary, path):
     try:
         import matplotlib
+
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except Exception as err:  # noqa: BLE001
@@ -301,8 +383,9 @@ def plot(summary, path):
         cpp_nc = np.median(np.array(eq["cpp_nash_conv"]), axis=0)
         ax.loglog(cpp_t, cpp_nc, "ko-", label="OpenSpiel C++")
         ours_nc = np.median(np.array(eq["ours_nash_conv"]), axis=0)
-        ax.loglog(np.array(eq["checkpoints"]) * eq["ours_us_per_iteration"] * 1e-6, ours_nc, "s--",
-                  label="ours, batch 1")
+        ax.loglog(
+            np.array(eq["checkpoints"]) * eq["ours_us_per_iteration"] * 1e-6, ours_nc, "s--", label="ours, batch 1"
+        )
         for batch, r in summary.get("batched", {}).get(kind, {}).get(name, {}).items():
             if batch == "cpp":
                 continue
@@ -317,6 +400,7 @@ def plot(summary, path):
 
 
 # ----------------------------------------------------------------------------- main
+
 
 def main(argv=None):
     parser = standard_parser(__doc__)
@@ -334,25 +418,50 @@ def main(argv=None):
         target = float(np.median(np.array(eq["cpp_nash_conv"])[:, -1]))
         cpp_time = float(np.median(np.array(eq["cpp_elapsed_s"])[:, -1]))
         cpp_rate = eq["cpp_iterations_per_s"] * games["leduc_poker"].num_players
-        bench_batched(kind, "leduc_poker", games["leduc_poker"], cfg, args.repeats, rows, summary, target,
-                      cpp_time, cpp_rate)
+        bench_batched(
+            kind, "leduc_poker", games["leduc_poker"], cfg, args.repeats, rows, summary, target, cpp_time, cpp_rate
+        )
         summary["batched"][kind]["leduc_poker"]["cpp"] = dict(
-            iterations=eq["checkpoints"][-1], nash_conv=target, time_s=cpp_time, traversals_per_s=cpp_rate)
+            iterations=eq["checkpoints"][-1], nash_conv=target, time_s=cpp_time, traversals_per_s=cpp_rate
+        )
     if not args.no_analysis:
         analyse(games["leduc_poker"], cfg, summary)
 
     cpu.finish(info)
     stem = "bench_mccfr_quick" if args.quick else "bench_mccfr"
-    command = "python benchmarks/bench_mccfr.py" + (" --quick" if args.quick else "") + \
-        (f" --repeats {args.repeats}" if args.repeats != 5 else "") + \
-        (f" --wait-idle {args.wait_idle:g}" if args.wait_idle else "") + (" --no-analysis" if args.no_analysis else "")
-    payload = {"command": command, "mode": "quick" if args.quick else "full", "repeats": args.repeats,
-               "config": {k: {a: list(v) if isinstance(v, tuple) else v for a, v in d.items()}
-                          if isinstance(d, dict) else d for k, d in cfg.items()},
-               "bounds": {"/".join(k): v for k, v in BOUNDS.items()}, "machine": info, "summary": summary,
-               "rows": rows}
-    fields = ["section", "algorithm", "game", "implementation", "batch_size", "iterations", "nash_conv",
-              "iters_per_s", "median_s", "compile_s", "time_to_target_s"]
+    command = (
+        "python benchmarks/bench_mccfr.py"
+        + (" --quick" if args.quick else "")
+        + (f" --repeats {args.repeats}" if args.repeats != 5 else "")
+        + (f" --wait-idle {args.wait_idle:g}" if args.wait_idle else "")
+        + (" --no-analysis" if args.no_analysis else "")
+    )
+    payload = {
+        "command": command,
+        "mode": "quick" if args.quick else "full",
+        "repeats": args.repeats,
+        "config": {
+            k: {a: list(v) if isinstance(v, tuple) else v for a, v in d.items()} if isinstance(d, dict) else d
+            for k, d in cfg.items()
+        },
+        "bounds": {"/".join(k): v for k, v in BOUNDS.items()},
+        "machine": info,
+        "summary": summary,
+        "rows": rows,
+    }
+    fields = [
+        "section",
+        "algorithm",
+        "game",
+        "implementation",
+        "batch_size",
+        "iterations",
+        "nash_conv",
+        "iters_per_s",
+        "median_s",
+        "compile_s",
+        "time_to_target_s",
+    ]
     write_results(stem, payload, rows, fields, info["wall_s"])
     plot(summary, RESULTS_DIR / f"{stem}.png")
 

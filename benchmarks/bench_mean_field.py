@@ -39,8 +39,9 @@ from open_spiel.python.mfg.algorithms import mirror_descent as os_md
 from open_spiel.python.mfg.algorithms import nash_conv as os_nash_conv
 
 import solvers
-from _common import standard_parser, start_run, time_blocks, time_jitted, write_results
 from jaxgames.mean_field import crowd_modelling
+
+from _common import standard_parser, start_run, time_blocks, time_jitted, write_results
 
 TARGET = 500.0  # speed target: iterations/s ratio ours / OpenSpiel
 FULL = dict(block={"fictitious_play": 20, "mirror_descent": 50}, sweep=(40, 25), sweep_iters=200)
@@ -72,19 +73,40 @@ def bench_iterations(game, spiel, cfg, repeats, rows, summary):
         peer_us = 1e6 * t["median_s"] / block
         peer_expl = float(os_nash_conv.NashConv(spiel, algo.get_policy()).nash_conv())
         ratio = peer_us / ours_us
-        print(f"  ours (jit)          : {ours_us:10.2f} us/it  compile {r['compile_s']:.2f} s "
-              f"(AOT {r['aot_compile_s']:.2f} s)  exploitability {ours_expl:.4e}")
+        print(
+            f"  ours (jit)          : {ours_us:10.2f} us/it  compile {r['compile_s']:.2f} s "
+            f"(AOT {r['aot_compile_s']:.2f} s)  exploitability {ours_expl:.4e}"
+        )
         print(f"  OpenSpiel (Python)  : {peer_us:10.2f} us/it  exploitability {peer_expl:.4e}")
-        print(f"  speed-up            : {ratio:10.0f}x  (target {TARGET:.0f}x: {'met' if ratio >= TARGET else 'MISSED'})")
-        summary[name] = dict(iterations=n, ours_us_per_iter=ours_us, openspiel_us_per_iter=peer_us,
-                             speedup=ratio, target=TARGET, ours_exploitability=ours_expl,
-                             openspiel_exploitability=peer_expl, ours_times_s=r["times_s"],
-                             openspiel_times_s=t["times_s"], compile_s=r["compile_s"],
-                             aot_compile_s=r["aot_compile_s"])
+        print(
+            f"  speed-up            : {ratio:10.0f}x  (target {TARGET:.0f}x: {'met' if ratio >= TARGET else 'MISSED'})"
+        )
+        summary[name] = dict(
+            iterations=n,
+            ours_us_per_iter=ours_us,
+            openspiel_us_per_iter=peer_us,
+            speedup=ratio,
+            target=TARGET,
+            ours_exploitability=ours_expl,
+            openspiel_exploitability=peer_expl,
+            ours_times_s=r["times_s"],
+            openspiel_times_s=t["times_s"],
+            compile_s=r["compile_s"],
+            aot_compile_s=r["aot_compile_s"],
+        )
         for impl, us, expl in (("ours", ours_us, ours_expl), ("openspiel", peer_us, peer_expl)):
-            rows.append(dict(section="iterations", solver=name, implementation=impl, iterations=n,
-                             us_per_iter=us, iters_per_s=1e6 / us, exploitability=expl,
-                             compile_s=r["compile_s"] if impl == "ours" else ""))
+            rows.append(
+                dict(
+                    section="iterations",
+                    solver=name,
+                    implementation=impl,
+                    iterations=n,
+                    us_per_iter=us,
+                    iters_per_s=1e6 / us,
+                    exploitability=expl,
+                    compile_s=r["compile_s"] if impl == "ours" else "",
+                )
+            )
 
 
 def _sweep_fn(num_steps):
@@ -92,6 +114,7 @@ def _sweep_fn(num_steps):
         game = crowd_modelling(crowd_aversion=aversion)
         solver = solvers.mirror_descent(learning_rate=lr, output="last", alternating=False)
         return solvers.run(solver, game, num_steps, eval_every=num_steps)[1].exploitability[-1]
+
     return one
 
 
@@ -101,8 +124,10 @@ def bench_sweep(cfg, repeats, rows, summary):
     aversion, lr = jnp.meshgrid(jnp.geomspace(0.1, 4.0, na), jnp.geomspace(0.03, 3.0, nl), indexing="ij")
     aversion, lr = aversion.ravel(), lr.ravel()
     configs = aversion.size
-    print(f"\n(2) sweep: {configs} (crowd aversion, learning rate) configurations x {iters} mirror-descent "
-          f"iterations + final exploitability, one jit(vmap) call")
+    print(
+        f"\n(2) sweep: {configs} (crowd aversion, learning rate) configurations x {iters} mirror-descent "
+        f"iterations + final exploitability, one jit(vmap) call"
+    )
     one = _sweep_fn(iters)
     r = time_jitted(lambda: jax.jit(jax.vmap(one)), aversion, lr, repeats=repeats)
     expl = np.asarray(r.pop("output"))
@@ -112,30 +137,75 @@ def bench_sweep(cfg, repeats, rows, summary):
     single_rate = 1.0 / single["median_s"]
     os_iter_us = summary.get("mirror_descent", {}).get("openspiel_us_per_iter")
     spiel = pyspiel.load_game("mfg_crowd_modelling")
-    t_nc = time_blocks(lambda: os_nash_conv.NashConv(spiel, os_md.MirrorDescent(spiel).get_policy()).nash_conv(),
-                       repeats)["median_s"]
+    t_nc = time_blocks(
+        lambda: os_nash_conv.NashConv(spiel, os_md.MirrorDescent(spiel).get_policy()).nash_conv(), repeats
+    )["median_s"]
     os_rate = None if os_iter_us is None else 1.0 / (iters * os_iter_us * 1e-6 + t_nc)
-    print(f"  ours, vmapped       : {r['median_s']:.3f} s  -> {rate:,.0f} configurations/s "
-          f"({rate * iters:,.0f} game-iterations/s); compile {r['compile_s']:.2f} s (AOT {r['aot_compile_s']:.2f} s)")
-    print(f"  ours, one config    : {single['median_s'] * 1e3:.2f} ms -> {single_rate:,.0f} configurations/s "
-          f"(vmap gain {rate / single_rate:.1f}x)")
+    print(
+        f"  ours, vmapped       : {r['median_s']:.3f} s  -> {rate:,.0f} configurations/s "
+        f"({rate * iters:,.0f} game-iterations/s); compile {r['compile_s']:.2f} s (AOT {r['aot_compile_s']:.2f} s)"
+    )
+    print(
+        f"  ours, one config    : {single['median_s'] * 1e3:.2f} ms -> {single_rate:,.0f} configurations/s "
+        f"(vmap gain {rate / single_rate:.1f}x)"
+    )
     if os_rate:
-        print(f"  OpenSpiel (est.)    : {1 / os_rate:.2f} s per configuration -> {os_rate:.2f} configurations/s "
-              f"(ratio {rate / os_rate:,.0f}x)")
+        print(
+            f"  OpenSpiel (est.)    : {1 / os_rate:.2f} s per configuration -> {os_rate:.2f} configurations/s "
+            f"(ratio {rate / os_rate:,.0f}x)"
+        )
     good = int(np.sum(expl < 0.05))
-    print(f"  {good}/{configs} configurations reach exploitability < 0.05; "
-          f"{int(np.sum(~np.isfinite(expl)))} non-finite")
-    summary["sweep"] = dict(configurations=configs, iterations=iters, median_s=r["median_s"],
-                            configs_per_s=rate, single_config_per_s=single_rate, openspiel_configs_per_s=os_rate,
-                            openspiel_nash_conv_s=t_nc, compile_s=r["compile_s"], aot_compile_s=r["aot_compile_s"],
-                            times_s=r["times_s"], below_005=good)
-    rows.append(dict(section="sweep", solver="mirror_descent", implementation="ours_vmap", iterations=iters,
-                     configs=configs, median_s=r["median_s"], configs_per_s=rate, compile_s=r["compile_s"]))
-    rows.append(dict(section="sweep", solver="mirror_descent", implementation="ours_single", iterations=iters,
-                     configs=1, median_s=single["median_s"], configs_per_s=single_rate))
+    print(
+        f"  {good}/{configs} configurations reach exploitability < 0.05; {int(np.sum(~np.isfinite(expl)))} non-finite"
+    )
+    summary["sweep"] = dict(
+        configurations=configs,
+        iterations=iters,
+        median_s=r["median_s"],
+        configs_per_s=rate,
+        single_config_per_s=single_rate,
+        openspiel_configs_per_s=os_rate,
+        openspiel_nash_conv_s=t_nc,
+        compile_s=r["compile_s"],
+        aot_compile_s=r["aot_compile_s"],
+        times_s=r["times_s"],
+        below_005=good,
+    )
+    rows.append(
+        dict(
+            section="sweep",
+            solver="mirror_descent",
+            implementation="ours_vmap",
+            iterations=iters,
+            configs=configs,
+            median_s=r["median_s"],
+            configs_per_s=rate,
+            compile_s=r["compile_s"],
+        )
+    )
+    rows.append(
+        dict(
+            section="sweep",
+            solver="mirror_descent",
+            implementation="ours_single",
+            iterations=iters,
+            configs=1,
+            median_s=single["median_s"],
+            configs_per_s=single_rate,
+        )
+    )
     if os_rate:
-        rows.append(dict(section="sweep", solver="mirror_descent", implementation="openspiel_estimate",
-                         iterations=iters, configs=1, median_s=1 / os_rate, configs_per_s=os_rate))
+        rows.append(
+            dict(
+                section="sweep",
+                solver="mirror_descent",
+                implementation="openspiel_estimate",
+                iterations=iters,
+                configs=1,
+                median_s=1 / os_rate,
+                configs_per_s=os_rate,
+            )
+        )
 
 
 def main(argv=None):
@@ -147,14 +217,36 @@ def main(argv=None):
     bench_sweep(cfg, args.repeats, rows, summary)
     print(f"\n(total {time.perf_counter() - t0:.0f} s)")
     cpu.finish(info)
-    command = "python benchmarks/bench_mean_field.py" + (" --quick" if args.quick else "") + \
-        (f" --repeats {args.repeats}" if args.repeats != 5 else "") + \
-        (f" --wait-idle {args.wait_idle:g}" if args.wait_idle else "")
+    command = (
+        "python benchmarks/bench_mean_field.py"
+        + (" --quick" if args.quick else "")
+        + (f" --repeats {args.repeats}" if args.repeats != 5 else "")
+        + (f" --wait-idle {args.wait_idle:g}" if args.wait_idle else "")
+    )
     stem = "bench_mean_field_quick" if args.quick else "bench_mean_field"
-    payload = {"command": command, "mode": "quick" if args.quick else "full", "repeats": args.repeats,
-               "config": cfg, "target": TARGET, "machine": info, "summary": summary, "rows": rows}
-    fields = ["section", "solver", "implementation", "iterations", "configs", "median_s", "us_per_iter",
-              "iters_per_s", "configs_per_s", "compile_s", "exploitability"]
+    payload = {
+        "command": command,
+        "mode": "quick" if args.quick else "full",
+        "repeats": args.repeats,
+        "config": cfg,
+        "target": TARGET,
+        "machine": info,
+        "summary": summary,
+        "rows": rows,
+    }
+    fields = [
+        "section",
+        "solver",
+        "implementation",
+        "iterations",
+        "configs",
+        "median_s",
+        "us_per_iter",
+        "iters_per_s",
+        "configs_per_s",
+        "compile_s",
+        "exploitability",
+    ]
     write_results(stem, payload, rows, fields, info["wall_s"])
 
 

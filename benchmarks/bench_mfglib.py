@@ -43,8 +43,10 @@ print(json.dumps(out))
 def ours(n, T, K):
     game = beach_bar(size=n, horizon=T)
     out = {}
-    for name, solver in (("fictitious_play", solvers.fictitious_play(alternating=False)),
-                         ("mirror_descent", solvers.mirror_descent(1.0, output="last", alternating=False))):
+    for name, solver in (
+        ("fictitious_play", solvers.fictitious_play(alternating=False)),
+        ("mirror_descent", solvers.mirror_descent(1.0, output="last", alternating=False)),
+    ):
         f = jax.jit(lambda g, solver=solver: solvers.run(solver, g, K, eval_every=1)[1].exploitability)
         t = time.perf_counter()
         jax.block_until_ready(f(game))
@@ -67,15 +69,27 @@ def main():
     rows = []
     for size in args.sizes.split(","):
         n, T = map(int, size.split("x"))
-        theirs = json.loads(subprocess.run([args.mfglib_python, "-c", MFGLIB, str(n), str(T), str(args.iterations)],
-                                           capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1])
+        theirs = json.loads(
+            subprocess.run(
+                [args.mfglib_python, "-c", MFGLIB, str(n), str(T), str(args.iterations)],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            .stdout.strip()
+            .splitlines()[-1]
+        )
         mine = ours(n, T, args.iterations)
         for name in ("fictitious_play", "mirror_descent"):
             us, them = mine[name][0] * 1e6, theirs[name] * 1e6
-            rows.append(dict(n=n, T=T, solver=name, ours_us=us, mfglib_us=them, ratio=them / us,
-                             compile_s=mine[name][1]))
-            print(f"n={n:3d} T={T:3d} {name:16s} ours {us:9.1f} us/it (compile {mine[name][1]:.2f} s)  "
-                  f"mfglib {them:10.1f} us/it  ratio {them / us:7.0f}x", flush=True)
+            rows.append(
+                dict(n=n, T=T, solver=name, ours_us=us, mfglib_us=them, ratio=them / us, compile_s=mine[name][1])
+            )
+            print(
+                f"n={n:3d} T={T:3d} {name:16s} ours {us:9.1f} us/it (compile {mine[name][1]:.2f} s)  "
+                f"mfglib {them:10.1f} us/it  ratio {them / us:7.0f}x",
+                flush=True,
+            )
     print(json.dumps(rows))
 
 

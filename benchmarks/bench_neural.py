@@ -18,7 +18,7 @@ seeds' batches and divided by the number of seeds), and the exact NashConv of ea
 **Throughput.** Environment steps per second of one training step (rollout + updates) at batch
 1,024 and 16,384 (median of ``--repeats`` jitted calls, compile apart).
 
-Target (issue 12): a last-iterate learner (PPO or MMD-RL) reaches NashConv <= 0.3 on Leduc within
+Target: a last-iterate learner (PPO or MMD-RL) reaches NashConv <= 0.3 on Leduc within
 10 minutes; R-NaD's published curve is about 0.2 after 1M learner steps. Results go to
 ``benchmarks/results/bench_neural_curves[_quick]_<learners>.{json,csv,png}``.
 """
@@ -33,32 +33,51 @@ import optax
 
 import jaxgames
 import solvers
-from _common import (RESULTS_DIR, nash_conv_figure, save_figure, standard_parser, start_run, time_jitted,
-                     write_results)
 from solvers.neural.policy_gradient import mmd_rl, ppo
 from solvers.neural.rnad import rnad
+
+from _common import RESULTS_DIR, nash_conv_figure, save_figure, standard_parser, start_run, time_jitted, write_results
 
 LEARNERS = {
     "rnad": lambda batch: rnad(hidden_sizes=(128,), batch_size=batch, period=1000, target_rate=0.003),
     # R-NaD reporting OpenSpiel's post-processed policy (small probabilities dropped, rounded to 1/32)
-    "rnad_pp": lambda batch: rnad(hidden_sizes=(128,), batch_size=batch, period=1000, target_rate=0.003,
-                                  output_threshold=0.03, output_discretization=32),
+    "rnad_pp": lambda batch: rnad(
+        hidden_sizes=(128,),
+        batch_size=batch,
+        period=1000,
+        target_rate=0.003,
+        output_threshold=0.03,
+        output_discretization=32,
+    ),
     # R-NaD with a step size halved every 4,000 steps (an optax schedule)
-    "rnad_decay": lambda batch: rnad(hidden_sizes=(128,), batch_size=batch, period=1000, target_rate=0.003,
-                                     learning_rate=optax.exponential_decay(3e-3, 4000, 0.5)),
-    "mmd_rl": lambda batch: mmd_rl(hidden_sizes=(128, 128), batch_size=batch, learning_rate=3e-3,
-                                   magnet_coef=0.1, proximity=0.5, magnet_every=100),
+    "rnad_decay": lambda batch: rnad(
+        hidden_sizes=(128,),
+        batch_size=batch,
+        period=1000,
+        target_rate=0.003,
+        learning_rate=optax.exponential_decay(3e-3, 4000, 0.5),
+    ),
+    "mmd_rl": lambda batch: mmd_rl(
+        hidden_sizes=(128, 128), batch_size=batch, learning_rate=3e-3, magnet_coef=0.1, proximity=0.5, magnet_every=100
+    ),
     "ppo": lambda batch: ppo(hidden_sizes=(128, 128), batch_size=batch, learning_rate=3e-3, entropy_coef=0.02),
 }
 #: learner steps per chunk (between evaluations) and batch size per learner: R-NaD takes one Adam
 #: step per batch of 256 episodes, the PPO family two epochs of four minibatches per 1,024.
-SETTINGS = {"rnad": (1000, 256), "rnad_pp": (1000, 256), "rnad_decay": (1000, 256), "mmd_rl": (50, 1024), "ppo": (50, 1024)}
+SETTINGS = {
+    "rnad": (1000, 256),
+    "rnad_pp": (1000, 256),
+    "rnad_decay": (1000, 256),
+    "mmd_rl": (50, 1024),
+    "ppo": (50, 1024),
+}
 GAMES = {"kuhn_poker": jaxgames.kuhn_poker, "leduc_poker": jaxgames.leduc_poker}
 
 
 def decisions_per_step(solver, game, key) -> float:
     """Mean player decisions per training step (whole episodes of ``batch_size`` environments)."""
     from solvers.neural.common import trajectory_rows
+
     env = jaxgames.make_env(game, autoreset=False)
     batch = 4096
     _, traj = jaxgames.rollout(key, env, None, game.tree.max_depth, batch_size=batch)
@@ -85,19 +104,39 @@ def curve(game_name: str, learner: str, batch: int, seeds: int, chunk: int, budg
         elif len(rows) == 1:
             compile_s = max(compile_s - dt, 0.0)
         nash_conv = np.asarray(trace.nash_conv)[:, -1]
-        rows.append({"section": "curve", "game": game_name, "learner": learner, "step": steps,
-                     "env_steps": steps * batch * per_episode, "wall_s": time.perf_counter() - t0,
-                     "nash_conv_median": float(np.median(nash_conv)), "nash_conv_min": float(nash_conv.min()),
-                     "nash_conv_max": float(nash_conv.max())})
-        print(f"  {game_name:12s} {learner:7s} step {steps:6d}  {rows[-1]['env_steps']:.3g} env steps  "
-              f"{rows[-1]['wall_s']:7.1f} s  NashConv median {rows[-1]['nash_conv_median']:.4f} "
-              f"[{nash_conv.min():.4f}, {nash_conv.max():.4f}]", flush=True)
+        rows.append(
+            {
+                "section": "curve",
+                "game": game_name,
+                "learner": learner,
+                "step": steps,
+                "env_steps": steps * batch * per_episode,
+                "wall_s": time.perf_counter() - t0,
+                "nash_conv_median": float(np.median(nash_conv)),
+                "nash_conv_min": float(nash_conv.min()),
+                "nash_conv_max": float(nash_conv.max()),
+            }
+        )
+        print(
+            f"  {game_name:12s} {learner:7s} step {steps:6d}  {rows[-1]['env_steps']:.3g} env steps  "
+            f"{rows[-1]['wall_s']:7.1f} s  NashConv median {rows[-1]['nash_conv_median']:.4f} "
+            f"[{nash_conv.min():.4f}, {nash_conv.max():.4f}]",
+            flush=True,
+        )
         if rows[-1]["wall_s"] >= budget_s:
             break
-    summary = {"game": game_name, "learner": learner, "batch_size": batch, "seeds": seeds, "compile_s": compile_s,
-               "final_nash_conv_median": rows[-1]["nash_conv_median"],
-               "best_nash_conv_median": min(r["nash_conv_median"] for r in rows),
-               "wall_s": rows[-1]["wall_s"], "env_steps": rows[-1]["env_steps"], "steps": steps}
+    summary = {
+        "game": game_name,
+        "learner": learner,
+        "batch_size": batch,
+        "seeds": seeds,
+        "compile_s": compile_s,
+        "final_nash_conv_median": rows[-1]["nash_conv_median"],
+        "best_nash_conv_median": min(r["nash_conv_median"] for r in rows),
+        "wall_s": rows[-1]["wall_s"],
+        "env_steps": rows[-1]["env_steps"],
+        "steps": steps,
+    }
     return rows, summary
 
 
@@ -108,10 +147,20 @@ def throughput(game_name: str, learner: str, batch: int, repeats: int) -> dict:
     state = solver.init(game, jax.random.key(0))
     timing = time_jitted(lambda: jax.jit(solver.step, static_argnums=()), game, state, repeats=repeats)
     env_steps = batch * per_episode
-    out = {"section": "throughput", "game": game_name, "learner": learner, "batch_size": batch,
-           "step_s": timing["median_s"], "compile_s": timing["compile_s"], "env_steps_per_s": env_steps / timing["median_s"]}
-    print(f"  {game_name:12s} {learner:7s} batch {batch:6d}  {timing['median_s'] * 1e3:8.1f} ms/step  "
-          f"{out['env_steps_per_s']:.3g} env steps/s  (compile {timing['compile_s']:.1f} s)", flush=True)
+    out = {
+        "section": "throughput",
+        "game": game_name,
+        "learner": learner,
+        "batch_size": batch,
+        "step_s": timing["median_s"],
+        "compile_s": timing["compile_s"],
+        "env_steps_per_s": env_steps / timing["median_s"],
+    }
+    print(
+        f"  {game_name:12s} {learner:7s} batch {batch:6d}  {timing['median_s'] * 1e3:8.1f} ms/step  "
+        f"{out['env_steps_per_s']:.3g} env steps/s  (compile {timing['compile_s']:.1f} s)",
+        flush=True,
+    )
     return out
 
 
@@ -123,8 +172,12 @@ def plot(rows: list, path) -> None:
             mine = [r for r in rows if r["section"] == "curve" and r["game"] == game and r["learner"] == learner]
             for ax, x in zip(axes[g], ("env_steps", "wall_s")):
                 ax.plot([r[x] for r in mine], [r["nash_conv_median"] for r in mine], marker=".", label=learner)
-                ax.fill_between([r[x] for r in mine], [r["nash_conv_min"] for r in mine],
-                                [r["nash_conv_max"] for r in mine], alpha=0.2)
+                ax.fill_between(
+                    [r[x] for r in mine],
+                    [r["nash_conv_min"] for r in mine],
+                    [r["nash_conv_max"] for r in mine],
+                    alpha=0.2,
+                )
         axes[g, 0].set_xlabel("environment steps (per seed)")
         axes[g, 1].set_xlabel("wall time (s, compilation included)")
         for ax in axes[g]:
@@ -149,7 +202,7 @@ def main(argv=None):
             r, s = curve(game_name, learner, batch, args.seeds, 5 if args.quick else chunk, budget)
             rows += r
             summaries.append(s)
-    for batch in ((256,) if args.quick else (1024, 16384)):
+    for batch in (256,) if args.quick else (1024, 16384):
         for game_name in games:
             for learner in args.learners.split(","):
                 rows.append(throughput(game_name, learner, batch, args.repeats))
@@ -157,8 +210,9 @@ def main(argv=None):
     plot(rows, RESULTS_DIR / f"{stem}.png")
     fields = sorted({k for r in rows for k in r})
     cpu.finish(info)
-    write_results(stem, {"machine": info, "summaries": summaries, "rows": rows},
-                  rows, fields, time.perf_counter() - t_start)
+    write_results(
+        stem, {"machine": info, "summaries": summaries, "rows": rows}, rows, fields, time.perf_counter() - t_start
+    )
 
 
 if __name__ == "__main__":

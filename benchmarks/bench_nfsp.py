@@ -38,18 +38,38 @@ import numpy as np
 
 import jaxgames
 import solvers
-from _common import standard_parser, start_run, time_blocks, write_results
 from solvers.neural.nfsp import nfsp
 
-TARGET = 0.107          # exploitability (NashConv / 2)
-NUM_ENVS = 128          # nfsp()'s default
-FULL = dict(os_warmup=500, os_episodes=3000, chunk=50, eval_every=25, max_steps=5000, seeds=8, seed_steps=1000,
-            big_envs=1024, big_steps=50)
-QUICK = dict(os_warmup=200, os_episodes=500, chunk=50, eval_every=25, max_steps=2000, seeds=2, seed_steps=300,
-             big_envs=1024, big_steps=10)
+from _common import standard_parser, start_run, time_blocks, write_results
+
+TARGET = 0.107  # exploitability (NashConv / 2)
+NUM_ENVS = 128  # nfsp()'s default
+FULL = dict(
+    os_warmup=500,
+    os_episodes=3000,
+    chunk=50,
+    eval_every=25,
+    max_steps=5000,
+    seeds=8,
+    seed_steps=1000,
+    big_envs=1024,
+    big_steps=50,
+)
+QUICK = dict(
+    os_warmup=200,
+    os_episodes=500,
+    chunk=50,
+    eval_every=25,
+    max_steps=2000,
+    seeds=2,
+    seed_steps=300,
+    big_envs=1024,
+    big_steps=10,
+)
 
 
 # ----------------------------------------------------------------------------- OpenSpiel
+
 
 def openspiel_nfsp(cfg) -> dict:
     from open_spiel.python import rl_environment
@@ -58,10 +78,12 @@ def openspiel_nfsp(cfg) -> dict:
     env = rl_environment.Environment("kuhn_poker", players=2)
     size = env.observation_spec()["info_state"][0]
     actions = env.action_spec()["num_actions"]
-    kwargs = dict(replay_buffer_capacity=int(2e5), epsilon_decay_duration=int(3e6), epsilon_start=0.06,
-                  epsilon_end=0.001)
-    agents = [os_nfsp.NFSP(p, size, actions, [128], int(2e6), 0.1, allow_checkpointing=False, **kwargs)
-              for p in range(2)]
+    kwargs = dict(
+        replay_buffer_capacity=int(2e5), epsilon_decay_duration=int(3e6), epsilon_start=0.06, epsilon_end=0.001
+    )
+    agents = [
+        os_nfsp.NFSP(p, size, actions, [128], int(2e6), 0.1, allow_checkpointing=False, **kwargs) for p in range(2)
+    ]
 
     def episodes(n):
         decisions = 0
@@ -81,15 +103,25 @@ def openspiel_nfsp(cfg) -> dict:
     t0 = time.perf_counter()
     decisions = episodes(cfg["os_episodes"])
     dt = time.perf_counter() - t0
-    out = dict(impl="open_spiel.python.jax.nfsp", config="nfsp_kuhn_jax example", warmup_episodes=cfg["os_warmup"],
-               warmup_s=warm, episodes=cfg["os_episodes"], seconds=dt, episodes_per_s=cfg["os_episodes"] / dt,
-               decisions_per_s=decisions / dt)
-    print(f"OpenSpiel JAX NFSP: {out['episodes_per_s']:.0f} episodes/s ({out['decisions_per_s']:.0f} decisions/s) "
-          f"over {cfg['os_episodes']} episodes after {cfg['os_warmup']} warm-up episodes ({warm:.1f} s)")
+    out = dict(
+        impl="open_spiel.python.jax.nfsp",
+        config="nfsp_kuhn_jax example",
+        warmup_episodes=cfg["os_warmup"],
+        warmup_s=warm,
+        episodes=cfg["os_episodes"],
+        seconds=dt,
+        episodes_per_s=cfg["os_episodes"] / dt,
+        decisions_per_s=decisions / dt,
+    )
+    print(
+        f"OpenSpiel JAX NFSP: {out['episodes_per_s']:.0f} episodes/s ({out['decisions_per_s']:.0f} decisions/s) "
+        f"over {cfg['os_episodes']} episodes after {cfg['os_warmup']} warm-up episodes ({warm:.1f} s)"
+    )
     return out
 
 
 # ----------------------------------------------------------------------------- ours
+
 
 def to_target(game, cfg) -> dict:
     """Cold start to exploitability <= TARGET: (init + AOT compile + chunks), seed 0."""
@@ -112,12 +144,24 @@ def to_target(game, cfg) -> dict:
             hit = steps[len(steps) - len(e) + int(np.argmax(e <= TARGET))]
     wall = time.perf_counter() - t0
     episodes = None if hit is None else hit * NUM_ENVS
-    out = dict(impl="jaxgames nfsp", config="defaults", seed=0, init_s=init_s, compile_s=compile_s, wall_s=wall,
-               steps_to_target=hit, episodes_to_target=episodes, trace_step=steps, trace_exploitability=expl,
-               trace_nash_conv=nash_conv)
-    print(f"ours (defaults, seed 0): exploitability {expl[-1]:.4f} <= {TARGET} at step {hit} "
-          f"({episodes} episodes); wall {wall:.1f} s from cold start (init {init_s:.1f} s, compile "
-          f"{compile_s:.1f} s, {len(steps) // (cfg['chunk'] // cfg['eval_every'])} chunks)")
+    out = dict(
+        impl="jaxgames nfsp",
+        config="defaults",
+        seed=0,
+        init_s=init_s,
+        compile_s=compile_s,
+        wall_s=wall,
+        steps_to_target=hit,
+        episodes_to_target=episodes,
+        trace_step=steps,
+        trace_exploitability=expl,
+        trace_nash_conv=nash_conv,
+    )
+    print(
+        f"ours (defaults, seed 0): exploitability {expl[-1]:.4f} <= {TARGET} at step {hit} "
+        f"({episodes} episodes); wall {wall:.1f} s from cold start (init {init_s:.1f} s, compile "
+        f"{compile_s:.1f} s, {len(steps) // (cfg['chunk'] // cfg['eval_every'])} chunks)"
+    )
     print("  trace (step: exploitability): " + ", ".join(f"{s}: {x:.3f}" for s, x in zip(steps, expl)))
     return out
 
@@ -136,7 +180,7 @@ def throughput(game, num_envs: int, steps: int, repeats: int) -> dict:
     t0 = time.perf_counter()
     compiled = block.lower(state).compile()
     compile_s = time.perf_counter() - t0
-    state = jax.block_until_ready(compiled(state))            # past the start (memories filling)
+    state = jax.block_until_ready(compiled(state))  # past the start (memories filling)
     holder = [state]
 
     def call():
@@ -144,38 +188,58 @@ def throughput(game, num_envs: int, steps: int, repeats: int) -> dict:
 
     timing = time_blocks(call, repeats)
     dt = timing["median_s"]
-    replay = holder[0].extra.replay                               # the fraction of slots that were decisions
+    replay = holder[0].extra.replay  # the fraction of slots that were decisions
     valid = np.asarray(replay.experience.valid).reshape(-1)
-    frac = float(valid.mean() if bool(replay.is_full) else valid[:int(replay.current_index)].mean())
+    frac = float(valid.mean() if bool(replay.is_full) else valid[: int(replay.current_index)].mean())
     slots = num_envs * env.max_episode_length * steps
-    out = dict(num_envs=num_envs, steps_per_call=steps, compile_s=compile_s, median_s=dt, times_s=timing["times_s"],
-               episodes_per_s=num_envs * steps / dt, env_steps_per_s=slots / dt, decisions_per_s=frac * slots / dt,
-               us_per_step=1e6 * dt / steps)
-    print(f"ours, {num_envs} envs: {out['episodes_per_s']:,.0f} episodes/s, {out['env_steps_per_s']:,.0f} simulator "
-          f"steps/s ({out['decisions_per_s']:,.0f} decisions/s), {out['us_per_step']:.0f} us per step "
-          f"(compile {compile_s:.1f} s)")
+    out = dict(
+        num_envs=num_envs,
+        steps_per_call=steps,
+        compile_s=compile_s,
+        median_s=dt,
+        times_s=timing["times_s"],
+        episodes_per_s=num_envs * steps / dt,
+        env_steps_per_s=slots / dt,
+        decisions_per_s=frac * slots / dt,
+        us_per_step=1e6 * dt / steps,
+    )
+    print(
+        f"ours, {num_envs} envs: {out['episodes_per_s']:,.0f} episodes/s, {out['env_steps_per_s']:,.0f} simulator "
+        f"steps/s ({out['decisions_per_s']:,.0f} decisions/s), {out['us_per_step']:.0f} us per step "
+        f"(compile {compile_s:.1f} s)"
+    )
     return out
 
 
 def seeds_to_target(game, cfg) -> dict:
     solver = nfsp()
     keys = jax.random.split(jax.random.key(2), cfg["seeds"])
-    fn = jax.jit(jax.vmap(lambda k: solvers.run(solver, game, cfg["seed_steps"], eval_every=cfg["eval_every"],
-                                                key=k)[1]))
+    fn = jax.jit(
+        jax.vmap(lambda k: solvers.run(solver, game, cfg["seed_steps"], eval_every=cfg["eval_every"], key=k)[1])
+    )
     t0 = time.perf_counter()
     trace = jax.block_until_ready(fn(keys))
     wall = time.perf_counter() - t0
     e = np.asarray(trace.exploitability)
     steps = np.asarray(trace.step[0])
     first = [int(steps[np.argmax(row <= TARGET)]) if np.any(row <= TARGET) else None for row in e]
-    above = np.nonzero(np.any(e > TARGET, axis=0))[0]               # evaluations where some seed is above
+    above = np.nonzero(np.any(e > TARGET, axis=0))[0]  # evaluations where some seed is above
     stays = int(steps[0]) if above.size == 0 else (int(steps[above[-1] + 1]) if above[-1] + 1 < steps.size else None)
-    out = dict(seeds=cfg["seeds"], steps=steps.tolist(), exploitability=e.tolist(), first_step_at_target=first,
-               final_exploitability=e[:, -1].tolist(), wall_s_including_compile=wall, stays_below_from_step=stays)
-    print(f"ours, {cfg['seeds']} seeds x {cfg['seed_steps']} steps (one vmapped call, {wall:.1f} s with compile): "
-          f"first step <= {TARGET}: {first}; final exploitability median {np.median(e[:, -1]):.4f} "
-          f"[{e[:, -1].min():.4f}, {e[:, -1].max():.4f}]; every seed stays <= {TARGET} from step "
-          f"{stays}")
+    out = dict(
+        seeds=cfg["seeds"],
+        steps=steps.tolist(),
+        exploitability=e.tolist(),
+        first_step_at_target=first,
+        final_exploitability=e[:, -1].tolist(),
+        wall_s_including_compile=wall,
+        stays_below_from_step=stays,
+    )
+    print(
+        f"ours, {cfg['seeds']} seeds x {cfg['seed_steps']} steps (one vmapped call, {wall:.1f} s with compile): "
+        f"first step <= {TARGET}: {first}; final exploitability median {np.median(e[:, -1]):.4f} "
+        f"[{e[:, -1].min():.4f}, {e[:, -1].max():.4f}]; every seed stays <= {TARGET} from step "
+        f"{stays}"
+    )
     return out
 
 
@@ -197,26 +261,62 @@ def main(argv=None):
     print(f"(total {time.perf_counter() - t0:.0f} s)")
     cpu.finish(info)
     stem = "bench_nfsp_quick" if args.quick else "bench_nfsp"
-    command = "python benchmarks/bench_nfsp.py" + (" --quick" if args.quick else "") + \
-        (f" --repeats {args.repeats}" if args.repeats != 5 else "") + \
-        (f" --wait-idle {args.wait_idle:g}" if args.wait_idle else "") + \
-        (" --skip-openspiel" if args.skip_openspiel else "")
-    rows = [dict(impl="jaxgames nfsp", measure="cold start to exploitability <= 0.107", seconds=ours["wall_s"],
-                 episodes=ours["episodes_to_target"], episodes_per_s=steady["episodes_per_s"], num_envs=128),
-            dict(impl="jaxgames nfsp", measure="steady state", episodes_per_s=steady["episodes_per_s"],
-                 env_steps_per_s=steady["env_steps_per_s"], num_envs=128),
-            dict(impl="jaxgames nfsp", measure="steady state", episodes_per_s=big["episodes_per_s"],
-                 env_steps_per_s=big["env_steps_per_s"], num_envs=big["num_envs"])]
+    command = (
+        "python benchmarks/bench_nfsp.py"
+        + (" --quick" if args.quick else "")
+        + (f" --repeats {args.repeats}" if args.repeats != 5 else "")
+        + (f" --wait-idle {args.wait_idle:g}" if args.wait_idle else "")
+        + (" --skip-openspiel" if args.skip_openspiel else "")
+    )
+    rows = [
+        dict(
+            impl="jaxgames nfsp",
+            measure="cold start to exploitability <= 0.107",
+            seconds=ours["wall_s"],
+            episodes=ours["episodes_to_target"],
+            episodes_per_s=steady["episodes_per_s"],
+            num_envs=128,
+        ),
+        dict(
+            impl="jaxgames nfsp",
+            measure="steady state",
+            episodes_per_s=steady["episodes_per_s"],
+            env_steps_per_s=steady["env_steps_per_s"],
+            num_envs=128,
+        ),
+        dict(
+            impl="jaxgames nfsp",
+            measure="steady state",
+            episodes_per_s=big["episodes_per_s"],
+            env_steps_per_s=big["env_steps_per_s"],
+            num_envs=big["num_envs"],
+        ),
+    ]
     if theirs is not None:
-        rows.append(dict(impl=theirs["impl"], measure="steady state", episodes_per_s=theirs["episodes_per_s"],
-                         num_envs=1))
-    payload = {"command": command, "mode": "quick" if args.quick else "full", "repeats": args.repeats,
-               "config": cfg, "target_exploitability": TARGET,
-               "exploitability_definition": "NashConv / num_players (OpenSpiel's exploitability)",
-               "machine": info, "ours_to_target": ours, "ours_steady_128": steady, "ours_steady_big": big,
-               "ours_seeds": seeds, "openspiel": theirs}
-    write_results(stem, payload, rows, ["impl", "measure", "num_envs", "seconds", "episodes", "episodes_per_s",
-                                        "env_steps_per_s"], info["wall_s"])
+        rows.append(
+            dict(impl=theirs["impl"], measure="steady state", episodes_per_s=theirs["episodes_per_s"], num_envs=1)
+        )
+    payload = {
+        "command": command,
+        "mode": "quick" if args.quick else "full",
+        "repeats": args.repeats,
+        "config": cfg,
+        "target_exploitability": TARGET,
+        "exploitability_definition": "NashConv / num_players (OpenSpiel's exploitability)",
+        "machine": info,
+        "ours_to_target": ours,
+        "ours_steady_128": steady,
+        "ours_steady_big": big,
+        "ours_seeds": seeds,
+        "openspiel": theirs,
+    }
+    write_results(
+        stem,
+        payload,
+        rows,
+        ["impl", "measure", "num_envs", "seconds", "episodes", "episodes_per_s", "env_steps_per_s"],
+        info["wall_s"],
+    )
 
 
 if __name__ == "__main__":

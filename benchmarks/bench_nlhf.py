@@ -40,20 +40,41 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from _common import RESULTS_DIR, standard_parser, start_run, write_results
 from jaxgames.matrix.preference import cyclic_preferences, preference_game, random_intransitive_preferences
 from solvers.sampled import nlhf
 
+from _common import RESULTS_DIR, standard_parser, start_run, write_results
+
 METHODS = nlhf.METHODS
-FLOOR = 1e-7   # float32 round-off of the gap; lower values are drawn at FLOOR
-FULL = dict(beta=0.1, steps=1000, eval_every=10, seeds=8, main_samples=64,
-            samples=[4, 16, 64, 256, 1024], random_responses=10,
-            exploration_game=dict(num_responses=8, key=2), exploration_steps=500, exploration_seeds=64,
-            exploration_samples=[16, 256], explorations=[0.0, 0.1, 0.5, 1.0])
-QUICK = dict(beta=0.1, steps=200, eval_every=10, seeds=4, main_samples=64,
-             samples=[4, 64, 512], random_responses=6,
-             exploration_game=dict(num_responses=8, key=2), exploration_steps=200, exploration_seeds=32,
-             exploration_samples=[16], explorations=[0.0, 0.1, 0.5, 1.0])
+FLOOR = 1e-7  # float32 round-off of the gap; lower values are drawn at FLOOR
+FULL = dict(
+    beta=0.1,
+    steps=1000,
+    eval_every=10,
+    seeds=8,
+    main_samples=64,
+    samples=[4, 16, 64, 256, 1024],
+    random_responses=10,
+    exploration_game=dict(num_responses=8, key=2),
+    exploration_steps=500,
+    exploration_seeds=64,
+    exploration_samples=[16, 256],
+    explorations=[0.0, 0.1, 0.5, 1.0],
+)
+QUICK = dict(
+    beta=0.1,
+    steps=200,
+    eval_every=10,
+    seeds=4,
+    main_samples=64,
+    samples=[4, 64, 512],
+    random_responses=6,
+    exploration_game=dict(num_responses=8, key=2),
+    exploration_steps=200,
+    exploration_seeds=32,
+    exploration_samples=[16],
+    explorations=[0.0, 0.1, 0.5, 1.0],
+)
 
 
 def make_games(cfg):
@@ -99,26 +120,32 @@ def exploration_sweep(cfg):
     for method in ("sppo", "nash_mp"):
         out[method] = {}
         for num_samples in cfg["exploration_samples"]:
+
             def one(exploration, key):
                 solver = getattr(nlhf, method)(num_samples=num_samples, beta=beta, exploration=exploration)
-                state = jax.lax.fori_loop(0, cfg["exploration_steps"], lambda _, s: solver.step(game, s),
-                                          solver.init(game, key))
+                state = jax.lax.fori_loop(
+                    0, cfg["exploration_steps"], lambda _, s: solver.step(game, s), solver.init(game, key)
+                )
                 return game.regularized_nash_conv(solver.output(state), beta, (mu, mu))
 
             gaps = np.asarray(jax.jit(jax.vmap(jax.vmap(one, (None, 0)), (0, None)))(explorations, keys))
             out[method][str(num_samples)] = {
                 f"{e:g}": dict(mean=float(g.mean()), median=float(np.median(g)), worst=float(g.max()))
-                for e, g in zip(cfg["explorations"], gaps)}
-            cells = "  ".join(f"{e:g}: mean {g.mean():.2e} worst {g.max():.2e}"
-                              for e, g in zip(cfg["explorations"], gaps))
+                for e, g in zip(cfg["explorations"], gaps)
+            }
+            cells = "  ".join(
+                f"{e:g}: mean {g.mean():.2e} worst {g.max():.2e}" for e, g in zip(cfg["explorations"], gaps)
+            )
             print(f"  {method:8s} N={num_samples:<4d} exploration {cells}")
     return out
 
 
 def plot(path, title, results, cfg):
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
     names = list(results)
     fig, axes = plt.subplots(len(names), 2, figsize=(13, 4.5 * len(names)), squeeze=False)
     colors = dict(zip(METHODS, plt.rcParams["axes.prop_cycle"].by_key()["color"]))
@@ -128,20 +155,26 @@ def plot(path, title, results, cfg):
         for method in METHODS:
             main = res[method]["sampled"][str(cfg["main_samples"])]
             q, med = np.array(main["queries"]), np.array(main["median"])
-            line, = left.plot(q, med, color=colors[method], label=f"{method}, N={cfg['main_samples']}")
+            (line,) = left.plot(q, med, color=colors[method], label=f"{method}, N={cfg['main_samples']}")
             left.fill_between(q, main["min"], main["max"], color=line.get_color(), alpha=0.15)
             exact = res[method]["exact"]
-            left.plot(q, np.maximum(exact["gap"], FLOOR), color=colors[method], ls=":", lw=1.5,
-                      label=f"{method}, exact feedback")
+            left.plot(
+                q,
+                np.maximum(exact["gap"], FLOOR),
+                color=colors[method],
+                ls=":",
+                lw=1.5,
+                label=f"{method}, exact feedback",
+            )
             ns = cfg["samples"]
-            right.plot(ns, [res[method]["sampled"][str(n)]["median"][-1] for n in ns], "o-",
-                       color=colors[method], label=method)
+            right.plot(
+                ns, [res[method]["sampled"][str(n)]["median"][-1] for n in ns], "o-", color=colors[method], label=method
+            )
             right.axhline(max(exact["gap"][-1], FLOOR), color=colors[method], ls="--", lw=1)
         left.set_xlabel("preference queries")
         left.set_title(f"{name}: gap vs queries\n(median, min-max over {cfg['seeds']} seeds)", fontsize=9)
         right.set_xlabel("num_samples (queries per win-rate estimate)")
-        right.set_title(f"{name}: median gap after {cfg['steps']} steps\n(dashed: exact feedback)",
-                        fontsize=9)
+        right.set_title(f"{name}: median gap after {cfg['steps']} steps\n(dashed: exact feedback)", fontsize=9)
         for ax in (left, right):
             ax.set_xscale("log")
             ax.set_yscale("log")
@@ -157,19 +190,24 @@ def plot(path, title, results, cfg):
 
 def main(argv=None):
     parser = standard_parser(__doc__)
-    parser.add_argument("--seeds", type=int, default=None,
-                        help="seeds per configuration (default 8, quick 4)")
-    parser.add_argument("--exploration", type=float, default=0.1,
-                        help="uniform share of the sampling policy of y (not online IPO); default 0.1, "
-                             "the factories' default; 0 samples y from the policy as the papers do")
+    parser.add_argument("--seeds", type=int, default=None, help="seeds per configuration (default 8, quick 4)")
+    parser.add_argument(
+        "--exploration",
+        type=float,
+        default=0.1,
+        help="uniform share of the sampling policy of y (not online IPO); default 0.1, "
+        "the factories' default; 0 samples y from the policy as the papers do",
+    )
     args, info, cpu = start_run(parser, argv)
     cfg = dict(QUICK if args.quick else FULL)
     if args.seeds is not None:
         cfg["seeds"] = args.seeds
     if cfg["main_samples"] not in cfg["samples"]:
         cfg["samples"] = sorted(set(cfg["samples"]) | {cfg["main_samples"]})
-    print(f"\nbeta {cfg['beta']}, {cfg['steps']} steps, {cfg['seeds']} seeds, num_samples {cfg['samples']}, "
-          f"exploration {args.exploration}")
+    print(
+        f"\nbeta {cfg['beta']}, {cfg['steps']} steps, {cfg['seeds']} seeds, num_samples {cfg['samples']}, "
+        f"exploration {args.exploration}"
+    )
     results, rows = {}, []
     for name, (game, reference) in make_games(cfg).items():
         pair = (reference, reference)
@@ -185,37 +223,71 @@ def main(argv=None):
             line = [f"  {method:10s} exact {exact['gap'][-1]:.2e}"]
             for n in cfg["samples"]:
                 q, gaps, wall = traces(method, n, game, reference, cfg, args.exploration)
-                entry["sampled"][str(n)] = dict(queries=q.tolist(), median=np.median(gaps, 0).tolist(),
-                                                min=gaps.min(0).tolist(), max=gaps.max(0).tolist(),
-                                                final_per_seed=gaps[:, -1].tolist(), wall_s=wall)
+                entry["sampled"][str(n)] = dict(
+                    queries=q.tolist(),
+                    median=np.median(gaps, 0).tolist(),
+                    min=gaps.min(0).tolist(),
+                    max=gaps.max(0).tolist(),
+                    final_per_seed=gaps[:, -1].tolist(),
+                    wall_s=wall,
+                )
                 line.append(f"N={n}: {np.median(gaps[:, -1]):.2e}")
-                rows += [dict(game=name, method=method, num_samples=n, step=s, queries=int(qq),
-                              gap_median=float(m), gap_min=float(lo), gap_max=float(hi))
-                         for s, qq, m, lo, hi in zip(steps, q, np.median(gaps, 0), gaps.min(0), gaps.max(0))]
+                rows += [
+                    dict(
+                        game=name,
+                        method=method,
+                        num_samples=n,
+                        step=s,
+                        queries=int(qq),
+                        gap_median=float(m),
+                        gap_min=float(lo),
+                        gap_max=float(hi),
+                    )
+                    for s, qq, m, lo, hi in zip(steps, q, np.median(gaps, 0), gaps.min(0), gaps.max(0))
+                ]
             # exact feedback drawn against the queries the main sampled run used at the same steps
             exact["queries"] = (np.array(steps) * per_step * cfg["main_samples"]).tolist()
-            rows += [dict(game=name, method=method, num_samples="exact", step=s, gap_median=g)
-                     for s, g in zip(steps, exact["gap"])]
+            rows += [
+                dict(game=name, method=method, num_samples="exact", step=s, gap_median=g)
+                for s, g in zip(steps, exact["gap"])
+            ]
             results[name][method] = entry
             print(" ".join(line) + f"   (final median gap over seeds after {cfg['steps']} steps)")
-    print(f"\n(3) exploration: random intransitive {cfg['exploration_game']['num_responses']} responses, "
-          f"{cfg['exploration_steps']} steps, final gap over {cfg['exploration_seeds']} seeds")
+    print(
+        f"\n(3) exploration: random intransitive {cfg['exploration_game']['num_responses']} responses, "
+        f"{cfg['exploration_steps']} steps, final gap over {cfg['exploration_seeds']} seeds"
+    )
     sweep = exploration_sweep(cfg)
     cpu.finish(info)
 
     stem = "bench_nlhf_quick" if args.quick else "bench_nlhf"
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     png = RESULTS_DIR / f"{stem}.png"
-    plot(png, f"NLHF with sampled preference queries: exact regularized gap (beta={cfg['beta']}, "
-              f"exploration={args.exploration:g})", results, cfg)
+    plot(
+        png,
+        f"NLHF with sampled preference queries: exact regularized gap (beta={cfg['beta']}, "
+        f"exploration={args.exploration:g})",
+        results,
+        cfg,
+    )
     print(f"wrote {png}")
-    command = "python benchmarks/bench_nlhf.py" + (" --quick" if args.quick else "") + \
-        (f" --seeds {args.seeds}" if args.seeds is not None else "") + \
-        (f" --exploration {args.exploration:g}" if args.exploration != 0.1 else "")
-    payload = {"command": command, "mode": "quick" if args.quick else "full", "config": cfg,
-               "exploration": args.exploration, "learning_rates": "factory defaults", "machine": info,
-               "results": results, "exploration_sweep": sweep,
-               "plot": str(png.relative_to(RESULTS_DIR.parent.parent))}
+    command = (
+        "python benchmarks/bench_nlhf.py"
+        + (" --quick" if args.quick else "")
+        + (f" --seeds {args.seeds}" if args.seeds is not None else "")
+        + (f" --exploration {args.exploration:g}" if args.exploration != 0.1 else "")
+    )
+    payload = {
+        "command": command,
+        "mode": "quick" if args.quick else "full",
+        "config": cfg,
+        "exploration": args.exploration,
+        "learning_rates": "factory defaults",
+        "machine": info,
+        "results": results,
+        "exploration_sweep": sweep,
+        "plot": str(png.relative_to(RESULTS_DIR.parent.parent)),
+    }
     fields = ["game", "method", "num_samples", "step", "queries", "gap_median", "gap_min", "gap_max"]
     write_results(stem, payload, rows, fields, info["wall_s"])
 

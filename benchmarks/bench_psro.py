@@ -31,33 +31,30 @@ import jax
 import numpy as np
 
 import jaxgames
-from _common import RESULTS_DIR, nash_conv_figure, save_figure, standard_parser, start_run, write_results
 from solvers.sampled.psro import meta_nash_conv, psro
+
+from _common import RESULTS_DIR, nash_conv_figure, save_figure, standard_parser, start_run, write_results
 
 KUHN_REFERENCE = {"nash_conv": 0.008, "policies": 157, "source": "OpenSpiel PSRO reproductions"}
 
 FULL = {
     "kuhn_poker": {
         "exact": dict(max_policies=157, meta_steps=2000),
-        "sampled": dict(oracle="sampled", max_policies=157, meta_steps=2000, num_episodes=1024,
-                        oracle_episodes=16384),
+        "sampled": dict(oracle="sampled", max_policies=157, meta_steps=2000, num_episodes=1024, oracle_episodes=16384),
     },
     "leduc_poker": {
         "exact": dict(max_policies=256, meta_steps=2000),
-        "sampled": dict(oracle="sampled", max_policies=64, meta_steps=2000, num_episodes=512,
-                        oracle_episodes=65536),
+        "sampled": dict(oracle="sampled", max_policies=64, meta_steps=2000, num_episodes=512, oracle_episodes=65536),
     },
 }
 QUICK = {
     "kuhn_poker": {
         "exact": dict(max_policies=12, meta_steps=1000),
-        "sampled": dict(oracle="sampled", max_policies=8, meta_steps=1000, num_episodes=256,
-                        oracle_episodes=4096),
+        "sampled": dict(oracle="sampled", max_policies=8, meta_steps=1000, num_episodes=256, oracle_episodes=4096),
     },
     "leduc_poker": {
         "exact": dict(max_policies=12, meta_steps=1000),
-        "sampled": dict(oracle="sampled", max_policies=6, meta_steps=1000, num_episodes=128,
-                        oracle_episodes=8192),
+        "sampled": dict(oracle="sampled", max_policies=6, meta_steps=1000, num_episodes=128, oracle_episodes=8192),
     },
 }
 
@@ -71,8 +68,18 @@ def run_config(game_name: str, game, label: str, hyper: dict) -> tuple[list, dic
     nash_conv = jax.jit(game.nash_conv)
     meta = jax.jit(meta_nash_conv)
     extra = state.extra
-    rows = [{"section": "psro", "game": game_name, "config": label, "step": 0, "policies": int(extra.size),
-             "step_s": 0.0, "nash_conv": float(nash_conv(solver.output(state))), "meta_nash_conv": 0.0}]
+    rows = [
+        {
+            "section": "psro",
+            "game": game_name,
+            "config": label,
+            "step": 0,
+            "policies": int(extra.size),
+            "step_s": 0.0,
+            "nash_conv": float(nash_conv(solver.output(state))),
+            "meta_nash_conv": 0.0,
+        }
+    ]
     times, compile_s = [], None
     for t in range(hyper["max_policies"] - 1):
         t0 = time.perf_counter()
@@ -82,25 +89,44 @@ def run_config(game_name: str, game, label: str, hyper: dict) -> tuple[list, dic
             compile_s = dt
         times.append(dt)
         extra = state.extra
-        rows.append({"section": "psro", "game": game_name, "config": label, "step": t + 1,
-                     "policies": int(extra.size), "step_s": dt,
-                     "nash_conv": float(nash_conv(solver.output(state))),
-                     "meta_nash_conv": float(meta(extra.meta_payoffs, extra.meta_strategy, extra.size))})
+        rows.append(
+            {
+                "section": "psro",
+                "game": game_name,
+                "config": label,
+                "step": t + 1,
+                "policies": int(extra.size),
+                "step_s": dt,
+                "nash_conv": float(nash_conv(solver.output(state))),
+                "meta_nash_conv": float(meta(extra.meta_payoffs, extra.meta_strategy, extra.size)),
+            }
+        )
     median = float(np.median(times[1:])) if len(times) > 1 else times[0]
-    rows[1]["step_s"] = median   # the first call compiled; count it as a typical step
+    rows[1]["step_s"] = median  # the first call compiled; count it as a typical step
     elapsed = 0.0
     for row in rows:
         elapsed += row["step_s"]
         row["wall_s"] = elapsed
-    summary = {"game": game_name, "config": label, "hyperparameters": hyper,
-               "compile_s": max(compile_s - median, 0.0), "median_step_s": median,
-               "final_policies": rows[-1]["policies"], "final_nash_conv": rows[-1]["nash_conv"],
-               "initial_nash_conv": rows[0]["nash_conv"], "best_nash_conv": min(r["nash_conv"] for r in rows),
-               "final_meta_nash_conv": rows[-1]["meta_nash_conv"], "wall_s": rows[-1]["wall_s"]}
-    print(f"  {game_name:12s} {label:8s} {summary['final_policies']:4d} policies  "
-          f"NashConv {summary['final_nash_conv']:.4g} (best {summary['best_nash_conv']:.4g})  "
-          f"meta NashConv {summary['final_meta_nash_conv']:.2g}  {median * 1e3:8.1f} ms/step  "
-          f"compile {summary['compile_s']:.1f} s", flush=True)
+    summary = {
+        "game": game_name,
+        "config": label,
+        "hyperparameters": hyper,
+        "compile_s": max(compile_s - median, 0.0),
+        "median_step_s": median,
+        "final_policies": rows[-1]["policies"],
+        "final_nash_conv": rows[-1]["nash_conv"],
+        "initial_nash_conv": rows[0]["nash_conv"],
+        "best_nash_conv": min(r["nash_conv"] for r in rows),
+        "final_meta_nash_conv": rows[-1]["meta_nash_conv"],
+        "wall_s": rows[-1]["wall_s"],
+    }
+    print(
+        f"  {game_name:12s} {label:8s} {summary['final_policies']:4d} policies  "
+        f"NashConv {summary['final_nash_conv']:.4g} (best {summary['best_nash_conv']:.4g})  "
+        f"meta NashConv {summary['final_meta_nash_conv']:.2g}  {median * 1e3:8.1f} ms/step  "
+        f"compile {summary['compile_s']:.1f} s",
+        flush=True,
+    )
     return rows, summary
 
 
@@ -116,8 +142,12 @@ def plot(rows: list, path) -> None:
             axes[g, 0].plot(policies, nash_conv, marker=".", label=label)
             axes[g, 1].plot(wall, nash_conv, marker=".", label=label)
         if game == "kuhn_poker":
-            axes[g, 0].axhline(KUHN_REFERENCE["nash_conv"], color="gray", ls=":",
-                               label=f"OpenSpiel ref. ({KUHN_REFERENCE['policies']} policies)")
+            axes[g, 0].axhline(
+                KUHN_REFERENCE["nash_conv"],
+                color="gray",
+                ls=":",
+                label=f"OpenSpiel ref. ({KUHN_REFERENCE['policies']} policies)",
+            )
         axes[g, 0].set_xlabel("policies per player")
         axes[g, 1].set_xlabel("wall time of the steps (s, compile excluded)")
     save_figure(fig, path)
@@ -137,12 +167,22 @@ def main(argv=None):
             rows += config_rows
             summary.append(config_summary)
     cpu.finish(info)
-    command = "python benchmarks/bench_psro.py" + (" --quick" if args.quick else "") + \
-        (f" --wait-idle {args.wait_idle:g}" if args.wait_idle else "") + \
-        (f" --games {args.games}" if args.games != "kuhn_poker,leduc_poker" else "")
+    command = (
+        "python benchmarks/bench_psro.py"
+        + (" --quick" if args.quick else "")
+        + (f" --wait-idle {args.wait_idle:g}" if args.wait_idle else "")
+        + (f" --games {args.games}" if args.games != "kuhn_poker,leduc_poker" else "")
+    )
     stem = "bench_psro_quick" if args.quick else "bench_psro"
-    payload = {"command": command, "mode": "quick" if args.quick else "full", "config": cfg,
-               "reference": KUHN_REFERENCE, "machine": info, "summary": summary, "rows": rows}
+    payload = {
+        "command": command,
+        "mode": "quick" if args.quick else "full",
+        "config": cfg,
+        "reference": KUHN_REFERENCE,
+        "machine": info,
+        "summary": summary,
+        "rows": rows,
+    }
     fields = ["section", "game", "config", "step", "policies", "step_s", "wall_s", "nash_conv", "meta_nash_conv"]
     write_results(stem, payload, rows, fields, info["wall_s"])
     png = RESULTS_DIR / f"{stem}{'_low_latency' if info.get('low_latency') else ''}.png"

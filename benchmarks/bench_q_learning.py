@@ -38,26 +38,43 @@ import jax.numpy as jnp
 import numpy as np
 
 import solvers
-from _common import RESULTS_DIR, standard_parser, start_run, time_jitted, write_results
 from jaxgames import markov
 from solvers.sampled.q_learning import MinimaxQState, decentralized_q_learning, minimax_q
 
+from _common import RESULTS_DIR, standard_parser, start_run, time_jitted, write_results
+
 IMP_A = [[3.0, -1.0], [-2.0, 1.0]]
-FULL = dict(discount=0.9, random=dict(num_states=8, num_actions=3), steps=5000, eval_every=250,
-            batch_size=64, seeds=4, timed_steps=500)
-QUICK = dict(discount=0.6, random=dict(num_states=4, num_actions=3), steps=2000, eval_every=250,
-             batch_size=32, seeds=2, timed_steps=200)
+FULL = dict(
+    discount=0.9,
+    random=dict(num_states=8, num_actions=3),
+    steps=5000,
+    eval_every=250,
+    batch_size=64,
+    seeds=4,
+    timed_steps=500,
+)
+QUICK = dict(
+    discount=0.6,
+    random=dict(num_states=4, num_actions=3),
+    steps=2000,
+    eval_every=250,
+    batch_size=32,
+    seeds=2,
+    timed_steps=200,
+)
 #: per game: the hyperparameters of each learner
-HYPER = {"random": {"minimax_q": {}, "decentralized_q_learning": {}},
-         "iterated": {"minimax_q": {},
-                      "decentralized_q_learning": dict(temperature=0.3, epsilon=0.05, learning_rate=0.3)}}
+HYPER = {
+    "random": {"minimax_q": {}, "decentralized_q_learning": {}},
+    "iterated": {"minimax_q": {}, "decentralized_q_learning": dict(temperature=0.3, epsilon=0.05, learning_rate=0.3)},
+}
 LEARNERS = {"minimax_q": minimax_q, "decentralized_q_learning": decentralized_q_learning}
 
 
 def make_games(cfg):
     g = cfg["discount"]
-    rnd = markov.random_zero_sum(jax.random.PRNGKey(0), cfg["random"]["num_states"],
-                                 cfg["random"]["num_actions"], 2, discount=g)
+    rnd = markov.random_zero_sum(
+        jax.random.PRNGKey(0), cfg["random"]["num_states"], cfg["random"]["num_actions"], 2, discount=g
+    )
     return {"random": rnd, "iterated": markov.iterated_matrix_game(jnp.asarray(IMP_A), -jnp.asarray(IMP_A), g)}
 
 
@@ -84,6 +101,7 @@ def curves(solver, game, v_star, cfg, keys):
         def block(state, _):
             state = jax.lax.fori_loop(0, every, lambda _, s: solver.step(game, s), state)
             return state, (game.exploitability(solver.output(state)), value_error(state.extra, v_star))
+
         _, out = jax.lax.scan(block, solver.init(game, key), None, length=blocks)
         return out
 
@@ -95,8 +113,12 @@ def step_time(solver, game, cfg, keys, repeats):
     n = cfg["timed_steps"]
 
     def make():
-        return jax.jit(jax.vmap(lambda k: jax.lax.fori_loop(0, n, lambda _, s: solver.step(game, s),
-                                                            solver.init(game, k)).extra.values))
+        return jax.jit(
+            jax.vmap(
+                lambda k: jax.lax.fori_loop(0, n, lambda _, s: solver.step(game, s), solver.init(game, k)).extra.values
+            )
+        )
+
     t = time_jitted(make, keys, repeats=repeats)
     t.pop("output")
     t["us_per_step_per_seed"] = 1e6 * t["median_s"] / (n * len(keys))
@@ -105,8 +127,10 @@ def step_time(solver, game, cfg, keys, repeats):
 
 def plot(path, title, results):
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
     games = sorted({r["game"] for r in results})
     fig, axes = plt.subplots(2, len(games), figsize=(6 * len(games), 8), squeeze=False)
     for col, name in enumerate(games):
@@ -114,10 +138,14 @@ def plot(path, title, results):
             x = np.array(res["transitions"])
             for row, key in enumerate(("exploitability", "value_error")):
                 ax = axes[row, col]
-                line, = ax.plot(x, res[key]["median"], label=res["learner"])
+                (line,) = ax.plot(x, res[key]["median"], label=res["learner"])
                 ax.fill_between(x, res[key]["min"], res[key]["max"], color=line.get_color(), alpha=0.2)
-        axes[0, col].axhline(results[[r["game"] for r in results].index(name)]["uniform_exploitability"],
-                             color="k", ls="--", label="uniform policy")
+        axes[0, col].axhline(
+            results[[r["game"] for r in results].index(name)]["uniform_exploitability"],
+            color="k",
+            ls="--",
+            label="uniform policy",
+        )
         axes[0, col].set_title(f"{name} game")
         axes[0, col].set_ylabel("exact exploitability")
         axes[1, col].set_ylabel("|V - V*|_inf (Shapley's values)")
@@ -150,9 +178,11 @@ def main(argv=None):
     for game_name, game in make_games(cfg).items():
         v_star = shapley_values(game)
         uniform = float(jax.jit(lambda g: g.exploitability(g.uniform_policy()))(game))
-        print(f"\n{game_name} game: {game.num_states} states, actions {game.num_actions}, discount "
-              f"{cfg['discount']}; V* in [{v_star.min():.3f}, {v_star.max():.3f}]; uniform policy "
-              f"exploitability {uniform:.4f}")
+        print(
+            f"\n{game_name} game: {game.num_states} states, actions {game.num_actions}, discount "
+            f"{cfg['discount']}; V* in [{v_star.min():.3f}, {v_star.max():.3f}]; uniform policy "
+            f"exploitability {uniform:.4f}"
+        )
         for learner, factory in LEARNERS.items():
             hyper = HYPER[game_name][learner]
             solver = factory(batch_size=cfg["batch_size"], **hyper)
@@ -161,46 +191,94 @@ def main(argv=None):
             curve_s = time.perf_counter() - t1
             timing = step_time(solver, game, cfg, keys, args.repeats)
             steps = cfg["eval_every"] * np.arange(1, cfg["steps"] // cfg["eval_every"] + 1)
-            res = dict(game=game_name, learner=learner, hyperparameters=hyper, batch_size=cfg["batch_size"],
-                       steps=steps.tolist(), transitions=(steps * cfg["batch_size"]).tolist(),
-                       uniform_exploitability=uniform, shapley_values=v_star.tolist(),
-                       exploitability=summary(expl), value_error=summary(err), curve_wall_s=curve_s,
-                       us_per_step_per_seed=timing["us_per_step_per_seed"], compile_s=timing["compile_s"],
-                       times_s=timing["times_s"])
+            res = dict(
+                game=game_name,
+                learner=learner,
+                hyperparameters=hyper,
+                batch_size=cfg["batch_size"],
+                steps=steps.tolist(),
+                transitions=(steps * cfg["batch_size"]).tolist(),
+                uniform_exploitability=uniform,
+                shapley_values=v_star.tolist(),
+                exploitability=summary(expl),
+                value_error=summary(err),
+                curve_wall_s=curve_s,
+                us_per_step_per_seed=timing["us_per_step_per_seed"],
+                compile_s=timing["compile_s"],
+                times_s=timing["times_s"],
+            )
             results.append(res)
             mid = len(steps) // 2
-            print(f"  {learner:<25} {hyper or 'defaults'}: after {steps[mid] * cfg['batch_size']:,} / "
-                  f"{steps[-1] * cfg['batch_size']:,} transitions: exploitability median "
-                  f"{np.median(expl[:, mid]):.4f} / {np.median(expl[:, -1]):.4f} "
-                  f"[{expl[:, -1].min():.4f}, {expl[:, -1].max():.4f}], |V - V*| median "
-                  f"{np.median(err[:, mid]):.4f} / {np.median(err[:, -1]):.4f} "
-                  f"[{err[:, -1].min():.4f}, {err[:, -1].max():.4f}]; "
-                  f"{timing['us_per_step_per_seed']:.0f} us/step/seed "
-                  f"({timing['us_per_step_per_seed'] / cfg['batch_size']:.2f} us/transition; "
-                  f"compile {timing['compile_s']:.1f} s)")
-            rows += [dict(game=game_name, learner=learner, steps=s, transitions=s * cfg["batch_size"],
-                          exploitability=e, exploitability_min=lo, exploitability_max=hi,
-                          value_error=v, value_error_min=vlo, value_error_max=vhi)
-                     for s, e, lo, hi, v, vlo, vhi in zip(steps, np.median(expl, 0), expl.min(0), expl.max(0),
-                                                           np.median(err, 0), err.min(0), err.max(0))]
+            print(
+                f"  {learner:<25} {hyper or 'defaults'}: after {steps[mid] * cfg['batch_size']:,} / "
+                f"{steps[-1] * cfg['batch_size']:,} transitions: exploitability median "
+                f"{np.median(expl[:, mid]):.4f} / {np.median(expl[:, -1]):.4f} "
+                f"[{expl[:, -1].min():.4f}, {expl[:, -1].max():.4f}], |V - V*| median "
+                f"{np.median(err[:, mid]):.4f} / {np.median(err[:, -1]):.4f} "
+                f"[{err[:, -1].min():.4f}, {err[:, -1].max():.4f}]; "
+                f"{timing['us_per_step_per_seed']:.0f} us/step/seed "
+                f"({timing['us_per_step_per_seed'] / cfg['batch_size']:.2f} us/transition; "
+                f"compile {timing['compile_s']:.1f} s)"
+            )
+            rows += [
+                dict(
+                    game=game_name,
+                    learner=learner,
+                    steps=s,
+                    transitions=s * cfg["batch_size"],
+                    exploitability=e,
+                    exploitability_min=lo,
+                    exploitability_max=hi,
+                    value_error=v,
+                    value_error_min=vlo,
+                    value_error_max=vhi,
+                )
+                for s, e, lo, hi, v, vlo, vhi in zip(
+                    steps, np.median(expl, 0), expl.min(0), expl.max(0), np.median(err, 0), err.min(0), err.max(0)
+                )
+            ]
     print(f"\n(total {time.perf_counter() - t0:.0f} s)")
     cpu.finish(info)
 
     stem = "bench_q_learning_quick" if args.quick else "bench_q_learning"
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     png = RESULTS_DIR / f"{stem}.png"
-    plot(png, f"minimax-Q and decentralized Q-learning, discount {cfg['discount']}, {cfg['batch_size']} envs "
-              f"({cfg['seeds']} seeds: median, min-max)", results)
+    plot(
+        png,
+        f"minimax-Q and decentralized Q-learning, discount {cfg['discount']}, {cfg['batch_size']} envs "
+        f"({cfg['seeds']} seeds: median, min-max)",
+        results,
+    )
     print(f"wrote {png}")
-    command = "python benchmarks/bench_q_learning.py" + (" --quick" if args.quick else "") + \
-        (f" --seeds {args.seeds}" if args.seeds is not None else "") + \
-        (f" --repeats {args.repeats}" if args.repeats != 5 else "") + \
-        (f" --wait-idle {args.wait_idle:g}" if args.wait_idle else "")
-    payload = {"command": command, "mode": "quick" if args.quick else "full", "repeats": args.repeats,
-               "config": cfg, "machine": info, "results": results,
-               "plot": str(png.relative_to(RESULTS_DIR.parent.parent)), "rows": rows}
-    fields = ["game", "learner", "steps", "transitions", "exploitability", "exploitability_min",
-              "exploitability_max", "value_error", "value_error_min", "value_error_max"]
+    command = (
+        "python benchmarks/bench_q_learning.py"
+        + (" --quick" if args.quick else "")
+        + (f" --seeds {args.seeds}" if args.seeds is not None else "")
+        + (f" --repeats {args.repeats}" if args.repeats != 5 else "")
+        + (f" --wait-idle {args.wait_idle:g}" if args.wait_idle else "")
+    )
+    payload = {
+        "command": command,
+        "mode": "quick" if args.quick else "full",
+        "repeats": args.repeats,
+        "config": cfg,
+        "machine": info,
+        "results": results,
+        "plot": str(png.relative_to(RESULTS_DIR.parent.parent)),
+        "rows": rows,
+    }
+    fields = [
+        "game",
+        "learner",
+        "steps",
+        "transitions",
+        "exploitability",
+        "exploitability_min",
+        "exploitability_max",
+        "value_error",
+        "value_error_min",
+        "value_error_max",
+    ]
     write_results(stem, payload, rows, fields, info["wall_s"])
 
 

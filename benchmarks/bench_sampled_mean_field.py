@@ -33,15 +33,30 @@ import jax
 import numpy as np
 
 import solvers
-from _common import RESULTS_DIR, standard_parser, start_run, time_jitted, write_results
 from jaxgames.mean_field import crowd_modelling
 from solvers.sampled.mean_field import sampled_mirror_descent
 
+from _common import RESULTS_DIR, standard_parser, start_run, time_jitted, write_results
+
 # configs: (num_agents N, num_episodes E); N sets the finite-N bias, E (with N) the noise
-FULL = dict(game=dict(size=10, horizon=10), learning_rate=1.0, iterations=200, eval_every=10, seeds=4,
-            timed_iterations=20, configs=[(100, 8), (1000, 1), (1000, 8), (10000, 1), (10000, 8)])
-QUICK = dict(game=dict(size=5, horizon=4, move_cost_model="action"), learning_rate=1.0, iterations=30,
-             eval_every=5, seeds=2, timed_iterations=10, configs=[(100, 8), (1000, 1), (1000, 8)])
+FULL = dict(
+    game=dict(size=10, horizon=10),
+    learning_rate=1.0,
+    iterations=200,
+    eval_every=10,
+    seeds=4,
+    timed_iterations=20,
+    configs=[(100, 8), (1000, 1), (1000, 8), (10000, 1), (10000, 8)],
+)
+QUICK = dict(
+    game=dict(size=5, horizon=4, move_cost_model="action"),
+    learning_rate=1.0,
+    iterations=30,
+    eval_every=5,
+    seeds=2,
+    timed_iterations=10,
+    configs=[(100, 8), (1000, 1), (1000, 8)],
+)
 
 
 def exact_trace(game, cfg, repeats):
@@ -59,6 +74,7 @@ def sampled_traces(game, cfg, num_agents, num_episodes, seeds, repeats):
 
     def make(n, every):
         return jax.jit(jax.vmap(lambda k: solvers.run(solver, game, n, eval_every=every, key=k)[1]))
+
     traces = jax.block_until_ready(make(cfg["iterations"], cfg["eval_every"])(keys))
     n = cfg["timed_iterations"]
     timing = time_jitted(lambda: make(n, n), keys, repeats=repeats)
@@ -69,20 +85,23 @@ def sampled_traces(game, cfg, num_agents, num_episodes, seeds, repeats):
 
 def plot(path, title, exact, results):
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
     fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
     left.semilogy(exact["step"], exact["exploitability"], "k-", lw=2, label="exact OMD")
     for res in results:
         label = f"sampled, N={res['num_agents']}, E={res['num_episodes']}"
         step, med = np.array(res["step"]), np.array(res["median"])
         for ax, x in ((left, step), (right, step * res["samples_per_iteration"])):
-            line, = ax.plot(x, med, label=label)
+            (line,) = ax.plot(x, med, label=label)
             ax.fill_between(x, res["min"], res["max"], color=line.get_color(), alpha=0.2)
     right.set_xscale("log")
     right.set_yscale("log")
-    right.axhline(exact["exploitability"][-1], color="k", ls="--",
-                  label=f"exact OMD after {exact['step'][-1]} iterations")
+    right.axhline(
+        exact["exploitability"][-1], color="k", ls="--", label=f"exact OMD after {exact['step'][-1]} iterations"
+    )
     left.set_xlabel("iterations")
     right.set_xlabel("samples (agent-transitions from the simulator)")
     for ax in (left, right):
@@ -105,55 +124,109 @@ def main(argv=None):
     game = crowd_modelling(**cfg["game"])
     horizon = game.horizon
     uniform = float(game.exploitability(game.uniform_policy()))
-    print(f"\ncrowd modelling {cfg['game']}: uniform policy exploitability {uniform:.4f}; "
-          f"learning rate {cfg['learning_rate']}, {cfg['iterations']} iterations, {cfg['seeds']} seeds")
+    print(
+        f"\ncrowd modelling {cfg['game']}: uniform policy exploitability {uniform:.4f}; "
+        f"learning rate {cfg['learning_rate']}, {cfg['iterations']} iterations, {cfg['seeds']} seeds"
+    )
     t0 = time.perf_counter()
 
     trace, timing = exact_trace(game, cfg, args.repeats)
-    exact = dict(step=np.asarray(trace.step).tolist(), exploitability=np.asarray(trace.exploitability).tolist(),
-                 us_per_iter=1e6 * timing["median_s"] / cfg["iterations"], compile_s=timing["compile_s"])
-    print(f"(1) exact OMD: final exploitability {exact['exploitability'][-1]:.4e}; "
-          f"{exact['us_per_iter']:.1f} us/iteration (compile {timing['compile_s']:.2f} s)")
-    rows = [dict(solver="exact_omd", iterations=s, exploitability=e)
-            for s, e in zip(exact["step"], exact["exploitability"])]
+    exact = dict(
+        step=np.asarray(trace.step).tolist(),
+        exploitability=np.asarray(trace.exploitability).tolist(),
+        us_per_iter=1e6 * timing["median_s"] / cfg["iterations"],
+        compile_s=timing["compile_s"],
+    )
+    print(
+        f"(1) exact OMD: final exploitability {exact['exploitability'][-1]:.4e}; "
+        f"{exact['us_per_iter']:.1f} us/iteration (compile {timing['compile_s']:.2f} s)"
+    )
+    rows = [
+        dict(solver="exact_omd", iterations=s, exploitability=e) for s, e in zip(exact["step"], exact["exploitability"])
+    ]
 
     results = []
     for num_agents, num_episodes in cfg["configs"]:
         traces, timing = sampled_traces(game, cfg, num_agents, num_episodes, cfg["seeds"], args.repeats)
-        expl = np.asarray(traces.exploitability)            # [seeds, evaluations]
+        expl = np.asarray(traces.exploitability)  # [seeds, evaluations]
         per_iter = num_episodes * num_agents * horizon
-        res = dict(num_agents=num_agents, num_episodes=num_episodes, samples_per_iteration=per_iter,
-                   step=np.asarray(traces.step[0]).tolist(), median=np.median(expl, 0).tolist(),
-                   min=expl.min(0).tolist(), max=expl.max(0).tolist(), per_seed=expl.tolist(),
-                   final_gap_to_exact=float(np.median(expl[:, -1]) - exact["exploitability"][-1]),
-                   us_per_iter_per_seed=timing["us_per_iter_per_seed"],
-                   compile_s=timing["compile_s"], times_s=timing["times_s"])
+        res = dict(
+            num_agents=num_agents,
+            num_episodes=num_episodes,
+            samples_per_iteration=per_iter,
+            step=np.asarray(traces.step[0]).tolist(),
+            median=np.median(expl, 0).tolist(),
+            min=expl.min(0).tolist(),
+            max=expl.max(0).tolist(),
+            per_seed=expl.tolist(),
+            final_gap_to_exact=float(np.median(expl[:, -1]) - exact["exploitability"][-1]),
+            us_per_iter_per_seed=timing["us_per_iter_per_seed"],
+            compile_s=timing["compile_s"],
+            times_s=timing["times_s"],
+        )
         results.append(res)
-        print(f"(2) sampled OMD, N={num_agents:>6}, E={num_episodes:>3} ({per_iter:,} samples/iteration): "
-              f"final exploitability median {res['median'][-1]:.4e} [{res['min'][-1]:.4e}, {res['max'][-1]:.4e}] "
-              f"(exact {exact['exploitability'][-1]:.4e}, gap {res['final_gap_to_exact']:+.4e}); "
-              f"{res['us_per_iter_per_seed']:.0f} us/iteration/seed (compile {timing['compile_s']:.2f} s)")
-        rows += [dict(solver="sampled_omd", num_agents=num_agents, num_episodes=num_episodes, iterations=s,
-                      samples=s * per_iter, exploitability=m, exploitability_min=lo, exploitability_max=hi)
-                 for s, m, lo, hi in zip(res["step"], res["median"], res["min"], res["max"])]
+        print(
+            f"(2) sampled OMD, N={num_agents:>6}, E={num_episodes:>3} ({per_iter:,} samples/iteration): "
+            f"final exploitability median {res['median'][-1]:.4e} [{res['min'][-1]:.4e}, {res['max'][-1]:.4e}] "
+            f"(exact {exact['exploitability'][-1]:.4e}, gap {res['final_gap_to_exact']:+.4e}); "
+            f"{res['us_per_iter_per_seed']:.0f} us/iteration/seed (compile {timing['compile_s']:.2f} s)"
+        )
+        rows += [
+            dict(
+                solver="sampled_omd",
+                num_agents=num_agents,
+                num_episodes=num_episodes,
+                iterations=s,
+                samples=s * per_iter,
+                exploitability=m,
+                exploitability_min=lo,
+                exploitability_max=hi,
+            )
+            for s, m, lo, hi in zip(res["step"], res["median"], res["min"], res["max"])
+        ]
     print(f"\n(total {time.perf_counter() - t0:.0f} s)")
     cpu.finish(info)
 
     stem = "bench_sampled_mean_field_quick" if args.quick else "bench_sampled_mean_field"
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     png = RESULTS_DIR / f"{stem}.png"
-    plot(png, f"Sampled vs exact OMD, crowd modelling {game.num_states} cells x {horizon} steps, "
-              f"eta={cfg['learning_rate']} ({cfg['seeds']} seeds: median, min-max)", exact, results)
+    plot(
+        png,
+        f"Sampled vs exact OMD, crowd modelling {game.num_states} cells x {horizon} steps, "
+        f"eta={cfg['learning_rate']} ({cfg['seeds']} seeds: median, min-max)",
+        exact,
+        results,
+    )
     print(f"wrote {png}")
-    command = "python benchmarks/bench_sampled_mean_field.py" + (" --quick" if args.quick else "") + \
-        (f" --seeds {args.seeds}" if args.seeds is not None else "") + \
-        (f" --repeats {args.repeats}" if args.repeats != 5 else "") + \
-        (f" --wait-idle {args.wait_idle:g}" if args.wait_idle else "")
-    payload = {"command": command, "mode": "quick" if args.quick else "full", "repeats": args.repeats,
-               "config": cfg, "uniform_exploitability": uniform, "machine": info, "exact_omd": exact,
-               "sampled_omd": results, "plot": str(png.relative_to(RESULTS_DIR.parent.parent)), "rows": rows}
-    fields = ["solver", "num_agents", "num_episodes", "iterations", "samples", "exploitability",
-              "exploitability_min", "exploitability_max"]
+    command = (
+        "python benchmarks/bench_sampled_mean_field.py"
+        + (" --quick" if args.quick else "")
+        + (f" --seeds {args.seeds}" if args.seeds is not None else "")
+        + (f" --repeats {args.repeats}" if args.repeats != 5 else "")
+        + (f" --wait-idle {args.wait_idle:g}" if args.wait_idle else "")
+    )
+    payload = {
+        "command": command,
+        "mode": "quick" if args.quick else "full",
+        "repeats": args.repeats,
+        "config": cfg,
+        "uniform_exploitability": uniform,
+        "machine": info,
+        "exact_omd": exact,
+        "sampled_omd": results,
+        "plot": str(png.relative_to(RESULTS_DIR.parent.parent)),
+        "rows": rows,
+    }
+    fields = [
+        "solver",
+        "num_agents",
+        "num_episodes",
+        "iterations",
+        "samples",
+        "exploitability",
+        "exploitability_min",
+        "exploitability_max",
+    ]
     write_results(stem, payload, rows, fields, info["wall_s"])
 
 

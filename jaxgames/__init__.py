@@ -9,7 +9,25 @@ from jaxgames.env import Environment, TimeStep, Trajectory, make_env, rollout
 __version__ = "0.1.0"
 
 __all__ = [
-    "Game", "Policy", "Evaluation", "evaluate", "best_response", "nash_conv", "exploitability",
-    "regularized_nash_conv", "stack_policies", "matrix", "simplex", "efg", "markov", "mean_field", "kuhn_poker", "leduc_poker",
-    "Environment", "TimeStep", "Trajectory", "make_env", "rollout",
+    "Game",
+    "Policy",
+    "Evaluation",
+    "evaluate",
+    "best_response",
+    "nash_conv",
+    "exploitability",
+    "regularized_nash_conv",
+    "stack_policies",
+    "matrix",
+    "simplex",
+    "efg",
+    "markov",
+    "mean_field",
+    "kuhn_poker",
+    "leduc_poker",
+    "Environment",
+    "TimeStep",
+    "Trajectory",
+    "make_env",
+    "rollout",
 ]

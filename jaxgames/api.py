@@ -24,6 +24,7 @@ def _guarded(method):
     compiled call, and the host raises on the few numbers that come back: one dispatch
     instead of a host copy and a dozen NumPy passes per call.
     """
+
     def fn(game, policy, *args):
         stats = jnp.stack([probability_statistics(p, m, jnp) for p, m in zip(policy, game.legal_mask())])
         return method(game, policy, *args), stats

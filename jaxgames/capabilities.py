@@ -52,8 +52,7 @@ class SmoothBestResponse(Protocol):
     response. Used by smoothed fictitious play and Boltzmann iteration.
     """
 
-    def smooth_best_response(self, policy: Policy, temperature, reference: Policy | None = None) -> Policy:
-        ...
+    def smooth_best_response(self, policy: Policy, temperature, reference: Policy | None = None) -> Policy: ...
 
 
 @runtime_checkable
@@ -66,8 +65,7 @@ class RegularizedNashConv(Protocol):
     excludes at a decision point that counts.
     """
 
-    def regularized_nash_conv(self, policy: Policy, temperature, reference: Policy | None = None) -> jax.Array:
-        ...
+    def regularized_nash_conv(self, policy: Policy, temperature, reference: Policy | None = None) -> jax.Array: ...
 
 
 @runtime_checkable
@@ -84,8 +82,7 @@ class JointActionValues(Protocol):
     discount: jax.Array
     horizon: int | None
 
-    def joint_action_values(self, state_values: jax.Array) -> jax.Array:
-        ...
+    def joint_action_values(self, state_values: jax.Array) -> jax.Array: ...
 
 
 @runtime_checkable
@@ -97,8 +94,7 @@ class PayoffSpread(Protocol):
     homogeneous: ``c * game`` has ``c`` times the spread.
     """
 
-    def payoff_spread(self) -> jax.Array:
-        ...
+    def payoff_spread(self) -> jax.Array: ...
 
 
 #: What each capability is, in words, for the error message of ``require``.
@@ -130,8 +126,9 @@ class CapabilityError(TypeError, ValueError):
 def has(game, capability: type) -> bool:
     """Whether ``game`` provides ``capability`` (one of the protocols of this module)."""
     if capability not in DESCRIPTIONS:
-        raise ValueError(f"capability: expected one of {', '.join(c.__name__ for c in DESCRIPTIONS)}, "
-                         f"got {capability!r}")
+        raise ValueError(
+            f"capability: expected one of {', '.join(c.__name__ for c in DESCRIPTIONS)}, got {capability!r}"
+        )
     return isinstance(game, capability)
 
 
@@ -146,4 +143,5 @@ def require(game, capability: type, solver: str) -> None:
     if not has(game, capability):
         raise CapabilityError(
             f"game: {solver} needs {DESCRIPTIONS[capability]}; {type(game).__name__} does not provide "
-            f"{capability.__name__} ({SIGNATURES[capability]})")
+            f"{capability.__name__} ({SIGNATURES[capability]})"
+        )

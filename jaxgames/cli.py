@@ -50,22 +50,34 @@ def _default_out(kind: str, config: str | None) -> Path:
 
 def _progress(total: int, desc: str):
     from tqdm import tqdm
-    bar = tqdm(total=total, desc=desc, unit="pt" if desc == "sweep" else "pair", file=sys.stderr,
-               disable=None, dynamic_ncols=True)
+
+    bar = tqdm(
+        total=total,
+        desc=desc,
+        unit="pt" if desc == "sweep" else "pair",
+        file=sys.stderr,
+        disable=None,
+        dynamic_ncols=True,
+    )
 
     def update(n, skipped=False):
         bar.update(n)
         if skipped:
             bar.set_postfix_str("resumed")
+
     return bar, update
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="jaxgames", description=__doc__.split("\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     epilog=__doc__.split("\n", 2)[2])
-    parser.add_argument("--traceback", action="store_true",
-                        help="show the full Python traceback of an error (for bug reports)")
+    parser = argparse.ArgumentParser(
+        prog="jaxgames",
+        description=__doc__.split("\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=__doc__.split("\n", 2)[2],
+    )
+    parser.add_argument(
+        "--traceback", action="store_true", help="show the full Python traceback of an error (for bug reports)"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     listing = sub.add_parser("list", help="registered games and solvers with their parameters")
     listing.add_argument("--out", type=Path, help="also write the listing to DIR/registry.txt")
@@ -75,10 +87,14 @@ def main(argv=None) -> int:
         p.add_argument("overrides", nargs="*", help="FIELD.PATH=VALUE overrides")
         p.add_argument("--out", type=Path, help="results directory (default results/<command>-<config>)")
         if name == "run":
-            p.add_argument("--checkpoint-every", type=int, metavar="N",
-                           help="save the solver state (orbax) every N steps under OUT/checkpoints; rerunning "
-                                "the same command resumes from the latest checkpoint, with the same trace as an "
-                                "uninterrupted run. N: a multiple of eval_every")
+            p.add_argument(
+                "--checkpoint-every",
+                type=int,
+                metavar="N",
+                help="save the solver state (orbax) every N steps under OUT/checkpoints; rerunning "
+                "the same command resumes from the latest checkpoint, with the same trace as an "
+                "uninterrupted run. N: a multiple of eval_every",
+            )
     args = parser.parse_args(argv)
     if args.traceback:
         return _dispatch(args)
@@ -90,11 +106,10 @@ def main(argv=None) -> int:
     except _USER_ERRORS as err:
         print(f"error: {_message(err)}", file=sys.stderr)
         return 2
-    except RuntimeError as err:   # XLA out of memory: sizes the user chose
+    except RuntimeError as err:  # XLA out of memory: sizes the user chose
         if "RESOURCE_EXHAUSTED" not in str(err):
             raise
-        print(f"error: out of device memory; choose smaller sizes or fewer points per chunk\n{_HINT}",
-              file=sys.stderr)
+        print(f"error: out of device memory; choose smaller sizes or fewer points per chunk\n{_HINT}", file=sys.stderr)
         return 2
 
 
@@ -107,6 +122,7 @@ _HINT = "(run with jaxgames --traceback ... to see the full traceback)"
 def _message(err: BaseException) -> str:
     """One line (or a few) for the user: the config error, or the file and reason of an OS error."""
     from jaxgames.experiments.config import ConfigError
+
     if isinstance(err, ConfigError):
         return str(err)
     if isinstance(err, OSError) and err.strerror:
@@ -120,8 +136,10 @@ def _message(err: BaseException) -> str:
 def _dispatch(args) -> int:
     from jaxgames.experiments import config as cfg
     from jaxgames.experiments.results import atomic_write_text, prepare_out
+
     if args.command == "list":
         from jaxgames.experiments.registry import describe
+
         text = describe()
         if args.out:
             out = prepare_out(args.out)
@@ -135,28 +153,36 @@ def _dispatch(args) -> int:
         args.overrides.insert(0, config_path)
         config_path = None
     from jaxgames.experiments.bench import DEFAULT_BENCH
-    config = cfg.load_config(config_path, args.command, _expand(args.overrides),
-                             default=DEFAULT_BENCH if args.command == "bench" else None)
-    out = prepare_out(args.out or _default_out(args.command, config_path))   # before any work
+
+    config = cfg.load_config(
+        config_path, args.command, _expand(args.overrides), default=DEFAULT_BENCH if args.command == "bench" else None
+    )
+    out = prepare_out(args.out or _default_out(args.command, config_path))  # before any work
     if args.command == "run":
         from jaxgames.experiments.execute import run_experiment
+
         run_experiment(config, out, checkpoint_every=args.checkpoint_every)
     elif args.command == "sweep":
         from jaxgames.experiments.execute import run_sweep
+
         bar, update = _progress(len(config.points()), "sweep")
         with bar:
             rows = run_sweep(config, out, progress=update, log=lambda m: print(m, file=sys.stderr))
         best = min(rows, key=lambda r: float(r["final_exploitability"]))
-        print(f"{len(rows)} grid points; best final exploitability {float(best['final_exploitability']):.3e} at "
-              + ", ".join(f"{k}={best[k]}" for k in config.grid))
+        print(
+            f"{len(rows)} grid points; best final exploitability {float(best['final_exploitability']):.3e} at "
+            + ", ".join(f"{k}={best[k]}" for k in config.grid)
+        )
     else:
         from jaxgames.experiments.bench import run_bench
+
         bar, update = _progress(len(config.pairs()), "bench")
         with bar:
             result = run_bench(config, out, progress=update, log=lambda m: bar.write(m, file=sys.stdout))
         if result.problems:
-            print(f"results written to {out}/, but {len(result.problems)} check(s) failed (listed above)",
-                  file=sys.stderr)
+            print(
+                f"results written to {out}/, but {len(result.problems)} check(s) failed (listed above)", file=sys.stderr
+            )
             return 1
     print(f"results written to {out}/")
     return 0

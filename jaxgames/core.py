@@ -25,7 +25,8 @@ game's joint action values, ...) is declared once, as a protocol, in
 
 from __future__ import annotations
 
-from typing import NamedTuple, Sequence
+from collections.abc import Sequence
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -33,7 +34,13 @@ import numpy as np
 
 from jaxgames import simplex
 from jaxgames.validation import (  # noqa: F401 - re-exported: the checks' historical home
-    as_float_array, check_finite, check_positive, check_probabilities, check_scalar, is_concrete)
+    as_float_array,
+    check_finite,
+    check_positive,
+    check_probabilities,
+    check_scalar,
+    is_concrete,
+)
 
 Policy = tuple  # tuple[jax.Array, ...], one probability array per player
 
@@ -145,8 +152,9 @@ class Game:
         """
         return self.evaluate(policy).action_values
 
-    def dilated_mirror_step(self, policy: Policy, grads: Policy, learning_rate, temperature=0.0,
-                            magnet: Policy | None = None) -> Policy:
+    def dilated_mirror_step(
+        self, policy: Policy, grads: Policy, learning_rate, temperature=0.0, magnet: Policy | None = None
+    ) -> Policy:
         """The proximal step of the dilated entropy on the sequence form.
 
         ``x' = argmax_x eta <g, x> - eta tau D(x, rho) - D(x, x_t)``, ``g`` from
@@ -158,9 +166,10 @@ class Game:
         bottom-up pass over the tree, mean-field games with soft backward
         induction over time against the gradient's mean field.
         """
-        return tuple(simplex.entropic_step(p, g, m, learning_rate, temperature,
-                                           None if magnet is None else magnet[i])
-                     for i, (p, g, m) in enumerate(zip(policy, grads, self.legal_mask())))
+        return tuple(
+            simplex.entropic_step(p, g, m, learning_rate, temperature, None if magnet is None else magnet[i])
+            for i, (p, g, m) in enumerate(zip(policy, grads, self.legal_mask()))
+        )
 
     def validate_policy(self, policy: Policy, name: str = "policy", check_values: bool = True) -> Policy:
         """Check shapes always, and values when concrete; return float arrays.
@@ -172,11 +181,10 @@ class Game:
         masks = self.legal_mask_host()
         if not isinstance(policy, (tuple, list)):
             raise ValueError(
-                f"{name}: expected a tuple of {self.num_players} arrays (one per player), "
-                f"got {type(policy).__name__}")
+                f"{name}: expected a tuple of {self.num_players} arrays (one per player), got {type(policy).__name__}"
+            )
         if len(policy) != self.num_players:
-            raise ValueError(
-                f"{name}: expected {self.num_players} arrays (one per player), got {len(policy)}")
+            raise ValueError(f"{name}: expected {self.num_players} arrays (one per player), got {len(policy)}")
         out = []
         for i, (p, mask) in enumerate(zip(policy, masks)):
             field = f"{name}[{i}]"
@@ -194,8 +202,7 @@ def require_pyspiel():
     try:
         import pyspiel
     except ImportError as err:  # pragma: no cover - exercised only without open-spiel
-        raise ImportError("OpenSpiel interop needs the optional dependency open-spiel: "
-                          "pip install open-spiel") from err
+        raise ImportError("OpenSpiel interop needs the optional dependency open-spiel: pip install open-spiel") from err
     return pyspiel
 
 

@@ -84,11 +84,11 @@ INT32_MAX = 2**31 - 1
 class TimeStep(NamedTuple):
     """What an agent sees after ``reset`` / ``step`` (every family; see the module docstring)."""
 
-    observation: Any              # the returned state's observation (family-specific array)
-    rewards: jax.Array            # float [N]: rewards of this transition (zeros after reset)
-    terminated: jax.Array         # bool []: this transition ended the episode (the game is over)
-    truncated: jax.Array          # bool []: this transition hit a time limit
-    current_player: jax.Array     # int32 []: acting player, SIMULTANEOUS (-2) or TERMINAL (-4)
+    observation: Any  # the returned state's observation (family-specific array)
+    rewards: jax.Array  # float [N]: rewards of this transition (zeros after reset)
+    terminated: jax.Array  # bool []: this transition ended the episode (the game is over)
+    truncated: jax.Array  # bool []: this transition hit a time limit
+    current_player: jax.Array  # int32 []: acting player, SIMULTANEOUS (-2) or TERMINAL (-4)
     legal_action_mask: jax.Array  # bool [A] (turn-based) or [N, A] (simultaneous)
 
     @property
@@ -100,11 +100,11 @@ class TimeStep(NamedTuple):
 class Trajectory(NamedTuple):
     """Per-step records of ``rollout`` (``[num_steps, ...]``; ``[batch, num_steps, ...]`` when batched)."""
 
-    state: Any                    # the family's state pytree the action was taken in
-    action: jax.Array             # int32 [T] or [T, N]: the action taken
-    rewards: jax.Array            # float [T, N]
-    terminated: jax.Array         # bool [T]: this step ended an episode (the next starts a new one)
-    truncated: jax.Array          # bool [T]: this step hit a time limit
+    state: Any  # the family's state pytree the action was taken in
+    action: jax.Array  # int32 [T] or [T, N]: the action taken
+    rewards: jax.Array  # float [T, N]
+    terminated: jax.Array  # bool [T]: this step ended an episode (the next starts a new one)
+    truncated: jax.Array  # bool [T]: this step hit a time limit
 
     @property
     def done(self) -> jax.Array:
@@ -244,6 +244,7 @@ class Environment:
     def as_pgx(self):
         """A pgx-compatible view of this simulator (``init``, ``step(state, action, key)``)."""
         from jaxgames.pgx_view import PgxView
+
         return PgxView(self)
 
     # -- the one set of checks -------------------------------------------------------------------
@@ -259,8 +260,9 @@ class Environment:
         text = repr(params)
         if len(text) > 80:
             text = text[:77] + "..."
-        return ValueError(f"params: expected {expected} like the environment's, got "
-                          f"{type(params).__name__}: {text}{hint}")
+        return ValueError(
+            f"params: expected {expected} like the environment's, got {type(params).__name__}: {text}{hint}"
+        )
 
     def _who(self, index: tuple) -> str:
         """Whose entry ``index`` of an action of ``action_shape`` is, for messages (with a trailing
@@ -274,22 +276,33 @@ class Environment:
 
     def _check_noise(self, u, size: int) -> jax.Array:
         """Uniforms ``u [size]`` of a floating dtype (shape and dtype are static: checked under jit too)."""
-        if not isinstance(u, (jax.Array, np.ndarray)) or u.shape != (size,) \
-                or not jnp.issubdtype(u.dtype, jnp.floating):
+        if (
+            not isinstance(u, (jax.Array, np.ndarray))
+            or u.shape != (size,)
+            or not jnp.issubdtype(u.dtype, jnp.floating)
+        ):
             shape = getattr(u, "shape", None)
-            raise ValueError(f"u: expected {size} uniform numbers in [0, 1) (a float array of shape ({size},)), "
-                             f"got {type(u).__name__}" + (f" of shape {tuple(shape)}" if shape is not None else ""))
+            raise ValueError(
+                f"u: expected {size} uniform numbers in [0, 1) (a float array of shape ({size},)), "
+                f"got {type(u).__name__}" + (f" of shape {tuple(shape)}" if shape is not None else "")
+            )
         return jnp.asarray(u)
 
     def _state_spec(self):
         """``(treedef, name, [(shape, dtype kind)], bytes)`` of one environment's state (cached)."""
         spec = self.__dict__.get("_cached_state_spec")
         if spec is None:
-            shaped = jax.eval_shape(lambda u: self._initial(u, self.game, self._step_context(self.game)),
-                                    jax.ShapeDtypeStruct((self.noise_size,), self._dtype(None)))
+            shaped = jax.eval_shape(
+                lambda u: self._initial(u, self.game, self._step_context(self.game)),
+                jax.ShapeDtypeStruct((self.noise_size,), self._dtype(None)),
+            )
             leaves, treedef = jax.tree_util.tree_flatten(shaped)
-            spec = (treedef, type(shaped).__name__, [(tuple(x.shape), _kind(x.dtype)) for x in leaves],
-                    sum(table_bytes(x.shape, x.dtype) for x in leaves))
+            spec = (
+                treedef,
+                type(shaped).__name__,
+                [(tuple(x.shape), _kind(x.dtype)) for x in leaves],
+                sum(table_bytes(x.shape, x.dtype) for x in leaves),
+            )
             self.__dict__["_cached_state_spec"] = spec
         return spec
 
@@ -300,8 +313,10 @@ class Environment:
         treedef, name, spec, _ = self._state_spec()
         leaves, got = jax.tree_util.tree_flatten(state)
         if got != treedef:
-            raise ValueError(f"{field}: expected the {name} of {type(self).__name__} (what reset / step return), "
-                             f"got {type(state).__name__}")
+            raise ValueError(
+                f"{field}: expected the {name} of {type(self).__name__} (what reset / step return), "
+                f"got {type(state).__name__}"
+            )
         batch_shape = tuple(batch_shape)
         for leaf, (shape, kind) in zip(leaves, spec):
             have = tuple(np.shape(leaf))
@@ -309,23 +324,30 @@ class Environment:
                 cut = len(have) - len(shape)
                 lead = have[:cut] if cut >= 0 and have[cut:] == shape else None
                 if lead is not None and not batch_shape:
-                    raise ValueError(f"{field}: expected one environment's state (jax.vmap the step for a "
-                                     f"batch), got a batch of shape {lead}")
+                    raise ValueError(
+                        f"{field}: expected one environment's state (jax.vmap the step for a "
+                        f"batch), got a batch of shape {lead}"
+                    )
                 if lead is not None:
                     raise ValueError(f"{field}: expected states batched as {batch_shape}, got batch shape {lead}")
-                raise ValueError(f"{field}: expected the {name} that reset / step return, with leaf shapes "
-                                 f"{[batch_shape + s for s, _ in spec]}; got a leaf of shape {have}")
+                raise ValueError(
+                    f"{field}: expected the {name} that reset / step return, with leaf shapes "
+                    f"{[batch_shape + s for s, _ in spec]}; got a leaf of shape {have}"
+                )
             if _kind(_dtype_of(leaf)) != kind:
-                raise ValueError(f"{field}: expected the {name} that reset / step return, got a leaf of dtype "
-                                 f"{_dtype_of(leaf)} where {kind} values belong")
+                raise ValueError(
+                    f"{field}: expected the {name} that reset / step return, got a leaf of dtype "
+                    f"{_dtype_of(leaf)} where {kind} values belong"
+                )
         return state
 
     def coerce_action(self, action) -> jax.Array:
         """``action`` as int32 of ``action_shape``: dtype and shape always (they are static), range
         when the action is concrete, checked on its own values before the cast. A traced action out
         of range (in its own dtype) becomes ``-1``, which ``_legalize`` replaces."""
-        if isinstance(action, jax.Array) or any(isinstance(x, jax.core.Tracer)
-                                                for x in jax.tree_util.tree_leaves(action)):
+        if isinstance(action, jax.Array) or any(
+            isinstance(x, jax.core.Tracer) for x in jax.tree_util.tree_leaves(action)
+        ):
             if not isinstance(action, jax.Array):
                 try:
                     action = jnp.asarray(action)
@@ -357,8 +379,13 @@ class Environment:
             self._check_action_shape(host.shape)
             return host
         values = host.ravel().tolist()
-        wrong = sorted({type(x).__name__ for x in values
-                        if not isinstance(x, (int, np.integer)) or isinstance(x, (bool, np.bool_))})
+        wrong = sorted(
+            {
+                type(x).__name__
+                for x in values
+                if not isinstance(x, (int, np.integer)) or isinstance(x, (bool, np.bool_))
+            }
+        )
         if wrong:
             raise ValueError(f"action: expected integer action ids, got {', '.join(wrong)} among them")
         self._check_action_shape(host.shape)
@@ -368,8 +395,10 @@ class Environment:
         return host.astype(np.int64)
 
     def _range_error(self, index: tuple, value: int):
-        raise ValueError(f"action: {self._who(index)}{value} is not legal: out of range, expected an "
-                         f"action id in 0..{self.num_actions - 1}")
+        raise ValueError(
+            f"action: {self._who(index)}{value} is not legal: out of range, expected an "
+            f"action id in 0..{self.num_actions - 1}"
+        )
 
     def _check_action_dtype(self, dtype) -> None:
         if not (jnp.issubdtype(dtype, jnp.integer) and dtype != jnp.bool_):
@@ -377,8 +406,11 @@ class Environment:
 
     def _check_action_shape(self, shape) -> None:
         if tuple(shape) != self.action_shape:
-            what = "a scalar action id" if not self.action_shape else \
-                (f"shape {self.action_shape} (one action per {'agent' if self._agents else 'player'})")
+            what = (
+                "a scalar action id"
+                if not self.action_shape
+                else (f"shape {self.action_shape} (one action per {'agent' if self._agents else 'player'})")
+            )
             raise ValueError(f"action: expected {what}; jax.vmap the step for a batch; got shape {tuple(shape)}")
 
     def _check_action_range(self, host: np.ndarray) -> None:
@@ -409,9 +441,11 @@ class Environment:
         if is_concrete(action) and all(is_concrete(x) for x in leaves):
             if bool(self._over(state)):
                 if not (self.autoreset if autoreset is None else autoreset):
-                    raise ValueError("state: the episode is over (terminated or truncated); call reset, "
-                                     "or make the environment with autoreset=True")
-                return action   # auto-reset ignores the action
+                    raise ValueError(
+                        "state: the episode is over (terminated or truncated); call reset, "
+                        "or make the environment with autoreset=True"
+                    )
+                return action  # auto-reset ignores the action
             self._check_concrete_action(state, np.asarray(action))
         return self._legalize(state, action)
 
@@ -452,8 +486,10 @@ class Environment:
             policy = game.uniform_policy()
         else:
             policy = game.validate_policy(policy)
-        return tuple(jnp.cumsum(simplex.normalize(jnp.where(m, jnp.maximum(p, 0.0), 0.0), m), axis=-1)
-                     for p, m in zip(policy, masks))
+        return tuple(
+            jnp.cumsum(simplex.normalize(jnp.where(m, jnp.maximum(p, 0.0), 0.0), m), axis=-1)
+            for p, m in zip(policy, masks)
+        )
 
     def _sample(self, u, state, tables) -> jax.Array:
         """The one sampler: inverse CDF of the policy's rows at ``state`` (``u [*action_shape]``)."""
@@ -466,8 +502,16 @@ def pad_last(x: jax.Array, size: int, value) -> jax.Array:
     return x if extra == 0 else jnp.pad(x, [(0, 0)] * (x.ndim - 1) + [(0, extra)], constant_values=value)
 
 
-def rollout(key: jax.Array, env: Environment, policy: Policy | None, num_steps: int,
-            batch_size: int | None = None, params=None, state=None, max_bytes=None):
+def rollout(
+    key: jax.Array,
+    env: Environment,
+    policy: Policy | None,
+    num_steps: int,
+    batch_size: int | None = None,
+    params=None,
+    state=None,
+    max_bytes=None,
+):
     """Play ``num_steps`` steps of ``env`` under ``policy``; return ``(final_state, Trajectory)``.
 
     Every player draws its actions from ``policy`` (shaped like ``game.uniform_policy()``;
@@ -525,16 +569,19 @@ def rollout(key: jax.Array, env: Environment, policy: Policy | None, num_steps: 
     return jax.vmap(one)(keys, state)
 
 
-def _check_rollout_bytes(env: Environment, num_steps: int, batch_size: int | None, n_act: int, dtype,
-                         max_bytes) -> None:
+def _check_rollout_bytes(
+    env: Environment, num_steps: int, batch_size: int | None, n_act: int, dtype, max_bytes
+) -> None:
     """The bytes a rollout holds at once (its uniforms and its trajectory) against ``max_bytes``."""
     item = np.dtype(dtype).itemsize
-    per_step = ((n_act + env.noise_size) * item + env._state_spec()[3] + 4 * n_act
-                + env.num_players * item + 2)
+    per_step = (n_act + env.noise_size) * item + env._state_spec()[3] + 4 * n_act + env.num_players * item + 2
     envs = 1 if batch_size is None else batch_size
-    check_table_bytes(per_step * num_steps * envs, "num_steps",
-                      f"the rollout's random numbers and trajectory ({num_steps} steps x {envs} environments)",
-                      max_bytes)
+    check_table_bytes(
+        per_step * num_steps * envs,
+        "num_steps",
+        f"the rollout's random numbers and trajectory ({num_steps} steps x {envs} environments)",
+        max_bytes,
+    )
 
 
 def _holds_bool(values) -> bool:
@@ -544,8 +591,12 @@ def _holds_bool(values) -> bool:
 
 def _kind(dtype) -> str:
     """``"bool"``, ``"integer"``, ``"floating"`` or ``"complex"``: what ``check_state`` compares."""
-    for kind, base in (("bool", jnp.bool_), ("integer", jnp.integer), ("floating", jnp.floating),
-                       ("complex", jnp.complexfloating)):
+    for kind, base in (
+        ("bool", jnp.bool_),
+        ("integer", jnp.integer),
+        ("floating", jnp.floating),
+        ("complex", jnp.complexfloating),
+    ):
         if jnp.issubdtype(dtype, base):
             return kind
     return str(dtype)
@@ -587,11 +638,16 @@ def make_env(game: Game, **options) -> Environment:
     elif isinstance(game, ContextualPreferenceGame):
         from jaxgames.matrix.contextual import ContextualPreferenceEnv as cls
     else:
-        raise ValueError(f"game: no simulator for {type(game).__name__}; expected a MatrixGame, EFGGame, "
-                         "MarkovGame, MeanFieldGame or ContextualPreferenceGame")
+        raise ValueError(
+            f"game: no simulator for {type(game).__name__}; expected a MatrixGame, EFGGame, "
+            "MarkovGame, MeanFieldGame or ContextualPreferenceGame"
+        )
     import inspect
+
     allowed = set(inspect.signature(cls.__init__).parameters) - {"self", "game"}
     unknown = sorted(set(options) - allowed)
     if unknown:
-        raise ValueError(f"make_env: unknown option(s) {unknown} for {cls.__name__}; expected some of {sorted(allowed)}")
+        raise ValueError(
+            f"make_env: unknown option(s) {unknown} for {cls.__name__}; expected some of {sorted(allowed)}"
+        )
     return cls(game, **options)

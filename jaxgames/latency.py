@@ -55,8 +55,10 @@ def low_latency_cpu() -> None:
     """
     flag_set = FLAG in os.environ.get("XLA_FLAGS", "")
     if not flag_set and backend_started():
-        raise RuntimeError("low_latency_cpu: JAX's backend has already started; call it before the first "
-                           "computation (or set XLA_FLAGS=" + FLAG + " in the environment)")
+        raise RuntimeError(
+            "low_latency_cpu: JAX's backend has already started; call it before the first "
+            "computation (or set XLA_FLAGS=" + FLAG + " in the environment)"
+        )
     if not flag_set:
         os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " " + FLAG).strip()
     jax.config.update("jax_cpu_enable_async_dispatch", False)

@@ -92,22 +92,32 @@ class PgxView:
         action = env.check_action(state.inner, action, autoreset=True)
         params = env.game
         u = jax.random.uniform(key, (env.noise_size,), env._dtype(params))
-        inner, rewards, _, truncated = env._step(u, state.inner, action, params, env._step_context(params),
-                                                 autoreset=False)
+        inner, rewards, _, truncated = env._step(
+            u, state.inner, action, params, env._step_context(params), autoreset=False
+        )
         inner = jax.tree_util.tree_map(lambda a, b: jnp.where(finished, a, b), state.inner, inner)
         ts = env._timestep(inner, jnp.where(finished, 0.0, rewards), env._over(inner) & ~truncated, truncated, params)
         count = state._step_count + (~finished).astype(jnp.int32)
         new = self._wrap(inner, ts, count, carried)
-        return new.replace(terminated=jnp.where(finished, state.terminated, new.terminated),
-                           truncated=jnp.where(finished, state.truncated, new.truncated))
+        return new.replace(
+            terminated=jnp.where(finished, state.terminated, new.terminated),
+            truncated=jnp.where(finished, state.truncated, new.truncated),
+        )
 
     def observe(self, state: PgxState, player_id=None):
         return state.observation
 
     def _wrap(self, inner, ts, count, key) -> PgxState:
         over = self.env._over(inner)
-        legal = jnp.where(over, True, ts.legal_action_mask)   # pgx: all legal at a terminal state
-        return PgxState(current_player=ts.current_player, observation=ts.observation, rewards=ts.rewards,
-                        terminated=ts.terminated, truncated=ts.truncated, legal_action_mask=legal,
-                        _step_count=count, inner=inner, _key=key)
-
+        legal = jnp.where(over, True, ts.legal_action_mask)  # pgx: all legal at a terminal state
+        return PgxState(
+            current_player=ts.current_player,
+            observation=ts.observation,
+            rewards=ts.rewards,
+            terminated=ts.terminated,
+            truncated=ts.truncated,
+            legal_action_mask=legal,
+            _step_count=count,
+            inner=inner,
+            _key=key,
+        )

@@ -27,8 +27,14 @@ def safe_log(policy: jax.Array) -> jax.Array:
     return jnp.log(jnp.maximum(policy, jnp.finfo(policy.dtype).tiny))
 
 
-def entropic_step(policy: jax.Array, grads: jax.Array, mask: jax.Array, learning_rate,
-                  temperature=0.0, magnet: jax.Array | None = None) -> jax.Array:
+def entropic_step(
+    policy: jax.Array,
+    grads: jax.Array,
+    mask: jax.Array,
+    learning_rate,
+    temperature=0.0,
+    magnet: jax.Array | None = None,
+) -> jax.Array:
     """The closed-form KL-proximal (magnetic mirror descent) step at every decision point.
 
     ``p' = argmax_p eta <p, g> - eta tau KL(p || rho) - KL(p || p_t)``, i.e.
@@ -114,7 +120,7 @@ def inverse_cdf(u: jax.Array, cdf: jax.Array) -> jax.Array:
     """Inverse CDF: the index ``i`` with ``cdf[i-1] < (1 - u) cdf[-1] <= cdf[i]`` (``u`` uniform in
     [0, 1); ``cdf`` an unnormalized cumulative sum, one comparison per entry). Zero-probability
     entries are never drawn: ``(1 - u) cdf[-1] > 0``. Leading axes are rows, each with its own ``u``."""
-    u = jnp.asarray(u)[..., None]   # rows: ``u [...]`` against ``cdf [..., K]``
+    u = jnp.asarray(u)[..., None]  # rows: ``u [...]`` against ``cdf [..., K]``
     return jnp.minimum(jnp.sum(cdf < (1.0 - u) * cdf[..., -1:], axis=-1), cdf.shape[-1] - 1).astype(jnp.int32)
 
 

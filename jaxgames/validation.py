@@ -51,12 +51,15 @@ def check_int(value: Any, field: str, low: int | None = None, high: int | None =
     if isinstance(value, (bool, np.bool_)):
         raise ValueError(f"{field}: expected an integer, got {_describe(value)}")
     if not is_concrete(value):
-        raise ValueError(f"{field}: expected a static Python int, got a traced value "
-                         "(sizes and counts cannot depend on jit/vmap arguments)")
+        raise ValueError(
+            f"{field}: expected a static Python int, got a traced value "
+            "(sizes and counts cannot depend on jit/vmap arguments)"
+        )
     if isinstance(value, (np.ndarray, jax.Array)):
         if value.ndim != 0 or not jnp.issubdtype(value.dtype, jnp.integer):
-            raise ValueError(f"{field}: expected an integer, got an array of dtype {value.dtype} "
-                             f"and shape {tuple(value.shape)}")
+            raise ValueError(
+                f"{field}: expected an integer, got an array of dtype {value.dtype} and shape {tuple(value.shape)}"
+            )
         value = int(value)
     if not isinstance(value, (int, np.integer)):
         raise ValueError(f"{field}: expected an integer, got {_describe(value)}")
@@ -96,20 +99,23 @@ def check_choice(value: Any, field: str, choices) -> Any:
 def check_key(key: Any, field: str = "key", who: str | None = None) -> jax.Array:
     """A JAX PRNG key: a typed key (``jax.random.key(seed)``) of shape ``()`` or a raw
     ``uint32[2]`` key (``jax.random.PRNGKey(seed)``); traced keys are checked by shape and dtype."""
-    hint = ("pass jax.random.key(seed) or jax.random.PRNGKey(seed)"
-            + (f" to {who}" if who else ""))
+    hint = "pass jax.random.key(seed) or jax.random.PRNGKey(seed)" + (f" to {who}" if who else "")
     if key is None:
         raise ValueError(f"{field}: expected a PRNG key, got None; {hint}")
     if not isinstance(key, (jax.Array, np.ndarray)):
         raise ValueError(f"{field}: expected a PRNG key, got {_describe(key)}; {hint}")
     if jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
         if key.shape != ():
-            raise ValueError(f"{field}: expected one PRNG key (shape ()), got a batch of shape "
-                             f"{tuple(key.shape)}; split or vmap over it")
+            raise ValueError(
+                f"{field}: expected one PRNG key (shape ()), got a batch of shape "
+                f"{tuple(key.shape)}; split or vmap over it"
+            )
         return key
     if key.dtype != jnp.uint32 or key.shape != (2,):
-        raise ValueError(f"{field}: expected a PRNG key (a typed key, or uint32 of shape (2,)), "
-                         f"got dtype {key.dtype} and shape {tuple(key.shape)}; {hint}")
+        raise ValueError(
+            f"{field}: expected a PRNG key (a typed key, or uint32 of shape (2,)), "
+            f"got dtype {key.dtype} and shape {tuple(key.shape)}; {hint}"
+        )
     return key
 
 
@@ -122,8 +128,7 @@ def _numeric(value: Any, field: str, asarray):
         arr = asarray(value)
     except (TypeError, ValueError, OverflowError) as err:
         raise ValueError(f"{field}: expected a numeric array, got {type(value).__name__}") from err
-    if not (jnp.issubdtype(arr.dtype, jnp.floating) or jnp.issubdtype(arr.dtype, jnp.integer)
-            or arr.dtype == np.bool_):
+    if not (jnp.issubdtype(arr.dtype, jnp.floating) or jnp.issubdtype(arr.dtype, jnp.integer) or arr.dtype == np.bool_):
         raise ValueError(f"{field}: expected a real numeric array, got dtype {arr.dtype}")
     return arr
 
@@ -170,8 +175,9 @@ def check_positive(value: Any, field: str, allow_zero: bool = False) -> None:
         raise ValueError(f"{field}: expected a finite value {expected}, got {value!r}")
 
 
-def check_scalar(value: Any, field: str, low=None, high=None, low_open: bool = False,
-                 high_open: bool = False) -> jax.Array:
+def check_scalar(
+    value: Any, field: str, low=None, high=None, low_open: bool = False, high_open: bool = False
+) -> jax.Array:
     """A finite float scalar (traced values pass), within ``[low, high]`` when concrete.
 
     ``low_open`` / ``high_open`` exclude the bound; ``None`` leaves that side unbounded. The
@@ -183,12 +189,13 @@ def check_scalar(value: Any, field: str, low=None, high=None, low_open: bool = F
     if arr is not None:
         if arr.ndim != 0:
             raise ValueError(f"{field}: expected a scalar, got shape {tuple(arr.shape)}")
-        if not np.isfinite(arr.astype(np.dtype(jnp.result_type(float)))):   # finite once cast, too
+        if not np.isfinite(arr.astype(np.dtype(jnp.result_type(float)))):  # finite once cast, too
             raise ValueError(f"{field}: expected finite values, got {float(arr)}")
         if low is not None or high is not None:
             x = float(arr)
-            ok = ((low is None or (x > low if low_open else x >= low))
-                  and (high is None or (x < high if high_open else x <= high)))
+            ok = (low is None or (x > low if low_open else x >= low)) and (
+                high is None or (x < high if high_open else x <= high)
+            )
             if not ok:
                 raise ValueError(f"{field}: expected a value {_range_text(low, high, low_open, high_open)}, got {x}")
     v = as_float_array(value, field)
@@ -237,7 +244,8 @@ def check_table_bytes(num_bytes: int, field: str, what: str, max_bytes: Any = No
         raise ValueError(
             f"{field}: {what} needs {format_bytes(num_bytes)}, above max_bytes = "
             f"{format_bytes(limit)}; choose a smaller {field}, or pass max_bytes= (or set "
-            f"JAXGAMES_MAX_BYTES) to allow more if the machine has the memory")
+            f"JAXGAMES_MAX_BYTES) to allow more if the machine has the memory"
+        )
 
 
 #: Most entries of one dense table: XLA addresses elements with int32 (on CPU a flat ``argmax`` over
@@ -253,8 +261,10 @@ def check_table(shape, field: str, what: str, max_bytes: Any = None, dtype=None)
     check_table_bytes(table_bytes(shape, dtype), field, what, max_bytes)
     count = math.prod(int(n) for n in shape)
     if count > MAX_TABLE_ELEMENTS:
-        raise ValueError(f"{field}: {what} would hold {count:,} entries, above the {MAX_TABLE_ELEMENTS:,} "
-                         f"(2**31 - 1) that XLA indexes with int32; choose a smaller {field}")
+        raise ValueError(
+            f"{field}: {what} would hold {count:,} entries, above the {MAX_TABLE_ELEMENTS:,} "
+            f"(2**31 - 1) that XLA indexes with int32; choose a smaller {field}"
+        )
 
 
 def probability_statistics(p, mask=None, xp=np):

@@ -3,24 +3,42 @@
 from solvers.checkpoint import latest_step, restore_state, run_checkpointed, save_state
 from solvers.core import Solver, SolverState, Trace, averaging_weight, initial_state, run, update_average
 from solvers.fictitious_play import fictitious_play
+from solvers.first_order import (
+    extragradient,
+    first_order_solver,
+    mirror_descent,
+    mirror_prox,
+    optimistic_mirror_descent,
+)
 from solvers.fixed_point import boltzmann_iteration, fixed_point
-from solvers.first_order import (extragradient, first_order_solver, mirror_descent, mirror_prox,
-                                 optimistic_mirror_descent)
-from solvers.regret_matching import cfr, cfr_plus, discounted_cfr, regret_matching, regret_matching_plus
-from solvers.regularized import mmd
-from solvers.scale import payoff_scale
-from solvers.policy_extragradient import entropy_regularized_extragradient
-from solvers.policy_gradient import natural_policy_gradient
 from solvers.markov_fictitious_play import markov_fictitious_play
-from solvers.smooth_value_iteration import smooth_value_iteration
-from solvers.value_iteration import minimax_value_iteration, policy_iteration, value_iteration
 from solvers.neural.deep_mean_field import deep_mirror_descent
 from solvers.neural.nfsp import nfsp
 from solvers.neural.nlhf import neural_nlhf
-from solvers.neural.rnad import rnad
 from solvers.neural.policy_gradient import mmd_rl, ppo
-from solvers.sampled import (decentralized_q_learning, egpo, external_sampling_mccfr, mccfr, minimax_q, nash_md, nash_mp, online_ipo,
-                             outcome_sampling_mccfr, psro, sampled_fictitious_play, sampled_mirror_descent, sppo)
+from solvers.neural.rnad import rnad
+from solvers.policy_extragradient import entropy_regularized_extragradient
+from solvers.policy_gradient import natural_policy_gradient
+from solvers.regret_matching import cfr, cfr_plus, discounted_cfr, regret_matching, regret_matching_plus
+from solvers.regularized import mmd
+from solvers.sampled import (
+    decentralized_q_learning,
+    egpo,
+    external_sampling_mccfr,
+    mccfr,
+    minimax_q,
+    nash_md,
+    nash_mp,
+    online_ipo,
+    outcome_sampling_mccfr,
+    psro,
+    sampled_fictitious_play,
+    sampled_mirror_descent,
+    sppo,
+)
+from solvers.scale import payoff_scale
+from solvers.smooth_value_iteration import smooth_value_iteration
+from solvers.value_iteration import minimax_value_iteration, policy_iteration, value_iteration
 
 #: Every solver factory by name (for the CLI, configs and tables).
 SOLVERS = {
@@ -67,8 +85,15 @@ SOLVERS = {
 }
 
 #: Solvers that need a Markov game (``jaxgames.markov``): dynamic programming on its stage games.
-MARKOV_SOLVERS = ("minimax_value_iteration", "value_iteration", "policy_iteration", "policy_extragradient",
-                  "natural_policy_gradient", "markov_fictitious_play", "smooth_value_iteration")
+MARKOV_SOLVERS = (
+    "minimax_value_iteration",
+    "value_iteration",
+    "policy_iteration",
+    "policy_extragradient",
+    "natural_policy_gradient",
+    "markov_fictitious_play",
+    "smooth_value_iteration",
+)
 
 #: Sample-based solvers, by the family they need: they learn from the simulator only and need a key.
 SAMPLED_SOLVERS = {
@@ -94,8 +119,12 @@ MEAN_FIELD_SOLVERS = ("fixed_point", "boltzmann_iteration")
 
 #: The solvers that run on every game family and converge on every two-player zero-sum game
 #: (what the solver x game tables, tests and notebooks iterate over).
-GENERAL_SOLVERS = tuple(name for name in SOLVERS if name not in MARKOV_SOLVERS + MEAN_FIELD_SOLVERS
-                        + sum(SAMPLED_SOLVERS.values(), ()) + sum(NEURAL_SOLVERS.values(), ()))
+GENERAL_SOLVERS = tuple(
+    name
+    for name in SOLVERS
+    if name
+    not in MARKOV_SOLVERS + MEAN_FIELD_SOLVERS + sum(SAMPLED_SOLVERS.values(), ()) + sum(NEURAL_SOLVERS.values(), ())
+)
 
 
 def make(name: str, **hyperparameters) -> Solver:
@@ -106,13 +135,63 @@ def make(name: str, **hyperparameters) -> Solver:
 
 
 __all__ = [
-    "Solver", "SolverState", "Trace", "run", "run_checkpointed", "save_state", "restore_state", "latest_step", "initial_state", "update_average", "averaging_weight",
-    "fictitious_play", "fixed_point", "boltzmann_iteration", "regret_matching", "regret_matching_plus", "mirror_descent",
-    "optimistic_mirror_descent", "extragradient", "mirror_prox", "mmd", "first_order_solver",
-    "cfr", "cfr_plus", "discounted_cfr", "markov_fictitious_play",
-    "minimax_value_iteration", "value_iteration", "policy_iteration", "entropy_regularized_extragradient",
-    "natural_policy_gradient", "smooth_value_iteration", "MARKOV_SOLVERS", "MEAN_FIELD_SOLVERS", "GENERAL_SOLVERS",
-    "SAMPLED_SOLVERS", "mccfr", "outcome_sampling_mccfr", "external_sampling_mccfr", "psro", "online_ipo", "nash_md", "sppo", "egpo", "nash_mp", "minimax_q", "decentralized_q_learning",
-    "sampled_mirror_descent", "sampled_fictitious_play", "NEURAL_SOLVERS", "ppo", "mmd_rl", "nfsp", "rnad", "deep_mirror_descent", "neural_nlhf",
-    "SOLVERS", "make", "payoff_scale",
+    "Solver",
+    "SolverState",
+    "Trace",
+    "run",
+    "run_checkpointed",
+    "save_state",
+    "restore_state",
+    "latest_step",
+    "initial_state",
+    "update_average",
+    "averaging_weight",
+    "fictitious_play",
+    "fixed_point",
+    "boltzmann_iteration",
+    "regret_matching",
+    "regret_matching_plus",
+    "mirror_descent",
+    "optimistic_mirror_descent",
+    "extragradient",
+    "mirror_prox",
+    "mmd",
+    "first_order_solver",
+    "cfr",
+    "cfr_plus",
+    "discounted_cfr",
+    "markov_fictitious_play",
+    "minimax_value_iteration",
+    "value_iteration",
+    "policy_iteration",
+    "entropy_regularized_extragradient",
+    "natural_policy_gradient",
+    "smooth_value_iteration",
+    "MARKOV_SOLVERS",
+    "MEAN_FIELD_SOLVERS",
+    "GENERAL_SOLVERS",
+    "SAMPLED_SOLVERS",
+    "mccfr",
+    "outcome_sampling_mccfr",
+    "external_sampling_mccfr",
+    "psro",
+    "online_ipo",
+    "nash_md",
+    "sppo",
+    "egpo",
+    "nash_mp",
+    "minimax_q",
+    "decentralized_q_learning",
+    "sampled_mirror_descent",
+    "sampled_fictitious_play",
+    "NEURAL_SOLVERS",
+    "ppo",
+    "mmd_rl",
+    "nfsp",
+    "rnad",
+    "deep_mirror_descent",
+    "neural_nlhf",
+    "SOLVERS",
+    "make",
+    "payoff_scale",
 ]

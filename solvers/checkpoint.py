@@ -71,6 +71,7 @@ CHECKPOINT_FORMAT = 1
 
 # ----------------------------------------------------------------------------- state <-> arrays
 
+
 def _is_key(leaf) -> bool:
     return jax.dtypes.issubdtype(leaf.dtype, jax.dtypes.prng_key)
 
@@ -89,8 +90,7 @@ def _abstract(init: Callable[[], Any]):
 
 def _to_arrays(state) -> dict:
     """Flat ``{"00000": array, ...}`` of the leaves, PRNG keys as their raw key data."""
-    return {f"{i:05d}": (jax.random.key_data(x) if _is_key(x) else x)
-            for i, x in enumerate(jax.tree.leaves(state))}
+    return {f"{i:05d}": (jax.random.key_data(x) if _is_key(x) else x) for i, x in enumerate(jax.tree.leaves(state))}
 
 
 def _from_arrays(arrays: dict, abstract, impls):
@@ -135,10 +135,13 @@ def restore_state(path: str | Path, init_or_abstract):
     """
     if callable(init_or_abstract):
         init = init_or_abstract
-    else:   # abstract (ShapeDtypeStruct) or concrete leaves: zeros of their shapes and dtypes, traced only
+    else:  # abstract (ShapeDtypeStruct) or concrete leaves: zeros of their shapes and dtypes, traced only
+
         def init():
-            return jax.tree.map(lambda x: jnp.zeros(jnp.shape(x), getattr(x, "dtype", None) or jnp.result_type(x)),
-                                init_or_abstract)
+            return jax.tree.map(
+                lambda x: jnp.zeros(jnp.shape(x), getattr(x, "dtype", None) or jnp.result_type(x)), init_or_abstract
+            )
+
     abstract, impls = _abstract(init)
     with ocp.StandardCheckpointer() as checkpointer:
         arrays = checkpointer.restore(Path(path).absolute(), _restore_target(abstract))
@@ -146,6 +149,7 @@ def restore_state(path: str | Path, init_or_abstract):
 
 
 # ----------------------------------------------------------------------------- fingerprints
+
 
 def _digest(data) -> str:
     return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]
@@ -181,10 +185,14 @@ def describe(obj, depth: int = 0, _seen: set | None = None):
         for cell in obj.__closure__ or ():
             try:
                 cells.append(nested(cell.cell_contents))
-            except ValueError:   # an empty cell
+            except ValueError:  # an empty cell
                 cells.append("<empty>")
-        return {"function": f"{obj.__module__}.{obj.__qualname__}", "closure": cells,
-                "defaults": nested(obj.__defaults__), "kwdefaults": nested(obj.__kwdefaults__)}
+        return {
+            "function": f"{obj.__module__}.{obj.__qualname__}",
+            "closure": cells,
+            "defaults": nested(obj.__defaults__),
+            "kwdefaults": nested(obj.__kwdefaults__),
+        }
     if isinstance(obj, functools.partial):
         return {"partial": nested(obj.func), "args": nested(obj.args), "keywords": nested(obj.keywords)}
     if isinstance(obj, (tuple, list)):
@@ -193,35 +201,45 @@ def describe(obj, depth: int = 0, _seen: set | None = None):
         return {str(k): nested(v) for k, v in obj.items()}
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         seen.add(id(obj))
-        skip = ("parent", "name") if isinstance(obj, nn.Module) else ()   # flax modules' bookkeeping
-        return {"type": type(obj).__qualname__,
-                **{f.name: nested(getattr(obj, f.name, None)) for f in dataclasses.fields(obj)
-                   if f.name not in skip and not f.name.startswith("_")}}   # private fields: lazy caches
+        skip = ("parent", "name") if isinstance(obj, nn.Module) else ()  # flax modules' bookkeeping
+        return {
+            "type": type(obj).__qualname__,
+            **{
+                f.name: nested(getattr(obj, f.name, None))
+                for f in dataclasses.fields(obj)
+                if f.name not in skip and not f.name.startswith("_")
+            },
+        }  # private fields: lazy caches
     node = jax.tree.structure(obj, is_leaf=lambda x: x is not obj)
-    if node.num_nodes > 1:   # a registered pytree node (a game model): its static data and children
+    if node.num_nodes > 1:  # a registered pytree node (a game model): its static data and children
         seen.add(id(obj))
         children = jax.tree.leaves(obj, is_leaf=lambda x: x is not obj)
-        return {"type": type(obj).__qualname__, "static": nested(node.node_data()[1]),
-                "children": nested(children)}
+        return {"type": type(obj).__qualname__, "static": nested(node.node_data()[1]), "children": nested(children)}
     return f"<{type(obj).__qualname__}>"
 
 
 def _check_fingerprint(directory: Path, step: int, stored: dict, expected: dict) -> None:
     differ = sorted(k for k in set(stored) | set(expected) if stored.get(k) != expected.get(k))
     if differ:
-        detail = "; ".join(f"{k}: checkpoint {stored.get(k)!r}, this run {expected.get(k)!r}"
-                           for k in differ if k not in ("solver", "game", "state"))
+        detail = "; ".join(
+            f"{k}: checkpoint {stored.get(k)!r}, this run {expected.get(k)!r}"
+            for k in differ
+            if k not in ("solver", "game", "state")
+        )
         raise ValueError(
             f"directory: {directory} holds a checkpoint (step {step}) of a different run; it differs in "
             f"{', '.join(differ)}{' (' + detail + ')' if detail else ''}. Use another directory, or delete "
-            f"this one to start over")
+            f"this one to start over"
+        )
 
 
 # ----------------------------------------------------------------------------- the driver
 
+
 def _manager(directory: Path, max_to_keep: int) -> ocp.CheckpointManager:
-    options = ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, enable_async_checkpointing=False,
-                                           cleanup_tmp_directories=True, create=True)
+    options = ocp.CheckpointManagerOptions(
+        max_to_keep=max_to_keep, enable_async_checkpointing=False, cleanup_tmp_directories=True, create=True
+    )
     return ocp.CheckpointManager(directory, options=options)
 
 
@@ -237,16 +255,30 @@ def latest_step(directory: str | Path) -> int | None:
 
 def check_checkpoint_every(checkpoint_every, eval_every: int) -> int:
     """``checkpoint_every``: a positive multiple of the (effective) ``eval_every``."""
-    if isinstance(checkpoint_every, bool) or not isinstance(checkpoint_every, (int, np.integer)) \
-            or checkpoint_every < 1 or checkpoint_every % eval_every:
-        raise ValueError(f"checkpoint_every: expected a positive multiple of eval_every ({eval_every}), "
-                         f"got {checkpoint_every!r}")
+    if (
+        isinstance(checkpoint_every, bool)
+        or not isinstance(checkpoint_every, (int, np.integer))
+        or checkpoint_every < 1
+        or checkpoint_every % eval_every
+    ):
+        raise ValueError(
+            f"checkpoint_every: expected a positive multiple of eval_every ({eval_every}), got {checkpoint_every!r}"
+        )
     return int(checkpoint_every)
 
 
-def run_chunks(init: Callable[[], Any], advance: Callable[[Any, int], tuple[Any, Trace]], num_steps: int,
-               eval_every: int, *, directory: str | Path, checkpoint_every: int, fingerprint: dict | None = None,
-               max_to_keep: int = 2, on_checkpoint: Callable[[int], None] | None = None):
+def run_chunks(
+    init: Callable[[], Any],
+    advance: Callable[[Any, int], tuple[Any, Trace]],
+    num_steps: int,
+    eval_every: int,
+    *,
+    directory: str | Path,
+    checkpoint_every: int,
+    fingerprint: dict | None = None,
+    max_to_keep: int = 2,
+    on_checkpoint: Callable[[int], None] | None = None,
+):
     """Run ``advance`` in chunks of ``checkpoint_every`` steps, checkpointing after each; resume.
 
     Args:
@@ -271,9 +303,19 @@ def run_chunks(init: Callable[[], Any], advance: Callable[[Any, int], tuple[Any,
         raise ValueError("directory: expected a folder for the checkpoints, got None")
     directory = Path(directory).absolute()
     abstract, impls = _abstract(init)
-    expected = json.loads(json.dumps({
-        "format": CHECKPOINT_FORMAT, "num_steps": num_steps, "eval_every": eval_every,
-        "state": _digest(_structure(abstract)), **(fingerprint or {})}, sort_keys=True, default=str))
+    expected = json.loads(
+        json.dumps(
+            {
+                "format": CHECKPOINT_FORMAT,
+                "num_steps": num_steps,
+                "eval_every": eval_every,
+                "state": _digest(_structure(abstract)),
+                **(fingerprint or {}),
+            },
+            sort_keys=True,
+            default=str,
+        )
+    )
 
     with _manager(directory, max_to_keep) as manager:
         step = manager.latest_step()
@@ -282,8 +324,12 @@ def run_chunks(init: Callable[[], Any], advance: Callable[[Any, int], tuple[Any,
         else:
             meta = manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore())).meta
             _check_fingerprint(directory, step, meta.get("fingerprint", {}), expected)
-            restored = manager.restore(step, args=ocp.args.Composite(
-                state=ocp.args.StandardRestore(_restore_target(abstract)), trace=ocp.args.StandardRestore()))
+            restored = manager.restore(
+                step,
+                args=ocp.args.Composite(
+                    state=ocp.args.StandardRestore(_restore_target(abstract)), trace=ocp.args.StandardRestore()
+                ),
+            )
             state = _from_arrays(restored.state, abstract, impls)
             parts, done = [_restored_trace(restored.trace)], int(meta["done"])
         while done < num_steps:
@@ -293,9 +339,14 @@ def run_chunks(init: Callable[[], Any], advance: Callable[[Any, int], tuple[Any,
             done += n
             so_far = _concat(parts)
             parts = [so_far]
-            manager.save(done, args=ocp.args.Composite(
-                state=ocp.args.StandardSave(_to_arrays(state)), trace=ocp.args.StandardSave(so_far._asdict()),
-                meta=ocp.args.JsonSave({"done": done, "fingerprint": expected})))
+            manager.save(
+                done,
+                args=ocp.args.Composite(
+                    state=ocp.args.StandardSave(_to_arrays(state)),
+                    trace=ocp.args.StandardSave(so_far._asdict()),
+                    meta=ocp.args.JsonSave({"done": done, "fingerprint": expected}),
+                ),
+            )
             manager.wait_until_finished()
             if on_checkpoint is not None:
                 on_checkpoint(done)
@@ -313,10 +364,19 @@ def _concat(parts: list[Trace]) -> Trace:
     return Trace(*(np.concatenate(xs, axis=-1) for xs in zip(*parts)))
 
 
-def run_checkpointed(solver: Solver, game, num_steps: int, eval_every: int | None = None,
-                     key: jax.Array | None = None, *, directory: str | Path, checkpoint_every: int,
-                     fingerprint: Any = None, max_to_keep: int = 2,
-                     on_checkpoint: Callable[[int], None] | None = None) -> tuple[SolverState, Trace]:
+def run_checkpointed(
+    solver: Solver,
+    game,
+    num_steps: int,
+    eval_every: int | None = None,
+    key: jax.Array | None = None,
+    *,
+    directory: str | Path,
+    checkpoint_every: int,
+    fingerprint: Any = None,
+    max_to_keep: int = 2,
+    on_checkpoint: Callable[[int], None] | None = None,
+) -> tuple[SolverState, Trace]:
     """``solvers.run`` with the state checkpointed every ``checkpoint_every`` steps; resumes.
 
     The same arguments and result as ``solvers.run(solver, game, num_steps, eval_every, key=key)``
@@ -340,12 +400,23 @@ def run_checkpointed(solver: Solver, game, num_steps: int, eval_every: int | Non
     eval_every = max(1, num_steps // 100) if eval_every is None else check_int(eval_every, "eval_every", low=1)
     eval_every = min(eval_every, num_steps)
     check_checkpoint_every(checkpoint_every, eval_every)
-    fp = {"solver": _digest(describe(solver)), "game": _digest(describe(game)),
-          "key": None if key is None else describe(key), "fingerprint": fingerprint}
-    state, trace = run_chunks(lambda: solver.init(game, key),
-                              lambda state, n: run(solver, game, n, eval_every, state=state, warn=False),
-                              num_steps, eval_every, directory=directory, checkpoint_every=checkpoint_every,
-                              fingerprint=fp, max_to_keep=max_to_keep, on_checkpoint=on_checkpoint)
+    fp = {
+        "solver": _digest(describe(solver)),
+        "game": _digest(describe(game)),
+        "key": None if key is None else describe(key),
+        "fingerprint": fingerprint,
+    }
+    state, trace = run_chunks(
+        lambda: solver.init(game, key),
+        lambda state, n: run(solver, game, n, eval_every, state=state, warn=False),
+        num_steps,
+        eval_every,
+        directory=directory,
+        checkpoint_every=checkpoint_every,
+        fingerprint=fp,
+        max_to_keep=max_to_keep,
+        on_checkpoint=on_checkpoint,
+    )
     # each chunk flagged divergence against its own start: flag the whole run against the run's start
     trace = trace._replace(diverged=divergence_flags(solver, game, solver.init(game, key), trace.exploitability))
     warn_if_diverged(trace)

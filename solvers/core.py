@@ -20,7 +20,8 @@ import functools
 import inspect
 import math
 import warnings
-from typing import Any, Callable, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import flax.struct
 import jax
@@ -29,9 +30,18 @@ import numpy as np
 
 from jaxgames import simplex
 from jaxgames.core import Game, Policy
-from jaxgames.validation import (check_bool, check_choice, check_int, check_key,  # noqa: F401 - re-exported
-                                 check_positive, check_scalar, check_table_bytes, host_values, is_concrete)
-from jaxgames.validation import _describe  # the same rendering of a bad value in every message
+from jaxgames.validation import (  # noqa: F401 - re-exported
+    _describe,  # the same rendering of a bad value in every message
+    check_bool,
+    check_choice,
+    check_int,
+    check_key,
+    check_positive,
+    check_scalar,
+    check_table_bytes,
+    host_values,
+    is_concrete,
+)
 
 #: The largest step count the int32 counter ``SolverState.step`` holds.
 MAX_STEPS = 2**31 - 1
@@ -66,6 +76,7 @@ def extra_fields(cls: type) -> type:
     access, ``state.extra.values``, is the documented form. An unknown name raises ``KeyError``
     listing the fields.
     """
+
     def __getitem__(self, item):
         if isinstance(item, str):
             if item not in self._fields:
@@ -97,10 +108,10 @@ class Trace(NamedTuple):
     that spirals out); ``trace.diverged[-1]`` is the verdict on the run.
     """
 
-    step: jax.Array            # iterations completed at the evaluation
+    step: jax.Array  # iterations completed at the evaluation
     exploitability: jax.Array  # exploitability of ``solver.output(state)``, clamped at 0
-    nash_conv: jax.Array       # ``exploitability * num_players``
-    diverged: jax.Array        # bool: non-finite, or worse than both the uniform policy and the start
+    nash_conv: jax.Array  # ``exploitability * num_players``
+    diverged: jax.Array  # bool: non-finite, or worse than both the uniform policy and the start
 
 
 #: ``Trace.diverged`` tolerances: exploitability above ``max(uniform, start) * (1 + RTOL) + ATOL * payoff_scale``.
@@ -113,8 +124,7 @@ def random_policy(game: Game, key: jax.Array) -> Policy:
     masks = game.legal_mask()
     keys = jax.random.split(key, len(masks))
     dtype = jnp.result_type(float)
-    return tuple(simplex.normalize(jax.random.exponential(k, m.shape, dtype), m)
-                 for k, m in zip(keys, masks))
+    return tuple(simplex.normalize(jax.random.exponential(k, m.shape, dtype), m) for k, m in zip(keys, masks))
 
 
 def cached_factory(factory: Callable) -> Callable:
@@ -191,9 +201,19 @@ def _infinite_allowed(x: float, low, high) -> bool:
     return (x > 0 and high is None) or (x < 0 and low is None)
 
 
-def check_number(value: Any, field: str, low=None, high=None, *, low_open: bool = False,
-                 high_open: bool = False, optional: bool = False, infinite: bool = False,
-                 schedule: bool = False, range_wording: bool = False) -> Any:
+def check_number(
+    value: Any,
+    field: str,
+    low=None,
+    high=None,
+    *,
+    low_open: bool = False,
+    high_open: bool = False,
+    optional: bool = False,
+    infinite: bool = False,
+    schedule: bool = False,
+    range_wording: bool = False,
+) -> Any:
     """A real scalar hyperparameter within ``[low, high]`` (``low_open`` / ``high_open`` exclude a
     bound; ``None`` leaves that side open); returns ``value`` unchanged.
 
@@ -217,10 +237,12 @@ def check_number(value: Any, field: str, low=None, high=None, *, low_open: bool 
         arr = host_values(value, field)
         if arr is not None and arr.ndim == 0 and np.isinf(arr):
             if not _infinite_allowed(float(arr), low, high):
-                raise ValueError(f"{field}: expected a value in [{low}, {high}] (infinity allowed only "
-                                 f"on an unbounded side), got {float(arr)}")
+                raise ValueError(
+                    f"{field}: expected a value in [{low}, {high}] (infinity allowed only "
+                    f"on an unbounded side), got {float(arr)}"
+                )
             return value
-    if low == 0 and high is None and not range_wording:   # "expected a finite value > 0" (or ">= 0")
+    if low == 0 and high is None and not range_wording:  # "expected a finite value > 0" (or ">= 0")
         check_positive(value, field, allow_zero=not low_open)
     check_scalar(value, field, low, high, low_open=low_open, high_open=high_open)
     return value
@@ -230,8 +252,9 @@ def check_solver_key(key: Any, who: str, reason: str = "a sample-based solver ne
     """The PRNG key of a solver that samples (``jaxgames.validation.check_key``); ``None`` is refused
     with ``reason`` and how to pass one."""
     if key is None:
-        raise ValueError(f"key: {reason}; pass jax.random.key(seed) to {who}: solver.init(game, key) or "
-                         f"solvers.run(..., key=key)")
+        raise ValueError(
+            f"key: {reason}; pass jax.random.key(seed) to {who}: solver.init(game, key) or solvers.run(..., key=key)"
+        )
     return check_key(key, "key", who)
 
 
@@ -282,8 +305,7 @@ def _run(solver: Solver, game: Game, state: SolverState, num_steps: int, eval_ev
 _TRACE_BYTES_PER_EVALUATION = 4 + 2 * 8 + 1
 
 
-def check_run_length(num_steps, eval_every, state: SolverState | None = None,
-                     max_bytes=None) -> tuple[int, int]:
+def check_run_length(num_steps, eval_every, state: SolverState | None = None, max_bytes=None) -> tuple[int, int]:
     """``(num_steps, eval_every)`` checked: integers >= 1 (floats and bools rejected), a step
     count the int32 counter ``SolverState.step`` holds (``MAX_STEPS``, counting the steps a given
     ``state`` has done), and a trace of at most ``max_bytes``. ``eval_every`` defaults to
@@ -294,14 +316,20 @@ def check_run_length(num_steps, eval_every, state: SolverState | None = None,
         done = int(np.max(np.asarray(state.step), initial=0))
     if num_steps > MAX_STEPS - done:
         already = f" after the {done} steps the state has done" if done else ""
-        raise ValueError(f"num_steps: expected an integer <= {MAX_STEPS - done}{already} (the int32 "
-                         f"step counter holds at most 2**31 - 1 = {MAX_STEPS} steps), got {num_steps}; "
-                         f"run in shorter pieces from a fresh state")
+        raise ValueError(
+            f"num_steps: expected an integer <= {MAX_STEPS - done}{already} (the int32 "
+            f"step counter holds at most 2**31 - 1 = {MAX_STEPS} steps), got {num_steps}; "
+            f"run in shorter pieces from a fresh state"
+        )
     eval_every = max(1, num_steps // 100) if eval_every is None else check_int(eval_every, "eval_every", low=1)
     eval_every = min(eval_every, num_steps)
     evaluations = math.ceil(num_steps / eval_every)
-    check_table_bytes(evaluations * _TRACE_BYTES_PER_EVALUATION, "eval_every",
-                      f"the trace of num_steps / eval_every = {evaluations} evaluations", max_bytes)
+    check_table_bytes(
+        evaluations * _TRACE_BYTES_PER_EVALUATION,
+        "eval_every",
+        f"the trace of num_steps / eval_every = {evaluations} evaluations",
+        max_bytes,
+    )
     return num_steps, eval_every
 
 
@@ -314,14 +342,27 @@ def warn_if_diverged(trace: Trace) -> None:
         return
     expl = np.asarray(trace.exploitability)[..., -1]
     what = "non-finite" if not np.all(np.isfinite(expl)) else "above the uniform policy's and the start's"
-    warnings.warn(f"solvers.run: the run diverged: the final exploitability is {what} "
-                  f"({np.array2string(expl, precision=4, threshold=6)}); Trace.diverged is set. A step size "
-                  f"too large for the game's payoffs is the usual cause (explicit learning rates are in "
-                  f"payoff units; the defaults scale with the payoffs)", RuntimeWarning, stacklevel=3)
+    warnings.warn(
+        f"solvers.run: the run diverged: the final exploitability is {what} "
+        f"({np.array2string(expl, precision=4, threshold=6)}); Trace.diverged is set. A step size "
+        f"too large for the game's payoffs is the usual cause (explicit learning rates are in "
+        f"payoff units; the defaults scale with the payoffs)",
+        RuntimeWarning,
+        stacklevel=3,
+    )
 
 
-def run(solver: Solver, game: Game, num_steps: int, eval_every: int | None = None,
-        key: jax.Array | None = None, state: SolverState | None = None, *, max_bytes=None, warn: bool = True):
+def run(
+    solver: Solver,
+    game: Game,
+    num_steps: int,
+    eval_every: int | None = None,
+    key: jax.Array | None = None,
+    state: SolverState | None = None,
+    *,
+    max_bytes=None,
+    warn: bool = True,
+):
     """Run ``num_steps`` iterations of ``solver`` on ``game``; return ``(state, trace)``.
 
     The exploitability of ``solver.output(state)`` is recorded every

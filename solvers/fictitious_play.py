@@ -32,8 +32,7 @@ def _response(game: Game, policy: Policy, temperature) -> Policy:
 
 
 @cached_factory
-def fictitious_play(alternating: bool = True, temperature: float = 0.0,
-                    step_size: float | None = None) -> Solver:
+def fictitious_play(alternating: bool = True, temperature: float = 0.0, step_size: float | None = None) -> Solver:
     """Fictitious play (classic or smoothed, simultaneous or alternating).
 
     Args:
@@ -64,7 +63,7 @@ def fictitious_play(alternating: bool = True, temperature: float = 0.0,
             for i in range(game.num_players):
                 b = _response(game, average, temperature)[i]
                 played[i] = b
-                target = average[:i] + (b,) + average[i + 1:]
+                target = average[:i] + (b,) + average[i + 1 :]
                 average = game.mix_policies(average, target, alpha)
             played = tuple(played)
         return SolverState(policy=played, average=average, step=state.step + 1, extra=None)

@@ -35,8 +35,18 @@ import jax
 import jax.numpy as jnp
 
 from jaxgames.core import Game, Policy
-from solvers.core import (Solver, SolverState, cached_factory, check_bool, check_choice, check_int, check_number,
-                          extra_fields, initial_state, track_average)
+from solvers.core import (
+    Solver,
+    SolverState,
+    cached_factory,
+    check_bool,
+    check_choice,
+    check_int,
+    check_number,
+    extra_fields,
+    initial_state,
+    track_average,
+)
 from solvers.geometry import check_geometry, gradient, mirror_step
 from solvers.scale import payoff_scale
 
@@ -80,8 +90,13 @@ def floor_at(step, floor, decay: int):
 
 
 #: Default step sizes, relative to ``solvers.scale.payoff_scale`` (1 for payoffs spanning [-1, 1]).
-DEFAULT_LEARNING_RATES = {"mirror_descent": 0.2, "optimistic_mirror_descent": 1.0, "extragradient": 0.2,
-                          "mirror_prox": 1.0, "mmd": 0.8}
+DEFAULT_LEARNING_RATES = {
+    "mirror_descent": 0.2,
+    "optimistic_mirror_descent": 1.0,
+    "extragradient": 0.2,
+    "mirror_prox": 1.0,
+    "mmd": 0.8,
+}
 
 
 def _relative(value, default):
@@ -91,11 +106,21 @@ def _relative(value, default):
 
 
 @cached_factory
-def first_order_solver(kind: str, learning_rate, geometry: str = "entropic", temperature=0.0,
-                       magnet: Policy | None = None, magnet_update_every: int = 0,
-                       output: str = "last", alternating: bool = False, magnet_floor=0.0, *,
-                       magnet_floor_decay: int = 0, relative_learning_rate: bool = False,
-                       relative_temperature: bool = False) -> Solver:
+def first_order_solver(
+    kind: str,
+    learning_rate,
+    geometry: str = "entropic",
+    temperature=0.0,
+    magnet: Policy | None = None,
+    magnet_update_every: int = 0,
+    output: str = "last",
+    alternating: bool = False,
+    magnet_floor=0.0,
+    *,
+    magnet_floor_decay: int = 0,
+    relative_learning_rate: bool = False,
+    relative_temperature: bool = False,
+) -> Solver:
     """The shared implementation behind every mirror-type solver (see the module docstring).
 
     Args:
@@ -157,8 +182,9 @@ def first_order_solver(kind: str, learning_rate, geometry: str = "entropic", tem
         state = initial_state(game, key)
         extra = FirstOrderState()
         if regularized:
-            extra = extra._replace(magnet=game.uniform_policy() if magnet is None
-                                   else game.validate_policy(magnet, "magnet"))
+            extra = extra._replace(
+                magnet=game.uniform_policy() if magnet is None else game.validate_policy(magnet, "magnet")
+            )
         if kind == "optimistic":
             extra = extra._replace(previous_gradient=_gradient(game, state.policy))
         if scaled:
@@ -181,7 +207,7 @@ def first_order_solver(kind: str, learning_rate, geometry: str = "entropic", tem
             for i in range(game.num_players):
                 g = grads if i == 0 else _gradient(game, new)
                 stepped = prox(new, g)
-                new = new[:i] + (stepped[i],) + new[i + 1:]
+                new = new[:i] + (stepped[i],) + new[i + 1 :]
         elif kind == "mirror_descent":
             new = prox(policy, grads)
         elif kind == "optimistic":
@@ -201,9 +227,14 @@ def first_order_solver(kind: str, learning_rate, geometry: str = "entropic", tem
     return Solver(init=init, step=step, output=report)
 
 
-def mirror_descent(learning_rate=None, geometry: str = "entropic", temperature=0.0,
-                   magnet: Policy | None = None, output: str = "average",
-                   alternating: bool = True) -> Solver:
+def mirror_descent(
+    learning_rate=None,
+    geometry: str = "entropic",
+    temperature=0.0,
+    magnet: Policy | None = None,
+    output: str = "average",
+    alternating: bool = True,
+) -> Solver:
     """Online mirror descent; entropic geometry is multiplicative weights (Hedge).
 
     ``pi_i <- pi_i exp(eta q_i) / Z`` (Freund & Schapire 1999). No-regret, so in
@@ -216,12 +247,18 @@ def mirror_descent(learning_rate=None, geometry: str = "entropic", temperature=0
     ``0.2 / payoff_scale`` (scale-free, see the module docstring); a number is ``eta`` in payoff units.
     """
     eta, relative = _relative(learning_rate, DEFAULT_LEARNING_RATES["mirror_descent"])
-    return first_order_solver("mirror_descent", eta, geometry, temperature, magnet, 0,
-                              output, alternating, relative_learning_rate=relative)
+    return first_order_solver(
+        "mirror_descent", eta, geometry, temperature, magnet, 0, output, alternating, relative_learning_rate=relative
+    )
 
 
-def optimistic_mirror_descent(learning_rate=None, geometry: str = "entropic", temperature=0.0,
-                              magnet: Policy | None = None, output: str = "average") -> Solver:
+def optimistic_mirror_descent(
+    learning_rate=None,
+    geometry: str = "entropic",
+    temperature=0.0,
+    magnet: Policy | None = None,
+    output: str = "average",
+) -> Solver:
     """Optimistic MWU / optimistic gradient: ``pi' = P(pi, 2 q(pi_t) - q(pi_{t-1}))``.
 
     Rakhlin & Sridharan (2013); Daskalakis et al. (2018); last-iterate
@@ -235,13 +272,19 @@ def optimistic_mirror_descent(learning_rate=None, geometry: str = "entropic", te
     is ``eta`` in payoff units.
     """
     eta, relative = _relative(learning_rate, DEFAULT_LEARNING_RATES["optimistic_mirror_descent"])
-    return first_order_solver("optimistic", eta, geometry, temperature, magnet, 0, output,
-                              relative_learning_rate=relative)
+    return first_order_solver(
+        "optimistic", eta, geometry, temperature, magnet, 0, output, relative_learning_rate=relative
+    )
 
 
-def extragradient(learning_rate=None, geometry: str = "euclidean", temperature=0.0,
-                  magnet: Policy | None = None, magnet_update_every: int = 0,
-                  output: str = "last") -> Solver:
+def extragradient(
+    learning_rate=None,
+    geometry: str = "euclidean",
+    temperature=0.0,
+    magnet: Policy | None = None,
+    magnet_update_every: int = 0,
+    output: str = "last",
+) -> Solver:
     """Extragradient (Korpelevich 1976): ``h = P(pi, q(pi))``, ``pi' = P(pi, q(h))``.
 
     ``geometry="euclidean"`` projects onto the simplex; ``"entropic"`` is
@@ -253,12 +296,26 @@ def extragradient(learning_rate=None, geometry: str = "euclidean", temperature=0
     (default) is ``0.2 / payoff_scale`` (scale-free); a number is ``eta`` in payoff units.
     """
     eta, relative = _relative(learning_rate, DEFAULT_LEARNING_RATES["extragradient"])
-    return first_order_solver("extragradient", eta, geometry, temperature, magnet,
-                              magnet_update_every, output, relative_learning_rate=relative)
+    return first_order_solver(
+        "extragradient",
+        eta,
+        geometry,
+        temperature,
+        magnet,
+        magnet_update_every,
+        output,
+        relative_learning_rate=relative,
+    )
 
 
-def mirror_prox(learning_rate=None, temperature=0.0, magnet: Policy | None = None,
-                magnet_update_every: int = 0, output: str = "average", geometry: str = "entropic") -> Solver:
+def mirror_prox(
+    learning_rate=None,
+    temperature=0.0,
+    magnet: Policy | None = None,
+    magnet_update_every: int = 0,
+    output: str = "average",
+    geometry: str = "entropic",
+) -> Solver:
     """Mirror prox (Nemirovski 2004) with the entropic mirror map.
 
     ``h = pi exp(eta q(pi)) / Z``, ``pi' = pi exp(eta q(h)) / Z'``. The average
@@ -277,5 +334,13 @@ def mirror_prox(learning_rate=None, temperature=0.0, magnet: Policy | None = Non
     if geometry not in ("entropic", "dilated"):
         raise ValueError(f"geometry: mirror prox is entropic; expected 'entropic' or 'dilated', got {geometry!r}")
     eta, relative = _relative(learning_rate, DEFAULT_LEARNING_RATES["mirror_prox"])
-    return first_order_solver("extragradient", eta, geometry, temperature, magnet,
-                              magnet_update_every, output, relative_learning_rate=relative)
+    return first_order_solver(
+        "extragradient",
+        eta,
+        geometry,
+        temperature,
+        magnet,
+        magnet_update_every,
+        output,
+        relative_learning_rate=relative,
+    )

@@ -18,7 +18,6 @@ where ``D`` is the Bregman divergence of the geometry:
 
 from __future__ import annotations
 
-
 from jaxgames import simplex
 from jaxgames.core import Policy, is_concrete
 
@@ -29,8 +28,10 @@ def check_geometry(geometry: str, temperature) -> None:
     if geometry not in GEOMETRIES:
         raise ValueError(f"geometry: expected one of {GEOMETRIES}, got {geometry!r}")
     if geometry == "euclidean" and not (is_concrete(temperature) and float(temperature) == 0.0):
-        raise ValueError("temperature: KL regularization needs geometry='entropic'; "
-                         f"expected 0 with geometry='euclidean', got {temperature!r}")
+        raise ValueError(
+            "temperature: KL regularization needs geometry='entropic'; "
+            f"expected 0 with geometry='euclidean', got {temperature!r}"
+        )
 
 
 def gradient(game, policy: Policy, geometry: str) -> Policy:
@@ -40,8 +41,15 @@ def gradient(game, policy: Policy, geometry: str) -> Policy:
     return game.evaluate(policy).action_values
 
 
-def mirror_step(game, policy: Policy, grads: Policy, learning_rate, geometry: str = "entropic",
-                temperature=0.0, magnet: Policy | None = None) -> Policy:
+def mirror_step(
+    game,
+    policy: Policy,
+    grads: Policy,
+    learning_rate,
+    geometry: str = "entropic",
+    temperature=0.0,
+    magnet: Policy | None = None,
+) -> Policy:
     """One proximal ascent step for every player (see the module docstring)."""
     if geometry == "dilated":
         return game.dilated_mirror_step(policy, grads, learning_rate, temperature, magnet)
@@ -51,6 +59,5 @@ def mirror_step(game, policy: Policy, grads: Policy, learning_rate, geometry: st
         if geometry == "euclidean":
             out.append(simplex.project(p + learning_rate * g, m))
             continue
-        out.append(simplex.entropic_step(p, g, m, learning_rate, temperature,
-                                         None if magnet is None else magnet[i]))
+        out.append(simplex.entropic_step(p, g, m, learning_rate, temperature, None if magnet is None else magnet[i]))
     return tuple(out)

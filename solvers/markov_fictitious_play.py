@@ -77,8 +77,16 @@ import jax.numpy as jnp
 
 from jaxgames.core import Game
 from jaxgames.markov.stage_games import StageGames
-from solvers.core import (Solver, SolverState, cached_factory, check_bool, check_choice, check_number, extra_fields,
-                          initial_state)
+from solvers.core import (
+    Solver,
+    SolverState,
+    cached_factory,
+    check_bool,
+    check_choice,
+    check_number,
+    extra_fields,
+    initial_state,
+)
 from solvers.fictitious_play import fictitious_play
 from solvers.value_iteration import check_zero_sum
 
@@ -109,8 +117,13 @@ def value_targets(stage: StageGames, beliefs, value_target: str) -> jnp.ndarray:
 
 
 @cached_factory
-def markov_fictitious_play(belief_exponent=0.9, value_exponent=1.0, value_step_scale=3.0,
-                           value_target: str = "belief", alternating: bool = True) -> Solver:
+def markov_fictitious_play(
+    belief_exponent=0.9,
+    value_exponent=1.0,
+    value_step_scale=3.0,
+    value_target: str = "belief",
+    alternating: bool = True,
+) -> Solver:
     """Two-timescale (Markov-game) fictitious play of Sayin et al. (2022); see the module docstring.
 
     The beliefs' NashConv falls like fictitious play's stage rate, about ``t^(-1/2)``, so a
@@ -139,8 +152,9 @@ def markov_fictitious_play(belief_exponent=0.9, value_exponent=1.0, value_step_s
         check_zero_sum(game, "markov_fictitious_play")
         state = initial_state(game, key)
         dtype = state.policy[0].dtype
-        return state.replace(extra=MarkovFictitiousPlayState(values=jnp.zeros((game.num_players, game.num_states),
-                                                                                dtype)))
+        return state.replace(
+            extra=MarkovFictitiousPlayState(values=jnp.zeros((game.num_players, game.num_states), dtype))
+        )
 
     def step(game: Game, state: SolverState) -> SolverState:
         beliefs, values = state.average, state.extra.values
@@ -153,7 +167,6 @@ def markov_fictitious_play(belief_exponent=0.9, value_exponent=1.0, value_step_s
         fast = fictitious_play(alternating=alternating, step_size=alpha)
         fast_state = fast.step(stage, SolverState(policy=beliefs, average=beliefs, step=state.step))
         extra = MarkovFictitiousPlayState(values=(values + beta * (target - values)).astype(dtype))
-        return SolverState(policy=fast_state.policy, average=fast_state.average, step=state.step + 1,
-                           extra=extra)
+        return SolverState(policy=fast_state.policy, average=fast_state.average, step=state.step + 1, extra=extra)
 
     return Solver(init=init, step=step, output=lambda state: state.average)

@@ -56,12 +56,21 @@ import jax.numpy as jnp
 from jaxgames import simplex
 from jaxgames.core import Game, Policy
 from jaxgames.markov.stage_games import StageGames
-from solvers.core import (Solver, SolverState, cached_factory, check_choice, check_int, check_number, extra_fields,
-                          initial_state, iterate, track_average)
+from solvers.core import (
+    Solver,
+    SolverState,
+    cached_factory,
+    check_choice,
+    check_int,
+    check_number,
+    extra_fields,
+    initial_state,
+    iterate,
+    track_average,
+)
 from solvers.first_order import extragradient, next_magnet
 from solvers.scale import payoff_scale
 from solvers.value_iteration import check_zero_sum, zero_sum_stage_payoffs
-
 
 #: The default temperature, relative to the game's payoff scale (``solvers.scale.payoff_scale``).
 DEFAULT_TEMPERATURE = 0.02
@@ -107,10 +116,16 @@ def regularized_stage_values(Q: jax.Array, policy, temperature, magnet=None) -> 
 
 
 @cached_factory
-def entropy_regularized_extragradient(learning_rate=1.0, temperature=None, inner_steps: int = 5,
-                                      magnet_update_every: int = 20, temperature_decay=1.0,
-                                      min_temperature=0.0, value_step_size=0.5,
-                                      output: str = "last") -> Solver:
+def entropy_regularized_extragradient(
+    learning_rate=1.0,
+    temperature=None,
+    inner_steps: int = 5,
+    magnet_update_every: int = 20,
+    temperature_decay=1.0,
+    min_temperature=0.0,
+    value_step_size=0.5,
+    output: str = "last",
+) -> Solver:
     """Entropy-regularized policy extragradient on Markov games (see the module docstring).
 
     The defaults approach the Nash equilibrium by the magnet schedule (on
@@ -161,17 +176,24 @@ def entropy_regularized_extragradient(learning_rate=1.0, temperature=None, inner
         state = initial_state(game, key)
         dtype = state.policy[0].dtype
         tau = DEFAULT_TEMPERATURE * payoff_scale(game) if temperature is None else temperature
-        extra = PolicyExtragradientState(values=jnp.zeros((game.num_states,), dtype),
-                                         temperature=jnp.asarray(tau, dtype),
-                                         magnet=game.uniform_policy() if scheduled else None)
+        extra = PolicyExtragradientState(
+            values=jnp.zeros((game.num_states,), dtype),
+            temperature=jnp.asarray(tau, dtype),
+            magnet=game.uniform_policy() if scheduled else None,
+        )
         return state.replace(extra=extra)
 
     def step(game: Game, state: SolverState) -> SolverState:
         tau, values, magnet = state.extra.temperature, state.extra.values, state.extra.magnet
         Q = zero_sum_stage_payoffs(game, values)
         stage = StageGames.zero_sum(Q)
-        inner = extragradient(learning_rate=learning_rate / (tau + stage.payoff_spread()), geometry="entropic",
-                              temperature=tau, magnet=magnet, output="last")
+        inner = extragradient(
+            learning_rate=learning_rate / (tau + stage.payoff_spread()),
+            geometry="entropic",
+            temperature=tau,
+            magnet=magnet,
+            output="last",
+        )
         inner_state = inner.init(stage).replace(policy=state.policy)
         inner_state = iterate(inner, stage, inner_state, inner_steps)
         policy = inner_state.policy
@@ -180,7 +202,9 @@ def entropy_regularized_extragradient(learning_rate=1.0, temperature=None, inner
             values=values + value_step_size * (target - values),
             temperature=jnp.maximum(tau * temperature_decay, min_temperature).astype(tau.dtype),
             magnet=next_magnet(game, state.step, magnet_update_every, policy, magnet, MAGNET_FLOOR)
-            if scheduled else None)
+            if scheduled
+            else None,
+        )
         average = track_average(game, state, policy, policy, output)
         return SolverState(policy=policy, average=average, step=state.step + 1, extra=extra)
 

@@ -33,7 +33,6 @@ from solvers.core import Solver, SolverState, cached_factory, check_choice, chec
 from solvers.first_order import _relative, first_order_solver, mirror_descent
 from solvers.value_iteration import check_markov_game
 
-
 #: The default ``eta``, relative to the game's payoff scale (``solvers.scale.payoff_scale``).
 DEFAULT_LEARNING_RATE = 1.0
 
@@ -53,8 +52,17 @@ def natural_policy_gradient(learning_rate=None, output: str = "last") -> Solver:
     eta, relative = _relative(learning_rate, DEFAULT_LEARNING_RATE)
 
     def inner(game: Game) -> Solver:
-        return first_order_solver("mirror_descent", eta / (1.0 - game.discount), "entropic", 0.0, None, 0, output,
-                                  False, relative_learning_rate=relative)
+        return first_order_solver(
+            "mirror_descent",
+            eta / (1.0 - game.discount),
+            "entropic",
+            0.0,
+            None,
+            0,
+            output,
+            False,
+            relative_learning_rate=relative,
+        )
 
     def init(game: Game, key=None) -> SolverState:
         check_markov_game(game, "natural_policy_gradient")

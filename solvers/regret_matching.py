@@ -26,8 +26,17 @@ import jax.numpy as jnp
 
 from jaxgames import simplex
 from jaxgames.core import Game, Policy
-from solvers.core import (Solver, SolverState, cached_factory, check_bool, check_choice, check_number, extra_fields,
-                          initial_state, update_average)
+from solvers.core import (
+    Solver,
+    SolverState,
+    cached_factory,
+    check_bool,
+    check_choice,
+    check_number,
+    extra_fields,
+    initial_state,
+    update_average,
+)
 
 AVERAGING = {"uniform": 0, "linear": 1, "quadratic": 2}
 
@@ -79,8 +88,8 @@ def _regret_updates(game: Game, policy, regrets, alternating: bool, transform):
     if alternating:
         for i in range(game.num_players):
             r = updated(game.evaluate(policy), i)
-            regrets = regrets[:i] + (r,) + regrets[i + 1:]
-            policy = policy[:i] + (_regret_policy(r, masks[i]),) + policy[i + 1:]
+            regrets = regrets[:i] + (r,) + regrets[i + 1 :]
+            policy = policy[:i] + (_regret_policy(r, masks[i]),) + policy[i + 1 :]
         return policy, regrets
     ev = game.evaluate(policy)
     regrets = tuple(updated(ev, i) for i in range(game.num_players))
@@ -111,8 +120,9 @@ def regret_matching(plus: bool = False, alternating: bool = True, averaging: str
         clip = (lambda r: jnp.maximum(r, 0.0)) if plus else (lambda r: r)
         policy, regrets = _regret_updates(game, state.policy, state.extra.regrets, alternating, clip)
         average = update_average(game, state, state.policy, power)
-        return SolverState(policy=policy, average=average, step=state.step + 1,
-                           extra=RegretMatchingState(regrets=regrets))
+        return SolverState(
+            policy=policy, average=average, step=state.step + 1, extra=RegretMatchingState(regrets=regrets)
+        )
 
     return Solver(init=init, step=step, output=lambda state: state.average)
 
@@ -156,12 +166,17 @@ def discounted_cfr(alpha: float = 1.5, beta: float = 0.0, gamma: float = 2.0, al
 
     def step(game: Game, state: SolverState) -> SolverState:
         t = state.step.astype(jnp.result_type(float)) + 1.0
-        policy, regrets = _regret_updates(game, state.policy, state.extra.regrets, alternating,
-                                          lambda r: discount(r, t))
+        policy, regrets = _regret_updates(
+            game, state.policy, state.extra.regrets, alternating, lambda r: discount(r, t)
+        )
         weight = state.extra.average_weight * ((t - 1.0) / t) ** gamma + 1.0
         average = game.mix_policies(state.average, state.policy, 1.0 / weight)
-        return SolverState(policy=policy, average=average, step=state.step + 1,
-                           extra=DiscountedCFRState(regrets=regrets, average_weight=weight))
+        return SolverState(
+            policy=policy,
+            average=average,
+            step=state.step + 1,
+            extra=DiscountedCFRState(regrets=regrets, average_weight=weight),
+        )
 
     return Solver(init=init, step=step, output=lambda state: state.average)
 

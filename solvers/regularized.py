@@ -30,9 +30,15 @@ MAGNET_FLOOR = 1e-3
 MAGNET_FLOOR_DECAY = 5000
 
 
-def mmd(learning_rate=None, temperature=None, magnet: Policy | None = None,
-        magnet_update_every: int = 10, output: str = "last", geometry: str = "entropic",
-        magnet_floor=None) -> Solver:
+def mmd(
+    learning_rate=None,
+    temperature=None,
+    magnet: Policy | None = None,
+    magnet_update_every: int = 10,
+    output: str = "last",
+    geometry: str = "entropic",
+    magnet_floor=None,
+) -> Solver:
     """Magnetic mirror descent with an R-NaD magnet schedule (see the module docstring).
 
     The defaults are scale-free: ``eta = 0.8 / s`` and ``tau = 0.4 s`` with ``s`` the game's payoff
@@ -81,6 +87,16 @@ def mmd(learning_rate=None, temperature=None, magnet: Policy | None = None,
     eta, relative_eta = _relative(learning_rate, DEFAULT_LEARNING_RATES["mmd"])
     tau, relative_tau = _relative(temperature, DEFAULT_TEMPERATURE)
     floor, decay = (MAGNET_FLOOR, MAGNET_FLOOR_DECAY) if magnet_floor is None else (magnet_floor, 0)
-    return first_order_solver("mirror_descent", eta, geometry, tau, magnet, magnet_update_every, output,
-                              magnet_floor=floor, magnet_floor_decay=decay, relative_learning_rate=relative_eta,
-                              relative_temperature=relative_tau)
+    return first_order_solver(
+        "mirror_descent",
+        eta,
+        geometry,
+        tau,
+        magnet,
+        magnet_update_every,
+        output,
+        magnet_floor=floor,
+        magnet_floor_decay=decay,
+        relative_learning_rate=relative_eta,
+        relative_temperature=relative_tau,
+    )

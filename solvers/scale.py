@@ -44,12 +44,12 @@ def _matrix_spread(game) -> jax.Array:
 
 def _efg_spread(game) -> jax.Array:
     terminal = np.asarray(game.tree.is_terminal)
-    payoffs = game.payoffs[..., terminal, :]     # [Z, N]
+    payoffs = game.payoffs[..., terminal, :]  # [Z, N]
     return jnp.max(_spread(payoffs, -2))
 
 
 def _markov_spread(game) -> jax.Array:
-    rewards = game.rewards                       # [N, S, A_1, ..., A_N]
+    rewards = game.rewards  # [N, S, A_1, ..., A_N]
     return jnp.max(_spread(rewards.reshape(rewards.shape[0], -1), 1))
 
 

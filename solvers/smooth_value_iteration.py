@@ -73,14 +73,27 @@ import jax.numpy as jnp
 
 from jaxgames.core import Game
 from jaxgames.markov.stage_games import StageGames
-from solvers.core import (Solver, SolverState, cached_factory, check_choice, check_int, check_number, extra_fields,
-                          initial_state, iterate)
+from solvers.core import (
+    Solver,
+    SolverState,
+    cached_factory,
+    check_choice,
+    check_int,
+    check_number,
+    extra_fields,
+    initial_state,
+    iterate,
+)
 from solvers.first_order import first_order_solver
 from solvers.value_iteration import check_zero_sum, zero_sum_stage_payoffs
 
 #: ``method`` -> the foundation's first-order kind it runs on the stage games.
-METHODS = {"mmd": ("mirror_descent", "entropic"), "optimistic_mirror_descent": ("optimistic", "entropic"),
-           "mirror_prox": ("extragradient", "entropic"), "extragradient": ("extragradient", "euclidean")}
+METHODS = {
+    "mmd": ("mirror_descent", "entropic"),
+    "optimistic_mirror_descent": ("optimistic", "entropic"),
+    "mirror_prox": ("extragradient", "entropic"),
+    "extragradient": ("extragradient", "euclidean"),
+}
 
 #: Per-method defaults (``None`` arguments), chosen on random Garnet games (module docstring). MMD's
 #: plain prox step needs ``eta <= tau / L^2`` to contract, hence its larger ``tau`` and more stage
@@ -120,9 +133,15 @@ def payoff_scale(Q: jax.Array) -> jax.Array:
 
 
 @cached_factory
-def smooth_value_iteration(method: str = "extragradient", learning_rate=None, temperature=None,
-                           magnet_update_every: int | None = None, value_step_size=0.5,
-                           inner_steps: int | None = None, magnet_floor=MAGNET_FLOOR) -> Solver:
+def smooth_value_iteration(
+    method: str = "extragradient",
+    learning_rate=None,
+    temperature=None,
+    magnet_update_every: int | None = None,
+    value_step_size=0.5,
+    inner_steps: int | None = None,
+    magnet_floor=MAGNET_FLOOR,
+) -> Solver:
     """First-order policy updates on the stage games of a smoothed critic (see the module docstring).
 
     ``None`` arguments take the method's defaults (``DEFAULTS``).
@@ -153,8 +172,16 @@ def smooth_value_iteration(method: str = "extragradient", learning_rate=None, te
     magnet_update_every = check_int(magnet_update_every, "magnet_update_every", low=0)
     # The stage solver counts its own steps: the magnet moves every magnet_update_every critic steps.
     kind, geometry = METHODS[method]
-    inner = first_order_solver(kind, learning_rate, geometry, temperature, None,
-                               magnet_update_every * inner_steps, "last", magnet_floor=magnet_floor)
+    inner = first_order_solver(
+        kind,
+        learning_rate,
+        geometry,
+        temperature,
+        None,
+        magnet_update_every * inner_steps,
+        "last",
+        magnet_floor=magnet_floor,
+    )
 
     def stage_games(game: Game, values: jax.Array):
         Q = zero_sum_stage_payoffs(game, values)
@@ -174,7 +201,6 @@ def smooth_value_iteration(method: str = "extragradient", learning_rate=None, te
         mu, nu = inner_state.policy
         target = jnp.einsum("sa,sab,sb->s", mu, Q, nu)
         extra = SmoothValueIterationState(values=values + value_step_size * (target - values), stage=inner_state)
-        return SolverState(policy=inner_state.policy, average=inner_state.policy, step=state.step + 1,
-                           extra=extra)
+        return SolverState(policy=inner_state.policy, average=inner_state.policy, step=state.step + 1, extra=extra)
 
     return Solver(init=init, step=step, output=lambda state: state.policy)

@@ -89,8 +89,9 @@ def check_markov_game(game: Game, who: str, num_players: int | None = None) -> N
     ``CapabilityError`` without ``jaxgames.capabilities.JointActionValues``, else ``ValueError``."""
     require(game, JointActionValues, who)
     if game.horizon is not None:
-        raise ValueError(f"game.horizon: {who} solves infinite-horizon discounted games; "
-                         f"expected horizon=None, got {game.horizon}")
+        raise ValueError(
+            f"game.horizon: {who} solves infinite-horizon discounted games; expected horizon=None, got {game.horizon}"
+        )
     if num_players is not None and game.num_players != num_players:
         kind = "an MDP (one player)" if num_players == 1 else f"a {num_players}-player game"
         raise ValueError(f"game: {who} expects {kind}, got {game.num_players} players")
@@ -105,8 +106,10 @@ def check_zero_sum(game: Game, who: str) -> None:
         scale = max(float(np.abs(r).max(initial=0.0)), 1.0)
         worst = float(np.abs(r[0] + r[1]).max(initial=0.0))
         if worst > ZERO_SUM_RTOL * scale:
-            raise ValueError(f"game.rewards: {who} expects a zero-sum game (rewards[0] = -rewards[1]), "
-                             f"found |rewards[0] + rewards[1]| up to {worst:.4g}")
+            raise ValueError(
+                f"game.rewards: {who} expects a zero-sum game (rewards[0] = -rewards[1]), "
+                f"found |rewards[0] + rewards[1]| up to {worst:.4g}"
+            )
 
 
 def zero_sum_stage_payoffs(game: Game, values: jax.Array) -> jax.Array:
@@ -153,8 +156,9 @@ def minimax_value_iteration(stage_solver: str = "auto", stage_steps: int = 1000)
         check_zero_sum(game, "minimax_value_iteration")
         policy = game.uniform_policy()
         values = jnp.zeros((game.num_states,), policy[0].dtype)
-        extra = MinimaxValueIterationState(values=values, residual=jnp.asarray(jnp.inf, values.dtype),
-                                           stage_gap=jnp.zeros((), values.dtype))
+        extra = MinimaxValueIterationState(
+            values=values, residual=jnp.asarray(jnp.inf, values.dtype), stage_gap=jnp.zeros((), values.dtype)
+        )
         return SolverState(policy=policy, average=policy, step=jnp.zeros((), jnp.int32), extra=extra)
 
     def step(game: Game, state: SolverState) -> SolverState:
@@ -164,8 +168,7 @@ def minimax_value_iteration(stage_solver: str = "auto", stage_steps: int = 1000)
             new, x, y, gap = solve_zero_sum(Q)
         else:
             new, x, y, gap = _iterative_stage(Q, stage_steps)
-        extra = MinimaxValueIterationState(values=new, residual=jnp.max(jnp.abs(new - values)),
-                                           stage_gap=jnp.max(gap))
+        extra = MinimaxValueIterationState(values=new, residual=jnp.max(jnp.abs(new - values)), stage_gap=jnp.max(gap))
         return SolverState(policy=(x, y), average=(x, y), step=state.step + 1, extra=extra)
 
     return Solver(init=init, step=step, output=lambda state: state.policy)
@@ -196,7 +199,7 @@ def value_iteration() -> Solver:
 
     def step(game: Game, state: SolverState) -> SolverState:
         values = state.extra.values
-        q = game.joint_action_values(values[None])[0]       # [S, A]
+        q = game.joint_action_values(values[None])[0]  # [S, A]
         new = jnp.max(q, axis=-1)
         policy = (_greedy(q),)
         extra = state.extra._replace(values=new, residual=jnp.max(jnp.abs(new - values)))
@@ -221,7 +224,7 @@ def policy_iteration() -> Solver:
     def step(game: Game, state: SolverState) -> SolverState:
         (policy,) = state.policy
         values = game.state_values(state.policy)[0]
-        q = game.joint_action_values(values[None])[0]        # [S, A]
+        q = game.joint_action_values(values[None])[0]  # [S, A]
         current = jnp.sum(policy * q, axis=-1)
         tol = 8 * jnp.finfo(q.dtype).eps * (1.0 + jnp.max(jnp.abs(q)))
         improve = jnp.max(q, axis=-1) > current + tol

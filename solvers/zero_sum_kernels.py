@@ -71,6 +71,7 @@ def _sign(p) -> int:
 # axes are Python lists whose sums are written out; the only reductions are a max and a
 # sum over the candidates.
 
+
 def _det(M: list) -> jax.Array:
     """Leibniz determinant of the ``k x k`` nested list ``M`` of equally shaped arrays."""
     k = len(M)
@@ -107,21 +108,19 @@ def _kernel_candidates(A: jax.Array, k: int):
     m, n, batch = A.shape
     rows = np.array(list(itertools.combinations(range(m), k)))  # [Cm, k]
     cols = np.array(list(itertools.combinations(range(n), k)))  # [Cn, k]
-    r_idx = np.repeat(rows, len(cols), axis=0)                   # [C, k]: candidate = (row set, column set)
+    r_idx = np.repeat(rows, len(cols), axis=0)  # [C, k]: candidate = (row set, column set)
     c_idx = np.tile(cols, (len(rows), 1))
     flat = A.reshape(m * n, batch)
-    M = [[flat[r_idx[:, p] * n + c_idx[:, q]] for q in range(k)] for p in range(k)]   # k x k of [C, B]
+    M = [[flat[r_idx[:, p] * n + c_idx[:, q]] for q in range(k)] for p in range(k)]  # k x k of [C, B]
     adj = _adjugate(M)
-    total = sum(adj[p][q] for p in range(k) for q in range(k))   # 1^T adj 1
+    total = sum(adj[p][q] for p in range(k) for q in range(k))  # 1^T adj 1
     ok = jnp.abs(total) > 0
     inv = jnp.where(ok, 1.0 / jnp.where(ok, total, 1.0), jnp.nan)
-    x_k = [sum(adj[p][q] for p in range(k)) * inv for q in range(k)]   # 1^T adj / (1^T adj 1)
-    y_k = [sum(adj[p][q] for q in range(k)) * inv for p in range(k)]   # adj 1 / (1^T adj 1)
+    x_k = [sum(adj[p][q] for p in range(k)) * inv for q in range(k)]  # 1^T adj / (1^T adj 1)
+    y_k = [sum(adj[p][q] for q in range(k)) * inv for p in range(k)]  # adj 1 / (1^T adj 1)
     zero = jnp.zeros_like(total)
-    x = [sum((x_k[q] * jnp.asarray(r_idx[:, q] == i, A.dtype)[:, None] for q in range(k)), zero)
-         for i in range(m)]
-    y = [sum((y_k[p] * jnp.asarray(c_idx[:, p] == j, A.dtype)[:, None] for p in range(k)), zero)
-         for j in range(n)]
+    x = [sum((x_k[q] * jnp.asarray(r_idx[:, q] == i, A.dtype)[:, None] for q in range(k)), zero) for i in range(m)]
+    y = [sum((y_k[p] * jnp.asarray(c_idx[:, p] == j, A.dtype)[:, None] for p in range(k)), zero) for j in range(n)]
     return x, y
 
 
@@ -178,7 +177,9 @@ def solve_zero_sum(A: jax.Array):
         count = -(-flat.shape[0] // CHUNK)
         padded = jnp.concatenate([flat, jnp.zeros((count * CHUNK - flat.shape[0], m, n), flat.dtype)])
         out = jax.lax.map(_solve_flat, padded.reshape(count, CHUNK, m, n))
-        value, x, y, gap = jax.tree_util.tree_map(lambda o: o.reshape(count * CHUNK, *o.shape[2:])[:flat.shape[0]], out)
+        value, x, y, gap = jax.tree_util.tree_map(
+            lambda o: o.reshape(count * CHUNK, *o.shape[2:])[: flat.shape[0]], out
+        )
     else:
         value, x, y, gap = _solve_flat(flat)
     return value.reshape(batch), x.reshape(*batch, m), y.reshape(*batch, n), gap.reshape(batch)
@@ -187,7 +188,7 @@ def solve_zero_sum(A: jax.Array):
 def _solve_flat(A: jax.Array):
     """``solve_zero_sum`` on ``A [B, m, n]``."""
     m, n = A.shape[-2:]
-    A = jnp.moveaxis(A, 0, -1)   # [m, n, B]
+    A = jnp.moveaxis(A, 0, -1)  # [m, n, B]
     xs, ys = [[] for _ in range(m)], [[] for _ in range(n)]
     for k in range(1, min(m, n) + 1):
         x, y = _kernel_candidates(A, k)
@@ -195,11 +196,11 @@ def _solve_flat(A: jax.Array):
             xs[i].append(x[i])
         for j in range(n):
             ys[j].append(y[j])
-    x = _to_simplex([jnp.concatenate(v, axis=0) for v in xs])   # m x [K, B]
-    y = _to_simplex([jnp.concatenate(v, axis=0) for v in ys])   # n x [K, B]
+    x = _to_simplex([jnp.concatenate(v, axis=0) for v in xs])  # m x [K, B]
+    y = _to_simplex([jnp.concatenate(v, axis=0) for v in ys])  # n x [K, B]
     a = [[A[i, j] for j in range(n)] for i in range(m)]
-    lower = _minimum([sum(x[i] * a[i][j] for i in range(m)) for j in range(n)])   # min_j (x^T A)_j
-    upper = _maximum([sum(y[j] * a[i][j] for j in range(n)) for i in range(m)])   # max_i (A y)_i
+    lower = _minimum([sum(x[i] * a[i][j] for i in range(m)) for j in range(n)])  # min_j (x^T A)_j
+    upper = _maximum([sum(y[j] * a[i][j] for j in range(n)) for i in range(m)])  # max_i (A y)_i
     # Every optimal x pairs with every optimal y, so the x with the best guaranteed floor
     # and the y with the best ceiling are chosen independently.
     low, x = _best(lower, x)
@@ -210,8 +211,10 @@ def _solve_flat(A: jax.Array):
 
 def value_bounds(A: jax.Array, x: jax.Array, y: jax.Array):
     """``(min_j (x^T A)_j, max_i (A y)_i)``: certified lower / upper bounds on the value of ``A``."""
-    return (jnp.min(jnp.einsum("...mn,...m->...n", A, x), axis=-1),
-            jnp.max(jnp.einsum("...mn,...n->...m", A, y), axis=-1))
+    return (
+        jnp.min(jnp.einsum("...mn,...m->...n", A, x), axis=-1),
+        jnp.max(jnp.einsum("...mn,...n->...m", A, y), axis=-1),
+    )
 
 
 def duality_gap(A: jax.Array, x: jax.Array, y: jax.Array) -> jax.Array:

@@ -19,7 +19,7 @@ _original = os.environ.get("XLA_FLAGS")
 os.environ["XLA_FLAGS"] = ((_original or "") + " --xla_backend_optimization_level=0").strip()
 import jax  # noqa: E402
 
-jax.devices()   # the backend reads XLA_FLAGS once, here
+jax.devices()  # the backend reads XLA_FLAGS once, here
 if _original is None:
     del os.environ["XLA_FLAGS"]
 else:
@@ -29,10 +29,13 @@ else:
 # ----------------------------------------------------------------------------------------- markers
 def pytest_configure(config):
     config.addinivalue_line(
-        "markers", "slow: long runs (subprocesses, notebooks, long convergence runs); "
-                   "the quick loop is `pytest -m 'not slow'`, CI runs everything")
+        "markers",
+        "slow: long runs (subprocesses, notebooks, long convergence runs); "
+        "the quick loop is `pytest -m 'not slow'`, CI runs everything",
+    )
     config.addinivalue_line(
-        "markers", "requires_pyspiel: a cross-check against OpenSpiel; skipped when open-spiel is not installed")
+        "markers", "requires_pyspiel: a cross-check against OpenSpiel; skipped when open-spiel is not installed"
+    )
 
 
 @functools.cache
@@ -45,7 +48,7 @@ def _has_pyspiel() -> bool:
     return True
 
 
-@pytest.hookimpl(tryfirst=True)   # before fixtures are set up: a fixture may need OpenSpiel too
+@pytest.hookimpl(tryfirst=True)  # before fixtures are set up: a fixture may need OpenSpiel too
 def pytest_runtest_setup(item):
     if item.get_closest_marker("requires_pyspiel") is not None and not _has_pyspiel():
         pytest.skip("needs OpenSpiel (pip install open-spiel)")

@@ -29,10 +29,26 @@ def run_x64(script: str, timeout: int = 300, optimize: bool = True) -> str:
 
 #: Methods of a game model that answer exact questions about a policy (the "exact model").
 EXACT_MODEL_METHODS = (
-    "evaluate", "best_response", "best_response_values", "best_response_state_values", "nash_conv",
-    "exploitability", "reach", "mix_policies", "sequence_gradient", "dilated_mirror_step",
-    "action_values", "state_values", "smooth_best_response", "regularized_nash_conv", "occupancy",
-    "joint_action_values", "markov_chain", "mean_field", "_backward", "_best_response",
+    "evaluate",
+    "best_response",
+    "best_response_values",
+    "best_response_state_values",
+    "nash_conv",
+    "exploitability",
+    "reach",
+    "mix_policies",
+    "sequence_gradient",
+    "dilated_mirror_step",
+    "action_values",
+    "state_values",
+    "smooth_best_response",
+    "regularized_nash_conv",
+    "occupancy",
+    "joint_action_values",
+    "markov_chain",
+    "mean_field",
+    "_backward",
+    "_best_response",
 )
 
 
@@ -64,8 +80,13 @@ def lp_solve(A):
     A = np.asarray(A, np.float64)
     m, n = A.shape
     res = scipy.optimize.linprog(
-        np.r_[np.zeros(m), -1.0], A_ub=np.c_[-A.T, np.ones(n)], b_ub=np.zeros(n),
-        A_eq=np.r_[np.ones(m), 0.0][None], b_eq=[1.0], bounds=[(0, None)] * m + [(None, None)])
+        np.r_[np.zeros(m), -1.0],
+        A_ub=np.c_[-A.T, np.ones(n)],
+        b_ub=np.zeros(n),
+        A_eq=np.r_[np.ones(m), 0.0][None],
+        b_eq=[1.0],
+        bounds=[(0, None)] * m + [(None, None)],
+    )
     assert res.status == 0
     return res.x[-1], res.x[:m]
 

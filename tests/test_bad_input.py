@@ -9,14 +9,17 @@ import solvers
 from jaxgames import matrix
 
 
-@pytest.mark.parametrize("payoffs, match", [
-    (np.array([[[1.0, np.nan], [0.0, 1.0]], [[0.0, 1.0], [1.0, 0.0]]]), "payoffs: expected finite values"),
-    (np.array([[[1.0, np.inf], [0.0, 1.0]], [[0.0, 1.0], [1.0, 0.0]]]), "payoffs: expected finite values"),
-    (np.ones((2, 2)), r"payoffs: expected shape \[N, A_1, ..., A_N\]"),
-    (np.ones((3, 2, 2)), "leading axis says N = 3 players"),
-    (np.ones((2, 0, 2)), "payoffs: every player needs >= 1 action"),
-    ("abc", "payoffs: expected a number or numeric array"),
-])
+@pytest.mark.parametrize(
+    "payoffs, match",
+    [
+        (np.array([[[1.0, np.nan], [0.0, 1.0]], [[0.0, 1.0], [1.0, 0.0]]]), "payoffs: expected finite values"),
+        (np.array([[[1.0, np.inf], [0.0, 1.0]], [[0.0, 1.0], [1.0, 0.0]]]), "payoffs: expected finite values"),
+        (np.ones((2, 2)), r"payoffs: expected shape \[N, A_1, ..., A_N\]"),
+        (np.ones((3, 2, 2)), "leading axis says N = 3 players"),
+        (np.ones((2, 0, 2)), "payoffs: every player needs >= 1 action"),
+        ("abc", "payoffs: expected a number or numeric array"),
+    ],
+)
 def test_bad_payoffs(payoffs, match):
     with pytest.raises(ValueError, match=match):
         matrix.MatrixGame(payoffs)
@@ -35,17 +38,21 @@ def test_bad_constructor_shapes():
         matrix.random_game(None, (3,))
     with pytest.raises(ValueError, match="distribution: expected one of"):
         import jax
+
         matrix.random_zero_sum(jax.random.key(0), 3, "cauchy")
 
 
-@pytest.mark.parametrize("policy, match", [
-    ((jnp.array([0.5, 0.5]), jnp.ones(3) / 3), r"policy\[0\]: expected shape \(3,\), got \(2,\)"),
-    ((jnp.ones(3) / 3,), "expected 2 arrays"),
-    (jnp.ones(3) / 3, "expected a tuple of 2 arrays"),
-    ((jnp.array([1.2, -0.2, 0.0]), jnp.ones(3) / 3), r"policy\[0\]: expected non-negative"),
-    ((jnp.ones(3) / 3, jnp.array([0.5, 0.4, 0.0])), r"policy\[1\]: expected probabilities summing to 1"),
-    ((jnp.ones(3) / 3, jnp.array([np.nan, 0.5, 0.5])), r"policy\[1\]: expected finite"),
-])
+@pytest.mark.parametrize(
+    "policy, match",
+    [
+        ((jnp.array([0.5, 0.5]), jnp.ones(3) / 3), r"policy\[0\]: expected shape \(3,\), got \(2,\)"),
+        ((jnp.ones(3) / 3,), "expected 2 arrays"),
+        (jnp.ones(3) / 3, "expected a tuple of 2 arrays"),
+        ((jnp.array([1.2, -0.2, 0.0]), jnp.ones(3) / 3), r"policy\[0\]: expected non-negative"),
+        ((jnp.ones(3) / 3, jnp.array([0.5, 0.4, 0.0])), r"policy\[1\]: expected probabilities summing to 1"),
+        ((jnp.ones(3) / 3, jnp.array([np.nan, 0.5, 0.5])), r"policy\[1\]: expected finite"),
+    ],
+)
 def test_bad_policies(policy, match):
     game = matrix.rock_paper_scissors()
     for fn in (jaxgames.exploitability, jaxgames.nash_conv, jaxgames.evaluate, jaxgames.best_response):
@@ -53,20 +60,23 @@ def test_bad_policies(policy, match):
             fn(game, policy)
 
 
-@pytest.mark.parametrize("factory, kwargs, match", [
-    (solvers.mirror_descent, dict(learning_rate=0.0), "learning_rate: expected a finite value > 0"),
-    (solvers.mirror_prox, dict(learning_rate=-1.0), "learning_rate: expected a finite value > 0"),
-    (solvers.extragradient, dict(learning_rate=float("nan")), "learning_rate"),
-    (solvers.optimistic_mirror_descent, dict(learning_rate=0), "learning_rate"),
-    (solvers.mmd, dict(temperature=-0.1), "temperature: expected a finite value >= 0"),
-    (solvers.extragradient, dict(temperature=0.1), "temperature: KL regularization needs geometry='entropic'"),
-    (solvers.extragradient, dict(geometry="hyperbolic"), "geometry: expected one of"),
-    (solvers.mirror_descent, dict(output="best"), "output: expected one of"),
-    (solvers.fictitious_play, dict(step_size=1.5), r"step_size: expected a value in \(0, 1\]"),
-    (solvers.fictitious_play, dict(temperature=-1.0), "temperature"),
-    (solvers.regret_matching, dict(averaging="cubic"), "averaging: expected one of"),
-    (solvers.mmd, dict(magnet_update_every=-3), "magnet_update_every"),
-])
+@pytest.mark.parametrize(
+    "factory, kwargs, match",
+    [
+        (solvers.mirror_descent, dict(learning_rate=0.0), "learning_rate: expected a finite value > 0"),
+        (solvers.mirror_prox, dict(learning_rate=-1.0), "learning_rate: expected a finite value > 0"),
+        (solvers.extragradient, dict(learning_rate=float("nan")), "learning_rate"),
+        (solvers.optimistic_mirror_descent, dict(learning_rate=0), "learning_rate"),
+        (solvers.mmd, dict(temperature=-0.1), "temperature: expected a finite value >= 0"),
+        (solvers.extragradient, dict(temperature=0.1), "temperature: KL regularization needs geometry='entropic'"),
+        (solvers.extragradient, dict(geometry="hyperbolic"), "geometry: expected one of"),
+        (solvers.mirror_descent, dict(output="best"), "output: expected one of"),
+        (solvers.fictitious_play, dict(step_size=1.5), r"step_size: expected a value in \(0, 1\]"),
+        (solvers.fictitious_play, dict(temperature=-1.0), "temperature"),
+        (solvers.regret_matching, dict(averaging="cubic"), "averaging: expected one of"),
+        (solvers.mmd, dict(magnet_update_every=-3), "magnet_update_every"),
+    ],
+)
 def test_bad_hyperparameters(factory, kwargs, match):
     with pytest.raises(ValueError, match=match):
         factory(**kwargs)

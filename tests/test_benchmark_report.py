@@ -156,22 +156,54 @@ def test_number_formatting(report):
 
 
 def _machine(**extra):
-    return {"cpu_model": "Test CPU", "cpu_count": 2, "python": "3.11.7", "jax": "0.10.2", "git_commit": "0" * 40,
-            "git_dirty_paths": [], "other_processes_cores": 0.0, "wall_s": 12.0, **extra}
+    return {
+        "cpu_model": "Test CPU",
+        "cpu_count": 2,
+        "python": "3.11.7",
+        "jax": "0.10.2",
+        "git_commit": "0" * 40,
+        "git_dirty_paths": [],
+        "other_processes_cores": 0.0,
+        "wall_s": 12.0,
+        **extra,
+    }
 
 
 def test_markov_result_in_the_schema_bench_markov_writes(report, reported):
     # keys as bench_markov.py writes them (summary["single"] / ["batch"] / ["vmap"], time_jitted timings)
     timing = {"median_s": 2.0, "compile_s": 3.0, "aot_compile_s": 2.5, "times_s": [2.0]}
     data = {
-        "config": {"states": 64, "actions": 4, "iterations": 100, "games": 1000, "vmap_games": 100, "chunk": 256,
-                   "branching": 4, "discount": 0.9, "seed": 0},
-        "single": {"iterations": 100, "ours": dict(timing, median_s=0.02, loop_median_s=0.01), "nash_conv": 1e-7,
-                   "scipy": {"median_s": 1.5}, "max_value_diff": 1e-8, "ratio": 75.0, "ratio_loop": 150.0,
-                   "target": 100.0},
-        "batch": {"games": 1000, "iterations": 100, "chunk": 256, "timing": timing, "games_per_s": 500.0,
-                  "generation_timing": dict(timing, median_s=0.5), "solve_games_per_s": 666.7,
-                  "stage_games_per_s": 4.3e6},
+        "config": {
+            "states": 64,
+            "actions": 4,
+            "iterations": 100,
+            "games": 1000,
+            "vmap_games": 100,
+            "chunk": 256,
+            "branching": 4,
+            "discount": 0.9,
+            "seed": 0,
+        },
+        "single": {
+            "iterations": 100,
+            "ours": dict(timing, median_s=0.02, loop_median_s=0.01),
+            "nash_conv": 1e-7,
+            "scipy": {"median_s": 1.5},
+            "max_value_diff": 1e-8,
+            "ratio": 75.0,
+            "ratio_loop": 150.0,
+            "target": 100.0,
+        },
+        "batch": {
+            "games": 1000,
+            "iterations": 100,
+            "chunk": 256,
+            "timing": timing,
+            "games_per_s": 500.0,
+            "generation_timing": dict(timing, median_s=0.5),
+            "solve_games_per_s": 666.7,
+            "stage_games_per_s": 4.3e6,
+        },
         "vmap": {"games": 100, "iterations": 100, "timing": timing, "games_per_s": 50.0},
         "machine": _machine(scipy="1.14.1"),
     }

@@ -10,8 +10,15 @@ import pytest
 import jaxgames
 import solvers
 from jaxgames import markov, matrix, mean_field
-from jaxgames.capabilities import (CapabilityError, JointActionValues, PayoffSpread, RegularizedNashConv,
-                                   SmoothBestResponse, has, require)
+from jaxgames.capabilities import (
+    CapabilityError,
+    JointActionValues,
+    PayoffSpread,
+    RegularizedNashConv,
+    SmoothBestResponse,
+    has,
+    require,
+)
 from jaxgames.markov import StageGames
 
 
@@ -51,8 +58,10 @@ def test_each_family_declares_the_capabilities_of_the_table(family):
 
 def test_each_capability_has_one_signature_across_families():
     """Every implementation has the protocol's parameters, names and defaults (``self`` aside)."""
-    for capability, method in ((SmoothBestResponse, "smooth_best_response"),
-                               (RegularizedNashConv, "regularized_nash_conv")):
+    for capability, method in (
+        (SmoothBestResponse, "smooth_best_response"),
+        (RegularizedNashConv, "regularized_nash_conv"),
+    ):
         want = [(p.name, p.default) for p in inspect.signature(getattr(capability, method)).parameters.values()]
         for family, game in _families().items():
             if has(game, capability):
@@ -61,11 +70,14 @@ def test_each_capability_has_one_signature_across_families():
 
 
 def test_require_names_the_solver_the_game_and_the_capability():
-    with pytest.raises(CapabilityError, match=r"^game: smoothed FP needs a game with a smooth \(logit\) best "
-                                              r"response; EFGGame does not provide SmoothBestResponse "
-                                              r"\(smooth_best_response\(policy, temperature, reference=None\)\)$"):
+    with pytest.raises(
+        CapabilityError,
+        match=r"^game: smoothed FP needs a game with a smooth \(logit\) best "
+        r"response; EFGGame does not provide SmoothBestResponse "
+        r"\(smooth_best_response\(policy, temperature, reference=None\)\)$",
+    ):
         require(jaxgames.kuhn_poker(), SmoothBestResponse, "smoothed FP")
-    require(matrix.rock_paper_scissors(), SmoothBestResponse, "smoothed FP")   # present: no error
+    require(matrix.rock_paper_scissors(), SmoothBestResponse, "smoothed FP")  # present: no error
     # a TypeError, and a ValueError as these checks were before (code catching either keeps working)
     assert issubclass(CapabilityError, TypeError) and issubclass(CapabilityError, ValueError)
     with pytest.raises(ValueError, match="^capability: expected one of"):
@@ -74,11 +86,14 @@ def test_require_names_the_solver_the_game_and_the_capability():
 
 def test_solvers_require_their_capabilities():
     kuhn = jaxgames.kuhn_poker()
-    with pytest.raises(TypeError, match="^game: fictitious_play\\(temperature > 0\\) needs .* EFGGame does not "
-                                        "provide SmoothBestResponse"):
+    with pytest.raises(
+        TypeError,
+        match="^game: fictitious_play\\(temperature > 0\\) needs .* EFGGame does not provide SmoothBestResponse",
+    ):
         solvers.run(solvers.fictitious_play(temperature=0.1), kuhn, 2)
-    with pytest.raises(TypeError, match="^game: value_iteration needs a Markov game .* MatrixGame does not "
-                                        "provide JointActionValues"):
+    with pytest.raises(
+        TypeError, match="^game: value_iteration needs a Markov game .* MatrixGame does not provide JointActionValues"
+    ):
         solvers.value_iteration().init(matrix.rock_paper_scissors())
 
 
@@ -99,10 +114,11 @@ def test_markov_smooth_best_response_takes_a_reference(family):
     got = game.smooth_best_response(policy, 0.3, reference)
     for qi, ri, gi in zip(q, reference, got):
         np.testing.assert_allclose(np.asarray(gi), _logit(np.asarray(qi), 0.3, np.asarray(ri)), rtol=1e-4, atol=1e-6)
-    for a, b in zip(game.smooth_best_response(policy, 0.3), game.smooth_best_response(policy, 0.3,
-                                                                                     game.uniform_policy())):
+    for a, b in zip(
+        game.smooth_best_response(policy, 0.3), game.smooth_best_response(policy, 0.3, game.uniform_policy())
+    ):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-6)
-    for a, qi in zip(game.smooth_best_response(policy, 0.0, reference), q):   # argmax at 0, whatever the reference
+    for a, qi in zip(game.smooth_best_response(policy, 0.0, reference), q):  # argmax at 0, whatever the reference
         np.testing.assert_array_equal(np.asarray(a), np.eye(qi.shape[-1])[np.argmax(np.asarray(qi), axis=-1)])
 
 
@@ -140,7 +156,7 @@ def test_extra_reads_by_attribute_and_by_the_old_dict_key():
     state, _ = solvers.run(solvers.minimax_value_iteration(), game, 5, eval_every=5)
     extra = state.extra
     assert extra.values is extra["values"] and extra.stage_gap is extra["stage_gap"]
-    assert extra[0] is extra.values and extra[-1] is extra.stage_gap   # still a tuple
+    assert extra[0] is extra.values and extra[-1] is extra.stage_gap  # still a tuple
     with pytest.raises(KeyError, match="'value': MinimaxValueIterationState has the fields values, residual"):
         extra["value"]
 

@@ -34,12 +34,17 @@ SIZE_FIELDS = [
     ("matrix.random_game", lambda v: matrix.random_game(KEY, (2, v)), "num_actions"),
     ("matrix.cyclic_preferences", lambda v: matrix.cyclic_preferences(v), "num_responses"),
     ("matrix.bradley_terry_preferences", lambda v: matrix.bradley_terry_preferences(KEY, v), "num_responses"),
-    ("matrix.random_intransitive_preferences", lambda v: matrix.random_intransitive_preferences(KEY, v),
-     "num_responses"),
-    ("matrix.random_contextual_preference:C", lambda v: matrix.random_contextual_preference(KEY, v, 3),
-     "num_contexts"),
-    ("matrix.random_contextual_preference:A", lambda v: matrix.random_contextual_preference(KEY, 2, v),
-     "num_responses"),
+    (
+        "matrix.random_intransitive_preferences",
+        lambda v: matrix.random_intransitive_preferences(KEY, v),
+        "num_responses",
+    ),
+    ("matrix.random_contextual_preference:C", lambda v: matrix.random_contextual_preference(KEY, v, 3), "num_contexts"),
+    (
+        "matrix.random_contextual_preference:A",
+        lambda v: matrix.random_contextual_preference(KEY, 2, v),
+        "num_responses",
+    ),
     ("markov.random_zero_sum:S", lambda v: markov.random_zero_sum(KEY, v), "num_states"),
     ("markov.random_zero_sum:A", lambda v: markov.random_zero_sum(KEY, 4, v), "num_actions"),
     ("markov.random_zero_sum:branching", lambda v: markov.random_zero_sum(KEY, 4, 2, v), "branching"),
@@ -86,16 +91,20 @@ HUGE = [
     ("matrix.random_game", lambda: matrix.random_game(KEY, (1000,) * 4), "num_actions"),
     ("matrix.cyclic_preferences", lambda: matrix.cyclic_preferences(10**6), "num_responses"),
     ("matrix.bradley_terry_preferences", lambda: matrix.bradley_terry_preferences(KEY, 10**6), "num_responses"),
-    ("matrix.random_intransitive_preferences", lambda: matrix.random_intransitive_preferences(KEY, 10**6),
-     "num_responses"),
-    ("matrix.random_contextual_preference", lambda: matrix.random_contextual_preference(KEY, 10**4, 10**3),
-     "num_contexts, num_responses"),
+    (
+        "matrix.random_intransitive_preferences",
+        lambda: matrix.random_intransitive_preferences(KEY, 10**6),
+        "num_responses",
+    ),
+    (
+        "matrix.random_contextual_preference",
+        lambda: matrix.random_contextual_preference(KEY, 10**4, 10**3),
+        "num_contexts, num_responses",
+    ),
     ("markov.random_zero_sum", lambda: markov.random_zero_sum(KEY, 10**5), "num_states, num_actions"),
-    ("markov.random_general_sum", lambda: markov.random_general_sum(KEY, 100, (10,) * 6),
-     "num_states, num_actions"),
+    ("markov.random_general_sum", lambda: markov.random_general_sum(KEY, 100, (10,) * 6), "num_states, num_actions"),
     ("markov.random_mdp", lambda: markov.random_mdp(KEY, 10**5, 2), "num_states, num_actions"),
-    ("markov.garnet_transitions", lambda: markov.garnet_transitions(KEY, 10**5, (2,), 1),
-     "num_states, num_actions"),
+    ("markov.garnet_transitions", lambda: markov.garnet_transitions(KEY, 10**5, (2,), 1), "num_states, num_actions"),
     ("markov.pursuit_evasion(30, 30)", lambda: markov.pursuit_evasion(30, 30), "rows, cols"),
     ("markov.grid_soccer(30, 30)", lambda: markov.grid_soccer(30, 30), "rows, cols"),
     ("markov.soccer_tables", lambda: markov.classic.soccer_tables(30, 30), "rows, cols"),
@@ -114,7 +123,7 @@ def test_huge_sizes_fail_fast_before_allocating(make, field):
     message = str(info.value)
     assert message.startswith(f"{field}: "), message
     assert "max_bytes" in message and "above" in message, message
-    assert any(unit in message for unit in ("GiB", "TiB", "PiB", "MiB")), message   # the bytes needed
+    assert any(unit in message for unit in ("GiB", "TiB", "PiB", "MiB")), message  # the bytes needed
     assert "pass max_bytes=" in message or "pass max_histories= and max_bytes=" in message, message
     assert elapsed < 5.0, f"took {elapsed:.1f} s: the check must come before the work"
 
@@ -131,9 +140,16 @@ def test_kuhn_poker_ten_players_names_the_size_and_takes_the_advised_keywords():
         efg.kuhn_poker(3, max_bytes=2000)
 
 
-@pytest.mark.parametrize("make", [lambda: rules.kuhn_poker_rules(2), lambda: rules.kuhn_poker_rules(3),
-                                  lambda: rules.kuhn_poker_rules(4), lambda: rules.leduc_poker_rules(),
-                                  lambda: rules.leduc_poker_rules(max_raises=1)])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: rules.kuhn_poker_rules(2),
+        lambda: rules.kuhn_poker_rules(3),
+        lambda: rules.kuhn_poker_rules(4),
+        lambda: rules.leduc_poker_rules(),
+        lambda: rules.leduc_poker_rules(max_raises=1),
+    ],
+)
 def test_counted_histories_equal_the_built_tree(make):
     count, exact = rules.count_histories(make())
     assert exact and count == build_tree(make(), tensors=False).num_histories
@@ -164,7 +180,7 @@ def test_grid_soccer_6x7_is_sized_before_it_is_built():
 def test_openspiel_chess_stops_as_the_walk_goes():
     start = time.perf_counter()
     with pytest.raises(ValueError, match="game: the game tree has more than .* histories.*above max_bytes = 512 MiB"):
-        efg.from_openspiel("chess", max_bytes=2**29)   # 4674 actions wide: ~19 KB of children table per history
+        efg.from_openspiel("chess", max_bytes=2**29)  # 4674 actions wide: ~19 KB of children table per history
     with pytest.raises(ValueError, match="game: .*more than 5,0.. histories.*above max_histories = 5,000"):
         efg.from_openspiel("chess", max_histories=5000)
     assert time.perf_counter() - start < 10.0
@@ -178,10 +194,17 @@ class _WideGame:
     def __init__(self, width, tensor_size=None):
         self.width, self.created, self.tensor_size = width, 0, tensor_size
 
-    def num_players(self): return 1
-    def num_distinct_actions(self): return self.width
-    def max_chance_outcomes(self): return 0
-    def new_initial_state(self): return _WideState(self, ())
+    def num_players(self):
+        return 1
+
+    def num_distinct_actions(self):
+        return self.width
+
+    def max_chance_outcomes(self):
+        return 0
+
+    def new_initial_state(self):
+        return _WideState(self, ())
 
     def information_state_tensor_shape(self):
         return [self.tensor_size]
@@ -192,21 +215,36 @@ class _WideState:
         self.game, self.h = game, history
         game.created += 1
 
-    def is_terminal(self): return len(self.h) == 2
-    def is_chance_node(self): return False
-    def current_player(self): return -4 if self.is_terminal() else 0
-    def legal_actions(self): return list(range(self.game.width)) if not self.h else [0]
-    def child(self, a): return _WideState(self.game, self.h + (a,))
-    def returns(self): return [float(self.h[0])]
-    def information_state_string(self, player): return str(self.h)
-    def information_state_tensor(self, player): return [0.0] * self.game.tensor_size
+    def is_terminal(self):
+        return len(self.h) == 2
+
+    def is_chance_node(self):
+        return False
+
+    def current_player(self):
+        return -4 if self.is_terminal() else 0
+
+    def legal_actions(self):
+        return list(range(self.game.width)) if not self.h else [0]
+
+    def child(self, a):
+        return _WideState(self.game, self.h + (a,))
+
+    def returns(self):
+        return [float(self.h[0])]
+
+    def information_state_string(self, player):
+        return str(self.h)
+
+    def information_state_tensor(self, player):
+        return [0.0] * self.game.tensor_size
 
 
 def test_build_tree_counts_queued_histories_and_creates_children_lazily():
     game = _WideGame(10_000)
     with pytest.raises(ValueError, match="game: the game tree has more than 10,00. histories.*max_histories = 500"):
         build_tree(game, max_histories=500)
-    assert game.created <= 2   # the root only: its 10,000 children were counted, not created
+    assert game.created <= 2  # the root only: its 10,000 children were counted, not created
     # the [H, width] children table is part of the bytes: 10,000 actions wide is 40 KB per history
     with pytest.raises(ValueError, match="game: .*10000 actions wide.*above max_bytes = 97.7 KiB"):
         build_tree(_WideGame(10_000), max_bytes=100_000)
@@ -217,32 +255,50 @@ def test_build_tree_counts_queued_histories_and_creates_children_lazily():
 def test_tensor_tables_are_sized_before_they_are_recorded():
     tree = build_tree(_WideGame(2, tensor_size=10**8), max_bytes=10**6)
     with pytest.raises(ValueError, match=r"game: the information_state tensor table \[5, 1, 100000000\]"):
-        tree.information_state_tensors
+        _ = tree.information_state_tensors
 
 
 # -- booleans, keys, string hyperparameters ------------------------------------------------------------------
-@pytest.mark.parametrize("call, field", [
-    (lambda v: matrix.random_game(KEY, (2, 2), zero_sum=v), "zero_sum"),
-    (lambda v: matrix.biased_rock_paper_scissors(normalized=v), "normalized"),
-    (lambda v: matrix.ContextualPreferenceEnv(matrix.random_contextual_preference(KEY, 2, 2), autoreset=v),
-     "autoreset"),
-    (lambda v: build_tree(rules.kuhn_poker_rules(), tensors=v), "tensors"),
-], ids=["random_game", "biased_rps", "contextual_env", "build_tree"])
+@pytest.mark.parametrize(
+    "call, field",
+    [
+        (lambda v: matrix.random_game(KEY, (2, 2), zero_sum=v), "zero_sum"),
+        (lambda v: matrix.biased_rock_paper_scissors(normalized=v), "normalized"),
+        (
+            lambda v: matrix.ContextualPreferenceEnv(matrix.random_contextual_preference(KEY, 2, 2), autoreset=v),
+            "autoreset",
+        ),
+        (lambda v: build_tree(rules.kuhn_poker_rules(), tensors=v), "tensors"),
+    ],
+    ids=["random_game", "biased_rps", "contextual_env", "build_tree"],
+)
 @pytest.mark.parametrize("bad", ["yes", "False", None, 1, 0.0])
 def test_booleans_must_be_booleans(call, field, bad):
     with pytest.raises(ValueError, match=f"{field}: expected True or False"):
         call(bad)
 
 
-@pytest.mark.parametrize("call", [
-    lambda k: matrix.random_zero_sum(k, 3), lambda k: matrix.random_general_sum(k, 3),
-    lambda k: matrix.random_game(k, (2, 2)), lambda k: matrix.bradley_terry_preferences(k, 3),
-    lambda k: matrix.random_intransitive_preferences(k, 3), lambda k: matrix.random_contextual_preference(k, 2, 3),
-    lambda k: markov.random_zero_sum(k, 3), lambda k: markov.random_general_sum(k, 3),
-    lambda k: markov.random_mdp(k, 3), lambda k: markov.garnet_transitions(k, 3, (2,), 1),
-], ids=["m.rzs", "m.rgs", "m.rg", "bt", "intransitive", "contextual", "mk.rzs", "mk.rgs", "mdp", "garnet"])
-@pytest.mark.parametrize("bad", [3, None, "key", 1.5, np.zeros(3, np.float32), jnp.zeros((2, 2), jnp.uint32)],
-                         ids=["int", "None", "str", "float", "float_array", "uint32_2x2"])
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda k: matrix.random_zero_sum(k, 3),
+        lambda k: matrix.random_general_sum(k, 3),
+        lambda k: matrix.random_game(k, (2, 2)),
+        lambda k: matrix.bradley_terry_preferences(k, 3),
+        lambda k: matrix.random_intransitive_preferences(k, 3),
+        lambda k: matrix.random_contextual_preference(k, 2, 3),
+        lambda k: markov.random_zero_sum(k, 3),
+        lambda k: markov.random_general_sum(k, 3),
+        lambda k: markov.random_mdp(k, 3),
+        lambda k: markov.garnet_transitions(k, 3, (2,), 1),
+    ],
+    ids=["m.rzs", "m.rgs", "m.rg", "bt", "intransitive", "contextual", "mk.rzs", "mk.rgs", "mdp", "garnet"],
+)
+@pytest.mark.parametrize(
+    "bad",
+    [3, None, "key", 1.5, np.zeros(3, np.float32), jnp.zeros((2, 2), jnp.uint32)],
+    ids=["int", "None", "str", "float", "float_array", "uint32_2x2"],
+)
 def test_keys_are_checked_with_the_field_name(call, bad):
     with pytest.raises(ValueError, match="^key: expected"):
         call(bad)
@@ -252,46 +308,54 @@ def test_raw_uint32_keys_still_work():
     assert matrix.random_zero_sum(jax.random.PRNGKey(0), 3).num_actions == (3, 3)
 
 
-@pytest.mark.parametrize("call, field", [
-    (lambda: markov.MarkovGame(P2, R2, "0.9", I2), "discount"),
-    (lambda: markov.grid_soccer(2, 3, discount="0.9"), "discount"),
-    (lambda: markov.grid_soccer(2, 3, draw_probability="0.1"), "draw_probability"),
-    (lambda: markov.pursuit_evasion(2, 2, slip="0.1"), "slip"),
-    (lambda: markov.random_zero_sum(KEY, 3, discount="0.9"), "discount"),
-    (lambda: markov.iterated_prisoners_dilemma(temptation="5"), "temptation"),
-    (lambda: markov.iterated_prisoners_dilemma(sucker=None), "sucker"),
-    (lambda: matrix.cyclic_preferences(3, margin="0.1"), "margin"),
-    (lambda: matrix.bradley_terry_preferences(KEY, 3, scale="1"), "scale"),
-    (lambda: matrix.random_intransitive_preferences(KEY, 3, cyclic_scale="1"), "cyclic_scale"),
-    (lambda: matrix.random_contextual_preference(KEY, 2, 3, scale="1"), "scale"),
-    (lambda: efg.kuhn_poker(bet="1"), "bet"),
-    (lambda: efg.leduc_poker(ante="1"), "ante"),
-    (lambda: efg.leduc_poker(raise_amounts=("2", 4.0)), r"raise_amounts\[0\]"),
-    (lambda: rules.kuhn_poker_rules(ante="1"), "ante"),
-], ids=lambda x: x if isinstance(x, str) else None)
+@pytest.mark.parametrize(
+    "call, field",
+    [
+        (lambda: markov.MarkovGame(P2, R2, "0.9", I2), "discount"),
+        (lambda: markov.grid_soccer(2, 3, discount="0.9"), "discount"),
+        (lambda: markov.grid_soccer(2, 3, draw_probability="0.1"), "draw_probability"),
+        (lambda: markov.pursuit_evasion(2, 2, slip="0.1"), "slip"),
+        (lambda: markov.random_zero_sum(KEY, 3, discount="0.9"), "discount"),
+        (lambda: markov.iterated_prisoners_dilemma(temptation="5"), "temptation"),
+        (lambda: markov.iterated_prisoners_dilemma(sucker=None), "sucker"),
+        (lambda: matrix.cyclic_preferences(3, margin="0.1"), "margin"),
+        (lambda: matrix.bradley_terry_preferences(KEY, 3, scale="1"), "scale"),
+        (lambda: matrix.random_intransitive_preferences(KEY, 3, cyclic_scale="1"), "cyclic_scale"),
+        (lambda: matrix.random_contextual_preference(KEY, 2, 3, scale="1"), "scale"),
+        (lambda: efg.kuhn_poker(bet="1"), "bet"),
+        (lambda: efg.leduc_poker(ante="1"), "ante"),
+        (lambda: efg.leduc_poker(raise_amounts=("2", 4.0)), r"raise_amounts\[0\]"),
+        (lambda: rules.kuhn_poker_rules(ante="1"), "ante"),
+    ],
+    ids=lambda x: x if isinstance(x, str) else None,
+)
 def test_string_hyperparameters_name_the_field(call, field):
     with pytest.raises(ValueError, match=f"^{field}: expected a number"):
         call()
 
 
-@pytest.mark.parametrize("call, match", [
-    (lambda: markov.memory_one_policy((1.0, np.nan, 0.0, 1.0, 0.0)), "cooperate: expected 5 probabilities in"),
-    (lambda: markov.memory_one_policy((1, 1, 0)), r"cooperate: expected 5 probabilities \(start"),
-    (lambda: markov.memory_one_policy(markov.TIT_FOR_TAT, player=True), "player: expected an integer"),
-    (lambda: markov.grid_soccer(2, 3, draw_probability=1.5), r"draw_probability: expected a value in \[0"),
-    (lambda: markov.pursuit_evasion(2, 2, slip=np.nan), "slip: expected finite"),
-    (lambda: markov.iterated_matrix_game([[0, np.inf], [1, 1]], np.ones((2, 2))), "A: expected finite"),
-    (lambda: matrix.cyclic_preferences(3, margin=0.7), r"margin: expected a value in \[0.0, 0.5\]"),
-    (lambda: matrix.random_zero_sum(KEY, (2, 3, 4)), "num_actions: expected 2 action counts"),
-    (lambda: matrix.random_zero_sum(KEY, 3, "cauchy"), "distribution: expected one of"),
-    (lambda: markov.random_zero_sum(KEY, 3, distribution=None), "distribution: expected one of"),
-    (lambda: efg.leduc_poker(raise_amounts=2.0), "raise_amounts: expected two amounts"),
-    (lambda: efg.leduc_poker(max_raises=-1), "max_raises: expected an integer >= 0"),
-    (lambda: matrix.random_contextual_preference(KEY, 2, 2, context_probs="uniform"), "context_probs"),
-    (lambda: efg.kuhn_poker(ante=None), "ante: expected a number, got None"),
-    (lambda: efg.kuhn_poker(bet=[1.0, 2.0]), "bet: expected a scalar"),
-    (lambda: efg.kuhn_poker(ante=2e38, bet=2e38), "ante, bet: the payoffs overflow"),
-], ids=lambda x: x if isinstance(x, str) else None)
+@pytest.mark.parametrize(
+    "call, match",
+    [
+        (lambda: markov.memory_one_policy((1.0, np.nan, 0.0, 1.0, 0.0)), "cooperate: expected 5 probabilities in"),
+        (lambda: markov.memory_one_policy((1, 1, 0)), r"cooperate: expected 5 probabilities \(start"),
+        (lambda: markov.memory_one_policy(markov.TIT_FOR_TAT, player=True), "player: expected an integer"),
+        (lambda: markov.grid_soccer(2, 3, draw_probability=1.5), r"draw_probability: expected a value in \[0"),
+        (lambda: markov.pursuit_evasion(2, 2, slip=np.nan), "slip: expected finite"),
+        (lambda: markov.iterated_matrix_game([[0, np.inf], [1, 1]], np.ones((2, 2))), "A: expected finite"),
+        (lambda: matrix.cyclic_preferences(3, margin=0.7), r"margin: expected a value in \[0.0, 0.5\]"),
+        (lambda: matrix.random_zero_sum(KEY, (2, 3, 4)), "num_actions: expected 2 action counts"),
+        (lambda: matrix.random_zero_sum(KEY, 3, "cauchy"), "distribution: expected one of"),
+        (lambda: markov.random_zero_sum(KEY, 3, distribution=None), "distribution: expected one of"),
+        (lambda: efg.leduc_poker(raise_amounts=2.0), "raise_amounts: expected two amounts"),
+        (lambda: efg.leduc_poker(max_raises=-1), "max_raises: expected an integer >= 0"),
+        (lambda: matrix.random_contextual_preference(KEY, 2, 2, context_probs="uniform"), "context_probs"),
+        (lambda: efg.kuhn_poker(ante=None), "ante: expected a number, got None"),
+        (lambda: efg.kuhn_poker(bet=[1.0, 2.0]), "bet: expected a scalar"),
+        (lambda: efg.kuhn_poker(ante=2e38, bet=2e38), "ante, bet: the payoffs overflow"),
+    ],
+    ids=lambda x: x if isinstance(x, str) else None,
+)
 def test_other_bad_values_name_the_field(call, match):
     with pytest.raises(ValueError, match=match):
         call()
@@ -320,12 +384,14 @@ def test_markov_game_under_jit_vmap_grad():
     values = jax.jit(lambda g: _value(markov.MarkovGame(P2, R2 + 1.0, g, I2)))(0.5)
     assert float(values) == pytest.approx(2.0, rel=1e-5)
     discounts = jnp.array([0.0, 0.5])
-    assert jax.jit(jax.vmap(lambda g: _value(markov.MarkovGame(P2, R2 + 1.0, g, I2))))(discounts).tolist() == \
-        pytest.approx([1.0, 2.0], rel=1e-5)
+    assert jax.jit(jax.vmap(lambda g: _value(markov.MarkovGame(P2, R2 + 1.0, g, I2))))(
+        discounts
+    ).tolist() == pytest.approx([1.0, 2.0], rel=1e-5)
     grad = jax.jit(jax.grad(lambda g: _value(markov.MarkovGame(P2, R2 + 1.0, g, I2))))(0.5)
-    assert float(grad) == pytest.approx(4.0, rel=1e-4)   # d/dg 1 / (1 - g)
-    assert jax.jit(lambda t: _value(markov.MarkovGame(P2, t, 0.9, I2, horizon=3)))(R2 + 1.0) == \
-        pytest.approx(1 + 0.9 + 0.81, rel=1e-5)
+    assert float(grad) == pytest.approx(4.0, rel=1e-4)  # d/dg 1 / (1 - g)
+    assert jax.jit(lambda t: _value(markov.MarkovGame(P2, t, 0.9, I2, horizon=3)))(R2 + 1.0) == pytest.approx(
+        1 + 0.9 + 0.81, rel=1e-5
+    )
 
 
 @pytest.mark.slow
@@ -337,7 +403,7 @@ def test_grid_games_under_jit_vmap_grad():
     np.testing.assert_allclose(chased[1], markov.pursuit_evasion(2, 2, slip=0.25).transitions, atol=1e-6)
     # the corridor: capture is certain at every step when the pursuer steps onto the evader's cell
     corridor = jax.jit(jax.grad(lambda g: markov.pursuit_evasion(1, 2, discount=g).effective_horizon))(0.5)
-    assert float(corridor) == pytest.approx(4.0, rel=1e-5)   # d/dg 1 / (1 - g)
+    assert float(corridor) == pytest.approx(4.0, rel=1e-5)  # d/dg 1 / (1 - g)
     ipd = jax.jit(lambda t: markov.iterated_prisoners_dilemma(temptation=t).rewards)(5.0)
     np.testing.assert_allclose(ipd, markov.iterated_prisoners_dilemma().rewards)
     tft = jax.jit(lambda c: markov.memory_one_policy(c, 1))(jnp.asarray(markov.TIT_FOR_TAT))
@@ -347,7 +413,7 @@ def test_grid_games_under_jit_vmap_grad():
 @pytest.mark.slow
 def test_poker_under_jit_vmap_grad():
     value = jax.jit(lambda b: _value(efg.kuhn_poker(bet=b)))(1.0)
-    assert float(value) == pytest.approx(0.125, abs=1e-6)   # player 0's value of the uniform policy
+    assert float(value) == pytest.approx(0.125, abs=1e-6)  # player 0's value of the uniform policy
     antes = jax.vmap(lambda a: efg.kuhn_poker(ante=a).payoffs)(jnp.array([1.0, 2.0]))
     np.testing.assert_allclose(antes[1], efg.kuhn_poker(ante=2.0).payoffs, atol=1e-6)
     grad = jax.grad(lambda b: jnp.sum(efg.leduc_poker(raise_amounts=(b, 4.0)).payoffs ** 2))(2.0)

@@ -7,8 +7,13 @@ import pytest
 
 import jaxgames
 from jaxgames.env import SIMULTANEOUS, TERMINAL
-from jaxgames.matrix import (ContextualPreferenceEnv, ContextualPreferenceGame, preference_game,
-                             random_contextual_preference)
+from jaxgames.matrix import (
+    ContextualPreferenceEnv,
+    ContextualPreferenceGame,
+    preference_game,
+    random_contextual_preference,
+)
+
 from helpers import lp_solve
 
 C, A = 3, 4
@@ -58,7 +63,7 @@ def test_the_lp_equilibrium_of_every_context_has_zero_gap_and_regularized_gap_is
     nash = []
     for c in range(C):
         value, x = lp_solve(P[c] - 0.5)
-        assert abs(value) < 1e-7   # symmetric zero-sum: value 0
+        assert abs(value) < 1e-7  # symmetric zero-sum: value 0
         nash.append(x)
     nash = jnp.asarray(np.stack(nash), jnp.float32)
     np.testing.assert_allclose(game.context_gaps((nash, nash)), 0.0, atol=1e-5)
@@ -71,14 +76,18 @@ def test_the_lp_equilibrium_of_every_context_has_zero_gap_and_regularized_gap_is
     # regularized gap: rho-weighted regularized gaps of the per-context preference games
     pol, beta = _random_policy(2), 0.3
     ref = jnp.asarray(np.random.default_rng(3).dirichlet(np.ones(A), size=C), jnp.float32)
-    want = sum(float(game.context_probs[c]) * float(preference_game(P[c]).regularized_nash_conv(
-        (pol[0][c], pol[1][c]), beta, (ref[c], ref[c]))) for c in range(C))
+    want = sum(
+        float(game.context_probs[c])
+        * float(preference_game(P[c]).regularized_nash_conv((pol[0][c], pol[1][c]), beta, (ref[c], ref[c])))
+        for c in range(C)
+    )
     np.testing.assert_allclose(game.regularized_nash_conv(pol, beta, (ref, ref)), want, atol=1e-5)
 
 
 def test_random_instances_vmap_and_bradley_terry_is_transitive():
     games = jax.vmap(lambda k: random_contextual_preference(k, C, A, kind="bradley_terry"))(
-        jax.random.split(jax.random.key(1), 3))
+        jax.random.split(jax.random.key(1), 3)
+    )
     assert games.preferences.shape == (3, C, A, A)
     gaps = jax.vmap(lambda g: g.nash_conv(g.uniform_policy()))(games)
     assert gaps.shape == (3,) and bool(jnp.all(gaps > 0))
@@ -132,7 +141,7 @@ def test_simulator_contract_shapes_and_autoreset():
     assert int(ts.observation) == int(state.context) and 0 <= int(state.context) < C
     np.testing.assert_array_equal(ts.rewards, 0.0)
     state2, ts2 = env.step(jax.random.key(1), state, jnp.array([0, 1]))
-    assert bool(ts2.terminated) and not bool(state2.done)        # auto-reset: a new context
+    assert bool(ts2.terminated) and not bool(state2.done)  # auto-reset: a new context
     assert ts2.rewards.shape == (2,) and float(ts2.rewards.sum()) == 0.0
     assert float(ts2.rewards[0]) in (-0.5, 0.5)
     once = jaxgames.make_env(game, autoreset=False)

@@ -13,10 +13,11 @@ import numpy as np
 import pytest
 
 import solvers
-from helpers import forbid_exact_model
 from jaxgames.matrix import rock_paper_scissors
 from jaxgames.mean_field import crowd_modelling
 from solvers.neural.deep_mean_field import DeepMirrorDescentState, deep_mirror_descent
+
+from helpers import forbid_exact_model
 
 SMALL = dict(hidden_sizes=(32,), num_agents=200, num_episodes=4, regression_steps=50)
 STEPS = 20
@@ -37,6 +38,7 @@ def test_learns_from_the_simulator_only_vmapped_over_keys_and_learning_rates(gam
     Two seeds at eta = 1 end below a tenth of the uniform policy's exploitability and within 0.03
     of exact OMD at the same eta; eta = 1e-3 (traced) stays near uniform; the seeds differ.
     """
+
     def learn(key, lr):
         solver = deep_mirror_descent(learning_rate=lr, **SMALL)
         state = jax.lax.fori_loop(0, STEPS, lambda _, s: solver.step(game, s), solver.init(game, key))
@@ -88,15 +90,23 @@ def test_init_plays_uniform_and_carries_the_networks(game):
     chex.assert_shape(state.extra.q_params["params"]["Dense_0"]["kernel"], (4 + 5, 32))
 
 
-@pytest.mark.parametrize("kwargs, field", [
-    (dict(hidden_sizes=(0,)), "hidden_sizes"), (dict(hidden_sizes="wide"), "hidden_sizes"),
-    (dict(learning_rate=0.0), "learning_rate"), (dict(learning_rate=-1.0), "learning_rate"),
-    (dict(regression_learning_rate=0.0), "regression_learning_rate"),
-    (dict(regression_steps=0), "regression_steps"), (dict(num_minibatches=0), "num_minibatches"),
-    (dict(num_agents=0), "num_agents"), (dict(num_episodes=0), "num_episodes"),
-    (dict(exploration=1.5), "exploration"), (dict(num_agents=10, num_explorers=11), "num_explorers"),
-    (dict(estimator="sarsa"), "estimator"),
-])
+@pytest.mark.parametrize(
+    "kwargs, field",
+    [
+        (dict(hidden_sizes=(0,)), "hidden_sizes"),
+        (dict(hidden_sizes="wide"), "hidden_sizes"),
+        (dict(learning_rate=0.0), "learning_rate"),
+        (dict(learning_rate=-1.0), "learning_rate"),
+        (dict(regression_learning_rate=0.0), "regression_learning_rate"),
+        (dict(regression_steps=0), "regression_steps"),
+        (dict(num_minibatches=0), "num_minibatches"),
+        (dict(num_agents=0), "num_agents"),
+        (dict(num_episodes=0), "num_episodes"),
+        (dict(exploration=1.5), "exploration"),
+        (dict(num_agents=10, num_explorers=11), "num_explorers"),
+        (dict(estimator="sarsa"), "estimator"),
+    ],
+)
 def test_bad_hyperparameters(kwargs, field):
     with pytest.raises(ValueError, match=field):
         deep_mirror_descent(**kwargs)

@@ -11,6 +11,7 @@ import jaxgames
 import solvers
 from jaxgames.efg.openspiel import from_openspiel, from_openspiel_policy, to_openspiel_policy
 from jaxgames.efg.tree import build_tree
+
 from helpers import KUHN_UNIFORM_NASH_CONV, KUHN_VALUE, run_x64
 
 requires_pyspiel = pytest.mark.requires_pyspiel
@@ -59,6 +60,7 @@ def test_uniform_policy_known_values(games, kind, request):
 def test_exploitability_equals_openspiel_on_random_policies(converted, games, name):
     import pyspiel
     from open_spiel.python.algorithms import exploitability as os_expl
+
     game, spiel = converted[name], pyspiel.load_game(name)
     assert game.tree.num_histories == games[name].tree.num_histories
     assert game.tree.num_infosets == games[name].tree.num_infosets
@@ -66,16 +68,19 @@ def test_exploitability_equals_openspiel_on_random_policies(converted, games, na
     for policy in [game.uniform_policy()] + [random_policy(game, rng) for _ in range(3)]:
         tab = to_openspiel_policy(game, policy)
         assert float(jaxgames.exploitability(game, policy)) == pytest.approx(
-            os_expl.exploitability(spiel, tab), abs=1e-5)
+            os_expl.exploitability(spiel, tab), abs=1e-5
+        )
         # Round trip through OpenSpiel's TabularPolicy is exact.
         for ours, back in zip(policy, from_openspiel_policy(game, tab)):
             np.testing.assert_array_equal(np.asarray(ours), np.asarray(back))
         # Best-response values agree with OpenSpiel's best response.
         from open_spiel.python.algorithms import best_response as os_br
+
         br_values = np.asarray(game.best_response_values(policy))
         for player in range(2):
-            assert br_values[player] == pytest.approx(os_br.BestResponsePolicy(spiel, player, tab).value(
-                spiel.new_initial_state()), abs=1e-5)
+            assert br_values[player] == pytest.approx(
+                os_br.BestResponsePolicy(spiel, player, tab).value(spiel.new_initial_state()), abs=1e-5
+            )
 
 
 @pytest.mark.slow
@@ -109,6 +114,7 @@ def test_xfp_and_vanilla_cfr_averages_converge_on_kuhn(games):
 def test_cfr_plus_is_openspiels_cfr_plus():
     """Alternating RM+ with linear averaging on counterfactual values = OpenSpiel's CFRPlusSolver."""
     import pyspiel
+
     spiel = pyspiel.load_game("kuhn_poker")
     reference = pyspiel.CFRPlusSolver(spiel)
     for _ in range(50):
@@ -121,18 +127,21 @@ def test_cfr_plus_is_openspiels_cfr_plus():
 @pytest.mark.slow
 @requires_pyspiel
 def test_float64_cfr_plus_matches_openspiel_to_1e_9_and_gets_below_1e_6():
-    script = ("import jax, solvers, pyspiel\n"
-              "from jaxgames.efg.openspiel import from_openspiel\n"
-              "g = from_openspiel('kuhn_poker')\n"
-              "st, tr = solvers.run(solvers.regret_matching_plus(), g, 2000, eval_every=2000)\n"
-              "assert st.average[0].dtype == 'float64'\n"
-              "ref = pyspiel.CFRPlusSolver(pyspiel.load_game('kuhn_poker'))\n"
-              "for _ in range(2000): ref.evaluate_and_update_policy()\n"
-              "print(float(tr.exploitability[-1]), pyspiel.exploitability(pyspiel.load_game('kuhn_poker'), ref.average_policy()))\n"
-              # CFR+'s average converges at about O(1/T) on Kuhn (not monotonically): 1.4e-6 at
-              # 150k iterations, 9.6e-7 at 300k, 8.8e-7 at 350k, 9.4e-7 at 400k.
-              "st, tr = solvers.run(solvers.regret_matching_plus(), g, 348000, eval_every=348000, state=st)\n"
-              "print(int(st.step), float(tr.exploitability[-1]))\n")
+    script = (
+        "import jax, solvers, pyspiel\n"
+        "from jaxgames.efg.openspiel import from_openspiel\n"
+        "g = from_openspiel('kuhn_poker')\n"
+        "st, tr = solvers.run(solvers.regret_matching_plus(), g, 2000, eval_every=2000)\n"
+        "assert st.average[0].dtype == 'float64'\n"
+        "ref = pyspiel.CFRPlusSolver(pyspiel.load_game('kuhn_poker'))\n"
+        "for _ in range(2000): ref.evaluate_and_update_policy()\n"
+        "print(float(tr.exploitability[-1]),\n"
+        "      pyspiel.exploitability(pyspiel.load_game('kuhn_poker'), ref.average_policy()))\n"
+        # CFR+'s average converges at about O(1/T) on Kuhn (not monotonically): 1.4e-6 at
+        # 150k iterations, 9.6e-7 at 300k, 8.8e-7 at 350k, 9.4e-7 at 400k.
+        "st, tr = solvers.run(solvers.regret_matching_plus(), g, 348000, eval_every=348000, state=st)\n"
+        "print(int(st.step), float(tr.exploitability[-1]))\n"
+    )
     lines = run_x64(script).split("\n")
     ours, theirs = map(float, lines[0].split())
     assert ours == pytest.approx(theirs, abs=1e-9) and ours < 1e-4
@@ -169,21 +178,43 @@ def test_bad_openspiel_games():
 class _ForgetfulGame:
     """A one-player game in which the player forgets its first move (imperfect recall)."""
 
-    def num_players(self): return 1
-    def num_distinct_actions(self): return 2
-    def max_chance_outcomes(self): return 0
-    def new_initial_state(self): return _ForgetfulState(())
+    def num_players(self):
+        return 1
+
+    def num_distinct_actions(self):
+        return 2
+
+    def max_chance_outcomes(self):
+        return 0
+
+    def new_initial_state(self):
+        return _ForgetfulState(())
 
 
 class _ForgetfulState:
-    def __init__(self, history): self.h = history
-    def is_terminal(self): return len(self.h) == 2
-    def is_chance_node(self): return False
-    def current_player(self): return -4 if self.is_terminal() else 0
-    def legal_actions(self): return [0, 1]
-    def child(self, a): return _ForgetfulState(self.h + (a,))
-    def returns(self): return [float(self.h[0] == self.h[1])]
-    def information_state_string(self, player): return str(len(self.h))
+    def __init__(self, history):
+        self.h = history
+
+    def is_terminal(self):
+        return len(self.h) == 2
+
+    def is_chance_node(self):
+        return False
+
+    def current_player(self):
+        return -4 if self.is_terminal() else 0
+
+    def legal_actions(self):
+        return [0, 1]
+
+    def child(self, a):
+        return _ForgetfulState(self.h + (a,))
+
+    def returns(self):
+        return [float(self.h[0] == self.h[1])]
+
+    def information_state_string(self, player):
+        return str(len(self.h))
 
 
 def test_imperfect_recall_is_refused():
@@ -193,15 +224,19 @@ def test_imperfect_recall_is_refused():
 
 # ------------------------------------------------------------------ native Kuhn / Leduc
 @pytest.mark.slow
-@pytest.mark.parametrize("make, spiel_name", [
-    (lambda: jaxgames.kuhn_poker(), "kuhn_poker"),
-    (lambda: jaxgames.kuhn_poker(3), "kuhn_poker(players=3)"),
-    (lambda: jaxgames.leduc_poker(), "leduc_poker"),
-])
+@pytest.mark.parametrize(
+    "make, spiel_name",
+    [
+        (lambda: jaxgames.kuhn_poker(), "kuhn_poker"),
+        (lambda: jaxgames.kuhn_poker(3), "kuhn_poker(players=3)"),
+        (lambda: jaxgames.leduc_poker(), "leduc_poker"),
+    ],
+)
 @requires_pyspiel
 def test_native_poker_equals_openspiel(make, spiel_name):
     import pyspiel
     from open_spiel.python.algorithms import exploitability as os_expl
+
     game, spiel = make(), pyspiel.load_game(spiel_name)
     rng = np.random.default_rng(2)
     for policy in (game.uniform_policy(), random_policy(game, rng)):
@@ -224,7 +259,8 @@ def test_batch_of_kuhn_variants_in_one_call():
         assert float(traces.exploitability[i, 0]) < 1e-3
         policy = tuple(p[i] for p in states.average)
         assert float(jaxgames.exploitability(jaxgames.kuhn_poker(bet=b), policy)) == pytest.approx(
-            float(traces.exploitability[i, 0]), abs=1e-6)
+            float(traces.exploitability[i, 0]), abs=1e-6
+        )
     # The bet size changes the game: the equilibrium value of the default game is -1/18.
     values = jax.vmap(lambda b, avg: jaxgames.kuhn_poker(bet=b).evaluate(avg).values[0])(bets, states.average)
     assert float(values[1]) == pytest.approx(KUHN_VALUE, abs=2e-3)
@@ -247,9 +283,12 @@ def test_discounted_cfr_matches_openspiel_and_solves_leduc():
     import pyspiel
     from open_spiel.python.algorithms import discounted_cfr as os_dcfr
     from open_spiel.python.algorithms import exploitability as os_expl
+
     spiel = pyspiel.load_game("kuhn_poker")
-    for params, reference in [((1.5, 0.0, 2.0), os_dcfr.DCFRSolver(spiel, alpha=1.5, beta=0.0, gamma=2.0)),
-                              ((1.0, 1.0, 1.0), os_dcfr.LCFRSolver(spiel))]:
+    for params, reference in [
+        ((1.5, 0.0, 2.0), os_dcfr.DCFRSolver(spiel, alpha=1.5, beta=0.0, gamma=2.0)),
+        ((1.0, 1.0, 1.0), os_dcfr.LCFRSolver(spiel)),
+    ]:
         expected = []
         for _ in range(5):
             reference.evaluate_and_update_policy()
@@ -276,15 +315,19 @@ def test_mmd_last_iterate_solves_kuhn_with_its_magnet_schedule():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", [
-    "liars_dice(dice_sides=3)",
-    "turn_based_simultaneous_game(game=goofspiel(num_cards=3,imp_info=True))",
-    "tiny_hanabi",  # two-player cooperative (general-sum) game
-])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "liars_dice(dice_sides=3)",
+        "turn_based_simultaneous_game(game=goofspiel(num_cards=3,imp_info=True))",
+        "tiny_hanabi",  # two-player cooperative (general-sum) game
+    ],
+)
 @requires_pyspiel
 def test_other_openspiel_games_convert_exactly(name):
     import pyspiel
     from open_spiel.python.algorithms import exploitability as os_expl
+
     spiel = pyspiel.load_game(name)
     game = from_openspiel(spiel)
     rng = np.random.default_rng(3)
@@ -298,12 +341,14 @@ def test_other_openspiel_games_convert_exactly(name):
 
 # -- dilated-entropy first-order methods -------------------------------------------------------
 
+
 @requires_pyspiel
 def test_dilated_mmd_is_openspiels_mmd_dilated_ent():
     """Same iterates as OpenSpiel's MMDDilatedEnt: its regularizer is the dilated entropy itself,
     i.e. our KL to an all-ones "magnet" (log rho = 0); it updates both players simultaneously."""
     import pyspiel
     from open_spiel.python.algorithms import mmd_dilated
+
     # Also equal on Leduc (checked by hand: exploitability 2.045609105318 after 10 steps, both);
     # OpenSpiel's Python set-up of Leduc's sequence form takes ~10 s, too long for CI.
     for name, steps in (("kuhn_poker", 10),):
@@ -312,8 +357,9 @@ def test_dilated_mmd_is_openspiels_mmd_dilated_ent():
         game = from_openspiel(spiel)
         solver = solvers.first_order_solver("mirror_descent", reference.stepsize, "dilated", 0.1)
         state = solver.init(game)
-        state = state.replace(extra=state.extra._replace(
-            magnet=tuple(jnp.asarray(m, jnp.float32) for m in game.tree.legal)))
+        state = state.replace(
+            extra=state.extra._replace(magnet=tuple(jnp.asarray(m, jnp.float32) for m in game.tree.legal))
+        )
         step = jax.jit(solver.step)
         for _ in range(steps):
             reference.update_sequences()
@@ -326,8 +372,10 @@ def test_dilated_mmd_is_openspiels_mmd_dilated_ent():
 @pytest.mark.slow
 def test_dilated_geometry_is_the_entropic_one_on_matrix_games():
     game = jaxgames.matrix.random_zero_sum(jax.random.PRNGKey(0), (4, 5))
-    for a, b in ((solvers.mmd(geometry="dilated"), solvers.mmd()),
-                 (solvers.mirror_prox(geometry="dilated"), solvers.mirror_prox())):
+    for a, b in (
+        (solvers.mmd(geometry="dilated"), solvers.mmd()),
+        (solvers.mirror_prox(geometry="dilated"), solvers.mirror_prox()),
+    ):
         sa, _ = solvers.run(a, game, 50, eval_every=50)
         sb, _ = solvers.run(b, game, 50, eval_every=50)
         for x, y in zip(sa.policy, sb.policy):
@@ -350,8 +398,7 @@ def test_dilated_optimistic_last_iterate_solves_kuhn():
 @pytest.mark.slow
 def test_dilated_mirror_prox_average_converges_at_rate_one_over_t_on_leduc():
     """Nemirovski's bound: the average's gap is O(1/t) with the dilated entropy (Kroer et al. 2020)."""
-    _, trace = solvers.run(solvers.mirror_prox(10.0, geometry="dilated"), jaxgames.leduc_poker(), 1000,
-                           eval_every=250)
+    _, trace = solvers.run(solvers.mirror_prox(10.0, geometry="dilated"), jaxgames.leduc_poker(), 1000, eval_every=250)
     e = np.asarray(trace.exploitability)  # measured: 0.0213, 0.0103, 0.0069, 0.0052 at 500..2000 steps
     t = np.asarray(trace.step)
     assert e[-1] < 0.015

@@ -34,39 +34,39 @@ def _biased_chance(game, seed):
     return jaxgames.efg.EFGGame(tree, payoffs=game.payoffs, chance_prob=prob, name=game.name)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _env(name, autoreset=True):
-    game = {"kuhn": jaxgames.kuhn_poker, "kuhn3": lambda: jaxgames.kuhn_poker(3),
-            "leduc": jaxgames.leduc_poker}[name]()
+    game = {"kuhn": jaxgames.kuhn_poker, "kuhn3": lambda: jaxgames.kuhn_poker(3), "leduc": jaxgames.leduc_poker}[name]()
     return EFGEnv(game, autoreset=autoreset)
 
 
-NUM_ENVS, EPISODES = 16384, 2   # the first two episodes of each environment: i.i.d., none cut short
+NUM_ENVS, EPISODES = 16384, 2  # the first two episodes of each environment: i.i.d., none cut short
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _play(name, biased):
     """One jitted call: 16,384 environments, each playing two episodes' worth of steps under a random
     policy. The game (biased chance probabilities or not) and the policy are arguments, so the
     variants of one tree share one compilation."""
     env = _env(name)
-    game = _biased_chance(env.game, 5) if biased else env.game   # same tree: a parameter of the env
+    game = _biased_chance(env.game, 5) if biased else env.game  # same tree: a parameter of the env
     policy = _random_policy(game, 0)
     run = _jitted_rollout(env)
     _, traj = run(jax.random.split(jax.random.key(1), NUM_ENVS), policy, game)
     return env, game, policy, jax.tree_util.tree_map(np.asarray, traj)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _jitted_rollout(env):
     steps = EPISODES * env.max_episode_length
-    return jax.jit(jax.vmap(lambda k, policy, game: rollout(k, env, policy, steps, params=game),
-                            in_axes=(0, None, None)))
+    return jax.jit(
+        jax.vmap(lambda k, policy, game: rollout(k, env, policy, steps, params=game), in_axes=(0, None, None))
+    )
 
 
 def _first_episodes(traj):
     """Mask of the steps that end one of the first ``EPISODES`` episodes of each environment."""
-    index = np.cumsum(traj.done, axis=1) - traj.done   # episode each step belongs to
+    index = np.cumsum(traj.done, axis=1) - traj.done  # episode each step belongs to
     assert np.all(traj.done.sum(1) >= EPISODES)
     return traj.done & (index < EPISODES)
 
@@ -75,10 +75,10 @@ def _first_episodes(traj):
 @pytest.mark.parametrize("name, biased", [("kuhn", False), ("kuhn3", False), ("leduc", False), ("kuhn", True)])
 def test_mean_return_matches_the_exact_values(name, biased):
     env, game, policy, traj = _play(name, biased)
-    returns = traj.rewards[_first_episodes(traj)]      # [B * episodes, N]
+    returns = traj.rewards[_first_episodes(traj)]  # [B * episodes, N]
     assert returns.shape == (NUM_ENVS * EPISODES, game.num_players)
-    np.testing.assert_allclose(returns.sum(1), 0.0, atol=1e-5)        # zero-sum, per episode
-    assert np.all(traj.rewards[~traj.done] == 0)                       # rewards only at the end
+    np.testing.assert_allclose(returns.sum(1), 0.0, atol=1e-5)  # zero-sum, per episode
+    assert np.all(traj.rewards[~traj.done] == 0)  # rewards only at the end
     mean, sem = returns.mean(0), returns.std(0) / np.sqrt(len(returns))
     exact = np.asarray(jaxgames.evaluate(game, policy).values)
     assert np.all(np.abs(mean - exact) < 4 * sem), (mean, exact, sem)
@@ -93,8 +93,8 @@ def test_chance_outcomes_follow_the_games_chance_probabilities():
     """Leduc with biased cards (deal and public card): each chance edge's frequency is binomial."""
     env, game, _, traj = _play("leduc", True)
     tree = env.tree
-    last = traj.state.history[_first_episodes(traj)]         # last decision of each episode
-    visits = np.zeros(tree.num_histories)              # chance edges on the paths to them
+    last = traj.state.history[_first_episodes(traj)]  # last decision of each episode
+    visits = np.zeros(tree.num_histories)  # chance edges on the paths to them
     node = last
     for _ in range(tree.max_depth):
         on = tree.edge_actor[node] == -1
@@ -110,24 +110,27 @@ def test_chance_outcomes_follow_the_games_chance_probabilities():
 
     z, tested = worst(np.asarray(game.chance_prob, np.float64))
     assert tested > 100 and z < 5, (z, tested)
-    assert worst(np.asarray(env.game.chance_prob, np.float64))[0] > 10   # the unbiased cards are rejected
+    assert worst(np.asarray(env.game.chance_prob, np.float64))[0] > 10  # the unbiased cards are rejected
 
 
 # A hand-made game for what poker lacks: the root is a decision, a chance run of two nodes follows
 # an action, and chance can end the game. Histories: action tuples; "p": player, infoset, legal
 # actions; "c": chance outcomes; "t": payoffs.
 _GAMBLE = {
-    (): ("p", 0, "root", [0, 1]),                    # 0: safe, 1: gamble
+    (): ("p", 0, "root", [0, 1]),  # 0: safe, 1: gamble
     (0,): ("p", 1, "safe", [0, 1]),
-    (0, 0): ("t", (1.0, -1.0)), (0, 1): ("t", (-1.0, 1.0)),
+    (0, 0): ("t", (1.0, -1.0)),
+    (0, 1): ("t", (-1.0, 1.0)),
     (1,): ("c", [(0, 0.2), (1, 0.5), (2, 0.3)]),
-    (1, 0): ("t", (-2.0, 2.0)),                      # chance ends the game
-    (1, 1): ("c", [(0, 0.6), (1, 0.4)]),             # a second chance node in a row
+    (1, 0): ("t", (-2.0, 2.0)),  # chance ends the game
+    (1, 1): ("c", [(0, 0.6), (1, 0.4)]),  # a second chance node in a row
     (1, 1, 0): ("t", (3.0, -3.0)),
     (1, 1, 1): ("p", 1, "gamble", [0, 1]),
     (1, 2): ("p", 1, "gamble", [0, 1]),
-    (1, 1, 1, 0): ("t", (0.5, -0.5)), (1, 1, 1, 1): ("t", (-1.5, 1.5)),
-    (1, 2, 0): ("t", (2.0, -2.0)), (1, 2, 1): ("t", (-0.5, 0.5)),
+    (1, 1, 1, 0): ("t", (0.5, -0.5)),
+    (1, 1, 1, 1): ("t", (-1.5, 1.5)),
+    (1, 2, 0): ("t", (2.0, -2.0)),
+    (1, 2, 1): ("t", (-0.5, 0.5)),
 }
 
 
@@ -186,7 +189,7 @@ def test_any_game_root_decision_and_chance_that_ends_the_game():
     _, traj = jax.jit(jax.vmap(lambda k: rollout(k, env, policy, 40)))(jax.random.split(jax.random.key(7), 2048))
     done, rewards = np.asarray(traj.done), np.asarray(traj.rewards)
     index = np.cumsum(done, axis=1) - done
-    returns = rewards[done & (index < 20)]             # 20 episodes (of at most 2 steps) per environment
+    returns = rewards[done & (index < 20)]  # 20 episodes (of at most 2 steps) per environment
     assert len(returns) == 2048 * 20
     mean, sem = returns.mean(0), returns.std(0) / np.sqrt(len(returns))
     exact = np.asarray(jaxgames.evaluate(game, policy).values)
@@ -213,8 +216,12 @@ def test_any_game_root_decision_and_chance_that_ends_the_game():
 def test_trajectories_follow_the_tree(name):
     env, _, _, traj = _play(name, False)
     tree = env.tree
-    h, player, info, legal = traj.state.history, traj.state.current_player, traj.state.infoset, \
-        traj.state.legal_action_mask
+    h, player, info, legal = (
+        traj.state.history,
+        traj.state.current_player,
+        traj.state.infoset,
+        traj.state.legal_action_mask,
+    )
     action, rewards, done = traj.action, traj.rewards, traj.done
     # every state acted in is a decision history of that player, at that information set
     dec_player = np.full(tree.num_histories, -1)
@@ -227,7 +234,7 @@ def test_trajectories_follow_the_tree(name):
     np.testing.assert_array_equal(dec_info[h], info)
     for p in range(tree.num_players):
         np.testing.assert_array_equal(legal[player == p], tree.legal[p][info[player == p]])
-    assert np.all(np.take_along_axis(legal, action[..., None], -1))   # sampled actions are legal
+    assert np.all(np.take_along_axis(legal, action[..., None], -1))  # sampled actions are legal
     # a done step moves to a terminal history and pays its payoffs; others move below the child
     child = tree.children[h, action]
     np.testing.assert_array_equal(tree.is_terminal[child], done)
@@ -235,7 +242,7 @@ def test_trajectories_follow_the_tree(name):
     np.testing.assert_allclose(rewards.sum(-1), 0.0, atol=1e-5)
     nxt, cur = h[:, 1:], child[:, :-1]
     up = nxt.copy()
-    for _ in range(tree.max_depth):                    # walk up to the child's depth
+    for _ in range(tree.max_depth):  # walk up to the child's depth
         up = np.where(tree.depth[up] > tree.depth[cur], tree.parent[up], up)
     cont = ~done[:, :-1]
     np.testing.assert_array_equal(up[cont], cur[cont])
@@ -245,8 +252,8 @@ def test_trajectories_follow_the_tree(name):
         idx = np.nonzero(tree.depth == d)[0]
         decisions[idx] = decisions[tree.parent[idx]] + (tree.edge_actor[idx] >= 0)
     assert np.all(decisions[nxt[~cont]] == 0) and np.all(decisions[nxt[cont]] > 0)
-    restart = nxt[np.arange(len(nxt)), np.argmax(~cont, axis=1)]   # each environment's second episode
-    assert np.mean(restart != h[:, 0]) > 0.5           # new episodes get new deals
+    restart = nxt[np.arange(len(nxt)), np.argmax(~cont, axis=1)]  # each environment's second episode
+    assert np.mean(restart != h[:, 0]) > 0.5  # new episodes get new deals
 
 
 @pytest.mark.slow
@@ -261,7 +268,7 @@ def test_kuhn_step_by_step():
     np.testing.assert_array_equal(ts.rewards, [0.0, 0.0])
     # the default observation: OpenSpiel's information-state tensor (player, card, betting rows)
     assert env.observation_kind == "information_state_tensor" and env.observation_size == 11
-    card = int(env.tree.edge_action[env.tree.parent[int(state.history)]])   # the first card dealt
+    card = int(env.tree.edge_action[env.tree.parent[int(state.history)]])  # the first card dealt
     expected = np.zeros(11)
     expected[[0, 2 + card]] = 1.0
     np.testing.assert_array_equal(ts.observation, expected)
@@ -273,20 +280,20 @@ def test_kuhn_step_by_step():
     expected[6] = 1.0
     expected[8:] = 1.0
     np.testing.assert_array_equal(obs, expected)
-    np.testing.assert_array_equal(env.infoset_one_hot(state, 1)[:6], 0.0)   # the other player is not acting
+    np.testing.assert_array_equal(env.infoset_one_hot(state, 1)[:6], 0.0)  # the other player is not acting
     np.testing.assert_array_equal(env.infoset_one_hot(state, 1)[6:8], [0.0, 1.0])
     # pass, pass: showdown for the ante
     state, ts = env.step(jax.random.key(4), state, 0)
     assert int(state.current_player) == 1 and not bool(ts.done)
     assert np.argmax(np.asarray(env.infoset_one_hot(state))[:6]) == int(state.infoset)
-    np.testing.assert_array_equal(np.asarray(ts.observation)[[1, 5, 6]], [1.0, 1.0, 0.0])   # player 1; pass was row 0
+    np.testing.assert_array_equal(np.asarray(ts.observation)[[1, 5, 6]], [1.0, 1.0, 0.0])  # player 1; pass was row 0
     state, ts = env.step(jax.random.key(5), state, 0)
     h = int(state.history)
     assert bool(tree.is_terminal[h]) and bool(state.terminated) and bool(ts.done)
     assert int(state.current_player) == TERMINAL and int(state.infoset) == -1
     np.testing.assert_allclose(ts.rewards, np.asarray(env.game.payoffs)[h])
     assert abs(float(ts.rewards[0])) == 1.0 and float(ts.rewards.sum()) == 0.0
-    np.testing.assert_array_equal(ts.observation, 0.0)                      # nobody acts
+    np.testing.assert_array_equal(ts.observation, 0.0)  # nobody acts
     np.testing.assert_array_equal(env.infoset_one_hot(state, 0)[:6], 0.0)
     # ... but each player's tensors exist at the terminal: two passes, contributions 1 and 1
     np.testing.assert_array_equal(np.asarray(env.information_state_tensor(state, 0))[[0, 2 + card, 5, 7]], 1.0)
@@ -310,7 +317,7 @@ def test_step_autoreset_reports_the_terminal_and_returns_a_new_episode():
     state, ts = env.step_autoreset(jax.random.key(9), state, 0)
     assert not bool(ts.done) and int(state.current_player) == 1
     before = int(state.history)
-    state, ts = env.step_autoreset(jax.random.key(10), state, 0)        # pass, pass: the end
+    state, ts = env.step_autoreset(jax.random.key(10), state, 0)  # pass, pass: the end
     assert bool(ts.done)
     terminal = env.tree.children[before, 0]
     np.testing.assert_allclose(ts.rewards, np.asarray(env.game.payoffs)[terminal])
@@ -323,7 +330,7 @@ def test_step_autoreset_reports_the_terminal_and_returns_a_new_episode():
 def test_illegal_actions_raise_when_concrete_and_become_the_first_legal_action_under_jit():
     env = _env("leduc")
     state, _ = env.reset(jax.random.key(11))
-    np.testing.assert_array_equal(state.legal_action_mask, [False, True, True])   # no fold without a bet
+    np.testing.assert_array_equal(state.legal_action_mask, [False, True, True])  # no fold without a bet
     for bad in (0, -1, 3):
         with pytest.raises(ValueError, match="not legal"):
             env.step(jax.random.key(12), state, bad)
@@ -371,10 +378,10 @@ def test_batch_of_1024_in_one_jitted_call_and_vmap_over_games():
     games = jax.vmap(lambda b: jaxgames.kuhn_poker(bet=b))(bets)
     keys = jax.random.split(jax.random.key(15), 3)
     states, _ = jax.jit(jax.vmap(kuhn.reset))(keys, games)
-    same = jax.tree_util.tree_map(lambda x: jnp.broadcast_to(x[0], x.shape), states)   # one deal for all
+    same = jax.tree_util.tree_map(lambda x: jnp.broadcast_to(x[0], x.shape), states)  # one deal for all
     step = jax.jit(jax.vmap(kuhn.step))
-    states, _ = step(keys, same, jnp.ones(3, jnp.int32), games)        # bet
-    states, ts = step(keys, states, jnp.ones(3, jnp.int32), games)     # call
+    states, _ = step(keys, same, jnp.ones(3, jnp.int32), games)  # bet
+    states, ts = step(keys, states, jnp.ones(3, jnp.int32), games)  # call
     assert np.all(np.asarray(ts.done))
     np.testing.assert_allclose(np.abs(np.asarray(ts.rewards[:, 0])), 1.0 + np.asarray(bets))
     with pytest.raises(ValueError, match="same tree"):
@@ -385,7 +392,7 @@ def test_batch_of_1024_in_one_jitted_call_and_vmap_over_games():
 _SPIEL = {"kuhn": "kuhn_poker", "kuhn3": "kuhn_poker(players=3)", "leduc": "leduc_poker"}
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _tensor_env(name):
     if name == "kuhn_openspiel":
         return EFGEnv(jaxgames.efg.from_openspiel("kuhn_poker")), "kuhn_poker"
@@ -408,7 +415,7 @@ def _spiel_tensors(tree, spiel_game):
         else:
             info[h] = [state.information_state_tensor(p) for p in range(n)]
             obs[h] = [state.observation_tensor(p) for p in range(n)]
-            actions = state.legal_actions()   # [] at terminals
+            actions = state.legal_actions()  # [] at terminals
         for a in actions:
             stack.append((int(tree.children[h, a]), state.child(a)))
     return info, obs, chance
@@ -418,6 +425,7 @@ def _spiel_tensors(tree, spiel_game):
 @pytest.mark.parametrize("name", ["kuhn", "kuhn3", "leduc", "kuhn_openspiel"])
 def test_tensor_tables_and_env_equal_openspiel_at_every_history_for_every_player(name):
     import pyspiel
+
     env, spiel_name = _tensor_env(name)
     spiel_game, tree = pyspiel.load_game(spiel_name), env.tree
     assert env.information_state_tensor_size == spiel_game.information_state_tensor_size()
@@ -433,11 +441,19 @@ def test_tensor_tables_and_env_equal_openspiel_at_every_history_for_every_player
     np.testing.assert_array_equal(tree.observation_tensors[tree.tensor_row[visited]], obs[visited])
     # the env's gathers, every visited history x every player in one jitted call (broadcast batch axes)
     actor = env._nodes[:, env._width]
-    states = EFGState(history=jnp.asarray(visited)[:, None], current_player=jnp.asarray(actor[visited])[:, None],
-                      infoset=None, legal_action_mask=None, rewards=None, terminated=None, step_count=None)
+    states = EFGState(
+        history=jnp.asarray(visited)[:, None],
+        current_player=jnp.asarray(actor[visited])[:, None],
+        infoset=None,
+        legal_action_mask=None,
+        rewards=None,
+        terminated=None,
+        step_count=None,
+    )
     players = jnp.arange(tree.num_players)[None, :]
     got_info, got_obs = jax.jit(lambda s, p: (env.information_state_tensor(s, p), env.observation_tensor(s, p)))(
-        states, players)
+        states, players
+    )
     np.testing.assert_array_equal(got_info, info[visited])
     np.testing.assert_array_equal(got_obs, obs[visited])
     # default player: the acting one (zeros at terminals)
@@ -475,15 +491,19 @@ def test_tensors_of_a_jitted_vmapped_episode_are_the_table_rows_of_the_histories
             k_act, k_env = k[:64], k[64:]
             actions = jax.vmap(env.sample_action)(k_act, states)
             states, ts = jax.vmap(env.step)(k_env, states, actions)
-            every = jax.vmap(lambda s: (jax.vmap(lambda p: env.information_state_tensor(s, p))(jnp.arange(n)),
-                                        jax.vmap(lambda p: env.observation_tensor(s, p))(jnp.arange(n))))(states)
+            every = jax.vmap(
+                lambda s: (
+                    jax.vmap(lambda p: env.information_state_tensor(s, p))(jnp.arange(n)),
+                    jax.vmap(lambda p: env.observation_tensor(s, p))(jnp.arange(n)),
+                )
+            )(states)
             return states, (states.history, states.current_player, ts.observation, *every)
 
         return jax.lax.scan(body, states, jax.random.split(key, steps))[1]
 
     history, player, observation, info, obs = map(np.asarray, play(jax.random.key(21)))
     assert info.shape == (steps, 64, n, 30) and obs.shape == (steps, 64, n, 16)
-    assert tree.is_terminal[history[-1]].all() and (player >= 0).any()   # decisions and terminals both seen
+    assert tree.is_terminal[history[-1]].all() and (player >= 0).any()  # decisions and terminals both seen
     rows = tree.tensor_row[history]
     assert np.all(rows >= 0)
     np.testing.assert_array_equal(info, tree.information_state_tensors[rows])
@@ -502,9 +522,11 @@ def test_tensors_of_a_jitted_vmapped_episode_are_the_table_rows_of_the_histories
 def test_observation_kinds_and_payoff_variants_share_the_tables():
     kuhn = jaxgames.kuhn_poker()
     key = jax.random.key(22)
-    for kind, size, method in [("observation_tensor", 7, "observation_tensor"),
-                               ("infoset_one_hot", 10, "infoset_one_hot"),
-                               ("information_state_tensor", 11, "information_state_tensor")]:
+    for kind, size, method in [
+        ("observation_tensor", 7, "observation_tensor"),
+        ("infoset_one_hot", 10, "infoset_one_hot"),
+        ("information_state_tensor", 11, "information_state_tensor"),
+    ]:
         env = EFGEnv(kuhn, observation=kind)
         state, ts = env.reset(key)
         assert env.observation_kind == kind and env.observation_size == size == ts.observation.shape[-1]
@@ -514,7 +536,7 @@ def test_observation_kinds_and_payoff_variants_share_the_tables():
     env = _env("kuhn")
     games = jax.vmap(lambda b: jaxgames.kuhn_poker(bet=b))(jnp.array([1.0, 3.0]))
     states, _ = jax.jit(jax.vmap(env.reset, in_axes=(None, 0)))(key, games)
-    states, ts = jax.jit(jax.vmap(env.step, in_axes=(None, 0, None, 0)))(key, states, 1, games)   # 0 bets
+    states, ts = jax.jit(jax.vmap(env.step, in_axes=(None, 0, None, 0)))(key, states, 1, games)  # 0 bets
     np.testing.assert_array_equal(ts.observation[0], ts.observation[1])
     np.testing.assert_array_equal(env.observation_tensor(states, 0)[:, 5:], [[2.0, 1.0], [2.0, 1.0]])
 
@@ -542,7 +564,7 @@ def test_tensor_bad_input():
     with pytest.raises(ValueError, match="player: expected an integer"):
         env.observation_tensor(state, 0.5)
     lazy = jaxgames.efg.build_tree(jaxgames.efg.rules.kuhn_poker_rules())
-    assert not lazy._tensors                     # the walk itself records nothing: read on first access
+    assert not lazy._tensors  # the walk itself records nothing: read on first access
     assert lazy.observation_tensors.shape == (54, 2, 7) and lazy.information_state_tensor_shape == (11,)
     bare = jaxgames.efg.build_tree(jaxgames.efg.rules.kuhn_poker_rules(), tensors=False)
     assert bare.tensor_row is None and bare.observation_tensors is None

@@ -112,8 +112,10 @@ EXPECTED = {
 @pytest.mark.parametrize("num_players", [2, 3, 4])
 def test_kuhn_matches_openspiel(num_players):
     import pyspiel
-    stats = _compare_with_pyspiel(rules.kuhn_poker_rules(num_players=num_players),
-                                  pyspiel.load_game("kuhn_poker", {"players": num_players}))
+
+    stats = _compare_with_pyspiel(
+        rules.kuhn_poker_rules(num_players=num_players), pyspiel.load_game("kuhn_poker", {"players": num_players})
+    )
     histories, terminals, infosets = EXPECTED[("kuhn_poker", num_players)]
     assert stats.histories == histories
     assert stats.terminals == terminals
@@ -123,6 +125,7 @@ def test_kuhn_matches_openspiel(num_players):
 @pytest.mark.requires_pyspiel
 def test_leduc_matches_openspiel():
     import pyspiel
+
     stats = _compare_with_pyspiel(rules.leduc_poker_rules(), pyspiel.load_game("leduc_poker"))
     histories, terminals, infosets = EXPECTED[("leduc_poker", 2)]
     assert stats.histories == histories
@@ -171,6 +174,7 @@ def test_leduc_three_players_random_playouts():
 # ---------------------------------------------------------------------------------------
 # Non-default parameters: same tree, different payoffs.
 # ---------------------------------------------------------------------------------------
+
 
 def _walk_pair(a, b, out):
     """Walk two of our trees in lockstep; assert equal shape; collect terminal returns."""

@@ -70,21 +70,21 @@ def test_simulated_returns_match_the_exact_values(family):
     """The mean return of simulated episodes under a random policy equals ``evaluate`` (4 SE)."""
     game, options = _games()[family]
     policy = _random_policy(game, 3)
-    if family == "markov":   # the discounted return of a long truncated episode, bias < 1e-6
+    if family == "markov":  # the discounted return of a long truncated episode, bias < 1e-6
         env = jaxgames.make_env(game, max_episode_steps=150)
         _, traj = jax.jit(lambda k: jaxgames.rollout(k, env, policy, 150, batch_size=2048))(jax.random.key(4))
         returns = np.asarray(markov.discounted_returns(traj, game.discount))
-    elif family == "mean_field":   # no crowd coupling: any N gives the mean-field value
+    elif family == "mean_field":  # no crowd coupling: any N gives the mean-field value
         game = mean_field.crowd_modelling(5, 4, crowd_aversion=0.0)
         env = jaxgames.make_env(game, num_agents=8)
         _, traj = jax.jit(lambda k: jaxgames.rollout(k, env, policy, game.horizon, batch_size=1024))(jax.random.key(4))
-        returns = np.asarray(traj.rewards.sum(1)).reshape(-1, 1)     # every agent's return
+        returns = np.asarray(traj.rewards.sum(1)).reshape(-1, 1)  # every agent's return
     else:
         env = jaxgames.make_env(game, **options)
         steps = 3 * 2 if family != "efg" else 2 * env.max_episode_length
         _, traj = jax.jit(lambda k: jaxgames.rollout(k, env, policy, steps, batch_size=4096))(jax.random.key(4))
         rewards, done = np.asarray(traj.rewards), np.asarray(traj.done)
-        first = done & (np.cumsum(done, 1) - done < 1)          # first episode of each environment
+        first = done & (np.cumsum(done, 1) - done < 1)  # first episode of each environment
         index = np.cumsum(done, 1) - done
         returns = np.stack([rewards[b][index[b] == 0].sum(0) for b in range(len(rewards)) if first[b].any()])
     exact = options.get("num_rounds", 1) * np.asarray(game.evaluate(policy).values)[: returns.shape[1]]
@@ -161,7 +161,7 @@ def test_bad_actions_raise_when_concrete_and_are_replaced_under_jit(family):
 def test_illegal_action_in_a_state_where_it_is_out_of_the_mask():
     env = jaxgames.make_env(jaxgames.leduc_poker())
     state, ts = env.reset(jax.random.key(0))
-    assert not bool(ts.legal_action_mask[0])            # no fold without a bet
+    assert not bool(ts.legal_action_mask[0])  # no fold without a bet
     with pytest.raises(ValueError, match=r"action: 0 is not legal for player 0 .* legal actions: \[1, 2\]"):
         env.step(jax.random.key(0), state, 0)
 
@@ -174,7 +174,7 @@ def test_stepping_past_the_end_without_autoreset():
     assert bool(ts.terminated) and int(ts.current_player) == TERMINAL
     with pytest.raises(ValueError, match="state: the episode is over"):
         env.step(jax.random.key(0), state, jnp.array([0, 1]))
-    same, ts = jax.jit(env.step)(jax.random.key(0), state, jnp.array([2, 2]))   # a no-op under jit
+    same, ts = jax.jit(env.step)(jax.random.key(0), state, jnp.array([2, 2]))  # a no-op under jit
     jax.tree_util.tree_map(np.testing.assert_array_equal, same, state)
     np.testing.assert_array_equal(ts.rewards, 0.0)
     # with auto-reset, the step that ends an episode returns the next one's first state
@@ -184,8 +184,7 @@ def test_stepping_past_the_end_without_autoreset():
     assert bool(ts.terminated) and int(state.round) == 0 and int(ts.current_player) == SIMULTANEOUS
     np.testing.assert_allclose(ts.rewards, [-1.0, 1.0])
     with pytest.raises(ValueError, match="state: expected one environment's state"):
-        auto.step(jax.random.key(0), jax.vmap(auto.reset)(jax.random.split(jax.random.key(0), 2))[0],
-                  jnp.array([0, 1]))
+        auto.step(jax.random.key(0), jax.vmap(auto.reset)(jax.random.split(jax.random.key(0), 2))[0], jnp.array([0, 1]))
 
 
 @pytest.mark.slow
@@ -196,7 +195,7 @@ def test_bernoulli_preference_feedback_is_unbiased():
     state, _ = env.reset(jax.random.key(0))
     _, ts = jax.vmap(lambda k: env.step(k, state, jnp.array([0, 1])))(jax.random.split(jax.random.key(1), 20000))
     outcomes = np.asarray(ts.rewards[:, 0]) + 0.5
-    assert set(np.unique(outcomes)) == {0.0, 1.0}                       # a win or a loss, never a draw
+    assert set(np.unique(outcomes)) == {0.0, 1.0}  # a win or a loss, never a draw
     np.testing.assert_allclose(ts.rewards[:, 1], -ts.rewards[:, 0])
     assert abs(outcomes.mean() - float(P[0, 1])) < 4 * np.sqrt(0.8 * 0.2 / 20000)
 

@@ -28,8 +28,9 @@ def _env(family: str, autoreset: bool = True):
     if family == "efg":
         return jaxgames.make_env(jaxgames.kuhn_poker(), autoreset=autoreset)
     if family == "markov":
-        return jaxgames.make_env(markov.random_zero_sum(jax.random.key(1), 3, 2), max_episode_steps=1,
-                                 autoreset=autoreset)
+        return jaxgames.make_env(
+            markov.random_zero_sum(jax.random.key(1), 3, 2), max_episode_steps=1, autoreset=autoreset
+        )
     return jaxgames.make_env(mean_field.crowd_modelling(4, 2), num_agents=3, autoreset=autoreset)
 
 
@@ -63,8 +64,12 @@ def test_non_integer_actions_are_rejected_before_any_cast(started):
     for bad in (0.0, 1.5, True, np.bool_(False), 1 + 0j, "0", None, np.float32(0)):
         with pytest.raises(ValueError, match="action: expected integer action ids"):
             env.step(KEY, state, _with(env, good, bad))
-    for arr in (np.asarray(good, np.float64), np.asarray(good, bool), np.asarray(good, np.complex64),
-                jnp.asarray(good, jnp.float32)):
+    for arr in (
+        np.asarray(good, np.float64),
+        np.asarray(good, bool),
+        np.asarray(good, np.complex64),
+        jnp.asarray(good, jnp.float32),
+    ):
         with pytest.raises(ValueError, match="action: expected integer action ids, got dtype"):
             env.step(KEY, state, arr)
     with pytest.raises(ValueError, match="action: expected integer action ids"):
@@ -75,10 +80,23 @@ def test_big_and_negative_actions_are_out_of_range_never_wrapped(started):
     """``2**32`` used to wrap to action 0 (int32 cast) and uint32 ``2**32 - 1`` to ``-1``."""
     env, state, ts = started
     good = _lowest_legal(env, ts)
-    for bad in (-1, env.num_actions, 2**31, 2**32, 2**63, 2**70, -2**70, np.int64(2**32), np.uint32(2**32 - 1),
-                np.uint64(2**64 - 1)):
-        with pytest.raises(ValueError, match=rf"action: .*{bad} is not legal: out of range, expected an action "
-                                             rf"id in 0\.\.{env.num_actions - 1}"):
+    for bad in (
+        -1,
+        env.num_actions,
+        2**31,
+        2**32,
+        2**63,
+        2**70,
+        -(2**70),
+        np.int64(2**32),
+        np.uint32(2**32 - 1),
+        np.uint64(2**64 - 1),
+    ):
+        with pytest.raises(
+            ValueError,
+            match=rf"action: .*{bad} is not legal: out of range, expected an action "
+            rf"id in 0\.\.{env.num_actions - 1}",
+        ):
             env.step(KEY, state, _with(env, good, bad))
     with pytest.raises(ValueError, match="action: .*4294967296 is not legal: out of range"):
         env.step(KEY, state, np.asarray(_with(env, good, 2**32), np.int64))
@@ -118,8 +136,10 @@ def test_under_jit_bad_actions_become_the_lowest_legal_action_in_any_integer_dty
     step = jax.jit(env.step)
     want = step(KEY, state, jnp.asarray(good))
     bad = [_with(env, good, v) for v in (-1, env.num_actions)]
-    bad = [np.asarray(b, np.int32) for b in bad] + [np.asarray(_with(env, good, 2**32 - 1), np.uint32),
-                                                     np.asarray(_with(env, good, -1), np.int8)]
+    bad = [np.asarray(b, np.int32) for b in bad] + [
+        np.asarray(_with(env, good, 2**32 - 1), np.uint32),
+        np.asarray(_with(env, good, -1), np.int8),
+    ]
     for b in bad:
         got = step(KEY, state, jnp.asarray(b))
         jax.tree_util.tree_map(np.testing.assert_array_equal, got, want)
@@ -143,7 +163,7 @@ def test_uint32_max_under_jit_is_not_wrapped_to_a_legal_action():
     one = step(KEY, state, jnp.int32(1))[0]
     got = step(KEY, state, jnp.asarray(np.uint32(2**32 - 1)))[0]
     assert int(got.history) == int(zero.history) != int(one.history)
-    got = step(KEY, state, jnp.asarray(np.uint32(2**31 + 1)))[0]   # int32 cast would give a negative id
+    got = step(KEY, state, jnp.asarray(np.uint32(2**31 + 1)))[0]  # int32 cast would give a negative id
     assert int(got.history) == int(zero.history)
 
 
@@ -179,9 +199,12 @@ def test_states_of_the_wrong_kind_name_state(started):
     good = _lowest_legal(env, ts)
     other = _env("matrix" if isinstance(env, markov.MarkovEnv) else "markov")
     batch = jax.vmap(env.reset)(jax.random.split(KEY, 2))[0]
-    for bad, message in ((ts, "state: expected the"), (None, "state: expected the"),
-                         (other.reset(KEY)[0], "state: expected the"),
-                         (batch, r"state: expected one environment's state \(jax.vmap")):
+    for bad, message in (
+        (ts, "state: expected the"),
+        (None, "state: expected the"),
+        (other.reset(KEY)[0], "state: expected the"),
+        (batch, r"state: expected one environment's state \(jax.vmap"),
+    ):
         with pytest.raises(ValueError, match=message):
             env.step(KEY, bad, good)
     with pytest.raises(ValueError, match=r"state: expected one environment's state"):
@@ -189,8 +212,9 @@ def test_states_of_the_wrong_kind_name_state(started):
     with pytest.raises(ValueError, match="state: expected the"):
         env.sample_action(KEY, ts)
     leaf = jax.tree_util.tree_leaves(state)[0]
-    bad = jax.tree_util.tree_unflatten(jax.tree_util.tree_structure(state),
-                                       [leaf.astype(jnp.complex64)] + jax.tree_util.tree_leaves(state)[1:])
+    bad = jax.tree_util.tree_unflatten(
+        jax.tree_util.tree_structure(state), [leaf.astype(jnp.complex64)] + jax.tree_util.tree_leaves(state)[1:]
+    )
     with pytest.raises(ValueError, match="state: expected the .* got a leaf of dtype complex64"):
         env.step(KEY, bad, good)
 
@@ -216,8 +240,11 @@ def test_bad_keys_name_key_not_jax(started):
 
 def test_params_of_another_game_are_named():
     env = jaxgames.make_env(matrix.rock_paper_scissors())
-    for bad, got in ((jaxgames.kuhn_poker(), "got EFGGame"), ("rps", "got str"),
-                     (matrix.random_game(KEY, (2, 2)), "got MatrixGame")):
+    for bad, got in (
+        (jaxgames.kuhn_poker(), "got EFGGame"),
+        ("rps", "got str"),
+        (matrix.random_game(KEY, (2, 2)), "got MatrixGame"),
+    ):
         with pytest.raises(ValueError, match=rf"params: expected a MatrixGame with actions \(3, 3\) .*{got}"):
             env.reset(KEY, bad)
         with pytest.raises(ValueError, match="params: expected a MatrixGame"):
@@ -305,7 +332,7 @@ def test_pgx_view_checks_actions_keys_and_states():
             view.step(state, bad)
     finished = view.step(view.step(state, 0), 0)
     assert bool(finished.terminated)
-    with pytest.raises(ValueError, match="action: .*out of range"):   # checked at a finished state too
+    with pytest.raises(ValueError, match="action: .*out of range"):  # checked at a finished state too
         view.step(finished, 2**32)
     np.testing.assert_array_equal(view.step(finished, 1).rewards, 0.0)
 
@@ -335,7 +362,7 @@ def test_family_helpers_check_their_arguments():
     for bad in (2**32, 2, -1):
         with pytest.raises(ValueError, match=r"player: expected ids in 0\.\.1"):
             kuhn.information_state_tensor(state, bad)
-    for bad in (True, 0.0, "0", jnp.float32(1)):   # None is the acting player
+    for bad in (True, 0.0, "0", jnp.float32(1)):  # None is the acting player
         with pytest.raises(ValueError, match="player: expected an integer player id"):
             kuhn.infoset_one_hot(state, bad)
     for bad in (jnp.zeros(3), [0.5]):
@@ -344,8 +371,7 @@ def test_family_helpers_check_their_arguments():
 
 
 # -- property-based: random dtypes, shapes and values --------------------------------------------
-_DTYPES = [np.int8, np.uint8, np.int32, np.uint32, np.int64, np.uint64, np.float32, np.float64, np.bool_,
-           np.complex64]
+_DTYPES = [np.int8, np.uint8, np.int32, np.uint32, np.int64, np.uint64, np.float32, np.float64, np.bool_, np.complex64]
 
 
 @pytest.mark.slow
@@ -357,9 +383,11 @@ def test_random_actions_end_in_a_step_or_a_named_error(family):
     n = env.action_shape[0] if env.action_shape else 0
 
     @settings(max_examples=40, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
-    @given(dtype=st.sampled_from(_DTYPES),
-           shape=st.sampled_from([env.action_shape] * 3 + [(), (n + 1,), (1, max(n, 1)), (2,)]),
-           values=st.lists(st.integers(-2**40, 2**40) | st.integers(-2, env.num_actions + 1), min_size=4, max_size=4))
+    @given(
+        dtype=st.sampled_from(_DTYPES),
+        shape=st.sampled_from([env.action_shape] * 3 + [(), (n + 1,), (1, max(n, 1)), (2,)]),
+        values=st.lists(st.integers(-(2**40), 2**40) | st.integers(-2, env.num_actions + 1), min_size=4, max_size=4),
+    )
     def check(dtype, shape, values):
         size = int(np.prod(shape, dtype=int))
         raw = (values * 2)[:size]

@@ -26,9 +26,15 @@ TINY_SWEEP = {
     "kind": "sweep",
     "game": {"name": "random_zero_sum", "params": {"num_actions": 4}},
     "solver": {"name": "mmd", "params": {"magnet_update_every": 10}},
-    "num_steps": 200, "eval_every": 100, "chunk_size": 5,
-    "grid": {"solver.learning_rate": [0.1, 0.3], "solver.temperature": [0.2, 0.5],
-             "solver.output": ["last", "average"], "seed": [0, 1, 2]},
+    "num_steps": 200,
+    "eval_every": 100,
+    "chunk_size": 5,
+    "grid": {
+        "solver.learning_rate": [0.1, 0.3],
+        "solver.temperature": [0.2, 0.5],
+        "solver.output": ["last", "average"],
+        "seed": [0, 1, 2],
+    },
 }
 
 
@@ -39,31 +45,59 @@ def write(tmp_path, name, data):
 
 
 def cli(*args, env=None, timeout=300):
-    return subprocess.run([sys.executable, "-m", "jaxgames", *map(str, args)], capture_output=True, text=True,
-                          timeout=timeout, cwd=REPO, env={**os.environ, **(env or {})})
+    return subprocess.run(
+        [sys.executable, "-m", "jaxgames", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=REPO,
+        env={**os.environ, **(env or {})},
+    )
 
 
 # ----------------------------------------------------------------------------- configs
-@pytest.mark.parametrize("data, message", [
-    ({"game": {"name": "rps"}, "solver": {"name": "mmd"}},
-     r"bad\.yaml: game\.name: unknown game 'rps'; expected one of \[.*'rock_paper_scissors'"),
-    ({"game": {"name": "rock_paper_scissors"}, "solver": {"name": "newton"}},
-     r"bad\.yaml: solver\.name: unknown solver 'newton'; expected one of \[.*'mirror_prox'"),
-    ({"game": {"name": "rock_paper_scissors"}, "solver": {"name": "mmd"}, "num_stepz": 5},
-     r"bad\.yaml: num_stepz: unknown field"),
-    ({"game": {"name": "rock_paper_scissors"}, "solver": {"name": "mmd"}, "num_steps": "many"},
-     r"bad\.yaml: num_steps: expected an integer, got 'many' \(str\)"),
-    ({"game": {"name": "rock_paper_scissors"}, "solver": {"name": "mmd"}, "num_steps": 0},
-     r"bad\.yaml: num_steps: expected an integer in \[1, 2147483647\], got 0"),
-    ({"game": {"name": "rock_paper_scissors"}, "solver": {"name": "mmd", "params": {"learning_rate": -1}}},
-     r"bad\.yaml: solver\.params\.learning_rate: expected a (finite )?value > 0, got -1"),
-    ({"game": {"name": "rock_paper_scissors"}, "solver": {"name": "mmd", "params": {"lr": 1}}},
-     r"bad\.yaml: solver\.params: unknown parameter\(s\) \['lr'\] for solver 'mmd'; expected some of \[.*'learning_rate'"),
-    ({"game": {"name": "random_zero_sum", "params": {"distribution": "cauchy"}}, "solver": {"name": "mmd"}},
-     r"bad\.yaml: game\.params\.distribution: expected one of \('uniform', 'gaussian'.*\), got 'cauchy'"),
-    ({"game": {"name": "rock_paper_scissors"}, "solver": {"name": "mmd", "params": {"output": "best"}}},
-     r"bad\.yaml: solver\.params\.output: expected one of \('last', 'average'\)"),
-])
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        (
+            {"game": {"name": "rps"}, "solver": {"name": "mmd"}},
+            r"bad\.yaml: game\.name: unknown game 'rps'; expected one of \[.*'rock_paper_scissors'",
+        ),
+        (
+            {"game": {"name": "rock_paper_scissors"}, "solver": {"name": "newton"}},
+            r"bad\.yaml: solver\.name: unknown solver 'newton'; expected one of \[.*'mirror_prox'",
+        ),
+        (
+            {"game": {"name": "rock_paper_scissors"}, "solver": {"name": "mmd"}, "num_stepz": 5},
+            r"bad\.yaml: num_stepz: unknown field",
+        ),
+        (
+            {"game": {"name": "rock_paper_scissors"}, "solver": {"name": "mmd"}, "num_steps": "many"},
+            r"bad\.yaml: num_steps: expected an integer, got 'many' \(str\)",
+        ),
+        (
+            {"game": {"name": "rock_paper_scissors"}, "solver": {"name": "mmd"}, "num_steps": 0},
+            r"bad\.yaml: num_steps: expected an integer in \[1, 2147483647\], got 0",
+        ),
+        (
+            {"game": {"name": "rock_paper_scissors"}, "solver": {"name": "mmd", "params": {"learning_rate": -1}}},
+            r"bad\.yaml: solver\.params\.learning_rate: expected a (finite )?value > 0, got -1",
+        ),
+        (
+            {"game": {"name": "rock_paper_scissors"}, "solver": {"name": "mmd", "params": {"lr": 1}}},
+            r"bad\.yaml: solver\.params: unknown parameter\(s\) \['lr'\] for solver 'mmd'; "
+            r"expected some of \[.*'learning_rate'",
+        ),
+        (
+            {"game": {"name": "random_zero_sum", "params": {"distribution": "cauchy"}}, "solver": {"name": "mmd"}},
+            r"bad\.yaml: game\.params\.distribution: expected one of \('uniform', 'gaussian'.*\), got 'cauchy'",
+        ),
+        (
+            {"game": {"name": "rock_paper_scissors"}, "solver": {"name": "mmd", "params": {"output": "best"}}},
+            r"bad\.yaml: solver\.params\.output: expected one of \('last', 'average'\)",
+        ),
+    ],
+)
 def test_bad_run_configs_name_file_field_and_allowed_values(tmp_path, data, message):
     path = write(tmp_path, "bad.yaml", data)
     with pytest.raises(cfg.ConfigError, match=message):
@@ -76,11 +110,17 @@ def test_bad_sweep_configs_fail_before_anything_runs(tmp_path, capsys):
     out = tmp_path / "out"
     assert main(["sweep", str(path), "--out", str(out)]) == 2
     err = capsys.readouterr().err
-    assert re.search(r"sweep\.yaml: grid \(point solver\.learning_rate=-0\.5\): learning_rate: expected a "
-                     r"(finite )?value > 0", err), err
+    assert re.search(
+        r"sweep\.yaml: grid \(point solver\.learning_rate=-0\.5\): learning_rate: expected a "
+        r"(finite )?value > 0",
+        err,
+    ), err
     assert not out.exists(), "nothing is half-run"
-    for grid, message in [({"solver.lr": [0.1]}, "unknown parameter"), ({"steps": [1]}, "expected 'seed'"),
-                          ({"seed": [-1]}, r"grid\.seed\.0: expected an integer in \[0, 4294967295\], got -1")]:
+    for grid, message in [
+        ({"solver.lr": [0.1]}, "unknown parameter"),
+        ({"steps": [1]}, "expected 'seed'"),
+        ({"seed": [-1]}, r"grid\.seed\.0: expected an integer in \[0, 4294967295\], got -1"),
+    ]:
         with pytest.raises(cfg.ConfigError, match=message):
             cfg.parse_config(dict(TINY_SWEEP, grid=grid), "sweep", "s.yaml")
 
@@ -94,8 +134,11 @@ def test_every_shipped_config_validates():
 
 
 def test_overrides_and_shipped_configs():
-    c = cfg.load_config(REPO / "configs" / "matrix_run.yaml", "run",
-                        ["solver.params.learning_rate=0.05", "num_steps=10", "game.params.num_actions=[3, 4]"])
+    c = cfg.load_config(
+        REPO / "configs" / "matrix_run.yaml",
+        "run",
+        ["solver.params.learning_rate=0.05", "num_steps=10", "game.params.num_actions=[3, 4]"],
+    )
     assert c.solver.params["learning_rate"] == 0.05 and c.num_steps == 10
     assert c.game.params["num_actions"] == [3, 4]
     with pytest.raises(cfg.ConfigError, match="override 'num_steps': expected FIELD.PATH=VALUE"):
@@ -119,9 +162,18 @@ def test_registry_lists_every_game_and_solver_with_defaults(capsys, tmp_path):
 @pytest.mark.slow
 def test_cli_run_sweep_and_bench_on_tiny_configs(tmp_path, capsys):
     """``run`` and a bad ``sweep`` in-process (``main``); ``bench`` in a real process (``python -m jaxgames``)."""
-    run_cfg = write(tmp_path, "run.yaml", {"kind": "run", "game": {"name": "random_zero_sum"},
-                                           "solver": {"name": "regret_matching_plus"}, "num_games": 3,
-                                           "num_steps": 100, "eval_every": 50})
+    run_cfg = write(
+        tmp_path,
+        "run.yaml",
+        {
+            "kind": "run",
+            "game": {"name": "random_zero_sum"},
+            "solver": {"name": "regret_matching_plus"},
+            "num_games": 3,
+            "num_steps": 100,
+            "eval_every": 50,
+        },
+    )
     assert main(["run", str(run_cfg), "solver.averaging=uniform", "--out", str(tmp_path / "run")]) == 0
     assert "regret_matching_plus on 3 x random_zero_sum" in capsys.readouterr().out
     trace = read_csv(tmp_path / "run" / "trace.csv")
@@ -130,9 +182,18 @@ def test_cli_run_sweep_and_bench_on_tiny_configs(tmp_path, capsys):
     assert meta["config"]["solver"]["params"] == {"averaging": "uniform"}
     assert meta["environment"]["jax"] == jax.__version__
 
-    bench_cfg = write(tmp_path, "bench.yaml", {"kind": "bench", "games": [{"name": "matching_pennies"}],
-                                               "solvers": [{"name": "mmd"}, {"name": "fictitious_play"}],
-                                               "steps": [10, 40], "budgets_s": [1e-4, 1.0], "repeats": 1})
+    bench_cfg = write(
+        tmp_path,
+        "bench.yaml",
+        {
+            "kind": "bench",
+            "games": [{"name": "matching_pennies"}],
+            "solvers": [{"name": "mmd"}, {"name": "fictitious_play"}],
+            "steps": [10, 40],
+            "budgets_s": [1e-4, 1.0],
+            "repeats": 1,
+        },
+    )
     res = cli("bench", bench_cfg, "num_games=2", "--out", tmp_path / "bench")
     assert res.returncode == 0, res.stderr
     rows = read_csv(tmp_path / "bench" / "results.csv")
@@ -168,6 +229,7 @@ def sweep_matrix(rows, steps):
 @pytest.mark.slow
 def test_sweep_equals_a_python_loop(tmp_path):
     from jaxgames.experiments.execute import plan_chunks, run_sweep
+
     config = cfg.parse_config(TINY_SWEEP, "sweep")
     assert len(config.points()) == 24
     chunks = plan_chunks(config)
@@ -183,11 +245,18 @@ def test_sweep_equals_a_python_loop(tmp_path):
 def test_sweep_over_game_parameters_equals_a_python_loop(tmp_path):
     """A float game parameter is batched; an int one (the number of responses) splits compiles."""
     from jaxgames.experiments.execute import plan_chunks, run_sweep
-    config = cfg.parse_config({
-        "kind": "sweep", "game": {"name": "preference_cyclic"},
-        "solver": {"name": "optimistic_mirror_descent", "params": {"output": "last", "learning_rate": 0.3}},
-        "num_steps": 300, "eval_every": 150,
-        "grid": {"game.margin": [0.1, 0.3, 0.45], "game.num_responses": [3, 5], "seed": [0, 1]}}, "sweep")
+
+    config = cfg.parse_config(
+        {
+            "kind": "sweep",
+            "game": {"name": "preference_cyclic"},
+            "solver": {"name": "optimistic_mirror_descent", "params": {"output": "last", "learning_rate": 0.3}},
+            "num_steps": 300,
+            "eval_every": 150,
+            "grid": {"game.margin": [0.1, 0.3, 0.45], "game.num_responses": [3, 5], "seed": [0, 1]},
+        },
+        "sweep",
+    )
     assert len(plan_chunks(config)) == 2
     rows = run_sweep(config, tmp_path / "sweep", log=lambda m: None)
     np.testing.assert_allclose(sweep_matrix(rows, [150, 300]), loop_reference(config), rtol=1e-4, atol=1e-6)
@@ -199,7 +268,9 @@ SLOW_SWEEP = {
     "kind": "sweep",
     "game": {"name": "random_zero_sum", "params": {"num_actions": 30}},
     "solver": {"name": "extragradient"},
-    "num_steps": 20000, "eval_every": 20000, "chunk_size": 4,
+    "num_steps": 20000,
+    "eval_every": 20000,
+    "chunk_size": 4,
     "grid": {"solver.learning_rate": [0.05, 0.1, 0.2, 0.3], "seed": list(range(8))},
 }
 
@@ -208,8 +279,12 @@ SLOW_SWEEP = {
 def test_killed_sweep_resumes_and_loses_at_most_one_chunk(tmp_path, capsys):
     path = write(tmp_path, "slow.yaml", SLOW_SWEEP)
     out = tmp_path / "out"
-    proc = subprocess.Popen([sys.executable, "-m", "jaxgames", "sweep", str(path), "--out", str(out)],
-                            cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "jaxgames", "sweep", str(path), "--out", str(out)],
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     chunk_dir = out / "chunks"
     deadline = time.time() + 240
     while time.time() < deadline and len(list(chunk_dir.glob("chunk_*.csv"))) < 2:
@@ -247,16 +322,24 @@ def test_four_device_sharded_sweep_equals_one_device(tmp_path):
         "assert jax.device_count() == 4, jax.devices()\n"
         f"c = cfg.load_config({str(path)!r}, 'sweep')\n"
         f"run_sweep(c, {str(tmp_path / 'sharded')!r}, log=print)\n"
-        "print('devices', jax.device_count())\n")
-    res = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, cwd=REPO,
-                         env={**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=4",
-                              "JAX_PLATFORMS": "cpu"})
+        "print('devices', jax.device_count())\n"
+    )
+    res = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=REPO,
+        env={**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=4", "JAX_PLATFORMS": "cpu"},
+    )
     assert res.returncode == 0, res.stderr
     assert "devices 4" in res.stdout
     sharded = read_csv(tmp_path / "sharded" / "results.csv")
     meta = json.loads((tmp_path / "sharded" / "config.json").read_text())
     assert meta["environment"]["device_count"] == 4
     from jaxgames.experiments.execute import run_sweep
+
     single = run_sweep(cfg.load_config(path, "sweep"), tmp_path / "single", log=lambda m: None)
-    np.testing.assert_allclose(sweep_matrix(sharded, [100, 200]), sweep_matrix(single, [100, 200]),
-                               rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(
+        sweep_matrix(sharded, [100, 200]), sweep_matrix(single, [100, 200]), rtol=1e-5, atol=1e-7
+    )

@@ -12,11 +12,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from absl.testing import parameterized
-from helpers import KUHN_UNIFORM_NASH_CONV
 
 import jaxgames
 import solvers
 from jaxgames import markov, matrix, mean_field
+
+from helpers import KUHN_UNIFORM_NASH_CONV
 
 PENNIES = jnp.array([[1.0, -1.0], [-1.0, 1.0]])
 
@@ -42,15 +43,18 @@ METRIC_CASES = [
     # uniform is rock-paper-scissors' equilibrium
     ("rps_uniform", matrix.rock_paper_scissors, lambda g: g.uniform_policy(), 0.0),
     # (1, 10, 5) / 16 is the equilibrium of biased rock-paper-scissors (OpenSpiel's matrix_brps)
-    ("brps_equilibrium", matrix.biased_rock_paper_scissors,
-     lambda g: (jnp.array([1.0, 10.0, 5.0]) / 16,) * 2, 0.0),
+    ("brps_equilibrium", matrix.biased_rock_paper_scissors, lambda g: (jnp.array([1.0, 10.0, 5.0]) / 16,) * 2, 0.0),
     # both play heads: the row player already wins 1, the column player gains 2 by switching
     ("pennies_pure", lambda: matrix.zero_sum(PENNIES), _pure, 2.0),
     # Kuhn poker's uniform policy: 11/12 (OpenSpiel's kuhn_poker_test.py)
     ("kuhn_uniform", jaxgames.kuhn_poker, lambda g: g.uniform_policy(), KUHN_UNIFORM_NASH_CONV),
     # one state, discount 0: the Markov game is matching pennies
-    ("markov_one_state_pennies", lambda: markov.zero_sum(jnp.ones((1, 2, 2, 1)), PENNIES[None], 0.0, jnp.ones(1)),
-     _pure, 2.0),
+    (
+        "markov_one_state_pennies",
+        lambda: markov.zero_sum(jnp.ones((1, 2, 2, 1)), PENNIES[None], 0.0, jnp.ones(1)),
+        _pure,
+        2.0,
+    ),
     ("crowd_modelling_random", lambda: mean_field.crowd_modelling(4, 3), _random, None),
 ]
 
@@ -66,13 +70,16 @@ _jitted_metrics = jax.jit(_metrics)
 STEP_CASES = [
     ("extragradient_brps", matrix.biased_rock_paper_scissors, solvers.extragradient, 20),
     ("cfr_plus_kuhn", jaxgames.kuhn_poker, solvers.cfr_plus, 10),
-    ("minimax_value_iteration_markov", lambda: markov.random_zero_sum(jax.random.key(1), 3, 2, 2, 0.9),
-     solvers.minimax_value_iteration, 5),
+    (
+        "minimax_value_iteration_markov",
+        lambda: markov.random_zero_sum(jax.random.key(1), 3, 2, 2, 0.9),
+        solvers.minimax_value_iteration,
+        5,
+    ),
 ]
 
 
 class JitVariantsTest(chex.TestCase):
-
     @chex.variants(with_jit=True, without_jit=True)
     @parameterized.named_parameters(*METRIC_CASES)
     def test_exact_metrics(self, make_game, make_policy, nash_conv):
@@ -86,7 +93,7 @@ class JitVariantsTest(chex.TestCase):
         if nash_conv is not None:
             np.testing.assert_allclose(got_nc, nash_conv, atol=1e-5)
         else:
-            assert float(got_nc) > 1e-3   # a random policy is exploitable: the comparison means something
+            assert float(got_nc) > 1e-3  # a random policy is exploitable: the comparison means something
 
     @chex.variants(with_jit=True, without_jit=True)
     @parameterized.named_parameters(*STEP_CASES)

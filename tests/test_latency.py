@@ -5,9 +5,10 @@ import sys
 
 import jax.numpy as jnp
 import pytest
-from helpers import KUHN_UNIFORM_NASH_CONV
 
 from jaxgames.latency import FLAG, low_latency_cpu
+
+from helpers import KUHN_UNIFORM_NASH_CONV
 
 SCRIPT = """
 import os, jax, jax.numpy as jnp, jaxgames
@@ -26,11 +27,11 @@ def test_low_latency_cpu_sets_both_and_results_are_unchanged():
     assert out.returncode == 0, out.stderr
     flags, async_dispatch, expl = out.stdout.split()
     assert flags == FLAG and async_dispatch == "False"
-    assert float(expl) == pytest.approx(KUHN_UNIFORM_NASH_CONV / 2, abs=1e-4)   # Kuhn's uniform policy
+    assert float(expl) == pytest.approx(KUHN_UNIFORM_NASH_CONV / 2, abs=1e-4)  # Kuhn's uniform policy
 
 
 def test_low_latency_cpu_refuses_once_the_backend_runs(monkeypatch):
-    jnp.ones(1).block_until_ready()   # the backend is up in this process
+    jnp.ones(1).block_until_ready()  # the backend is up in this process
     monkeypatch.delenv("XLA_FLAGS", raising=False)
     with pytest.raises(RuntimeError, match="before the first computation"):
         low_latency_cpu()

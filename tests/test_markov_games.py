@@ -10,6 +10,7 @@ import pytest
 import jaxgames
 from jaxgames import markov
 from jaxgames.matrix import MatrixGame
+
 from helpers import run_x64
 
 
@@ -59,9 +60,9 @@ def test_exact_values_action_values_occupancy_match_power_series(tiny):
     g = 0.8
     Ppi, rpi = np_chain(P, R, policy)
     V, mu, d = np.zeros_like(rpi), init.copy(), np.zeros(4)
-    for t in range(400):              # sum_t g^t P^t r and sum_t g^t Pr(s_t) explicitly
-        V += g ** t * rpi @ np.linalg.matrix_power(Ppi, t).T
-        d += (1 - g) * g ** t * mu
+    for t in range(400):  # sum_t g^t P^t r and sum_t g^t Pr(s_t) explicitly
+        V += g**t * rpi @ np.linalg.matrix_power(Ppi, t).T
+        d += (1 - g) * g**t * mu
         mu = mu @ Ppi
     ev = game.evaluate(tuple(jnp.asarray(p, jnp.float32) for p in policy))
     np.testing.assert_allclose(game.state_values(tuple(jnp.asarray(p, jnp.float32) for p in policy)), V, atol=1e-4)
@@ -91,10 +92,11 @@ def test_best_response_matches_enumeration_of_deterministic_policies(tiny):
             Ppi, rpi = np_chain(P, R, dev)
             best = max(best, init @ np.linalg.solve(np.eye(4) - 0.8 * Ppi, rpi[i]))
         assert br_values[i] == pytest.approx(best, abs=1e-4)
-        dev = pol[:i] + (br[i],) + pol[i + 1:]
+        dev = pol[:i] + (br[i],) + pol[i + 1 :]
         assert float(game.evaluate(dev).values[i]) == pytest.approx(best, abs=1e-4)
     assert float(game.nash_conv(pol)) == pytest.approx(
-        float(np.sum(br_values - np.asarray(game.evaluate(pol).values))), abs=1e-5)
+        float(np.sum(br_values - np.asarray(game.evaluate(pol).values))), abs=1e-5
+    )
 
 
 @pytest.mark.slow
@@ -127,7 +129,7 @@ def test_one_state_discount_zero_is_the_matrix_game():
 def test_vmap_over_random_games_equals_a_loop():
     keys = jax.random.split(jax.random.key(3), 4)
     make = lambda k: markov.random_zero_sum(k, 5, (2, 3), branching=2, discount=0.7)  # noqa: E731
-    games = jaxgames.stack_policies([make(k) for k in keys])   # a batched game (vmap of the constructor: below)
+    games = jaxgames.stack_policies([make(k) for k in keys])  # a batched game (vmap of the constructor: below)
     nash_conv = jax.jit(lambda g: g.nash_conv(g.uniform_policy()))
     batched = jax.vmap(nash_conv)(games)
     looped = [float(nash_conv(make(k))) for k in keys]
@@ -151,11 +153,12 @@ def test_policy_gradient_theorem_links_action_values_and_reach():
     rng = np.random.default_rng(5)
     P, R, init = random_tables(rng, 4, (2, 3))
     pol = tuple(jnp.asarray(p, jnp.float32) for p in random_policy(rng, 4, (2, 3)))
+
     def check(game, pol):
         ev = game.evaluate(pol)
         gaps = []
         for i in range(2):
-            grad = jax.grad(lambda p: game.evaluate(pol[:i] + (p,) + pol[i + 1:]).values[i])(pol[i])
+            grad = jax.grad(lambda p: game.evaluate(pol[:i] + (p,) + pol[i + 1 :]).values[i])(pol[i])
             gaps.append(jnp.max(jnp.abs(grad - game.effective_horizon * ev.reach[i][:, None] * ev.action_values[i])))
         return jnp.stack(gaps)
 
@@ -171,7 +174,7 @@ def test_finite_horizon_matches_brute_force():
     game = markov.MarkovGame(P, R, g, init, horizon=T)
     pol = random_policy(rng, 2, (2, 2))
     Ppi, rpi = np_chain(P, R, pol)
-    values = sum(g ** t * init @ np.linalg.matrix_power(Ppi, t) @ rpi.T for t in range(T))
+    values = sum(g**t * init @ np.linalg.matrix_power(Ppi, t) @ rpi.T for t in range(T))
     np.testing.assert_allclose(game.evaluate(pol).values, values, atol=1e-5)
     # best deviation of player 0 among all time-dependent deterministic policies: enumerate them
     best = -np.inf
@@ -180,7 +183,7 @@ def test_finite_horizon_matches_brute_force():
         for t in range(T):
             dev = (np.eye(2)[list(rule[t])], pol[1])
             Pt, rt = np_chain(P, R, dev)
-            total += g ** t * mu @ rt[0]
+            total += g**t * mu @ rt[0]
             mu = mu @ Pt
         best = max(best, total)
     assert float(game.best_response_values(pol)[0]) == pytest.approx(best, abs=1e-5)
@@ -202,7 +205,7 @@ def test_mix_policies_mixes_occupancy_measures():
     v = lambda pol: float(game.evaluate(pol).values[0])  # noqa: E731
     assert v(mixed) == pytest.approx((1 - alpha) * v(p) + alpha * v(q), abs=1e-4)
     naive = tuple((1 - alpha) * a + alpha * b for a, b in zip(p, q))
-    assert abs(v(naive) - ((1 - alpha) * v(p) + alpha * v(q))) > 1e-3   # the per-state average is not
+    assert abs(v(naive) - ((1 - alpha) * v(p) + alpha * v(q))) > 1e-3  # the per-state average is not
 
 
 # -- classic games ------------------------------------------------------------------------------
@@ -215,10 +218,11 @@ def test_iterated_prisoners_dilemma_known_values():
     np.testing.assert_allclose(game.evaluate(alld).values, [1 / (1 - g)] * 2, rtol=1e-5)
     np.testing.assert_allclose(game.evaluate(tft).values, [3 / (1 - g)] * 2, rtol=1e-5)
     # TFT (player 0) against always-defect: S, then P forever
-    np.testing.assert_allclose(game.evaluate((tft[0], alld[1])).values,
-                               [0 + g * 1 / (1 - g), 5 + g * 1 / (1 - g)], rtol=1e-5)
-    assert float(game.nash_conv(alld)) == pytest.approx(0.0, abs=1e-4)   # mutual defection: an equilibrium
-    assert float(game.nash_conv(tft)) == pytest.approx(0.0, abs=1e-4)    # discount 0.9 >= 2/3
+    np.testing.assert_allclose(
+        game.evaluate((tft[0], alld[1])).values, [0 + g * 1 / (1 - g), 5 + g * 1 / (1 - g)], rtol=1e-5
+    )
+    assert float(game.nash_conv(alld)) == pytest.approx(0.0, abs=1e-4)  # mutual defection: an equilibrium
+    assert float(game.nash_conv(tft)) == pytest.approx(0.0, abs=1e-4)  # discount 0.9 >= 2/3
     # discount 0.6 < 2/3: alternating D, C against TFT earns (T + g S) / (1 - g^2) > R / (1 - g)
     low = markov.iterated_prisoners_dilemma(discount=0.6)
     gain = 5 / (1 - 0.36) - 3 / 0.4
@@ -253,8 +257,7 @@ def test_soccer_rules_and_symmetry(small_soccer):
     rng = np.random.default_rng(8)
     x, y = (jnp.asarray(p, jnp.float32) for p in random_policy(rng, game.num_states, (5, 5)))
     mirrored = (y[sigma][:, rot], x[sigma][:, rot])
-    assert float(game.evaluate((x, y)).values[0]) == pytest.approx(-float(game.evaluate(mirrored).values[0]),
-                                                                   abs=1e-5)
+    assert float(game.evaluate((x, y)).values[0]) == pytest.approx(-float(game.evaluate(mirrored).values[0]), abs=1e-5)
     assert float(game.evaluate(game.uniform_policy()).values[0]) == pytest.approx(0.0, abs=1e-5)
 
 
@@ -268,10 +271,11 @@ def test_default_soccer_is_littmans_pitch():
 @pytest.mark.slow
 def test_pursuit_evasion_known_values():
     g = 0.9
-    corridor = markov.pursuit_evasion(rows=1, cols=2, discount=g)   # capture is certain every step
-    chase = jnp.asarray([[0, 0, 1, 0, 0], [0, 0, 0, 1, 0]], jnp.float32)   # states (0, 1): E; (1, 0): W
+    corridor = markov.pursuit_evasion(rows=1, cols=2, discount=g)  # capture is certain every step
+    chase = jnp.asarray([[0, 0, 1, 0, 0], [0, 0, 0, 1, 0]], jnp.float32)  # states (0, 1): E; (1, 0): W
     assert float(corridor.evaluate((chase, corridor.uniform_policy()[1])).values[0]) == pytest.approx(
-        1 / (1 - g), rel=1e-5)
+        1 / (1 - g), rel=1e-5
+    )
     assert float(corridor.best_response_values((chase, chase))[1]) == pytest.approx(-1 / (1 - g), rel=1e-5)
     game = markov.pursuit_evasion(rows=2, cols=3, discount=g, slip=0.1)
     v = float(game.evaluate(game.uniform_policy()).values[0])
@@ -285,17 +289,23 @@ def _good():
     return P, np.zeros((2, 2, 2, 2)), 0.9, np.array([1.0, 0.0])
 
 
-@pytest.mark.parametrize("change, match", [
-    (lambda P, R, g, i: (-P, R, g, i), "transitions: expected non-negative"),
-    (lambda P, R, g, i: (P * 0.9, R, g, i), "transitions: expected rows over next states summing to 1"),
-    (lambda P, R, g, i: (P, R, 1.0, i), r"discount: expected a value in \[0, 1\)"),
-    (lambda P, R, g, i: (P, R, -0.1, i), "discount"),
-    (lambda P, R, g, i: (P[:, :, :1], R, g, i), r"transitions: expected shape .* \(2, 2, 2, 2\) .* got \(2, 2, 1, 2\)"),
-    (lambda P, R, g, i: (P, R[:, :1], g, i), r"transitions: expected shape .*rewards of shape \(2, 1, 2, 2\)"),
-    (lambda P, R, g, i: (P, np.where(R == 0, np.nan, R), g, i), "rewards: expected finite"),
-    (lambda P, R, g, i: (P, R, g, np.array([0.5, 0.6])), "initial: expected a distribution"),
-    (lambda P, R, g, i: (P, R, g, np.array([1.0, 0.0, 0.0])), r"initial: expected shape \(2,\)"),
-])
+@pytest.mark.parametrize(
+    "change, match",
+    [
+        (lambda P, R, g, i: (-P, R, g, i), "transitions: expected non-negative"),
+        (lambda P, R, g, i: (P * 0.9, R, g, i), "transitions: expected rows over next states summing to 1"),
+        (lambda P, R, g, i: (P, R, 1.0, i), r"discount: expected a value in \[0, 1\)"),
+        (lambda P, R, g, i: (P, R, -0.1, i), "discount"),
+        (
+            lambda P, R, g, i: (P[:, :, :1], R, g, i),
+            r"transitions: expected shape .* \(2, 2, 2, 2\) .* got \(2, 2, 1, 2\)",
+        ),
+        (lambda P, R, g, i: (P, R[:, :1], g, i), r"transitions: expected shape .*rewards of shape \(2, 1, 2, 2\)"),
+        (lambda P, R, g, i: (P, np.where(R == 0, np.nan, R), g, i), "rewards: expected finite"),
+        (lambda P, R, g, i: (P, R, g, np.array([0.5, 0.6])), "initial: expected a distribution"),
+        (lambda P, R, g, i: (P, R, g, np.array([1.0, 0.0, 0.0])), r"initial: expected shape \(2,\)"),
+    ],
+)
 def test_bad_input_raises_naming_the_field(change, match):
     with pytest.raises(ValueError, match=match):
         markov.MarkovGame(*change(*_good()))
@@ -322,14 +332,21 @@ def test_bad_input_other_constructors():
 @pytest.mark.slow
 def test_construction_under_jit_and_vmap_skips_value_checks():
     P, R, g, i = _good()
-    f = jax.jit(lambda P, g: markov.MarkovGame(P, R, g, i).evaluate(
-        markov.MarkovGame(P, R, g, i).uniform_policy()).values)
+    f = jax.jit(
+        lambda P, g: markov.MarkovGame(P, R, g, i).evaluate(markov.MarkovGame(P, R, g, i).uniform_policy()).values
+    )
     np.testing.assert_allclose(f(jnp.asarray(P), 0.5), [0.0, 0.0])
     discounts = jnp.array([0.0, 0.5, 0.9])
     game = markov.iterated_prisoners_dilemma()
-    vals = jax.vmap(lambda d: markov.MarkovGame(game.transitions, game.rewards, d, game.initial).evaluate(
-        (markov.memory_one_policy(markov.ALWAYS_DEFECT, 0), markov.memory_one_policy(markov.ALWAYS_DEFECT, 1)
-         )).values[0])(discounts)
+    vals = jax.vmap(
+        lambda d: (
+            markov.MarkovGame(game.transitions, game.rewards, d, game.initial)
+            .evaluate(
+                (markov.memory_one_policy(markov.ALWAYS_DEFECT, 0), markov.memory_one_policy(markov.ALWAYS_DEFECT, 1))
+            )
+            .values[0]
+        )
+    )(discounts)
     np.testing.assert_allclose(vals, 1 / (1 - discounts), rtol=1e-5)
 
 
@@ -340,13 +357,13 @@ def test_simulated_discounted_return_matches_evaluate():
     P, R, init = random_tables(rng, 5, (2, 3), dense=False)
     game = markov.MarkovGame(P, R, 0.8, init)
     pol = tuple(jnp.asarray(p, jnp.float32) for p in random_policy(rng, 5, (2, 3)))
-    H, B = 80, 4096                    # truncation bias <= 0.8^80 max|r| / 0.2 < 1e-6
+    H, B = 80, 4096  # truncation bias <= 0.8^80 max|r| / 0.2 < 1e-6
     env = markov.MarkovEnv(game, max_episode_steps=H)
     _, traj = jax.jit(lambda k: markov.rollout(k, env, pol, H, batch_size=B))(jax.random.key(0))
     assert np.all(np.asarray(traj.done).sum(1) == 1)
     returns = np.asarray(markov.discounted_returns(traj, game.discount))
     se = returns.std(0) / np.sqrt(B)
-    bias = 0.8 ** H * np.abs(R).max() / 0.2
+    bias = 0.8**H * np.abs(R).max() / 0.2
     assert np.all(np.abs(returns.mean(0) - np.asarray(game.evaluate(pol).values)) < 4 * se + bias)
 
 
@@ -371,13 +388,14 @@ def test_simulator_finite_horizon_and_batched_games():
         kept.step(jax.random.key(0), state, jnp.array([0, 0]))
     same, ts = jax.jit(kept.step)(jax.random.key(0), state, jnp.array([0, 0]))
     assert int(same.state) == int(state.state) and np.all(np.asarray(ts.rewards) == 0)
-    fresh, _ = env.step(jax.random.key(0), state, jnp.array([0, 0]))   # auto-reset restarts
+    fresh, _ = env.step(jax.random.key(0), state, jnp.array([0, 0]))  # auto-reset restarts
     assert int(fresh.state) == 0 and int(fresh.step_count) == 0
     # vmapped over games: each simulation uses its own game's rewards
     games = jax.vmap(lambda k: markov.random_zero_sum(k, 4, 2))(jax.random.split(jax.random.key(2), 3))
     env2 = markov.MarkovEnv(markov.random_zero_sum(jax.random.key(0), 4, 2))
     _, trajs = jax.vmap(lambda k, g: markov.rollout(k, env2, None, 5, params=g))(
-        jax.random.split(jax.random.key(3), 3), games)
+        jax.random.split(jax.random.key(3), 3), games
+    )
     for b in range(3):
         tr = jax.tree_util.tree_map(lambda x: x[b], trajs)
         expect = games.rewards[b][0][tr.state.state, tr.action[:, 0], tr.action[:, 1]]
@@ -386,7 +404,8 @@ def test_simulator_finite_horizon_and_batched_games():
 
 @pytest.mark.slow
 def test_float64_best_response_is_exact():
-    out = run_x64("""
+    out = run_x64(
+        """
 import itertools, numpy as np, jax.numpy as jnp
 from jaxgames import markov
 rng = np.random.default_rng(0)
@@ -399,5 +418,7 @@ P0, r0 = P.mean(2), R[0].mean(2)
 best = max(init @ np.linalg.solve(np.eye(5) - 0.99 * P0[np.arange(5), a], r0[np.arange(5), a])
            for a in itertools.product(range(2), repeat=5))
 print(abs(float(game.best_response_values(pol)[0]) - best))
-""", optimize=False)
+""",
+        optimize=False,
+    )
     assert float(out) < 1e-9

@@ -13,6 +13,7 @@ import scipy.optimize
 import solvers
 from jaxgames import markov, matrix
 from solvers.zero_sum_kernels import solve_zero_sum
+
 from helpers import lp_value, run_x64
 
 GAMMA = 0.9
@@ -55,13 +56,13 @@ def numpy_qre(game, tau, iterations=160):
         Q = R + float(game.discount) * P @ V
 
         def equations(z):
-            lm, ln = z[:S * A].reshape(S, A), z[S * A:].reshape(S, B)
+            lm, ln = z[: S * A].reshape(S, A), z[S * A :].reshape(S, B)
             fm = lm - np.einsum("sab,sb->sa", Q, softmax(ln)) / tau
             fn = ln + np.einsum("sab,sa->sb", Q, softmax(lm)) / tau
             return np.r_[(fm - fm.mean(-1, keepdims=True)).ravel(), (fn - fn.mean(-1, keepdims=True)).ravel()]
 
         z = scipy.optimize.root(equations, z, method="hybr", tol=1e-13).x
-        mu, nu = softmax(z[:S * A].reshape(S, A)), softmax(z[S * A:].reshape(S, B))
+        mu, nu = softmax(z[: S * A].reshape(S, A)), softmax(z[S * A :].reshape(S, B))
         V = np.einsum("sa,sab,sb->s", mu, Q, nu) + tau * (entropy(mu) - entropy(nu))
     return mu, nu
 
@@ -91,8 +92,11 @@ def minimax(zero_sum_games):
     solver = solvers.minimax_value_iteration()
     run = jax.jit(jax.vmap(lambda g: solvers.run(solver, g, 300, eval_every=300)))
     state, trace = run(zero_sum_games)
-    return {"values": np.asarray(state.extra.values), "nash_conv": np.asarray(trace.nash_conv[:, -1]),
-            "policy": state.policy}
+    return {
+        "values": np.asarray(state.extra.values),
+        "nash_conv": np.asarray(trace.nash_conv[:, -1]),
+        "policy": state.policy,
+    }
 
 
 def minimax_from_initial(games, minimax):
@@ -105,7 +109,7 @@ def minimax_from_initial(games, minimax):
 def test_kernel_solver_matches_linprog(shape):
     rng = np.random.default_rng(sum(shape))
     A = rng.uniform(-5, 5, (30, *shape))
-    A[:10] = np.round(A[:10] / 3)   # degenerate games: ties, dominated and duplicate actions
+    A[:10] = np.round(A[:10] / 3)  # degenerate games: ties, dominated and duplicate actions
     value, x, y, gap = solve_zero_sum(jnp.asarray(A, jnp.float32))
     ref = np.array([lp_value(a) for a in A])
     np.testing.assert_allclose(np.asarray(value), ref, atol=2e-5)
@@ -133,15 +137,16 @@ def test_minimax_value_iteration_contracts_at_rate_discount(zero_sum_games, mini
         def body(state, _):
             state = solver.step(game, state)
             return state, (state.extra.residual, state.extra.values)
+
         return jax.lax.scan(body, solver.init(game), None, length=40)[1]
 
     res, values = jax.jit(jax.vmap(residuals))(zero_sum_games)
-    res = np.asarray(res, np.float64)[:, 1:]                   # ||V_{t+1} - V_t||, t >= 1
+    res = np.asarray(res, np.float64)[:, 1:]  # ||V_{t+1} - V_t||, t >= 1
     ratios = res[:, 1:] / res[:, :-1]
-    big = res[:, :-1] > 1e-4                                   # above float32 noise
+    big = res[:, :-1] > 1e-4  # above float32 noise
     assert np.all(ratios[big] <= GAMMA + 1e-3), ratios[big].max()
     assert np.max(ratios[big]) > 0.5, "the test would pass for any faster method too; it should be near gamma"
-    err = np.abs(np.asarray(values) - minimax["values"][:, None]).max(-1)   # ||V_t - V*||
+    err = np.abs(np.asarray(values) - minimax["values"][:, None]).max(-1)  # ||V_t - V*||
     bound = GAMMA ** np.arange(1, 41) * np.abs(minimax["values"]).max(-1, keepdims=True)
     assert np.all(err <= bound + 1e-4)
 
@@ -156,8 +161,7 @@ def test_minimax_value_iteration_output_is_nash(zero_sum_games, minimax):
 @pytest.mark.slow
 def test_iterative_stage_solver_is_close(zero_sum_games, minimax):
     game = take(zero_sum_games, 0)
-    state, trace = solvers.run(solvers.minimax_value_iteration(stage_solver="iterative"), game, 150,
-                               eval_every=150)
+    state, trace = solvers.run(solvers.minimax_value_iteration(stage_solver="iterative"), game, 150, eval_every=150)
     assert float(state.extra.stage_gap) < 1e-2
     assert float(trace.nash_conv[-1]) < 1e-2
     np.testing.assert_allclose(np.asarray(state.extra.values), minimax["values"][0], atol=1e-2)
@@ -165,14 +169,17 @@ def test_iterative_stage_solver_is_close(zero_sum_games, minimax):
 
 @pytest.mark.slow
 def test_minimax_value_iteration_float64():
-    out = run_x64("""
+    out = run_x64(
+        """
 import jax, numpy as np, solvers
 from jaxgames import markov
 g = markov.random_zero_sum(jax.random.key(3), 4, 3, 2, 0.8)
 state, trace = solvers.run(solvers.minimax_value_iteration(), g, 150, eval_every=150)
 assert state.extra.values.dtype == np.float64
 print(float(state.extra.stage_gap), float(trace.nash_conv[-1]))
-""", optimize=False)
+""",
+        optimize=False,
+    )
     gap, nash_conv = map(float, out.split())
     assert gap < 1e-10 and abs(nash_conv) < 1e-9
 
@@ -189,8 +196,15 @@ def test_value_iteration_equals_policy_iteration_and_best_response(mdps):
         vi, _ = solvers.run(solvers.value_iteration(), game, 250, eval_every=250)
         pi, _ = solvers.run(solvers.policy_iteration(), game, 30, eval_every=30)
         br = game.best_response(game.uniform_policy())
-        return (vi.policy[0], pi.policy[0], br[0], vi.extra.values, game.state_values(pi.policy)[0],
-                game.best_response_values(game.uniform_policy())[0], game.evaluate(vi.policy).values[0])
+        return (
+            vi.policy[0],
+            pi.policy[0],
+            br[0],
+            vi.extra.values,
+            game.state_values(pi.policy)[0],
+            game.best_response_values(game.uniform_policy())[0],
+            game.evaluate(vi.policy).values[0],
+        )
 
     vi_pol, pi_pol, br_pol, vi_v, pi_v, br_value, vi_value = map(np.asarray, jax.jit(jax.vmap(both))(mdps))
     np.testing.assert_array_equal(vi_pol, pi_pol)
@@ -226,14 +240,16 @@ def test_natural_policy_gradient_meets_its_rate_on_mdps(mdps):
 def test_regularized_extragradient_converges_linearly_to_the_qre(zero_sum_games):
     game, tau = take(zero_sum_games, 1), 0.1
     mu, nu = numpy_qre(game, tau)
-    solver = solvers.entropy_regularized_extragradient(learning_rate=1.0, temperature=tau, inner_steps=1,
-                                                       magnet_update_every=0, value_step_size=1.0)
+    solver = solvers.entropy_regularized_extragradient(
+        learning_rate=1.0, temperature=tau, inner_steps=1, magnet_update_every=0, value_step_size=1.0
+    )
 
     def errors(game):
         def body(state, _):
             state = jax.lax.fori_loop(0, 20, lambda _, s: solver.step(game, s), state)
             mu_t, nu_t = state.policy
             return state, jnp.maximum(jnp.abs(mu_t - mu).max(), jnp.abs(nu_t - nu).max())
+
         return jax.lax.scan(body, solver.init(game), None, length=12)[1]
 
     err = np.asarray(jax.jit(errors)(game), np.float64)
@@ -261,13 +277,14 @@ def test_regularized_extragradient_vmaps_over_temperature(zero_sum_games):
     game = take(zero_sum_games, 2)
 
     def final_values(tau):
-        solver = solvers.entropy_regularized_extragradient(temperature=tau, magnet_update_every=0,
-                                                           inner_steps=1, value_step_size=1.0)
+        solver = solvers.entropy_regularized_extragradient(
+            temperature=tau, magnet_update_every=0, inner_steps=1, value_step_size=1.0
+        )
         return solvers.run(solver, game, 300, eval_every=300)[0].extra.values
 
     batched = np.asarray(jax.jit(jax.vmap(final_values))(jnp.array([0.05, 0.2])))
     np.testing.assert_allclose(batched[1], np.asarray(final_values(0.2)), atol=1e-4)
-    assert np.abs(batched[0] - batched[1]).max() > 1e-2   # the temperature matters
+    assert np.abs(batched[0] - batched[1]).max() > 1e-2  # the temperature matters
 
 
 # ------------------------------------------------------------------------------ smooth value iteration
@@ -302,15 +319,16 @@ def test_smooth_value_iteration_on_one_state_discount_zero_is_the_stage_solver()
     iterates are the foundation solver's on ``A / spread``, magnet schedule counted in stage steps."""
     A = jax.random.uniform(jax.random.key(3), (3, 3), minval=-1, maxval=1)
     mg = markov.zero_sum(jnp.ones((1, 3, 3, 1)), A[None], 0.0, jnp.ones(1))
-    solver = solvers.smooth_value_iteration(method="optimistic_mirror_descent", magnet_update_every=2,
-                                            inner_steps=3, magnet_floor=0.0)
+    solver = solvers.smooth_value_iteration(
+        method="optimistic_mirror_descent", magnet_update_every=2, inner_steps=3, magnet_floor=0.0
+    )
     stage = solvers.first_order_solver("optimistic", 1.0, "entropic", 0.02, None, 6, "last")
     scaled = matrix.zero_sum(A / (A.max() - A.min()))
     expected = iterate(stage, scaled, 30, stage.init(scaled))
     got = iterate(solver, mg, 10, solver.init(mg))
     for e, g in zip(expected.policy, got.policy):
         np.testing.assert_allclose(np.asarray(g[0]), np.asarray(e), atol=1e-5)
-    assert np.abs(np.asarray(got.policy[0][0]) - 1 / 3).max() > 1e-3   # it moved
+    assert np.abs(np.asarray(got.policy[0][0]) - 1 / 3).max() > 1e-3  # it moved
 
 
 # ------------------------------------------------------------------------------ foundation solvers
@@ -336,7 +354,7 @@ def test_foundation_solver_on_one_state_markov_game_is_the_matrix_solver(name):
     s = solver.init(mg, key)
     s = s.replace(policy=tuple(p[None] for p in solver.init(matrix.zero_sum(A), key).policy))
     s = s.replace(average=s.policy)
-    if name == "optimistic_mirror_descent":   # previous gradient of the same start, as a Markov Q
+    if name == "optimistic_mirror_descent":  # previous gradient of the same start, as a Markov Q
         s = s.replace(extra=s.extra._replace(previous_gradient=mg.evaluate(s.policy).action_values))
     g_state = iterate(solver, mg, 50, s)
     for mp, gp in zip(solver.output(m_state), solver.output(g_state)):
@@ -433,7 +451,7 @@ def test_markov_fictitious_play_approaches_nash(markov_fp_runs):
     stage rate, so the margin is ~2x, not orders of magnitude."""
     nash_conv, plain = markov_fp_runs["nash_conv"], markov_fp_runs["plain"]
     assert np.all(nash_conv[:, -1] < 2.5e-2), nash_conv
-    assert nash_conv[:, -1].sum() < nash_conv[:, 0].sum() / 1.5, nash_conv          # still decreasing
+    assert nash_conv[:, -1].sum() < nash_conv[:, 0].sum() / 1.5, nash_conv  # still decreasing
     assert nash_conv[:, -1].mean() < 0.75 * plain.mean(), (nash_conv[:, -1], plain)
 
 
@@ -441,7 +459,7 @@ def test_markov_fictitious_play_approaches_nash(markov_fp_runs):
 def test_markov_fictitious_play_values_approach_shapley(zero_sum_games, minimax, markov_fp_runs):
     """The slow timescale: ``v_0 -> V*`` and ``v_1 -> -V*`` (Shapley's minimax values, every state);
     and the beliefs' value from ``initial`` is within NashConv of the minimax value (zero-sum duality)."""
-    values = markov_fp_runs["values"]                                   # [G, 2, S]
+    values = markov_fp_runs["values"]  # [G, 2, S]
     np.testing.assert_allclose(values[:, 0], minimax["values"], atol=5e-3)
     np.testing.assert_allclose(values[:, 1], -minimax["values"], atol=5e-3)
     gap = np.abs(markov_fp_runs["belief_value"] - minimax_from_initial(zero_sum_games, minimax))
@@ -489,7 +507,7 @@ def test_markov_fictitious_play_on_one_state_discount_zero_is_matrix_fp(alternat
     for mp, gp in zip(fp.output(m_state), (x, y)):
         np.testing.assert_allclose(gp, np.asarray(mp), atol=1e-5)
     A = np.asarray(A, np.float64)
-    assert np.max(A @ y) - np.min(x @ A) > 1e-4   # 200 FP steps are not yet exact: the match means something
+    assert np.max(A @ y) - np.min(x @ A) > 1e-4  # 200 FP steps are not yet exact: the match means something
 
 
 def test_markov_fictitious_play_rejects_bad_input():

@@ -33,7 +33,7 @@ def test_step_semantics_and_auto_reset():
     np.testing.assert_allclose(ts.rewards, [0.0, 10.0])
     np.testing.assert_array_equal(ts.observation, [0, 1])
     state, ts = env.step(key, state, jnp.array([1, 1]))
-    assert bool(ts.terminated) and int(state.round) == 0   # auto-reset: the next episode's first state
+    assert bool(ts.terminated) and int(state.round) == 0  # auto-reset: the next episode's first state
     np.testing.assert_array_equal(ts.observation, [-1, -1])
     state, ts = env.step(key, state, jnp.array([0, 0]))
     assert int(state.round) == 1 and not bool(ts.done)

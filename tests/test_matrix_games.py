@@ -61,10 +61,15 @@ def test_rps_pure_strategy_values():
 
 
 SPIEL_TWINS = {
-    "rock_paper_scissors": "matrix_rps", "matching_pennies": "matrix_mp",
-    "prisoners_dilemma": "matrix_pd", "stag_hunt": "matrix_sh", "chicken": "matrix_cd",
-    "battle_of_the_sexes": "matrix_bos", "shapley_game": "matrix_shapleys_game",
-    "coordination": "matrix_coordination", "biased_rock_paper_scissors": "matrix_brps",
+    "rock_paper_scissors": "matrix_rps",
+    "matching_pennies": "matrix_mp",
+    "prisoners_dilemma": "matrix_pd",
+    "stag_hunt": "matrix_sh",
+    "chicken": "matrix_cd",
+    "battle_of_the_sexes": "matrix_bos",
+    "shapley_game": "matrix_shapleys_game",
+    "coordination": "matrix_coordination",
+    "biased_rock_paper_scissors": "matrix_brps",
 }
 
 
@@ -73,6 +78,7 @@ SPIEL_TWINS = {
 def test_classic_games_match_openspiel_payoffs(name):
     import pyspiel
     from open_spiel.python.egt.utils import game_payoffs_array
+
     game = matrix.CLASSIC_GAMES[name]()
     if name == "biased_rock_paper_scissors":
         game = matrix.biased_rock_paper_scissors(normalized=False)
@@ -86,6 +92,7 @@ def test_nash_conv_matches_openspiel_on_random_policies():
     import pyspiel
     from open_spiel.python import policy as policy_lib
     from open_spiel.python.algorithms import exploitability as os_expl
+
     spiel = pyspiel.convert_to_turn_based(pyspiel.load_game("matrix_brps"))
     game = matrix.biased_rock_paper_scissors(normalized=False)
     rng = np.random.default_rng(0)
@@ -98,22 +105,26 @@ def test_nash_conv_matches_openspiel_on_random_policies():
         expected = os_expl.nash_conv(spiel, tab)
         assert float(jaxgames.nash_conv(game, ours)) == pytest.approx(expected, rel=1e-5, abs=1e-4)
         assert float(jaxgames.exploitability(game, ours)) == pytest.approx(
-            os_expl.exploitability(spiel, tab), rel=1e-5, abs=1e-4)
+            os_expl.exploitability(spiel, tab), rel=1e-5, abs=1e-4
+        )
 
 
 @pytest.mark.slow
 def test_three_player_exploitability_matches_brute_force():
     rng = np.random.default_rng(1)
-    games = [matrix.three_player_matching_pennies(),
-             matrix.random_game(jax.random.key(3), (2, 3, 4)),
-             matrix.random_game(jax.random.key(4), (3, 2, 2, 2), zero_sum=True)]
+    games = [
+        matrix.three_player_matching_pennies(),
+        matrix.random_game(jax.random.key(3), (2, 3, 4)),
+        matrix.random_game(jax.random.key(4), (3, 2, 2, 2), zero_sum=True),
+    ]
     for game in games:
         for _ in range(3):
             pol = tuple(jnp.asarray(rng.dirichlet(np.ones(a)), jnp.float32) for a in game.num_actions)
             expected = brute_force_nash_conv(game.payoffs, pol)
             assert float(jaxgames.nash_conv(game, pol)) == pytest.approx(expected, rel=1e-4, abs=1e-5)
-            assert float(jaxgames.exploitability(game, pol)) == pytest.approx(expected / game.num_players,
-                                                                             rel=1e-4, abs=1e-5)
+            assert float(jaxgames.exploitability(game, pol)) == pytest.approx(
+                expected / game.num_players, rel=1e-4, abs=1e-5
+            )
     tmp = matrix.three_player_matching_pennies()
     assert float(jaxgames.nash_conv(tmp, tmp.uniform_policy())) == pytest.approx(0.0, abs=1e-7)
 
@@ -179,4 +190,5 @@ def test_regularized_gap_is_zero_exactly_at_the_logit_qre():
     assert float(jaxgames.regularized_nash_conv(game, off, 0.3)) > 1e-3
     # As the temperature goes to zero the gap tends to NashConv.
     assert float(jaxgames.regularized_nash_conv(game, off, 1e-4)) == pytest.approx(
-        float(jaxgames.nash_conv(game, off)), abs=1e-3)
+        float(jaxgames.nash_conv(game, off)), abs=1e-3
+    )

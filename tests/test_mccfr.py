@@ -27,10 +27,11 @@ import pytest
 import jaxgames
 import solvers
 from jaxgames import simplex
-from helpers import forbid_exact_model
 from solvers.sampled.mccfr import external_sampling_mccfr, frontier_widths, outcome_sampling_mccfr
 
-SAMPLES = 2 ** 14
+from helpers import forbid_exact_model
+
+SAMPLES = 2**14
 
 
 @pytest.fixture(scope="module")
@@ -40,9 +41,11 @@ def kuhn():
 
 def _nash_conv_runs(solver, game, steps, every, keys):
     """NashConv ``[len(keys), steps // every]`` and final regrets of runs vmapped over keys (one call)."""
+
     def one(key):
         state, trace = solvers.run(solver, game, steps, eval_every=every, key=key)
         return trace.nash_conv, state.extra.regrets[0]
+
     return jax.vmap(one)(keys)
 
 
@@ -61,8 +64,12 @@ def test_outcome_sampling_kuhn_bound_and_seeds(kuhn):
 def test_external_sampling_kuhn_bound(kuhn):
     """8 seeds, one compiled run each (unbatched: cheaper to compile than the vmapped run above)."""
     solver = external_sampling_mccfr()
-    nash_conv = np.array([solvers.run(solver, kuhn, 4_000, eval_every=1_000, key=key)[1].nash_conv
-                          for key in jax.random.split(jax.random.key(1), 8)])
+    nash_conv = np.array(
+        [
+            solvers.run(solver, kuhn, 4_000, eval_every=1_000, key=key)[1].nash_conv
+            for key in jax.random.split(jax.random.key(1), 8)
+        ]
+    )
     assert nash_conv[:, 0].mean() <= 0.065, nash_conv
     assert np.all(nash_conv[:, -1] <= 0.05), nash_conv
 
@@ -79,7 +86,7 @@ def test_unbiased_simulator_only_three_players_float64():
     with jax.enable_x64(True):
         game = jaxgames.kuhn_poker(num_players=3)
         masks = game.legal_mask()
-        rng = np.random.default_rng(3)     # NumPy: eager jax ops would each compile
+        rng = np.random.default_rng(3)  # NumPy: eager jax ops would each compile
         regrets = [np.where(m, rng.uniform(1.0, 3.0, size=m.shape), 0.0) for m in game.tree.legal]
         sigma = tuple(jnp.asarray(r / r.sum(-1, keepdims=True)) for r in regrets)
         regrets = tuple(jnp.asarray(r) for r in regrets)
@@ -93,14 +100,20 @@ def test_unbiased_simulator_only_three_players_float64():
             for p, (q, opp, mask) in enumerate(zip(exact.action_values, exact.opponent_reach, masks)):
                 assert state.extra.regrets[p].dtype == state.average[p].dtype == jnp.float64
                 expected = jnp.where(mask, opp[:, None] * (q - jnp.sum(sigma[p] * q, -1, keepdims=True)), 0.0)
-                np.testing.assert_allclose((state.extra.regrets[p] - regrets[p]) / SAMPLES, expected, atol=0.035,
-                                           err_msg=f"{factory.__name__}, player {p}")
+                np.testing.assert_allclose(
+                    (state.extra.regrets[p] - regrets[p]) / SAMPLES,
+                    expected,
+                    atol=0.035,
+                    err_msg=f"{factory.__name__}, player {p}",
+                )
                 # the current policy is regret matching on the new regrets
-                np.testing.assert_allclose(state.policy[p], simplex.normalize(
-                    jnp.maximum(state.extra.regrets[p], 0.0), mask), atol=1e-12)
+                np.testing.assert_allclose(
+                    state.policy[p], simplex.normalize(jnp.maximum(state.extra.regrets[p], 0.0), mask), atol=1e-12
+                )
                 if factory is outcome_sampling_mccfr:
-                    np.testing.assert_allclose(state.extra.strategy_sums[p] / SAMPLES,
-                                               reach[p][:, None] * sigma[p] / 4, atol=0.025)
+                    np.testing.assert_allclose(
+                        state.extra.strategy_sums[p] / SAMPLES, reach[p][:, None] * sigma[p] / 4, atol=0.025
+                    )
                     np.testing.assert_allclose(state.average[p], sigma[p], atol=0.02)
 
 

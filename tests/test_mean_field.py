@@ -10,6 +10,7 @@ import pytest
 import jaxgames
 from jaxgames.mean_field import crowd_modelling, openspiel_displacement
 from jaxgames.mean_field.openspiel import from_openspiel_policy, openspiel_game, to_openspiel_policy
+
 from helpers import run_x64
 
 requires_pyspiel = pytest.mark.requires_pyspiel
@@ -20,8 +21,7 @@ OPENSPIEL_UNIFORM_NASH_CONV = 2.8135365543870385
 
 
 def random_policy(game, rng):
-    return (jnp.asarray(rng.dirichlet(np.ones(game.num_actions), size=(game.horizon, game.num_states)),
-                        jnp.float32),)
+    return (jnp.asarray(rng.dirichlet(np.ones(game.num_actions), size=(game.horizon, game.num_states)), jnp.float32),)
 
 
 @pytest.fixture(scope="module")
@@ -38,14 +38,16 @@ def crowd(game):
 def _openspiel_mean_field(nc, size, horizon):
     dist = nc.distribution
     # t = 0 lives on the decision nodes "(x, 0)", later times on the mean-field nodes "(x, t)_a".
-    return np.array([[dist.value_str(f"({x}, {t})" + ("_a" if t else ""), 0.0) for x in range(size)]
-                     for t in range(horizon)])
+    return np.array(
+        [[dist.value_str(f"({x}, {t})" + ("_a" if t else ""), 0.0) for x in range(size)] for t in range(horizon)]
+    )
 
 
 @pytest.mark.slow
 @requires_pyspiel
 def test_crowd_modelling_exploitability_and_mean_field_equal_openspiel(crowd):
     from open_spiel.python.mfg.algorithms import nash_conv
+
     game, spiel_game = crowd
     rng = np.random.default_rng(0)
     policies = [game.uniform_policy()] + [random_policy(game, rng) for _ in range(2)]
@@ -66,6 +68,7 @@ def test_uniform_policy_nash_conv_is_openspiels(game):
 @requires_pyspiel
 def test_crowd_modelling_other_sizes_equal_openspiel():
     from open_spiel.python.mfg.algorithms import nash_conv
+
     for size, horizon in [(7, 4), (4, 1)]:
         game = crowd_modelling(size, horizon)
         spiel_game = openspiel_game(game)
@@ -79,13 +82,18 @@ def test_best_response_is_openspiel_greedy_policy(crowd):
     """Our one-hot best response reaches OpenSpiel's best-response value against mu(policy)."""
     from open_spiel.python.mfg import value as os_value
     from open_spiel.python.mfg.algorithms import nash_conv, policy_value
+
     game, spiel_game = crowd
     policy = random_policy(game, np.random.default_rng(5))
     br = jaxgames.best_response(game, policy)
     nc = nash_conv.NashConv(spiel_game, to_openspiel_policy(game, policy, spiel_game))
     # J(br, mu(policy)) computed by OpenSpiel's PolicyValue against the fixed distribution of `policy`.
-    pv = policy_value.PolicyValue(spiel_game, nc.distribution, to_openspiel_policy(game, br, spiel_game),
-                                  os_value.TabularValueFunction(spiel_game))
+    pv = policy_value.PolicyValue(
+        spiel_game,
+        nc.distribution,
+        to_openspiel_policy(game, br, spiel_game),
+        os_value.TabularValueFunction(spiel_game),
+    )
     assert pv.eval_state(spiel_game.new_initial_state()) == pytest.approx(nc.br_values()[0], abs=1e-4)
 
 
@@ -107,6 +115,7 @@ def test_openspiel_displacement_pattern_known_rows():
 def _exact_returns(size, horizon, policy, mu, best):
     """Expected OpenSpiel *returns* (full history tree, no memoisation) with mean-field nodes fed ``mu``."""
     import pyspiel
+
     spiel_game = pyspiel.load_game("mfg_crowd_modelling", {"size": size, "horizon": horizon})
 
     def value(state):
@@ -185,25 +194,29 @@ def test_vmap_over_crowd_aversion_and_jit():
     uniform = crowd_modelling().uniform_policy()
     expl = jax.jit(jax.vmap(lambda g: g.exploitability(uniform)))(games)
     for c, e in zip(aversions, expl):
-        assert float(e) == pytest.approx(float(jaxgames.exploitability(crowd_modelling(crowd_aversion=float(c)),
-                                                                        uniform)), abs=1e-4)
+        assert float(e) == pytest.approx(
+            float(jaxgames.exploitability(crowd_modelling(crowd_aversion=float(c)), uniform)), abs=1e-4
+        )
     # uniform policy + uniform noise from a uniform start keep mu uniform for every aversion,
     # so the -log mu term is a constant and exploitability does not depend on the aversion.
     np.testing.assert_allclose(expl, expl[0], atol=1e-4)
 
 
-@pytest.mark.parametrize("kwargs,match", [
-    (dict(initial=[0.5, 0.6] + [0.0] * 8), "initial: expected probabilities summing to 1"),
-    (dict(initial=[-0.1, 1.1] + [0.0] * 8), "initial: expected non-negative"),
-    (dict(initial=[0.5, 0.5]), r"initial: expected a probability vector of shape \[10\]"),
-    (dict(horizon=0), "horizon: expected an integer >= 1"),
-    (dict(size=1), "size: expected an integer >= 2"),
-    (dict(size=3.5), "size: expected an int"),
-    (dict(noise=[0.5, 0.5]), r"noise: expected a probability vector of shape \[3\]"),
-    (dict(crowd_aversion=[1.0, 2.0]), "crowd_aversion: expected a scalar"),
-    (dict(crowd_aversion=float("nan")), "crowd_aversion: expected finite"),
-    (dict(move_cost_model="bogus"), "move_cost_model"),
-])
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        (dict(initial=[0.5, 0.6] + [0.0] * 8), "initial: expected probabilities summing to 1"),
+        (dict(initial=[-0.1, 1.1] + [0.0] * 8), "initial: expected non-negative"),
+        (dict(initial=[0.5, 0.5]), r"initial: expected a probability vector of shape \[10\]"),
+        (dict(horizon=0), "horizon: expected an integer >= 1"),
+        (dict(size=1), "size: expected an integer >= 2"),
+        (dict(size=3.5), "size: expected an int"),
+        (dict(noise=[0.5, 0.5]), r"noise: expected a probability vector of shape \[3\]"),
+        (dict(crowd_aversion=[1.0, 2.0]), "crowd_aversion: expected a scalar"),
+        (dict(crowd_aversion=float("nan")), "crowd_aversion: expected finite"),
+        (dict(move_cost_model="bogus"), "move_cost_model"),
+    ],
+)
 def test_bad_input_raises(kwargs, match):
     with pytest.raises(ValueError, match=match):
         crowd_modelling(**kwargs)
@@ -218,14 +231,17 @@ def test_bad_policy_raises(game):
 
 @pytest.mark.slow
 def test_float64():
-    out = run_x64("""
+    out = run_x64(
+        """
 import numpy as np, jax.numpy as jnp
 from jaxgames.mean_field import crowd_modelling
 g = crowd_modelling()
 u = g.uniform_policy()
 assert u[0].dtype == jnp.float64 and g.initial.dtype == jnp.float64
 print(repr(float(g.exploitability(u))))
-""", optimize=False)
+""",
+        optimize=False,
+    )
     assert float(out) == pytest.approx(OPENSPIEL_UNIFORM_NASH_CONV, abs=1e-9)
 
 
@@ -235,6 +251,7 @@ def test_crowd_modelling_2d_and_four_rooms_equal_openspiel():
     from open_spiel.python.mfg.algorithms import nash_conv
 
     from jaxgames.mean_field import crowd_modelling_2d, four_rooms
+
     rng = np.random.default_rng(7)
     for game in (crowd_modelling_2d(4, 3, noise_intensity=0.5), four_rooms(horizon=4)):
         spiel_game = openspiel_game(game)

@@ -12,11 +12,12 @@ from jaxgames.mean_field import NAgentEnv, crowd_modelling, episode_returns
 from jaxgames.mean_field.env import empirical_distribution
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _returns_fn(num_agents):
     def many(game, policy, key):
         env = NAgentEnv(game, num_agents)
         return jax.vmap(lambda k: episode_returns(k, env, policy))(jax.random.split(key, 1000))
+
     return jax.jit(many)
 
 
@@ -74,8 +75,8 @@ def test_n_agent_value_converges_to_mean_field_value(equilibrium):
         mean, se = _mean_return(game, policy, n)
         errors.append(abs(mean - exact))
         ses.append(se)
-    assert errors[0] > 10 * ses[0]             # a small population really differs from the mean field
-    assert errors[-1] < 0.1                    # ... and a large one is close to it
+    assert errors[0] > 10 * ses[0]  # a small population really differs from the mean field
+    assert errors[-1] < 0.1  # ... and a large one is close to it
     assert all(a > b for a, b in zip(errors, errors[1:]))
     slope = np.polyfit(np.log(sizes), np.log(errors), 1)[0]
     assert -1.4 < slope < -0.6, slope
@@ -105,8 +106,10 @@ def n_agent_table(sis_equilibrium):
     game, policy = sis_equilibrium
     fn = jax.jit(jax.vmap(lambda p, n: n_agent_values(game, p, n, max(SIZES))[:3], in_axes=(None, 0)))
     sizes = jnp.array(SIZES)
-    return {name: [np.asarray(v, np.float64) for v in fn(p, sizes)]
-            for name, p in (("mfe", policy), ("uniform", game.uniform_policy()))}
+    return {
+        name: [np.asarray(v, np.float64) for v in fn(p, sizes)]
+        for name, p in (("mfe", policy), ("uniform", game.uniform_policy()))
+    }
 
 
 @pytest.mark.slow
@@ -164,9 +167,10 @@ def test_n_agent_values_match_monte_carlo(sis_equilibrium):
     """Exact J^BR and J^pi for N = 6 equal NAgentEnv Monte Carlo (8,000 episodes) within 4 standard errors."""
     game, policy = sis_equilibrium
     exact = n_agent_values(game, policy, 6)
-    follow, deviate = (np.asarray(r, np.float64)
-                       for r in _count_deviator_returns(game, policy, exact.best_response, 6,
-                                                        jax.random.PRNGKey(0), 8_000))
+    follow, deviate = (
+        np.asarray(r, np.float64)
+        for r in _count_deviator_returns(game, policy, exact.best_response, 6, jax.random.PRNGKey(0), 8_000)
+    )
     for mc, value in ((follow, exact.policy_value), (deviate, exact.best_value)):
         se = mc.std() / np.sqrt(mc.size)
         assert abs(mc.mean() - float(value)) < 4 * se, (mc.mean(), float(value), se)

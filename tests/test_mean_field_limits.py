@@ -10,31 +10,51 @@ import numpy as np
 import pytest
 
 from jaxgames import mean_field
-from jaxgames.mean_field import (beach_bar, crowd_modelling, crowd_modelling_2d, linear_quadratic, minority_game,
-                                 n_agent_values, rps_population, sis_epidemic, stationary_game,
-                                 stationary_sis_epidemic)
+from jaxgames.mean_field import (
+    beach_bar,
+    crowd_modelling,
+    crowd_modelling_2d,
+    linear_quadratic,
+    minority_game,
+    n_agent_values,
+    rps_population,
+    sis_epidemic,
+    stationary_game,
+    stationary_sis_epidemic,
+)
+
 from helpers import run_x64
 
-NEVER = (jnp.array([[1.0, 0.0], [1.0, 0.0]]),)   # SIS: nobody distances
+NEVER = (jnp.array([[1.0, 0.0], [1.0, 0.0]]),)  # SIS: nobody distances
 
 
 # -- 1. sizes are checked before anything is built -------------------------------------------------
 
-@pytest.mark.parametrize("build, match", [
-    (lambda: crowd_modelling(size=10**6), r"size: the transition tensor .* needs [\d.]+ TiB"),
-    (lambda: crowd_modelling_2d(size=1000), r"size: the transition tensor .* needs [\d.]+ TiB"),
-    (lambda: beach_bar(size=10**6), "size: the transition tensor"),
-    (lambda: minority_game(num_locations=10**5), "num_locations: the transition tensor"),
-    (lambda: linear_quadratic(size=10**5), "size: the transition tensor"),
-    (lambda: linear_quadratic(size=200, n_actions_per_side=2000), "n_actions_per_side: the transition's one-hot"),
-    (lambda: crowd_modelling(size=10, horizon=10**9), r"horizon: a policy table \[T, S, A\]"),
-    (lambda: rps_population(horizon=10**10), "horizon: a policy table"),
-    (lambda: sis_epidemic(horizon=10**10), "horizon: a policy table"),
-    (lambda: n_agent_values(sis_epidemic(horizon=2), sis_epidemic(horizon=2).uniform_policy(), 10**6),
-     "num_agents: the count kernels"),
-    (lambda: n_agent_values(sis_epidemic(horizon=2), sis_epidemic(horizon=2).uniform_policy(), 4, max_agents=10**6),
-     "max_agents: the count kernels"),
-])
+
+@pytest.mark.parametrize(
+    "build, match",
+    [
+        (lambda: crowd_modelling(size=10**6), r"size: the transition tensor .* needs [\d.]+ TiB"),
+        (lambda: crowd_modelling_2d(size=1000), r"size: the transition tensor .* needs [\d.]+ TiB"),
+        (lambda: beach_bar(size=10**6), "size: the transition tensor"),
+        (lambda: minority_game(num_locations=10**5), "num_locations: the transition tensor"),
+        (lambda: linear_quadratic(size=10**5), "size: the transition tensor"),
+        (lambda: linear_quadratic(size=200, n_actions_per_side=2000), "n_actions_per_side: the transition's one-hot"),
+        (lambda: crowd_modelling(size=10, horizon=10**9), r"horizon: a policy table \[T, S, A\]"),
+        (lambda: rps_population(horizon=10**10), "horizon: a policy table"),
+        (lambda: sis_epidemic(horizon=10**10), "horizon: a policy table"),
+        (
+            lambda: n_agent_values(sis_epidemic(horizon=2), sis_epidemic(horizon=2).uniform_policy(), 10**6),
+            "num_agents: the count kernels",
+        ),
+        (
+            lambda: n_agent_values(
+                sis_epidemic(horizon=2), sis_epidemic(horizon=2).uniform_policy(), 4, max_agents=10**6
+            ),
+            "max_agents: the count kernels",
+        ),
+    ],
+)
 def test_too_big_games_are_refused_up_front(build, match):
     """A fast ValueError naming the size field and the bytes (these used to abort the process, exit 134)."""
     with pytest.raises(ValueError, match=match) as info:
@@ -59,42 +79,56 @@ def test_max_bytes_keyword_and_int32_element_limit():
 
 # -- 2. integers, booleans, strings ------------------------------------------------------------------
 
-@pytest.mark.parametrize("build, match", [
-    (lambda: crowd_modelling(size=4.0), "size: expected an integer"),
-    (lambda: crowd_modelling(horizon="3"), "horizon: expected an integer"),
-    (lambda: crowd_modelling(crowd_aversion="abc"), "crowd_aversion: expected a number"),
-    (lambda: crowd_modelling(crowd_aversion=-1.0), "crowd_aversion: expected a value >= 0"),
-    (lambda: crowd_modelling(move_penalty=None, noise="x"), "noise: expected a number or numeric array"),
-    (lambda: crowd_modelling(move_cost_model=None), "move_cost_model: expected one of"),
-    (lambda: crowd_modelling_2d(size=3, only_distribution_reward="yes"), "only_distribution_reward: expected True"),
-    (lambda: crowd_modelling_2d(size=3, only_distribution_reward=None), "only_distribution_reward: expected True"),
-    (lambda: crowd_modelling_2d(size=3, forbidden=[(1.5, 0)]), r"forbidden\[0\]\[0\]: expected an integer"),
-    (lambda: crowd_modelling_2d(size=3, forbidden=[(1, True)]), r"forbidden\[0\]\[1\]: expected an integer"),
-    (lambda: crowd_modelling_2d(size=3, forbidden="ab"), "forbidden: expected a sequence"),
-    (lambda: crowd_modelling_2d(size=3, forbidden=[1, 2]), "forbidden: expected cells"),
-    (lambda: crowd_modelling_2d(size=2, forbidden=[(0, 0), (0, 1), (1, 0), (1, 1)]), "forbidden: walls cover all"),
-    (lambda: crowd_modelling_2d(size=3, noise_intensity="0.5"), "noise_intensity: expected a number"),
-    (lambda: beach_bar(bar=2.0), "bar: expected an integer"),
-    (lambda: beach_bar(bar=-1), r"bar: expected an integer in \[0, 10\]"),
-    (lambda: beach_bar(distance_weight="far"), "distance_weight: expected a number"),
-    (lambda: minority_game(num_locations=2.5), "num_locations: expected an integer"),
-    (lambda: linear_quadratic(n_actions_per_side=True), "n_actions_per_side: expected an integer"),
-    (lambda: linear_quadratic(kappa="1"), "kappa: expected a number"),
-    (lambda: rps_population(a=None), "a: expected a number"),
-    (lambda: rps_population(b=0.0), "b: expected a value > 0"),
-    (lambda: sis_epidemic(infection_rate="0.5"), "infection_rate: expected a number"),
-    (lambda: sis_epidemic(exposure="ab"), "exposure: expected a number or numeric array"),
-    (lambda: stationary_game(rps_population(horizon=1), mean_field_dependent="yes"),
-     "mean_field_dependent: expected True or False"),
-    (lambda: stationary_sis_epidemic(max_mean_field_iterations=10.0), "max_mean_field_iterations: expected an int"),
-    (lambda: n_agent_values(sis_epidemic(horizon=2), sis_epidemic(horizon=2).uniform_policy(), 3.0),
-     "num_agents: expected an integer"),
-    (lambda: n_agent_values(sis_epidemic(horizon=2), sis_epidemic(horizon=2).uniform_policy(), 4.5, max_agents=8),
-     "num_agents: expected an integer"),
-    (lambda: n_agent_values(sis_epidemic(horizon=2), sis_epidemic(horizon=2).uniform_policy(), 9, max_agents=8),
-     r"num_agents: expected an integer in \[2, 8\]"),
-    (lambda: n_agent_values("sis", None, 4), "game: expected a MeanFieldGame"),
-])
+
+@pytest.mark.parametrize(
+    "build, match",
+    [
+        (lambda: crowd_modelling(size=4.0), "size: expected an integer"),
+        (lambda: crowd_modelling(horizon="3"), "horizon: expected an integer"),
+        (lambda: crowd_modelling(crowd_aversion="abc"), "crowd_aversion: expected a number"),
+        (lambda: crowd_modelling(crowd_aversion=-1.0), "crowd_aversion: expected a value >= 0"),
+        (lambda: crowd_modelling(move_penalty=None, noise="x"), "noise: expected a number or numeric array"),
+        (lambda: crowd_modelling(move_cost_model=None), "move_cost_model: expected one of"),
+        (lambda: crowd_modelling_2d(size=3, only_distribution_reward="yes"), "only_distribution_reward: expected True"),
+        (lambda: crowd_modelling_2d(size=3, only_distribution_reward=None), "only_distribution_reward: expected True"),
+        (lambda: crowd_modelling_2d(size=3, forbidden=[(1.5, 0)]), r"forbidden\[0\]\[0\]: expected an integer"),
+        (lambda: crowd_modelling_2d(size=3, forbidden=[(1, True)]), r"forbidden\[0\]\[1\]: expected an integer"),
+        (lambda: crowd_modelling_2d(size=3, forbidden="ab"), "forbidden: expected a sequence"),
+        (lambda: crowd_modelling_2d(size=3, forbidden=[1, 2]), "forbidden: expected cells"),
+        (lambda: crowd_modelling_2d(size=2, forbidden=[(0, 0), (0, 1), (1, 0), (1, 1)]), "forbidden: walls cover all"),
+        (lambda: crowd_modelling_2d(size=3, noise_intensity="0.5"), "noise_intensity: expected a number"),
+        (lambda: beach_bar(bar=2.0), "bar: expected an integer"),
+        (lambda: beach_bar(bar=-1), r"bar: expected an integer in \[0, 10\]"),
+        (lambda: beach_bar(distance_weight="far"), "distance_weight: expected a number"),
+        (lambda: minority_game(num_locations=2.5), "num_locations: expected an integer"),
+        (lambda: linear_quadratic(n_actions_per_side=True), "n_actions_per_side: expected an integer"),
+        (lambda: linear_quadratic(kappa="1"), "kappa: expected a number"),
+        (lambda: rps_population(a=None), "a: expected a number"),
+        (lambda: rps_population(b=0.0), "b: expected a value > 0"),
+        (lambda: sis_epidemic(infection_rate="0.5"), "infection_rate: expected a number"),
+        (lambda: sis_epidemic(exposure="ab"), "exposure: expected a number or numeric array"),
+        (
+            lambda: stationary_game(rps_population(horizon=1), mean_field_dependent="yes"),
+            "mean_field_dependent: expected True or False",
+        ),
+        (lambda: stationary_sis_epidemic(max_mean_field_iterations=10.0), "max_mean_field_iterations: expected an int"),
+        (
+            lambda: n_agent_values(sis_epidemic(horizon=2), sis_epidemic(horizon=2).uniform_policy(), 3.0),
+            "num_agents: expected an integer",
+        ),
+        (
+            lambda: n_agent_values(
+                sis_epidemic(horizon=2), sis_epidemic(horizon=2).uniform_policy(), 4.5, max_agents=8
+            ),
+            "num_agents: expected an integer",
+        ),
+        (
+            lambda: n_agent_values(sis_epidemic(horizon=2), sis_epidemic(horizon=2).uniform_policy(), 9, max_agents=8),
+            r"num_agents: expected an integer in \[2, 8\]",
+        ),
+        (lambda: n_agent_values("sis", None, 4), "game: expected a MeanFieldGame"),
+    ],
+)
 def test_bad_arguments_name_their_field(build, match):
     with pytest.raises(ValueError, match=match):
         build()
@@ -109,14 +143,16 @@ def test_traced_coefficients_under_jit_and_vmap():
         return sis_epidemic(3, infection_rate=b, infection_cost=c).exploitability(uniform)
 
     reference = jax.jit(lambda g: g.exploitability(uniform))
-    assert float(jax.jit(expl)(0.3, 2.0)) == pytest.approx(float(reference(sis_epidemic(3, 0.3, infection_cost=2.0))),
-                                                         abs=1e-6)
+    assert float(jax.jit(expl)(0.3, 2.0)) == pytest.approx(
+        float(reference(sis_epidemic(3, 0.3, infection_cost=2.0))), abs=1e-6
+    )
     batched = jax.vmap(expl)(jnp.array([0.3, 0.8]), jnp.array([2.0, 1.0]))
     for b, c, e in zip((0.3, 0.8), (2.0, 1.0), batched):
         assert float(e) == pytest.approx(float(reference(sis_epidemic(3, b, infection_cost=c))), abs=1e-6)
 
 
 # -- 3. the OpenSpiel bridge of the 2-D crowd model --------------------------------------------------
+
 
 def _openspiel_mean_field(nc, size, horizon):
     """``[T, S]`` from OpenSpiel's distribution (keys ``"(x, y, t)_a"``); ``t = 0`` is the start."""
@@ -130,9 +166,11 @@ def _openspiel_mean_field(nc, size, horizon):
 
 
 def _cross_check(game, seed):
-    import jaxgames
     from open_spiel.python.mfg.algorithms import nash_conv
+
+    import jaxgames
     from jaxgames.mean_field.openspiel import openspiel_game, to_openspiel_policy
+
     spiel_game = openspiel_game(game)
     mask = np.asarray(game.legal_mask()[0])
     w = np.random.default_rng(seed).exponential(size=mask.shape) * mask
@@ -155,12 +193,12 @@ def test_crowd_2d_bridge_asymmetric_start_matches_openspiel():
         for x, y in forbidden:
             wall[x, y] = True
         start = rng.exponential(size=(size, size)) * ~(wall | wall.T) * (rng.random((size, size)) < 0.6)
-        start[0, 1] += 2.0                                                   # far from symmetric
+        start[0, 1] += 2.0  # far from symmetric
         start = (start / start.sum()).reshape(-1)
         game = crowd_modelling_2d(size, 3, noise_intensity=0.5, forbidden=forbidden, initial=start)
         spiel_game = _cross_check(game, seed=len(forbidden))
         cells = spiel_game.get_parameters()["initial_distribution"]
-        assert "1|0" in cells.strip("[]").split(";")                          # cell (x, y) = (0, 1) written y|x
+        assert "1|0" in cells.strip("[]").split(";")  # cell (x, y) = (0, 1) written y|x
     one_cell = np.zeros(size * size)
     one_cell[0 * size + 1] = 1.0
     _cross_check(crowd_modelling_2d(size, 3, initial=one_cell), seed=5)
@@ -169,11 +207,12 @@ def test_crowd_2d_bridge_asymmetric_start_matches_openspiel():
 @pytest.mark.requires_pyspiel
 def test_crowd_2d_bridge_uniform_start_is_left_to_openspiel_and_clashes_are_refused():
     from jaxgames.mean_field.openspiel import crowd_modelling_2d_params, openspiel_game
+
     params = crowd_modelling_2d_params(crowd_modelling_2d(3, 2))
     assert "initial_distribution" not in params and "initial_distribution_value" not in params
     # OpenSpiel's overlap check compares x|y walls with y|x starts: a start on the transpose of a wall
     start = np.zeros(9)
-    start[1 * 3 + 0] = 1.0                                                    # cell (1, 0); wall at (0, 1)
+    start[1 * 3 + 0] = 1.0  # cell (1, 0); wall at (0, 1)
     with pytest.raises(ValueError, match=r"initial: OpenSpiel's mfg_crowd_modelling_2d cannot start agents at"):
         openspiel_game(crowd_modelling_2d(3, 2, forbidden=[(0, 1)], initial=start))
 
@@ -181,10 +220,15 @@ def test_crowd_2d_bridge_uniform_start_is_left_to_openspiel_and_clashes_are_refu
 @pytest.mark.requires_pyspiel
 def test_crowd_1d_bridge_refuses_coefficients_openspiel_does_not_take():
     from jaxgames.mean_field.openspiel import openspiel_game
+
     assert openspiel_game(crowd_modelling(5, 2, move_cost_model="action")).get_parameters()["size"] == 5
     start = np.arange(1.0, 6.0) / 15
-    for field, value in (("crowd_aversion", 2.0), ("move_penalty", 0.5), ("noise", [0.2, 0.6, 0.2]),
-                         ("initial", start)):
+    for field, value in (
+        ("crowd_aversion", 2.0),
+        ("move_penalty", 0.5),
+        ("noise", [0.2, 0.6, 0.2]),
+        ("initial", start),
+    ):
         with pytest.raises(ValueError, match=f"{field}: OpenSpiel's mfg_crowd_modelling takes only size and horizon"):
             openspiel_game(crowd_modelling(5, 2, **{field: value}))
 
@@ -209,6 +253,7 @@ print(abs(float(jaxgames.exploitability(game, policy)) - nc.nash_conv()))
 
 
 # -- 4. walls hold no start mass -----------------------------------------------------------------------
+
 
 @pytest.mark.slow
 def test_default_start_avoids_walls_and_matches_openspiel():
@@ -257,8 +302,9 @@ def test_stationary_sis_stall_is_reported_with_the_true_residual():
     assert float(info.residual) == pytest.approx(2 * abs(p / (p + 0.2) - m), rel=1e-3)
     assert float(info.residual) > 1e-4
     both = jax.jit(lambda g: jnp.stack([g.mean_field(NEVER)[1], g.mean_field_residual(NEVER)]))
-    with pytest.warns(RuntimeWarning, match="mean_field: the stationary mean-field iteration stopped at "
-                                            "max_mean_field_iterations=3"):
+    with pytest.warns(
+        RuntimeWarning, match="mean_field: the stationary mean-field iteration stopped at max_mean_field_iterations=3"
+    ):
         mu_infected, residual = np.asarray(both(game))
     assert float(residual) == pytest.approx(float(info.residual))
     assert float(mu_infected) == pytest.approx(m)
@@ -271,9 +317,13 @@ def test_mean_field_family_is_exported():
 def test_overflowing_coefficients_are_named():
     """Finite but huge coefficients overflow the rewards: the error names the coefficients."""
     big = 0.9 * float(jnp.finfo(jnp.result_type(float)).max)
-    for build, match in ((lambda: crowd_modelling(5, 2, crowd_aversion=big), "crowd_aversion, move_penalty: "),
-                         (lambda: minority_game(crowd_aversion=big, switching_cost=big), "crowd_aversion, "),
-                         (lambda: sis_epidemic(infection_cost=big, distancing_cost=(0.0, big)),
-                          "infection_cost, distancing_cost: the rewards overflow")):
+    for build, match in (
+        (lambda: crowd_modelling(5, 2, crowd_aversion=big), "crowd_aversion, move_penalty: "),
+        (lambda: minority_game(crowd_aversion=big, switching_cost=big), "crowd_aversion, "),
+        (
+            lambda: sis_epidemic(infection_cost=big, distancing_cost=(0.0, big)),
+            "infection_cost, distancing_cost: the rewards overflow",
+        ),
+    ):
         with pytest.raises(ValueError, match=match):
             build()

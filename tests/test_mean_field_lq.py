@@ -11,14 +11,19 @@ from scipy.stats import binom, norm
 import solvers
 from jaxgames.experiments import registry
 from jaxgames.mean_field import linear_quadratic, minority_game, n_agent_values
+
 from helpers import run_x64
 
 
 @jax.jit
 def _metrics(game, policy):
     """(exploitability, best-response value, value, mean field): one compilation per model shape."""
-    return (game.exploitability(policy), game.best_response_values(policy)[0], game.evaluate(policy).values[0],
-            game.mean_field(policy))
+    return (
+        game.exploitability(policy),
+        game.best_response_values(policy)[0],
+        game.evaluate(policy).values[0],
+        game.mean_field(policy),
+    )
 
 
 def _expl(game, policy):
@@ -41,15 +46,16 @@ OPENSPIEL_UNIFORM_NASH_CONV = 21.498181599551945
 
 
 def _random_policy(game, rng):
-    return (jnp.asarray(rng.dirichlet(np.ones(game.num_actions), size=(game.horizon, game.num_states)),
-                        jnp.float32),)
+    return (jnp.asarray(rng.dirichlet(np.ones(game.num_actions), size=(game.horizon, game.num_states)), jnp.float32),)
 
 
 # -- OpenSpiel side (optional dependency) ---------------------------------------------------------
 
+
 def _spiel_game(game):
     import pyspiel
     from open_spiel.python.mfg import games  # noqa: F401  (registers the Python MFGs)
+
     return pyspiel.load_game("mean_field_lin_quad", game.openspiel_params())
 
 
@@ -67,8 +73,9 @@ def _spiel_policy(spiel_game, table):
 
 def _spiel_mean_field(distribution, size, times):
     # t = 0 lives on the decision nodes "(x, 0)", later times on the mean-field nodes "(x, t)_a".
-    return np.array([[distribution.value_str(f"({x}, {t})" + ("_a" if t else ""), 0.0) for x in range(size)]
-                     for t in range(times)])
+    return np.array(
+        [[distribution.value_str(f"({x}, {t})" + ("_a" if t else ""), 0.0) for x in range(size)] for t in range(times)]
+    )
 
 
 #: (constructor kwargs, number of random policies): OpenSpiel's defaults, then round-half-to-even ties
@@ -86,6 +93,7 @@ OPENSPIEL_CASES = [
 def test_exploitability_and_mean_field_equal_openspiel(case):
     """Exploitability = OpenSpiel's NashConv (1e-4), mean field = DistributionPolicy, BR value = BestResponse."""
     from open_spiel.python.mfg.algorithms import nash_conv
+
     kwargs, num_random = OPENSPIEL_CASES[case]
     game = linear_quadratic(**kwargs)
     spiel_game = _spiel_game(game)
@@ -96,8 +104,7 @@ def test_exploitability_and_mean_field_equal_openspiel(case):
         expl, br_value, _, mean_field = _metrics(game, policy)
         assert float(expl) == pytest.approx(theirs, abs=1e-4)
         assert float(br_value) == pytest.approx(nc.br_values()[0], abs=1e-4)
-        np.testing.assert_allclose(mean_field, _spiel_mean_field(nc.distribution, game.size, game.horizon),
-                                   atol=1e-6)
+        np.testing.assert_allclose(mean_field, _spiel_mean_field(nc.distribution, game.size, game.horizon), atol=1e-6)
         # The memoisation quirk matters: charging no previous move at all would not match OpenSpiel.
         if case == 0:
             plain = game.replace(previous_move=jnp.zeros_like(game.previous_move))
@@ -111,6 +118,7 @@ def test_exploitability_and_mean_field_equal_openspiel(case):
 def test_fictitious_play_matches_openspiel():
     """solvers.fictitious_play (the shared solver, unchanged) = OpenSpiel's MFG FictitiousPlay on LQ, 3 iterations."""
     from open_spiel.python.mfg.algorithms import fictitious_play, nash_conv
+
     game = linear_quadratic(size=5, horizon=3, n_actions_per_side=1, volatility=0.7, cross_q=0.3, kappa=1.0)
     spiel_game = _spiel_game(game)
     fp = fictitious_play.FictitiousPlay(spiel_game)
@@ -135,8 +143,17 @@ def test_action_model_equals_the_paper_rewards_on_openspiel_dynamics():
     """
     import pyspiel
     from open_spiel.python.mfg.algorithms import distribution as os_distribution
-    params = dict(size=6, horizon=3, n_actions_per_side=1, volatility=0.8, mean_revert=0.3, cross_q=0.2,
-                  kappa=0.7, terminal_cost=1.5)
+
+    params = dict(
+        size=6,
+        horizon=3,
+        n_actions_per_side=1,
+        volatility=0.8,
+        mean_revert=0.3,
+        cross_q=0.2,
+        kappa=0.7,
+        terminal_cost=1.5,
+    )
     game = linear_quadratic(**params, move_cost_model="action")
     assert game.horizon == 4 and game.num_decisions == 3
     policy = _random_policy(game, np.random.default_rng(7))
@@ -155,7 +172,7 @@ def test_action_model_equals_the_paper_rewards_on_openspiel_dynamics():
             total = 0.0
             for a in range(3):
                 m = a - 1
-                q = 0.5 * (-m ** 2 + 2 * params["cross_q"] * m * d - params["kappa"] * d ** 2)
+                q = 0.5 * (-(m**2) + 2 * params["cross_q"] * m * d - params["kappa"] * d**2)
                 for noise, p in state.child(a).chance_outcomes():
                     nxt = state.child(a).child(noise)
                     y, _ = ast.literal_eval(nxt.observation_string(0)[:-2])  # "(y, t+1)_a"
@@ -176,16 +193,33 @@ def test_action_model_equals_the_paper_rewards_on_openspiel_dynamics():
 @pytest.mark.slow
 def test_action_model_known_answers():
     """No coupling (q = kappa = c = 0): cost dt/2 m^2 only; BR stays, gains T dt n(n+1)/6 over uniform."""
-    game = linear_quadratic(size=6, horizon=3, n_actions_per_side=1, dt=0.5, cross_q=0.0, kappa=0.0,
-                            terminal_cost=0.0, move_cost_model="action")
+    game = linear_quadratic(
+        size=6,
+        horizon=3,
+        n_actions_per_side=1,
+        dt=0.5,
+        cross_q=0.0,
+        kappa=0.0,
+        terminal_cost=0.0,
+        move_cost_model="action",
+    )
     n, t, dt = 1, 3, 0.5
     assert float(_expl(game, game.uniform_policy())) == pytest.approx(t * dt * n * (n + 1) / 6, abs=1e-6)
     br = _best_response(game, game.uniform_policy())[0]
     np.testing.assert_array_equal(br[:-1, :, n], 1.0)  # move 0 at every decision
     # Terminal cost only, T = 1, everyone at cell 3 and staying: the noise spreads them over 2, 3, 4
     # (mean still 3), so the value is -c/2 (P(-1) + P(+1)); nobody can do better (exploitability 0).
-    game = linear_quadratic(size=6, horizon=1, n_actions_per_side=1, volatility=1.0, cross_q=0.0, kappa=0.0,
-                            terminal_cost=2.0, initial=np.eye(6)[3], move_cost_model="action")
+    game = linear_quadratic(
+        size=6,
+        horizon=1,
+        n_actions_per_side=1,
+        volatility=1.0,
+        cross_q=0.0,
+        kappa=0.0,
+        terminal_cost=2.0,
+        initial=np.eye(6)[3],
+        move_cost_model="action",
+    )
     stay = (jnp.asarray(np.broadcast_to(np.eye(3)[1], (2, 6, 3)), jnp.float32),)
     pk = np.array([norm.cdf(-0.5), norm.cdf(0.5) - norm.cdf(-0.5), 1.0 - norm.cdf(0.5)])  # OpenSpiel's rule
     expl, _, value, mean_field = _metrics(game, stay)
@@ -201,27 +235,31 @@ def test_vmap_jit_and_bad_input():
     uniform = linear_quadratic(**config).uniform_policy()
     batched = jax.jit(jax.vmap(lambda k: linear_quadratic(**config, kappa=k).exploitability(uniform)))(kappas)
     for k, e in zip(kappas, batched):
-        assert float(e) == pytest.approx(float(_expl(linear_quadratic(**config, kappa=float(k)), uniform)),
-                                         abs=1e-5)
+        assert float(e) == pytest.approx(float(_expl(linear_quadratic(**config, kappa=float(k)), uniform)), abs=1e-5)
     assert abs(float(batched[0] - batched[1])) > 1e-2
     # mean reversion is traceable in the paper's model (it changes the drift, hence the value)
     act = dict(size=6, horizon=3, n_actions_per_side=1, move_cost_model="action")
-    reverts = jax.jit(jax.vmap(lambda k: _metrics(linear_quadratic(**act, mean_revert=k),
-                                                  linear_quadratic(**act).uniform_policy())[2]))
+    reverts = jax.jit(
+        jax.vmap(
+            lambda k: _metrics(linear_quadratic(**act, mean_revert=k), linear_quadratic(**act).uniform_policy())[2]
+        )
+    )
     values = reverts(jnp.array([0.0, 1.0]))
     assert abs(float(values[0]) - float(values[1])) > 1e-3
     with pytest.raises(ValueError, match="mean_revert: move_cost_model='openspiel' replays"):
         jax.vmap(lambda k: linear_quadratic(mean_revert=k))(jnp.array([0.0, 1.0]))
-    for kwargs, match in [(dict(size=1), "size: expected an integer >= 2"),
-                          (dict(horizon=0), "horizon: expected an integer >= 1"),
-                          (dict(n_actions_per_side=0), "n_actions_per_side: expected an integer >= 1"),
-                          (dict(dt=0.0), "dt: expected a value > 0"),
-                          (dict(volatility=-1.0), "volatility: expected a value > 0"),
-                          (dict(kappa=[1.0, 2.0]), "kappa: expected a scalar"),
-                          (dict(cross_q=float("nan")), "cross_q: expected finite"),
-                          (dict(mean_revert=0.5), "mean_revert: move_cost_model='openspiel' needs"),
-                          (dict(move_cost_model="tree"), "move_cost_model: expected"),
-                          (dict(size=3, initial=[0.5, 0.5, 0.5]), "initial: expected probabilities summing to 1")]:
+    for kwargs, match in [
+        (dict(size=1), "size: expected an integer >= 2"),
+        (dict(horizon=0), "horizon: expected an integer >= 1"),
+        (dict(n_actions_per_side=0), "n_actions_per_side: expected an integer >= 1"),
+        (dict(dt=0.0), "dt: expected a value > 0"),
+        (dict(volatility=-1.0), "volatility: expected a value > 0"),
+        (dict(kappa=[1.0, 2.0]), "kappa: expected a scalar"),
+        (dict(cross_q=float("nan")), "cross_q: expected finite"),
+        (dict(mean_revert=0.5), "mean_revert: move_cost_model='openspiel' needs"),
+        (dict(move_cost_model="tree"), "move_cost_model: expected"),
+        (dict(size=3, initial=[0.5, 0.5, 0.5]), "initial: expected probabilities summing to 1"),
+    ]:
         with pytest.raises(ValueError, match=match):
             linear_quadratic(**kwargs)
     with pytest.raises(ValueError, match="move_cost_model: OpenSpiel computes"):
@@ -239,8 +277,12 @@ HORIZON = 3
 def _closed_form_gain(num_agents, horizon, c=1.0):
     """(T - 1) c E|2k - (N - 1)| / (2N), k ~ Bin(N - 1, 1/2): the deviator moves once to the emptier place."""
     k = np.arange(num_agents)
-    return (horizon - 1) * c * np.sum(binom.pmf(k, num_agents - 1, 0.5) * np.abs(2 * k - (num_agents - 1))) / (
-        2 * num_agents)
+    return (
+        (horizon - 1)
+        * c
+        * np.sum(binom.pmf(k, num_agents - 1, 0.5) * np.abs(2 * k - (num_agents - 1)))
+        / (2 * num_agents)
+    )
 
 
 @pytest.fixture(scope="module")
@@ -249,9 +291,11 @@ def minority_gains():
     free, costly = minority_game(horizon=HORIZON), minority_game(horizon=HORIZON, switching_cost=0.1)
     sizes = jnp.array(SIZES)
     fn = jax.jit(jax.vmap(lambda g, p, n: n_agent_values(g, p, n, max(SIZES)).gain, in_axes=(None, None, 0)))
-    return {"stay": np.asarray(fn(free, free.equilibrium_policy(), sizes), np.float64),
-            "redraw": np.asarray(fn(free, free.uniform_policy(), sizes), np.float64),
-            "stay_costly": np.asarray(fn(costly, costly.equilibrium_policy(), sizes), np.float64)}
+    return {
+        "stay": np.asarray(fn(free, free.equilibrium_policy(), sizes), np.float64),
+        "redraw": np.asarray(fn(free, free.uniform_policy(), sizes), np.float64),
+        "stay_costly": np.asarray(fn(costly, costly.equilibrium_policy(), sizes), np.float64),
+    }
 
 
 @pytest.mark.slow

@@ -8,7 +8,6 @@ import pytest
 import solvers
 from jaxgames.mean_field import beach_bar, rps_population, sis_epidemic
 
-
 # Jitted metrics: one XLA program per model type instead of many eager op dispatches.
 _expl = jax.jit(lambda g, p: g.exploitability(p))
 _value = jax.jit(lambda g, p: g.evaluate(p).values[0])
@@ -21,6 +20,7 @@ def _constant_policy(game, probs):
 
 
 # -- SIS epidemic -------------------------------------------------------------------------------
+
 
 @pytest.mark.slow
 def test_sis_one_step_closed_form():
@@ -66,20 +66,22 @@ def test_sis_vmap_over_parameters_and_bad_input():
     uniform = sis_epidemic().uniform_policy()
     expl = jax.vmap(lambda b: sis_epidemic(infection_rate=b).exploitability(uniform))(rates)
     for b, e in zip(rates, expl):
-        assert float(e) == pytest.approx(float(sis_epidemic(infection_rate=float(b)).exploitability(uniform)),
-                                         abs=1e-5)
-    for kwargs, match in [(dict(infection_rate=1.5), "infection_rate: expected a value in"),
-                          (dict(recovery_rate=-0.1), "recovery_rate"),
-                          (dict(initial_infected=2.0), "initial_infected"),
-                          (dict(exposure=(1.0, 2.0)), "exposure: expected values in"),
-                          (dict(distancing_cost=(0.0, 0.1, 0.2)), "distancing_cost: expected shape"),
-                          (dict(horizon=0), "horizon: expected an integer >= 1"),
-                          (dict(infection_cost=float("nan")), "infection_cost: expected finite")]:
+        assert float(e) == pytest.approx(float(sis_epidemic(infection_rate=float(b)).exploitability(uniform)), abs=1e-5)
+    for kwargs, match in [
+        (dict(infection_rate=1.5), "infection_rate: expected a value in"),
+        (dict(recovery_rate=-0.1), "recovery_rate"),
+        (dict(initial_infected=2.0), "initial_infected"),
+        (dict(exposure=(1.0, 2.0)), "exposure: expected values in"),
+        (dict(distancing_cost=(0.0, 0.1, 0.2)), "distancing_cost: expected shape"),
+        (dict(horizon=0), "horizon: expected an integer >= 1"),
+        (dict(infection_cost=float("nan")), "infection_cost: expected finite"),
+    ]:
         with pytest.raises(ValueError, match=match):
             sis_epidemic(**kwargs)
 
 
 # -- rock-paper-scissors population -------------------------------------------------------------
+
 
 def test_rps_uniform_is_an_equilibrium():
     game = rps_population()
@@ -121,6 +123,7 @@ def test_rps_solvers_and_bad_input():
 
 # -- beach bar -----------------------------------------------------------------------------------
 
+
 @pytest.mark.slow
 def test_beach_bar_mirror_symmetry():
     """Reflecting x -> 2 bar - x and swapping left/right maps the game onto itself."""
@@ -131,8 +134,7 @@ def test_beach_bar_mirror_symmetry():
     flipped = (policy[0][:, mirror, ::-1],)
     np.testing.assert_allclose(_mean_field(game, flipped), _mean_field(game, policy)[:, mirror], atol=1e-6)
     assert float(_expl(game, flipped)) == pytest.approx(float(_expl(game, policy)), abs=1e-5)
-    assert float(_value(game, flipped)) == pytest.approx(float(_value(game, policy)),
-                                                                    abs=1e-5)
+    assert float(_value(game, flipped)) == pytest.approx(float(_value(game, policy)), abs=1e-5)
     # agents want to be at the bar: the best response at the last step stays there
     assert float(_best_response(game, policy)[0][-1, game.bar, 1]) == 1.0
 
@@ -141,11 +143,16 @@ def test_beach_bar_mirror_symmetry():
 def test_beach_bar_solvers_lower_exploitability_and_bad_input():
     game = beach_bar()
     start = float(_expl(game, game.uniform_policy()))
-    for solver in (solvers.fictitious_play(alternating=False),
-                   solvers.mirror_descent(1.0, output="last", alternating=False)):
+    for solver in (
+        solvers.fictitious_play(alternating=False),
+        solvers.mirror_descent(1.0, output="last", alternating=False),
+    ):
         _, trace = solvers.run(solver, game, 100, eval_every=100)
         assert float(trace.exploitability[-1]) < start / 20
-    for kwargs, match in [(dict(bar=11), "bar: expected an integer in \\[0, 10\\]"), (dict(noise=1.5), "noise"),
-                          (dict(crowd_aversion=[1.0]), "crowd_aversion: expected a scalar")]:
+    for kwargs, match in [
+        (dict(bar=11), "bar: expected an integer in \\[0, 10\\]"),
+        (dict(noise=1.5), "noise"),
+        (dict(crowd_aversion=[1.0]), "crowd_aversion: expected a scalar"),
+    ]:
         with pytest.raises(ValueError, match=match):
             beach_bar(**kwargs)

@@ -22,10 +22,10 @@ import pytest
 from scipy import optimize
 
 import solvers
-from helpers import run_x64
 from jaxgames.mean_field import crowd_modelling
 from jaxgames.mean_field.game import MeanFieldGame, MeanFieldGradient
 
+from helpers import run_x64
 
 # --------------------------------------------------------------------------------------
 # A tiny model (S=3, A=3, T=3) with mean-field-dependent dynamics and rewards and a mask.
@@ -33,13 +33,13 @@ from jaxgames.mean_field.game import MeanFieldGame, MeanFieldGradient
 # --------------------------------------------------------------------------------------
 S, A, T = 3, 3, 3
 _RNG = np.random.default_rng(7)
-BASE_P = _RNG.dirichlet(np.ones(S), size=(T, S, A))           # [T, S, A, S']
-CONGESTION = 4.0                                               # agents avoid crowded next states
+BASE_P = _RNG.dirichlet(np.ones(S), size=(T, S, A))  # [T, S, A, S']
+CONGESTION = 4.0  # agents avoid crowded next states
 BASE_R = _RNG.normal(size=(T, S, A))
-COUPLING = _RNG.normal(size=(S, A))                            # action payoff scaled by own-state mass
+COUPLING = _RNG.normal(size=(S, A))  # action payoff scaled by own-state mass
 MU0 = np.array([0.5, 0.3, 0.2])
 MASK = np.ones((S, A), bool)
-MASK[2, 0] = False                                             # one illegal action
+MASK[2, 0] = False  # one illegal action
 
 
 def _np_transition(t, mu):
@@ -74,8 +74,12 @@ class TinyMFG(MeanFieldGame):
 
 def _tiny():
     f = jnp.result_type(float)
-    return TinyMFG(initial=jnp.asarray(MU0, f), base_p=jnp.asarray(BASE_P, f), base_r=jnp.asarray(BASE_R, f),
-                   coupling=jnp.asarray(COUPLING, f))
+    return TinyMFG(
+        initial=jnp.asarray(MU0, f),
+        base_p=jnp.asarray(BASE_P, f),
+        base_r=jnp.asarray(BASE_R, f),
+        coupling=jnp.asarray(COUPLING, f),
+    )
 
 
 def _random_policy(rng, shape, mask, concentration=1.0):
@@ -155,8 +159,10 @@ def test_step_is_the_trajectory_kl_prox_brute_force(tiny_case, eta, tau):
     assert ours_value > best_value - 1e-5
     # The test sees the mean field: with the dynamics (or the dynamics and rewards) of the
     # policy the step starts from, mu(pi_k), instead of mu(pi_grad), the argmax differs.
-    for wrong in (_brute_force_step(pi_k, pi_grad, rho, eta, tau, dynamics_from=pi_k)[0],
-                  _brute_force_step(pi_k, pi_k, rho, eta, tau)[0]):
+    for wrong in (
+        _brute_force_step(pi_k, pi_grad, rho, eta, tau, dynamics_from=pi_k)[0],
+        _brute_force_step(pi_k, pi_k, rho, eta, tau)[0],
+    ):
         assert np.abs(wrong - best).max() > 1e-3, np.abs(wrong - best).max()
 
 
@@ -186,8 +192,12 @@ def test_infinite_learning_rate_is_the_soft_best_response(game, crowd_policies):
         steps = [game.dilated_mirror_step(policy, grads, eta, tau, magnet)[0] for eta in (1e7, 1.0, 1e-7)]
         # Without a magnet the reference is uniform, as in smooth_best_response.
         default = game.dilated_mirror_step(policy, grads, 1e7, tau)[0]
-        return (steps, default, game.smooth_best_response(policy, tau, magnet)[0],
-                game.smooth_best_response(policy, tau)[0])
+        return (
+            steps,
+            default,
+            game.smooth_best_response(policy, tau, magnet)[0],
+            game.smooth_best_response(policy, tau)[0],
+        )
 
     (huge, one, tiny), default, soft, soft_uniform = jax.tree_util.tree_map(np.asarray, limits(policy, magnet))
     # The step is L = (eta Q + log pi + eta tau log rho) / (1 + eta tau): |error| ~ |log pi| / (eta tau).
@@ -209,23 +219,27 @@ TAUS = (0.2, 0.5)
 @pytest.fixture(scope="module")
 def fixed_magnet_runs(game):
     """100 steps of mmd(eta=1, tau, fixed uniform magnet), both geometries, vmapped over tau."""
+
     def one(tau, geometry):
         solver = solvers.mmd(learning_rate=1.0, temperature=tau, magnet_update_every=0, geometry=geometry)
         state, _ = solvers.run(solver, game, 100, eval_every=100)
         policy = solver.output(state)
         return _residual(game, policy, tau), game.regularized_nash_conv(policy, tau), game.exploitability(policy)
+
     taus = jnp.asarray(TAUS)
-    return {geometry: [np.asarray(x) for x in jax.jit(jax.vmap(lambda t: one(t, geometry)))(taus)]
-            for geometry in ("dilated", "entropic")}
+    return {
+        geometry: [np.asarray(x) for x in jax.jit(jax.vmap(lambda t: one(t, geometry)))(taus)]
+        for geometry in ("dilated", "entropic")
+    }
 
 
 @pytest.mark.slow
 def test_fixed_magnet_converges_to_the_regularized_equilibrium(fixed_magnet_runs):
     """(a) Dilated MMD's last iterate is the regularized equilibrium; the behavioural one is not."""
     residual, gap, expl = fixed_magnet_runs["dilated"]
-    assert np.all(residual < 1e-4), residual     # float32 noise (~5e-6 measured)
+    assert np.all(residual < 1e-4), residual  # float32 noise (~5e-6 measured)
     assert np.all(np.abs(gap) < 1e-4), gap
-    assert np.all(expl > 0.05), expl             # it solves the regularized game, not the Nash one
+    assert np.all(expl > 0.05), expl  # it solves the regularized game, not the Nash one
     b_residual, b_gap, _ = fixed_magnet_runs["entropic"]
     assert np.all(b_residual > 1e-3), b_residual  # ~5e-3 at tau=0.2: the behavioural rest point
     assert np.all(b_gap > gap), (b_gap, gap)
@@ -284,9 +298,10 @@ def test_vmap_over_games_and_other_first_order_solvers(game, crowd_policies):
 def test_fixed_magnet_on_mean_field_dependent_dynamics():
     """(a) on SIS, whose infection probability depends on the mean field: the same exact rest point."""
     from jaxgames.mean_field import sis_epidemic
+
     game, tau = sis_epidemic(), 0.2
     solver = solvers.mmd(learning_rate=0.5, temperature=tau, magnet_update_every=0, geometry="dilated")
     state, _ = solvers.run(solver, game, 150, eval_every=150)
     policy = solver.output(state)
-    assert float(_residual(game, policy, tau)) < 1e-4   # behavioural geometry: ~7.5e-2 (measured)
+    assert float(_residual(game, policy, tau)) < 1e-4  # behavioural geometry: ~7.5e-2 (measured)
     assert abs(float(game.regularized_nash_conv(policy, tau))) < 1e-4

@@ -28,6 +28,7 @@ import pytest
 
 import solvers
 from jaxgames.mean_field import crowd_modelling
+
 from helpers import run_x64
 
 K = 10  # OpenSpiel iterations compared one by one
@@ -35,6 +36,7 @@ K = 10  # OpenSpiel iterations compared one by one
 
 def _openspiel_trace(algorithm, game, k=K):
     from open_spiel.python.mfg.algorithms import nash_conv
+
     out = []
     for _ in range(k):
         algorithm.iteration()
@@ -62,6 +64,7 @@ def game():
 @pytest.fixture(scope="module")
 def spiel_game():
     import pyspiel
+
     return pyspiel.load_game("mfg_crowd_modelling")
 
 
@@ -74,6 +77,7 @@ OURS = {
 
 def _theirs(name, spiel_game):
     from open_spiel.python.mfg.algorithms import fictitious_play, fixed_point
+
     if name == "fictitious_play":
         return fictitious_play.FictitiousPlay(spiel_game)
     if name == "fixed_point":
@@ -123,8 +127,10 @@ for algo, solver in pairs:
 @pytest.fixture(scope="module")
 def long_runs(game):
     """200 iterations of fictitious play and mirror descent (OpenSpiel's settings)."""
-    return {name: solvers.run(OURS[name](), game, 200, eval_every=50)[1].exploitability
-            for name in ("fictitious_play", "mirror_descent")}
+    return {
+        name: solvers.run(OURS[name](), game, 200, eval_every=50)[1].exploitability
+        for name in ("fictitious_play", "mirror_descent")
+    }
 
 
 @pytest.mark.slow
@@ -141,6 +147,7 @@ def test_mirror_descent_matches_stock_openspiel_after_200_iterations(spiel_game,
     """Stock ``MirrorDescent(lr=1)`` (aliasing and all) after the 200 iterations of the check above:
     the artifact changes early iterates (see the module docstring) but not where both converge."""
     from open_spiel.python.mfg.algorithms import mirror_descent
+
     theirs = _openspiel_trace(mirror_descent.MirrorDescent(spiel_game, lr=1.0), spiel_game, k=200)[-1]
     ours = float(long_runs["mirror_descent"][-1])  # measured: 0.00260 vs 0.00296
     assert abs(ours - theirs) < 1e-3, (ours, theirs)
@@ -148,12 +155,15 @@ def test_mirror_descent_matches_stock_openspiel_after_200_iterations(spiel_game,
 
 def _successive(solver, game, num_steps):
     """Final state and ``max |pi_{k+1} - pi_k|`` of ``solver.output`` at every step."""
+
     @jax.jit
     def go(game):
         def body(state, _):
             new = solver.step(game, state)
             return new, jnp.abs(solver.output(new)[0] - solver.output(state)[0]).max()
+
         return jax.lax.scan(body, solver.init(game), None, length=num_steps)
+
     state, diffs = go(game)
     return state, np.asarray(diffs)
 
@@ -164,8 +174,7 @@ def _successive(solver, game, num_steps):
 # (policy mirror ascent toward a reference policy), so one of the two is tested.
 REGULARIZED = {
     "mmd": (lambda g: solvers.mmd(learning_rate=0.5, temperature=0.2, magnet_update_every=0), 0.2),
-    "mirror_prox_regularized": (lambda g: solvers.mirror_prox(learning_rate=0.5, temperature=0.2,
-                                                              output="last"), 0.2),
+    "mirror_prox_regularized": (lambda g: solvers.mirror_prox(learning_rate=0.5, temperature=0.2, output="last"), 0.2),
     "boltzmann_iteration": (lambda g: solvers.boltzmann_iteration(temperature=1.0, damping=0.5), 1.0),
 }
 
@@ -195,8 +204,10 @@ def test_regularized_solvers_converge_in_the_last_iterate(game, name):
 @pytest.mark.slow
 def test_magnet_schedule_and_mirror_prox_reach_the_equilibrium_in_the_last_iterate(game):
     """MMD with an R-NaD magnet schedule and unregularized mirror prox: last iterate < 0.05."""
-    for solver in (solvers.mmd(learning_rate=0.5, temperature=0.1, magnet_update_every=20),
-                   solvers.mirror_prox(learning_rate=0.5, output="last")):
+    for solver in (
+        solvers.mmd(learning_rate=0.5, temperature=0.1, magnet_update_every=20),
+        solvers.mirror_prox(learning_rate=0.5, output="last"),
+    ):
         state, diffs = _successive(solver, game, 200)
         assert float(game.exploitability(solver.output(state))) < 0.05
         assert diffs[-1] < 0.05 * diffs[:10].max()
@@ -220,16 +231,18 @@ def test_vmap_over_crowd_aversion_and_learning_rate():
 
     def one(c, eta):
         game = crowd_modelling(crowd_aversion=c)
-        return solvers.run(solvers.mirror_descent(learning_rate=eta, output="last", alternating=False),
-                           game, 30, eval_every=30)[1].exploitability[-1]
+        return solvers.run(
+            solvers.mirror_descent(learning_rate=eta, output="last", alternating=False), game, 30, eval_every=30
+        )[1].exploitability[-1]
 
     batched = jax.jit(jax.vmap(one))(aversion, lr)
     one_jit = jax.jit(one)  # traced hyperparameters: one compilation for the three single runs
     singles = [float(one_jit(c, e)) for c, e in zip(aversion, lr)]
     np.testing.assert_allclose(np.asarray(batched), singles, rtol=1e-4, atol=1e-5)
     damping = jnp.array([0.1, 0.5])
-    out = jax.vmap(lambda d: solvers.run(solvers.fixed_point(damping=d), crowd_modelling(), 5,
-                                         eval_every=5)[1].exploitability[-1])(damping)
+    out = jax.vmap(
+        lambda d: solvers.run(solvers.fixed_point(damping=d), crowd_modelling(), 5, eval_every=5)[1].exploitability[-1]
+    )(damping)
     assert out.shape == (2,) and bool(jnp.all(jnp.isfinite(out)))
 
 

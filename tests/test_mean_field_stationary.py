@@ -12,6 +12,7 @@ from jaxgames.experiments import registry
 from jaxgames.mean_field import stationary_game, stationary_rps_population, stationary_sis_epidemic
 from jaxgames.mean_field.rps_population import RPSPopulation
 from jaxgames.mean_field.stationary import FALLBACK_STEPS, stationary_distribution
+
 from helpers import run_x64
 
 _expl = jax.jit(lambda g, p: g.exploitability(p))
@@ -42,6 +43,7 @@ def _random_policy(seed, s, a):
 
 # -- independent NumPy models (float64) ---------------------------------------------------------
 
+
 def _np_rps(payoff, mu):
     """P[x, a, x'] = 1{x' = a}, r[x, a] = (payoff @ mu)[x]."""
     p = np.broadcast_to(np.eye(3)[None], (3, 3, 3))
@@ -66,11 +68,12 @@ def _np_values(p, r, pi, gamma=GAMMA):
 
 # -- the stationary mean field -----------------------------------------------------------------
 
+
 @pytest.mark.slow
 def test_mean_field_matches_numpy_power_iteration(rps, sis):
     pi = _random_policy(0, 3, 3)
-    chain = np.asarray(pi[0], np.float64)   # switching is deterministic: P_pi[x, x'] = pi(x'|x)
-    chain /= chain.sum(-1, keepdims=True)   # float32 rows sum to 1 +- 1e-8: that would leak mass over 5000 steps
+    chain = np.asarray(pi[0], np.float64)  # switching is deterministic: P_pi[x, x'] = pi(x'|x)
+    chain /= chain.sum(-1, keepdims=True)  # float32 rows sum to 1 +- 1e-8: that would leak mass over 5000 steps
     mu = np.full(3, 1 / 3)
     for _ in range(5000):
         mu = mu @ chain
@@ -88,11 +91,13 @@ def test_mean_field_matches_numpy_power_iteration(rps, sis):
 
 def test_stationary_distribution_periodic_and_multichain():
     """Periodic chains are solved exactly; with several recurrent classes the start picks one (Cesàro)."""
-    np.testing.assert_allclose(stationary_distribution(jnp.array([[0.0, 1.0], [1.0, 0.0]]), jnp.array([1.0, 0.0])),
-                               [0.5, 0.5], atol=1e-6)
+    np.testing.assert_allclose(
+        stationary_distribution(jnp.array([[0.0, 1.0], [1.0, 0.0]]), jnp.array([1.0, 0.0])), [0.5, 0.5], atol=1e-6
+    )
     two_traps = jnp.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.5, 0.5, 0.0]])
-    np.testing.assert_allclose(stationary_distribution(two_traps, jnp.array([0.2, 0.0, 0.8])), [0.6, 0.4, 0.0],
-                               atol=2 / FALLBACK_STEPS)
+    np.testing.assert_allclose(
+        stationary_distribution(two_traps, jnp.array([0.2, 0.0, 0.8])), [0.6, 0.4, 0.0], atol=2 / FALLBACK_STEPS
+    )
 
 
 @pytest.mark.slow
@@ -100,9 +105,9 @@ def test_sis_closed_forms():
     """Endemic level 1 - gamma_r / (beta e); without infection mu(I) = 0 and distancing is pure cost."""
     game = stationary_sis_epidemic(discount=GAMMA)
     never, always = (jnp.array([[1.0, 0.0], [1.0, 0.0]]),), (jnp.array([[0.0, 1.0], [0.0, 1.0]]),)
-    np.testing.assert_allclose(_mean_field(game, never), [0.25, 0.75], atol=2e-6)           # 1 - 0.2 / 0.8
+    np.testing.assert_allclose(_mean_field(game, never), [0.25, 0.75], atol=2e-6)  # 1 - 0.2 / 0.8
     np.testing.assert_allclose(_mean_field(game, game.uniform_policy()), [0.5, 0.5], atol=2e-6)  # e = 1/2
-    np.testing.assert_allclose(_mean_field(game, always), [1.0, 0.0], atol=2e-6)             # beta e = 0 < gamma_r
+    np.testing.assert_allclose(_mean_field(game, always), [1.0, 0.0], atol=2e-6)  # beta e = 0 < gamma_r
     free = stationary_sis_epidemic(discount=GAMMA, infection_rate=0.0)
     np.testing.assert_allclose(_mean_field(free, never), [1.0, 0.0], atol=1e-6)
     assert float(_eval(free, never).values[0]) == pytest.approx(0.0, abs=1e-6)
@@ -115,15 +120,19 @@ def test_mix_policies_mixes_stationary_distributions(rps):
     """mu-independent dynamics: the distribution-weighted average has mean field (1-a) mu_p + a mu_q."""
     p, q = _random_policy(2, 3, 3), _random_policy(3, 3, 3)
     mixed = _mix(rps, p, q, 0.3)
-    np.testing.assert_allclose(_mean_field(rps, mixed), 0.7 * _mean_field(rps, p) + 0.3 * _mean_field(rps, q),
-                               atol=1e-5)
+    np.testing.assert_allclose(
+        _mean_field(rps, mixed), 0.7 * _mean_field(rps, p) + 0.3 * _mean_field(rps, q), atol=1e-5
+    )
 
 
 # -- values and best responses ------------------------------------------------------------------
 
+
 def test_values_match_numpy_linear_solve(rps, sis):
-    for game, pi, model in ((rps, _random_policy(4, 3, 3), lambda mu: _np_rps(np.asarray(rps.model.payoff), mu)),
-                            (sis, _random_policy(5, 2, 2), _np_sis)):
+    for game, pi, model in (
+        (rps, _random_policy(4, 3, 3), lambda mu: _np_rps(np.asarray(rps.model.payoff), mu)),
+        (sis, _random_policy(5, 2, 2), _np_sis),
+    ):
         ev = _eval(game, pi)
         mu = np.asarray(ev.reach[0], np.float64)
         v, q = _np_values(*model(mu), np.asarray(pi[0], np.float64))
@@ -134,8 +143,10 @@ def test_values_match_numpy_linear_solve(rps, sis):
 @pytest.mark.slow
 def test_best_response_matches_brute_force(rps, sis):
     """Policy iteration = the best of all |A|^|S| deterministic policies, from every state."""
-    for game, pi, model in ((rps, _random_policy(6, 3, 3), lambda mu: _np_rps(np.asarray(rps.model.payoff), mu)),
-                            (sis, _random_policy(7, 2, 2), _np_sis)):
+    for game, pi, model in (
+        (rps, _random_policy(6, 3, 3), lambda mu: _np_rps(np.asarray(rps.model.payoff), mu)),
+        (sis, _random_policy(7, 2, 2), _np_sis),
+    ):
         s, a = game.num_states, game.num_actions
         mu = np.asarray(_mean_field(game, pi), np.float64)
         p, r = model(mu)
@@ -170,7 +181,7 @@ def test_smooth_best_response_is_soft_value_iteration(sis):
     mu = np.asarray(_mean_field(sis, pi), np.float64)
     p, r = _np_sis(mu)
     v = np.zeros(2)
-    for _ in range(2000):   # soft Bellman operator with a uniform reference
+    for _ in range(2000):  # soft Bellman operator with a uniform reference
         q = r + GAMMA * p @ v
         v = tau * np.log(np.mean(np.exp(q / tau), axis=-1))
     expected = np.exp((q - q.max(-1, keepdims=True)) / tau)
@@ -185,6 +196,7 @@ def test_smooth_best_response_is_soft_value_iteration(sis):
 
 # -- the shared solvers run unchanged -----------------------------------------------------------
 
+
 def _trace(solver, game, steps=200, every=50):
     state, trace = solvers.run(solver, game, steps, eval_every=every)
     return np.asarray(trace.exploitability), solver.output(state)
@@ -194,8 +206,10 @@ def _trace(solver, game, steps=200, every=50):
 def test_solvers_lower_exploitability_on_sis(sis):
     start = float(_expl(sis, sis.uniform_policy()))
     assert start > 1.0
-    for solver in (solvers.fictitious_play(alternating=False),
-                   solvers.mirror_descent(1.0, output="last", alternating=False)):
+    for solver in (
+        solvers.fictitious_play(alternating=False),
+        solvers.mirror_descent(1.0, output="last", alternating=False),
+    ):
         expl, _ = _trace(solver, sis)
         assert expl[-1] < 0.01, expl
     tau = 0.2
@@ -207,7 +221,7 @@ def test_solvers_lower_exploitability_on_sis(sis):
 @pytest.mark.slow
 def test_solvers_on_stationary_rps(rps):
     """Deterministic switching makes RPS cycle: the averages make progress; Boltzmann converges (regularised)."""
-    start = float(_expl(rps, rps.uniform_policy()))   # 3.0
+    start = float(_expl(rps, rps.uniform_policy()))  # 3.0
     expl, _ = _trace(solvers.fictitious_play(alternating=False), rps)
     assert expl[-1] < 0.3 * start, expl
     expl, _ = _trace(solvers.mirror_descent(1.0, output="average", alternating=False), rps)
@@ -217,6 +231,7 @@ def test_solvers_on_stationary_rps(rps):
 
 
 # -- batching, float64, registry, bad input -----------------------------------------------------
+
 
 @pytest.mark.slow
 def test_vmap_over_discount_and_x64():
@@ -241,13 +256,15 @@ print(g.mean_field(never).dtype, abs(float(g.mean_field(never)[1]) - 0.75), floa
 def test_registry_and_bad_input():
     assert registry.build_game("mfg_stationary_sis_epidemic", {}, None).discount == pytest.approx(0.9)
     assert registry.build_game("mfg_stationary_rps_population", {"discount": 0.5}, None).num_states == 3
-    for kwargs, match in [(dict(discount=1.0), r"discount: expected a value in \[0.0, 1.0\)"),
-                          (dict(discount=-0.1), "discount: expected a value in"),
-                          (dict(discount=(0.5, 0.6)), "discount: expected a scalar"),
-                          (dict(damping=0.0), r"damping: expected a value in \(0, 1\]"),
-                          (dict(damping=1.5), "damping: expected a value in"),
-                          (dict(max_mean_field_iterations=0), "max_mean_field_iterations: expected an integer >= 1"),
-                          (dict(infection_rate=2.0), "infection_rate: expected a value in")]:
+    for kwargs, match in [
+        (dict(discount=1.0), r"discount: expected a value in \[0.0, 1.0\)"),
+        (dict(discount=-0.1), "discount: expected a value in"),
+        (dict(discount=(0.5, 0.6)), "discount: expected a scalar"),
+        (dict(damping=0.0), r"damping: expected a value in \(0, 1\]"),
+        (dict(damping=1.5), "damping: expected a value in"),
+        (dict(max_mean_field_iterations=0), "max_mean_field_iterations: expected an integer >= 1"),
+        (dict(infection_rate=2.0), "infection_rate: expected a value in"),
+    ]:
         with pytest.raises(ValueError, match=match):
             stationary_sis_epidemic(**kwargs)
     with pytest.raises(ValueError, match="model: expected a MeanFieldGame"):

@@ -9,11 +9,14 @@ import jaxgames
 import solvers
 from jaxgames.matrix import cyclic_preferences, preference_game, prisoners_dilemma, random_contextual_preference
 from solvers.neural import nlhf
+
 from helpers import forbid_exact_model
 
 STEPS, SAMPLES = 60, 64
-SETTINGS = {"nash_md": {"beta": 0.02, "step_size": 0.5, "learning_rate": 1e-2},
-            "online_ipo": {"beta": 0.05, "learning_rate": 1e-2}}
+SETTINGS = {
+    "nash_md": {"beta": 0.02, "step_size": 0.5, "learning_rate": 1e-2},
+    "online_ipo": {"beta": 0.05, "learning_rate": 1e-2},
+}
 
 
 def _game():
@@ -37,7 +40,7 @@ def test_duality_gap_falls_below_half_of_uniform_on_two_seeds(method):
     np.testing.assert_array_equal(states.extra.queries, STEPS * SAMPLES)
     policy = solver.output(jax.tree_util.tree_map(lambda x: x[0], states))
     assert policy[0].shape == (4, 4)
-    np.testing.assert_allclose(policy[0], policy[1])   # one network plays both sides
+    np.testing.assert_allclose(policy[0], policy[1])  # one network plays both sides
     np.testing.assert_allclose(np.asarray(policy[0]).sum(-1), 1.0, atol=1e-5)
 
 
@@ -66,8 +69,12 @@ def test_a_plain_preference_game_is_one_context():
 
 
 def test_context_win_rates_are_importance_weighted_per_context():
-    queries = nlhf.Queries(row=jnp.array([0, 0, 1, 0]), y=jnp.array([1, 1, 0, 0]),
-                           y_prime=jnp.array([0, 0, 0, 0]), outcome=jnp.array([1.0, 0.0, 1.0, 1.0]))
+    queries = nlhf.Queries(
+        row=jnp.array([0, 0, 1, 0]),
+        y=jnp.array([1, 1, 0, 0]),
+        y_prime=jnp.array([0, 0, 0, 0]),
+        outcome=jnp.array([1.0, 0.0, 1.0, 1.0]),
+    )
     sampling = jnp.array([[0.5, 0.25], [0.5, 0.5], [0.5, 0.5]])
     g = np.asarray(nlhf.estimate_context_win_rates(queries, sampling))
     # context 0: three queries; y=1 twice (+1/2 and -1/2, weight 1/0.25), y=0 once (+1/2, weight 1/0.5)

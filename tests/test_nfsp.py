@@ -14,10 +14,11 @@ import pytest
 
 import jaxgames
 import solvers
-from helpers import KUHN_UNIFORM_NASH_CONV, forbid_exact_model
 from solvers.neural.common import row_offsets
 from solvers.neural.nfsp import _play, _transitions, nfsp
 from solvers.neural.reservoir import reservoir_add, reservoir_init, reservoir_sample
+
+from helpers import KUHN_UNIFORM_NASH_CONV, forbid_exact_model
 
 SMALL = dict(hidden_sizes=(32,), num_envs=64, batch_size=64, replay_capacity=4096, reservoir_capacity=8192)
 
@@ -46,7 +47,7 @@ def test_kuhn_nash_conv_and_seeds(kuhn):
     np.testing.assert_array_equal(policy[0], policy[2])
     np.testing.assert_array_equal(nash_conv[0], nash_conv[2])
     assert not np.allclose(policy[0], policy[1])
-    assert np.all(np.asarray(updates) == 4 * 200)   # both memories hold a batch after the first step
+    assert np.all(np.asarray(updates) == 4 * 200)  # both memories hold a batch after the first step
     np.testing.assert_allclose(np.asarray(policy).sum(-1), 1.0, rtol=1e-5)
 
 
@@ -72,12 +73,12 @@ def test_reservoir_keeps_each_item_with_probability_capacity_over_n():
     items = np.asarray(items)
     assert np.all(np.asarray(count) == n)
     assert all(len(set(row)) == capacity for row in items)
-    assert np.all(np.asarray(valid).reshape(-1)[items])            # only valid items enter
+    assert np.all(np.asarray(valid).reshape(-1)[items])  # only valid items enter
     freq = np.bincount(items.reshape(-1), minlength=ids.size)[np.asarray(valid).reshape(-1)] / runs
     p = capacity / n
     assert np.max(np.abs(freq - p)) < 5 * np.sqrt(p * (1 - p) / runs), (freq, p)
 
-    res = reservoir_init(capacity, jnp.zeros((), jnp.int32))      # not full yet: kept in order
+    res = reservoir_init(capacity, jnp.zeros((), jnp.int32))  # not full yet: kept in order
     res = reservoir_add(jax.random.key(2), res, ids[0, :6], jnp.ones(6, bool))
     np.testing.assert_array_equal(res.items[:6], np.arange(6))
     assert set(np.asarray(reservoir_sample(jax.random.key(3), res, 256)).tolist()) == set(range(6))
@@ -112,8 +113,9 @@ def test_learns_from_the_simulator_only(kuhn):
     """init (eager) and step (under a fresh jit, traced inside the block) never call the exact model;
     with anticipatory = 1 every decision is a best-response decision, so the reservoir holds every
     valid transition of the replay."""
-    solver = nfsp(hidden_sizes=(8,), num_envs=8, batch_size=8, replay_capacity=128, reservoir_capacity=128,
-                  anticipatory=1.0)
+    solver = nfsp(
+        hidden_sizes=(8,), num_envs=8, batch_size=8, replay_capacity=128, reservoir_capacity=128, anticipatory=1.0
+    )
     with forbid_exact_model(kuhn):
         state = solver.init(kuhn, jax.random.key(0))
         before = state.extra.avg_params
@@ -128,21 +130,24 @@ def test_learns_from_the_simulator_only(kuhn):
     assert np.isfinite(float(ex.rl_loss)) and np.isfinite(float(ex.sl_loss))
 
 
-@pytest.mark.parametrize("kwargs, field", [
-    (dict(hidden_sizes=(0,)), "hidden_sizes"),
-    (dict(hidden_sizes="wide"), "hidden_sizes"),
-    (dict(rl_learning_rate=0.0), "rl_learning_rate"),
-    (dict(sl_learning_rate=-1e-3), "sl_learning_rate"),
-    (dict(anticipatory=0.0), "anticipatory"),
-    (dict(anticipatory=1.5), "anticipatory"),
-    (dict(batch_size=0), "batch_size"),
-    (dict(num_envs=2.5), "num_envs"),
-    (dict(replay_capacity=64, batch_size=128), "replay_capacity"),
-    (dict(reservoir_capacity=100, batch_size=128), "reservoir_capacity"),
-    (dict(epsilon_start=1.5), "epsilon_start"),
-    (dict(epsilon_decay_steps=0), "epsilon_decay_steps"),
-    (dict(target_update_every=0), "target_update_every"),
-])
+@pytest.mark.parametrize(
+    "kwargs, field",
+    [
+        (dict(hidden_sizes=(0,)), "hidden_sizes"),
+        (dict(hidden_sizes="wide"), "hidden_sizes"),
+        (dict(rl_learning_rate=0.0), "rl_learning_rate"),
+        (dict(sl_learning_rate=-1e-3), "sl_learning_rate"),
+        (dict(anticipatory=0.0), "anticipatory"),
+        (dict(anticipatory=1.5), "anticipatory"),
+        (dict(batch_size=0), "batch_size"),
+        (dict(num_envs=2.5), "num_envs"),
+        (dict(replay_capacity=64, batch_size=128), "replay_capacity"),
+        (dict(reservoir_capacity=100, batch_size=128), "reservoir_capacity"),
+        (dict(epsilon_start=1.5), "epsilon_start"),
+        (dict(epsilon_decay_steps=0), "epsilon_decay_steps"),
+        (dict(target_update_every=0), "target_update_every"),
+    ],
+)
 def test_bad_hyperparameters(kwargs, field):
     with pytest.raises(ValueError, match=field):
         nfsp(**kwargs)
@@ -154,5 +159,5 @@ def test_bad_game_and_key(kuhn):
         solver.init(kuhn, None)
     with pytest.raises(ValueError, match="game: nfsp needs an extensive-form game"):
         solver.init(jaxgames.matrix.rock_paper_scissors(), jax.random.key(0))
-    with pytest.raises(ValueError, match="replay_capacity"):   # fewer slots than one step's transitions
+    with pytest.raises(ValueError, match="replay_capacity"):  # fewer slots than one step's transitions
         nfsp(num_envs=64, batch_size=8, replay_capacity=100).init(kuhn, jax.random.key(0))

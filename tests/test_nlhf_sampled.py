@@ -12,13 +12,19 @@ from jaxgames.markov.classic import iterated_matrix_game
 from jaxgames.matrix.game import MatrixGame, bimatrix, zero_sum
 from jaxgames.matrix.preference import cyclic_preferences, preference_game, random_intransitive_preferences
 from solvers.sampled import nlhf
+
 from helpers import forbid_exact_model
 
 BETA = 0.1
 STEPS = 300
 SEEDS = 4
-FACTORIES = {"online_ipo": nlhf.online_ipo, "nash_md": nlhf.nash_md, "sppo": nlhf.sppo,
-             "egpo": nlhf.egpo, "nash_mp": nlhf.nash_mp}
+FACTORIES = {
+    "online_ipo": nlhf.online_ipo,
+    "nash_md": nlhf.nash_md,
+    "sppo": nlhf.sppo,
+    "egpo": nlhf.egpo,
+    "nash_mp": nlhf.nash_mp,
+}
 # Constant steps leave a noise floor proportional to the step; half the defaults (online IPO: the default).
 LEARNING_RATE = {"online_ipo": 0.05, "nash_md": 0.25, "sppo": 0.25, "egpo": 0.25, "nash_mp": 0.25}
 # A non-uniform reference: with the uniform one the cyclic game's regularized equilibrium is the
@@ -51,14 +57,15 @@ def _gap(game, policy):
     return game.regularized_nash_conv(policy, BETA, (REFERENCE, REFERENCE))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _final(method: str, num_samples):
     """``(policies [games, seeds, n], gaps [games, seeds], queries)`` after STEPS steps from SEEDS
     keys on both ``_games()``, in one compiled call. The call is traced inside
     ``forbid_exact_model``: init and every step learn from the sampled preferences only (the gaps
     are measured outside)."""
-    solver = FACTORIES[method](num_samples=num_samples, beta=BETA, learning_rate=LEARNING_RATE[method],
-                               reference=REFERENCE)
+    solver = FACTORIES[method](
+        num_samples=num_samples, beta=BETA, learning_rate=LEARNING_RATE[method], reference=REFERENCE
+    )
     keys = jax.random.split(jax.random.PRNGKey(7), SEEDS)
 
     def one(game, key):
@@ -100,8 +107,7 @@ def test_win_rate_estimate_is_unbiased():
         u = jax.random.uniform(k_draw, (2, 8 * 20000))
         y, y_prime = nlhf.draw_responses(u[0], policy), nlhf.draw_responses(u[1], opponent)
         outcomes = nlhf.sample_preferences(k_pref, game, y, y_prime)
-        return jax.vmap(nlhf.estimate_win_rates, (0, 0, None))(
-            y.reshape(20000, 8), outcomes.reshape(20000, 8), policy)
+        return jax.vmap(nlhf.estimate_win_rates, (0, 0, None))(y.reshape(20000, 8), outcomes.reshape(20000, 8), policy)
 
     est = np.asarray(estimates(jax.random.PRNGKey(2)))
     se = est.std(0) / np.sqrt(est.shape[0])
@@ -165,13 +171,14 @@ def test_one_sampled_online_ipo_step_is_unbiased():
     sampled = FACTORIES[method](num_samples=4, beta=BETA, reference=REFERENCE)
     exact = FACTORIES[method](num_samples=None, beta=BETA, reference=REFERENCE)
     state = exact.init(game)
-    state = exact.step(game, state)   # a non-trivial starting point
+    state = exact.step(game, state)  # a non-trivial starting point
     expected = exact.step(game, state).extra.logits
 
     @fast_jit
     def stepped(keys):
         return jax.vmap(lambda k: sampled.step(game, state.replace(extra=state.extra._replace(key=k))))(
-            keys).extra.logits
+            keys
+        ).extra.logits
 
     logits = np.asarray(stepped(jax.random.split(jax.random.PRNGKey(5), 20000)))
     diffs = logits[:, 1:] - logits[:, :1]
@@ -188,7 +195,7 @@ def test_learns_only_from_sampled_preferences(method):
     with forbid_exact_model(game):
         state = solver.init(game, jax.random.PRNGKey(0))
     assert int(state.extra.queries) == 0
-    np.testing.assert_allclose(state.policy[0], 0.2)   # the (uniform) reference
+    np.testing.assert_allclose(state.policy[0], 0.2)  # the (uniform) reference
     policies, _, queries = _final(method, MANY)
     assert np.all(queries == STEPS * MANY * nlhf.EVALUATIONS_PER_STEP[method])
     np.testing.assert_allclose(policies.sum(-1), 1.0, atol=1e-5)
@@ -198,9 +205,10 @@ def test_learns_only_from_sampled_preferences(method):
 def test_key_reproducibility_and_independent_seeds_under_vmap():
     game = _random_game()
     k0, k1 = jax.random.PRNGKey(0), jax.random.PRNGKey(1)
-    lrs = jnp.array([0.5, 0.5, 0.5, 0.1])   # traced learning rates: a sweep in the same call
-    run = fast_jit(jax.vmap(lambda k, lr: solvers.run(nlhf.nash_mp(4, BETA, lr), game, 20, eval_every=20,
-                                                      key=k)[0].policy[0]))
+    lrs = jnp.array([0.5, 0.5, 0.5, 0.1])  # traced learning rates: a sweep in the same call
+    run = fast_jit(
+        jax.vmap(lambda k, lr: solvers.run(nlhf.nash_mp(4, BETA, lr), game, 20, eval_every=20, key=k)[0].policy[0])
+    )
     pi = np.asarray(run(jnp.stack([k0, k0, k1, k0]), lrs))
     np.testing.assert_array_equal(pi[0], pi[1])
     assert np.max(np.abs(pi[0] - pi[2])) > 1e-3
@@ -235,7 +243,7 @@ def test_agrees_with_exact_feedback_in_the_limit(method):
     if method in FEW_SAMPLE_METHODS:
         few_pi, _, _ = _final(method, 4)
         assert near < np.max(np.abs(few_pi - exact_pi)) / 3
-    assert np.all(exact_gap < 1e-3), exact_gap   # with exact feedback each method (nearly) converges
+    assert np.all(exact_gap < 1e-3), exact_gap  # with exact feedback each method (nearly) converges
 
 
 def test_nash_md_plays_against_the_geometric_mixture():
@@ -249,11 +257,11 @@ def test_nash_md_plays_against_the_geometric_mixture():
     mixture = np.exp((1 - mix) * np.log(pi) + mix * log_mu)
     mixture /= mixture.sum(-1, keepdims=True)
 
-    def spread(opponent):   # of log pi - log mu - g(opponent) / beta over responses: 0 at the fixed point
+    def spread(opponent):  # of log pi - log mu - g(opponent) / beta over responses: 0 at the fixed point
         return np.max(np.ptp(np.log(pi) - log_mu - np.einsum("gij,gsj->gsi", P - 0.5, opponent) / BETA, -1))
 
     assert spread(mixture) < 1e-2 and spread(mixture) < spread(pi) / 5, (spread(mixture), spread(pi))
-    assert np.all(gaps[0] > 1e-5)   # the bias, on the cyclic game
+    assert np.all(gaps[0] > 1e-5)  # the bias, on the cyclic game
 
 
 def test_bad_input():
@@ -275,9 +283,14 @@ def test_bad_input():
         with pytest.raises(ValueError, match="^game: "):
             solver.init(bad, key)
     bad_hyperparameters = [
-        dict(num_samples=0), dict(num_samples=2.5), dict(num_samples=True), dict(beta=-0.1),
-        dict(learning_rate=0.0), dict(learning_rate=20.0),   # egpo's explicit step: eta beta <= 1
-        dict(exploration=1.5), dict(reference=jnp.ones(3)),
+        dict(num_samples=0),
+        dict(num_samples=2.5),
+        dict(num_samples=True),
+        dict(beta=-0.1),
+        dict(learning_rate=0.0),
+        dict(learning_rate=20.0),  # egpo's explicit step: eta beta <= 1
+        dict(exploration=1.5),
+        dict(reference=jnp.ones(3)),
         dict(reference=(jnp.ones(3) / 3, jnp.array([1.0, 0.0, 0.0]))),
     ]
     for kwargs in bad_hyperparameters:

@@ -37,8 +37,9 @@ def test_notebook_committed_without_outputs(path):
 def test_notebook_executes(path, monkeypatch):
     monkeypatch.setenv("MPLBACKEND", "Agg")  # inherited by the kernel process: no display needed
     nb = nbformat.read(path, as_version=4)
-    client = nbclient.NotebookClient(copy.deepcopy(nb), timeout=300, kernel_name="python3",
-                                     resources={"metadata": {"path": str(NOTEBOOK_DIR)}})
+    client = nbclient.NotebookClient(
+        copy.deepcopy(nb), timeout=300, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOK_DIR)}}
+    )
     client.execute()  # raises CellExecutionError on the first failing cell
     executed = client.nb
     for cell in executed.cells:

@@ -13,9 +13,10 @@ import pytest
 import jaxgames
 import solvers
 from jaxgames import markov
-from helpers import KUHN_UNIFORM_NASH_CONV, forbid_exact_model
 from solvers.neural.common import decision_points, masked_policy, trajectory_rows
 from solvers.neural.policy_gradient import _efg_samples, mmd_rl, ppo
+
+from helpers import KUHN_UNIFORM_NASH_CONV, forbid_exact_model
 
 SMALL = dict(hidden_sizes=(32,), batch_size=512, learning_rate=1e-2)
 
@@ -39,8 +40,9 @@ def test_decision_features_are_the_simulator_observations(make):
     # the row's owner is the acting player, and the row's legal actions are the state's
     acting = np.asarray(traj.state.current_player)
     assert np.all(np.asarray(points.player)[rows[..., 0]][acting >= 0] == acting[acting >= 0])
-    np.testing.assert_array_equal(np.asarray(points.legal)[rows[..., 0]][acting >= 0],
-                                  np.asarray(traj.state.legal_action_mask)[acting >= 0])
+    np.testing.assert_array_equal(
+        np.asarray(points.legal)[rows[..., 0]][acting >= 0], np.asarray(traj.state.legal_action_mask)[acting >= 0]
+    )
 
 
 @pytest.mark.slow
@@ -53,7 +55,7 @@ def test_sampled_returns_average_to_exact_action_values(kuhn):
     _, traj = jaxgames.rollout(jax.random.key(1), env, policy, kuhn.tree.max_depth, batch_size=8192)
     rows, valid = trajectory_rows(env, kuhn, traj.state)
     rows, action, valid, _, target = _efg_samples(kuhn, env, traj, rows, valid, jnp.zeros(len(points.player)))
-    q = np.concatenate([np.asarray(a) for a in kuhn.evaluate(policy).action_values])     # [M, A]
+    q = np.concatenate([np.asarray(a) for a in kuhn.evaluate(policy).action_values])  # [M, A]
     rows, action, valid, target = (np.asarray(x).ravel() for x in (rows, action, valid, target))
     for m in range(q.shape[0]):
         for a in range(q.shape[1]):
@@ -65,8 +67,9 @@ def test_sampled_returns_average_to_exact_action_values(kuhn):
 def test_masked_policy_gives_illegal_actions_no_mass():
     logits = jnp.array([[1.0, 2.0, 3.0]])
     pi = masked_policy(logits, jnp.array([[True, False, True]]))
-    np.testing.assert_allclose(pi.probs, [[np.exp(1) / (np.exp(1) + np.exp(3)), 0.0, np.exp(3) / (np.exp(1) + np.exp(3))]],
-                               rtol=1e-6)
+    np.testing.assert_allclose(
+        pi.probs, [[np.exp(1) / (np.exp(1) + np.exp(3)), 0.0, np.exp(3) / (np.exp(1) + np.exp(3))]], rtol=1e-6
+    )
     assert np.isfinite(float(pi.entropy()[0]))
 
 
@@ -106,8 +109,9 @@ def test_learns_from_the_simulator_only(kuhn):
 def test_markov_game_exploitability_falls():
     """A random 3-state zero-sum Markov game: MMD-RL halves the uniform policy's exploitability."""
     rng = np.random.default_rng(0)
-    game = markov.zero_sum(rng.dirichlet(np.ones(3), size=(3, 2, 2)), rng.uniform(-1.0, 1.0, (3, 2, 2)), 0.8,
-                           np.full(3, 1 / 3))
+    game = markov.zero_sum(
+        rng.dirichlet(np.ones(3), size=(3, 2, 2)), rng.uniform(-1.0, 1.0, (3, 2, 2)), 0.8, np.full(3, 1 / 3)
+    )
     uniform = float(game.exploitability(game.uniform_policy()))
     solver = mmd_rl(hidden_sizes=(32,), batch_size=64, learning_rate=3e-3, unroll_length=16, magnet_every=25)
     _, trace = solvers.run(solver, game, 150, eval_every=50, key=jax.random.key(3))

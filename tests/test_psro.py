@@ -14,8 +14,8 @@ import jaxgames
 import solvers
 from jaxgames import markov
 from solvers.sampled.psro import fold, meta_nash_conv, padded_meta_game, psro
-from helpers import KUHN_UNIFORM_NASH_CONV, KUHN_VALUE, forbid_exact_model, lp_value
 
+from helpers import KUHN_UNIFORM_NASH_CONV, KUHN_VALUE, forbid_exact_model, lp_value
 
 
 def meta_value(extra):
@@ -80,7 +80,7 @@ def test_kuhn_exact_meta_game(kuhn, kuhn_exact_run):
     pairs = jnp.array([(0, 0), (n - 1, 0), (3, n - 2), (n - 1, n - 1)])
 
     @jax.jit
-    def values(pairs, policy):   # the profiles' values, and the reported policy's
+    def values(pairs, policy):  # the profiles' values, and the reported policy's
         profiles = jax.vmap(lambda a, b: kuhn.evaluate((extra.population[0][a], extra.population[1][b])).values)
         return profiles(pairs[:, 0], pairs[:, 1]), kuhn.evaluate(policy).values
 
@@ -89,7 +89,7 @@ def test_kuhn_exact_meta_game(kuhn, kuhn_exact_run):
     np.testing.assert_allclose(M[0], -M[1], atol=1e-6)
     assert float(meta_nash_conv(extra.meta_payoffs, extra.meta_strategy, extra.size)) < 1e-3
     assert abs(meta_value(extra) - lp_value(M[0])) < 1e-3
-    assert abs(lp_value(M[0]) - KUHN_VALUE) < 5e-3   # the meta-game's value approaches Kuhn's
+    assert abs(lp_value(M[0]) - KUHN_VALUE) < 5e-3  # the meta-game's value approaches Kuhn's
     np.testing.assert_allclose(reported[0], meta_value(extra), atol=1e-5)
     for a, b in zip(state.policy, state.average):
         np.testing.assert_array_equal(a, b)
@@ -120,8 +120,9 @@ def test_sampled_learns_from_the_simulator_only(kuhn):
         against the uniform policy and of exact best responses, and the output's NashConv."""
         pop = extra.population
         profiles = jax.vmap(lambda a, b: kuhn.evaluate((pop[0][a], pop[1][b])).values)(grid[:, 0], grid[:, 1])
-        first = jnp.stack([kuhn.evaluate((pop[0][1], uniform[1])).values[0],
-                           kuhn.evaluate((uniform[0], pop[1][1])).values[1]])
+        first = jnp.stack(
+            [kuhn.evaluate((pop[0][1], uniform[1])).values[0], kuhn.evaluate((uniform[0], pop[1][1])).values[1]]
+        )
         return profiles, first, kuhn.best_response_values(uniform), kuhn.nash_conv(output)
 
     exact, first, best, nash_conv = (np.asarray(x) for x in exact_checks(extra, solver.output(state)))
@@ -134,6 +135,7 @@ def test_sampled_learns_from_the_simulator_only(kuhn):
     assert np.all(first > best - 0.05), (first, best)
     assert nash_conv < 0.5 * KUHN_UNIFORM_NASH_CONV, nash_conv
     from jaxgames.efg.sequence import sequence_form
+
     for i in range(2):
         np.testing.assert_array_equal(extra.own_parent[i], sequence_form(kuhn.tree).parent_sequence[i])
     # seeds: the same key reproduces the run, another key changes it (the same compiled function)
@@ -160,7 +162,7 @@ def test_markov_exact_exploitability_approaches_zero(single_controller):
     game, nash_conv_of = single_controller
     solver = psro(max_policies=9, meta_steps=2000)
     state = jax.jit(lambda: jax.lax.fori_loop(0, 10, lambda _, s: solver.step(game, s), solver.init(game)))()
-    assert int(state.extra.size) == 9 and int(state.step) == 10   # full after 8 steps, then kept
+    assert int(state.extra.size) == 9 and int(state.step) == 10  # full after 8 steps, then kept
     nash_conv = float(nash_conv_of(solver.output(state)))
     assert nash_conv < 2e-3, nash_conv
     assert nash_conv < float(nash_conv_of(game.uniform_policy())) / 100
@@ -171,12 +173,14 @@ def test_markov_sampled_from_the_simulator_only(single_controller):
     """Sampled PSRO on a Markov game inside forbid_exact_model, vmapped over two keys (independent
     seeds in one call): both runs cut NashConv tenfold in six steps, and they differ."""
     game, nash_conv_of = single_controller
-    solver = psro(oracle="sampled", max_policies=7, meta_steps=500, num_episodes=64, oracle_episodes=1024,
-                  rollout_steps=40)
+    solver = psro(
+        oracle="sampled", max_policies=7, meta_steps=500, num_episodes=64, oracle_episodes=1024, rollout_steps=40
+    )
     keys = jax.random.split(jax.random.PRNGKey(0), 2)
     with forbid_exact_model(game):
-        state = jax.jit(jax.vmap(lambda k: jax.lax.fori_loop(0, 6, lambda _, s: solver.step(game, s),
-                                                             solver.init(game, k))))(keys)
+        state = jax.jit(
+            jax.vmap(lambda k: jax.lax.fori_loop(0, 6, lambda _, s: solver.step(game, s), solver.init(game, k)))
+        )(keys)
     uniform = float(nash_conv_of(game.uniform_policy()))
     outputs = solver.output(state)
     for b in range(2):
@@ -185,19 +189,22 @@ def test_markov_sampled_from_the_simulator_only(single_controller):
     assert not np.array_equal(state.extra.meta_payoffs[0], state.extra.meta_payoffs[1])
 
 
-@pytest.mark.parametrize("kwargs, field", [
-    ({"meta_solver": "no_such_solver"}, "meta_solver"),
-    ({"meta_solver": "minimax_value_iteration"}, "meta_solver"),   # needs a Markov game
-    ({"meta_solver": 3}, "meta_solver"),
-    ({"oracle": "genetic"}, "oracle"),
-    ({"meta_game": "approximate"}, "meta_game"),
-    ({"max_policies": 0}, "max_policies"),
-    ({"max_policies": 2.5}, "max_policies"),
-    ({"meta_steps": 0}, "meta_steps"),
-    ({"num_episodes": 0}, "num_episodes"),
-    ({"oracle_episodes": -1}, "oracle_episodes"),
-    ({"rollout_steps": 0}, "rollout_steps"),
-])
+@pytest.mark.parametrize(
+    "kwargs, field",
+    [
+        ({"meta_solver": "no_such_solver"}, "meta_solver"),
+        ({"meta_solver": "minimax_value_iteration"}, "meta_solver"),  # needs a Markov game
+        ({"meta_solver": 3}, "meta_solver"),
+        ({"oracle": "genetic"}, "oracle"),
+        ({"meta_game": "approximate"}, "meta_game"),
+        ({"max_policies": 0}, "max_policies"),
+        ({"max_policies": 2.5}, "max_policies"),
+        ({"meta_steps": 0}, "meta_steps"),
+        ({"num_episodes": 0}, "num_episodes"),
+        ({"oracle_episodes": -1}, "oracle_episodes"),
+        ({"rollout_steps": 0}, "rollout_steps"),
+    ],
+)
 def test_bad_hyperparameters(kwargs, field):
     with pytest.raises(ValueError, match=field):
         psro(**kwargs)
@@ -212,6 +219,7 @@ def test_bad_games():
     with pytest.raises(ValueError, match="game"):
         solver.init(jaxgames.matrix.rock_paper_scissors())
     from jaxgames.mean_field.crowd_modelling import crowd_modelling
+
     with pytest.raises(ValueError, match="game"):
         solver.init(crowd_modelling())
     with pytest.raises(ValueError, match="key"):
@@ -223,8 +231,14 @@ def test_neural_oracle_learns_best_responses(kuhn):
     """PSRO with a reinforcement-learning oracle (PPO best responses against the mixture): within
     four steps its exact NashConv falls below half the uniform policy's (measured 0.22-0.30 by step
     2-6 with key 0), and the population grows by one trained network policy per step."""
-    solver = psro(oracle="neural", max_policies=5, oracle_steps=30, oracle_episodes=2048, num_episodes=256,
-                  oracle_hidden_sizes=(32,))
+    solver = psro(
+        oracle="neural",
+        max_policies=5,
+        oracle_steps=30,
+        oracle_episodes=2048,
+        num_episodes=256,
+        oracle_hidden_sizes=(32,),
+    )
     state, trace = solvers.run(solver, kuhn, 4, eval_every=1, key=jax.random.key(0))
     assert int(state.extra.size) == 5
     assert float(np.min(trace.nash_conv)) < KUHN_UNIFORM_NASH_CONV / 2, trace.nash_conv

@@ -28,9 +28,10 @@ import numpy as np
 import pytest
 
 import solvers
-from helpers import forbid_exact_model
 from jaxgames import markov, matrix
 from solvers.sampled.q_learning import MinimaxQState, decentralized_q_learning, minimax_q
+
+from helpers import forbid_exact_model
 
 DISCOUNT = 0.6
 STEPS, EVERY, BATCH = 2000, 500, 32
@@ -55,8 +56,9 @@ def random_game():
     # drawn in NumPy (Dirichlet(1) transitions, uniform rewards): markov.random_zero_sum would compile
     # its generator for these sizes, for nothing the test needs
     rng = np.random.default_rng(0)
-    game = markov.zero_sum(rng.dirichlet(np.ones(4), size=(4, 3, 3)), rng.uniform(-1.0, 1.0, (4, 3, 3)),
-                           DISCOUNT, np.full(4, 0.25))
+    game = markov.zero_sum(
+        rng.dirichlet(np.ones(4), size=(4, 3, 3)), rng.uniform(-1.0, 1.0, (4, 3, 3)), DISCOUNT, np.full(4, 0.25)
+    )
     return game, _shapley(game)
 
 
@@ -70,6 +72,7 @@ def iterated_game():
 
 def _learn_without_model(solver, game, key):
     """``init`` and ``STEPS`` steps, traced (first called) with every exact-model method raising."""
+
     def learn(key):
         return jax.lax.fori_loop(0, STEPS, lambda _, s: solver.step(game, s), solver.init(game, key))
 
@@ -103,10 +106,13 @@ def test_random_game_learned_without_the_model(random_game, make, v_tol, expl_to
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("make, rate, hyper, v_tol, expl_tol", [
-    (minimax_q, 1.0, {}, 0.02, 0.01),
-    (decentralized_q_learning, 0.3, IMP_DECENTRALIZED, 0.4, 0.6),
-])
+@pytest.mark.parametrize(
+    "make, rate, hyper, v_tol, expl_tol",
+    [
+        (minimax_q, 1.0, {}, 0.02, 0.01),
+        (decentralized_q_learning, 0.3, IMP_DECENTRALIZED, 0.4, 0.6),
+    ],
+)
 def test_classic_game_run_vmapped_over_seeds_and_learning_rates(iterated_game, make, rate, hyper, v_tol, expl_tol):
     """``solvers.run`` under ``jax.vmap`` over (key, learning rate): the same key gives the same run,
     another key or learning rate (traced) another; every seed reaches Shapley's values and the
@@ -114,8 +120,13 @@ def test_classic_game_run_vmapped_over_seeds_and_learning_rates(iterated_game, m
     game, v_star = iterated_game
     k0, k1 = jax.random.split(jax.random.key(2))
     keys, rates = jnp.stack([k0, k1, k0, k0]), rate * jnp.array([1.0, 1.0, 1.0, 0.5])
-    state, trace = fast_jit(jax.vmap(lambda k, lr: solvers.run(
-        make(batch_size=BATCH, learning_rate=lr, **hyper), game, STEPS, eval_every=EVERY, key=k)))(keys, rates)
+    state, trace = fast_jit(
+        jax.vmap(
+            lambda k, lr: solvers.run(
+                make(batch_size=BATCH, learning_rate=lr, **hyper), game, STEPS, eval_every=EVERY, key=k
+            )
+        )
+    )(keys, rates)
     q = np.asarray(jax.tree_util.tree_leaves(state.extra.q)[0])
     np.testing.assert_array_equal(q[2], q[0])
     assert np.abs(q[0] - q[1]).max() > 0 and np.abs(q[0] - q[3]).max() > 0
@@ -134,8 +145,9 @@ def test_decentralized_runs_on_general_sum_games():
     game = markov.MarkovGame(P, rng.uniform(-1, 1, (3, 2, 2, 3, 2)), 0.5, np.array([0.5, 0.5]))
     solver = decentralized_q_learning(batch_size=8)
     with forbid_exact_model(game):
-        state = fast_jit(lambda k: jax.lax.fori_loop(0, 20, lambda _, s: solver.step(game, s),
-                                                    solver.init(game, k)))(jax.random.key(0))
+        state = fast_jit(lambda k: jax.lax.fori_loop(0, 20, lambda _, s: solver.step(game, s), solver.init(game, k)))(
+            jax.random.key(0)
+        )
     for p, a in zip(solver.output(state), (2, 3, 2)):
         assert p.shape == (2, a)
         np.testing.assert_allclose(np.asarray(p).sum(-1), 1.0, atol=1e-5)

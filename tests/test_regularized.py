@@ -76,8 +76,9 @@ def test_linear_convergence_to_qre_independent_of_action_count(name):
         assert dist[-1] < 1e-6, f"{name}, {n} actions: KL to the QRE {dist[-1]:.2e}"
         rates[n] = contraction_rate(dist)
         # The regularized gap certifies the same point.
-        final = solver.output(jax.lax.fori_loop(0, steps, lambda _, s: solver.step(game, s),
-                                                solver.init(game, jax.random.key(0))))
+        final = solver.output(
+            jax.lax.fori_loop(0, steps, lambda _, s: solver.step(game, s), solver.init(game, jax.random.key(0)))
+        )
         assert float(jaxgames.regularized_nash_conv(game, final, TAU)) < 1e-4
     # Cen et al. (2021) / Sokota et al. (2023): KL(qre || pi_t) contracts by at least
     # 1 / (1 + eta tau) per step, whatever the number of actions.

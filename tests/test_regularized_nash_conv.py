@@ -44,13 +44,16 @@ def test_bad_temperature_names_the_field(temperature):
         jaxgames.regularized_nash_conv(game, game.uniform_policy(), temperature)
 
 
-@pytest.mark.parametrize("reference, match", [
-    ((jnp.ones(3) / 3, jnp.ones(2) / 2), r"^reference\[0\]: expected shape"),
-    ((jnp.array([0.7, 0.7]), jnp.ones(2) / 2), r"^reference\[0\]: expected probabilities summing to 1"),
-    ((jnp.array([1.5, -0.5]), jnp.ones(2) / 2), r"^reference\[0\]: expected non-negative"),
-    ((jnp.array([jnp.nan, 0.5]), jnp.ones(2) / 2), r"^reference\[0\]: expected finite"),
-    (jnp.ones(2) / 2, r"^reference: expected a tuple"),
-])
+@pytest.mark.parametrize(
+    "reference, match",
+    [
+        ((jnp.ones(3) / 3, jnp.ones(2) / 2), r"^reference\[0\]: expected shape"),
+        ((jnp.array([0.7, 0.7]), jnp.ones(2) / 2), r"^reference\[0\]: expected probabilities summing to 1"),
+        ((jnp.array([1.5, -0.5]), jnp.ones(2) / 2), r"^reference\[0\]: expected non-negative"),
+        ((jnp.array([jnp.nan, 0.5]), jnp.ones(2) / 2), r"^reference\[0\]: expected finite"),
+        (jnp.ones(2) / 2, r"^reference: expected a tuple"),
+    ],
+)
 def test_bad_reference_names_the_field(reference, match):
     game = matrix.zero_sum(jnp.eye(2))
     with pytest.raises(ValueError, match=match):
@@ -67,8 +70,11 @@ def test_game_without_the_metric_is_a_clear_error():
         def legal_mask_host(self):
             return (np.ones(2, bool),)
 
-    with pytest.raises(TypeError, match="^game: regularized_nash_conv needs a game with a KL-regularized "
-                                        "NashConv; Bare does not provide RegularizedNashConv"):
+    with pytest.raises(
+        TypeError,
+        match="^game: regularized_nash_conv needs a game with a KL-regularized "
+        "NashConv; Bare does not provide RegularizedNashConv",
+    ):
         jaxgames.regularized_nash_conv(Bare(), (jnp.ones(2) / 2,), 0.1)
 
 
@@ -79,8 +85,12 @@ def _families():
         "contextual": matrix.random_contextual_preference(key, 2, 3),
         "efg": jaxgames.kuhn_poker(),
         "markov": markov.random_zero_sum(key, num_states=3, num_actions=2),
-        "markov_horizon": markov.MarkovGame(*(lambda g: (g.transitions, g.rewards, 0.9, g.initial))(
-            markov.random_general_sum(key, num_states=3, num_actions=(2, 2))), horizon=3),
+        "markov_horizon": markov.MarkovGame(
+            *(lambda g: (g.transitions, g.rewards, 0.9, g.initial))(
+                markov.random_general_sum(key, num_states=3, num_actions=(2, 2))
+            ),
+            horizon=3,
+        ),
         "mean_field": mean_field.crowd_modelling(size=4, horizon=3),
         "stationary": mean_field.stationary_sis_epidemic(),
     }
@@ -94,7 +104,7 @@ def test_every_family_under_jit_and_vmap_of_the_temperature(family):
     policy = game.uniform_policy()
     gaps = jax.jit(jax.vmap(lambda t: jaxgames.regularized_nash_conv(game, policy, t)))(jnp.array([0.0, 0.2]))
     assert np.all(np.isfinite(np.asarray(gaps))) and np.all(np.asarray(gaps) >= -1e-5)
-    if family in ("matrix", "efg", "markov", "markov_horizon"):   # tau = 0 is nash_conv (others: below)
+    if family in ("matrix", "efg", "markov", "markov_horizon"):  # tau = 0 is nash_conv (others: below)
         np.testing.assert_allclose(float(gaps[0]), float(jaxgames.nash_conv(game, policy)), rtol=1e-5, atol=1e-6)
 
 
@@ -108,8 +118,11 @@ def test_matrix_zero_reference_mass_gives_inf_and_tau_zero_is_nash_conv():
     assert float(jaxgames.regularized_nash_conv(game, policy, 0.1, reference)) == np.inf
     # tau = 0 is unregularized: nash_conv, whatever the reference's support
     pure = (jnp.array([0.0, 1.0]), jnp.array([1.0, 0.0]))
-    np.testing.assert_allclose(float(jaxgames.regularized_nash_conv(game, pure, 0.0, reference)),
-                               float(jaxgames.nash_conv(game, pure)), atol=1e-6)
+    np.testing.assert_allclose(
+        float(jaxgames.regularized_nash_conv(game, pure, 0.0, reference)),
+        float(jaxgames.nash_conv(game, pure)),
+        atol=1e-6,
+    )
     # a policy inside the reference's support: finite
     inside = (jnp.array([1.0, 0.0]), jnp.array([0.5, 0.5]))
     assert np.isfinite(float(jaxgames.regularized_nash_conv(game, inside, 0.1, reference)))
@@ -119,7 +132,7 @@ def test_contextual_inf_only_in_contexts_of_positive_probability():
     base = matrix.random_contextual_preference(jax.random.key(1), 2, 3)
     game = matrix.ContextualPreferenceGame(base.preferences, jnp.array([1.0, 0.0]))
     policy = game.uniform_policy()
-    ref = jnp.array([[1 / 3, 1 / 3, 1 / 3], [0.5, 0.5, 0.0]])     # zero only in context 1 (probability 0)
+    ref = jnp.array([[1 / 3, 1 / 3, 1 / 3], [0.5, 0.5, 0.0]])  # zero only in context 1 (probability 0)
     assert np.isfinite(float(jaxgames.regularized_nash_conv(game, policy, 0.1, (ref, ref))))
     assert float(jaxgames.regularized_nash_conv(game, policy, 0.1, (ref[::-1], ref))) == np.inf
 
@@ -129,7 +142,7 @@ def test_mean_field_zero_reference_mass_at_a_reached_state_gives_inf():
     game = mean_field.crowd_modelling(size=4, horizon=3)
     policy = game.uniform_policy()
     ref = np.asarray(policy[0]).copy()
-    ref[0, 0] = [0.5, 0.5, 0.0]                                   # mu_0 is uniform: state 0 is reached
+    ref[0, 0] = [0.5, 0.5, 0.0]  # mu_0 is uniform: state 0 is reached
     assert float(jaxgames.regularized_nash_conv(game, policy, 0.1, (jnp.asarray(ref),))) == np.inf
     assert np.isfinite(float(jaxgames.regularized_nash_conv(game, policy, 0.0, (jnp.asarray(ref),))))
 
@@ -146,6 +159,7 @@ def test_efg_inf_only_at_own_reached_information_sets(kuhn):
     legal = kuhn.tree.legal[0]
     # player 0's information sets reached only after its own first action: those with a parent sequence
     from jaxgames.efg.sequence import sequence_form
+
     parent = np.asarray(sequence_form(kuhn.tree).parent_sequence[0])
     later = int(np.nonzero(parent > 0)[0][0])
     first = int(np.nonzero(parent == 0)[0][0])
@@ -156,7 +170,7 @@ def test_efg_inf_only_at_own_reached_information_sets(kuhn):
     assert float(jaxgames.regularized_nash_conv(kuhn, policy, 0.1, reference)) == np.inf
     # never reached by the player itself (it never takes the action leading there): the KL weighs 0
     A = legal.shape[1]
-    into = int(parent[later]) - 1 - first * A                     # the action at `first` that leads to `later`
+    into = int(parent[later]) - 1 - first * A  # the action at `first` that leads to `later`
     assert parent[later] == 1 + first * A + into
     pol = np.asarray(policy[0]).copy()
     pol[first] = np.where(np.arange(A) == into, 0.0, 1.0) * legal[first]
@@ -172,8 +186,9 @@ def test_efg_inf_only_at_own_reached_information_sets(kuhn):
 def test_efg_tau_zero_is_nash_conv(kuhn, leduc):
     for game in (kuhn, leduc):
         policy = random_policy(game, jax.random.key(3))
-        np.testing.assert_allclose(float(jaxgames.regularized_nash_conv(game, policy, 0.0)),
-                                   float(jaxgames.nash_conv(game, policy)), rtol=1e-6)
+        np.testing.assert_allclose(
+            float(jaxgames.regularized_nash_conv(game, policy, 0.0)), float(jaxgames.nash_conv(game, policy)), rtol=1e-6
+        )
 
 
 @pytest.mark.slow
@@ -197,7 +212,8 @@ def test_efg_soft_best_response_is_the_maximum_brute_force(kuhn):
     np.testing.assert_allclose(at_soft, soft_value, atol=1e-6)
 
     randoms = jax.jit(jax.vmap(lambda k: objective(random_policy(kuhn, k, 0.5)[0])))(
-        jax.random.split(jax.random.key(4), 500))
+        jax.random.split(jax.random.key(4), 500)
+    )
     assert float(jnp.max(randoms)) <= soft_value + 1e-6
 
     neg = jax.jit(jax.value_and_grad(lambda th: -objective(simplex.masked_softmax(th.reshape(mask.shape), mask))))
@@ -211,8 +227,9 @@ def test_efg_soft_best_response_is_the_maximum_brute_force(kuhn):
     values = kuhn.evaluate(policy).values
     penalties = jnp.stack([jnp.sum(r * simplex.kl(p, q)) for p, q, r in zip(policy, reference, kuhn.reach(policy))])
     expected = jnp.sum(soft_values - (values - tau * penalties))
-    np.testing.assert_allclose(float(jaxgames.regularized_nash_conv(kuhn, policy, tau, reference)), float(expected),
-                               atol=1e-5)
+    np.testing.assert_allclose(
+        float(jaxgames.regularized_nash_conv(kuhn, policy, tau, reference)), float(expected), atol=1e-5
+    )
 
 
 @pytest.mark.parametrize("with_reference", [False, True])
@@ -220,14 +237,16 @@ def test_efg_mmd_dilated_equilibrium_has_zero_gap(kuhn, with_reference):
     """MMD with the dilated entropy and a fixed magnet converges to the regularized equilibrium."""
     tau = 0.5
     reference = random_policy(kuhn, jax.random.key(7), 3.0) if with_reference else kuhn.uniform_policy()
-    solver = solvers.mmd(learning_rate=0.5, temperature=tau, magnet=reference, magnet_update_every=0,
-                         geometry="dilated")
-    state = jax.jit(lambda: jax.lax.fori_loop(0, 300, lambda _, s: solver.step(kuhn, s),
-                                              solver.init(kuhn, jax.random.key(0))))()
+    solver = solvers.mmd(
+        learning_rate=0.5, temperature=tau, magnet=reference, magnet_update_every=0, geometry="dilated"
+    )
+    state = jax.jit(
+        lambda: jax.lax.fori_loop(0, 300, lambda _, s: solver.step(kuhn, s), solver.init(kuhn, jax.random.key(0)))
+    )()
     policy = solver.output(state)
     gap = float(jaxgames.regularized_nash_conv(kuhn, policy, tau, reference if with_reference else None))
     assert abs(gap) < 1e-5
-    assert float(jaxgames.nash_conv(kuhn, policy)) > 1e-2            # a regularized, not a Nash, equilibrium
+    assert float(jaxgames.nash_conv(kuhn, policy)) > 1e-2  # a regularized, not a Nash, equilibrium
     assert float(jaxgames.regularized_nash_conv(kuhn, kuhn.uniform_policy(), tau)) > 0.1
 
 
@@ -299,10 +318,12 @@ def test_markov_policy_extragradient_qre_has_zero_gap():
     """Cen et al.'s regularized policy extragradient (fixed uniform magnet) converges to the QRE."""
     game = markov.random_zero_sum(jax.random.key(0), num_states=5, num_actions=3, discount=0.8)
     tau = 0.3
-    solver = solvers.entropy_regularized_extragradient(temperature=tau, magnet_update_every=0, inner_steps=1,
-                                                       value_step_size=1.0)
-    state = jax.jit(lambda: jax.lax.fori_loop(0, 200, lambda _, s: solver.step(game, s),
-                                              solver.init(game, jax.random.key(0))))()
+    solver = solvers.entropy_regularized_extragradient(
+        temperature=tau, magnet_update_every=0, inner_steps=1, value_step_size=1.0
+    )
+    state = jax.jit(
+        lambda: jax.lax.fori_loop(0, 200, lambda _, s: solver.step(game, s), solver.init(game, jax.random.key(0)))
+    )()
     policy = solver.output(state)
     assert abs(float(jaxgames.regularized_nash_conv(game, policy, tau))) < 1e-5
     assert float(jaxgames.nash_conv(game, policy)) > 1e-3
@@ -325,12 +346,17 @@ def test_markov_inf_where_an_infinite_kl_counts():
     reached = np.full((S, 2), 0.5)
     reached[1] = [1.0, 0.0]
     for player in (0, 1):
+
         def ref(table, player=player):
             return tuple(jnp.asarray(table) if j == player else policy[j] for j in range(2))
+
         assert np.isfinite(float(jaxgames.regularized_nash_conv(game, policy, 0.1, ref(unreached))))
         assert float(jaxgames.regularized_nash_conv(game, policy, 0.1, ref(reached))) == np.inf
-        np.testing.assert_allclose(float(jaxgames.regularized_nash_conv(game, policy, 0.0, ref(reached))),
-                                   float(jaxgames.nash_conv(game, policy)), rtol=1e-5)
+        np.testing.assert_allclose(
+            float(jaxgames.regularized_nash_conv(game, policy, 0.0, ref(reached))),
+            float(jaxgames.nash_conv(game, policy)),
+            rtol=1e-5,
+        )
 
 
 @pytest.mark.slow
@@ -339,6 +365,8 @@ def test_markov_gradient_in_the_temperature():
     policy = random_policy(game, jax.random.key(3))
     grad = float(jax.grad(lambda t: jaxgames.regularized_nash_conv(game, policy, t))(0.2))
     h = 1e-2
-    fd = (float(jaxgames.regularized_nash_conv(game, policy, 0.2 + h))
-          - float(jaxgames.regularized_nash_conv(game, policy, 0.2 - h))) / (2 * h)
+    fd = (
+        float(jaxgames.regularized_nash_conv(game, policy, 0.2 + h))
+        - float(jaxgames.regularized_nash_conv(game, policy, 0.2 - h))
+    ) / (2 * h)
     np.testing.assert_allclose(grad, fd, rtol=1e-2)

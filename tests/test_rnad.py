@@ -12,10 +12,17 @@ import pytest
 import rlax
 
 import jaxgames
-from helpers import KUHN_UNIFORM_NASH_CONV, forbid_exact_model
-from solvers.neural.rnad import (VTraceInputs, fixed_point_schedule, neurd_loss, player_vtrace,
-                                 regularization_log_ratio, rnad, schedule_position)
+from solvers.neural.rnad import (
+    VTraceInputs,
+    fixed_point_schedule,
+    neurd_loss,
+    player_vtrace,
+    regularization_log_ratio,
+    rnad,
+    schedule_position,
+)
 
+from helpers import KUHN_UNIFORM_NASH_CONV, forbid_exact_model
 
 
 @pytest.fixture(scope="module")
@@ -30,13 +37,14 @@ def test_learns_kuhn_from_the_simulator_only_vmapped_over_keys(kuhn):
     solver = rnad(hidden_sizes=(32,), batch_size=128)
     keys = jax.random.split(jax.random.key(0), 2)
     with forbid_exact_model(kuhn):
-        states = jax.jit(jax.vmap(lambda k: jax.lax.fori_loop(
-            0, 300, lambda _, s: solver.step(kuhn, s), solver.init(kuhn, k))))(keys)
+        states = jax.jit(
+            jax.vmap(lambda k: jax.lax.fori_loop(0, 300, lambda _, s: solver.step(kuhn, s), solver.init(kuhn, k)))
+        )(keys)
     assert np.all(np.asarray(states.step) == 300)
     seeds = [jax.tree_util.tree_map(lambda x, i=i: x[i], solver.output(states)) for i in range(2)]
     nash_conv = [float(kuhn.nash_conv(policy)) for policy in seeds]
     assert max(nash_conv) < KUHN_UNIFORM_NASH_CONV / 2, nash_conv
-    assert nash_conv[0] != nash_conv[1]                          # two independent runs
+    assert nash_conv[0] != nash_conv[1]  # two independent runs
     for p, mask in zip(solver.output(states), kuhn.legal_mask(), strict=True):
         chex.assert_shape(p, (2,) + mask.shape)
         np.testing.assert_allclose(np.asarray(p).sum(-1), 1.0, atol=1e-5)
@@ -74,11 +82,14 @@ def _trajectory(rng, on_policy=False, acting=(0, 1, 1, 0, 1, 0, 0, 0), valid=(1,
     return VTraceInputs(
         value=jnp.asarray(rng.normal(size=t), jnp.float32),
         reward=jnp.asarray(rng.normal(size=(t, 2)) * valid[:, None], jnp.float32),
-        acting=jnp.asarray(acting, jnp.int32), valid=jnp.asarray(valid),
+        acting=jnp.asarray(acting, jnp.int32),
+        valid=jnp.asarray(valid),
         ratio=jnp.asarray(np.where(valid, pick(policy) / pick(mu), 1.0), jnp.float32),
         inv_mu=jnp.asarray(1.0 / pick(mu), jnp.float32),
         log_ratio=jnp.asarray(rng.normal(size=(t, a)), jnp.float32),
-        policy=jnp.asarray(policy, jnp.float32), action=jnp.asarray(action, jnp.int32))
+        policy=jnp.asarray(policy, jnp.float32),
+        action=jnp.asarray(action, jnp.int32),
+    )
 
 
 def _seat(x: VTraceInputs, player: int) -> VTraceInputs:
@@ -101,8 +112,10 @@ def _compacted(x: VTraceInputs, player: int, eta: float):
         rho = np.prod([x.ratio[s] for s in seg])
         opp = seg[1:]
         w = np.prod([x.ratio[s] for s in opp]) if opp else 1.0
-        y = sum(np.prod([x.ratio[u] for u in opp[:j]]) * (eta * kl[s] + x.ratio[s] * x.reward[s, player])
-                for j, s in enumerate(opp))
+        y = sum(
+            np.prod([x.ratio[u] for u in opp[:j]]) * (eta * kl[s] + x.ratio[s] * x.reward[s, player])
+            for j, s in enumerate(opp)
+        )
         out.append((t, reward, rho, w, y))
     return out
 
@@ -118,11 +131,14 @@ def test_vtrace_is_rlax_vtrace_on_each_players_compacted_sequence(rho_bar):
         seq = _compacted(x, player, eta)
         times = [s[0] for s in seq]
         v = np.asarray(x.value)[times]
-        errors = rlax.vtrace(jnp.asarray(v), jnp.asarray(np.r_[v[1:], 0.0], jnp.float32),
-                             jnp.asarray([s[1] for s in seq], jnp.float32),
-                             jnp.asarray([1.0] * (len(seq) - 1) + [0.0], jnp.float32),
-                             jnp.asarray([s[2] for s in seq], jnp.float32),
-                             clip_rho_threshold=np.inf if rho_bar is None else rho_bar)
+        errors = rlax.vtrace(
+            jnp.asarray(v),
+            jnp.asarray(np.r_[v[1:], 0.0], jnp.float32),
+            jnp.asarray([s[1] for s in seq], jnp.float32),
+            jnp.asarray([1.0] * (len(seq) - 1) + [0.0], jnp.float32),
+            jnp.asarray([s[2] for s in seq], jnp.float32),
+            clip_rho_threshold=np.inf if rho_bar is None else rho_bar,
+        )
         np.testing.assert_allclose(np.asarray(targets)[times], np.asarray(errors) + v, rtol=1e-5, atol=1e-5)
         others = np.setdiff1d(np.arange(len(x.value)), times)
         np.testing.assert_array_equal(np.asarray(targets)[others], 0.0)
@@ -142,10 +158,17 @@ def test_vtrace_by_hand_with_truncated_traces():
     last transition has ``rho = 2 -> 1``: ``v_1 = V_1 + (1 - V_1) = 1``; the first spans the
     opponent's action, ``rho = 2 * 1/2 = 1``: ``v_0 = V_0 + (0 + V_1 - V_0) + min(0.5, 1) (v_1 - V_1)``."""
     values = jnp.array([0.1, -0.2, 0.4])
-    x = VTraceInputs(value=values, reward=jnp.array([0.0, 0.0, 1.0]), acting=jnp.array([0, 1, 0]),
-                     valid=jnp.array([True, True, True]), ratio=jnp.array([2.0, 0.5, 2.0]),
-                     inv_mu=jnp.array([4.0, 2.0, 4.0]), log_ratio=jnp.zeros((3, 2)),
-                     policy=jnp.full((3, 2), 0.5), action=jnp.array([1, 0, 1]))
+    x = VTraceInputs(
+        value=values,
+        reward=jnp.array([0.0, 0.0, 1.0]),
+        acting=jnp.array([0, 1, 0]),
+        valid=jnp.array([True, True, True]),
+        ratio=jnp.array([2.0, 0.5, 2.0]),
+        inv_mu=jnp.array([4.0, 2.0, 4.0]),
+        log_ratio=jnp.zeros((3, 2)),
+        policy=jnp.full((3, 2), 0.5),
+        action=jnp.array([1, 0, 1]),
+    )
     targets, q = player_vtrace(x, 0, eta=0.2, c_bar=0.5, rho_bar=1.0)
     v1 = 1.0
     v0 = 0.1 + (0.4 - 0.1) + 0.5 * (v1 - 0.4)
@@ -164,7 +187,7 @@ def test_neurd_gradient_and_threshold():
     force = np.array([1.0, -2.0, 0.5])
     np.testing.assert_allclose(grad[0, :3], -(force - force.mean()), rtol=1e-6)
     assert grad[0, 3] == 0.0
-    logits = jnp.array([[3.0, -3.0, 0.0, 0.0]])       # centred: (3, -3, 0)
+    logits = jnp.array([[3.0, -3.0, 0.0, 0.0]])  # centred: (3, -3, 0)
     grad = jax.grad(lambda y: neurd_loss(y, legal, jnp.array([[1.0, -1.0, 0.0, 0.0]]), 2.0, 100.0).sum())(logits)
     np.testing.assert_allclose(grad, 0.0, atol=1e-7)
     clipped = jax.grad(lambda y: neurd_loss(y, legal, adv, 2.0, 0.5).sum())(jnp.zeros((1, 4)))
@@ -175,23 +198,46 @@ def test_fixed_point_schedule():
     starts, last = fixed_point_schedule((3, 5), (2, 1))
     np.testing.assert_array_equal(starts, [0, 3, 6, 11])
     assert last == 5
-    expected = {0: (0.0, False), 1: (2 / 3, False), 2: (1.0, False), 3: (0.0, True), 4: (2 / 3, False),
-                6: (0.0, True), 8: (0.8, False), 11: (0.0, True), 12: (0.4, False), 16: (0.0, True),
-                21: (0.0, True), 23: (0.8, False)}
+    expected = {
+        0: (0.0, False),
+        1: (2 / 3, False),
+        2: (1.0, False),
+        3: (0.0, True),
+        4: (2 / 3, False),
+        6: (0.0, True),
+        8: (0.8, False),
+        11: (0.0, True),
+        12: (0.4, False),
+        16: (0.0, True),
+        21: (0.0, True),
+        23: (0.8, False),
+    }
     for step, (alpha, new) in expected.items():
         a, n = schedule_position(jnp.int32(step), starts, last)
         assert (float(a), bool(n)) == pytest.approx((alpha, new)), step
 
 
-@pytest.mark.parametrize("kwargs, field", [
-    (dict(hidden_sizes=(0,)), "hidden_sizes"), (dict(hidden_sizes="x"), "hidden_sizes"),
-    (dict(batch_size=0), "batch_size"), (dict(learning_rate=0.0), "learning_rate"),
-    (dict(eta_reward_transform=-0.1), "eta_reward_transform"), (dict(beta=0.0), "beta"),
-    (dict(neurd_clip=0.0), "neurd_clip"), (dict(target_rate=0.0), "target_rate"),
-    (dict(target_rate=1.5), "target_rate"), (dict(c_vtrace=0.0), "c_vtrace"), (dict(rho_vtrace=-1.0), "rho_vtrace"),
-    (dict(max_grad_norm=float("inf")), "max_grad_norm"), (dict(period=0), "period"), (dict(period=()), "period"),
-    (dict(period=(10, 20), period_repeats=(1, 2, 3)), "period_repeats"), (dict(period_repeats=0), "period_repeats"),
-])
+@pytest.mark.parametrize(
+    "kwargs, field",
+    [
+        (dict(hidden_sizes=(0,)), "hidden_sizes"),
+        (dict(hidden_sizes="x"), "hidden_sizes"),
+        (dict(batch_size=0), "batch_size"),
+        (dict(learning_rate=0.0), "learning_rate"),
+        (dict(eta_reward_transform=-0.1), "eta_reward_transform"),
+        (dict(beta=0.0), "beta"),
+        (dict(neurd_clip=0.0), "neurd_clip"),
+        (dict(target_rate=0.0), "target_rate"),
+        (dict(target_rate=1.5), "target_rate"),
+        (dict(c_vtrace=0.0), "c_vtrace"),
+        (dict(rho_vtrace=-1.0), "rho_vtrace"),
+        (dict(max_grad_norm=float("inf")), "max_grad_norm"),
+        (dict(period=0), "period"),
+        (dict(period=()), "period"),
+        (dict(period=(10, 20), period_repeats=(1, 2, 3)), "period_repeats"),
+        (dict(period_repeats=0), "period_repeats"),
+    ],
+)
 def test_bad_hyperparameters_raise(kwargs, field):
     with pytest.raises(ValueError, match=field):
         rnad(**kwargs)
@@ -209,10 +255,12 @@ def test_post_processing_of_the_reported_policy():
     """OpenSpiel's R-NaD post-processing: probabilities below the threshold are dropped, the rest
     rounded to multiples of 1/32 by largest remainders; rows stay distributions (known values)."""
     from solvers.neural.rnad import post_process
+
     table = jnp.array([[0.5, 0.49, 0.01], [0.2, 0.3, 0.5], [1 / 3, 1 / 3, 1 / 3], [0.7, 0.3, 0.0]])
     out = np.asarray(post_process(table, 0.03, 32))
-    np.testing.assert_allclose(out, [[0.5, 0.5, 0.0], [6 / 32, 10 / 32, 16 / 32], [11 / 32, 11 / 32, 10 / 32],
-                                     [22 / 32, 10 / 32, 0.0]])
-    np.testing.assert_array_equal(np.asarray(post_process(table)), np.asarray(table))   # None: unchanged
+    np.testing.assert_allclose(
+        out, [[0.5, 0.5, 0.0], [6 / 32, 10 / 32, 16 / 32], [11 / 32, 11 / 32, 10 / 32], [22 / 32, 10 / 32, 0.0]]
+    )
+    np.testing.assert_array_equal(np.asarray(post_process(table)), np.asarray(table))  # None: unchanged
     with pytest.raises(ValueError, match="output_discretization"):
         rnad(output_discretization=0)

@@ -15,11 +15,17 @@ import numpy as np
 import pytest
 
 import solvers
-from helpers import forbid_exact_model
 from jaxgames.matrix import rock_paper_scissors
 from jaxgames.mean_field import crowd_modelling
-from solvers.sampled.mean_field import (monte_carlo_action_values, sampled_fictitious_play,
-                                        sampled_mirror_descent, simulate, td_action_values)
+from solvers.sampled.mean_field import (
+    monte_carlo_action_values,
+    sampled_fictitious_play,
+    sampled_mirror_descent,
+    simulate,
+    td_action_values,
+)
+
+from helpers import forbid_exact_model
 
 K, EVERY = 30, 10
 
@@ -31,9 +37,11 @@ def game():
 
 def _policies(solver, game, key, num_steps):
     """``[num_steps / EVERY, T, S, A]``: ``solver.output`` every ``EVERY`` steps, from ``init`` and ``step`` only."""
+
     def block(state, _):
         state = jax.lax.fori_loop(0, EVERY, lambda _, s: solver.step(game, s), state)
         return state, solver.output(state)[0]
+
     return jax.lax.scan(block, solver.init(game, key), None, length=num_steps // EVERY)[1]
 
 
@@ -69,8 +77,10 @@ def test_mirror_descent_tracks_exact_omd_vmapped_over_keys_and_learning_rates(ga
     eta = 1e-3 (traced) barely moves from uniform. Different keys give different runs, the same key
     the same run (in one call, and in a second call with the rows permuted).
     """
+
     def learn(key, lr):
         return _policies(sampled_mirror_descent(lr), game, key, K)
+
     k0, k1 = jax.random.split(jax.random.PRNGKey(1))
     keys, lrs = jnp.stack([k0, k1, k0, k0]), jnp.array([1.0, 1.0, 1.0, 1e-3])
     fn, policies = _learn_without_model(game, jax.vmap(learn), keys, lrs)
@@ -126,13 +136,21 @@ def test_q_estimates_match_exact_action_values():
             assert err.max() < 0.2 and err.mean() < 0.04, (aversion, err)
 
 
-@pytest.mark.parametrize("kwargs, field", [
-    (dict(num_agents=0), "num_agents"), (dict(num_agents=2.5), "num_agents"),
-    (dict(num_episodes=0), "num_episodes"), (dict(exploration=1.5), "exploration"),
-    (dict(exploration=-0.1), "exploration"), (dict(num_agents=10, num_explorers=11), "num_explorers"),
-    (dict(num_explorers=-1), "num_explorers"), (dict(learning_rate=0.0), "learning_rate"),
-    (dict(learning_rate=-1.0), "learning_rate"), (dict(estimator="sarsa"), "estimator"),
-])
+@pytest.mark.parametrize(
+    "kwargs, field",
+    [
+        (dict(num_agents=0), "num_agents"),
+        (dict(num_agents=2.5), "num_agents"),
+        (dict(num_episodes=0), "num_episodes"),
+        (dict(exploration=1.5), "exploration"),
+        (dict(exploration=-0.1), "exploration"),
+        (dict(num_agents=10, num_explorers=11), "num_explorers"),
+        (dict(num_explorers=-1), "num_explorers"),
+        (dict(learning_rate=0.0), "learning_rate"),
+        (dict(learning_rate=-1.0), "learning_rate"),
+        (dict(estimator="sarsa"), "estimator"),
+    ],
+)
 def test_bad_hyperparameters(kwargs, field):
     with pytest.raises(ValueError, match=field):
         sampled_mirror_descent(**kwargs)

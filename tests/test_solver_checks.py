@@ -19,10 +19,25 @@ from solvers.scale import payoff_scale
 
 #: Hyperparameters whose default is ``None`` but that take numbers (their meaning for ``None`` is
 #: documented: a scale-free default, "off", exact feedback, ...).
-NONE_DEFAULT_NUMERIC = {"learning_rate", "temperature", "magnet_floor", "step_size", "num_samples",
-                        "reset_probability", "value_learning_rate", "num_explorers", "rho_vtrace",
-                        "output_threshold", "output_discretization", "magnet_update_every", "inner_steps",
-                        "magnet_every", "clip_epsilon", "target_rate", "proximity"}
+NONE_DEFAULT_NUMERIC = {
+    "learning_rate",
+    "temperature",
+    "magnet_floor",
+    "step_size",
+    "num_samples",
+    "reset_probability",
+    "value_learning_rate",
+    "num_explorers",
+    "rho_vtrace",
+    "output_threshold",
+    "output_discretization",
+    "magnet_update_every",
+    "inner_steps",
+    "magnet_every",
+    "clip_epsilon",
+    "target_rate",
+    "proximity",
+}
 
 #: ``(solver, parameter)`` pairs whose docstrings allow ``None`` although the default is a number.
 DOCUMENTED_NONE = {("mmd_rl", "magnet_every"), ("mmd_rl", "proximity")}
@@ -33,22 +48,35 @@ def numeric_parameters(factory):
     out = []
     for p in inspect.signature(factory).parameters.values():
         d, annotation = p.default, str(p.annotation)
-        if isinstance(d, (int, float)) and not isinstance(d, bool):   # "int | None": None documented
+        if isinstance(d, (int, float)) and not isinstance(d, bool):  # "int | None": None documented
             out.append((p.name, isinstance(d, int) or "int" in annotation, "None" in annotation))
         elif d is None and (p.name in NONE_DEFAULT_NUMERIC or "int" in annotation or "float" in annotation):
             out.append((p.name, "int" in annotation, True))
     return out
 
 
-CASES = [(name, param, is_int, none_ok)
-         for name, factory in solvers.SOLVERS.items()
-         for param, is_int, none_ok in numeric_parameters(factory)]
+CASES = [
+    (name, param, is_int, none_ok)
+    for name, factory in solvers.SOLVERS.items()
+    for param, is_int, none_ok in numeric_parameters(factory)
+]
 
 
 def test_every_solver_with_numeric_hyperparameters_is_covered():
     covered = {name for name, *_ in CASES}
-    assert {"mirror_descent", "mmd", "discounted_cfr", "smooth_value_iteration", "nfsp", "rnad", "psro",
-            "ppo", "minimax_q", "nash_md", "deep_mirror_descent"} <= covered
+    assert {
+        "mirror_descent",
+        "mmd",
+        "discounted_cfr",
+        "smooth_value_iteration",
+        "nfsp",
+        "rnad",
+        "psro",
+        "ppo",
+        "minimax_q",
+        "nash_md",
+        "deep_mirror_descent",
+    } <= covered
     assert len(CASES) > 100
 
 
@@ -66,27 +94,30 @@ def test_bad_numeric_hyperparameters_name_the_field(name, param, is_int, none_ok
         with pytest.raises(ValueError, match=rf"^{param}: "):
             factory(**{param: value})
     if none_ok or (name, param) in DOCUMENTED_NONE:
-        factory(**{param: None})   # documented: a default, or the term is off
+        factory(**{param: None})  # documented: a default, or the term is off
 
 
-@pytest.mark.parametrize("factory, kwargs, match", [
-    (solvers.extragradient, dict(magnet_update_every=2.5), "magnet_update_every: expected an integer"),
-    (solvers.mmd, dict(magnet_update_every="10"), "magnet_update_every: expected an integer"),
-    (solvers.smooth_value_iteration, dict(magnet_floor=2.0), r"magnet_floor: expected a value in \[0, 1\]"),
-    (solvers.mmd, dict(magnet_floor=-0.1), "magnet_floor"),
-    (solvers.mirror_prox, dict(learning_rate="0.5"), "learning_rate: expected a number"),
-    (solvers.mirror_descent, dict(learning_rate=True), "learning_rate: expected a number, got True"),
-    (solvers.discounted_cfr, dict(beta=float("nan")), "beta: expected finite"),
-    (solvers.discounted_cfr, dict(alpha=-float("inf")), "alpha: expected a value in"),
-    (solvers.discounted_cfr, dict(gamma=float("inf")), "gamma: expected a finite value >= 0"),
-    (solvers.regret_matching, dict(alternating="yes"), "alternating: expected True or False"),
-    (solvers.fictitious_play, dict(alternating=None), "alternating: expected True or False"),
-    (solvers.outcome_sampling_mccfr, dict(alternating=1), "alternating: expected True or False"),
-    (solvers.ppo, dict(normalize_advantages="no"), "normalize_advantages: expected True or False"),
-    (solvers.ppo, dict(clip_epsilon=None), "clip_epsilon: expected a number"),
-    (solvers.rnad, dict(target_rate=1.5), r"target_rate: expected a value in \(0, 1\]"),
-    (solvers.psro, dict(oracle_steps=2.5), "oracle_steps: expected an integer"),
-])
+@pytest.mark.parametrize(
+    "factory, kwargs, match",
+    [
+        (solvers.extragradient, dict(magnet_update_every=2.5), "magnet_update_every: expected an integer"),
+        (solvers.mmd, dict(magnet_update_every="10"), "magnet_update_every: expected an integer"),
+        (solvers.smooth_value_iteration, dict(magnet_floor=2.0), r"magnet_floor: expected a value in \[0, 1\]"),
+        (solvers.mmd, dict(magnet_floor=-0.1), "magnet_floor"),
+        (solvers.mirror_prox, dict(learning_rate="0.5"), "learning_rate: expected a number"),
+        (solvers.mirror_descent, dict(learning_rate=True), "learning_rate: expected a number, got True"),
+        (solvers.discounted_cfr, dict(beta=float("nan")), "beta: expected finite"),
+        (solvers.discounted_cfr, dict(alpha=-float("inf")), "alpha: expected a value in"),
+        (solvers.discounted_cfr, dict(gamma=float("inf")), "gamma: expected a finite value >= 0"),
+        (solvers.regret_matching, dict(alternating="yes"), "alternating: expected True or False"),
+        (solvers.fictitious_play, dict(alternating=None), "alternating: expected True or False"),
+        (solvers.outcome_sampling_mccfr, dict(alternating=1), "alternating: expected True or False"),
+        (solvers.ppo, dict(normalize_advantages="no"), "normalize_advantages: expected True or False"),
+        (solvers.ppo, dict(clip_epsilon=None), "clip_epsilon: expected a number"),
+        (solvers.rnad, dict(target_rate=1.5), r"target_rate: expected a value in \(0, 1\]"),
+        (solvers.psro, dict(oracle_steps=2.5), "oracle_steps: expected an integer"),
+    ],
+)
 def test_bad_hyperparameters_match_the_docs(factory, kwargs, match):
     with pytest.raises(ValueError, match=match):
         factory(**kwargs)
@@ -131,20 +162,27 @@ def test_hyperparameter_checks_skip_traced_values():
 
 # ----------------------------------------------------------------------------- keys
 
+
 def _bad_keys():
     return ["abc", 0, jnp.zeros(3, jnp.uint32), jnp.zeros(2, jnp.float32), jax.random.split(jax.random.key(0), 2)]
 
 
-@pytest.mark.parametrize("make, game", [
-    (lambda: solvers.outcome_sampling_mccfr(), lambda: jaxgames.kuhn_poker()),
-    (lambda: solvers.external_sampling_mccfr(), lambda: jaxgames.kuhn_poker()),
-    (lambda: solvers.nash_md(), lambda: matrix.preference_game(matrix.cyclic_preferences(3))),
-    (lambda: solvers.minimax_q(), lambda: jaxgames.markov.random_zero_sum(jax.random.key(0), 3, 2)),
-    (lambda: solvers.sampled_mirror_descent(num_agents=10),
-     lambda: jaxgames.mean_field.crowd_modelling(size=3, horizon=2)),
-    (lambda: solvers.psro(oracle="sampled"), lambda: jaxgames.kuhn_poker()),
-    (lambda: solvers.nfsp(), lambda: jaxgames.kuhn_poker()),
-], ids=["os_mccfr", "es_mccfr", "nash_md", "minimax_q", "sampled_md", "psro", "nfsp"])
+@pytest.mark.parametrize(
+    "make, game",
+    [
+        (lambda: solvers.outcome_sampling_mccfr(), lambda: jaxgames.kuhn_poker()),
+        (lambda: solvers.external_sampling_mccfr(), lambda: jaxgames.kuhn_poker()),
+        (lambda: solvers.nash_md(), lambda: matrix.preference_game(matrix.cyclic_preferences(3))),
+        (lambda: solvers.minimax_q(), lambda: jaxgames.markov.random_zero_sum(jax.random.key(0), 3, 2)),
+        (
+            lambda: solvers.sampled_mirror_descent(num_agents=10),
+            lambda: jaxgames.mean_field.crowd_modelling(size=3, horizon=2),
+        ),
+        (lambda: solvers.psro(oracle="sampled"), lambda: jaxgames.kuhn_poker()),
+        (lambda: solvers.nfsp(), lambda: jaxgames.kuhn_poker()),
+    ],
+    ids=["os_mccfr", "es_mccfr", "nash_md", "minimax_q", "sampled_md", "psro", "nfsp"],
+)
 def test_bad_keys_name_the_key(make, game):
     solver, g = make(), game()
     for key in _bad_keys():
@@ -155,6 +193,7 @@ def test_bad_keys_name_the_key(make, game):
 
 
 # ----------------------------------------------------------------------------- run lengths
+
 
 def test_run_rejects_step_counts_the_int32_counter_cannot_hold():
     game, solver = matrix.matching_pennies(), solvers.regret_matching_plus()
@@ -167,24 +206,30 @@ def test_run_rejects_step_counts_the_int32_counter_cannot_hold():
 
 
 def test_run_rejects_a_trace_too_large_before_running():
-    with pytest.raises(ValueError, match=r"eval_every: the trace of num_steps / eval_every = 1000000000 evaluations "
-                                         r"needs .* GiB, above max_bytes"):
+    with pytest.raises(
+        ValueError,
+        match=r"eval_every: the trace of num_steps / eval_every = 1000000000 evaluations "
+        r"needs .* GiB, above max_bytes",
+    ):
         solvers.run(solvers.regret_matching_plus(), matrix.matching_pennies(), 10**9, eval_every=1)
     with pytest.raises(ValueError, match="eval_every: the trace"):
         solvers.run(solvers.regret_matching_plus(), matrix.matching_pennies(), 1000, eval_every=1, max_bytes=1000)
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    (dict(num_steps=2.5), "num_steps: expected an integer, got 2.5"),
-    (dict(num_steps=100.0), "num_steps: expected an integer"),
-    (dict(num_steps=True), "num_steps: expected an integer"),
-    (dict(num_steps="100"), "num_steps: expected an integer"),
-    (dict(num_steps=0), "num_steps: expected an integer >= 1"),
-    (dict(num_steps=100, eval_every=2.5), "eval_every: expected an integer"),
-    (dict(num_steps=100, eval_every=0), "eval_every: expected an integer >= 1"),
-    (dict(num_steps=100, eval_every="10"), "eval_every: expected an integer"),
-    (dict(num_steps=100, state="state"), "state: expected a solvers.SolverState"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(num_steps=2.5), "num_steps: expected an integer, got 2.5"),
+        (dict(num_steps=100.0), "num_steps: expected an integer"),
+        (dict(num_steps=True), "num_steps: expected an integer"),
+        (dict(num_steps="100"), "num_steps: expected an integer"),
+        (dict(num_steps=0), "num_steps: expected an integer >= 1"),
+        (dict(num_steps=100, eval_every=2.5), "eval_every: expected an integer"),
+        (dict(num_steps=100, eval_every=0), "eval_every: expected an integer >= 1"),
+        (dict(num_steps=100, eval_every="10"), "eval_every: expected an integer"),
+        (dict(num_steps=100, state="state"), "state: expected a solvers.SolverState"),
+    ],
+)
 def test_run_arguments_are_integers(kwargs, match):
     with pytest.raises(ValueError, match=match):
         solvers.run(solvers.mirror_prox(), matrix.matching_pennies(), **kwargs)
@@ -217,7 +262,7 @@ def test_explicit_learning_rates_are_in_payoff_units():
     game = matrix.random_zero_sum(jax.random.key(3), 4)
     solver = solvers.mirror_prox(0.5)
     state, _ = solvers.run(solver, game, 50, eval_every=50, key=jax.random.key(0))
-    assert state.extra.payoff_scale is None   # an explicit rate is not relative to the payoff scale
+    assert state.extra.payoff_scale is None  # an explicit rate is not relative to the payoff scale
     scaled, _ = solvers.run(solver, _scaled(game, 10.0), 50, eval_every=50, key=jax.random.key(0))
     assert np.abs(np.asarray(scaled.policy[0]) - np.asarray(state.policy[0])).max() > 1e-3
 
@@ -235,8 +280,9 @@ def test_default_iterates_on_scaled_extensive_form_games_are_the_same(name):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["mirror_prox", "mmd", "natural_policy_gradient", "policy_extragradient",
-                                  "smooth_value_iteration"])
+@pytest.mark.parametrize(
+    "name", ["mirror_prox", "mmd", "natural_policy_gradient", "policy_extragradient", "smooth_value_iteration"]
+)
 def test_default_iterates_on_scaled_markov_games_are_the_same(name):
     game = jaxgames.markov.random_zero_sum(jax.random.key(5), 4, 2)
     scaled = jaxgames.markov.MarkovGame(game.transitions, 30.0 * game.rewards, game.discount, game.initial)
@@ -248,9 +294,9 @@ def test_default_iterates_on_scaled_markov_games_are_the_same(name):
 
 
 def test_payoff_scale_by_family():
-    assert float(payoff_scale(matrix.rock_paper_scissors())) == 1.0          # payoffs in [-1, 1]
+    assert float(payoff_scale(matrix.rock_paper_scissors())) == 1.0  # payoffs in [-1, 1]
     assert float(payoff_scale(matrix.MatrixGame(np.zeros((2, 2, 2))))) == 1.0  # constant game
-    assert float(payoff_scale(jaxgames.kuhn_poker())) == 2.0                  # terminal payoffs in [-2, 2]
+    assert float(payoff_scale(jaxgames.kuhn_poker())) == 2.0  # terminal payoffs in [-2, 2]
     mg = jaxgames.markov.random_zero_sum(jax.random.key(0), 3, 2)
     r = np.asarray(mg.rewards[0])
     assert float(payoff_scale(mg)) == pytest.approx((r.max() - r.min()) / 2, rel=1e-6)
@@ -289,6 +335,7 @@ def test_default_mmd_converges_on_random_preference_games():
 
 
 # ----------------------------------------------------------------------------- the trace
+
 
 @pytest.mark.slow
 def test_trace_flags_and_warns_about_a_diverged_run():

@@ -7,8 +7,9 @@ import pytest
 
 import jaxgames
 import solvers
-from helpers import lp_value
 from jaxgames import matrix
+
+from helpers import lp_value
 
 STEPS = 5000
 # Known slow rates: classic fictitious play and plain mirror descent's average.
@@ -22,8 +23,9 @@ def final_exploitability(solver, games, keys):
 
 @pytest.fixture(scope="module")
 def test_games():
-    rps_brps = jax.tree_util.tree_map(lambda a, b: jnp.stack([a, b]),
-                                      matrix.rock_paper_scissors(), matrix.biased_rock_paper_scissors())
+    rps_brps = jax.tree_util.tree_map(
+        lambda a, b: jnp.stack([a, b]), matrix.rock_paper_scissors(), matrix.biased_rock_paper_scissors()
+    )
     random5 = jax.vmap(lambda k: matrix.random_zero_sum(k, 5))(jax.random.split(jax.random.key(0), 4))
     return {"rps_brps": rps_brps, "random5": random5}
 
@@ -56,8 +58,9 @@ def test_mmd_last_iterate_on_many_random_games():
 
 @pytest.mark.parametrize("variant", [dict(alternating=False), dict(temperature=1e-3)])
 def test_fictitious_play_variants_converge(variant, test_games):
-    e = final_exploitability(solvers.fictitious_play(**variant), test_games["rps_brps"],
-                             jax.random.split(jax.random.key(1), 2))
+    e = final_exploitability(
+        solvers.fictitious_play(**variant), test_games["rps_brps"], jax.random.split(jax.random.key(1), 2)
+    )
     assert np.all(e < 2e-2), e
 
 
@@ -69,8 +72,8 @@ def test_fictitious_play_rate_is_at_least_inverse_sqrt(alternating):
     t, e = np.asarray(trace.step, float), np.asarray(trace.exploitability, float)
     # Fit log e = c + s log t on the upper envelope (FP's error oscillates).
     window = 20
-    tt = t[window - 1::window]
-    env = np.array([e[i:i + window].max() for i in range(0, len(e), window)])
+    tt = t[window - 1 :: window]
+    env = np.array([e[i : i + window].max() for i in range(0, len(e), window)])
     slope = np.polyfit(np.log(tt), np.log(env), 1)[0]
     assert slope < -0.45, f"fictitious play error decays like t^{slope:.2f}, slower than t^-1/2"
 
@@ -87,15 +90,19 @@ def test_multiplicative_weights_last_iterate_cycles_but_average_converges():
     assert float(trace.exploitability[-1]) < 1e-2
 
 
-@pytest.mark.parametrize("solver", [
-    # OMWU's last iterate needs a smaller step than its average (Daskalakis & Panageas 2019).
-    solvers.optimistic_mirror_descent(learning_rate=0.3, output="last"),
-    solvers.optimistic_mirror_descent(geometry="euclidean", learning_rate=0.1, output="last"),
-    solvers.extragradient(),
-    solvers.extragradient(geometry="entropic", learning_rate=0.5),
-    solvers.mirror_prox(output="last"),
-    solvers.mmd(),
-], ids=["omwu", "ogda", "eg-euclid", "eg-entropic", "mirror-prox", "mmd-rnad"])
+@pytest.mark.parametrize(
+    "solver",
+    [
+        # OMWU's last iterate needs a smaller step than its average (Daskalakis & Panageas 2019).
+        solvers.optimistic_mirror_descent(learning_rate=0.3, output="last"),
+        solvers.optimistic_mirror_descent(geometry="euclidean", learning_rate=0.1, output="last"),
+        solvers.extragradient(),
+        solvers.extragradient(geometry="entropic", learning_rate=0.5),
+        solvers.mirror_prox(output="last"),
+        solvers.mmd(),
+    ],
+    ids=["omwu", "ogda", "eg-euclid", "eg-entropic", "mirror-prox", "mmd-rnad"],
+)
 def test_last_iterates_converge_on_rps(solver):
     keys = jax.random.split(jax.random.key(5), 3)
     games = jax.tree_util.tree_map(lambda x: jnp.stack([x] * 3), matrix.rock_paper_scissors())
@@ -132,8 +139,9 @@ def test_fictitious_play_finds_battle_of_the_sexes_equilibrium():
 def test_one_jitted_call_solves_a_thousand_games():
     solver = solvers.regret_matching_plus()
     keys = jax.random.split(jax.random.key(8), 1000)
-    solve = jax.jit(jax.vmap(lambda k: solvers.run(solver, matrix.random_zero_sum(k, 10), 1000,
-                                                   eval_every=500)[1].exploitability))
+    solve = jax.jit(
+        jax.vmap(lambda k: solvers.run(solver, matrix.random_zero_sum(k, 10), 1000, eval_every=500)[1].exploitability)
+    )
     e = np.asarray(solve(keys))
     assert e.shape == (1000, 2)
     assert np.all(e[:, -1] < 1e-2) and np.median(e[:, -1]) < 2e-3
@@ -147,8 +155,9 @@ def test_one_jitted_call_solves_a_thousand_games():
 def test_vmap_over_learning_rates_is_one_call():
     game = matrix.biased_rock_paper_scissors()
     lrs = jnp.geomspace(0.01, 1.0, 16)
-    sweep = jax.jit(jax.vmap(lambda lr: solvers.run(solvers.mirror_prox(lr), game, 500,
-                                                    eval_every=500)[1].exploitability[-1]))
+    sweep = jax.jit(
+        jax.vmap(lambda lr: solvers.run(solvers.mirror_prox(lr), game, 500, eval_every=500)[1].exploitability[-1])
+    )
     e = np.asarray(sweep(lrs))
     assert e.shape == (16,)
     for i in (0, 7, 15):
@@ -164,7 +173,9 @@ def test_three_player_game_fictitious_play_trace_is_exact():
         state, trace = solvers.run(solvers.fictitious_play(), game, 200, eval_every=100, key=jax.random.key(9))
     assert bool(trace.diverged[-1])
     assert trace.exploitability.shape == (2,)
-    assert float(trace.exploitability[-1]) == pytest.approx(float(jaxgames.exploitability(game, state.average)), abs=1e-6)
+    assert float(trace.exploitability[-1]) == pytest.approx(
+        float(jaxgames.exploitability(game, state.average)), abs=1e-6
+    )
 
 
 def test_run_continues_from_a_state_and_handles_remainders():
@@ -182,18 +193,21 @@ def test_run_continues_from_a_state_and_handles_remainders():
 @pytest.mark.slow
 def test_float64_solves_reach_machine_precision():
     from helpers import run_x64
+
     script = (
         "import jax, solvers\n"
         "from jaxgames import matrix\n"
         "g = matrix.random_zero_sum(jax.random.key(0), 5)\n"
         "st, tr = solvers.run(solvers.extragradient(), g, 20000, eval_every=20000)\n"
         "assert st.policy[0].dtype == 'float64', st.policy[0].dtype\n"
-        "print(float(tr.exploitability[-1]))\n")
+        "print(float(tr.exploitability[-1]))\n"
+    )
     assert float(run_x64(script).strip()) < 1e-12
 
 
 def test_equal_hyperparameters_share_one_solver_and_one_compilation():
     from solvers.core import _run
+
     assert solvers.mirror_prox(0.5) is solvers.mirror_prox(learning_rate=0.5)
     assert solvers.mmd() is solvers.mmd() and solvers.mmd() is not solvers.mmd(temperature=0.2)
     assert solvers.regret_matching_plus() is solvers.regret_matching(plus=True, averaging="linear")

@@ -29,7 +29,7 @@ def _matrix_policy(p):
     return matrix.zero_sum(np.eye(3)).validate_policy((p, np.ones(3) / 3))
 
 
-CHECKS = [   # (what the family checks, a callable on a 1-D vector, the field its message names)
+CHECKS = [  # (what the family checks, a callable on a 1-D vector, the field its message names)
     ("policy", _matrix_policy, r"policy\[0\]"),
     ("markov initial", _markov_initial, "initial"),
     ("mean-field distribution", lambda p: check_distribution(p, "initial"), "initial"),
@@ -38,7 +38,7 @@ CHECKS = [   # (what the family checks, a callable on a 1-D vector, the field it
 
 @pytest.mark.parametrize("name, check, field", CHECKS, ids=[c[0] for c in CHECKS])
 def test_every_family_uses_the_one_tolerance(name, check, field):
-    check(_off(3, ATOL / 2))                                   # inside the tolerance: accepted
+    check(_off(3, ATOL / 2))  # inside the tolerance: accepted
     with pytest.raises(ValueError, match=f"^{field}: expected .*summing to 1, found a sum off by"):
         check(_off(3, 2 * ATOL))
     with pytest.raises(ValueError, match=f"^{field}: expected non-negative probabilities"):
@@ -76,9 +76,11 @@ def test_from_validated_is_the_checked_game():
     np.testing.assert_allclose(trusted.state_values(policy), game.state_values(policy), rtol=1e-6)
     assert (trusted.num_players, trusted.num_actions, trusted.horizon) == (2, (2, 3), None)
     finite = markov.MarkovGame.from_validated(game.transitions, game.rewards, game.discount, game.initial, 4)
-    np.testing.assert_allclose(finite.state_values(policy),
-                               markov.MarkovGame(game.transitions, game.rewards, game.discount, game.initial,
-                                                 horizon=4).state_values(policy), rtol=1e-6)
+    np.testing.assert_allclose(
+        finite.state_values(policy),
+        markov.MarkovGame(game.transitions, game.rewards, game.discount, game.initial, horizon=4).state_values(policy),
+        rtol=1e-6,
+    )
 
 
 def test_stationary_induced_mdp_is_a_validated_markov_game():
@@ -95,7 +97,8 @@ def test_sample_payoffs_is_the_shared_draw():
     key = jax.random.key(3)
     uniform = matrix.random.sample_payoffs(key, (1000,), "uniform")
     assert float(uniform.min()) >= -1.0 and float(uniform.max()) <= 1.0
-    np.testing.assert_array_equal(matrix.random.sample_payoffs(key, (4,), "normal"),
-                                  matrix.random.sample_payoffs(key, (4,), "gaussian"))
+    np.testing.assert_array_equal(
+        matrix.random.sample_payoffs(key, (4,), "normal"), matrix.random.sample_payoffs(key, (4,), "gaussian")
+    )
     with pytest.raises(ValueError, match="distribution: expected one of"):
         matrix.random.sample_payoffs(key, (2,), "cauchy")

@@ -6,6 +6,19 @@ from jaxgames.efg.openspiel import from_openspiel, from_openspiel_policy, infose
 from jaxgames.efg.poker import kuhn_poker, leduc_poker
 from jaxgames.efg.tree import Tree, build_tree
 
-__all__ = ["EFGGame", "Tree", "build_tree", "kuhn_poker", "leduc_poker", "from_openspiel",
-           "to_openspiel_policy", "from_openspiel_policy", "infoset_map",
-           "EFGEnv", "EFGState", "TimeStep", "Trajectory", "rollout"]
+__all__ = [
+    "EFGGame",
+    "Tree",
+    "build_tree",
+    "kuhn_poker",
+    "leduc_poker",
+    "from_openspiel",
+    "to_openspiel_policy",
+    "from_openspiel_policy",
+    "infoset_map",
+    "EFGEnv",
+    "EFGState",
+    "TimeStep",
+    "Trajectory",
+    "rollout",
+]

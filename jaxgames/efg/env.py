@@ -40,13 +40,13 @@ from jaxgames.validation import check_bool, check_choice
 class EFGState(NamedTuple):
     """The simulator's state (one environment; ``vmap`` adds a batch axis)."""
 
-    history: jax.Array            # int32 []: current history (a decision or terminal history)
-    current_player: jax.Array     # int32 []: acting player, TERMINAL (-4) when the episode is over
-    infoset: jax.Array            # int32 []: the acting player's information set, -1 when over
+    history: jax.Array  # int32 []: current history (a decision or terminal history)
+    current_player: jax.Array  # int32 []: acting player, TERMINAL (-4) when the episode is over
+    infoset: jax.Array  # int32 []: the acting player's information set, -1 when over
     legal_action_mask: jax.Array  # bool [max_actions]: the acting player's legal actions
-    rewards: jax.Array            # float [N]: terminal payoffs on the step that ended the episode, else 0
-    terminated: jax.Array         # bool []: the episode is over
-    step_count: jax.Array         # int32 []: player decisions taken in this episode
+    rewards: jax.Array  # float [N]: terminal payoffs on the step that ended the episode, else 0
+    terminated: jax.Array  # bool []: the episode is over
+    step_count: jax.Array  # int32 []: player decisions taken in this episode
 
 
 def _tables(tree: Tree) -> dict:
@@ -68,7 +68,7 @@ def _tables(tree: Tree) -> dict:
     # along its path. The ends of all runs lie in one flat table, grouped by run.
     chance = actor == CHANCE
     start = chance & (edge != CHANCE)
-    start_of = np.full(h_count, -1, np.int64)          # the run each chance-entered history belongs to
+    start_of = np.full(h_count, -1, np.int64)  # the run each chance-entered history belongs to
     for d in range(1, tree.max_depth + 1):
         idx = np.nonzero((depth == d) & (edge == CHANCE))[0]
         start_of[idx] = np.where(start[parent[idx]], parent[idx], start_of[parent[idx]])
@@ -81,7 +81,7 @@ def _tables(tree: Tree) -> dict:
     counts = np.bincount(run[owner], minlength=len(starts))
     offsets = np.cumsum(counts) - counts
     hops = int((depth[ends] - depth[owner]).max(initial=0))
-    path = np.full((len(ends), max(hops, 1)), -1, np.int64)   # column 0: the end; then up to the start
+    path = np.full((len(ends), max(hops, 1)), -1, np.int64)  # column 0: the end; then up to the start
     node = ends.copy()
     for j in range(hops):
         path[:, j] = np.where(depth[node] > depth[owner], node, -1)
@@ -90,18 +90,18 @@ def _tables(tree: Tree) -> dict:
     others = np.ones(len(starts), bool)
     if root_is_chance:
         others[run[0]] = False
-    run_width = int(counts[others].max(initial=0))             # widest run after an action
+    run_width = int(counts[others].max(initial=0))  # widest run after an action
     run_offset = np.zeros(h_count, np.int64)
     run_count = np.zeros(h_count, np.int64)
     run_offset[starts], run_count[starts] = offsets, counts
     if root_is_chance:
-        root_path = path[offsets[run[0]]:offsets[run[0]] + counts[run[0]]]
+        root_path = path[offsets[run[0]] : offsets[run[0]] + counts[run[0]]]
     else:
-        root_path = np.zeros((1, 1), np.int64)                 # the root itself, probability 1
+        root_path = np.zeros((1, 1), np.int64)  # the root itself, probability 1
     # with no run after an action ending at a terminal, the post-action run and the reset are
     # exclusive and share one uniform number
     exclusive = not np.any(tree.is_terminal[ends[owner != 0]])
-    path = np.concatenate([path, np.full((max(run_width, 1), path.shape[1]), -1)])   # windows stay in range
+    path = np.concatenate([path, np.full((max(run_width, 1), path.shape[1]), -1)])  # windows stay in range
 
     nodes = np.stack([*tree.children.T, actor, infoset, run_offset, run_count], axis=1).astype(np.int32)
     # the most player decisions in one episode
@@ -109,9 +109,16 @@ def _tables(tree: Tree) -> dict:
     for d in range(1, tree.max_depth + 1):
         idx = np.nonzero(depth == d)[0]
         decisions[idx] = decisions[parent[idx]] + (edge[idx] >= 0)
-    return dict(nodes=nodes, legal=legal, width=width, path=path.astype(np.int32),
-                root_path=root_path.astype(np.int32), run_width=run_width, exclusive=exclusive,
-                max_episode_length=int(decisions.max(initial=0)))
+    return dict(
+        nodes=nodes,
+        legal=legal,
+        width=width,
+        path=path.astype(np.int32),
+        root_path=root_path.astype(np.int32),
+        run_width=run_width,
+        exclusive=exclusive,
+        max_episode_length=int(decisions.max(initial=0)),
+    )
 
 
 #: the encodings ``TimeStep.observation`` can carry (``EFGEnv(game, observation=...)``)
@@ -154,8 +161,9 @@ class EFGEnv(Environment):
         #: size of ``infoset_one_hot``: max infosets + players + actions
         self.infoset_one_hot_size = self.max_infosets + self.num_players + self.num_actions
         if observation == "auto":
-            observation = ("information_state_tensor" if self.tree.information_state_tensors is not None
-                           else "infoset_one_hot")
+            observation = (
+                "information_state_tensor" if self.tree.information_state_tensors is not None else "infoset_one_hot"
+            )
         elif observation != "infoset_one_hot":
             self._table(observation, "observation")
         #: the encoding ``TimeStep.observation`` carries
@@ -192,14 +200,16 @@ class EFGEnv(Environment):
         return _size(self._table(self.observation_kind, "observation"))
 
     def __repr__(self):
-        return (f"EFGEnv({self.game.name}, observation={self.observation_kind!r}, "
-                f"observation_size={self.observation_size})")
+        return (
+            f"EFGEnv({self.game.name}, observation={self.observation_kind!r}, observation_size={self.observation_size})"
+        )
 
     # -- the simulator hooks (jaxgames.env.Environment) -----------------------------------
     def _check_params(self, params):
         if not isinstance(params, EFGGame) or params.tree is not self.tree:
-            raise self._params_error(f"an EFGGame with the same tree ({self.game.name})", params,
-                                     "; build another EFGEnv for another game")
+            raise self._params_error(
+                f"an EFGGame with the same tree ({self.game.name})", params, "; build another EFGEnv for another game"
+            )
 
     def _dtype(self, params):
         return (self.game if params is None else params).chance_prob.dtype
@@ -228,7 +238,7 @@ class EFGEnv(Environment):
 
     def _policy_rows(self, tables, state):
         row = jnp.zeros(state.legal_action_mask.shape, tables[0].dtype)
-        for p, table in enumerate(tables):   # O(N * A): one row per player, the acting one kept
+        for p, table in enumerate(tables):  # O(N * A): one row per player, the acting one kept
             row = jnp.where(state.current_player == p, table[jnp.clip(state.infoset, 0, table.shape[0] - 1)], row)
         return row
 
@@ -239,7 +249,8 @@ class EFGEnv(Environment):
         if not self._legal[h, a]:
             raise ValueError(
                 f"action: {a} is not legal for player {player} at history {h} (information set "
-                f"{int(self._nodes[h, self._width + 1])}); legal actions: {np.nonzero(self._legal[h])[0].tolist()}")
+                f"{int(self._nodes[h, self._width + 1])}); legal actions: {np.nonzero(self._legal[h])[0].tolist()}"
+            )
 
     def observe(self, state: EFGState, player=None) -> jax.Array:
         """``player``'s observation (default: the acting one) in the encoding ``TimeStep.observation``
@@ -271,12 +282,15 @@ class EFGEnv(Environment):
 
     # -- internals ---------------------------------------------------------------
     def _table(self, kind: str, field: str):
-        table = {"information_state_tensor": self.tree.information_state_tensors,
-                 "observation_tensor": self.tree.observation_tensors}[kind]
+        table = {
+            "information_state_tensor": self.tree.information_state_tensors,
+            "observation_tensor": self.tree.observation_tensors,
+        }[kind]
         if table is None:
             raise ValueError(
                 f"{field}: {self.game.name}'s tree has no {kind} table (the game it was built from provides "
-                f"none, or it was built with build_tree(..., tensors=False)); infoset_one_hot works for any game")
+                f"none, or it was built with build_tree(..., tensors=False)); infoset_one_hot works for any game"
+            )
         return table
 
     def _player(self, player) -> jax.Array:
@@ -289,8 +303,10 @@ class EFGEnv(Environment):
             host = np.asarray(player)
         except (TypeError, ValueError, OverflowError) as err:
             raise ValueError(f"player: expected an integer player id, got {type(player).__name__}") from err
-        if not np.issubdtype(host.dtype, np.integer):   # bool, float, strings, None, ints beyond 64 bits
-            raise ValueError(f"player: expected an integer player id, got {type(player).__name__} of dtype {host.dtype}")
+        if not np.issubdtype(host.dtype, np.integer):  # bool, float, strings, None, ints beyond 64 bits
+            raise ValueError(
+                f"player: expected an integer player id, got {type(player).__name__} of dtype {host.dtype}"
+            )
         if np.any((host < 0) | (host >= self.num_players)):
             raise ValueError(f"player: expected ids in 0..{self.num_players - 1}, got {host}")
         return jnp.asarray(host.astype(np.int32))
@@ -299,7 +315,7 @@ class EFGEnv(Environment):
         """Row ``tensor_row[history]``, column ``player`` of the ``kind`` table; zeros without a player."""
         table = self._table(kind, kind)
         acting = state.current_player if player is None else self._player(player)
-        row = jnp.asarray(self.tree.tensor_row)[state.history]          # >= 0 at decision / terminal histories
+        row = jnp.asarray(self.tree.tensor_row)[state.history]  # >= 0 at decision / terminal histories
         ok = (acting >= 0) & (acting < self.num_players) & (row >= 0)
         out = jnp.asarray(table)[jnp.maximum(row, 0), jnp.clip(acting, 0, self.num_players - 1)]
         return jnp.where(ok[..., None], out, 0.0).astype(jnp.result_type(float))
@@ -329,7 +345,7 @@ class EFGEnv(Environment):
         row = jnp.asarray(self._nodes)[h]
         offset, count = row[self._width + 2], row[self._width + 3]
         slot = jnp.arange(self._run_width)
-        path = jnp.asarray(self._path)[offset + slot]                     # [run_width, hops]
+        path = jnp.asarray(self._path)[offset + slot]  # [run_width, hops]
         probs = jnp.where(slot < count, self._path_probs(game.chance_prob, path), 0.0)
         end = path[simplex.inverse_cdf(u, jnp.cumsum(probs)), 0]
         return jnp.where(count > 0, end, h)
@@ -337,9 +353,15 @@ class EFGEnv(Environment):
     def _state(self, h, rewards, step_count) -> EFGState:
         row = jnp.asarray(self._nodes)[h]
         player, infoset = row[self._width], row[self._width + 1]
-        return EFGState(history=h, current_player=player, infoset=infoset,
-                        legal_action_mask=jnp.asarray(self._legal)[h], rewards=rewards,
-                        terminated=player == TERMINAL, step_count=step_count)
+        return EFGState(
+            history=h,
+            current_player=player,
+            infoset=infoset,
+            legal_action_mask=jnp.asarray(self._legal)[h],
+            rewards=rewards,
+            terminated=player == TERMINAL,
+            step_count=step_count,
+        )
 
 
 def _size(table) -> int | None:

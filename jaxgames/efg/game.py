@@ -26,8 +26,15 @@ import jax.numpy as jnp
 from jaxgames import simplex
 from jaxgames.core import Evaluation, Game, Policy, as_float_array, check_finite
 from jaxgames.efg import regularized as efg_regularized
-from jaxgames.efg.sequence import (bottom_up, decision_weights, opponent_reach, realization_plan, sequence_form,
-                                   sequence_values, terminal_weights)
+from jaxgames.efg.sequence import (
+    bottom_up,
+    decision_weights,
+    opponent_reach,
+    realization_plan,
+    sequence_form,
+    sequence_values,
+    terminal_weights,
+)
 from jaxgames.efg.tree import Tree
 
 
@@ -43,18 +50,22 @@ class EFGGame(Game):
         self.payoffs = as_float_array(payoffs, "payoffs")
         self.chance_prob = as_float_array(chance_prob, "chance_prob")
         if self.payoffs.shape[-2:] != tree.payoffs.shape:
-            raise ValueError(f"payoffs: expected shape {tree.payoffs.shape} [histories, players], "
-                             f"got {tuple(self.payoffs.shape)}")
+            raise ValueError(
+                f"payoffs: expected shape {tree.payoffs.shape} [histories, players], got {tuple(self.payoffs.shape)}"
+            )
         if self.chance_prob.shape[-1:] != tree.chance_prob.shape:
-            raise ValueError(f"chance_prob: expected shape {tree.chance_prob.shape}, got {tuple(self.chance_prob.shape)}")
+            raise ValueError(
+                f"chance_prob: expected shape {tree.chance_prob.shape}, got {tuple(self.chance_prob.shape)}"
+            )
         check_finite(self.payoffs, "payoffs")
         check_finite(self.chance_prob, "chance_prob")
         # The policy-free factors of every query, computed once here rather than in each call:
         # per player, chance(z) * payoff_i(z) at the terminals and chance's reach of the decision
         # histories (jaxgames.efg.sequence).
         sf = sequence_form(tree)
-        self.terminal_weights = tuple(terminal_weights(sf, i, self.payoffs, self.chance_prob)
-                                      for i in range(tree.num_players))
+        self.terminal_weights = tuple(
+            terminal_weights(sf, i, self.payoffs, self.chance_prob) for i in range(tree.num_players)
+        )
         self.decision_weights = tuple(decision_weights(sf, i, self.chance_prob) for i in range(tree.num_players))
 
     def tree_flatten(self):
@@ -70,8 +81,10 @@ class EFGGame(Game):
 
     def __repr__(self):
         t = self.tree
-        return (f"EFGGame({self.name}: {t.num_players} players, {t.num_histories} histories, "
-                f"infosets {t.num_infosets}, {t.max_actions} actions)")
+        return (
+            f"EFGGame({self.name}: {t.num_players} players, {t.num_histories} histories, "
+            f"infosets {t.num_infosets}, {t.max_actions} actions)"
+        )
 
     # -- the contract ------------------------------------------------------------
     @property
@@ -101,23 +114,25 @@ class EFGGame(Game):
             values.append(root)
             opp_reach.append(opp)
             own.append(plans[i][jnp.asarray(sf.parent_sequence[i])])
-        return Evaluation(values=jnp.stack(values), action_values=tuple(q), reach=tuple(own),
-                          opponent_reach=tuple(opp_reach))
+        return Evaluation(
+            values=jnp.stack(values), action_values=tuple(q), reach=tuple(own), opponent_reach=tuple(opp_reach)
+        )
 
     def reach(self, policy: Policy) -> Policy:
         sf = sequence_form(self.tree)
-        return tuple(realization_plan(sf, i, pi)[jnp.asarray(sf.parent_sequence[i])]
-                     for i, pi in enumerate(policy))
+        return tuple(realization_plan(sf, i, pi)[jnp.asarray(sf.parent_sequence[i])] for i, pi in enumerate(policy))
 
     def sequence_gradient(self, policy: Policy) -> Policy:
         """Per player ``[n_I, A]``: ``u_i`` at the sequences ``(I, a)`` (see ``sequence_values``)."""
         sf = sequence_form(self.tree)
         plans = self._plans(policy)
-        return tuple(sequence_values(sf, i, plans, self.terminal_weights[i])[1:].reshape(pi.shape)
-                     for i, pi in enumerate(policy))
+        return tuple(
+            sequence_values(sf, i, plans, self.terminal_weights[i])[1:].reshape(pi.shape) for i, pi in enumerate(policy)
+        )
 
-    def dilated_mirror_step(self, policy: Policy, grads: Policy, learning_rate, temperature=0.0,
-                            magnet: Policy | None = None) -> Policy:
+    def dilated_mirror_step(
+        self, policy: Policy, grads: Policy, learning_rate, temperature=0.0, magnet: Policy | None = None
+    ) -> Policy:
         """The dilated-entropy proximal step, solved bottom-up over each player's own depth.
 
         At an information set ``I`` whose action values ``Q`` are known, the

@@ -47,8 +47,10 @@ def from_openspiel(game, max_histories: int = 1_000_000, max_bytes: int | None =
     pyspiel = require_pyspiel()
     gtype = game.get_type()
     if gtype.dynamics != pyspiel.GameType.Dynamics.SEQUENTIAL:
-        raise ValueError(f"game: {game} is not an extensive-form (sequential) game; "
-                         "for simultaneous-move games use pyspiel.convert_to_turn_based(game)")
+        raise ValueError(
+            f"game: {game} is not an extensive-form (sequential) game; "
+            "for simultaneous-move games use pyspiel.convert_to_turn_based(game)"
+        )
     if not gtype.provides_information_state_string:
         raise ValueError(f"game: {game} provides no information_state_string; cannot build information sets")
     return EFGGame(build_tree(game, max_histories=max_histories, max_bytes=max_bytes), name=str(game))
@@ -89,6 +91,7 @@ def _spiel_for(game: EFGGame, spiel_game):
 def to_openspiel_policy(game: EFGGame, policy: Policy, spiel_game=None):
     """An OpenSpiel ``TabularPolicy`` equal to ``policy`` (``spiel_game`` defaults to ``game.name``)."""
     from open_spiel.python import policy as policy_lib
+
     policy = game.validate_policy(policy)
     spiel_game = _spiel_for(game, spiel_game)
     tab = policy_lib.TabularPolicy(spiel_game)
@@ -102,6 +105,7 @@ def to_openspiel_policy(game: EFGGame, policy: Policy, spiel_game=None):
 def from_openspiel_policy(game: EFGGame, tabular, spiel_game=None) -> Policy:
     """Our policy arrays from an OpenSpiel ``TabularPolicy`` of the same game."""
     import jax.numpy as jnp
+
     spiel_game = _spiel_for(game, spiel_game)
     out = []
     for p, mapping in enumerate(infoset_map(game, spiel_game)):

@@ -40,13 +40,12 @@ def _linear_basis(make_rules, num_params: int, max_histories: int, max_bytes):
     settings = 1.0 + np.eye(num_params) + 0.5 * np.arange(num_params)[None, :]
     first, values = None, []
     for row in settings:
-        tree = build_tree(make_rules(*row), max_histories=max_histories, max_bytes=max_bytes,
-                          tensors=first is None)
+        tree = build_tree(make_rules(*row), max_histories=max_histories, max_bytes=max_bytes, tensors=first is None)
         if first is not None and tree.num_histories != first.num_histories:
             raise AssertionError("the tree shape depends on the payoff parameters")
         first = first or tree
         values.append(tree.payoffs)
-    basis = np.tensordot(np.linalg.inv(settings), np.stack(values), axes=1)      # [K, H, N]
+    basis = np.tensordot(np.linalg.inv(settings), np.stack(values), axes=1)  # [K, H, N]
     probe = 1.0 + np.array([1.3, 0.7, 2.9, 1.1][:num_params])
     tree = build_tree(make_rules(*probe), max_histories=max_histories, max_bytes=max_bytes, tensors=False)
     if not np.allclose(np.tensordot(probe, basis, 1), tree.payoffs, atol=1e-9):
@@ -66,8 +65,7 @@ def _basis(name: str, size: int, field: str, size_rules, make_rules, num_params:
         _BASES[name, size] = _linear_basis(make_rules, num_params, max_histories, max_bytes)
     else:
         tree = _BASES[name, size][0]
-        check_tree_size(tree.num_histories, tree.num_players, tree.children.shape[1], field, max_histories,
-                        max_bytes)
+        check_tree_size(tree.num_histories, tree.num_players, tree.children.shape[1], field, max_histories, max_bytes)
     return _BASES[name, size]
 
 
@@ -77,13 +75,16 @@ def _payoffs(params, basis, fields: str):
     payoffs = jnp.tensordot(jnp.stack([jnp.asarray(p) for p in params]).astype(dtype), jnp.asarray(basis, dtype), 1)
     values = host_values(payoffs, fields)
     if values is not None and not np.all(np.isfinite(values)):
-        raise ValueError(f"{fields}: the payoffs overflow {jnp.dtype(dtype).name} (largest finite "
-                         f"{float(jnp.finfo(dtype).max):.3g}); choose smaller amounts")
+        raise ValueError(
+            f"{fields}: the payoffs overflow {jnp.dtype(dtype).name} (largest finite "
+            f"{float(jnp.finfo(dtype).max):.3g}); choose smaller amounts"
+        )
     return payoffs
 
 
-def kuhn_poker(num_players: int = 2, ante=1.0, bet=1.0, max_histories: int = MAX_HISTORIES,
-               max_bytes: int | None = None) -> EFGGame:
+def kuhn_poker(
+    num_players: int = 2, ante=1.0, bet=1.0, max_histories: int = MAX_HISTORIES, max_bytes: int | None = None
+) -> EFGGame:
     """Kuhn poker, the same game as OpenSpiel's ``kuhn_poker`` (``players=num_players``).
 
     Cards ``0..N``, one each, ante ``ante``, actions pass (0) / bet (1) of size
@@ -95,15 +96,28 @@ def kuhn_poker(num_players: int = 2, ante=1.0, bet=1.0, max_histories: int = MAX
     """
     n = check_int(num_players, "num_players", 2, 10)
     for value, field in ((ante, "ante"), (bet, "bet")):
-        check_scalar(value, field)     # a finite number (traced: passes), ...
-        check_positive(value, field)   # ... and positive
-    tree, basis = _basis("kuhn", n, "num_players", rules.kuhn_poker_rules(n),
-                         lambda ante, bet: rules.kuhn_poker_rules(n, ante, bet), 2, max_histories, max_bytes)
+        check_scalar(value, field)  # a finite number (traced: passes), ...
+        check_positive(value, field)  # ... and positive
+    tree, basis = _basis(
+        "kuhn",
+        n,
+        "num_players",
+        rules.kuhn_poker_rules(n),
+        lambda ante, bet: rules.kuhn_poker_rules(n, ante, bet),
+        2,
+        max_histories,
+        max_bytes,
+    )
     return EFGGame(tree, payoffs=_payoffs((ante, bet), basis, "ante, bet"), name=f"kuhn_poker(players={n})")
 
 
-def leduc_poker(ante=1.0, raise_amounts=(2.0, 4.0), max_raises: int = 2, max_histories: int = MAX_HISTORIES,
-                max_bytes: int | None = None) -> EFGGame:
+def leduc_poker(
+    ante=1.0,
+    raise_amounts=(2.0, 4.0),
+    max_raises: int = 2,
+    max_histories: int = MAX_HISTORIES,
+    max_bytes: int | None = None,
+) -> EFGGame:
     """Leduc poker, the same game as OpenSpiel's ``leduc_poker`` with the defaults.
 
     Six cards (three ranks, two suits), ante ``ante``, two betting rounds with
@@ -116,10 +130,17 @@ def leduc_poker(ante=1.0, raise_amounts=(2.0, 4.0), max_raises: int = 2, max_his
         raise ValueError(f"raise_amounts: expected two amounts (round 1, round 2), got {raise_amounts!r}")
     k = check_int(max_raises, "max_raises", low=0)
     for value, field in ((ante, "ante"), *((r, f"raise_amounts[{i}]") for i, r in enumerate(raise_amounts))):
-        check_scalar(value, field)     # a finite number (traced: passes), ...
-        check_positive(value, field)   # ... and positive
-    tree, basis = _basis("leduc", k, "max_raises", rules.leduc_poker_rules(2, max_raises=k),
-                         lambda ante, r1, r2: rules.leduc_poker_rules(2, ante, (r1, r2), k), 3,
-                         max_histories, max_bytes)
+        check_scalar(value, field)  # a finite number (traced: passes), ...
+        check_positive(value, field)  # ... and positive
+    tree, basis = _basis(
+        "leduc",
+        k,
+        "max_raises",
+        rules.leduc_poker_rules(2, max_raises=k),
+        lambda ante, r1, r2: rules.leduc_poker_rules(2, ante, (r1, r2), k),
+        3,
+        max_histories,
+        max_bytes,
+    )
     name = "leduc_poker()" if k == 2 else f"leduc_poker_max_raises_{k}"
     return EFGGame(tree, payoffs=_payoffs((ante, *raise_amounts), basis, "ante, raise_amounts"), name=name)

@@ -61,8 +61,7 @@ def kl_finite_part(policy: jax.Array, reference: jax.Array, mask: jax.Array) -> 
     actions where it is finite (0 elsewhere) and whether it is ``+inf`` (mass on a legal action of
     zero reference probability)."""
     support = mask & (reference > 0)
-    terms = jnp.where(support & (policy > 0),
-                      policy * (simplex.safe_log(policy) - simplex.safe_log(reference)), 0.0)
+    terms = jnp.where(support & (policy > 0), policy * (simplex.safe_log(policy) - simplex.safe_log(reference)), 0.0)
     infinite = jnp.any(mask & (policy > 0) & ~support, axis=-1)
     kl = jnp.sum(terms, axis=-1)
     return jnp.where(infinite, 0.0, kl), infinite
@@ -81,7 +80,7 @@ def _values(game, policy: Policy, temperature, reference: Policy | None):
         rho = rho.astype(pi.dtype)
         u = sequence_values(sf, i, plans, game.terminal_weights[i])
         _, soft_best = bottom_up(sf, i, u, _soft_reduce(mask, rho, tau))
-        own_reach = plans[i][jnp.asarray(sf.parent_sequence[i])]            # x_i(I) [n_I]
+        own_reach = plans[i][jnp.asarray(sf.parent_sequence[i])]  # x_i(I) [n_I]
         kl, inf_at = kl_finite_part(pi, rho, mask)
         best.append(soft_best)
         values.append(jnp.dot(plans[i], u) - tau * jnp.sum(own_reach * kl))  # u_i(pi) - tau D_i(pi_i)

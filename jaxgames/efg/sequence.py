@@ -32,18 +32,18 @@ from jaxgames.efg.tree import CHANCE, Tree
 @dataclasses.dataclass(frozen=True, eq=False)
 class SequenceForm:
     num_actions: int
-    num_sequences: tuple      # per player: 1 + num_infosets * A
-    parent_sequence: tuple    # per player: int [n_I], the sequence leading to each infoset
-    depth_masks: tuple        # per player: tuple of bool [n_I], infosets at own depth k (k = 0..levels)
-    terminal_last: tuple      # per player i, per player j: int [Z] last_j, terminals ordered by last_i
-    terminal_order: tuple     # per player i: int [Z] terminal history ids in that order
-    terminal_chance: tuple    # per player i: int [Z, C] chance edges on the path (0: none; chance_prob[0] = 1)
-    decision_last: tuple      # per player i, per player j: int [M_i] last_j at i's decision histories
-    decision_chance: tuple    # per player i: int [M_i, C]
-    decision_infoset: tuple   # per player i: int [M_i]
+    num_sequences: tuple  # per player: 1 + num_infosets * A
+    parent_sequence: tuple  # per player: int [n_I], the sequence leading to each infoset
+    depth_masks: tuple  # per player: tuple of bool [n_I], infosets at own depth k (k = 0..levels)
+    terminal_last: tuple  # per player i, per player j: int [Z] last_j, terminals ordered by last_i
+    terminal_order: tuple  # per player i: int [Z] terminal history ids in that order
+    terminal_chance: tuple  # per player i: int [Z, C] chance edges on the path (0: none; chance_prob[0] = 1)
+    decision_last: tuple  # per player i, per player j: int [M_i] last_j at i's decision histories
+    decision_chance: tuple  # per player i: int [M_i, C]
+    decision_infoset: tuple  # per player i: int [M_i]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def sequence_form(tree: Tree) -> SequenceForm:
     """Build (once per tree) the index arrays of the sequence form."""
     n, A, H = tree.num_players, tree.max_actions, tree.num_histories
@@ -61,7 +61,7 @@ def sequence_form(tree: Tree) -> SequenceForm:
     width = max(1, max(len(c) for c in chance_path))
     chance = np.zeros((H, width), np.int64)
     for h, path in enumerate(chance_path):
-        chance[h, :len(path)] = path
+        chance[h, : len(path)] = path
     terminals = np.nonzero(tree.is_terminal)[0]
     parent_seq, masks, t_last, t_order, t_chance, d_last, d_chance, d_info = ([] for _ in range(8))
     for i in range(n):
@@ -84,17 +84,25 @@ def sequence_form(tree: Tree) -> SequenceForm:
         d_last.append(tuple(last[tree.decision_nodes[i], j] for j in range(n)))
         d_chance.append(chance[tree.decision_nodes[i]])
         d_info.append(tree.decision_infosets[i])
+
     # Device arrays, created once: numpy constants closed over by a jitted function would be
     # copied to the device on every call.
     def dev(arrays):
         with jax.ensure_compile_time_eval():  # concrete even when first built inside a trace
             return tuple(jax.device_put(a.astype(np.int32) if a.dtype != bool else a) for a in arrays)
 
-    return SequenceForm(num_actions=A, num_sequences=tuple(1 + m * A for m in tree.num_infosets),
-                        parent_sequence=dev(parent_seq), depth_masks=tuple(dev(m) for m in masks),
-                        terminal_last=tuple(dev(c) for c in t_last), terminal_order=dev(t_order),
-                        terminal_chance=dev(t_chance), decision_last=tuple(dev(c) for c in d_last),
-                        decision_chance=dev(d_chance), decision_infoset=dev(d_info))
+    return SequenceForm(
+        num_actions=A,
+        num_sequences=tuple(1 + m * A for m in tree.num_infosets),
+        parent_sequence=dev(parent_seq),
+        depth_masks=tuple(dev(m) for m in masks),
+        terminal_last=tuple(dev(c) for c in t_last),
+        terminal_order=dev(t_order),
+        terminal_chance=dev(t_chance),
+        decision_last=tuple(dev(c) for c in d_last),
+        decision_chance=dev(d_chance),
+        decision_infoset=dev(d_info),
+    )
 
 
 def realization_plan(sf: SequenceForm, i: int, pi: jax.Array) -> jax.Array:
@@ -134,8 +142,9 @@ def sequence_values(sf: SequenceForm, i: int, plans, weights) -> jax.Array:
     ``weights`` is ``terminal_weights(sf, i, payoffs, chance_prob)``.
     """
     last = sf.terminal_last[i]
-    return jax.ops.segment_sum(weights * _others(plans, last, i), last[i],
-                               num_segments=sf.num_sequences[i], indices_are_sorted=True)
+    return jax.ops.segment_sum(
+        weights * _others(plans, last, i), last[i], num_segments=sf.num_sequences[i], indices_are_sorted=True
+    )
 
 
 def opponent_reach(sf: SequenceForm, i: int, plans, weights, num_infosets: int) -> jax.Array:
@@ -160,8 +169,9 @@ def bottom_up(sf: SequenceForm, i: int, u: jax.Array, reduce):
     q = grid
     masks = sf.depth_masks[i]
     for k in range(len(masks) - 2, -1, -1):
-        below = jax.ops.segment_sum(jnp.where(jnp.asarray(masks[k + 1]), reduce(q), 0.0), pseq,
-                                    num_segments=sf.num_sequences[i])
+        below = jax.ops.segment_sum(
+            jnp.where(jnp.asarray(masks[k + 1]), reduce(q), 0.0), pseq, num_segments=sf.num_sequences[i]
+        )
         q = jnp.where(jnp.asarray(masks[k])[:, None], grid + below[1:].reshape(n_inf, A), q)
     root = u[0] + jnp.sum(jnp.where(jnp.asarray(masks[0]), reduce(q), 0.0)) if n_inf else u[0]
     return q, root

@@ -42,8 +42,7 @@ from collections import deque
 
 import numpy as np
 
-from jaxgames.validation import (check_bool, check_int, check_table_bytes, format_bytes, resolve_max_bytes,
-                                 table_bytes)
+from jaxgames.validation import check_bool, check_int, check_table_bytes, format_bytes, resolve_max_bytes, table_bytes
 
 CHANCE, TERMINAL, ROOT = -1, -4, -2
 
@@ -54,19 +53,19 @@ class Tree:
 
     num_players: int
     max_actions: int
-    depth: np.ndarray          # int32 [H]
-    parent: np.ndarray         # int32 [H] (root: 0)
-    edge_actor: np.ndarray     # int32 [H]: who chose the edge into h (player, CHANCE, or ROOT)
-    edge_infoset: np.ndarray   # int32 [H]: the parent's information set (player edges), else 0
-    edge_action: np.ndarray    # int32 [H]: the action taken at the parent
-    children: np.ndarray       # int32 [H, max_actions]: child by action id, -1 if none
-    is_terminal: np.ndarray    # bool [H]
-    chance_prob: np.ndarray    # float64 [H]: probability of chance edges (1 for other edges)
-    payoffs: np.ndarray        # float64 [H, N]: terminal payoffs (0 elsewhere)
-    decision_nodes: tuple      # per player: int32 [M_i] histories where the player acts
-    decision_infosets: tuple   # per player: int32 [M_i] their information sets
-    legal: tuple               # per player: bool [num_infosets_i, max_actions]
-    infoset_keys: tuple        # per player: tuple of information-state strings
+    depth: np.ndarray  # int32 [H]
+    parent: np.ndarray  # int32 [H] (root: 0)
+    edge_actor: np.ndarray  # int32 [H]: who chose the edge into h (player, CHANCE, or ROOT)
+    edge_infoset: np.ndarray  # int32 [H]: the parent's information set (player edges), else 0
+    edge_action: np.ndarray  # int32 [H]: the action taken at the parent
+    children: np.ndarray  # int32 [H, max_actions]: child by action id, -1 if none
+    is_terminal: np.ndarray  # bool [H]
+    chance_prob: np.ndarray  # float64 [H]: probability of chance edges (1 for other edges)
+    payoffs: np.ndarray  # float64 [H, N]: terminal payoffs (0 elsewhere)
+    decision_nodes: tuple  # per player: int32 [M_i] histories where the player acts
+    decision_infosets: tuple  # per player: int32 [M_i] their information sets
+    legal: tuple  # per player: bool [num_infosets_i, max_actions]
+    infoset_keys: tuple  # per player: tuple of information-state strings
     # the game that the OpenSpiel tensor tables are read from on first access (None: no tables)
     tensor_source: object = dataclasses.field(default=None, repr=False)
     # the ceiling on the tensor tables (None: the default, see jaxgames.validation)
@@ -128,7 +127,7 @@ def _provided_tensors(game, root) -> dict:
         if not (callable(getattr(game, method + "_shape", None)) and callable(getattr(root, method, None))):
             continue
         if callable(getattr(game, "get_type", None)) and not getattr(game.get_type(), f"provides_{method}", True):
-            continue   # pyspiel: the method exists on every game, the flag says whether it works
+            continue  # pyspiel: the method exists on every game, the flag says whether it works
         try:
             out[kind] = tuple(int(d) for d in getattr(game, method + "_shape")())
         except Exception:  # noqa: BLE001 - a game without the shape simply has no such tensor
@@ -150,10 +149,13 @@ def _record_tensors(tree: Tree, game) -> dict:
     row = np.where(stands, np.cumsum(stands) - 1, -1).astype(np.int32)
     for kind, shape in shapes.items():
         dims = (int(stands.sum()), n, int(np.prod(shape)))
-        check_table_bytes(table_bytes(dims, np.float32), "game",
-                          f"the {kind} tensor table [{dims[0]}, {dims[1]}, {dims[2]}] (float32)", tree.max_bytes)
-    tables = {kind: np.zeros((int(stands.sum()), n, int(np.prod(shape))), np.float32)
-              for kind, shape in shapes.items()}
+        check_table_bytes(
+            table_bytes(dims, np.float32),
+            "game",
+            f"the {kind} tensor table [{dims[0]}, {dims[1]}, {dims[2]}] (float32)",
+            tree.max_bytes,
+        )
+    tables = {kind: np.zeros((int(stands.sum()), n, int(np.prod(shape))), np.float32) for kind, shape in shapes.items()}
     stack = [(0, root)]
     while stack:
         h, state = stack.pop()
@@ -167,8 +169,11 @@ def _record_tensors(tree: Tree, game) -> dict:
                             raise ValueError(f"{len(values)} values, expected {out.shape[1]}")
                         out[p] = values
                     except Exception as err:  # noqa: BLE001 - a kind that fails somewhere is dropped
-                        warnings.warn(f"game: no {kind} tensors (at history {h}, player {p}: "
-                                      f"{type(err).__name__}: {err})", RuntimeWarning, stacklevel=4)
+                        warnings.warn(
+                            f"game: no {kind} tensors (at history {h}, player {p}: {type(err).__name__}: {err})",
+                            RuntimeWarning,
+                            stacklevel=4,
+                        )
                         del tables[kind], shapes[kind]
                         break
         for a in np.nonzero(tree.children[h] >= 0)[0]:
@@ -195,8 +200,15 @@ def tree_bytes(num_histories: int, num_players: int, width: int) -> int:
     return int(num_histories) * per_history
 
 
-def check_tree_size(num_histories: int, num_players: int, width: int, field: str = "game",
-                    max_histories=None, max_bytes=None, at_least: bool = False) -> None:
+def check_tree_size(
+    num_histories: int,
+    num_players: int,
+    width: int,
+    field: str = "game",
+    max_histories=None,
+    max_bytes=None,
+    at_least: bool = False,
+) -> None:
     """Raise ``ValueError`` naming ``field`` if a tree of ``num_histories`` histories is above
     ``max_histories`` or its tables (``tree_bytes``) above ``max_bytes``. ``at_least``: the count is
     what a walk has found so far (the tree is larger)."""
@@ -206,13 +218,17 @@ def check_tree_size(num_histories: int, num_players: int, width: int, field: str
     if not over_h and need <= limit:
         return
     more = "more than " if at_least else ""
-    above = (f"max_histories = {max_histories:,}" if over_h else "") + (" and " if over_h and need > limit else "") \
+    above = (
+        (f"max_histories = {max_histories:,}" if over_h else "")
+        + (" and " if over_h and need > limit else "")
         + (f"max_bytes = {format_bytes(limit)}" if need > limit else "")
+    )
     raise ValueError(
         f"{field}: the game tree has {more}{num_histories:,} histories, whose tables need {more}"
         f"{format_bytes(need)} ({width} actions wide), above {above}; too large for a tabular model: "
         f"choose a smaller {field}, or pass max_histories= and max_bytes= (or set JAXGAMES_MAX_BYTES) to "
-        "allow more if the machine has the memory")
+        "allow more if the machine has the memory"
+    )
 
 
 def build_tree(game, max_histories: int = 2_000_000, tensors: bool = True, max_bytes: int | None = None) -> Tree:
@@ -251,8 +267,7 @@ def build_tree(game, max_histories: int = 2_000_000, tensors: bool = True, max_b
         pstate, action, par, act, pinfo, p, d, own = queue.popleft()
         state = root if pstate is None else pstate.child(action)
         h = len(depth)
-        for column, value in ((depth, d), (parent, par), (actor, act), (e_info, pinfo), (e_action, action),
-                              (prob, p)):
+        for column, value in ((depth, d), (parent, par), (actor, act), (e_info, pinfo), (e_action, action), (prob, p)):
             column.append(value)
         if state.is_terminal():
             terminal_payoffs[h] = np.asarray(state.returns(), np.float64)
@@ -263,8 +278,10 @@ def build_tree(game, max_histories: int = 2_000_000, tensors: bool = True, max_b
         else:
             player = state.current_player()
             if player < 0:
-                raise ValueError(f"game: simultaneous-move node (player id {player}); "
-                                 "convert it with pyspiel.convert_to_turn_based first")
+                raise ValueError(
+                    f"game: simultaneous-move node (player id {player}); "
+                    "convert it with pyspiel.convert_to_turn_based first"
+                )
             key = state.information_state_string(player)
             legal = state.legal_actions()
             if key not in keys[player]:
@@ -274,13 +291,15 @@ def build_tree(game, max_histories: int = 2_000_000, tensors: bool = True, max_b
                 masks[player].append(mask)
                 recall[player][key] = own[player]
             elif recall[player][key] != own[player]:
-                raise ValueError(f"game: not perfect recall: player {player}'s information set {key!r} "
-                                 "is reached after different own histories")
+                raise ValueError(
+                    f"game: not perfect recall: player {player}'s information set {key!r} "
+                    "is reached after different own histories"
+                )
             info = keys[player][key]
             dec_nodes[player].append(h)
             dec_infos[player].append(info)
             for a in legal:
-                seq = own[:player] + (own[player] + ((info, a),),) + own[player + 1:]
+                seq = own[:player] + (own[player] + ((info, a),),) + own[player + 1 :]
                 queue.append((state, a, h, player, info, 1.0, d + 1, seq))
         if len(depth) + len(queue) > cap:
             check_tree_size(len(depth) + len(queue), n, width, "game", max_histories, byte_limit, at_least=True)
@@ -298,11 +317,21 @@ def build_tree(game, max_histories: int = 2_000_000, tensors: bool = True, max_b
         payoffs[rows] = np.stack(list(terminal_payoffs.values()))
     A = game.num_distinct_actions()
     return Tree(
-        num_players=n, max_actions=A, depth=as_i32(depth), parent=parent,
-        edge_actor=as_i32(actor), edge_infoset=as_i32(e_info), edge_action=e_action,
-        children=children, is_terminal=is_terminal, chance_prob=np.asarray(prob), payoffs=payoffs,
-        decision_nodes=tuple(as_i32(x) for x in dec_nodes), decision_infosets=tuple(as_i32(x) for x in dec_infos),
+        num_players=n,
+        max_actions=A,
+        depth=as_i32(depth),
+        parent=parent,
+        edge_actor=as_i32(actor),
+        edge_infoset=as_i32(e_info),
+        edge_action=e_action,
+        children=children,
+        is_terminal=is_terminal,
+        chance_prob=np.asarray(prob),
+        payoffs=payoffs,
+        decision_nodes=tuple(as_i32(x) for x in dec_nodes),
+        decision_infosets=tuple(as_i32(x) for x in dec_infos),
         legal=tuple(np.stack(m)[:, :A] if m else np.zeros((0, A), bool) for m in masks),
         infoset_keys=tuple(tuple(k) for k in keys),
         tensor_source=game if tensors and _provided_tensors(game, root) else None,
-        max_bytes=max_bytes)
+        max_bytes=max_bytes,
+    )

@@ -40,8 +40,16 @@ from jaxgames.experiments.config import BenchConfig, GameConfig, SolverConfig, S
 from jaxgames.experiments.results import write_csv, write_json
 from jaxgames.experiments.timing import CpuAccounting, Timing, aot_compile, contended, environment, time_calls
 
-_EVERY_SOLVER = ["fictitious_play", "regret_matching", "regret_matching_plus", "mirror_descent",
-                 "optimistic_mirror_descent", "extragradient", "mirror_prox", "mmd"]
+_EVERY_SOLVER = [
+    "fictitious_play",
+    "regret_matching",
+    "regret_matching_plus",
+    "mirror_descent",
+    "optimistic_mirror_descent",
+    "extragradient",
+    "mirror_prox",
+    "mmd",
+]
 
 #: The suites the README's first command runs, one per game family, each with the solvers that fit
 #: it; about 2-3 minutes on 2 CPU cores, most of it compiling. ``configs/bench_default.yaml`` holds
@@ -55,29 +63,50 @@ DEFAULT_BENCH = {
     "repeats": 3,
     "seed": 0,
     "suites": [
-        {"name": "matrix and preference games",
-         "games": [{"name": "random_zero_sum", "params": {"num_actions": 10}, "label": "random_zero_sum_10x10"},
-                   {"name": "preference_intransitive", "params": {"num_responses": 8}}],
-         "solvers": [{"name": n} for n in _EVERY_SOLVER],
-         "steps": [10, 100, 1000, 5000]},
-        {"name": "Kuhn and Leduc poker",
-         "games": [{"name": "kuhn_poker"}, {"name": "leduc_poker"}],
-         "solvers": [{"name": n} for n in ["cfr", "cfr_plus", "discounted_cfr", "mmd"]],
-         "num_games": 1},
-        {"name": "random Markov games",
-         "games": [{"name": "markov_random_zero_sum"}],
-         "solvers": [{"name": n} for n in ["minimax_value_iteration", "smooth_value_iteration",
-                                           "policy_extragradient", "markov_fictitious_play"]]},
-        {"name": "crowd modelling",
-         "games": [{"name": "mfg_crowd_modelling"}],
-         "solvers": [{"name": n} for n in ["fictitious_play", "mirror_descent", "mmd", "fixed_point"]],
-         "num_games": 1},
+        {
+            "name": "matrix and preference games",
+            "games": [
+                {"name": "random_zero_sum", "params": {"num_actions": 10}, "label": "random_zero_sum_10x10"},
+                {"name": "preference_intransitive", "params": {"num_responses": 8}},
+            ],
+            "solvers": [{"name": n} for n in _EVERY_SOLVER],
+            "steps": [10, 100, 1000, 5000],
+        },
+        {
+            "name": "Kuhn and Leduc poker",
+            "games": [{"name": "kuhn_poker"}, {"name": "leduc_poker"}],
+            "solvers": [{"name": n} for n in ["cfr", "cfr_plus", "discounted_cfr", "mmd"]],
+            "num_games": 1,
+        },
+        {
+            "name": "random Markov games",
+            "games": [{"name": "markov_random_zero_sum"}],
+            "solvers": [
+                {"name": n}
+                for n in [
+                    "minimax_value_iteration",
+                    "smooth_value_iteration",
+                    "policy_extragradient",
+                    "markov_fictitious_play",
+                ]
+            ],
+        },
+        {
+            "name": "crowd modelling",
+            "games": [{"name": "mfg_crowd_modelling"}],
+            "solvers": [{"name": n} for n in ["fictitious_play", "mirror_descent", "mmd", "fixed_point"]],
+            "num_games": 1,
+        },
     ],
 }
 
 #: Game families by model class: a result row names the family of its game.
-FAMILIES = {"matrix": matrix.MatrixGame, "efg": efg.EFGGame, "markov": markov.MarkovGame,
-            "mean_field": mean_field.MeanFieldGame}
+FAMILIES = {
+    "matrix": matrix.MatrixGame,
+    "efg": efg.EFGGame,
+    "markov": markov.MarkovGame,
+    "mean_field": mean_field.MeanFieldGame,
+}
 
 
 def game_family(game) -> str:
@@ -94,14 +123,14 @@ class Measurement:
     """One solver on one batch of games: the recorded curves and the times."""
 
     suite: str
-    game: str                   # the game's title (label or name)
-    solver: str                 # the solver's title
-    family: str                 # ``game_family`` of the game
-    steps: np.ndarray           # [K] iterations at each evaluation
+    game: str  # the game's title (label or name)
+    solver: str  # the solver's title
+    family: str  # ``game_family`` of the game
+    steps: np.ndarray  # [K] iterations at each evaluation
     exploitability: np.ndarray  # [num_games, K]
-    diverged: np.ndarray        # [num_games, K] bool: ``solvers.Trace.diverged``
-    compile_s: float            # trace + lower + compile, ahead of time
-    run: Timing                 # the timed calls of the compiled function
+    diverged: np.ndarray  # [num_games, K] bool: ``solvers.Trace.diverged``
+    compile_s: float  # trace + lower + compile, ahead of time
+    run: Timing  # the timed calls of the compiled function
 
     @property
     def num_games(self) -> int:
@@ -118,8 +147,7 @@ def _solve(solver_name: str, solver_params: tuple, num_steps: int, every: int, r
     solver = registry.build_solver(solver_name, dict(solver_params))
 
     def point(game, key):
-        _, trace = solvers.run(solver, game, num_steps, eval_every=every, key=key if random_start else None,
-                               warn=False)
+        _, trace = solvers.run(solver, game, num_steps, eval_every=every, key=key if random_start else None, warn=False)
         return trace.step, trace.exploitability, trace.diverged
 
     return jax.jit(jax.vmap(point))
@@ -129,17 +157,25 @@ def _hashable(params: dict) -> tuple:
     return tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in params.items()))
 
 
-def measure_one(suite: SuiteConfig, game: GameConfig, solver: SolverConfig, games, init_keys, repeats: int,
-                random_start: bool) -> Measurement:
+def measure_one(
+    suite: SuiteConfig, game: GameConfig, solver: SolverConfig, games, init_keys, repeats: int, random_start: bool
+) -> Measurement:
     """Compile (timed apart) and time ``solver`` on the batch ``games`` built for ``game``."""
     every = reduce(math.gcd, suite.steps)
     fn = _solve(solver.name, _hashable(solver.params), max(suite.steps), every, random_start)
     compiled, compile_s = aot_compile(fn, games, init_keys)
     (steps, expl, diverged), timing = time_calls(compiled, games, init_keys, repeats=repeats)
-    return Measurement(suite=suite.name, game=game.title, solver=solver.title,
-                       family=game_family(games),
-                       steps=np.asarray(steps)[0], exploitability=np.asarray(expl), diverged=np.asarray(diverged),
-                       compile_s=compile_s, run=timing)
+    return Measurement(
+        suite=suite.name,
+        game=game.title,
+        solver=solver.title,
+        family=game_family(games),
+        steps=np.asarray(steps)[0],
+        exploitability=np.asarray(expl),
+        diverged=np.asarray(diverged),
+        compile_s=compile_s,
+        run=timing,
+    )
 
 
 def measure(config: BenchConfig, progress=None) -> list[Measurement]:
@@ -150,8 +186,7 @@ def measure(config: BenchConfig, progress=None) -> list[Measurement]:
         for game in suite.games:
             games, init_keys = registry.build_games(game.name, game.params, keys)
             for solver in suite.solvers:
-                out.append(measure_one(suite, game, solver, games, init_keys, config.repeats,
-                                       config.start == "random"))
+                out.append(measure_one(suite, game, solver, games, init_keys, config.repeats, config.start == "random"))
                 if progress:
                     progress(1)
     return out
@@ -185,8 +220,9 @@ def check(measurements: list[Measurement], config: BenchConfig) -> list[str]:
         what = f"{m.solver} on {m.game}"
         bad = ~np.isfinite(m.exploitability)
         if bad.any():
-            problems.append(f"{what}: exploitability is not finite in {int(bad.any(axis=1).sum())} of "
-                            f"{m.num_games} game(s)")
+            problems.append(
+                f"{what}: exploitability is not finite in {int(bad.any(axis=1).sum())} of {m.num_games} game(s)"
+            )
         if (m.exploitability < 0).any():
             problems.append(f"{what}: negative exploitability (min {float(np.min(m.exploitability)):.3g})")
         suite = suites.get(m.suite)
@@ -214,11 +250,20 @@ def result_rows(measurements: list[Measurement], config: BenchConfig) -> list[di
     for m in measurements:
         suite = suites[m.suite]
         med = np.median(m.exploitability, axis=0)
-        row = {"suite": m.suite, "family": m.family, "game": m.game, "solver": m.solver, "num_games": m.num_games,
-               "compile_s": m.compile_s, "run_s": m.run.median_s, "run_min_s": m.run.min_s,
-               "iterations_per_s": m.iterations_per_s, "game_iterations_per_s": m.iterations_per_s * m.num_games,
-               "cpu_utilization": m.run.cpu_utilization,
-               "diverged_games": int(m.diverged[:, -1].sum())}
+        row = {
+            "suite": m.suite,
+            "family": m.family,
+            "game": m.game,
+            "solver": m.solver,
+            "num_games": m.num_games,
+            "compile_s": m.compile_s,
+            "run_s": m.run.median_s,
+            "run_min_s": m.run.min_s,
+            "iterations_per_s": m.iterations_per_s,
+            "game_iterations_per_s": m.iterations_per_s * m.num_games,
+            "cpu_utilization": m.run.cpu_utilization,
+            "diverged_games": int(m.diverged[:, -1].sum()),
+        }
         for s in suite.steps:
             i = np.searchsorted(m.steps, s)
             row[f"exploitability@{s}_steps"] = float(med[i]) if i < len(m.steps) and m.steps[i] == s else float("nan")
@@ -230,9 +275,18 @@ def result_rows(measurements: list[Measurement], config: BenchConfig) -> list[di
 
 def curve_rows(measurements: list[Measurement]) -> list[dict]:
     """The median exploitability over each batch at every evaluation, with its iteration and run time."""
-    return [{"suite": m.suite, "game": m.game, "solver": m.solver, "step": int(s), "seconds": s / m.iterations_per_s,
-             "exploitability": float(e)}
-            for m in measurements for s, e in zip(m.steps, np.median(m.exploitability, axis=0))]
+    return [
+        {
+            "suite": m.suite,
+            "game": m.game,
+            "solver": m.solver,
+            "step": int(s),
+            "seconds": s / m.iterations_per_s,
+            "exploitability": float(e),
+        }
+        for m in measurements
+        for s, e in zip(m.steps, np.median(m.exploitability, axis=0))
+    ]
 
 
 def _union_columns(rows: list[dict]) -> list[dict]:
@@ -252,26 +306,35 @@ def format_bench_table(rows: list[dict], config: BenchConfig) -> str:
         heads = [f"@{s}" for s in suite.steps] + [f"@{b}s" for b in suite.budgets_s]
         gw = max(len(r["game"]) for r in group) + 2
         sw = max(len(r["solver"]) for r in group) + 2
-        lines = [f"{suite.name}: median exploitability over {suite.num_games} game(s) at step counts and "
-                 "wall-clock budgets",
-                 "game".ljust(gw) + "solver".ljust(sw) + "".join(f"{h:>10s}" for h in heads)
-                 + f"{'iter/s':>11s}{'compile s':>11s}"]
+        lines = [
+            f"{suite.name}: median exploitability over {suite.num_games} game(s) at step counts and wall-clock budgets",
+            "game".ljust(gw)
+            + "solver".ljust(sw)
+            + "".join(f"{h:>10s}" for h in heads)
+            + f"{'iter/s':>11s}{'compile s':>11s}",
+        ]
         for r in group:
-            lines.append(r["game"].ljust(gw) + r["solver"].ljust(sw) + "".join(f"{r[c]:10.1e}" for c in cols)
-                         + f"{r['iterations_per_s']:11.3g}{r['compile_s']:11.2f}")
+            lines.append(
+                r["game"].ljust(gw)
+                + r["solver"].ljust(sw)
+                + "".join(f"{r[c]:10.1e}" for c in cols)
+                + f"{r['iterations_per_s']:11.3g}{r['compile_s']:11.2f}"
+            )
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks)
 
 
 def _pyplot():
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
     return plt
 
 
 def _file_name(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]", "_", text)   # labels are free text
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", text)  # labels are free text
 
 
 def plot_curves(curves: list[dict], out: Path) -> list[Path]:
@@ -326,7 +389,7 @@ def summary_figure(curves: list[dict]):
     ncols = min(len(suites), 2)
     nrows = math.ceil(len(suites) / ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=(6.4 * ncols, 4.6 * nrows), squeeze=False)
-    for ax in axes.flat[len(suites):]:
+    for ax in axes.flat[len(suites) :]:
         fig.delaxes(ax)
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     palette = {s: colors[i % len(colors)] for i, s in enumerate(dict.fromkeys(c["solver"] for c in curves))}
@@ -337,16 +400,21 @@ def summary_figure(curves: list[dict]):
         for game in games:
             for solver in dict.fromkeys(c["solver"] for c in mine if c["game"] == game):
                 pts = [c for c in mine if c["game"] == game and c["solver"] == solver]
-                ax.plot([p["seconds"] for p in pts], _positive([p["exploitability"] for p in pts]),
-                        color=palette[solver], linestyle=style[game])
+                ax.plot(
+                    [p["seconds"] for p in pts],
+                    _positive([p["exploitability"] for p in pts]),
+                    color=palette[solver],
+                    linestyle=style[game],
+                )
         _log_log(ax, "run time, seconds (compile excluded)")
         ax.set_title(suite, fontsize=11)
         names = list(dict.fromkeys(c["solver"] for c in mine))
         legend = ax.legend([Line2D([], [], color=palette[n]) for n in names], names, fontsize=7, loc="lower left")
         if len(games) > 1:
             ax.add_artist(legend)
-            ax.legend([Line2D([], [], color="0.3", linestyle=style[g]) for g in games], games, fontsize=7,
-                      loc="upper right")
+            ax.legend(
+                [Line2D([], [], color="0.3", linestyle=style[g]) for g in games], games, fontsize=7, loc="upper right"
+            )
     fig.suptitle("Exploitability (median over each batch of games) against run time")
     fig.tight_layout()
     return fig
@@ -366,16 +434,18 @@ def report(measurements: list[Measurement], config: BenchConfig, out: Path, log=
         fig.savefig(summary, dpi=110)
         _pyplot().close(fig)
     log(format_bench_table(rows, config))
-    log(f"\nresults: {out / 'results.csv'}\ncurves:  {out / 'curves.csv'}\nsummary: {summary}\nplots:   "
-        + "\n         ".join(str(p) for p in plots))
+    log(
+        f"\nresults: {out / 'results.csv'}\ncurves:  {out / 'curves.csv'}\nsummary: {summary}\nplots:   "
+        + "\n         ".join(str(p) for p in plots)
+    )
     return rows
 
 
 # -------------------------------------------------------------------------------------- the three
 class BenchResult(NamedTuple):
-    rows: list[dict]      # as in results.csv
-    problems: list[str]   # what ``check`` found wrong (empty: nothing)
-    record: dict          # wall and CPU time of the whole bench, other processes' CPU use
+    rows: list[dict]  # as in results.csv
+    problems: list[str]  # what ``check`` found wrong (empty: nothing)
+    record: dict  # wall and CPU time of the whole bench, other processes' CPU use
 
 
 def run_bench(config: BenchConfig, out: Path, progress=None, log=print) -> BenchResult:
@@ -388,13 +458,22 @@ def run_bench(config: BenchConfig, out: Path, progress=None, log=print) -> Bench
     problems = check(measurements, config)
     rows = report(measurements, config, out, log)
     record = cpu.measure()
-    record.update(compile_s=sum(m.compile_s for m in measurements),
-                  run_s=sum(sum(m.run.times_s) for m in measurements), checks_failed=problems)
+    record.update(
+        compile_s=sum(m.compile_s for m in measurements),
+        run_s=sum(sum(m.run.times_s) for m in measurements),
+        checks_failed=problems,
+    )
     write_json(out / "run.json", record)
-    log(f"\n{len(measurements)} solver runs in {record['wall_s']:.0f} s: compiling {record['compile_s']:.0f} s, "
+    log(
+        f"\n{len(measurements)} solver runs in {record['wall_s']:.0f} s: compiling {record['compile_s']:.0f} s, "
         f"timed runs {record['run_s']:.1f} s"
-        + (f"; other processes used {record['other_processes_cores']:.2f} cores meanwhile, so the times are "
-           "pessimistic" if contended(record) else ""))
+        + (
+            f"; other processes used {record['other_processes_cores']:.2f} cores meanwhile, so the times are "
+            "pessimistic"
+            if contended(record)
+            else ""
+        )
+    )
     for problem in problems:
         log(f"check failed: {problem}")
     return BenchResult(rows, problems, record)

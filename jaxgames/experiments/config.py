@@ -58,18 +58,21 @@ def _unprefixed(check, *args):
 
     Its message loses the leading ``"<field>: "``: pydantic reports the field path itself.
     """
+
     def validate(value, info: ValidationInfo):
         field = info.field_name or "value"
         try:
             return check(value, field, *args)
         except ValueError as err:
             raise ValueError(str(err).removeprefix(f"{field}: ")) from None
+
     return BeforeValidator(validate)
 
 
 def _optional(check):
     def optional(value, field, *args):
         return None if value is None else check(value, field, *args)
+
     return optional
 
 
@@ -78,12 +81,12 @@ def _positive_float(value, field):
     if isinstance(value, (bool, np.bool_)):
         raise ValueError(f"{field}: expected a number, got {value!r} (bool)")  # noqa: TRY004 - pydantic wants ValueError
     check_scalar(value, field, low=0, low_open=True)
-    return float(value)   # as written (0.001), not through float32 (0.0010000000474974513)
+    return float(value)  # as written (0.001), not through float32 (0.0010000000474974513)
 
 
-Int1 = Annotated[int, _unprefixed(check_int, 1)]                    # a count >= 1
+Int1 = Annotated[int, _unprefixed(check_int, 1)]  # a count >= 1
 OptionalInt1 = Annotated[int | None, _unprefixed(_optional(check_int), 1)]
-Steps = Annotated[int, _unprefixed(check_int, 1, MAX_STEPS)]        # a number of solver steps
+Steps = Annotated[int, _unprefixed(check_int, 1, MAX_STEPS)]  # a number of solver steps
 OptionalSteps = Annotated[int | None, _unprefixed(_optional(check_int), 1, MAX_STEPS)]
 Seed = Annotated[int, _unprefixed(check_int, 0, SEED_MAX)]
 PositiveSeconds = Annotated[float, _unprefixed(_positive_float)]
@@ -105,8 +108,7 @@ def _check_params(kind: str, entries: dict, name: str | None, params: dict) -> N
     allowed = entries[name].defaults
     unknown = sorted(set(params) - set(allowed))
     if unknown:
-        raise ValueError(f"unknown parameter(s) {unknown} for {kind} {name!r}; "
-                         f"expected some of {sorted(allowed)}")
+        raise ValueError(f"unknown parameter(s) {unknown} for {kind} {name!r}; expected some of {sorted(allowed)}")
 
 
 class _EntryConfig(_Strict):
@@ -182,8 +184,10 @@ class SweepConfig(_Experiment):
     @model_validator(mode="after")
     def _grid_axes(self):
         if not self.grid:
-            raise ValueError("grid: expected at least one axis ('seed', 'solver.<param>' or 'game.<param>') "
-                             "with a list of values, got an empty grid")
+            raise ValueError(
+                "grid: expected at least one axis ('seed', 'solver.<param>' or 'game.<param>') "
+                "with a list of values, got an empty grid"
+            )
         for key, values in self.grid.items():
             head, _, param = key.partition(".")
             try:
@@ -199,8 +203,9 @@ class SweepConfig(_Experiment):
                 raise ValueError(f"grid.{key}: expected a non-empty list of values")
         size = math.prod(len(v) for v in self.grid.values())
         if size > MAX_GRID_POINTS:
-            raise ValueError(f"grid: {size} points (the product of the list lengths) is more than "
-                             f"{MAX_GRID_POINTS}; split the sweep")
+            raise ValueError(
+                f"grid: {size} points (the product of the list lengths) is more than {MAX_GRID_POINTS}; split the sweep"
+            )
         for i, value in enumerate(self.grid.get("seed", ())):
             check_int(value, f"grid.seed.{i}", 0, SEED_MAX)
         return self
@@ -252,13 +257,16 @@ class BenchConfig(_Strict):
         if self.suites is None:
             if self.games is None or self.solvers is None:
                 missing = "games" if self.games is None else "solvers"
-                raise ValueError(f"{missing}: required field is missing (a bench lists `suites`, or `games` and "
-                                 "`solvers`)")
+                raise ValueError(
+                    f"{missing}: required field is missing (a bench lists `suites`, or `games` and `solvers`)"
+                )
             self.suites = [SuiteConfig(name="bench", games=self.games, solvers=self.solvers)]
             self.games = self.solvers = None
         elif self.games is not None or self.solvers is not None:
-            raise ValueError(f"{'games' if self.games is not None else 'solvers'}: give `suites`, or `games` and "
-                             "`solvers` at the top level, not both")
+            raise ValueError(
+                f"{'games' if self.games is not None else 'solvers'}: give `suites`, or `games` and "
+                "`solvers` at the top level, not both"
+            )
         else:
             for i, suite in enumerate(self.suites):
                 suite._path = f"suites.{i}."
@@ -268,11 +276,13 @@ class BenchConfig(_Strict):
             if suite.name in seen_suites:
                 raise ValueError(f"suites.{i}.name: {suite.name!r} is also the name of {seen_suites[suite.name]}")
             seen_suites[suite.name] = f"suites.{i}"
-            for j, game in enumerate(suite.games):   # one table row group and one plot file per title
+            for j, game in enumerate(suite.games):  # one table row group and one plot file per title
                 where = f"{suite._path}games.{j}"
                 if game.title in seen_games:
-                    raise ValueError(f"{where}: {game.title!r} is also the title of {seen_games[game.title]}; "
-                                     "give one of them a `label`")
+                    raise ValueError(
+                        f"{where}: {game.title!r} is also the title of {seen_games[game.title]}; "
+                        "give one of them a `label`"
+                    )
                 seen_games[game.title] = where
             suite.steps = suite.steps or list(self.steps)
             suite.budgets_s = suite.budgets_s or list(self.budgets_s)
@@ -305,18 +315,20 @@ class UniqueKeyLoader(yaml.SafeLoader):
                     continue  # unhashable: the base class reports it
                 if first is not None:
                     raise yaml.constructor.ConstructorError(
-                        None, None, f"{key}: duplicate key (first given on line {first.line + 1})",
-                        key_node.start_mark)
+                        None, None, f"{key}: duplicate key (first given on line {first.line + 1})", key_node.start_mark
+                    )
                 seen[key] = key_node.start_mark
         return super().construct_mapping(node, deep)
 
 
 def _yaml_problem(err: yaml.YAMLError) -> str:
     """A YAML error as ``line L, column C: problem`` (or ``key: duplicate key ... (line L)``)."""
-    if isinstance(err, yaml.reader.ReaderError):   # a control character: binary, or UTF-16 without a BOM
+    if isinstance(err, yaml.reader.ReaderError):  # a control character: binary, or UTF-16 without a BOM
         char = err.character if isinstance(err.character, int) else ord(err.character)
-        return (f"character {err.position}: unacceptable character #x{char:04x} (is the file binary, or "
-                "UTF-16? save the config as UTF-8 text)")
+        return (
+            f"character {err.position}: unacceptable character #x{char:04x} (is the file binary, or "
+            "UTF-16? save the config as UTF-8 text)"
+        )
     mark = getattr(err, "problem_mark", None)
     problem = getattr(err, "problem", None) or str(err)
     if mark is None:
@@ -350,10 +362,10 @@ def apply_overrides(data: dict, overrides: list[str]) -> dict:
             parts = ["grid", ".".join(parts[1:])]
         node = data
         for depth, part in enumerate(parts[:-1]):
-            key = _list_index(node, part, item, parts[:depth + 1])
+            key = _list_index(node, part, item, parts[: depth + 1])
             child = node[key] if isinstance(node, list) else node.get(key)
             child = dict(child) if isinstance(child, dict) else list(child) if isinstance(child, list) else {}
-            node[key] = child   # copies: the caller's data (a built-in default) is never changed
+            node[key] = child  # copies: the caller's data (a built-in default) is never changed
             node = child
         node[_list_index(node, parts[-1], item, parts)] = value
     return data
@@ -364,8 +376,7 @@ def _list_index(node, part: str, item: str, path: list[str]):
     if not isinstance(node, list):
         return part
     if not part.isdigit() or int(part) >= len(node):
-        raise ConfigError(f"override {item!r}: {'.'.join(path)}: expected an index of the list, "
-                          f"0 to {len(node) - 1}")
+        raise ConfigError(f"override {item!r}: {'.'.join(path)}: expected an index of the list, 0 to {len(node) - 1}")
     return int(part)
 
 
@@ -418,8 +429,10 @@ def read_config_text(path: str | Path) -> str:
         if not stat.S_ISREG(info.st_mode):
             raise ConfigError(f"{source}: not a regular file; expected a YAML config file")
         if info.st_size > MAX_CONFIG_BYTES:
-            raise ConfigError(f"{source}: {info.st_size} bytes is too large for a config "
-                              f"(at most {MAX_CONFIG_BYTES}); expected a YAML config file")
+            raise ConfigError(
+                f"{source}: {info.st_size} bytes is too large for a config "
+                f"(at most {MAX_CONFIG_BYTES}); expected a YAML config file"
+            )
         raw = Path(path).read_bytes()
     except FileNotFoundError:
         raise ConfigError(f"{source}: no such file") from None
@@ -432,8 +445,9 @@ def read_config_text(path: str | Path) -> str:
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as err:
-        raise ConfigError(f"{source}: not UTF-8 text (byte 0x{raw[err.start]:02x} at offset {err.start}); "
-                          "save the config as UTF-8") from None
+        raise ConfigError(
+            f"{source}: not UTF-8 text (byte 0x{raw[err.start]:02x} at offset {err.start}); save the config as UTF-8"
+        ) from None
 
 
 def load_config(path: str | Path | None, kind: str, overrides: list[str] = (), default: dict | None = None) -> Config:
@@ -482,19 +496,21 @@ def _check_batch_bytes(source: str, field: str, game, count: int) -> None:
         raise ConfigError(f"{source}: {err}") from None
 
 
-def _fits_or_fail(source: str, field: str, game, solver, game_params: dict, solver_params: dict,
-                  batched: tuple[str, ...] = ()) -> None:
+def _fits_or_fail(
+    source: str, field: str, game, solver, game_params: dict, solver_params: dict, batched: tuple[str, ...] = ()
+) -> None:
     """``registry.check_fits`` as a config error naming ``field``, the solver and the game."""
     try:
         registry.check_fits(game.name, game_params, solver.name, solver_params, batched)
     except _BUILD_ERRORS as err:
         text = str(err) or type(err).__name__
-        if text.startswith("game: "):   # the solver's own check of the game family
+        if text.startswith("game: "):  # the solver's own check of the game family
             reason = ": " + text.removeprefix("game: ")
-        else:                           # a parameter the solver cannot use here (as traced when it runs)
+        else:  # a parameter the solver cannot use here (as traced when it runs)
             reason = f" with these parameters: {text}"
-        raise ConfigError(f"{source}: {field}: solver {solver.name!r} cannot run on game "
-                          f"{game.name!r}{reason}") from None
+        raise ConfigError(
+            f"{source}: {field}: solver {solver.name!r} cannot run on game {game.name!r}{reason}"
+        ) from None
 
 
 def check_semantics(config: Config, source: str) -> None:
@@ -506,8 +522,9 @@ def check_semantics(config: Config, source: str) -> None:
         for suite in config.suites:
             at = suite._path
             for i, g in enumerate(suite.games):
-                game = _build_or_fail(source, f"{at}games.{i}.params",
-                                      lambda g=g: registry.build_game(g.name, g.params, key))
+                game = _build_or_fail(
+                    source, f"{at}games.{i}.params", lambda g=g: registry.build_game(g.name, g.params, key)
+                )
                 _check_batch_bytes(source, f"{at}num_games" if suite._path else "num_games", game, suite.num_games)
             for i, s in enumerate(suite.solvers):
                 _build_or_fail(source, f"{at}solvers.{i}.params", lambda s=s: registry.build_solver(s.name, s.params))
@@ -531,7 +548,7 @@ def check_semantics(config: Config, source: str) -> None:
         _build_or_fail(source, where, lambda p=game_params: registry.build_game(config.game.name, p, key))
         _build_or_fail(source, where, lambda p=solver_params: registry.build_solver(config.solver.name, p))
         groups.setdefault(repr(static_signature(point)), point)
-    for point in groups.values():   # one trace per compiled group, as the sweep will run it
+    for point in groups.values():  # one trace per compiled group, as the sweep will run it
         static = dict(static_signature(point))
         game_params, solver_params = point_params(config, static)
         batched = tuple(k for k in config.grid if k != "seed" and k not in static)

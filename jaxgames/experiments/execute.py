@@ -73,8 +73,9 @@ def _hashable(params: dict) -> tuple:
     return tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in params.items()))
 
 
-def prepare_points(game_name, solver_name, static_game: dict, static_solver: dict, batched: dict,
-                   keys, num_steps: int, eval_every: int):
+def prepare_points(
+    game_name, solver_name, static_game: dict, static_solver: dict, batched: dict, keys, num_steps: int, eval_every: int
+):
     """The jitted batched solve and its arguments: ``(fn, args, num_points)``.
 
     ``batched`` maps grid names to float arrays ``[P]``; with more than one
@@ -82,8 +83,9 @@ def prepare_points(game_name, solver_name, static_game: dict, static_solver: dic
     ``fn(*args)`` returns ``(exploitability [P', K], steps [P', K])``.
     """
     names = tuple(sorted(batched))
-    fn = _batched_solve(game_name, solver_name, _hashable(static_game), _hashable(static_solver), names,
-                        num_steps, eval_every)
+    fn = _batched_solve(
+        game_name, solver_name, _hashable(static_game), _hashable(static_solver), names, num_steps, eval_every
+    )
     dtype = jnp.result_type(float)
     values = tuple(jnp.asarray(batched[n], dtype) for n in names)
     n_points = keys.shape[0]
@@ -117,32 +119,53 @@ def run_experiment(config: RunConfig, out: Path | None = None, log=print, checkp
     if checkpoint_every is not None:
         return _run_checkpointed(config, out, log, every, checkpoint_every)
     keys = jax.random.split(jax.random.key(config.seed), config.num_games)
-    fn, args, n_points = prepare_points(config.game.name, config.solver.name, config.game.params,
-                                        config.solver.params, {}, keys, config.num_steps, every)
+    fn, args, n_points = prepare_points(
+        config.game.name,
+        config.solver.name,
+        config.game.params,
+        config.solver.params,
+        {},
+        keys,
+        config.num_steps,
+        every,
+    )
     (expl, steps), compile_s, run_s = compile_and_time(fn, args)
     expl, steps = np.asarray(expl)[:n_points], np.asarray(steps)[0]
     final = expl[:, -1]
     summary = {
-        "game": config.game.name, "solver": config.solver.name, "num_games": config.num_games,
-        "num_steps": config.num_steps, "final_exploitability_median": float(np.median(final)),
-        "final_exploitability_mean": float(np.mean(final)), "final_exploitability_max": float(np.max(final)),
-        "compile_s": compile_s, "run_s": run_s,
+        "game": config.game.name,
+        "solver": config.solver.name,
+        "num_games": config.num_games,
+        "num_steps": config.num_steps,
+        "final_exploitability_median": float(np.median(final)),
+        "final_exploitability_mean": float(np.mean(final)),
+        "final_exploitability_max": float(np.max(final)),
+        "compile_s": compile_s,
+        "run_s": run_s,
         "game_iterations_per_s": config.num_games * config.num_steps / run_s,
     }
     if out is not None:
         out = Path(out)
         write_json(out / "config.json", {"config": config.model_dump(), "environment": environment()})
         _write_run(out, expl, steps, summary)
-    log(f"{config.solver.name} on {config.num_games} x {config.game.name}, {config.num_steps} steps: "
+    log(
+        f"{config.solver.name} on {config.num_games} x {config.game.name}, {config.num_steps} steps: "
         f"final exploitability median {summary['final_exploitability_median']:.3e} "
         f"(max {summary['final_exploitability_max']:.3e}); compile {summary['compile_s']:.2f} s, "
-        f"run {1e3 * run_s:.1f} ms ({summary['game_iterations_per_s']:.3g} game-iterations/s)")
+        f"run {1e3 * run_s:.1f} ms ({summary['game_iterations_per_s']:.3g} game-iterations/s)"
+    )
     return summary
 
 
 def _write_run(out: Path, expl, steps, summary: dict) -> None:
-    write_csv(out / "trace.csv", [{"game": g, "step": int(s), "exploitability": float(e)}
-                                   for g in range(expl.shape[0]) for s, e in zip(steps, expl[g])])
+    write_csv(
+        out / "trace.csv",
+        [
+            {"game": g, "step": int(s), "exploitability": float(e)}
+            for g in range(expl.shape[0])
+            for s, e in zip(steps, expl[g])
+        ],
+    )
     write_json(out / "summary.json", summary)
 
 
@@ -151,7 +174,7 @@ def _chunked_solve(game_name, solver_name, game_params, solver_params, eval_ever
     """Jitted ``vmap``s over keys: ``init(keys) -> states`` and ``advance(keys, states, n) -> (states, Trace)``."""
     game_params, solver_params = dict(game_params), dict(solver_params)
 
-    def point(key):   # as in _batched_solve: the game drawn from the point's key, then the solver
+    def point(key):  # as in _batched_solve: the game drawn from the point's key, then the solver
         return registry.build_point(game_name, game_params, solver_name, solver_params, key)
 
     @jax.jit
@@ -159,6 +182,7 @@ def _chunked_solve(game_name, solver_name, game_params, solver_params, eval_ever
         def one(key):
             game, solver, k_init = point(key)
             return solver.init(game, k_init)
+
         return jax.vmap(one)(keys)
 
     @functools.partial(jax.jit, static_argnums=2)
@@ -166,6 +190,7 @@ def _chunked_solve(game_name, solver_name, game_params, solver_params, eval_ever
         def one(key, state):
             game, solver, _ = point(key)
             return solvers.run(solver, game, n, eval_every=eval_every, state=state)
+
         return jax.vmap(one)(keys, state)
 
     return init, advance
@@ -174,36 +199,53 @@ def _chunked_solve(game_name, solver_name, game_params, solver_params, eval_ever
 def _run_checkpointed(config: RunConfig, out: Path | None, log, every: int, checkpoint_every: int) -> dict:
     """``run_experiment`` in chunks of ``checkpoint_every`` steps, checkpointed under ``<out>/checkpoints``."""
     from solvers.checkpoint import check_checkpoint_every, latest_step, run_chunks
+
     if out is None:
         raise ConfigError("--checkpoint-every: needs a results directory (--out) to keep the checkpoints in")
     try:
         check_checkpoint_every(checkpoint_every, every)
     except ValueError:
-        raise ConfigError(f"--checkpoint-every: expected a positive multiple of eval_every ({every}), "
-                          f"got {checkpoint_every!r}") from None
+        raise ConfigError(
+            f"--checkpoint-every: expected a positive multiple of eval_every ({every}), got {checkpoint_every!r}"
+        ) from None
     out = Path(out)
     resolved = config.model_dump()
     digest = config_hash(resolved)
     directory = out / "checkpoints"
     keys = jax.random.split(jax.random.key(config.seed), config.num_games)
-    args = (config.game.name, config.solver.name, tuple(sorted(config.game.params.items())),
-            tuple(sorted(config.solver.params.items())), every)
+    args = (
+        config.game.name,
+        config.solver.name,
+        tuple(sorted(config.game.params.items())),
+        tuple(sorted(config.solver.params.items())),
+        every,
+    )
     try:
         init, advance = _chunked_solve(*args)
-    except TypeError:   # unhashable parameter values (lists): no compile cache
+    except TypeError:  # unhashable parameter values (lists): no compile cache
         init, advance = _chunked_solve.__wrapped__(*args)
-    meta = {"config": resolved, "config_hash": digest, "environment": environment(),
-            "checkpoint_every": checkpoint_every}
+    meta = {
+        "config": resolved,
+        "config_hash": digest,
+        "environment": environment(),
+        "checkpoint_every": checkpoint_every,
+    }
     resumed = latest_step(directory) or 0
-    if resumed:   # config.json is rewritten once the checkpoint is known to be this config's
+    if resumed:  # config.json is rewritten once the checkpoint is known to be this config's
         log(f"found a checkpoint at step {resumed} of {config.num_steps} in {directory}: resuming")
     else:
         write_json(out / "config.json", meta)
     t0 = time.perf_counter()
     try:
-        _, trace = run_chunks(lambda: init(keys), lambda state, n: advance(keys, state, n), config.num_steps,
-                              every, directory=directory, checkpoint_every=checkpoint_every,
-                              fingerprint={"config": digest})
+        _, trace = run_chunks(
+            lambda: init(keys),
+            lambda state, n: advance(keys, state, n),
+            config.num_steps,
+            every,
+            directory=directory,
+            checkpoint_every=checkpoint_every,
+            fingerprint={"config": digest},
+        )
     except ValueError as err:
         raise ConfigError(f"--out {out}: {err}") from None
     write_json(out / "config.json", meta)
@@ -212,18 +254,26 @@ def _run_checkpointed(config: RunConfig, out: Path | None, log, every: int, chec
     final = expl[:, -1]
     ran = config.num_steps - min(resumed, config.num_steps)
     summary = {
-        "game": config.game.name, "solver": config.solver.name, "num_games": config.num_games,
-        "num_steps": config.num_steps, "final_exploitability_median": float(np.median(final)),
-        "final_exploitability_mean": float(np.mean(final)), "final_exploitability_max": float(np.max(final)),
-        "checkpoint_every": checkpoint_every, "resumed_from_step": resumed,
-        "compile_s": None, "run_s": wall_s,   # compile and checkpoint I/O included in run_s
+        "game": config.game.name,
+        "solver": config.solver.name,
+        "num_games": config.num_games,
+        "num_steps": config.num_steps,
+        "final_exploitability_median": float(np.median(final)),
+        "final_exploitability_mean": float(np.mean(final)),
+        "final_exploitability_max": float(np.max(final)),
+        "checkpoint_every": checkpoint_every,
+        "resumed_from_step": resumed,
+        "compile_s": None,
+        "run_s": wall_s,  # compile and checkpoint I/O included in run_s
         "game_iterations_per_s": config.num_games * ran / wall_s if ran else None,
     }
     _write_run(out, expl, steps, summary)
-    log(f"{config.solver.name} on {config.num_games} x {config.game.name}, {config.num_steps} steps "
+    log(
+        f"{config.solver.name} on {config.num_games} x {config.game.name}, {config.num_steps} steps "
         f"(checkpoints every {checkpoint_every} in {directory}): final exploitability median "
         f"{summary['final_exploitability_median']:.3e} (max {summary['final_exploitability_max']:.3e}); "
-        f"{ran} steps run in {wall_s:.2f} s (compile and checkpointing included)")
+        f"{ran} steps run in {wall_s:.2f} s (compile and checkpointing included)"
+    )
     return summary
 
 
@@ -234,11 +284,11 @@ def plan_chunks(config: SweepConfig) -> list[tuple[tuple, list[int]]]:
     groups: dict[str, tuple[tuple, list[int]]] = {}
     for i, point in enumerate(points):
         static = static_signature(point)
-        groups.setdefault(repr(static), (static, []))[1].append(i)   # repr: list values are unhashable
+        groups.setdefault(repr(static), (static, []))[1].append(i)  # repr: list values are unhashable
     chunks = []
     for static, idx in groups.values():
         for start in range(0, len(idx), config.chunk_size):
-            chunks.append((static, idx[start:start + config.chunk_size]))
+            chunks.append((static, idx[start : start + config.chunk_size]))
     return chunks
 
 
@@ -254,14 +304,18 @@ def _check_resumable(out: Path, digest: str) -> None:
     except (OSError, ValueError, AttributeError) as err:
         raise ConfigError(f"--out {out}: its config.json cannot be read ({err}); use another --out") from None
     if previous != digest:
-        raise ConfigError(f"--out {out}: holds a sweep of a different config (hash {previous}, "
-                          f"this one {digest}); use another --out to keep both")
+        raise ConfigError(
+            f"--out {out}: holds a sweep of a different config (hash {previous}, "
+            f"this one {digest}); use another --out to keep both"
+        )
     stored = env.get("precision") or ("float64" if env.get("x64") else "float32")
     now = precision()
     if stored != now:
         flag = "JAX_ENABLE_X64=1" if stored == "float64" else "JAX_ENABLE_X64 unset"
-        raise ConfigError(f"--out {out}: precision: holds a sweep computed in {stored}, but this run computes in "
-                          f"{now}; resume it with {flag}, or use another --out")
+        raise ConfigError(
+            f"--out {out}: precision: holds a sweep computed in {stored}, but this run computes in "
+            f"{now}; resume it with {flag}, or use another --out"
+        )
 
 
 def run_sweep(config: SweepConfig, out: Path, progress=None, log=print) -> list[dict]:
@@ -294,12 +348,12 @@ def run_sweep(config: SweepConfig, out: Path, progress=None, log=print) -> list[
         with file_lock(lock, blocking=blocking) as held:
             if not held:
                 return False
-            if path.exists():          # another sweep finished it
+            if path.exists():  # another sweep finished it
                 elsewhere += len(idx)
             else:
                 clean_stale_tmp(path)
                 _run_chunk(config, points, static, idx, every, path)
-                lock.unlink(missing_ok=True)   # done: later sweeps see the chunk and never lock it
+                lock.unlink(missing_ok=True)  # done: later sweeps see the chunk and never lock it
         if progress:
             progress(len(idx))
         return True
@@ -332,12 +386,17 @@ def _run_chunk(config: SweepConfig, points, static, idx, every, path) -> None:
     batched = {k: [points[i][k] for i in idx] for k in batched_keys}
     seeds = [points[i].get("seed", config.seed) for i in idx]
     keys = jax.vmap(jax.random.key)(jnp.asarray(seeds, jnp.uint32))
-    expl, steps = solve_points(config.game.name, config.solver.name, game_static, solver_static,
-                               batched, keys, config.num_steps, every)
+    expl, steps = solve_points(
+        config.game.name, config.solver.name, game_static, solver_static, batched, keys, config.num_steps, every
+    )
     rows = []
     for j, i in enumerate(idx):
-        row = {"point": i, **{k: points[i][k] for k in config.grid}, "seed": seeds[j],
-               "final_exploitability": float(expl[j, -1])}
+        row = {
+            "point": i,
+            **{k: points[i][k] for k in config.grid},
+            "seed": seeds[j],
+            "final_exploitability": float(expl[j, -1]),
+        }
         row.update({f"exploitability@{int(s)}": float(e) for s, e in zip(steps, expl[j])})
         rows.append(row)
     write_csv(path, rows)

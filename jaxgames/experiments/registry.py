@@ -31,7 +31,7 @@ class Entry:
 
 
 def _parameters(factory: Callable, skip_first: bool) -> dict:
-    params = list(inspect.signature(factory).parameters.values())[1 if skip_first else 0:]
+    params = list(inspect.signature(factory).parameters.values())[1 if skip_first else 0 :]
     out = {}
     for p in params:
         if "Policy" in str(p.annotation):  # array-valued (magnets): set in Python, not in configs
@@ -60,14 +60,18 @@ def register_solver(name: str, factory: Callable) -> None:
 
 def _preference(builder, random):
     if random:
+
         def factory(key, num_responses: int = 5, **kwargs):
             return matrix.preference_game(builder(key, num_responses, **kwargs))
     else:
+
         def factory(num_responses: int = 5, **kwargs):
             return matrix.preference_game(builder(num_responses, **kwargs))
+
     sig = inspect.signature(builder)
     factory.__signature__ = sig.replace(
-        parameters=[p if p.name != "num_responses" else p.replace(default=5) for p in sig.parameters.values()])
+        parameters=[p if p.name != "num_responses" else p.replace(default=5) for p in sig.parameters.values()]
+    )
     factory.__doc__ = f"Preference game of ``{builder.__name__}``: " + _summary(builder)
     return factory
 
@@ -80,8 +84,7 @@ def _register_builtins() -> None:
     register_game("random_game", matrix.random_game, random=True)
     register_game("preference_cyclic", _preference(matrix.cyclic_preferences, False))
     register_game("preference_bradley_terry", _preference(matrix.bradley_terry_preferences, True), random=True)
-    register_game("preference_intransitive", _preference(matrix.random_intransitive_preferences, True),
-                  random=True)
+    register_game("preference_intransitive", _preference(matrix.random_intransitive_preferences, True), random=True)
     register_game("contextual_preference", matrix.random_contextual_preference, random=True)
     register_game("kuhn_poker", efg.kuhn_poker)
     register_game("leduc_poker", efg.leduc_poker)
@@ -110,6 +113,7 @@ _register_builtins()
 
 def describe() -> str:
     """Human-readable listing of every game and solver with parameters and defaults."""
+
     def fmt(entries):
         lines = []
         for e in entries.values():
@@ -117,6 +121,7 @@ def describe() -> str:
             tag = " [random: drawn from the seed]" if e.random else ""
             lines.append(f"  {e.name}{tag}\n      {e.description}\n      params: {params}")
         return lines
+
     return "\n".join(["Games:", *fmt(GAMES), "", "Solvers:", *fmt(SOLVERS)])
 
 
@@ -155,13 +160,13 @@ def build_games(game_name: str, game_params: dict, keys: jax.Array):
         games = jax.jit(jax.vmap(lambda k: build_game(game_name, game_params, k)))(k_game)
     else:
         game = build_game(game_name, game_params)
-        games = jax.tree_util.tree_map(lambda x: jax.numpy.broadcast_to(x, (keys.shape[0], *jax.numpy.shape(x))),
-                                       game)
+        games = jax.tree_util.tree_map(lambda x: jax.numpy.broadcast_to(x, (keys.shape[0], *jax.numpy.shape(x))), game)
     return games, k_init
 
 
-def check_fits(game_name: str, game_params: dict, solver_name: str, solver_params: dict,
-               batched: tuple[str, ...] = ()) -> None:
+def check_fits(
+    game_name: str, game_params: dict, solver_name: str, solver_params: dict, batched: tuple[str, ...] = ()
+) -> None:
     """Raise the solver's own error (``ValueError``/``TypeError``) if it cannot run on the game.
 
     Traces, without computing (``jax.eval_shape``), what a run does with one point: build the game

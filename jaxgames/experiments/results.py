@@ -39,7 +39,7 @@ def file_mode() -> int:
                     return 0o666 & ~int(line.split()[1], 8)
     except (OSError, ValueError, IndexError):
         pass
-    mask = os.umask(0o022)   # no portable way to read it without setting it
+    mask = os.umask(0o022)  # no portable way to read it without setting it
     os.umask(mask)
     return 0o666 & ~mask
 

@@ -37,12 +37,13 @@ LOADED_CORES = 0.05
 
 # ----------------------------------------------------------------------------- timing
 
+
 @dataclasses.dataclass(frozen=True)
 class Timing:
     """Wall-clock times of ``repeats`` blocked calls (seconds) and this process's CPU use meanwhile."""
 
     times_s: tuple[float, ...]
-    cpu_utilization: float   # median over the calls of own CPU-seconds per wall second
+    cpu_utilization: float  # median over the calls of own CPU-seconds per wall second
 
     @property
     def median_s(self) -> float:
@@ -93,10 +94,17 @@ def time_jitted(make_fn, *args, repeats: int, return_fn: bool = False) -> dict:
     _, timing = time_calls(fn, *args, repeats=repeats)
     _, aot = aot_compile(make_fn(), *args)
     median = timing.median_s
-    return {"first_call_s": first.times_s[0], "median_s": median, "min_s": timing.min_s,
-            "times_s": list(timing.times_s), "compile_s": max(first.times_s[0] - median, 0.0),
-            "aot_compile_s": aot, "cpu_utilization": timing.cpu_utilization, "output": out,
-            **({"fn": fn} if return_fn else {})}
+    return {
+        "first_call_s": first.times_s[0],
+        "median_s": median,
+        "min_s": timing.min_s,
+        "times_s": list(timing.times_s),
+        "compile_s": max(first.times_s[0] - median, 0.0),
+        "aot_compile_s": aot,
+        "cpu_utilization": timing.cpu_utilization,
+        "output": out,
+        **({"fn": fn} if return_fn else {}),
+    }
 
 
 def time_blocks(fn, repeats: int) -> dict:
@@ -123,10 +131,11 @@ def time_alternating(fns, arg_of_repeat, repeats: int) -> list:
 
 # ----------------------------------------------------------------------------- CPU accounting
 
+
 def own_cpu_seconds() -> float:
     """CPU-seconds this process (all its threads, and its waited-for children) used so far."""
     t = os.times()
-    return time.process_time() + t.children_user + t.children_system   # process_time: ns resolution
+    return time.process_time() + t.children_user + t.children_system  # process_time: ns resolution
 
 
 def busy_cpu_seconds() -> tuple[float, float] | None:
@@ -144,8 +153,7 @@ def busy_cpu_seconds() -> tuple[float, float] | None:
     return (user + nice + system + irq + softirq) / hz, steal / hz
 
 
-def wait_for_idle(max_wait_s: float, threshold_cores: float = 0.1, window_s: float = 2.0,
-                  consecutive: int = 3) -> dict:
+def wait_for_idle(max_wait_s: float, threshold_cores: float = 0.1, window_s: float = 2.0, consecutive: int = 3) -> dict:
     """Wait until other processes use < ``threshold_cores`` for ``consecutive`` windows."""
     start, calm = time.perf_counter(), 0
     while time.perf_counter() - start < max_wait_s:
@@ -178,8 +186,11 @@ class CpuAccounting:
         busy1 = busy_cpu_seconds()
         if self.busy0 is not None and busy1 is not None:
             foreign = max(busy1[0] - self.busy0[0] - own, 0.0)
-            record.update(other_processes_cpu_s=foreign, other_processes_cores=foreign / wall if wall > 0 else 0.0,
-                          steal_cpu_s=busy1[1] - self.busy0[1])
+            record.update(
+                other_processes_cpu_s=foreign,
+                other_processes_cores=foreign / wall if wall > 0 else 0.0,
+                steal_cpu_s=busy1[1] - self.busy0[1],
+            )
         return record
 
     def finish(self, info: dict) -> None:
@@ -187,12 +198,17 @@ class CpuAccounting:
         info.update(self.measure())
         if "other_processes_cpu_s" not in info:
             return
-        print(f"\nother processes used {info['other_processes_cpu_s']:.1f} CPU-s during the run "
-              f"({info['other_processes_cores']:.2f} cores on average); hypervisor steal "
-              f"{info['steal_cpu_s']:.1f} CPU-s")
+        print(
+            f"\nother processes used {info['other_processes_cpu_s']:.1f} CPU-s during the run "
+            f"({info['other_processes_cores']:.2f} cores on average); hypervisor steal "
+            f"{info['steal_cpu_s']:.1f} CPU-s"
+        )
         if contended(info):
-            print("WARNING: other processes competed for the CPU during this run; timings are "
-                  "pessimistic. Re-run on an idle machine for publishable numbers.", file=sys.stderr)
+            print(
+                "WARNING: other processes competed for the CPU during this run; timings are "
+                "pessimistic. Re-run on an idle machine for publishable numbers.",
+                file=sys.stderr,
+            )
 
 
 def contended(record: dict) -> bool:
@@ -202,6 +218,7 @@ def contended(record: dict) -> bool:
 
 # ----------------------------------------------------------------------------- environment record
 
+
 def precision() -> str:
     """The float dtype results are computed in: ``"float64"`` under ``JAX_ENABLE_X64``, else ``"float32"``."""
     return jnp.dtype(jnp.result_type(float)).name
@@ -210,6 +227,7 @@ def precision() -> str:
 def _package_version(name: str):
     try:
         from importlib.metadata import version
+
         return version(name)
     except Exception:  # noqa: BLE001 - not installed, or broken metadata: nothing to record
         return None
@@ -238,8 +256,9 @@ def _cpu() -> tuple[str, str | None]:
 def git(repo: str | Path, *args) -> str:
     """Output of ``git *args`` in ``repo`` ('' where git is unavailable)."""
     try:
-        return subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True, check=False,
-                              timeout=30).stdout.strip()
+        return subprocess.run(
+            ["git", *args], cwd=repo, capture_output=True, text=True, check=False, timeout=30
+        ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return ""
 
@@ -255,14 +274,24 @@ def environment(packages=(), repo: str | Path | None = None) -> dict:
     ``packages``), devices, precision, the CPU, the load, and the git commit and changed library
     paths of ``repo`` (default: the checkout jaxgames is imported from, if any)."""
     import jaxgames
+
     model, l3 = _cpu()
     info = {
-        "jaxgames": jaxgames.__version__, "jax": jax.__version__, "jaxlib": _package_version("jaxlib"),
-        "numpy": np.__version__, "python": platform.python_version(), "platform": platform.platform(),
-        "cpu_model": model, "l3_cache": l3, "cpu_count": os.cpu_count(),
-        "backend": jax.default_backend(), "jax_devices": [str(d) for d in jax.devices()],
-        "device_count": jax.device_count(), "jax_enable_x64": bool(jax.config.read("jax_enable_x64")),
-        "precision": precision(), "xla_flags": os.environ.get("XLA_FLAGS", ""),
+        "jaxgames": jaxgames.__version__,
+        "jax": jax.__version__,
+        "jaxlib": _package_version("jaxlib"),
+        "numpy": np.__version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpu_model": model,
+        "l3_cache": l3,
+        "cpu_count": os.cpu_count(),
+        "backend": jax.default_backend(),
+        "jax_devices": [str(d) for d in jax.devices()],
+        "device_count": jax.device_count(),
+        "jax_enable_x64": bool(jax.config.read("jax_enable_x64")),
+        "precision": precision(),
+        "xla_flags": os.environ.get("XLA_FLAGS", ""),
         "loadavg_at_start": list(os.getloadavg()),
     }
     info.update({name: _package_version(name) for name in packages})

@@ -36,8 +36,13 @@ def _check_grid(rows, cols):
 
 def _check_grid_bytes(num_states: int, max_bytes, dtype=None) -> None:
     """Raise before building a ``[S, 5, 5, S]`` transition tensor above ``max_bytes``."""
-    check_table((num_states, 5, 5, num_states), "rows, cols",
-                f"the transition tensor [{num_states}, 5, 5, {num_states}]", max_bytes, dtype)
+    check_table(
+        (num_states, 5, 5, num_states),
+        "rows, cols",
+        f"the transition tensor [{num_states}, 5, 5, {num_states}]",
+        max_bytes,
+        dtype,
+    )
 
 
 def _pairs(rows: int, cols: int) -> tuple[np.ndarray, dict]:
@@ -101,10 +106,10 @@ def _soccer_model(rows: int, cols: int) -> dict:
             # A (player 0) attacks the left goal, B the right one; an own goal counts for the other
             return pos, holder, (0 if nc < 0 else 1)
         if not (0 <= nr < rows and 0 <= nc < cols):
-            return pos, holder, -1                      # the touchline: the move does not happen
+            return pos, holder, -1  # the touchline: the move does not happen
         target = nr * cols + nc
         other = 1 - player
-        if target == pos[other]:                        # bump: the stationary player gets the ball
+        if target == pos[other]:  # bump: the stationary player gets the ball
             return pos, other, -1
         new = list(pos)
         new[player] = target
@@ -129,10 +134,17 @@ def _soccer_model(rows: int, cols: int) -> dict:
                         key = (k * 25 + x * 5 + y, sindex[(*pos, holder)])
                         entries[key] = entries.get(key, 0.0) + 0.5
     keys = sorted(entries)
-    return dict(states=states, start=start, goal_rows=tuple(sorted(goal_rows)), initial=initial,
-                reward=reward, reset=reset, rows=np.array([r for r, _ in keys], np.int32).reshape(-1),
-                nexts=np.array([c for _, c in keys], np.int32).reshape(-1),
-                weights=np.array([entries[k] for k in keys]))
+    return dict(
+        states=states,
+        start=start,
+        goal_rows=tuple(sorted(goal_rows)),
+        initial=initial,
+        reward=reward,
+        reset=reset,
+        rows=np.array([r for r, _ in keys], np.int32).reshape(-1),
+        nexts=np.array([c for _, c in keys], np.int32).reshape(-1),
+        weights=np.array([entries[k] for k in keys]),
+    )
 
 
 def soccer_tables(rows: int = 4, cols: int = 5, max_bytes: int | None = None) -> dict:
@@ -145,8 +157,14 @@ def soccer_tables(rows: int = 4, cols: int = 5, max_bytes: int | None = None) ->
     P = m["reset"][..., None] * m["initial"]
     n = len(m["states"])
     np.add.at(P.reshape(n * 25, n), (m["rows"], m["nexts"]), m["weights"])
-    return dict(transitions=P, reward=m["reward"], initial=m["initial"], states=m["states"], start=m["start"],
-                goal_rows=m["goal_rows"])
+    return dict(
+        transitions=P,
+        reward=m["reward"],
+        initial=m["initial"],
+        states=m["states"],
+        start=m["start"],
+        goal_rows=m["goal_rows"],
+    )
 
 
 def soccer_symmetry(rows: int = 4, cols: int = 5) -> np.ndarray:
@@ -161,12 +179,13 @@ def soccer_symmetry(rows: int = 4, cols: int = 5) -> np.ndarray:
     states = _soccer_states(rows, cols)
     cells = rows * cols
     index = {tuple(int(v) for v in s): k for k, s in enumerate(states)}
-    rot = lambda c: cells - 1 - c   # noqa: E731  (row, col) -> (rows-1-row, cols-1-col)
+    rot = lambda c: cells - 1 - c  # noqa: E731  (row, col) -> (rows-1-row, cols-1-col)
     return np.array([index[(rot(b), rot(a), 1 - h)] for a, b, h in states])
 
 
-def grid_soccer(rows: int = 4, cols: int = 5, discount: float = 0.9, draw_probability: float = 0.0,
-                max_bytes: int | None = None) -> MarkovGame:
+def grid_soccer(
+    rows: int = 4, cols: int = 5, discount: float = 0.9, draw_probability: float = 0.0, max_bytes: int | None = None
+) -> MarkovGame:
     """Littman's (1994) two-player zero-sum grid soccer (player 0 = A, player 1 = B).
 
     Rules (Littman 1994, "Markov games as a framework for multi-agent
@@ -197,8 +216,14 @@ def grid_soccer(rows: int = 4, cols: int = 5, discount: float = 0.9, draw_probab
     dtype = _dtype()
     p = p.astype(dtype)
     initial = jnp.asarray(m["initial"], dtype)
-    P = _dense(m["rows"], m["nexts"], (1.0 - p) * jnp.asarray(m["weights"], dtype),
-               (1.0 - p) * jnp.asarray(m["reset"], dtype) + p, initial, len(m["states"]))
+    P = _dense(
+        m["rows"],
+        m["nexts"],
+        (1.0 - p) * jnp.asarray(m["weights"], dtype),
+        (1.0 - p) * jnp.asarray(m["reset"], dtype) + p,
+        initial,
+        len(m["states"]),
+    )
     R = (1.0 - p) * jnp.asarray(m["reward"], dtype)
     return MarkovGame(P, jnp.stack([R, -R]), discount, initial)
 
@@ -235,14 +260,20 @@ def _pursuit_model(rows: int, cols: int) -> dict:
                 # each move fails (the player stays) independently with probability `slip`
                 for j, (fail_p, fail_e) in enumerate(_SLIPS):
                     p2, e2 = moved(int(p), 4 if fail_p else x), moved(int(e), 4 if fail_e else y)
-                    if p2 == e2 or (p2 == e and e2 == p):   # same cell, or crossing paths
+                    if p2 == e2 or (p2 == e and e2 == p):  # same cell, or crossing paths
                         capture[k, x, y, j] = 1.0
                     else:
                         flat.append(k * 25 + x * 5 + y)
                         nexts.append(index[(p2, e2)])
                         outcome.append(j)
-    return dict(states=pairs, initial=np.full(n, 1.0 / n), capture=capture, rows=np.array(flat, np.int32),
-                nexts=np.array(nexts, np.int32), outcome=np.array(outcome, np.int32))
+    return dict(
+        states=pairs,
+        initial=np.full(n, 1.0 / n),
+        capture=capture,
+        rows=np.array(flat, np.int32),
+        nexts=np.array(nexts, np.int32),
+        outcome=np.array(outcome, np.int32),
+    )
 
 
 def _pursuit_num_states(rows: int, cols: int) -> int:
@@ -256,10 +287,10 @@ def pursuit_tables(rows: int, cols: int, slip: float, max_bytes: int | None = No
     evader cell), distinct. ``max_bytes`` bounds the dense transitions."""
     rows, cols = _check_grid(rows, cols)
     check_scalar(slip, "slip", 0.0, 1.0)
-    slip = float(slip)   # NumPy tables: a concrete slip (pursuit_evasion takes a traced one)
+    slip = float(slip)  # NumPy tables: a concrete slip (pursuit_evasion takes a traced one)
     _check_grid_bytes(_pursuit_num_states(rows, cols), max_bytes, np.float64)
     m = _pursuit_model(rows, cols)
-    w = np.array([(1 - slip) ** 2, (1 - slip) * slip, slip * (1 - slip), slip ** 2])
+    w = np.array([(1 - slip) ** 2, (1 - slip) * slip, slip * (1 - slip), slip**2])
     reward = m["capture"] @ w
     n = len(m["states"])
     P = reward[..., None] * m["initial"]
@@ -267,8 +298,9 @@ def pursuit_tables(rows: int, cols: int, slip: float, max_bytes: int | None = No
     return dict(transitions=P, reward=reward, initial=m["initial"], states=m["states"])
 
 
-def pursuit_evasion(rows: int = 3, cols: int = 3, discount: float = 0.9, slip: float = 0.0,
-                    max_bytes: int | None = None) -> MarkovGame:
+def pursuit_evasion(
+    rows: int = 3, cols: int = 3, discount: float = 0.9, slip: float = 0.0, max_bytes: int | None = None
+) -> MarkovGame:
     """Two-player zero-sum grid pursuit-evasion: player 0 pursues, player 1 evades.
 
     States are the ordered pairs of distinct cells (pursuer, evader) of a
@@ -297,7 +329,7 @@ def pursuit_evasion(rows: int = 3, cols: int = 3, discount: float = 0.9, slip: f
 # -- iterated matrix games with memory-one states ---------------------------------------------
 #: state names of the iterated 2x2 games: the start, then the last joint action (player 0's first)
 IPD_STATES = ("start", "CC", "CD", "DC", "DD")
-_PLAYER1_VIEW = np.array([0, 1, 3, 2, 4])   # own-perspective (mine, theirs) -> state index, for player 1
+_PLAYER1_VIEW = np.array([0, 1, 3, 2, 4])  # own-perspective (mine, theirs) -> state index, for player 1
 
 
 def iterated_matrix_game(A, B, discount: float = 0.9) -> MarkovGame:
@@ -325,8 +357,9 @@ def iterated_matrix_game(A, B, discount: float = 0.9) -> MarkovGame:
     return MarkovGame(jnp.asarray(P, rewards.dtype), rewards, discount, jnp.asarray(initial, rewards.dtype))
 
 
-def iterated_prisoners_dilemma(temptation: float = 5.0, reward: float = 3.0, punishment: float = 1.0,
-                               sucker: float = 0.0, discount: float = 0.9) -> MarkovGame:
+def iterated_prisoners_dilemma(
+    temptation: float = 5.0, reward: float = 3.0, punishment: float = 1.0, sucker: float = 0.0, discount: float = 0.9
+) -> MarkovGame:
     """The iterated prisoner's dilemma with memory-one states (T=5, R=3, P=1, S=0 by default).
 
     Actions 0 = cooperate, 1 = defect; see ``iterated_matrix_game`` for the states.
@@ -334,8 +367,10 @@ def iterated_prisoners_dilemma(temptation: float = 5.0, reward: float = 3.0, pun
     mutual defection ``P / (1 - discount)``; tit-for-tat is a best response to
     itself iff ``discount >= max((T - R) / (T - P), (T - R) / (R - S))`` (Axelrod 1984).
     """
-    t, r, p, s = (check_scalar(v, name) for v, name in ((temptation, "temptation"), (reward, "reward"),
-                                                         (punishment, "punishment"), (sucker, "sucker")))
+    t, r, p, s = (
+        check_scalar(v, name)
+        for v, name in ((temptation, "temptation"), (reward, "reward"), (punishment, "punishment"), (sucker, "sucker"))
+    )
     A = jnp.stack([jnp.stack([r, s]), jnp.stack([t, p])]).astype(_dtype())
     return iterated_matrix_game(A, A.T, discount)
 
@@ -356,7 +391,7 @@ def memory_one_policy(cooperate, player: int = 0):
     if values is not None and not (np.all(np.isfinite(values)) and np.all((values >= 0) & (values <= 1))):
         raise ValueError(f"cooperate: expected 5 probabilities in [0, 1], got {cooperate!r}")
     if player == 1:
-        c = c[np.argsort(_PLAYER1_VIEW)]   # state k holds player 1's own-view entry
+        c = c[np.argsort(_PLAYER1_VIEW)]  # state k holds player 1's own-view entry
     return jnp.stack([c, 1.0 - c], axis=1).astype(_dtype())
 
 

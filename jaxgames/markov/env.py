@@ -41,9 +41,9 @@ from jaxgames.validation import check_bool, check_int, check_scalar
 class MarkovState(NamedTuple):
     """The simulator's state (one environment; ``vmap`` adds a batch axis)."""
 
-    state: jax.Array        # int32 []: the current game state
-    step_count: jax.Array   # int32 []: steps taken in this episode
-    done: jax.Array         # bool []: the episode is over
+    state: jax.Array  # int32 []: the current game state
+    step_count: jax.Array  # int32 []: steps taken in this episode
+    done: jax.Array  # bool []: the episode is over
 
 
 class MarkovEnv(Environment):
@@ -75,10 +75,14 @@ class MarkovEnv(Environment):
         return f"MarkovEnv({self.game!r}, episode_length={self.episode_length})"
 
     def _check_params(self, game):
-        if not isinstance(game, MarkovGame) or tuple(game.num_actions) != self.action_counts \
-                or game.num_states != self.num_states:
-            raise self._params_error(f"a MarkovGame with {self.num_states} states and actions {self.action_counts}",
-                                     game)
+        if (
+            not isinstance(game, MarkovGame)
+            or tuple(game.num_actions) != self.action_counts
+            or game.num_states != self.num_states
+        ):
+            raise self._params_error(
+                f"a MarkovGame with {self.num_states} states and actions {self.action_counts}", game
+            )
 
     # -- the simulator hooks (jaxgames.env.Environment) -----------------------------------
     def _dtype(self, params):
@@ -89,7 +93,7 @@ class MarkovEnv(Environment):
         return jnp.cumsum(params.transitions, axis=-1), jnp.cumsum(params.initial)
 
     def _step_context(self, params):
-        return None   # one step draws from one row: no cumulative sum of the whole tensor
+        return None  # one step draws from one row: no cumulative sum of the whole tensor
 
     def _initial(self, u, params, cdfs):
         zero = jnp.zeros((), jnp.int32)
@@ -114,6 +118,7 @@ class MarkovEnv(Environment):
 
     def _acting(self, state):
         from jaxgames.env import SIMULTANEOUS, TERMINAL
+
         player = jnp.where(state.done, TERMINAL, SIMULTANEOUS).astype(jnp.int32)
         return player, jnp.asarray(self._legal)
 

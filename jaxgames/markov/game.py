@@ -79,22 +79,29 @@ class MarkovGame(Game):
         # [0, 1) discounted; [0, 1] with a finite horizon
         discount = check_scalar(discount, "discount", 0, 1, high_open=horizon is None)
         if rewards.ndim < 3:
-            raise ValueError("rewards: expected shape [N, S, A_1, ..., A_N] with N >= 1 players, "
-                             f"got shape {tuple(rewards.shape)}")
+            raise ValueError(
+                f"rewards: expected shape [N, S, A_1, ..., A_N] with N >= 1 players, got shape {tuple(rewards.shape)}"
+            )
         n = rewards.shape[0]
         if rewards.ndim != n + 2:
-            raise ValueError(f"rewards: expected shape [N, S, A_1, ..., A_N]: the leading axis says N = {n} "
-                             f"players, so {n + 2} axes, got shape {tuple(rewards.shape)}")
+            raise ValueError(
+                f"rewards: expected shape [N, S, A_1, ..., A_N]: the leading axis says N = {n} "
+                f"players, so {n + 2} axes, got shape {tuple(rewards.shape)}"
+            )
         s, actions = rewards.shape[1], tuple(rewards.shape[2:])
         if s < 1 or min(actions) < 1:
             raise ValueError(f"rewards: every axis needs size >= 1, got shape {tuple(rewards.shape)}")
         expected = (s, *actions, s)
         if tuple(transitions.shape) != expected:
-            raise ValueError(f"transitions: expected shape [S, A_1, ..., A_N, S] = {expected} to match "
-                             f"rewards of shape {tuple(rewards.shape)}, got {tuple(transitions.shape)}")
+            raise ValueError(
+                f"transitions: expected shape [S, A_1, ..., A_N, S] = {expected} to match "
+                f"rewards of shape {tuple(rewards.shape)}, got {tuple(transitions.shape)}"
+            )
         if tuple(initial.shape) != (s,):
-            raise ValueError(f"initial: expected shape ({s},) (one probability per state, as in rewards "
-                             f"of shape {tuple(rewards.shape)}), got {tuple(initial.shape)}")
+            raise ValueError(
+                f"initial: expected shape ({s},) (one probability per state, as in rewards "
+                f"of shape {tuple(rewards.shape)}), got {tuple(initial.shape)}"
+            )
         check_finite(rewards, "rewards")
         check_probabilities(transitions, "transitions", "rows over next states")
         check_probabilities(initial, "initial", "a distribution over states")
@@ -114,8 +121,14 @@ class MarkovGame(Game):
         return game
 
     @classmethod
-    def from_validated(cls, transitions: jax.Array, rewards: jax.Array, discount: jax.Array,
-                       initial: jax.Array, horizon: int | None = None) -> MarkovGame:
+    def from_validated(
+        cls,
+        transitions: jax.Array,
+        rewards: jax.Array,
+        discount: jax.Array,
+        initial: jax.Array,
+        horizon: int | None = None,
+    ) -> MarkovGame:
         """One game (no batch axes) from float arrays already known to be valid: nothing is checked.
 
         For library code that derives a game from one it has validated, such as the MDP a
@@ -127,11 +140,13 @@ class MarkovGame(Game):
         return cls.tree_unflatten((rewards.shape[0], horizon), (transitions, rewards, discount, initial))
 
     def __repr__(self):
-        batch = self.transitions.shape[:-self.num_players - 2]
+        batch = self.transitions.shape[: -self.num_players - 2]
         extra = f", batch_shape={batch}" if batch else ""
         hor = f", horizon={self.horizon}" if self.horizon is not None else ""
-        return (f"MarkovGame(num_states={self.num_states}, num_actions={self.num_actions}{hor}{extra}, "
-                f"dtype={self.rewards.dtype})")
+        return (
+            f"MarkovGame(num_states={self.num_states}, num_actions={self.num_actions}{hor}{extra}, "
+            f"dtype={self.rewards.dtype})"
+        )
 
     # -- sizes ----------------------------------------------------------------
     @property
@@ -144,7 +159,7 @@ class MarkovGame(Game):
 
     @property
     def num_actions(self) -> tuple:
-        return tuple(self.transitions.shape[-self.num_players - 1:-1])
+        return tuple(self.transitions.shape[-self.num_players - 1 : -1])
 
     @property
     def effective_horizon(self) -> jax.Array:
@@ -187,16 +202,20 @@ class MarkovGame(Game):
 
     def _backups(self, P, r) -> jax.Array:
         """``[T + 1, N, S]``: ``V_0 = 0``, ``V_{k+1} = r + gamma P V_k`` (finite horizon)."""
+
         def body(v, _):
             v = r + self.discount * v @ P.T
             return v, v
+
         _, vs = jax.lax.scan(body, jnp.zeros_like(r), None, length=self.horizon)
         return jnp.concatenate([jnp.zeros_like(r)[None], vs])
 
     def _distributions(self, P) -> jax.Array:
         """``[T, S]``: ``Pr(s_t = s)`` for ``t < T`` (finite horizon)."""
+
         def body(mu, _):
             return mu @ P, mu
+
         _, mus = jax.lax.scan(body, self.initial.astype(P.dtype), None, length=self.horizon)
         return mus
 
@@ -217,8 +236,7 @@ class MarkovGame(Game):
     # -- evaluation -----------------------------------------------------------
     def _own_models(self, policy: Policy, i: int) -> tuple[jax.Array, jax.Array]:
         """Player ``i``'s induced MDP against the others: ``P_i [S, A_i, S']``, ``r_i [S, A_i]``."""
-        return (contract_actions(self.transitions, policy, keep=i),
-                contract_actions(self.rewards[i], policy, keep=i))
+        return (contract_actions(self.transitions, policy, keep=i), contract_actions(self.rewards[i], policy, keep=i))
 
     def evaluate(self, policy: Policy) -> Evaluation:
         P, r = self.markov_chain(policy)
@@ -232,9 +250,9 @@ class MarkovGame(Game):
                 Pi, ri = self._own_models(policy, i)
                 q.append(ri + self.discount * Pi @ V[i])
         else:
-            vs = self._backups(P, r)                                    # [T + 1, N, S]
-            mus = self._distributions(P)                                # [T, S]
-            w = (self.discount ** jnp.arange(self.horizon, dtype=P.dtype))[:, None] * mus   # [T, S]
+            vs = self._backups(P, r)  # [T + 1, N, S]
+            mus = self._distributions(P)  # [T, S]
+            w = (self.discount ** jnp.arange(self.horizon, dtype=P.dtype))[:, None] * mus  # [T, S]
             total = jnp.sum(w, axis=0)
             d = total / self.effective_horizon
             V = vs[-1]
@@ -242,13 +260,17 @@ class MarkovGame(Game):
             for i in range(self.num_players):
                 Pi, ri = self._own_models(policy, i)
                 # Q at time t has T - t steps to go: r_i + gamma P_i V_{T-t-1}
-                togo = vs[::-1][1:, i]                                  # [T, S]: V_{T-1}, ..., V_0
+                togo = vs[::-1][1:, i]  # [T, S]: V_{T-1}, ..., V_0
                 qt = ri[None] + self.discount * jnp.einsum("sat,kt->ksa", Pi, togo)
                 avg = jnp.einsum("ks,ksa->sa", w, qt) / jnp.where(total > 0, total, 1.0)[:, None]
                 q.append(jnp.where(total[:, None] > 0, avg, qt[0]))
         values = V @ self.initial.astype(V.dtype)
-        return Evaluation(values=values, action_values=tuple(q), reach=tuple(d for _ in policy),
-                          opponent_reach=tuple(jnp.ones_like(d) for _ in policy))
+        return Evaluation(
+            values=values,
+            action_values=tuple(q),
+            reach=tuple(d for _ in policy),
+            opponent_reach=tuple(jnp.ones_like(d) for _ in policy),
+        )
 
     # -- best responses -------------------------------------------------------
     def _best_response(self, policy: Policy, i: int) -> tuple[jax.Array, jax.Array]:
@@ -256,10 +278,12 @@ class MarkovGame(Game):
         Pi, ri = self._own_models(policy, i)
         g = self.discount
         s_idx = jnp.arange(self.num_states)
-        if self.horizon is not None:   # backward induction over all (time-dependent) policies
+        if self.horizon is not None:  # backward induction over all (time-dependent) policies
+
             def backup(v, _):
                 q = ri + g * Pi @ v
                 return jnp.max(q, axis=-1), jnp.argmax(q, axis=-1)
+
             v, acts = jax.lax.scan(backup, jnp.zeros_like(ri[:, 0]), None, length=self.horizon)
             return acts[-1].astype(jnp.int32), v
 
@@ -305,8 +329,9 @@ class MarkovGame(Game):
 
     def best_response_values(self, policy: Policy) -> jax.Array:
         """``[N]``: each player's value from ``initial`` when it best-responds to the others."""
-        vals = [self._best_response(policy, i)[1] @ self.initial.astype(policy[i].dtype)
-                for i in range(self.num_players)]
+        vals = [
+            self._best_response(policy, i)[1] @ self.initial.astype(policy[i].dtype) for i in range(self.num_players)
+        ]
         return jnp.stack(vals)
 
     def best_response_state_values(self, policy: Policy) -> jax.Array:
@@ -330,6 +355,7 @@ class MarkovGame(Game):
     def regularized_nash_conv(self, policy: Policy, temperature, reference: Policy | None = None):
         """Gap to the entropy-regularized Markov equilibrium (``jaxgames.markov.regularized``)."""
         from jaxgames.markov.regularized import regularized_nash_conv
+
         return regularized_nash_conv(self, policy, temperature, reference)
 
 

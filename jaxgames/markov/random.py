@@ -40,18 +40,21 @@ def _sizes(num_states, num_actions, branching, players: int | None, max_bytes=No
     return num_states, num_actions, branching
 
 
-def check_transition_bytes(num_states: int, num_actions: tuple, max_bytes=None, copies: int = 1,
-                           field: str = "num_states, num_actions") -> None:
+def check_transition_bytes(
+    num_states: int, num_actions: tuple, max_bytes=None, copies: int = 1, field: str = "num_states, num_actions"
+) -> None:
     """Raise before building a ``[S, A_1..A_N, S]`` transition tensor (``copies`` of it) above ``max_bytes``."""
     shape = (num_states, *num_actions, num_states)
     dims = ", ".join(str(d) for d in shape)
-    what = f"the transition tensor [{dims}]" + (f" ({copies} tensors of its size while drawing it)"
-                                                 if copies > 1 else "")
+    what = f"the transition tensor [{dims}]" + (
+        f" ({copies} tensors of its size while drawing it)" if copies > 1 else ""
+    )
     check_table_bytes(copies * table_bytes(shape), field, what, max_bytes)
 
 
-def garnet_transitions(key, num_states: int, num_actions: Sequence[int], branching: int,
-                       max_bytes: int | None = None) -> jax.Array:
+def garnet_transitions(
+    key, num_states: int, num_actions: Sequence[int], branching: int, max_bytes: int | None = None
+) -> jax.Array:
     """``[S, A_1..A_N, S]``: each row has ``branching`` random next states with Dirichlet(1) probabilities."""
     num_states, num_actions, branching = _sizes(num_states, num_actions, branching, None, max_bytes)
     return _garnet(check_key(key, "key", "garnet_transitions"), num_states, num_actions, branching)
@@ -64,15 +67,16 @@ def _garnet(key, num_states: int, num_actions: tuple, branching: int) -> jax.Arr
     # the `branching` smallest of i.i.d. uniforms pick a uniformly random subset of next states
     # (top_k finds the threshold without a sorted copy of the whole tensor)
     noise = jax.random.uniform(k_support, shape, dtype)
-    kth = -jax.lax.top_k(-noise, branching)[0][..., branching - 1:branching]
+    kth = -jax.lax.top_k(-noise, branching)[0][..., branching - 1 : branching]
     support = noise <= kth
     weights = jnp.where(support, jax.random.exponential(k_prob, shape, dtype), 0.0)
     return weights / jnp.sum(weights, axis=-1, keepdims=True)
 
 
 @functools.partial(jax.jit, static_argnums=(1, 2, 3, 4, 5))
-def _tables(key, num_states: int, num_actions: tuple, branching: int, num_reward_players: int,
-            distribution: str) -> tuple[jax.Array, jax.Array]:
+def _tables(
+    key, num_states: int, num_actions: tuple, branching: int, num_reward_players: int, distribution: str
+) -> tuple[jax.Array, jax.Array]:
     """Garnet transitions and i.i.d. rewards ``[num_reward_players, S, A_1..A_N]`` (compiled once per size)."""
     k_p, k_r = jax.random.split(key)
     rewards = sample_payoffs(k_r, (num_reward_players, num_states, *num_actions), distribution)
@@ -88,30 +92,50 @@ def _draw(key, num_states, num_actions, branching, players, distribution, max_by
     return s, P, rewards
 
 
-def random_zero_sum(key, num_states: int = 8, num_actions: int | Sequence[int] = 3, branching: int = 2,
-                    discount: float = 0.9, distribution: str = "uniform",
-                    max_bytes: int | None = None) -> MarkovGame:
+def random_zero_sum(
+    key,
+    num_states: int = 8,
+    num_actions: int | Sequence[int] = 3,
+    branching: int = 2,
+    discount: float = 0.9,
+    distribution: str = "uniform",
+    max_bytes: int | None = None,
+) -> MarkovGame:
     """Random two-player zero-sum Markov game (Garnet transitions, i.i.d. rewards for player 0).
 
     ``max_bytes`` bounds the transition tensor ``[S, A_1, A_2, S]`` (see ``jaxgames.validation``).
     """
-    s, P, reward = _draw(key, num_states, num_actions, branching, 2, distribution, max_bytes, 1,
-                         "markov.random_zero_sum")
+    s, P, reward = _draw(
+        key, num_states, num_actions, branching, 2, distribution, max_bytes, 1, "markov.random_zero_sum"
+    )
     return MarkovGame(P, jnp.concatenate([reward, -reward]), discount, jnp.full((s,), 1.0 / s, reward.dtype))
 
 
-def random_general_sum(key, num_states: int = 8, num_actions: int | Sequence[int] = 3, branching: int = 2,
-                       discount: float = 0.9, distribution: str = "uniform",
-                       max_bytes: int | None = None) -> MarkovGame:
+def random_general_sum(
+    key,
+    num_states: int = 8,
+    num_actions: int | Sequence[int] = 3,
+    branching: int = 2,
+    discount: float = 0.9,
+    distribution: str = "uniform",
+    max_bytes: int | None = None,
+) -> MarkovGame:
     """Random general-sum Markov game, one player per entry of ``num_actions`` (an int: two players)."""
-    s, P, rewards = _draw(key, num_states, num_actions, branching, None, distribution, max_bytes, None,
-                          "markov.random_general_sum")
+    s, P, rewards = _draw(
+        key, num_states, num_actions, branching, None, distribution, max_bytes, None, "markov.random_general_sum"
+    )
     return MarkovGame(P, rewards, discount, jnp.full((s,), 1.0 / s, rewards.dtype))
 
 
-def random_mdp(key, num_states: int = 8, num_actions: int = 3, branching: int = 2, discount: float = 0.9,
-               distribution: str = "uniform", max_bytes: int | None = None) -> MarkovGame:
+def random_mdp(
+    key,
+    num_states: int = 8,
+    num_actions: int = 3,
+    branching: int = 2,
+    discount: float = 0.9,
+    distribution: str = "uniform",
+    max_bytes: int | None = None,
+) -> MarkovGame:
     """Random Garnet MDP (one player)."""
-    s, P, rewards = _draw(key, num_states, num_actions, branching, 1, distribution, max_bytes, 1,
-                          "markov.random_mdp")
+    s, P, rewards = _draw(key, num_states, num_actions, branching, 1, distribution, max_bytes, 1, "markov.random_mdp")
     return MarkovGame(P, rewards, discount, jnp.full((s,), 1.0 / s, rewards.dtype))

@@ -93,8 +93,7 @@ def _evaluate(game, P: jax.Array, r: jax.Array) -> jax.Array:
     return v
 
 
-def _optimal_values(game, P: jax.Array, r: jax.Array, reference: jax.Array, tau: jax.Array,
-                    v0: jax.Array) -> jax.Array:
+def _optimal_values(game, P: jax.Array, r: jax.Array, reference: jax.Array, tau: jax.Array, v0: jax.Array) -> jax.Array:
     """``[S]``: the optimal values of the MDP ``P [S, A, S']``, ``r [S, A]`` penalized by
     ``tau KL(. || reference [S, A])``, soft for ``tau > 0`` and the plain optimum for ``tau = 0``;
     ``v0 [S]``: the value of some policy (the warm start of policy iteration).
@@ -113,9 +112,10 @@ def _optimal_values(game, P: jax.Array, r: jax.Array, reference: jax.Array, tau:
         soft = safe_tau * jax.nn.logsumexp(jnp.where(support, q / safe_tau + log_ref, -jnp.inf), axis=-1)
         return jnp.where(tau > 0, soft, jnp.max(q, axis=-1))
 
-    if game.horizon is not None:   # backward induction over time-dependent policies
-        v, _ = jax.lax.scan(lambda v, _: (backup_value(r + g * P @ v), None), jnp.zeros_like(v0), None,
-                            length=game.horizon)
+    if game.horizon is not None:  # backward induction over time-dependent policies
+        v, _ = jax.lax.scan(
+            lambda v, _: (backup_value(r + g * P @ v), None), jnp.zeros_like(v0), None, length=game.horizon
+        )
         return v
 
     eye = jnp.eye(P.shape[0], dtype=P.dtype)
@@ -150,12 +150,12 @@ def _gap(game, policy: Policy, reference: Policy, tau: jax.Array, kl: jax.Array)
     """``sum_i initial . (V_i^* - V_i^tau(pi))`` with the finite parts of the KLs."""
     n = game.num_players
     bonus = (jnp.sum(kl, axis=0, keepdims=True) - kl) / (n - 1) if n > 1 else jnp.zeros_like(kl)
-    P, r = game.markov_chain(policy)                                  # [S, S'], [N, S]
-    values = _evaluate(game, P, r - tau * kl + tau * bonus)           # [N, S]: V_i^tau(pi)
+    P, r = game.markov_chain(policy)  # [S, S'], [N, S]
+    values = _evaluate(game, P, r - tau * kl + tau * bonus)  # [N, S]: V_i^tau(pi)
     initial = game.initial.astype(values.dtype)
     gap = jnp.zeros((), values.dtype)
     for i in range(n):
-        P_i = contract_actions(game.transitions, policy, keep=i)      # [S, A_i, S']
+        P_i = contract_actions(game.transitions, policy, keep=i)  # [S, A_i, S']
         r_i = contract_actions(game.rewards[i], policy, keep=i) + tau * bonus[i][:, None]
         best = _optimal_values(game, P_i, r_i, reference[i].astype(values.dtype), tau, values[i])
         gap = gap + jnp.dot(initial, best - values[i])
@@ -191,7 +191,7 @@ def regularized_nash_conv(game, policy: Policy, temperature, reference: Policy |
     ``+inf`` where an infinite KL counts.
     """
     dtype = policy[0].dtype
-    uniform = reference is None    # full support: no KL is infinite
+    uniform = reference is None  # full support: no KL is infinite
     reference = tuple(rho.astype(dtype) for rho in (game.uniform_policy() if uniform else reference))
     tau = jnp.asarray(temperature, dtype)
     kl, infinite_at = divergences(policy, reference)

@@ -44,10 +44,17 @@ import numpy as np
 from jaxgames import simplex
 from jaxgames.core import Evaluation, Game, Policy, as_float_array, check_finite, is_concrete
 from jaxgames.env import SIMULTANEOUS, TERMINAL, Environment
-from jaxgames.matrix.preference import (PREFERENCE_ATOL, bradley_terry_preferences,
-                                        random_intransitive_preferences)
-from jaxgames.validation import (check_bool, check_choice, check_int, check_key, check_probabilities, check_scalar,
-                                 check_table_bytes, table_bytes)
+from jaxgames.matrix.preference import PREFERENCE_ATOL, bradley_terry_preferences, random_intransitive_preferences
+from jaxgames.validation import (
+    check_bool,
+    check_choice,
+    check_int,
+    check_key,
+    check_probabilities,
+    check_scalar,
+    check_table_bytes,
+    table_bytes,
+)
 
 #: what ``random_contextual_preference(kind=...)`` draws
 KINDS = ("bradley_terry", "intransitive")
@@ -67,26 +74,32 @@ class ContextualPreferenceGame(Game):
     def __init__(self, preferences, context_probs=None):
         P = as_float_array(preferences, "preferences")
         if P.ndim != 3 or P.shape[1] != P.shape[2] or min(P.shape) < 1:
-            raise ValueError("preferences: expected shape [C, A, A] (one square preference matrix per "
-                             f"context, C, A >= 1), got {tuple(P.shape)}")
+            raise ValueError(
+                "preferences: expected shape [C, A, A] (one square preference matrix per "
+                f"context, C, A >= 1), got {tuple(P.shape)}"
+            )
         check_finite(P, "preferences")
         if is_concrete(P):
             arr = np.asarray(P, np.float64)
             if arr.min() < -PREFERENCE_ATOL or arr.max() > 1 + PREFERENCE_ATOL:
-                raise ValueError(f"preferences: expected probabilities in [0, 1], got range "
-                                 f"[{arr.min():.3g}, {arr.max():.3g}]")
+                raise ValueError(
+                    f"preferences: expected probabilities in [0, 1], got range [{arr.min():.3g}, {arr.max():.3g}]"
+                )
             err = np.abs(arr + np.swapaxes(arr, 1, 2) - 1.0).max(axis=(1, 2))
             if err.max() > PREFERENCE_ATOL:
-                raise ValueError(f"preferences: expected P_c + P_c^T = 1 in every context (P_c[y, y'] = "
-                                 f"Pr(y beats y')), context {int(err.argmax())} is off by {err.max():.3g}")
+                raise ValueError(
+                    f"preferences: expected P_c + P_c^T = 1 in every context (P_c[y, y'] = "
+                    f"Pr(y beats y')), context {int(err.argmax())} is off by {err.max():.3g}"
+                )
         C = P.shape[0]
         if context_probs is None:
             rho = jnp.full((C,), 1.0 / C, P.dtype)
         else:
             rho = as_float_array(context_probs, "context_probs").astype(P.dtype)
             if rho.shape != (C,):
-                raise ValueError(f"context_probs: expected shape ({C},), one probability per context, "
-                                 f"got {tuple(rho.shape)}")
+                raise ValueError(
+                    f"context_probs: expected shape ({C},), one probability per context, got {tuple(rho.shape)}"
+                )
             check_probabilities(rho, "context_probs")
         self.preferences, self.context_probs = P, rho
 
@@ -101,8 +114,10 @@ class ContextualPreferenceGame(Game):
         return game
 
     def __repr__(self):
-        return (f"ContextualPreferenceGame(num_contexts={self.num_contexts}, "
-                f"num_responses={self.num_responses}, dtype={self.preferences.dtype})")
+        return (
+            f"ContextualPreferenceGame(num_contexts={self.num_contexts}, "
+            f"num_responses={self.num_responses}, dtype={self.preferences.dtype})"
+        )
 
     @property
     def num_contexts(self) -> int:
@@ -140,8 +155,7 @@ class ContextualPreferenceGame(Game):
         rho = self.context_probs
         values = jnp.stack([jnp.sum(rho * jnp.sum(p * qi, axis=-1)) for p, qi in zip(policy, q)])
         chance = jnp.broadcast_to(rho, policy[0].shape[:-1]).astype(policy[0].dtype)
-        return Evaluation(values=values, action_values=q, reach=self.reach(policy),
-                          opponent_reach=(chance, chance))
+        return Evaluation(values=values, action_values=q, reach=self.reach(policy), opponent_reach=(chance, chance))
 
     def best_response(self, policy: Policy) -> Policy:
         return tuple(simplex.one_hot_argmax(qi, jnp.ones_like(qi, bool)) for qi in self.action_values(policy))
@@ -162,8 +176,10 @@ class ContextualPreferenceGame(Game):
     def smooth_best_response(self, policy: Policy, temperature, reference: Policy | None = None) -> Policy:
         """Per context, ``x_c ∝ ref_c exp(q_c / temperature)``; argmax at 0."""
         reference = self.uniform_policy() if reference is None else reference
-        return tuple(simplex.logit_response(qi, jnp.ones_like(qi, bool), temperature, ri)
-                     for qi, ri in zip(self.action_values(policy), reference))
+        return tuple(
+            simplex.logit_response(qi, jnp.ones_like(qi, bool), temperature, ri)
+            for qi, ri in zip(self.action_values(policy), reference)
+        )
 
     def regularized_nash_conv(self, policy: Policy, temperature, reference: Policy | None = None):
         """Expected gap to the KL-regularized equilibrium of every context (the beta-regularized NLHF
@@ -186,17 +202,28 @@ class ContextualPreferenceGame(Game):
 def check_contextual_preference_game(game, field: str = "game") -> None:
     """Raise ``ValueError`` naming ``field`` unless ``game`` is one unbatched ``ContextualPreferenceGame``."""
     if not isinstance(game, ContextualPreferenceGame):
-        raise ValueError(f"{field}: expected a contextual preference game "
-                         f"(jaxgames.matrix.ContextualPreferenceGame; a single preference matrix P is "
-                         f"ContextualPreferenceGame(P[None])), got {type(game).__name__}")
+        raise ValueError(
+            f"{field}: expected a contextual preference game "
+            f"(jaxgames.matrix.ContextualPreferenceGame; a single preference matrix P is "
+            f"ContextualPreferenceGame(P[None])), got {type(game).__name__}"
+        )
     if game.preferences.ndim != 3 or game.context_probs.ndim != 1:
-        raise ValueError(f"{field}: expected one unbatched contextual preference game (vmap over batches), "
-                         f"got preferences of shape {tuple(game.preferences.shape)}")
+        raise ValueError(
+            f"{field}: expected one unbatched contextual preference game (vmap over batches), "
+            f"got preferences of shape {tuple(game.preferences.shape)}"
+        )
 
 
-def random_contextual_preference(key, num_contexts: int, num_responses: int, kind: str = "intransitive",
-                                 scale: float = 1.0, cyclic_scale: float = 1.0,
-                                 context_probs=None, max_bytes: int | None = None) -> ContextualPreferenceGame:
+def random_contextual_preference(
+    key,
+    num_contexts: int,
+    num_responses: int,
+    kind: str = "intransitive",
+    scale: float = 1.0,
+    cyclic_scale: float = 1.0,
+    context_probs=None,
+    max_bytes: int | None = None,
+) -> ContextualPreferenceGame:
     """Independent random preferences per context: ``kind="bradley_terry"`` (transitive,
     ``P_c[i, j] = sigmoid(s_ci - s_cj)``, ``s ~ N(0, scale^2)``) or ``"intransitive"``
     (``sigmoid(s_ci - s_cj + C_c,ij)``, ``C_c`` skew-symmetric Gaussian times ``cyclic_scale``).
@@ -206,8 +233,12 @@ def random_contextual_preference(key, num_contexts: int, num_responses: int, kin
     A = check_int(num_responses, "num_responses", low=1)
     check_choice(kind, "kind", KINDS)
     # drawing holds the Gaussian noise and the result: two tensors of the final size
-    check_table_bytes(2 * table_bytes((C, A, A)), "num_contexts, num_responses",
-                      f"the preference tensor [{C}, {A}, {A}] (twice, while drawing it)", max_bytes)
+    check_table_bytes(
+        2 * table_bytes((C, A, A)),
+        "num_contexts, num_responses",
+        f"the preference tensor [{C}, {A}, {A}] (twice, while drawing it)",
+        max_bytes,
+    )
     scale = check_scalar(scale, "scale", low=0)
     cyclic_scale = check_scalar(cyclic_scale, "cyclic_scale", low=0)
     if isinstance(context_probs, str) and context_probs != "random":
@@ -218,8 +249,7 @@ def random_contextual_preference(key, num_contexts: int, num_responses: int, kin
     if kind == "bradley_terry":
         P = jax.vmap(lambda k: bradley_terry_preferences(k, A, scale, max_bytes=max_bytes))(keys)
     else:
-        P = jax.vmap(lambda k: random_intransitive_preferences(k, A, scale, cyclic_scale,
-                                                                   max_bytes=max_bytes))(keys)
+        P = jax.vmap(lambda k: random_intransitive_preferences(k, A, scale, cyclic_scale, max_bytes=max_bytes))(keys)
     if isinstance(context_probs, str):
         context_probs = jax.random.dirichlet(k_rho, jnp.ones((C,), P.dtype))
     return ContextualPreferenceGame(P, context_probs)
@@ -227,9 +257,10 @@ def random_contextual_preference(key, num_contexts: int, num_responses: int, kin
 
 # --------------------------------------------------------------------------------- the simulator
 
+
 class ContextState(NamedTuple):
-    context: jax.Array   # int32 [], the prompt of this episode
-    done: jax.Array      # bool [], the query has been answered
+    context: jax.Array  # int32 [], the prompt of this episode
+    done: jax.Array  # bool [], the query has been answered
 
 
 class ContextualPreferenceEnv(Environment):
@@ -240,7 +271,7 @@ class ContextualPreferenceEnv(Environment):
     simultaneous = True
     num_players = 2
     action_shape = (2,)
-    noise_size = 2   # u[0]: the outcome, u[1]: the (next episode's) context
+    noise_size = 2  # u[0]: the outcome, u[1]: the (next episode's) context
 
     def __init__(self, game: ContextualPreferenceGame, feedback: str = "bernoulli", autoreset: bool = True):
         check_contextual_preference_game(game)
@@ -254,8 +285,10 @@ class ContextualPreferenceEnv(Environment):
 
     def _check_params(self, game):
         if not isinstance(game, ContextualPreferenceGame) or tuple(game.preferences.shape) != self._shape:
-            raise ValueError(f"params: expected a ContextualPreferenceGame with preferences of shape "
-                             f"{self._shape} like the environment's, got {game!r}")
+            raise ValueError(
+                f"params: expected a ContextualPreferenceGame with preferences of shape "
+                f"{self._shape} like the environment's, got {game!r}"
+            )
 
     def _dtype(self, params):
         return (self.game if params is None else params).preferences.dtype

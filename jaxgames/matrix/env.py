@@ -41,9 +41,9 @@ FEEDBACK = ("expected", "bernoulli")
 
 
 class EnvState(NamedTuple):
-    round: jax.Array         # int32 [], rounds played in this episode
+    round: jax.Array  # int32 [], rounds played in this episode
     last_actions: jax.Array  # int32 [N], previous joint action (-1 before round 1)
-    done: jax.Array          # bool [], the episode is over
+    done: jax.Array  # bool [], the episode is over
 
 
 class RepeatedMatrixEnv(Environment):
@@ -51,8 +51,7 @@ class RepeatedMatrixEnv(Environment):
 
     simultaneous = True
 
-    def __init__(self, game: MatrixGame, num_rounds: int = 1, feedback: str = "expected",
-                 autoreset: bool = True):
+    def __init__(self, game: MatrixGame, num_rounds: int = 1, feedback: str = "expected", autoreset: bool = True):
         if not isinstance(game, MatrixGame):
             raise ValueError(f"game: expected a MatrixGame, got {type(game).__name__}")
         self.num_rounds = check_int(num_rounds, "num_rounds", low=1, high=INT32_MAX)
@@ -84,7 +83,7 @@ class RepeatedMatrixEnv(Environment):
 
     def _transition(self, u, state, actions, params, ctx):
         rewards = params.payoff(actions)
-        if self.feedback == "bernoulli":   # o ~ Bernoulli(P[a0, a1]) with P = payoff_0 + 1/2
+        if self.feedback == "bernoulli":  # o ~ Bernoulli(P[a0, a1]) with P = payoff_0 + 1/2
             outcome = (u[0] < rewards[0] + 0.5).astype(rewards.dtype)
             rewards = jnp.stack([outcome - 0.5, 0.5 - outcome])
         rnd = state.round + 1

@@ -32,20 +32,21 @@ class MatrixGame(Game):
         payoffs = as_float_array(payoffs, "payoffs")
         if payoffs.ndim < 3:
             raise ValueError(
-                "payoffs: expected shape [N, A_1, ..., A_N] with N >= 2 players, "
-                f"got shape {tuple(payoffs.shape)}")
+                f"payoffs: expected shape [N, A_1, ..., A_N] with N >= 2 players, got shape {tuple(payoffs.shape)}"
+            )
         n = payoffs.shape[0]
         if payoffs.ndim != n + 1:
             raise ValueError(
                 f"payoffs: expected shape [N, A_1, ..., A_N]: the leading axis says N = {n} "
-                f"players, so {n + 1} axes, got shape {tuple(payoffs.shape)}")
+                f"players, so {n + 1} axes, got shape {tuple(payoffs.shape)}"
+            )
         if min(payoffs.shape[1:]) < 1:
             raise ValueError(f"payoffs: every player needs >= 1 action, got shape {tuple(payoffs.shape)}")
         check_finite(payoffs, "payoffs")
         # Each player's payoff tensor is stored with that player's own action axis
         # first: evaluating q_i is then a contiguous row-major contraction, which
-        # is what makes the solvers' inner loop run at memory bandwidth
-        # (see benchmarks/README.md). ``payoffs`` rebuilds the [N, A_1..A_N] view.
+        # is what makes the solvers' inner loop run at memory bandwidth.
+        # ``payoffs`` rebuilds the [N, A_1..A_N] view.
         self.own_first = tuple(jnp.moveaxis(payoffs[i], i, 0) for i in range(n))
 
     # pytree: unflattening bypasses __init__, so tracers and sentinels pass through.
@@ -59,7 +60,7 @@ class MatrixGame(Game):
         return game
 
     def __repr__(self):
-        batch = self.own_first[0].shape[:-self.num_players]
+        batch = self.own_first[0].shape[: -self.num_players]
         extra = f", batch_shape={batch}" if batch else ""
         return f"MatrixGame(num_actions={self.num_actions}{extra}, dtype={self.own_first[0].dtype})"
 
@@ -81,8 +82,9 @@ class MatrixGame(Game):
     def payoff(self, actions) -> jax.Array:
         """``[N]`` payoffs of the joint pure action ``actions`` (ints ``[N]``)."""
         n = self.num_players
-        return jnp.stack([t[(actions[i], *[actions[j] for j in range(n) if j != i])]
-                          for i, t in enumerate(self.own_first)])
+        return jnp.stack(
+            [t[(actions[i], *[actions[j] for j in range(n) if j != i])] for i, t in enumerate(self.own_first)]
+        )
 
     def legal_mask(self) -> Policy:
         return tuple(jnp.ones((a,), dtype=bool) for a in self.num_actions)
@@ -158,6 +160,6 @@ def bimatrix(A, B) -> MatrixGame:
         raise ValueError(f"A: expected a [rows, columns] matrix, got shape {tuple(A.shape)}")
     if B.shape != A.shape:
         raise ValueError(
-            f"B: expected shape {tuple(A.shape)} to match A (mismatched action counts), "
-            f"got {tuple(B.shape)}")
+            f"B: expected shape {tuple(A.shape)} to match A (mismatched action counts), got {tuple(B.shape)}"
+        )
     return MatrixGame(jnp.stack([A, B]))

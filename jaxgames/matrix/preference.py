@@ -47,25 +47,35 @@ def check_preference_game(game, field: str = "game") -> None:
     ``P = payoffs[0] + 1/2`` has entries in [0, 1] and ``P + P^T = 1`` (values checked when
     concrete, skipped under tracing)."""
     if not isinstance(game, MatrixGame):
-        raise ValueError(f"{field}: expected a preference game (jaxgames.matrix.preference.preference_game(P)), "
-                         f"got {type(game).__name__}")
+        raise ValueError(
+            f"{field}: expected a preference game (jaxgames.matrix.preference.preference_game(P)), "
+            f"got {type(game).__name__}"
+        )
     if game.num_players != 2 or game.num_actions[0] != game.num_actions[1]:
-        raise ValueError(f"{field}: expected a preference game, a two-player game with the same responses "
-                         f"for both players, got num_actions={game.num_actions}")
+        raise ValueError(
+            f"{field}: expected a preference game, a two-player game with the same responses "
+            f"for both players, got num_actions={game.num_actions}"
+        )
     payoffs = game.payoffs
     if payoffs.ndim != 3:
-        raise ValueError(f"{field}: expected one unbatched preference game (vmap over batches), "
-                         f"got payoffs of shape {tuple(payoffs.shape)}")
+        raise ValueError(
+            f"{field}: expected one unbatched preference game (vmap over batches), "
+            f"got payoffs of shape {tuple(payoffs.shape)}"
+        )
     if not is_concrete(payoffs):
         return
     a, b = np.asarray(payoffs[0], np.float64), np.asarray(payoffs[1], np.float64)
     p = a + 0.5
     if np.max(np.abs(a + b)) > PREFERENCE_ATOL:
-        raise ValueError(f"{field}: expected a zero-sum preference game (payoffs[1] = -payoffs[0]), "
-                         f"off by {np.max(np.abs(a + b)):.3g}")
+        raise ValueError(
+            f"{field}: expected a zero-sum preference game (payoffs[1] = -payoffs[0]), "
+            f"off by {np.max(np.abs(a + b)):.3g}"
+        )
     if p.min() < -PREFERENCE_ATOL or p.max() > 1 + PREFERENCE_ATOL:
-        raise ValueError(f"{field}: expected P = payoffs[0] + 1/2 with entries in [0, 1] (a preference "
-                         f"probability), got range [{p.min():.3g}, {p.max():.3g}]")
+        raise ValueError(
+            f"{field}: expected P = payoffs[0] + 1/2 with entries in [0, 1] (a preference "
+            f"probability), got range [{p.min():.3g}, {p.max():.3g}]"
+        )
     err = np.max(np.abs(p + p.T - 1.0))
     if err > PREFERENCE_ATOL:
         raise ValueError(f"{field}: expected a symmetric preference game, P + P^T = 1, off by {err:.3g}")
@@ -74,14 +84,17 @@ def check_preference_game(game, field: str = "game") -> None:
 def _num_responses(num_responses, max_bytes, copies: int = 1) -> int:
     """``num_responses`` checked (an integer >= 1) and its ``[n, n]`` matrix sized against ``max_bytes``."""
     n = check_int(num_responses, "num_responses", low=1)
-    check_table_bytes(copies * table_bytes((n, n)), "num_responses",
-                      f"the preference matrix [{n}, {n}]" + (f" (and {copies - 1} more of its size while drawing it)"
-                                                            if copies > 1 else ""), max_bytes)
+    check_table_bytes(
+        copies * table_bytes((n, n)),
+        "num_responses",
+        f"the preference matrix [{n}, {n}]"
+        + (f" (and {copies - 1} more of its size while drawing it)" if copies > 1 else ""),
+        max_bytes,
+    )
     return n
 
 
-def bradley_terry_preferences(key, num_responses: int, scale: float = 1.0,
-                              max_bytes: int | None = None) -> jax.Array:
+def bradley_terry_preferences(key, num_responses: int, scale: float = 1.0, max_bytes: int | None = None) -> jax.Array:
     """Transitive preferences ``P[i, j] = sigmoid(s_i - s_j)`` with scores ``s ~ N(0, scale^2)``.
 
     ``scale`` may be traced; ``max_bytes`` bounds the ``[n, n]`` matrix (see ``jaxgames.validation``).
@@ -109,8 +122,9 @@ def cyclic_preferences(num_responses: int, margin: float = 0.4, max_bytes: int |
     return 0.5 + margin * (beats.astype(jnp.result_type(float)) - loses)
 
 
-def random_intransitive_preferences(key, num_responses: int, transitive_scale: float = 1.0,
-                                    cyclic_scale: float = 1.0, max_bytes: int | None = None) -> jax.Array:
+def random_intransitive_preferences(
+    key, num_responses: int, transitive_scale: float = 1.0, cyclic_scale: float = 1.0, max_bytes: int | None = None
+) -> jax.Array:
     """Bradley-Terry scores plus an intransitive part: ``P = sigmoid(s_i - s_j + C_ij)``.
 
     ``C`` is a random skew-symmetric Gaussian matrix scaled by ``cyclic_scale``;

@@ -21,8 +21,9 @@ from jaxgames.validation import check_bool, check_choice, check_int, check_key, 
 DISTRIBUTIONS = ("uniform", "gaussian", "normal")
 
 
-def action_counts(num_actions, field: str = "num_actions", min_players: int = 2,
-                  num_players: int | None = None) -> tuple:
+def action_counts(
+    num_actions, field: str = "num_actions", min_players: int = 2, num_players: int | None = None
+) -> tuple:
     """``num_actions`` as a tuple of integers >= 1: an int (one count for each of ``num_players``,
     default 2) or a sequence with one count per player (at least ``min_players``)."""
     if isinstance(num_actions, (str, bytes)) or num_actions is None:
@@ -34,8 +35,9 @@ def action_counts(num_actions, field: str = "num_actions", min_players: int = 2,
     try:
         entries = list(num_actions)
     except TypeError:
-        raise ValueError(f"{field}: expected an integer or a sequence of integers, "
-                         f"got {type(num_actions).__name__}") from None
+        raise ValueError(
+            f"{field}: expected an integer or a sequence of integers, got {type(num_actions).__name__}"
+        ) from None
     counts = tuple(check_int(a, f"{field}[{i}]", low=1) for i, a in enumerate(entries))
     if len(counts) < min_players:
         raise ValueError(f"{field}: expected >= {min_players} action counts (one per player), got {counts}")
@@ -72,8 +74,9 @@ def _prepare(key, num_actions, distribution, max_bytes, who, num_players=None) -
     return actions
 
 
-def random_zero_sum(key, num_actions: int | Sequence[int] = 3, distribution: str = "uniform",
-                    max_bytes: int | None = None) -> MatrixGame:
+def random_zero_sum(
+    key, num_actions: int | Sequence[int] = 3, distribution: str = "uniform", max_bytes: int | None = None
+) -> MatrixGame:
     """Two-player zero-sum game with i.i.d. entries, uniform on [-1, 1] or standard normal.
 
     ``max_bytes``: the largest payoff table ``[2, m, n]`` allowed (default 4 GiB, see
@@ -84,15 +87,21 @@ def random_zero_sum(key, num_actions: int | Sequence[int] = 3, distribution: str
     return MatrixGame(jnp.stack([A, -A]))
 
 
-def random_general_sum(key, num_actions: int | Sequence[int] = 3, distribution: str = "uniform",
-                       max_bytes: int | None = None) -> MatrixGame:
+def random_general_sum(
+    key, num_actions: int | Sequence[int] = 3, distribution: str = "uniform", max_bytes: int | None = None
+) -> MatrixGame:
     """Two-player general-sum game with independent i.i.d. payoff matrices."""
     actions = _prepare(key, num_actions, distribution, max_bytes, "random_general_sum", num_players=2)
     return MatrixGame(sample_payoffs(key, (2, *actions), distribution))
 
 
-def random_game(key, num_actions: Sequence[int] = (2, 2, 2), zero_sum: bool = False,
-                distribution: str = "uniform", max_bytes: int | None = None) -> MatrixGame:
+def random_game(
+    key,
+    num_actions: Sequence[int] = (2, 2, 2),
+    zero_sum: bool = False,
+    distribution: str = "uniform",
+    max_bytes: int | None = None,
+) -> MatrixGame:
     """N-player game, one player per entry of ``num_actions`` (an int: two players).
 
     With ``zero_sum=True`` the players' payoffs are centred so that they sum to

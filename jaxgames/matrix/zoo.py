@@ -80,6 +80,7 @@ def three_player_matching_pennies() -> MatrixGame:
     """
     a = jnp.arange(2)
     a1, a2, a3 = a[:, None, None], a[None, :, None], a[None, None, :]
+
     def sign(cond):
         return jnp.where(cond, 1.0, -1.0)
 

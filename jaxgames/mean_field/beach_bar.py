@@ -47,9 +47,18 @@ class BeachBar(CrowdModelling):
     bar: int = flax.struct.field(pytree_node=False, default=0)
 
 
-def beach_bar(size: int = 11, horizon: int = 10, bar: int | None = None, crowd_aversion: float = 1.0,
-              distance_weight: float = 1.0, move_cost: float = 1.0, noise: float = 0.1,
-              initial=None, *, max_bytes: int | None = None) -> BeachBar:
+def beach_bar(
+    size: int = 11,
+    horizon: int = 10,
+    bar: int | None = None,
+    crowd_aversion: float = 1.0,
+    distance_weight: float = 1.0,
+    move_cost: float = 1.0,
+    noise: float = 0.1,
+    initial=None,
+    *,
+    max_bytes: int | None = None,
+) -> BeachBar:
     """Beach bar process on a ring of ``size`` positions; policies are ``[T, size, 3]``.
 
     Args:
@@ -67,19 +76,28 @@ def beach_bar(size: int = 11, horizon: int = 10, bar: int | None = None, crowd_a
     horizon = check_int(horizon, "horizon", low=1)
     bar = size // 2 if bar is None else check_int(bar, "bar", 0, size - 1)
     check_tables(ring_tables(size, horizon), max_bytes)
-    scalars = {name: check_scalar(v, name, low) for name, v, low in (
-        ("crowd_aversion", crowd_aversion, 0.0), ("distance_weight", distance_weight, None),
-        ("move_cost", move_cost, None))}
+    scalars = {
+        name: check_scalar(v, name, low)
+        for name, v, low in (
+            ("crowd_aversion", crowd_aversion, 0.0),
+            ("distance_weight", distance_weight, None),
+            ("move_cost", move_cost, None),
+        )
+    }
     eps = scalars["noise"] = check_scalar(noise, "noise", 0.0, 1.0)
     dtype = jnp.result_type(float)
-    initial = jnp.full((size,), 1.0 / size, dtype) if initial is None else check_distribution(
-        initial, "initial", size)
+    initial = jnp.full((size,), 1.0 / size, dtype) if initial is None else check_distribution(initial, "initial", size)
     gap = np.abs(np.arange(size) - bar)
     distance = np.minimum(gap, size - gap) / size
-    game = BeachBar(initial=initial,
-                    position_reward=-scalars["distance_weight"] * jnp.asarray(distance, dtype),
-                    crowd_aversion=scalars["crowd_aversion"], move_penalty=scalars["move_cost"] / size,
-                    noise=jnp.stack([eps / 2, 1.0 - eps, eps / 2]).astype(dtype),
-                    displacement=jnp.asarray(np.broadcast_to(np.abs(MOVES), (horizon, size, 3)), dtype),
-                    size=size, horizon=horizon, bar=int(bar))
+    game = BeachBar(
+        initial=initial,
+        position_reward=-scalars["distance_weight"] * jnp.asarray(distance, dtype),
+        crowd_aversion=scalars["crowd_aversion"],
+        move_penalty=scalars["move_cost"] / size,
+        noise=jnp.stack([eps / 2, 1.0 - eps, eps / 2]).astype(dtype),
+        displacement=jnp.asarray(np.broadcast_to(np.abs(MOVES), (horizon, size, 3)), dtype),
+        size=size,
+        horizon=horizon,
+        bar=int(bar),
+    )
     return check_model(game, ("crowd_aversion", "distance_weight", "move_cost"))

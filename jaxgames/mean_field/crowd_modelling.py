@@ -39,8 +39,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxgames.core import check_scalar
-from jaxgames.mean_field.game import (MeanFieldGame, check_distribution, check_model, check_tables,
-                                      policy_table)
+from jaxgames.mean_field.game import MeanFieldGame, check_distribution, check_model, check_tables, policy_table
 from jaxgames.validation import check_choice, check_int
 
 #: Move of each action (left, stay, right); the noise uses the same moves.
@@ -56,15 +55,16 @@ def ring_transition(noise, *, size: int) -> jax.Array:
     One fused kernel (a sum of three one-hot tables): its peak memory is the output's, never the
     ``[S, 3, 3, S']`` one-hot of every (move, noise) pair.
     """
-    moved = jnp.arange(size)[:, None] + jnp.asarray(MOVES)[None, :]                 # [S, A]
-    return sum(noise[d] * jax.nn.one_hot((moved + int(MOVES[d])) % size, size, dtype=noise.dtype)
-               for d in range(3))
+    moved = jnp.arange(size)[:, None] + jnp.asarray(MOVES)[None, :]  # [S, A]
+    return sum(noise[d] * jax.nn.one_hot((moved + int(MOVES[d])) % size, size, dtype=noise.dtype) for d in range(3))
 
 
 def ring_tables(size: int, horizon: int) -> list:
     """``check_tables`` entries of a ring model: the transition tensor and the ``[T, S, 3]`` tables."""
-    return [("size", f"the transition tensor [S, A, S'] = [{size}, 3, {size}]", (size, 3, size)),
-            policy_table(horizon, size, 3)]
+    return [
+        ("size", f"the transition tensor [S, A, S'] = [{size}, 3, {size}]", (size, 3, size)),
+        policy_table(horizon, size, 3),
+    ]
 
 
 def first_visit_last_action(roots, horizon, num_states, player_moves, noise_moves) -> np.ndarray:
@@ -115,9 +115,12 @@ def openspiel_displacement(size: int, horizon: int) -> np.ndarray:
     See ``first_visit_last_action``; ``t = 0`` is free (OpenSpiel starts from the neutral action).
     """
     last = first_visit_last_action(
-        range(size), horizon, size,
+        range(size),
+        horizon,
+        size,
         lambda x: [(a, (x + MOVES[a]) % size) for a in range(3)],
-        lambda z: [(z + d) % size for d in MOVES])
+        lambda z: [(z + d) % size for d in MOVES],
+    )
     return np.where(last >= 0, np.abs(MOVES[np.maximum(last, 0)]), 0)
 
 
@@ -156,9 +159,17 @@ class CrowdModelling(MeanFieldGame):
         return state[:, None] - self.move_penalty * self.displacement[t]
 
 
-def crowd_modelling(size: int = 10, horizon: int = 10, crowd_aversion: float = 1.0,
-                    move_penalty: float | None = None, noise=None, initial=None,
-                    move_cost_model: str = "openspiel", *, max_bytes: int | None = None) -> CrowdModelling:
+def crowd_modelling(
+    size: int = 10,
+    horizon: int = 10,
+    crowd_aversion: float = 1.0,
+    move_penalty: float | None = None,
+    noise=None,
+    initial=None,
+    move_cost_model: str = "openspiel",
+    *,
+    max_bytes: int | None = None,
+) -> CrowdModelling:
     """OpenSpiel's ``mfg_crowd_modelling`` (defaults: size 10, horizon 10, crowd aversion 1).
 
     Args:
@@ -180,8 +191,7 @@ def crowd_modelling(size: int = 10, horizon: int = 10, crowd_aversion: float = 1
     check_choice(move_cost_model, "move_cost_model", MOVE_COST_MODELS)
     check_tables(ring_tables(size, horizon), max_bytes)
     dtype = jnp.result_type(float)
-    initial = jnp.full((size,), 1.0 / size, dtype) if initial is None else check_distribution(
-        initial, "initial", size)
+    initial = jnp.full((size,), 1.0 / size, dtype) if initial is None else check_distribution(initial, "initial", size)
     noise = jnp.full((3,), 1.0 / 3.0, dtype) if noise is None else check_distribution(noise, "noise", 3)
     crowd_aversion = check_scalar(crowd_aversion, "crowd_aversion", 0.0)
     move_penalty = check_scalar(1.0 / size if move_penalty is None else move_penalty, "move_penalty")
@@ -192,7 +202,14 @@ def crowd_modelling(size: int = 10, horizon: int = 10, crowd_aversion: float = 1
         disp[-1] = 0  # the game ends before the last move is charged
     half = size // 2
     position = 1.0 - np.abs(np.arange(size) - half) / half
-    game = CrowdModelling(initial=initial, position_reward=jnp.asarray(position, dtype),
-                          crowd_aversion=crowd_aversion, move_penalty=move_penalty, noise=noise,
-                          displacement=jnp.asarray(disp, dtype), size=size, horizon=horizon)
+    game = CrowdModelling(
+        initial=initial,
+        position_reward=jnp.asarray(position, dtype),
+        crowd_aversion=crowd_aversion,
+        move_penalty=move_penalty,
+        noise=noise,
+        displacement=jnp.asarray(disp, dtype),
+        size=size,
+        horizon=horizon,
+    )
     return check_model(game, ("crowd_aversion", "move_penalty"))

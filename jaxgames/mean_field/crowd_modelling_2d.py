@@ -32,8 +32,7 @@ import numpy as np
 
 from jaxgames.core import check_scalar, is_concrete
 from jaxgames.mean_field.crowd_modelling import MOVE_COST_MODELS, first_visit_last_action
-from jaxgames.mean_field.game import (MeanFieldGame, check_distribution, check_model, check_tables,
-                                      policy_table)
+from jaxgames.mean_field.game import MeanFieldGame, check_distribution, check_model, check_tables, policy_table
 from jaxgames.validation import check_bool, check_choice, check_int
 
 #: ``(dx, dy)`` of OpenSpiel's actions 0..4; action 2 is neutral.
@@ -90,7 +89,7 @@ def grid_transition(noise_intensity, target, legal, *, num_states: int) -> jax.A
     """
     dtype = noise_intensity.dtype
     n = jnp.maximum(jnp.sum(legal, axis=-1, keepdims=True), 1)
-    noise = noise_intensity * legal / n + (1 - noise_intensity) * (jnp.arange(5) == NEUTRAL)    # [S(z), 5]
+    noise = noise_intensity * legal / n + (1 - noise_intensity) * (jnp.arange(5) == NEUTRAL)  # [S(z), 5]
     cells = jnp.arange(num_states)
     after_noise = jnp.zeros((num_states, num_states), dtype).at[cells[:, None], target].add(noise.astype(dtype))
     return after_noise[jnp.where(legal, target, cells[:, None])]
@@ -177,10 +176,18 @@ class CrowdModelling2D(MeanFieldGame):
         return state[:, None] - self.move_penalty * self.displacement[t]
 
 
-def crowd_modelling_2d(size: int = 10, horizon: int = 10, crowd_aversion: float = 1.0,
-                       noise_intensity: float = 1.0, forbidden=(), initial=None,
-                       only_distribution_reward: bool = False,
-                       move_cost_model: str = "openspiel", *, max_bytes: int | None = None) -> CrowdModelling2D:
+def crowd_modelling_2d(
+    size: int = 10,
+    horizon: int = 10,
+    crowd_aversion: float = 1.0,
+    noise_intensity: float = 1.0,
+    forbidden=(),
+    initial=None,
+    only_distribution_reward: bool = False,
+    move_cost_model: str = "openspiel",
+    *,
+    max_bytes: int | None = None,
+) -> CrowdModelling2D:
     """OpenSpiel's ``mfg_crowd_modelling_2d`` (defaults: 10 x 10 torus, horizon 10, no walls, uniform start).
 
     Args:
@@ -202,8 +209,17 @@ def crowd_modelling_2d(size: int = 10, horizon: int = 10, crowd_aversion: float 
     check_choice(move_cost_model, "move_cost_model", MOVE_COST_MODELS)
     only_distribution_reward = check_bool(only_distribution_reward, "only_distribution_reward")
     num_states = size * size
-    check_tables([("size", f"the transition tensor [S, A, S'] = [{num_states}, 5, {num_states}] (S = size**2)",
-                   (num_states, 5, num_states)), policy_table(horizon, num_states, 5)], max_bytes)
+    check_tables(
+        [
+            (
+                "size",
+                f"the transition tensor [S, A, S'] = [{num_states}, 5, {num_states}] (S = size**2)",
+                (num_states, 5, num_states),
+            ),
+            policy_table(horizon, num_states, 5),
+        ],
+        max_bytes,
+    )
     forbidden = check_forbidden(forbidden, size)
     dtype = jnp.result_type(float)
     wall = _layout(size, forbidden)[2]
@@ -229,19 +245,41 @@ def crowd_modelling_2d(size: int = 10, horizon: int = 10, crowd_aversion: float 
     move_penalty = 1.0 / size
     if only_distribution_reward:
         position, move_penalty = np.zeros(num_states), 0.0
-    game = CrowdModelling2D(initial=initial, position_reward=jnp.asarray(position, dtype),
-                            crowd_aversion=crowd_aversion, move_penalty=jnp.asarray(move_penalty, dtype),
-                            noise_intensity=noise_intensity, displacement=jnp.asarray(disp, dtype),
-                            size=size, horizon=horizon, forbidden=forbidden)
+    game = CrowdModelling2D(
+        initial=initial,
+        position_reward=jnp.asarray(position, dtype),
+        crowd_aversion=crowd_aversion,
+        move_penalty=jnp.asarray(move_penalty, dtype),
+        noise_intensity=noise_intensity,
+        displacement=jnp.asarray(disp, dtype),
+        size=size,
+        horizon=horizon,
+        forbidden=forbidden,
+    )
     return check_model(game, ("crowd_aversion",))
 
 
-def four_rooms(horizon: int = 40, crowd_aversion: float = 1.0, noise_intensity: float = 1.0,
-               only_distribution_reward: bool = False, move_cost_model: str = "openspiel", *,
-               max_bytes: int | None = None) -> CrowdModelling2D:
+def four_rooms(
+    horizon: int = 40,
+    crowd_aversion: float = 1.0,
+    noise_intensity: float = 1.0,
+    only_distribution_reward: bool = False,
+    move_cost_model: str = "openspiel",
+    *,
+    max_bytes: int | None = None,
+) -> CrowdModelling2D:
     """OpenSpiel's four-rooms crowd model: 13 x 13 grid with walls, everyone starts at (1, 1)."""
     size = len(FOUR_ROOMS_GRID)
     initial = np.zeros(size * size)
     initial[1 * size + 1] = 1.0
-    return crowd_modelling_2d(size, horizon, crowd_aversion, noise_intensity, grid_walls(FOUR_ROOMS_GRID),
-                              initial, only_distribution_reward, move_cost_model, max_bytes=max_bytes)
+    return crowd_modelling_2d(
+        size,
+        horizon,
+        crowd_aversion,
+        noise_intensity,
+        grid_walls(FOUR_ROOMS_GRID),
+        initial,
+        only_distribution_reward,
+        move_cost_model,
+        max_bytes=max_bytes,
+    )

@@ -73,7 +73,7 @@ class NAgentEnv(Environment):
 
     simultaneous = True
 
-    _agents = True   # an action holds one entry per agent
+    _agents = True  # an action holds one entry per agent
 
     def __init__(self, game: MeanFieldGame, num_agents: int = 100, autoreset: bool = True, max_bytes=None):
         """``num_agents`` (an integer >= 1) agents of ``game``; ``max_bytes`` bounds the per-step
@@ -82,9 +82,12 @@ class NAgentEnv(Environment):
             raise ValueError(f"game: expected a MeanFieldGame, got {type(game).__name__}")
         num_agents = check_int(num_agents, "num_agents", low=1)
         self.autoreset = check_bool(autoreset, "autoreset")
-        check_table_bytes(table_bytes((num_agents, game.num_states, 2)), "num_agents",
-                          "the agents' transition rows and their cumulative sums [num_agents, num_states]",
-                          max_bytes)
+        check_table_bytes(
+            table_bytes((num_agents, game.num_states, 2)),
+            "num_agents",
+            "the agents' transition rows and their cumulative sums [num_agents, num_states]",
+            max_bytes,
+        )
         self.game = game
         self.num_agents = self.num_players = num_agents
         self.num_states, self.num_actions = game.num_states, game.num_actions
@@ -97,26 +100,31 @@ class NAgentEnv(Environment):
 
     def _check_params(self, game):
         g = self.game
-        if (not isinstance(game, MeanFieldGame) or (game.num_states, game.num_actions, game.horizon)
-                != (g.num_states, g.num_actions, g.horizon)):
-            raise self._params_error(f"a MeanFieldGame with {g.num_states} states, {g.num_actions} actions "
-                                     f"and horizon {g.horizon}", game)
+        if not isinstance(game, MeanFieldGame) or (game.num_states, game.num_actions, game.horizon) != (
+            g.num_states,
+            g.num_actions,
+            g.horizon,
+        ):
+            raise self._params_error(
+                f"a MeanFieldGame with {g.num_states} states, {g.num_actions} actions and horizon {g.horizon}", game
+            )
 
     def _dtype(self, params):
         return (self.game if params is None else params).initial.dtype
 
     def _initial(self, u, params, ctx):
-        positions = simplex.inverse_cdf(u[-self.num_agents:], jnp.cumsum(params.initial))
-        return EnvState(positions=positions, t=jnp.zeros((), jnp.int32),
-                        returns=jnp.zeros(self.num_agents, params.initial.dtype))
+        positions = simplex.inverse_cdf(u[-self.num_agents :], jnp.cumsum(params.initial))
+        return EnvState(
+            positions=positions, t=jnp.zeros((), jnp.int32), returns=jnp.zeros(self.num_agents, params.initial.dtype)
+        )
 
     def _transition(self, u, state, actions, params, ctx):
         """Rewards and transitions use the current empirical distribution."""
         emp = empirical_distribution(state.positions, self.num_states).astype(params.initial.dtype)
         t = jnp.minimum(state.t, self.game.horizon - 1)
         reward = params.reward(t, emp)[state.positions, actions]
-        probs = params.transition(t, emp)[state.positions, actions]   # [N, S']
-        nxt = simplex.inverse_cdf(u[:self.num_agents], jnp.cumsum(probs, axis=-1))
+        probs = params.transition(t, emp)[state.positions, actions]  # [N, S']
+        nxt = simplex.inverse_cdf(u[: self.num_agents], jnp.cumsum(probs, axis=-1))
         t = state.t + 1
         done = t >= self.game.horizon
         return EnvState(positions=nxt, t=t, returns=state.returns + reward), reward, done, jnp.zeros((), bool)
@@ -155,7 +163,7 @@ def episode_returns(key, env: NAgentEnv, policy: Policy, deviator: Policy | None
         return state, ts.rewards
 
     _, rewards = jax.lax.scan(body, state, jax.random.split(key, env.game.horizon))
-    return rewards.sum(axis=0)   # the episode's rewards (an auto-resetting env's final state is the next episode's)
+    return rewards.sum(axis=0)  # the episode's rewards (an auto-resetting env's final state is the next episode's)
 
 
 def _check_env(env) -> None:

@@ -76,9 +76,13 @@ def binomial_pmf(n, p, size: int) -> jax.Array:
     inside = (j <= n) & (n >= 0)
     m = jnp.where(inside, n - j, 0)
     jf, mf = j.astype(dtype), m.astype(dtype)
-    logpmf = (log_fact[jnp.clip(n, 0, size)] - log_fact[j] - log_fact[m]
-              + jnp.where(j > 0, jf * jnp.log(jnp.where(p > 0, p, 1.0)), 0.0)
-              + jnp.where(m > 0, mf * jnp.log1p(-jnp.where(p < 1, p, 0.0)), 0.0))
+    logpmf = (
+        log_fact[jnp.clip(n, 0, size)]
+        - log_fact[j]
+        - log_fact[m]
+        + jnp.where(j > 0, jf * jnp.log(jnp.where(p > 0, p, 1.0)), 0.0)
+        + jnp.where(m > 0, mf * jnp.log1p(-jnp.where(p < 1, p, 0.0)), 0.0)
+    )
     # p = 0 (or 1) puts all mass on j = 0 (or j = n)
     possible = jnp.where(p > 0, True, j == 0) & jnp.where(p < 1, True, m == 0)
     return jnp.where(inside & possible, jnp.exp(logpmf), 0.0)
@@ -105,13 +109,16 @@ def _check_traced_count(n, size: int) -> jax.Array:
     if is_concrete(n):
         return jnp.asarray(check_int(n, "num_agents", 2, size))
     if jnp.ndim(n) != 0 or not jnp.issubdtype(jnp.result_type(n), jnp.integer):
-        raise ValueError(f"num_agents: expected an integer scalar, got a traced {jnp.result_type(n)} value "
-                         f"of shape {tuple(jnp.shape(n))}")
+        raise ValueError(
+            f"num_agents: expected an integer scalar, got a traced {jnp.result_type(n)} value "
+            f"of shape {tuple(jnp.shape(n))}"
+        )
     return n
 
 
-def n_agent_values(game: MeanFieldGame, policy: Policy, num_agents, max_agents: int | None = None, *,
-                   max_bytes: int | None = None) -> FinitePopulationValues:
+def n_agent_values(
+    game: MeanFieldGame, policy: Policy, num_agents, max_agents: int | None = None, *, max_bytes: int | None = None
+) -> FinitePopulationValues:
     """Exact N-agent values and exploitability of ``policy`` (see the module docstring); jittable.
 
     ``game`` must have 2 states. ``num_agents`` >= 2 is a static int, or, when
@@ -124,8 +131,10 @@ def n_agent_values(game: MeanFieldGame, policy: Policy, num_agents, max_agents: 
     if not isinstance(game, MeanFieldGame):
         raise ValueError(f"game: expected a MeanFieldGame, got {type(game).__name__}")
     if game.num_states != 2:
-        raise ValueError(f"game: expected a 2-state model (the exact N-agent recursion tracks the count "
-                         f"of others in state 1), got {game.num_states} states")
+        raise ValueError(
+            f"game: expected a 2-state model (the exact N-agent recursion tracks the count "
+            f"of others in state 1), got {game.num_states} states"
+        )
     if max_agents is None:
         size = n = check_int(num_agents, "num_agents", low=2)
         field = "num_agents"
@@ -133,8 +142,16 @@ def n_agent_values(game: MeanFieldGame, policy: Policy, num_agents, max_agents: 
         size = check_int(max_agents, "max_agents", low=2)
         n = _check_traced_count(num_agents, size)
         field = "max_agents"
-    check_tables([(field, f"the count kernels of the N-agent recursion, about 4 x [2, N, 2N] with N = {size}",
-                   (4, 2, size, 2 * size))], max_bytes)
+    check_tables(
+        [
+            (
+                field,
+                f"the count kernels of the N-agent recursion, about 4 x [2, N, 2N] with N = {size}",
+                (4, 2, size, 2 * size),
+            )
+        ],
+        max_bytes,
+    )
     pi = game.validate_policy(policy)[0]
     dtype = pi.dtype
     k = jnp.arange(size)
@@ -142,20 +159,20 @@ def n_agent_values(game: MeanFieldGame, policy: Policy, num_agents, max_agents: 
     # emp[x, k] = ((N-1-k + [x=0]), (k + [x=1])) / N  (padding rows clipped to a valid count)
     k_eff = jnp.minimum(k, n - 1)
     own = jnp.eye(2, dtype=dtype)
-    others = jnp.stack([n - 1 - k_eff, k_eff], axis=-1).astype(dtype)    # [K, 2]
-    emp = (others[None, :, :] + own[:, None, :]) / jnp.asarray(n, dtype)   # [2(x), K, 2]
+    others = jnp.stack([n - 1 - k_eff, k_eff], axis=-1).astype(dtype)  # [K, 2]
+    emp = (others[None, :, :] + own[:, None, :]) / jnp.asarray(n, dtype)  # [2(x), K, 2]
 
     def backward(carry, inputs):
-        v_br, v_pi = carry                                                 # [2(x'), N(k')] each
+        v_br, v_pi = carry  # [2(x'), N(k')] each
         t, pi_t = inputs
         trans = jax.vmap(jax.vmap(lambda m: game.transition(t, m)))(emp).astype(dtype)  # [x, N, S, A, S']
-        rew = jax.vmap(jax.vmap(lambda m: game.reward(t, m)))(emp).astype(dtype)        # [x, N, S, A]
+        rew = jax.vmap(jax.vmap(lambda m: game.reward(t, m)))(emp).astype(dtype)  # [x, N, S, A]
         xs = jnp.arange(2)
-        own_p = trans[xs, :, xs]                                           # [x, N, A, x']
-        own_r = rew[xs, :, xs]                                             # [x, N, A]
-        q_next = jnp.einsum("ya,xkya->xky", pi_t, trans[..., 1])           # [x, N, y]
+        own_p = trans[xs, :, xs]  # [x, N, A, x']
+        own_r = rew[xs, :, xs]  # [x, N, A]
+        q_next = jnp.einsum("ya,xkya->xky", pi_t, trans[..., 1])  # [x, N, y]
         kernel = jax.vmap(lambda q: _count_kernel(n, size, q[:, 0], q[:, 1]))(q_next)  # [x, N, N]
-        cont_br = jnp.einsum("xkl,yl->xky", kernel, v_br)                  # E[V(x', k') | x, k]
+        cont_br = jnp.einsum("xkl,yl->xky", kernel, v_br)  # E[V(x', k') | x, k]
         cont_pi = jnp.einsum("xkl,yl->xky", kernel, v_pi)
         q_br = own_r + jnp.einsum("xkay,xky->xka", own_p, cont_br)
         q_pi = own_r + jnp.einsum("xkay,xky->xka", own_p, cont_pi)
@@ -168,13 +185,14 @@ def n_agent_values(game: MeanFieldGame, policy: Policy, num_agents, max_agents: 
     zeros = jnp.zeros((2, size), dtype)
     (v_br, v_pi), best = jax.lax.scan(backward, (zeros, zeros), (jnp.arange(game.horizon), pi), reverse=True)
     mu0 = game.initial.astype(dtype)
-    start = mu0[:, None] * binomial_pmf(n - 1, mu0[1], size)[None, :]          # [x, k] at t = 0
+    start = mu0[:, None] * binomial_pmf(n - 1, mu0[1], size)[None, :]  # [x, k] at t = 0
     best_value = jnp.sum(start * v_br)
     policy_value = jnp.sum(start * v_pi)
     return FinitePopulationValues(best_value, policy_value, best_value - policy_value, best)
 
 
-def n_agent_exploitability(game: MeanFieldGame, policy: Policy, num_agents, max_agents: int | None = None, *,
-                           max_bytes: int | None = None) -> jax.Array:
+def n_agent_exploitability(
+    game: MeanFieldGame, policy: Policy, num_agents, max_agents: int | None = None, *, max_bytes: int | None = None
+) -> jax.Array:
     """``J^BR - J^pi`` in the N-agent game (exact; see ``n_agent_values``)."""
     return n_agent_values(game, policy, num_agents, max_agents, max_bytes=max_bytes).gain

@@ -154,6 +154,7 @@ class MeanFieldGame(Game):
         def head(q, _pi_t, ref_t, *_):
             soft = simplex.soft_max_value(jnp.where(mask, q, 0.0), jnp.where(mask, ref_t, 0.0), temperature)
             return jnp.where(temperature > 0, soft, jnp.max(jnp.where(mask, q, -jnp.inf), axis=-1)), q
+
         return head
 
     def evaluate(self, policy: Policy) -> Evaluation:
@@ -165,8 +166,7 @@ class MeanFieldGame(Game):
         mu = self.mean_field(policy)
         ((q, v0),) = self._backward(mu, (self._policy_head(),), (policy[0],))
         value = jnp.dot(mu[0], v0)
-        return Evaluation(values=value[None], action_values=(q,), reach=(mu,),
-                          opponent_reach=(jnp.ones_like(mu),))
+        return Evaluation(values=value[None], action_values=(q,), reach=(mu,), opponent_reach=(jnp.ones_like(mu),))
 
     def best_response(self, policy: Policy) -> Policy:
         """``([T, S, A],)`` one-hot: backward induction against ``mu(policy)`` (ties: lowest action)."""
@@ -240,8 +240,9 @@ class MeanFieldGame(Game):
         reward = jax.vmap(self.reward)(jnp.arange(self.horizon), mu).astype(mu.dtype)
         return (MeanFieldGradient(reward=reward, mean_field=mu),)
 
-    def dilated_mirror_step(self, policy: Policy, grads: tuple, learning_rate, temperature=0.0,
-                            magnet: Policy | None = None) -> Policy:
+    def dilated_mirror_step(
+        self, policy: Policy, grads: tuple, learning_rate, temperature=0.0, magnet: Policy | None = None
+    ) -> Policy:
         """The exact proximal step of the trajectory KL: soft backward induction against a fixed mean field.
 
         With ``eta`` = ``learning_rate``, ``tau`` = ``temperature``, ``rho`` =
@@ -347,8 +348,11 @@ def check_tables(tables, max_bytes=None) -> None:
 
 def policy_table(horizon: int, num_states: int, num_actions: int) -> tuple:
     """The ``check_tables`` entry of the ``[T, S, A]`` policy / Q-value tables every metric builds."""
-    return ("horizon", f"a policy table [T, S, A] = [{horizon}, {num_states}, {num_actions}]",
-            (horizon, num_states, num_actions))
+    return (
+        "horizon",
+        f"a policy table [T, S, A] = [{horizon}, {num_states}, {num_actions}]",
+        (horizon, num_states, num_actions),
+    )
 
 
 def _materialise(x, what: str) -> np.ndarray:
@@ -356,8 +360,10 @@ def _materialise(x, what: str) -> np.ndarray:
     try:
         return np.asarray(jax.block_until_ready(x))
     except jax.errors.JaxRuntimeError as err:
-        raise ValueError(f"{what}: building it failed ({str(err).splitlines()[0]}); choose a smaller game "
-                         f"(or lower max_bytes / JAXGAMES_MAX_BYTES below the memory this machine has)") from None
+        raise ValueError(
+            f"{what}: building it failed ({str(err).splitlines()[0]}); choose a smaller game "
+            f"(or lower max_bytes / JAXGAMES_MAX_BYTES below the memory this machine has)"
+        ) from None
 
 
 def check_model(game: MeanFieldGame, coefficients: tuple = ()) -> MeanFieldGame:
@@ -380,7 +386,8 @@ def check_model(game: MeanFieldGame, coefficients: tuple = ()) -> MeanFieldGame:
         check_probabilities(p, "transitions", "rows over next states")
         if not np.all(np.isfinite(r)):
             if coefficients:
-                raise ValueError(f"{', '.join(coefficients)}: the rewards overflow to NaN/inf in {r.dtype}; "
-                                 f"use smaller coefficients")
+                raise ValueError(
+                    f"{', '.join(coefficients)}: the rewards overflow to NaN/inf in {r.dtype}; use smaller coefficients"
+                )
             raise ValueError("rewards: expected finite values, found NaN/inf")
     return game

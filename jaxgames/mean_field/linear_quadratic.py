@@ -62,8 +62,7 @@ from jax.scipy.stats import norm
 
 from jaxgames.core import check_scalar
 from jaxgames.mean_field.crowd_modelling import first_visit_last_action
-from jaxgames.mean_field.game import (MeanFieldGame, check_distribution, check_model, check_tables,
-                                      policy_table)
+from jaxgames.mean_field.game import MeanFieldGame, check_distribution, check_model, check_tables, policy_table
 from jaxgames.validation import check_choice, check_int
 
 MOVE_COST_MODELS = ("openspiel", "action")
@@ -78,8 +77,9 @@ def noise_probabilities(n_actions_per_side: int, volatility) -> jax.Array:
 
 
 @functools.lru_cache(maxsize=64)
-def openspiel_previous_move(size: int, horizon: int, n_actions_per_side: int, dt: float,
-                            volatility: float) -> np.ndarray:
+def openspiel_previous_move(
+    size: int, horizon: int, n_actions_per_side: int, dt: float, volatility: float
+) -> np.ndarray:
     """``[T, S]``: the previous move OpenSpiel's memoised values charge at ``(t, x)`` (``mean_revert = 0``).
 
     Replays the depth-first traversal (``first_visit_last_action``): roots
@@ -92,9 +92,12 @@ def openspiel_previous_move(size: int, horizon: int, n_actions_per_side: int, dt
     drift = np.round(moves * dt).astype(np.int64)
     noise = moves * math.sqrt(dt) * volatility
     last = first_visit_last_action(
-        range(size), horizon, size,
+        range(size),
+        horizon,
+        size,
         lambda x: [(a, int((x + drift[a]) % size)) for a in range(2 * n + 1)],
-        lambda z: [int(np.round(z + e)) % size for e in noise])
+        lambda z: [int(np.round(z + e)) % size for e in noise],
+    )
     return np.where(last >= 0, last - n, 0).astype(np.float64)
 
 
@@ -112,9 +115,9 @@ def _transition(mu, dt, volatility, mean_revert, *, size, n):
     m = jnp.arange(-n, n + 1).astype(dtype)
     dist = _distance_to_mean(mu.astype(dtype))
     drift = jnp.round((m[None, :] + mean_revert * dist[:, None]) * dt).astype(jnp.int32)
-    z = jnp.mod(jnp.arange(size)[:, None] + drift, size)                                     # [S, A]
-    shock = m * jnp.sqrt(dt) * volatility                                                     # [K]
-    dest = jnp.mod(jnp.round(z[..., None] + shock).astype(jnp.int32), size)                   # [S, A, K]
+    z = jnp.mod(jnp.arange(size)[:, None] + drift, size)  # [S, A]
+    shock = m * jnp.sqrt(dt) * volatility  # [K]
+    dest = jnp.mod(jnp.round(z[..., None] + shock).astype(jnp.int32), size)  # [S, A, K]
     probs = noise_probabilities(n, volatility).astype(dtype)
     return jnp.einsum("xaky,k->xay", jax.nn.one_hot(dest, size, dtype=dtype), probs)
 
@@ -122,14 +125,14 @@ def _transition(mu, dt, volatility, mean_revert, *, size, n):
 @functools.partial(jax.jit, static_argnames=("n", "terminal_step", "charge_action"))
 def _reward(t, mu, dt, cross_q, kappa, terminal_cost, previous_move, *, n, terminal_step, charge_action):
     dtype = jnp.result_type(mu.dtype, kappa.dtype)
-    d = _distance_to_mean(mu.astype(dtype))[:, None]                                          # [S, 1]
+    d = _distance_to_mean(mu.astype(dtype))[:, None]  # [S, 1]
     moves = jnp.arange(-n, n + 1).astype(dtype)
-    m = moves[None, :] if charge_action else previous_move[t][:, None].astype(dtype)          # [1, A] / [S, 1]
-    running = dt / 2 * (-m ** 2 + 2 * cross_q * m * d - kappa * d ** 2)
+    m = moves[None, :] if charge_action else previous_move[t][:, None].astype(dtype)  # [1, A] / [S, 1]
+    running = dt / 2 * (-(m**2) + 2 * cross_q * m * d - kappa * d**2)
     running = jnp.broadcast_to(running, (mu.shape[-1], 2 * n + 1))
     if not charge_action:
         return running
-    terminal = jnp.broadcast_to(-terminal_cost / 2 * d ** 2, running.shape)
+    terminal = jnp.broadcast_to(-terminal_cost / 2 * d**2, running.shape)
     return jnp.where(t == terminal_step, terminal, running)
 
 
@@ -174,13 +177,21 @@ class LinearQuadratic(MeanFieldGame):
 
     def transition(self, t, mu):
         del t
-        return _transition(mu, self.dt, self.volatility, self.mean_revert, size=self.size,
-                           n=self.n_actions_per_side)
+        return _transition(mu, self.dt, self.volatility, self.mean_revert, size=self.size, n=self.n_actions_per_side)
 
     def reward(self, t, mu):
-        return _reward(t, mu, self.dt, self.cross_q, self.kappa, self.terminal_cost, self.previous_move,
-                       n=self.n_actions_per_side, terminal_step=self.horizon - 1,
-                       charge_action=self.move_cost_model == "action")
+        return _reward(
+            t,
+            mu,
+            self.dt,
+            self.cross_q,
+            self.kappa,
+            self.terminal_cost,
+            self.previous_move,
+            n=self.n_actions_per_side,
+            terminal_step=self.horizon - 1,
+            charge_action=self.move_cost_model == "action",
+        )
 
     def openspiel_params(self) -> dict:
         """Parameters of ``pyspiel.load_game("mean_field_lin_quad", ...)`` for the same game (concrete leaves)."""
@@ -189,16 +200,34 @@ class LinearQuadratic(MeanFieldGame):
         horizon = float(self.num_decisions * self.dt)
         if abs(horizon - round(horizon)) > 1e-9:
             raise ValueError(f"dt: OpenSpiel's horizon is an int number of time units; T * dt = {horizon}")
-        return {"size": self.size, "horizon": int(round(horizon)), "dt": float(self.dt),
-                "n_actions_per_side": self.n_actions_per_side, "volatility": float(self.volatility),
-                "mean_revert": float(self.mean_revert), "cross_q": float(self.cross_q),
-                "kappa": float(self.kappa), "terminal_cost": float(self.terminal_cost)}
+        return {
+            "size": self.size,
+            "horizon": int(round(horizon)),
+            "dt": float(self.dt),
+            "n_actions_per_side": self.n_actions_per_side,
+            "volatility": float(self.volatility),
+            "mean_revert": float(self.mean_revert),
+            "cross_q": float(self.cross_q),
+            "kappa": float(self.kappa),
+            "terminal_cost": float(self.terminal_cost),
+        }
 
 
-def linear_quadratic(size: int = 10, horizon: int = 10, n_actions_per_side: int = 3, dt: float = 1.0,
-                     volatility: float = 1.0, mean_revert: float = 0.0, cross_q: float = 0.01,
-                     kappa: float = 0.5, terminal_cost: float = 1.0, initial=None,
-                     move_cost_model: str = "openspiel", *, max_bytes: int | None = None) -> LinearQuadratic:
+def linear_quadratic(
+    size: int = 10,
+    horizon: int = 10,
+    n_actions_per_side: int = 3,
+    dt: float = 1.0,
+    volatility: float = 1.0,
+    mean_revert: float = 0.0,
+    cross_q: float = 0.01,
+    kappa: float = 0.5,
+    terminal_cost: float = 1.0,
+    initial=None,
+    move_cost_model: str = "openspiel",
+    *,
+    max_bytes: int | None = None,
+) -> LinearQuadratic:
     """OpenSpiel's ``mean_field_lin_quad`` (its defaults); see the module docstring for the rules.
 
     Args:
@@ -220,10 +249,18 @@ def linear_quadratic(size: int = 10, horizon: int = 10, n_actions_per_side: int 
     n = check_int(n_actions_per_side, "n_actions_per_side", low=1)
     check_choice(move_cost_model, "move_cost_model", MOVE_COST_MODELS)
     a = 2 * n + 1
-    check_tables([("size", f"the transition tensor [S, A, S'] = [{size}, {a}, {size}]", (size, a, size)),
-                  ("n_actions_per_side", f"the transition's one-hot kernel [S, A, 2n+1, S'] = {[size, a, a, size]}",
-                   (size, a, a, size)),
-                  policy_table(decisions + (move_cost_model == "action"), size, a)], max_bytes)
+    check_tables(
+        [
+            ("size", f"the transition tensor [S, A, S'] = [{size}, {a}, {size}]", (size, a, size)),
+            (
+                "n_actions_per_side",
+                f"the transition's one-hot kernel [S, A, 2n+1, S'] = {[size, a, a, size]}",
+                (size, a, a, size),
+            ),
+            policy_table(decisions + (move_cost_model == "action"), size, a),
+        ],
+        max_bytes,
+    )
     raw = {"dt": dt, "volatility": volatility, "mean_revert": mean_revert}
     dt = check_scalar(dt, "dt", 0.0, low_open=True)
     volatility = check_scalar(volatility, "volatility", 0.0, low_open=True)
@@ -231,27 +268,41 @@ def linear_quadratic(size: int = 10, horizon: int = 10, n_actions_per_side: int 
     cross_q, kappa = check_scalar(cross_q, "cross_q"), check_scalar(kappa, "kappa")
     terminal_cost = check_scalar(terminal_cost, "terminal_cost")
     dtype = jnp.result_type(float)
-    initial = jnp.full((size,), 1.0 / size, dtype) if initial is None else check_distribution(
-        initial, "initial", size)
+    initial = jnp.full((size,), 1.0 / size, dtype) if initial is None else check_distribution(initial, "initial", size)
     if move_cost_model == "openspiel":
         # The traversal runs on the host: it needs the user's values, not their (possibly traced) copies.
         for field, v in raw.items():
             if isinstance(v, jax.core.Tracer):
-                raise ValueError(f"{field}: move_cost_model='openspiel' replays OpenSpiel's traversal on the "
-                                 f"host and needs a concrete value (only kappa, cross_q, terminal_cost may be "
-                                 f"traced); use move_cost_model='action' to sweep it")
+                raise ValueError(
+                    f"{field}: move_cost_model='openspiel' replays OpenSpiel's traversal on the "
+                    f"host and needs a concrete value (only kappa, cross_q, terminal_cost may be "
+                    f"traced); use move_cost_model='action' to sweep it"
+                )
         if float(np.asarray(raw["mean_revert"])) != 0.0:
-            raise ValueError(f"mean_revert: move_cost_model='openspiel' needs mean_revert = 0 (otherwise "
-                             f"OpenSpiel's memoised move costs depend on the policy evaluated), got "
-                             f"{float(np.asarray(raw['mean_revert']))}; use move_cost_model='action'")
-        previous = openspiel_previous_move(size, decisions, n, float(np.asarray(raw["dt"])),
-                                           float(np.asarray(raw["volatility"])))
+            raise ValueError(
+                f"mean_revert: move_cost_model='openspiel' needs mean_revert = 0 (otherwise "
+                f"OpenSpiel's memoised move costs depend on the policy evaluated), got "
+                f"{float(np.asarray(raw['mean_revert']))}; use move_cost_model='action'"
+            )
+        previous = openspiel_previous_move(
+            size, decisions, n, float(np.asarray(raw["dt"])), float(np.asarray(raw["volatility"]))
+        )
         steps = decisions
     else:
         steps = decisions + 1
         previous = np.zeros((steps, size))
-    game = LinearQuadratic(initial=initial, dt=dt, volatility=volatility, mean_revert=mean_revert,
-                           cross_q=cross_q, kappa=kappa, terminal_cost=terminal_cost,
-                           previous_move=jnp.asarray(previous, dtype), size=size, n_actions_per_side=n,
-                           horizon=steps, move_cost_model=move_cost_model)
+    game = LinearQuadratic(
+        initial=initial,
+        dt=dt,
+        volatility=volatility,
+        mean_revert=mean_revert,
+        cross_q=cross_q,
+        kappa=kappa,
+        terminal_cost=terminal_cost,
+        previous_move=jnp.asarray(previous, dtype),
+        size=size,
+        n_actions_per_side=n,
+        horizon=steps,
+        move_cost_model=move_cost_model,
+    )
     return check_model(game, ("dt", "cross_q", "kappa", "terminal_cost"))

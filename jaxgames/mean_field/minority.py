@@ -55,8 +55,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxgames.core import Policy, check_scalar
-from jaxgames.mean_field.game import (MeanFieldGame, check_distribution, check_model, check_tables,
-                                      policy_table)
+from jaxgames.mean_field.game import MeanFieldGame, check_distribution, check_model, check_tables, policy_table
 from jaxgames.validation import check_int
 
 
@@ -109,8 +108,15 @@ class MinorityGame(MeanFieldGame):
         return (stay.at[0].set(first),)
 
 
-def minority_game(horizon: int = 4, crowd_aversion: float = 1.0, switching_cost: float = 0.0,
-                  num_locations: int = 2, initial=None, *, max_bytes: int | None = None) -> MinorityGame:
+def minority_game(
+    horizon: int = 4,
+    crowd_aversion: float = 1.0,
+    switching_cost: float = 0.0,
+    num_locations: int = 2,
+    initial=None,
+    *,
+    max_bytes: int | None = None,
+) -> MinorityGame:
     """Minority game on ``num_locations`` locations; policies are ``[T, L, L]`` (``pi[t, x, a]``: go to ``a``).
 
     Args:
@@ -124,14 +130,22 @@ def minority_game(horizon: int = 4, crowd_aversion: float = 1.0, switching_cost:
     """
     horizon = check_int(horizon, "horizon", low=1)
     num = check_int(num_locations, "num_locations", low=2)
-    check_tables([("num_locations", f"the transition tensor [S, A, S'] = [{num}, {num}, {num}]", (num,) * 3),
-                  policy_table(horizon, num, num)], max_bytes)
+    check_tables(
+        [
+            ("num_locations", f"the transition tensor [S, A, S'] = [{num}, {num}, {num}]", (num,) * 3),
+            policy_table(horizon, num, num),
+        ],
+        max_bytes,
+    )
     crowd_aversion = check_scalar(crowd_aversion, "crowd_aversion", 0.0)
     switching_cost = check_scalar(switching_cost, "switching_cost", 0.0)
     dtype = jnp.result_type(float)
-    initial = jnp.full((num,), 1.0 / num, dtype) if initial is None else check_distribution(
-        initial, "initial", num)
-    game = MinorityGame(initial=initial, crowd_aversion=crowd_aversion, switching_cost=switching_cost,
-                        num_locations=num, horizon=horizon)
+    initial = jnp.full((num,), 1.0 / num, dtype) if initial is None else check_distribution(initial, "initial", num)
+    game = MinorityGame(
+        initial=initial,
+        crowd_aversion=crowd_aversion,
+        switching_cost=switching_cost,
+        num_locations=num,
+        horizon=horizon,
+    )
     return check_model(game, ("crowd_aversion", "switching_cost"))
-

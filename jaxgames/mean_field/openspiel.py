@@ -48,15 +48,20 @@ def crowd_modelling_2d_params(game: CrowdModelling2D) -> dict:
     walls = set(game.forbidden)
     clash = [divmod(s, size) for s in support if divmod(s, size)[::-1] in walls]
     if clash:
-        raise ValueError(f"initial: OpenSpiel's mfg_crowd_modelling_2d cannot start agents at {clash[:3]}: its "
-                         f"overlap check compares forbidden_states, read as x|y, with initial_distribution, read "
-                         f"as y|x, so it refuses a start cell whose transpose (y, x) is a wall")
-    params = {"size": size, "horizon": game.horizon,
-              "forbidden_states": "[" + ";".join(f"{x}|{y}" for x, y in game.forbidden) + "]",
-              "crowd_aversion_coef": _concrete_float(game.crowd_aversion, "crowd_aversion"),
-              "noise_intensity": _concrete_float(game.noise_intensity, "noise_intensity"),
-              "only_distribution_reward": bool(np.all(np.asarray(game.position_reward) == 0))
-              and _concrete_float(game.move_penalty, "move_penalty") == 0}
+        raise ValueError(
+            f"initial: OpenSpiel's mfg_crowd_modelling_2d cannot start agents at {clash[:3]}: its "
+            f"overlap check compares forbidden_states, read as x|y, with initial_distribution, read "
+            f"as y|x, so it refuses a start cell whose transpose (y, x) is a wall"
+        )
+    params = {
+        "size": size,
+        "horizon": game.horizon,
+        "forbidden_states": "[" + ";".join(f"{x}|{y}" for x, y in game.forbidden) + "]",
+        "crowd_aversion_coef": _concrete_float(game.crowd_aversion, "crowd_aversion"),
+        "noise_intensity": _concrete_float(game.noise_intensity, "noise_intensity"),
+        "only_distribution_reward": bool(np.all(np.asarray(game.position_reward) == 0))
+        and _concrete_float(game.move_penalty, "move_penalty") == 0,
+    }
     if len(support) < size * size or np.ptp(init) > 0:  # otherwise OpenSpiel's default: uniform, in double
         # cell (x, y) is written y|x (OpenSpiel's reading); the values are parsed as float32
         params["initial_distribution"] = "[" + ";".join(f"{s % size}|{s // size}" for s in support) + "]"
@@ -67,15 +72,21 @@ def crowd_modelling_2d_params(game: CrowdModelling2D) -> dict:
 def _check_crowd_modelling_defaults(game: CrowdModelling) -> None:
     """OpenSpiel's ``mfg_crowd_modelling`` takes only ``size`` and ``horizon``: refuse other coefficients."""
     size = game.size
-    fixed = (("crowd_aversion", game.crowd_aversion, 1.0), ("move_penalty", game.move_penalty, 1.0 / size),
-             ("noise", game.noise, np.full(3, 1.0 / 3.0)), ("initial", game.initial, np.full(size, 1.0 / size)))
+    fixed = (
+        ("crowd_aversion", game.crowd_aversion, 1.0),
+        ("move_penalty", game.move_penalty, 1.0 / size),
+        ("noise", game.noise, np.full(3, 1.0 / 3.0)),
+        ("initial", game.initial, np.full(size, 1.0 / size)),
+    )
     for field, value, expected in fixed:
         if not is_concrete(value):
             raise ValueError(f"{field}: openspiel_game needs concrete coefficients, got a traced value")
         if not np.allclose(np.asarray(value, np.float64), expected, rtol=1e-6, atol=1e-9):
-            raise ValueError(f"{field}: OpenSpiel's mfg_crowd_modelling takes only size and horizon and fixes "
-                             f"{field} at its default (crowd_aversion 1, move_penalty 1 / size, uniform noise and "
-                             f"start); this game has another, so OpenSpiel has no counterpart")
+            raise ValueError(
+                f"{field}: OpenSpiel's mfg_crowd_modelling takes only size and horizon and fixes "
+                f"{field} at its default (crowd_aversion 1, move_penalty 1 / size, uniform noise and "
+                f"start); this game has another, so OpenSpiel has no counterpart"
+            )
 
 
 def openspiel_game(game: MeanFieldGame):
@@ -107,6 +118,7 @@ def state_index(game: MeanFieldGame, state) -> tuple[int, int]:
 def _policy_base():
     require_pyspiel()
     from open_spiel.python import policy as policy_std
+
     return policy_std.Policy
 
 
@@ -159,6 +171,7 @@ def decision_states(game: MeanFieldGame, spiel_game=None) -> dict:
 def from_openspiel_policy(game: MeanFieldGame, spiel_policy, spiel_game=None) -> Policy:
     """``([T, S, A],)`` float array from an OpenSpiel policy (unvisitable nodes stay uniform)."""
     import jax.numpy as jnp
+
     table = np.array(game.uniform_policy()[0], np.float64)
     for (t, s), state in decision_states(game, spiel_game).items():
         table[t, s] = 0.0

@@ -29,8 +29,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxgames.core import Policy, check_scalar
-from jaxgames.mean_field.game import (MeanFieldGame, check_distribution, check_model, check_tables,
-                                      policy_table)
+from jaxgames.mean_field.game import MeanFieldGame, check_distribution, check_model, check_tables, policy_table
 from jaxgames.validation import check_int
 
 
@@ -70,8 +69,9 @@ class RPSPopulation(MeanFieldGame):
         return (jnp.broadcast_to(m, (self.horizon, 3, 3)),)
 
 
-def rps_population(horizon: int = 10, a: float = 1.0, b: float = 1.0, c: float = 1.0,
-                   initial=None, *, max_bytes: int | None = None) -> RPSPopulation:
+def rps_population(
+    horizon: int = 10, a: float = 1.0, b: float = 1.0, c: float = 1.0, initial=None, *, max_bytes: int | None = None
+) -> RPSPopulation:
     """Generalised RPS population game (see the module docstring); policies are ``[T, 3, 3]``.
 
     Args:

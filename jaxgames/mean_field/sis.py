@@ -33,9 +33,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxgames.core import as_float_array, check_finite, is_concrete, check_scalar
-from jaxgames.mean_field.game import (MeanFieldGame, check_distribution, check_model, check_tables,
-                                      policy_table)
+from jaxgames.core import as_float_array, check_finite, check_scalar, is_concrete
+from jaxgames.mean_field.game import MeanFieldGame, check_distribution, check_model, check_tables, policy_table
 from jaxgames.validation import check_int
 
 SUSCEPTIBLE, INFECTED = 0, 1
@@ -63,11 +62,11 @@ class SISEpidemic(MeanFieldGame):
 
     def transition(self, t, mu):
         del t
-        p_inf = self.infection_rate * self.exposure * mu[INFECTED]                    # [A]
-        from_s = jnp.stack([1.0 - p_inf, p_inf], axis=-1)                            # [A, 2]
+        p_inf = self.infection_rate * self.exposure * mu[INFECTED]  # [A]
+        from_s = jnp.stack([1.0 - p_inf, p_inf], axis=-1)  # [A, 2]
         rec = jnp.broadcast_to(self.recovery_rate, p_inf.shape)
-        from_i = jnp.stack([rec, 1.0 - rec], axis=-1)                                # [A, 2]
-        return jnp.stack([from_s, from_i], axis=0)                                   # [2, A, 2]
+        from_i = jnp.stack([rec, 1.0 - rec], axis=-1)  # [A, 2]
+        return jnp.stack([from_s, from_i], axis=0)  # [2, A, 2]
 
     def reward(self, t, mu):
         del t, mu
@@ -75,9 +74,17 @@ class SISEpidemic(MeanFieldGame):
         return -state_cost[:, None] - self.distancing_cost[None, :]
 
 
-def sis_epidemic(horizon: int = 20, infection_rate: float = 0.8, recovery_rate: float = 0.2,
-                 infection_cost: float = 1.0, exposure=(1.0, 0.0), distancing_cost=(0.0, 0.5),
-                 initial_infected: float = 0.4, *, max_bytes: int | None = None) -> SISEpidemic:
+def sis_epidemic(
+    horizon: int = 20,
+    infection_rate: float = 0.8,
+    recovery_rate: float = 0.2,
+    infection_cost: float = 1.0,
+    exposure=(1.0, 0.0),
+    distancing_cost=(0.0, 0.5),
+    initial_infected: float = 0.4,
+    *,
+    max_bytes: int | None = None,
+) -> SISEpidemic:
     """SIS epidemic mean-field game (Cui & Koeppl 2021); policies are ``[T, 2, A]``.
 
     Args:
@@ -103,15 +110,23 @@ def sis_epidemic(horizon: int = 20, infection_rate: float = 0.8, recovery_rate: 
     if exposure.ndim != 1 or exposure.shape[0] < 1:
         raise ValueError(f"exposure: expected a vector [A] with A >= 1, got shape {tuple(exposure.shape)}")
     if distancing_cost.shape != exposure.shape:
-        raise ValueError(f"distancing_cost: expected shape {tuple(exposure.shape)} (one cost per exposure "
-                         f"level), got {tuple(distancing_cost.shape)}")
+        raise ValueError(
+            f"distancing_cost: expected shape {tuple(exposure.shape)} (one cost per exposure "
+            f"level), got {tuple(distancing_cost.shape)}"
+        )
     check_tables([policy_table(horizon, 2, exposure.shape[0])], max_bytes)
     check_finite(exposure, "exposure")
     check_finite(distancing_cost, "distancing_cost")
     if is_concrete(exposure) and (np.asarray(exposure).min() < 0 or np.asarray(exposure).max() > 1):
         raise ValueError(f"exposure: expected values in [0, 1], got {np.asarray(exposure).tolist()}")
     initial = check_distribution(jnp.stack([1.0 - initial_infected, initial_infected]), "initial", 2)
-    game = SISEpidemic(initial=initial, infection_rate=infection_rate, recovery_rate=recovery_rate,
-                       infection_cost=infection_cost, exposure=exposure, distancing_cost=distancing_cost,
-                       horizon=horizon)
+    game = SISEpidemic(
+        initial=initial,
+        infection_rate=infection_rate,
+        recovery_rate=recovery_rate,
+        infection_cost=infection_cost,
+        exposure=exposure,
+        distancing_cost=distancing_cost,
+        horizon=horizon,
+    )
     return check_model(game, ("infection_cost", "distancing_cost"))

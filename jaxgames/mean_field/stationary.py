@@ -78,17 +78,21 @@ def _l1_contraction(jac: jax.Array) -> jax.Array:
 
 def _warn_stall(converged, gap, cap: int) -> None:
     """A ``RuntimeWarning`` from inside a computation when the mean-field iteration stalled (also under jit/vmap)."""
+
     def host(converged, gap):
         bad = ~np.asarray(converged, bool)
         if bad.any():
-            warnings.warn(f"mean_field: the stationary mean-field iteration stopped at max_mean_field_iterations="
-                          f"{cap} with a fixed-point gap |stat(P_pi(mu)) - mu|_1 = "
-                          f"{float(np.max(np.asarray(gap)[bad])):.3g} at its last step, above its tolerance: the "
-                          f"mean field (and every metric built on it) may be off; raise max_mean_field_iterations "
-                          f"or lower damping, and check mean_field_info(policy)", RuntimeWarning, stacklevel=2)
+            warnings.warn(
+                f"mean_field: the stationary mean-field iteration stopped at max_mean_field_iterations="
+                f"{cap} with a fixed-point gap |stat(P_pi(mu)) - mu|_1 = "
+                f"{float(np.max(np.asarray(gap)[bad])):.3g} at its last step, above its tolerance: the "
+                f"mean field (and every metric built on it) may be off; raise max_mean_field_iterations "
+                f"or lower damping, and check mean_field_info(policy)",
+                RuntimeWarning,
+                stacklevel=2,
+            )
 
-    jax.lax.cond(jnp.all(converged), lambda c, g: None, lambda c, g: jax.debug.callback(host, c, g),
-                 converged, gap)
+    jax.lax.cond(jnp.all(converged), lambda c, g: None, lambda c, g: jax.debug.callback(host, c, g), converged, gap)
 
 
 def _ulps(dtype, scale) -> jax.Array:
@@ -106,7 +110,7 @@ def stationary_distribution(chain: jax.Array, start: jax.Array) -> jax.Array:
     s = chain.shape[-1]
     dtype = chain.dtype
     start = start.astype(dtype)
-    system = jnp.eye(s, dtype=dtype) - chain + start[None, :]   # I - P + 1 v^T
+    system = jnp.eye(s, dtype=dtype) - chain + start[None, :]  # I - P + 1 v^T
     mu = jnp.linalg.solve(system.T, start)
     tol = _ulps(dtype, 16.0 * s)
     residual = jnp.sum(jnp.abs(mu @ chain - mu)) + jnp.abs(jnp.sum(mu) - 1.0)
@@ -116,6 +120,7 @@ def stationary_distribution(chain: jax.Array, start: jax.Array) -> jax.Array:
         def body(_, carry):
             nu, total = carry
             return nu @ chain, total + nu
+
         _, total = jax.lax.fori_loop(0, FALLBACK_STEPS, body, (start, jnp.zeros_like(start)))
         return total / FALLBACK_STEPS
 
@@ -184,8 +189,12 @@ class StationaryMeanFieldGame(Game):
         """
         dtype = mu.dtype if dtype is None else dtype
         mu = mu.astype(dtype)
-        return MarkovGame.from_validated(self.transition(mu).astype(dtype), self.reward(mu).astype(dtype)[None],
-                                         jnp.asarray(self.discount, dtype), mu)
+        return MarkovGame.from_validated(
+            self.transition(mu).astype(dtype),
+            self.reward(mu).astype(dtype)[None],
+            jnp.asarray(self.discount, dtype),
+            mu,
+        )
 
     # -- the stationary mean field -------------------------------------------------
     def _fixed_point_map(self, pi, mu) -> jax.Array:
@@ -220,7 +229,7 @@ class StationaryMeanFieldGame(Game):
             ``dF^T = F^T dP M^{-1}``, so ``J = M^{-T} (sum_x F_x dP[x, :, :])``; no derivative of the solve.
             """
             chain = self._chain(pi, mu)
-            d_chain = jax.jacfwd(lambda m: self._chain(pi, m))(mu)                    # [S, S', S_in]
+            d_chain = jax.jacfwd(lambda m: self._chain(pi, m))(mu)  # [S, S', S_in]
             jac = jnp.linalg.solve((eye - chain + target[None, :]).T, jnp.einsum("x,xyk->yk", target, d_chain))
             # (I - J) delta = F(mu) - mu with sum(delta) = 0 (the all-1/S block pins the sum)
             cand = mu + jnp.linalg.solve(eye - jac + 1.0 / s, residual)
@@ -302,8 +311,9 @@ class StationaryMeanFieldGame(Game):
         mdp = self.induced_mdp(mu)
         v = mdp.state_values(policy)
         q = mdp.joint_action_values(v)[0]
-        return Evaluation(values=jnp.dot(mu, v[0])[None], action_values=(q,), reach=(mu,),
-                          opponent_reach=(jnp.ones_like(mu),))
+        return Evaluation(
+            values=jnp.dot(mu, v[0])[None], action_values=(q,), reach=(mu,), opponent_reach=(jnp.ones_like(mu),)
+        )
 
     def state_values(self, policy: Policy) -> jax.Array:
         """``[S]``: ``V(x)`` of ``policy`` against ``mu(policy)``."""
@@ -399,8 +409,15 @@ class StationaryMeanFieldGame(Game):
 
 # -- constructors ------------------------------------------------------------------------------
 
-def stationary_game(model: MeanFieldGame, discount=0.9, *, mean_field_dependent: bool = True,
-                    damping=1.0, max_mean_field_iterations: int = 1000) -> StationaryMeanFieldGame:
+
+def stationary_game(
+    model: MeanFieldGame,
+    discount=0.9,
+    *,
+    mean_field_dependent: bool = True,
+    damping=1.0,
+    max_mean_field_iterations: int = 1000,
+) -> StationaryMeanFieldGame:
     """The stationary discounted version of a time-homogeneous ``MeanFieldGame`` (see the module docstring).
 
     Args:
@@ -417,15 +434,21 @@ def stationary_game(model: MeanFieldGame, discount=0.9, *, mean_field_dependent:
     if not isinstance(model, MeanFieldGame):
         raise ValueError(f"model: expected a MeanFieldGame (e.g. sis_epidemic()), got {type(model).__name__}")
     if not np.all(np.asarray(model.action_mask())):
-        raise ValueError("model: expected every action legal in every state (the stationary best response "
-                         "is policy iteration on an unmasked MDP)")
+        raise ValueError(
+            "model: expected every action legal in every state (the stationary best response "
+            "is policy iteration on an unmasked MDP)"
+        )
     max_mean_field_iterations = check_int(max_mean_field_iterations, "max_mean_field_iterations", low=1)
     mean_field_dependent = check_bool(mean_field_dependent, "mean_field_dependent")
     discount = check_scalar(discount, "discount", 0.0, 1.0, high_open=True)
     damping = check_scalar(damping, "damping", 0, 1, low_open=True)
-    return StationaryMeanFieldGame(model=model, discount=discount, damping=damping,
-                                   mean_field_dependent=mean_field_dependent,
-                                   max_mean_field_iterations=max_mean_field_iterations)
+    return StationaryMeanFieldGame(
+        model=model,
+        discount=discount,
+        damping=damping,
+        mean_field_dependent=mean_field_dependent,
+        max_mean_field_iterations=max_mean_field_iterations,
+    )
 
 
 def stationary_rps_population(discount=0.9, a=1.0, b=1.0, c=1.0, initial=None) -> StationaryMeanFieldGame:
@@ -437,13 +460,22 @@ def stationary_rps_population(discount=0.9, a=1.0, b=1.0, c=1.0, initial=None) -
     a chain. ``pi(.|x) = m`` with ``m ∝ (c, b, a)`` (``game.model.equilibrium_distribution()``)
     makes ``mu = m`` and every reward 0: an exact stationary MFE (uniform for ``a = b = c``).
     """
-    return stationary_game(rps_population(horizon=1, a=a, b=b, c=c, initial=initial), discount,
-                           mean_field_dependent=False)
+    return stationary_game(
+        rps_population(horizon=1, a=a, b=b, c=c, initial=initial), discount, mean_field_dependent=False
+    )
 
 
-def stationary_sis_epidemic(discount=0.9, infection_rate=0.8, recovery_rate=0.2, infection_cost=1.0,
-                            exposure=(1.0, 0.0), distancing_cost=(0.0, 0.5), initial_infected=0.4,
-                            damping=1.0, max_mean_field_iterations: int = 1000) -> StationaryMeanFieldGame:
+def stationary_sis_epidemic(
+    discount=0.9,
+    infection_rate=0.8,
+    recovery_rate=0.2,
+    infection_cost=1.0,
+    exposure=(1.0, 0.0),
+    distancing_cost=(0.0, 0.5),
+    initial_infected=0.4,
+    damping=1.0,
+    max_mean_field_iterations: int = 1000,
+) -> StationaryMeanFieldGame:
     """Stationary discounted SIS epidemic (the model of ``sis_epidemic``); policies ``[2, A]``.
 
     Known answers: with policy ``pi`` the frozen chain's infected fraction is
@@ -453,8 +485,15 @@ def stationary_sis_epidemic(discount=0.9, infection_rate=0.8, recovery_rate=0.2,
     ``initial_infected > 0``, else disease-free ``mu(I) = 0`` (then distancing
     is pure cost).
     """
-    model = sis_epidemic(horizon=1, infection_rate=infection_rate, recovery_rate=recovery_rate,
-                         infection_cost=infection_cost, exposure=exposure, distancing_cost=distancing_cost,
-                         initial_infected=initial_infected)
-    return stationary_game(model, discount, mean_field_dependent=True, damping=damping,
-                           max_mean_field_iterations=max_mean_field_iterations)
+    model = sis_epidemic(
+        horizon=1,
+        infection_rate=infection_rate,
+        recovery_rate=recovery_rate,
+        infection_cost=infection_cost,
+        exposure=exposure,
+        distancing_cost=distancing_cost,
+        initial_infected=initial_infected,
+    )
+    return stationary_game(
+        model, discount, mean_field_dependent=True, damping=damping, max_mean_field_iterations=max_mean_field_iterations
+    )

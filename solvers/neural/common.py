@@ -29,7 +29,8 @@ no NaN in entropies or KL terms).
 
 from __future__ import annotations
 
-from typing import NamedTuple, Sequence
+from collections.abc import Sequence
+from typing import NamedTuple
 
 import chex
 import distrax
@@ -83,9 +84,9 @@ def policy_table(net: PolicyValueNet, params, points) -> jax.Array:
 class DecisionPoints(NamedTuple):
     """Every decision point of every player, player after player (see the module docstring)."""
 
-    features: jax.Array   # float [M, D]
-    legal: jax.Array      # bool [M, A]
-    player: jax.Array     # int32 [M]
+    features: jax.Array  # float [M, D]
+    legal: jax.Array  # bool [M, A]
+    player: jax.Array  # int32 [M]
 
 
 def _one_hot(index, size: int) -> np.ndarray:
@@ -109,12 +110,15 @@ def _efg_features(game) -> list[np.ndarray]:
         count = tree.num_infosets[p]
         if tensors is not None:
             first = np.zeros(count, np.int64)
-            first[infosets[::-1]] = nodes[::-1]          # one history of each information set
+            first[infosets[::-1]] = nodes[::-1]  # one history of each information set
             out.append(tensors[rows[first], p].astype(np.float32))
         else:
             size = max(tree.num_infosets)
-            out.append(np.concatenate([_one_hot(np.full(count, p), tree.num_players),
-                                       _one_hot(np.arange(count), size)], axis=1))
+            out.append(
+                np.concatenate(
+                    [_one_hot(np.full(count, p), tree.num_players), _one_hot(np.arange(count), size)], axis=1
+                )
+            )
     return out
 
 
@@ -139,21 +143,29 @@ def decision_points(game: Game) -> DecisionPoints:
         feats = [_player_block(p, c, n, np.eye(c, dtype=np.float32)) for p, c in enumerate(counts)]
     elif isinstance(game, MeanFieldGame):
         t, s = masks[0].shape[:-1]
-        feats = [np.concatenate([np.repeat(np.eye(t, dtype=np.float32), s, axis=0),
-                                 np.tile(np.eye(s, dtype=np.float32), (t, 1))], axis=1)]
+        feats = [
+            np.concatenate(
+                [np.repeat(np.eye(t, dtype=np.float32), s, axis=0), np.tile(np.eye(s, dtype=np.float32), (t, 1))],
+                axis=1,
+            )
+        ]
     elif isinstance(game, MatrixGame):
         feats = [_one_hot(np.full(c, p), n) for p, c in enumerate(counts)]
     elif isinstance(game, ContextualPreferenceGame):
         feats = [np.eye(c, dtype=np.float32) for c in counts]
     else:
-        raise ValueError(f"game: no decision-point features for {type(game).__name__}; expected an EFGGame, "
-                         "MarkovGame, MeanFieldGame, MatrixGame or ContextualPreferenceGame")
+        raise ValueError(
+            f"game: no decision-point features for {type(game).__name__}; expected an EFGGame, "
+            "MarkovGame, MeanFieldGame, MatrixGame or ContextualPreferenceGame"
+        )
     width = max(m.shape[-1] for m in masks)
-    legal = np.concatenate([np.pad(m.reshape(c, -1), [(0, 0), (0, width - m.shape[-1])])
-                            for m, c in zip(masks, counts)])
+    legal = np.concatenate(
+        [np.pad(m.reshape(c, -1), [(0, 0), (0, width - m.shape[-1])]) for m, c in zip(masks, counts)]
+    )
     player = np.concatenate([np.full(c, p, np.int32) for p, c in enumerate(counts)])
-    return DecisionPoints(features=jnp.asarray(np.concatenate(feats)), legal=jnp.asarray(legal),
-                          player=jnp.asarray(player))
+    return DecisionPoints(
+        features=jnp.asarray(np.concatenate(feats)), legal=jnp.asarray(legal), player=jnp.asarray(player)
+    )
 
 
 def masked_logits(logits: jax.Array, legal: jax.Array) -> jax.Array:
@@ -171,7 +183,7 @@ def split_policy(game: Game, probs: jax.Array) -> Policy:
     out, start = [], 0
     for m in game.legal_mask_host():
         count = int(np.prod(m.shape[:-1], dtype=int))
-        out.append(probs[start:start + count, :m.shape[-1]].reshape(m.shape))
+        out.append(probs[start : start + count, : m.shape[-1]].reshape(m.shape))
         start += count
     return tuple(out)
 
@@ -179,8 +191,7 @@ def split_policy(game: Game, probs: jax.Array) -> Policy:
 def stack_policy(game: Game, policy: Policy) -> jax.Array:
     """The inverse of ``split_policy``: a ``Policy`` as one table ``[M, A]`` (zero-padded actions)."""
     width = max(m.shape[-1] for m in game.legal_mask_host())
-    return jnp.concatenate([jnp.pad(p.reshape(-1, p.shape[-1]), [(0, 0), (0, width - p.shape[-1])])
-                            for p in policy])
+    return jnp.concatenate([jnp.pad(p.reshape(-1, p.shape[-1]), [(0, 0), (0, width - p.shape[-1])]) for p in policy])
 
 
 def tabular_policy(game: Game, probs: jax.Array) -> Policy:
@@ -199,9 +210,13 @@ def trajectory_rows(env, game: Game, state) -> tuple[jax.Array, jax.Array]:
     """
     masks = game.legal_mask_host()
     offsets = row_offsets(game)
-    index_tables = tuple(jnp.broadcast_to(jnp.arange(int(np.prod(m.shape[:-1], dtype=int)), dtype=jnp.int32)
-                                          .reshape(m.shape[:-1])[..., None], m.shape) for m in masks)
-    lead = jax.tree_util.tree_leaves(state)[0].shape[:_batch_ndim(env, state)]
+    index_tables = tuple(
+        jnp.broadcast_to(
+            jnp.arange(int(np.prod(m.shape[:-1], dtype=int)), dtype=jnp.int32).reshape(m.shape[:-1])[..., None], m.shape
+        )
+        for m in masks
+    )
+    lead = jax.tree_util.tree_leaves(state)[0].shape[: _batch_ndim(env, state)]
 
     def one(s):
         within = env._policy_rows(index_tables, s)[..., 0].reshape(-1)
@@ -214,7 +229,7 @@ def trajectory_rows(env, game: Game, state) -> tuple[jax.Array, jax.Array]:
             valid = jnp.broadcast_to(player >= 0, within.shape)
         return jnp.asarray(offsets)[owner] + within, valid
 
-    flat = jax.tree_util.tree_map(lambda x: x.reshape((-1,) + x.shape[len(lead):]), state)
+    flat = jax.tree_util.tree_map(lambda x: x.reshape((-1,) + x.shape[len(lead) :]), state)
     rows, valid = jax.vmap(one)(flat)
     return rows.reshape(lead + rows.shape[1:]), valid.reshape(lead + valid.shape[1:])
 

@@ -72,10 +72,27 @@ import rlax
 
 from jaxgames.core import Game
 from solvers.core import Solver, SolverState, cached_factory, check_choice, check_int
-from solvers.neural.common import (MLP, DecisionPoints, check_divides, check_hidden, check_key, check_rates,
-                                   decision_points, masked_policy, tabular_policy)
-from solvers.sampled.mean_field import (ESTIMATORS, _check_game, _check_sampling, cell_means, exploration_rates,
-                                        monte_carlo_action_values, simulate, td_action_values)
+from solvers.neural.common import (
+    MLP,
+    DecisionPoints,
+    check_divides,
+    check_hidden,
+    check_key,
+    check_rates,
+    decision_points,
+    masked_policy,
+    tabular_policy,
+)
+from solvers.sampled.mean_field import (
+    ESTIMATORS,
+    _check_game,
+    _check_sampling,
+    cell_means,
+    exploration_rates,
+    monte_carlo_action_values,
+    simulate,
+    td_action_values,
+)
 
 NAME = "deep_mirror_descent"
 
@@ -83,12 +100,12 @@ NAME = "deep_mirror_descent"
 class DeepMirrorDescentState(NamedTuple):
     """``SolverState.extra`` of ``deep_mirror_descent``."""
 
-    key: jax.Array        # PRNG key of the next step
-    q_params: Any         # flax parameters of the last Q-(advantage-)network A_theta (fitted afresh each step)
-    cum_params: Any       # flax parameters of the cumulative network C_phi (the policy's logits / eta)
-    cum_opt: Any          # its optax state
-    q_loss: jax.Array     # scalar: the Q-network's loss (scaled targets) at its last regression step
-    cum_loss: jax.Array   # scalar: the cumulative network's loss at its last regression step
+    key: jax.Array  # PRNG key of the next step
+    q_params: Any  # flax parameters of the last Q-(advantage-)network A_theta (fitted afresh each step)
+    cum_params: Any  # flax parameters of the cumulative network C_phi (the policy's logits / eta)
+    cum_opt: Any  # its optax state
+    q_loss: jax.Array  # scalar: the Q-network's loss (scaled targets) at its last regression step
+    cum_loss: jax.Array  # scalar: the cumulative network's loss at its last regression step
 
 
 def _zero_output_layer(params, hidden: tuple[int, ...]):
@@ -110,8 +127,7 @@ def _centre(values: jax.Array, policy: jax.Array, legal: jax.Array) -> jax.Array
     return jnp.where(legal, safe - jnp.sum(policy * safe, axis=-1, keepdims=True), 0.0)
 
 
-def _regress(net: MLP, optimizer, params, opt_state, features, targets, weights, steps: int,
-             num_minibatches: int, key):
+def _regress(net: MLP, optimizer, params, opt_state, features, targets, weights, steps: int, num_minibatches: int, key):
     """``steps`` optax steps on ``sum w (net(x) - y)^2 / sum w`` (``rlax.l2_loss``), rows in minibatches.
 
     ``features [M, D]``, ``targets`` and ``weights`` ``[M, A]``; returns ``(params, opt_state, last loss)``.
@@ -139,13 +155,23 @@ def _counts(samples, num_states: int, num_actions: int) -> jax.Array:
     """``[T, S, A]``: samples per cell (time, state, action)."""
     zeros = jnp.zeros_like(samples.rewards)
     return jax.vmap(lambda x, a, z: cell_means(x, a, z, num_states, num_actions)[1])(
-        samples.positions, samples.actions, zeros)
+        samples.positions, samples.actions, zeros
+    )
 
 
 @cached_factory
-def deep_mirror_descent(hidden_sizes=(64,), learning_rate=0.3, num_agents: int = 1000, num_episodes: int = 8,
-                        regression_steps: int = 50, regression_learning_rate=1e-2, num_minibatches: int = 1,
-                        exploration=1.0, num_explorers: int | None = None, estimator: str = "td") -> Solver:
+def deep_mirror_descent(
+    hidden_sizes=(64,),
+    learning_rate=0.3,
+    num_agents: int = 1000,
+    num_episodes: int = 8,
+    regression_steps: int = 50,
+    regression_learning_rate=1e-2,
+    num_minibatches: int = 1,
+    exploration=1.0,
+    num_explorers: int | None = None,
+    estimator: str = "td",
+) -> Solver:
     """Deep online mirror descent (Laurière et al. 2022) on a mean-field game's N-agent simulator.
 
     ``pi_{k+1} = softmax(eta * C_phi)``, ``C_phi`` regressed on ``C_phi_prev + A_theta`` and
@@ -166,8 +192,11 @@ def deep_mirror_descent(hidden_sizes=(64,), learning_rate=0.3, num_agents: int =
         uniform``; ``"td"`` or ``"monte_carlo"`` targets).
     """
     hidden = check_hidden(hidden_sizes)
-    check_rates(schedules=("regression_learning_rate",), learning_rate=learning_rate,
-                regression_learning_rate=regression_learning_rate)
+    check_rates(
+        schedules=("regression_learning_rate",),
+        learning_rate=learning_rate,
+        regression_learning_rate=regression_learning_rate,
+    )
     num_agents, num_episodes, num_explorers = _check_sampling(num_agents, num_episodes, exploration, num_explorers)
     regression_steps = check_int(regression_steps, "regression_steps", low=1)
     num_minibatches = check_int(num_minibatches, "num_minibatches", low=1)
@@ -177,8 +206,7 @@ def deep_mirror_descent(hidden_sizes=(64,), learning_rate=0.3, num_agents: int =
     def setup(game: Game):
         game = _check_game(game, NAME)
         points = decision_points(game)
-        check_divides(points.features.shape[0], num_minibatches, "num_minibatches",
-                      "the decision points T x S")
+        check_divides(points.features.shape[0], num_minibatches, "num_minibatches", "the decision points T x S")
         return points, MLP(hidden=hidden, outputs=points.legal.shape[1])
 
     def init(game: Game, key=None) -> SolverState:
@@ -190,15 +218,20 @@ def deep_mirror_descent(hidden_sizes=(64,), learning_rate=0.3, num_agents: int =
         table = _policy_table(net, cum_params, points, learning_rate)
         policy = tabular_policy(game, table)
         zero = jnp.zeros((), table.dtype)
-        extra = DeepMirrorDescentState(key=key, q_params=q_params,
-                                       cum_params=cum_params, cum_opt=optimizer.init(cum_params),
-                                       q_loss=zero, cum_loss=zero)
+        extra = DeepMirrorDescentState(
+            key=key,
+            q_params=q_params,
+            cum_params=cum_params,
+            cum_opt=optimizer.init(cum_params),
+            q_loss=zero,
+            cum_loss=zero,
+        )
         return SolverState(policy=policy, average=policy, step=jnp.zeros((), jnp.int32), extra=extra)
 
     def step(game: Game, state: SolverState) -> SolverState:
         points, net = setup(game)
         ex = state.extra
-        pi = state.policy[0]                                                   # [T, S, A]
+        pi = state.policy[0]  # [T, S, A]
         horizon, num_states, num_actions = pi.shape
         legal = points.legal
         key, k_sim, k_q, k_cum = jax.random.split(ex.key, 4)
@@ -217,26 +250,48 @@ def deep_mirror_descent(hidden_sizes=(64,), learning_rate=0.3, num_agents: int =
         chex.assert_shape((adv_hat, weights), legal.shape)
 
         # 2. a fresh Q-(advantage-)network regresses on the sampled advantages, scaled to unit size
-        scale = jnp.sqrt(jnp.sum(weights * adv_hat ** 2) / jnp.maximum(jnp.sum(weights), 1.0)) + 1e-6
+        scale = jnp.sqrt(jnp.sum(weights * adv_hat**2) / jnp.maximum(jnp.sum(weights), 1.0)) + 1e-6
         k_init, k_q = jax.random.split(k_q)
         q_params = net.init(k_init, points.features[:1])
-        q_params, _, q_loss = _regress(net, optimizer, q_params, optimizer.init(q_params), points.features,
-                                       jax.lax.stop_gradient(adv_hat / scale), weights, regression_steps,
-                                       num_minibatches, k_q)
+        q_params, _, q_loss = _regress(
+            net,
+            optimizer,
+            q_params,
+            optimizer.init(q_params),
+            points.features,
+            jax.lax.stop_gradient(adv_hat / scale),
+            weights,
+            regression_steps,
+            num_minibatches,
+            k_q,
+        )
 
         # 3. the cumulative network regresses on C_prev + A_theta (frozen targets)
         a_new = scale * _centre(net.apply(q_params, points.features), pi_rows, legal)
         target = jax.lax.stop_gradient(net.apply(ex.cum_params, points.features) + a_new)
-        cum_params, cum_opt, cum_loss = _regress(net, optimizer, ex.cum_params, ex.cum_opt, points.features,
-                                                 target, legal.astype(pi.dtype), regression_steps,
-                                                 num_minibatches, k_cum)
+        cum_params, cum_opt, cum_loss = _regress(
+            net,
+            optimizer,
+            ex.cum_params,
+            ex.cum_opt,
+            points.features,
+            target,
+            legal.astype(pi.dtype),
+            regression_steps,
+            num_minibatches,
+            k_cum,
+        )
 
         table = _policy_table(net, cum_params, points, learning_rate)
         policy = tabular_policy(game, table)
-        extra = DeepMirrorDescentState(key=key, q_params=q_params, cum_params=cum_params,
-                                       cum_opt=cum_opt, q_loss=q_loss.astype(pi.dtype),
-                                       cum_loss=cum_loss.astype(pi.dtype))
+        extra = DeepMirrorDescentState(
+            key=key,
+            q_params=q_params,
+            cum_params=cum_params,
+            cum_opt=cum_opt,
+            q_loss=q_loss.astype(pi.dtype),
+            cum_loss=cum_loss.astype(pi.dtype),
+        )
         return SolverState(policy=policy, average=policy, step=state.step + 1, extra=extra)
 
     return Solver(init=init, step=step, output=lambda state: state.policy)
-

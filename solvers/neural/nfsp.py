@@ -8,7 +8,8 @@ begins with the player one-hot):
 * a **best-response** Q-network ``Q(s, a; theta)`` trained by DQN (Mnih et al. 2015) with a target
   network ``theta^-`` on a circular replay memory ``M_RL`` of *all* the agent's transitions::
 
-      L(theta) = E_{(s, a, r, s', gamma) ~ M_RL} 1/2 (r + gamma max_{a' legal at s'} Q(s', a'; theta^-) - Q(s, a; theta))^2
+      L(theta) = E_{(s, a, r, s', gamma) ~ M_RL}
+          1/2 (r + gamma max_{a' legal at s'} Q(s', a'; theta^-) - Q(s, a; theta))^2
       theta^- <- theta every ``target_update_every`` gradient steps
 
   (``rlax.q_learning``; ``gamma = 0`` at the end of the episode);
@@ -58,7 +59,8 @@ drawn to one slot wins).
 
 **Exploitability.** ``Trace.exploitability`` is ``NashConv / num_players`` (OpenSpiel's
 ``exploitability``, what its NFSP example prints); ``Trace.nash_conv`` is ``NashConv``. Measured
-figures, and how the defaults were chosen, are in ``benchmarks/README.md`` (``bench_nfsp.py``).
+figures are in ``benchmarks/README.md`` (``bench_nfsp.py``); how the defaults were chosen, in
+``CHANGELOG.md``.
 
 Shapes: ``B = num_envs``, ``T = env.max_episode_length`` (Kuhn 3, Leduc 8), ``M`` decision points,
 ``A`` the largest action count, ``D`` the feature size.
@@ -84,53 +86,64 @@ import rlax
 
 from jaxgames.core import Game
 from solvers.core import Solver, SolverState, cached_factory, check_int, check_number
+from solvers.neural.common import (
+    MLP,
+    assert_table,
+    check_hidden,
+    check_key,
+    check_rates,
+    check_simulator,
+    decision_points,
+    masked_logits,
+    tabular_policy,
+    trajectory_rows,
+)
 from solvers.neural.reservoir import Reservoir, reservoir_add, reservoir_init, reservoir_sample
-from solvers.neural.common import (MLP, assert_table, check_hidden, check_key, check_rates, check_simulator,
-                                   decision_points, masked_logits, tabular_policy, trajectory_rows)
 
 
 # -- the solver ------------------------------------------------------------------------------------------
 class Transition(NamedTuple):
     """An RL transition of one player, as rows of the decision-point table (``M_RL`` items)."""
 
-    row: jax.Array        # int32: decision point s
-    action: jax.Array     # int32: a
-    reward: jax.Array     # float: r (the player's terminal payoff on the last transition, else 0)
-    next_row: jax.Array   # int32: the player's next decision point s' (= row at the end)
-    discount: jax.Array   # float: gamma (0 at the end of the episode, else 1)
-    valid: jax.Array      # bool: false for the slots of an episode already over
+    row: jax.Array  # int32: decision point s
+    action: jax.Array  # int32: a
+    reward: jax.Array  # float: r (the player's terminal payoff on the last transition, else 0)
+    next_row: jax.Array  # int32: the player's next decision point s' (= row at the end)
+    discount: jax.Array  # float: gamma (0 at the end of the episode, else 1)
+    valid: jax.Array  # bool: false for the slots of an episode already over
 
 
 class Imitation(NamedTuple):
     """A best-response decision (``M_SL`` items)."""
 
-    row: jax.Array        # int32
-    action: jax.Array     # int32
+    row: jax.Array  # int32
+    action: jax.Array  # int32
 
 
 class NFSPState(NamedTuple):
     """``SolverState.extra`` of ``nfsp``."""
 
     key: jax.Array
-    q_params: Any          # best-response Q-network (flax params)
-    target_params: Any     # its target network
-    q_opt: Any             # optax state of the Q-network
-    avg_params: Any        # average-policy network
-    avg_opt: Any           # optax state of the average network
-    replay: Any            # flashbax item-buffer state (M_RL) of ``Transition``
-    reservoir: Reservoir   # M_SL of ``Imitation``
-    updates: jax.Array     # int32: gradient steps taken (each network)
-    episodes: jax.Array    # int32: episodes played
-    rl_loss: jax.Array     # float: last Q loss (0 before learning starts)
-    sl_loss: jax.Array     # float: last average-policy loss
+    q_params: Any  # best-response Q-network (flax params)
+    target_params: Any  # its target network
+    q_opt: Any  # optax state of the Q-network
+    avg_params: Any  # average-policy network
+    avg_opt: Any  # optax state of the average network
+    replay: Any  # flashbax item-buffer state (M_RL) of ``Transition``
+    reservoir: Reservoir  # M_SL of ``Imitation``
+    updates: jax.Array  # int32: gradient steps taken (each network)
+    episodes: jax.Array  # int32: episodes played
+    rl_loss: jax.Array  # float: last Q loss (0 before learning starts)
+    sl_loss: jax.Array  # float: last average-policy loss
 
 
 def _check_efg(game: Game):
     from jaxgames.efg.game import EFGGame
 
     if not isinstance(game, EFGGame):
-        raise ValueError(f"game: nfsp needs an extensive-form game (jaxgames.efg, an EFGGame), "
-                         f"got {type(game).__name__}")
+        raise ValueError(
+            f"game: nfsp needs an extensive-form game (jaxgames.efg, an EFGGame), got {type(game).__name__}"
+        )
     return check_simulator(game, "nfsp")
 
 
@@ -177,25 +190,40 @@ def _transitions(env, game, states, actions, returns):
     """Player-wise transitions of ``[B, T]`` decisions: ``Transition`` with leaves ``[B, T]``."""
     rows, valid = trajectory_rows(env, game, states)
     rows, valid = rows[..., 0], valid[..., 0]
-    player = env.current_player(states)                                     # [B, T]
+    player = env.current_player(states)  # [B, T]
     horizon = rows.shape[-1]
-    later = jnp.arange(horizon)[None, :] > jnp.arange(horizon)[:, None]     # [t, t']: t' > t
+    later = jnp.arange(horizon)[None, :] > jnp.arange(horizon)[:, None]  # [t, t']: t' > t
     same = (player[:, :, None] == player[:, None, :]) & valid[:, None, :] & later
     has_next = jnp.any(same, axis=-1)
     next_row = jnp.take_along_axis(rows, jnp.argmax(same, axis=-1), axis=-1)
     final = jnp.take_along_axis(returns, jnp.clip(player, 0, game.num_players - 1), axis=-1)
     dtype = returns.dtype
-    return Transition(row=rows, action=actions.astype(jnp.int32),
-                      reward=jnp.where(has_next, 0.0, final).astype(dtype),
-                      next_row=jnp.where(has_next, next_row, rows),
-                      discount=has_next.astype(dtype), valid=valid)
+    return Transition(
+        row=rows,
+        action=actions.astype(jnp.int32),
+        reward=jnp.where(has_next, 0.0, final).astype(dtype),
+        next_row=jnp.where(has_next, next_row, rows),
+        discount=has_next.astype(dtype),
+        valid=valid,
+    )
 
 
 @cached_factory
-def nfsp(hidden_sizes=(64,), num_envs: int = 128, batch_size: int = 128, updates_per_step: int = 4,
-         anticipatory: float = 0.1, rl_learning_rate: float = 3e-3, sl_learning_rate: float = 1e-3,
-         replay_capacity: int = 2 ** 15, reservoir_capacity: int = 2 ** 17, epsilon_start: float = 0.06,
-         epsilon_end: float = 0.001, epsilon_decay_steps: int = 1000, target_update_every: int = 20) -> Solver:
+def nfsp(
+    hidden_sizes=(64,),
+    num_envs: int = 128,
+    batch_size: int = 128,
+    updates_per_step: int = 4,
+    anticipatory: float = 0.1,
+    rl_learning_rate: float = 3e-3,
+    sl_learning_rate: float = 1e-3,
+    replay_capacity: int = 2**15,
+    reservoir_capacity: int = 2**17,
+    epsilon_start: float = 0.06,
+    epsilon_end: float = 0.001,
+    epsilon_decay_steps: int = 1000,
+    target_update_every: int = 20,
+) -> Solver:
     """Neural Fictitious Self-Play (module docstring) on an extensive-form game's simulator.
 
     Args:
@@ -229,8 +257,11 @@ def nfsp(hidden_sizes=(64,), num_envs: int = 128, batch_size: int = 128, updates
             raise ValueError(f"{field}: expected an integer >= batch_size = {batch_size}, got {capacity}")
     epsilon_decay_steps = check_int(epsilon_decay_steps, "epsilon_decay_steps", low=1)
     target_update_every = check_int(target_update_every, "target_update_every", low=1)
-    check_rates(schedules=("rl_learning_rate", "sl_learning_rate"), rl_learning_rate=rl_learning_rate,
-                sl_learning_rate=sl_learning_rate)
+    check_rates(
+        schedules=("rl_learning_rate", "sl_learning_rate"),
+        rl_learning_rate=rl_learning_rate,
+        sl_learning_rate=sl_learning_rate,
+    )
     check_number(anticipatory, "anticipatory", 0.0, 1.0, low_open=True)
     check_number(epsilon_start, "epsilon_start", 0.0, 1.0)
     check_number(epsilon_end, "epsilon_end", 0.0, 1.0)
@@ -245,10 +276,13 @@ def nfsp(hidden_sizes=(64,), num_envs: int = 128, batch_size: int = 128, updates
     def replay_buffer(env):
         slots = num_envs * env.max_episode_length
         if slots > replay_capacity:
-            raise ValueError(f"replay_capacity: expected an integer >= num_envs * max_episode_length = {slots} "
-                             f"(one step's transition slots), got {replay_capacity}")
-        return fbx.make_item_buffer(max_length=replay_capacity, min_length=batch_size,
-                                    sample_batch_size=batch_size, add_batches=True)
+            raise ValueError(
+                f"replay_capacity: expected an integer >= num_envs * max_episode_length = {slots} "
+                f"(one step's transition slots), got {replay_capacity}"
+            )
+        return fbx.make_item_buffer(
+            max_length=replay_capacity, min_length=batch_size, sample_batch_size=batch_size, add_batches=True
+        )
 
     def init(game: Game, key=None) -> SolverState:
         env = _check_efg(game)
@@ -261,10 +295,20 @@ def nfsp(hidden_sizes=(64,), num_envs: int = 128, batch_size: int = 128, updates
         dtype = jnp.result_type(float)
         zero_i, zero_f = jnp.zeros((), jnp.int32), jnp.zeros((), dtype)
         replay = replay_buffer(env).init(Transition(zero_i, zero_i, zero_f, zero_i, zero_f, jnp.zeros((), bool)))
-        extra = NFSPState(key=k_next, q_params=q_params, target_params=q_params, q_opt=rl_opt.init(q_params),
-                          avg_params=avg_params, avg_opt=sl_opt.init(avg_params), replay=replay,
-                          reservoir=reservoir_init(reservoir_capacity, Imitation(zero_i, zero_i)),
-                          updates=zero_i, episodes=zero_i, rl_loss=zero_f, sl_loss=zero_f)
+        extra = NFSPState(
+            key=k_next,
+            q_params=q_params,
+            target_params=q_params,
+            q_opt=rl_opt.init(q_params),
+            avg_params=avg_params,
+            avg_opt=sl_opt.init(avg_params),
+            replay=replay,
+            reservoir=reservoir_init(reservoir_capacity, Imitation(zero_i, zero_i)),
+            updates=zero_i,
+            episodes=zero_i,
+            rl_loss=zero_f,
+            sl_loss=zero_f,
+        )
         policy = average_policy(game, points, net, avg_params)
         return SolverState(policy=policy, average=policy, step=zero_i, extra=extra)
 
@@ -321,17 +365,26 @@ def nfsp(hidden_sizes=(64,), num_envs: int = 128, batch_size: int = 128, updates
             target = optax.periodic_update(q_params, target, updates, target_update_every)
             return (q_params, target, q_opt, avg_params, avg_opt, updates, rl, sl), None
 
-        carry = (ex.q_params, ex.target_params, ex.q_opt, ex.avg_params, ex.avg_opt, ex.updates,
-                 ex.rl_loss, ex.sl_loss)
+        carry = (ex.q_params, ex.target_params, ex.q_opt, ex.avg_params, ex.avg_opt, ex.updates, ex.rl_loss, ex.sl_loss)
         carry, _ = jax.lax.scan(update, carry, jax.random.split(k_train, updates_per_step))
         q_params, target, q_opt, avg_params, avg_opt, updates, rl, sl = carry
 
         # 5. the average network's table: output, and next step's average behaviour
         policy = average_policy(game, points, net, avg_params)
-        extra = NFSPState(key=key, q_params=q_params, target_params=target, q_opt=q_opt, avg_params=avg_params,
-                          avg_opt=avg_opt, replay=replay, reservoir=reservoir, updates=updates,
-                          episodes=ex.episodes + num_envs, rl_loss=jnp.where(rl_ready, rl, ex.rl_loss),
-                          sl_loss=jnp.where(sl_ready, sl, ex.sl_loss))
+        extra = NFSPState(
+            key=key,
+            q_params=q_params,
+            target_params=target,
+            q_opt=q_opt,
+            avg_params=avg_params,
+            avg_opt=avg_opt,
+            replay=replay,
+            reservoir=reservoir,
+            updates=updates,
+            episodes=ex.episodes + num_envs,
+            rl_loss=jnp.where(rl_ready, rl, ex.rl_loss),
+            sl_loss=jnp.where(sl_ready, sl, ex.sl_loss),
+        )
         return SolverState(policy=policy, average=policy, step=state.step + 1, extra=extra)
 
     return Solver(init=init, step=step, output=lambda state: state.average)

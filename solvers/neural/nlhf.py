@@ -72,10 +72,25 @@ from jaxgames.matrix.contextual import ContextualPreferenceGame
 from jaxgames.matrix.game import MatrixGame
 from jaxgames.matrix.preference import check_preference_game
 from solvers.core import Solver, SolverState, cached_factory, check_choice, check_int, check_number
-from solvers.neural.common import (MLP, check_hidden, check_key, check_rates, check_simulator,
-                                   decision_points, masked_policy, tabular_policy, trajectory_rows)
-from solvers.sampled.nlhf import (EVALUATIONS_PER_STEP, METHODS, explicit_step, geometric_mixture,
-                                  proximal_step, sampling_policy)
+from solvers.neural.common import (
+    MLP,
+    check_hidden,
+    check_key,
+    check_rates,
+    check_simulator,
+    decision_points,
+    masked_policy,
+    tabular_policy,
+    trajectory_rows,
+)
+from solvers.sampled.nlhf import (
+    EVALUATIONS_PER_STEP,
+    METHODS,
+    explicit_step,
+    geometric_mixture,
+    proximal_step,
+    sampling_policy,
+)
 
 WHO = "neural_nlhf"
 
@@ -84,19 +99,19 @@ class NeuralNLHFState(NamedTuple):
     """``SolverState.extra`` of ``neural_nlhf``."""
 
     key: jax.Array
-    params: Any            # flax parameters of the MLP
-    opt_state: Any         # optax state
-    reference: jax.Array   # [C, A] the reference policy mu
-    queries: jax.Array     # int32 [], preference queries asked so far
+    params: Any  # flax parameters of the MLP
+    opt_state: Any  # optax state
+    reference: jax.Array  # [C, A] the reference policy mu
+    queries: jax.Array  # int32 [], preference queries asked so far
 
 
 class Queries(NamedTuple):
     """One batch of sampled preference queries (``[N]`` each)."""
 
-    row: jax.Array        # int32: the decision point (player 0's row = the context)
-    y: jax.Array          # int32: player 0's response
-    y_prime: jax.Array    # int32: player 1's response
-    outcome: jax.Array    # float in {0, 1}: 1 when y ≻ y'
+    row: jax.Array  # int32: the decision point (player 0's row = the context)
+    y: jax.Array  # int32: player 0's response
+    y_prime: jax.Array  # int32: player 1's response
+    outcome: jax.Array  # float in {0, 1}: 1 when y ≻ y'
 
 
 def estimate_context_win_rates(queries: Queries, sampling: jax.Array) -> jax.Array:
@@ -117,8 +132,10 @@ def as_contextual(game) -> ContextualPreferenceGame:
         check_preference_game(game)
         return ContextualPreferenceGame((game.payoffs[0] + 0.5)[None])
     if not isinstance(game, ContextualPreferenceGame) or game.preferences.ndim != 3:
-        raise ValueError(f"game: {WHO} expected a preference game (jaxgames.matrix.ContextualPreferenceGame, "
-                         f"unbatched, or preference_game(P)), got {game!r:.80}")
+        raise ValueError(
+            f"game: {WHO} expected a preference game (jaxgames.matrix.ContextualPreferenceGame, "
+            f"unbatched, or preference_game(P)), got {game!r:.80}"
+        )
     return game
 
 
@@ -136,8 +153,17 @@ def _reference_table(reference, field: str = "reference"):
 
 
 @cached_factory
-def neural_nlhf(method: str = "nash_md", hidden_sizes=(64,), learning_rate=1e-2, beta=0.02, step_size=0.5,
-                num_samples: int = 64, num_updates: int = 1, reference=None, exploration=0.1) -> Solver:
+def neural_nlhf(
+    method: str = "nash_md",
+    hidden_sizes=(64,),
+    learning_rate=1e-2,
+    beta=0.02,
+    step_size=0.5,
+    num_samples: int = 64,
+    num_updates: int = 1,
+    reference=None,
+    exploration=0.1,
+) -> Solver:
     """A neural NLHF learner (see the module docstring).
 
     Args:
@@ -159,10 +185,16 @@ def neural_nlhf(method: str = "nash_md", hidden_sizes=(64,), learning_rate=1e-2,
     check_rates(schedules=("learning_rate",), learning_rate=learning_rate, step_size=step_size)
     check_number(beta, "beta", low=0.0, low_open=method == "online_ipo", range_wording=True)
     check_number(exploration, "exploration", low=0.0, high=1.0)
-    if (method in ("nash_md", "sppo", "egpo") and is_concrete(beta) and is_concrete(step_size)
-            and float(step_size) * float(beta) > 1.0):
-            raise ValueError(f"step_size: {method} takes the explicit step, which needs step_size * beta <= 1, "
-                         f"got {float(step_size)} * {float(beta)}")
+    if (
+        method in ("nash_md", "sppo", "egpo")
+        and is_concrete(beta)
+        and is_concrete(step_size)
+        and float(step_size) * float(beta) > 1.0
+    ):
+        raise ValueError(
+            f"step_size: {method} takes the explicit step, which needs step_size * beta <= 1, "
+            f"got {float(step_size)} * {float(beta)}"
+        )
     reference_ = _reference_table(reference)
     optimizer = optax.adam(learning_rate)
     batches = EVALUATIONS_PER_STEP[method]
@@ -183,7 +215,7 @@ def neural_nlhf(method: str = "nash_md", hidden_sizes=(64,), learning_rate=1e-2,
     def query(key, env, game, policy, opponent) -> Queries:
         """``num_samples`` queries of the simulator: ``c ~ rho``, ``y ~ policy_c``, ``y' ~ opponent_c``."""
         _, traj = jaxgames.rollout(key, env, (policy, opponent), 1, batch_size=num_samples)
-        rows, _ = trajectory_rows(env, game, traj.state)          # [N, 1, 2]
+        rows, _ = trajectory_rows(env, game, traj.state)  # [N, 1, 2]
         return Queries(rows[:, 0, 0], traj.action[:, 0, 0], traj.action[:, 0, 1], traj.rewards[:, 0, 0] + 0.5)
 
     def mirror_target(key, env, game, logits, log_mu):
@@ -215,9 +247,9 @@ def neural_nlhf(method: str = "nash_md", hidden_sizes=(64,), learning_rate=1e-2,
         dist = masked_policy(net.apply(params, feats), points.legal[q.row])
         if method != "online_ipo":
             return jnp.mean(distrax.Categorical(logits=target[q.row]).kl_divergence(dist))
-        d = dist.logits - log_mu[q.row]                                       # [N, A]
+        d = dist.logits - log_mu[q.row]  # [N, A]
         w = jax.lax.stop_gradient(dist.probs)
-        own = 2.0 * (jnp.sum(w * d ** 2, -1) - jnp.sum(w * d, -1) ** 2)       # sum_ab w_a w_b (d_a - d_b)^2
+        own = 2.0 * (jnp.sum(w * d**2, -1) - jnp.sum(w * d, -1) ** 2)  # sum_ab w_a w_b (d_a - d_b)^2
         take = lambda v, a: jnp.take_along_axis(v, a[:, None], -1)[:, 0]
         preference = (q.outcome - 0.5) * (take(d, q.y) - take(d, q.y_prime))
         return jnp.mean(own - (2.0 / beta) * preference)
@@ -232,8 +264,9 @@ def neural_nlhf(method: str = "nash_md", hidden_sizes=(64,), learning_rate=1e-2,
             mu = jnp.full((C, A), 1.0 / A, dtype)
         else:
             if reference_.shape not in ((A,), (C, A)):
-                raise ValueError(f"reference: expected shape ({A},) or ({C}, {A}) for this game, "
-                                 f"got {tuple(reference_.shape)}")
+                raise ValueError(
+                    f"reference: expected shape ({A},) or ({C}, {A}) for this game, got {tuple(reference_.shape)}"
+                )
             mu = jnp.broadcast_to(reference_, (C, A)).astype(dtype)
         key, k_net = jax.random.split(key)
         params = net.init(k_net, points.features[:1])
@@ -266,8 +299,9 @@ def neural_nlhf(method: str = "nash_md", hidden_sizes=(64,), learning_rate=1e-2,
         params, opt_state = jax.lax.fori_loop(0, num_updates, update, (extra.params, extra.opt_state))
         _, probs = table(net, params, points)
         policy = tabular_policy(played, probs)
-        extra = extra._replace(key=key, params=params, opt_state=opt_state,
-                               queries=extra.queries + batches * num_samples)
+        extra = extra._replace(
+            key=key, params=params, opt_state=opt_state, queries=extra.queries + batches * num_samples
+        )
         return SolverState(policy=policy, average=policy, step=state.step + 1, extra=extra)
 
     return Solver(init=init, step=step, output=lambda s: s.policy)

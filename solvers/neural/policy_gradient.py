@@ -32,7 +32,8 @@ descent step ``pi_{t+1} = argmax_pi <q_t, pi> - alpha KL(pi, rho) - (1/eta) KL(p
 clipped surrogate is replaced by the plain importance-weighted one (``clip_epsilon=None``), the
 proximity is the KL to ``pi_old``, the magnet term is averaged over every decision point ``x``
 (it is a function of the policy, so it needs no sample, and it keeps the decision points that play
-rarely reaches from drifting with the network's generalization), and the magnet ``rho`` (a table ``[M, A]``, uniform at the start)
+rarely reaches from drifting with the network's generalization), and the magnet ``rho``
+(a table ``[M, A]``, uniform at the start)
 pulls the last iterate toward a regularized equilibrium. Every ``magnet_every`` steps the magnet
 becomes the current policy (``magnet_every=None``: a fixed uniform magnet, whose fixed point is the
 logit QRE at temperature ``alpha``); this moving-magnet schedule is what makes the last iterate
@@ -64,31 +65,41 @@ import rlax
 from jaxgames.core import Game
 from jaxgames.env import make_env, rollout
 from solvers.core import Solver, SolverState, check_bool, check_int, check_number
-from solvers.neural.common import (PolicyValueNet, check_divides, check_hidden, check_key, check_rates, check_simulator,
-                                   decision_points, policy_table, policy_value_heads, tabular_policy,
-                                   trajectory_rows)
+from solvers.neural.common import (
+    PolicyValueNet,
+    check_divides,
+    check_hidden,
+    check_key,
+    check_rates,
+    check_simulator,
+    decision_points,
+    policy_table,
+    policy_value_heads,
+    tabular_policy,
+    trajectory_rows,
+)
 
 
 class PolicyGradientState(NamedTuple):
     """``SolverState.extra`` of PPO and MMD-RL."""
 
-    params: Any         # flax parameters of the policy-value network
-    opt_state: Any      # optax state
-    key: jax.Array      # PRNG key of the next step
-    magnet: jax.Array   # float [M, A]: the magnet policy rho (MMD-RL; uniform for PPO, unused)
-    table: jax.Array    # float [M, A]: the network's policy at every decision point (behaviour)
-    target: Any         # Polyak average of ``params`` (``target_rate``), else ``params``
+    params: Any  # flax parameters of the policy-value network
+    opt_state: Any  # optax state
+    key: jax.Array  # PRNG key of the next step
+    magnet: jax.Array  # float [M, A]: the magnet policy rho (MMD-RL; uniform for PPO, unused)
+    table: jax.Array  # float [M, A]: the network's policy at every decision point (behaviour)
+    target: Any  # Polyak average of ``params`` (``target_rate``), else ``params``
 
 
 class _Batch(NamedTuple):
-    features: jax.Array   # [n, D]
-    legal: jax.Array      # [n, A]
-    action: jax.Array     # [n]
-    old_prob: jax.Array   # [n, A] behaviour policy rows
-    magnet: jax.Array     # [n, A]
+    features: jax.Array  # [n, D]
+    legal: jax.Array  # [n, A]
+    action: jax.Array  # [n]
+    old_prob: jax.Array  # [n, A] behaviour policy rows
+    magnet: jax.Array  # [n, A]
     advantage: jax.Array  # [n]
-    target: jax.Array     # [n] value targets
-    weight: jax.Array     # [n] 1 for a real decision, 0 for padding
+    target: jax.Array  # [n] value targets
+    weight: jax.Array  # [n] 1 for a real decision, 0 for padding
 
 
 def _family(game: Game, who: str) -> str:
@@ -100,8 +111,9 @@ def _family(game: Game, who: str) -> str:
         return "efg"
     if isinstance(game, MarkovGame):
         return "markov"
-    raise ValueError(f"game: {who} expects an extensive-form (EFGGame) or Markov game (MarkovGame), "
-                     f"got {type(game).__name__}")
+    raise ValueError(
+        f"game: {who} expects an extensive-form (EFGGame) or Markov game (MarkovGame), got {type(game).__name__}"
+    )
 
 
 def _network(points, hidden) -> PolicyValueNet:
@@ -114,32 +126,46 @@ _heads, _table = policy_value_heads, policy_table
 def _efg_samples(game, env, traj, rows, valid, values):
     """Monte Carlo returns of the deciding player (whole episodes, terminal payoffs only)."""
     points_player = jnp.asarray(decision_points(game).player)
-    rows, valid = rows[..., 0], valid[..., 0]                               # [B, T]
-    returns = traj.rewards.sum(axis=1)                                      # [B, N]
+    rows, valid = rows[..., 0], valid[..., 0]  # [B, T]
+    returns = traj.rewards.sum(axis=1)  # [B, N]
     actor = points_player[rows]
-    target = jnp.take_along_axis(returns, actor, axis=1)                    # [B, T]
+    target = jnp.take_along_axis(returns, actor, axis=1)  # [B, T]
     return rows, traj.action, valid, target - values[rows], target
 
 
 def _markov_samples(game, env, traj, rows, valid, values, final_rows, gae_lambda):
     """GAE per player, bootstrapped with the value of the last state."""
-    v = values[rows]                                                        # [B, T, N]
-    v_last = values[final_rows]                                             # [B, N]
-    discount = game.discount * (1.0 - traj.terminated.astype(v.dtype))      # [B, T]
+    v = values[rows]  # [B, T, N]
+    v_last = values[final_rows]  # [B, N]
+    discount = game.discount * (1.0 - traj.terminated.astype(v.dtype))  # [B, T]
 
-    def gae(r, d, vals):                                                    # one env, one player
+    def gae(r, d, vals):  # one env, one player
         return rlax.truncated_generalized_advantage_estimation(r, d, gae_lambda, vals)
 
-    seq = jnp.concatenate([v, v_last[:, None]], axis=1)                     # [B, T + 1, N]
+    seq = jnp.concatenate([v, v_last[:, None]], axis=1)  # [B, T + 1, N]
     adv = jax.vmap(jax.vmap(gae, in_axes=(1, None, 1), out_axes=1))(traj.rewards, discount, seq)
     return rows, traj.action, valid, adv, adv + v
 
 
-def build_learner(name: str, hidden_sizes=(64,), batch_size: int = 256, learning_rate=1e-3,
-                  num_epochs: int = 2, num_minibatches: int = 4, clip_epsilon=0.2, value_coef=0.5,
-                  entropy_coef=0.0, magnet_coef=None, proximity=None, magnet_every: int | None = None,
-                  gae_lambda=0.95, unroll_length: int = 32, max_grad_norm=1.0, normalize_advantages: bool = False,
-                  target_rate=None):
+def build_learner(
+    name: str,
+    hidden_sizes=(64,),
+    batch_size: int = 256,
+    learning_rate=1e-3,
+    num_epochs: int = 2,
+    num_minibatches: int = 4,
+    clip_epsilon=0.2,
+    value_coef=0.5,
+    entropy_coef=0.0,
+    magnet_coef=None,
+    proximity=None,
+    magnet_every: int | None = None,
+    gae_lambda=0.95,
+    unroll_length: int = 32,
+    max_grad_norm=1.0,
+    normalize_advantages: bool = False,
+    target_rate=None,
+):
     """``(solver, update)``: the learner, and its update ``update(game, params, opt_state, key, table,
     magnet, learner=None) -> (params, opt_state, table)`` (one rollout of the behaviour ``table`` and
     the optimizer passes; PSRO's neural oracle calls it with fixed opponents)."""
@@ -148,9 +174,15 @@ def build_learner(name: str, hidden_sizes=(64,), batch_size: int = 256, learning
     num_epochs = check_int(num_epochs, "num_epochs", low=1)
     num_minibatches = check_int(num_minibatches, "num_minibatches", low=1)
     unroll_length = check_int(unroll_length, "unroll_length", low=1)
-    check_rates(optional=("clip_epsilon", "proximity", "target_rate"), schedules=("learning_rate",),  # None: off
-                learning_rate=learning_rate, max_grad_norm=max_grad_norm, clip_epsilon=clip_epsilon,
-                proximity=proximity, target_rate=target_rate)
+    check_rates(
+        optional=("clip_epsilon", "proximity", "target_rate"),
+        schedules=("learning_rate",),  # None: off
+        learning_rate=learning_rate,
+        max_grad_norm=max_grad_norm,
+        clip_epsilon=clip_epsilon,
+        proximity=proximity,
+        target_rate=target_rate,
+    )
     check_number(target_rate, "target_rate", 0, 1, low_open=True, optional=True)
     for field, value in (("value_coef", value_coef), ("entropy_coef", entropy_coef), ("magnet_coef", magnet_coef)):
         check_number(value, field, 0, optional=field == "magnet_coef")
@@ -166,15 +198,25 @@ def build_learner(name: str, hidden_sizes=(64,), batch_size: int = 256, learning
         env = check_simulator(game, name)
         points = decision_points(game)
         decisions = batch_size * (game.tree.max_depth if family == "efg" else unroll_length * env.num_players)
-        check_divides(decisions, num_minibatches, "num_minibatches",
-                      "the decisions per step (batch_size x steps per episode x seats)")
+        check_divides(
+            decisions,
+            num_minibatches,
+            "num_minibatches",
+            "the decisions per step (batch_size x steps per episode x seats)",
+        )
         k_net, key = jax.random.split(key)
         net = _network(points, hidden)
         params = net.init(k_net, points.features[:1])
         table = _table(net, params, points)
         uniform = jnp.where(points.legal, 1.0, 0.0) / points.legal.sum(axis=1, keepdims=True)
-        extra = PolicyGradientState(params=params, opt_state=optimizer.init(params), key=key,
-                                    magnet=uniform.astype(table.dtype), table=table, target=params)
+        extra = PolicyGradientState(
+            params=params,
+            opt_state=optimizer.init(params),
+            key=key,
+            magnet=uniform.astype(table.dtype),
+            table=table,
+            target=params,
+        )
         policy = tabular_policy(game, table)
         return SolverState(policy=policy, average=policy, step=jnp.zeros((), jnp.int32), extra=extra)
 
@@ -182,7 +224,7 @@ def build_learner(name: str, hidden_sizes=(64,), batch_size: int = 256, learning
         logits, value = _heads(net, params, batch.features, batch.legal)
         pi = distrax.Categorical(logits=logits)
         n = batch.weight.shape[0]
-        scale = n / jnp.maximum(batch.weight.sum(), 1.0)        # rlax averages over every entry
+        scale = n / jnp.maximum(batch.weight.sum(), 1.0)  # rlax averages over every entry
         old = jnp.take_along_axis(batch.old_prob, batch.action[:, None], axis=1)[:, 0]
         ratio = jnp.exp(pi.log_prob(batch.action)) / jnp.maximum(old, 1e-30)
         adv = batch.advantage * batch.weight
@@ -226,26 +268,33 @@ def build_learner(name: str, hidden_sizes=(64,), batch_size: int = 256, learning
             final, traj = rollout(k_roll, env, tabular_policy(game, table), unroll_length, batch_size)
             rows, valid = trajectory_rows(env, game, traj.state)
             final_rows, _ = trajectory_rows(env, game, final)
-            rows, action, valid, adv, target = _markov_samples(game, env, traj, rows, valid, values,
-                                                               final_rows, gae_lambda)
+            rows, action, valid, adv, target = _markov_samples(
+                game, env, traj, rows, valid, values, final_rows, gae_lambda
+            )
         rows, action, valid = rows.reshape(-1), action.reshape(-1), valid.reshape(-1)
         if learner is not None:
             valid = valid & learner[rows]
         adv, target = jax.lax.stop_gradient(adv.reshape(-1)), jax.lax.stop_gradient(target.reshape(-1))
-        if normalize_advantages:   # zero mean, unit variance over the step's decisions (PPO's practice)
+        if normalize_advantages:  # zero mean, unit variance over the step's decisions (PPO's practice)
             w = valid.astype(adv.dtype)
             mean = jnp.sum(adv * w) / jnp.maximum(w.sum(), 1.0)
             std = jnp.sqrt(jnp.sum((adv - mean) ** 2 * w) / jnp.maximum(w.sum(), 1.0))
             adv = (adv - mean) / (std + 1e-8)
-        batch = _Batch(features=points.features[rows], legal=points.legal[rows], action=action,
-                       old_prob=table[rows], magnet=magnet[rows], advantage=adv.astype(table.dtype),
-                       target=target.astype(table.dtype), weight=valid.astype(table.dtype))
+        batch = _Batch(
+            features=points.features[rows],
+            legal=points.legal[rows],
+            action=action,
+            old_prob=table[rows],
+            magnet=magnet[rows],
+            advantage=adv.astype(table.dtype),
+            target=target.astype(table.dtype),
+            weight=valid.astype(table.dtype),
+        )
         chex.assert_equal_shape([batch.action, batch.advantage, batch.target, batch.weight])
 
         def epoch(carry, k):
             perm = jax.random.permutation(k, batch.action.shape[0])
-            minibatches = jax.tree_util.tree_map(
-                lambda x: x[perm].reshape((num_minibatches, -1) + x.shape[1:]), batch)
+            minibatches = jax.tree_util.tree_map(lambda x: x[perm].reshape((num_minibatches, -1) + x.shape[1:]), batch)
 
             def one(carry, mb):
                 params, opt_state = carry
@@ -270,16 +319,28 @@ def build_learner(name: str, hidden_sizes=(64,), batch_size: int = 256, learning
         if magnet_every is not None:
             magnet = jnp.where((state.step + 1) % magnet_every == 0, reported, magnet)
         policy = tabular_policy(game, reported)
-        extra = PolicyGradientState(params=params, opt_state=opt_state, key=key, magnet=magnet, table=table,
-                                    target=target)
+        extra = PolicyGradientState(
+            params=params, opt_state=opt_state, key=key, magnet=magnet, table=table, target=target
+        )
         return SolverState(policy=policy, average=policy, step=state.step + 1, extra=extra)
 
     return Solver(init=init, step=step, output=lambda state: state.policy), update
 
 
-def ppo(hidden_sizes=(64,), batch_size: int = 256, learning_rate=1e-3, num_epochs: int = 2,
-        num_minibatches: int = 4, clip_epsilon=0.2, value_coef=0.5, entropy_coef=0.01,
-        gae_lambda=0.95, unroll_length: int = 32, max_grad_norm=1.0, normalize_advantages: bool = False) -> Solver:
+def ppo(
+    hidden_sizes=(64,),
+    batch_size: int = 256,
+    learning_rate=1e-3,
+    num_epochs: int = 2,
+    num_minibatches: int = 4,
+    clip_epsilon=0.2,
+    value_coef=0.5,
+    entropy_coef=0.01,
+    gae_lambda=0.95,
+    unroll_length: int = 32,
+    max_grad_norm=1.0,
+    normalize_advantages: bool = False,
+) -> Solver:
     """Self-play PPO (Schulman et al. 2017) on extensive-form and Markov games.
 
     Loss: the clipped surrogate (``rlax.clipped_surrogate_pg_loss``), a value loss and an entropy
@@ -287,19 +348,43 @@ def ppo(hidden_sizes=(64,), batch_size: int = 256, learning_rate=1e-3, num_epoch
     or ``batch_size`` environments of ``unroll_length`` steps (Markov) per step; ``num_epochs``
     passes of ``num_minibatches`` Adam steps (``learning_rate``, gradients clipped at
     ``max_grad_norm``); ``normalize_advantages`` standardizes them over each step's decisions (in
-    Kuhn self-play it makes the last iterate cycle more: NashConv 0.35-1.0 against 0.47-0.60). Example: ``solvers.run(solvers.ppo(), jaxgames.kuhn_poker(), 300, key=key)``.
+    Kuhn self-play it makes the last iterate cycle more: NashConv 0.35-1.0 against 0.47-0.60).
+    Example: ``solvers.run(solvers.ppo(), jaxgames.kuhn_poker(), 300, key=key)``.
     """
-    check_number(clip_epsilon, "clip_epsilon", 0, low_open=True)   # PPO clips (mmd_rl may not)
-    return build_learner("ppo", hidden_sizes, batch_size, learning_rate, num_epochs, num_minibatches,
-                         clip_epsilon=clip_epsilon, value_coef=value_coef, entropy_coef=entropy_coef,
-                         gae_lambda=gae_lambda, unroll_length=unroll_length, max_grad_norm=max_grad_norm,
-                         normalize_advantages=normalize_advantages)[0]
+    check_number(clip_epsilon, "clip_epsilon", 0, low_open=True)  # PPO clips (mmd_rl may not)
+    return build_learner(
+        "ppo",
+        hidden_sizes,
+        batch_size,
+        learning_rate,
+        num_epochs,
+        num_minibatches,
+        clip_epsilon=clip_epsilon,
+        value_coef=value_coef,
+        entropy_coef=entropy_coef,
+        gae_lambda=gae_lambda,
+        unroll_length=unroll_length,
+        max_grad_norm=max_grad_norm,
+        normalize_advantages=normalize_advantages,
+    )[0]
 
 
-def mmd_rl(hidden_sizes=(64,), batch_size: int = 256, learning_rate=1e-3, num_epochs: int = 2,
-           num_minibatches: int = 4, magnet_coef=0.05, proximity=1.0, magnet_every: int | None = 100,
-           value_coef=0.5, gae_lambda=0.95, unroll_length: int = 32, max_grad_norm=1.0,
-           clip_epsilon=None, target_rate=None) -> Solver:
+def mmd_rl(
+    hidden_sizes=(64,),
+    batch_size: int = 256,
+    learning_rate=1e-3,
+    num_epochs: int = 2,
+    num_minibatches: int = 4,
+    magnet_coef=0.05,
+    proximity=1.0,
+    magnet_every: int | None = 100,
+    value_coef=0.5,
+    gae_lambda=0.95,
+    unroll_length: int = 32,
+    max_grad_norm=1.0,
+    clip_epsilon=None,
+    target_rate=None,
+) -> Solver:
     """Magnetic mirror descent as reinforcement learning (Sokota et al. 2023).
 
     The loss is the importance-weighted advantage plus ``magnet_coef`` (alpha) times the KL to the
@@ -314,8 +399,21 @@ def mmd_rl(hidden_sizes=(64,), batch_size: int = 256, learning_rate=1e-3, num_ep
     sampling noise of the last iterate; ``None`` reports the network itself. Example:
     ``solvers.run(solvers.mmd_rl(), jaxgames.kuhn_poker(), 300, key=key)``.
     """
-    check_number(magnet_coef, "magnet_coef", 0)   # the magnet term is MMD's (ppo has none)
-    return build_learner("mmd_rl", hidden_sizes, batch_size, learning_rate, num_epochs, num_minibatches,
-                         clip_epsilon=clip_epsilon, value_coef=value_coef, magnet_coef=magnet_coef,
-                         proximity=proximity, magnet_every=magnet_every, gae_lambda=gae_lambda,
-                         unroll_length=unroll_length, max_grad_norm=max_grad_norm, target_rate=target_rate)[0]
+    check_number(magnet_coef, "magnet_coef", 0)  # the magnet term is MMD's (ppo has none)
+    return build_learner(
+        "mmd_rl",
+        hidden_sizes,
+        batch_size,
+        learning_rate,
+        num_epochs,
+        num_minibatches,
+        clip_epsilon=clip_epsilon,
+        value_coef=value_coef,
+        magnet_coef=magnet_coef,
+        proximity=proximity,
+        magnet_every=magnet_every,
+        gae_lambda=gae_lambda,
+        unroll_length=unroll_length,
+        max_grad_norm=max_grad_norm,
+        target_rate=target_rate,
+    )[0]

@@ -39,16 +39,17 @@ def reservoir_add(key: jax.Array, reservoir: Reservoir, items, valid: jax.Array)
     capacity = jax.tree_util.tree_leaves(reservoir.items)[0].shape[0]
     chex.assert_rank(valid, 1)
     valid = valid.astype(bool)
-    stream = reservoir.count + jnp.cumsum(valid, dtype=jnp.int32) - 1            # n of each valid item
-    draw = jax.random.randint(key, valid.shape, 0, jnp.maximum(stream, 0) + 1)   # j ~ U{0..n}
+    stream = reservoir.count + jnp.cumsum(valid, dtype=jnp.int32) - 1  # n of each valid item
+    draw = jax.random.randint(key, valid.shape, 0, jnp.maximum(stream, 0) + 1)  # j ~ U{0..n}
     slot = jnp.where(stream < capacity, stream, draw)
-    slot = jnp.where(valid & (slot < capacity), slot, capacity)                  # capacity: dropped
-    order = jnp.argsort(slot, stable=True)                                       # stable: stream order kept
+    slot = jnp.where(valid & (slot < capacity), slot, capacity)  # capacity: dropped
+    order = jnp.argsort(slot, stable=True)  # stable: stream order kept
     ranked = slot[order]
-    last = jnp.concatenate([ranked[1:] != ranked[:-1], jnp.ones((1,), bool)])    # last writer of its slot
+    last = jnp.concatenate([ranked[1:] != ranked[:-1], jnp.ones((1,), bool)])  # last writer of its slot
     slot = jnp.where(jnp.zeros(valid.shape, bool).at[order].set(last), slot, capacity)
-    new = jax.tree_util.tree_map(lambda buf, x: buf.at[slot].set(x.astype(buf.dtype), mode="drop"),
-                                 reservoir.items, items)
+    new = jax.tree_util.tree_map(
+        lambda buf, x: buf.at[slot].set(x.astype(buf.dtype), mode="drop"), reservoir.items, items
+    )
     return Reservoir(items=new, count=reservoir.count + jnp.sum(valid, dtype=jnp.int32))
 
 

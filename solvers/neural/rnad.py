@@ -110,8 +110,18 @@ import optax
 from jaxgames.core import Game
 from jaxgames.env import rollout
 from solvers.core import Solver, SolverState, check_int, check_number
-from solvers.neural.common import (PolicyValueNet, check_hidden, check_key, check_rates, check_simulator,
-                                   decision_points, masked_policy, policy_table, tabular_policy, trajectory_rows)
+from solvers.neural.common import (
+    PolicyValueNet,
+    check_hidden,
+    check_key,
+    check_rates,
+    check_simulator,
+    decision_points,
+    masked_policy,
+    policy_table,
+    tabular_policy,
+    trajectory_rows,
+)
 
 NAME = "rnad"
 
@@ -119,16 +129,17 @@ NAME = "rnad"
 class RNaDState(NamedTuple):
     """``SolverState.extra`` of R-NaD."""
 
-    params: Any         # flax parameters of the trained policy-value network
-    target: Any         # Polyak average of ``params`` (its policy is the output)
-    reg_cur: Any        # the latest fixed point (regularization network)
-    reg_prev: Any       # the one before
-    opt_state: Any      # optax state of ``params``
-    key: jax.Array      # PRNG key of the next step
-    table: jax.Array    # float [M, A]: the policy of ``params`` at every decision point (behaviour)
+    params: Any  # flax parameters of the trained policy-value network
+    target: Any  # Polyak average of ``params`` (its policy is the output)
+    reg_cur: Any  # the latest fixed point (regularization network)
+    reg_prev: Any  # the one before
+    opt_state: Any  # optax state of ``params``
+    key: jax.Array  # PRNG key of the next step
+    table: jax.Array  # float [M, A]: the policy of ``params`` at every decision point (behaviour)
 
 
 # ----------------------------------------------------------------------------- schedule
+
 
 def fixed_point_schedule(period, period_repeats=1) -> tuple[np.ndarray, int]:
     """``(starts, last)``: the first steps of the explicit periods (``starts[0] = 0``, then the
@@ -170,13 +181,15 @@ def schedule_position(step: jax.Array, starts: np.ndarray, last: int) -> tuple[j
 
 # ----------------------------------------------------------------------------- the pieces
 
+
 def log_policy(logits: jax.Array, legal: jax.Array) -> jax.Array:
     """``log pi`` of the masked policy (``masked_policy``, distrax), 0 on illegal actions."""
     return jnp.where(legal, masked_policy(logits, legal).logits, 0.0)
 
 
-def regularization_log_ratio(log_pi: jax.Array, log_cur: jax.Array, log_prev: jax.Array, alpha,
-                             legal: jax.Array) -> jax.Array:
+def regularization_log_ratio(
+    log_pi: jax.Array, log_cur: jax.Array, log_prev: jax.Array, alpha, legal: jax.Array
+) -> jax.Array:
     """``log(pi / pi_reg)`` per action, ``log pi_reg = alpha log_cur + (1 - alpha) log_prev``;
     0 on illegal actions. Shapes ``[..., A]``."""
     chex.assert_equal_shape([log_pi, log_cur, log_prev, legal])
@@ -186,15 +199,15 @@ def regularization_log_ratio(log_pi: jax.Array, log_cur: jax.Array, log_prev: ja
 class VTraceInputs(NamedTuple):
     """One trajectory ``[T]`` (``A`` actions), as ``player_vtrace`` reads it."""
 
-    value: jax.Array      # [T]: V(x_t) of the acting player (the target network's value)
-    reward: jax.Array     # [T]: the player's reward of the transition taken at t
-    acting: jax.Array     # int [T]: who acts at t (any value where ``valid`` is false)
-    valid: jax.Array      # bool [T]: a decision was taken at t (false after the episode's end)
-    ratio: jax.Array      # [T]: pi(a_t|x_t) / mu(a_t|x_t)
-    inv_mu: jax.Array     # [T]: 1 / mu(a_t|x_t)
+    value: jax.Array  # [T]: V(x_t) of the acting player (the target network's value)
+    reward: jax.Array  # [T]: the player's reward of the transition taken at t
+    acting: jax.Array  # int [T]: who acts at t (any value where ``valid`` is false)
+    valid: jax.Array  # bool [T]: a decision was taken at t (false after the episode's end)
+    ratio: jax.Array  # [T]: pi(a_t|x_t) / mu(a_t|x_t)
+    inv_mu: jax.Array  # [T]: 1 / mu(a_t|x_t)
     log_ratio: jax.Array  # [T, A]: log(pi / pi_reg)(a|x_t), 0 on illegal actions
-    policy: jax.Array     # [T, A]: pi(.|x_t)
-    action: jax.Array     # int [T]: a_t
+    policy: jax.Array  # [T, A]: pi(.|x_t)
+    action: jax.Array  # int [T]: a_t
 
 
 def player_vtrace(inputs: VTraceInputs, player, eta, c_bar=1.0, rho_bar=None) -> tuple[jax.Array, jax.Array]:
@@ -221,20 +234,33 @@ def player_vtrace(inputs: VTraceInputs, player, eta, c_bar=1.0, rho_bar=None) ->
         # own decision: close the transition started here
         rho = ratio * w
         clipped_rho = rho if rho_bar is None else jnp.minimum(rho_bar, rho)
-        target = (value + clipped_rho * (reward + reg + unc + next_v - value)
-                  + jnp.minimum(c_bar, rho) * (next_target - next_v))
+        target = (
+            value
+            + clipped_rho * (reward + reg + unc + next_v - value)
+            + jnp.minimum(c_bar, rho) * (next_target - next_v)
+        )
         sample = reward + weighted + w * next_target - value
         q = value - eta * log_ratio + jax.nn.one_hot(action, num_actions, dtype=dtype) * inv_mu * sample
         own_carry = (zero, zero, jnp.ones((), dtype), value, target)
         # opponent's decision: part of the player's transition
         opp_carry = (reward + reg + unc, reg + ratio * (reward + weighted), ratio * w, next_v, next_target)
-        new = jax.tree_util.tree_map(lambda a, b, c: jnp.where(valid, jnp.where(own, a, b), c),
-                                     own_carry, opp_carry, reset)
+        new = jax.tree_util.tree_map(
+            lambda a, b, c: jnp.where(valid, jnp.where(own, a, b), c), own_carry, opp_carry, reset
+        )
         mine = valid & own
         return new, (jnp.where(mine, target, 0.0), jnp.where(mine, q, 0.0))
 
-    xs = (inputs.value, inputs.reward, inputs.acting, inputs.valid, inputs.ratio, inputs.inv_mu,
-          inputs.log_ratio, kl, inputs.action)
+    xs = (
+        inputs.value,
+        inputs.reward,
+        inputs.acting,
+        inputs.valid,
+        inputs.ratio,
+        inputs.inv_mu,
+        inputs.log_ratio,
+        kl,
+        inputs.action,
+    )
     _, (targets, q) = jax.lax.scan(body, reset, xs, reverse=True)
     return targets, q
 
@@ -255,6 +281,7 @@ def neurd_loss(logits: jax.Array, legal: jax.Array, advantage: jax.Array, beta, 
 
 # ----------------------------------------------------------------------------- the learner
 
+
 def post_process(table: jax.Array, threshold=None, discretization: int | None = None) -> jax.Array:
     """``[M, A]`` rows with probabilities below ``threshold`` zeroed and renormalized, then rounded
     to multiples of ``1 / discretization`` by largest remainders (each row still sums to 1)."""
@@ -274,8 +301,10 @@ def _check_game(game) -> None:
     from jaxgames.efg.game import EFGGame
 
     if not isinstance(game, EFGGame):
-        raise ValueError(f"game: {NAME} needs an extensive-form game (jaxgames.efg.EFGGame, e.g. "
-                         f"jaxgames.kuhn_poker()), got {type(game).__name__}")
+        raise ValueError(
+            f"game: {NAME} needs an extensive-form game (jaxgames.efg.EFGGame, e.g. "
+            f"jaxgames.kuhn_poker()), got {type(game).__name__}"
+        )
     check_simulator(game, NAME)
 
 
@@ -294,10 +323,22 @@ def _per_player_mean(x: jax.Array, own: jax.Array) -> jax.Array:
     return jnp.sum(jnp.sum(own * x, axis=(1, 2)) / jnp.maximum(own.sum(axis=(1, 2)), 1.0))
 
 
-def rnad(hidden_sizes=(64,), batch_size: int = 256, learning_rate=3e-3, eta_reward_transform=0.2,
-         period=200, period_repeats=1, beta=2.0, neurd_clip=10_000.0, target_rate=0.01,
-         c_vtrace=1.0, rho_vtrace=None, max_grad_norm=10.0, output_threshold=None,
-         output_discretization: int | None = None) -> Solver:
+def rnad(
+    hidden_sizes=(64,),
+    batch_size: int = 256,
+    learning_rate=3e-3,
+    eta_reward_transform=0.2,
+    period=200,
+    period_repeats=1,
+    beta=2.0,
+    neurd_clip=10_000.0,
+    target_rate=0.01,
+    c_vtrace=1.0,
+    rho_vtrace=None,
+    max_grad_norm=10.0,
+    output_threshold=None,
+    output_discretization: int | None = None,
+) -> Solver:
     """R-NaD (Perolat et al. 2022) on extensive-form games, from the simulator only.
 
     Args (the module docstring has the update):
@@ -323,15 +364,25 @@ def rnad(hidden_sizes=(64,), batch_size: int = 256, learning_rate=3e-3, eta_rewa
     hidden = check_hidden(hidden_sizes)
     batch_size = check_int(batch_size, "batch_size", low=1)
     starts, last = fixed_point_schedule(period, period_repeats)
-    check_rates(optional=("rho_vtrace", "output_threshold"), schedules=("learning_rate",),   # None: off
-                learning_rate=learning_rate, eta_reward_transform=eta_reward_transform, beta=beta,
-                neurd_clip=neurd_clip, target_rate=target_rate, c_vtrace=c_vtrace, max_grad_norm=max_grad_norm,
-                rho_vtrace=rho_vtrace, output_threshold=output_threshold)
+    check_rates(
+        optional=("rho_vtrace", "output_threshold"),
+        schedules=("learning_rate",),  # None: off
+        learning_rate=learning_rate,
+        eta_reward_transform=eta_reward_transform,
+        beta=beta,
+        neurd_clip=neurd_clip,
+        target_rate=target_rate,
+        c_vtrace=c_vtrace,
+        max_grad_norm=max_grad_norm,
+        rho_vtrace=rho_vtrace,
+        output_threshold=output_threshold,
+    )
     if output_discretization is not None:
         output_discretization = check_int(output_discretization, "output_discretization", low=1)
     check_number(target_rate, "target_rate", 0, 1, low_open=True)
-    optimizer = optax.chain(optax.clip_by_global_norm(max_grad_norm),
-                            optax.adam(learning_rate, b1=0.0, b2=0.999, eps=1e-8))
+    optimizer = optax.chain(
+        optax.clip_by_global_norm(max_grad_norm), optax.adam(learning_rate, b1=0.0, b2=0.999, eps=1e-8)
+    )
 
     def init(game: Game, key=None) -> SolverState:
         _check_game(game)
@@ -341,15 +392,22 @@ def rnad(hidden_sizes=(64,), batch_size: int = 256, learning_rate=3e-3, eta_rewa
         net = _network(points, hidden)
         params = net.init(k_net, points.features[:1])
         table = policy_table(net, params, points)
-        extra = RNaDState(params=params, target=params, reg_cur=params, reg_prev=params,
-                          opt_state=optimizer.init(params), key=key, table=table)
+        extra = RNaDState(
+            params=params,
+            target=params,
+            reg_cur=params,
+            reg_prev=params,
+            opt_state=optimizer.init(params),
+            key=key,
+            table=table,
+        )
         policy = tabular_policy(game, table)
         return SolverState(policy=policy, average=policy, step=jnp.zeros((), jnp.int32), extra=extra)
 
     def loss_fn(params, net, ex: RNaDState, batch, alpha):
         features, legal, acting, valid, action, rewards, mu = batch
         num_players = rewards.shape[-1]
-        logits, value = _heads(net, params, features, legal)                    # [B, T, A], [B, T]
+        logits, value = _heads(net, params, features, legal)  # [B, T, A], [B, T]
         log_pi = jax.lax.stop_gradient(log_policy(logits, legal))
         pi = jnp.exp(log_pi) * legal
         _, v_target_net = _heads(net, ex.target, features, legal)
@@ -359,18 +417,26 @@ def rnad(hidden_sizes=(64,), batch_size: int = 256, learning_rate=3e-3, eta_rewa
         pi_a = jnp.take_along_axis(pi, action[..., None], -1)[..., 0]
         mu_a = jnp.take_along_axis(mu, action[..., None], -1)[..., 0]
         mu_a = jnp.where(valid, mu_a, 1.0)
-        inputs = VTraceInputs(value=jax.lax.stop_gradient(v_target_net), reward=rewards, acting=acting,
-                              valid=valid, ratio=jnp.where(valid, pi_a / mu_a, 1.0), inv_mu=1.0 / mu_a,
-                              log_ratio=log_ratio, policy=pi, action=action)
+        inputs = VTraceInputs(
+            value=jax.lax.stop_gradient(v_target_net),
+            reward=rewards,
+            acting=acting,
+            valid=valid,
+            ratio=jnp.where(valid, pi_a / mu_a, 1.0),
+            inv_mu=1.0 / mu_a,
+            log_ratio=log_ratio,
+            policy=pi,
+            action=action,
+        )
 
         def per_player(i):
             one = inputs._replace(reward=inputs.reward[..., i])
             return jax.vmap(lambda x: player_vtrace(x, i, eta_reward_transform, c_vtrace, rho_vtrace))(one)
 
-        targets, q = jax.vmap(per_player)(jnp.arange(num_players))              # [N, B, T], [N, B, T, A]
+        targets, q = jax.vmap(per_player)(jnp.arange(num_players))  # [N, B, T], [N, B, T, A]
         own = valid[None] & (acting[None] == jnp.arange(num_players)[:, None, None])
         chex.assert_shape(own, targets.shape)
-        target = jax.lax.stop_gradient(targets.sum(0))                         # the acting player's
+        target = jax.lax.stop_gradient(targets.sum(0))  # the acting player's
         q = jax.lax.stop_gradient(q.sum(0))
         advantage = jnp.where(legal, q - jnp.sum(pi * q, -1, keepdims=True), 0.0)
         value_loss = _per_player_mean((value - target) ** 2, own)
@@ -390,10 +456,17 @@ def rnad(hidden_sizes=(64,), batch_size: int = 256, learning_rate=3e-3, eta_rewa
 
         _, traj = rollout(k_roll, env, tabular_policy(game, ex.table), game.tree.max_depth, batch_size)
         rows, valid = trajectory_rows(env, game, traj.state)
-        rows, valid = rows[..., 0], valid[..., 0]                               # [B, T]
+        rows, valid = rows[..., 0], valid[..., 0]  # [B, T]
         dtype = ex.table.dtype
-        batch = (points.features[rows], points.legal[rows], points.player[rows], valid, traj.action,
-                 traj.rewards.astype(dtype), ex.table[rows])
+        batch = (
+            points.features[rows],
+            points.legal[rows],
+            points.player[rows],
+            valid,
+            traj.action,
+            traj.rewards.astype(dtype),
+            ex.table[rows],
+        )
         chex.assert_equal_shape([rows, valid, traj.action])
 
         grads = jax.grad(loss_fn)(ex.params, net, ex, batch, alpha)

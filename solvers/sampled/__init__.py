@@ -10,8 +10,17 @@ from solvers.sampled.psro import psro
 from solvers.sampled.q_learning import decentralized_q_learning, minimax_q
 
 __all__ = [
-    "mccfr", "outcome_sampling_mccfr", "external_sampling_mccfr", "psro",
-    "online_ipo", "nash_md", "sppo", "egpo", "nash_mp",
-    "minimax_q", "decentralized_q_learning",
-    "sampled_mirror_descent", "sampled_fictitious_play",
+    "mccfr",
+    "outcome_sampling_mccfr",
+    "external_sampling_mccfr",
+    "psro",
+    "online_ipo",
+    "nash_md",
+    "sppo",
+    "egpo",
+    "nash_mp",
+    "minimax_q",
+    "decentralized_q_learning",
+    "sampled_mirror_descent",
+    "sampled_fictitious_play",
 ]

@@ -102,22 +102,31 @@ from jaxgames.core import Policy, as_float_array
 from jaxgames.efg.env import EFGEnv, EFGState
 from jaxgames.efg.game import EFGGame
 from jaxgames.efg.tree import CHANCE, TERMINAL
-from solvers.core import (Solver, SolverState, cached_factory, check_bool, check_choice, check_int, check_number,
-                          check_solver_key, initial_state)
+from solvers.core import (
+    Solver,
+    SolverState,
+    cached_factory,
+    check_bool,
+    check_choice,
+    check_int,
+    check_number,
+    check_solver_key,
+    initial_state,
+)
 
 
 class MCCFRState(NamedTuple):
     """``SolverState.extra`` of both MCCFR solvers."""
 
-    regrets: Policy          # per player [num_infosets_p, max_actions]: cumulative sampled regrets
-    strategy_sums: Policy    # per player [num_infosets_p, max_actions]: cumulative average-strategy weights
-    key: jax.Array           # PRNG key of the next step
+    regrets: Policy  # per player [num_infosets_p, max_actions]: cumulative sampled regrets
+    strategy_sums: Policy  # per player [num_infosets_p, max_actions]: cumulative average-strategy weights
+    key: jax.Array  # PRNG key of the next step
 
 
 # ----------------------------------------------------------------------------- the simulator
 # Every call into the simulator goes through the three functions below.
 
-_ENVS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_ENVS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def _env(game: EFGGame) -> EFGEnv:
@@ -141,10 +150,13 @@ def _step(env: EFGEnv, u, state: EFGState, action, game: EFGGame) -> EFGState:
 
 # ----------------------------------------------------------------------------- shared pieces
 
+
 def _check_game(game) -> EFGGame:
     if not isinstance(game, EFGGame):
-        raise ValueError(f"game: MCCFR needs an extensive-form game (jaxgames.efg.EFGGame, e.g. "
-                         f"jaxgames.kuhn_poker()), got {type(game).__name__}")
+        raise ValueError(
+            f"game: MCCFR needs an extensive-form game (jaxgames.efg.EFGGame, e.g. "
+            f"jaxgames.kuhn_poker()), got {type(game).__name__}"
+        )
     return game
 
 
@@ -160,7 +172,7 @@ def _stack(tables: Policy) -> jax.Array:
 
 
 def _unstack(flat: jax.Array, offsets) -> Policy:
-    return tuple(flat[offsets[p]:offsets[p + 1]] for p in range(len(offsets) - 1))
+    return tuple(flat[offsets[p] : offsets[p + 1]] for p in range(len(offsets) - 1))
 
 
 def _regret_matching(regrets: jax.Array, legal: jax.Array) -> jax.Array:
@@ -181,8 +193,12 @@ def _finish(game: EFGGame, state: SolverState, regrets, sums, key, offsets) -> S
     regrets, sums = _unstack(regrets, offsets), _unstack(sums, offsets)
     policy = tuple(_regret_matching(r, m) for r, m in zip(regrets, masks))
     average = tuple(simplex.normalize(s, m) for s, m in zip(sums, masks))
-    return SolverState(policy=policy, average=average, step=state.step + 1,
-                       extra=MCCFRState(regrets=regrets, strategy_sums=sums, key=key))
+    return SolverState(
+        policy=policy,
+        average=average,
+        step=state.step + 1,
+        extra=MCCFRState(regrets=regrets, strategy_sums=sums, key=key),
+    )
 
 
 def _scatter(table: jax.Array, rows: jax.Array, values: jax.Array) -> jax.Array:
@@ -220,8 +236,9 @@ def _make_step(traverse, noise, batch_size: int, alternating: bool):
         ex = state.extra
         regrets, sums = _stack(ex.regrets), _stack(ex.strategy_sums)
         num_keys, num_uniforms = noise(game)
-        key, keys, uniforms = _noise(ex.key, num_players * batch_size, num_keys, num_uniforms, regrets.dtype,
-                                     env.noise_size)
+        key, keys, uniforms = _noise(
+            ex.key, num_players * batch_size, num_keys, num_uniforms, regrets.dtype, env.noise_size
+        )
         keys = keys.reshape(num_players, batch_size, *keys.shape[1:])
         uniforms = uniforms.reshape(num_players, batch_size, num_uniforms)
         players = jnp.arange(num_players)
@@ -234,6 +251,7 @@ def _make_step(traverse, noise, batch_size: int, alternating: bool):
             return _scatter(tables[0], r_rows, r_inc), _scatter(tables[1], s_rows, s_inc)
 
         if alternating:
+
             def turn(tables, xs):
                 return update(tables, batch(tables[0], *xs)), None
 
@@ -251,6 +269,7 @@ def _output(state: SolverState) -> Policy:
 
 
 # ----------------------------------------------------------------------------- outcome sampling
+
 
 def _outcome_traversal(env: EFGEnv, game: EFGGame, regrets, offsets, keys, uniforms, player, exploration):
     """One outcome-sampling episode for update player ``player``; see the module docstring.
@@ -286,8 +305,12 @@ def _outcome_traversal(env: EFGEnv, game: EFGGame, regrets, offsets, keys, unifo
         sums = jnp.where(mine, own_s / (own_q * opp_s) * sigma, 0.0)
         # a terminal state keeps its rewards through the no-op steps after it: count them once
         reward = jnp.where(live, nxt.rewards[player], 0.0)
-        carry = (nxt, jnp.where(mine, own_q * q_a, own_q), jnp.where(mine, own_s * s_a, own_s),
-                 jnp.where(live & ~mine, opp_s * s_a, opp_s))
+        carry = (
+            nxt,
+            jnp.where(mine, own_q * q_a, own_q),
+            jnp.where(mine, own_s * s_a, own_s),
+            jnp.where(live & ~mine, opp_s * s_a, opp_s),
+        )
         return carry, (jnp.where(mine, row, num_rows), direction, sums, jnp.where(mine, s_a / q_a, one), reward)
 
     state = _reset(env, keys[0], game)
@@ -322,7 +345,7 @@ def outcome_sampling_mccfr(batch_size: int = 1, exploration: float = 0.6, altern
         eps = exploration.astype(regrets.dtype)
         return _outcome_traversal(env, game, regrets, offsets, keys, uniforms, player, eps)
 
-    def noise(game):   # random numbers of one traversal: simulator keys, uniforms
+    def noise(game):  # random numbers of one traversal: simulator keys, uniforms
         length = _env(game).max_episode_length
         return length + 1, length
 
@@ -330,6 +353,7 @@ def outcome_sampling_mccfr(batch_size: int = 1, exploration: float = 0.6, altern
 
 
 # ----------------------------------------------------------------------------- external sampling
+
 
 def frontier_widths(tree) -> np.ndarray:
     """``int [num_players, L + 1]``: per update player, the most simulator states an external-sampling
@@ -360,8 +384,8 @@ def frontier_widths(tree) -> np.ndarray:
         f = np.zeros((h_count, levels), np.int64)
         for d in range(tree.max_depth, -1, -1):
             idx = np.nonzero(tree.depth == d)[0]
-            kids = tree.children[idx]                               # [n, width], -1: none
-            below = np.where((kids >= 0)[..., None], f[np.maximum(kids, 0)], 0)   # [n, width, levels]
+            kids = tree.children[idx]  # [n, width], -1: none
+            below = np.where((kids >= 0)[..., None], f[np.maximum(kids, 0)], 0)  # [n, width, levels]
             kind = actor[idx]
             here = np.where((kind == p)[:, None], below.sum(1), below.max(1))
             shifted = np.concatenate([np.ones((len(idx), 1), np.int64), here[:, :-1]], axis=1)
@@ -372,7 +396,7 @@ def frontier_widths(tree) -> np.ndarray:
     return out
 
 
-_WIDTHS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_WIDTHS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def level_groups(widths, max_groups: int = 3) -> tuple:
@@ -385,18 +409,23 @@ def level_groups(widths, max_groups: int = 3) -> tuple:
     """
     widths = [int(w) for w in widths]
     steps = len(widths) - 1
-    cost = lambda a, b: (b - a) * max(widths[a:b + 1])
-    table = {(0, 0): (0, ())}             # (k, end): (work, groups) of k groups covering expansions [0, end)
+    cost = lambda a, b: (b - a) * max(widths[a : b + 1])
+    table = {(0, 0): (0, ())}  # (k, end): (work, groups) of k groups covering expansions [0, end)
     for k in range(1, max_groups + 1):
         for end in range(1, steps + 1):
-            options = [(table[(k - 1, a)][0] + cost(a, end), table[(k - 1, a)][1] + ((a, end),))
-                       for a in range(end) if (k - 1, a) in table]
+            options = [
+                (table[(k - 1, a)][0] + cost(a, end), table[(k - 1, a)][1] + ((a, end),))
+                for a in range(end)
+                if (k - 1, a) in table
+            ]
             if options:
                 table[(k, end)] = min(options)
     # the least work; at equal work, the fewest groups
-    best = min(((table[(k, steps)][0], k, table[(k, steps)][1]) for k in range(1, max_groups + 1)
-                if (k, steps) in table), default=(0, 0, ()))
-    return tuple((a, b, max(widths[a:b + 1])) for a, b in best[2])
+    best = min(
+        ((table[(k, steps)][0], k, table[(k, steps)][1]) for k in range(1, max_groups + 1) if (k, steps) in table),
+        default=(0, 0, ()),
+    )
+    return tuple((a, b, max(widths[a : b + 1])) for a, b in best[2])
 
 
 #: level runs of an external-sampling traversal (``level_groups``): fewer runs compile faster but
@@ -407,11 +436,11 @@ _MAX_GROUPS = 3
 class _Level(NamedTuple):
     """What the backup needs of one frontier level of width ``w`` (few fields: each is a scan output)."""
 
-    actor: jax.Array     # int [w]: the acting player (TERMINAL when over)
-    row: jax.Array       # int [w]: the information set's row in the stacked tables
-    sigma: jax.Array     # [w, A]: the current policy there
-    slot: jax.Array      # int [w, A]: each expanded child's position in the next level, w if not expanded
-    arrived: jax.Array   # [w]: the update player's reward on the step into each state (its value if terminal)
+    actor: jax.Array  # int [w]: the acting player (TERMINAL when over)
+    row: jax.Array  # int [w]: the information set's row in the stacked tables
+    sigma: jax.Array  # [w, A]: the current policy there
+    slot: jax.Array  # int [w, A]: each expanded child's position in the next level, w if not expanded
+    arrived: jax.Array  # [w]: the update player's reward on the step into each state (its value if terminal)
 
 
 def _resize(x, width: int):
@@ -456,12 +485,12 @@ def _external_traversal(env: EFGEnv, game: EFGGame, regrets, offsets, keys, unif
         row = offsets[jnp.clip(actor, 0, None)] + jnp.maximum(frontier.infoset, 0)
         sigma = _regret_matching(regrets[row], legal)
         sampled = jax.vmap(simplex.draw)(u, sigma)
-        branch = live[:, None] & jnp.where((actor == player)[:, None], legal,
-                                           jax.nn.one_hot(sampled, num_actions, dtype=bool))
+        branch = live[:, None] & jnp.where(
+            (actor == player)[:, None], legal, jax.nn.one_hot(sampled, num_actions, dtype=bool)
+        )
         flat = branch.reshape(-1)
-        slot = jnp.where(flat, jnp.cumsum(flat) - 1, width)        # packed position of each child
-        source = jnp.zeros((width,), jnp.int32).at[slot].set(jnp.arange(flat.size, dtype=jnp.int32),
-                                                             mode="drop")
+        slot = jnp.where(flat, jnp.cumsum(flat) - 1, width)  # packed position of each child
+        source = jnp.zeros((width,), jnp.int32).at[slot].set(jnp.arange(flat.size, dtype=jnp.int32), mode="drop")
         parents = jax.tree_util.tree_map(lambda x: x[source // num_actions], frontier)
         children = jax.vmap(lambda k, s, a: _step(env, k, s, a, game))(keys, parents, source % num_actions)
         arrived = jnp.where(valid, frontier.rewards[:, player], 0.0).astype(dtype)
@@ -475,7 +504,8 @@ def _external_traversal(env: EFGEnv, game: EFGGame, regrets, offsets, keys, unif
         carry = jax.tree_util.tree_map(lambda x: _resize(x, width), (frontier, valid))
         carry = (carry[0], carry[1] & (jnp.arange(width) < valid.shape[0]))
         (frontier, valid), level = _scan(
-            expand, carry, (keys.reshape(b - a, width, *keys.shape[1:]), u.reshape(b - a, width)))
+            expand, carry, (keys.reshape(b - a, width, *keys.shape[1:]), u.reshape(b - a, width))
+        )
         levels.append(level)
 
     def combine(level, child):
@@ -490,7 +520,7 @@ def _external_traversal(env: EFGEnv, game: EFGGame, regrets, offsets, keys, unif
 
     value = jnp.where(valid, frontier.rewards[:, player], 0.0).astype(dtype)
     rows, regret, sums = [], [], []
-    for (a, b, width), level in zip(groups[::-1], levels[::-1]):
+    for (_, _, width), level in zip(groups[::-1], levels[::-1]):
         value, child = _scan(backup, _resize(value, width), level, reverse=True)
         # the increments, for all levels of the run at once (outside the scan: fewer kernels)
         branch = level.slot < width
@@ -499,8 +529,10 @@ def _external_traversal(env: EFGEnv, game: EFGGame, regrets, offsets, keys, unif
         rows.append(level.row)
         regret.append(jnp.where(mine[..., None] & branch, child - combine(level, child)[..., None], 0.0))
         sums.append(jnp.where((live & (level.actor == averaged))[..., None], level.sigma, 0.0))
-        rows[-1] = (jnp.where(mine, level.row, num_rows), jnp.where(live & (level.actor == averaged),
-                                                                     level.row, num_rows))
+        rows[-1] = (
+            jnp.where(mine, level.row, num_rows),
+            jnp.where(live & (level.actor == averaged), level.row, num_rows),
+        )
     flat = lambda xs: jnp.concatenate([x.reshape(-1, *x.shape[2:]) for x in xs], axis=0)
     return (flat([r for r, _ in rows]), flat(regret), flat([s for _, s in rows]), flat(sums))
 
@@ -529,7 +561,7 @@ def external_sampling_mccfr(batch_size: int = 1, alternating: bool = True) -> So
     def traverse(env, game, regrets, offsets, keys, uniforms, player):
         return _external_traversal(env, game, regrets, offsets, keys, uniforms, player, groups(game))
 
-    def noise(game):   # random numbers of one traversal: simulator keys, uniforms
+    def noise(game):  # random numbers of one traversal: simulator keys, uniforms
         size = sum((b - a) * w for a, b, w in groups(game))
         return size + 1, size
 

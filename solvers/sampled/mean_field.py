@@ -106,9 +106,9 @@ ESTIMATORS = ("td", "monte_carlo")
 class Transitions(NamedTuple):
     """Time-major samples of every agent of every episode: ``[T, M]`` arrays, ``M = episodes * agents``."""
 
-    positions: jax.Array       # x (int32)
-    actions: jax.Array         # a (int32)
-    rewards: jax.Array         # r_t(x, a, empirical mu_t)
+    positions: jax.Array  # x (int32)
+    actions: jax.Array  # a (int32)
+    rewards: jax.Array  # r_t(x, a, empirical mu_t)
     next_positions: jax.Array  # x' (the position at t + 1)
 
 
@@ -133,12 +133,13 @@ class SampledFictitiousPlayState(NamedTuple):
 
 # ----------------------------------------------------------------------------- the simulator
 
+
 def _play_episode(game: MeanFieldGame, num_agents: int, key, policy: jax.Array, rates: jax.Array) -> Transitions:
     """One episode of ``NAgentEnv(game, num_agents)``; agent ``i`` plays ``explore(policy, rates[i])``.
 
     The only function here that touches the simulator (``reset``, ``step``): ``[T, N]`` transitions.
     """
-    env = NAgentEnv(game, num_agents, autoreset=False)   # the final positions stay this episode's
+    env = NAgentEnv(game, num_agents, autoreset=False)  # the final positions stay this episode's
     mask = jnp.asarray(game.action_mask())
     reset_key, key = jax.random.split(key)
     state, _ = env.reset(reset_key)
@@ -155,16 +156,14 @@ def _play_episode(game: MeanFieldGame, num_agents: int, key, policy: jax.Array, 
     return out
 
 
-def simulate(game: MeanFieldGame, num_agents: int, num_episodes: int, key, policy: jax.Array,
-             rates=0.0) -> Transitions:
+def simulate(game: MeanFieldGame, num_agents: int, num_episodes: int, key, policy: jax.Array, rates=0.0) -> Transitions:
     """``num_episodes`` independent episodes (``vmap``), merged: ``[T, num_episodes * num_agents]``.
 
     Agent ``i`` of every episode plays ``policy`` ``[T, S, A]`` with exploration ``rates[i]``
     (a scalar: the same for all).
     """
     rates = jnp.broadcast_to(jnp.asarray(rates, policy.dtype), (num_agents,))
-    batch = jax.vmap(lambda k: _play_episode(game, num_agents, k, policy, rates))(
-        jax.random.split(key, num_episodes))
+    batch = jax.vmap(lambda k: _play_episode(game, num_agents, k, policy, rates))(jax.random.split(key, num_episodes))
     return jax.tree_util.tree_map(lambda v: jnp.moveaxis(v, 0, 1).reshape(v.shape[1], -1), batch)
 
 
@@ -174,6 +173,7 @@ def exploration_rates(num_agents: int, num_explorers: int, exploration) -> jax.A
 
 
 # ----------------------------------------------------------------------------- estimators (pure array functions)
+
 
 def explore(policy: jax.Array, mask: jax.Array, exploration) -> jax.Array:
     """``(1 - exploration) policy + exploration * uniform over legal actions``, ``[..., A]``."""
@@ -214,8 +214,11 @@ def td_action_values(samples: Transitions, policy: jax.Array, bootstrap: str = "
         return v, (q, counts)
 
     _, (q, counts) = jax.lax.scan(
-        backward, jnp.zeros(num_states, policy.dtype),
-        (policy, samples.positions, samples.actions, samples.rewards, samples.next_positions), reverse=True)
+        backward,
+        jnp.zeros(num_states, policy.dtype),
+        (policy, samples.positions, samples.actions, samples.rewards, samples.next_positions),
+        reverse=True,
+    )
     return q, counts
 
 
@@ -230,7 +233,8 @@ def monte_carlo_action_values(samples: Transitions, num_states: int, num_actions
     chex.assert_rank(samples.rewards, 2)
     returns = jnp.flip(jnp.cumsum(jnp.flip(samples.rewards, 0), axis=0), 0)
     q, _ = jax.vmap(lambda x, a, g: cell_means(x, a, g, num_states, num_actions))(
-        samples.positions, samples.actions, returns)
+        samples.positions, samples.actions, returns
+    )
     return q
 
 
@@ -241,10 +245,13 @@ def state_counts(samples: Transitions, num_states: int) -> jax.Array:
 
 # ----------------------------------------------------------------------------- shared checks
 
+
 def _check_game(game: Game, name: str) -> MeanFieldGame:
     if not isinstance(game, MeanFieldGame):
-        raise ValueError(f"game: {name} learns on the N-agent simulator of a finite-horizon mean-field game "
-                         f"(a jaxgames.mean_field.MeanFieldGame), got {type(game).__name__}")
+        raise ValueError(
+            f"game: {name} learns on the N-agent simulator of a finite-horizon mean-field game "
+            f"(a jaxgames.mean_field.MeanFieldGame), got {type(game).__name__}"
+        )
     return game
 
 
@@ -253,7 +260,7 @@ def _check_sampling(num_agents, num_episodes, exploration, num_explorers) -> tup
     num_episodes = check_int(num_episodes, "num_episodes", low=1)
     check_number(exploration, "exploration", 0.0, 1.0)
     if num_explorers is None:
-        num_explorers = -(-num_agents // 200)   # 0.5% of the population, at least one agent
+        num_explorers = -(-num_agents // 200)  # 0.5% of the population, at least one agent
     num_explorers = check_int(num_explorers, "num_explorers", low=0)
     if num_explorers > num_agents:
         raise ValueError(f"num_explorers: expected an integer in [0, num_agents = {num_agents}], got {num_explorers}")
@@ -270,9 +277,16 @@ def _initial_state(game: Game, key, name: str, extra_of) -> SolverState:
 
 # ----------------------------------------------------------------------------- the solvers
 
+
 @cached_factory
-def sampled_mirror_descent(learning_rate=1.0, num_agents: int = 1000, num_episodes: int = 8,
-                           exploration=1.0, num_explorers: int | None = None, estimator: str = "td") -> Solver:
+def sampled_mirror_descent(
+    learning_rate=1.0,
+    num_agents: int = 1000,
+    num_episodes: int = 8,
+    exploration=1.0,
+    num_explorers: int | None = None,
+    estimator: str = "td",
+) -> Solver:
     """Online mirror descent for mean-field games, with Q-values from N-agent play (module doc).
 
     ``pi_{k+1}(a | t, x) ∝ exp(eta * sum_{j <= k} Q^_j(t, x, a))`` from ``pi_0`` uniform
@@ -299,8 +313,12 @@ def sampled_mirror_descent(learning_rate=1.0, num_agents: int = 1000, num_episod
     check_choice(estimator, "estimator", ESTIMATORS)
 
     def init(game: Game, key=None) -> SolverState:
-        return _initial_state(game, key, "sampled_mirror_descent",
-                              lambda k, pi: SampledMirrorDescentState(key=k, q_sum=jnp.zeros_like(pi)))
+        return _initial_state(
+            game,
+            key,
+            "sampled_mirror_descent",
+            lambda k, pi: SampledMirrorDescentState(key=k, q_sum=jnp.zeros_like(pi)),
+        )
 
     def step(game: Game, state: SolverState) -> SolverState:
         pi = state.policy[0]
@@ -315,15 +333,17 @@ def sampled_mirror_descent(learning_rate=1.0, num_agents: int = 1000, num_episod
         q_sum = state.extra.q_sum + jnp.where(mask, q, 0.0)
         # The paper's form exp(eta sum Q) rather than pi_k exp(eta Q_k): no log of underflowed probabilities.
         policy = (simplex.masked_softmax(learning_rate * q_sum, mask),)
-        return SolverState(policy=policy, average=policy, step=state.step + 1,
-                           extra=SampledMirrorDescentState(key=key, q_sum=q_sum))
+        return SolverState(
+            policy=policy, average=policy, step=state.step + 1, extra=SampledMirrorDescentState(key=key, q_sum=q_sum)
+        )
 
     return Solver(init=init, step=step, output=lambda state: state.policy)
 
 
 @cached_factory
-def sampled_fictitious_play(num_agents: int = 1000, num_episodes: int = 8, exploration=1.0,
-                            num_explorers: int | None = None) -> Solver:
+def sampled_fictitious_play(
+    num_agents: int = 1000, num_episodes: int = 8, exploration=1.0, num_explorers: int | None = None
+) -> Solver:
     """Fictitious play for mean-field games (Perrin et al. 2020), from N-agent play.
 
     Each step: (1) the population plays the average ``pibar_k`` (``num_explorers``
@@ -350,8 +370,12 @@ def sampled_fictitious_play(num_agents: int = 1000, num_episodes: int = 8, explo
     num_agents, num_episodes, num_explorers = _check_sampling(num_agents, num_episodes, exploration, num_explorers)
 
     def init(game: Game, key=None) -> SolverState:
-        return _initial_state(game, key, "sampled_fictitious_play",
-                              lambda k, pi: SampledFictitiousPlayState(key=k, weights=jnp.zeros_like(pi)))
+        return _initial_state(
+            game,
+            key,
+            "sampled_fictitious_play",
+            lambda k, pi: SampledFictitiousPlayState(key=k, weights=jnp.zeros_like(pi)),
+        )
 
     def step(game: Game, state: SolverState) -> SolverState:
         average = state.average[0]
@@ -363,7 +387,11 @@ def sampled_fictitious_play(num_agents: int = 1000, num_episodes: int = 8, explo
         best = simplex.one_hot_argmax(q, _tried(mask, counts))
         visits = state_counts(simulate(game, num_agents, num_episodes, k_count, best), game.num_states)
         weights = state.extra.weights + visits[..., None] * best
-        return SolverState(policy=(best,), average=(simplex.normalize(weights, mask),), step=state.step + 1,
-                           extra=SampledFictitiousPlayState(key=key, weights=weights))
+        return SolverState(
+            policy=(best,),
+            average=(simplex.normalize(weights, mask),),
+            step=state.step + 1,
+            extra=SampledFictitiousPlayState(key=key, weights=weights),
+        )
 
     return Solver(init=init, step=step, output=lambda state: state.average)

@@ -101,6 +101,7 @@ class NLHFState(NamedTuple):
 
 # ----------------------------------------------------------------------------- the simulator
 
+
 def preference_matrix(game: MatrixGame) -> jax.Array:
     """``[n, n]`` ``P = payoff of player 0 + 1/2`` of a preference game (array leaves only)."""
     return game.payoffs[0] + 0.5
@@ -122,6 +123,7 @@ def sample_preferences(key: jax.Array, game: MatrixGame, y: jax.Array, y_prime: 
 
 # ----------------------------------------------------------------------------- estimators
 
+
 def sampling_policy(policy: jax.Array, exploration) -> jax.Array:
     """``(1 - exploration) policy + exploration * uniform``: where the learner draws ``y``."""
     return (1.0 - exploration) * policy + exploration / policy.shape[-1]
@@ -141,7 +143,7 @@ def estimate_win_rates(y: jax.Array, outcomes: jax.Array, sampling: jax.Array) -
     """
     chex.assert_rank((y, outcomes, sampling), (1, 1, 1))
     chex.assert_equal_shape((y, outcomes))
-    weights = (outcomes - 0.5) / sampling[y]   # y is drawn only where sampling > 0
+    weights = (outcomes - 0.5) / sampling[y]  # y is drawn only where sampling > 0
     return jnp.zeros_like(sampling).at[y].add(weights) / y.shape[0]
 
 
@@ -151,6 +153,7 @@ def exact_win_rates(game: MatrixGame, opponent: jax.Array) -> jax.Array:
 
 
 # ----------------------------------------------------------------------------- the updates
+
 
 def geometric_mixture(logits, eta, beta, log_reference):
     """``log pi_mu``, ``pi_mu ∝ pi^(1 - eta beta) mu^(eta beta)`` (Nash-MD's opponent), normalized."""
@@ -165,8 +168,7 @@ def explicit_step(logits, g, eta, beta, log_reference):
 def proximal_step(logits, g, eta, beta, log_reference):
     """``log pi' = (log pi + eta beta log mu + eta g) / (1 + eta beta)``, normalized: the magnetic
     mirror descent step of ``simplex.entropic_logits``."""
-    return jax.nn.log_softmax(simplex.entropic_logits(jax.nn.softmax(logits), g, eta, beta,
-                                                      jnp.exp(log_reference)))
+    return jax.nn.log_softmax(simplex.entropic_logits(jax.nn.softmax(logits), g, eta, beta, jnp.exp(log_reference)))
 
 
 def _reference_array(reference, field: str = "reference"):
@@ -175,11 +177,11 @@ def _reference_array(reference, field: str = "reference"):
         return None
     if isinstance(reference, (tuple, list)):
         if len(reference) != 2:
-            raise ValueError(f"{field}: expected a [n] policy or a pair (mu, mu), "
-                             f"got {len(reference)} arrays")
+            raise ValueError(f"{field}: expected a [n] policy or a pair (mu, mu), got {len(reference)} arrays")
         first, second = (as_float_array(r, field) for r in reference)
-        if first.shape != second.shape or (is_concrete(first) and is_concrete(second)
-                                           and not np.allclose(first, second, atol=1e-6)):
+        if first.shape != second.shape or (
+            is_concrete(first) and is_concrete(second) and not np.allclose(first, second, atol=1e-6)
+        ):
             raise ValueError(f"{field}: both players share one reference policy; got two different ones")
         reference = first
     reference = as_float_array(reference, field)
@@ -190,8 +192,9 @@ def _reference_array(reference, field: str = "reference"):
 
 
 @cached_factory
-def nlhf_solver(method: str, num_samples: int | None = 64, beta=0.1, learning_rate=0.5,
-                reference=None, exploration=0.1) -> Solver:
+def nlhf_solver(
+    method: str, num_samples: int | None = 64, beta=0.1, learning_rate=0.5, reference=None, exploration=0.1
+) -> Solver:
     """The shared implementation behind the NLHF solvers (see the module docstring).
 
     Args:
@@ -213,8 +216,10 @@ def nlhf_solver(method: str, num_samples: int | None = 64, beta=0.1, learning_ra
     check_number(exploration, "exploration", low=0.0, high=1.0)
     if method in ("nash_md", "sppo", "egpo") and is_concrete(beta) and is_concrete(learning_rate):
         if float(learning_rate) * float(beta) > 1.0:
-            raise ValueError(f"learning_rate: {method} takes the explicit step, which needs "
-                             f"learning_rate * beta <= 1, got {float(learning_rate)} * {float(beta)}")
+            raise ValueError(
+                f"learning_rate: {method} takes the explicit step, which needs "
+                f"learning_rate * beta <= 1, got {float(learning_rate)} * {float(beta)}"
+            )
     reference_ = _reference_array(reference)
     eta = learning_rate
     evaluations = EVALUATIONS_PER_STEP[method]
@@ -253,14 +258,13 @@ def nlhf_solver(method: str, num_samples: int | None = 64, beta=0.1, learning_ra
     def init(game, key=None) -> SolverState:
         check_preference_game(game)
         if key is None and num_samples is None:
-            key = jax.random.PRNGKey(0)   # exact feedback draws nothing
+            key = jax.random.PRNGKey(0)  # exact feedback draws nothing
         key = check_solver_key(key, method)
         n = game.num_actions[0]
         dtype = jnp.result_type(float)
         mu = jnp.full((n,), 1.0 / n, dtype) if reference_ is None else reference_.astype(dtype)
         if mu.shape != (n,):
-            raise ValueError(f"reference: expected shape ({n},) for this game's {n} responses, "
-                             f"got {tuple(mu.shape)}")
+            raise ValueError(f"reference: expected shape ({n},) for this game's {n} responses, got {tuple(mu.shape)}")
         logits = simplex.safe_log(mu)
         pi = jax.nn.softmax(logits)
         extra = NLHFState(key=key, logits=logits, reference=mu, queries=jnp.zeros((), jnp.int32))
@@ -288,13 +292,13 @@ def nlhf_solver(method: str, num_samples: int | None = 64, beta=0.1, learning_ra
         policy = jax.nn.softmax(new)
         asked = 0 if num_samples is None else evaluations * num_samples
         extra = extra._replace(key=key, logits=new, queries=extra.queries + asked)
-        return SolverState(policy=(policy, policy), average=(policy, policy), step=state.step + 1,
-                           extra=extra)
+        return SolverState(policy=(policy, policy), average=(policy, policy), step=state.step + 1, extra=extra)
 
     return Solver(init=init, step=step, output=lambda s: s.policy)
 
 
 # ----------------------------------------------------------------------------- public factories
+
 
 def online_ipo(num_samples: int | None = 64, beta=0.1, learning_rate=0.05, reference=None) -> Solver:
     """Online IPO (Calandriello et al. 2024, "Human alignment of large language models through
@@ -312,8 +316,7 @@ def online_ipo(num_samples: int | None = 64, beta=0.1, learning_rate=0.05, refer
     return nlhf_solver("online_ipo", num_samples, beta, learning_rate, reference, 0.0)
 
 
-def nash_md(num_samples: int | None = 64, beta=0.1, learning_rate=0.5, reference=None,
-            exploration=0.1) -> Solver:
+def nash_md(num_samples: int | None = 64, beta=0.1, learning_rate=0.5, reference=None, exploration=0.1) -> Solver:
     """Nash-MD (Munos et al. 2023, "Nash learning from human feedback"):
 
         pi_mu ∝ pi^(1 - eta beta) mu^(eta beta),      pi' ∝ pi_mu exp(eta g^(pi_mu)),
@@ -327,8 +330,7 @@ def nash_md(num_samples: int | None = 64, beta=0.1, learning_rate=0.5, reference
     return nlhf_solver("nash_md", num_samples, beta, learning_rate, reference, exploration)
 
 
-def sppo(num_samples: int | None = 64, beta=0.1, learning_rate=0.5, reference=None,
-         exploration=0.1) -> Solver:
+def sppo(num_samples: int | None = 64, beta=0.1, learning_rate=0.5, reference=None, exploration=0.1) -> Solver:
     """Self-Play Preference Optimization (Wu et al. 2024), tabular:
 
         pi' ∝ pi^(1 - eta beta) mu^(eta beta) exp(eta (P^(y ≻ pi) - 1/2)),
@@ -341,8 +343,7 @@ def sppo(num_samples: int | None = 64, beta=0.1, learning_rate=0.5, reference=No
     return nlhf_solver("sppo", num_samples, beta, learning_rate, reference, exploration)
 
 
-def egpo(num_samples: int | None = 64, beta=0.1, learning_rate=0.5, reference=None,
-         exploration=0.1) -> Solver:
+def egpo(num_samples: int | None = 64, beta=0.1, learning_rate=0.5, reference=None, exploration=0.1) -> Solver:
     """Extragradient Preference Optimization (Zhou, Fazel & Du 2025), tabular:
 
         h  ∝ pi^(1 - eta beta) mu^(eta beta) exp(eta g^(pi)),
@@ -355,8 +356,7 @@ def egpo(num_samples: int | None = 64, beta=0.1, learning_rate=0.5, reference=No
     return nlhf_solver("egpo", num_samples, beta, learning_rate, reference, exploration)
 
 
-def nash_mp(num_samples: int | None = 64, beta=0.1, learning_rate=0.5, reference=None,
-            exploration=0.1) -> Solver:
+def nash_mp(num_samples: int | None = 64, beta=0.1, learning_rate=0.5, reference=None, exploration=0.1) -> Solver:
     """Nash Mirror Prox (Tiapkin et al. 2025, "Accelerating Nash learning from human feedback via
     mirror prox"): two exact prox steps of the regularized game,
 

@@ -117,28 +117,31 @@ META_GAMES = ("exact", "sampled")
 class PSROExtra(NamedTuple):
     """PSRO's solver-specific state (``SolverState.extra``)."""
 
-    population: Policy         # per player [K, *policy_shape_i]; unused slots hold the uniform policy
-    size: jax.Array            # int32 []: policies in use per player (1 + steps, capped at K)
-    meta_payoffs: jax.Array    # [N, K, ..., K]: u_i of the population profile; valid on [0, size)^N
-                               # once a step ran (init leaves zeros)
-    meta_strategy: jax.Array   # [N, K]: each player's meta-strategy, zero beyond size
-    key: jax.Array             # PRNG key (a fixed placeholder when nothing is sampled)
-    own_parent: tuple          # per player int32 [num_infosets_i]: the own sequence 1 + I*A + a that led
-                               # to each information set as seen in the simulator (0: none; -1: unseen)
+    population: Policy  # per player [K, *policy_shape_i]; unused slots hold the uniform policy
+    size: jax.Array  # int32 []: policies in use per player (1 + steps, capped at K)
+    meta_payoffs: jax.Array  # [N, K, ..., K]: u_i of the population profile; valid on [0, size)^N
+    # once a step ran (init leaves zeros)
+    meta_strategy: jax.Array  # [N, K]: each player's meta-strategy, zero beyond size
+    key: jax.Array  # PRNG key (a fixed placeholder when nothing is sampled)
+    own_parent: tuple  # per player int32 [num_infosets_i]: the own sequence 1 + I*A + a that led
+    # to each information set as seen in the simulator (0: none; -1: unseen)
 
 
 # ----------------------------------------------------------------------------- the meta-game
 
+
 def _meta_solver(meta_solver) -> Solver:
     if isinstance(meta_solver, Solver):
         return meta_solver
-    import solvers   # late: the package registers this module
+    import solvers  # late: the package registers this module
 
     unusable = getattr(solvers, "MARKOV_SOLVERS", ())
     names = sorted(name for name, factory in solvers.SOLVERS.items() if name not in unusable and factory is not psro)
     if not isinstance(meta_solver, str) or meta_solver not in names:
-        raise ValueError(f"meta_solver: expected a solvers.Solver or the name of a solver that runs on "
-                         f"matrix games, one of {names}, got {meta_solver!r}")
+        raise ValueError(
+            f"meta_solver: expected a solvers.Solver or the name of a solver that runs on "
+            f"matrix games, one of {names}, got {meta_solver!r}"
+        )
     return solvers.SOLVERS[meta_solver]()
 
 
@@ -169,13 +172,14 @@ def fold(strategies: Policy, size: jax.Array) -> jax.Array:
     return jnp.stack([s @ lift for s in strategies])
 
 
-def solve_meta_game(meta: Solver, meta_payoffs: jax.Array, size: jax.Array, meta_steps: int,
-                    key: jax.Array) -> jax.Array:
+def solve_meta_game(
+    meta: Solver, meta_payoffs: jax.Array, size: jax.Array, meta_steps: int, key: jax.Array
+) -> jax.Array:
     """``[N, K]``: ``meta_steps`` iterations of ``meta`` on the padded meta-game, folded back."""
     game = padded_meta_game(meta_payoffs, size)
     try:
         state = meta.init(game, None)
-    except ValueError as err:   # a sample-based meta-solver asks for a key
+    except ValueError as err:  # a sample-based meta-solver asks for a key
         if not str(err).startswith("key"):
             raise
         state = meta.init(game, key)
@@ -203,6 +207,7 @@ def _gather_profile(population: Policy, members: jax.Array) -> Policy:
 
 # ----------------------------------------------------------------------------- behaviour mixtures
 
+
 def mixture(population: Policy, sigma: jax.Array, reach: Policy) -> Policy:
     """Per player ``sum_k sigma_k r_k pi^k / sum_k sigma_k r_k`` at every decision point.
 
@@ -226,6 +231,7 @@ def own_reach(policy: jax.Array, parent: jax.Array, depth: int) -> jax.Array:
     ``parent[I]`` is the sequence ``1 + I' * A + a`` leading to ``I`` (``0``: none; ``-1``: unknown,
     treated as none). ``depth`` rounds of ``r(I) = r(I') pi(a | I')`` are exact for own depth
     ``<= depth``."""
+
     def body(_, r):
         plan = jnp.concatenate([jnp.ones((1,), policy.dtype), (r[:, None] * policy).reshape(-1)])
         return jnp.where(parent > 0, plan[jnp.maximum(parent, 0)], 1.0)
@@ -233,8 +239,7 @@ def own_reach(policy: jax.Array, parent: jax.Array, depth: int) -> jax.Array:
     return jax.lax.fori_loop(0, depth, body, jnp.ones(parent.shape, policy.dtype))
 
 
-def markov_occupancy(transitions: jax.Array, initial: jax.Array, policy: jax.Array, discount,
-                     steps: int) -> jax.Array:
+def markov_occupancy(transitions: jax.Array, initial: jax.Array, policy: jax.Array, discount, steps: int) -> jax.Array:
     """``[S]``: ``sum_{t < steps} discount^t Pr(s_t = s)`` of ``policy [S, A]`` in the decision
     process ``transitions [S, A, S']`` from ``initial [S]`` (rows may sum to less than 1)."""
     chain = jnp.einsum("sa,sat->st", policy, transitions)
@@ -252,16 +257,17 @@ def markov_occupancy(transitions: jax.Array, initial: jax.Array, policy: jax.Arr
 # Every call into a simulator (``jaxgames.make_env(..., autoreset=False)``) is in ``_play_efg`` /
 # ``_play_markov``.
 
+
 class EFGEpisodes(NamedTuple):
     """``_play_efg``'s records, ``[E, L]`` per decision (``L`` = the longest episode's decisions)."""
 
-    acting: jax.Array      # bool: a player decided at this step (the episode was not over)
-    player: jax.Array      # int32: who decided
-    infoset: jax.Array     # int32: at which of its information sets
-    action: jax.Array      # int32: the action taken
-    previous: jax.Array    # int32: the decider's own sequence 1 + I*A + a before this decision (0: none)
-    last: jax.Array        # int32 [E, N]: each player's last own sequence in the episode (0: none)
-    returns: jax.Array     # float [E, N]: the episode's payoffs
+    acting: jax.Array  # bool: a player decided at this step (the episode was not over)
+    player: jax.Array  # int32: who decided
+    infoset: jax.Array  # int32: at which of its information sets
+    action: jax.Array  # int32: the action taken
+    previous: jax.Array  # int32: the decider's own sequence 1 + I*A + a before this decision (0: none)
+    last: jax.Array  # int32 [E, N]: each player's last own sequence in the episode (0: none)
+    returns: jax.Array  # float [E, N]: the episode's payoffs
 
 
 def _play_efg(key: jax.Array, game: EFGGame, population: Policy, members: jax.Array) -> EFGEpisodes:
@@ -292,8 +298,9 @@ def _play_efg(key: jax.Array, game: EFGGame, population: Policy, members: jax.Ar
             state, ts = env.step(k, state, action, game)
             return (state, last), (record, ts.rewards)
 
-        (_, last), (record, rewards) = jax.lax.scan(body, (state, jnp.zeros((n,), jnp.int32)),
-                                                    (draws, jax.random.split(k_env, length)))
+        (_, last), (record, rewards) = jax.lax.scan(
+            body, (state, jnp.zeros((n,), jnp.int32)), (draws, jax.random.split(k_env, length))
+        )
         return (*record, last, jnp.sum(rewards, axis=0))
 
     out = jax.vmap(episode)(jax.random.split(key, members.shape[0]), members)
@@ -303,16 +310,17 @@ def _play_efg(key: jax.Array, game: EFGGame, population: Policy, members: jax.Ar
 class MarkovEpisodes(NamedTuple):
     """``_play_markov``'s records, ``[E, T]`` per step (``T = rollout_steps``)."""
 
-    live: jax.Array        # bool: the episode was still running
-    state: jax.Array       # int32: the state acted in
-    actions: jax.Array     # int32 [E, T, N]
-    rewards: jax.Array     # float [E, T, N]
+    live: jax.Array  # bool: the episode was still running
+    state: jax.Array  # int32: the state acted in
+    actions: jax.Array  # int32 [E, T, N]
+    rewards: jax.Array  # float [E, T, N]
     next_state: jax.Array  # int32
-    returns: jax.Array     # float [E, N]: discounted returns of the (truncated) episodes
+    returns: jax.Array  # float [E, N]: discounted returns of the (truncated) episodes
 
 
-def _play_markov(key: jax.Array, game: MarkovGame, population: Policy, members: jax.Array,
-                 rollout_steps: int) -> MarkovEpisodes:
+def _play_markov(
+    key: jax.Array, game: MarkovGame, population: Policy, members: jax.Array, rollout_steps: int
+) -> MarkovEpisodes:
     """``E = len(members)`` episodes of ``jaxgames.markov.env`` of at most ``rollout_steps`` steps; in
     episode ``e`` player ``j`` plays ``population[j][members[e, j]]`` (``[K_j, S, A_j]``)."""
     env = make_env(game, max_episode_steps=rollout_steps, autoreset=False)
@@ -327,11 +335,12 @@ def _play_markov(key: jax.Array, game: MarkovGame, population: Policy, members: 
             u, k = inputs
             actions = jnp.stack([simplex.draw(u[j], pop[member[j], state.state]) for j, pop in enumerate(population)])
             new, ts = env.step(k, state, actions, game)
-            discount = game.discount ** state.step_count
+            discount = game.discount**state.step_count
             return new, (~state.done, state.state, actions, ts.rewards, new.state, discount * ts.rewards)
 
         _, (live, s, actions, rewards, nxt, discounted) = jax.lax.scan(
-            body, state, (draws, jax.random.split(k_env, rollout_steps)))
+            body, state, (draws, jax.random.split(k_env, rollout_steps))
+        )
         return live, s, actions, rewards, nxt, jnp.sum(discounted, axis=0)
 
     out = jax.vmap(episode)(jax.random.split(key, members.shape[0]), members)
@@ -340,8 +349,10 @@ def _play_markov(key: jax.Array, game: MarkovGame, population: Policy, members: 
 
 # ----------------------------------------------------------------------------- sample-based estimates
 
-def _sampled_payoffs(key: jax.Array, game: Game, population: Policy, profiles: jax.Array, num_episodes: int,
-                     rollout_steps: int) -> jax.Array:
+
+def _sampled_payoffs(
+    key: jax.Array, game: Game, population: Policy, profiles: jax.Array, num_episodes: int, rollout_steps: int
+) -> jax.Array:
     """``[P, N]``: mean return of ``num_episodes`` simulated episodes of each profile ``[P, N]``."""
     members = jnp.repeat(profiles, num_episodes, axis=0)
     if isinstance(game, MarkovGame):
@@ -383,8 +394,7 @@ def _efg_response(episodes: EFGEpisodes, i: int, legal: jax.Array, depth: int):
     return simplex.one_hot_argmax(q, choice), parent
 
 
-def _markov_response(episodes: MarkovEpisodes, i: int, num_states: int, num_actions: int, discount,
-                     backups: int):
+def _markov_response(episodes: MarkovEpisodes, i: int, num_states: int, num_actions: int, discount, backups: int):
     """Player ``i``'s certainty-equivalence best response ``[S, A_i]`` (one-hot) from episodes in
     which it explored: ``backups`` rounds of value iteration on the empirical ``P(s' | s, a_i)``
     and rewards. Also returns that empirical model ``(P [S, A_i, S'], initial [S])``."""
@@ -413,8 +423,9 @@ def _markov_response(episodes: MarkovEpisodes, i: int, num_states: int, num_acti
     return simplex.one_hot_argmax(action_values(value), choice), (p_hat, initial)
 
 
-def _sampled_best_responses(key: jax.Array, game: Game, extra: PSROExtra, behaviour: Policy,
-                            oracle_episodes: int, rollout_steps: int):
+def _sampled_best_responses(
+    key: jax.Array, game: Game, extra: PSROExtra, behaviour: Policy, oracle_episodes: int, rollout_steps: int
+):
     """Every player's sampled best response to the others' meta-strategy mixtures, and what was
     learned on the way: per player the own sequence structure (``own_parent``, extensive-form
     games) or the empirical decision process ``(P [S, A_i, S'], initial [S])`` (Markov games).
@@ -423,8 +434,10 @@ def _sampled_best_responses(key: jax.Array, game: Game, extra: PSROExtra, behavi
     uniform policy (slot ``K``: the learner explores) and the behaviour mixture (slot ``K + 1``)."""
     n, capacity = game.num_players, extra.population[0].shape[0]
     k_play, k_draw = jax.random.split(key)
-    population = tuple(jnp.concatenate([pop, u[None], b[None].astype(pop.dtype)])
-                       for pop, u, b in zip(extra.population, game.uniform_policy(), behaviour))
+    population = tuple(
+        jnp.concatenate([pop, u[None], b[None].astype(pop.dtype)])
+        for pop, u, b in zip(extra.population, game.uniform_policy(), behaviour)
+    )
     markov_game = isinstance(game, MarkovGame)
     if markov_game:
         # the others play their stationary behaviour mixtures: the learner faces an MDP
@@ -440,10 +453,11 @@ def _sampled_best_responses(key: jax.Array, game: Game, extra: PSROExtra, behavi
         episodes = _play_efg(k_play, game, population, members)
     responses, learned = [], []
     for i in range(n):
-        mine = jax.tree_util.tree_map(lambda x: x[i * oracle_episodes:(i + 1) * oracle_episodes], episodes)
+        mine = jax.tree_util.tree_map(lambda x: x[i * oracle_episodes : (i + 1) * oracle_episodes], episodes)
         if markov_game:
-            response, model = _markov_response(mine, i, game.num_states, game.num_actions[i], game.discount,
-                                               _markov_steps(game, rollout_steps))
+            response, model = _markov_response(
+                mine, i, game.num_states, game.num_actions[i], game.discount, _markov_steps(game, rollout_steps)
+            )
             learned.append(model)
         else:
             response, parent = _efg_response(mine, i, game.legal_mask()[i], int(game.tree.max_depth))
@@ -474,8 +488,9 @@ def _neural_best_responses(key: jax.Array, game: Game, behaviour: Policy, learne
             played = jnp.where(mine[:, None], table, fixed.astype(table.dtype))
             return update(game, params, opt_state, k_step, played, start.magnet, learner=mine), None
 
-        (_, _, table), _ = jax.lax.scan(body, (start.params, start.opt_state, start.table),
-                                        jax.random.split(k_train, oracle_steps))
+        (_, _, table), _ = jax.lax.scan(
+            body, (start.params, start.opt_state, start.table), jax.random.split(k_train, oracle_steps)
+        )
         responses.append(split_policy(game, table.astype(fixed.dtype))[i])
     return tuple(responses)
 
@@ -484,8 +499,9 @@ def _markov_steps(game: MarkovGame, rollout_steps: int) -> int:
     return rollout_steps if game.horizon is None else game.horizon
 
 
-def _mixing_weights(game: Game, population: Policy, responded_to: Policy, learned, sampled: bool,
-                    rollout_steps: int) -> Policy:
+def _mixing_weights(
+    game: Game, population: Policy, responded_to: Policy, learned, sampled: bool, rollout_steps: int
+) -> Policy:
     """Per player ``[K, *D_i]``: each member's weight at each decision point in ``mixture``.
 
     Extensive-form games: own reach, from ``game.reach`` (exact oracle) or from the own sequence
@@ -496,9 +512,10 @@ def _mixing_weights(game: Game, population: Policy, responded_to: Policy, learne
     if isinstance(game, EFGGame):
         if not sampled:
             return jax.vmap(game.reach)(population)
-        depth = int(game.tree.max_depth)   # a bound on every player's own depth
-        return tuple(jax.vmap(lambda p, par=par: own_reach(p, par, depth))(pop)
-                     for pop, par in zip(population, learned))
+        depth = int(game.tree.max_depth)  # a bound on every player's own depth
+        return tuple(
+            jax.vmap(lambda p, par=par: own_reach(p, par, depth))(pop) for pop, par in zip(population, learned)
+        )
     weights = []
     for i, pop in enumerate(population):
         if sampled:
@@ -506,25 +523,37 @@ def _mixing_weights(game: Game, population: Policy, responded_to: Policy, learne
             steps = _markov_steps(game, rollout_steps)
             occupancy = lambda p, P=transitions, mu=initial: markov_occupancy(P, mu, p, game.discount, steps)
         else:
-            occupancy = lambda p, i=i: game.reach(responded_to[:i] + (p,) + responded_to[i + 1:])[i]
+            occupancy = lambda p, i=i: game.reach(responded_to[:i] + (p,) + responded_to[i + 1 :])[i]
         weights.append(jax.vmap(occupancy)(pop))
     return tuple(weights)
 
 
 # ----------------------------------------------------------------------------- the solver
 
+
 def _check_game(game) -> None:
     if not isinstance(game, (EFGGame, MarkovGame)):
-        raise ValueError(f"game: PSRO runs on extensive-form (EFGGame) and Markov (MarkovGame) games, got "
-                         f"{type(game).__name__}; a matrix game is its own meta-game (solve it directly), and "
-                         f"mean-field games have no finite population of player policies here")
+        raise ValueError(
+            f"game: PSRO runs on extensive-form (EFGGame) and Markov (MarkovGame) games, got "
+            f"{type(game).__name__}; a matrix game is its own meta-game (solve it directly), and "
+            f"mean-field games have no finite population of player policies here"
+        )
 
 
 @cached_factory
-def psro(meta_solver="regret_matching_plus", oracle: str = "exact", max_policies: int = 32,
-         meta_steps: int = 1000, meta_game: str | None = None, num_episodes: int = 256,
-         oracle_episodes: int = 4096, rollout_steps: int = 100, oracle_steps: int = 100,
-         oracle_hidden_sizes=(64,), oracle_learning_rate=3e-3) -> Solver:
+def psro(
+    meta_solver="regret_matching_plus",
+    oracle: str = "exact",
+    max_policies: int = 32,
+    meta_steps: int = 1000,
+    meta_game: str | None = None,
+    num_episodes: int = 256,
+    oracle_episodes: int = 4096,
+    rollout_steps: int = 100,
+    oracle_steps: int = 100,
+    oracle_hidden_sizes=(64,),
+    oracle_learning_rate=3e-3,
+) -> Solver:
     """Policy-space response oracles (Lanctot et al. 2017); see the module docstring.
 
     Args:
@@ -565,8 +594,15 @@ def psro(meta_solver="regret_matching_plus", oracle: str = "exact", max_policies
     learner = None
     if oracle == "neural":
         from solvers.neural.policy_gradient import build_learner
-        learner = build_learner("psro", oracle_hidden_sizes, max(oracle_episodes // 8, 1), oracle_learning_rate,
-                                num_minibatches=1, entropy_coef=0.0)
+
+        learner = build_learner(
+            "psro",
+            oracle_hidden_sizes,
+            max(oracle_episodes // 8, 1),
+            oracle_learning_rate,
+            num_minibatches=1,
+            entropy_coef=0.0,
+        )
 
     def payoffs(key, game, population, profiles):
         """``[P, N]`` meta-game entries of the population profiles ``[P, N]``."""
@@ -581,7 +617,7 @@ def psro(meta_solver="regret_matching_plus", oracle: str = "exact", max_policies
     def init(game: Game, key=None) -> SolverState:
         _check_game(game)
         if key is None and not (sampled_oracle or sampled_meta):
-            key = jax.random.PRNGKey(0)   # a placeholder: nothing is drawn
+            key = jax.random.PRNGKey(0)  # a placeholder: nothing is drawn
         return start(game, check_solver_key(key, "psro with oracle or meta_game 'sampled'"))
 
     def start(game: Game, key: jax.Array) -> SolverState:
@@ -593,8 +629,14 @@ def psro(meta_solver="regret_matching_plus", oracle: str = "exact", max_policies
         meta_payoffs = jnp.zeros((n,) + (capacity,) * n, dtype)
         sigma = jnp.zeros((n, capacity), dtype).at[:, 0].set(1.0)
         parents = tuple(jnp.full(m.shape[:-1], -1, jnp.int32) for m in game.legal_mask())
-        extra = PSROExtra(population=population, size=jnp.ones((), jnp.int32), meta_payoffs=meta_payoffs,
-                          meta_strategy=sigma, key=key, own_parent=parents)
+        extra = PSROExtra(
+            population=population,
+            size=jnp.ones((), jnp.int32),
+            meta_payoffs=meta_payoffs,
+            meta_strategy=sigma,
+            key=key,
+            own_parent=parents,
+        )
         return SolverState(policy=uniform, average=uniform, step=jnp.zeros((), jnp.int32), extra=extra)
 
     def grow(game: Game, state: SolverState) -> SolverState:
@@ -602,11 +644,13 @@ def psro(meta_solver="regret_matching_plus", oracle: str = "exact", max_policies
         n = game.num_players
         key, k_oracle, k_meta, k_solve = jax.random.split(extra.key, 4)
         if sampled_oracle:
-            responses, learned = _sampled_best_responses(k_oracle, game, extra, state.policy, oracle_episodes,
-                                                         rollout_steps)
+            responses, learned = _sampled_best_responses(
+                k_oracle, game, extra, state.policy, oracle_episodes, rollout_steps
+            )
             if learner is not None:
-                responses = _neural_best_responses(jax.random.fold_in(k_oracle, 1), game, state.policy, learner,
-                                                   oracle_steps)
+                responses = _neural_best_responses(
+                    jax.random.fold_in(k_oracle, 1), game, state.policy, learner, oracle_steps
+                )
         else:
             responses, learned = game.best_response(state.policy), extra.own_parent
         parents = learned if isinstance(game, EFGGame) else extra.own_parent
@@ -615,14 +659,21 @@ def psro(meta_solver="regret_matching_plus", oracle: str = "exact", max_policies
         meta_payoffs = extra.meta_payoffs
         # every profile with a new policy (player i's slice [..., index (axis i), ...]), and the first
         # policies' profile, which init leaves to the first step (re-estimated each step when sampled)
-        profiles = jnp.concatenate([_profiles(n, capacity, i, index) for i in range(n)]
-                                   + [jnp.zeros((1, n), jnp.int32)])
+        profiles = jnp.concatenate(
+            [_profiles(n, capacity, i, index) for i in range(n)] + [jnp.zeros((1, n), jnp.int32)]
+        )
         values = payoffs(k_meta, game, population, profiles)
         meta_payoffs = meta_payoffs.at[(slice(None), *profiles.T)].set(values.T)
         size = index + 1
         sigma = solve_meta_game(meta, meta_payoffs, size, meta_steps, k_solve)
-        extra = PSROExtra(population=population, size=size, meta_payoffs=meta_payoffs, meta_strategy=sigma,
-                          key=key, own_parent=parents)
+        extra = PSROExtra(
+            population=population,
+            size=size,
+            meta_payoffs=meta_payoffs,
+            meta_strategy=sigma,
+            key=key,
+            own_parent=parents,
+        )
         policy = behaviour(game, extra, state.policy, learned)
         return SolverState(policy=policy, average=policy, step=state.step + 1, extra=extra)
 

@@ -98,25 +98,26 @@ from solvers.core import Solver, SolverState, cached_factory, check_choice, chec
 from solvers.value_iteration import _iterative_stage, _stage_mode, check_markov_game, check_zero_sum
 from solvers.zero_sum_kernels import solve_zero_sum
 
+
 class MinimaxQState(NamedTuple):
     """``SolverState.extra`` of ``minimax_q``."""
 
-    key: jax.Array          # PRNG key of the next step
-    env: MarkovState        # [B] simulator states
-    q: jax.Array            # [S, A_1, A_2] player 0's joint-action values
-    counts: jax.Array       # int32 [S, A_1, A_2] samples per entry
-    values: jax.Array       # [S] val Q(s)
-    stage_gap: jax.Array    # [] largest duality gap of the last stage solve (~1e-6: exact kernels)
+    key: jax.Array  # PRNG key of the next step
+    env: MarkovState  # [B] simulator states
+    q: jax.Array  # [S, A_1, A_2] player 0's joint-action values
+    counts: jax.Array  # int32 [S, A_1, A_2] samples per entry
+    values: jax.Array  # [S] val Q(s)
+    stage_gap: jax.Array  # [] largest duality gap of the last stage solve (~1e-6: exact kernels)
 
 
 class DecentralizedQState(NamedTuple):
     """``SolverState.extra`` of ``decentralized_q_learning``."""
 
-    key: jax.Array          # PRNG key of the next step
-    env: MarkovState        # [B] simulator states
-    q: tuple                # per player [S, A_i]: local action values
-    values: jax.Array       # [N, S]: each player's value estimate
-    counts: jax.Array       # int32 [S]: visits per state
+    key: jax.Array  # PRNG key of the next step
+    env: MarkovState  # [B] simulator states
+    q: tuple  # per player [S, A_i]: local action values
+    values: jax.Array  # [N, S]: each player's value estimate
+    counts: jax.Array  # int32 [S]: visits per state
 
 
 # -- the simulator (one place, so that it can be re-pointed) ---------------------------------------
@@ -139,8 +140,9 @@ def _transition(game: Game, key: jax.Array, states: MarkovState, actions: jax.Ar
     new, ts = jax.vmap(lambda k, s, a: env.step(k, s, a, game))(jax.random.split(k_step, batch), states, actions)
     fresh = _reset(game, k_reset, batch)
     restart = jax.random.uniform(k_coin, (batch,), game.initial.dtype) < reset_probability
-    cont = jax.tree_util.tree_map(lambda f, n: jnp.where(restart.reshape((-1,) + (1,) * (n.ndim - 1)), f, n),
-                                  fresh, new)
+    cont = jax.tree_util.tree_map(
+        lambda f, n: jnp.where(restart.reshape((-1,) + (1,) * (n.ndim - 1)), f, n), fresh, new
+    )
     return ts.observation, ts.rewards, cont
 
 
@@ -205,9 +207,15 @@ def _solve_stages(game: Game, q: jax.Array, stage_solver: str, stage_steps: int)
 
 
 @cached_factory
-def minimax_q(batch_size: int = 32, epsilon: float = 0.2, learning_rate: float = 1.0,
-              learning_rate_power: float = 0.7, reset_probability: float | None = None,
-              stage_solver: str = "auto", stage_steps: int = 200) -> Solver:
+def minimax_q(
+    batch_size: int = 32,
+    epsilon: float = 0.2,
+    learning_rate: float = 1.0,
+    learning_rate_power: float = 0.7,
+    reset_probability: float | None = None,
+    stage_solver: str = "auto",
+    stage_steps: int = 200,
+) -> Solver:
     """Littman's (1994) minimax-Q from simulated play (two-player zero-sum; module docstring).
 
     Args:
@@ -236,9 +244,14 @@ def minimax_q(batch_size: int = 32, epsilon: float = 0.2, learning_rate: float =
         shape = (game.num_states, *game.num_actions)
         q = jnp.zeros(shape, dtype)
         policy = tuple(jnp.full((game.num_states, a), 1.0 / a, dtype) for a in game.num_actions)
-        extra = MinimaxQState(key=k_next, env=_reset(game, k_env, batch_size), q=q,
-                              counts=jnp.zeros(shape, jnp.int32), values=jnp.zeros((game.num_states,), dtype),
-                              stage_gap=jnp.zeros((), dtype))
+        extra = MinimaxQState(
+            key=k_next,
+            env=_reset(game, k_env, batch_size),
+            q=q,
+            counts=jnp.zeros(shape, jnp.int32),
+            values=jnp.zeros((game.num_states,), dtype),
+            stage_gap=jnp.zeros((), dtype),
+        )
         return SolverState(policy=policy, average=policy, step=jnp.zeros((), jnp.int32), extra=extra)
 
     def step(game: Game, state: SolverState) -> SolverState:
@@ -261,10 +274,16 @@ def _smoothed_best_responses(q: tuple, temperature) -> tuple:
 
 
 @cached_factory
-def decentralized_q_learning(batch_size: int = 32, temperature: float = 0.1, epsilon: float = 0.02,
-                             learning_rate: float = 1.0, learning_rate_power: float = 0.8,
-                             value_learning_rate: float | None = None, value_power: float = 1.0,
-                             reset_probability: float | None = None) -> Solver:
+def decentralized_q_learning(
+    batch_size: int = 32,
+    temperature: float = 0.1,
+    epsilon: float = 0.02,
+    learning_rate: float = 1.0,
+    learning_rate_power: float = 0.8,
+    value_learning_rate: float | None = None,
+    value_power: float = 1.0,
+    reset_probability: float | None = None,
+) -> Solver:
     """Sayin et al.'s (2021) decentralized two-timescale Q-learning (module docstring).
 
     Args:
@@ -291,8 +310,10 @@ def decentralized_q_learning(batch_size: int = 32, temperature: float = 0.1, eps
     check_number(value_learning_rate, "value_learning_rate", 0.0, low_open=True, optional=True, range_wording=True)
     slow = as_float_array(check_number(value_power, "value_power", 0.0, 1.0), "value_power")
     if is_concrete(fast) and is_concrete(slow) and float(slow) <= float(fast):
-        raise ValueError(f"value_power: expected a value > learning_rate_power = {float(fast)} (the value "
-                         f"must move on the slower timescale), got {float(slow)}")
+        raise ValueError(
+            f"value_power: expected a value > learning_rate_power = {float(fast)} (the value "
+            f"must move on the slower timescale), got {float(slow)}"
+        )
 
     def init(game: Game, key=None) -> SolverState:
         check_markov_game(game, "decentralized_q_learning")
@@ -301,9 +322,13 @@ def decentralized_q_learning(batch_size: int = 32, temperature: float = 0.1, eps
         dtype = jnp.result_type(float)
         q = tuple(jnp.zeros((game.num_states, a), dtype) for a in game.num_actions)
         policy = _smoothed_best_responses(q, temperature)
-        extra = DecentralizedQState(key=k_next, env=_reset(game, k_env, batch_size), q=q,
-                                    values=jnp.zeros((game.num_players, game.num_states), dtype),
-                                    counts=jnp.zeros((game.num_states,), jnp.int32))
+        extra = DecentralizedQState(
+            key=k_next,
+            env=_reset(game, k_env, batch_size),
+            q=q,
+            values=jnp.zeros((game.num_players, game.num_states), dtype),
+            counts=jnp.zeros((game.num_states,), jnp.int32),
+        )
         return SolverState(policy=policy, average=policy, step=jnp.zeros((), jnp.int32), extra=extra)
 
     def step(game: Game, state: SolverState) -> SolverState:

@@ -63,8 +63,18 @@ from jaxgames.efg.rules.leduc import (
 )
 
 __all__ = [
-    "CHANCE_PLAYER", "TERMINAL_PLAYER", "KUHN_PASS", "KUHN_BET",
-    "LEDUC_FOLD", "LEDUC_CALL", "LEDUC_RAISE",
-    "KuhnPokerRules", "KuhnPokerState", "kuhn_poker_rules",
-    "LeducPokerRules", "LeducPokerState", "leduc_poker_rules", "count_histories",
+    "CHANCE_PLAYER",
+    "TERMINAL_PLAYER",
+    "KUHN_PASS",
+    "KUHN_BET",
+    "LEDUC_FOLD",
+    "LEDUC_CALL",
+    "LEDUC_RAISE",
+    "KuhnPokerRules",
+    "KuhnPokerState",
+    "kuhn_poker_rules",
+    "LeducPokerRules",
+    "LeducPokerState",
+    "leduc_poker_rules",
+    "count_histories",
 ]

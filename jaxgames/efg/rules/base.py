@@ -22,7 +22,7 @@ def count_histories(game, max_visits: int = 20_000) -> tuple[int, bool]:
     False)``: the game is larger.
     """
     total, visits = 0, 0
-    stack = [(game.new_initial_state(), 1)]   # (state, multiplicity: chance outcomes it stands for)
+    stack = [(game.new_initial_state(), 1)]  # (state, multiplicity: chance outcomes it stands for)
     while stack:
         state, mult = stack.pop()
         total += mult
@@ -76,8 +76,6 @@ class RulesState:
     def _check_action(self, action: int) -> None:
         if self.is_terminal():
             raise ValueError("cannot apply an action at a terminal state")
-        legal = ([a for a, _ in self.chance_outcomes()] if self.is_chance_node()
-                 else self.legal_actions())
+        legal = [a for a, _ in self.chance_outcomes()] if self.is_chance_node() else self.legal_actions()
         if action not in legal:
             raise ValueError(f"illegal action {action} at history {self._history}; legal: {legal}")
-

@@ -62,8 +62,9 @@ class KuhnPokerRules:
 
 def kuhn_poker_rules(num_players: int = 2, ante: float = 1.0, bet: float = 1.0) -> KuhnPokerRules:
     """Kuhn poker rules; the defaults equal OpenSpiel's default ``kuhn_poker``."""
-    return KuhnPokerRules(check_int(num_players, "num_players", 2, 10), chip_amount(ante, "ante"),
-                          chip_amount(bet, "bet"))
+    return KuhnPokerRules(
+        check_int(num_players, "num_players", 2, 10), chip_amount(ante, "ante"), chip_amount(bet, "bet")
+    )
 
 
 class KuhnPokerState(RulesState):
@@ -84,7 +85,7 @@ class KuhnPokerState(RulesState):
         return self._history[: self._n]
 
     def _betting(self) -> tuple[int, ...]:
-        return self._history[self._n:]
+        return self._history[self._n :]
 
     def _first_bettor(self) -> int | None:
         # Betting action i is taken by player i % n; a first bet always falls in

@@ -84,23 +84,40 @@ class LeducPokerRules:
         return [2 * self.n_players + 2 * self.num_cards]
 
 
-def leduc_poker_rules(num_players: int = 2, ante: float = 1.0,
-                      raise_amounts: tuple[float, float] = (2.0, 4.0),
-                      max_raises: int = 2) -> LeducPokerRules:
+def leduc_poker_rules(
+    num_players: int = 2, ante: float = 1.0, raise_amounts: tuple[float, float] = (2.0, 4.0), max_raises: int = 2
+) -> LeducPokerRules:
     """Leduc poker rules; the defaults equal OpenSpiel's default ``leduc_poker``."""
     if isinstance(raise_amounts, (str, bytes)) or not hasattr(raise_amounts, "__len__") or len(raise_amounts) != 2:
         raise ValueError(f"raise_amounts: expected two amounts (round 1, round 2), got {raise_amounts!r}")
-    return LeducPokerRules(check_int(num_players, "num_players", 2, 10), chip_amount(ante, "ante"),
-                           tuple(chip_amount(r, f"raise_amounts[{k}]") for k, r in enumerate(raise_amounts)),
-                           check_int(max_raises, "max_raises", low=0))
+    return LeducPokerRules(
+        check_int(num_players, "num_players", 2, 10),
+        chip_amount(ante, "ante"),
+        tuple(chip_amount(r, f"raise_amounts[{k}]") for k, r in enumerate(raise_amounts)),
+        check_int(max_raises, "max_raises", low=0),
+    )
 
 
 class LeducPokerState(RulesState):
     """A Leduc poker state (mutable internally; :meth:`child` copies)."""
 
-    __slots__ = ("_game", "_history", "_private", "_public", "_round", "_player",
-                 "_contrib", "_stakes", "_folded", "_num_calls", "_num_raises",
-                 "_sequences", "_terminal", "_chips", "_chip_stakes")
+    __slots__ = (
+        "_game",
+        "_history",
+        "_private",
+        "_public",
+        "_round",
+        "_player",
+        "_contrib",
+        "_stakes",
+        "_folded",
+        "_num_calls",
+        "_num_raises",
+        "_sequences",
+        "_terminal",
+        "_chips",
+        "_chip_stakes",
+    )
 
     def __init__(self, game: LeducPokerRules):
         n = game.n_players
@@ -254,8 +271,7 @@ class LeducPokerState(RulesState):
         r1, r2 = ("".join("fcr"[a] for a in s) for s in self._sequences)
         private = self._private[player] if self._private[player] != _NO_CARD else "-"
         public = self._public if self._public != _NO_CARD else "-"
-        text = (f"P{player} private={private} public={public} r1={r1} r2={r2} "
-                f"to_move={self.current_player()}")
+        text = f"P{player} private={private} public={public} r1={r1} r2={r2} to_move={self.current_player()}"
         if self._terminal:
             text += " winners=" + ",".join(map(str, self._winners()))
         return text
@@ -304,7 +320,6 @@ class LeducPokerState(RulesState):
 
     def __str__(self) -> str:
         r1, r2 = ("".join("fcr"[a] for a in s) for s in self._sequences)
-        return (f"private={self._private} public={self._public} r1={r1} r2={r2} "
-                f"contrib={self._contrib}")
+        return f"private={self._private} public={self._public} r1={r1} r2={r2} contrib={self._contrib}"
 
     __repr__ = __str__
