@@ -95,15 +95,15 @@ def test_simulated_returns_match_the_exact_values(family):
 @pytest.mark.slow
 def test_rollout_is_reproducible_batched_and_validated():
     env = jaxgames.make_env(jaxgames.leduc_poker())
-    a = jaxgames.rollout(jax.random.key(0), env, None, 20, batch_size=8)[1]
-    b = jaxgames.rollout(jax.random.key(0), env, None, 20, batch_size=8)[1]
-    c = jaxgames.rollout(jax.random.key(1), env, None, 20, batch_size=8)[1]
+    # jitted (one compile for a, b and c; eager rollouts: test_env_validation.py)
+    roll = jax.jit(lambda k: jaxgames.rollout(k, env, None, 20, batch_size=8)[1])
+    a, b, c = roll(jax.random.key(0)), roll(jax.random.key(0)), roll(jax.random.key(1))
     np.testing.assert_array_equal(a.action, b.action)
     assert a.rewards.shape == (8, 20, 2) and a.state.history.shape == (8, 20)
     assert not np.array_equal(a.state.history, c.state.history)
     # continuing from the final states
-    final, _ = jaxgames.rollout(jax.random.key(0), env, None, 5, batch_size=8)
-    _, traj = jaxgames.rollout(jax.random.key(2), env, None, 5, batch_size=8, state=final)
+    final, _ = jax.jit(lambda k: jaxgames.rollout(k, env, None, 5, batch_size=8))(jax.random.key(0))
+    _, traj = jax.jit(lambda k, s: jaxgames.rollout(k, env, None, 5, batch_size=8, state=s))(jax.random.key(2), final)
     np.testing.assert_array_equal(traj.state.history[:, 0], final.history)
     for bad in (0, -1, 2.5, True):
         with pytest.raises(ValueError, match="batch_size: expected an integer"):
@@ -193,7 +193,8 @@ def test_bernoulli_preference_feedback_is_unbiased():
     game = matrix.preference_game(P)
     env = jaxgames.make_env(game, feedback="bernoulli")
     state, _ = env.reset(jax.random.key(0))
-    _, ts = jax.vmap(lambda k: env.step(k, state, jnp.array([0, 1])))(jax.random.split(jax.random.key(1), 20000))
+    step = jax.jit(jax.vmap(lambda k: env.step(k, state, jnp.array([0, 1]))))
+    _, ts = step(jax.random.split(jax.random.key(1), 20000))
     outcomes = np.asarray(ts.rewards[:, 0]) + 0.5
     assert set(np.unique(outcomes)) == {0.0, 1.0}  # a win or a loss, never a draw
     np.testing.assert_allclose(ts.rewards[:, 1], -ts.rewards[:, 0])

@@ -11,7 +11,9 @@ import jaxgames
 from jaxgames import markov
 from jaxgames.matrix import MatrixGame
 
-from helpers import run_x64
+# Exact metrics, jitted: compiled once per game shape (eager calls would compile every operation apart).
+values_of = jax.jit(lambda game, policy: game.evaluate(policy).values)
+best_response_values_of = jax.jit(lambda game, policy: game.best_response_values(policy))
 
 
 def random_tables(rng, S, actions, N=None, dense=True):
@@ -93,9 +95,9 @@ def test_best_response_matches_enumeration_of_deterministic_policies(tiny):
             best = max(best, init @ np.linalg.solve(np.eye(4) - 0.8 * Ppi, rpi[i]))
         assert br_values[i] == pytest.approx(best, abs=1e-4)
         dev = pol[:i] + (br[i],) + pol[i + 1 :]
-        assert float(game.evaluate(dev).values[i]) == pytest.approx(best, abs=1e-4)
-    assert float(game.nash_conv(pol)) == pytest.approx(
-        float(np.sum(br_values - np.asarray(game.evaluate(pol).values))), abs=1e-5
+        assert float(values_of(game, dev)[i]) == pytest.approx(best, abs=1e-4)
+    assert float(jax.jit(game.nash_conv)(pol)) == pytest.approx(
+        float(np.sum(br_values - np.asarray(values_of(game, pol)))), abs=1e-5
     )
 
 
@@ -273,12 +275,10 @@ def test_pursuit_evasion_known_values():
     g = 0.9
     corridor = markov.pursuit_evasion(rows=1, cols=2, discount=g)  # capture is certain every step
     chase = jnp.asarray([[0, 0, 1, 0, 0], [0, 0, 0, 1, 0]], jnp.float32)  # states (0, 1): E; (1, 0): W
-    assert float(corridor.evaluate((chase, corridor.uniform_policy()[1])).values[0]) == pytest.approx(
-        1 / (1 - g), rel=1e-5
-    )
-    assert float(corridor.best_response_values((chase, chase))[1]) == pytest.approx(-1 / (1 - g), rel=1e-5)
+    assert float(values_of(corridor, (chase, corridor.uniform_policy()[1]))[0]) == pytest.approx(1 / (1 - g), rel=1e-5)
+    assert float(best_response_values_of(corridor, (chase, chase))[1]) == pytest.approx(-1 / (1 - g), rel=1e-5)
     game = markov.pursuit_evasion(rows=2, cols=3, discount=g, slip=0.1)
-    v = float(game.evaluate(game.uniform_policy()).values[0])
+    v = float(values_of(game, game.uniform_policy())[0])
     assert 0 < v < 1 / (1 - g)
     np.testing.assert_allclose(np.asarray(game.transitions).sum(-1), 1.0, atol=1e-5)
 
@@ -373,27 +373,28 @@ def test_simulator_finite_horizon_and_batched_games():
     game = markov.MarkovGame(game.transitions, game.rewards, 1.0, game.initial, horizon=6)
     env = markov.MarkovEnv(game)
     pol = (markov.memory_one_policy((0.7, 0.9, 0.2, 0.5, 0.4), 0), markov.memory_one_policy((0.5,) * 5, 1))
-    _, traj = markov.rollout(jax.random.key(1), env, pol, 6, batch_size=4096)
+    _, traj = jax.jit(lambda k: markov.rollout(k, env, pol, 6, batch_size=4096))(jax.random.key(1))
     returns = np.asarray(traj.rewards.sum(1))
     se = returns.std(0) / np.sqrt(4096)
-    assert np.all(np.abs(returns.mean(0) - np.asarray(game.evaluate(pol).values)) < 4 * se)
+    assert np.all(np.abs(returns.mean(0) - np.asarray(values_of(game, pol))) < 4 * se)
     # without auto-reset the final state is kept: a step past it raises, and is a no-op under jit;
     # the horizon terminates the episode (it does not truncate it)
     kept = markov.MarkovEnv(game, autoreset=False)
     state, _ = kept.reset(jax.random.key(0))
+    step = jax.jit(kept.step)  # the six steps under one compile; the concrete check of the seventh is below
     for _ in range(6):
-        state, ts = kept.step(jax.random.key(0), state, jnp.array([1, 1]))
+        state, ts = step(jax.random.key(0), state, jnp.array([1, 1]))
     assert bool(ts.terminated) and not bool(ts.truncated) and bool(state.done)
     with pytest.raises(ValueError, match="state: the episode is over"):
         kept.step(jax.random.key(0), state, jnp.array([0, 0]))
-    same, ts = jax.jit(kept.step)(jax.random.key(0), state, jnp.array([0, 0]))
+    same, ts = step(jax.random.key(0), state, jnp.array([0, 0]))
     assert int(same.state) == int(state.state) and np.all(np.asarray(ts.rewards) == 0)
     fresh, _ = env.step(jax.random.key(0), state, jnp.array([0, 0]))  # auto-reset restarts
     assert int(fresh.state) == 0 and int(fresh.step_count) == 0
     # vmapped over games: each simulation uses its own game's rewards
     games = jax.vmap(lambda k: markov.random_zero_sum(k, 4, 2))(jax.random.split(jax.random.key(2), 3))
     env2 = markov.MarkovEnv(markov.random_zero_sum(jax.random.key(0), 4, 2))
-    _, trajs = jax.vmap(lambda k, g: markov.rollout(k, env2, None, 5, params=g))(
+    _, trajs = jax.jit(jax.vmap(lambda k, g: markov.rollout(k, env2, None, 5, params=g)))(
         jax.random.split(jax.random.key(3), 3), games
     )
     for b in range(3):
@@ -404,21 +405,19 @@ def test_simulator_finite_horizon_and_batched_games():
 
 @pytest.mark.slow
 def test_float64_best_response_is_exact():
-    out = run_x64(
-        """
-import itertools, numpy as np, jax.numpy as jnp
-from jaxgames import markov
-rng = np.random.default_rng(0)
-P = rng.exponential(size=(5, 2, 2, 5)); P /= P.sum(-1, keepdims=True)
-R = rng.normal(size=(2, 5, 2, 2)); init = np.full(5, 0.2)
-game = markov.MarkovGame(P, R, 0.99, init)
-assert game.rewards.dtype == jnp.float64
-pol = game.uniform_policy()
-P0, r0 = P.mean(2), R[0].mean(2)
-best = max(init @ np.linalg.solve(np.eye(5) - 0.99 * P0[np.arange(5), a], r0[np.arange(5), a])
-           for a in itertools.product(range(2), repeat=5))
-print(abs(float(game.best_response_values(pol)[0]) - best))
-""",
-        optimize=False,
+    """In this process with float64 switched on for the test (``jax.enable_x64``; jit caches key on it)."""
+    rng = np.random.default_rng(0)
+    P = rng.exponential(size=(5, 2, 2, 5))
+    P /= P.sum(-1, keepdims=True)
+    R, init = rng.normal(size=(2, 5, 2, 2)), np.full(5, 0.2)
+    P0, r0 = P.mean(2), R[0].mean(2)
+    best = max(
+        init @ np.linalg.solve(np.eye(5) - 0.99 * P0[np.arange(5), a], r0[np.arange(5), a])
+        for a in itertools.product(range(2), repeat=5)
     )
-    assert float(out) < 1e-9
+    with jax.enable_x64(True):
+        game = markov.MarkovGame(P, R, 0.99, init)
+        assert game.rewards.dtype == jnp.float64
+        error = abs(float(best_response_values_of(game, game.uniform_policy())[0]) - best)
+    assert jnp.zeros(1).dtype == jnp.float32  # switched off again
+    assert error < 1e-9

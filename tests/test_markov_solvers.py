@@ -71,13 +71,26 @@ def take(batch, i):
     return jax.tree_util.tree_map(lambda x: x[i], batch)
 
 
-@functools.partial(jax.jit, static_argnames=("solver", "steps"))
-def iterate(solver, game, steps, state):
-    """``steps`` solver steps without the exploitability evaluations of ``solvers.run`` (cheaper to compile)."""
+def _iterate(solver, game, steps, state):
     return jax.lax.fori_loop(0, steps, lambda _, s: solver.step(game, s), state)
 
 
+#: ``steps`` solver steps without the exploitability evaluations of ``solvers.run``: its compiled program holds
+#: three copies of the exploitability computation, which cost more to compile than the steps themselves, so the
+#: tests judge the final output once, by the programs below (compiled once for the module's games).
+iterate = functools.partial(jax.jit, static_argnames=("solver", "steps"))(_iterate)
+#: ``steps`` steps from ``solver.init(game)``, init included in the program (eager init compiles op by op).
+solve = functools.partial(jax.jit, static_argnames=("solver", "steps"))(
+    lambda solver, game, steps: _iterate(solver, game, steps, solver.init(game))
+)
+#: ``solve`` on every game of a batch.
+solve_all = functools.partial(jax.jit, static_argnames=("solver", "steps"))(
+    lambda solver, games, steps: jax.vmap(lambda g: _iterate(solver, g, steps, solver.init(g)))(games)
+)
+
 nash_conv = jax.jit(lambda game, policy: game.nash_conv(policy))
+#: NashConv and player 0's value from ``initial`` of ``policy`` on every game of a batch: ``([G], [G])``.
+judge_all = jax.jit(jax.vmap(lambda game, policy: (game.nash_conv(policy), game.evaluate(policy).values[0])))
 
 
 @pytest.fixture(scope="module")
@@ -90,11 +103,10 @@ def zero_sum_games():
 def minimax(zero_sum_games):
     """Shapley values from every state ``[G, S]`` (300 exact iterations: error <= 0.9^300 * 10)."""
     solver = solvers.minimax_value_iteration()
-    run = jax.jit(jax.vmap(lambda g: solvers.run(solver, g, 300, eval_every=300)))
-    state, trace = run(zero_sum_games)
+    state = solve_all(solver, zero_sum_games, 300)
     return {
         "values": np.asarray(state.extra.values),
-        "nash_conv": np.asarray(trace.nash_conv[:, -1]),
+        "nash_conv": np.asarray(judge_all(zero_sum_games, solver.output(state))[0]),
         "policy": state.policy,
     }
 
@@ -110,7 +122,7 @@ def test_kernel_solver_matches_linprog(shape):
     rng = np.random.default_rng(sum(shape))
     A = rng.uniform(-5, 5, (30, *shape))
     A[:10] = np.round(A[:10] / 3)  # degenerate games: ties, dominated and duplicate actions
-    value, x, y, gap = solve_zero_sum(jnp.asarray(A, jnp.float32))
+    value, x, y, gap = jax.jit(solve_zero_sum)(jnp.asarray(A, jnp.float32))
     ref = np.array([lp_value(a) for a in A])
     np.testing.assert_allclose(np.asarray(value), ref, atol=2e-5)
     assert np.all(np.asarray(gap) < 1e-5)
@@ -125,7 +137,7 @@ def test_kernel_solver_matches_linprog(shape):
 def test_minimax_value_iteration_equals_scipy_shapley(zero_sum_games):
     solver = solvers.minimax_value_iteration()
     game = take(zero_sum_games, 0)
-    state = iterate(solver, game, 40, solver.init(game))
+    state = solve(solver, game, 40)
     np.testing.assert_allclose(np.asarray(state.extra.values), scipy_shapley(game, 40), atol=1e-4)
 
 
@@ -154,34 +166,31 @@ def test_minimax_value_iteration_contracts_at_rate_discount(zero_sum_games, mini
 @pytest.mark.slow
 def test_minimax_value_iteration_output_is_nash(zero_sum_games, minimax):
     assert np.all(minimax["nash_conv"] < 1e-3), minimax["nash_conv"]
-    values = jax.vmap(lambda g, p: g.evaluate(p).values)(zero_sum_games, minimax["policy"])
-    np.testing.assert_allclose(np.asarray(values[:, 0]), minimax_from_initial(zero_sum_games, minimax), atol=1e-4)
+    values = judge_all(zero_sum_games, minimax["policy"])[1]
+    np.testing.assert_allclose(np.asarray(values), minimax_from_initial(zero_sum_games, minimax), atol=1e-4)
 
 
 @pytest.mark.slow
 def test_iterative_stage_solver_is_close(zero_sum_games, minimax):
     game = take(zero_sum_games, 0)
-    state, trace = solvers.run(solvers.minimax_value_iteration(stage_solver="iterative"), game, 150, eval_every=150)
+    solver = solvers.minimax_value_iteration(stage_solver="iterative")
+    state = solve(solver, game, 150)
     assert float(state.extra.stage_gap) < 1e-2
-    assert float(trace.nash_conv[-1]) < 1e-2
+    assert float(nash_conv(game, solver.output(state))) < 1e-2
     np.testing.assert_allclose(np.asarray(state.extra.values), minimax["values"][0], atol=1e-2)
 
 
 @pytest.mark.slow
 def test_minimax_value_iteration_float64():
-    out = run_x64(
-        """
-import jax, numpy as np, solvers
-from jaxgames import markov
-g = markov.random_zero_sum(jax.random.key(3), 4, 3, 2, 0.8)
-state, trace = solvers.run(solvers.minimax_value_iteration(), g, 150, eval_every=150)
-assert state.extra.values.dtype == np.float64
-print(float(state.extra.stage_gap), float(trace.nash_conv[-1]))
-""",
-        optimize=False,
-    )
-    gap, nash_conv = map(float, out.split())
-    assert gap < 1e-10 and abs(nash_conv) < 1e-9
+    """In this process with float64 switched on for the test (``jax.enable_x64``; jit caches key on it)."""
+    with jax.enable_x64(True):
+        g = markov.random_zero_sum(jax.random.key(3), 4, 3, 2, 0.8)
+        solver = solvers.minimax_value_iteration()
+        state = solve(solver, g, 150)
+        assert g.rewards.dtype == np.float64 and state.extra.values.dtype == np.float64
+        gap, final = float(state.extra.stage_gap), float(nash_conv(g, solver.output(state)))
+    assert jnp.zeros(1).dtype == np.float32  # switched off again
+    assert gap < 1e-10 and abs(final) < 1e-9
 
 
 # ------------------------------------------------------------------------------ MDPs
@@ -193,8 +202,8 @@ def mdps():
 @pytest.mark.slow
 def test_value_iteration_equals_policy_iteration_and_best_response(mdps):
     def both(game):
-        vi, _ = solvers.run(solvers.value_iteration(), game, 250, eval_every=250)
-        pi, _ = solvers.run(solvers.policy_iteration(), game, 30, eval_every=30)
+        vi = _iterate(solvers.value_iteration(), game, 250, solvers.value_iteration().init(game))
+        pi = _iterate(solvers.policy_iteration(), game, 30, solvers.policy_iteration().init(game))
         br = game.best_response(game.uniform_policy())
         return (
             vi.policy[0],
@@ -217,7 +226,7 @@ def test_value_iteration_equals_policy_iteration_and_best_response(mdps):
 def test_policy_iteration_is_stationary_once_optimal(mdps):
     game = take(mdps, 0)
     solver = solvers.policy_iteration()
-    state = iterate(solver, game, 30, solver.init(game))
+    state = solve(solver, game, 30)
     again = iterate(solver, game, 1, state)
     np.testing.assert_array_equal(np.asarray(again.policy[0]), np.asarray(state.policy[0]))
     assert float(again.extra.residual) < 1e-5
@@ -228,7 +237,15 @@ def test_natural_policy_gradient_meets_its_rate_on_mdps(mdps):
     """Agarwal et al. (2021), Thm 16: ``V* - V^(T) <= log A / (eta T) + 1 / ((1 - gamma)^2 T)``."""
     eta = 0.5
     solver = solvers.natural_policy_gradient(learning_rate=eta)
-    gaps = jax.jit(jax.vmap(lambda g: solvers.run(solver, g, 200, eval_every=20)[1].nash_conv))(mdps)
+
+    def gaps(game):  # NashConv every 20 steps (as solvers.run(solver, game, 200, eval_every=20) records it)
+        def block(state, _):
+            state = _iterate(solver, game, 20, state)
+            return state, game.nash_conv(solver.output(state))
+
+        return jax.lax.scan(block, solver.init(game), None, length=10)[1]
+
+    gaps = jax.jit(jax.vmap(gaps))(mdps)
     t = np.arange(20, 201, 20)
     bound = np.log(4) / (eta * t) + 1 / ((1 - GAMMA) ** 2 * t)
     assert np.all(np.asarray(gaps) <= bound + 1e-5)
@@ -263,12 +280,8 @@ def test_regularized_extragradient_converges_linearly_to_the_qre(zero_sum_games)
 def test_regularized_extragradient_magnet_schedule_reaches_nash(zero_sum_games, minimax):
     solver = solvers.entropy_regularized_extragradient()
 
-    def run(game):
-        state, trace = solvers.run(solver, game, 2000, eval_every=2000)
-        return trace.nash_conv[-1], game.evaluate(solver.output(state)).values[0]
-
-    nash_conv, values = map(np.asarray, jax.jit(jax.vmap(run))(zero_sum_games))
-    assert np.all(nash_conv < 1e-3), nash_conv
+    nc, values = map(np.asarray, judge_all(zero_sum_games, solver.output(solve_all(solver, zero_sum_games, 2000))))
+    assert np.all(nc < 1e-3), nc
     np.testing.assert_allclose(values, minimax_from_initial(zero_sum_games, minimax), atol=1e-4)
 
 
@@ -280,10 +293,10 @@ def test_regularized_extragradient_vmaps_over_temperature(zero_sum_games):
         solver = solvers.entropy_regularized_extragradient(
             temperature=tau, magnet_update_every=0, inner_steps=1, value_step_size=1.0
         )
-        return solvers.run(solver, game, 300, eval_every=300)[0].extra.values
+        return _iterate(solver, game, 300, solver.init(game)).extra.values
 
     batched = np.asarray(jax.jit(jax.vmap(final_values))(jnp.array([0.05, 0.2])))
-    np.testing.assert_allclose(batched[1], np.asarray(final_values(0.2)), atol=1e-4)
+    np.testing.assert_allclose(batched[1], np.asarray(jax.jit(lambda: final_values(0.2))()), atol=1e-4)
     assert np.abs(batched[0] - batched[1]).max() > 1e-2  # the temperature matters
 
 
@@ -302,12 +315,9 @@ def test_smooth_value_iteration_reaches_nash_and_shapley_values(zero_sum_games, 
     9.5e-8 / 3.5e-5 / 3.5e-5 / 5.3e-6, critic error 2.4e-7 / 5.2e-5 / 5.1e-5 / 9.0e-6 for extragradient /
     mirror prox / optimistic / MMD."""
     solver = solvers.smooth_value_iteration(method=method)
-
-    def run(game):
-        state, trace = solvers.run(solver, game, SVI_STEPS[method], eval_every=SVI_STEPS[method])
-        return trace.nash_conv[-1], game.evaluate(solver.output(state)).values[0], state.extra.values
-
-    nc, values, critic = map(np.asarray, jax.jit(jax.vmap(run))(zero_sum_games))
+    state = solve_all(solver, zero_sum_games, SVI_STEPS[method])
+    nc, values = map(np.asarray, judge_all(zero_sum_games, solver.output(state)))
+    critic = np.asarray(state.extra.values)
     assert np.all(nc < 1e-3), nc
     np.testing.assert_allclose(values, minimax_from_initial(zero_sum_games, minimax), atol=1e-4)
     np.testing.assert_allclose(critic, minimax["values"], atol=1e-4)
@@ -324,8 +334,8 @@ def test_smooth_value_iteration_on_one_state_discount_zero_is_the_stage_solver()
     )
     stage = solvers.first_order_solver("optimistic", 1.0, "entropic", 0.02, None, 6, "last")
     scaled = matrix.zero_sum(A / (A.max() - A.min()))
-    expected = iterate(stage, scaled, 30, stage.init(scaled))
-    got = iterate(solver, mg, 10, solver.init(mg))
+    expected = solve(stage, scaled, 30)
+    got = solve(solver, mg, 10)
     for e, g in zip(expected.policy, got.policy):
         np.testing.assert_allclose(np.asarray(g[0]), np.asarray(e), atol=1e-5)
     assert np.abs(np.asarray(got.policy[0][0]) - 1 / 3).max() > 1e-3  # it moved
@@ -365,11 +375,11 @@ def test_foundation_solver_on_one_state_markov_game_is_the_matrix_solver(name):
 def test_foundation_solvers_improve_on_random_markov_games(zero_sum_games):
     """Occupancy-weighted fictitious play and policy extragradient on Q-values, on a 10-state game."""
     game = take(zero_sum_games, 3)
-    uniform = float(game.nash_conv(game.uniform_policy()))
+    uniform = float(nash_conv(game, game.uniform_policy()))
     for name in ("fictitious_play", "extragradient"):
         make = FOUNDATION[name]
         solver = make()
-        final = nash_conv(game, solver.output(iterate(solver, game, 300, solver.init(game))))
+        final = nash_conv(game, solver.output(solve(solver, game, 300)))
         assert float(final) < 0.5 * uniform, name
 
 

@@ -542,11 +542,17 @@ def check_semantics(config: Config, source: str) -> None:
         _fits_or_fail(source, "solver.name", config.game, config.solver, config.game.params, config.solver.params)
         return
     groups: dict[tuple, dict] = {}
+    built: set[str] = {repr(("game", config.game.params)), repr(("solver", config.solver.params))}
     for point in config.points():
         game_params, solver_params = point_params(config, point)
         where = "grid (point " + ", ".join(f"{k}={v!r}" for k, v in point.items()) + ")"
-        _build_or_fail(source, where, lambda p=game_params: registry.build_game(config.game.name, p, key))
-        _build_or_fail(source, where, lambda p=solver_params: registry.build_solver(config.solver.name, p))
+        # building is deterministic (same params, same key): each distinct set of parameters is built once
+        if (seen := repr(("game", game_params))) not in built:
+            _build_or_fail(source, where, lambda p=game_params: registry.build_game(config.game.name, p, key))
+            built.add(seen)
+        if (seen := repr(("solver", solver_params))) not in built:
+            _build_or_fail(source, where, lambda p=solver_params: registry.build_solver(config.solver.name, p))
+            built.add(seen)
         groups.setdefault(repr(static_signature(point)), point)
     for point in groups.values():  # one trace per compiled group, as the sweep will run it
         static = dict(static_signature(point))
