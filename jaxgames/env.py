@@ -63,7 +63,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxgames import simplex
+from jaxgames import rng, simplex
 from jaxgames.core import Game, Policy
 from jaxgames.validation import (
     check_int,
@@ -233,7 +233,7 @@ class Environment:
         key = check_key(key, "key", f"{type(self).__name__}.sample_action")
         self.check_state(state)
         tables = self.policy_tables(policy)
-        return self._sample(jax.random.uniform(key, self.action_shape, self._dtype(None)), state, tables)
+        return self._sample(rng.uniform(key, self.action_shape, self._dtype(None)), state, tables)
 
     def legal_action_mask(self, state) -> jax.Array:
         return self._acting(state)[1]
@@ -552,7 +552,7 @@ def rollout(
         k_reset, k_run = jax.random.split(key)
         if start is None:
             start, _ = env.reset(k_reset, params)
-        u = jax.random.uniform(k_run, (num_steps, n_act + env.noise_size), dtype)
+        u = rng.uniform(k_run, (num_steps, n_act + env.noise_size), dtype)
 
         def body(state, u):
             action = env._sample(u[:n_act].reshape(env.action_shape), state, tables)

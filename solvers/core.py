@@ -28,7 +28,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxgames import simplex
+from jaxgames import rng, simplex
 from jaxgames.core import Game, Policy
 from jaxgames.validation import (  # noqa: F401 - re-exported
     _describe,  # the same rendering of a bad value in every message
@@ -124,7 +124,7 @@ def random_policy(game: Game, key: jax.Array) -> Policy:
     masks = game.legal_mask()
     keys = jax.random.split(key, len(masks))
     dtype = jnp.result_type(float)
-    return tuple(simplex.normalize(jax.random.exponential(k, m.shape, dtype), m) for k, m in zip(keys, masks))
+    return tuple(simplex.normalize(rng.exponential(k, m.shape, dtype), m) for k, m in zip(keys, masks))
 
 
 def cached_factory(factory: Callable) -> Callable:

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 import jax
 import jax.numpy as jnp
 
+from jaxgames import rng
 from jaxgames.markov.game import MarkovGame
 from jaxgames.matrix.random import DISTRIBUTIONS, action_counts, sample_payoffs
 from jaxgames.validation import check_choice, check_int, check_key, check_table_bytes, table_bytes
@@ -66,10 +67,10 @@ def _garnet(key, num_states: int, num_actions: tuple, branching: int) -> jax.Arr
     dtype = jnp.result_type(float)
     # the `branching` smallest of i.i.d. uniforms pick a uniformly random subset of next states
     # (top_k finds the threshold without a sorted copy of the whole tensor)
-    noise = jax.random.uniform(k_support, shape, dtype)
+    noise = rng.uniform(k_support, shape, dtype)
     kth = -jax.lax.top_k(-noise, branching)[0][..., branching - 1 : branching]
     support = noise <= kth
-    weights = jnp.where(support, jax.random.exponential(k_prob, shape, dtype), 0.0)
+    weights = jnp.where(support, rng.exponential(k_prob, shape, dtype), 0.0)
     return weights / jnp.sum(weights, axis=-1, keepdims=True)
 
 

@@ -15,6 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxgames import rng
 from jaxgames.core import as_float_array, is_concrete
 from jaxgames.matrix.game import MatrixGame, zero_sum
 from jaxgames.validation import check_int, check_key, check_scalar, check_table_bytes, table_bytes
@@ -138,6 +139,6 @@ def random_intransitive_preferences(
     k1, k2 = jax.random.split(key)
     dtype = jnp.result_type(float)
     s = transitive_scale * jax.random.normal(k1, (n,), dtype)
-    G = jax.random.normal(k2, (n, n), dtype)
+    G = rng.normal(k2, (n, n), dtype)
     C = cyclic_scale * (G - G.T) / jnp.sqrt(2.0)
     return jax.nn.sigmoid(s[:, None] - s[None, :] + C)

@@ -14,6 +14,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxgames import rng
 from jaxgames.matrix.game import MatrixGame
 from jaxgames.validation import check_bool, check_choice, check_int, check_key, check_table_bytes, table_bytes
 
@@ -59,9 +60,9 @@ def sample_payoffs(key, shape, distribution: str, dtype=None) -> jax.Array:
     """
     dtype = dtype or jnp.result_type(float)
     if distribution == "uniform":
-        return jax.random.uniform(key, shape, dtype, minval=-1.0, maxval=1.0)
+        return rng.uniform(key, shape, dtype, minval=-1.0, maxval=1.0)
     if distribution in ("gaussian", "normal"):
-        return jax.random.normal(key, shape, dtype)
+        return rng.normal(key, shape, dtype)
     raise ValueError(f"distribution: expected one of {DISTRIBUTIONS}, got {distribution!r}")
 
 

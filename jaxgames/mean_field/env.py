@@ -33,7 +33,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxgames import simplex
+from jaxgames import rng, simplex
 from jaxgames.core import Policy
 from jaxgames.env import (  # noqa: F401
     SIMULTANEOUS,
@@ -155,7 +155,7 @@ def episode_returns(key, env: NAgentEnv, policy: Policy, deviator: Policy | None
 
     def body(state, step_key):
         k_act, k_step = jax.random.split(step_key)
-        u = jax.random.uniform(k_act, env.action_shape, dtype)
+        u = rng.uniform(k_act, env.action_shape, dtype)
         actions = env._sample(u, state, tables)
         if dev_tables is not None:
             actions = actions.at[0].set(env._sample(u, state, dev_tables)[0])

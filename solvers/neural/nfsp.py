@@ -84,6 +84,7 @@ import jax.numpy as jnp
 import optax
 import rlax
 
+from jaxgames import rng
 from jaxgames.core import Game
 from solvers.core import Solver, SolverState, cached_factory, check_int, check_number
 from solvers.neural.common import (
@@ -167,7 +168,7 @@ def _play(game, env, key, br_policy, avg_policy, anticipatory, num_envs: int):
     n, horizon = game.num_players, env.max_episode_length
     k_mode, k_noise = jax.random.split(key)
     modes = jax.random.bernoulli(k_mode, anticipatory, (num_envs, n))
-    noise = jax.random.uniform(k_noise, (num_envs, horizon + 1, 1 + env.noise_size), env._dtype(None))
+    noise = rng.uniform(k_noise, (num_envs, horizon + 1, 1 + env.noise_size), env._dtype(None))
     br_tables, avg_tables = env.policy_tables(br_policy), env.policy_tables(avg_policy)
 
     def episode(u, mode):

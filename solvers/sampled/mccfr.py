@@ -97,7 +97,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxgames import simplex
+from jaxgames import rng, simplex
 from jaxgames.core import Policy, as_float_array
 from jaxgames.efg.env import EFGEnv, EFGState
 from jaxgames.efg.game import EFGGame
@@ -212,8 +212,8 @@ def _noise(key, count: int, num_keys: int, num_uniforms: int, dtype, noise_size:
     simulator uniforms [count, num_keys, noise_size], uniforms [count, num_uniforms])``. The
     simulator is driven by uniforms (``step_with_noise``), so no key is hashed per simulator call."""
     key, k_env, k_act = jax.random.split(key, 3)
-    sim = jax.random.uniform(k_env, (count, num_keys, noise_size), dtype)
-    return key, sim, jax.random.uniform(k_act, (count, num_uniforms), dtype)
+    sim = rng.uniform(k_env, (count, num_keys, noise_size), dtype)
+    return key, sim, rng.uniform(k_act, (count, num_uniforms), dtype)
 
 
 def _make_step(traverse, noise, batch_size: int, alternating: bool):

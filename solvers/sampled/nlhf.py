@@ -71,7 +71,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import jaxgames
-from jaxgames import simplex
+from jaxgames import rng, simplex
 from jaxgames.core import as_float_array, is_concrete
 from jaxgames.matrix.game import MatrixGame
 from jaxgames.matrix.preference import check_preference_game
@@ -231,7 +231,7 @@ def nlhf_solver(
         if num_samples is None:
             return key, None, (None,) * evaluations
         key, k_draw, *k_simulator = jax.random.split(key, 2 + evaluations)
-        return key, jax.random.uniform(k_draw, (evaluations, 2, num_samples), dtype), k_simulator
+        return key, rng.uniform(k_draw, (evaluations, 2, num_samples), dtype), k_simulator
 
     def win_rates(game, u, k_simulator, policy, opponent):
         """The centered win rates ``g^`` of every response against ``opponent`` (exact: ``g``)."""

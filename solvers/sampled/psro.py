@@ -102,7 +102,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxgames import simplex
+from jaxgames import rng, simplex
 from jaxgames.core import Game, Policy
 from jaxgames.efg.game import EFGGame
 from jaxgames.env import make_env
@@ -329,7 +329,7 @@ def _play_markov(
     def episode(key, member):
         k_reset, k_act, k_env = jax.random.split(key, 3)
         state, _ = env.reset(k_reset, game)
-        draws = jax.random.uniform(k_act, (rollout_steps, n), population[0].dtype)
+        draws = rng.uniform(k_act, (rollout_steps, n), population[0].dtype)
 
         def body(state, inputs):
             u, k = inputs
@@ -444,7 +444,7 @@ def _sampled_best_responses(
         others = jnp.full((oracle_episodes, n), capacity + 1, jnp.int32)
     else:
         # each opponent draws one member per episode from its meta-strategy: its mixed strategy
-        draws = jax.random.uniform(k_draw, (oracle_episodes, n), extra.meta_strategy.dtype)
+        draws = rng.uniform(k_draw, (oracle_episodes, n), extra.meta_strategy.dtype)
         others = jnp.stack([simplex.draw(draws[:, j], extra.meta_strategy[j]) for j in range(n)], axis=1)
     members = jnp.concatenate([others.at[:, i].set(capacity) for i in range(n)])
     if markov_game:
