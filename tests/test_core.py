@@ -1,5 +1,6 @@
 """The shared game contract: reach-weighted mixing, simplex helpers, uniform policies."""
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -76,6 +77,7 @@ def _reference_projection(v):
 @pytest.mark.slow
 def test_projection_matches_the_sorting_algorithm_on_both_code_paths():
     rng = np.random.default_rng(0)
+    project = jax.jit(simplex.project)  # one compile per size (the code path depends on the size only)
     for n in (1, 2, 5, 16, 17, 64, 150):  # <= 16: all-pairs path; > 16: Michelot's iteration
         for _ in range(20):
             v = rng.normal(size=n) * rng.choice([0.1, 1.0, 10.0])
@@ -83,7 +85,7 @@ def test_projection_matches_the_sorting_algorithm_on_both_code_paths():
                 v = np.round(v)  # ties
             mask = rng.random(n) < 0.8
             mask[rng.integers(n)] = True
-            got = np.asarray(simplex.project(jnp.asarray(v, jnp.float32), jnp.asarray(mask)))
+            got = np.asarray(project(jnp.asarray(v, jnp.float32), jnp.asarray(mask)))
             expected = np.zeros(n)
             expected[mask] = _reference_projection(v[mask])
             np.testing.assert_allclose(got, expected, atol=1e-5)
