@@ -91,20 +91,18 @@ def bench_single(cfg, args, rows, summary):
     )
     r = time_jitted(lambda: jax.jit(lambda g: solvers.run(solver, g, n, eval_every=n)), game, repeats=args.repeats)
     state, trace = r.pop("output")
-    ours_values = np.asarray(state.extra["values"], np.float64)
+    ours_values = np.asarray(state.extra.values, np.float64)
     nash_conv = float(trace.nash_conv[-1])
     print(
         f"  ours (jit, exact kernels) : {1e3 * r['median_s']:9.2f} ms/run  "
         f"{1e6 * r['median_s'] / n:9.1f} us/iteration  compile {r['compile_s']:.2f} s "
         f"(AOT {r['aot_compile_s']:.2f} s)  NashConv of output {nash_conv:.2e}  "
-        f"max stage gap {float(state.extra['stage_gap']):.1e}"
+        f"max stage gap {float(state.extra.stage_gap):.1e}"
     )
 
     # the stage loop alone (no final NashConv), for the per-iteration cost
     loop = time_jitted(
-        lambda: jax.jit(
-            lambda g: jax.lax.fori_loop(0, n, lambda _, s: solver.step(g, s), solver.init(g)).extra["values"]
-        ),
+        lambda: jax.jit(lambda g: jax.lax.fori_loop(0, n, lambda _, s: solver.step(g, s), solver.init(g)).extra.values),
         game,
         repeats=args.repeats,
     )
@@ -185,7 +183,7 @@ def solve_from_key(cfg, args):
     def solve(key):
         game = make_game(key, cfg, args.branching, args.discount)
         state = jax.lax.fori_loop(0, n, lambda _, s: solver.step(game, s), solver.init(game))
-        return state.extra["values"], state.extra["residual"]
+        return state.extra.values, state.extra.residual
 
     return solve
 

@@ -81,7 +81,7 @@ def make_games(cfg):
 def shapley_values(game) -> np.ndarray:
     mvi = solvers.minimax_value_iteration()
     state = jax.jit(lambda g: jax.lax.fori_loop(0, 300, lambda _, s: mvi.step(g, s), mvi.init(g)))(game)
-    return np.asarray(state.extra["values"])
+    return np.asarray(state.extra.values)
 
 
 def value_error(extra, v_star):

@@ -59,33 +59,13 @@ class SolverState:
       extra: the solver's own state, a ``NamedTuple`` of named, documented fields, one type per
         solver (``RegretMatchingState``, ``FirstOrderState``, ``ValueIterationState``, ...;
         ``None`` for fictitious play, which needs none). Read its fields as attributes,
-        ``state.extra.values``; ``state.extra["values"]`` also works (``extra_fields``).
+        ``state.extra.values``.
     """
 
     policy: Policy
     average: Policy
     step: jax.Array
     extra: Any = None
-
-
-def extra_fields(cls: type) -> type:
-    """Class decorator for a solver's ``extra`` NamedTuple: ``extra["name"]`` reads field ``name``.
-
-    The solvers that kept their state in a dict keep that read access (``state.extra["values"]``)
-    for code written against it; integer indices and slices still index the tuple. Attribute
-    access, ``state.extra.values``, is the documented form. An unknown name raises ``KeyError``
-    listing the fields.
-    """
-
-    def __getitem__(self, item):
-        if isinstance(item, str):
-            if item not in self._fields:
-                raise KeyError(f"{item!r}: {cls.__name__} has the fields {', '.join(self._fields)}")
-            return getattr(self, item)
-        return tuple.__getitem__(self, item)
-
-    cls.__getitem__ = __getitem__
-    return cls
 
 
 class Solver(NamedTuple):

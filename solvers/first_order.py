@@ -43,7 +43,6 @@ from solvers.core import (
     check_choice,
     check_int,
     check_number,
-    extra_fields,
     initial_state,
     track_average,
 )
@@ -53,7 +52,6 @@ from solvers.scale import payoff_scale
 _KINDS = ("mirror_descent", "optimistic", "extragradient")
 
 
-@extra_fields
 class FirstOrderState(NamedTuple):
     """``SolverState.extra`` of every first-order solver (``first_order_solver`` and its aliases,
     ``mmd``, ``natural_policy_gradient``). A field the configuration does not use is ``None``.

@@ -84,14 +84,12 @@ from solvers.core import (
     check_bool,
     check_choice,
     check_number,
-    extra_fields,
     initial_state,
 )
 from solvers.fictitious_play import fictitious_play
 from solvers.value_iteration import check_zero_sum
 
 
-@extra_fields
 class MarkovFictitiousPlayState(NamedTuple):
     """``SolverState.extra`` of ``markov_fictitious_play``.
 

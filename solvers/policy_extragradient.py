@@ -63,7 +63,6 @@ from solvers.core import (
     check_choice,
     check_int,
     check_number,
-    extra_fields,
     initial_state,
     iterate,
     track_average,
@@ -81,7 +80,6 @@ DEFAULT_TEMPERATURE = 0.02
 MAGNET_FLOOR = 1e-4
 
 
-@extra_fields
 class PolicyExtragradientState(NamedTuple):
     """``SolverState.extra`` of ``entropy_regularized_extragradient``.
 

@@ -33,7 +33,6 @@ from solvers.core import (
     check_bool,
     check_choice,
     check_number,
-    extra_fields,
     initial_state,
     update_average,
 )
@@ -41,7 +40,6 @@ from solvers.core import (
 AVERAGING = {"uniform": 0, "linear": 1, "quadratic": 2}
 
 
-@extra_fields
 class RegretMatchingState(NamedTuple):
     """``SolverState.extra`` of ``regret_matching`` (and CFR, CFR+).
 
@@ -53,7 +51,6 @@ class RegretMatchingState(NamedTuple):
     regrets: Policy
 
 
-@extra_fields
 class DiscountedCFRState(NamedTuple):
     """``SolverState.extra`` of ``discounted_cfr``.
 

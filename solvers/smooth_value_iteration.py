@@ -80,7 +80,6 @@ from solvers.core import (
     check_choice,
     check_int,
     check_number,
-    extra_fields,
     initial_state,
     iterate,
 )
@@ -112,7 +111,6 @@ DEFAULTS = {
 MAGNET_FLOOR = 1e-5
 
 
-@extra_fields
 class SmoothValueIterationState(NamedTuple):
     """``SolverState.extra`` of ``smooth_value_iteration``.
 

@@ -46,7 +46,7 @@ from jaxgames import simplex
 from jaxgames.capabilities import JointActionValues, require
 from jaxgames.core import Game, is_concrete
 from jaxgames.markov.stage_games import StageGames
-from solvers.core import Solver, SolverState, cached_factory, check_choice, check_int, extra_fields, iterate
+from solvers.core import Solver, SolverState, cached_factory, check_choice, check_int, iterate
 from solvers.regret_matching import regret_matching_plus
 from solvers.zero_sum_kernels import MAX_EXACT_CANDIDATES, num_kernels, solve_zero_sum, value_bounds
 
@@ -54,7 +54,6 @@ from solvers.zero_sum_kernels import MAX_EXACT_CANDIDATES, num_kernels, solve_ze
 ZERO_SUM_RTOL = 1e-5
 
 
-@extra_fields
 class ValueIterationState(NamedTuple):
     """``SolverState.extra`` of ``value_iteration`` and ``policy_iteration`` (MDPs).
 
@@ -68,7 +67,6 @@ class ValueIterationState(NamedTuple):
     residual: jax.Array
 
 
-@extra_fields
 class MinimaxValueIterationState(NamedTuple):
     """``SolverState.extra`` of ``minimax_value_iteration``.
 

@@ -151,16 +151,6 @@ def test_every_solver_extra_is_a_documented_named_tuple_or_none(name):
     assert doc and not doc.startswith(f"{type(extra).__name__}("), f"{type(extra).__name__} has no docstring"
 
 
-def test_extra_reads_by_attribute_and_by_the_old_dict_key():
-    game = markov.random_zero_sum(jax.random.key(0), 4, 2)
-    state, _ = solvers.run(solvers.minimax_value_iteration(), game, 5, eval_every=5)
-    extra = state.extra
-    assert extra.values is extra["values"] and extra.stage_gap is extra["stage_gap"]
-    assert extra[0] is extra.values and extra[-1] is extra.stage_gap  # still a tuple
-    with pytest.raises(KeyError, match="'value': MinimaxValueIterationState has the fields values, residual"):
-        extra["value"]
-
-
 def test_typed_extras_survive_vmap_and_an_orbax_round_trip(tmp_path):
     game = matrix.rock_paper_scissors()
     solver = solvers.optimistic_mirror_descent()
