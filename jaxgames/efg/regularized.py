@@ -110,18 +110,31 @@ def regularized_nash_conv(game, policy: Policy, temperature, reference: Policy |
     return jnp.where(infinite, jnp.inf, jnp.sum(best - values))
 
 
-def soft_best_response(game, policy: Policy, temperature, reference: Policy | None = None) -> Policy:
-    """Per player, the behavioural soft best response ``pi_i(I) ∝ rho(I) exp(q_soft(I) / tau)`` to the
-    others (``tau > 0``), ``q_soft`` the counterfactual values of the bottom-up soft pass; the one-hot
-    best response at ``tau = 0``. Shapes as ``policy``."""
+def soft_action_values(game, policy: Policy, temperature, reference: Policy | None = None) -> Policy:
+    """Per player ``[I_i, A]``: the counterfactual action values ``q_soft(I, a)`` of the bottom-up soft
+    pass against the others' ``policy`` (the subtree below ``(I, a)`` valued by the player's soft best
+    response), so that the soft best response is ``pi_i(I) ∝ rho(I) exp(q_soft(I) / tau)``; the
+    ordinary best-response counterfactual values at ``tau = 0``."""
     sf = sequence_form(game.tree)
     reference = game.uniform_policy() if reference is None else reference
     plans = game._plans(policy)
     tau = jnp.asarray(temperature, policy[0].dtype)
     out = []
     for i, (rho, mask) in enumerate(zip(reference, game.legal_mask())):
-        rho = rho.astype(policy[i].dtype)
         u = sequence_values(sf, i, plans, game.terminal_weights[i])
-        q, _ = bottom_up(sf, i, u, _soft_reduce(mask, rho, tau))
-        out.append(simplex.logit_response(q, mask, tau, rho))
+        q, _ = bottom_up(sf, i, u, _soft_reduce(mask, rho.astype(policy[i].dtype), tau))
+        out.append(q)
     return tuple(out)
+
+
+def soft_best_response(game, policy: Policy, temperature, reference: Policy | None = None) -> Policy:
+    """Per player, the behavioural soft best response ``pi_i(I) ∝ rho(I) exp(q_soft(I) / tau)`` to the
+    others (``tau > 0``), ``q_soft`` the counterfactual values of the bottom-up soft pass
+    (``soft_action_values``); the one-hot best response at ``tau = 0``. Shapes as ``policy``."""
+    reference = game.uniform_policy() if reference is None else reference
+    tau = jnp.asarray(temperature, policy[0].dtype)
+    q = soft_action_values(game, policy, tau, reference)
+    return tuple(
+        simplex.logit_response(qi, mask, tau, rho.astype(qi.dtype))
+        for qi, rho, mask in zip(q, reference, game.legal_mask())
+    )

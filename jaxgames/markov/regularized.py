@@ -199,3 +199,31 @@ def regularized_nash_conv(game, policy: Policy, temperature, reference: Policy |
     if uniform:
         return gap
     return jnp.where((tau > 0) & _infinite(game, policy, reference, infinite_at), jnp.inf, gap)
+
+
+def regularized_action_values(game, policy: Policy, temperature, reference: Policy | None = None) -> Policy:
+    """Per player ``[S, A_i]``: the action values of ``policy`` in the regularized game,
+    ``Q_i(s, a_i) = E_{a_-i ~ pi_-i(s)}[r_i(s, a) + gamma sum_s' P(s' | s, a) V_i^tau(s')]``, with
+    ``V_i^tau`` the policy's own regularized values (stage reward ``r_i - tau KL_i + tau bonus_i``,
+    module docstring) from every state, one exact linear solve (discounted games only).
+
+    ``pi_i(s) ∝ rho_i(s) exp(Q_i(s) / tau)`` at every state and for every player is the fixed-point
+    (Markov perfect) form of the regularized equilibrium: a policy that is soft-greedy in its own
+    regularized values is soft-optimal (soft policy iteration stops there), so its
+    ``regularized_nash_conv`` is 0. Differentiable (a linear solve, no loop).
+    """
+    if game.horizon is not None:
+        raise ValueError(
+            "game: regularized action values need a discounted Markov game (horizon=None); with a finite "
+            "horizon the regularized equilibrium is time-dependent and a stationary policy cannot represent it"
+        )
+    dtype = policy[0].dtype
+    reference = tuple(rho.astype(dtype) for rho in (game.uniform_policy() if reference is None else reference))
+    tau = jnp.asarray(temperature, dtype)
+    kl, _ = divergences(policy, reference)
+    n = game.num_players
+    bonus = (jnp.sum(kl, axis=0, keepdims=True) - kl) / (n - 1) if n > 1 else jnp.zeros_like(kl)
+    P, r = game.markov_chain(policy)
+    values = _evaluate(game, P, r - tau * kl + tau * bonus)  # [N, S]
+    joint = game.joint_action_values(values)  # [N, S, A_1..A_N]
+    return tuple(contract_actions(joint[i], policy, keep=i) for i in range(n))

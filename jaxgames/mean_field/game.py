@@ -194,11 +194,19 @@ class MeanFieldGame(Game):
         (Boltzmann iteration, Cui & Koeppl 2021). ``reference`` defaults to uniform;
         ``tau = 0`` gives the (one-hot) best response.
         """
-        mask = self.legal_mask()[0]
+        ref = self.uniform_policy()[0] if reference is None else reference[0]
+        tau = jnp.asarray(temperature, policy[0].dtype)
+        (q,) = self.soft_action_values(policy, tau, reference)
+        return (simplex.logit_response(q, self.legal_mask()[0], tau, ref),)
+
+    def soft_action_values(self, policy: Policy, temperature, reference: Policy | None = None) -> Policy:
+        """``(Q^soft [T, S, A],)``: ``Q^soft_t = r_t + P_t V^soft_{t+1}`` against ``mu(policy)``, with
+        ``V^soft_t = tau log sum_a ref exp(Q^soft_t / tau)`` (the max at ``tau = 0``): the values whose
+        softmax is ``smooth_best_response``."""
         ref = self.uniform_policy()[0] if reference is None else reference[0]
         tau = jnp.asarray(temperature, policy[0].dtype)
         ((q, _),) = self._backward(self.mean_field(policy), (self._soft_head(tau),), (policy[0], ref))
-        return (simplex.logit_response(q, mask, tau, ref),)
+        return (q,)
 
     def regularized_nash_conv(self, policy: Policy, temperature, reference: Policy | None = None):
         """Gap to the KL-regularised mean-field equilibrium, against ``mu(policy)``.
