@@ -1,71 +1,36 @@
 """Two-timescale fictitious play for zero-sum Markov games (Sayin, Parise & Ozdaglar 2022).
 
-Sayin, Parise & Ozdaglar, "Fictitious play in zero-sum stochastic games",
-SIAM J. Control Optim. 60(4), 2022 (arXiv:2010.04223); the continuous-time
-counterpart is the best-response dynamics with slowly moving continuation
-payoffs of Leslie, Perkins & Xu, "Best-response dynamics in zero-sum
-stochastic games", J. Econ. Theory 189, 2020.
-
-In every state ``s`` each player ``i`` keeps a *belief* ``pi_-i[s]`` about its
-opponent's stage play (the empirical average of the opponent's past responses)
-and a value estimate ``v_i [S]`` of its own continuation payoff. The auxiliary
-stage game at ``s`` gives player ``i`` the payoffs
-``Q_i(s) = r_i(s) + gamma sum_s' P(s' | s, .) v_i(s')``
-(``MarkovGame.joint_action_values``; the two players' value estimates need not
-sum to zero during learning, so the stage games are general-sum, held as one
-``jaxgames.markov.StageGames``). One step, with ``t = state.step``::
+Sayin, Parise & Ozdaglar, "Fictitious play in zero-sum stochastic games", SIAM J. Control Optim.
+60(4), 2022 (arXiv:2010.04223); its continuous-time counterpart is Leslie, Perkins & Xu,
+"Best-response dynamics in zero-sum stochastic games", J. Econ. Theory 189, 2020. In every state
+``s`` each player ``i`` keeps a *belief* ``pi_-i[s]`` about its opponent's stage play and a value
+estimate ``v_i [S]``, which define the stage games ``Q_i(s) = r_i(s) + gamma sum_s' P(s' | s, .)
+v_i(s')`` (``MarkovGame.joint_action_values``, held as one ``jaxgames.markov.StageGames``). One step,
+with ``t = state.step``::
 
     b_i[s]   = argmax_a Q_i(s)[a, pi_-i[s]]                 (best response to the belief)
     pi_i[s] <- pi_i[s] + alpha_t (b_i[s] - pi_i[s])           (fast: fictitious play)
     v_i[s]  <- v_i[s]  + beta_t  (target_i[s] - v_i[s])        (slow: value update)
 
-The fast step *is* the foundation's ``solvers.fictitious_play(step_size=alpha_t)``
-run on ``StageGames(Q)`` (every state at once; with ``alternating=True``
-player 1 answers player 0's freshly updated belief, Brown's original order).
-The value target, computed from the beliefs and ``Q`` of step ``t`` (before the
-fast step), is
+    alpha_t = (t + 2)^(-belief_exponent),   beta_t = min(1, value_step_scale / ((1 - gamma) (t + 2)^value_exponent))
 
-* ``"belief"`` (default): ``target_i[s] = pi[s]^T Q_i(s)``, player ``i``'s
-  stage payoff when both play their beliefs (the payoff of current play, in
-  the spirit of Leslie, Perkins & Xu's continuation payoffs). Starting from
-  ``v = 0`` it keeps ``v_1 = -v_0``, so the stage games stay zero-sum;
-* ``"best_response"``: ``target_i[s] = max_a Q_i(s)[a, pi_-i[s]]``, Sayin et
-  al.'s ``v_hat^i`` (the value of the best response to the belief), the
-  variant their Theorem 1 covers. It is biased upward by the stage duality
-  gap, which the value recursion amplifies by ``1 / (1 - gamma)``: in our
-  tests its values are 6e-3 to 1.4e-2 from Shapley's after 4,000 steps
-  (``"belief"``: 3e-5 to 1e-3), its NashConv similar.
+The fast step is ``solvers.fictitious_play(step_size=alpha_t)`` on ``StageGames(Q)`` (alternating by
+default). The target is ``pi[s]^T Q_i(s)``, the stage payoff of the beliefs (``value_target="belief"``,
+the default), or ``max_a Q_i(s)[a, pi_-i[s]]`` (``"best_response"``, Sayin et al.'s ``v_hat^i``).
+With ``belief_exponent < value_exponent`` the beliefs converge to a stationary Nash equilibrium and
+``v_0 -> V*``, ``v_1 -> -V*`` (Shapley's values); no rate is proved, and NashConv falls like
+``t^(-1/2)``. The guide ("Markov games") discusses the targets, step sizes and measurements.
 
-At a stage equilibrium of the fast process both targets equal ``val Q(s)``,
-so on the slow timescale both become Shapley's iteration; for ``"belief"``
-and for the alternating order that is our reading, not a theorem of the paper
-(which analyses the simultaneous order), and the tests check it.
+Shapes: ``average`` ``([S, A_1], [S, A_2])``: the beliefs, which ``output`` returns; ``policy``: the
+last best responses (one-hot); ``extra``: ``MarkovFictitiousPlayState``, ``extra.values`` ``[2, S]``.
 
-Writing the slow step on ``v`` is the same as Sayin et al.'s model-based
-``Q``-update ``Q_i <- Q_i + beta_t (r_i + gamma P v_hat_i - Q_i)``, because
-``Q_v = r + gamma P v`` is affine in ``v`` (their ``Q_0`` is ``r + gamma P v_0``
-here); the update is synchronous (every state every step: the expected,
-model-based version of their trajectory-driven updates).
+Example::
 
-**Step sizes.** ``alpha_t = (t + 2)^(-belief_exponent)`` and
-``beta_t = min(1, value_step_scale / ((1 - gamma) (t + 2)^value_exponent))``.
-Sayin et al.'s step-size assumption needs both to decay, sum to infinity,
-and ``beta_t / alpha_t -> 0`` (values on the slower timescale): here exponents in
-``(0, 1]`` with ``belief_exponent < value_exponent``, which the defaults
-(``0.9 < 1``) satisfy. The ``1 / (1 - gamma)`` scale is ours: with
-``value_exponent = 1`` the value error of the slow recursion, a
-``gamma``-contraction damped by ``beta_t``, shrinks like
-``t^(-value_step_scale)``, whatever the discount. ``belief_exponent=1`` is
-classic fictitious play's ``1 / (t + 2)`` running average (then the
-assumption fails for every ``value_exponent <= 1``; it converges in our tests
-all the same). Under the assumption, the beliefs converge to a stationary Nash
-equilibrium of the zero-sum Markov game and ``v_0 -> V*``, ``v_1 -> -V*``
-(Shapley's minimax values). No rate is proved; like classic fictitious play
-it is slow (NashConv falls like ``t^(-1/2)``; see ``markov_fictitious_play``).
-
-Shapes (as in ``solvers.fictitious_play``): ``average`` ``([S, A_1], [S, A_2])``:
-the beliefs, which ``output`` returns; ``policy``: the last best responses
-(one-hot, same shapes); ``extra``: ``MarkovFictitiousPlayState``, ``extra.values`` ``[2, S]``: ``v_i``.
+    import jax, solvers
+    from jaxgames import markov
+    game = markov.random_zero_sum(jax.random.key(0), num_states=10, num_actions=3)
+    state, trace = solvers.run(solvers.markov_fictitious_play(), game, 4000, eval_every=1000)
+    trace.nash_conv[-1], state.extra.values[0]   # ~1e-2; v_0 within 1e-3 of Shapley's values
 """
 
 from __future__ import annotations

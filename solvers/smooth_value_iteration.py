@@ -1,67 +1,36 @@
 """Policy optimization on zero-sum Markov games: first-order stage updates with a smoothed critic.
 
-The per-state first-order methods (policy mirror descent / MMD, optimistic
-mirror descent, extragradient / mirror prox) stepped on the policies' own
-action values ``Q^pi`` have no Nash guarantee in Markov games: each player's
-payoff is not concave in its policy, and measured on random games their last
-iterates stall at NashConv 1e-3 to 1e-1. The methods with guarantees keep a
-*critic* ``V [S]`` and step on the stage games it defines (Shapley 1953),
+Per-state first-order methods stepped on the policies' own ``Q^pi`` have no Nash guarantee in Markov
+games; the methods with guarantees keep a critic ``V [S]`` and step on the stage games it defines
+(Shapley 1953), moving ``V`` slowly toward the stage value of the current policies: Wei, Lee, Zhang &
+Luo (COLT 2021; optimistic gradient), Cen, Wei & Chi (NeurIPS 2021) and Cen, Chi, Du & Xiao (ICLR
+2023; regularized extragradient / optimistic MWU), Zhang, Liu, Wang & Bai (NeurIPS 2022; optimistic
+FTRL). ``smooth_value_iteration(method=...)`` is that framework with the foundation's first-order
+solvers as the stage update, on all stage games at once (``jaxgames.markov.StageGames``). One step::
 
-    Q_V(s) = r(s) + gamma sum_s' P(s' | s, .) V(s')      (MarkovGame.joint_action_values)
-
-moving ``V`` slowly toward the stage value of the current policies:
-
-* Wei, Lee, Zhang & Luo, "Last-iterate convergence of decentralized optimistic
-  gradient descent/ascent in infinite-horizon competitive Markov games"
-  (COLT 2021): optimistic gradient at every state on ``Q_V``, critic
-  ``V <- (1 - alpha) V + alpha x^T Q_V y``; the last iterate converges to a
-  Nash equilibrium;
-* Cen, Wei & Chi (NeurIPS 2021) and Cen, Chi, Du & Xiao, "Faster last-iterate
-  convergence of policy optimization in zero-sum Markov games" (ICLR 2023):
-  entropy-regularized extragradient / optimistic multiplicative weights on
-  ``Q_V`` with the same critic, linear convergence to the QRE
-  (``solvers.entropy_regularized_extragradient`` is the former, with its own
-  regularized critic);
-* Zhang, Liu, Wang & Bai, "Policy optimization for Markov games: unified
-  framework and faster convergence" (NeurIPS 2022): optimistic FTRL on ``Q_V``
-  with smoothed value updates, ``O(1/T)``.
-
-``smooth_value_iteration(method=...)`` is that framework with the foundation's
-first-order solvers as the stage update, run on all stage games at once
-(``jaxgames.markov.StageGames``). One step::
-
-    Q   = (r + gamma P V) / scale                             every state
+    Q   = (r + gamma P V) / scale                             every state (MarkovGame.joint_action_values)
     pi <- inner_steps steps of the stage solver on Q          (warm start: its state persists)
     V  <- V + alpha (pi_0^T Q pi_1 * scale - V)               (alpha = value_step_size)
 
-``scale`` is the largest spread ``max Q(s) - min Q(s)`` over the states (the
-normalization of ``solvers.entropy_regularized_extragradient``'s step), so the
-stage payoffs span at most 1 and one step size serves every game; scaling a
-stage game does not change its equilibria. The stage solver keeps its whole
-state (previous gradient, magnet, step count) across critic steps, as the
-decentralized methods above do; its magnet becomes its current policy (mixed
-with ``magnet_floor`` of uniform) every ``magnet_update_every`` critic steps,
-the R-NaD / proximal-point schedule whose fixed points are the Nash
-equilibria. At a fixed point the policies are a stage equilibrium of ``Q_V``
-at every state and ``V`` is their stage value: ``V`` is the fixed point of
-Shapley's operator and the policies are a stationary Nash equilibrium.
+``scale`` is the largest spread ``max Q(s) - min Q(s)`` over the states, so one step size serves
+every game. The stage solver keeps its state (previous gradient, magnet, step count) across critic
+steps; its magnet becomes its current policy (mixed with ``magnet_floor`` of uniform) every
+``magnet_update_every`` critic steps. At a fixed point ``V`` is the fixed point of Shapley's operator
+and the policies are a stationary Nash equilibrium. ``method``: ``"extragradient"`` (the default;
+Euclidean, unregularized), ``"mirror_prox"`` (entropic), ``"optimistic_mirror_descent"`` (OMWU;
+with ``temperature > 0``, Cen et al. 2023's regularized OMWU) or ``"mmd"`` (Sokota et al. 2023, with
+the R-NaD magnet schedule). The guide ("Markov games") compares them.
 
-Methods (``method``; last iterate):
+Shapes: ``policy``/``average`` ``([S, A_1], [S, A_2])`` (``average`` is the iterate: the output is
+the last iterate); ``extra``: ``SmoothValueIterationState``.
 
-* ``"mmd"``: magnetic mirror descent / policy mirror descent with KL toward a
-  magnet that the R-NaD schedule replaces by the current policy every
-  ``magnet_update_every`` steps (Sokota et al. 2023; Perolat et al. 2021);
-* ``"optimistic_mirror_descent"``: optimistic multiplicative weights (Wei et al.
-  2021's OGDA with the entropic mirror map; with ``temperature > 0``, Cen et
-  al. 2023's regularized OMWU);
-* ``"mirror_prox"``: extragradient with the entropic mirror map;
-* ``"extragradient"`` (the default): Korpelevich's extragradient with Euclidean
-  projections onto the simplices, unregularized (``temperature`` must be 0, no
-  magnet): its iterates reach the boundary exactly instead of underflowing
-  toward it, and it was the fastest and most robust of the four in our tests.
+Example::
 
-Shapes: ``policy``/``average`` ``([S, A_1], [S, A_2])`` (``average`` is the
-iterate: the output is the last iterate); ``extra``: ``SmoothValueIterationState``.
+    import jax, solvers
+    from jaxgames import markov
+    game = markov.random_zero_sum(jax.random.key(0), num_states=10, num_actions=3)
+    state, trace = solvers.run(solvers.smooth_value_iteration(), game, 3000, eval_every=1000)
+    trace.nash_conv[-1], state.extra.values      # ~2e-6; the critic ~ Shapley's values
 """
 
 from __future__ import annotations
@@ -94,7 +63,7 @@ METHODS = {
     "extragradient": ("extragradient", "euclidean"),
 }
 
-#: Per-method defaults (``None`` arguments), chosen on random Garnet games (module docstring). MMD's
+#: Per-method defaults (``None`` arguments), chosen on random Garnet games (guide: Markov games). MMD's
 #: plain prox step needs ``eta <= tau / L^2`` to contract, hence its larger ``tau`` and more stage
 #: steps per critic update; the extrapolated methods are stable at a small ``tau``.
 DEFAULTS = {

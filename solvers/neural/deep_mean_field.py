@@ -3,59 +3,33 @@
 Laurière, Perrin, Girgin, Muller, Jain, Cabannes, Piliouras, Pérolat, Élie, Pietquin & Geist
 (2022), "Scalable deep reinforcement learning algorithms for mean field games", ICML, Alg. 2.
 Online mirror descent (Perolat et al. 2022) plays the softmax of the *sum* of past Q-functions,
-
-    pi_{k+1}(a | t, x) ∝ exp(eta * sum_{j <= k} Q^{pi_j}_t(x, a)),        pi_0 uniform,
-
-and D-OMD replaces both the Q-functions and their sum by networks (flax MLPs on the one-hot
-of (time, state), ``decision_points(game).features`` ``[T*S, T+S]``):
+``pi_{k+1}(a | t, x) ∝ exp(eta * sum_{j <= k} Q^{pi_j}_t(x, a))`` from ``pi_0`` uniform; D-OMD
+replaces the Q-functions and their sum by flax MLPs on the one-hot of (time, state). Iteration ``k``:
 
 1. the population plays ``pi_k`` in ``num_episodes`` episodes of ``NAgentEnv(game, num_agents)``
-   (``solvers.sampled.mean_field.simulate``: the one sampler; ``num_explorers`` agents of each
-   episode explore) and ``td_action_values`` (or ``monte_carlo_action_values``) turns the
-   ``num_episodes * num_agents * T`` transitions into per-cell targets ``q^(t, x, a)`` with
-   sample counts ``n(t, x, a)``;
-2. a **Q-network** ``A_theta``, initialised afresh at every iteration, takes ``regression_steps``
-   Adam steps on the count-weighted squared error to the sampled advantages, divided by their
-   count-weighted root mean square ``s`` (the targets shrink as the policy converges)::
+   (``solvers.sampled.mean_field.simulate``), and ``td_action_values`` (or
+   ``monte_carlo_action_values``) gives per-cell targets ``q^(t, x, a)`` with counts ``n(t, x, a)``;
+2. a fresh **Q-network** ``A_theta`` takes ``regression_steps`` Adam steps on the count-weighted
+   squared error to the sampled advantages, scaled by their count-weighted RMS ``s``::
 
-       L(theta) = sum_{t,x,a} n(t,x,a) (A_theta(t,x)[a] - (q^(t,x,a) - sum_b pi_k(b|t,x) q^(t,x,b)) / s)^2
-                  / sum n,
+       L(theta) = sum_{t,x,a} n (A_theta(t,x)[a] - (q^(t,x,a) - sum_b pi_k(b|t,x) q^(t,x,b)) / s)^2 / sum n
 
-   which is exactly the mean squared error over the individual sampled TD (or Monte Carlo)
-   targets, up to a constant (a cell's samples share their input, so their mean and count are a
-   sufficient statistic), at the cost of ``T*S`` network rows instead of ``E*N*T``. Fitting the
-   advantage rather than ``Q`` drops a per-(t, x) baseline the softmax ignores (the Q-network
-   is fresh each iteration: see the neural learners guide for why);
-3. the **cumulative network** ``C_phi`` (the policy; warm-started, its output layer starts at
-   zero so ``pi_0`` is uniform) takes ``regression_steps`` Adam steps toward the frozen target
+3. the warm-started **cumulative network** ``C_phi`` takes ``regression_steps`` Adam steps toward
+   ``C_phi_prev(t, x)[a] + s (A_theta(t, x)[a] - sum_b pi_k(b|t,x) A_theta(t, x)[b])`` on every legal
+   ``(t, x, a)``, and ``pi_{k+1}(. | t, x) = softmax(eta * C_phi(t, x))`` over the legal actions.
 
-       y(t, x, a) = C_phi_prev(t, x)[a] + s (A_theta(t, x)[a] - sum_b pi_k(b|t,x) A_theta(t, x)[b])
+``output`` is ``pi_{k+1}`` at every ``(t, x)``, whose exact exploitability ``solvers.run`` records;
+the exact model is never read. Why the Q-network is fresh, the finite-N bias and the choice of
+``eta`` are discussed in the guide ("Neural learners", deep online mirror descent).
 
-   on every legal (t, x, a) (the paper's practical version: one network regressed on
-   ``Q_cum_prev + Q_new`` instead of storing every past Q-network), and
-
-       pi_{k+1}(. | t, x) = softmax(eta * C_phi(t, x))   over the legal actions (distrax).
-
-``output(state)`` is ``pi_{k+1}`` at every (t, x) (``([T, S, A],)``), so ``solvers.run`` records
-its exact exploitability; the exact model is never read (the simulator uses the game's reward and
-transition functions, as an environment would). The sampled Q-targets carry the finite-N bias
-and noise of the tabular learner (``solvers/sampled/mean_field.py``); the networks add their
-regression error, which accumulates in ``C_phi`` over iterations. A smaller ``eta`` than exact OMD
-wants averages more iterations' noise.
-
-``num_minibatches`` splits the ``T*S`` decision points into that many minibatches (a fresh
-permutation per iteration; regression step ``i`` uses minibatch ``i mod num_minibatches``); the
-default 1 is full-batch regression.
-
-Shapes: features ``[M, D]`` with ``M = T*S``, ``D = T + S``; tables ``[M, A]``;
-``SolverState.extra``: ``DeepMirrorDescentState``.
+Shapes: features ``[M, D]`` with ``M = T*S``, ``D = T + S``; tables ``[M, A]``; the output
+``([T, S, A],)``; ``SolverState.extra``: ``DeepMirrorDescentState``.
 
 Example::
 
     import jax, solvers
     from jaxgames.mean_field import crowd_modelling
-    from solvers.neural.deep_mean_field import deep_mirror_descent
-    solver = deep_mirror_descent(hidden_sizes=(64,), learning_rate=0.3)
+    solver = solvers.deep_mirror_descent(hidden_sizes=(64,), learning_rate=0.3)
     state, trace = solvers.run(solver, crowd_modelling(), 100, eval_every=10, key=jax.random.key(0))
     trace.exploitability     # exact exploitability of softmax(eta * C_phi) every 10 iterations
 """

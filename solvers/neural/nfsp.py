@@ -1,76 +1,35 @@
 """Neural Fictitious Self-Play (NFSP; Heinrich & Silver 2016) on extensive-form games, from the simulator.
 
-Heinrich & Silver (2016), "Deep reinforcement learning from self-play in imperfect-information
-games" (arXiv:1603.01121). Each agent keeps two networks (here one of each, shared by all players:
-the features of ``decision_points`` say whose decision it is, Kuhn's information-state tensor
-begins with the player one-hot):
+Heinrich & Silver (2016), "Deep reinforcement learning from self-play in imperfect-information games"
+(arXiv:1603.01121). Two networks, each shared by all players (the features of ``decision_points``
+say whose decision it is):
 
-* a **best-response** Q-network ``Q(s, a; theta)`` trained by DQN (Mnih et al. 2015) with a target
-  network ``theta^-`` on a circular replay memory ``M_RL`` of *all* the agent's transitions::
+* a **best-response** Q-network trained by DQN (Mnih et al. 2015; ``rlax.q_learning``) with a target
+  network ``theta^-`` (copied every ``target_update_every`` gradient steps) on a circular replay
+  memory ``M_RL`` of all transitions (``gamma = 0`` at the end of the episode)::
 
-      L(theta) = E_{(s, a, r, s', gamma) ~ M_RL}
-          1/2 (r + gamma max_{a' legal at s'} Q(s', a'; theta^-) - Q(s, a; theta))^2
-      theta^- <- theta every ``target_update_every`` gradient steps
+      L(theta) = E_{M_RL} 1/2 (r + gamma max_{a' legal at s'} Q(s', a'; theta^-) - Q(s, a; theta))^2
 
-  (``rlax.q_learning``; ``gamma = 0`` at the end of the episode);
-* an **average-policy** network ``Pi(s, a; phi)`` trained by supervised classification on a
-  reservoir memory ``M_SL`` of the agent's own best-response actions::
+* an **average-policy** network ``Pi`` trained by classification on a reservoir memory ``M_SL`` of
+  the player's own best-response actions, so that ``Pi`` approximates their average (fictitious play)::
 
       L(phi) = E_{(s, a) ~ M_SL} -log Pi(s, a; phi)          (softmax over the legal actions)
 
-  The reservoir keeps a uniform sample of every best-response action ever taken (Vitter's
-  algorithm R), so ``Pi`` approximates the *average* of the past best responses: fictitious play.
-
-**Acting** (anticipatory dynamics). In every episode each player plays, with probability
-``anticipatory = eta``, its epsilon-greedy best response ``sigma = (1 - eps) greedy(Q) + eps
-uniform``, else its average policy ``Pi``. This is drawn independently per environment and per
-player. Only decisions taken in best-response mode enter ``M_SL``; all of the agent's transitions
-enter ``M_RL``. ``eps`` decays linearly from ``epsilon_start`` to ``epsilon_end`` over
-``epsilon_decay_steps`` solver steps.
-
-**One step** (batched; everything in one jitted function):
-
-1. the Q-network and the average network are evaluated on *all* decision points (``decision_points``:
-   Kuhn 12 rows, Leduc 936) to get two tables ``[M, A]``: the epsilon-greedy best response and the
-   average policy (``state.policy``, computed at the end of the previous step);
-2. ``num_envs`` environments play one whole episode each (``env.reset`` / ``env.step`` for
-   ``env.max_episode_length`` steps, ``autoreset=False``); at every decision the simulator's one
-   sampler (``env._sample``, behind ``env.sample_action``) draws from both tables with the same
-   uniform number and the environment's mode of the acting player picks one;
-3. the trajectory's decisions become rows of the table (``trajectory_rows``). Player ``p``'s
-   transition goes from its decision to its *next* decision in the episode (reward 0,
-   ``gamma = 1``) or to the end (reward = ``p``'s terminal payoff, ``gamma = 0``). Transitions
-   are stored as rows of the decision-point table (``row, action, reward, next_row, gamma``), not
-   as feature vectors; features are gathered at training time;
-4. ``updates_per_step`` gradient steps on each network (``optax.adam``), each on a minibatch of
-   ``batch_size`` from its memory, once the memory holds ``batch_size`` items;
-5. the average network's table becomes ``state.policy`` (= ``state.average`` = ``output``): the
-   exact exploitability that ``solvers.run`` records is that of the network itself, with no sampling.
-
-**Memories.** ``M_RL`` is a ``flashbax`` item buffer (``fbx.make_item_buffer``): a circular buffer
-whose state is a pytree of fixed-shape arrays, so it lives in ``SolverState.extra``, is jitted and
-vmapped like the rest. Its ``add`` takes a fixed number of items, so the ``num_envs *
-max_episode_length`` slots of a step are added whole with a ``valid`` flag (false where an
-episode had already ended); the loss is the mean over the valid items of a minibatch (Kuhn: ~15% of
-the slots are invalid). ``M_SL`` needs reservoir sampling, which flashbax does not provide, and a
-masked add (only best-response decisions enter); ``solvers.neural.reservoir`` implements algorithm R for a
-batch of items at once (exactly the sequential algorithm: within a batch the later of two items
-drawn to one slot wins).
-
-**Exploitability.** ``Trace.exploitability`` is ``NashConv / num_players`` (OpenSpiel's
-``exploitability``, what its NFSP example prints); ``Trace.nash_conv`` is ``NashConv``. Measured
-figures are in ``benchmarks/README.md`` (``bench_nfsp.py``); how the defaults were chosen, in
-``CHANGELOG.md``.
+In every episode each player plays, with probability ``anticipatory``, its epsilon-greedy best
+response (``eps`` decays linearly from ``epsilon_start`` to ``epsilon_end``), else ``Pi``. One step:
+``num_envs`` episodes, then ``updates_per_step`` Adam steps on each network, minibatches of
+``batch_size``. ``output`` is ``Pi``'s table on every decision point, so ``solvers.run`` records the
+exact exploitability of the network itself. Memories, transitions and measurements: the guide
+("Neural learners", NFSP).
 
 Shapes: ``B = num_envs``, ``T = env.max_episode_length`` (Kuhn 3, Leduc 8), ``M`` decision points,
 ``A`` the largest action count, ``D`` the feature size.
 
 Example::
 
-    from solvers.neural.nfsp import nfsp
-    game = jaxgames.efg.kuhn_poker()
-    state, trace = solvers.run(nfsp(), game, 600, eval_every=50, key=jax.random.key(0))
-    trace.exploitability      # falls from ~0.46 towards 0.1
+    import jax, jaxgames, solvers
+    state, trace = solvers.run(solvers.nfsp(), jaxgames.kuhn_poker(), 600, eval_every=50, key=jax.random.key(0))
+    trace.exploitability      # NashConv / 2: ~0.2 after 50 steps, ~0.1 after 600
 """
 
 from __future__ import annotations

@@ -1,54 +1,35 @@
 """Neural Nash learning from human feedback on contextual preference games (sampled queries only).
 
-The game is ``jaxgames.matrix.ContextualPreferenceGame``: contexts ``c ~ rho``, preferences
-``P_c[y, y'] = Pr(y ≻ y' | c)`` (a plain ``preference_game(P)`` is learned as the one-context game
-``P[None]``, its output shaped ``([A], [A])``). A flax ``MLP`` maps the one-hot of the context
-(``decision_points(game).features``) to logits over responses, ``pi_theta(. | c)``; both players
-play it (self-play in a symmetric game). Each step:
-
-1. evaluates the network on every context: the table ``pi [C, A]``, which is ``output`` (so
-   ``solvers.run`` records the exact expected duality gap) and the behaviour policy;
-2. asks ``num_samples`` preference queries of the simulator (``jaxgames.make_env(game)``, one
-   ``jaxgames.rollout`` step per query: ``c ~ rho``, ``y ~ s_c``, ``y' ~ opponent_c``,
-   ``o ~ Bernoulli(P_c[y, y'])``; two batches for the extragradient methods);
-3. turns the tabular update of ``solvers/sampled/nlhf.py`` into a loss on the network and takes
-   ``num_updates`` optax steps on it.
-
-**Mirror methods** (``nash_md``, ``sppo``, ``egpo``, ``nash_mp``). Per context the centered win
-rates are estimated by importance weighting over the queries of that context,
-
-    g^[c, a] = (1 / n_c) sum_{k: c_k = c} 1{y_k = a} (o_k - 1/2) / s_c(a),
-
-(``s = (1 - exploration) pi + exploration uniform``; ``n_c`` the queries that drew ``c``; a context
-not drawn gets ``g^ = 0``), the method's tabular step gives a target log-policy per context
-(``eta = step_size``, ``mu = reference``),
+The game is ``jaxgames.matrix.ContextualPreferenceGame`` (contexts ``c ~ rho``, preferences
+``P_c[y, y'] = Pr(y ≻ y' | c)``; a ``preference_game(P)`` is the one-context game). A flax ``MLP``
+maps the one-hot of the context to logits, ``pi_theta(. | c)``, played by both players. Each step
+evaluates the network on every context (the table ``pi [C, A]``: ``output`` and behaviour policy),
+asks ``num_samples`` preference queries of the simulator (``c ~ rho``, ``y ~ s_c``,
+``y' ~ opponent_c``, ``o ~ Bernoulli(P_c[y, y'])``) and takes ``num_updates`` optax steps on a loss.
+Mirror methods (``eta = step_size``, ``mu = reference``) estimate ``g^[c, a]`` by importance weighting
+per context, as in ``solvers.sampled.nlhf``, build a target log-policy and regress onto it::
 
     sppo      log pi* = E(log pi, g^(pi)),          E(l, g) = (1 - eta beta) l + eta beta log mu + eta g
     nash_md   log pi* = log pi_mu + eta g^(pi_mu),   log pi_mu = (1 - eta beta) log pi + eta beta log mu
     egpo      h = E(log pi, g^(pi)),  log pi* = E(log pi, g^(h))
     nash_mp   the same with the prox M(l, g) = (l + eta beta log mu + eta g) / (1 + eta beta)
 
-(each normalized), and the network regresses onto it on the sampled contexts (the last batch):
+    L(theta) = (1 / N) sum_k KL(pi*(. | c_k) || pi_theta(. | c_k))          (grad_logits = pi_theta - pi*)
 
-    L(theta) = (1 / N) sum_k KL(pi*(. | c_k) || pi_theta(. | c_k)),     grad_logits = pi_theta - pi*.
-
-**Online IPO** (Calandriello et al. 2024) is already a loss on the policy: queries
-``y, y' ~ sg(pi_theta)``, ``d = log pi_theta - log mu``,
+Online IPO is a loss on the policy itself (``y, y' ~ sg(pi_theta)``, ``d = log pi_theta - log mu``)::
 
     L(theta) = (1 / N) sum_k [ sum_{a,b} sg(pi(a) pi(b)) (d(a) - d(b))^2 - (2 / beta) (o_k - 1/2) (d(y_k) - d(y'_k)) ]
 
-whose gradient is that of the per-query loss ``(d(y) - d(y') - (o - 1/2) / beta)^2`` in
-expectation, with the log-ratio part summed exactly over responses (in logits it is exactly the
-tabular ``online_ipo`` gradient).
-
 Munos et al. 2023 (Nash-MD), Wu et al. 2024 (SPPO), Zhou, Fazel & Du 2025 (EGPO), Tiapkin et al.
-2025 (Nash-MP), Calandriello et al. 2024 (online IPO). Example::
+2025 (Nash-MP), Calandriello et al. 2024 (online IPO). More in the guide ("Neural learners").
+Shapes: features ``[2C, C]`` (one-hot contexts, one block per player); the policy table ``[C, A]``.
+
+Example::
 
     import jax, solvers
     from jaxgames.matrix import random_contextual_preference
-    from solvers.neural.nlhf import neural_nlhf
     game = random_contextual_preference(jax.random.key(0), 4, 4)
-    solver = neural_nlhf("nash_md", hidden_sizes=(32,), beta=0.02, num_samples=64)
+    solver = solvers.neural_nlhf("nash_md", hidden_sizes=(32,), beta=0.02, num_samples=64)
     state, trace = solvers.run(solver, game, 300, eval_every=50, key=jax.random.key(1))
     trace.nash_conv            # exact expected duality gap of the network's policy
     state.extra.queries        # preference queries asked

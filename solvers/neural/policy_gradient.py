@@ -1,51 +1,34 @@
 """Self-play PPO and magnetic mirror descent as reinforcement learning (MMD-RL), on extensive-form
 and Markov games.
 
-One network (flax) maps the features of a decision point (``decision_points``: the information
-state tensor of an extensive-form game, the one-hot of (state, player) of a Markov game) to action
-logits and a value for the player who decides there, so one network plays every seat (self-play).
+One network (flax) maps the features of a decision point (``decision_points``) to action logits and
+a value for the player who decides there, so one network plays every seat. One step: the network's
+table ``pi_old [M, A]`` on every decision point is the behaviour policy and the ``output``;
+``jaxgames.rollout`` plays ``B = batch_size`` episodes of it (extensive-form: whole episodes;
+Markov: ``unroll_length`` steps, bootstrapped); advantages are Monte Carlo returns minus the value
+(extensive-form) or GAE per player (Markov, ``gae_lambda``); then ``num_epochs`` passes of
+``num_minibatches`` optax steps on (``r_t = pi_theta(a_t | x_t) / pi_old(a_t | x_t)``)::
 
-**One step** (``B = batch_size`` environments):
+    L(theta) = - E_t[min(r_t A_t, clip(r_t, 1 - eps, 1 + eps) A_t)]        (PPO surrogate, rlax)
+               + c_v E_t[(V_theta(x_t) - G_t)^2] - c_H E_t[H(pi_theta(. | x_t))]
+               + alpha mean_x KL(pi_theta(. | x) || rho(. | x))               (MMD-RL only)
+               + (1 / eta) E_t[KL(pi_theta(. | x_t) || pi_old(. | x_t))]      (MMD-RL only)
 
-1. the network is evaluated on every decision point: the probability table ``pi_old [M, A]`` is
-   the behaviour policy and the solver's ``output``;
-2. ``jaxgames.rollout`` plays ``B`` episodes of ``pi_old`` (extensive-form: ``make_env(game,
-   autoreset=False)`` for ``tree.max_depth`` steps, i.e. whole episodes; Markov: ``unroll_length``
-   steps from the initial distribution, bootstrapped with the value of the last state);
-3. advantages: extensive-form games use the Monte Carlo return of the deciding player minus the
-   value (``A_t = G_{p_t} - V(x_t)``, terminal payoffs only); Markov games use generalized
-   advantage estimation per player (``rlax.truncated_generalized_advantage_estimation``, discount
-   ``game.discount``, ``gae_lambda``);
-4. ``num_epochs`` passes of ``num_minibatches`` optax steps on the loss over the sampled decisions
-   (``r_t = pi_theta(a_t | x_t) / pi_old(a_t | x_t)``)::
-
-       L(theta) = - E_t[min(r_t A_t, clip(r_t, 1 - eps, 1 + eps) A_t)]        (PPO surrogate, rlax)
-                  + c_v E_t[(V_theta(x_t) - G_t)^2] - c_H E_t[H(pi_theta(. | x_t))]
-                  + alpha mean_x KL(pi_theta(. | x) || rho(. | x))               (MMD-RL only)
-                  + (1 / eta) E_t[KL(pi_theta(. | x_t) || pi_old(. | x_t))]      (MMD-RL only)
-
-**PPO** (Schulman, Wolski, Dhariwal, Radford & Klimov 2017, "Proximal policy optimization
-algorithms") is the first two lines. **MMD-RL** (Sokota, D'Orazio, Kolter, Loizou, Lanctot,
-Mitliagkas, Brown & Kroer 2023, "A unified approach to reinforcement learning, quantal response
-equilibria, and two-player zero-sum games", ICLR) is the sample-based form of the magnetic mirror
-descent step ``pi_{t+1} = argmax_pi <q_t, pi> - alpha KL(pi, rho) - (1/eta) KL(pi, pi_t)``: the
-clipped surrogate is replaced by the plain importance-weighted one (``clip_epsilon=None``), the
-proximity is the KL to ``pi_old``, the magnet term is averaged over every decision point ``x``
-(it is a function of the policy, so it needs no sample, and it keeps the decision points that play
-rarely reaches from drifting with the network's generalization), and the magnet ``rho``
-(a table ``[M, A]``, uniform at the start)
-pulls the last iterate toward a regularized equilibrium. Every ``magnet_every`` steps the magnet
-becomes the current policy (``magnet_every=None``: a fixed uniform magnet, whose fixed point is the
-logit QRE at temperature ``alpha``); this moving-magnet schedule is what makes the last iterate
-converge to a Nash equilibrium (the fixed-point iterations of R-NaD, Perolat et al. 2021).
-
-Both report the last iterate (``output(state)``: the network's table), with no averaging.
+**PPO**: Schulman, Wolski, Dhariwal, Radford & Klimov (2017), "Proximal policy optimization
+algorithms". **MMD-RL**: Sokota, D'Orazio, Kolter, Loizou, Lanctot, Mitliagkas, Brown & Kroer (2023),
+"A unified approach to reinforcement learning, quantal response equilibria, and two-player zero-sum
+games" (ICLR): the sample-based magnetic mirror descent step
+``pi_{t+1} = argmax_pi <q_t, pi> - alpha KL(pi, rho) - (1/eta) KL(pi, pi_t)``, with the plain
+importance-weighted surrogate (``clip_epsilon=None``) and a magnet ``rho [M, A]`` (uniform at the
+start) that becomes the current policy every ``magnet_every`` steps. Both report the last iterate.
+The guide ("Neural learners") explains the choices.
 
 Shapes: ``points.features [M, D]``; a rollout ``[B, T]`` decisions (extensive-form) or
 ``[B, T, N]`` (Markov); losses are means over the valid sampled decisions.
 
 Example::
 
+    import jax, jaxgames, solvers
     solver = solvers.mmd_rl(hidden_sizes=(64,), batch_size=512)
     state, trace = solvers.run(solver, jaxgames.kuhn_poker(), 500, eval_every=50, key=jax.random.key(0))
     trace.nash_conv          # exact NashConv of the network's policy every 50 steps
@@ -348,7 +331,7 @@ def ppo(
     or ``batch_size`` environments of ``unroll_length`` steps (Markov) per step; ``num_epochs``
     passes of ``num_minibatches`` Adam steps (``learning_rate``, gradients clipped at
     ``max_grad_norm``); ``normalize_advantages`` standardizes them over each step's decisions (in
-    Kuhn self-play it makes the last iterate cycle more: NashConv 0.35-1.0 against 0.47-0.60).
+    Kuhn self-play the last iterate then cycles more; see the guide, "Neural learners").
     Example: ``solvers.run(solvers.ppo(), jaxgames.kuhn_poker(), 300, key=key)``.
     """
     check_number(clip_epsilon, "clip_epsilon", 0, low_open=True)  # PPO clips (mmd_rl may not)

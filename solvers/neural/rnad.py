@@ -1,99 +1,36 @@
-"""R-NaD: regularized Nash dynamics with a neural network, from simulated self-play, on
-extensive-form games.
+"""R-NaD: regularized Nash dynamics with a neural network, from simulated self-play, on extensive-form games.
 
-Perolat, De Vylder, Hennes, Tarassov, Strub, de Boer, Muller, Connor, Burch, Anthony, McAleer,
-Elie, Cen, Wang, Gruslys, Malysheva, Khan, Ozair, Timbers, Pohlen, Eccles, Rowland, Lanctot,
-Lespiau, Piot, Omidshafiei, Lockhart, Sifre, Beauguerlange, Munos, Silver, Singh, Hassabis &
-Tuyls (2022), "Mastering the game of Stratego with model-free multiagent reinforcement learning"
-(Science 378); the algorithm of its DeepNash agent, and of OpenSpiel's JAX reference
-(``open_spiel/python/algorithms/rnad``), which this module follows in substance (not in code).
+Perolat et al. (2022), "Mastering the game of Stratego with model-free multiagent reinforcement
+learning" (Science 378): DeepNash's algorithm, as in OpenSpiel's JAX reference (``rnad``). One
+network (``common.PolicyValueNet``) gives logits and a value at a decision point and plays every
+seat; ``target`` is its Polyak average, ``reg_cur`` / ``reg_prev`` the last two fixed points. One
+step, on ``B = batch_size`` self-play episodes:
 
-**One network** (flax, ``common.PolicyValueNet``: a policy torso and a value torso) maps the
-features of a decision point (``decision_points``: the information-state tensor, which says whose
-decision it is) to action logits and a value for the deciding player, so one network plays every
-seat. (The reference shares one torso; with separate ones R-NaD learned faster here: Kuhn,
-NashConv 0.055 vs 0.092 after 600 steps, mean of 2 seeds; Leduc 0.42 vs 0.54 after 6,000 steps,
-one seed.) Four parameter sets share its architecture: ``params`` (trained), ``target`` (a Polyak
-average of ``params``, whose policy is the ``output``) and two regularization networks
-``reg_cur`` / ``reg_prev`` (the last two fixed points).
-
-**One step** (one learner update; ``B = batch_size`` episodes):
-
-1. ``jaxgames.rollout`` plays ``B`` whole episodes (``make_env(game, autoreset=False)``,
-   ``game.tree.max_depth`` steps) of the behaviour table ``mu [M, A]``: the policy of ``params``
-   on every decision point; the decisions are mapped to rows by ``trajectory_rows``.
-2. **Reward transformation** toward the regularization policy. With ``alpha`` from the schedule
-   below, ``log pi_reg = alpha log pi_cur + (1 - alpha) log pi_prev`` (a geometric interpolation,
-   so the regularization moves smoothly when a fixed point is replaced) and player ``i``'s reward
-   of the step where player ``j`` acts at ``x`` becomes::
+1. ``jaxgames.rollout`` plays the episodes with the network's policy ``mu`` on every decision point;
+2. rewards are transformed toward ``log pi_reg = alpha log pi_cur + (1 - alpha) log pi_prev``::
 
        r_i + eta * sign_ij * KL(pi(.|x) || pi_reg(.|x))       sign_ii = -1, sign_ij = +1 (j != i)
 
-   (the expectation under ``pi`` of ``-+ eta log(pi(a|x) / pi_reg(a|x))``, Perolat et al.'s
-   transformed reward ``r_i - eta log(pi_i / pi_reg_i) + eta log(pi_-i / pi_reg_-i)``).
-   ``eta = eta_reward_transform``. The term is zero where ``pi == pi_reg``.
-3. **V-trace per player** (``player_vtrace``). The trajectory interleaves the players' decisions
-   (``0 1 0 1 ...``); for player ``i``, the steps from one of its decisions ``t_k`` to its next
-   ``t_{k+1}`` form one transition of ``i``'s decision process, whose reward ``R_k`` is the sum of
-   the transformed rewards on the way and whose importance ratio ``rho_k`` is the product of the
-   ratios ``pi/mu`` of every action on the way (``i``'s own and the opponents', which are part
-   of ``i``'s environment)::
+3. v-trace per player on the target values, ``rho_k`` the product of the ratios ``pi / mu`` from
+   ``i``'s decision ``k`` to its next, and importance-weighted NeuRD action values ``Q``::
 
-       v_k = V(x_k) + min(rho_bar, rho_k) (R_k + V(x_{k+1}) - V(x_k))
-                    + min(c_bar, rho_k) (v_{k+1} - V(x_{k+1}))          (v_K = V(x_K) = 0 at the end)
+       v_k = V(x_k) + min(rho_bar, rho_k) (R_k + V(x_{k+1}) - V(x_k)) + min(c_bar, rho_k) (v_{k+1} - V(x_{k+1}))
 
-   ``V`` is the *target* network's value. This is ``rlax.vtrace`` on each player's compacted
-   sequence of decisions (the tests check it against exactly that, with ``c_bar = 1``, the trace
-   cut rlax fixes); it is computed here in one reverse scan over the interleaved trajectory,
-   because ``rlax.vtrace`` on the interleaved
-   sequence itself would bootstrap player ``i``'s value from the opponent's states (values from
-   the other seat's point of view), and because the NeuRD estimates below need the opponents'
-   per-decision weights from the same pass. The estimate of every action's value at ``x_k``::
+4. one Adam step on ``sum_i E[(V_theta - v)^2] - sum_i E[sum_a z_theta(a) F(a)]`` (NeuRD, Hennes et
+   al. 2020: centred logits ``z``, force ``F`` the clipped advantage, thresholded at ``|z| = beta``);
+5. ``target <- target + target_rate (params - target)``; every ``period`` steps
+   ``reg_prev, reg_cur <- reg_cur, target`` (fixed-point iterations, Perolat et al. 2021).
 
-       Q(x_k, a) = V(x_k) - eta log(pi(a|x_k) / pi_reg(a|x_k))
-                   + 1[a = a_k] / mu(a_k|x_k) (r_i(t_k) + Y_k + W_k v_{k+1} - V(x_k))
-
-   where ``W_k`` is the product of the opponents' ratios up to ``t_{k+1}`` and ``Y_k`` their
-   transformed rewards, each weighted by the ratios of the actions before it (per-decision
-   importance sampling): an unbiased estimate of the transformed action values.
-4. **Loss** (the online network; per player, means over its sampled decisions, summed)::
-
-       L = sum_i E_{t: i acts}[(V_theta(x_t) - v_t)^2]
-         - sum_i E_{t: i acts}[sum_a legal(a) z_theta(x_t, a) F(x_t, a)]                  (NeuRD)
-
-   with centred logits ``z = y - mean_legal(y)``, the advantage ``A = Q - sum_a pi(a) Q(a)``
-   clipped to ``[-neurd_clip, neurd_clip]`` and the *thresholded* force (no gradient through it)
-   ``F(a) = 1[z(a) < beta] max(A(a), 0) + 1[z(a) > -beta] min(A(a), 0)``: neural replicator
-   dynamics (Hennes et al. 2020) move the logits along the advantage, and stop pushing a logit
-   that is already ``beta`` away from the mean. One Adam step (``learning_rate``, ``b1 = 0`` as in
-   the reference; gradients clipped at global norm ``max_grad_norm``).
-5. ``target <- target + target_rate (params - target)``.
-
-**Fixed-point iterations.** The regularization policy is replaced every *period* of learner steps:
-at the first step of a new period (before its update) ``reg_prev <- reg_cur``,
-``reg_cur <- target``, and within a period of ``n`` steps ``alpha = min(1, 2 s / n)`` at its
-``s``-th step (the reward moves from the old fixed point to the new one over the first half). The
-periods follow ``period`` / ``period_repeats`` (sizes and their repetition counts, the last size
-repeated forever): ``period=(100, 1000), period_repeats=(5, 1)`` is five periods of 100 steps, then
-periods of 1000. Each period approximately solves the game regularized toward ``pi_reg``; its
-solution is the next ``pi_reg``, and the sequence of fixed points converges to a Nash equilibrium
-of a two-player zero-sum game (Perolat et al. 2021, "From Poincare recurrence to convergence in
-imperfect information games"). With more than two players every other player's term enters with
-the opponent's sign, as in the reference; nothing is guaranteed there.
-
-``output(state)`` is the target network's policy on every decision point (the last iterate, no
-averaging; ``state.policy == state.average``). The reference's post-processing of the policy
-(thresholding and discretization of small probabilities) is not applied.
-
-Measured figures: ``benchmarks/README.md`` (``bench_neural_rnad.py``, ``bench_neural.py``).
+``output`` is the target network's policy (last iterate). Details: the guide ("Neural learners").
 
 Shapes: ``points.features [M, D]``; a rollout ``[B, T]`` (``T = tree.max_depth``); the v-trace
 outputs ``[N, B, T]`` and ``[N, B, T, A]``.
 
 Example::
 
+    import jax, jaxgames, solvers
     solver = solvers.rnad(hidden_sizes=(64,), batch_size=256)
-    state, trace = solvers.run(solver, jaxgames.kuhn_poker(), 2000, eval_every=200, key=jax.random.key(0))
+    state, trace = solvers.run(solver, jaxgames.kuhn_poker(), 600, eval_every=200, key=jax.random.key(0))
     trace.nash_conv          # exact NashConv of the target network's policy every 200 steps
 """
 
@@ -342,7 +279,7 @@ def rnad(
     """R-NaD (Perolat et al. 2022) on extensive-form games, from the simulator only.
 
     Args (the module docstring has the update):
-      hidden_sizes: widths of the network's hidden layers (one torso, policy and value heads).
+      hidden_sizes: widths of the hidden layers of the policy torso and of the value torso.
       batch_size: whole episodes per learner step.
       learning_rate: Adam's step size (``b1 = 0``).
       eta_reward_transform: ``eta``, the weight of ``log(pi / pi_reg)`` in the rewards.

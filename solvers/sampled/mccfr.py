@@ -1,91 +1,35 @@
 """Monte Carlo CFR: outcome sampling and external sampling, learned from the simulator only.
 
-Lanctot, Waugh, Zinkevich & Bowling (2009), "Monte Carlo Sampling for Regret
-Minimization in Extensive Games" (and Lanctot's 2013 thesis, ch. 4). Both
-keep, per information set ``I`` of every player, cumulative regrets ``R[I, a]``
-and strategy sums ``S[I, a]``; the current policy is regret matching
-``sigma(I) = max(R[I], 0) / sum(max(R[I], 0))`` (uniform over legal actions
-when no regret is positive) and the reported policy is the average strategy
-``S[I] / sum(S[I])`` (uniform where ``S[I]`` is zero). A traversal for the
-*update player* ``i`` samples part of the tree through the simulator
-``jaxgames.efg.env.EFGEnv`` (reset / step; chance is sampled inside it) and
-adds sampled counterfactual regrets, whose expectation is the exact
-counterfactual regret ``sum_{h in I} pi_{-i}(h) (v(ha) - v(h))`` of CFR.
+Lanctot, Waugh, Zinkevich & Bowling (2009), "Monte Carlo Sampling for Regret Minimization in
+Extensive Games" (NeurIPS; Lanctot's 2013 thesis, ch. 4). Per information set ``I`` the solvers keep
+cumulative regrets ``R[I, a]`` and strategy sums ``S[I, a]``; the current policy is regret matching,
+``sigma(I) ∝ max(R[I], 0)`` (uniform when no regret is positive), and ``output`` is the average
+strategy ``S[I] / sum(S[I])``. A traversal for the update player ``i`` samples part of the tree
+through the simulator (``jaxgames.efg.env.EFGEnv``): outcome sampling plays one episode, ``i``
+drawing from ``q = eps * uniform + (1 - eps) * sigma`` and the others from ``sigma``; external
+sampling tries every action at ``i``'s nodes and samples one elsewhere. The sampled counterfactual
+regrets it adds are unbiased for CFR's::
 
-**Outcome sampling** (``outcome_sampling_mccfr``) plays one episode. At
-``i``'s nodes the action is drawn from ``q = eps * uniform + (1 - eps) *
-sigma`` (epsilon-on-policy exploration), at the others' from ``sigma``. With
-``u`` the terminal payoff of ``i`` and, along the episode, ``i``'s nodes
-``t_1 < t_2 < ...`` with sampled actions ``a_j``, ``q_j = q(a_j)`` and
-``s_j = sigma(a_j)``, the baseline-free estimator adds at ``t_j``::
+    outcome:   R[I_j, a] += u * prod_{l > j} (s_l / q_l) / prod_{l <= j} q_l * (1[a = a_j] - s_j)
+               S[I_j, a] += prod_{l < j} (s_l / q_l) / prod_{opponent nodes before t_j} sigma(a) * sigma_j(a)
+    external:  R[I, a]  += v(ha) - v(h)          at i's histories h of the sampled tree
+               S[I', a] += sigma(I')(a)          at player (i + 1) mod N's histories ("simple" averaging)
 
-    R[I_j, a] += u * prod_{l > j} (s_l / q_l) / prod_{l <= j} q_l * (1[a = a_j] - s_j)
-    S[I_j, a] += prod_{l < j} (s_l / q_l) / prod_{opponent nodes before t_j} sigma(a) * sigma_j(a)
+(``u``: ``i``'s terminal payoff; ``q_j = q(a_j)``, ``s_j = sigma(a_j)`` at ``i``'s ``j``-th node;
+``v``: sampled values backed up from the terminals.) One step runs ``batch_size`` traversals per
+player, in turn (``alternating=True``) or all against the same ``sigma``; at ``batch_size=1`` it is
+one OpenSpiel iteration. The estimators, the level-by-level traversal and the comparison with
+OpenSpiel are explained in the guide ("Sample-based learners", Monte Carlo CFR).
 
-(the importance-weighted sampled counterfactual regret; chance's and the
-opponents' probabilities cancel between the opponent reach and the sampling
-reach). The strategy sum is stochastically-weighted averaging: ``i``'s own
-reach over the probability of sampling the history, as in OpenSpiel, except
-that chance's reach is left out of the divisor. By perfect recall its
-expectation is then ``c(I) pi_i(I) sigma(I)``, with ``c(I)`` the (constant)
-chance reach of ``I``, so the normalized average targets the same strategy;
-it is OpenSpiel's estimator exactly when every history of an information set
-has the same chance reach (Kuhn, Leduc), and the simulator does not report
-chance probabilities. Nothing is updated at the opponents' nodes.
-
-**External sampling** (``external_sampling_mccfr``) explores every action at
-``i``'s nodes and samples one action at the others' nodes (from ``sigma``)
-and at chance nodes (independently below each of ``i``'s branches, as the
-recursive algorithm does)::
-
-    R[I, a] += v(ha) - v(h)          at i's histories h in the sampled tree
-    S[I', a] += sigma(I')(a)          at the histories of player (i + 1) mod N ("simple" averaging)
-
-with ``v`` the sampled values backed up from the terminals (``i``'s nodes:
-``sum_a sigma(a) v(ha)``; the others': the sampled child's). This is
-OpenSpiel's default ``AverageType.SIMPLE`` (the standard rule for two players,
-as in Pluribus). The traversal runs level by level: the frontier after ``d``
-decisions is a fixed-size batch of simulator states; every live state is
-expanded into its children (all legal actions at ``i``'s nodes, one sampled
-action elsewhere), which are packed (prefix sum) into the next level's batch
-and stepped with one ``vmap`` of ``env.step``; values are then backed up level
-by level. The level widths are static upper bounds computed once per game from
-the tree's structure (``frontier_widths``: at ``i``'s nodes the children's
-counts add up, elsewhere the largest count is kept), e.g. Leduc ``[1, 2, 2, 5,
-5, 10, 12, 7, 1]`` (player 0, 45 states) and ``[1, 1, 3, 2, 5, 4, 5, 2, 2]``
-(player 1). One traversal is compiled for every player (the player is traced),
-with the widest frontier of any player, and runs of consecutive levels share
-one ``lax.scan`` at their largest width (``level_groups``, at most
-``_MAX_GROUPS`` runs; Leduc: 63 simulator steps per traversal): XLA's compile
-time on CPU grows with the number of kernels, and unrolling every level of
-every player took ~30 CPU-seconds to compile on Leduc.
-
-**One step** of either solver: for each player ``i`` in turn (``alternating``,
-the default) run ``batch_size`` independent traversals with ``i`` as the update
-player, all against the same current ``sigma``, and add the sum of their
-regret and strategy-sum increments (one ``vmap``); the next player's
-traversals then see the new regrets. ``alternating=False`` runs all players'
-traversals against the same ``sigma`` in one ``vmap``. So at ``batch_size=1``
-one step is one OpenSpiel iteration of either solver, C++ and Python alike
-(``RunIteration`` / ``iteration``: one episode or traversal per player, in
-turn): the same algorithm, in distribution (within one traversal no table
-entry that the traversal reads changes before it ends: the update player's
-information sets are met at most once by perfect recall, and the strategy sums
-are not read). A step samples ``num_players * batch_size`` traversals; runs
-are compared with OpenSpiel by traversals.
-
-Shapes: regrets and strategy sums are, per player, ``[num_infosets_p,
-max_actions]`` (zero on illegal actions), like the policies; ``extra`` is an
-``MCCFRState``. ``batch_size`` is a static size; ``exploration`` may be traced
-(``vmap`` over it works). ``init`` / ``step`` read the game only through the
-simulator (plus the static tree sizes and, for external sampling, the level
-widths computed from the tree's structure); ``output`` is exact-free too.
+Shapes: regrets and strategy sums per player ``[num_infosets_p, max_actions]``, like the policies;
+``extra`` is an ``MCCFRState``. ``batch_size`` is static, ``exploration`` may be traced.
 
 Example::
 
-    solver = outcome_sampling_mccfr(batch_size=256)
-    state, trace = solvers.run(solver, jaxgames.leduc_poker(), 1000, key=jax.random.PRNGKey(0))
-    trace.nash_conv[-1]        # exact NashConv of the average strategy
+    import jax, jaxgames, solvers
+    solver = solvers.outcome_sampling_mccfr(batch_size=64)
+    state, trace = solvers.run(solver, jaxgames.kuhn_poker(), 300, key=jax.random.key(0))
+    trace.nash_conv[-1]        # exact NashConv of the average strategy, ~0.02
 """
 
 from __future__ import annotations
@@ -548,8 +492,9 @@ def external_sampling_mccfr(batch_size: int = 1, alternating: bool = True) -> So
       alternating: players' batches in turn (default, as OpenSpiel), or all
         players against the same current policy in one ``vmap``.
 
-    The update rule, the level-by-level traversal, the meaning of a step and the
-    shapes are in the module docstring. ``output`` is the average strategy.
+    The update rule, the meaning of a step and the shapes are in the module docstring;
+    the level-by-level traversal is explained in the guide ("Sample-based learners").
+    ``output`` is the average strategy.
     """
     batch_size = check_int(batch_size, "batch_size", low=1)
     check_bool(alternating, "alternating")

@@ -1,89 +1,36 @@
 """Sample-based mean-field learners: online mirror descent and fictitious play on the N-agent simulator.
 
-``sampled_mirror_descent`` is online mirror descent (OMD) for mean-field games
-(Perolat, Perrin, Elie, Laurière, Piliouras, Geist, Tuyls & Pietquin 2022,
-"Scaling up mean field games with online mirror descent") with its Q-values
-estimated from play, never from the model::
+``sampled_mirror_descent`` is online mirror descent for mean-field games (Perolat, Perrin, Elie,
+Laurière, Piliouras, Geist, Tuyls & Pietquin 2022, "Scaling up mean field games with online mirror
+descent") with its Q-values estimated from play, never from the model::
 
     pi_0 = uniform,   Q^_k = estimate of Q^{pi_k} from N-agent episodes of pi_k,
     pi_{k+1}(a | t, x) ∝ exp(eta * sum_{j <= k} Q^_j(t, x, a))
 
-the update of the exact solver ``solvers.mirror_descent(eta, output="last",
-alternating=False)``, which uses the exact ``Q^{pi_k}`` against the mean field
-``mu(pi_k)``. ``sampled_fictitious_play`` is fictitious play for MFGs (Perrin,
-Pérolat, Laurière, Geist, Elie & Pietquin 2020) with a sampled best response and
-a sampled, distribution-weighted average.
-
-**Sampling.** Each step plays ``num_episodes`` independent episodes (``vmap``) of
-``jaxgames.mean_field.env.NAgentEnv`` with ``num_agents`` agents. Agents
-``0 .. num_explorers - 1`` explore: at every time each draws its action from
-``(1 - exploration) pi_t(.|x) + exploration * uniform_legal(x)``; the others play
-``pi`` itself. The transitions ``(t, x, a, r, x')`` of all agents and episodes
-(``num_episodes * num_agents * T`` per step) are regressed per cell ``(t, x, a)``
-by counts, backward in time (``estimator="td"``, the default)::
+the update of the exact ``solvers.mirror_descent(eta, output="last", alternating=False)``.
+``sampled_fictitious_play`` is fictitious play for MFGs (Perrin, Pérolat, Laurière, Geist, Elie &
+Pietquin 2020) with a sampled best response and a sampled, distribution-weighted average. Each step
+plays ``num_episodes`` episodes of ``jaxgames.mean_field.env.NAgentEnv`` with ``num_agents`` agents
+(``num_explorers`` of them exploring) and regresses the transitions per cell ``(t, x, a)``, backward
+in time (``estimator="td"``; or ``"monte_carlo"`` returns-to-go)::
 
     Q^_t(x, a) = mean over samples at (t, x, a) of  r + V^_{t+1}(x'),
-    V^_{t+1}(y) = sum_a pi_{t+1}(a|y) Q^_{t+1}(y, a),     V^_T = 0,
+    V^_{t+1}(y) = sum_a pi_{t+1}(a|y) Q^_{t+1}(y, a),     V^_T = 0.
 
-i.e. tabular fitted Q-evaluation of ``pi`` (expected-SARSA targets: the
-continuation follows ``pi``, not the explorers' behaviour, so explorers' samples
-are used without importance weights), or by Monte Carlo returns-to-go
-``G_t = sum_{s >= t} r_s`` of each agent (``estimator="monte_carlo"``: no
-bootstrapping, but an explorer's return continues its own exploring
-behaviour). A cell without samples gets the mean target of its state (advantage
-0), a state without samples gets 0 (the softmax leaves it unchanged). ``x'`` at
-time ``t`` is an agent's position at ``t + 1``, so every bootstrapped
-``V^_{t+1}(x')`` is at a visited state.
+``Q^`` is the value in the ``N``-agent game, not against ``mu(pi)``: the learners reach a
+neighbourhood of the MFG equilibrium, an ``O(1/N + num_explorers exploration / N)`` bias plus
+sampling noise (derived and measured in the guide, "Sample-based learners").
 
-**Bias of the finite-N estimate.** ``Q^`` estimates the value of ``pi`` in the
-``N``-agent game, not against the mean field ``mu(pi)`` of the MFG:
-
-* each agent's reward and transition use the *empirical* distribution
-  ``mu^_t`` of the ``N`` agents, itself included. Conditioned on the agent being
-  at ``x``, ``E[mu^_t(x)] = 1/N + (N - 1)/N mu_t(x)``, and a reward non-linear in
-  ``mu`` adds Jensen's ``1/2 r''(mu) Var(mu^)`` with
-  ``Var(mu^(x)) ≈ mu(x)(1 - mu(x))/N``. Both are ``O(1/N)`` per step,
-  ``O(T/N)`` on a return; for crowd modelling's ``-log mu(x)``, about
-  ``-(1 - mu(x)) / (N mu(x))`` (own presence) ``+ (1 - mu(x)) / (2 N mu(x))``
-  (Jensen). Only the part that differs between the actions of ``(t, x)``
-  moves the policy; here it differs through ``V^_{t+1}(x')``, largest where
-  ``mu`` is small;
-* a reward singular at ``mu = 0`` is capped: an agent alone in a cell sees
-  ``mu^ = 1/N``, so crowd modelling's ``-log(mu + 1e-25)`` is at most ``log N``
-  in the simulator but up to ``57`` in the model at a (nearly) empty cell. The
-  learner cannot see the value the model gives to reaching cells the population
-  leaves empty, and the exact exploitability stays high where they exist
-  (``four_rooms``, everyone starting in one corner: ~10 after 20 steps at
-  ``N = 10^4``, exact OMD 0.1-0.3, measured); take ``N >> S`` and games whose
-  mean field covers the states (1-D crowd modelling, SIS: within noise of exact OMD);
-* when the dynamics depend on ``mu``, the random empirical path drifts from the
-  deterministic ``mu_t`` (propagation of chaos: ``O(1/sqrt N)`` fluctuations,
-  ``O(1/N)`` bias on smooth functions of it);
-* the explorers change the population: it induces the mean field of the
-  mixture ``pi`` / ``explore(pi)`` with weight ``num_explorers / N * exploration``
-  on the uniform part, a bias of that order (hence few explorers by default:
-  with 10% of the agents exploring, the gap to exact OMD on small crowd
-  modelling grew two- to three-fold, measured).
-
-``Q^`` also has variance ``O(1 / samples per cell)``. Summed over steps the
-noise is a random walk, which a monotone game (crowd aversion) pulls back: on
-crowd modelling and SIS the last iterate stays in a neighbourhood of the exact
-OMD's path whose size shrinks with the samples per step (measured). The learner thus converges to a
-neighbourhood of the MFG equilibrium: an ``O(1/N + num_explorers exploration / N)``
-bias plus sampling noise; ``benchmarks/bench_sampled_mean_field.py`` measures
-exploitability against samples.
-
-Shapes: ``policy`` ``([T, S, A],)``; ``Transitions`` ``[T, M]`` with
-``M = num_episodes * num_agents``; ``Q^`` ``[T, S, A]``.
+Shapes: ``policy`` ``([T, S, A],)``, ``Q^`` ``[T, S, A]``; ``Transitions`` ``[T, M]``,
+``M = num_episodes * num_agents``.
 
 Example::
 
     import jax, solvers
     from jaxgames.mean_field import crowd_modelling
-    from solvers.sampled.mean_field import sampled_mirror_descent
-    game = crowd_modelling(5, 4)
-    solver = sampled_mirror_descent(learning_rate=1.0, num_agents=1000, num_episodes=8)
-    state, trace = solvers.run(solver, game, 30, key=jax.random.PRNGKey(0))  # exact exploitability
+    solver = solvers.sampled_mirror_descent(learning_rate=1.0, num_agents=1000, num_episodes=8)
+    state, trace = solvers.run(solver, crowd_modelling(5, 4), 30, key=jax.random.key(0))
+    trace.exploitability[-1]   # exact exploitability of the last iterate, ~0.02 (uniform: 0.38)
 """
 
 from __future__ import annotations
@@ -298,9 +245,8 @@ def sampled_mirror_descent(
 
     Args:
       learning_rate: ``eta > 0`` (may be traced: ``vmap`` over learning rates works).
-      num_agents: ``N >= 1`` agents per episode (static). The finite-N bias is ``O(1/N)``
-        (module doc): keep ``N`` large (crowd modelling with 5 states: ``N = 100`` leaves a
-        visible gap to the exact solver, ``N = 1000`` almost none, measured).
+      num_agents: ``N >= 1`` agents per episode (static). The finite-N bias is ``O(1/N)``:
+        keep ``N`` large (the guide, "Sample-based learners", measures it).
       num_episodes: independent ``N``-agent episodes per step (static, ``vmap``-ed).
       exploration: probability in ``[0, 1]`` that an explorer plays uniformly at a step (may be traced).
       num_explorers: how many agents (of each episode) explore (static, ``0 .. N``); ``None``:
@@ -359,10 +305,8 @@ def sampled_fictitious_play(
     (``mix_policies`` with ``1 / (k + 1)`` weights; uniform where no best response
     has visited ``(t, x)``). ``policy`` holds ``BR_k``; the output is the average.
     ``extra``: ``SampledFictitiousPlayState(key, weights [T, S, A])``. Two simulator
-    batches per step. Besides the finite-N bias of the module doc, a noisy argmax
-    picks a wrong action on near-ties: fictitious play is more sensitive to
-    both than mirror descent (crowd modelling with 5 states: at ``N = 100`` it
-    stalls near 0.05 where exact FP reaches 0.01, at ``N = 1000`` it follows it, measured).
+    batches per step. A noisy argmax picks a wrong action on near-ties, so fictitious play
+    is more sensitive to sampling than mirror descent (guide, "Sample-based learners").
 
     Args: ``num_agents``, ``num_episodes``, ``exploration``, ``num_explorers``: as in
     ``sampled_mirror_descent``.

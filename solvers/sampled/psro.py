@@ -1,97 +1,36 @@
 """Policy-space response oracles (PSRO; Lanctot et al. 2017) on extensive-form and Markov games.
 
 Lanctot, Zambaldi, Gruslys, Lazaridou, Tuyls, Perolat, Silver & Graepel (2017), "A unified
-game-theoretic approach to multiagent reinforcement learning" (NeurIPS); with the exact oracle and
-a Nash meta-solver it is the double-oracle algorithm (McMahan, Gordon & Blum 2003) on the game's
-pure tabular policies. Each player ``i`` keeps a *population* of ``n`` tabular policies
-``pi_i^1..pi_i^n``, and the *meta-game* is the normal-form game whose strategies are the population
-members::
-
-    M[i, k_1, ..., k_N] = u_i(pi_1^{k_1}, ..., pi_N^{k_N})      (the meta-game payoff tensor)
-
-One ``step``:
+game-theoretic approach to multiagent reinforcement learning" (NeurIPS); with the exact oracle and a
+Nash meta-solver it is the double-oracle algorithm (McMahan, Gordon & Blum 2003). Each player ``i``
+keeps a population of tabular policies ``pi_i^1..pi_i^n``; the meta-game is the normal-form game
+``M[i, k_1, ..., k_N] = u_i(pi_1^{k_1}, ..., pi_N^{k_N})`` between them. One ``step``:
 
 1. every player ``i`` adds ``BR_i(sigma_-i)``, a pure best response to the other players'
-   meta-strategy mixtures ``sigma_j`` over their populations (the oracle);
-2. the new meta-game entries (every profile that uses a new policy) are filled in;
-3. the restricted meta-game is solved by ``meta_steps`` iterations of a matrix solver
-   (``meta_solver``: any name of ``solvers.SOLVERS`` that runs on matrix games, or a ``Solver``);
-   its ``output`` is the new meta-strategy ``sigma``;
-4. the reported policy is ``sigma``'s mixture as one behaviour policy (below).
+   meta-strategy mixtures (``oracle``: ``"exact"``, ``"sampled"`` or ``"neural"``);
+2. the new meta-game entries are filled in (``meta_game``: ``game.evaluate`` or simulated returns);
+3. ``meta_steps`` iterations of the matrix solver ``meta_solver`` on the meta-game give the new
+   meta-strategy ``sigma``;
+4. the output is ``sigma``'s mixture as one behaviour policy,
+   ``pi_i(a | x) ∝ sum_k sigma_k w_k(x) pi_i^k(a | x)`` with ``w_k`` member ``k``'s own reach
+   (extensive-form games: exact, by Kuhn's theorem) or state occupancy (Markov games).
 
-**Fixed capacity, padding.** To be jittable the population is a ``[K, *policy_shape_i]`` array per
-player (``K = max_policies``), the meta-payoffs ``[N, K, ..., K]`` and the meta-strategies
-``[N, K]``; ``size = n`` says how many slots are in use (``n = 1 + steps``, capped at ``K``; after
-``K - 1`` steps the population is full and a step only counts). The meta-solver always sees a
-``K x ... x K`` ``MatrixGame``: slot ``k < n`` is policy ``k``, and every unused slot ``k >= n`` is
-*the uniform mixture of the n policies*, i.e. the padded game is ``M`` contracted on every player's
-axis with the lifting matrix ``L [K, K]`` (``L[k] = e_k`` for ``k < n``, ``L[k, :n] = 1 / n`` for
-``k >= n``). A mixed strategy of the padded game maps back to the restricted game by ``sigma =
-L^T sigma_padded`` with *identical* payoffs (payoffs are multilinear), and the padded slots add
-only strategies from the convex hull of the real ones, so best-response values, equilibria and the
-meta-game NashConv are exactly those of the restricted ``n x ... x n`` game; no solver needs a
-legal-action mask, and a solver's uniform start is the uniform mixture over the real policies.
-
-**The mixture as a behaviour policy** (``state.policy == state.average == output``). With ``w_k``
-the weight of member ``k`` at a decision point,
-``pi_i(a | x) = sum_k sigma_k w_k(x) pi_i^k(a | x) / sum_k sigma_k w_k(x)`` (the ``sigma``-average
-where no member has weight). Extensive-form games: ``w_k(I)`` is the member's own reach of
-information set ``I``, and ``pi_i`` plays *exactly* like the mixed strategy (Kuhn's theorem;
-Heinrich et al. 2015, Thm 7). Markov games: ``w_k(s)`` is the member's discounted state occupancy
-against the others' behaviour that the oracle responded to. No stationary policy plays like a
-mixture of stationary policies against every opponent, and the meta-game over stationary policies
-is only a relaxation of the Markov game: the construction is exact when the transitions depend on
-at most one player's action (action-independent or single-controller games, where occupancy
-measures do not depend on the other players), and there PSRO converges to a stationary equilibrium
-(tested); on general Markov games PSRO stalls once the best responses to the output are already in
-the population (random zero-sum Garnet games, 4 states, 3 actions, exact oracle: NashConv from
-5.3-7.9 at the uniform policy to 0.38-0.71 within 15 steps, then flat).
-
-**Which parts read the exact model.**
-
-* ``oracle="exact"``: ``BR_i = game.best_response(pi)[i]`` of the output ``pi`` (a tree pass /
-  policy iteration) and the mixing weights (``game.reach``). Deterministic.
-* ``oracle="sampled"``: a *certainty-equivalence Monte Carlo best response*, from the simulator
-  only: ``oracle_episodes`` episodes per player in which player ``i`` explores uniformly at random
-  while the others play their meta-strategy mixtures (extensive-form games: each opponent draws
-  one population member per episode, which *is* its mixed strategy; Markov games: their output
-  behaviour, so that ``i`` faces an MDP). With perfect recall and fixed opponents, ``i`` faces a
-  tree-shaped decision process over its own information sets whose transition probabilities do not
-  depend on its own policy, so the empirical model estimated under uniform exploration is
-  consistent, and backward induction on it is its best response::
-
-      Q(I, a) = [sum of returns of episodes ending after (I, a) + sum_{I'} arrivals(I') V(I')] / N(I, a)
-      V(I) = max over tried actions a of Q(I, a)
-
-  (Markov games: empirical ``P(s' | s, a_i)`` and rewards, ``rollout_steps`` discounted backups).
-  The mixing weights use what these episodes showed: the own sequence structure (which own action
-  led to which own information set, ``PSROExtra.own_parent``: a perfect-recall player's own
-  knowledge) for own reach; the empirical decision process for occupancies. Untried actions are
-  never chosen; unvisited decision points play their first legal action.
-* ``meta_game="exact"``: meta-game entries from ``game.evaluate``; ``"sampled"``: mean returns of
-  ``num_episodes`` simulated episodes per new entry (Markov games: discounted returns of episodes
-  truncated after ``rollout_steps`` steps, biased by at most ``gamma^rollout_steps max|r| / (1 -
-  gamma)``). ``meta_game=None`` follows ``oracle``.
-
-With ``oracle="sampled"`` (and the default ``meta_game``) PSRO is a sample-based solver (contract 4):
-``init`` / ``step`` call only the simulators (``jaxgames.make_env``, in ``_play_efg`` /
-``_play_markov``) and the state carries the PRNG key. Any ``"sampled"`` part needs ``key``;
-``oracle = meta_game = "exact"`` ignores it.
+The population has a fixed capacity ``K = max_policies``; unused slots are padded with the uniform
+mixture of the real policies, which leaves the meta-game's equilibria and NashConv unchanged. The
+padding, the sampled oracle, the Markov-game caveat and measurements are in the guide
+("Sample-based learners", PSRO). With ``oracle="sampled"`` it learns from the simulators only.
 
 Shapes: ``PSROExtra.population[i]`` ``[K, *legal_mask()[i].shape]``, ``meta_payoffs``
-``[N, K, ..., K]``, ``meta_strategy`` ``[N, K]`` (zero beyond ``size``). A step costs ``N``
-oracle calls, ``N K^(N-1) + 1`` meta-game entries (evaluations, or ``num_episodes`` episodes each)
-and ``meta_steps`` matrix-solver steps on a ``K^N`` game.
+``[N, K, ..., K]``, ``meta_strategy`` ``[N, K]`` (zero beyond ``size``).
 
-Reference: OpenSpiel's PSRO reproductions reach NashConv ~0.008 on Kuhn poker with 157 policies;
-with the exact oracle this one is below 1e-3 with 7 policies per player (benchmarks/bench_psro.py).
 Example::
 
-    from solvers.sampled.psro import psro
-    solver = psro(meta_solver="regret_matching_plus", oracle="exact", max_policies=32)
-    state, trace = solvers.run(solver, jaxgames.kuhn_poker(), num_steps=31)       # trace.nash_conv
-    sampled = psro(oracle="sampled", max_policies=32, oracle_episodes=16384, num_episodes=1024)
-    state, trace = solvers.run(sampled, jaxgames.kuhn_poker(), num_steps=31, key=jax.random.PRNGKey(0))
+    import jax, jaxgames, solvers
+    solver = solvers.psro(meta_solver="regret_matching_plus", oracle="exact", max_policies=8)
+    state, trace = solvers.run(solver, jaxgames.kuhn_poker(), 7)
+    trace.nash_conv[-1]         # ~6e-4 after 7 steps
+    sampled = solvers.psro(oracle="sampled", max_policies=8, oracle_episodes=16384, num_episodes=1024)
+    state, trace = solvers.run(sampled, jaxgames.kuhn_poker(), 7, key=jax.random.key(0))
 """
 
 from __future__ import annotations

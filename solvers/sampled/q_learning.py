@@ -1,86 +1,35 @@
 """Q-learning from simulated play in Markov games: minimax-Q and decentralized two-timescale Q-learning.
 
-Both learners see the game only through its simulator (``jaxgames.markov.env.MarkovEnv``): every
-``step`` plays one transition ``(s, a, r, s')`` in each of ``batch_size`` parallel environments
-(vmapped) and folds the batch into tabular estimates. Their ``output`` is a tabular policy
-(``[S, A_i]`` per player), so ``solvers.run`` records its *exact* exploitability.
+Both learn from the simulator (``jaxgames.markov.env.MarkovEnv``) only: a ``step`` plays one transition
+``(s, a, r, s')`` in each of ``batch_size`` parallel environments and folds them into tabular estimates.
 
 **minimax-Q** (Littman 1994, "Markov games as a framework for multi-agent reinforcement learning",
-ICML), two-player zero-sum. One table ``Q [S, A_1, A_2]`` of player 0's joint-action values::
+ICML), two-player zero-sum, on player 0's joint-action values ``Q [S, A_1, A_2]``; both players play
+``epsilon``-greedy around the maximin / minimax stage strategies ``(x, y)`` of ``Q``, the output::
 
-    Q(s, a, o) <- Q(s, a, o) + alpha_n (r + gamma V(s') - Q(s, a, o))
-    V(s)        = val Q(s) = max_x min_o sum_a x(a) Q(s, a, o)
-
-``V`` and both players' stage strategies ``x(s)`` (maximin, player 0) and ``y(s)`` (minimax,
-player 1, from the same ``Q``) come from the repository's matrix-game solver on all ``S`` stage
-games after every step (``solvers.zero_sum_kernels.solve_zero_sum``: exact Shapley–Snow kernels up
-to ``5 x 5``; larger stage games by ``minimax_value_iteration``'s iterative stage solver). Both
-players behave ``epsilon``-greedily: each draws from ``(1 - epsilon) x(s) + epsilon uniform``
-(resp. ``y``), Littman's ``explor``. ``output`` is ``(x, y)``.
+    Q(s, a, o) <- Q(s, a, o) + alpha_n (r + gamma V(s') - Q(s, a, o)),   V(s) = max_x min_o sum_a x(a) Q(s, a, o)
 
 **Decentralized Q-learning** (Sayin, Zhang, Leslie, Basar & Ozdaglar 2021, "Decentralized Q-learning
-in zero-sum Markov games", NeurIPS). Each player ``i`` observes the state, its own action and its
-own reward only, and keeps a local ``q_i [S, A_i]`` and a value ``v_i [S]``. It plays the smoothed
-(Boltzmann) best response ``pi_i(s) = softmax(q_i(s) / temperature)``, behaves as
-``mu_i(s) = (1 - epsilon) pi_i(s) + epsilon uniform`` (``epsilon = 0`` in the paper; see
-"Exploration") and, after the transition ``(s, a_i, r_i, s')``, with ``c = #s`` the number of visits
-to ``s`` so far (this one included)::
+in zero-sum Markov games", NeurIPS): each player sees the state, its own action and reward, keeps
+``q_i [S, A_i]`` and ``v_i [S]``, plays ``pi_i(s) = softmax(q_i(s) / temperature)`` (the output),
+behaves as ``mu_i = (1 - epsilon) pi_i + epsilon uniform`` and, with ``c = #s`` the visits to ``s``::
 
     q_i(s, a_i) <- q_i(s, a_i) + min(1, alpha_c / mu_i(s, a_i)) (r_i + gamma v_i(s') - q_i(s, a_i))   (fast)
     v_i(s)      <- v_i(s)      + beta_c (pi_i(s) . q_i(s) - v_i(s))                                  (slow)
 
-The ``1 / mu_i(s, a_i)`` normalization (individual Q-learning, Leslie & Collins 2005) makes every
-action's entry move at the same mean rate ``alpha_c`` however rarely it is played. With
-``beta_c / alpha_c -> 0`` the value is quasi-static for the local ``q``, which tracks the
-opponent's slowly drifting play; on the slow timescale ``v`` follows Shapley's iteration of the
-*smoothed* stage games. In two-player zero-sum games the paper proves that ``v_i`` converges to a
-neighbourhood of Shapley's values (player 1's to their negatives) and ``pi`` to a near-equilibrium,
-both of a size that vanishes with the temperature. ``output`` is ``(pi_1, ..., pi_N)``. For
-**general-sum** (or ``N``-player) games the same updates run unchanged, each player on its own
-reward, but nothing is guaranteed: the smoothed best-response dynamics may cycle (as fictitious
-play does in Shapley's 1964 game) and the policies need not approach a Nash equilibrium; the tests
-only check that it runs and returns valid policies there.
-
-**Exploration (decentralized).** With ``epsilon = 0`` (the paper) an action whose ``q`` falls
-``k`` below the best has probability ``~exp(-k / temperature)``; after early noisy estimates some
-actions are then never sampled again and their ``q`` stays wrong. Each player therefore behaves as
-``(1 - epsilon) pi_i + epsilon uniform`` and normalizes the step by *that* probability (default
-``epsilon = 0.02``; the targets then face an opponent that explores, a bias of order ``epsilon``).
-
-**Step sizes (both learners): count-based.** ``alpha_n = min(1, learning_rate / n^power)``
-(minimax-Q: ``n`` = samples of ``(s, a, o)``; decentralized: ``n = #s``, and ``beta_n`` likewise
-with ``value_learning_rate`` / ``value_power``). ``power = 1`` with ``learning_rate = 1`` is the
-sample average, which Q-learning pays for with a rate exponential in ``1 / (1 - gamma)``; powers
-in ``(1/2, 1)`` converge polynomially (Even-Dar & Mansour 2003, "Learning rates for Q-learning"):
-minimax-Q's default is ``n^-0.7``. Decentralized Q-learning needs ``value_power >
-learning_rate_power`` (two timescales, ``beta / alpha -> 0``): defaults ``alpha_c = c^-0.8`` and
-``beta_c = min(1, 1 / ((1 - gamma) c))``; with ``value_power = 1`` the ``1 / (1 - gamma)`` scale
-makes the slow recursion (a ``gamma``-contraction damped by ``beta_c``) shrink its error like
-``c^-1`` whatever the discount (as in ``solvers.markov_fictitious_play``). Littman's global
-geometric decay of ``alpha`` is not offered.
-
-**Batches.** The ``k`` samples of one step that hit the same table entry act as one sample of
-weight ``k``: the entry moves to ``entry + min(1, k alpha_{n + k}) (mean target - entry)``
-(decentralized: ``min(1, k alpha_c / mu)``), exactly ``k`` sequential sample-average updates when
-``power = 1``, ``learning_rate = 1``. All targets of a step bootstrap from the values at its start.
-
-**Episodes.** A discounted game is played as a continuing stream (no episode end); with
-``reset_probability = rho`` each environment independently restarts from ``game.initial`` after a
-transition with probability ``rho`` (geometric resets; the sampled transition still bootstraps
-from its true next state, so the targets stay unbiased). Default ``rho = 1 - gamma``: the states
-are then visited in proportion to the discounted occupancy from ``initial`` that exploitability
-measures, and states that the stream would leave for good are revisited. ``rho = 0`` is the plain
-stream.
+Step sizes are count-based, ``alpha_n = min(1, learning_rate / n^power)``; environments restart from
+``game.initial`` with probability ``reset_probability`` after each transition. The guide
+("Sample-based learners", Q-learning) discusses exploration, step sizes, batches and guarantees.
 
 Shapes: ``batch_size`` ``B``; ``extra.env`` is the simulator state with a leading ``[B]`` axis.
 
 Example::
 
+    import jax, solvers
     from jaxgames import markov
-    from solvers.sampled.q_learning import minimax_q
     game = markov.random_zero_sum(jax.random.key(0), num_states=4, num_actions=3, discount=0.6)
-    state, trace = solvers.run(minimax_q(batch_size=32), game, 2000, key=jax.random.key(1))
-    state.extra.values          # ~ Shapley's values; trace.exploitability falls
+    state, trace = solvers.run(solvers.minimax_q(batch_size=32), game, 2000, key=jax.random.key(1))
+    state.extra.values          # ~ Shapley's values (within 1e-3 here); trace.exploitability falls
 """
 
 from __future__ import annotations
@@ -292,7 +241,7 @@ def decentralized_q_learning(
         response; also its exploration). The equilibrium gap of the limit grows with it.
       epsilon: in ``[0, 1]``; each player *behaves* as ``(1 - epsilon) pi_i + epsilon uniform`` (the
         step is normalized by that behaviour probability); ``0`` is the paper's algorithm. The default
-        floor keeps rarely played actions' estimates alive (module docstring, "Exploration").
+        floor keeps rarely played actions' estimates alive (guide, "Sample-based learners").
       learning_rate, learning_rate_power: fast step ``alpha_c = learning_rate / c^power`` for
         the local ``q`` (``c = #s``, the state's visit count).
       value_learning_rate, value_power: slow step ``beta_c = min(1, value_learning_rate /
