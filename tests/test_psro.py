@@ -147,7 +147,7 @@ def test_sampled_learns_from_the_simulator_only(kuhn):
 def single_controller():
     """A zero-sum Markov game whose transitions depend on player 0's action only (built in NumPy),
     and its jitted NashConv. Occupancy measures do not depend on player 1 there, so the meta-game
-    over stationary policies is exact (see the module docstring) and PSRO converges."""
+    over stationary policies is exact (see the guide, "Sample-based learners") and PSRO converges."""
     rng = np.random.default_rng(0)
     states, actions = 4, 3
     P0 = rng.dirichlet(np.ones(states), (states, actions))
