@@ -1,7 +1,8 @@
 """The ``jaxgames`` command: list, run, sweep, bench.
 
     jaxgames list                         registered games and solvers with their parameters
-    jaxgames run CONFIG [FIELD=VALUE ...]   one experiment (--checkpoint-every N: durable, resumable)
+    jaxgames run CONFIG [FIELD=VALUE ...]   one experiment (--checkpoint-every N: durable, resumable),
+                                          or the logit QRE path of a game (a config with kind: qre_path)
     jaxgames sweep CONFIG [FIELD=VALUE ...] a grid as vmapped, chunked, resumable calls
     jaxgames bench [CONFIG] [FIELD=VALUE ...] solvers x games, by family (built-in suites without CONFIG)
 
@@ -18,6 +19,10 @@ when a check of the measurements fails (a missing result, a non-finite exploitab
 under DIR/checkpoints; a run that is killed (even with SIGKILL) continues from its latest
 checkpoint when the same command is run again, with the same exploitability trace as an
 uninterrupted run. N must be a multiple of the config's eval_every.
+
+``jaxgames run`` of a config with ``kind: qre_path`` traces the logit QRE path of its game
+(``jaxgames.equilibria.qre_path``) and writes ``path.csv``, ``path.png`` and ``summary.json``; a path
+that fails is reported with the lambda where it stopped, exit status 1 (its points are still written).
 
 A bad config, override or --out is reported as ``FILE: FIELD: what was expected`` with exit
 status 2 before any work starts; ``--traceback`` shows the full traceback of an error instead.
@@ -158,7 +163,16 @@ def _dispatch(args) -> int:
         config_path, args.command, _expand(args.overrides), default=DEFAULT_BENCH if args.command == "bench" else None
     )
     out = prepare_out(args.out or _default_out(args.command, config_path))  # before any work
-    if args.command == "run":
+    if args.command == "run" and config.kind == "qre_path":
+        from jaxgames.experiments.execute import run_qre_path
+
+        if args.checkpoint_every is not None:
+            raise cfg.ConfigError("--checkpoint-every: a qre_path run has no solver steps to checkpoint")
+        summary = run_qre_path(config, out)
+        if "error" in summary:
+            print(f"error: {summary['error']}", file=sys.stderr)
+            return 1
+    elif args.command == "run":
         from jaxgames.experiments.execute import run_experiment
 
         run_experiment(config, out, checkpoint_every=args.checkpoint_every)

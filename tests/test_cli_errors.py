@@ -262,7 +262,8 @@ def test_config_files_that_cannot_be_read(tmp_path, capsys):
     listing = write(tmp_path, "list.yaml", "- 1\n- 2\n")
     assert f"{listing}: expected a mapping of fields at the top level, got list" in cli_error(capsys, "run", listing)
     kind = write(tmp_path, "kind.yaml", {**RUN, "kind": ["run"]})
-    assert f"{kind}: kind: expected one of ('run', 'sweep', 'bench'), got ['run']" in cli_error(capsys, "run", kind)
+    expected = f"{kind}: kind: expected one of ('run', 'sweep', 'bench', 'qre_path'), got ['run']"
+    assert expected in cli_error(capsys, "run", kind)
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their mode")

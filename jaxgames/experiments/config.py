@@ -2,7 +2,9 @@
 
 A config names a game and a solver from the registry with their parameters,
 plus run settings; a sweep config adds a ``grid``; a bench config lists suites of games
-and solvers (or one list of games and one of solvers). ``load_config`` parses YAML (PyYAML), applies command-line
+and solvers (or one list of games and one of solvers); a ``qre_path`` config (run by
+``jaxgames run``) names a game and the options of ``jaxgames.equilibria.qre_path``.
+``load_config`` parses YAML (PyYAML), applies command-line
 overrides such as ``solver.params.learning_rate=0.05``, validates field names
 and types (pydantic, with the checks of ``jaxgames.validation``: a bool or a float is not an
 integer), then builds every game and solver of the experiment once, and traces one step of each
@@ -22,6 +24,7 @@ from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pydantic
 import yaml
@@ -37,7 +40,7 @@ from pydantic import (
 )
 
 from jaxgames.experiments import registry
-from jaxgames.validation import check_int, check_scalar, check_table_bytes
+from jaxgames.validation import check_int, check_probabilities, check_scalar, check_table_bytes
 
 #: Seeds are drawn into ``jax.random.key(seed)``: 32 bits, the same key with or without x64.
 SEED_MAX = 2**32 - 1
@@ -84,12 +87,37 @@ def _positive_float(value, field):
     return float(value)  # as written (0.001), not through float32 (0.0010000000474974513)
 
 
+def _float_text(value):
+    """YAML 1.1 (PyYAML) reads ``1e6`` (no dot, no exponent sign) as a string: take it as the number."""
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            pass
+    return value
+
+
+def _nonnegative_float(value, field):
+    """A finite float >= 0 (an int is fine; a bool or inf is not)."""
+    if isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{field}: expected a number, got {value!r} (bool)")  # noqa: TRY004 - pydantic wants ValueError
+    check_scalar(value, field, low=0)
+    return float(value)
+
+
 Int1 = Annotated[int, _unprefixed(check_int, 1)]  # a count >= 1
 OptionalInt1 = Annotated[int | None, _unprefixed(_optional(check_int), 1)]
 Steps = Annotated[int, _unprefixed(check_int, 1, MAX_STEPS)]  # a number of solver steps
 OptionalSteps = Annotated[int | None, _unprefixed(_optional(check_int), 1, MAX_STEPS)]
 Seed = Annotated[int, _unprefixed(check_int, 0, SEED_MAX)]
 PositiveSeconds = Annotated[float, _unprefixed(_positive_float)]
+OptionalPositiveFloat = Annotated[float | None, _unprefixed(_optional(lambda v, f: _positive_float(_float_text(v), f)))]
+OptionalNonNegativeFloat = Annotated[
+    float | None, _unprefixed(_optional(lambda v, f: _nonnegative_float(_float_text(v), f)))
+]
+#: Most points of a QRE path buffer (each point stores the whole policy).
+MAX_PATH_POINTS = 10**6
+OptionalPathPoints = Annotated[int | None, _unprefixed(_optional(check_int), 3, MAX_PATH_POINTS)]
 
 
 class _Strict(BaseModel):
@@ -294,8 +322,51 @@ class BenchConfig(_Strict):
         return [(suite, game, solver) for suite in self.suites for game in suite.games for solver in suite.solvers]
 
 
-Config = RunConfig | SweepConfig | BenchConfig
-_MODELS = {"run": RunConfig, "sweep": SweepConfig, "bench": BenchConfig}
+class QREPathConfig(_Strict):
+    """The logit QRE path of one game, run by ``jaxgames run``: ``jaxgames.equilibria.qre_path``.
+
+    The principal branch of logit QREs from the ``reference`` policy (``lambda = 0``; default uniform
+    over the legal actions) toward the Nash equilibrium it selects, traced in float64 by
+    pseudo-arclength continuation (Turocy 2005). It stops when ``nash_conv`` is at most
+    ``max_regret`` times the payoff spread (``converged``), at ``lambda = max_lambda`` (``reached
+    max_lambda``) or after ``max_points`` points (``out of points``); it fails when the arclength step
+    falls below ``min_step`` (a bifurcation of a non-generic game, say). The options left out (null)
+    take ``qre_path``'s defaults. A random game is drawn from ``seed``.
+
+    Example::
+
+        kind: qre_path
+        game: {name: prisoners_dilemma}
+        max_lambda: 1.0e+6
+    """
+
+    kind: Literal["qre_path"] = "qre_path"
+    game: GameConfig
+    #: ``uniform`` (or null), or per player nested lists shaped as the game's policy.
+    reference: Literal["uniform"] | list[Any] | None = "uniform"
+    max_lambda: OptionalPositiveFloat = None
+    max_regret: OptionalNonNegativeFloat = None
+    max_points: OptionalPathPoints = None
+    min_step: OptionalPositiveFloat = None
+    seed: Seed = 0
+
+    @field_validator("reference", mode="before")
+    @classmethod
+    def _reference_form(cls, value):
+        if value is None or value == "uniform" or isinstance(value, list):
+            return value
+        raise ValueError(f"expected 'uniform' or per player nested lists of probabilities, got {_short(value)}")
+
+    def path_options(self) -> dict:
+        """The keyword arguments of ``qre_path`` the config sets."""
+        names = ("max_lambda", "max_regret", "max_points", "min_step")
+        return {name: getattr(self, name) for name in names if getattr(self, name) is not None}
+
+
+Config = RunConfig | SweepConfig | BenchConfig | QREPathConfig
+_MODELS = {"run": RunConfig, "sweep": SweepConfig, "bench": BenchConfig, "qre_path": QREPathConfig}
+#: The config kinds each command runs: ``jaxgames run`` runs a ``qre_path`` config too.
+_COMMAND_KINDS = {"run": ("run", "qre_path"), "sweep": ("sweep",), "bench": ("bench",), "qre_path": ("qre_path",)}
 
 
 class UniqueKeyLoader(yaml.SafeLoader):
@@ -401,17 +472,19 @@ def _format_pydantic(err: pydantic.ValidationError, source: str) -> str:
 
 
 def parse_config(data: Any, kind: str, source: str = "<config>") -> Config:
-    """Validate a mapping as a ``run`` / ``sweep`` / ``bench`` config (field names and types), then
-    build and trace what it describes (``check_semantics``)."""
+    """Validate a mapping as a ``run`` / ``sweep`` / ``bench`` / ``qre_path`` config (field names and
+    types), then build and trace what it describes (``check_semantics``). ``kind`` is the command
+    (``"run"`` also accepts a config declaring ``kind: qre_path``) or a config kind."""
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: expected a mapping of fields, got {type(data).__name__}")
     declared = data.get("kind", kind)
     if not isinstance(declared, str) or declared not in _MODELS:
         raise ConfigError(f"{source}: kind: expected one of {tuple(_MODELS)}, got {_short(declared)}")
-    if declared != kind:
-        raise ConfigError(f"{source}: kind: this is a {declared!r} config; run it with `jaxgames {declared}`")
+    if declared not in _COMMAND_KINDS.get(kind, (kind,)):
+        command = next(c for c, kinds in _COMMAND_KINDS.items() if declared in kinds)
+        raise ConfigError(f"{source}: kind: this is a {declared!r} config; run it with `jaxgames {command}`")
     try:
-        config = _MODELS[kind].model_validate(data)
+        config = _MODELS[declared].model_validate(data)
     except pydantic.ValidationError as err:
         raise ConfigError(_format_pydantic(err, source)) from None
     check_semantics(config, source)
@@ -517,6 +590,9 @@ def check_semantics(config: Config, source: str) -> None:
     """Build every game and solver the config describes, so bad values fail before any run, and trace
     one step of each solver on its game (``registry.check_fits``), so a solver that does not fit its
     game fails here too."""
+    if isinstance(config, QREPathConfig):
+        _check_qre_path(config, source)
+        return
     key = jax.random.key(0)
     if isinstance(config, BenchConfig):
         for suite in config.suites:
@@ -560,6 +636,83 @@ def check_semantics(config: Config, source: str) -> None:
         batched = tuple(k for k in config.grid if k != "seed" and k not in static)
         where = "grid (point " + ", ".join(f"{k}={v!r}" for k, v in point.items()) + ")"
         _fits_or_fail(source, where, config.game, config.solver, game_params, solver_params, batched)
+
+
+def qre_path_game(config: QREPathConfig):
+    """The game of a ``qre_path`` config, built by the registry; a random game is drawn from ``seed``
+    by the recipe of ``jaxgames run`` with ``num_games: 1`` (in the precision of the caller)."""
+    key = jax.random.split(jax.random.key(config.seed), 1)[0]
+    return registry.build_game(config.game.name, config.game.params, jax.random.split(key)[0])
+
+
+def qre_path_reference(config: QREPathConfig, game):
+    """The ``reference`` of a ``qre_path`` config as a policy (``None``: uniform), checked against
+    ``game``: one array per player, shaped as its policy, probabilities over the legal actions."""
+    if config.reference is None or config.reference == "uniform":
+        return None
+    shapes = [tuple(p.shape) for p in game.uniform_policy()]
+    if len(config.reference) != len(shapes):
+        raise ValueError(
+            f"reference: expected {len(shapes)} players' policies shaped {shapes}, got {len(config.reference)}"
+        )
+    policy = []
+    for i, (p, shape, mask) in enumerate(zip(config.reference, shapes, game.legal_mask())):
+        try:
+            arr = np.asarray(p, dtype=float)
+        except (TypeError, ValueError):
+            raise ValueError(f"reference.{i}: expected nested lists of numbers shaped {shape}") from None
+        if arr.shape != shape:
+            raise ValueError(f"reference.{i}: expected shape {shape} (the game's policy), got {arr.shape}")
+        check_probabilities(arr, f"reference.{i}", mask=np.asarray(mask))
+        policy.append(jnp.asarray(arr))
+    return tuple(policy)
+
+
+def qre_path_options(config: QREPathConfig) -> dict:
+    """Every keyword option of ``qre_path`` as the run uses it: the config's, else the default."""
+    import inspect
+
+    from jaxgames.equilibria import qre_path
+
+    defaults = {p.name: p.default for p in inspect.signature(qre_path).parameters.values() if p.kind == p.KEYWORD_ONLY}
+    return {**defaults, **config.path_options()}
+
+
+def _check_qre_path(config: QREPathConfig, source: str) -> None:
+    """Build the game, check that it has a logit QRE (regularized) form, a size the dense path can
+    handle, and a valid ``reference``."""
+    from jaxgames.equilibria import response
+    from jaxgames.equilibria._flat import DENSE_MAX
+
+    game = _build_or_fail(source, "game.params", lambda: qre_path_game(config))
+    try:
+        response.check_supported(game)
+    except TypeError as err:  # a CapabilityError
+        raise ConfigError(
+            f"{source}: game.name: {config.game.name!r} has no regularized (logit QRE) form: "
+            + str(err).removeprefix("game: ")
+        ) from None
+    size = sum(int(np.prod(p.shape)) for p in game.uniform_policy())
+    if size > DENSE_MAX:
+        raise ConfigError(
+            f"{source}: game: the QRE path solves a dense linear system in the policy's {size} entries at "
+            f"every step; at most {DENSE_MAX}: choose a smaller game"
+        )
+    options = qre_path_options(config)
+    if options["min_step"] >= options["first_step"]:
+        raise ConfigError(
+            f"{source}: min_step: expected a value below the first arclength step ({options['first_step']}), "
+            f"got {options['min_step']}"
+        )
+    try:
+        points = options["max_points"]
+        check_table_bytes(16 * points * (size + 1), "max_points", f"the path ({points} points x {size} unknowns)", None)
+    except ValueError as err:
+        raise ConfigError(f"{source}: {err}") from None
+    try:
+        qre_path_reference(config, game)
+    except ValueError as err:
+        raise ConfigError(f"{source}: {err}") from None
 
 
 def static_signature(point: dict) -> tuple:

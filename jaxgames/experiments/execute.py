@@ -20,6 +20,13 @@ axis: it goes in chunks of that many steps and the batched solver state is saved
 ``<out>/checkpoints`` after each (``solvers.checkpoint.run_chunks``), so a killed run rerun with the
 same config and ``--out`` resumes from the latest checkpoint, with a bit-identical trace. It runs
 on one device (no sharding of the game axis).
+
+A ``qre_path`` config (``run_qre_path``) traces the logit QRE path of one game in float64
+(``jaxgames.equilibria.qre_path``, one jitted call) and writes ``path.csv`` (one row per point:
+``point``, ``lambda``, ``temperature`` and every legal action probability), ``path.png`` (the
+probabilities against ``lambda``, log scale) and ``summary.json`` (status, points, the selected Nash
+equilibrium and its ``nash_conv``). A path that fails writes the points it reached and reports the
+``lambda`` where it stopped; it never reports a Nash equilibrium.
 """
 
 from __future__ import annotations
@@ -36,7 +43,17 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 import solvers
 from jaxgames.experiments import registry
-from jaxgames.experiments.config import ConfigError, RunConfig, SweepConfig, point_params, static_signature
+from jaxgames.experiments.config import (
+    ConfigError,
+    QREPathConfig,
+    RunConfig,
+    SweepConfig,
+    point_params,
+    qre_path_game,
+    qre_path_options,
+    qre_path_reference,
+    static_signature,
+)
 from jaxgames.experiments.results import clean_stale_tmp, config_hash, file_lock, read_csv, write_csv, write_json
 from jaxgames.experiments.timing import compile_and_time, environment, precision
 
@@ -400,3 +417,157 @@ def _run_chunk(config: SweepConfig, points, static, idx, every, path) -> None:
         row.update({f"exploitability@{int(s)}": float(e) for s, e in zip(steps, expl[j])})
         rows.append(row)
     write_csv(path, rows)
+
+
+# ---------------------------------------------------------------------- qre_path
+#: Index names of the policy axes before the action axis, per family (``jaxgames.equilibria.response``).
+_AXES = {"efg": ("i",), "markov": ("s",), "mean_field": ("t", "s"), "normal_form": ("c",)}
+#: Most probabilities per player drawn in ``path.png`` (the ones that move most along the path).
+PLOT_CURVES = 8
+
+
+def path_columns(game) -> list[tuple[int, tuple, str]]:
+    """``(player, index into its policy, column name)`` for every legal action probability.
+
+    Names: ``p<player>_a<action>`` for a matrix game; with more axes, one index per axis before the
+    action: ``i<infoset>`` (extensive-form), ``s<state>`` (Markov), ``t<time>_s<state>`` (mean-field),
+    ``c<context>`` (contextual preference), e.g. ``p1_s3_a0``.
+    """
+    from jaxgames.equilibria import response
+
+    family = response.check_supported(game)
+    columns = []
+    for i, mask in enumerate(game.legal_mask()):
+        mask = np.asarray(mask)
+        axes = _AXES.get(family, ())
+        axes = axes if len(axes) == mask.ndim - 1 else ("d",) * (mask.ndim - 1)
+        for idx in zip(*np.nonzero(mask)):
+            idx = tuple(int(k) for k in idx)
+            parts = [f"{ax}{k}" for ax, k in zip(axes, idx[:-1])] + [f"a{idx[-1]}"]
+            columns.append((i, idx, f"p{i}_" + "_".join(parts)))
+    return columns
+
+
+def path_rows(path, columns) -> list[dict]:
+    """The rows of ``path.csv``: one per point of a ``QREPath`` (full float precision)."""
+    count = int(path.num_points)
+    lams = np.asarray(path.inverse_temperatures)[:count]
+    policies = [np.asarray(p)[:count] for p in path.policies]
+    rows = []
+    for k, lam in enumerate(lams):
+        row = {"point": k, "lambda": float(lam), "temperature": float(1.0 / lam) if lam > 0 else float("inf")}
+        row.update({name: float(policies[i][(k, *idx)]) for i, idx, name in columns})
+        rows.append(row)
+    return rows
+
+
+def plot_path(rows: list[dict], columns, title: str, path: Path) -> None:
+    """Each player's action probabilities against ``lambda`` (log scale), one panel per player; at most
+    ``PLOT_CURVES`` per player, those that change most along the path."""
+    from jaxgames.experiments.bench import _pyplot
+
+    plt = _pyplot()
+    players = sorted({i for i, _, _ in columns})
+    lams = np.array([r["lambda"] for r in rows])
+    shown = lams > 0  # lambda = 0 (the reference) has no place on a log axis
+    positive = np.flatnonzero(shown)
+    if len(positive) > 1 and lams[positive[0]] < 1e-3 * lams[positive[1]]:
+        shown[positive[0]] = False  # a start at lambda = min_step would stretch the axis over decades
+    fig, axes = plt.subplots(1, len(players), figsize=(5.2 * len(players), 4.0), squeeze=False)
+    for ax, i in zip(axes[0], players):
+        names = [name for j, _, name in columns if j == i]
+        values = {n: np.array([r[n] for r in rows]) for n in names}
+        picked = sorted(names, key=lambda n: -float(np.ptp(values[n])))[:PLOT_CURVES]
+        for name in [n for n in names if n in picked]:
+            ax.plot(lams[shown], values[name][shown], marker="." if shown.sum() < 30 else None, label=name)
+        ax.set_xscale("log")
+        ax.set_xlabel("lambda (inverse temperature)")
+        ax.set_ylabel("probability")
+        ax.set_ylim(-0.02, 1.02)
+        ax.grid(True, which="both", alpha=0.3)
+        note = f" ({len(picked)} of {len(names)} that change most)" if len(picked) < len(names) else ""
+        ax.set_title(f"player {i}{note}", fontsize=10)
+        ax.legend(fontsize=7)
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _policy_text(policy) -> str:
+    return "; ".join(
+        f"p{i} " + np.array2string(np.asarray(p), precision=4, suppress_small=True) for i, p in enumerate(policy)
+    )
+
+
+def run_qre_path(config: QREPathConfig, out: Path | None = None, log=print) -> dict:
+    """Trace the logit QRE path of the config's game (float64, one jitted call); write results.
+
+    Returns the summary (also ``<out>/summary.json``): ``status`` (``converged``, ``reached
+    max_lambda``, ``out of points`` or ``failed...``), ``num_points``, ``final_lambda``,
+    ``nash_conv`` of the last point, ``nash`` (the selected Nash equilibrium: the last point's
+    policy when the path converged, else ``None``), ``final_policy`` and timings. A failed path has
+    ``error``, naming the ``lambda`` where it stopped; its ``path.csv`` holds the points reached.
+    """
+    from jaxgames.equilibria import CONVERGED, FAILED, REACHED, describe, qre_path
+
+    with jax.enable_x64(True):  # a path in float32 stalls: the corrector's tolerances need float64
+        game = qre_path_game(config)
+        reference = qre_path_reference(config, game)
+        chosen = config.path_options()
+        # jitted whole, so that a failed path returns its points (outside jit qre_path raises)
+        fn = jax.jit(lambda game, reference: qre_path(game, reference, **chosen))
+        path, compile_s, run_s = compile_and_time(fn, (game, reference))
+        path = jax.tree_util.tree_map(np.asarray, path)
+        columns = path_columns(game)
+        status, count = int(path.status), int(path.num_points)
+        final_lambda = float(path.inverse_temperatures[count - 1])
+        # the last point reached (``path.nash`` is nan when the path failed)
+        last = tuple(jnp.asarray(p)[count - 1] for p in path.policies)
+        final = [np.asarray(p).tolist() for p in last]
+        nash_conv = float(path.nash_conv) if status != FAILED else float(game.nash_conv(last))
+        options = qre_path_options(config)
+        summary = {
+            "game": config.game.name,
+            "kind": "qre_path",
+            "status": describe(status),
+            "num_points": count,
+            "final_lambda": final_lambda,
+            "final_temperature": 1.0 / final_lambda if final_lambda > 0 else None,
+            "nash_conv": nash_conv,
+            "nash": final if status == CONVERGED else None,
+            "final_policy": final,
+            "options": options,
+            "precision": "float64",
+            "compile_s": compile_s,
+            "run_s": run_s,
+        }
+        if status == FAILED:
+            summary["error"] = (
+                f"the QRE path of {config.game.name!r} failed after lambda = {final_lambda:.6g}"
+                + (f" (temperature {1.0 / final_lambda:.3g})" if final_lambda > 0 else "")
+                + f", its last point ({count} points): the arclength step fell below min_step="
+                f"{options['min_step']:g}, perhaps at a bifurcation (a non-generic game); no Nash equilibrium "
+                "is reported; try a smaller min_step or perturb the payoffs"
+            )
+        if out is not None:
+            out = Path(out)
+            write_json(out / "config.json", {"config": config.model_dump(), "environment": environment()})
+            rows = path_rows(path, columns)
+            write_csv(out / "path.csv", rows)
+            plot_path(rows, columns, f"logit QRE path of {config.game.name} ({summary['status']})", out / "path.png")
+            write_json(out / "summary.json", summary)
+            if status == FAILED:
+                summary["error"] += f"; the points reached are in {out / 'path.csv'}"
+    if status != FAILED:
+        if status == CONVERGED:
+            small = len(columns) <= 24 and all(np.ndim(p) == 1 for p in path.nash)  # a matrix game: print it
+            ending = f"; selected Nash: {_policy_text(path.nash)}" if small else " (the selected Nash in summary.json)"
+        else:
+            hint = "max_lambda" if status == REACHED else "max_points"
+            ending = f"; not yet a Nash equilibrium (raise {hint}, or max_regret)"
+        log(
+            f"qre_path on {config.game.name}: {summary['status']} after {count} points (lambda {final_lambda:.4g}), "
+            f"nash_conv {nash_conv:.3e}{ending}; compile {compile_s:.2f} s, run {1e3 * run_s:.1f} ms"
+        )
+    return summary
