@@ -10,6 +10,7 @@ import jax
 import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 
+from jaxgames import simplex
 from jaxgames.core import Policy
 from jaxgames.equilibria import response
 
@@ -27,6 +28,8 @@ class Problem(NamedTuple):
     start: jax.Array  # the log reference policy, flat: the solution at lam = 0
     mask: Policy
     size: int
+    #: The same solutions as ``residual``, in Gambit's form (``path_residual``): what the QRE path follows.
+    path_residual: Callable[[jax.Array, jax.Array], jax.Array] | None = None
 
 
 def problem(game, reference: Policy) -> Problem:
@@ -39,7 +42,32 @@ def problem(game, reference: Policy) -> Problem:
         new = response.log_response(game, unravel(x), lam, reference, mask)
         return jnp.where(flat_mask, x - ravel_pytree(new)[0], x)
 
-    return Problem(residual, unravel, flat, mask, int(flat.size))
+    base = ravel_pytree(tuple(m & (jnp.cumsum(m, axis=-1) == 1) for m in mask))[0]  # first action in support
+    log_ref = tuple(jnp.where(m, simplex.safe_log(r), 0.0) for r, m in zip(reference, mask))
+
+    def path_residual(x: jax.Array, lam) -> jax.Array:
+        """Per decision point ``x_a - x_b - lam (Q_a - Q_b) - log(rho_a / rho_b)`` for the actions ``a``
+        of the support but its first ``b``, and ``logsumexp(x)`` over the support in ``b``'s row.
+
+        Gambit's equations (Turocy 2005; its ``nfglogit.cc``, with ``log sum exp x = 0`` for
+        ``sum exp x = 1``): their solutions are ``residual``'s, but the normalizer of the response,
+        ``logsumexp(lam Q + log rho)``, whose curvature grows like ``lam^2``, has cancelled, so
+        Newton's method converges from much farther at large ``lam``.
+        """
+        tree = unravel(x)
+        lam = jnp.asarray(lam, x.dtype)
+        q = response.soft_action_values(game, response.to_policy(tree, mask), 1.0 / lam, reference)
+        gaps, norms = [], []
+        for xi, qi, li, m in zip(tree, q, log_ref, mask):
+            first = m & (jnp.cumsum(m, axis=-1) == 1)
+            g = xi - lam * qi.astype(xi.dtype) - li.astype(xi.dtype)
+            gaps.append(g - jnp.sum(jnp.where(first, g, 0.0), axis=-1, keepdims=True))
+            lse = jax.nn.logsumexp(jnp.where(m, xi, -jnp.inf), axis=-1, keepdims=True)
+            norms.append(jnp.broadcast_to(lse, xi.shape))
+        gap, norm = ravel_pytree(tuple(gaps))[0], ravel_pytree(tuple(norms))[0]
+        return jnp.where(flat_mask, jnp.where(base, norm, gap), x)
+
+    return Problem(residual, unravel, flat, mask, int(flat.size), path_residual)
 
 
 def newton(residual: Callable[[jax.Array], jax.Array], x0: jax.Array, max_steps: int, ftol) -> tuple:

@@ -59,6 +59,14 @@ def _family(game) -> str:
         return "markov"
     if isinstance(game, MeanFieldGame):
         return "mean_field"
+    from jaxgames.mean_field.stationary import StationaryMeanFieldGame
+
+    if isinstance(game, StationaryMeanFieldGame):
+        raise CapabilityError(
+            "game: logit_qre needs a finite-horizon MeanFieldGame, got a StationaryMeanFieldGame: its soft action "
+            "values come from a soft value iteration loop (no implicit derivative through it here); use the "
+            "finite-horizon form of the model"
+        )
     raise CapabilityError(f"game: logit_qre needs {SUPPORTED}; got {type(game).__name__}")
 
 
@@ -81,6 +89,23 @@ def soft_action_values(game, policy: Policy, temperature, reference: Policy) -> 
 
         return regularized_action_values(game, policy, temperature, reference)
     return game.soft_action_values(policy, temperature, reference)
+
+
+def regularized_nash_conv(game, policy: Policy, temperature, reference: Policy) -> jax.Array:
+    """The game's ``regularized_nash_conv``; for ``markov.StageGames``, which has none, the sum over
+    players and stage games of ``tau log sum_a rho exp(q / tau) - (<pi, q> - tau KL(pi || rho))``."""
+    from jaxgames.markov.stage_games import StageGames
+
+    if not isinstance(game, StageGames):
+        return game.regularized_nash_conv(policy, temperature, reference)
+    tau = jnp.asarray(temperature, policy[0].dtype)
+    gap = jnp.zeros((), policy[0].dtype)
+    for p, q, rho in zip(policy, game.action_values(policy), reference):
+        rho = rho.astype(p.dtype)
+        best = simplex.soft_max_value(q, rho, tau)
+        kl = jnp.sum(jnp.where(p > 0, p * (simplex.safe_log(p) - simplex.safe_log(rho)), 0.0), axis=-1)
+        gap = gap + jnp.sum(best - (jnp.sum(p * q, axis=-1) - tau * kl))
+    return gap
 
 
 def support(game, reference: Policy) -> Policy:
