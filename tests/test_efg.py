@@ -12,7 +12,7 @@ import solvers
 from jaxgames.efg.openspiel import from_openspiel, from_openspiel_policy, to_openspiel_policy
 from jaxgames.efg.tree import build_tree
 
-from helpers import KUHN_UNIFORM_NASH_CONV, KUHN_VALUE, run_x64
+from helpers import KUHN_UNIFORM_NASH_CONV, KUHN_VALUE
 
 requires_pyspiel = pytest.mark.requires_pyspiel
 
@@ -127,26 +127,26 @@ def test_cfr_plus_is_openspiels_cfr_plus():
 @pytest.mark.slow
 @requires_pyspiel
 def test_float64_cfr_plus_matches_openspiel_to_1e_9_and_gets_below_1e_6():
-    script = (
-        "import jax, solvers, pyspiel\n"
-        "from jaxgames.efg.openspiel import from_openspiel\n"
-        "g = from_openspiel('kuhn_poker')\n"
-        "st, tr = solvers.run(solvers.regret_matching_plus(), g, 2000, eval_every=2000)\n"
-        "assert st.average[0].dtype == 'float64'\n"
-        "ref = pyspiel.CFRPlusSolver(pyspiel.load_game('kuhn_poker'))\n"
-        "for _ in range(2000): ref.evaluate_and_update_policy()\n"
-        "print(float(tr.exploitability[-1]),\n"
-        "      pyspiel.exploitability(pyspiel.load_game('kuhn_poker'), ref.average_policy()))\n"
+    """In this process with float64 switched on for the test (``jax.enable_x64``; jit caches key on it):
+    a subprocess would cost ~3 s of start-up more."""
+    import pyspiel
+
+    with jax.enable_x64(True):
+        g = from_openspiel("kuhn_poker")
+        st, tr = solvers.run(solvers.regret_matching_plus(), g, 2000, eval_every=2000)
+        dtype, ours = st.average[0].dtype, float(tr.exploitability[-1])
         # CFR+'s average converges at about O(1/T) on Kuhn (not monotonically): 1.4e-6 at
         # 150k iterations, 9.6e-7 at 300k, 8.8e-7 at 350k, 9.4e-7 at 400k.
-        "st, tr = solvers.run(solvers.regret_matching_plus(), g, 348000, eval_every=348000, state=st)\n"
-        "print(int(st.step), float(tr.exploitability[-1]))\n"
-    )
-    lines = run_x64(script).split("\n")
-    ours, theirs = map(float, lines[0].split())
+        st, tr = solvers.run(solvers.regret_matching_plus(), g, 348000, eval_every=348000, state=st)
+        steps, final = int(st.step), float(tr.exploitability[-1])
+    assert jnp.zeros(1).dtype == np.float32  # switched off again
+    ref = pyspiel.CFRPlusSolver(pyspiel.load_game("kuhn_poker"))
+    for _ in range(2000):
+        ref.evaluate_and_update_policy()
+    theirs = pyspiel.exploitability(pyspiel.load_game("kuhn_poker"), ref.average_policy())
+    assert dtype == np.float64
     assert ours == pytest.approx(theirs, abs=1e-9) and ours < 1e-4
-    steps, final = lines[1].split()
-    assert int(steps) == 350000 and float(final) < 1e-6
+    assert steps == 350000 and final < 1e-6
 
 
 @pytest.mark.slow

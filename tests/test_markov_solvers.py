@@ -479,16 +479,15 @@ def test_markov_fictitious_play_values_approach_shapley(zero_sum_games, minimax,
 MFP_X64 = """
 import jax, jax.numpy as jnp, numpy as np, solvers
 from jaxgames import markov
-games = jax.vmap(lambda k: markov.random_zero_sum(k, 10, 3, 2, 0.9))(jax.random.split(jax.random.key(0), 4))
-vi = solvers.minimax_value_iteration()
-vstar = jax.vmap(lambda g: solvers.run(vi, g, 300, eval_every=300)[0].extra.values)(games)
-s = solvers.markov_fictitious_play()
+games = jax.jit(jax.vmap(lambda k: markov.random_zero_sum(k, 10, 3, 2, 0.9)))(jax.random.split(jax.random.key(0), 4))
+vi, s = solvers.minimax_value_iteration(), solvers.markov_fictitious_play()
 def one(g):
+    vstar = solvers.run(vi, g, 300, eval_every=300)[0].extra.values
     state, trace = solvers.run(s, g, 600_000, eval_every=600_000)
-    return trace.nash_conv[-1], state.extra.values, g.evaluate(s.output(state)).values[0]
-nc, critic, value = jax.jit(jax.vmap(one))(games)
-print(np.max(nc), float(jnp.abs(critic[:, 0] - vstar).max()), float(jnp.abs(critic[:, 1] + vstar).max()),
-      float(jnp.abs(value - jnp.einsum("gs,gs->g", games.initial, vstar)).max()))
+    critic, value = state.extra.values, g.evaluate(s.output(state)).values[0]
+    return (trace.nash_conv[-1], jnp.abs(critic[0] - vstar).max(), jnp.abs(critic[1] + vstar).max(),
+            jnp.abs(value - g.initial @ vstar))
+print(*(float(np.max(x)) for x in jax.jit(jax.vmap(one))(games)))  # one compiled call (7 s less than op by op)
 """
 
 

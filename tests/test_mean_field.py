@@ -11,8 +11,6 @@ import jaxgames
 from jaxgames.mean_field import crowd_modelling, openspiel_displacement
 from jaxgames.mean_field.openspiel import from_openspiel_policy, openspiel_game, to_openspiel_policy
 
-from helpers import run_x64
-
 requires_pyspiel = pytest.mark.requires_pyspiel
 
 #: NashConv of the uniform policy on OpenSpiel's ``mfg_crowd_modelling`` (size 10, horizon 10), as
@@ -231,18 +229,16 @@ def test_bad_policy_raises(game):
 
 @pytest.mark.slow
 def test_float64():
-    out = run_x64(
-        """
-import numpy as np, jax.numpy as jnp
-from jaxgames.mean_field import crowd_modelling
-g = crowd_modelling()
-u = g.uniform_policy()
-assert u[0].dtype == jnp.float64 and g.initial.dtype == jnp.float64
-print(repr(float(g.exploitability(u))))
-""",
-        optimize=False,
-    )
-    assert float(out) == pytest.approx(OPENSPIEL_UNIFORM_NASH_CONV, abs=1e-9)
+    """In this process with float64 switched on for the test (``jax.enable_x64``; jit caches key on it):
+    a subprocess would cost ~4 s of start-up more."""
+    with jax.enable_x64(True):
+        g = crowd_modelling()
+        u = g.uniform_policy()
+        dtypes = (u[0].dtype, g.initial.dtype)
+        nash_conv = float(jax.jit(jaxgames.exploitability)(g, u))
+    assert jnp.zeros(1).dtype == np.float32  # switched off again
+    assert dtypes == (jnp.float64, jnp.float64), dtypes
+    assert nash_conv == pytest.approx(OPENSPIEL_UNIFORM_NASH_CONV, abs=1e-9)
 
 
 @pytest.mark.slow

@@ -23,8 +23,6 @@ from jaxgames.mean_field import (
     stationary_sis_epidemic,
 )
 
-from helpers import run_x64
-
 NEVER = (jnp.array([[1.0, 0.0], [1.0, 0.0]]),)  # SIS: nobody distances
 
 
@@ -236,20 +234,25 @@ def test_crowd_1d_bridge_refuses_coefficients_openspiel_does_not_take():
 @pytest.mark.slow
 @pytest.mark.requires_pyspiel
 def test_crowd_2d_bridge_float64_uniform_start_is_exact():
-    """In float64 a uniform start agrees to ~1e-12: it is not sent through OpenSpiel's float32 parser."""
-    out = run_x64("""
-import numpy as np, jax.numpy as jnp, jaxgames
-from open_spiel.python.mfg.algorithms import nash_conv
-from jaxgames.mean_field import crowd_modelling_2d
-from jaxgames.mean_field.openspiel import openspiel_game, to_openspiel_policy
-game = crowd_modelling_2d(3, 2, noise_intensity=0.5)
-w = np.random.default_rng(0).exponential(size=(2, 9, 5))
-policy = (jnp.asarray(w / w.sum(-1, keepdims=True)),)
-spiel = openspiel_game(game)
-nc = nash_conv.NashConv(spiel, to_openspiel_policy(game, policy, spiel))
-print(abs(float(jaxgames.exploitability(game, policy)) - nc.nash_conv()))
-""")
-    assert float(out) < 1e-10
+    """In float64 a uniform start agrees to ~1e-12: it is not sent through OpenSpiel's float32 parser.
+
+    In this process with float64 switched on for the test (``jax.enable_x64``; jit caches key on it):
+    a subprocess would cost ~5 s of start-up more."""
+    from open_spiel.python.mfg.algorithms import nash_conv
+
+    import jaxgames
+    from jaxgames.mean_field.openspiel import openspiel_game, to_openspiel_policy
+
+    w = np.random.default_rng(0).exponential(size=(2, 9, 5))
+    with jax.enable_x64(True):
+        game = crowd_modelling_2d(3, 2, noise_intensity=0.5)
+        policy = (jnp.asarray(w / w.sum(-1, keepdims=True)),)
+        spiel = openspiel_game(game)
+        theirs = nash_conv.NashConv(spiel, to_openspiel_policy(game, policy, spiel)).nash_conv()
+        ours = jax.jit(jaxgames.exploitability)(game, policy)
+    assert jnp.zeros(1).dtype == np.float32  # switched off again
+    assert game.initial.dtype == np.float64 and ours.dtype == np.float64, (game.initial.dtype, ours.dtype)
+    assert abs(float(ours) - theirs) < 1e-10, (float(ours), theirs)
 
 
 # -- 4. walls hold no start mass -----------------------------------------------------------------------

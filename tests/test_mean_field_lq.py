@@ -12,8 +12,6 @@ import solvers
 from jaxgames.experiments import registry
 from jaxgames.mean_field import linear_quadratic, minority_game, n_agent_values
 
-from helpers import run_x64
-
 
 @jax.jit
 def _metrics(game, policy):
@@ -346,18 +344,22 @@ def test_minority_n_agent_exploitability_shrinks_like_one_over_sqrt_n(minority_g
 
 @pytest.mark.slow
 def test_float64():
-    """JAX_ENABLE_X64: OpenSpiel's float64 NashConv to 1e-9 and the closed-form N-agent gain to 1e-9."""
-    out = run_x64(f"""
-import jax, numpy as np
-from scipy.stats import binom, norm
-from jaxgames.mean_field import linear_quadratic, minority_game, n_agent_values
-g = linear_quadratic()
-assert g.kappa.dtype == np.float64
-print(abs(float(jax.jit(lambda g: g.exploitability(g.uniform_policy()))(g)) - {OPENSPIEL_UNIFORM_NASH_CONV!r}))
-m = minority_game(horizon=3)
-gain = float(jax.jit(lambda m: n_agent_values(m, m.equilibrium_policy(), 101).gain)(m))
-k = np.arange(101)
-print(abs(gain - 2 * np.sum(binom.pmf(k, 100, 0.5) * np.abs(2 * k - 100)) / 202))
-""")
-    errors = [float(v) for v in out.split()]
+    """Float64: OpenSpiel's float64 NashConv to 1e-9 and the closed-form N-agent gain to 1e-9.
+
+    In this process with float64 switched on for the test (``jax.enable_x64``; jit caches key on it),
+    one jitted call: a subprocess would cost ~4 s of start-up and compilation more."""
+    with jax.enable_x64(True):
+        g, m = linear_quadratic(), minority_game(horizon=3)
+        nash_conv, gain = jax.jit(
+            lambda g, m: (g.exploitability(g.uniform_policy()), n_agent_values(m, m.equilibrium_policy(), 101).gain)
+        )(g, m)
+        dtypes = (g.kappa.dtype, nash_conv.dtype, gain.dtype)
+        nash_conv, gain = float(nash_conv), float(gain)
+    assert jnp.zeros(1).dtype == np.float32  # switched off again
+    assert dtypes == (np.float64,) * 3, dtypes
+    k = np.arange(101)
+    errors = [
+        abs(nash_conv - OPENSPIEL_UNIFORM_NASH_CONV),
+        abs(gain - 2 * np.sum(binom.pmf(k, 100, 0.5) * np.abs(2 * k - 100)) / 202),
+    ]
     assert max(errors) < 1e-9, errors

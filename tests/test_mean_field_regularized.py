@@ -25,8 +25,6 @@ import solvers
 from jaxgames.mean_field import crowd_modelling
 from jaxgames.mean_field.game import MeanFieldGame, MeanFieldGradient
 
-from helpers import run_x64
-
 # --------------------------------------------------------------------------------------
 # A tiny model (S=3, A=3, T=3) with mean-field-dependent dynamics and rewards and a mask.
 # (T = 3: with T = 2 only P_0(mu_0) is used, and mu_0 = initial does not depend on the policy.)
@@ -247,18 +245,22 @@ def test_fixed_magnet_converges_to_the_regularized_equilibrium(fixed_magnet_runs
 
 @pytest.mark.slow
 def test_fixed_magnet_converges_exactly_in_float64():
-    """(a) In float64 the dilated iterate's fixed-point residual goes to ~0: the rest point is exact."""
-    out = run_x64("""
-import jax.numpy as jnp, solvers
-from jaxgames.mean_field import crowd_modelling
-game, tau = crowd_modelling(), 0.2
-solver = solvers.mmd(learning_rate=1.0, temperature=tau, magnet_update_every=0, geometry="dilated")
-policy = solver.output(solvers.run(solver, game, 150, eval_every=150)[0])
-assert policy[0].dtype == jnp.float64
-print(float(jnp.abs(game.smooth_best_response(policy, tau)[0] - policy[0]).max()),
-      float(game.regularized_nash_conv(policy, tau)))
-""")
-    residual, gap = map(float, out.split())
+    """(a) In float64 the dilated iterate's fixed-point residual goes to ~0: the rest point is exact.
+
+    In this process with float64 switched on for the test (``jax.enable_x64``; jit caches key on it),
+    one jitted call: a subprocess would cost ~6 s of start-up and compilation more."""
+    tau = 0.2
+    solver = solvers.mmd(learning_rate=1.0, temperature=tau, magnet_update_every=0, geometry="dilated")
+
+    def solve(game):
+        policy = solver.output(solvers.run(solver, game, 150, eval_every=150)[0])
+        return policy[0], _residual(game, policy, tau), game.regularized_nash_conv(policy, tau)
+
+    with jax.enable_x64(True):
+        policy, residual, gap = jax.jit(solve)(crowd_modelling())
+        residual, gap = float(residual), float(gap)
+    assert jnp.zeros(1).dtype == np.float32  # switched off again
+    assert policy.dtype == np.float64
     assert residual < 1e-10 and abs(gap) < 1e-12, (residual, gap)
 
 

@@ -29,8 +29,6 @@ import pytest
 import solvers
 from jaxgames.mean_field import crowd_modelling
 
-from helpers import run_x64
-
 K = 10  # OpenSpiel iterations compared one by one
 
 
@@ -99,29 +97,19 @@ def test_matches_openspiel_iteration_by_iteration(game, spiel_game, name):
 
 @pytest.mark.slow
 @pytest.mark.requires_pyspiel
-def test_matches_openspiel_in_float64():
-    """In float64 the three solvers reproduce OpenSpiel's exploitabilities to 1e-9."""
-    out = run_x64(f"""
-import copy, numpy as np, pyspiel, solvers
-from open_spiel.python.mfg.algorithms import fictitious_play, fixed_point, mirror_descent, nash_conv
-from jaxgames.mean_field import crowd_modelling
-class Snap(mirror_descent.MirrorDescent):
-    def get_projected_policy(self):
-        return mirror_descent.ProjectedPolicy(self._game, [0], copy.deepcopy(self._cumulative_state_value))
-sg, g, K = pyspiel.load_game("mfg_crowd_modelling"), crowd_modelling(), {K}
-pairs = [(fictitious_play.FictitiousPlay(sg), solvers.fictitious_play(alternating=False)),
-         (fixed_point.FixedPoint(sg), solvers.fixed_point()),
-         (Snap(sg, lr=1.0), solvers.mirror_descent(learning_rate=1.0, output="last", alternating=False))]
-for algo, solver in pairs:
-    theirs = []
-    for _ in range(K):
-        algo.iteration(); theirs.append(nash_conv.NashConv(sg, algo.get_policy()).nash_conv())
-    ours = np.asarray(solvers.run(solver, g, K, eval_every=1)[1].exploitability)
-    assert ours.dtype == np.float64
-    print(np.abs(ours - np.array(theirs)).max())
-""")
-    errors = [float(v) for v in out.split()]
-    assert len(errors) == 3 and max(errors) < 1e-9, errors
+def test_matches_openspiel_in_float64(spiel_game):
+    """In float64 the three solvers reproduce OpenSpiel's exploitabilities to 1e-9.
+
+    In this process with float64 switched on for the test (``jax.enable_x64``; jit caches key on it):
+    a subprocess would cost ~8 s of start-up and compilation more."""
+    with jax.enable_x64(True):
+        game = crowd_modelling()
+        ours = {name: np.asarray(solvers.run(OURS[name](), game, K, eval_every=1)[1].exploitability) for name in OURS}
+    assert jnp.zeros(1).dtype == np.float32  # switched off again
+    for name, trace in ours.items():
+        assert trace.dtype == np.float64, (name, trace.dtype)
+        error = np.abs(trace - _openspiel_trace(_theirs(name, spiel_game), spiel_game)).max()
+        assert error < 1e-9, (name, error)
 
 
 @pytest.fixture(scope="module")

@@ -13,8 +13,6 @@ from jaxgames.mean_field import stationary_game, stationary_rps_population, stat
 from jaxgames.mean_field.rps_population import RPSPopulation
 from jaxgames.mean_field.stationary import FALLBACK_STEPS, stationary_distribution
 
-from helpers import run_x64
-
 _expl = jax.jit(lambda g, p: g.exploitability(p))
 _eval = jax.jit(lambda g, p: g.evaluate(p))
 _mean_field = jax.jit(lambda g, p: g.mean_field(p))
@@ -240,17 +238,16 @@ def test_vmap_over_discount_and_x64():
     batched = jax.jit(jax.vmap(lambda g: stationary_sis_epidemic(discount=g).exploitability(uniform)))(gammas)
     for g, e in zip(gammas, batched):
         assert float(e) == pytest.approx(float(_expl(stationary_sis_epidemic(discount=float(g)), uniform)), abs=1e-5)
-    out = run_x64("""
-import jax.numpy as jnp
-from jaxgames.mean_field import stationary_sis_epidemic, stationary_rps_population
-g = stationary_sis_epidemic()
-never = (jnp.array([[1.0, 0.0], [1.0, 0.0]]),)
-r = stationary_rps_population(a=1.0, b=2.0, c=3.0)
-print(g.mean_field(never).dtype, abs(float(g.mean_field(never)[1]) - 0.75), float(g.mean_field_residual(never)),
-      abs(float(r.exploitability(r.uniform_policy())) - 3.0))
-""")
-    dtype, err, residual, rps_err = out.split()
-    assert dtype == "float64" and float(err) < 1e-12 and float(residual) < 1e-12 and float(rps_err) < 1e-12
+    # float64 in this process (``jax.enable_x64``; jit caches key on it), one jitted call: a subprocess
+    # would cost ~5 s of start-up and compilation more
+    with jax.enable_x64(True):
+        never = (jnp.array([[1.0, 0.0], [1.0, 0.0]]),)
+        mean_field, residual, rps_expl = jax.jit(
+            lambda g, r: (g.mean_field(never), g.mean_field_residual(never), r.exploitability(r.uniform_policy()))
+        )(stationary_sis_epidemic(), stationary_rps_population(a=1.0, b=2.0, c=3.0))
+        err, residual, rps_err = abs(float(mean_field[1]) - 0.75), float(residual), abs(float(rps_expl) - 3.0)
+    assert jnp.zeros(1).dtype == np.float32  # switched off again
+    assert mean_field.dtype == np.float64 and err < 1e-12 and residual < 1e-12 and rps_err < 1e-12
 
 
 def test_registry_and_bad_input():

@@ -192,17 +192,14 @@ def test_run_continues_from_a_state_and_handles_remainders():
 
 @pytest.mark.slow
 def test_float64_solves_reach_machine_precision():
-    from helpers import run_x64
-
-    script = (
-        "import jax, solvers\n"
-        "from jaxgames import matrix\n"
-        "g = matrix.random_zero_sum(jax.random.key(0), 5)\n"
-        "st, tr = solvers.run(solvers.extragradient(), g, 20000, eval_every=20000)\n"
-        "assert st.policy[0].dtype == 'float64', st.policy[0].dtype\n"
-        "print(float(tr.exploitability[-1]))\n"
-    )
-    assert float(run_x64(script).strip()) < 1e-12
+    """In this process with float64 switched on for the test (``jax.enable_x64``; jit caches key on it):
+    a subprocess would cost ~5 s of start-up and compilation more. float32 stops at ~4e-8 here."""
+    with jax.enable_x64(True):
+        g = matrix.random_zero_sum(jax.random.key(0), 5)
+        st, tr = solvers.run(solvers.extragradient(), g, 20000, eval_every=20000)
+        dtype, final = st.policy[0].dtype, float(tr.exploitability[-1])
+    assert jnp.zeros(1).dtype == np.float32  # switched off again
+    assert dtype == np.float64 and final < 1e-12, (dtype, final)
 
 
 def test_equal_hyperparameters_share_one_solver_and_one_compilation():

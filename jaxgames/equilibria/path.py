@@ -62,8 +62,6 @@ DEFAULT_MAX_CONTRACTION = 0.2
 START_LAMBDA = 1e-10
 #: Up to this many unknowns (plus lambda) the step inverts its matrix; above, it factors it (LU).
 INVERSE_MAX = 32
-#: Corrections to entries of ``y`` up to this size count absolutely, to larger ones relatively.
-ABSOLUTE_UP_TO = float(__import__("os").environ.get("QRE_ABS", "30"))
 #: Corrector iterations per step before the step counts as rejected.
 MAX_CORRECTOR = 20
 
@@ -180,7 +178,7 @@ def _step(problem: _flat.Problem, regret, params: _Params, state: _State, max_po
         ``noise`` at every ``lambda``: the corrector stops when its estimated error is below
         ``tight`` or when corrections below ``noise`` stop contracting.
         """
-        weight = 1.0 / jnp.maximum(jnp.abs(y_p) / ABSOLUTE_UP_TO, 1.0)
+        weight = 1.0 / jnp.maximum(jnp.abs(y_p), 1.0)
 
         def cond(c):
             return (c[0] < max_corrector) & (c[5] == 0)
