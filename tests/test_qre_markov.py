@@ -114,7 +114,7 @@ def test_sgamesolver_limit_is_our_limit():
     theirs = tuple(jnp.asarray(t) for t in d["final_policy"])
     lam = float(d["final_lambda"])  # where sgamesolver stopped (d sigma / d lambda < 1e-7)
     at_theirs = PATH(game, max_lambda=lam, polish_from=NO_POLISH)
-    assert max_diff(last(at_theirs), theirs) < 2e-4
+    assert max_diff(last(at_theirs), theirs) < 1e-6
     path = PATH(game)
     assert int(path.status) == CONVERGED
     assert float(path.nash_conv) < 1e-10

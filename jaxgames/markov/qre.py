@@ -33,9 +33,28 @@ sgamesolver's homotopy with ``Z`` for ``V``:
 and factors one ``(N S + 1)``-square reduced system (the arclength row included) instead of the
 dense ``(S sum_i A_i + 1)``-square Jacobian of ``jaxgames.equilibria.qre_path``: for 64 states, 2
 players and 4 actions a 129-square LU instead of a 513-square one, and no Jacobian by 512 JVPs
-through a 64-state linear solve. The continuation is pseudo-arclength in ``(x, lambda)`` (``Z``
-follows), predictor-corrector with a chord Newton corrector and a step size adapted to the
-corrector's first correction and contraction (Allgower & Georg 1990, sec. 6.1).
+through a 64-state linear solve. Every block is written by hand (no ``jacfwd``; checked against
+it in ``tests/test_qre_markov.py``).
+
+The continuation is pseudo-arclength in ``(x, lambda)`` (``Z`` follows; Allgower & Georg 1990):
+
+* predictor: second order, ``y + h t + h^2 / (2 h_prev) (t - t_prev)`` (the curvature from the
+  change of the unit tangent over the previous step; the first step goes along ``lambda``);
+* corrector: chord Newton iterations with the factorization at the predicted point, until the
+  residual (in logit units) is below ``corrector_tol`` or at rounding level; rejected when the
+  residual rises above the first one, when it has not converged in ``corrector_steps``, or when
+  the first correction exceeds ``corrector_distance``;
+* step size: ``h`` times ``sqrt(corrector_distance / 4 / first correction)``, clipped to
+  ``[1/2, max_accel]`` (not above 1 after a slow corrector); halved after a rejection;
+* the tangent at the new point is solved with the same factorization (oriented by the previous
+  one), so a step costs one factorization;
+* end game: the limit support is read off the path (an action stays while ``lambda d/dlambda`` of
+  its log-probability ratio to the likeliest action is above -1), and Newton's method (damped)
+  solves the indifference equations of the Markov perfect equilibrium with that support from the
+  path point; accepted when it converges, lies within ``3 lambda |d pi / d lambda|`` (or 0.05) of
+  the path point and its ``nash_conv`` bound (one-shot deviation gains over ``1 - gamma``) is below
+  the tolerance. The ``1 / lambda`` approach to a mixed limit thus ends at ``lambda`` ~ 10^2-10^3
+  instead of ``max_lambda``.
 
 Shapes: policies per player ``[S, A_i]``; ``QREPath.policies`` per player ``[P, S, A_i]``.
 """
@@ -561,7 +580,7 @@ def qre_path(
     *,
     regularized: bool = False,
     max_lambda=1e6,
-    max_regret=1e-8,
+    max_regret=None,
     first_step=0.3,
     max_accel=2.0,
     max_step=None,
@@ -576,14 +595,13 @@ def qre_path(
     """Trace the logit QRE branch of a discounted Markov game from ``lambda = 0`` toward a Markov
     perfect equilibrium, with the per-state block structure of the Jacobian (module docstring).
 
-    The end game: from ``lambda = polish_from / spread`` on (``spread`` the reward spread), and
-    whenever ``lambda`` has grown by ``polish_every`` since, the actions of probability at least
-    ``SUPPORT`` at the current point are taken as the support of the limit and Newton's method
-    solves for the Markov perfect equilibrium with that support (indifference on it); it is
-    accepted, and the path stops ``CONVERGED``, when it is within 0.1 of the path point and its
-    ``nash_conv`` is at most ``max_regret`` times the spread; otherwise (or for the path point's
-    own ``nash_conv`` below that) the path goes on. The exponential convergence of a pure limit
-    and the ``1 / lambda`` one of a mixed limit both end there, long before ``max_lambda``.
+    The end game (module docstring): from ``lambda = polish_from / spread`` on (``spread`` the
+    reward spread), and whenever ``lambda`` has grown by ``polish_every`` since, Newton's method
+    solves for the Markov perfect equilibrium with the support the path heads for; the path stops
+    ``CONVERGED`` when it passes (``nash`` is then that equilibrium, ``nash_conv`` ~1e-14), or when
+    the path point's own ``nash_conv`` bound is below ``max_regret`` times the spread. The
+    exponential approach to a pure limit and the ``1 / lambda`` one to a mixed limit both end
+    there, long before ``max_lambda``.
 
     Args:
       game: a discounted ``MarkovGame``.
@@ -592,7 +610,8 @@ def qre_path(
         ``QRE``); ``True``: Cen et al.'s entropy-regularized equilibrium at temperature
         ``1 / lambda`` (``jaxgames.equilibria.qre_path``'s branch).
       max_lambda: stop with the point at exactly this ``lambda`` (``status == REACHED``).
-      max_regret: stop when ``nash_conv`` is at most this times the reward spread (``CONVERGED``).
+      max_regret: stop when ``nash_conv`` is at most this times the reward spread (``CONVERGED``);
+        default ``1e-8`` in float64 and ``1e-4`` in float32 (as ``jaxgames.equilibria.qre_path``).
       first_step, max_accel, max_step, min_step: arclength step sizes in ``(log pi, lambda)``;
         ``max_step`` defaults to ``max(1, max_lambda / 10)``.
       max_points: size of the path buffers (``OUT_OF_POINTS`` when full).
@@ -624,7 +643,8 @@ def qre_path(
         ("polish_from", polish_from),
     ):
         check_scalar(value, name, low=0, low_open=True)
-    check_scalar(max_regret, "max_regret", low=0)
+    if max_regret is not None:
+        check_scalar(max_regret, "max_regret", low=0)
     check_scalar(max_accel, "max_accel", low=1)
     check_scalar(polish_every, "polish_every", low=1, low_open=True)
     reference = game.uniform_policy() if reference is None else reference
@@ -650,6 +670,8 @@ def qre_path(
         axis=-1,
     )
     spread = _payoff_spread(game)
+    if max_regret is None:
+        max_regret = 1e-8 if dtype == jnp.float64 else 1e-4
     max_step = jnp.maximum(1.0, jnp.asarray(max_lambda) / 10) if max_step is None else max_step
     lams, xs, count, status, _, nash = _trace(
         system,

@@ -211,6 +211,10 @@ def regularized_action_values(game, policy: Policy, temperature, reference: Poli
     (Markov perfect) form of the regularized equilibrium: a policy that is soft-greedy in its own
     regularized values is soft-optimal (soft policy iteration stops there), so its
     ``regularized_nash_conv`` is 0. Differentiable (a linear solve, no loop).
+
+    Not the Markov logit QRE of stochastic games (sgamesolver's ``QRE``), whose ``Q`` continues
+    with the plain values: ``jaxgames.markov.qre.logit_action_values``. ``jaxgames.markov.qre``
+    traces the paths of both with the per-state block structure of their Jacobians.
     """
     if game.horizon is not None:
         raise ValueError(
