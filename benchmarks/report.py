@@ -1227,6 +1227,159 @@ def nlhf_tables(runs):
     return out
 
 
+def qre_markov_tables(runs):
+    (run,) = runs
+    g = run.at("summary")
+    rows = [
+        [
+            "sgamesolver `QRE` (its defaults)",
+            secs(g.num("sgamesolver", "median_s")),
+            "—",
+            str(int(g.num("sgamesolver", "steps"))),
+            num(g.num("cross_check", "sgamesolver_nash_conv")),
+        ]
+    ]
+    for key, name in (("markov_logit_qre", "ours, Markov logit QRE"), ("regularized", "ours, `regularized=True`")):
+        rows.append(
+            [
+                name,
+                secs(g.num(key, "median_s")),
+                f"{g.num(key, 'compile_s'):.1f} s",
+                str(int(g.num(key, "points"))),
+                num(g.num(key, "nash_conv")),
+            ]
+        )
+    out = table(["path", "time", "compile", "steps / points", "final NashConv"], rows)
+    c, p = g("cross_check"), g("per_step")
+    out += [
+        "",
+        f"sgamesolver's final point (lambda {num(c['sgamesolver_final_lambda'])}) solves our equation to "
+        f"{num(c['sgamesolver_residual'])}; our point at that lambda differs from it by "
+        f"{num(c['at_their_lambda_max_diff'])}; our limit is {num(c['limit_max_diff'])} away (its point is "
+        f"O(1/lambda) from the limit). Per step: the dense "
+        f"Jacobian of `equilibria.qre_path` ({int(p['unknowns'])} JVPs) {secs(p['dense_jacobian_s'])} + LU "
+        f"{secs(p['dense_lu_s'])}, the structured blocks + {int(p['reduced_size'])}-square LU "
+        f"{secs(p['structured_factor_s'])}, one chord iteration {secs(p['structured_iteration_s'])}; "
+        f"{int(p['steps'])} steps, {int(p['iterations'])} chord iterations.",
+    ]
+    return out
+
+
+def qre_markov_targets(runs):
+    (run,) = runs
+    got = run.num("summary", "markov_logit_qre", "median_s")
+    goal = run.num("target_s")
+    peer = run.num("summary", "sgamesolver", "median_s")
+    states, actions = int(run.num("config", "states")), int(run.num("config", "actions"))
+    return [
+        Target(
+            f"QRE path, {states} states x 2 players x {actions} actions: < {secs(goal)} "
+            f"(sgamesolver here: {secs(peer)})",
+            secs(got),
+            got < goal,
+        )
+    ]
+
+
+def qre_tables(runs):
+    (run,) = runs
+    rows = []
+    for label in sorted(run.get("summary", "per_game")):
+        g = run.at("summary", "per_game", label)
+        rows.append(
+            [
+                f"{label} ({g('games')} games)",
+                secs(g.num("ours_median_s")),
+                secs(g.num("gambit_median_s")),
+                ratio(g.num("ratio")),
+                f"{num(g.num('points_median'))} / {g('points_max')}",
+                f"{secs(g.num('compile_s'))} / {secs(g.num('aot_compile_s'))}",
+                f"{num(g.num('max_diff_nash'))} / {num(g.num('max_diff_at_gambit_lambda'))}",
+            ]
+        )
+    out = [
+        "(1) One game at a time, float64: `qre_path(game)` (its compiled program cached per shape) against "
+        "`pygambit.nash.logit_solve(game)`; median time per game, speed-up = total Gambit time / total ours:",
+        "",
+    ]
+    out += table(
+        [
+            "games",
+            "ours per game",
+            "Gambit per game",
+            "speed-up",
+            "points (median / max)",
+            "compile (first - median / AOT)",
+            "max \\|ours - Gambit\\|: equilibrium / QRE at Gambit's lambda",
+        ],
+        rows,
+    )
+    b = run.at("summary", "batch")
+    f32 = run.at("summary", "batch", "float32")
+    statuses = ", ".join(f"{v} {k}" for k, v in b("statuses").items() if v)
+    statuses32 = ", ".join(f"{v} {k}" for k, v in f32("statuses").items() if v)
+    out += [
+        "",
+        f"(2) {b('games'):,} random {b('actions')}x{b('actions')} games in one `jax.jit(jax.vmap(qre_path))` call:",
+        "",
+    ]
+    out += table(
+        ["", "total", "per game", "Gambit per game", "speed-up", "paths", "compile (first - median / AOT)"],
+        [
+            [
+                "float64",
+                secs(b.num("median_s")),
+                secs(b.num("per_game_s")),
+                f"{secs(b.num('gambit_per_game_s'))} (first {b('gambit_games')} games)",
+                ratio(b.num("ratio")),
+                statuses,
+                f"{secs(b.num('compile_s'))} / {secs(b.num('aot_compile_s'))}",
+            ],
+            [
+                "float32 (`max_regret` 1e-4)",
+                secs(f32.num("median_s")),
+                secs(f32.num("per_game_s")),
+                "",
+                "",
+                statuses32,
+                secs(f32.num("compile_s")),
+            ],
+        ],
+    )
+    out += [
+        "",
+        f"float64 equilibria against Gambit's on those games: {num(b.num('max_diff_nash'))} (the two stop at "
+        f"different lambdas), QRE at Gambit's final lambda {num(b.num('max_diff_at_gambit_lambda'))}; float32 "
+        f"against float64 on the converged paths: {num(f32.num('max_diff_vs_float64'))} (its regret criterion "
+        "is 1e-4, so its point can be an approximate equilibrium far from the selected one).",
+    ]
+    return out
+
+
+def qre_targets(runs):
+    (run,) = runs
+    out = []
+    for label in sorted(run.get("summary", "per_game")):
+        g = run.at("summary", "per_game", label)
+        out.append(
+            Target(
+                f"logit QRE path, {label} games: >= {num(g.num('target'))}x Gambit's `logit_solve` per game (float64)",
+                ratio(g.num("ratio")),
+                bool(g("met")),
+            )
+        )
+    b = run.at("summary", "batch")
+    out.append(
+        Target(
+            f"{b('games'):,} {b('actions')}x{b('actions')} games in one vmapped call: >= {num(b.num('target'))}x "
+            "Gambit per game (float64)",
+            f"{ratio(b.num('ratio'))} ({secs(b.num('median_s'))} in all)",
+            bool(b("met")),
+        )
+    )
+    return out
+
+
 # ----------------------------------------------------------------------------- the benchmarks
 
 
@@ -1258,6 +1411,20 @@ BENCHES = [
         stated_targets=(
             "100,000 3x3 games, fictitious play: >= 1,000x nashpy's game-iterations/s",
             "50x50 games: payoff read bandwidth >= 50% of `np.copyto`'s",
+        ),
+    ),
+    Bench(
+        "bench_qre.py",
+        "Matrix and preference games",
+        "The logit QRE path (`jaxgames.equilibria.qre_path`) of random 10x10, 30x30 and 6x6x6 games against "
+        "pygambit's `logit_solve` in the same process, and 1,000 10x10 games in one vmapped call.",
+        "python benchmarks/bench_qre.py",
+        r"bench_qre(_quick)?\.json",
+        qre_tables,
+        qre_targets,
+        stated_targets=(
+            "logit QRE path, 10x10, 30x30 and 6x6x6 games: >= 10x Gambit's `logit_solve` per game (float64)",
+            "1,000 10x10 games in one vmapped call: >= 10x Gambit per game",
         ),
     ),
     Bench(
@@ -1368,6 +1535,19 @@ BENCHES = [
         "python benchmarks/bench_markov_env.py",
         r"(bench_)?markov_env(_quick)?\.json",
         markov_env_tables,
+    ),
+    Bench(
+        "bench_qre_markov.py",
+        "Markov games",
+        "The logit QRE path of sgamesolver's 64-state, 2-player, 4-action random game "
+        "(`jaxgames.markov.qre.qre_path`) against sgamesolver's QRE homotopy, run in its own virtual environment.",
+        "python benchmarks/bench_qre_markov.py --sgamesolver-python /tmp/sgvenv/bin/python",
+        r"bench_qre_markov(_quick)?\.json",
+        qre_markov_tables,
+        qre_markov_targets,
+        stated_targets=(
+            "QRE path, 64 states x 2 players x 4 actions: < 0.1 s (sgamesolver: 14.4 s on its authors' machine)",
+        ),
     ),
     Bench(
         "bench_q_learning.py",

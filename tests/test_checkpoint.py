@@ -21,6 +21,8 @@ from jaxgames.experiments.results import read_csv
 from solvers.checkpoint import latest_step, restore_state, run_checkpointed, save_state
 from solvers.sampled.mccfr import MCCFRState
 
+from helpers import quick_compile_flags
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -94,8 +96,8 @@ def test_a_run_killed_with_sigkill_resumes_with_an_identical_trace(tmp_path):
     num_steps, eval_every, every, seed = 60, 10, 20, 4
     directory = tmp_path / "ckpt"
     env = dict(os.environ)
-    # the same XLA flags as this process (conftest: optimization level 0), so both compile alike
-    env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") + " --xla_backend_optimization_level=0").strip()
+    # the same XLA flags as this process (conftest: quick_compile_flags), so both compile alike
+    env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") + " " + quick_compile_flags()).strip()
     env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
     script = CHILD.format(kill_at=every, num_steps=num_steps, eval_every=eval_every, seed=seed, every=every)
     child = subprocess.run(

@@ -21,6 +21,8 @@ from jaxgames.experiments import registry
 from jaxgames.experiments.bench import DEFAULT_BENCH
 from jaxgames.experiments.results import read_csv
 
+from helpers import quick_compile_flags
+
 REPO = Path(__file__).resolve().parents[1]
 TINY_SWEEP = {
     "kind": "sweep",
@@ -133,6 +135,32 @@ def test_every_shipped_config_validates():
         cfg.load_config(path, kind)
 
 
+def test_check_fits_remembers_a_passed_pair_until_the_registry_changes():
+    """A pair that passed is not traced again; registering the name anew traces the new factory."""
+    calls = []
+
+    def counting(**params):
+        calls.append(params)
+        return solvers.mirror_descent(**params)
+
+    registry.register_solver("_test_counting", counting)
+    try:
+        for _ in range(2):
+            registry.check_fits("matching_pennies", {}, "_test_counting", {"learning_rate": 0.5})
+        assert len(calls) == 1
+        registry.check_fits("matching_pennies", {}, "_test_counting", {"learning_rate": 0.2})  # other params
+        assert len(calls) == 2
+
+        def broken(**params):
+            raise ValueError("learning_rate: expected a broken factory")
+
+        registry.register_solver("_test_counting", broken)
+        with pytest.raises(ValueError, match="broken factory"):
+            registry.check_fits("matching_pennies", {}, "_test_counting", {"learning_rate": 0.5})
+    finally:
+        registry.SOLVERS.pop("_test_counting", None)
+
+
 def test_overrides_and_shipped_configs():
     c = cfg.load_config(
         REPO / "configs" / "matrix_run.yaml",
@@ -194,7 +222,9 @@ def test_cli_run_sweep_and_bench_on_tiny_configs(tmp_path, capsys):
             "repeats": 1,
         },
     )
-    res = cli("bench", bench_cfg, "num_games=2", "--out", tmp_path / "bench")
+    # a compile-bound process: the test processes' quick XLA flags (conftest.py)
+    flags = (os.environ.get("XLA_FLAGS", "") + " " + quick_compile_flags()).strip()
+    res = cli("bench", bench_cfg, "num_games=2", "--out", tmp_path / "bench", env={"XLA_FLAGS": flags})
     assert res.returncode == 0, res.stderr
     rows = read_csv(tmp_path / "bench" / "results.csv")
     assert [r["solver"] for r in rows] == ["mmd", "fictitious_play"]
@@ -330,7 +360,11 @@ def test_four_device_sharded_sweep_equals_one_device(tmp_path):
         text=True,
         timeout=300,
         cwd=REPO,
-        env={**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=4", "JAX_PLATFORMS": "cpu"},
+        env={
+            **os.environ,
+            "XLA_FLAGS": "--xla_force_host_platform_device_count=4 " + quick_compile_flags(),  # compile-bound
+            "JAX_PLATFORMS": "cpu",
+        },
     )
     assert res.returncode == 0, res.stderr
     assert "devices 4" in res.stdout

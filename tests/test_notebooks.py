@@ -12,12 +12,17 @@ import nbclient
 import nbformat
 import pytest
 
+from helpers import quick_compile_flags
+
 NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
-# The kernels compile without XLA's LLVM optimization passes, as the test processes do (conftest.py): the
-# notebooks' programs run for milliseconds and take seconds to compile (01, 03, 05, 06: 7-10 s of CPU less
-# each). Those listed here run long enough to pay for the optimization and keep XLA's default.
-OPTIMIZED = {"04_markov_games_policy_solvers"}  # 8 solvers x 8 games x 6,000 steps: 3x slower unoptimized
+# The kernels compile with the test processes' quick flags (conftest.py): most notebooks' programs run for
+# milliseconds and take seconds to compile (01: 26 -> 14 s of CPU, 06: 27 -> 13 s). Those listed here run
+# long enough to pay for XLA's optimizations and keep its defaults.
+OPTIMIZED = {
+    "02_hyperparameter_sweep",  # 2 x 512 runs of 5,000 steps in two compiled calls: 2 s more with quick flags
+    "04_markov_games_policy_solvers",  # 8 solvers x 8 games x 6,000 steps: 11 s more with quick flags
+}
 
 
 def _ids(path: Path) -> str:
@@ -43,8 +48,7 @@ def test_notebook_committed_without_outputs(path):
 def test_notebook_executes(path, monkeypatch):
     monkeypatch.setenv("MPLBACKEND", "Agg")  # inherited by the kernel process: no display needed
     if path.stem not in OPTIMIZED:
-        flags = os.environ.get("XLA_FLAGS", "")
-        monkeypatch.setenv("XLA_FLAGS", (flags + " --xla_backend_optimization_level=0").strip())
+        monkeypatch.setenv("XLA_FLAGS", (os.environ.get("XLA_FLAGS", "") + " " + quick_compile_flags()).strip())
     nb = nbformat.read(path, as_version=4)
     client = nbclient.NotebookClient(
         copy.deepcopy(nb), timeout=300, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOK_DIR)}}

@@ -5,19 +5,25 @@ generic finite game form, for ``lambda = 1 / temperature`` in ``[0, inf)``, a un
 from the centroid (``lambda = 0``) whose limit as ``lambda -> inf`` is a Nash equilibrium: the one
 the logit tracing procedure *selects*. Turocy (2005) traces it in ``(log pi, lambda)`` by
 pseudo-arclength continuation, as Gambit's ``logit_solve`` does; so does ``qre_path``, for every
-family of ``response``:
+family of ``response``, on Gambit's form of the equations (``_flat.Problem.path_residual``): per
+decision point, with ``b`` the first action of the support,
 
-    H(x, lambda) = x - log softmax(lambda Q(exp x) + log rho) = 0,   y = (x, lambda) in R^(n+1)
+    x_a - x_b - lambda (Q_a - Q_b) - log(rho_a / rho_b) = 0  (a != b),   logsumexp(x) = 0,
 
-Each step (Allgower & Georg 1990, ch. 6; Gambit's ``PathTracer``) forms one Jacobian and one LU
-factorization:
+``H(y) = 0`` in ``y = (x, lambda)``, ``x = log pi`` (the normalizer of the logit response, whose
+curvature grows like ``lambda^2``, has cancelled). Each step (Allgower & Georg 1990, ch. 6;
+Gambit's ``PathTracer``) forms one Jacobian and factors it once:
 
 * predictor: ``y_p = y + h t`` along the unit tangent ``t``;
-* corrector: the chord (simplified Newton) iteration on ``[H(y) ; t^T (y - y_p)] = 0`` with the
-  Jacobian ``A = [dH/dy(y_p) ; t^T]`` factored once, run until the Newton correction is at the
-  level of rounding; the step is rejected (and ``h`` halved) when the first correction exceeds
-  ``max_dist`` (the predictor left the branch's neighbourhood), when a correction fails to contract
-  by ``max_contraction``, or when the tangent turns by more than 60 degrees;
+* corrector: the chord (simplified Newton) iteration on ``[H(y) ; t^T (y - y_p)] = 0`` with
+  ``A = [dH/dy(y_p) ; t^T]``, run until the correction is at the level of rounding. Corrections
+  are measured relative to ``y``, ``|dy_i| / max(|y_i|, 1)``: ``lambda`` and the log-probabilities
+  of dominated actions (``~ -lambda * gap``) grow without bound, and Gambit's absolute norm keeps
+  its steps small there. The step is rejected (and ``h`` halved) when the first correction
+  exceeds ``max_dist`` (the predictor left the branch's neighbourhood), when a correction shrinks
+  by less than ``max_contraction``, when the tangent turns by more than 60 degrees, or when
+  ``det A`` changes sign (the corrector landed on another sheet of the QRE correspondence, past a
+  nearby pair of folds: Gambit's orientation test);
 * tangent: ``A t' = e_(n+1)`` with the same factorization (``dH/dy t' = 0`` and ``t^T t' = 1``:
   the orientation is kept, so the branch is followed through turning points where ``lambda``
   decreases);
@@ -28,11 +34,18 @@ factorization:
 It stops when the point's ``nash_conv`` is at most ``max_regret`` times the payoff spread
 (``CONVERGED``: Gambit's ``logit_solve`` criterion, with the sum of the players' regrets, a
 stricter test than Gambit's largest regret), when ``lambda`` reaches ``max_lambda`` (``REACHED``;
-the last point then lies exactly at ``max_lambda``), when the buffer of ``max_points`` points is
-full (``OUT_OF_POINTS``), or when the step size falls below ``min_step`` (``FAILED``). Everything is
-one ``jax.lax.while_loop`` in one compiled program per game structure and buffer size (the
-payoffs, the reference and the step parameters are traced, so repeated calls reuse it), and
-``jax.vmap`` traces a thousand games at once.
+the last point then lies exactly at ``max_lambda``, at the branch's first crossing), when the
+buffer of ``max_points`` points is full (``OUT_OF_POINTS``), or when the step size falls below
+``min_step`` (``FAILED``). Everything is one ``jax.lax.while_loop`` in one compiled program per
+game structure and buffer size (the payoffs, the reference and the step parameters are traced, so
+repeated calls reuse it). Under ``jax.vmap`` a queue of games runs through ``LANES`` lanes, a
+new game taking the lane of one that stopped (``_trace_games``), so a thousand games cost about
+their total number of steps, not a thousand times the longest path.
+
+Checked against pygambit 16.7 (``tests/test_qre_path.py``, ``benchmarks/bench_qre.py``): the same
+QREs at the same ``lambda`` (to 1e-10 typically), the same branch through turning points, and the
+same selected equilibrium; on a few games Gambit's default steps (``max_accel=1.1``) cross to
+another branch where its fine steps (``first_step=0.003, max_accel=1.01``) and ``qre_path`` do not.
 """
 
 from __future__ import annotations
@@ -62,6 +75,9 @@ DEFAULT_MAX_CONTRACTION = 0.2
 START_LAMBDA = 1e-10
 #: Up to this many unknowns (plus lambda) the step inverts its matrix; above, it factors it (LU).
 INVERSE_MAX = 32
+#: A sign change of ``det A`` that persists down to steps this short (relative to ``1 + lambda``)
+#: is a bifurcation, crossed; above, a jump to another sheet, rejected.
+BIFURCATION_STEP = 1e-6
 #: Corrector iterations per step before the step counts as rejected.
 MAX_CORRECTOR = 20
 
@@ -123,14 +139,15 @@ def _start(problem: _flat.Problem, params: _Params):
     """The first point and tangent.
 
     The path starts at the reference (``lambda = 0``). Families whose ``Q`` needs ``tau = 1 /
-    lambda`` are not evaluated at 0: the loop starts at ``lambda = min_step``, where the reference
-    solves the equation up to ``O(START_LAMBDA)``, along the tangent there: ``dH/dx = I`` at ``lambda =
-    0``, so ``t ∝ (-dH/dlambda, 1)``, one forward-mode derivative.
+    lambda`` are not evaluated at 0: the loop starts at ``lambda = START_LAMBDA`` (or ``min_step``
+    if smaller), where the reference solves the equation up to ``O(lambda)``. The tangent there is
+    the curve's, whatever the form of its equations: in ``problem.residual``'s, ``x - log R(x)``,
+    ``dH/dx = I`` at ``lambda = 0``, so ``t ∝ (-dH/dlambda, 1)``, one forward-mode derivative.
     """
     n, dtype = problem.size, problem.start.dtype
     e_last = jnp.zeros(n + 1, dtype).at[n].set(1.0)
     y0 = jnp.concatenate([problem.start, jnp.minimum(params.min_step, START_LAMBDA)[None]])
-    _, dH = jax.jvp(_equation(problem), (y0,), (e_last,))
+    _, dH = jax.jvp(lambda y: problem.residual(y[:n], y[n]), (y0,), (e_last,))
     t0 = jnp.concatenate([-dH, jnp.ones((1,), dtype)])
     return y0, t0 / jnp.linalg.norm(t0)
 
@@ -174,9 +191,10 @@ def _step(problem: _flat.Problem, regret, params: _Params, state: _State, max_po
         Corrections are measured relative to the point, ``|dy_i| / max(|y_i|, 1)`` (2-norm): the
         log-probabilities of dominated actions, ``~ -lambda * gap``, and ``lambda`` itself grow
         without bound, and an error relative to them is what matters (Gambit's absolute norm
-        keeps the steps at large ``lambda`` from growing). In this norm rounding stays far below
-        ``noise`` at every ``lambda``: the corrector stops when its estimated error is below
-        ``tight`` or when corrections below ``noise`` stop contracting.
+        keeps the steps at large ``lambda`` from growing). In this norm rounding stays near
+        ``eps`` times the conditioning at every ``lambda``: the corrector stops when its estimated
+        error is below ``tight``, or when corrections below ``noise`` stop contracting (rounding).
+        At least two corrections: the second measures the contraction rate for the step control.
         """
         weight = 1.0 / jnp.maximum(jnp.abs(y_p), 1.0)
 
@@ -195,7 +213,7 @@ def _step(problem: _flat.Problem, regret, params: _Params, state: _State, max_po
             )
             code = jnp.where(diverging, 2, jnp.where(converged, 1, 0)).astype(jnp.int32)  # 0 running, 2 rejected
             # the first contraction rate, for the step control (0 when the corrections are rounding)
-            rate1 = jnp.where(k == 1, jnp.where(d2 > 64 * eps, rate, 0.0), rate1)
+            rate1 = jnp.where(k == 1, jnp.where(d2 > noise, rate, 0.0), rate1)
             return k + 1, y - dy, d2, jnp.where(k == 0, d2, d1), rate1, code
 
         zero = jnp.zeros((), dtype)
@@ -228,9 +246,11 @@ def _step(problem: _flat.Problem, regret, params: _Params, state: _State, max_po
     # comes back to lambda = 0, where the QRE is unique)
     ok = ok & jnp.all(jnp.isfinite(t_new)) & (jnp.dot(t_new, t) > 0.5) & (y_new[n] > 0)
     # det [dH/dy ; t^T] keeps its sign along a branch: a step that lands where it has the other sign
-    # crossed to another sheet of the QRE correspondence (past a nearby pair of folds), the
-    # orientation test of Gambit's tracer; a simple bifurcation (non-generic games) ends as FAILED
-    ok = ok & ((state.orientation == 0) | (orientation == state.orientation))
+    # crossed to another sheet of the QRE correspondence (past a nearby pair of folds; Gambit's
+    # orientation test) and is retried shorter, unless the sign flips however short the step: a
+    # simple bifurcation (non-generic games), which the path then crosses, going straight on
+    flip = (state.orientation != 0) & (orientation != state.orientation)
+    ok = ok & (~flip | (h_eff <= BIFURCATION_STEP * (1.0 + jnp.abs(y[n]))))
 
     count = state.count + ok.astype(jnp.int32)
     reg = jnp.where(ok, regret(response.to_policy(problem.unravel(y_new[:n]), problem.mask)), jnp.inf)
@@ -457,33 +477,46 @@ def qre_path(
     Pseudo-arclength predictor-corrector continuation of ``pi = softmax(lambda Q(pi) + log rho)``
     in ``(log pi, lambda)`` (module docstring; McKelvey & Palfrey 1995, Turocy 2005), for every
     family of ``jaxgames.equilibria.logit_qre``. The branch and the equilibrium it selects are
-    Gambit's ``logit_solve`` (same ``first_step``, same step-control rule, ``max_accel`` 2 where
-    Gambit has 1.1: fewer points on the same branch).
+    Gambit's ``logit_solve``'s (its ``first_step`` and step-control rule, with ``max_accel`` 2 where
+    Gambit has 1.1: fewer points on the same branch). The first point is ``rho`` at ``lambda = 0``;
+    every later one solves the equation to rounding.
+
+    Non-generic games (symmetric ones, most textbook 2x2 games) may have a bifurcation on the
+    branch, where ``det A`` changes sign however short the step: the path crosses it straight on
+    (battle of the sexes: to the mixed equilibrium), where Gambit perturbs its equations and may
+    take another branch (there, to a pure one). Where the reference is already an equilibrium
+    (matching pennies, stag hunt), the path stops at its first step.
 
     Args:
       game: a game of a supported family (``jaxgames.equilibria.response``).
       reference: the reference policy ``rho`` (default uniform over legal actions).
-      max_lambda: stop with the point at exactly this ``lambda`` (``status == REACHED``).
+      max_lambda: stop with the point at exactly this ``lambda`` (``status == REACHED``), the
+        branch's first crossing of it (Gambit's ``logit_solve_lambda``).
       max_regret: stop when ``nash_conv`` is at most this times the payoff spread (``CONVERGED``);
-        default ``1e-8`` (Gambit's) in float64, ``1e-4`` in float32, where rounding in
-        ``lambda Q`` limits how far the branch can be followed; ``0``: never (trace to ``max_lambda``).
+        default ``1e-8`` (Gambit's) in float64 and ``1e-4`` in float32, where rounding in
+        ``lambda Q`` limits how far the branch can be followed (and ill-conditioned branches may
+        fail: float64 is the precision to use); ``0``: never (trace to ``max_lambda``).
       first_step, max_accel, max_step, min_step: arclength step sizes: the first, the largest
         growth factor per step, the largest (default unlimited), and the smallest before the path
         counts as failed.
       max_points: size of the path buffers (``OUT_OF_POINTS`` when full).
 
-    Returns a ``QREPath``. Outside ``jit`` a path that fails (the step size falls below
-    ``min_step``, for example at a bifurcation of a non-generic game) raises a ``ValueError``
-    naming the last ``lambda`` reached; under ``jit`` or ``vmap`` check ``status``.
+    Returns a ``QREPath`` of arrays of the reference's dtype. Outside ``jit`` a path that fails
+    (the step size falls below ``min_step``) raises a ``ValueError`` naming the last ``lambda``
+    reached; under ``jit`` or ``vmap`` its ``status`` is ``FAILED``, its points past
+    ``num_points`` and its ``nash`` are ``nan``.
 
     One compiled program serves every call with the same game structure, dtype and
-    ``max_points`` (the payoffs, the reference and the step parameters are traced).
+    ``max_points`` (the payoffs, the reference and the step parameters are traced); under
+    ``jax.vmap`` the games run through a queue (module docstring).
 
     Example::
 
-        game = jaxgames.matrix.zero_sum(jnp.array([[1.0, -1.0], [-1.0, 1.0]]))
+        game = jaxgames.matrix.prisoners_dilemma()
         path = jaxgames.equilibria.qre_path(game)
-        path.nash   # (array([0.5, 0.5]), array([0.5, 0.5]))
+        path.nash              # both defect: ([~0, 1], [~0, 1]), to 1e-11 in float64
+        path.num_points        # 14
+        jax.vmap(jaxgames.equilibria.qre_path)(games)   # a batch of games, one compiled call
     """
     response.check_supported(game)
     check_int(max_points, "max_points", 3)
