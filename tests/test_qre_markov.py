@@ -21,19 +21,20 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from jaxgames import equilibria
 from jaxgames.equilibria import CONVERGED, REACHED
 from jaxgames.markov import MarkovGame, random_general_sum
 from jaxgames.markov import qre as markov_qre
 
 DATA = Path(__file__).parent / "data" / "sgamesolver_qre_markov.npz"
-_PATH = jax.jit(markov_qre.qre_path, static_argnames=("regularized", "max_points"))
 NO_POLISH = 1e30  # polish_from: trace the path itself up to max_lambda
 
 
 def PATH(game, max_lambda=1e6, polish_from=10.0, regularized=False):
-    """The path, always called with arguments of the same types (one compiled program per variant)."""
-    lam, polish = (jnp.asarray(v, jnp.float64) for v in (max_lambda, polish_from))
-    return _PATH(game, max_lambda=lam, polish_from=polish, regularized=regularized, max_points=200)
+    """The path (``qre_path`` compiles one program per variant and reuses it)."""
+    return markov_qre.qre_path(
+        game, max_lambda=max_lambda, polish_from=polish_from, regularized=regularized, max_points=200
+    )
 
 
 @jax.jit
@@ -135,6 +136,19 @@ def test_regularized_path_points_are_regularized_equilibria(seed):
     assert float(jnp.max(jnp.abs(gap) / (1.0 + lams))) < 1e-7 / (1.0 - game.discount)
     assert float(path.nash_conv) < 1e-10
     assert float(nash_conv(game, last(path))) < 0.1  # the last QRE is near the polished limit
+
+
+def test_equilibria_qre_path_hands_discounted_games_to_the_structured_path():
+    """``jaxgames.equilibria.qre_path`` of a discounted Markov game is this module's regularized path
+    (the same compiled program: equal to the last bit), and a path that fails raises there too."""
+    game = random_game(0)
+    ours = equilibria.qre_path(game, max_lambda=1e6, first_step=0.3, max_points=200)
+    theirs = PATH(game, regularized=True)
+    assert int(ours.status) == CONVERGED
+    np.testing.assert_array_equal(ours.inverse_temperatures, theirs.inverse_temperatures)
+    np.testing.assert_array_equal(np.concatenate(ours.nash), np.concatenate(theirs.nash))
+    with pytest.raises(ValueError, match="min_step"):
+        equilibria.qre_path(game, max_lambda=1e6, first_step=0.3, min_step=0.25, max_points=200)
 
 
 def test_plain_path_is_the_markov_logit_qre_not_the_regularized_one():

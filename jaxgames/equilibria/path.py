@@ -51,6 +51,7 @@ another branch where its fine steps (``first_step=0.003, max_accel=1.01``) and `
 from __future__ import annotations
 
 import functools
+import math
 from typing import NamedTuple
 
 import jax
@@ -481,6 +482,11 @@ def qre_path(
     Gambit has 1.1: fewer points on the same branch). The first point is ``rho`` at ``lambda = 0``;
     every later one solves the equation to rounding.
 
+    Discounted Markov games go to ``jaxgames.markov.qre.qre_path(..., regularized=True)``: the same
+    branch (Cen et al.'s entropy-regularized equilibria), traced with the per-state block structure
+    of the Jacobian, with an end game that solves for the limit's support (its ``nash`` is that
+    polished Markov perfect equilibrium).
+
     Non-generic games (symmetric ones, most textbook 2x2 games) may have a bifurcation on the
     branch, where ``det A`` changes sign however short the step: the path crosses it straight on
     (battle of the sexes: to the mixed equilibrium), where Gambit perturbs its equations and may
@@ -539,6 +545,21 @@ def qre_path(
     reference = tuple(jnp.asarray(r, dtype) for r in reference)
     if max_regret is None:
         max_regret = 1e-8 if dtype == jnp.float64 else 1e-4
+    if _structured_markov(game):
+        from jaxgames.markov import qre as markov_qre
+
+        return markov_qre.qre_path(
+            game,
+            reference,
+            regularized=True,
+            max_lambda=max_lambda,
+            max_regret=max_regret,
+            first_step=first_step,
+            max_accel=max_accel,
+            max_step=max_step,
+            min_step=min_step,
+            max_points=max_points,
+        )
     max_step = jnp.inf if max_step is None else max_step
     result, _ = _path_jit(
         game, reference, max_lambda, max_regret, first_step, max_accel, max_step, min_step, max_points=max_points
@@ -553,6 +574,30 @@ def qre_path(
             "smaller min_step, float64 (jax.enable_x64), or perturbed payoffs"
         )
     return result
+
+
+#: The largest linear system (rows) ``qre_path`` factors at every step that configs accept
+#: (``system_size``): a float64 LU of 4,096 rows takes about 0.2 s and 128 MB.
+MAX_SYSTEM = 4096
+
+
+def system_size(game) -> tuple[int, str]:
+    """``(rows, what they are)`` of the linear system ``qre_path`` factors at every step: the
+    policy's entries plus ``lambda``, or for a discounted Markov game the ``N S`` values plus
+    ``lambda`` (the per-state blocks eliminated)."""
+    if _structured_markov(game):
+        return game.num_players * game.num_states + 1, "values (players x states, the per-state blocks eliminated)"
+    size = sum(math.prod(p.shape) for p in jax.eval_shape(game.uniform_policy))
+    return size + 1, "policy entries"
+
+
+def _structured_markov(game) -> bool:
+    """Whether ``qre_path`` hands ``game`` to ``jaxgames.markov.qre.qre_path`` (discounted Markov games:
+    the per-state block Jacobian and the end game; the dense Jacobian here would take ``S sum_i A_i``
+    JVPs through an ``S``-square solve per step)."""
+    from jaxgames.markov.game import MarkovGame
+
+    return isinstance(game, MarkovGame) and game.horizon is None
 
 
 def _check_reference(game, reference) -> None:

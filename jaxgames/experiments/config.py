@@ -681,8 +681,7 @@ def qre_path_options(config: QREPathConfig) -> dict:
 def _check_qre_path(config: QREPathConfig, source: str) -> None:
     """Build the game, check that it has a logit QRE (regularized) form, a size the dense path can
     handle, and a valid ``reference``."""
-    from jaxgames.equilibria import response
-    from jaxgames.equilibria._flat import DENSE_MAX
+    from jaxgames.equilibria import path, response
 
     game = _build_or_fail(source, "game.params", lambda: qre_path_game(config))
     try:
@@ -692,12 +691,13 @@ def _check_qre_path(config: QREPathConfig, source: str) -> None:
             f"{source}: game.name: {config.game.name!r} has no regularized (logit QRE) form: "
             + str(err).removeprefix("game: ")
         ) from None
-    size = sum(int(np.prod(p.shape)) for p in game.uniform_policy())
-    if size > DENSE_MAX:
+    rows, what = path.system_size(game)
+    if rows > path.MAX_SYSTEM:
         raise ConfigError(
-            f"{source}: game: the QRE path solves a dense linear system in the policy's {size} entries at "
-            f"every step; at most {DENSE_MAX}: choose a smaller game"
+            f"{source}: game: the QRE path factors a dense linear system of {rows} rows ({what}) at every "
+            f"step; at most {path.MAX_SYSTEM}: choose a smaller game"
         )
+    size = sum(int(np.prod(p.shape)) for p in game.uniform_policy())
     options = qre_path_options(config)
     if options["min_step"] >= options["first_step"]:
         raise ConfigError(

@@ -61,6 +61,8 @@ Shapes: policies per player ``[S, A_i]``; ``QREPath.policies`` per player ``[P, 
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -654,10 +656,47 @@ def qre_path(
             f"reference: expected one [S, A_i] policy per player, shapes {expected}, "
             f"got {[tuple(jnp.shape(r)) for r in reference]}"
         )
+    dtype = jnp.result_type(float)
+    if max_regret is None:
+        max_regret = 1e-8 if dtype == jnp.float64 else 1e-4
+    max_step = jnp.maximum(1.0, jnp.asarray(max_lambda) / 10) if max_step is None else max_step
+    floats = dict(
+        max_lambda=max_lambda,
+        max_regret=max_regret,
+        first_step=first_step,
+        max_accel=max_accel,
+        max_step=max_step,
+        min_step=min_step,
+        corrector_distance=corrector_distance,
+        corrector_tol=corrector_tol,
+        polish_from=polish_from,
+        polish_every=polish_every,
+    )
+    floats = {k: jnp.asarray(v, dtype) for k, v in floats.items()}
+    result = _path(
+        game,
+        tuple(jnp.asarray(r, dtype) for r in reference),
+        floats,
+        regularized=bool(regularized),
+        max_points=max_points,
+        corrector_steps=corrector_steps,
+    )
+    lams, count, status = result.inverse_temperatures, result.num_points, result.status
+    if is_concrete(status) and int(status) == FAILED:
+        raise ValueError(
+            f"qre_path: the path failed at lambda = {float(lams[int(count) - 1]):.6g} after {int(count)} points "
+            f"(step size below min_step={min_step}): the branch may bifurcate there (a non-generic game); "
+            "try a smaller min_step or perturb the payoffs"
+        )
+    return result
+
+
+@functools.partial(jax.jit, static_argnames=("regularized", "max_points", "corrector_steps"))
+def _path(game: MarkovGame, reference: Policy, f: dict, *, regularized: bool, max_points: int, corrector_steps: int):
+    """``qre_path`` past its checks: one compiled program per game structure, dtype and static
+    argument (the rewards, transitions, reference and step parameters are traced)."""
     from jaxgames.equilibria.path import _payoff_spread
 
-    dtype = jnp.result_type(float)
-    reference = tuple(jnp.asarray(r, dtype) for r in reference)
     mask = jnp.concatenate([r > 0 for r in reference], axis=-1)  # [S, sum_i A_i]
     log_rho = jnp.concatenate([jnp.log(jnp.where(r > 0, r, 1.0)) for r in reference], axis=-1)
     system = _System(game, mask, log_rho, regularized)
@@ -670,34 +709,24 @@ def qre_path(
         axis=-1,
     )
     spread = _payoff_spread(game)
-    if max_regret is None:
-        max_regret = 1e-8 if dtype == jnp.float64 else 1e-4
-    max_step = jnp.maximum(1.0, jnp.asarray(max_lambda) / 10) if max_step is None else max_step
     lams, xs, count, status, _, nash = _trace(
         system,
         x0,
         game,
-        first_step=first_step,
-        max_accel=max_accel,
-        max_step=max_step,
-        min_step=min_step,
-        max_lambda=max_lambda,
-        regret_tol=max_regret * spread,
+        first_step=f["first_step"],
+        max_accel=f["max_accel"],
+        max_step=f["max_step"],
+        min_step=f["min_step"],
+        max_lambda=f["max_lambda"],
+        regret_tol=f["max_regret"] * spread,
         max_points=max_points,
         corrector_steps=corrector_steps,
-        corrector_distance=corrector_distance,
-        tol=corrector_tol,
-        polish_from=polish_from / spread,
-        polish_every=polish_every,
+        corrector_distance=f["corrector_distance"],
+        tol=f["corrector_tol"],
+        polish_from=f["polish_from"] / spread,
+        polish_every=f["polish_every"],
     )
     policies = jax.vmap(system.policy)(xs)
     policies = tuple(jnp.where(jnp.isnan(lams)[:, None, None], jnp.nan, p) for p in policies)
     nash = system.policy(nash)
-    result = QREPath(lams, policies, count, nash, game.nash_conv(nash), status)
-    if is_concrete(status) and int(status) == FAILED:
-        raise ValueError(
-            f"qre_path: the path failed at lambda = {float(lams[int(count) - 1]):.6g} after {int(count)} points "
-            f"(step size below min_step={min_step}): the branch may bifurcate there (a non-generic game); "
-            "try a smaller min_step or perturb the payoffs"
-        )
-    return result
+    return QREPath(lams, policies, count, nash, game.nash_conv(nash), status)
