@@ -157,10 +157,10 @@ def start_run(parser, argv, packages=()):
     info = machine_info(packages=packages)
     info["wait_for_idle"] = idle
     info["low_latency"] = bool(args.low_latency)
-    versions = "; ".join(f"{name} {info.get(name)}" for name in packages)
+    versions = "".join(f"{name} {info.get(name)}; " for name in packages)
     print(
         f"machine: {info['cpu_model']}, {info['cpu_count']} CPUs; jax {info['jax']} on {info['jax_devices']}; "
-        f"{versions}; numpy {info['numpy']}; git {info['git_commit'][:9]}"
+        f"{versions}numpy {info['numpy']}; git {info['git_commit'][:9]}"
         + (f" (uncommitted changes in {len(info['git_dirty_paths'])} library paths)" if info["git_dirty_paths"] else "")
         + ("; low-latency CPU settings (jaxgames.latency)" if args.low_latency else "")
     )

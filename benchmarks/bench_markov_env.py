@@ -1,23 +1,28 @@
 """Markov-game simulator throughput: ``jaxgames.markov.rollout`` against a vectorized NumPy loop.
 
-Game: a random Garnet zero-sum Markov game with 64 states, 4 actions per player
-(branching 4, discount 0.9). Both sides play a fixed random stationary policy
-with auto-reset (episodes of 100 steps) for a fixed number of steps: ours is one
-jitted ``lax.scan`` vmapped over the batch (``rollout(..., batch_size=B)``); the
-peer is the straightforward NumPy implementation, one Python iteration per step
-vectorized over the batch (inverse-CDF sampling of actions and next states with
-``cumsum`` + comparison, as ours). Reported: median env steps/s (batch x steps /
-seconds) of timed runs after a warm-up call, compile time apart.
+Run from the repository root, on an otherwise idle machine::
 
-    python benchmarks/bench_markov_env.py [--quick]
+    python benchmarks/bench_markov_env.py                 # full run
+    python benchmarks/bench_markov_env.py --quick         # smoke test, 5x fewer steps, not for quoting
+    python benchmarks/bench_markov_env.py --wait-idle 300 # first wait until no other process uses the CPU
+
+Game: a random Garnet zero-sum Markov game with 64 states, 4 actions per player (branching 4,
+discount 0.9). Both sides play a fixed random stationary policy with auto-reset (episodes of 100
+steps) for a fixed number of steps at batch 1, 1,024 and 16,384: ours is one jitted ``lax.scan``
+vmapped over the batch (``rollout(..., batch_size=B)``); the peer is the straightforward NumPy
+implementation, one Python iteration per step vectorized over the batch (inverse-CDF sampling of
+actions and next states with ``cumsum`` + comparison, as ours), at most 1,000 steps.
+
+Timing: ``_common.time_alternating``: both first calls (ours compiles: compile time = first call -
+median, reported apart), then ``--repeats`` rounds in which they take turns, so that they see the
+same machine load; env steps/s = batch x steps / median.
+
+Check: ours is zero-sum, and at batch >= 1,024 the mean reward per step of player 0 of ours and of
+the NumPy loop agree within sampling error (6 standard errors over the batch), or the script
+refuses to report. Results go to ``benchmarks/results/bench_markov_env{,_quick}.{json,csv}``.
 """
 
 from __future__ import annotations
-
-import argparse
-import json
-import platform
-from pathlib import Path
 
 import jax
 import numpy as np
@@ -25,9 +30,11 @@ import numpy as np
 from jaxgames import markov
 from solvers.core import random_policy
 
-from _common import time_alternating
+from _common import standard_parser, start_run, time_alternating, write_results
 
-STEPS = {1: 10_000, 1024: 1_000, 16384: 200}
+FULL = dict(steps={1: 10_000, 1024: 1_000, 16384: 200}, peer_max_steps=1_000)
+QUICK = dict(steps={1: 2_000, 1024: 200, 16384: 40}, peer_max_steps=1_000)
+GAME = dict(num_states=64, num_actions=4, branching=4, discount=0.9)
 EPISODE = 100
 
 
@@ -68,46 +75,91 @@ def numpy_peer(game, policy, batch, steps):
     return run
 
 
-def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--quick", action="store_true", help="fewer repeats and steps")
-    args = parser.parse_args()
-    repeats = 3 if args.quick else 5
-    game = markov.random_zero_sum(jax.random.key(0), num_states=64, num_actions=4, branching=4, discount=0.9)
+def check_rewards(batch, ours_rewards, numpy_totals, peer_steps) -> dict:
+    """Zero-sum rewards, and (batch >= 1,024) the same mean reward per step as the NumPy loop."""
+    r = np.asarray(ours_rewards, dtype=np.float64)  # [batch, steps, 2]
+    zero_sum = float(np.abs(r.sum(-1)).max())
+    ours_env = r[..., 0].mean(axis=1)  # per environment: independent over the batch
+    peer_env = np.asarray(numpy_totals)[:, 0] / peer_steps
+    diff = float(ours_env.mean() - peer_env.mean())
+    se = float(np.sqrt(ours_env.var() / batch + peer_env.var() / batch))
+    if zero_sum > 1e-5 or (batch >= 1024 and abs(diff) > 6 * se):
+        raise AssertionError(
+            f"batch {batch}: ours is not the NumPy loop's process (max |r_0 + r_1| {zero_sum:.2g}; mean reward "
+            f"per step of player 0: ours {ours_env.mean():.5f}, NumPy {peer_env.mean():.5f}, difference "
+            f"{diff:.2g} > 6 standard errors {6 * se:.2g}); refusing to report"
+        )
+    return dict(ours_mean_reward=float(ours_env.mean()), numpy_mean_reward=float(peer_env.mean()), standard_error=se)
+
+
+def bench_batch(game, policy, batch, steps, cfg, repeats, rows):
+    peer_steps = min(steps, cfg["peer_max_steps"])
+    fns = [ours(game, policy, batch, steps), numpy_peer(game, policy, batch, peer_steps)]
+    (t_ours, compile_s), (t_peer, _) = time_alternating(fns, int, repeats)
+    check = check_rewards(batch, fns[0](0), fns[1](0), peer_steps)
+    row = dict(
+        batch=batch,
+        steps=steps,
+        ours_steps_per_s=batch * steps / t_ours,
+        ours_median_s=t_ours,
+        ours_compile_s=compile_s,
+        numpy_steps=peer_steps,
+        numpy_steps_per_s=batch * peer_steps / t_peer,
+        numpy_median_s=t_peer,
+        **check,
+    )
+    row["speedup"] = row["ours_steps_per_s"] / row["numpy_steps_per_s"]
+    rows.append(row)
+    print(
+        f"batch {batch:6d}: ours {row['ours_steps_per_s']:.3e} steps/s over {steps} steps (compile {compile_s:.2f} s), "
+        f"numpy {row['numpy_steps_per_s']:.3e} steps/s over {peer_steps}, x{row['speedup']:.1f}; mean reward "
+        f"{check['ours_mean_reward']:+.4f} / {check['numpy_mean_reward']:+.4f}",
+        flush=True,
+    )
+
+
+def main(argv=None):
+    args, info, cpu = start_run(standard_parser(__doc__), argv)
+    cfg = QUICK if args.quick else FULL
+    game = markov.random_zero_sum(jax.random.key(0), **GAME)
     policy = random_policy(game, jax.random.key(1))
     rows = []
-    for batch, steps in STEPS.items():
-        if args.quick:
-            steps = max(steps // 5, 20)
-        ((t_ours, compile_s),) = time_alternating([ours(game, policy, batch, steps)], int, repeats)
-        peer_steps = min(steps, 1000)
-        ((t_peer, _),) = time_alternating([numpy_peer(game, policy, batch, peer_steps)], int, max(repeats - 2, 1))
-        row = dict(
-            batch=batch,
-            steps=steps,
-            ours_steps_per_s=batch * steps / t_ours,
-            ours_compile_s=compile_s,
-            numpy_steps_per_s=batch * peer_steps / t_peer,
-        )
-        row["speedup"] = row["ours_steps_per_s"] / row["numpy_steps_per_s"]
-        rows.append(row)
-        print(
-            f"batch {batch:6d}: ours {row['ours_steps_per_s']:.3e} steps/s (compile {compile_s:.2f} s), "
-            f"numpy {row['numpy_steps_per_s']:.3e} steps/s, x{row['speedup']:.1f}"
-        )
-    out = Path(__file__).resolve().parent / "results"
-    out.mkdir(exist_ok=True)
-    result = dict(
-        benchmark="markov_env",
-        game="random_zero_sum(64 states, 4x4 actions, branching 4)",
-        machine=platform.processor() or platform.machine(),
-        jax=jax.__version__,
-        quick=args.quick,
-        rows=rows,
+    for batch, steps in cfg["steps"].items():
+        bench_batch(game, policy, batch, steps, cfg, args.repeats, rows)
+    cpu.finish(info)
+    command = (
+        "python benchmarks/bench_markov_env.py"
+        + (" --quick" if args.quick else "")
+        + (f" --repeats {args.repeats}" if args.repeats != 5 else "")
+        + (f" --wait-idle {args.wait_idle:g}" if args.wait_idle else "")
+        + (" --low-latency" if args.low_latency else "")
     )
-    name = "markov_env_quick.json" if args.quick else "markov_env.json"  # a smoke run keeps the full figures
-    (out / name).write_text(json.dumps(result, indent=2))
-    print(f"written {out / name}")
+    stem = "bench_markov_env_quick" if args.quick else "bench_markov_env"
+    payload = {
+        "command": command,
+        "mode": "quick" if args.quick else "full",
+        "repeats": args.repeats,
+        "config": {"steps": {str(b): s for b, s in cfg["steps"].items()}, "peer_max_steps": cfg["peer_max_steps"]},
+        "game": "random_zero_sum(64 states, 4x4 actions, branching 4, discount 0.9)",
+        "episode_steps": EPISODE,
+        "machine": info,
+        "rows": rows,
+    }
+    fields = [
+        "batch",
+        "steps",
+        "ours_steps_per_s",
+        "ours_median_s",
+        "ours_compile_s",
+        "numpy_steps",
+        "numpy_steps_per_s",
+        "numpy_median_s",
+        "speedup",
+        "ours_mean_reward",
+        "numpy_mean_reward",
+        "standard_error",
+    ]
+    write_results(stem, payload, rows, fields, info["wall_s"])
 
 
 if __name__ == "__main__":

@@ -188,31 +188,56 @@ def plot(rows: list, path) -> None:
 def main(argv=None):
     parser = standard_parser(__doc__)
     parser.add_argument("--games", default=None, help="comma-separated subset of kuhn_poker,leduc_poker")
-    parser.add_argument("--learners", default="rnad,mmd_rl,ppo")
-    parser.add_argument("--budget", type=float, default=600.0, help="wall-time budget per learner (s)")
+    parser.add_argument("--learners", default="rnad,mmd_rl,ppo", help=f"comma-separated subset of {','.join(LEARNERS)}")
+    parser.add_argument(
+        "--budget", type=float, default=None, help="wall-time budget per learner (s; default 600, --quick 5)"
+    )
     parser.add_argument("--seeds", type=int, default=4)
-    args, info, cpu = start_run(parser, argv)
-    t_start = time.perf_counter()
+    args, info, cpu = start_run(parser, argv, packages=("flax", "optax", "rlax", "distrax"))
     games = (args.games or ("kuhn_poker" if args.quick else "leduc_poker")).split(",")
-    budget = 5.0 if args.quick else args.budget
+    learners = args.learners.split(",")
+    for option, names, known in (("--games", games, GAMES), ("--learners", learners, LEARNERS)):
+        if unknown := [n for n in names if n not in known]:
+            parser.error(
+                f"{option}: unknown {', '.join(unknown)}; expected a comma-separated subset of {','.join(known)}"
+            )
+    budget = args.budget if args.budget is not None else (5.0 if args.quick else 600.0)
     rows, summaries = [], []
     for game_name in games:
-        for learner in args.learners.split(","):
+        for learner in learners:
             chunk, batch = SETTINGS[learner]
             r, s = curve(game_name, learner, batch, args.seeds, 5 if args.quick else chunk, budget)
             rows += r
             summaries.append(s)
-    for batch in (256,) if args.quick else (1024, 16384):
+    batches = (256,) if args.quick else (1024, 16384)
+    for batch in batches:
         for game_name in games:
-            for learner in args.learners.split(","):
+            for learner in learners:
                 rows.append(throughput(game_name, learner, batch, args.repeats))
-    stem = "bench_neural_curves" + ("_quick" if args.quick else "") + "_" + args.learners.replace(",", "_")
+    stem = "bench_neural_curves" + ("_quick" if args.quick else "") + "_" + "_".join(learners)
     plot(rows, RESULTS_DIR / f"{stem}.png")
-    fields = sorted({k for r in rows for k in r})
     cpu.finish(info)
-    write_results(
-        stem, {"machine": info, "summaries": summaries, "rows": rows}, rows, fields, time.perf_counter() - t_start
+    command = (
+        "python benchmarks/bench_neural.py"
+        + (" --quick" if args.quick else "")
+        + f" --budget {budget:g}"
+        + f" --learners {','.join(learners)} --games {','.join(games)}"
+        + (f" --seeds {args.seeds}" if args.seeds != 4 else "")
+        + (f" --repeats {args.repeats}" if args.repeats != 5 else "")
+        + (f" --wait-idle {args.wait_idle:g}" if args.wait_idle else "")
+        + (" --low-latency" if args.low_latency else "")
     )
+    payload = {
+        "command": command,
+        "mode": "quick" if args.quick else "full",
+        "repeats": args.repeats,
+        "config": dict(budget_s=budget, seeds=args.seeds, games=games, learners=learners, throughput_batches=batches),
+        "machine": info,
+        "summaries": summaries,
+        "rows": rows,
+    }
+    fields = sorted({k for r in rows for k in r})
+    write_results(stem, payload, rows, fields, info["wall_s"])
 
 
 if __name__ == "__main__":

@@ -445,6 +445,33 @@ def mean_field_targets(runs):
     ]
 
 
+def mfglib_tables(runs):
+    (run,) = runs
+    peer = run.at("summary", "mfglib")
+    rows = []
+    for i, _ in enumerate(run.get("rows")):
+        r = run.at("rows", i)
+        theirs = r("mfglib_us_per_iter")
+        rows.append(
+            [
+                f"{r('n')} x {r('T')}",
+                r("solver"),
+                f"{r('iterations'):,}",
+                secs(1e-6 * r.num("ours_us_per_iter")),
+                "—" if theirs is None else secs(1e-6 * r.num("mfglib_us_per_iter")),
+                "—" if theirs is None else ratio(r.num("ratio")),
+                f"{secs(r.num('compile_s'))} / {secs(r.num('aot_compile_s'))}",
+            ]
+        )
+    if peer("available"):
+        versions = ", ".join(f"{k} {peer(k)}" for k in ("mfglib", "torch") if peer(k, default=None))
+        head = f"mfglib ({versions or 'versions not recorded'}) in its own interpreter, median of its solves."
+    else:
+        head = f"mfglib was not run: {peer('reason')}. Our side only."
+    header = ["n x T", "solver", "iterations", "ours / it", "mfglib / it", "mfglib / ours"]
+    return [head, ""] + table(header + ["compile (first - median / AOT)"], rows, "llrrrrr")
+
+
 def efg_tables(runs):
     out = []
     for run in runs:
@@ -626,6 +653,7 @@ def markov_env_tables(runs):
                 f"{int(g('steps')):,}",
                 num(g("ours_steps_per_s")),
                 secs(g("ours_compile_s")),
+                f"{int(g('numpy_steps')):,}",
                 num(g("numpy_steps_per_s")),
                 ratio(g("speedup")),
             ]
@@ -633,7 +661,7 @@ def markov_env_tables(runs):
     return [
         f"Game: {run.get('game')}; a fixed random stationary policy, episodes of 100 steps with auto-reset.",
         "",
-    ] + table(["batch", "steps", "ours env steps/s", "compile", "NumPy env steps/s", "ratio"], rows)
+    ] + table(["batch", "steps", "ours env steps/s", "compile", "NumPy steps", "NumPy env steps/s", "ratio"], rows)
 
 
 def neural_nlhf_tables(runs):
@@ -1470,6 +1498,7 @@ BENCHES = [
         r"bench_efg_env(_quick)?\.json",
         efg_env_tables,
         efg_env_targets,
+        stated_targets=("Kuhn simulator >= 3x pgx's env steps/s at batch 16,384",),
     ),
     Bench(
         "bench_mccfr.py",
@@ -1533,7 +1562,7 @@ BENCHES = [
         "Markov games",
         "Markov-game simulator steps/s (`jaxgames.markov.rollout`) against a vectorized NumPy loop.",
         "python benchmarks/bench_markov_env.py",
-        r"(bench_)?markov_env(_quick)?\.json",
+        r"bench_markov_env(_quick)?\.json",
         markov_env_tables,
     ),
     Bench(
@@ -1574,9 +1603,9 @@ BENCHES = [
         "Mean-field games",
         "Fictitious play and online mirror descent on the beach bar against mfglib (PyTorch, in its own "
         "virtual environment), time per iteration.",
-        "python benchmarks/bench_mfglib.py --mfglib-python /path/to/venv/bin/python",
+        "python benchmarks/bench_mfglib.py --mfglib-python /tmp/mfgenv/bin/python",
         r"bench_mfglib(_quick)?\.json",
-        note="This script prints its table and writes no result file yet.",
+        mfglib_tables,
     ),
     Bench(
         "bench_sampled_mean_field.py",
