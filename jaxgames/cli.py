@@ -53,7 +53,7 @@ def _default_out(kind: str, config: str | None) -> Path:
     return Path("results") / f"{kind}-{Path(config).stem if config else 'default'}"
 
 
-def _progress(total: int, desc: str):
+def _progress(total: int, desc: str, disable: bool = False):
     from tqdm import tqdm
 
     bar = tqdm(
@@ -61,7 +61,7 @@ def _progress(total: int, desc: str):
         desc=desc,
         unit="pt" if desc == "sweep" else "pair",
         file=sys.stderr,
-        disable=None,
+        disable=True if disable else None,  # None: off when stderr is not a terminal
         dynamic_ncols=True,
     )
 
@@ -91,6 +91,20 @@ def main(argv=None) -> int:
         p.add_argument("config", nargs=None if needs else "?", help="YAML config file")
         p.add_argument("overrides", nargs="*", help="FIELD.PATH=VALUE overrides")
         p.add_argument("--out", type=Path, help="results directory (default results/<command>-<config>)")
+        if name in ("run", "sweep"):
+            group = p.add_argument_group(
+                "several processes (jax.distributed; docs: Scaling out)",
+                "give all three, or --distributed to read them from the cluster environment (SLURM, TPU pods)",
+            )
+            group.add_argument("--coordinator", metavar="HOST:PORT", help="process 0's address")
+            group.add_argument("--num-processes", type=int, metavar="N", help="how many processes take part")
+            group.add_argument("--process-id", type=int, metavar="I", help="this process's index, 0 .. N-1")
+            group.add_argument(
+                "--distributed", action="store_true", help="jax.distributed.initialize() from the environment"
+            )
+            group.add_argument(
+                "--coordinator-timeout", type=int, default=120, metavar="S", help="seconds to wait for every process"
+            )
         if name == "run":
             p.add_argument(
                 "--checkpoint-every",
@@ -138,6 +152,20 @@ def _message(err: BaseException) -> str:
     return f"{str(err).strip() or type(err).__name__}\n{_HINT}"
 
 
+def _start_distributed(args) -> None:
+    """``jax.distributed.initialize`` for ``--coordinator/--num-processes/--process-id`` or ``--distributed``."""
+    explicit = (args.coordinator, args.num_processes, args.process_id)
+    if not args.distributed and all(v is None for v in explicit):
+        return
+    from jaxgames.experiments import multihost
+
+    if args.distributed and any(v is not None for v in explicit):
+        from jaxgames.experiments.config import ConfigError
+
+        raise ConfigError("--distributed: reads the processes from the environment; drop --coordinator and co.")
+    multihost.initialize(*explicit, timeout_s=args.coordinator_timeout)
+
+
 def _dispatch(args) -> int:
     from jaxgames.experiments import config as cfg
     from jaxgames.experiments.results import atomic_write_text, prepare_out
@@ -152,6 +180,8 @@ def _dispatch(args) -> int:
         if args.out:
             atomic_write_text(out / "registry.txt", text + "\n")
         return 0
+    if args.command in ("run", "sweep"):
+        _start_distributed(args)
     # bench may also be given a YAML with only overrides of the built-in suite
     config_path = args.config
     if args.command == "bench" and config_path and "=" in config_path and not Path(config_path).exists():
@@ -177,11 +207,14 @@ def _dispatch(args) -> int:
 
         run_experiment(config, out, checkpoint_every=args.checkpoint_every)
     elif args.command == "sweep":
+        from jaxgames.experiments import multihost
         from jaxgames.experiments.execute import run_sweep
 
-        bar, update = _progress(len(config.points()), "sweep")
+        bar, update = _progress(len(config.points()), "sweep", disable=not multihost.is_writer())
         with bar:
             rows = run_sweep(config, out, progress=update, log=lambda m: print(m, file=sys.stderr))
+        if not multihost.is_writer():
+            return 0  # process 0 reports
         best = min(rows, key=lambda r: float(r["final_exploitability"]))
         print(
             f"{len(rows)} grid points; best final exploitability {float(best['final_exploitability']):.3e} at "
@@ -198,7 +231,10 @@ def _dispatch(args) -> int:
                 f"results written to {out}/, but {len(result.problems)} check(s) failed (listed above)", file=sys.stderr
             )
             return 1
-    print(f"results written to {out}/")
+    from jaxgames.experiments import multihost
+
+    if multihost.is_writer():  # with several processes, process 0 writes (and says so)
+        print(f"results written to {out}/")
     return 0
 
 

@@ -39,10 +39,9 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 import solvers
-from jaxgames.experiments import registry
+from jaxgames.experiments import multihost, registry
 from jaxgames.experiments.config import (
     ConfigError,
     QREPathConfig,
@@ -79,12 +78,6 @@ def _batched_solve(game_name, solver_name, static_game, static_solver, batched_n
     return jax.jit(jax.vmap(point))
 
 
-def _shard(x, mesh):
-    if mesh is None:
-        return x
-    return jax.device_put(x, NamedSharding(mesh, PartitionSpec("grid")))
-
-
 def _hashable(params: dict) -> tuple:
     """Static parameters as a sorted tuple, YAML lists (network widths) as tuples: a cache key."""
     return tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in params.items()))
@@ -107,21 +100,22 @@ def prepare_points(
     values = tuple(jnp.asarray(batched[n], dtype) for n in names)
     n_points = keys.shape[0]
     if jax.device_count() > 1:
-        mesh = Mesh(np.array(jax.devices()), ("grid",))
+        mesh = multihost.grid_mesh()
         pad = (-n_points) % jax.device_count()
         if pad:
             values = tuple(jnp.concatenate([v, jnp.repeat(v[-1:], pad)]) for v in values)
             keys = jnp.concatenate([keys, jnp.repeat(keys[-1:], pad)])
-        values = tuple(_shard(v, mesh) for v in values)
-        keys = _shard(keys, mesh)
+        values = tuple(multihost.global_array(v, mesh) for v in values)
+        keys = multihost.global_array(keys, mesh)
     return fn, (values, keys), n_points
 
 
 def solve_points(*args, **kwargs):
-    """Solve the points in one call (see ``prepare_points``): NumPy ``(exploitability [P, K], steps [K])``."""
+    """Solve the points in one call (see ``prepare_points``): NumPy ``(exploitability [P, K], steps [K])``,
+    gathered onto every process."""
     fn, fn_args, n_points = prepare_points(*args, **kwargs)
     expl, steps = fn(*fn_args)
-    return np.asarray(expl)[:n_points], np.asarray(steps)[0]
+    return multihost.to_host(expl)[:n_points], multihost.to_host(steps)[0]
 
 
 # --------------------------------------------------------------------------- run
@@ -147,7 +141,7 @@ def run_experiment(config: RunConfig, out: Path | None = None, log=print, checkp
         every,
     )
     (expl, steps), compile_s, run_s = compile_and_time(fn, args)
-    expl, steps = np.asarray(expl)[:n_points], np.asarray(steps)[0]
+    expl, steps = multihost.to_host(expl)[:n_points], multihost.to_host(steps)[0]
     final = expl[:, -1]
     summary = {
         "game": config.game.name,
@@ -161,7 +155,7 @@ def run_experiment(config: RunConfig, out: Path | None = None, log=print, checkp
         "run_s": run_s,
         "game_iterations_per_s": config.num_games * config.num_steps / run_s,
     }
-    if out is not None:
+    if out is not None and multihost.is_writer():
         out = Path(out)
         write_json(out / "config.json", {"config": config.model_dump(), "environment": environment()})
         _write_run(out, expl, steps, summary)
@@ -346,6 +340,8 @@ def run_sweep(config: SweepConfig, out: Path, progress=None, log=print) -> list[
     out = Path(out)
     resolved = config.model_dump()
     digest = config_hash(resolved)
+    if multihost.is_multiprocess():
+        return _run_sweep_multihost(config, out, digest, progress, log)
     with file_lock(out / ".sweep.lock"):
         for name in ("config.json", "results.csv"):
             clean_stale_tmp(out / name)
@@ -396,7 +392,69 @@ def run_sweep(config: SweepConfig, out: Path, progress=None, log=print) -> list[
     return rows
 
 
+def _run_sweep_multihost(config: SweepConfig, out: Path, digest: str, progress, log) -> list[dict]:
+    """``run_sweep`` under ``jax.distributed`` with several processes (``multihost``).
+
+    Every process computes every chunk, together: the chunk's points are sharded over the devices of
+    all processes and the results gathered. Process 0 checks ``out`` (config and precision), decides
+    which chunks are already on disk (its view is broadcast, so all processes run the same calls),
+    and writes the chunk files and ``results.csv``; a resumed sweep skips the finished chunks as on
+    one host. The other processes return the rows of ``results.csv`` when ``out`` is on a filesystem
+    they share with process 0, else the rows they computed in this run.
+    """
+    multihost.agree(digest, "config")
+    error = ""
+    if multihost.is_writer():
+        try:
+            with file_lock(out / ".sweep.lock"):
+                for name in ("config.json", "results.csv"):
+                    clean_stale_tmp(out / name)
+                _check_resumable(out, digest)
+                meta = {"config": config.model_dump(), "config_hash": digest, "environment": environment()}
+                write_json(out / "config.json", meta)
+        except (ConfigError, OSError) as err:
+            error = str(err)
+    if multihost.broadcast(np.array([len(error)], np.int32))[0]:
+        raise ConfigError(error or f"--out {out}: refused by process 0 (its error says why)")
+    points = config.points()
+    every = eval_cadence(config.num_steps, config.eval_every)
+    chunks = plan_chunks(config)
+    paths = [out / "chunks" / f"chunk_{c:05d}.csv" for c in range(len(chunks))]
+    on_disk = multihost.broadcast(np.array([p.exists() for p in paths], np.uint8))
+    done, computed = 0, []
+    for c, (static, idx) in enumerate(chunks):
+        if on_disk[c]:
+            done += len(idx)
+            if progress:
+                progress(len(idx), skipped=True)
+            continue
+        rows = _chunk_rows(config, points, static, idx, every)
+        if multihost.is_writer():
+            clean_stale_tmp(paths[c])
+            write_csv(paths[c], rows)
+        computed += rows
+        if progress:
+            progress(len(idx))
+    multihost.barrier("jaxgames sweep: chunks written")
+    if multihost.is_writer():
+        rows = sorted((r for p in paths for r in read_csv(p)), key=lambda r: int(r["point"]))
+        with file_lock(out / ".sweep.lock"):
+            write_csv(out / "results.csv", rows)
+    multihost.barrier("jaxgames sweep: results written")
+    if not multihost.is_writer():
+        shared = (out / "results.csv").exists()
+        rows = read_csv(out / "results.csv") if shared else sorted(computed, key=lambda r: int(r["point"]))
+    if done:
+        log(f"resumed: {done} of {len(points)} grid points were already on disk")
+    return rows
+
+
 def _run_chunk(config: SweepConfig, points, static, idx, every, path) -> None:
+    write_csv(path, _chunk_rows(config, points, static, idx, every))
+
+
+def _chunk_rows(config: SweepConfig, points, static, idx, every) -> list[dict]:
+    """The rows of one chunk: its points solved in one call (on every process, when there are several)."""
     static = dict(static)
     game_static, solver_static = point_params(config, static)
     batched_keys = [k for k in config.grid if k != "seed" and k not in static]
@@ -416,7 +474,7 @@ def _run_chunk(config: SweepConfig, points, static, idx, every, path) -> None:
         }
         row.update({f"exploitability@{int(s)}": float(e) for s, e in zip(steps, expl[j])})
         rows.append(row)
-    write_csv(path, rows)
+    return rows
 
 
 # ---------------------------------------------------------------------- qre_path
