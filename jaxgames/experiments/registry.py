@@ -104,6 +104,9 @@ def _register_builtins() -> None:
     register_game("mfg_beach_bar", mean_field.beach_bar)
     register_game("mfg_linear_quadratic", mean_field.linear_quadratic)
     register_game("mfg_minority", mean_field.minority_game)
+    register_game("mfg_garnet", mean_field.garnet, random=True)
+    register_game("mfg_periodic_aversion", mean_field.periodic_aversion)
+    register_game("mfg_dynamic_routing", mean_field.dynamic_routing)
     for name, factory in solvers.SOLVERS.items():
         register_solver(name, factory)
 

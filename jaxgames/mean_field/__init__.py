@@ -14,11 +14,14 @@ from jaxgames.mean_field.crowd_modelling_2d import (
     four_rooms,
     grid_walls,
 )
+from jaxgames.mean_field.dynamic_routing import DynamicRouting, dynamic_routing
 from jaxgames.mean_field.env import EnvState, NAgentEnv, TimeStep, deviation_gain, episode_returns, rollout
 from jaxgames.mean_field.finite_population import FinitePopulationValues, n_agent_exploitability, n_agent_values
 from jaxgames.mean_field.game import MeanFieldGame
+from jaxgames.mean_field.garnet import Garnet, garnet, garnet_from_openspiel, garnet_game, garnet_tables
 from jaxgames.mean_field.linear_quadratic import LinearQuadratic, linear_quadratic
 from jaxgames.mean_field.minority import MinorityGame, minority_game
+from jaxgames.mean_field.periodic_aversion import PeriodicAversion, periodic_aversion
 from jaxgames.mean_field.rps_population import RPSPopulation, rps_population
 from jaxgames.mean_field.sis import SISEpidemic, sis_epidemic
 from jaxgames.mean_field.stationary import (
@@ -59,6 +62,15 @@ __all__ = [
     "linear_quadratic",
     "MinorityGame",
     "minority_game",
+    "Garnet",
+    "garnet",
+    "garnet_from_openspiel",
+    "garnet_game",
+    "garnet_tables",
+    "PeriodicAversion",
+    "periodic_aversion",
+    "DynamicRouting",
+    "dynamic_routing",
     "StationaryMeanFieldGame",
     "stationary_game",
     "stationary_distribution",
