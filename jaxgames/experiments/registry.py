@@ -107,6 +107,7 @@ def _register_builtins() -> None:
     register_game("mfg_garnet", mean_field.garnet, random=True)
     register_game("mfg_periodic_aversion", mean_field.periodic_aversion)
     register_game("mfg_dynamic_routing", mean_field.dynamic_routing)
+    register_game("mfg_predator_prey", mean_field.predator_prey)
     for name, factory in solvers.SOLVERS.items():
         register_solver(name, factory)
 

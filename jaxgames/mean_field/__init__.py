@@ -21,7 +21,9 @@ from jaxgames.mean_field.game import MeanFieldGame
 from jaxgames.mean_field.garnet import Garnet, garnet, garnet_from_openspiel, garnet_game, garnet_tables
 from jaxgames.mean_field.linear_quadratic import LinearQuadratic, linear_quadratic
 from jaxgames.mean_field.minority import MinorityGame, minority_game
+from jaxgames.mean_field.multi_population import MultiPopulationMeanFieldGame, SinglePopulation, as_multi_population
 from jaxgames.mean_field.periodic_aversion import PeriodicAversion, periodic_aversion
+from jaxgames.mean_field.predator_prey import PredatorPrey, predator_prey
 from jaxgames.mean_field.rps_population import RPSPopulation, rps_population
 from jaxgames.mean_field.sis import SISEpidemic, sis_epidemic
 from jaxgames.mean_field.stationary import (
@@ -71,6 +73,11 @@ __all__ = [
     "periodic_aversion",
     "DynamicRouting",
     "dynamic_routing",
+    "MultiPopulationMeanFieldGame",
+    "SinglePopulation",
+    "as_multi_population",
+    "PredatorPrey",
+    "predator_prey",
     "StationaryMeanFieldGame",
     "stationary_game",
     "stationary_distribution",
