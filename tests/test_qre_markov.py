@@ -166,6 +166,24 @@ def test_plain_path_is_the_markov_logit_qre_not_the_regularized_one():
     assert float(residual[-1]) < 1e-6 < 1e-3 < float(residual_regularized[-1])
 
 
+@pytest.mark.parametrize("regularized", [False, True])
+def test_end_game_with_supports_of_unequal_sizes(regularized):
+    """Sparse games (``branching=2``) whose Markov perfect limit has, in some state, players mixing
+    different numbers of actions: the limit system's per-state block is singular there (the values
+    of other states balance the extra indifference), and the end game must still converge (it used
+    to return nan and the path ran on to ``max_lambda``, ``REACHED`` with ``nash_conv`` ~1e-6)."""
+    unequal = 0
+    for seed in (8, 24, 25, 34):  # the same shapes as random_game: no new compilation
+        game = random_general_sum(jax.random.key(seed), 4, 3, branching=2, discount=0.9)
+        path = PATH(game, regularized=regularized)
+        assert int(path.status) == CONVERGED, seed
+        assert float(nash_conv(game, path.nash)) < 1e-8 * float(jnp.max(game.rewards) - jnp.min(game.rewards))
+        assert int(path.num_points) < 120  # the end game stops the path (not the 1 / lambda approach)
+        sizes = [jnp.sum(p > 0, axis=-1) for p in path.nash]
+        unequal += int(jnp.sum(sizes[0] != sizes[1]))
+    assert unequal > 0
+
+
 @pytest.mark.slow  # ~9 s of compilation; the paths above converge only with the right Jacobian
 def test_structured_jacobian_equals_jacfwd():
     game = random_general_sum(jax.random.key(3), 3, (2, 3, 2), branching=3, discount=0.8)

@@ -41,9 +41,12 @@ The continuation is pseudo-arclength in ``(x, lambda)`` (``Z`` follows; Allgower
 * predictor: second order, ``y + h t + h^2 / (2 h_prev) (t - t_prev)`` (the curvature from the
   change of the unit tangent over the previous step; the first step goes along ``lambda``);
 * corrector: chord Newton iterations with the factorization at the predicted point, until the
-  residual (in logit units) is below ``corrector_tol`` or at rounding level; rejected when the
-  residual rises above the first one, when it has not converged in ``corrector_steps``, or when
-  the first correction exceeds ``corrector_distance``;
+  residual (in logit units) is below ``corrector_tol`` or at rounding level, or within ``100
+  corrector_tol`` once it no longer halves (the rounding of the solves themselves, which grows
+  with the condition of the per-state blocks, ~10^8 at ``lambda`` ~ 10^3 on a sheet heading for
+  supports of unequal sizes: without this the path crawls to ``min_step`` there); rejected when
+  the residual rises above the first one, when it has not converged in ``corrector_steps``, or
+  when the first correction exceeds ``corrector_distance``;
 * step size: ``h`` times ``sqrt(corrector_distance / 4 / first correction)``, clipped to
   ``[1/2, max_accel]`` (not above 1 after a slow corrector); halved after a rejection;
 * the tangent at the new point is solved with the same factorization (oriented by the previous
@@ -54,7 +57,21 @@ The continuation is pseudo-arclength in ``(x, lambda)`` (``Z`` follows; Allgower
   path point; accepted when it converges, lies within ``3 lambda |d pi / d lambda|`` (or 0.05) of
   the path point and its ``nash_conv`` bound (one-shot deviation gains over ``1 - gamma``) is below
   the tolerance. The ``1 / lambda`` approach to a mixed limit thus ends at ``lambda`` ~ 10^2-10^3
-  instead of ``max_lambda``.
+  instead of ``max_lambda``. The limit's supports may differ in size between the players of a
+  state (one player mixing three actions against two; common in sparse games, ``branching=2``):
+  the extra indifference is balanced by the values of other states, so the equilibrium is regular
+  but the per-state block of the limit system is singular; Newton's method then solves with that
+  block shifted by ``sqrt(eps)`` (``_polish``), which keeps the state-by-state elimination and
+  converges linearly at a rate of about ``sqrt(eps) |J^-1|``.
+
+Branches with many folds: on sparse random games the branch may turn back many times, and far out
+(``S = 32``, ``branching = 2``: dozens of turning points, some at ``lambda`` ~ 10^3, before it heads
+for its limit; the same turning points at a five times smaller ``corrector_distance``, and
+``det [dH/dy ; t^T]`` keeps its sign: one branch, not the corrector jumping between sheets). Such
+a path needs several thousand points: it stops ``OUT_OF_POINTS`` (an honest status, ``nash`` the
+last point) unless ``max_points`` is raised. The end game is tried only while ``lambda`` grows past
+its schedule; an equilibrium it returns is certified (``nash_conv`` bound) but, on a sheet that later
+turns back, need not be the branch's own limit.
 
 Shapes: policies per player ``[S, A_i]``; ``QREPath.policies`` per player ``[P, S, A_i]``.
 """
@@ -366,9 +383,19 @@ def _polish(system: _System, x: jax.Array, support: jax.Array, ref: jax.Array, m
         Z = limit.values(x, one)
         return x, Z, jnp.max(jnp.abs(limit.residual(x, Z, one)[0]))
 
+    # The per-state blocks B(s) of the limit system are singular wherever the players' supports
+    # at s differ in size (player 0 mixing 3 actions against 2: player 0's two indifferences
+    # constrain player 1's single degree of freedom and the values, not player 0's policy), a
+    # regular situation in Markov games: the values Z of other states take up the difference, so
+    # the whole Jacobian is regular but x cannot be eliminated state by state. Newton's method
+    # uses the Jacobian with B(s) + mu I instead: its solves lose about eps / mu to the small
+    # pivots and it converges linearly, at a rate of about mu |J^-1|; mu = sqrt(eps) balances both.
+    shift = jnp.sqrt(eps) * (1.0 + r_max / (1.0 - system.gamma)) * jnp.eye(system.nloc, dtype=dtype)
+
     def body(c):
         k, x, Z, res, _ = c
-        fac = limit.factor(limit.linearize(x, Z, one), zero_row, one)
+        lin = limit.linearize(x, Z, one)
+        fac = limit.factor({**lin, "B": lin["B"] + shift}, zero_row, one)
         h1, h2 = limit.residual(x, Z, one)
         dx, _, _ = limit.solve(fac, -h1, -h2, jnp.zeros((), dtype))
 
@@ -446,7 +473,7 @@ def _trace(
         ``(x, Z, lam, first correction, iterations, converged)``."""
 
         def step(c):
-            k, x, Z, lam, first, res0, ok, _ = c
+            k, x, Z, lam, first, res0, ok, _, prev = c
             h1, h2 = system.residual(x, Z, lam)
             h3 = jnp.sum(row_x * (x - xp)) + row_l * (lam - lp)
             res = jnp.maximum(jnp.maximum(jnp.max(jnp.abs(h1)), jnp.max(jnp.abs(h2))), jnp.abs(h3))
@@ -454,6 +481,10 @@ def _trace(
             # at ``tol`` or at rounding level, where every term is at most ``scale``
             scale = 1.0 + jnp.maximum(jnp.maximum(jnp.max(jnp.abs(x)), jnp.max(jnp.abs(Z))), jnp.abs(lam) * r_max)
             done = res <= jnp.maximum(tol, 32 * eps * scale)
+            # or at the level of the solves' own rounding, which grows with the condition of the
+            # per-state blocks (~1e8 at lambda ~ 1e3 toward supports of unequal sizes): a residual
+            # within 100 tol that no longer halves
+            done = done | ((k > 0) & (res <= 100 * tol) & (res > 0.5 * prev))
             dx, dZ, dl = system.solve(fac, -h1, -h2, -h3)
             first = jnp.where(k == 0, jnp.max(jnp.abs(dx)), first)
             res0 = jnp.where(k == 0, res, res0)
@@ -463,15 +494,15 @@ def _trace(
             move = ~done & ok
             x, lam = jnp.where(move, x + dx, x), jnp.where(move, lam + dl, lam)
             Z = jnp.where(move, Z + dZ, Z)
-            return k + 1, x, Z, lam, first, res0, ok, done
+            return k + 1, x, Z, lam, first, res0, ok, done, res
 
         def cond(c):
-            k, *_, ok, done = c
+            k, *_, ok, done, _ = c
             return (k <= corrector_steps) & ok & ~done
 
         zero = jnp.zeros((), dtype)
-        init = (jnp.zeros((), jnp.int32), xp, Zp, lp, zero, zero, jnp.array(True), jnp.array(False))
-        k, x, Z, lam, first, _, ok, done = jax.lax.while_loop(cond, step, init)
+        init = (jnp.zeros((), jnp.int32), xp, Zp, lp, zero, zero, jnp.array(True), jnp.array(False), zero)
+        k, x, Z, lam, first, _, ok, done, _ = jax.lax.while_loop(cond, step, init)
         return x, Z, lam, first, k, ok & done
 
     def endgame(x, dx, lam):
@@ -508,8 +539,9 @@ def _trace(
 
         count = c["count"]
         idx = jnp.minimum(count, max_points - 1)
-        lams = jnp.where(ok, c["lams"].at[idx].set(ln), c["lams"])
-        xs = jnp.where(ok, c["xs"].at[idx].set(xn), c["xs"])
+        # the select on the stored row, not on the buffers: an update in place, not a copy per step
+        lams = c["lams"].at[idx].set(jnp.where(ok, ln, c["lams"][idx]))
+        xs = c["xs"].at[idx].set(jnp.where(ok, xn, c["xs"][idx]))
         count = count + ok.astype(jnp.int32)
         # the end game: from polish_from on, every time lambda has grown by polish_every
         attempt = ok & ((ln >= c["next_polish"]) | final | (count >= max_points))
