@@ -471,7 +471,7 @@ def qre_path(
     max_accel=DEFAULT_MAX_ACCEL,
     max_step=None,
     min_step=1e-10,
-    max_points: int = 1000,
+    max_points: int | None = None,
 ) -> QREPath:
     """Trace the principal branch of logit QREs from ``lambda = 0`` toward a Nash equilibrium.
 
@@ -505,7 +505,9 @@ def qre_path(
       first_step, max_accel, max_step, min_step: arclength step sizes: the first, the largest
         growth factor per step, the largest (default unlimited), and the smallest before the path
         counts as failed.
-      max_points: size of the path buffers (``OUT_OF_POINTS`` when full).
+      max_points: size of the path buffers (``OUT_OF_POINTS`` when full); default
+        ``default_max_points(game)``: 1,000, and 4,000 for discounted Markov games, whose
+        branches can turn back dozens of times.
 
     Returns a ``QREPath`` of arrays of the reference's dtype. Outside ``jit`` a path that fails
     (the step size falls below ``min_step``) raises a ``ValueError`` naming the last ``lambda``
@@ -525,6 +527,7 @@ def qre_path(
         jax.vmap(jaxgames.equilibria.qre_path)(games)   # a batch of games, one compiled call
     """
     response.check_supported(game)
+    max_points = default_max_points(game) if max_points is None else max_points
     check_int(max_points, "max_points", 3)
     for name, value in (("max_lambda", max_lambda), ("first_step", first_step), ("min_step", min_step)):
         check_scalar(value, name, low=0, low_open=True)
@@ -589,6 +592,12 @@ def system_size(game) -> tuple[int, str]:
         return game.num_players * game.num_states + 1, "values (players x states, the per-state blocks eliminated)"
     size = sum(math.prod(p.shape) for p in jax.eval_shape(game.uniform_policy))
     return size + 1, "policy entries"
+
+
+def default_max_points(game) -> int:
+    """``qre_path``'s default buffer size: 1,000 points, 4,000 for a discounted Markov game (its
+    branch can turn back dozens of times; ``jaxgames.markov.qre``)."""
+    return 4000 if _structured_markov(game) else 1000
 
 
 def _structured_markov(game) -> bool:

@@ -705,7 +705,7 @@ def _check_qre_path(config: QREPathConfig, source: str) -> None:
             f"got {options['min_step']}"
         )
     try:
-        points = options["max_points"]
+        points = options["max_points"] or path.default_max_points(game)
         check_table_bytes(16 * points * (size + 1), "max_points", f"the path ({points} points x {size} unknowns)", None)
     except ValueError as err:
         raise ConfigError(f"{source}: {err}") from None
