@@ -391,6 +391,9 @@ def logit_qre(
     rounding; gradients with respect to every array leaf of ``game`` (payoffs, transitions,
     rewards, crowd aversion), ``temperature`` and ``reference`` come from the implicit function
     theorem at the root: one linear solve, dense up to ``DENSE_MAX`` unknowns, GMRES above.
+    They are the derivatives of the root returned: where the game has several QREs at ``tau``
+    (non-generic games past a bifurcation, such as the battle of the sexes below ``tau`` ~1.24),
+    the root selected can jump as the game moves, which no derivative describes.
 
     Args:
       game: a game of a supported family (others, finite-horizon Markov games and stationary
