@@ -14,7 +14,7 @@ import solvers
 from jaxgames import markov, matrix
 from solvers.zero_sum_kernels import solve_zero_sum
 
-from helpers import lp_value, run_x64
+from helpers import LONG_RUN, lp_value
 
 GAMMA = 0.9
 NUM_GAMES = 4
@@ -476,27 +476,33 @@ def test_markov_fictitious_play_values_approach_shapley(zero_sum_games, minimax,
     assert np.all(gap <= markov_fp_runs["nash_conv"][:, -1] + 1e-5)
 
 
-MFP_X64 = """
-import jax, jax.numpy as jnp, numpy as np, solvers
-from jaxgames import markov
-games = jax.jit(jax.vmap(lambda k: markov.random_zero_sum(k, 10, 3, 2, 0.9)))(jax.random.split(jax.random.key(0), 4))
-vi, s = solvers.minimax_value_iteration(), solvers.markov_fictitious_play()
-def one(g):
-    vstar = solvers.run(vi, g, 300, eval_every=300)[0].extra.values
-    state, trace = solvers.run(s, g, 600_000, eval_every=600_000)
-    critic, value = state.extra.values, g.evaluate(s.output(state)).values[0]
-    return (trace.nash_conv[-1], jnp.abs(critic[0] - vstar).max(), jnp.abs(critic[1] + vstar).max(),
-            jnp.abs(value - g.initial @ vstar))
-print(*(float(np.max(x)) for x in jax.jit(jax.vmap(one))(games)))  # one compiled call (7 s less than op by op)
-"""
-
-
 @pytest.mark.slow
 def test_markov_fictitious_play_reaches_nash_in_float64():
     """NashConv < 1e-3 with values within 1e-4 of Shapley's, on the 4 test games, after 600k steps.
     FP's ``t^(-1/2)`` rate needs ~10^5.5 steps; by then the ``(t + 2)^-0.9`` belief steps are below
-    float32's resolution and the iterates stall, so this runs in float64."""
-    nc, err0, err1, value_err = map(float, run_x64(MFP_X64, timeout=600).split())
+    float32's resolution and the iterates stall, so this runs in float64 (``jax.enable_x64`` in this
+    process; jit caches key on it), in one compiled call with LLVM's basic optimizations (``LONG_RUN``:
+    7.5 s of CPU; 34 s with this process's quick flags, 25 s in a subprocess with XLA's defaults)."""
+    vi, s = solvers.minimax_value_iteration(), solvers.markov_fictitious_play()
+
+    def one(g):
+        vstar = solvers.run(vi, g, 300, eval_every=300)[0].extra.values
+        state, trace = solvers.run(s, g, 600_000, eval_every=600_000)
+        critic, value = state.extra.values, g.evaluate(s.output(state)).values[0]
+        return (
+            trace.nash_conv[-1],
+            jnp.abs(critic[0] - vstar).max(),
+            jnp.abs(critic[1] + vstar).max(),
+            jnp.abs(value - g.initial @ vstar),
+        )
+
+    with jax.enable_x64(True):
+        games = jax.jit(jax.vmap(lambda k: markov.random_zero_sum(k, 10, 3, 2, GAMMA)))(
+            jax.random.split(jax.random.key(0), 4)
+        )
+        out = jax.jit(jax.vmap(one), compiler_options=LONG_RUN)(games)
+        assert games.rewards.dtype == jnp.float64
+    nc, err0, err1, value_err = (float(np.max(x)) for x in out)
     assert nc < 1e-3
     assert err0 < 1e-4 and err1 < 1e-4 and value_err < 1e-4, (err0, err1, value_err)
 
