@@ -26,8 +26,9 @@ import pytest
 
 import jaxgames
 import solvers
-from jaxgames import simplex
-from solvers.sampled.mccfr import external_sampling_mccfr, frontier_widths, outcome_sampling_mccfr
+from jaxgames import rng, simplex
+from jaxgames.efg.env import EFGEnv
+from solvers.sampled.mccfr import _packed, _uniform, external_sampling_mccfr, frontier_widths, outcome_sampling_mccfr
 
 from helpers import forbid_exact_model
 
@@ -115,6 +116,59 @@ def test_unbiased_simulator_only_three_players_float64():
                         state.extra.strategy_sums[p] / SAMPLES, reach[p][:, None] * sigma[p] / 4, atol=0.025
                     )
                     np.testing.assert_allclose(state.average[p], sigma[p], atol=0.02)
+
+
+def test_packed_simulator_follows_the_env():
+    """The traversals' packed tables (``_Packed``) walk the simulator's trajectories: the same
+    histories as ``EFGEnv.reset_with_noise`` / ``step_with_noise`` on the same uniforms and random
+    legal actions (Leduc: a chance run after the first round), and the same acting player, stacked
+    row and legal actions at each."""
+    game = jaxgames.leduc_poker()
+    env = EFGEnv(game, observation="infoset_one_hot", autoreset=False)
+    packed = _packed(game)
+    offsets = np.concatenate([[0], np.cumsum(game.tree.num_infosets)])
+    n, length = 512, env.max_episode_length
+
+    @jax.jit
+    def walk(key):
+        u_sim, u_act = jax.random.uniform(key, (2, length + 1, n))
+        root, runs = packed.chance(game, u_sim.dtype)
+        states = jax.vmap(lambda u: env.reset_with_noise(u[None], game)[0])(u_sim[0])
+        h = packed.reset(u_sim[0], root)
+        out = []  # (env's, packed) per decision: history, acting player, stacked row, legal actions
+        for t in range(length):
+            node = jnp.asarray(packed.nodes)[h]
+            legal = node[:, 2 : 2 + packed.num_actions] >= 0
+            acting = states.current_player >= 0
+            row = jnp.where(acting, jnp.asarray(offsets)[jnp.maximum(states.current_player, 0)] + states.infoset, -1)
+            out += [(states.history, h), (states.current_player, node[:, 0]), (states.terminated, node[:, 0] < 0)]
+            out += [(row, jnp.where(node[:, 0] >= 0, node[:, 1], -1)), (states.legal_action_mask, legal)]
+            action = jax.vmap(simplex.draw)(u_act[t], states.legal_action_mask.astype(u_act.dtype))
+            states = jax.vmap(lambda u, s, a: env.step_with_noise(u[None], s, a, game)[0])(u_sim[t + 1], states, action)
+            child = jnp.take_along_axis(node[:, 2 : 2 + packed.num_actions], action[:, None], 1)[:, 0]
+            run = jnp.take_along_axis(node[:, 2 + packed.num_actions :], action[:, None], 1)[:, 0]
+            h = jnp.where(node[:, 0] >= 0, packed.step(u_sim[t + 1], child, run, runs), h)
+        return out, states.history, h, states.terminated
+
+    out, final_env, final, over = walk(jax.random.key(5))
+    for i, (theirs, ours) in enumerate(out):
+        np.testing.assert_array_equal(theirs, ours, err_msg=f"decision {i // 5}, field {i % 5}")
+    np.testing.assert_array_equal(final_env, final)
+    assert bool(np.all(over))
+    # the public card was dealt in some episodes: chance runs were drawn
+    assert len(np.unique(np.asarray(final))) > 100
+
+
+def test_fused_uniform_is_jax_random():
+    """``_uniform`` (Threefry unrolled into one kernel) draws exactly ``jax.random.uniform``'s numbers."""
+    for shape, seed in (((1,), 0), ((7,), 1), ((3, 5, 1), 2), ((257, 17), 3)):
+        key = jax.random.key(seed)
+        np.testing.assert_array_equal(jax.jit(lambda k: _uniform(k, shape, jnp.float32))(key), rng.uniform(key, shape))
+    with jax.enable_x64(True):
+        key = jax.random.key(4)
+        ours = jax.jit(lambda k: _uniform(k, (33, 3), jnp.float64))(key)
+        assert ours.dtype == jnp.float64
+        np.testing.assert_array_equal(ours, rng.uniform(key, (33, 3), jnp.float64))
 
 
 def test_frontier_widths(kuhn):

@@ -34,6 +34,9 @@ Example::
 
 from __future__ import annotations
 
+import functools
+import itertools
+import math
 import weakref
 from typing import NamedTuple
 
@@ -43,7 +46,7 @@ import numpy as np
 
 from jaxgames import rng, simplex
 from jaxgames.core import Policy, as_float_array
-from jaxgames.efg.env import EFGEnv, EFGState
+from jaxgames.efg.env import EFGEnv
 from jaxgames.efg.game import EFGGame
 from jaxgames.efg.tree import CHANCE, TERMINAL
 from solvers.core import (
@@ -68,7 +71,10 @@ class MCCFRState(NamedTuple):
 
 
 # ----------------------------------------------------------------------------- the simulator
-# Every call into the simulator goes through the three functions below.
+# The simulator is ``jaxgames.efg.env.EFGEnv``: its lookup tables, packed once per tree into the few
+# that a batched traversal gathers from (``_Packed``), and its chance-run draw (``_Packed.step``),
+# the same inverse-CDF draw on the same uniform as ``EFGEnv.step_with_noise`` (so the same
+# trajectories: ``tests/test_mccfr.py`` checks them against the simulator's own ``step``).
 
 _ENVS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
@@ -83,13 +89,101 @@ def _env(game: EFGGame) -> EFGEnv:
     return env
 
 
-def _reset(env: EFGEnv, u, game: EFGGame) -> EFGState:
-    return env.reset_with_noise(u, game)[0]
+class _Packed:
+    """``EFGEnv``'s tables for batched traversals: one gather per decision reads the acting player,
+    the stacked table row, and each action's child and chance run (``nodes``); a chance run's ends
+    and their CDF are one more gather (``runs``). Built once per tree (NumPy); the chance
+    probabilities are leaves of the game (possibly traced) and enter in ``chance``.
+
+    ``nodes``: int32 ``[H, 2 + 2A]``: actor (``TERMINAL`` at terminals), row in the stacked tables
+    (``num_rows`` where no player acts), the child of each action (-1: illegal), the chance run the
+    child starts (-1: none). ``run_paths``: int32 ``[R, W, hops]``, the paths of each run's ends
+    (``EFGEnv``'s chance-run table, ``W`` its widest run after an action).
+    """
+
+    def __init__(self, env: EFGEnv, offsets):
+        tree = env.tree
+        a, width = tree.max_actions, env._width
+        num_rows = int(offsets[-1])
+        table = env._nodes  # [H, width + 4]: children, actor, infoset, run offset, run count
+        actor, infoset = table[:, width], table[:, width + 1]
+        decision = actor >= 0
+        row = np.where(decision, offsets[np.clip(actor, 0, None)] + np.maximum(infoset, 0), num_rows)
+        children = np.where(decision[:, None] & env._legal, table[:, :a], -1)
+        starts = np.nonzero(table[:, width + 3] > 0)[0]  # histories that start a chance run
+        run_of = np.full(len(table) + 1, -1, np.int64)
+        run_of[starts] = np.arange(len(starts))
+        runs = run_of[children]  # children == -1 reads the sentinel
+        self.nodes = np.concatenate([actor[:, None], row[:, None], children, runs], axis=1).astype(np.int32)
+        self.num_actions, self.num_rows = a, num_rows
+        self.run_width = env._run_width
+        slot = np.arange(max(self.run_width, 1))
+        offset, count = table[starts, width + 2], table[starts, width + 3]
+        self.run_paths = env._path[offset[:, None] + slot]  # [R, W, hops]
+        self.run_valid = slot < count[:, None]
+        self.legal = np.concatenate([np.asarray(m) for m in tree.legal], axis=0)  # [num_rows, A]
+        self.env = env
+
+    def chance(self, game: EFGGame, dtype):
+        """The root's ``(ends, cdf)`` and, per run, ``[R, 2W]``: the CDF of its ends, then the ends (as
+        ``dtype``, exact for trees of fewer than ``2**(mantissa bits + 1)`` histories; larger trees
+        get the ends apart, ``(cdf, ends)``), so a run's draw is one gather."""
+        root = self.env._root(game)
+        if self.run_width == 0:
+            return root, None
+        probs = jnp.where(self.run_valid, self.env._path_probs(game.chance_prob, jnp.asarray(self.run_paths)), 0.0)
+        cdf = jnp.cumsum(probs, axis=-1).astype(dtype)
+        if len(self.nodes) >= 2 ** (jnp.finfo(dtype).nmant + 1):
+            return root, (cdf, jnp.asarray(self.run_paths[..., 0]))
+        return root, jnp.concatenate([cdf, jnp.asarray(self.run_paths[..., 0], dtype)], axis=-1)
+
+    def reset(self, u, root):
+        """The first histories of episodes with uniforms ``u [B]`` (``EFGEnv.reset_with_noise``)."""
+        return self.env._pick_root(u, root)
+
+    def step(self, u, child, run, runs):
+        """The history after a decision: ``child`` (-1 when the episode was over), or the end of the
+        chance run ``run`` it starts, drawn with ``u`` (``EFGEnv.step_with_noise``)."""
+        if runs is None:
+            return child
+        w, at = self.run_width, jnp.maximum(run, 0)
+        row = _columns(runs[at]) if isinstance(runs, jax.Array) else _columns(runs[0][at]) + _columns(runs[1][at])
+        # row: the CDF of the run's ends, then the ends
+        cdf = row[:w]
+        target = (1.0 - u) * cdf[-1]
+        index = jnp.minimum(functools.reduce(jnp.add, [(c < target).astype(jnp.int32) for c in cdf]), w - 1)
+        end = _select([index == j for j in range(w)], row[w:])
+        return jnp.where(run >= 0, end.astype(jnp.int32), child)
 
 
-def _step(env: EFGEnv, u, state: EFGState, action, game: EFGGame) -> EFGState:
-    """One decision (uniforms ``u [env.noise_size]``); a no-op with zero rewards on a terminated state."""
-    return env.step_with_noise(u, state, action, game)[0]
+def _columns(x: jax.Array) -> list:
+    return [x[..., j] for j in range(x.shape[-1])]
+
+
+def _select(chosen: list, columns: list) -> jax.Array:
+    """The column where ``chosen`` (one-hot list of masks) is true: a chain of selects."""
+    out = columns[-1]
+    for c, x in zip(chosen[-2::-1], columns[-2::-1]):
+        out = jnp.where(c, x, out)
+    return out
+
+
+def _draw(u: jax.Array, weights: list) -> jax.Array:
+    """``simplex.draw`` on weights given column by column (the same running sums and comparisons)."""
+    cdf = list(itertools.accumulate(weights))
+    target = (1.0 - u) * cdf[-1]
+    count = functools.reduce(jnp.add, [(c < target).astype(jnp.int32) for c in cdf])
+    return jnp.minimum(count, len(cdf) - 1)
+
+
+_PACKED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _packed(game: EFGGame) -> _Packed:
+    packed = _PACKED.get(game.tree)
+    if packed is None:
+        packed = _PACKED[game.tree] = _Packed(_env(game), _layout(game)[1])
+    return packed
 
 
 # ----------------------------------------------------------------------------- shared pieces
@@ -152,24 +246,69 @@ def _scatter(table: jax.Array, rows: jax.Array, values: jax.Array) -> jax.Array:
 
 
 def _noise(key, count: int, num_keys: int, num_uniforms: int, dtype, noise_size: int):
-    """The randomness of ``count`` traversals, from two ``jax.random`` calls: ``(next_key,
+    """The randomness of ``count`` traversals, from two ``jax.random`` draws: ``(next_key,
     simulator uniforms [count, num_keys, noise_size], uniforms [count, num_uniforms])``. The
     simulator is driven by uniforms (``step_with_noise``), so no key is hashed per simulator call."""
     key, k_env, k_act = jax.random.split(key, 3)
-    sim = rng.uniform(k_env, (count, num_keys, noise_size), dtype)
-    return key, sim, rng.uniform(k_act, (count, num_uniforms), dtype)
+    sim = _uniform(k_env, (count, num_keys, noise_size), dtype)
+    return key, sim, _uniform(k_act, (count, num_uniforms), dtype)
+
+
+_THREEFRY_ROTATIONS = ((13, 15, 26, 6), (17, 29, 16, 24))
+
+
+def _uniform(key, shape, dtype) -> jax.Array:
+    """``jax.random.uniform(key, shape, dtype)``, bit for bit, as one fused kernel where possible.
+
+    On CPU, JAX lowers its Threefry-2x32 hash as a ``fori_loop`` of 5 rounds (tens of small
+    kernels per draw, with copies of the loop state): a step at small batch size spends much
+    of its time there. For a Threefry key with ``jax_threefry_partitionable`` (JAX's default)
+    and a 32- or 64-bit float, this is the same hash of the same counters, unrolled, so XLA
+    fuses the draw into one loop; ``tests/test_mccfr.py`` checks it against ``jax.random``.
+    Anything else goes to ``rng.uniform``.
+    """
+    dtype = jnp.dtype(dtype)
+    n = math.prod(shape)
+    if (
+        not jax.config.jax_threefry_partitionable
+        or not jnp.issubdtype(key.dtype, jax.dtypes.prng_key)
+        or str(jax.random.key_impl(key)) != "threefry2x32"
+        or dtype not in (jnp.dtype(jnp.float32), jnp.dtype(jnp.float64))
+        or n >= 2**32
+    ):
+        return rng.uniform(key, shape, dtype)
+    data = jax.random.key_data(key)
+    k = [data[0], data[1], data[0] ^ data[1] ^ np.uint32(0x1BD11BDA)]
+    # the counters: the row-major index as (high, low) 32-bit words, high = 0 below 2**32
+    x = [jnp.zeros((n,), jnp.uint32) + k[0], jnp.arange(n, dtype=jnp.uint32) + k[1]]
+    for i in range(5):
+        for r in _THREEFRY_ROTATIONS[i % 2]:
+            x[0] = x[0] + x[1]
+            x[1] = ((x[1] << np.uint32(r)) | (x[1] >> np.uint32(32 - r))) ^ x[0]
+        x = [x[0] + k[(i + 1) % 3], x[1] + k[(i + 2) % 3] + np.uint32(i + 1)]
+    if dtype == jnp.float32:
+        bits = (x[0] ^ x[1]) >> np.uint32(32 - 23) | np.uint32(0x3F800000)
+        floats = jax.lax.bitcast_convert_type(bits, jnp.float32) - jnp.float32(1.0)
+    else:
+        wide = (x[0].astype(jnp.uint64) << np.uint64(32)) | x[1].astype(jnp.uint64)
+        bits = wide >> np.uint64(64 - 52) | np.uint64(0x3FF0000000000000)
+        floats = jax.lax.bitcast_convert_type(bits, jnp.float64) - jnp.float64(1.0)
+    return jnp.maximum(jnp.zeros((), dtype), floats).reshape(shape)
 
 
 def _make_step(traverse, noise, batch_size: int, alternating: bool):
-    """A ``step`` that runs ``traverse(env, game, regrets, offsets, keys, uniforms, player)``
-    ``batch_size`` times per player (in turn, or all at once) and adds the summed increments.
+    """A ``step`` that runs ``traverse(game, regrets, keys, uniforms, player)`` on ``batch_size``
+    traversals per player (in turn, or all at once) and adds the summed increments.
 
     ``noise(game)`` gives the static numbers of simulator keys and of uniforms one traversal
     uses; they are drawn here for all traversals at once (each ``jax.random`` call compiles to a
     loop of its own, and XLA's compile time on CPU grows with the number of kernels).
-    ``traverse`` returns ``(regret_rows, regret_increments, sum_rows, sum_increments)``; rows
-    index the stacked tables, rows past the end are ignored. The player is a traced index (a
-    ``lax.scan`` over players, or a ``vmap``), so one traversal is compiled for all players.
+    ``traverse`` takes them for the batch (``[B, ...]``) and returns ``(regret_rows,
+    regret_increments, sum_rows, sum_increments)`` (any leading axes, increments ``[..., A]``),
+    or a list of such tuples, added in turn; rows index the stacked tables, rows past the end are
+    ignored; the same ``rows`` object for both tables makes one scatter of both. The player is a
+    traced index (a ``lax.scan`` over players, or a ``vmap``), so one traversal is compiled for all
+    players.
     """
 
     def step(game: EFGGame, state: SolverState) -> SolverState:
@@ -187,21 +326,27 @@ def _make_step(traverse, noise, batch_size: int, alternating: bool):
         uniforms = uniforms.reshape(num_players, batch_size, num_uniforms)
         players = jnp.arange(num_players)
 
-        def batch(regrets, keys, uniforms, player):
-            return jax.vmap(lambda k, u: traverse(env, game, regrets, offsets, k, u, player))(keys, uniforms)
-
-        def update(tables, out):
-            r_rows, r_inc, s_rows, s_inc = out
-            return _scatter(tables[0], r_rows, r_inc), _scatter(tables[1], s_rows, s_inc)
+        def update(tables, outs):
+            if isinstance(outs[0], jax.Array):
+                outs = [outs]
+            for r_rows, r_inc, s_rows, s_inc in outs:
+                if r_rows is s_rows:  # one scatter into both tables
+                    a = tables[0].shape[-1]
+                    both = jnp.concatenate(tables, axis=-1)
+                    both = _scatter(both, r_rows, jnp.concatenate([r_inc, s_inc], axis=-1))
+                    tables = both[:, :a], both[:, a:]
+                else:
+                    tables = _scatter(tables[0], r_rows, r_inc), _scatter(tables[1], s_rows, s_inc)
+            return tables
 
         if alternating:
 
             def turn(tables, xs):
-                return update(tables, batch(tables[0], *xs)), None
+                return update(tables, traverse(game, tables[0], *xs)), None
 
             (regrets, sums), _ = jax.lax.scan(turn, (regrets, sums), (keys, uniforms, players))
         else:
-            out = jax.vmap(lambda k, u, p: batch(regrets, k, u, p))(keys, uniforms, players)
+            out = jax.vmap(lambda k, u, p: traverse(game, regrets, k, u, p))(keys, uniforms, players)
             regrets, sums = update((regrets, sums), out)
         return _finish(game, state, regrets, sums, key, offsets)
 
@@ -215,54 +360,71 @@ def _output(state: SolverState) -> Policy:
 # ----------------------------------------------------------------------------- outcome sampling
 
 
-def _outcome_traversal(env: EFGEnv, game: EFGGame, regrets, offsets, keys, uniforms, player, exploration):
-    """One outcome-sampling episode for update player ``player``; see the module docstring.
+def _outcome_traversals(game: EFGGame, regrets, keys, uniforms, player, exploration):
+    """``B`` outcome-sampling episodes for update player ``player``, batched; see the module docstring.
 
-    ``keys``: ``[L + 1]`` simulator keys (reset, then one per decision); ``uniforms``: ``[L]``
-    (``L = env.max_episode_length``). Returns rows ``[L]`` (the visited information sets of
-    ``player``; other rows point past the tables) and the regret and strategy-sum increments
-    ``[L, A]`` there.
+    ``keys``: ``[B, L + 1, 1]`` simulator uniforms (reset, then one per decision); ``uniforms``:
+    ``[B, L]`` (``L = env.max_episode_length``). Returns rows ``[B, L]`` (the visited information
+    sets of ``player``; other rows point past the tables) and the regret and strategy-sum
+    increments ``[B, L, A]`` there. The simulator's tables are packed (``_Packed``): per decision
+    one gather of the history's row, one of the current policy's row and, where a chance run
+    follows, one of the run's CDF; the policy is regret matching of the whole table, once.
     """
-    num_rows = regrets.shape[0]
+    packed = _packed(game)
+    num_rows, num_actions = regrets.shape
     dtype = regrets.dtype
-    offsets = jnp.asarray(offsets)
     one = jnp.ones((), dtype)
+    nodes = jnp.asarray(packed.nodes)
+    sigma_table = _policy_table(packed, regrets)
+    root, runs = packed.chance(game, dtype)
 
     def decide(carry, xs):
-        # carry: the state and, over the decisions so far, the products of the player's sampling
-        # probabilities, of its own policy's, and of the opponents' policies' probabilities
-        state, own_q, own_s, opp_s = carry
+        # carry: the histories and, over the decisions so far, the products of the player's sampling
+        # probabilities, of its own policy's, and of the opponents' policies' probabilities. The
+        # actions are few: the work is column by column (elementwise; XLA fuses it into few kernels)
+        h, own_q, own_s, opp_s = carry
         k, u = xs
-        live = ~state.terminated
-        legal = state.legal_action_mask
-        row = offsets[jnp.clip(state.current_player, 0, None)] + jnp.maximum(state.infoset, 0)
-        sigma = _regret_matching(regrets[row], legal)
-        mine = live & (state.current_player == player)
-        uniform = legal / jnp.maximum(jnp.sum(legal), 1)
-        q = jnp.where(mine, exploration * uniform + (1.0 - exploration) * sigma, sigma)
-        action = simplex.draw(u, q)
-        nxt = _step(env, k, state, action, game)
-        q_a, s_a = q[action], sigma[action]
-        chosen = jnp.arange(legal.shape[0]) == action
+        node = nodes[h]  # [B, 2 + 2A]
+        actor, row = node[:, 0], node[:, 1]
+        children = [node[:, 2 + a] for a in range(num_actions)]
+        legal = [c >= 0 for c in children]
+        live = actor >= 0
+        sigma = _columns(sigma_table[row])
+        mine = live & (actor == player)
+        count = jnp.maximum(functools.reduce(jnp.add, [x.astype(jnp.int32) for x in legal]), 1)
+        q = [jnp.where(mine, exploration * (x / count) + (1.0 - exploration) * s, s) for x, s in zip(legal, sigma)]
+        action = _draw(u, q)
+        chosen = [action == a for a in range(num_actions)]
+        q_a, s_a = _select(chosen, q), _select(chosen, sigma)
+        child = _select(chosen, children)
+        run = _select(chosen, [node[:, 2 + num_actions + a] for a in range(num_actions)])
+        nxt = jnp.where(live, packed.step(k[:, 0], child, run, runs), h)
         # regret direction, still to be scaled by u * prod_{later own nodes} s / q
-        direction = jnp.where(mine & legal, (chosen - s_a) / (own_q * q_a), 0.0)
-        sums = jnp.where(mine, own_s / (own_q * opp_s) * sigma, 0.0)
-        # a terminal state keeps its rewards through the no-op steps after it: count them once
-        reward = jnp.where(live, nxt.rewards[player], 0.0)
+        scale = own_q * q_a
+        direction = [jnp.where(mine & x, (c - s_a) / scale, 0.0) for x, c in zip(legal, chosen)]
+        weight = own_s / (own_q * opp_s)
+        sums = [jnp.where(mine, weight * s, 0.0) for s in sigma]
         carry = (
             nxt,
             jnp.where(mine, own_q * q_a, own_q),
             jnp.where(mine, own_s * s_a, own_s),
             jnp.where(live & ~mine, opp_s * s_a, opp_s),
         )
-        return carry, (jnp.where(mine, row, num_rows), direction, sums, jnp.where(mine, s_a / q_a, one), reward)
+        ratio = jnp.where(mine, s_a / q_a, one)
+        return carry, (jnp.where(mine, row, num_rows), jnp.stack([*direction, *sums, ratio], axis=-1))
 
-    state = _reset(env, keys[0], game)
-    _, (rows, direction, sums, ratio, reward) = jax.lax.scan(decide, (state, one, one, one), (keys[1:], uniforms))
-    # sampled value after each decision: u times the later own nodes' ratios s / q
-    later = jnp.cumprod(jnp.concatenate([ratio[1:], one[None]])[::-1])[::-1]
-    tail = jnp.sum(reward).astype(dtype) * later
-    return rows, tail[:, None] * direction, rows, sums
+    h = packed.reset(keys[:, 0, 0], root)
+    ones = jnp.ones(h.shape, dtype)
+    xs = (jnp.swapaxes(keys[:, 1:], 0, 1), uniforms.T)
+    (h, _, _, _), (rows, out) = jax.lax.scan(decide, (h, ones, ones, ones), xs)
+    direction, sums, ratio = out[..., :num_actions], out[..., num_actions:-1], out[..., -1]
+    # every episode is over after L decisions: the player's payoff; sampled value after each
+    # decision: u times the later own nodes' ratios s / q
+    reward = game.payoffs[h, player].astype(dtype)
+    later = jnp.cumprod(jnp.concatenate([ratio[1:], jnp.ones_like(ratio[:1])])[::-1], axis=0)[::-1]
+    tail = reward * later  # [L, B]
+    rows = rows.T
+    return rows, jnp.swapaxes(tail[..., None] * direction, 0, 1), rows, jnp.swapaxes(sums, 0, 1)
 
 
 @cached_factory
@@ -285,9 +447,8 @@ def outcome_sampling_mccfr(batch_size: int = 1, exploration: float = 0.6, altern
     exploration = as_float_array(check_number(exploration, "exploration", 0, 1, low_open=True), "exploration")
     check_bool(alternating, "alternating")
 
-    def traverse(env, game, regrets, offsets, keys, uniforms, player):
-        eps = exploration.astype(regrets.dtype)
-        return _outcome_traversal(env, game, regrets, offsets, keys, uniforms, player, eps)
+    def traverse(game, regrets, keys, uniforms, player):
+        return _outcome_traversals(game, regrets, keys, uniforms, player, exploration.astype(regrets.dtype))
 
     def noise(game):  # random numbers of one traversal: simulator keys, uniforms
         length = _env(game).max_episode_length
@@ -404,52 +565,67 @@ def _scan(f, carry, xs, reverse=False):
     return jax.lax.scan(f, carry, xs, reverse=reverse)
 
 
-def _external_traversal(env: EFGEnv, game: EFGGame, regrets, offsets, keys, uniforms, player, groups):
+def _policy_table(packed: _Packed, regrets) -> jax.Array:
+    """Regret matching of every row of the stacked table, and a zero row for "no player acts"."""
+    sigma = _regret_matching(regrets, jnp.asarray(packed.legal))
+    return jnp.concatenate([sigma, jnp.zeros((1, sigma.shape[-1]), sigma.dtype)])
+
+
+def _external_traversal(game: EFGGame, sigma_table, chance, keys, uniforms, player, groups):
     """One external-sampling traversal for update player ``player``, level by level.
 
     ``groups``: ``level_groups`` of the frontier widths; each run of levels is a ``lax.scan`` at
-    its width. Returns the rows and increments of the regrets (the player's nodes) and of the
-    strategy sums (player ``(player + 1) % N``'s nodes), over all levels.
+    its width. A frontier is the histories of its states (``_Packed`` tables) and a validity mask.
+    ``sigma_table``: ``_policy_table`` of the regrets; ``chance``: ``_Packed.chance``. Returns the
+    rows ``[levels, w]`` and increments ``[levels, w, A]`` of the regrets (the player's nodes) and
+    of the strategy sums (player ``(player + 1) % N``'s nodes), one tuple per run of levels.
     """
-    num_rows, num_actions = regrets.shape
-    dtype = regrets.dtype
-    offsets = jnp.asarray(offsets)
-    averaged = (player + 1) % env.num_players
+    packed = _packed(game)
+    num_rows, num_actions = packed.num_rows, packed.num_actions
+    dtype = sigma_table.dtype
+    nodes = jnp.asarray(packed.nodes)
+    root, runs = chance
+    payoff = game.payoffs[:, player].astype(dtype)
+    averaged = (player + 1) % game.num_players
     sizes = [(b - a) * w for a, b, w in groups]
-    env_keys = jnp.split(keys[1:], np.cumsum(sizes)[:-1])
+    env_keys = jnp.split(keys[1:, 0], np.cumsum(sizes)[:-1])
     uniforms = jnp.split(uniforms, np.cumsum(sizes)[:-1])
 
     def expand(carry, xs):
-        frontier, valid = carry
+        h, valid = carry
         keys, u = xs
         width = valid.shape[0]
-        live = valid & ~frontier.terminated
-        legal = frontier.legal_action_mask
-        actor = frontier.current_player
-        row = offsets[jnp.clip(actor, 0, None)] + jnp.maximum(frontier.infoset, 0)
-        sigma = _regret_matching(regrets[row], legal)
-        sampled = jax.vmap(simplex.draw)(u, sigma)
+        node = nodes[h]  # [w, 2 + 2A]
+        actor, row = node[:, 0], node[:, 1]
+        children, child_runs = node[:, 2 : 2 + num_actions], node[:, 2 + num_actions :]
+        live = valid & (actor >= 0)
+        legal = children >= 0
+        sigma = sigma_table[row]
+        sampled = simplex.draw(u, sigma)
         branch = live[:, None] & jnp.where(
-            (actor == player)[:, None], legal, jax.nn.one_hot(sampled, num_actions, dtype=bool)
+            (actor == player)[:, None], legal, jnp.arange(num_actions) == sampled[:, None]
         )
         flat = branch.reshape(-1)
-        slot = jnp.where(flat, jnp.cumsum(flat) - 1, width)  # packed position of each child
+        # packed position of each child: the children before its parent, then its siblings before it
+        # (two short running sums: XLA's CPU cumsum is quadratic in the length)
+        count = jnp.sum(branch, -1, dtype=jnp.int32)
+        before = jnp.cumsum(count) - count
+        slot = jnp.where(branch, before[:, None] + jnp.cumsum(branch, -1, dtype=jnp.int32) - 1, width).reshape(-1)
+        # the children in their packed positions
         source = jnp.zeros((width,), jnp.int32).at[slot].set(jnp.arange(flat.size, dtype=jnp.int32), mode="drop")
-        parents = jax.tree_util.tree_map(lambda x: x[source // num_actions], frontier)
-        children = jax.vmap(lambda k, s, a: _step(env, k, s, a, game))(keys, parents, source % num_actions)
-        arrived = jnp.where(valid, frontier.rewards[:, player], 0.0).astype(dtype)
+        both = jnp.stack([children.reshape(-1), child_runs.reshape(-1)], axis=-1)[source]  # [width, 2]
+        nxt = packed.step(keys, both[:, 0], both[:, 1], runs)
+        arrived = jnp.where(valid & (actor == TERMINAL), payoff[h], 0.0)
         level = _Level(actor, row, sigma, slot.reshape(branch.shape), arrived)
-        return (children, jnp.arange(width) < jnp.sum(flat)), level
+        count = jnp.sum(count)
+        return (jnp.where(jnp.arange(width) < count, nxt, 0), jnp.arange(width) < count), level
 
-    frontier = jax.tree_util.tree_map(lambda x: x[None], _reset(env, keys[0], game))
+    h = packed.reset(keys[0, 0], root)[None]
     valid = jnp.ones((1,), bool)
     levels = []
     for (a, b, width), keys, u in zip(groups, env_keys, uniforms):
-        carry = jax.tree_util.tree_map(lambda x: _resize(x, width), (frontier, valid))
-        carry = (carry[0], carry[1] & (jnp.arange(width) < valid.shape[0]))
-        (frontier, valid), level = _scan(
-            expand, carry, (keys.reshape(b - a, width, *keys.shape[1:]), u.reshape(b - a, width))
-        )
+        carry = (_resize(h, width), _resize(valid, width) & (jnp.arange(width) < valid.shape[0]))
+        (h, valid), level = _scan(expand, carry, (keys.reshape(b - a, width), u.reshape(b - a, width)))
         levels.append(level)
 
     def combine(level, child):
@@ -462,23 +638,19 @@ def _external_traversal(env: EFGEnv, game: EFGGame, regrets, offsets, keys, unif
         child = jnp.where(branch, value[jnp.minimum(level.slot, value.shape[0] - 1)], 0.0)
         return jnp.where(branch.any(-1), combine(level, child), level.arrived), child
 
-    value = jnp.where(valid, frontier.rewards[:, player], 0.0).astype(dtype)
-    rows, regret, sums = [], [], []
+    value = jnp.where(valid & (nodes[h, 0] == TERMINAL), payoff[h], 0.0)
+    out = []
     for (_, _, width), level in zip(groups[::-1], levels[::-1]):
         value, child = _scan(backup, _resize(value, width), level, reverse=True)
         # the increments, for all levels of the run at once (outside the scan: fewer kernels)
         branch = level.slot < width
         live = branch.any(-1)
         mine = live & (level.actor == player)
-        rows.append(level.row)
-        regret.append(jnp.where(mine[..., None] & branch, child - combine(level, child)[..., None], 0.0))
-        sums.append(jnp.where((live & (level.actor == averaged))[..., None], level.sigma, 0.0))
-        rows[-1] = (
-            jnp.where(mine, level.row, num_rows),
-            jnp.where(live & (level.actor == averaged), level.row, num_rows),
-        )
-    flat = lambda xs: jnp.concatenate([x.reshape(-1, *x.shape[2:]) for x in xs], axis=0)
-    return (flat([r for r, _ in rows]), flat(regret), flat([s for _, s in rows]), flat(sums))
+        regret = jnp.where(mine[..., None] & branch, child - combine(level, child)[..., None], 0.0)
+        sums = jnp.where((live & (level.actor == averaged))[..., None], level.sigma, 0.0)
+        rows = jnp.where(mine, level.row, num_rows), jnp.where(live & (level.actor == averaged), level.row, num_rows)
+        out.append((rows[0], regret, rows[1], sums))
+    return out
 
 
 @cached_factory
@@ -503,8 +675,13 @@ def external_sampling_mccfr(batch_size: int = 1, alternating: bool = True) -> So
         # the player is traced (one compiled traversal for all): the widest frontier of any player
         return level_groups(frontier_widths(game.tree).max(axis=0), _MAX_GROUPS)
 
-    def traverse(env, game, regrets, offsets, keys, uniforms, player):
-        return _external_traversal(env, game, regrets, offsets, keys, uniforms, player, groups(game))
+    def traverse(game, regrets, keys, uniforms, player):
+        packed = _packed(game)
+        sigma, chance = _policy_table(packed, regrets), packed.chance(game, regrets.dtype)
+        # the batch axis after the levels': the scan's layout, so the scatter reads the increments
+        # in place (its order of additions is then level by level, not traversal by traversal)
+        one = lambda k, u: _external_traversal(game, sigma, chance, k, u, player, groups(game))
+        return jax.vmap(one, out_axes=1)(keys, uniforms)
 
     def noise(game):  # random numbers of one traversal: simulator keys, uniforms
         size = sum((b - a) * w for a, b, w in groups(game))
