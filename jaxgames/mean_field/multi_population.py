@@ -140,13 +140,9 @@ class MultiPopulationMeanFieldGame(Game):
         v0, outs = jax.lax.scan(backward, zeros, (jnp.arange(self.horizon), mu_t, tuple(xs)), reverse=True)
         return tuple(zip(outs, v0))
 
-    def _policy_head(self):
-        mask = jnp.asarray(self.action_mask())
-        return lambda q, pi_t, *_: (jnp.sum(pi_t * jnp.where(mask, q, 0.0), axis=-1), q)
-
-    def _max_head(self):
-        mask = jnp.asarray(self.action_mask())
-        return lambda q, *_: (jnp.max(jnp.where(mask, q, -jnp.inf), axis=-1), q)
+    # the heads of ``_backward`` (value, output) from the action values: the single-population game's
+    _policy_head = MeanFieldGame._policy_head
+    _max_head = MeanFieldGame._max_head
 
     def _soft_head(self, temperature):
         mask = jnp.asarray(self.action_mask())
