@@ -143,9 +143,35 @@ def standard_parser(doc: str):
     return parser
 
 
+def command_line(parser, args, script: str) -> str:
+    """``python benchmarks/<script>`` and every option of ``args`` that differs from ``parser``'s
+    default, in the parser's order: the command that reproduces the run (``start_run`` stores it as
+    ``args.command_line``)."""
+    import argparse
+
+    parts = [f"python benchmarks/{script}"]
+    for action in parser._actions:  # argparse keeps its options there, in the order they were added
+        if not action.option_strings or isinstance(action, argparse._HelpAction):
+            continue
+        value = getattr(args, action.dest, action.default)
+        if value == action.default:
+            continue
+        flag = max(action.option_strings, key=len)
+        if isinstance(action, argparse._StoreTrueAction):
+            parts.append(flag)
+        else:
+            parts.append(f"{flag} {value:g}" if isinstance(value, float) else f"{flag} {value}")
+    return " ".join(parts)
+
+
 def start_run(parser, argv, packages=()):
-    """Parse ``argv``, wait for an idle machine if asked, print the machine line; ``(args, info, cpu)``."""
+    """Parse ``argv``, wait for an idle machine if asked, print the machine line; ``(args, info, cpu)``.
+
+    ``args.command_line`` is the command that reproduces the run (``command_line``)."""
+    import inspect
+
     args = parser.parse_args(argv)
+    args.command_line = command_line(parser, args, Path(inspect.stack()[1].filename).name)
     if args.repeats < 1:
         parser.error("--repeats must be >= 1")
     if args.low_latency:  # before machine_info starts the backend

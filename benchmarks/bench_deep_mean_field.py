@@ -225,13 +225,7 @@ def main(argv=None):
     cpu.finish(info)
 
     stem = "bench_deep_mean_field_quick" if args.quick else "bench_deep_mean_field"
-    command = (
-        "python benchmarks/bench_deep_mean_field.py"
-        + (" --quick" if args.quick else "")
-        + (f" --seeds {args.seeds}" if args.seeds is not None else "")
-        + (f" --repeats {args.repeats}" if args.repeats != 5 else "")
-        + (f" --wait-idle {args.wait_idle:g}" if args.wait_idle else "")
-    )
+    command = args.command_line
     cfg_json = {k: v for k, v in cfg.items() if k not in ("learners", "exact")}
     payload = {
         "command": command,

@@ -703,14 +703,7 @@ def main(argv=None):
     print_table(summary)
 
     cpu.finish(info)
-    command = (
-        "python benchmarks/bench_efg.py"
-        + (" --quick" if args.quick else "")
-        + (f" --repeats {args.repeats}" if args.repeats != 5 else "")
-        + (f" --seed {args.seed}" if args.seed else "")
-        + (f" --wait-idle {args.wait_idle:g}" if args.wait_idle else "")
-        + (" --no-analysis" if args.no_analysis else "")
-    )
+    command = args.command_line
     stem = "bench_efg_quick" if args.quick else "bench_efg"
     payload = {
         "command": command,

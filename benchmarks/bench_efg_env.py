@@ -172,13 +172,7 @@ def main(argv=None):
         f"({'met' if big['ratio'] >= TARGET_RATIO else 'MISSED'})"
     )
     cpu.finish(info)
-    command = (
-        "python benchmarks/bench_efg_env.py"
-        + (" --quick" if args.quick else "")
-        + (f" --repeats {args.repeats}" if args.repeats != 5 else "")
-        + (f" --wait-idle {args.wait_idle:g}" if args.wait_idle else "")
-        + (" --low-latency" if args.low_latency else "")
-    )
+    command = args.command_line
     stem = "bench_efg_env_quick" if args.quick else "bench_efg_env"
     payload = {
         "command": command,

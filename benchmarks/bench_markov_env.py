@@ -127,13 +127,7 @@ def main(argv=None):
     for batch, steps in cfg["steps"].items():
         bench_batch(game, policy, batch, steps, cfg, args.repeats, rows)
     cpu.finish(info)
-    command = (
-        "python benchmarks/bench_markov_env.py"
-        + (" --quick" if args.quick else "")
-        + (f" --repeats {args.repeats}" if args.repeats != 5 else "")
-        + (f" --wait-idle {args.wait_idle:g}" if args.wait_idle else "")
-        + (" --low-latency" if args.low_latency else "")
-    )
+    command = args.command_line
     stem = "bench_markov_env_quick" if args.quick else "bench_markov_env"
     payload = {
         "command": command,

@@ -556,13 +556,7 @@ def main(argv=None):
     print_table(summary)
 
     cpu.finish(info)
-    command = (
-        "python benchmarks/bench_matrix.py"
-        + (" --quick" if args.quick else "")
-        + (f" --repeats {args.repeats}" if args.repeats != 5 else "")
-        + (" --no-other-solvers" if args.no_other_solvers else "")
-        + (f" --seed {args.seed}" if args.seed else "")
-    )
+    command = args.command_line
     stem = "bench_matrix_quick" if args.quick else "bench_matrix"
     payload = {
         "command": command,

@@ -429,13 +429,7 @@ def main(argv=None):
 
     cpu.finish(info)
     stem = "bench_mccfr_quick" if args.quick else "bench_mccfr"
-    command = (
-        "python benchmarks/bench_mccfr.py"
-        + (" --quick" if args.quick else "")
-        + (f" --repeats {args.repeats}" if args.repeats != 5 else "")
-        + (f" --wait-idle {args.wait_idle:g}" if args.wait_idle else "")
-        + (" --no-analysis" if args.no_analysis else "")
-    )
+    command = args.command_line
     payload = {
         "command": command,
         "mode": "quick" if args.quick else "full",

@@ -217,12 +217,7 @@ def main(argv=None):
     bench_sweep(cfg, args.repeats, rows, summary)
     print(f"\n(total {time.perf_counter() - t0:.0f} s)")
     cpu.finish(info)
-    command = (
-        "python benchmarks/bench_mean_field.py"
-        + (" --quick" if args.quick else "")
-        + (f" --repeats {args.repeats}" if args.repeats != 5 else "")
-        + (f" --wait-idle {args.wait_idle:g}" if args.wait_idle else "")
-    )
+    command = args.command_line
     stem = "bench_mean_field_quick" if args.quick else "bench_mean_field"
     payload = {
         "command": command,

@@ -176,16 +176,7 @@ def main(argv=None):
                 flush=True,
             )
     cpu.finish(info)
-    command = (
-        "python benchmarks/bench_mfglib.py"
-        + (f" --mfglib-python {args.mfglib_python}" if args.mfglib_python else "")
-        + (" --quick" if args.quick else "")
-        + (f" --repeats {args.repeats}" if args.repeats != 5 else "")
-        + (f" --sizes {args.sizes}" if args.sizes else "")
-        + (f" --iterations {args.iterations}" if args.iterations else "")
-        + (f" --wait-idle {args.wait_idle:g}" if args.wait_idle else "")
-        + (" --low-latency" if args.low_latency else "")
-    )
+    command = args.command_line
     stem = "bench_mfglib_quick" if args.quick else "bench_mfglib"
     payload = {
         "command": command,

@@ -217,16 +217,7 @@ def main(argv=None):
     stem = "bench_neural_curves" + ("_quick" if args.quick else "") + "_" + "_".join(learners)
     plot(rows, RESULTS_DIR / f"{stem}.png")
     cpu.finish(info)
-    command = (
-        "python benchmarks/bench_neural.py"
-        + (" --quick" if args.quick else "")
-        + f" --budget {budget:g}"
-        + f" --learners {','.join(learners)} --games {','.join(games)}"
-        + (f" --seeds {args.seeds}" if args.seeds != 4 else "")
-        + (f" --repeats {args.repeats}" if args.repeats != 5 else "")
-        + (f" --wait-idle {args.wait_idle:g}" if args.wait_idle else "")
-        + (" --low-latency" if args.low_latency else "")
-    )
+    command = args.command_line
     payload = {
         "command": command,
         "mode": "quick" if args.quick else "full",

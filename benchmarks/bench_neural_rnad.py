@@ -121,13 +121,7 @@ def main(argv=None):
         rows += game_rows
         summary.append(game_summary)
     cpu.finish(info)
-    command = (
-        "python benchmarks/bench_neural_rnad.py"
-        + (" --quick" if args.quick else "")
-        + (f" --wait-idle {args.wait_idle:g}" if args.wait_idle else "")
-        + (f" --games {args.games}" if args.games != "kuhn_poker,leduc_poker" else "")
-        + (f" --seconds {args.seconds:g}" if args.seconds else "")
-    )
+    command = args.command_line
     stem = "bench_neural_rnad_quick" if args.quick else "bench_neural_rnad"
     payload = {
         "command": command,

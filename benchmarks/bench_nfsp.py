@@ -261,13 +261,7 @@ def main(argv=None):
     print(f"(total {time.perf_counter() - t0:.0f} s)")
     cpu.finish(info)
     stem = "bench_nfsp_quick" if args.quick else "bench_nfsp"
-    command = (
-        "python benchmarks/bench_nfsp.py"
-        + (" --quick" if args.quick else "")
-        + (f" --repeats {args.repeats}" if args.repeats != 5 else "")
-        + (f" --wait-idle {args.wait_idle:g}" if args.wait_idle else "")
-        + (" --skip-openspiel" if args.skip_openspiel else "")
-    )
+    command = args.command_line
     rows = [
         dict(
             impl="jaxgames nfsp",

@@ -271,12 +271,7 @@ def main(argv=None):
         cfg,
     )
     print(f"wrote {png}")
-    command = (
-        "python benchmarks/bench_nlhf.py"
-        + (" --quick" if args.quick else "")
-        + (f" --seeds {args.seeds}" if args.seeds is not None else "")
-        + (f" --exploration {args.exploration:g}" if args.exploration != 0.1 else "")
-    )
+    command = args.command_line
     payload = {
         "command": command,
         "mode": "quick" if args.quick else "full",

@@ -167,12 +167,7 @@ def main(argv=None):
             rows += config_rows
             summary.append(config_summary)
     cpu.finish(info)
-    command = (
-        "python benchmarks/bench_psro.py"
-        + (" --quick" if args.quick else "")
-        + (f" --wait-idle {args.wait_idle:g}" if args.wait_idle else "")
-        + (f" --games {args.games}" if args.games != "kuhn_poker,leduc_poker" else "")
-    )
+    command = args.command_line
     stem = "bench_psro_quick" if args.quick else "bench_psro"
     payload = {
         "command": command,

@@ -250,13 +250,7 @@ def main(argv=None):
         results,
     )
     print(f"wrote {png}")
-    command = (
-        "python benchmarks/bench_q_learning.py"
-        + (" --quick" if args.quick else "")
-        + (f" --seeds {args.seeds}" if args.seeds is not None else "")
-        + (f" --repeats {args.repeats}" if args.repeats != 5 else "")
-        + (f" --wait-idle {args.wait_idle:g}" if args.wait_idle else "")
-    )
+    command = args.command_line
     payload = {
         "command": command,
         "mode": "quick" if args.quick else "full",

@@ -264,13 +264,7 @@ def main(argv=None):
     bench_batch(cfg, args.repeats, rng, rows, summary)
     print(f"\n(total {time.perf_counter() - t0:.0f} s)")
     cpu.finish(info)
-    command = (
-        "python benchmarks/bench_qre.py"
-        + (" --quick" if args.quick else "")
-        + (f" --repeats {args.repeats}" if args.repeats != 5 else "")
-        + (f" --seed {args.seed}" if args.seed else "")
-        + (f" --wait-idle {args.wait_idle:g}" if args.wait_idle else "")
-    )
+    command = args.command_line
     stem = "bench_qre_quick" if args.quick else "bench_qre"
     payload = {
         "command": command,

@@ -324,13 +324,7 @@ def main(argv=None):
     step_costs(game, args.repeats, summary)
     print(f"\n(total {time.perf_counter() - t0:.0f} s)")
     cpu.finish(info)
-    command = (
-        "python benchmarks/bench_qre_markov.py --sgamesolver-python /tmp/sgvenv/bin/python"
-        + (" --quick" if args.quick else "")
-        + (f" --repeats {args.repeats}" if args.repeats != 5 else "")
-        + (f" --peer-repeats {args.peer_repeats}" if args.peer_repeats else "")
-        + (f" --wait-idle {args.wait_idle:g}" if args.wait_idle else "")
-    )
+    command = args.command_line
     payload = {
         "command": command,
         "mode": "quick" if args.quick else "full",

@@ -217,3 +217,32 @@ def test_markov_result_in_the_schema_bench_markov_writes(report, reported):
     (reported / "bench_markov.json").write_text(json.dumps(data))
     with pytest.raises(report.ReportError, match="missing field 'batch.generation_timing'"):
         report.build(reported)
+
+
+def test_start_run_records_the_command_that_reproduces_the_run(monkeypatch):
+    """``args.command_line``: the script and every option that differs from its default, in order."""
+    monkeypatch.syspath_prepend(str(SCRIPT.parent))
+    import _common
+
+    monkeypatch.setattr(
+        _common,
+        "machine_info",
+        lambda packages=(): {
+            "cpu_model": "x",
+            "cpu_count": 2,
+            "jax": "0",
+            "jax_devices": [],
+            "numpy": "0",
+            "git_commit": "0" * 9,
+            "git_dirty_paths": [],
+        },
+    )
+    monkeypatch.setattr(_common, "warn_if_loaded", lambda info: None)
+    monkeypatch.setattr(_common, "wait_for_idle", lambda seconds: None)
+    parser = _common.standard_parser("doc")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--games", default="kuhn_poker")
+    args, _, _ = _common.start_run(parser, ["--repeats", "3", "--quick", "--games", "leduc_poker", "--wait-idle", "0"])
+    assert args.command_line == "python benchmarks/test_benchmark_report.py --quick --repeats 3 --games leduc_poker"
+    args, _, _ = _common.start_run(parser, ["--wait-idle", "2.5", "--seed", "7"])
+    assert args.command_line == "python benchmarks/test_benchmark_report.py --wait-idle 2.5 --seed 7"

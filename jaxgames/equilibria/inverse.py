@@ -51,8 +51,8 @@ principal branch for small payoffs), and falls back on ``method="path"`` when th
 The likelihood is thus that of *one* branch: where the game has several QREs at a condition's
 temperature (coordination games at low temperature), the data may come from another branch than
 the one the fit follows, and the fit then lands on payoffs that make the followed branch explain
-them (on a 2x2 coordination game with several QREs, a fitted payoff of 9.06 for a true 2.0). Fit at temperatures where the QRE is unique, or start ``params0`` on the
-data's branch.
+them (on a 2x2 coordination game with several QREs, a fitted payoff of 9.06 for a true 2.0).
+Fit at temperatures where the QRE is unique, or start ``params0`` on the data's branch.
 
 Example::
 
