@@ -3,10 +3,7 @@
 import contextlib
 import functools
 import mmap
-import os
 import pathlib
-import subprocess
-import sys
 from unittest import mock
 
 #: NashConv of the uniform policy in 2-player Kuhn poker (OpenSpiel's python/games/kuhn_poker_test.py,
@@ -51,20 +48,6 @@ def quick_compile_flags() -> str:
 #: compile and run, quick flags -> these: Markov fictitious play's 600,000 float64 steps 34 -> 7.5 s,
 #: exact N-agent values up to 1,024 agents 6.7 -> 3.7 s; level 3 runs no faster and compiles slower.
 LONG_RUN = {"xla_backend_optimization_level": 1}
-
-
-def run_x64(script: str, timeout: int = 300, optimize: bool = True) -> str:
-    """Run ``script`` in a fresh interpreter with float64 enabled; return its stdout (asserting success).
-
-    ``optimize=False`` compiles with ``quick_compile_flags()`` (as the test processes do): a few seconds
-    less for a short script, whose time is mostly compilation.
-    """
-    env = {**os.environ, "JAX_ENABLE_X64": "1"}
-    if not optimize:
-        env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") + " " + quick_compile_flags()).strip()
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=timeout, env=env)
-    assert out.returncode == 0, out.stderr
-    return out.stdout
 
 
 #: Methods of a game model that answer exact questions about a policy (the "exact model").
