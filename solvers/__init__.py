@@ -2,6 +2,7 @@
 
 from solvers.checkpoint import latest_step, restore_state, run_checkpointed, save_state
 from solvers.core import Solver, SolverState, Trace, averaging_weight, initial_state, run, update_average
+from solvers.evolutionary import projected_replicator_dynamics, replicator_dynamics
 from solvers.fictitious_play import fictitious_play
 from solvers.first_order import (
     extragradient,
@@ -15,8 +16,10 @@ from solvers.markov_fictitious_play import markov_fictitious_play
 from solvers.neural.deep_mean_field import deep_mirror_descent
 from solvers.neural.nfsp import nfsp
 from solvers.neural.nlhf import neural_nlhf
+from solvers.neural.parallel import data_mesh
 from solvers.neural.policy_gradient import mmd_rl, ppo
 from solvers.neural.rnad import rnad
+from solvers.no_regret import blum_mansour, cce_hedge, cce_optimistic_hedge, cce_regret_matching, ce_regret_matching
 from solvers.policy_extragradient import entropy_regularized_extragradient
 from solvers.policy_gradient import natural_policy_gradient
 from solvers.regret_matching import cfr, cfr_plus, discounted_cfr, regret_matching, regret_matching_plus
@@ -82,6 +85,15 @@ SOLVERS = {
     "deep_mirror_descent": deep_mirror_descent,
     "mmd_rl": mmd_rl,
     "neural_nlhf": neural_nlhf,
+    # matrix games only: no-regret dynamics whose joint play converges to CCE / CE (solvers.no_regret),
+    # and evolutionary dynamics (solvers.evolutionary)
+    "cce_regret_matching": cce_regret_matching,
+    "cce_hedge": cce_hedge,
+    "cce_optimistic_hedge": cce_optimistic_hedge,
+    "ce_regret_matching": ce_regret_matching,
+    "blum_mansour": blum_mansour,
+    "replicator_dynamics": replicator_dynamics,
+    "projected_replicator_dynamics": projected_replicator_dynamics,
 }
 
 #: Solvers that need a Markov game (``jaxgames.markov``): dynamic programming on its stage games.
@@ -113,6 +125,14 @@ NEURAL_SOLVERS = {
     "mean_field": ("deep_mirror_descent",),
 }
 
+#: No-regret dynamics of N-player matrix games (``solvers.no_regret``): ``run`` records the CCE or CE gap of
+#: their joint play (``Solver.metric``), not the exploitability of their marginals.
+NO_REGRET_SOLVERS = ("cce_regret_matching", "cce_hedge", "cce_optimistic_hedge", "ce_regret_matching", "blum_mansour")
+
+#: Solvers that need a matrix game: the no-regret dynamics and the evolutionary dynamics (one population
+#: per player).
+MATRIX_SOLVERS = NO_REGRET_SOLVERS + ("replicator_dynamics", "projected_replicator_dynamics")
+
 #: Best-response dynamics posed for mean-field games. They run on every game, but converge only
 #: where the (damped, or soft) best-response map contracts: not on zero-sum matrix games such as RPS.
 MEAN_FIELD_SOLVERS = ("fixed_point", "boltzmann_iteration")
@@ -122,8 +142,8 @@ MEAN_FIELD_SOLVERS = ("fixed_point", "boltzmann_iteration")
 GENERAL_SOLVERS = tuple(
     name
     for name in SOLVERS
-    if name
-    not in MARKOV_SOLVERS + MEAN_FIELD_SOLVERS + sum(SAMPLED_SOLVERS.values(), ()) + sum(NEURAL_SOLVERS.values(), ())
+    if name not in MARKOV_SOLVERS + MATRIX_SOLVERS + MEAN_FIELD_SOLVERS
+    and name not in sum(SAMPLED_SOLVERS.values(), ()) + sum(NEURAL_SOLVERS.values(), ())
 )
 
 
@@ -191,6 +211,16 @@ __all__ = [
     "rnad",
     "deep_mirror_descent",
     "neural_nlhf",
+    "data_mesh",
+    "NO_REGRET_SOLVERS",
+    "MATRIX_SOLVERS",
+    "cce_regret_matching",
+    "cce_hedge",
+    "cce_optimistic_hedge",
+    "ce_regret_matching",
+    "blum_mansour",
+    "replicator_dynamics",
+    "projected_replicator_dynamics",
     "SOLVERS",
     "make",
     "payoff_scale",

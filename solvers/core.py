@@ -69,11 +69,18 @@ class SolverState:
 
 
 class Solver(NamedTuple):
-    """A solver: ``init(game, key=None)``, ``step(game, state)``, ``output(state)``."""
+    """A solver: ``init(game, key=None)``, ``step(game, state)``, ``output(state)``.
+
+    ``metric(game, state)``, optional, is the scalar ``run`` records instead of the exploitability
+    of ``output(state)`` (default ``None``: that exploitability): the no-regret dynamics of
+    ``solvers.no_regret`` record the CCE or CE gap of the joint play they track. ``Trace.diverged``
+    then flags only a metric that is not finite.
+    """
 
     init: Callable[..., SolverState]
     step: Callable[[Game, SolverState], SolverState]
     output: Callable[[SolverState], Policy]
+    metric: Callable[[Game, SolverState], jax.Array] | None = None
 
 
 class Trace(NamedTuple):
@@ -89,7 +96,7 @@ class Trace(NamedTuple):
     """
 
     step: jax.Array  # iterations completed at the evaluation
-    exploitability: jax.Array  # exploitability of ``solver.output(state)``, clamped at 0
+    exploitability: jax.Array  # exploitability of ``solver.output(state)`` (or ``solver.metric``), clamped at 0
     nash_conv: jax.Array  # ``exploitability * num_players``
     diverged: jax.Array  # bool: non-finite, or worse than both the uniform policy and the start
 
@@ -239,6 +246,8 @@ def check_solver_key(key: Any, who: str, reason: str = "a sample-based solver ne
 
 
 def _evaluate_output(solver: Solver, game: Game, state: SolverState):
+    if solver.metric is not None:
+        return jnp.maximum(solver.metric(game, state), 0.0)
     return jnp.maximum(game.exploitability(solver.output(state)), 0.0)
 
 
@@ -252,6 +261,14 @@ def divergence_threshold(game: Game, start: jax.Array) -> jax.Array:
     return reference * (1.0 + DIVERGENCE_RTOL) + DIVERGENCE_ATOL * payoff_scale(game)
 
 
+def _threshold(solver: Solver, game: Game, start: jax.Array) -> jax.Array:
+    """``divergence_threshold``; with a ``solver.metric``, ``inf``: its own metric (a CCE gap, which
+    no-regret dynamics need not decrease monotonically) is flagged only when not finite."""
+    if solver.metric is not None:
+        return jnp.full_like(start, jnp.inf)
+    return divergence_threshold(game, start)
+
+
 def _diverged(expl: jax.Array, threshold: jax.Array) -> jax.Array:
     return ~jnp.isfinite(expl) | (expl > threshold)
 
@@ -261,11 +278,21 @@ def divergence_flags(solver: Solver, game: Game, start_state: SolverState, explo
     """``Trace.diverged`` for the ``exploitability`` values of a run that began at ``start_state``
     (what ``run`` records; ``solvers.run_checkpointed`` recomputes it over the whole run)."""
     start = _evaluate_output(solver, game, start_state)
-    return _diverged(exploitability, divergence_threshold(game, start))
+    return _diverged(exploitability, _threshold(solver, game, start))
 
 
-@functools.partial(jax.jit, static_argnames=("solver", "num_steps", "eval_every"))
-def _run(solver: Solver, game: Game, state: SolverState, num_steps: int, eval_every: int):
+@functools.partial(jax.jit, static_argnames=("solver", "num_steps", "eval_every", "mesh"))
+def _run(solver: Solver, game: Game, state: SolverState, num_steps: int, eval_every: int, mesh=None):
+    if mesh is None:
+        return _run_steps(solver, game, state, num_steps, eval_every)
+    from solvers.neural.parallel import replicated, using_mesh  # data-parallel (solvers.neural.parallel)
+
+    with using_mesh(mesh):  # the learners split their batches over the mesh while they are traced
+        out = _run_steps(solver, game, state, num_steps, eval_every)
+    return jax.lax.with_sharding_constraint(out, replicated(mesh))  # readable on every process
+
+
+def _run_steps(solver: Solver, game: Game, state: SolverState, num_steps: int, eval_every: int):
     def block(state, _):
         state = iterate(solver, game, state, eval_every)
         return state, (state.step, _evaluate_output(solver, game, state))
@@ -277,7 +304,7 @@ def _run(solver: Solver, game: Game, state: SolverState, num_steps: int, eval_ev
         state = iterate(solver, game, state, rest)
         steps = jnp.append(steps, state.step)
         expl = jnp.append(expl, _evaluate_output(solver, game, state))
-    diverged = _diverged(expl, divergence_threshold(game, start))
+    diverged = _diverged(expl, _threshold(solver, game, start))
     return state, Trace(step=steps, exploitability=expl, nash_conv=expl * game.num_players, diverged=diverged)
 
 
@@ -342,6 +369,7 @@ def run(
     *,
     max_bytes=None,
     warn: bool = True,
+    mesh=None,
 ):
     """Run ``num_steps`` iterations of ``solver`` on ``game``; return ``(state, trace)``.
 
@@ -358,6 +386,13 @@ def run(
     ``MAX_STEPS`` steps in all, and the trace (about 21 bytes per evaluation) must fit
     ``max_bytes`` (``jaxgames.validation.resolve_max_bytes``: 4 GiB by default). ``warn=False``
     leaves the divergence warning out (the flag is still set).
+
+    ``mesh`` (a ``jax.sharding.Mesh`` with a ``"data"`` axis, e.g.
+    ``solvers.neural.parallel.data_mesh()`` over every device of every process): data-parallel
+    training of a neural learner, its batch split over the devices and its gradients averaged
+    across them; the same key gives the same trace as one device, up to float rounding
+    (``solvers.neural.parallel``). The game and state are replicated over the mesh, and so are the
+    results, readable on every process under ``jax.distributed``. ``None``: the plain program.
     """
     if not isinstance(solver, Solver):
         raise ValueError(f"solver: expected a solvers.Solver, got {type(solver).__name__}")
@@ -367,9 +402,17 @@ def run(
         raise ValueError(f"state: expected a solvers.SolverState, got {type(state).__name__}")
     num_steps, eval_every = check_run_length(num_steps, eval_every, state, max_bytes)
     check_bool(warn, "warn")
+    if mesh is not None:
+        from solvers.neural.parallel import check_mesh, replicate
+
+        mesh = check_mesh(mesh)
     if state is None:
         state = solver.init(game, key)
-    state, trace = _run(solver, game, state, num_steps, eval_every)
+    if mesh is None:
+        state, trace = _run(solver, game, state, num_steps, eval_every)
+    else:
+        game, state = replicate(game, mesh, "game"), replicate(state, mesh, "key or state")
+        state, trace = _run(solver, game, state, num_steps, eval_every, mesh)
     if warn:
         warn_if_diverged(trace)
     return state, trace

@@ -133,6 +133,8 @@ def _game_for(name):
         return matrix.preference_game(matrix.random_intransitive_preferences(key, 4))
     if name in solvers.NEURAL_SOLVERS["preference"]:
         return matrix.random_contextual_preference(key, 2, 3)
+    if name in solvers.MATRIX_SOLVERS:
+        return matrix.rock_paper_scissors()
     if name in solvers.SAMPLED_SOLVERS["mean_field"] + solvers.NEURAL_SOLVERS["mean_field"]:
         return mean_field.crowd_modelling(size=4, horizon=3)
     return jaxgames.kuhn_poker()

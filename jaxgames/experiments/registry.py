@@ -88,6 +88,8 @@ def _register_builtins() -> None:
     register_game("contextual_preference", matrix.random_contextual_preference, random=True)
     register_game("kuhn_poker", efg.kuhn_poker)
     register_game("leduc_poker", efg.leduc_poker)
+    register_game("liars_dice", efg.liars_dice)
+    register_game("goofspiel", efg.goofspiel)
     register_game("markov_random_zero_sum", markov.random_zero_sum, random=True)
     register_game("markov_random_general_sum", markov.random_general_sum, random=True)
     register_game("random_mdp", markov.random_mdp, random=True)

@@ -57,6 +57,7 @@ from solvers.neural.common import (
     masked_policy,
     tabular_policy,
 )
+from solvers.neural.parallel import shard_batch
 from solvers.sampled.mean_field import (
     ESTIMATORS,
     _check_game,
@@ -213,6 +214,10 @@ def deep_mirror_descent(
         # 1. play pi_k on the simulator; per-cell targets and counts
         rates = exploration_rates(num_agents, num_explorers, exploration)
         samples = simulate(game, num_agents, num_episodes, k_sim, pi, rates)
+        # data-parallel runs: the simulated agents (episode after episode) split over the devices
+        samples = shard_batch(
+            samples, "num_episodes", axis=1, what=f"num_episodes x num_agents = {num_episodes * num_agents} agents"
+        )
         if estimator == "td":
             q_hat, counts = td_action_values(samples, pi)
         else:

@@ -58,6 +58,7 @@ from solvers.neural.common import (
     tabular_policy,
     trajectory_rows,
 )
+from solvers.neural.parallel import shard_batch
 from solvers.neural.reservoir import Reservoir, reservoir_add, reservoir_init, reservoir_sample
 
 
@@ -286,6 +287,7 @@ def nfsp(
         q_table = net.apply(ex.q_params, points.features)
         br_policy = tabular_policy(game, _epsilon_greedy(q_table, points.legal, epsilon))
         states, actions, br, returns = _play(game, env, k_play, br_policy, state.policy, anticipatory, num_envs)
+        states, actions, br, returns = shard_batch((states, actions, br, returns), "num_envs")  # data-parallel
 
         # 3. memories: every transition to M_RL, best-response decisions to M_SL
         trans = _transitions(env, game, states, actions, returns)
@@ -312,12 +314,13 @@ def nfsp(
         def update(carry, k):
             q_params, target, q_opt, avg_params, avg_opt, updates, _, _ = carry
             k_rl, k_sl = jax.random.split(k)
-            batch = buffer.sample(replay, k_rl).experience
+            batch = shard_batch(buffer.sample(replay, k_rl).experience, "batch_size")
             rl, grads = jax.value_and_grad(q_loss)(q_params, target, batch)
             upd, new_q_opt = rl_opt.update(grads, q_opt, q_params)
             new_q = optax.apply_updates(q_params, upd)
             q_params, q_opt = _select(rl_ready, (new_q, new_q_opt), (q_params, q_opt))
-            sl, grads = jax.value_and_grad(sl_loss)(avg_params, reservoir_sample(k_sl, reservoir, batch_size))
+            imitation = shard_batch(reservoir_sample(k_sl, reservoir, batch_size), "batch_size")
+            sl, grads = jax.value_and_grad(sl_loss)(avg_params, imitation)
             upd, new_avg_opt = sl_opt.update(grads, avg_opt, avg_params)
             new_avg = optax.apply_updates(avg_params, upd)
             avg_params, avg_opt = _select(sl_ready, (new_avg, new_avg_opt), (avg_params, avg_opt))

@@ -64,6 +64,7 @@ from solvers.neural.common import (
     tabular_policy,
     trajectory_rows,
 )
+from solvers.neural.parallel import shard_batch
 from solvers.sampled.nlhf import (
     EVALUATIONS_PER_STEP,
     METHODS,
@@ -196,6 +197,7 @@ def neural_nlhf(
     def query(key, env, game, policy, opponent) -> Queries:
         """``num_samples`` queries of the simulator: ``c ~ rho``, ``y ~ policy_c``, ``y' ~ opponent_c``."""
         _, traj = jaxgames.rollout(key, env, (policy, opponent), 1, batch_size=num_samples)
+        traj = shard_batch(traj, "num_samples")  # data-parallel runs: the queries split over the devices
         rows, _ = trajectory_rows(env, game, traj.state)  # [N, 1, 2]
         return Queries(rows[:, 0, 0], traj.action[:, 0, 0], traj.action[:, 0, 1], traj.rewards[:, 0, 0] + 0.5)
 

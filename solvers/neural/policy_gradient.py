@@ -61,6 +61,7 @@ from solvers.neural.common import (
     tabular_policy,
     trajectory_rows,
 )
+from solvers.neural.parallel import shard_batch
 
 
 class PolicyGradientState(NamedTuple):
@@ -245,10 +246,12 @@ def build_learner(
         _, values = _heads(net, params, points.features, points.legal)
         if family == "efg":
             final, traj = rollout(k_roll, env, tabular_policy(game, table), game.tree.max_depth, batch_size)
+            traj = shard_batch(traj, "batch_size")  # data-parallel runs: the episodes split over the devices
             rows, valid = trajectory_rows(env, game, traj.state)
             rows, action, valid, adv, target = _efg_samples(game, env, traj, rows, valid, values)
         else:
             final, traj = rollout(k_roll, env, tabular_policy(game, table), unroll_length, batch_size)
+            final, traj = shard_batch((final, traj), "batch_size")
             rows, valid = trajectory_rows(env, game, traj.state)
             final_rows, _ = trajectory_rows(env, game, final)
             rows, action, valid, adv, target = _markov_samples(
@@ -278,6 +281,10 @@ def build_learner(
         def epoch(carry, k):
             perm = jax.random.permutation(k, batch.action.shape[0])
             minibatches = jax.tree_util.tree_map(lambda x: x[perm].reshape((num_minibatches, -1) + x.shape[1:]), batch)
+            size = batch.action.shape[0]
+            minibatches = shard_batch(
+                minibatches, "num_minibatches", axis=1, what=f"each minibatch ({size} / {num_minibatches} decisions)"
+            )
 
             def one(carry, mb):
                 params, opt_state = carry

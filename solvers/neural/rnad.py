@@ -59,6 +59,7 @@ from solvers.neural.common import (
     tabular_policy,
     trajectory_rows,
 )
+from solvers.neural.parallel import shard_batch
 
 NAME = "rnad"
 
@@ -392,6 +393,7 @@ def rnad(
         ex = ex._replace(reg_prev=pick(ex.reg_cur, ex.reg_prev), reg_cur=pick(ex.target, ex.reg_cur))
 
         _, traj = rollout(k_roll, env, tabular_policy(game, ex.table), game.tree.max_depth, batch_size)
+        traj = shard_batch(traj, "batch_size")  # data-parallel runs: the episodes split over the devices
         rows, valid = trajectory_rows(env, game, traj.state)
         rows, valid = rows[..., 0], valid[..., 0]  # [B, T]
         dtype = ex.table.dtype

@@ -1,4 +1,8 @@
-"""Pure-Python rule state machines for Kuhn and Leduc poker, one module per game.
+"""Pure-Python rule state machines for Kuhn and Leduc poker, liar's dice and goofspiel, one module per game.
+
+(Liar's dice and turn-based goofspiel: ``liars_dice_rules`` and ``goofspiel_rules``, OpenSpiel's
+``liars_dice`` and ``convert_to_turn_based(goofspiel)``, with OpenSpiel's own information-state
+strings; see their modules and ``jaxgames.efg.native``. What follows describes the poker rules.)
 
 These mirror OpenSpiel's ``kuhn_poker`` and ``leduc_poker`` (default parameters)
 exactly: same chance outcome ids, probabilities and order; same player action ids
@@ -52,6 +56,7 @@ the two share (player ids, the pyspiel-like state base class, ``count_histories`
 """
 
 from jaxgames.efg.rules.base import CHANCE_PLAYER, TERMINAL_PLAYER, count_histories
+from jaxgames.efg.rules.goofspiel import GoofspielRules, GoofspielState, goofspiel_rules
 from jaxgames.efg.rules.kuhn import KUHN_BET, KUHN_PASS, KuhnPokerRules, KuhnPokerState, kuhn_poker_rules
 from jaxgames.efg.rules.leduc import (
     LEDUC_CALL,
@@ -61,6 +66,7 @@ from jaxgames.efg.rules.leduc import (
     LeducPokerState,
     leduc_poker_rules,
 )
+from jaxgames.efg.rules.liars_dice import LiarsDiceRules, LiarsDiceState, liars_dice_rules
 
 __all__ = [
     "CHANCE_PLAYER",
@@ -76,5 +82,11 @@ __all__ = [
     "LeducPokerRules",
     "LeducPokerState",
     "leduc_poker_rules",
+    "LiarsDiceRules",
+    "LiarsDiceState",
+    "liars_dice_rules",
+    "GoofspielRules",
+    "GoofspielState",
+    "goofspiel_rules",
     "count_histories",
 ]
