@@ -168,7 +168,7 @@ def main(argv=None):
             target=TARGET,
             met=bool(ratio >= TARGET and statuses[0] == n and max_gap <= TOL),
             max_diff_jpsro=diff,
-            compared="welfare" if objective == "welfare" else "Gini impurity 1 - ||p||^2",
+            compared="welfare" if objective == "welfare" else "Gini impurity",
         )
         if objective == "welfare":
             highs_w, highs_per_game = highs_peer(payoffs[:k], kind)

@@ -1408,6 +1408,81 @@ def qre_targets(runs):
     return out
 
 
+def correlated_tables(runs):
+    (run,) = runs
+    cfg = run.get("config")
+    variants = run.get("summary", "variants")
+    first = next(iter(variants.values()))
+    out = [
+        f"{cfg['games']:,} random {cfg['players']}-player "
+        f"{'x'.join([str(cfg['actions'])] * cfg['players'])} games (float64) solved in one "
+        "`jax.jit(jax.vmap(correlated_equilibrium))` call, against OpenSpiel JPSRO's cvxpy meta-solvers and "
+        f"SciPy's HiGHS looped over the first {first['jpsro_games']} games (time per game scaled):",
+        "",
+    ]
+    rows = []
+    for label in variants:
+        v = run.at("summary", "variants", label)
+        rows.append(
+            [
+                label,
+                secs(v.num("median_s")),
+                secs(v.num("per_game_s")),
+                secs(v.num("jpsro_per_game_s")),
+                ratio(v.num("ratio")),
+                f"{secs(v.num('highs_per_game_s'))} ({ratio(v.num('ratio_highs'))})"
+                if v("highs_per_game_s", default=None) is not None
+                else "",
+                f"{secs(v.num('compile_s'))} / {secs(v.num('aot_compile_s'))}",
+                f"{num(v.num('max_gap'))} / {num(v.num('max_diff_jpsro'))} ({v('compared').replace('|', '')})",
+            ]
+        )
+    out += table(
+        [
+            "",
+            "all games",
+            "per game",
+            "JPSRO per game",
+            "speed-up",
+            "HiGHS per game (speed-up)",
+            "compile (first - median / AOT)",
+            "max gap / max \\|ours - JPSRO\\|",
+        ],
+        rows,
+    )
+    e = run.at("summary", "entropy_ce")
+    out += [
+        "",
+        f"Maximum-entropy CE (no peer): {secs(e.num('median_s'))} for the {e('games'):,} games, max gap "
+        f"{num(e.num('max_gap'))}.",
+    ]
+    if run.get("summary", "mpax", default=None) is not None:
+        m = run.at("summary", "mpax")
+        out += [
+            "",
+            f"mpax's `r2HPDHG` (PDLP-type) on the max-welfare CE LPs of {m('games')} games, one vmapped call, "
+            f"tolerance 1e-9: {secs(m.num('per_game_s'))} per game, PDHG iterations median "
+            f"{num(m.num('iterations_median'))}, max {m('iterations_max')} (why `jaxgames.general_sum.lp` is an "
+            "interior-point method).",
+        ]
+    return out
+
+
+def correlated_targets(runs):
+    (run,) = runs
+    out = []
+    for label in run.get("summary", "variants"):
+        v = run.at("summary", "variants", label)
+        out.append(
+            Target(
+                f"{label}, {v('games'):,} games in one call: >= {num(v.num('target'))}x the JPSRO cvxpy loop",
+                ratio(v.num("ratio")),
+                bool(v("met")),
+            )
+        )
+    return out
+
+
 # ----------------------------------------------------------------------------- the benchmarks
 
 
@@ -1454,6 +1529,17 @@ BENCHES = [
             "logit QRE path, 10x10, 30x30 and 6x6x6 games: >= 10x Gambit's `logit_solve` per game (float64)",
             "1,000 10x10 games in one vmapped call: >= 10x Gambit per game",
         ),
+    ),
+    Bench(
+        "bench_correlated.py",
+        "Matrix and preference games",
+        "Exact CE/CCE selection (max-welfare LPs, max-Gini QPs; `jaxgames.general_sum.selection`) of 1,000 random "
+        "3-player 4x4x4 games in one call, against OpenSpiel JPSRO's cvxpy meta-solvers and SciPy's HiGHS.",
+        "python benchmarks/bench_correlated.py",
+        r"bench_correlated(_quick)?\.json",
+        correlated_tables,
+        correlated_targets,
+        stated_targets=("1,000 3-player 4x4x4 games, max-welfare and max-Gini CE/CCE: >= 50x the JPSRO cvxpy loop",),
     ),
     Bench(
         "bench_nlhf.py",

@@ -12,6 +12,7 @@ from solvers.first_order import (
     optimistic_mirror_descent,
 )
 from solvers.fixed_point import boltzmann_iteration, fixed_point
+from solvers.jpsro import jpsro
 from solvers.markov_fictitious_play import markov_fictitious_play
 from solvers.neural.deep_mean_field import deep_mirror_descent
 from solvers.neural.nfsp import nfsp
@@ -94,6 +95,8 @@ SOLVERS = {
     "blum_mansour": blum_mansour,
     "replicator_dynamics": replicator_dynamics,
     "projected_replicator_dynamics": projected_replicator_dynamics,
+    # extensive-form games: PSRO with a correlated (CE / CCE) meta-strategy (solvers.jpsro)
+    "jpsro": jpsro,
 }
 
 #: Solvers that need a Markov game (``jaxgames.markov``): dynamic programming on its stage games.
@@ -133,6 +136,10 @@ NO_REGRET_SOLVERS = ("cce_regret_matching", "cce_hedge", "cce_optimistic_hedge",
 #: per player).
 MATRIX_SOLVERS = NO_REGRET_SOLVERS + ("replicator_dynamics", "projected_replicator_dynamics")
 
+#: Solvers that need an extensive-form game: JPSRO (``solvers.jpsro``), whose exact oracle works in the
+#: sequence form.
+EFG_SOLVERS = ("jpsro",)
+
 #: Best-response dynamics posed for mean-field games. They run on every game, but converge only
 #: where the (damped, or soft) best-response map contracts: not on zero-sum matrix games such as RPS.
 MEAN_FIELD_SOLVERS = ("fixed_point", "boltzmann_iteration")
@@ -142,7 +149,7 @@ MEAN_FIELD_SOLVERS = ("fixed_point", "boltzmann_iteration")
 GENERAL_SOLVERS = tuple(
     name
     for name in SOLVERS
-    if name not in MARKOV_SOLVERS + MATRIX_SOLVERS + MEAN_FIELD_SOLVERS
+    if name not in MARKOV_SOLVERS + MATRIX_SOLVERS + EFG_SOLVERS + MEAN_FIELD_SOLVERS
     and name not in sum(SAMPLED_SOLVERS.values(), ()) + sum(NEURAL_SOLVERS.values(), ())
 )
 
@@ -214,6 +221,7 @@ __all__ = [
     "data_mesh",
     "NO_REGRET_SOLVERS",
     "MATRIX_SOLVERS",
+    "EFG_SOLVERS",
     "cce_regret_matching",
     "cce_hedge",
     "cce_optimistic_hedge",
@@ -221,6 +229,7 @@ __all__ = [
     "blum_mansour",
     "replicator_dynamics",
     "projected_replicator_dynamics",
+    "jpsro",
     "SOLVERS",
     "make",
     "payoff_scale",

@@ -1,4 +1,4 @@
-"""General-sum and many-player games: correlated and coarse correlated equilibria, evolutionary dynamics."""
+"""General-sum and many-player games: CE and CCE (gaps, selection by LP/QP), zero-sum LPs, evolutionary dynamics."""
 
 from jaxgames.general_sum.alpha_rank import AlphaRankResult, alpharank
 from jaxgames.general_sum.evolution import (
@@ -18,6 +18,26 @@ from jaxgames.general_sum.gaps import (
     per_recommendation_violation,
     product_joint,
 )
+from jaxgames.general_sum.lp import (
+    LPResult,
+    SequenceFormSolution,
+    ZeroSumSolution,
+    linear_program,
+    sequence_form_lp,
+    status_name,
+    zero_sum_lp,
+)
+from jaxgames.general_sum.selection import (
+    CorrelatedSolution,
+    correlated_equilibrium,
+    deviation_gains,
+    max_entropy_cce,
+    max_entropy_ce,
+    max_gini_cce,
+    max_gini_ce,
+    max_welfare_cce,
+    max_welfare_ce,
+)
 
 __all__ = [
     "cce_gap",
@@ -35,4 +55,20 @@ __all__ = [
     "projected_replicator_dynamics",
     "vector_field",
     "DynamicsResult",
+    "LPResult",
+    "SequenceFormSolution",
+    "ZeroSumSolution",
+    "linear_program",
+    "sequence_form_lp",
+    "status_name",
+    "zero_sum_lp",
+    "CorrelatedSolution",
+    "correlated_equilibrium",
+    "deviation_gains",
+    "max_entropy_ce",
+    "max_entropy_cce",
+    "max_gini_ce",
+    "max_gini_cce",
+    "max_welfare_ce",
+    "max_welfare_cce",
 ]

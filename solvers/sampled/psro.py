@@ -74,7 +74,7 @@ def _meta_solver(meta_solver) -> Solver:
         return meta_solver
     import solvers  # late: the package registers this module
 
-    unusable = getattr(solvers, "MARKOV_SOLVERS", ())
+    unusable = getattr(solvers, "MARKOV_SOLVERS", ()) + getattr(solvers, "EFG_SOLVERS", ())
     names = sorted(name for name, factory in solvers.SOLVERS.items() if name not in unusable and factory is not psro)
     if not isinstance(meta_solver, str) or meta_solver not in names:
         raise ValueError(
