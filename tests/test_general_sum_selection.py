@@ -150,6 +150,8 @@ def test_bad_input_names_the_field():
             sel.max_welfare_ce(game, tol=tol)
         with pytest.raises(ValueError, match="tol"):
             glp.linear_program(jnp.ones(2), tol=tol)
+    with pytest.raises(ValueError, match="tol: 1e-08 is below what float32 payoffs can reach"):
+        sel.max_welfare_ce(game, tol=1e-8)  # float32 payoffs (no x64 here)
     with pytest.raises(ValueError, match="kind"):
         sel.correlated_equilibrium(game, kind="nash")
     with pytest.raises(ValueError, match="objective"):

@@ -140,7 +140,7 @@ def correlated_equilibrium(
     kind: str = "ce",
     objective: str = "welfare",
     *,
-    tol: float = 1e-8,
+    tol: float | None = None,
     max_iter: int = 100,
     check: bool = True,
     actions=None,
@@ -162,7 +162,8 @@ def correlated_equilibrium(
       kind: ``"ce"`` or ``"cce"``.
       objective: ``"welfare"``, ``"gini"`` or ``"entropy"``.
       tol: > 0; the interior-point residual tolerance, and the bound on the returned gap (relative to
-        the payoff range ``1 + max |u|``). ``1e-8`` needs float64; in float32 use ``1e-4``.
+        the payoff range ``1 + max |u|``). ``None``: ``1e-8`` for float64 payoffs, ``1e-4`` for float32,
+        whose rounding cannot reach less (a smaller ``tol`` with float32 payoffs is refused).
       max_iter: interior-point iteration cap.
       check: on concrete input, raise a ``ValueError`` if any problem was not solved.
       actions: optional, per player a bool mask ``[A_i]`` (a tuple, or an ``[N, A]`` array when every
@@ -187,8 +188,8 @@ def correlated_equilibrium(
         raise ValueError(f"kind: expected one of {KINDS}, got {kind!r}")
     if objective not in OBJECTIVES:
         raise ValueError(f"objective: expected one of {OBJECTIVES}, got {objective!r}")
-    tol = check_tol(tol)
     payoffs = _payoffs(game)
+    tol = _tolerance(tol, payoffs.dtype)
     if actions is not None:
         actions = tuple(jnp.asarray(a, bool) for a in actions)
         shapes = tuple(a.shape for a in actions)
@@ -200,6 +201,19 @@ def correlated_equilibrium(
     if check and not isinstance(sol.status, jax.core.Tracer):
         raise_for_status(sol.status, f"correlated_equilibrium(kind={kind!r}, objective={objective!r})")
     return sol
+
+
+def _tolerance(tol, dtype) -> float:
+    single = jnp.finfo(dtype).bits < 64
+    if tol is None:
+        return 1e-4 if single else 1e-8
+    tol = check_tol(tol)
+    if single and tol < 1e-5:
+        raise ValueError(
+            f"tol: {tol:g} is below what float32 payoffs can reach (1e-5); pass float64 payoffs (build the game "
+            f"under jax.enable_x64(True)) or tol >= 1e-5"
+        )
+    return tol
 
 
 def _in_play(payoffs, kind, actions):
@@ -270,31 +284,31 @@ def _solve(payoffs, kind, objective, tol, max_iter, actions=None) -> CorrelatedS
     )
 
 
-def max_welfare_ce(game, *, tol: float = 1e-8, max_iter: int = 100, check: bool = True) -> CorrelatedSolution:
+def max_welfare_ce(game, *, tol: float | None = None, max_iter: int = 100, check: bool = True) -> CorrelatedSolution:
     """The maximum-welfare correlated equilibrium (an LP); see ``correlated_equilibrium``."""
     return correlated_equilibrium(game, "ce", "welfare", tol=tol, max_iter=max_iter, check=check)
 
 
-def max_welfare_cce(game, *, tol: float = 1e-8, max_iter: int = 100, check: bool = True) -> CorrelatedSolution:
+def max_welfare_cce(game, *, tol: float | None = None, max_iter: int = 100, check: bool = True) -> CorrelatedSolution:
     """The maximum-welfare coarse correlated equilibrium (an LP); see ``correlated_equilibrium``."""
     return correlated_equilibrium(game, "cce", "welfare", tol=tol, max_iter=max_iter, check=check)
 
 
-def max_gini_ce(game, *, tol: float = 1e-8, max_iter: int = 100, check: bool = True) -> CorrelatedSolution:
+def max_gini_ce(game, *, tol: float | None = None, max_iter: int = 100, check: bool = True) -> CorrelatedSolution:
     """The maximum-Gini (``1 - ||p||^2``) correlated equilibrium, unique (a QP; Marris et al. 2021)."""
     return correlated_equilibrium(game, "ce", "gini", tol=tol, max_iter=max_iter, check=check)
 
 
-def max_gini_cce(game, *, tol: float = 1e-8, max_iter: int = 100, check: bool = True) -> CorrelatedSolution:
+def max_gini_cce(game, *, tol: float | None = None, max_iter: int = 100, check: bool = True) -> CorrelatedSolution:
     """The maximum-Gini coarse correlated equilibrium, unique (a QP; Marris et al. 2021)."""
     return correlated_equilibrium(game, "cce", "gini", tol=tol, max_iter=max_iter, check=check)
 
 
-def max_entropy_ce(game, *, tol: float = 1e-8, max_iter: int = 100, check: bool = True) -> CorrelatedSolution:
+def max_entropy_ce(game, *, tol: float | None = None, max_iter: int = 100, check: bool = True) -> CorrelatedSolution:
     """The maximum-entropy correlated equilibrium, unique (Ortiz, Schapire & Kakade 2007)."""
     return correlated_equilibrium(game, "ce", "entropy", tol=tol, max_iter=max_iter, check=check)
 
 
-def max_entropy_cce(game, *, tol: float = 1e-8, max_iter: int = 100, check: bool = True) -> CorrelatedSolution:
+def max_entropy_cce(game, *, tol: float | None = None, max_iter: int = 100, check: bool = True) -> CorrelatedSolution:
     """The maximum-entropy coarse correlated equilibrium, unique."""
     return correlated_equilibrium(game, "cce", "entropy", tol=tol, max_iter=max_iter, check=check)
