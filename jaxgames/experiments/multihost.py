@@ -73,16 +73,22 @@ def broadcast(values: np.ndarray) -> np.ndarray:
     return np.asarray(multihost_utils.broadcast_one_to_all(np.asarray(values)))
 
 
+def differing_process(digest: np.ndarray) -> int | None:
+    """The first process whose ``digest`` (a uint8 array, the same size everywhere) differs from process
+    0's, or ``None`` when every process has the same (a collective: every process must call it)."""
+    every = np.asarray(multihost_utils.process_allgather(digest)).reshape(jax.process_count(), -1)
+    differ = [i for i in range(len(every)) if not np.array_equal(every[i], every[0])]
+    return differ[0] if differ else None
+
+
 def agree(text: str, what: str) -> None:
     """Raise a ``ConfigError`` on every process unless ``text`` is the same on all of them."""
     if not is_multiprocess():
         return
-    digest = np.frombuffer(hashlib.sha256(text.encode()).digest(), np.uint8)
-    every = np.asarray(multihost_utils.process_allgather(digest)).reshape(jax.process_count(), -1)
-    differ = [i for i in range(len(every)) if not np.array_equal(every[i], every[0])]
-    if differ:
+    first = differing_process(np.frombuffer(hashlib.sha256(text.encode()).digest(), np.uint8))
+    if first is not None:
         raise ConfigError(
-            f"{what}: differs between processes (process {differ[0]} has another than process 0): every "
+            f"{what}: differs between processes (process {first} has another than process 0): every "
             "process of a multi-process run must be given the same config and overrides"
         )
 

@@ -48,7 +48,6 @@ import threading
 
 import jax
 import numpy as np
-from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 __all__ = ["AXIS", "active_mesh", "check_mesh", "data_mesh", "replicate", "shard_batch", "using_mesh"]
@@ -165,10 +164,11 @@ def replicate(tree, mesh: Mesh, what: str = "state"):
 
 
 def _check_same_everywhere(digest: np.ndarray, what: str) -> None:
-    every = np.asarray(multihost_utils.process_allgather(digest)).reshape(jax.process_count(), -1)
-    differ = [i for i in range(len(every)) if not np.array_equal(every[i], every[0])]
-    if differ:
+    from jaxgames.experiments.multihost import differing_process  # late: jaxgames.experiments imports solvers
+
+    first = differing_process(digest)
+    if first is not None:
         raise ValueError(
-            f"{what}: differs between processes (process {differ[0]} has another than process 0); every process "
+            f"{what}: differs between processes (process {first} has another than process 0); every process "
             "of a data-parallel run must be given the same key, hyperparameters and game"
         )
