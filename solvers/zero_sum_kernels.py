@@ -17,6 +17,8 @@ ceiling ``max_i (A y)_i`` (independently: every optimal ``x`` pairs with every
 optimal ``y``); the floor is ``v*`` exactly for the kernel's ``x``, so the
 returned duality gap is rounding only (~1e-7 relative in float32, ~1e-15 in
 float64; tested against ``scipy.optimize.linprog``, degenerate games included).
+The ``m n`` kernels of size 1 enter as the ``m`` pure ``x``'s and the ``n`` pure
+``y``'s they give (57 candidates per player for ``4 x 4`` instead of 69).
 
 Determinants and adjugates are Leibniz sums over permutations (``k!`` terms),
 so the cost grows quickly with the action count: ``MAX_EXACT_CANDIDATES``
@@ -166,8 +168,43 @@ def solve_zero_sum(A: jax.Array):
     Returns ``(value [...], x [..., m], y [..., n], gap [...])``: the value is
     the midpoint of the certified bounds ``min_j (x^T A)_j <= v <= max_i (A y)_i``,
     so ``|value - v*| <= gap / 2``. Jittable and vmappable; the action counts
-    are static.
+    are static. Under ``jax.vmap`` the mapped axis joins the batch of games
+    (``custom_vmap``): one flat ``[games, m, n]`` solve in cache-sized chunks, laid
+    out as unbatched, instead of XLA's batched form of every candidate operation
+    (2x slower on CPU for 256 vmapped 64-state Markov games). Example::
+
+        value, x, y, gap = solve_zero_sum(jnp.array([[1.0, -1.0], [-1.0, 1.0]]))  # value 0, x = y = (.5, .5)
     """
+    return _solve_differentiable(A)
+
+
+@jax.custom_jvp
+def _solve_differentiable(A: jax.Array):
+    return _solve_batched(A)
+
+
+@_solve_differentiable.defjvp
+def _solve_jvp(primals, tangents):
+    """Derivatives as before the vmap rule (which JAX cannot differentiate): those of the closed forms."""
+    return jax.jvp(_solve_any, primals, tangents)
+
+
+@jax.custom_batching.custom_vmap
+def _solve_batched(A: jax.Array):
+    return _solve_any(A)
+
+
+@_solve_batched.def_vmap
+def _solve_batched_vmap(axis_size, in_batched, A):
+    """vmap rule: the mapped axis (moved to the front by JAX) is one more batch axis of games."""
+    del axis_size
+    (batched,) = in_batched
+    out = _solve_batched(A)
+    return out, (batched,) * 4
+
+
+def _solve_any(A: jax.Array):
+    """``solve_zero_sum`` without the vmap rule: any leading batch shape, chunked above ``CHUNK`` games."""
     m, n = A.shape[-2:]
     batch = A.shape[:-2]
     flat = A.reshape(-1, m, n)
@@ -191,7 +228,12 @@ def _solve_flat(A: jax.Array):
     A = jnp.moveaxis(A, 0, -1)  # [m, n, B]
     xs, ys = [[] for _ in range(m)], [[] for _ in range(n)]
     for k in range(1, min(m, n) + 1):
-        x, y = _kernel_candidates(A, k)
+        if k == 1:  # the 1 x 1 kernels (i, j) give the pure strategies: m distinct x's and n distinct y's, not m n
+            batch = A.shape[-1]
+            x = [jnp.broadcast_to(jnp.asarray(np.arange(m) == i, A.dtype)[:, None], (m, batch)) for i in range(m)]
+            y = [jnp.broadcast_to(jnp.asarray(np.arange(n) == j, A.dtype)[:, None], (n, batch)) for j in range(n)]
+        else:
+            x, y = _kernel_candidates(A, k)
         for i in range(m):
             xs[i].append(x[i])
         for j in range(n):

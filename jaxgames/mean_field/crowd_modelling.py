@@ -59,6 +59,33 @@ def ring_transition(noise, *, size: int) -> jax.Array:
     return sum(noise[d] * jax.nn.one_hot((moved + int(MOVES[d])) % size, size, dtype=noise.dtype) for d in range(3))
 
 
+def ring_push(noise, flow) -> jax.Array:
+    """``[S']``: mass ``flow [S, 3]`` moved by action ``a`` (``a - 1``), then by the noise (``noise[d]``: ``d - 1``).
+
+    The product with ``ring_transition(noise, size=S)`` computed by circular shifts (``jnp.roll``),
+    ``O(S)`` work and memory, so a time loop's cost grows linearly with the ring. The left and right
+    terms are added first, then the middle one (``m + (l + r)``), so a mirror-symmetric flow under a
+    symmetric noise gives an exactly mirror-symmetric result (ties stay ties). Example::
+
+        ring_push(noise, flow)  # == jnp.einsum("xa,xay->y", flow, ring_transition(noise, size=S)) up to rounding
+    """
+    noise = noise.astype(flow.dtype)
+    moved = flow[:, 1] + (jnp.roll(flow[:, 0], -1) + jnp.roll(flow[:, 2], 1))  # moved[y] = sum_a flow[y - m_a, a]
+    return noise[1] * moved + (noise[0] * jnp.roll(moved, -1) + noise[2] * jnp.roll(moved, 1))
+
+
+def ring_expect(noise, values) -> jax.Array:
+    """``[S, 3, ...]``: ``sum_d noise[d] values[(x + a - 1 + d - 1) mod S, ...]`` for ``values`` ``[S, ...]``.
+
+    The product ``einsum("xay,y...->xa...", ring_transition(noise, size=S), values)`` by circular
+    shifts, summed in ``ring_push``'s mirror-symmetric order.
+    """
+    noise = noise.astype(values.dtype)
+    # after_noise[z] = E values(z + noise move)
+    after_noise = noise[1] * values + (noise[0] * jnp.roll(values, 1, axis=0) + noise[2] * jnp.roll(values, -1, axis=0))
+    return jnp.stack([jnp.roll(after_noise, 1, axis=0), after_noise, jnp.roll(after_noise, -1, axis=0)], axis=1)
+
+
 def ring_tables(size: int, horizon: int) -> list:
     """``check_tables`` entries of a ring model: the transition tensor and the ``[T, S, 3]`` tables."""
     return [
@@ -153,6 +180,20 @@ class CrowdModelling(MeanFieldGame):
     def transition(self, t, mu):
         del t, mu
         return ring_transition(self.noise, size=self.size)
+
+    def push_forward(self, t, mu, flow):
+        """``[S']``: the ring's forward product by shifts, ``O(S)`` (never the ``[S, 3, S']`` tensor).
+
+        ``mu'(y) = sum_d noise[d] z(y - (d - 1))`` with ``z(y) = sum_a flow(y - (a - 1), a)``:
+        equal to ``einsum("xa,xay->y", flow, transition(t, mu))`` up to rounding.
+        """
+        del t, mu
+        return ring_push(self.noise, flow)
+
+    def expected_next(self, t, mu, values):
+        """``[S, 3, ...]``: ``E[values(x') | x, a]`` on the ring by shifts, ``O(S)`` per trailing entry."""
+        del t, mu
+        return ring_expect(self.noise, values)
 
     def reward(self, t, mu):
         state = self.position_reward - self.crowd_aversion * jnp.log(mu + LOG_EPSILON)

@@ -86,6 +86,25 @@ class MeanFieldGame(Game):
         """``[S, A]`` bool: legal actions (static, the same at every time)."""
         return np.ones((self.num_states, self.num_actions), bool)
 
+    # -- the two products every metric takes with P_t ---------------------------
+    def push_forward(self, t, mu, flow) -> jax.Array:
+        """``[S']``: ``sum_{x,a} flow(x, a) P_t(x' | x, a, mu)``, the mass ``flow`` ``[S, A]`` one step on.
+
+        The forward equation's product (``flow = mu_t * pi_t``). The default builds the dense
+        ``transition(t, mu)``; a model with structured dynamics (a ring, a grid: a few next states
+        per (state, action)) overrides it, and ``expected_next``, with an ``O(S A)`` kernel that
+        never forms ``[S, A, S']``. Example: ``game.push_forward(0, mu0, mu0[:, None] * pi[0])``.
+        """
+        return jnp.einsum("xa,xay->y", flow, self.transition(t, mu).astype(flow.dtype))
+
+    def expected_next(self, t, mu, values) -> jax.Array:
+        """``[S, A, ...]``: ``sum_x' P_t(x' | x, a, mu) values(x', ...)`` for ``values`` ``[S', ...]``.
+
+        The backward-induction product (``Q_t = r_t + expected_next(t, mu_t, V_{t+1})``); trailing
+        axes of ``values`` are kept (several recursions share one call). See ``push_forward``.
+        """
+        return jnp.einsum("xay,y...->xa...", self.transition(t, mu).astype(values.dtype), values)
+
     # -- the Game contract ----------------------------------------------------
     def legal_mask(self) -> Policy:
         mask = jnp.asarray(self.action_mask())
@@ -102,7 +121,7 @@ class MeanFieldGame(Game):
 
         def forward(mu, inputs):
             t, pi_t = inputs
-            nxt = jnp.einsum("x,xa,xay->y", mu, pi_t, self.transition(t, mu).astype(pi.dtype))
+            nxt = self.push_forward(t, mu, mu[:, None] * pi_t)
             return nxt, nxt
 
         if self.horizon == 1:
@@ -119,22 +138,24 @@ class MeanFieldGame(Game):
 
         Each ``head(q, *x_t) -> (V_t [S], out_t)`` turns the action values
         ``q = r_t + P_t V_{t+1}`` ``[S, A]`` of its own recursion into its value
-        and a per-time output; all heads share ``P_t = transition(t, mu_t)`` and
-        ``r_t`` (``reward(t, mu_t)``, or ``reward[t]`` when given), built once per
-        time step. ``xs``: per-time inputs ``[T, ...]`` passed to every head.
+        and a per-time output; all heads share one ``expected_next`` call per time
+        step (their values stacked) and ``r_t``: ``reward[t]`` when given, else
+        ``reward(t, mu_t)``, all ``T`` built at once (vmapped) before the scan.
+        ``xs``: per-time inputs ``[T, ...]`` passed to every head.
         Returns, per head, ``(outs [T, ...], V_0 [S])``.
         """
         dtype = mu.dtype
 
         def backward(values, inputs):
             t, mu_t, r_t, x_t = inputs
-            p = self.transition(t, mu_t).astype(dtype)
-            r = (self.reward(t, mu_t) if reward is None else r_t).astype(dtype)
-            stepped = [head(r + jnp.einsum("xay,y->xa", p, v), *x_t) for head, v in zip(heads, values)]
+            r = r_t.astype(dtype)
+            nxt = self.expected_next(t, mu_t, jnp.stack(values, axis=-1))  # [S, A, heads]
+            stepped = [head(r + nxt[..., i], *x_t) for i, head in enumerate(heads)]
             return tuple(v for v, _ in stepped), tuple(out for _, out in stepped)
 
         zeros = tuple(jnp.zeros(self.num_states, dtype) for _ in heads)
-        r_in = jnp.zeros(self.horizon, dtype) if reward is None else reward
+        # all T rewards at once, before the (sequential) scan: one vectorized kernel instead of one per step
+        r_in = jax.vmap(self.reward)(jnp.arange(self.horizon), mu).astype(dtype) if reward is None else reward
         v0, outs = jax.lax.scan(backward, zeros, (jnp.arange(self.horizon), mu, r_in, tuple(xs)), reverse=True)
         return tuple(zip(outs, v0))
 
