@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -192,3 +193,13 @@ def start_run(parser, argv, packages=()):
     )
     warn_if_loaded(info)
     return args, info, cpu
+
+
+def run_case(script: str, args: list) -> tuple[dict | None, str]:
+    """Run ``script`` with ``args`` in a fresh process (a case measured alone: its own peak memory, its own
+    compile); return ``(the JSON row its last stdout line holds, "")``, or ``(None, the end of its stderr)``."""
+    done = subprocess.run([sys.executable, script, *map(str, args)], capture_output=True, text=True)
+    if done.returncode != 0:
+        print(done.stderr[-2000:])
+        return None, done.stderr[-500:]
+    return json.loads(done.stdout.strip().splitlines()[-1]), ""

@@ -17,11 +17,10 @@ is above ``--max-gb`` are not run, only extrapolated (printed at the end)::
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 import time
 
-from _common import standard_parser, start_run, write_results
+from _common import run_case, standard_parser, start_run, write_results
 
 QUICK = [("liars_dice", (1, 5)), ("goofspiel", (5, "descending")), ("goofspiel", (4, "random"))]
 FULL = [
@@ -138,16 +137,12 @@ def main(argv=None):
             print(f"{label}: {count:,} histories, ~{estimate:.1f} GB estimated: not run (above --max-gb)")
             rows.append(dict(game=kind, args=list(case), histories=count, estimated_gb=estimate, run=False))
             continue
-        cmd = [sys.executable, __file__, "--one", kind, *map(str, case), "--repeats", str(args.repeats)]
-        if args.no_peers:
-            cmd.append("--no-peers")
         print(f"{label}: {count:,} histories ...", flush=True)
-        done = subprocess.run(cmd, capture_output=True, text=True)
-        if done.returncode != 0:
-            print(done.stderr[-2000:])
-            rows.append(dict(game=kind, args=list(case), histories=count, run=False, error=done.stderr[-500:]))
+        peers = ["--no-peers"] if args.no_peers else []
+        row, error = run_case(__file__, ["--one", kind, *case, "--repeats", args.repeats, *peers])
+        if row is None:
+            rows.append(dict(game=kind, args=list(case), histories=count, run=False, error=error))
             continue
-        row = json.loads(done.stdout.strip().splitlines()[-1])
         row["run"] = True
         if count > 500_000:
             measured[kind] = max(measured.get(kind, 0.0), (row["peak_rss_gb"] - baseline_gb) * 2**30 / count)

@@ -25,11 +25,10 @@ Targets (issue 16): conversion <= 5 s and <= 1 GB, policy conversion <= 1 s, on 
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 import time
 
-from _common import own_cpu_seconds, standard_parser, start_run, write_results
+from _common import own_cpu_seconds, run_case, standard_parser, start_run, write_results
 
 QUICK = ["kuhn_poker", "leduc_poker"]
 FULL = ["kuhn_poker(players=3)", "leduc_poker", "leduc_poker(players=3)"]
@@ -135,16 +134,12 @@ def main(argv=None):
     start = time.perf_counter()
     rows = []
     for name in QUICK if args.quick else FULL:
-        cmd = [sys.executable, __file__, "--one", name, "--repeats", str(args.repeats)]
-        if args.no_peers:
-            cmd.append("--no-peers")
         print(f"{name} ...", flush=True)
-        done = subprocess.run(cmd, capture_output=True, text=True)
-        if done.returncode != 0:
-            print(done.stderr[-2000:])
-            rows.append(dict(game=name, run=False, error=done.stderr[-500:]))
+        peers = ["--no-peers"] if args.no_peers else []
+        row, error = run_case(__file__, ["--one", name, "--repeats", args.repeats, *peers])
+        if row is None:
+            rows.append(dict(game=name, run=False, error=error))
             continue
-        row = json.loads(done.stdout.strip().splitlines()[-1])
         row["run"] = True
         rows.append(row)
         peer = (
