@@ -79,6 +79,7 @@ class JPSROExtra(NamedTuple):
     meta_payoffs: jax.Array  # [N, K, ..., K]: u_i of the population profiles; valid on [0, size)^N
     joint: jax.Array  # [K, ..., K]: the joint meta-strategy, zero outside [0, size)^N
     gaps: jax.Array  # [2]: the full-game CCE and CE gaps of `joint` (see the module docstring)
+    responses: Policy  # per player [n_I, A]: the best response the next step adds (computed with `gaps`)
 
 
 # ----------------------------------------------------------------------------- correlated responses
@@ -189,6 +190,10 @@ def jpsro(kind: str = "cce", objective: str = "gini", max_policies: int = 16, to
     if tol is not None and (not isinstance(tol, (int, float)) or isinstance(tol, bool) or not tol > 0):
         raise ValueError(f"tol: expected None or a number > 0, got {tol!r}")
 
+    def _gaps_and_responses(game, population, meta_payoffs, joint):
+        gaps, cce_br, ce_br = population_gaps(game, population, meta_payoffs, joint)
+        return gaps, cce_br if kind == "cce" else ce_br
+
     def init(game: Game, key=None) -> SolverState:
         _check_game(game)
         n = game.num_players
@@ -198,26 +203,26 @@ def jpsro(kind: str = "cce", objective: str = "gini", max_policies: int = 16, to
         value = game.evaluate(uniform).values
         meta_payoffs = jnp.zeros((n,) + (capacity,) * n, dtype).at[(slice(None),) + (0,) * n].set(value)
         joint = jnp.zeros((capacity,) * n, dtype).at[(0,) * n].set(1.0)
-        gaps, _, _ = population_gaps(game, population, meta_payoffs, joint)
-        extra = JPSROExtra(population, jnp.ones((), jnp.int32), meta_payoffs, joint, gaps)
+        gaps, responses = _gaps_and_responses(game, population, meta_payoffs, joint)
+        extra = JPSROExtra(population, jnp.ones((), jnp.int32), meta_payoffs, joint, gaps, responses)
         return SolverState(policy=uniform, average=uniform, step=jnp.zeros((), jnp.int32), extra=extra)
 
     def grow(game: Game, state: SolverState) -> SolverState:
         extra, n = state.extra, game.num_players
-        _, cce_br, ce_br = population_gaps(game, extra.population, extra.meta_payoffs, extra.joint)
-        responses = cce_br if kind == "cce" else ce_br
         index = extra.size
-        population = tuple(pop.at[index].set(br.astype(pop.dtype)) for pop, br in zip(extra.population, responses))
+        population = tuple(
+            pop.at[index].set(br.astype(pop.dtype)) for pop, br in zip(extra.population, extra.responses)
+        )
         profiles = jnp.concatenate([_profiles(n, capacity, i, index) for i in range(n)])
         values = jax.vmap(lambda m: game.evaluate(_gather_profile(population, m)).values)(profiles)
         meta_payoffs = extra.meta_payoffs.at[(slice(None), *profiles.T)].set(values.T)
         size = index + 1
         joint = _meta_solve(meta_payoffs, size, kind, objective, tol)
         joint = joint.astype(meta_payoffs.dtype)
-        gaps, _, _ = population_gaps(game, population, meta_payoffs, joint)
+        gaps, responses = _gaps_and_responses(game, population, meta_payoffs, joint)
         marginals = jnp.stack([jnp.sum(joint, axis=_others_axes(n, i)) for i in range(n)])
         policy = mixture(population, marginals, jax.vmap(game.reach)(population))
-        extra = JPSROExtra(population, size, meta_payoffs, joint, gaps)
+        extra = JPSROExtra(population, size, meta_payoffs, joint, gaps, responses)
         return SolverState(policy=policy, average=policy, step=state.step + 1, extra=extra)
 
     def step(game: Game, state: SolverState) -> SolverState:
