@@ -10,11 +10,17 @@ subprocesses, sweeps) run long computations and keep XLA's default optimization,
 compile alike (test_checkpoint's killed run); notebook kernels compile with the quick flags too,
 except those ``test_notebooks.OPTIMIZED`` lists.
 
+Each compiled XLA CPU program keeps about three memory mappings of its code until it is freed, and a test
+worker compiles thousands: one worker ran past Linux's default limit of 65,530 mappings
+(``vm.max_map_count``) after about 760 tests, and XLA aborted. After each test module, a worker above a
+third of the limit therefore drops JAX's compilation caches (``_release_compiled_programs``).
+
 Markers: ``slow`` (the quick loop is ``pytest -m "not slow"``) and ``requires_pyspiel`` (cross-checks
 against OpenSpiel, skipped when ``open-spiel`` is not installed; the rest of a module still runs).
 """
 
 import functools
+import gc
 import os
 
 import pytest
@@ -58,3 +64,30 @@ def _has_pyspiel() -> bool:
 def pytest_runtest_setup(item):
     if item.get_closest_marker("requires_pyspiel") is not None and not _has_pyspiel():
         pytest.skip("needs OpenSpiel (pip install open-spiel)")
+
+
+# ------------------------------------------------------------------------- compiled-code mappings
+def _map_count() -> int:
+    try:
+        with open("/proc/self/maps", "rb") as f:
+            return sum(1 for _ in f)
+    except OSError:  # not Linux
+        return 0
+
+
+@functools.cache
+def _map_budget() -> int:
+    try:
+        with open("/proc/sys/vm/max_map_count") as f:
+            return int(f.read()) // 3
+    except (OSError, ValueError):
+        return 20_000
+
+
+def pytest_runtest_teardown(item, nextitem):
+    """At the end of a test module, drop JAX's caches if the compiled programs' mappings near the limit."""
+    if nextitem is not None and nextitem.module is item.module:
+        return
+    if _map_count() > _map_budget():
+        jax.clear_caches()
+        gc.collect()
