@@ -52,13 +52,14 @@ def env() -> dict:
     }
 
 
-def sweep_on_two_processes(out: Path, overrides=(OVERRIDES, OVERRIDES), timeout_s: int = 60, port=None):
-    """Start ``jaxgames sweep`` as processes 0 and 1; return both ``CompletedProcess``es."""
+def sweep_on_two_processes(out: Path, overrides=(OVERRIDES, OVERRIDES), timeout_s: int = 60, port=None, counts=(2, 2)):
+    """Start ``jaxgames sweep`` as processes 0 and 1 (given ``counts`` as ``--num-processes``); return both
+    ``CompletedProcess``es."""
     port = port or free_port()
     procs = []
-    for pid, extra in enumerate(overrides):
+    for pid, (extra, count) in enumerate(zip(overrides, counts)):
         cmd = [sys.executable, "-m", "jaxgames", "sweep", str(SWEEP), *extra, "--out", str(out)]
-        cmd += ["--coordinator", f"localhost:{port}", "--num-processes", "2", "--process-id", str(pid)]
+        cmd += ["--coordinator", f"localhost:{port}", "--num-processes", str(count), "--process-id", str(pid)]
         cmd += ["--coordinator-timeout", str(timeout_s)]
         procs.append(subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env()))
     done = []
@@ -97,12 +98,23 @@ def test_two_process_sweep_equals_one_process_and_resumes(tmp_path):
 
 
 @pytest.mark.slow
-def test_different_configs_on_the_processes_fail_on_both(tmp_path):
-    other = [*OVERRIDES[:-1], "grid.seed=[0,1,3]"]
-    procs = sweep_on_two_processes(tmp_path / "out", overrides=(OVERRIDES, other))
-    for p in procs:
+@pytest.mark.parametrize("differ", ["config", "count"])
+def test_different_configs_or_process_counts_fail_on_both(tmp_path, differ):
+    """Another config, or another ``--num-processes`` that still connects (process 1 told 3 processes where
+    process 0, the coordinator, runs 2: the runtime would go on with 2, silently)."""
+    if differ == "config":
+        other = [*OVERRIDES[:-1], "grid.seed=[0,1,3]"]
+        procs = sweep_on_two_processes(tmp_path / "out", overrides=(OVERRIDES, other))
+        messages = ["config: differs between processes"] * 2
+    else:
+        procs = sweep_on_two_processes(tmp_path / "out", counts=(2, 3))
+        messages = [
+            "--num-processes: process 1 was given another count than this process's 2",
+            "--num-processes: this process (1) was given 3, but process 0 (the coordinator) was given 2",
+        ]
+    for p, message in zip(procs, messages):
         assert p.returncode == 2, p.stderr[-3000:]
-        assert "config: differs between processes" in p.stderr
+        assert message in p.stderr, p.stderr[-3000:]
         assert "Traceback" not in p.stderr
 
 

@@ -125,6 +125,28 @@ def initialize(coordinator: str | None, num_processes: int | None, process_id: i
             f"({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}); check that process 0 runs "
             "there, that the port is open, and that every process is given the same --num-processes"
         ) from None
+    if all(given):
+        _check_process_count(num_processes, process_id)
+
+
+def _check_process_count(num_processes: int, process_id: int) -> None:
+    """Every process was given the coordinator's process count, or a ``ConfigError`` on every process.
+
+    The runtime takes the count from process 0 (the coordinator): a process given another count that
+    still connects (its index below the coordinator's count) would run as if it had been given the
+    coordinator's, silently. The counts are compared across processes, so every one of them fails."""
+    first = differing_process(np.array([num_processes], np.int64).view(np.uint8))
+    runs = jax.process_count()
+    if runs != num_processes:
+        raise ConfigError(
+            f"--num-processes: this process ({process_id}) was given {num_processes}, but process 0 (the "
+            f"coordinator) was given {runs}: give every process the same --num-processes"
+        )
+    if first is not None:
+        raise ConfigError(
+            f"--num-processes: process {first} was given another count than this process's {num_processes}: "
+            "give every process the same --num-processes"
+        )
 
 
 def _wait_for_port(address: str, timeout_s: float) -> None:
