@@ -9,7 +9,8 @@
   ``regularized_nash_conv`` ~0 at temperature ``1 / lambda``; the limit is a Markov perfect
   equilibrium (``nash_conv`` ~0), as for the plain Markov logit QRE.
 * The structured Jacobian (per-state blocks, value columns) equals ``jax.jacfwd`` of the equations,
-  for both fixed points and for the limit system, with 3 players.
+  for both fixed points and for the limit system, with 3 players; a 3-player path point is the
+  regularized equilibrium found by a plain fixed-point iteration.
 
 Float64 throughout; one compiled path per variant (every game here has 4 states and 3x3 actions).
 """
@@ -182,6 +183,39 @@ def test_end_game_with_supports_of_unequal_sizes(regularized):
         sizes = [jnp.sum(p > 0, axis=-1) for p in path.nash]
         unequal += int(jnp.sum(sizes[0] != sizes[1]))
     assert unequal > 0
+
+
+@pytest.mark.slow  # ~15 s of compilation: a program for three players (the others share the 2-player ones)
+def test_three_player_path_is_the_regularized_fixed_point():
+    """A 3-player game (actions 2, 3, 2: every player's axis of ``P`` and ``r`` is told apart): the
+    path point at ``lambda = 3`` is the fixed point ``pi_i ∝ rho_i exp(lambda Q_i^tau(pi))`` found by
+    a damped float64 fixed-point iteration (``regularized_action_values``, one linear solve per
+    iteration), and the same compiled path goes on to a Markov perfect equilibrium."""
+    from jaxgames.markov.regularized import regularized_action_values
+
+    game = random_general_sum(jax.random.key(11), 3, (2, 3, 2), branching=2, discount=0.8)
+    lam = 3.0
+    reference = game.uniform_policy()
+
+    def response(policy):
+        q = regularized_action_values(game, policy, 1.0 / lam, reference)
+        return tuple(jax.nn.softmax(lam * qi + jnp.log(r), axis=-1) for qi, r in zip(q, reference))
+
+    @jax.jit
+    def fixed_point():
+        damped = lambda _, pol: tuple(0.5 * p + 0.5 * b for p, b in zip(pol, response(pol)))  # noqa: E731
+        pol = jax.lax.fori_loop(0, 400, damped, reference)
+        return pol, response(pol)
+
+    theirs, again = fixed_point()
+    assert max_diff(theirs, again) < 1e-13  # the iteration has converged
+    path = PATH(game, max_lambda=lam, polish_from=NO_POLISH, regularized=True)
+    assert int(path.status) == REACHED
+    assert max_diff(last(path), theirs) < 1e-8
+    assert max_diff(last(path), PATH(game, max_lambda=lam, polish_from=NO_POLISH).nash) > 1e-3  # not the plain QRE
+    full = PATH(game, regularized=True)
+    assert int(full.status) == CONVERGED
+    assert float(nash_conv(game, full.nash)) < 1e-10
 
 
 @pytest.mark.slow  # ~9 s of compilation; the paths above converge only with the right Jacobian

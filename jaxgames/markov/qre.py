@@ -186,6 +186,29 @@ class _System:
         self.rewards = game.rewards.astype(self.dtype)  # [N, S, A..]
         self.P = game.transitions.astype(self.dtype)  # [S, A.., S']
         self.gamma = jnp.asarray(game.discount, self.dtype)
+        # ``P`` in the layouts of its contractions, laid out once, outside the continuation's loops:
+        # every contraction below is then a plain (batched) matmul over contiguous axes. With ``P`` a
+        # traced argument, XLA otherwise transposes the [S, A.., S'] tensor inside the loops, several
+        # times per step (three times the whole path's run time at 64 states).
+        S, K = self.S, int(np.prod(self.A))
+        self.P_T = self.P.reshape(S * K, S).T  # [S', S K]: the continuation sum_s' P(s, a, s') Z(s')
+        self.P_keep = []  # per player i: [S, A_-i.. (in player order), A_i S']
+        for i in range(self.n):
+            moved = jnp.moveaxis(self.P, 1 + i, self.n)  # [S, A_-i.., A_i, S']
+            self.P_keep.append(moved.reshape(moved.shape[:-2] + (self.A[i] * S,)))
+
+    def p_keep(self, pis, i: int) -> jax.Array:
+        """``[S, A_i, S']``: ``P`` averaged over every player's action but ``i``'s (``contract_actions``)."""
+        t = self.P_keep[i]
+        for j in range(self.n):
+            if j != i:  # the leading action axis is player j's: a batched matmul [1, A_j] @ [A_j, rest]
+                t = jnp.einsum("sa,sar->sr", pis[j], t.reshape(self.S, self.A[j], -1))
+        return t.reshape(self.S, self.A[i], self.S)
+
+    def p_pi(self, pis, p_keep0=None) -> jax.Array:
+        """``[S, S']``: ``P`` averaged over the joint policy (``P^pi``)."""
+        p0 = self.p_keep(pis, 0) if p_keep0 is None else p_keep0
+        return jnp.einsum("sa,sat->st", pis[0], p0)
 
     def with_support(self, mask, ref) -> _System:
         new = object.__new__(_System)
@@ -204,7 +227,7 @@ class _System:
 
     def joint(self, Z: jax.Array, lam) -> jax.Array:
         """``U [N, S, A..] = lambda r + gamma sum_s' P(s' | s, a) Z(s')``."""
-        cont = jnp.tensordot(Z, self.P, axes=[[1], [self.P.ndim - 1]])
+        cont = (Z @ self.P_T).reshape((self.n,) + self.P.shape[:-1])
         return lam * self.rewards + self.gamma * cont
 
     def _is_ref(self, i: int) -> jax.Array:
@@ -228,7 +251,7 @@ class _System:
                 norm = jax.nn.logsumexp(jnp.where(ms[i], xs[i], -jnp.inf), axis=-1, keepdims=True)
                 q_ref = jnp.take_along_axis(q, self.ref[:, i, None], axis=1)
                 h1.append(jnp.where(ms[i], jnp.where(self._is_ref(i), norm, q - q_ref), xs[i]))
-            vals.append(_keep(U[i], pis, ()))
+            vals.append(jnp.sum(pis[i] * q, axis=-1))  # sum_a pi(a) U_i(a), from the marginal Q_i
         vals = jnp.stack(vals)
         if self.regularized:
             kl = self._kl(pis, xs, ms, ls)
@@ -244,7 +267,7 @@ class _System:
     def values(self, x: jax.Array, lam) -> jax.Array:
         """``Z [N, S]`` solving ``H2 = 0`` exactly for this ``(x, lambda)`` (one ``S``-square solve)."""
         _, stage = self._stage(x, lam * self.rewards)
-        E = jnp.eye(self.S, dtype=self.dtype) - self.gamma * contract_actions(self.P, self.policy(x))
+        E = jnp.eye(self.S, dtype=self.dtype) - self.gamma * self.p_pi(self.policy(x))
         return jnp.linalg.solve(E, stage.T).T
 
     # -- the structured Jacobian at (x, Z, lambda) ----------------------------------------------
@@ -260,7 +283,9 @@ class _System:
         for i in range(n):
             q = _keep(U[i], pis, (i,))
             qr = _keep(self.rewards[i], pis, (i,))
-            Pi = contract_actions(self.P, pis, keep=i)  # [S, A_i, S']
+            Pi = self.p_keep(pis, i)  # [S, A_i, S']
+            if i == 0:
+                Pi0 = Pi
             if self.ref is None:
                 # H1_i = x_i - log p_i, p_i = softmax(lambda Q_i + log rho_i): dH1_i/dQ_i = -(I - 1 p_i^T)
                 p = jnp.where(ms[i], jax.nn.softmax(jnp.where(ms[i], q + ls[i], -jnp.inf), axis=-1), 0.0)
@@ -304,40 +329,47 @@ class _System:
             D.append(jnp.concatenate(parts, axis=-1))
         D = jnp.stack(D, axis=1)  # [S, N, nloc]
         b2 = -jnp.stack([_keep(self.rewards[i], pis, ()) for i in range(n)])
-        E = jnp.eye(S, dtype=self.dtype) - self.gamma * contract_actions(self.P, pis)
+        E = jnp.eye(S, dtype=self.dtype) - self.gamma * self.p_pi(pis, Pi0)
         return {"B": B, "D": D, "b1": jnp.concatenate(b1, axis=-1), "b2": b2, "C": C, "E": E}
 
     def factor(self, lin: dict, row_x: jax.Array, row_lam) -> dict:
         """Eliminate ``x`` state by state and LU-factor the ``(N S + 1)``-square bordered system whose
-        last row is ``row_x . dx + row_lam dlambda`` (no ``Z`` term)."""
+        last row is ``row_x . dx + row_lam dlambda`` (no ``Z`` term).
+
+        Per state ``s`` the eliminated rows ``[D(s); row_x(s)] B(s)^-1`` (``G [S, N + 1, nloc]``) meet
+        the columns ``[C(s) | b1(s)]`` (``W [S, nloc, N S' + 1]``: player ``j``'s rows in the columns of
+        ``Z_j``), so the whole Schur complement is one batched matmul; the permutation of the LU is
+        computed here once, not in every solve."""
         n, S = self.n, self.S
         Binv = jnp.linalg.inv(lin["B"])  # [S, nloc, nloc]
-        G = jnp.einsum("skb,sbc->skc", lin["D"], Binv)  # D B^-1: [S, N, nloc]
-        g = jnp.einsum("sb,sbc->sc", row_x, Binv)  # row B^-1: [S, nloc]
-        blocks, d_parts = [], []
-        for j in range(n):
-            sl = slice(self.offsets[j], self.offsets[j + 1])
-            GC = jnp.einsum("ska,sat->kst", G[:, :, sl], lin["C"][j])  # [N, S, S']
-            blocks.append(jnp.where((jnp.arange(n) == j)[:, None, None], lin["E"][None], 0.0) - GC)
-            d_parts.append(-jnp.einsum("sa,sat->t", g[:, sl], lin["C"][j]))  # [S']
-        R = jnp.stack(blocks, axis=2).reshape(n * S, n * S)  # rows (k, s), columns (j, s')
-        c = (lin["b2"] - jnp.einsum("skc,sc->ks", G, lin["b1"])).reshape(n * S)
-        d = jnp.concatenate(d_parts)
-        e = row_lam - jnp.sum(g * lin["b1"])
-        M = jnp.block([[R, c[:, None]], [d[None], e[None, None]]])
-        return {"lu": jax.scipy.linalg.lu_factor(M), "Binv": Binv, "G": G, "g": g, **lin}
+        G = jnp.einsum("skb,sbc->skc", jnp.concatenate([lin["D"], row_x[:, None, :]], axis=1), Binv)
+        W = jnp.concatenate(
+            [
+                jnp.concatenate(
+                    [jnp.pad(Cj, ((0, 0), (0, 0), (j * S, (n - 1 - j) * S))) for j, Cj in enumerate(lin["C"])], axis=1
+                ),
+                lin["b1"][..., None],
+            ],
+            axis=-1,
+        )  # [S, nloc, N S' + 1]
+        GW = jnp.einsum("skc,sct->skt", G, W)  # [S, N + 1, N S' + 1]
+        # rows (k, s), columns (j, s') and the lambda column: delta_kj E - G_k C_j, b2_k - G_k b1
+        base = jnp.einsum("kj,st->ksjt", jnp.eye(n, dtype=self.dtype), lin["E"]).reshape(n * S, n * S)
+        top = jnp.concatenate([base, lin["b2"].reshape(n * S, 1)], axis=1)
+        top = top - jnp.swapaxes(GW[:, :n], 0, 1).reshape(n * S, n * S + 1)
+        last = jnp.zeros((n * S + 1,), self.dtype).at[-1].set(row_lam) - jnp.sum(GW[:, n], axis=0)
+        lu, _, perm = jax.lax.linalg.lu(jnp.concatenate([top, last[None]], axis=0))
+        return {"lu": lu, "perm": perm, "Binv": Binv, "G": G, "W": W}
 
     def solve(self, fac: dict, f1: jax.Array, f2: jax.Array, f3) -> tuple:
         """``(dx [S, nloc], dZ [N, S], dlambda)`` with ``J (dx, dZ, dlambda) = (f1, f2, f3)``."""
-        w = jnp.einsum("sbc,sc->sb", fac["Binv"], f1)
-        rhs = jnp.concatenate(
-            [(f2 - jnp.einsum("skc,sc->ks", fac["G"], f1)).reshape(-1), (f3 - jnp.sum(fac["g"] * f1))[None]]
-        )
-        sol = jax.scipy.linalg.lu_solve(fac["lu"], rhs)
-        dZ, dlam = sol[:-1].reshape(self.n, self.S), sol[-1]
-        CdZ = jnp.concatenate([jnp.einsum("sat,t->sa", fac["C"][j], dZ[j]) for j in range(self.n)], axis=-1)
-        dx = w - jnp.einsum("sbc,sc->sb", fac["Binv"], CdZ + fac["b1"] * dlam)
-        return dx, dZ, dlam
+        n = self.n
+        Gf = jnp.einsum("skc,sc->sk", fac["G"], f1)  # [S, N + 1]
+        rhs = jnp.concatenate([(f2 - Gf[:, :n].T).reshape(-1), (f3 - jnp.sum(Gf[:, n]))[None]])
+        lu, solve = fac["lu"], functools.partial(jax.lax.linalg.triangular_solve, left_side=True)
+        sol = solve(lu, solve(lu, rhs[fac["perm"], None], lower=True, unit_diagonal=True), lower=False)[:, 0]
+        dx = jnp.einsum("sbc,sc->sb", fac["Binv"], f1 - jnp.einsum("sct,t->sc", fac["W"], sol))
+        return dx, sol[:-1].reshape(n, self.S), sol[-1]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -470,10 +502,12 @@ def _trace(
 
     def corrector(fac, xp, Zp, lp, row_x, row_l):
         """Chord Newton from the predicted point:
-        ``(x, Z, lam, first correction, iterations, converged)``."""
+        ``(x, Z, lam, first correction, iterations, converged)``; ``iterations`` counts the residuals
+        evaluated (a solve follows each but the last, the converged one)."""
 
-        def step(c):
-            k, x, Z, lam, first, res0, ok, _, prev = c
+        def evaluate(k, x, Z, lam, res0, ok, prev):
+            """The residual at an iterate, whether it has converged, and whether the corrector still
+            makes progress (``k`` residuals evaluated before this one)."""
             h1, h2 = system.residual(x, Z, lam)
             h3 = jnp.sum(row_x * (x - xp)) + row_l * (lam - lp)
             res = jnp.maximum(jnp.maximum(jnp.max(jnp.abs(h1)), jnp.max(jnp.abs(h2))), jnp.abs(h3))
@@ -485,24 +519,28 @@ def _trace(
             # per-state blocks (~1e8 at lambda ~ 1e3 toward supports of unequal sizes): a residual
             # within 100 tol that no longer halves
             done = done | ((k > 0) & (res <= 100 * tol) & (res > 0.5 * prev))
-            dx, dZ, dl = system.solve(fac, -h1, -h2, -h3)
-            first = jnp.where(k == 0, jnp.max(jnp.abs(dx)), first)
             res0 = jnp.where(k == 0, res, res0)
             # Newton's method may stall for an iteration before it converges (the exponential of
             # x): only a residual above the first one is a failure
             ok = ok & (done | (jnp.isfinite(res) & (res <= res0)))
-            move = ~done & ok
-            x, lam = jnp.where(move, x + dx, x), jnp.where(move, lam + dl, lam)
-            Z = jnp.where(move, Z + dZ, Z)
-            return k + 1, x, Z, lam, first, res0, ok, done, res
+            return (h1, h2, h3), res, res0, ok, done
+
+        def step(c):
+            k, x, Z, lam, (h1, h2, h3), first, res0, ok, _, prev = c
+            dx, dZ, dl = system.solve(fac, -h1, -h2, -h3)
+            first = jnp.where(k == 1, jnp.max(jnp.abs(dx)), first)
+            x, Z, lam = x + dx, Z + dZ, lam + dl
+            h, res, res0, ok, done = evaluate(k, x, Z, lam, res0, ok, prev)
+            return k + 1, x, Z, lam, h, first, res0, ok, done, res
 
         def cond(c):
             k, *_, ok, done, _ = c
             return (k <= corrector_steps) & ok & ~done
 
         zero = jnp.zeros((), dtype)
-        init = (jnp.zeros((), jnp.int32), xp, Zp, lp, zero, zero, jnp.array(True), jnp.array(False), zero)
-        k, x, Z, lam, first, _, ok, done, _ = jax.lax.while_loop(cond, step, init)
+        h, res, res0, ok, done = evaluate(0, xp, Zp, lp, zero, jnp.array(True), zero)
+        init = (jnp.ones((), jnp.int32), xp, Zp, lp, h, zero, res0, ok, done, res)
+        k, x, Z, lam, _, first, _, ok, done, _ = jax.lax.while_loop(cond, step, init)
         return x, Z, lam, first, k, ok & done
 
     def endgame(x, dx, lam):
