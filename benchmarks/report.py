@@ -775,12 +775,40 @@ def mccfr_tables(runs):
         ],
         rows,
     )
+    used = run.get("summary", "batched_solvers", default=None)
+    if used:
+        out += ["", "Solvers of the batched rows: " + "; ".join(f"{k}: `{v}`" for k, v in used["batched"].items())]
+        plain = used.get("batched_plain", {})
+        if plain:
+            rows = []
+            for kind, solver in plain.items():
+                runs_ = run.get("summary", "batched_plain", kind, "leduc_poker", default={})
+                for batch in sorted(runs_, key=int):
+                    b = run.at("summary", "batched_plain", kind, "leduc_poker", batch)
+                    rows.append(
+                        [
+                            f"`{solver}`, batch {int(batch):,}",
+                            num(b("traversals_per_s")),
+                            ratio(b("ratio_cpp_traversals")),
+                            secs(b("time_to_cpp_nash_conv_s")),
+                            num(b("ratio_cpp_time")),
+                        ]
+                    )
+            if rows:
+                out += ["", "The same without discounting (OpenSpiel's plain sums):", ""]
+                out += table(["solver", "traversals/s", "x C++", "time to C++'s NashConv", "/ C++ time"], rows)
+        out += [
+            "",
+            "Each batch size's C++ ratios use the C++ solver timed again right after that batch size's run "
+            "(the same load).",
+        ]
     a = run.at("summary", "analysis").num
     out += [
         "",
-        f"Where a batched step goes: at batch {int(a('batch_size')):,} one outcome-sampling step takes "
-        f"{secs(a('step_s'))}, of which the simulator alone takes {secs(a('simulator_s'))} "
-        f"({100 * a('simulator_share'):.0f}%, {a('ns_per_episode_step'):.0f} ns per episode step).",
+        f"For scale: at batch {int(a('batch_size')):,} one outcome-sampling step takes {secs(a('step_s'))}; "
+        f"the same number of episodes through `EFGEnv.step` (which MCCFR does not call: its traversals read "
+        f"the simulator's tables directly) takes {secs(a('simulator_s'))} ({a('ns_per_episode_step'):.0f} ns "
+        "per episode step).",
     ]
     return out
 
