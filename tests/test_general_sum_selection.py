@@ -251,3 +251,17 @@ def test_actions_in_play_solve_the_restricted_game(x64, kind, objective):
     assert restricted.gap <= 1e-7
     with pytest.raises(ValueError, match="actions"):
         sel.correlated_equilibrium(jnp.asarray(small), kind, objective, actions=(np.zeros(2, bool),) * 3)
+
+
+def test_vmap_in_chunks_equals_plain_vmap(x64):
+    """Under ``jax.vmap`` the batch is solved in chunks (``selection._batched``): with a batch that is not a
+    multiple of the chunk (padded) and an unbatched argument (broadcast), every game gets the iterates
+    of a plain ``jax.vmap`` of the one-game solve."""
+    payoffs = jnp.asarray(_random_games(5, 5, (3, 3)))
+    actions = (jnp.array([True, True, True]), jnp.array([True, False, True]))
+    chunked = jax.jit(jax.vmap(lambda p: sel._batched("ce", "welfare", 1e-9, 100, 2)((p, actions))))(payoffs)
+    plain = jax.jit(jax.vmap(lambda p: sel._solve_one(p, "ce", "welfare", 1e-9, 100, actions)))(payoffs)
+    assert np.all(np.asarray(chunked.status) == glp.SOLVED)
+    np.testing.assert_array_equal(chunked.iterations, plain.iterations)
+    np.testing.assert_allclose(chunked.welfare, plain.welfare, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(chunked.joint, plain.joint, rtol=0, atol=1e-12)

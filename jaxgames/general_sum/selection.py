@@ -23,7 +23,10 @@ beyond Zero-Sum with Correlated Equilibrium Meta-Solvers"):
 All go through the interior-point method of ``jaxgames.general_sum.lp`` with slack variables
 ``s >= 0``: ``G p + s = 0``, ``1^T p = 1``. Everything jits and vmaps over a batch of games (build the
 ``MatrixGame`` inside the mapped function, or vmap over a batched ``MatrixGame``); use float64
-(``jax.enable_x64(True)``) for gaps near ``1e-9``.
+(``jax.enable_x64(True)``) for gaps near ``1e-9``. Under ``jax.vmap`` the games are solved in chunks
+of 20, one chunk after another (``jax.custom_batching.custom_vmap``): each chunk's matrices stay in
+the CPU's cache and each chunk stops with its own slowest game, about twice as fast as one
+interior-point loop over the whole batch, with the same iterates game by game.
 
 The reported ``gap`` is the equilibrium gap of the returned joint: for a CCE the largest gain of a
 player committing to a fixed action, ``max_i max_a' sum_a p(a) [u_i(a', a_-i) - u_i(a)]`` (clipped
@@ -231,8 +234,76 @@ def _in_play(payoffs, kind, actions):
     return columns.astype(dtype), jnp.concatenate(rows).astype(dtype)
 
 
+def _normal(G, C, E):
+    """``d -> A diag(d) A^T`` for ``A = [[G, I, 0], [C, 0, E]]`` (over ``x = (p, s, t)``) from its blocks: the
+    slack identity costs nothing and the product runs over the joint actions only (``rows^2 prod A`` flops
+    instead of ``rows^2 (prod A + rows)``)."""
+    size, rows = G.shape[1], G.shape[0]
+
+    def normal(D):
+        dp, ds, dt = D[:size], D[size : size + rows], D[size + rows :]
+        Gd = G * dp
+        top_right = Gd @ C.T
+        bottom_right = (C * dp) @ C.T + (E * dt) @ E.T
+        return jnp.block([[Gd @ G.T + jnp.diag(ds), top_right], [top_right.T, bottom_right]])
+
+    return normal
+
+
+# Games per vmapped interior-point loop when a batch is solved under jax.vmap (``_batched``).
+_CHUNK = 20
+
+
 @functools.partial(jax.jit, static_argnames=("kind", "objective", "tol", "max_iter"))
 def _solve(payoffs, kind, objective, tol, max_iter, actions=None) -> CorrelatedSolution:
+    """``_solve_one`` through ``_batched`` (chunked under ``jax.vmap``)."""
+    return _batched(kind, objective, tol, max_iter, _CHUNK)((payoffs, actions))
+
+
+@functools.cache
+def _batched(kind: str, objective: str, tol: float, max_iter: int, chunk: int):
+    """``_solve_one``, whose ``jax.vmap`` solves the batch in chunks of ``chunk`` games, one after another.
+
+    A plain ``jax.vmap`` runs one interior-point loop over the whole batch: every iteration streams
+    every game's matrices (the constraint matrix, the normal matrix and its Cholesky factor, ~60 KB
+    per 3-player 4x4x4 CE) through memory once per operation, and the loop lasts as long as the
+    slowest of all the games. By chunks (``jax.lax.map`` over ``jax.vmap`` of ``chunk`` games) a chunk's
+    data stays in cache and each chunk stops with its own slowest game: on 1,000 such games on a CPU
+    the batch is solved about twice as fast (``benchmarks/bench_correlated.py``). Same iterates, game
+    by game, as the plain vmap. A batch that is not a multiple of ``chunk`` is padded with copies of
+    its first game.
+    """
+
+    def one(args):
+        payoffs, actions = args
+        return _solve_one(payoffs, kind, objective, tol, max_iter, actions)
+
+    @jax.custom_batching.custom_vmap
+    def solve(args):
+        return one(args)
+
+    @solve.def_vmap
+    def rule(axis_size, in_batched, args):
+        (batched,) = in_batched
+        args = jax.tree.map(lambda a, b: a if b else jnp.broadcast_to(a, (axis_size,) + jnp.shape(a)), args, batched)
+        if axis_size <= chunk:
+            out = jax.vmap(one)(args)
+        else:
+            num = -(-axis_size // chunk)
+            pad = num * chunk - axis_size  # filled with copies of the first game, dropped after
+
+            def split(a):
+                a = jnp.concatenate([a, jnp.broadcast_to(a[:1], (pad,) + a.shape[1:])]) if pad else a
+                return a.reshape((num, chunk) + a.shape[1:])
+
+            out = jax.lax.map(jax.vmap(one), jax.tree.map(split, args))
+            out = jax.tree.map(lambda a: a.reshape((num * chunk,) + a.shape[2:])[:axis_size], out)
+        return out, jax.tree.map(lambda _: True, out)
+
+    return solve
+
+
+def _solve_one(payoffs, kind, objective, tol, max_iter, actions=None) -> CorrelatedSolution:
     """The interior-point problem in standard form over ``x = (p, s, t)``: ``G p + s = 0`` (slacks
     ``s >= 0``), ``1^T p = 1``; with ``actions``, the joint actions out of play are moved out of these
     rows into one of their own, ``sum p_out + t = 1 + #out``, with no cost (so they sit at an interior
@@ -240,21 +311,22 @@ def _solve(payoffs, kind, objective, tol, max_iter, actions=None) -> CorrelatedS
     dtype = payoffs.dtype
     shape = payoffs.shape[1:]
     size = int(np.prod(shape))
-    G = deviation_gains(payoffs, kind)
-    rows = G.shape[0]
     scale = 1.0 + jnp.max(jnp.abs(payoffs))
-    Gs = G / scale
-    A = jnp.block([[Gs, jnp.eye(rows, dtype=dtype)], [jnp.ones((1, size), dtype), jnp.zeros((1, rows), dtype)]])
-    b = jnp.zeros((rows + 1,), dtype).at[rows].set(1.0)
+    G = deviation_gains(payoffs, kind) / scale
+    rows = G.shape[0]
     column = jnp.ones((size,), dtype)
+    b = jnp.zeros((rows,), dtype)
+    C, E, b_extra = column[None, :], jnp.zeros((1, 0), dtype), jnp.ones((1,), dtype)
     if actions is not None:
         column, row = _in_play(payoffs, kind, actions)
-        A = A.at[:, :size].multiply(jnp.concatenate([row, jnp.ones((1,), dtype)])[:, None] * column[None, :])
-        b = b.at[:rows].set(1.0 - row)
+        G = G * row[:, None] * column[None, :]
+        b = 1.0 - row
         out = 1.0 - column
-        extra = jnp.concatenate([out, jnp.zeros((rows,), dtype), jnp.ones((1,), dtype)])
-        A = jnp.concatenate([jnp.pad(A, ((0, 0), (0, 1))), extra[None, :]])
-        b = jnp.concatenate([b, (1.0 + jnp.sum(out))[None]])
+        C, E = jnp.stack([column, out]), jnp.array([[0.0], [1.0]], dtype)
+        b_extra = jnp.stack([jnp.ones((), dtype), 1.0 + jnp.sum(out)])
+    k, e = E.shape
+    A = jnp.block([[G, jnp.eye(rows, dtype=dtype), jnp.zeros((rows, e), dtype)], [C, jnp.zeros((k, rows), dtype), E]])
+    b = jnp.concatenate([b, b_extra])
     width = A.shape[1]
     welfare_vec = jnp.sum(payoffs, axis=0).reshape(-1)
     c = jnp.zeros((width,), dtype)
@@ -266,7 +338,7 @@ def _solve(payoffs, kind, objective, tol, max_iter, actions=None) -> CorrelatedS
     else:
         entropy = jnp.zeros((width,), dtype).at[:size].set(column)
     # The interior-point tolerance is tighter than tol: the returned gap is then below tol.
-    res = ipm(c, A, b, q, entropy, tol=tol * 1e-1, max_iter=max_iter)
+    res = ipm(c, A, b, q, entropy, tol=tol * 1e-1, max_iter=max_iter, normal=_normal(G, C, E), predictor_refinement=0)
     p = jnp.maximum(res.x[:size], 0.0) * column
     p = p / jnp.sum(p)
     joint = p.reshape(shape)
