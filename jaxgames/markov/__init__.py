@@ -14,12 +14,13 @@ from jaxgames.markov.classic import (
     soccer_symmetry,
 )
 from jaxgames.markov.env import MarkovEnv, MarkovState, TimeStep, Trajectory, discounted_returns, rollout
-from jaxgames.markov.game import MarkovGame, mdp, zero_sum
+from jaxgames.markov.game import MarkovGame, SparseMarkovGame, mdp, zero_sum
 from jaxgames.markov.random import garnet_transitions, random_general_sum, random_mdp, random_zero_sum
 from jaxgames.markov.stage_games import StageGames
 
 __all__ = [
     "MarkovGame",
+    "SparseMarkovGame",
     "zero_sum",
     "mdp",
     "StageGames",

@@ -1,9 +1,15 @@
 """Classic Markov games: Littman's grid soccer, grid pursuit-evasion, the iterated prisoner's dilemma.
 
 Grid games are built once per size as sparse NumPy transitions (cached: a few entries per state and
-joint action) and expanded to dense ``MarkovGame`` tensors of the default float dtype in one compiled
-scatter, so building a game holds one dense transition tensor, whose bytes are checked against
-``max_bytes`` before anything is built (see ``jaxgames.validation``). ``discount``,
+joint action, plus the probability of restarting from the initial distribution after a goal or a
+capture). ``sparse=False`` expands them to dense ``MarkovGame`` tensors of the default float dtype in one
+compiled scatter, so building a game holds one dense transition tensor, whose bytes are checked against
+``max_bytes`` before anything is built (see ``jaxgames.validation``); ``sparse=True`` returns a
+``SparseMarkovGame`` with ``B`` explicit next states per (state, joint action) (2 in soccer: the two
+move orders; 4 in pursuit-evasion: the slip outcomes) and ``restart``, ``O(S)`` memory (``grid_soccer(6,
+7)``, 3,444 states: ~2 MB instead of 1.2 GB in float32). ``sparse=None`` is dense unless the dense tensor
+would pass ``jaxgames.markov.game.SPARSE_ABOVE_BYTES`` (256 MiB; soccer from 5 x 6, pursuit-evasion from 6
+x 7), and is the default. ``discount``,
 ``draw_probability`` and ``slip`` are leaves (they may be traced, e.g.
 ``jax.vmap(lambda g: grid_soccer(discount=g))(discounts)``). Grid coordinates are ``(row, col)`` with
 row 0 at the top; actions are ``0 N (row - 1), 1 S (row + 1), 2 E (col + 1), 3 W (col - 1), 4 stay``.
@@ -18,8 +24,16 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxgames.core import as_float_array, check_finite
-from jaxgames.markov.game import MarkovGame
-from jaxgames.validation import check_int, check_scalar, check_table, host_values
+from jaxgames.markov.game import SPARSE_ABOVE_BYTES, MarkovGame, SparseMarkovGame
+from jaxgames.validation import (
+    check_bool,
+    check_int,
+    check_scalar,
+    check_table,
+    check_table_bytes,
+    host_values,
+    table_bytes,
+)
 
 MOVES = np.array([[-1, 0], [1, 0], [0, 1], [0, -1], [0, 0]])
 ACTION_NAMES = ("N", "S", "E", "W", "stay")
@@ -42,6 +56,58 @@ def _check_grid_bytes(num_states: int, max_bytes, dtype=None) -> None:
         f"the transition tensor [{num_states}, 5, 5, {num_states}]",
         max_bytes,
         dtype,
+    )
+
+
+#: host memory per sparse entry while the cached Python model of a grid game is built (dict entries, lists)
+_HOST_ENTRY_BYTES = 250
+
+
+def _use_sparse(sparse, num_states: int, max_bytes, branching: int) -> bool:
+    """Resolve ``sparse`` (``None``: above ``SPARSE_ABOVE_BYTES`` dense) and check the chosen storage's bytes."""
+    if sparse is None:
+        sparse = table_bytes((num_states, 5, 5, num_states)) > SPARSE_ABOVE_BYTES
+    sparse = check_bool(sparse, "sparse")
+    if sparse:
+        entries = num_states * 25 * branching
+        check_table_bytes(
+            entries * (2 * table_bytes((1,)) + _HOST_ENTRY_BYTES),
+            "rows, cols",
+            f"the sparse transitions [{num_states}, 5, 5, {branching}] (next states and probabilities, and the "
+            "Python tables that build them)",
+            max_bytes,
+        )
+    else:
+        _check_grid_bytes(num_states, max_bytes)
+    return sparse
+
+
+def _slots(rows: np.ndarray, num_rows: int) -> tuple[np.ndarray, int]:
+    """Each entry's position among the entries of its row (``rows`` sorted) and the most per row ``B``."""
+    counts = np.bincount(rows, minlength=num_rows)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    return (np.arange(len(rows)) - starts[rows]).astype(np.int32), max(int(counts.max(initial=0)), 1)
+
+
+@functools.lru_cache(maxsize=8)
+def _padded_next(model_name: str, rows: int, cols: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """``(next_states [S * 25, B], slot [entries], B)`` of a grid model (padding: state 0, probability 0)."""
+    m = (_soccer_model if model_name == "soccer" else _pursuit_model)(rows, cols)
+    n = len(m["states"])
+    slot, b = _slots(m["rows"], n * 25)
+    nxt = np.zeros((n * 25, b), np.int32)
+    nxt[m["rows"], slot] = m["nexts"]
+    return nxt, slot, b
+
+
+def _sparse_game(model_name, rows, cols, weights, restart, reward, initial, discount) -> SparseMarkovGame:
+    """A ``SparseMarkovGame`` from a grid model's entries ``weights`` and ``restart`` / ``reward [S, 5, 5]``."""
+    m = (_soccer_model if model_name == "soccer" else _pursuit_model)(rows, cols)
+    nxt, slot, b = _padded_next(model_name, rows, cols)
+    n = len(m["states"])
+    probs = jnp.zeros((n * 25, b), weights.dtype).at[m["rows"], slot].add(weights)
+    return SparseMarkovGame(
+        nxt.reshape(n, 5, 5, b), probs.reshape(n, 5, 5, b), jnp.stack([reward, -reward]), discount, initial, restart
     )
 
 
@@ -184,7 +250,12 @@ def soccer_symmetry(rows: int = 4, cols: int = 5) -> np.ndarray:
 
 
 def grid_soccer(
-    rows: int = 4, cols: int = 5, discount: float = 0.9, draw_probability: float = 0.0, max_bytes: int | None = None
+    rows: int = 4,
+    cols: int = 5,
+    discount: float = 0.9,
+    draw_probability: float = 0.0,
+    max_bytes: int | None = None,
+    sparse: bool | None = None,
 ) -> MarkovGame:
     """Littman's (1994) two-player zero-sum grid soccer (player 0 = A, player 1 = B).
 
@@ -207,15 +278,22 @@ def grid_soccer(
     The game is symmetric under the rotation with the roles exchanged
     (``soccer_symmetry``), so its minimax value from the kick-off is exactly 0.
     ``S = 2 c (c - 1)`` states for ``c = rows * cols`` cells; ``max_bytes`` bounds the
-    ``[S, 5, 5, S]`` transition tensor.
+    ``[S, 5, 5, S]`` transition tensor (the sparse arrays with ``sparse``). ``sparse``: a
+    ``SparseMarkovGame`` (2 next states per joint action plus the restart after a goal or draw);
+    ``None`` (default): when the dense tensor would pass 256 MiB (see the module docstring).
     """
     rows, cols = _check_grid(rows, cols)
     p = check_scalar(draw_probability, "draw_probability", 0.0, 1.0)
-    _check_grid_bytes(_soccer_num_states(rows, cols), max_bytes)
+    sparse = _use_sparse(sparse, _soccer_num_states(rows, cols), max_bytes, 2)
     m = _soccer_model(rows, cols)
     dtype = _dtype()
     p = p.astype(dtype)
     initial = jnp.asarray(m["initial"], dtype)
+    if sparse:
+        weights = (1.0 - p) * jnp.asarray(m["weights"], dtype)
+        restart = (1.0 - p) * jnp.asarray(m["reset"], dtype) + p
+        R = (1.0 - p) * jnp.asarray(m["reward"], dtype)
+        return _sparse_game("soccer", rows, cols, weights, restart, R, initial, discount)
     P = _dense(
         m["rows"],
         m["nexts"],
@@ -299,7 +377,12 @@ def pursuit_tables(rows: int, cols: int, slip: float, max_bytes: int | None = No
 
 
 def pursuit_evasion(
-    rows: int = 3, cols: int = 3, discount: float = 0.9, slip: float = 0.0, max_bytes: int | None = None
+    rows: int = 3,
+    cols: int = 3,
+    discount: float = 0.9,
+    slip: float = 0.0,
+    max_bytes: int | None = None,
+    sparse: bool | None = None,
 ) -> MarkovGame:
     """Two-player zero-sum grid pursuit-evasion: player 0 pursues, player 1 evades.
 
@@ -312,16 +395,20 @@ def pursuit_evasion(
     distribution). There is no other reward, so the pursuer's value is the
     expected discounted number of captures (at most ``1 / (1 - discount)``).
     ``S = c (c - 1)`` states for ``c = rows * cols`` cells; ``max_bytes`` bounds the
-    ``[S, 5, 5, S]`` transition tensor.
+    ``[S, 5, 5, S]`` transition tensor (the sparse arrays with ``sparse``). ``sparse``: a
+    ``SparseMarkovGame`` (up to 4 next states per joint action, the slip outcomes, plus the restart
+    after a capture); ``None`` (default): when the dense tensor would pass 256 MiB.
     """
     rows, cols = _check_grid(rows, cols)
     slip = check_scalar(slip, "slip", 0.0, 1.0)
-    _check_grid_bytes(_pursuit_num_states(rows, cols), max_bytes)
+    sparse = _use_sparse(sparse, _pursuit_num_states(rows, cols), max_bytes, 4)
     m = _pursuit_model(rows, cols)
     dtype = _dtype()
     w = _slip_weights(slip.astype(dtype))
     capture = jnp.asarray(m["capture"], dtype) @ w
     initial = jnp.asarray(m["initial"], dtype)
+    if sparse:
+        return _sparse_game("pursuit", rows, cols, w[m["outcome"]], capture, capture, initial, discount)
     P = _dense(m["rows"], m["nexts"], w[m["outcome"]], capture, initial, len(m["states"]))
     return MarkovGame(P, jnp.stack([capture, -capture]), discount, initial)
 

@@ -6,7 +6,9 @@
     state, ts = env.reset(key)                              # s_0 ~ game.initial
     state, ts = env.step(key, state, actions)               # actions: int [N], simultaneous
 
-A step draws ``s' ~ transitions[s, a_1, ..., a_N, :]`` by inverse CDF from one uniform number and
+A step draws ``s' ~ transitions[s, a_1, ..., a_N, :]`` by inverse CDF from one uniform number (for a
+``SparseMarkovGame``: over its ``B`` next states and the restart, then, on a restart, from ``initial``
+with the same uniform rescaled to its bin, so a step still reads one row of ``B + 1`` entries) and
 pays ``rewards[:, s, a_1, ..., a_N]`` (``[N]``). ``ts.observation`` is the state index (fully
 observed), ``ts.current_player`` is ``SIMULTANEOUS`` and ``ts.legal_action_mask`` is ``[N, A]``
 (player ``i``'s first ``A_i`` entries legal). Every method takes an optional ``params`` game of the
@@ -34,7 +36,7 @@ import numpy as np
 
 from jaxgames import simplex
 from jaxgames.env import INT32_MAX, Environment, TimeStep, Trajectory, pad_last, rollout  # noqa: F401  (re-exported)
-from jaxgames.markov.game import MarkovGame
+from jaxgames.markov.game import MarkovGame, SparseMarkovGame
 from jaxgames.validation import check_bool, check_int, check_scalar
 
 
@@ -75,14 +77,16 @@ class MarkovEnv(Environment):
         return f"MarkovEnv({self.game!r}, episode_length={self.episode_length})"
 
     def _check_params(self, game):
+        sparse = isinstance(self.game, SparseMarkovGame)
         if (
             not isinstance(game, MarkovGame)
+            or isinstance(game, SparseMarkovGame) != sparse
             or tuple(game.num_actions) != self.action_counts
             or game.num_states != self.num_states
+            or (sparse and game.branching != self.game.branching)
         ):
-            raise self._params_error(
-                f"a MarkovGame with {self.num_states} states and actions {self.action_counts}", game
-            )
+            kind = f"a SparseMarkovGame with branching {self.game.branching}, " if sparse else "a MarkovGame with "
+            raise self._params_error(f"{kind}{self.num_states} states and actions {self.action_counts}", game)
 
     # -- the simulator hooks (jaxgames.env.Environment) -----------------------------------
     def _dtype(self, params):
@@ -90,7 +94,14 @@ class MarkovEnv(Environment):
 
     def _prepare(self, params):
         # cumulative sums once per call (a rollout: once): a step is then gathers and comparisons
-        return jnp.cumsum(params.transitions, axis=-1), jnp.cumsum(params.initial)
+        return jnp.cumsum(self._rows(params), axis=-1), jnp.cumsum(params.initial)
+
+    @staticmethod
+    def _rows(params):
+        """``[S, A_1..A_N, K]``: the next-state weights a step draws from (sparse: ``B`` states, then restart)."""
+        if isinstance(params, SparseMarkovGame):
+            return jnp.concatenate([params.next_probs, params.restart[..., None]], axis=-1)
+        return params.transitions
 
     def _step_context(self, params):
         return None  # one step draws from one row: no cumulative sum of the whole tensor
@@ -103,7 +114,17 @@ class MarkovEnv(Environment):
     def _transition(self, u, state, actions, params, cdfs):
         idx = (state.state, *[actions[i] for i in range(self.num_players)])
         rewards = params.rewards[(slice(None), *idx)]
-        s = simplex.draw(u[0], params.transitions[idx]) if cdfs is None else simplex.inverse_cdf(u[0], cdfs[0][idx])
+        cdf = jnp.cumsum(self._rows(params)[idx], axis=-1) if cdfs is None else cdfs[0][idx]
+        s = simplex.inverse_cdf(u[0], cdf)
+        if isinstance(params, SparseMarkovGame):
+            b = params.branching
+            nxt = params.next_states[idx][jnp.minimum(s, b - 1)]
+            # a restart: the uniform's position inside the restart bin is again uniform; draw from initial
+            total = cdf[-1]
+            inside = ((1.0 - u[0]) * total - cdf[b - 1]) / jnp.maximum(cdf[b] - cdf[b - 1], jnp.finfo(cdf.dtype).tiny)
+            v = jnp.clip(1.0 - inside, 0.0, 1.0 - jnp.finfo(cdf.dtype).eps)
+            start = simplex.inverse_cdf(v, jnp.cumsum(params.initial) if cdfs is None else cdfs[1])
+            s = jnp.where(s < b, nxt, start).astype(jnp.int32)
         count = state.step_count + 1
         if self.episode_length is None:
             terminated = truncated = jnp.zeros((), bool)

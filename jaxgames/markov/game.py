@@ -32,7 +32,15 @@ import numpy as np
 
 from jaxgames import simplex
 from jaxgames.core import Evaluation, Game, Policy
-from jaxgames.validation import as_float_array, check_finite, check_int, check_probabilities, check_scalar
+from jaxgames.validation import (
+    as_float_array,
+    check_finite,
+    check_int,
+    check_probabilities,
+    check_scalar,
+    check_table,
+    host_values,
+)
 
 #: Safety cap on policy-iteration rounds (it stops far earlier: it is exact once stable).
 MAX_POLICY_ITERATIONS = 1000
@@ -52,6 +60,24 @@ def contract_actions(tensor: jax.Array, policy: Policy, keep: int | None = None)
             operands += [p, [0, 1 + j]]
     out = [0] + ([1 + keep] if keep is not None else []) + list(range(1 + n, 1 + n + rest))
     return jnp.einsum(*operands, out)
+
+
+def _reward_shape(rewards: jax.Array) -> tuple[int, int, tuple]:
+    """``(N, S, (A_1..A_N))`` of ``rewards [N, S, A_1..A_N]``; raises naming ``rewards`` otherwise."""
+    if rewards.ndim < 3:
+        raise ValueError(
+            f"rewards: expected shape [N, S, A_1, ..., A_N] with N >= 1 players, got shape {tuple(rewards.shape)}"
+        )
+    n = rewards.shape[0]
+    if rewards.ndim != n + 2:
+        raise ValueError(
+            f"rewards: expected shape [N, S, A_1, ..., A_N]: the leading axis says N = {n} "
+            f"players, so {n + 2} axes, got shape {tuple(rewards.shape)}"
+        )
+    s, actions = rewards.shape[1], tuple(rewards.shape[2:])
+    if s < 1 or min(actions) < 1:
+        raise ValueError(f"rewards: every axis needs size >= 1, got shape {tuple(rewards.shape)}")
+    return n, s, actions
 
 
 @jax.tree_util.register_pytree_node_class
@@ -78,19 +104,7 @@ class MarkovGame(Game):
             horizon = check_int(horizon, "horizon", low=1)
         # [0, 1) discounted; [0, 1] with a finite horizon
         discount = check_scalar(discount, "discount", 0, 1, high_open=horizon is None)
-        if rewards.ndim < 3:
-            raise ValueError(
-                f"rewards: expected shape [N, S, A_1, ..., A_N] with N >= 1 players, got shape {tuple(rewards.shape)}"
-            )
-        n = rewards.shape[0]
-        if rewards.ndim != n + 2:
-            raise ValueError(
-                f"rewards: expected shape [N, S, A_1, ..., A_N]: the leading axis says N = {n} "
-                f"players, so {n + 2} axes, got shape {tuple(rewards.shape)}"
-            )
-        s, actions = rewards.shape[1], tuple(rewards.shape[2:])
-        if s < 1 or min(actions) < 1:
-            raise ValueError(f"rewards: every axis needs size >= 1, got shape {tuple(rewards.shape)}")
+        n, s, actions = _reward_shape(rewards)
         expected = (s, *actions, s)
         if tuple(transitions.shape) != expected:
             raise ValueError(
@@ -375,3 +389,346 @@ def mdp(transitions, rewards, discount, initial, horizon: int | None = None) -> 
     if rewards.ndim != 2:
         raise ValueError(f"rewards: expected shape [S, A] for an MDP, got {tuple(rewards.shape)}")
     return MarkovGame(transitions, rewards[None], discount, initial, horizon)
+
+
+# -- sparse storage -----------------------------------------------------------------------------
+#: The generators' ``sparse=None`` (random Garnet and grid games) returns a ``SparseMarkovGame`` when the dense
+#: ``[S, A_1..A_N, S]`` transition tensor would pass this many bytes (256 MiB).
+SPARSE_ABOVE_BYTES = 2**28
+#: Up to this many states a ``SparseMarkovGame`` solves its linear systems exactly (one dense
+#: ``[S, S]`` LU, as ``MarkovGame``); above it iteratively (BiCGSTAB on gathers, no ``[S, S]`` matrix).
+DENSE_SOLVE_MAX_STATES = 512
+#: The most BiCGSTAB iterations of one solve (each two gather mat-vecs; ~10-30 suffice on Garnet games).
+BICGSTAB_MAX_ITERATIONS = 2000
+
+
+def _solve_rtol(dtype) -> float:
+    """Relative residual the iterative solve stops at: ``1e-12`` in float64, ``1e-6`` in float32."""
+    return 1e-12 if jnp.finfo(dtype).bits >= 64 else 1e-6
+
+
+class _Chain:
+    """A sparse stochastic matrix ``P[s, s'] = sum_m prob[s, m] [nxt[s, m] = s'] + restart[s] initial[s']``.
+
+    ``nxt`` int ``[S, M]``, ``prob`` ``[S, M]``, ``restart`` ``[S]``, ``initial`` ``[S]``: the chain
+    of a policy (``M = prod A_j * B``) or of a deterministic response (``M = prod_{j != i} A_j * B``).
+    """
+
+    def __init__(self, nxt, prob, restart, initial):
+        self.nxt, self.prob, self.restart, self.initial = nxt, prob, restart, initial.astype(prob.dtype)
+
+    def matvec(self, v: jax.Array) -> jax.Array:
+        """``[..., S]``: ``P v`` (expected next values) for ``v [..., S]``."""
+        return jnp.sum(self.prob * v[..., self.nxt], axis=-1) + self.restart * (v @ self.initial)[..., None]
+
+    def rmatvec(self, mu: jax.Array) -> jax.Array:
+        """``[S]``: ``mu P`` (the next state's distribution) for ``mu [S]``."""
+        s = mu.shape[-1]
+        flow = jnp.zeros((s,), self.prob.dtype).at[self.nxt.reshape(-1)].add((mu[:, None] * self.prob).reshape(-1))
+        return flow + (mu @ self.restart) * self.initial
+
+    def dense(self) -> jax.Array:
+        """``[S, S]``: the matrix (small ``S`` only)."""
+        s = self.nxt.shape[0]
+        rows = jnp.broadcast_to(jnp.arange(s)[:, None], self.nxt.shape)
+        return jnp.zeros((s, s), self.prob.dtype).at[rows, self.nxt].add(self.prob) + jnp.outer(
+            self.restart, self.initial
+        )
+
+
+@jax.tree_util.register_pytree_node_class
+class SparseMarkovGame(MarkovGame):
+    """A ``MarkovGame`` whose transitions are stored sparsely: ``B`` next states per (state, joint action).
+
+    ``transitions[s, a, s'] = sum_b next_probs[s, a, b] [next_states[s, a, b] = s'] + restart[s, a] initial[s']``:
+    ``B`` explicit next states (repeats add up, zero-probability padding is allowed) plus an optional
+    restart from ``initial`` (the reset after a goal or a capture in the grid games, whose restart
+    distribution is dense). Memory is ``O(S prod A_j B)`` instead of ``O(S^2 prod A_j)``.
+
+    The same model as ``MarkovGame`` with the same methods, computed with gathers: expectations
+    ``sum_b next_probs * V[next_states] + restart * (initial @ V)`` (``joint_action_values``, Q-values,
+    best responses). The linear systems of policy evaluation, ``(I - gamma P_pi) V = r_pi``, the
+    occupancy's transpose and each round of Howard's policy iteration (``best_response``), are solved
+    exactly (dense LU) up to ``dense_solve_states`` states (default ``DENSE_SOLVE_MAX_STATES``) and
+    above that by BiCGSTAB (van der Vorst 1992) on the gather mat-vec ``x - gamma P x``, to a relative
+    residual ``||r_pi - (I - gamma P) V|| <= rtol ||r_pi||`` with ``rtol = 1e-12`` in float64 (``1e-6`` in
+    float32; so ``|V - V_exact| <= rtol ||r_pi|| / (1 - gamma)``), so no ``[S, S]`` matrix is formed. ``transitions``
+    densifies on demand for consumers of the dense tensor (refused above ``max_bytes``, naming the size);
+    ``to_dense()`` returns the equal ``MarkovGame``, ``SparseMarkovGame.from_dense(game)`` the converse.
+    Infinite horizon only (``horizon=None``).
+
+    Args:
+      next_states: int ``[S, A_1, ..., A_N, B]`` next-state indices in ``[0, S)``.
+      next_probs: ``[S, A_1, ..., A_N, B]`` their probabilities.
+      rewards: ``[N, S, A_1, ..., A_N]`` per-player stage rewards.
+      discount: scalar in ``[0, 1)``.
+      initial: ``[S]`` initial state distribution (also the restart distribution).
+      restart: ``[S, A_1, ..., A_N]`` probability of restarting from ``initial`` (default 0); each row of
+        ``next_probs`` plus its ``restart`` sums to 1.
+      horizon: must be ``None``.
+      dense_solve_states: static; the largest ``S`` solved by dense LU.
+
+    Example::
+
+        game = jaxgames.markov.random_zero_sum(jax.random.key(0), 10_000, 3, branching=3, sparse=True)
+        game.nash_conv(game.uniform_policy())     # BiCGSTAB solves, no [S, S] matrix
+    """
+
+    def __init__(
+        self,
+        next_states,
+        next_probs,
+        rewards,
+        discount,
+        initial,
+        restart=None,
+        horizon: int | None = None,
+        dense_solve_states: int = DENSE_SOLVE_MAX_STATES,
+    ):
+        if horizon is not None:
+            raise ValueError(
+                f"horizon: SparseMarkovGame models infinite-horizon discounted games; expected None, got {horizon!r} "
+                "(use MarkovGame for a finite horizon)"
+            )
+        dense_solve_states = check_int(dense_solve_states, "dense_solve_states", low=0)
+        rewards = as_float_array(rewards, "rewards")
+        initial = as_float_array(initial, "initial")
+        next_probs = as_float_array(next_probs, "next_probs")
+        discount = check_scalar(discount, "discount", 0, 1, high_open=True)
+        n, s, actions = _reward_shape(rewards)
+        next_states = jnp.asarray(next_states)
+        if not jnp.issubdtype(next_states.dtype, jnp.integer):
+            raise ValueError(f"next_states: expected integer state indices, got dtype {next_states.dtype}")
+        next_states = next_states.astype(jnp.int32)
+        if next_states.ndim != n + 2 or tuple(next_states.shape[:-1]) != (s, *actions) or next_states.shape[-1] < 1:
+            raise ValueError(
+                f"next_states: expected shape [S, A_1, ..., A_N, B] = ({s}, {', '.join(map(str, actions))}, B) with "
+                f"B >= 1 to match rewards of shape {tuple(rewards.shape)}, got {tuple(next_states.shape)}"
+            )
+        if tuple(next_probs.shape) != tuple(next_states.shape):
+            raise ValueError(
+                f"next_probs: expected the shape of next_states {tuple(next_states.shape)}, "
+                f"got {tuple(next_probs.shape)}"
+            )
+        if restart is None:
+            restart = jnp.zeros((s, *actions), next_probs.dtype)
+        restart = as_float_array(restart, "restart")
+        if tuple(restart.shape) != (s, *actions):
+            raise ValueError(
+                f"restart: expected shape [S, A_1, ..., A_N] = {(s, *actions)}, got {tuple(restart.shape)}"
+            )
+        if tuple(initial.shape) != (s,):
+            raise ValueError(
+                f"initial: expected shape ({s},) (one probability per state, as in rewards "
+                f"of shape {tuple(rewards.shape)}), got {tuple(initial.shape)}"
+            )
+        check_finite(rewards, "rewards")
+        idx = host_values(next_states, "next_states")
+        if idx is not None and idx.size and (idx.min() < 0 or idx.max() >= s):
+            bad = int(idx.min()) if idx.min() < 0 else int(idx.max())
+            raise ValueError(f"next_states: expected state indices in [0, {s}), found {bad}")
+        rows = jnp.concatenate([next_probs, restart[..., None]], axis=-1)
+        check_probabilities(rows, "next_probs", "rows over next states (with restart: next_probs sum + restart = 1)")
+        check_probabilities(initial, "initial", "a distribution over states")
+        self.next_states, self.next_probs, self.restart = next_states, next_probs, restart
+        self.rewards, self.discount, self.initial = rewards, discount, initial
+        self.horizon = None
+        self._num_players = n
+        self.dense_solve_states = dense_solve_states
+
+    def tree_flatten(self):
+        children = (self.next_states, self.next_probs, self.restart, self.rewards, self.discount, self.initial)
+        return children, (self._num_players, self.dense_solve_states)
+
+    @classmethod
+    def tree_unflatten(cls, aux, children):
+        game = object.__new__(cls)
+        game.next_states, game.next_probs, game.restart, game.rewards, game.discount, game.initial = children
+        game._num_players, game.dense_solve_states = aux
+        game.horizon = None
+        return game
+
+    @classmethod
+    def from_validated(cls, *args, **kwargs):
+        raise TypeError("SparseMarkovGame.from_validated: build it with SparseMarkovGame(...)")
+
+    @classmethod
+    def from_dense(cls, game: MarkovGame, dense_solve_states: int = DENSE_SOLVE_MAX_STATES) -> SparseMarkovGame:
+        """The same game with ``B`` = the most nonzero next states of any row (concrete, unbatched ``game``)."""
+        if game.horizon is not None:
+            raise ValueError(f"game.horizon: SparseMarkovGame is infinite-horizon only, got horizon={game.horizon}")
+        P = np.asarray(game.transitions)
+        b = max(int((P > 0).sum(axis=-1).max(initial=1)), 1)
+        order = np.argsort(P <= 0, axis=-1, kind="stable")[..., :b]  # nonzero next states first
+        probs = np.take_along_axis(P, order, axis=-1)
+        return cls(
+            order.astype(np.int32), probs, game.rewards, game.discount, game.initial, None, None, dense_solve_states
+        )
+
+    def to_dense(self) -> MarkovGame:
+        """The equal ``MarkovGame`` (dense transitions; refused above ``max_bytes``)."""
+        return MarkovGame.from_validated(self.transitions, self.rewards, self.discount, self.initial)
+
+    def __repr__(self):
+        batch = self.rewards.shape[: -self.num_players - 2]
+        extra = f", batch_shape={batch}" if batch else ""
+        return (
+            f"SparseMarkovGame(num_states={self.num_states}, num_actions={self.num_actions}, "
+            f"branching={self.branching}{extra}, dtype={self.rewards.dtype})"
+        )
+
+    # -- sizes ----------------------------------------------------------------
+    @property
+    def num_states(self) -> int:
+        return self.rewards.shape[-self.num_players - 1]
+
+    @property
+    def num_actions(self) -> tuple:
+        return tuple(self.rewards.shape[-self.num_players :])
+
+    @property
+    def branching(self) -> int:
+        """``B``: the explicit next states per (state, joint action)."""
+        return self.next_states.shape[-1]
+
+    @property
+    def transitions(self) -> jax.Array:
+        """``[S, A_1..A_N, S]``: the dense tensor, built on demand (refused above ``max_bytes``)."""
+        s, actions = self.num_states, self.num_actions
+        shape = (s, *actions, s)
+        check_table(shape, "transitions", f"the dense transition tensor {list(shape)} of this SparseMarkovGame")
+        k = int(np.prod(actions))
+        nxt, prob = self.next_states.reshape(s * k, -1), self.next_probs.reshape(s * k, -1)
+        rows = jnp.broadcast_to(jnp.arange(s * k)[:, None], nxt.shape)
+        dense = jnp.zeros((s * k, s), prob.dtype).at[rows, nxt].add(prob)
+        dense = dense + self.restart.reshape(s * k, 1) * self.initial.astype(prob.dtype)
+        return dense.reshape(shape)
+
+    # -- sparse chains ----------------------------------------------------------
+    def _joint_weights(self, policy: Policy, skip: int | None = None) -> jax.Array:
+        """``[S, A_1..A_N]``: ``prod_{j != skip} pi_j[s, a_j]`` (broadcast along ``skip``'s axis)."""
+        n = self.num_players
+        w = None
+        for j, p in enumerate(policy):
+            if j == skip:
+                continue
+            shape = [p.shape[0]] + [1] * n
+            shape[1 + j] = p.shape[1]
+            t = p.reshape(shape)
+            w = t if w is None else w * t
+        if w is None:  # one player, skipped
+            return jnp.ones((self.num_states,) + (1,) * n, self.next_probs.dtype)
+        return w
+
+    def _policy_chain(self, policy: Policy) -> _Chain:
+        w = self._joint_weights(policy)
+        s = self.num_states
+        prob = (w[..., None] * self.next_probs).reshape(s, -1)
+        restart = jnp.sum((w * self.restart).reshape(s, -1), axis=-1)
+        return _Chain(self.next_states.reshape(s, -1), prob, restart, self.initial)
+
+    def _own_chains(self, policy: Policy, i: int) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
+        """Player ``i``'s induced MDP, sparse: ``nxt, prob [S, A_i, M]``, ``restart [S, A_i]``, ``r_i [S, A_i]``."""
+        s, a = self.num_states, self.num_actions[i]
+        w = self._joint_weights(policy, skip=i)
+        prob = jnp.moveaxis(w[..., None] * self.next_probs, 1 + i, 1).reshape(s, a, -1)
+        nxt = jnp.moveaxis(self.next_states, 1 + i, 1).reshape(s, a, -1)
+        restart = jnp.moveaxis(w * self.restart, 1 + i, 1).reshape(s, a, -1).sum(-1)
+        return nxt, prob, restart, contract_actions(self.rewards[i], policy, keep=i)
+
+    def _own_expect(self, nxt, prob, restart, v) -> jax.Array:
+        """``[S, A_i]``: the expected next value of each own action."""
+        return jnp.sum(prob * v[nxt], axis=-1) + restart * (v @ self.initial.astype(v.dtype))
+
+    def _solve(self, chain: _Chain, rhs: jax.Array, transpose: bool = False) -> jax.Array:
+        """``x [..., S]`` with ``x (I - gamma P) = rhs`` (``transpose``) or ``(I - gamma P) x = rhs``."""
+        g = self.discount
+        if self.num_states <= self.dense_solve_states:
+            A = jnp.eye(self.num_states, dtype=chain.prob.dtype) - g * chain.dense()
+            A = A.T if transpose else A
+            return jnp.linalg.solve(A, rhs.T).T if rhs.ndim > 1 else jnp.linalg.solve(A, rhs)
+        apply = chain.rmatvec if transpose else chain.matvec
+        if transpose and rhs.ndim > 1:
+            return jax.vmap(lambda b: self._solve(chain, b, True))(rhs)
+        x, _ = jax.scipy.sparse.linalg.bicgstab(
+            lambda x: x - g * apply(x), rhs, x0=rhs, tol=_solve_rtol(rhs.dtype), maxiter=BICGSTAB_MAX_ITERATIONS
+        )
+        return x
+
+    # -- the model's methods (gathers) ----------------------------------------------
+    def markov_chain(self, policy: Policy) -> tuple[jax.Array, jax.Array]:
+        """``(P_pi [S, S'], r_pi [N, S])``, ``P_pi`` dense (refused above ``max_bytes``)."""
+        s = self.num_states
+        check_table((s, s), "num_states", f"the dense policy chain [{s}, {s}] of this SparseMarkovGame")
+        return self._policy_chain(policy).dense(), contract_actions(self._rewards_last(), policy).T
+
+    def joint_action_values(self, state_values: jax.Array) -> jax.Array:
+        """``[N, S, A_1..A_N]``: ``rewards + gamma (sum_b next_probs V[:, next_states] + restart initial @ V)``."""
+        v = state_values
+        cont = jnp.sum(self.next_probs * v[:, self.next_states], axis=-1)
+        at_start = v @ self.initial.astype(v.dtype)  # [N]
+        cont = cont + self.restart * at_start.reshape((-1,) + (1,) * self.restart.ndim)
+        return self.rewards + self.discount * cont
+
+    def state_values(self, policy: Policy) -> jax.Array:
+        chain = self._policy_chain(policy)
+        r = contract_actions(self._rewards_last(), policy).T
+        return self._solve(chain, r)
+
+    def occupancy(self, policy: Policy) -> jax.Array:
+        chain = self._policy_chain(policy)
+        return (1.0 - self.discount) * self._solve(chain, self.initial.astype(chain.prob.dtype), transpose=True)
+
+    def evaluate(self, policy: Policy) -> Evaluation:
+        chain = self._policy_chain(policy)
+        r = contract_actions(self._rewards_last(), policy).T
+        V = self._solve(chain, r)
+        d = (1.0 - self.discount) * self._solve(chain, self.initial.astype(V.dtype), transpose=True)
+        q = []
+        for i in range(self.num_players):
+            nxt, prob, restart, ri = self._own_chains(policy, i)
+            q.append(ri + self.discount * self._own_expect(nxt, prob, restart, V[i]))
+        return Evaluation(
+            values=V @ self.initial.astype(V.dtype),
+            action_values=tuple(q),
+            reach=tuple(d for _ in policy),
+            opponent_reach=tuple(jnp.ones_like(d) for _ in policy),
+        )
+
+    def _best_response(self, policy: Policy, i: int) -> tuple[jax.Array, jax.Array]:
+        """Howard's policy iteration on player ``i``'s sparse induced MDP (as ``MarkovGame``)."""
+        nxt, prob, restart, ri = self._own_chains(policy, i)
+        g = self.discount
+        s_idx = jnp.arange(self.num_states)
+
+        def evaluate(actions):
+            chain = _Chain(nxt[s_idx, actions], prob[s_idx, actions], restart[s_idx, actions], self.initial)
+            return self._solve(chain, ri[s_idx, actions])
+
+        def improve(actions, v):
+            q = ri + g * self._own_expect(nxt, prob, restart, v)
+            best = jnp.argmax(q, axis=-1)
+            tol = 8 * jnp.finfo(q.dtype).eps * (1.0 + jnp.max(jnp.abs(q)))
+            if self.num_states > self.dense_solve_states:  # iterative values: switch only on a clear gain
+                tol = tol + 16 * _solve_rtol(q.dtype) * (1.0 + jnp.max(jnp.abs(q)))
+            better = q[s_idx, best] > q[s_idx, actions] + tol
+            return jnp.where(better, best, actions).astype(jnp.int32), jnp.any(better)
+
+        # warm start: greedy with respect to the player's values under the given policy
+        r_pi = contract_actions(self._rewards_last()[..., i], policy)
+        v0 = self._solve(self._policy_chain(policy), r_pi)
+        a0 = jnp.argmax(ri + g * self._own_expect(nxt, prob, restart, v0), axis=-1).astype(jnp.int32)
+
+        def cond(carry):
+            k, _, _, changed = carry
+            return changed & (k < MAX_POLICY_ITERATIONS)
+
+        def body(carry):
+            k, actions, _, _ = carry
+            v = evaluate(actions)
+            new, changed = improve(actions, v)
+            return k + 1, new, v, changed
+
+        init = (jnp.zeros((), jnp.int32), a0, v0, jnp.array(True))
+        _, actions, v, changed = jax.lax.while_loop(cond, body, init)
+        return actions, jax.lax.cond(changed, evaluate, lambda _: v, actions)
