@@ -24,8 +24,8 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from jaxgames import simplex
 from jaxgames.core import Game, Policy
+from jaxgames.efg.sequence import row_reduce
 from solvers.core import (
     Solver,
     SolverState,
@@ -69,7 +69,12 @@ def _zero_regrets(game: Game) -> Policy:
 
 
 def _regret_policy(regrets, mask):
-    return simplex.normalize(jnp.maximum(regrets, 0.0), mask)
+    """``simplex.normalize(max(regrets, 0), mask)``, with the row sums over a few actions written
+    as elementwise code (``row_reduce``) that XLA fuses into one kernel with the regret update."""
+    weights = jnp.where(mask, jnp.maximum(regrets, 0.0), 0.0)
+    total = row_reduce(weights)[..., None]
+    uniform = mask / jnp.maximum(row_reduce(mask.astype(weights.dtype)), 1)[..., None]
+    return jnp.where(total > 0, weights / jnp.where(total > 0, total, 1.0), uniform)
 
 
 def _regret_updates(game: Game, policy, regrets, alternating: bool, transform):
@@ -79,7 +84,7 @@ def _regret_updates(game: Game, policy, regrets, alternating: bool, transform):
 
     def updated(ev, i):
         q, pi = ev.action_values[i], policy[i]
-        v = jnp.sum(pi * q, axis=-1, keepdims=True)
+        v = row_reduce(pi * q)[..., None]
         return transform(regrets[i] + ev.opponent_reach[i][..., None] * (q - v))
 
     if alternating:

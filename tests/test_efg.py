@@ -410,3 +410,52 @@ def test_bad_geometry_names_the_field():
         solvers.mmd(geometry="euclidean")
     with pytest.raises(ValueError, match="geometry"):
         solvers.mirror_prox(geometry="dilatd")
+
+
+def test_scatter_free_passes_equal_segment_sums(games):
+    """The gather-only layouts of ``jaxgames.efg.sequence`` (buckets of segment sums, level-by-level
+    bottom-up pass, with and without putting the information sets in level order) against plain
+    NumPy segment sums and the masked ``bottom_up``, on Kuhn and Leduc."""
+    import dataclasses
+
+    from jaxgames.efg import sequence as seq
+
+    rng = np.random.default_rng(3)
+    for budget in (0, 5, 10_000):  # one block per segment size, some merged, all merged
+        keys = np.sort(rng.integers(0, 40, 300))
+        keys = keys[keys % 7 != 3]  # some empty segments
+        blocks, order = seq._buckets(keys, 45, budget)
+        values = rng.normal(size=len(keys)).astype(np.float32)
+        got = seq._bucket_sum([seq._take_or_zero(jnp.asarray(values), b) for b in blocks], order)
+        np.testing.assert_allclose(got, np.bincount(keys, values, minlength=45), atol=1e-5)
+    for name, game in games.items():  # Leduc: player 1 (levels with 1 to 12 infosets below a sequence)
+        sf = seq.sequence_form(game.tree)
+        shuffled = dataclasses.replace(sf, level_identity=(False,) * game.num_players)
+        policy = random_policy(game, rng)
+        plans = jax.jit(lambda pol: [seq.realization_plan(sf, i, p) for i, p in enumerate(pol)])(policy)
+        for i, (pi, mask) in enumerate(zip(policy, game.legal_mask())):
+            if name == "leduc_poker" and i == 0:
+                continue
+            z = np.asarray(sf.terminal_last[i][i])
+            w = rng.normal(size=len(z)).astype(np.float32)
+            others = np.prod([np.asarray(plans[j])[np.asarray(sf.terminal_last[i][j])] for j in range(2) if j != i], 0)
+            u = jax.jit(lambda x, w: seq.sequence_values(sf, i, x, w))(plans, jnp.asarray(w))
+            np.testing.assert_allclose(u, np.bincount(z, w * others, minlength=sf.num_sequences[i]), atol=1e-5)
+            cases = (
+                (lambda q, p: jnp.sum(p * q, -1), lambda q, p=pi: jnp.sum(p * q, -1), pi),
+                (
+                    lambda q, m: jnp.max(jnp.where(m, q, -9.0), -1),
+                    lambda q, m=mask: jnp.max(jnp.where(m, q, -9.0), -1),
+                    mask,
+                ),
+            )
+            for reduce_rows, reduce_all, operand in cases[: 1 if name == "leduc_poker" else 2]:
+                # jitted: one compilation instead of one per eager op and shape
+                want_q, want_root = jax.jit(lambda u, f=reduce_all: seq.bottom_up(sf, i, u, f))(u)
+                for form in (sf, shuffled):
+                    run = jax.jit(lambda u, x, s=form, f=reduce_rows: seq.bottom_up_levels(s, i, u, f, (x,)))
+                    q, root = run(u, operand)
+                    np.testing.assert_allclose(q, want_q, atol=1e-5)
+                    np.testing.assert_allclose(root, want_root, atol=1e-5)
+            own = np.asarray(plans[i])[np.asarray(sf.parent_sequence[i])]
+            np.testing.assert_allclose(seq.own_reach(sf, i, pi), own, rtol=1e-6)

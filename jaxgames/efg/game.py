@@ -28,11 +28,16 @@ from jaxgames.core import Evaluation, Game, Policy, as_float_array, check_finite
 from jaxgames.efg import regularized as efg_regularized
 from jaxgames.efg.sequence import (
     bottom_up,
+    bottom_up_levels,
+    decision_grid,
     decision_weights,
     opponent_reach,
+    own_reach,
     realization_plan,
+    row_reduce,
     sequence_form,
     sequence_values,
+    terminal_grid,
     terminal_weights,
 )
 from jaxgames.efg.tree import Tree
@@ -67,16 +72,33 @@ class EFGGame(Game):
             terminal_weights(sf, i, self.payoffs, self.chance_prob) for i in range(tree.num_players)
         )
         self.decision_weights = tuple(decision_weights(sf, i, self.chance_prob) for i in range(tree.num_players))
+        # The same laid out for scatter-free sums (jaxgames.efg.sequence.terminal_grid / decision_grid).
+        self._terminal_grids = tuple(terminal_grid(sf, i, w) for i, w in enumerate(self.terminal_weights))
+        self._decision_grids = tuple(decision_grid(sf, i, w) for i, w in enumerate(self.decision_weights))
 
     def tree_flatten(self):
-        children = (self.payoffs, self.chance_prob, self.terminal_weights, self.decision_weights)
+        children = (
+            self.payoffs,
+            self.chance_prob,
+            self.terminal_weights,
+            self.decision_weights,
+            self._terminal_grids,
+            self._decision_grids,
+        )
         return children, (self.tree, self.name)
 
     @classmethod
     def tree_unflatten(cls, aux, children):
         game = object.__new__(cls)
         game.tree, game.name = aux
-        game.payoffs, game.chance_prob, game.terminal_weights, game.decision_weights = children
+        (
+            game.payoffs,
+            game.chance_prob,
+            game.terminal_weights,
+            game.decision_weights,
+            game._terminal_grids,
+            game._decision_grids,
+        ) = children
         return game
 
     def __repr__(self):
@@ -107,27 +129,27 @@ class EFGGame(Game):
         plans = self._plans(policy)
         values, q, own, opp_reach = [], [], [], []
         for i, pi in enumerate(policy):
-            u = sequence_values(sf, i, plans, self.terminal_weights[i])
-            cfv, root = bottom_up(sf, i, u, lambda q, pi=pi: jnp.sum(pi * q, axis=-1))
-            opp = opponent_reach(sf, i, plans, self.decision_weights[i], t.num_infosets[i])
+            u = sequence_values(sf, i, plans, self._terminal_grids[i])
+            cfv, root = bottom_up_levels(sf, i, u, lambda q, p: row_reduce(p * q), (pi,))
+            opp = opponent_reach(sf, i, plans, self._decision_grids[i], t.num_infosets[i])
             q.append(jnp.where(opp[:, None] > 0, cfv / jnp.where(opp > 0, opp, 1.0)[:, None], 0.0))
             values.append(root)
             opp_reach.append(opp)
-            own.append(plans[i][jnp.asarray(sf.parent_sequence[i])])
+            own.append(own_reach(sf, i, pi))
         return Evaluation(
             values=jnp.stack(values), action_values=tuple(q), reach=tuple(own), opponent_reach=tuple(opp_reach)
         )
 
     def reach(self, policy: Policy) -> Policy:
         sf = sequence_form(self.tree)
-        return tuple(realization_plan(sf, i, pi)[jnp.asarray(sf.parent_sequence[i])] for i, pi in enumerate(policy))
+        return tuple(own_reach(sf, i, pi) for i, pi in enumerate(policy))
 
     def sequence_gradient(self, policy: Policy) -> Policy:
         """Per player ``[n_I, A]``: ``u_i`` at the sequences ``(I, a)`` (see ``sequence_values``)."""
         sf = sequence_form(self.tree)
         plans = self._plans(policy)
         return tuple(
-            sequence_values(sf, i, plans, self.terminal_weights[i])[1:].reshape(pi.shape) for i, pi in enumerate(policy)
+            sequence_values(sf, i, plans, self._terminal_grids[i])[1:].reshape(pi.shape) for i, pi in enumerate(policy)
         )
 
     def dilated_mirror_step(
@@ -164,11 +186,11 @@ class EFGGame(Game):
         plans = self._plans(policy)
         out = []
         for i, mask in enumerate(self.legal_mask()):
-            u = sequence_values(sf, i, plans, self.terminal_weights[i])
-            best = lambda q, mask=mask: jnp.max(jnp.where(mask, q, -jnp.inf), axis=-1)
-            cfv, root = bottom_up(sf, i, u, best)
+            u = sequence_values(sf, i, plans, self._terminal_grids[i])
+            best = lambda q, m: row_reduce(jnp.where(m, q, -jnp.inf), jnp.maximum)
+            cfv, root = bottom_up_levels(sf, i, u, best, (mask,))
             # The policy's own value is <x_i, u_i> (sequence form), no second bottom-up pass needed.
-            out.append((simplex.one_hot_argmax(cfv, mask), root, jnp.dot(plans[i], u)))
+            out.append((simplex.one_hot_argmax(cfv, mask), root, jnp.sum(plans[i] * u)))
         return out
 
     def best_response(self, policy: Policy) -> Policy:

@@ -9,8 +9,9 @@ the chance edges on its path; then, for player ``i``,
 
     u_i[s] = sum_{z: last_i(z) = s} chance(z) prod_{j != i} x_j[last_j(z)] payoff_i(z)
 
-(one gather and one sorted segment-sum: the sparse payoff mat-vec of the
-sequence form), and the counterfactual value of ``(I, a)`` is ``u_i`` at
+(the sparse payoff mat-vec of the sequence form; stored as blocks of the
+sequences with equally many terminals below, so that it is gathers and sums of
+slices, with no scatter: XLA's CPU scatter is slow), and the counterfactual value of ``(I, a)`` is ``u_i`` at
 ``seq(I, a)`` plus the values of the information sets right below it, summed
 bottom-up over own depth with the policy's expectation; with a ``max`` instead,
 the same pass is the best response (von Stengel 1996; Koller, Megiddo & von
@@ -41,6 +42,21 @@ class SequenceForm:
     decision_last: tuple  # per player i, per player j: int [M_i] last_j at i's decision histories
     decision_chance: tuple  # per player i: int [M_i, C]
     decision_infoset: tuple  # per player i: int [M_i]
+    # Scatter-free layouts (gathers and sums of slices only; XLA's CPU scatter is slow):
+    ancestors: tuple = ()  # per player: int [D_i, n_I] own sequences above each infoset, root first (0: none)
+    # Segment sums as buckets (see ``_buckets``): the segments with K members form one [K, n] block.
+    terminal_buckets: tuple = ()  # per player i: (blocks of terminal positions by last_i, order [S_i])
+    terminal_bucket_last: tuple = ()  # per player i, per player j: last_j at each block's positions
+    decision_buckets: tuple = ()  # per player i: (blocks of decision-history positions by infoset, order [n_I])
+    decision_bucket_last: tuple = ()  # per player i, per player j: last_j at each block's positions
+    # Own depth levels, for ``bottom_up_levels`` (per player):
+    level_order: tuple = ()  # int [n_I]: the infosets by own depth (then id); level k is a contiguous block
+    level_bounds: tuple = ()  # tuple of ints: level k is level_order[bounds[k]:bounds[k + 1]]
+    level_sequences: tuple = ()  # int [n_I * A]: the sequences (I, a) in that order
+    level_inverse: tuple = ()  # int [n_I * A]: where each (I, a), in id order, sits in that order
+    level_identity: tuple = ()  # bools: level_order is the identity (ids already by own depth: no gathers)
+    level_children: tuple = ()  # per level k < last: buckets of the positions in level k + 1 of the
+    #   infosets right below each (I, a) of level k
 
 
 @functools.cache
@@ -63,6 +79,8 @@ def sequence_form(tree: Tree) -> SequenceForm:
     last, chance = _paths(tree)
     terminals = np.nonzero(tree.is_terminal)[0]
     parent_seq, masks, t_last, t_order, t_chance, d_last, d_chance, d_info = ([] for _ in range(8))
+    anc, t_slots, t_grid, d_slots, d_grid = ([] for _ in range(5))
+    lvl = tuple([] for _ in range(5))  # level_order, level_bounds, level_sequences, level_inverse, level_children
     for i in range(n):
         n_inf = tree.num_infosets[i]
         pseq = np.zeros(n_inf, np.int64)
@@ -78,6 +96,16 @@ def sequence_form(tree: Tree) -> SequenceForm:
         d_last.append(tuple(last[tree.decision_nodes[i], j] for j in range(n)))
         d_chance.append(chance[tree.decision_nodes[i]])
         d_info.append(tree.decision_infosets[i])
+        anc.append(_ancestors(pseq, A, levels))
+        blocks, where = _buckets(last[order, i], 1 + n_inf * A)
+        t_slots.append((blocks, where))
+        t_grid.append(tuple(tuple(_pick(last[order, j], b) for b in blocks) for j in range(n)))
+        blocks, where = _buckets(tree.decision_infosets[i], n_inf)
+        d_slots.append((blocks, where))
+        d_grid.append(tuple(tuple(_pick(last[tree.decision_nodes[i], j], b) for b in blocks) for j in range(n)))
+        lv = _levels(pseq, depth, A, levels)
+        for acc, v in zip(lvl, lv):
+            acc.append(v)
 
     # Device arrays, created once: numpy constants closed over by a jitted function would be
     # copied to the device on every call.
@@ -96,7 +124,115 @@ def sequence_form(tree: Tree) -> SequenceForm:
         decision_last=tuple(dev(c) for c in d_last),
         decision_chance=dev(d_chance),
         decision_infoset=dev(d_info),
+        ancestors=dev(anc),
+        terminal_buckets=tuple((dev(b), dev([w])[0]) for b, w in t_slots),
+        terminal_bucket_last=tuple(tuple(dev(c) for c in per) for per in t_grid),
+        decision_buckets=tuple((dev(b), dev([w])[0]) for b, w in d_slots),
+        decision_bucket_last=tuple(tuple(dev(c) for c in per) for per in d_grid),
+        level_order=dev(lvl[0]),
+        level_bounds=tuple(lvl[1]),
+        level_sequences=dev(lvl[2]),
+        level_inverse=dev(lvl[3]),
+        level_identity=tuple(bool(np.array_equal(o, np.arange(len(o)))) for o in lvl[0]),
+        level_children=tuple(tuple((dev(b), dev([w])[0]) for b, w in per) for per in lvl[4]),
     )
+
+
+def _levels(pseq: np.ndarray, depth: np.ndarray, A: int, levels: int):
+    """The own-depth blocks of ``bottom_up_levels`` (see ``SequenceForm``)."""
+    n_inf = pseq.shape[0]
+    order = np.argsort(depth, kind="stable")
+    bounds = tuple(int(b) for b in np.searchsorted(depth[order], np.arange(levels + 1)))
+    rank = np.empty(n_inf, np.int64)
+    rank[order] = np.arange(n_inf)
+    seqs = (1 + order[:, None] * A + np.arange(A)).reshape(-1)
+    inverse = (rank[:, None] * A + np.arange(A)).reshape(-1)
+    children = []
+    for k in range(levels - 1):
+        lo, hi, top = bounds[k], bounds[k + 1], bounds[k + 2]
+        below = order[hi:top]  # level k + 1, in id order
+        # parent (I, a) of each infoset below, as a position in level k's flattened block
+        keys = (rank[(pseq[below] - 1) // A] - lo) * A + (pseq[below] - 1) % A
+        blocks, where = _buckets(keys, (hi - lo) * A)
+        children.append((blocks, where))
+    return order, bounds, seqs, inverse, tuple(children)
+
+
+#: Padding that ``_buckets`` accepts to save a block (one kernel, about a microsecond on a CPU core,
+#: against about half a nanosecond per gathered element).
+BUCKET_PAD_BUDGET = 2048
+
+
+def _buckets(keys: np.ndarray, num_segments: int, pad_budget: int = BUCKET_PAD_BUDGET):
+    """A segment sum without scatter: ``blocks``, int ``[K, n]`` arrays (column: the positions ``p``
+    with ``keys[p] == s`` of one segment ``s``, in increasing order, padded with ``len(keys)``, an
+    appended zero), one per group of segment sizes (sizes are grouped while the padding stays
+    within ``pad_budget`` entries), and ``order`` ``[num_segments]``, each segment's column in the
+    blocks laid side by side (empty segments: one past the last column, another appended zero)."""
+    keys = np.asarray(keys, np.int64)
+    sort = np.argsort(keys, kind="stable")
+    counts = np.bincount(keys, minlength=num_segments)
+    start = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
+    sizes = np.unique(counts[counts > 0]).tolist()
+    groups = [[k] for k in sizes]  # merge neighbouring sizes, cheapest padding first
+
+    def extra(g, h):  # padding added by merging groups g < h
+        return sum(int(np.count_nonzero(counts == k)) * (h[-1] - k) for k in g)
+
+    while len(groups) > 1:
+        costs = [extra(groups[j], groups[j + 1]) for j in range(len(groups) - 1)]
+        j = int(np.argmin(costs))
+        if costs[j] > pad_budget:
+            break
+        groups[j : j + 2] = [groups[j] + groups[j + 1]]
+    padded = np.concatenate([sort, [len(keys)]])
+    blocks, order, col = [], np.full(num_segments, int(np.count_nonzero(counts)), np.int64), 0
+    for g in groups:
+        segs = np.nonzero(np.isin(counts, g))[0]
+        k = g[-1]
+        pos = start[segs][None, :] + np.arange(k)[:, None]
+        blocks.append(
+            np.where(np.arange(k)[:, None] < counts[segs][None, :], padded[np.minimum(pos, len(keys))], len(keys))
+        )
+        order[segs] = col + np.arange(len(segs))
+        col += len(segs)
+    return tuple(blocks), order
+
+
+def _bucket_sum(blocks, order) -> jax.Array:
+    """The segment sums of ``_buckets``, from the gathered ``blocks`` (``[K, n]`` values each)."""
+    if not blocks:
+        return jnp.zeros(order.shape)
+    sums = [_column_sum(b) for b in blocks]
+    return _take_or_zero(sums[0] if len(sums) == 1 else jnp.concatenate(sums), order)
+
+
+def _take_or_zero(x: jax.Array, idx) -> jax.Array:
+    """``x[idx]``, 0 where ``idx == len(x)`` (the padding of ``_buckets``; no concatenated copy)."""
+    return x.at[jnp.asarray(idx)].get(mode="fill", fill_value=0)
+
+
+def _pick(values: np.ndarray, slots: np.ndarray) -> np.ndarray:
+    """``values`` at ``slots``, with 0 at the padding (``slots == len(values)``)."""
+    return np.concatenate([np.asarray(values, np.int64), [0]])[slots]
+
+
+def _ancestors(pseq: np.ndarray, A: int, levels: int) -> np.ndarray:
+    """int ``[max(levels - 1, 0), n_I]``: the own sequences on the path to each information set,
+    root first, padded with 0 at the end (the empty sequence, whose plan value is 1)."""
+    chain = []  # chain[k]: the sequence k + 1 own steps above each infoset (0 past the root)
+    s = np.asarray(pseq, np.int64).copy()
+    while np.any(s):
+        chain.append(s)
+        s = np.where(s != 0, pseq[np.maximum(s - 1, 0) // A], 0)
+    out = np.zeros((max(levels - 1, len(chain)), pseq.shape[0]), np.int64)
+    if chain:
+        depth = np.count_nonzero(np.stack(chain), axis=0)  # own depth of each infoset
+        cols = np.arange(pseq.shape[0])
+        for k, row in enumerate(chain):  # root first: chain[depth - 1] goes to row 0
+            at = depth > k
+            out[depth[at] - 1 - k, cols[at]] = row[at]
+    return out
 
 
 def _paths(tree: Tree):
@@ -131,23 +267,63 @@ def _own_depth(pseq: np.ndarray, A: int) -> np.ndarray:
     return depth
 
 
+def _take(x: jax.Array, idx) -> jax.Array:
+    """``x[idx]`` for indices known to be in bounds (no clamping or wrap-around code)."""
+    return x.at[jnp.asarray(idx)].get(mode="promise_in_bounds")
+
+
+def own_reach(sf: SequenceForm, i: int, pi: jax.Array) -> jax.Array:
+    """``[n_I]``: player ``i``'s own realization weight of each information set, the product of its
+    behavioural probabilities on the own sequences above (root first): one fused gather-product."""
+    flat = jnp.concatenate([jnp.ones((1,), pi.dtype), pi.reshape(-1)])
+    r = jnp.ones(pi.shape[:-1], pi.dtype)
+    if len(sf.ancestors[i]):
+        for f in _take(flat, sf.ancestors[i]):  # one gather [D, n_I], then the product in root-first order
+            r = r * f
+    return r
+
+
 def realization_plan(sf: SequenceForm, i: int, pi: jax.Array) -> jax.Array:
-    """``[1 + n_I * A]`` realization plan of player ``i``'s behavioural policy ``pi``."""
-    pseq = jnp.asarray(sf.parent_sequence[i])
-    x = jnp.ones_like(pi)
-    for at in sf.depth_masks[i][:-1]:
-        flat = jnp.concatenate([jnp.ones((1,), pi.dtype), x.reshape(-1)])
-        x = jnp.where(jnp.asarray(at)[:, None], flat[pseq][:, None] * pi, x)
+    """``[1 + n_I * A]`` realization plan of player ``i``'s behavioural policy ``pi``:
+    ``x[seq(I, a)] = own_reach(I) * pi(I, a)``."""
+    x = own_reach(sf, i, pi)[:, None] * pi
     return jnp.concatenate([jnp.ones((1,), pi.dtype), x.reshape(-1)])
 
 
-def _others(plans, last, i):
-    """``prod_{j != i} x_j[last_j]``; ``last`` holds one index array per player."""
-    w = 1.0
-    for j, x in enumerate(plans):
-        if j != i:
-            w = w * x[last[j]]
-    return w
+def terminal_grid(sf: SequenceForm, i: int, weights: jax.Array) -> tuple:
+    """``terminal_weights`` laid out by player ``i``'s last sequence: one ``[K, n]`` block per number
+    ``K`` of terminals below a sequence (column: one sequence's terminals), the scatter-free form
+    that ``sequence_values`` sums."""
+    return tuple(_take_or_zero(weights, b) for b in sf.terminal_buckets[i][0])
+
+
+def decision_grid(sf: SequenceForm, i: int, weights: jax.Array) -> tuple:
+    """``decision_weights`` laid out by information set, as ``terminal_grid`` (blocks of ``[K, n]``)."""
+    return tuple(_take_or_zero(weights, b) for b in sf.decision_buckets[i][0])
+
+
+#: Rows up to this many actions are reduced by slices (elementwise code that XLA fuses with its
+#: neighbours) rather than by a reduction (a kernel of its own on the CPU).
+UNROLL_ACTIONS = 8
+
+
+def row_reduce(x: jax.Array, op=jnp.add) -> jax.Array:
+    """``x`` reduced over its last axis by ``op`` (``jnp.add`` / ``jnp.maximum``), in order."""
+    if x.shape[-1] > UNROLL_ACTIONS or x.shape[-1] == 0:
+        return {jnp.add: jnp.sum, jnp.maximum: jnp.max}[op](x, axis=-1)
+    out = x[..., 0]
+    for a in range(1, x.shape[-1]):
+        out = op(out, x[..., a])
+    return out
+
+
+def _column_sum(g: jax.Array) -> jax.Array:
+    """``g.sum(0)`` as a chain of row additions (in row order: the order of a sorted segment sum;
+    XLA's CPU reduction over a short axis is slower)."""
+    out = g[0]
+    for k in range(1, g.shape[0]):
+        out = out + g[k]
+    return out
 
 
 def terminal_weights(sf: SequenceForm, i: int, payoffs, chance_prob) -> jax.Array:
@@ -165,21 +341,36 @@ def decision_weights(sf: SequenceForm, i: int, chance_prob) -> jax.Array:
 def sequence_values(sf: SequenceForm, i: int, plans, weights) -> jax.Array:
     """``u_i`` ``[S_i]``: the sparse payoff mat-vec against the other players' plans.
 
-    ``weights`` is ``terminal_weights(sf, i, payoffs, chance_prob)``.
+    ``weights`` is ``terminal_weights(sf, i, payoffs, chance_prob)`` ``[Z]``, or the same laid out by
+    ``terminal_grid`` (what ``EFGGame`` keeps). Gathers and sums over the terminals of each sequence
+    (in terminal order, as a sorted segment sum), no scatter.
     """
-    last = sf.terminal_last[i]
-    return jax.ops.segment_sum(
-        weights * _others(plans, last, i), last[i], num_segments=sf.num_sequences[i], indices_are_sorted=True
-    )
+    if not isinstance(weights, (tuple, list)):
+        weights = terminal_grid(sf, i, weights)
+    blocks = []
+    for b, w in enumerate(weights):
+        for j, x in enumerate(plans):
+            if j != i:
+                w = w * _take(x, sf.terminal_bucket_last[i][j][b])
+        blocks.append(w)
+    return _bucket_sum(blocks, sf.terminal_buckets[i][1])
 
 
 def opponent_reach(sf: SequenceForm, i: int, plans, weights, num_infosets: int) -> jax.Array:
     """``[n_I]``: chance and the other players' reach of each information set of player ``i``.
 
-    ``weights`` is ``decision_weights(sf, i, chance_prob)``.
+    ``weights`` is ``decision_weights(sf, i, chance_prob)`` ``[M_i]``, or the same laid out by
+    ``decision_grid`` (what ``EFGGame`` keeps).
     """
-    w = weights * _others(plans, sf.decision_last[i], i)
-    return jax.ops.segment_sum(w, jnp.asarray(sf.decision_infoset[i]), num_segments=num_infosets)
+    if not isinstance(weights, (tuple, list)):
+        weights = decision_grid(sf, i, weights)
+    blocks = []
+    for b, w in enumerate(weights):
+        for j, x in enumerate(plans):
+            if j != i:
+                w = w * _take(x, sf.decision_bucket_last[i][j][b])
+        blocks.append(w)
+    return _bucket_sum(blocks, sf.decision_buckets[i][1])
 
 
 def bottom_up(sf: SequenceForm, i: int, u: jax.Array, reduce):
@@ -190,10 +381,10 @@ def bottom_up(sf: SequenceForm, i: int, u: jax.Array, reduce):
     """
     A = sf.num_actions
     n_inf = sf.parent_sequence[i].shape[0]
-    pseq = jnp.asarray(sf.parent_sequence[i])
     grid = u[1:].reshape(n_inf, A)
     q = grid
     masks = sf.depth_masks[i]
+    pseq = jnp.asarray(sf.parent_sequence[i])
     for k in range(len(masks) - 2, -1, -1):
         below = jax.ops.segment_sum(
             jnp.where(jnp.asarray(masks[k + 1]), reduce(q), 0.0), pseq, num_segments=sf.num_sequences[i]
@@ -201,3 +392,38 @@ def bottom_up(sf: SequenceForm, i: int, u: jax.Array, reduce):
         q = jnp.where(jnp.asarray(masks[k])[:, None], grid + below[1:].reshape(n_inf, A), q)
     root = u[0] + jnp.sum(jnp.where(jnp.asarray(masks[0]), reduce(q), 0.0)) if n_inf else u[0]
     return q, root
+
+
+def bottom_up_levels(sf: SequenceForm, i: int, u: jax.Array, reduce, operands=()):
+    """``bottom_up`` one own-depth level at a time, on that level's information sets only.
+
+    ``reduce(q, *rows)`` gets a level's action values ``[n_k, A]`` and the same rows of each of
+    ``operands`` (``[n_I, ...]`` arrays, e.g. the policy or the legal mask) and returns their values
+    ``[n_k]``. Gathers and sums of slices only (no scatter, no full-size masks): the information
+    sets are put in level order once, each level adds the values of the information sets right
+    below its sequences, and the result is put back in id order. Same values as ``bottom_up``.
+    """
+    A = sf.num_actions
+    n_inf = sf.parent_sequence[i].shape[0]
+    if not n_inf:
+        return jnp.zeros((0, A), u.dtype), u[0]
+    identity = sf.level_identity[i]
+    if identity:  # the usual case (build_tree numbers information sets by first visit)
+        up, rows = u[1:].reshape(n_inf, A), list(operands)
+    else:
+        up = _take(u, sf.level_sequences[i]).reshape(n_inf, A)
+        rows = [_take(o, sf.level_order[i]) for o in operands]
+    bounds, children = sf.level_bounds[i], sf.level_children[i]
+    qs, v = [], None
+    for k in range(len(bounds) - 2, -1, -1):
+        lo, hi = bounds[k], bounds[k + 1]
+        q = up[lo:hi]
+        if v is not None:
+            blocks, where = children[k]
+            q = q + _bucket_sum([_take_or_zero(v, b) for b in blocks], where).reshape(hi - lo, A)
+        v = reduce(q, *(r[lo:hi] for r in rows))
+        qs.append(q)
+    q = jnp.concatenate(qs[::-1])
+    if not identity:
+        q = _take(q.reshape(-1), sf.level_inverse[i]).reshape(n_inf, A)
+    return q, u[0] + jnp.sum(v)
