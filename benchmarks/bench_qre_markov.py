@@ -254,7 +254,7 @@ def step_costs(game, repeats, summary):
             max_points=2000,
             corrector_steps=12,
             corrector_distance=0.5,
-            tol=1e-7,
+            tol=1e-9,  # qre_path's default corrector_tol: the counts of the timed run
             polish_from=10.0 / path_module._payoff_spread(game),
             polish_every=4.0,
         )[4]

@@ -280,6 +280,16 @@ def probability_statistics(p, mask=None, xp=np):
     return xp.stack([low, illegal, off])
 
 
+def probability_violation(p, mask=None, xp=np):
+    """``[]``: the largest violation among those ``probability_statistics`` measure (a negative entry,
+    mass on an illegal action, a row sum off 1), ``<= PROBABILITY_ATOL`` exactly when they all pass, NaN
+    when ``p`` has a NaN. One fused reduction inside a jitted call (``jaxgames.api``); the host then
+    computes the three statistics, for the message, only when it fails."""
+    bad = -p if mask is None else xp.maximum(-p, xp.where(mask, 0.0, p))
+    rows = xp.maximum(xp.max(bad, axis=-1, initial=-np.inf), xp.abs(xp.sum(p, axis=-1) - 1.0))
+    return xp.max(rows, initial=0.0)
+
+
 def probabilities_ok(low: float, illegal: float, off: float) -> bool:
     """Whether ``probability_statistics`` pass within ``PROBABILITY_ATOL`` (NaN fails)."""
     return bool(low >= -PROBABILITY_ATOL and illegal <= PROBABILITY_ATOL and off <= PROBABILITY_ATOL)
