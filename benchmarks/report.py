@@ -547,15 +547,13 @@ def efg_targets(runs):
                     Target(f"CFR+ {game}: >= {num(goal)}x OpenSpiel C++'s iterations/s{tag}", ratio(got), got >= goal)
                 )
             elif kind == "cfr_plus" and peer == "jaxcfr":
-                got = run.get("summary", "cfr_plus", game, "ratio_jaxcfr", default=None)
+                api = run.get("summary", "cfr_plus", game, "ratio_jaxcfr", default=None)
                 fused = run.get("summary", "cfr_plus", game, "ratio_jaxcfr_fused", default=None)
                 out.append(
                     Target(
-                        f"CFR+ {game}: >= {num(goal)}x JaxCFR's iterations/s through its API{tag}",
-                        "JaxCFR not run"
-                        if got is None
-                        else f"{ratio(got)} (its step fused in one loop: {ratio(fused)})",
-                        None if got is None else got >= goal,
+                        f"CFR+ {game}: >= {num(goal)}x JaxCFR's iterations/s, its step fused in one loop{tag}",
+                        "JaxCFR not run" if fused is None else f"{ratio(fused)} (through its API: {ratio(api)})",
+                        None if fused is None else fused >= goal,
                     )
                 )
             elif kind == "exploitability":
@@ -1742,7 +1740,7 @@ BENCHES = [
         stated_targets=(
             "CFR+ Kuhn: >= 30x OpenSpiel C++'s iterations/s",
             "CFR+ Leduc: >= 300x OpenSpiel C++'s",
-            "CFR+ Leduc: >= 15x JaxCFR's (its step fused in one loop)",
+            "CFR+ Leduc: >= 15x JaxCFR's, its step fused in one loop",
             "Leduc exploitability: >= 1,000x `pyspiel.exploitability`",
         ),
     ),
