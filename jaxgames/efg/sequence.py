@@ -347,13 +347,7 @@ def sequence_values(sf: SequenceForm, i: int, plans, weights) -> jax.Array:
     """
     if not isinstance(weights, (tuple, list)):
         weights = terminal_grid(sf, i, weights)
-    blocks = []
-    for b, w in enumerate(weights):
-        for j, x in enumerate(plans):
-            if j != i:
-                w = w * _take(x, sf.terminal_bucket_last[i][j][b])
-        blocks.append(w)
-    return _bucket_sum(blocks, sf.terminal_buckets[i][1])
+    return _others_weighted_sum(i, plans, weights, sf.terminal_bucket_last[i], sf.terminal_buckets[i][1])
 
 
 def opponent_reach(sf: SequenceForm, i: int, plans, weights, num_infosets: int) -> jax.Array:
@@ -364,13 +358,19 @@ def opponent_reach(sf: SequenceForm, i: int, plans, weights, num_infosets: int) 
     """
     if not isinstance(weights, (tuple, list)):
         weights = decision_grid(sf, i, weights)
+    return _others_weighted_sum(i, plans, weights, sf.decision_bucket_last[i], sf.decision_buckets[i][1])
+
+
+def _others_weighted_sum(i: int, plans, weights, last, buckets) -> jax.Array:
+    """Each block of ``weights`` times the other players' plans at the sequences ``last[j][b]`` (the
+    last sequence of player ``j`` before each entry), summed per row of player ``i`` (``_bucket_sum``)."""
     blocks = []
     for b, w in enumerate(weights):
         for j, x in enumerate(plans):
             if j != i:
-                w = w * _take(x, sf.decision_bucket_last[i][j][b])
+                w = w * _take(x, last[j][b])
         blocks.append(w)
-    return _bucket_sum(blocks, sf.decision_buckets[i][1])
+    return _bucket_sum(blocks, buckets)
 
 
 def bottom_up(sf: SequenceForm, i: int, u: jax.Array, reduce):

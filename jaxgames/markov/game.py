@@ -80,6 +80,26 @@ def _reward_shape(rewards: jax.Array) -> tuple[int, int, tuple]:
     return n, s, actions
 
 
+def _howard(evaluate, improve, actions, values):
+    """Howard's policy iteration from ``actions`` (values ``values``): evaluate, improve greedily, until
+    no action changes (at most ``MAX_POLICY_ITERATIONS``); the final actions and their values."""
+
+    def cond(carry):
+        k, _, _, changed = carry
+        return changed & (k < MAX_POLICY_ITERATIONS)
+
+    def body(carry):
+        k, actions, _, _ = carry
+        v = evaluate(actions)
+        new, changed = improve(actions, v)
+        return k + 1, new, v, changed
+
+    init = (jnp.zeros((), jnp.int32), actions, values, jnp.array(True))
+    _, actions, v, changed = jax.lax.while_loop(cond, body, init)
+    # stopped because nothing changed: v is already the value of these actions
+    return actions, jax.lax.cond(changed, evaluate, lambda _: v, actions)
+
+
 @jax.tree_util.register_pytree_node_class
 class MarkovGame(Game):
     """An N-player Markov game (see the module docstring for the math and shapes).
@@ -320,20 +340,7 @@ class MarkovGame(Game):
         v0 = jnp.linalg.solve(eye - g * P, r[i])
         a0 = jnp.argmax(ri + g * Pi @ v0, axis=-1).astype(jnp.int32)
 
-        def cond(carry):
-            k, _, _, changed = carry
-            return changed & (k < MAX_POLICY_ITERATIONS)
-
-        def body(carry):
-            k, actions, _, _ = carry
-            v = evaluate(actions)
-            new, changed = improve(actions, v)
-            return k + 1, new, v, changed
-
-        init = (jnp.zeros((), jnp.int32), a0, v0, jnp.array(True))
-        _, actions, v, changed = jax.lax.while_loop(cond, body, init)
-        # stopped because nothing changed: v is already the value of these actions
-        return actions, jax.lax.cond(changed, evaluate, lambda _: v, actions)
+        return _howard(evaluate, improve, a0, v0)
 
     def best_response(self, policy: Policy) -> Policy:
         """Per player, a deterministic optimal response ``[S, A_i]`` (one-hot) to the others."""
@@ -719,16 +726,4 @@ class SparseMarkovGame(MarkovGame):
         v0 = self._solve(self._policy_chain(policy), r_pi)
         a0 = jnp.argmax(ri + g * self._own_expect(nxt, prob, restart, v0), axis=-1).astype(jnp.int32)
 
-        def cond(carry):
-            k, _, _, changed = carry
-            return changed & (k < MAX_POLICY_ITERATIONS)
-
-        def body(carry):
-            k, actions, _, _ = carry
-            v = evaluate(actions)
-            new, changed = improve(actions, v)
-            return k + 1, new, v, changed
-
-        init = (jnp.zeros((), jnp.int32), a0, v0, jnp.array(True))
-        _, actions, v, changed = jax.lax.while_loop(cond, body, init)
-        return actions, jax.lax.cond(changed, evaluate, lambda _: v, actions)
+        return _howard(evaluate, improve, a0, v0)
