@@ -80,6 +80,16 @@ def _reward_shape(rewards: jax.Array) -> tuple[int, int, tuple]:
     return n, s, actions
 
 
+def _check_initial_shape(initial, rewards) -> None:
+    """``initial`` is ``[S]``, ``S`` being the states of ``rewards [N, S, A_1..A_N]``."""
+    s = rewards.shape[1]
+    if tuple(initial.shape) != (s,):
+        raise ValueError(
+            f"initial: expected shape ({s},) (one probability per state, as in rewards "
+            f"of shape {tuple(rewards.shape)}), got {tuple(initial.shape)}"
+        )
+
+
 def _howard(evaluate, improve, actions, values):
     """Howard's policy iteration from ``actions`` (values ``values``): evaluate, improve greedily, until
     no action changes (at most ``MAX_POLICY_ITERATIONS``); the final actions and their values."""
@@ -131,11 +141,7 @@ class MarkovGame(Game):
                 f"transitions: expected shape [S, A_1, ..., A_N, S] = {expected} to match "
                 f"rewards of shape {tuple(rewards.shape)}, got {tuple(transitions.shape)}"
             )
-        if tuple(initial.shape) != (s,):
-            raise ValueError(
-                f"initial: expected shape ({s},) (one probability per state, as in rewards "
-                f"of shape {tuple(rewards.shape)}), got {tuple(initial.shape)}"
-            )
+        _check_initial_shape(initial, rewards)
         check_finite(rewards, "rewards")
         check_probabilities(transitions, "transitions", "rows over next states")
         check_probabilities(initial, "initial", "a distribution over states")
@@ -524,11 +530,7 @@ class SparseMarkovGame(MarkovGame):
             raise ValueError(
                 f"restart: expected shape [S, A_1, ..., A_N] = {(s, *actions)}, got {tuple(restart.shape)}"
             )
-        if tuple(initial.shape) != (s,):
-            raise ValueError(
-                f"initial: expected shape ({s},) (one probability per state, as in rewards "
-                f"of shape {tuple(rewards.shape)}), got {tuple(initial.shape)}"
-            )
+        _check_initial_shape(initial, rewards)
         check_finite(rewards, "rewards")
         idx = host_values(next_states, "next_states")
         if idx is not None and idx.size and (idx.min() < 0 or idx.max() >= s):
