@@ -3,13 +3,15 @@
 The multi-process sweep shards every chunk over the four devices of both processes, gathers the
 results, and process 0 writes the files (``jaxgames.experiments.multihost``). Checked against the
 same sweep in one process; a resumed sweep recomputes only the missing chunk; different configs on
-the two processes, and a coordinator that never answers, fail with a clear message.
+the two processes, a coordinator that never answers, and every inconsistent launch (checked by the
+processes' handshake before the runtime starts) fail with a clear message.
 """
 
 import os
 import socket
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +19,7 @@ import pytest
 
 from jaxgames.cli import main
 from jaxgames.experiments import config as cfg
+from jaxgames.experiments import multihost
 from jaxgames.experiments.execute import run_sweep
 from jaxgames.experiments.results import read_csv
 
@@ -98,24 +101,50 @@ def test_two_process_sweep_equals_one_process_and_resumes(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("differ", ["config", "count"])
-def test_different_configs_or_process_counts_fail_on_both(tmp_path, differ):
-    """Another config, or another ``--num-processes`` that still connects (process 1 told 3 processes where
-    process 0, the coordinator, runs 2: the runtime would go on with 2, silently)."""
-    if differ == "config":
-        other = [*OVERRIDES[:-1], "grid.seed=[0,1,3]"]
-        procs = sweep_on_two_processes(tmp_path / "out", overrides=(OVERRIDES, other))
-        messages = ["config: differs between processes"] * 2
-    else:
-        procs = sweep_on_two_processes(tmp_path / "out", counts=(2, 3))
-        messages = [
-            "--num-processes: process 1 was given another count than this process's 2",
-            "--num-processes: this process (1) was given 3, but process 0 (the coordinator) was given 2",
-        ]
-    for p, message in zip(procs, messages):
+def test_different_configs_fail_on_both(tmp_path):
+    other = [*OVERRIDES[:-1], "grid.seed=[0,1,3]"]
+    for p in sweep_on_two_processes(tmp_path / "out", overrides=(OVERRIDES, other)):
         assert p.returncode == 2, p.stderr[-3000:]
-        assert message in p.stderr, p.stderr[-3000:]
+        assert "config: differs between processes" in p.stderr, p.stderr[-3000:]
         assert "Traceback" not in p.stderr
+
+
+SAME = ": give every process the same --num-processes"
+
+
+def meet(processes, timeout_s=3.0):
+    """Run ``multihost.handshake`` for each ``(num_processes, process_id)`` in its own thread, all at one
+    free port; return each one's ``ConfigError`` message, or None."""
+    port = free_port()
+    outcome = [None] * len(processes)
+
+    def one(i, count, index):
+        try:
+            multihost.handshake(f"localhost:{port}", count, index, timeout_s)
+        except cfg.ConfigError as err:
+            outcome[i] = str(err)
+
+    threads = [threading.Thread(target=one, args=(i, *p)) for i, p in enumerate(processes)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    return outcome
+
+
+def test_handshake_accepts_a_consistent_launch_and_rejects_every_mismatch_on_every_process():
+    """Each inconsistent launch fails on every process with one message (XLA's runtime would instead
+    terminate the processes, or run silently with process 0's count)."""
+    assert meet([(3, 2), (3, 0), (3, 1)]) == [None, None, None]
+    count = "--num-processes: process 1 was given 3, but process 0 (the coordinator) was given 2"
+    assert meet([(2, 0), (3, 1)]) == [count + SAME] * 2
+    # a process index at or above process 0's count
+    above = "--num-processes: process 2 was given 3, but process 0 (the coordinator) was given 2"
+    assert meet([(2, 0), (3, 2)]) == [above + SAME] * 2
+    missing = "--num-processes: process 0 was given 3, but process(es) [2] did not connect to the coordinator"
+    assert all(m and m.startswith(missing) for m in meet([(3, 0), (3, 1)], timeout_s=1.0))
+    twice = "--process-id: two processes were given 1: give each process its own index"
+    assert meet([(3, 0), (3, 1), (3, 1)]) == [twice] * 3
 
 
 def test_unreachable_coordinator_and_bad_process_flags_fail_clearly(tmp_path, capsys):

@@ -13,13 +13,15 @@ jitted call spans the devices of all of them. The experiment code follows three 
   enter the same jitted calls in the same order. Process 0 writes the files.
 
 ``initialize`` starts ``jax.distributed`` with a bounded time-out and clear errors (the CLI's
-``--coordinator``, ``--num-processes``, ``--process-id``); on SLURM or a TPU pod those come from the
-environment (``jax.distributed.initialize()`` with no arguments).
+``--coordinator``, ``--num-processes``, ``--process-id``): the processes first meet at the
+coordinator's address (``handshake``) and check that their flags agree. On SLURM or a TPU pod those
+come from the environment (``jax.distributed.initialize()`` with no arguments).
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import socket
 import time
 
@@ -30,7 +32,17 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from jaxgames.experiments.config import ConfigError
 
-__all__ = ["agree", "barrier", "broadcast", "global_array", "initialize", "is_multiprocess", "is_writer", "to_host"]
+__all__ = [
+    "agree",
+    "barrier",
+    "broadcast",
+    "global_array",
+    "handshake",
+    "initialize",
+    "is_multiprocess",
+    "is_writer",
+    "to_host",
+]
 
 
 def is_multiprocess() -> bool:
@@ -102,20 +114,15 @@ def barrier(name: str) -> None:
 def initialize(coordinator: str | None, num_processes: int | None, process_id: int | None, timeout_s: int = 120):
     """Start ``jax.distributed`` (explicit arguments, or all None: from the cluster environment).
 
-    Raises a ``ConfigError`` naming the coordinator when it cannot be reached within ``timeout_s``,
-    and when the arguments are inconsistent."""
+    With explicit arguments, the processes first meet at the coordinator's address (``handshake``), so
+    that an unreachable coordinator, a missing process, different ``--num-processes`` or a repeated or
+    out-of-range ``--process-id`` give a ``ConfigError`` on every process, where XLA's runtime would
+    terminate the processes (a fatal log) or run silently with process 0's count."""
     given = [v is not None for v in (coordinator, num_processes, process_id)]
     if any(given) and not all(given):
         raise ConfigError("--coordinator, --num-processes and --process-id: give all three, or none")
     if all(given):
-        if num_processes < 1:
-            raise ConfigError(f"--num-processes: expected a positive integer, got {num_processes}")
-        if not 0 <= process_id < num_processes:
-            raise ConfigError(f"--process-id: expected an integer in [0, {num_processes - 1}], got {process_id}")
-    if all(given) and process_id > 0:
-        # XLA terminates the process (a fatal log, no exception) when the coordinator does not answer:
-        # wait for its port here, with a clear error
-        _wait_for_port(coordinator, timeout_s)
+        handshake(coordinator, num_processes, process_id, timeout_s)
     try:
         jax.distributed.initialize(coordinator, num_processes, process_id, initialization_timeout=int(timeout_s))
     except Exception as err:  # XLA raises its own error types (DEADLINE_EXCEEDED, ...)
@@ -125,45 +132,132 @@ def initialize(coordinator: str | None, num_processes: int | None, process_id: i
             f"({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}); check that process 0 runs "
             "there, that the port is open, and that every process is given the same --num-processes"
         ) from None
-    if all(given):
-        _check_process_count(num_processes, process_id)
 
 
-def _check_process_count(num_processes: int, process_id: int) -> None:
-    """Every process was given the coordinator's process count, or a ``ConfigError`` on every process.
+def handshake(coordinator: str, num_processes: int, process_id: int, timeout_s: float) -> None:
+    """Meet every process at ``coordinator`` (``HOST:PORT``) before ``jax.distributed`` starts there.
 
-    The runtime takes the count from process 0 (the coordinator): a process given another count that
-    still connects (its index below the coordinator's count) would run as if it had been given the
-    coordinator's, silently. The counts are compared across processes, so every one of them fails."""
-    first = differing_process(np.array([num_processes], np.int64).view(np.uint8))
-    runs = jax.process_count()
-    if runs != num_processes:
-        raise ConfigError(
-            f"--num-processes: this process ({process_id}) was given {num_processes}, but process 0 (the "
-            f"coordinator) was given {runs}: give every process the same --num-processes"
-        )
-    if first is not None:
-        raise ConfigError(
-            f"--num-processes: process {first} was given another count than this process's {num_processes}: "
-            "give every process the same --num-processes"
-        )
+    Process 0 listens on the port and waits up to ``timeout_s`` for processes ``1 .. num_processes - 1``;
+    each of them connects (retrying until ``timeout_s``) and sends its ``--num-processes`` and
+    ``--process-id``. Process 0 checks them against its own (the same count, each index once) and answers
+    every process with "ok" or with the error, which every process then raises as a ``ConfigError``.
+    Process 0 closes the port before it starts the runtime's coordination service on it."""
+    host, port = _address(coordinator)
+    if num_processes < 1:
+        raise ConfigError(f"--num-processes: expected a positive integer, got {num_processes}")
+    if not 0 <= process_id < num_processes:
+        raise ConfigError(f"--process-id: expected an integer in [0, {num_processes - 1}], got {process_id}")
+    if num_processes == 1:
+        return
+    deadline = time.monotonic() + timeout_s
+    if process_id == 0:
+        _meet_as_coordinator(port, num_processes, deadline, timeout_s)
+    else:
+        _meet_as_process(host, port, coordinator, num_processes, process_id, deadline, timeout_s)
 
 
-def _wait_for_port(address: str, timeout_s: float) -> None:
-    """Return once ``HOST:PORT`` accepts a TCP connection; a ``ConfigError`` after ``timeout_s``."""
+def _address(address: str) -> tuple[str, int]:
     host, _, port = address.rpartition(":")
     if not host or not port.isdigit():
         raise ConfigError(f"--coordinator: expected HOST:PORT, got {address!r}")
-    deadline = time.monotonic() + timeout_s
+    return host.strip("[]"), int(port)
+
+
+def _send(conn: socket.socket, message: dict) -> None:
+    conn.sendall(json.dumps(message).encode() + b"\n")
+
+
+def _receive(conn: socket.socket, deadline: float) -> dict | None:
+    """One JSON line from ``conn``, or None (closed, malformed, or ``deadline`` passed)."""
+    data = b""
+    while not data.endswith(b"\n"):
+        conn.settimeout(max(deadline - time.monotonic(), 0.01))
+        try:
+            part = conn.recv(4096)
+        except OSError:
+            return None
+        if not part or len(data) > 65536:
+            return None
+        data += part
+    try:
+        message = json.loads(data)
+    except ValueError:
+        return None
+    return message if isinstance(message, dict) else None
+
+
+def _meet_as_coordinator(port: int, num_processes: int, deadline: float, timeout_s: float) -> None:
+    if socket.has_dualstack_ipv6():
+        server = socket.create_server(("", port), family=socket.AF_INET6, dualstack_ipv6=True, reuse_port=False)
+    else:
+        server = socket.create_server(("", port))
+    met: dict[int, socket.socket] = {}
+    errors = []
+    try:
+        with server:
+            while len(met) < num_processes - 1 and time.monotonic() < deadline:
+                server.settimeout(max(deadline - time.monotonic(), 0.01))
+                try:
+                    conn, _ = server.accept()
+                except TimeoutError:
+                    break
+                hello = _receive(conn, min(deadline, time.monotonic() + 10))
+                if hello is None or not isinstance(hello.get("num_processes"), int):
+                    conn.close()  # not one of ours (a port scan, a stale client): ignore it
+                    continue
+                count, index = hello["num_processes"], hello.get("process_id")
+                if count != num_processes:
+                    errors.append(
+                        f"--num-processes: process {index} was given {count}, but process 0 (the coordinator) was "
+                        f"given {num_processes}: give every process the same --num-processes"
+                    )
+                elif index in met:
+                    errors.append(f"--process-id: two processes were given {index}: give each process its own index")
+                elif not isinstance(index, int) or not 0 < index < num_processes:
+                    errors.append(f"--process-id: a process was given {index}, expected 1 .. {num_processes - 1}")
+                if errors:
+                    _send(conn, {"error": errors[0]})
+                    conn.close()
+                    break
+                met[index] = conn
+        if not errors and len(met) < num_processes - 1:
+            missing = sorted(set(range(1, num_processes)) - set(met))
+            errors.append(
+                f"--num-processes: process 0 was given {num_processes}, but process(es) {missing} did not connect "
+                f"to the coordinator within {timeout_s} s: start every process, each with the same --coordinator "
+                "and --num-processes"
+            )
+        for conn in met.values():
+            _send(conn, {"error": errors[0]} if errors else {"ok": True})
+        for conn in met.values():  # the processes close first, so the port is free for the runtime
+            _receive(conn, time.monotonic() + 5)
+    finally:
+        for conn in met.values():
+            conn.close()
+    if errors:
+        raise ConfigError(errors[0])
+
+
+def _meet_as_process(host, port, coordinator, num_processes, process_id, deadline, timeout_s) -> None:
     while True:
         try:
-            with socket.create_connection((host, int(port)), timeout=1.0):
-                return
+            conn = socket.create_connection((host, port), timeout=1.0)
+            break
         except OSError as err:
             if time.monotonic() >= deadline:
                 raise ConfigError(
-                    f"--coordinator: could not start jax.distributed with {address} within {timeout_s} s (nothing "
-                    f"answers there: {err.strerror or err}); start process 0 there first, and check the address "
-                    "and that the port is open"
+                    f"--coordinator: could not start jax.distributed with {coordinator} within {timeout_s} s "
+                    f"(nothing answers there: {err.strerror or err}); start process 0 there first, and check the "
+                    "address and that the port is open"
                 ) from None
             time.sleep(0.2)
+    with conn:
+        _send(conn, {"num_processes": num_processes, "process_id": process_id})
+        answer = _receive(conn, deadline + 15)  # process 0 answers by its own deadline
+    if answer is None:
+        raise ConfigError(
+            f"--coordinator: {coordinator} accepted the connection but did not answer as a jaxgames process 0 "
+            f"within {timeout_s} s: check the address"
+        )
+    if "error" in answer:
+        raise ConfigError(str(answer["error"]))
