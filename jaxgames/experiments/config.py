@@ -560,9 +560,17 @@ def _build_or_fail(source: str, field: str, build):
         raise ConfigError(f"{source}: {field}: {text}") from None
 
 
+def _game_shapes(name: str, params: dict, key):
+    """The game's arrays as shapes (``jax.eval_shape``): its parameters are checked as they are built,
+    but nothing is computed or compiled, so a config of big games validates in seconds."""
+    return jax.eval_shape(lambda: registry.build_game(name, params, key))
+
+
 def _check_batch_bytes(source: str, field: str, game, count: int) -> None:
-    """Refuse a batch of ``count`` games (one vmapped call) whose arrays alone exceed ``max_bytes``."""
-    per_game = sum(int(getattr(x, "nbytes", 0)) for x in jax.tree_util.tree_leaves(game))
+    """Refuse a batch of ``count`` games (one vmapped call) whose arrays alone exceed ``max_bytes``
+    (``game``: built, or its shapes)."""
+    leaves = jax.tree_util.tree_leaves(game)
+    per_game = sum(math.prod(x.shape) * np.dtype(x.dtype).itemsize for x in leaves if hasattr(x, "dtype"))
     try:
         check_table_bytes(per_game * count, field, f"the batch of {count} games", None)
     except ValueError as err:
@@ -598,9 +606,7 @@ def check_semantics(config: Config, source: str) -> None:
         for suite in config.suites:
             at = suite._path
             for i, g in enumerate(suite.games):
-                game = _build_or_fail(
-                    source, f"{at}games.{i}.params", lambda g=g: registry.build_game(g.name, g.params, key)
-                )
+                game = _build_or_fail(source, f"{at}games.{i}.params", lambda g=g: _game_shapes(g.name, g.params, key))
                 _check_batch_bytes(source, f"{at}num_games" if suite._path else "num_games", game, suite.num_games)
             for i, s in enumerate(suite.solvers):
                 _build_or_fail(source, f"{at}solvers.{i}.params", lambda s=s: registry.build_solver(s.name, s.params))
@@ -608,7 +614,7 @@ def check_semantics(config: Config, source: str) -> None:
                 for j, s in enumerate(suite.solvers):
                     _fits_or_fail(source, f"{at}solvers.{j}.name (on {at}games.{i})", g, s, g.params, s.params)
         return
-    game = _build_or_fail(source, "game.params", lambda: registry.build_game(config.game.name, config.game.params, key))
+    game = _build_or_fail(source, "game.params", lambda: _game_shapes(config.game.name, config.game.params, key))
     _build_or_fail(source, "solver.params", lambda: registry.build_solver(config.solver.name, config.solver.params))
     if isinstance(config, SweepConfig):
         _check_batch_bytes(source, "chunk_size", game, min(config.chunk_size, len(config.points())))
@@ -624,7 +630,7 @@ def check_semantics(config: Config, source: str) -> None:
         where = "grid (point " + ", ".join(f"{k}={v!r}" for k, v in point.items()) + ")"
         # building is deterministic (same params, same key): each distinct set of parameters is built once
         if (seen := repr(("game", game_params))) not in built:
-            _build_or_fail(source, where, lambda p=game_params: registry.build_game(config.game.name, p, key))
+            _build_or_fail(source, where, lambda p=game_params: _game_shapes(config.game.name, p, key))
             built.add(seen)
         if (seen := repr(("solver", solver_params))) not in built:
             _build_or_fail(source, where, lambda p=solver_params: registry.build_solver(config.solver.name, p))
