@@ -136,8 +136,8 @@ NO_REGRET_SOLVERS = ("cce_regret_matching", "cce_hedge", "cce_optimistic_hedge",
 #: per player).
 MATRIX_SOLVERS = NO_REGRET_SOLVERS + ("replicator_dynamics", "projected_replicator_dynamics")
 
-#: Solvers that need an extensive-form game: JPSRO (``solvers.jpsro``), whose exact oracle works in the
-#: sequence form.
+#: Solvers that need an extensive-form or Markov game: JPSRO (``solvers.jpsro``), whose exact oracles work
+#: in the sequence form and by enumerating deterministic stationary policies.
 EFG_SOLVERS = ("jpsro",)
 
 #: Best-response dynamics posed for mean-field games. They run on every game, but converge only

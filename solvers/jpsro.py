@@ -1,4 +1,4 @@
-"""Joint policy-space response oracles (JPSRO; Marris et al. 2021) on extensive-form games.
+"""Joint policy-space response oracles (JPSRO; Marris et al. 2021) on extensive-form and Markov games.
 
 Marris, Muller, Lanctot, Tuyls & Graepel (2021), "Multi-agent training beyond zero-sum with
 correlated equilibrium meta-solvers" (ICML). PSRO (``solvers.psro``) with a *joint* meta-strategy:
@@ -35,12 +35,28 @@ records the gap of ``kind`` (``Solver.metric``). ``output`` is the marginal mixt
 as one behaviour policy (as PSRO's); in a two-player zero-sum game the marginals of a CCE are a Nash
 equilibrium.
 
-Markov games are not supported: a best response to a correlated distribution over the others'
-*stationary* policies, drawn once per episode and not observed, is a partially observable decision
-problem (the player's belief over the drawn profile changes along the episode), which has no exact
-tabular oracle here.
+**Markov games** (``jaxgames.markov.MarkovGame``): the populations hold *deterministic stationary*
+policies ``[S, A_i]`` (one-hot), a profile is drawn from ``sigma`` once per episode, and
+``M[i, k] = initial @ V_i`` is exact (policy evaluation). The full game JPSRO solves is then the
+normal-form game ``G_stat`` whose pure strategies are all ``A_i^S`` deterministic stationary policies
+of each player, with payoffs ``initial @ V_i``: the fixed point is a CCE (CE) of ``G_stat``, that is no
+player gains by committing, before the draw (CCE) or after seeing its own drawn policy (CE), to any
+deterministic stationary policy (or any once-per-episode mixture of them). That is the concept the
+gaps measure, and they are exact. It is weaker than a CCE against *every* deviation: against a hidden
+``k_-i`` drawn once per episode, the best reply may learn ``k_-i`` from the others' actions along
+the episode (a partially observable problem over the posterior of ``k_-i``), and even the best
+stationary reply may randomize (a state revisited under one policy couples the models; Steimle,
+Kaufman & Denton 2021, multi-model MDPs), so neither is covered (measured in the docs' general-sum
+guide: a ``G_stat`` CCE that a randomized stationary policy improves on by 0.16). The best stationary reply to a
+mixture of MDPs is NP-hard in general (Buchholz & Scheftelowitsch 2019), so the oracle is exact by
+enumeration: every player's ``A_i^S`` deterministic stationary policies are evaluated against every
+population profile of the others (``A_i^S K^(N-1)`` policy evaluations per step), which the
+``max_deviations`` argument caps (4096 by default: e.g. 12 states with 2 actions, 7 with 3).
+The first member of each population is the best response to the uniform profile; ``output`` is each
+player's ``sigma``-marginal mixture averaged state by state (a summary; the equilibrium is ``joint``
+over whole-episode policies).
 
-Shapes: ``JPSROExtra.population[i]`` ``[K, n_I, A]``, ``meta_payoffs`` ``[N, K, ..., K]``,
+Shapes: ``JPSROExtra.population[i]`` ``[K, n_I, A]`` (Markov: ``[K, S, A_i]``), ``meta_payoffs`` ``[N, K, ..., K]``,
 ``joint`` ``[K, ..., K]`` (zero outside ``[0, size)^N``).
 
 Example::
@@ -49,21 +65,26 @@ Example::
     solver = solvers.jpsro(kind="cce", max_policies=8)
     state, trace = solvers.run(solver, jaxgames.kuhn_poker(num_players=3), 7, eval_every=1)
     state.extra.gaps[0]          # the full-game CCE gap of the joint meta-strategy
+    game = jaxgames.markov.random_general_sum(jax.random.key(0), num_states=2, num_actions=(2, 2, 2))
+    state, trace = solvers.run(solver, game, 7, eval_every=1)   # the CCE gap of G_stat -> 0
 """
 
 from __future__ import annotations
 
+import itertools
 import string
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from jaxgames import simplex
 from jaxgames.core import Game, Policy
 from jaxgames.efg.game import EFGGame
 from jaxgames.efg.sequence import bottom_up, realization_plan, sequence_form
 from jaxgames.general_sum.selection import correlated_equilibrium
+from jaxgames.markov.game import MarkovGame
 from solvers.core import Solver, SolverState, cached_factory, check_choice, check_int
 from solvers.sampled.psro import _gather_profile, _profiles, mixture
 
@@ -123,12 +144,15 @@ def _others_axes(n: int, i: int) -> tuple:
     return tuple(j for j in range(n) if j != i)
 
 
-def population_gaps(game: EFGGame, population: Policy, meta_payoffs: jax.Array, joint: jax.Array):
+def population_gaps(game, population: Policy, meta_payoffs: jax.Array, joint: jax.Array, max_deviations=None):
     """The full-game gaps of ``joint`` over population profiles.
 
     Returns ``(gaps [2], cce_responses, ce_responses)``: the CCE and CE gaps (module docstring), each
     player's best response to its marginal ``sigma(k_-i)``, and to the conditional of its
-    recommendation with the largest gain."""
+    recommendation with the largest gain. On a ``MarkovGame`` the gaps and responses are those of
+    ``G_stat`` (deterministic stationary deviations, by enumeration: ``markov_population_gaps``)."""
+    if isinstance(game, MarkovGame):
+        return markov_population_gaps(game, population, meta_payoffs, joint, max_deviations)
     n = game.num_players
     plans = member_plans(game, population)
     cce_gap, ce_gap = jnp.zeros((), joint.dtype), jnp.zeros((), joint.dtype)
@@ -147,6 +171,76 @@ def population_gaps(game: EFGGame, population: Policy, meta_payoffs: jax.Array, 
     return jnp.stack([cce_gap, ce_gap]), tuple(cce_br), tuple(ce_br)
 
 
+# ----------------------------------------------------------------------------- Markov games
+
+
+def stationary_policies(num_states: int, num_actions: int, dtype=jnp.float32) -> jax.Array:
+    """``[A^S, S, A]``: every deterministic stationary policy (one-hot), in C order of the action tuples
+    (state 0's action slowest)."""
+    choices = np.array(list(itertools.product(range(num_actions), repeat=num_states)), np.int32)
+    return jax.nn.one_hot(jnp.asarray(choices.reshape(-1, num_states)), num_actions, dtype=dtype)
+
+
+def check_markov_size(game: MarkovGame, max_deviations: int) -> None:
+    """Refuse a Markov game whose players have more than ``max_deviations`` deterministic stationary policies."""
+    counts = [a**game.num_states for a in game.num_actions]
+    if max(counts) > max_deviations:
+        raise ValueError(
+            f"max_deviations: JPSRO on a Markov game enumerates each player's A_i^S deterministic stationary "
+            f"policies (the exact best response to a once-per-episode mixture of stationary policies; "
+            f"solvers.jpsro docstring); this game has {max(counts)} (S = {game.num_states}, actions "
+            f"{tuple(game.num_actions)}) > max_deviations = {max_deviations}: raise it or use a smaller game"
+        )
+
+
+def deviation_values(game: MarkovGame, i: int, deviations: jax.Array, population: Policy) -> jax.Array:
+    """``U [D, K, ..., K]`` (``N - 1`` profile axes, player order, ``i`` left out): ``initial @ V_i`` of
+    deviation ``d`` (``deviations [D, S, A_i]``) against every population profile of the others."""
+    n = game.num_players
+    others = [j for j in range(n) if j != i]
+    capacity = population[0].shape[0]
+    grid = np.indices((capacity,) * len(others)).reshape(len(others), -1).T  # [K^(N-1), N-1]
+    initial = game.initial.astype(deviations.dtype)
+
+    def value(dev, members):
+        profile = [None] * n
+        profile[i] = dev
+        for col, j in enumerate(others):
+            profile[j] = population[j][members[col]]
+        return game.state_values(tuple(profile))[i] @ initial
+
+    # one population profile of the others at a time (bounded memory), every deviation at once
+    out = jax.lax.map(lambda m: jax.vmap(lambda d: value(d, m))(deviations), jnp.asarray(grid, jnp.int32))
+    return out.T.reshape((deviations.shape[0],) + (capacity,) * len(others))
+
+
+def markov_population_gaps(
+    game: MarkovGame, population: Policy, meta_payoffs: jax.Array, joint: jax.Array, max_deviations=None
+):
+    """``population_gaps`` on a Markov game: the exact CCE and CE gaps of ``joint`` in ``G_stat``, the
+    normal-form game over deterministic stationary policies (module docstring), and the responses."""
+    if max_deviations is not None:
+        check_markov_size(game, max_deviations)
+    n = game.num_players
+    dtype = joint.dtype
+    cce_gap, ce_gap = jnp.zeros((), dtype), jnp.zeros((), dtype)
+    cce_br, ce_br = [], []
+    for i in range(n):
+        deviations = stationary_policies(game.num_states, game.num_actions[i], dtype)
+        U = deviation_values(game, i, deviations, population).reshape(deviations.shape[0], -1)  # [D, K^(N-1)]
+        value = jnp.sum(joint * meta_payoffs[i])
+        dev = U @ jnp.sum(joint, axis=i).reshape(-1)  # [D]
+        cce_gap = jnp.maximum(cce_gap, jnp.max(dev) - value)
+        cce_br.append(deviations[jnp.argmax(dev)])
+        rows = jnp.moveaxis(joint, i, 0).reshape(joint.shape[i], -1)  # [K_i, K^(N-1)]: unnormalized conditionals
+        own = jnp.sum(rows * jnp.moveaxis(meta_payoffs[i], i, 0).reshape(rows.shape), axis=1)
+        devs = rows @ U.T  # [K_i, D]
+        gains = jnp.max(devs, axis=1) - own
+        ce_gap = jnp.maximum(ce_gap, jnp.sum(gains))
+        ce_br.append(deviations[jnp.argmax(devs[jnp.argmax(gains)])])
+    return jnp.stack([cce_gap, ce_gap]), tuple(cce_br), tuple(ce_br)
+
+
 # ----------------------------------------------------------------------------- the meta-solver
 
 
@@ -159,17 +253,21 @@ def _meta_solve(meta_payoffs: jax.Array, size: jax.Array, kind: str, objective: 
 
 
 def _check_game(game) -> None:
-    if not isinstance(game, EFGGame):
+    if not isinstance(game, (EFGGame, MarkovGame)):
         raise ValueError(
-            f"game: JPSRO runs on extensive-form games (EFGGame), got {type(game).__name__}; a matrix game "
-            f"is its own meta-game (jaxgames.general_sum solves it directly), and on a Markov game the best "
-            f"response to a correlated distribution over stationary policies is a partially observable "
-            f"problem with no exact tabular oracle here"
+            f"game: JPSRO runs on extensive-form games (EFGGame) and Markov games (MarkovGame), got "
+            f"{type(game).__name__}; a matrix game is its own meta-game (jaxgames.general_sum solves it directly)"
         )
 
 
 @cached_factory
-def jpsro(kind: str = "cce", objective: str = "gini", max_policies: int = 16, tol: float | None = None) -> Solver:
+def jpsro(
+    kind: str = "cce",
+    objective: str = "gini",
+    max_policies: int = 16,
+    tol: float | None = None,
+    max_deviations: int = 4096,
+) -> Solver:
     """Joint PSRO (Marris et al. 2021) with CE or CCE meta-solvers; see the module docstring.
 
     Args:
@@ -181,17 +279,21 @@ def jpsro(kind: str = "cce", objective: str = "gini", max_policies: int = 16, to
       max_policies: population capacity ``K >= 2`` per player (static); full after ``K - 1`` steps.
       tol: the meta-solver's tolerance (> 0; ``None``: ``correlated_equilibrium``'s default for the
         payoffs' dtype, 1e-8 in float64 and 1e-4 in float32).
+      max_deviations: Markov games only: the most deterministic stationary policies ``A_i^S`` of one
+        player that the exact oracle may enumerate (``>= 1``; a larger game is refused at ``init``).
 
-    ``init(game, key=None)``; the state's ``extra.gaps`` holds the full-game CCE and CE gaps.
+    ``init(game, key=None)``; the state's ``extra.gaps`` holds the full-game CCE and CE gaps (on a
+    Markov game, those of ``G_stat``: deterministic stationary deviations).
     """
     check_choice(kind, "kind", KINDS)
     check_choice(objective, "objective", OBJECTIVES)
     capacity = check_int(max_policies, "max_policies", low=2)
+    max_deviations = check_int(max_deviations, "max_deviations", low=1)
     if tol is not None and (not isinstance(tol, (int, float)) or isinstance(tol, bool) or not tol > 0):
         raise ValueError(f"tol: expected None or a number > 0, got {tol!r}")
 
     def _gaps_and_responses(game, population, meta_payoffs, joint):
-        gaps, cce_br, ce_br = population_gaps(game, population, meta_payoffs, joint)
+        gaps, cce_br, ce_br = population_gaps(game, population, meta_payoffs, joint, max_deviations)
         return gaps, cce_br if kind == "cce" else ce_br
 
     def init(game: Game, key=None) -> SolverState:
@@ -199,6 +301,9 @@ def jpsro(kind: str = "cce", objective: str = "gini", max_policies: int = 16, to
         n = game.num_players
         uniform = game.uniform_policy()
         dtype = uniform[0].dtype
+        if isinstance(game, MarkovGame):  # a pure strategy of G_stat: the best response to uniform play
+            check_markov_size(game, max_deviations)
+            uniform = game.best_response(uniform)
         population = tuple(jnp.broadcast_to(u, (capacity, *u.shape)) for u in uniform)
         value = game.evaluate(uniform).values
         meta_payoffs = jnp.zeros((n,) + (capacity,) * n, dtype).at[(slice(None),) + (0,) * n].set(value)
@@ -221,7 +326,11 @@ def jpsro(kind: str = "cce", objective: str = "gini", max_policies: int = 16, to
         joint = joint.astype(meta_payoffs.dtype)
         gaps, responses = _gaps_and_responses(game, population, meta_payoffs, joint)
         marginals = jnp.stack([jnp.sum(joint, axis=_others_axes(n, i)) for i in range(n)])
-        policy = mixture(population, marginals, jax.vmap(game.reach)(population))
+        if isinstance(game, MarkovGame):  # the sigma-marginal mixture state by state (module docstring)
+            reach = tuple(jnp.ones(pop.shape[:-1], pop.dtype) for pop in population)
+        else:
+            reach = jax.vmap(game.reach)(population)
+        policy = mixture(population, marginals, reach)
         extra = JPSROExtra(population, size, meta_payoffs, joint, gaps, responses)
         return SolverState(policy=policy, average=policy, step=state.step + 1, extra=extra)
 
@@ -236,4 +345,13 @@ def jpsro(kind: str = "cce", objective: str = "gini", max_policies: int = 16, to
     )
 
 
-__all__ = ["jpsro", "JPSROExtra", "population_gaps", "correlated_best_response", "member_plans"]
+__all__ = [
+    "jpsro",
+    "JPSROExtra",
+    "population_gaps",
+    "correlated_best_response",
+    "member_plans",
+    "markov_population_gaps",
+    "deviation_values",
+    "stationary_policies",
+]

@@ -40,8 +40,10 @@ solvers.scale.payoff_scale(game)``, the largest range of one player's payoffs; `
   and ``x^i`` is its stationary distribution, ``x^i Q = x^i``; swap regret ``<= A Delta (sqrt(2
   T ln A) + sqrt(ln A / 8))`` with the default ``eta_t``.
 
-Stationary distributions are the minimum-norm solution of ``x (Q - I) = 0, sum(x) = 1``
-(``jnp.linalg.lstsq``), a proper distribution even where the chain has several closed classes.
+Stationary distributions come from ``jaxgames.markov_chain.stationary_distribution`` (GTH state
+reduction: entrywise accurate, a proper distribution also where the chain has several closed classes,
+where any stationary distribution satisfies Blackwell's condition); ``stationary_distribution`` here
+is that function.
 
 ``solvers.run`` records ``solver.metric``: the CCE gap (external-regret dynamics) or the CE gap
 (internal-regret dynamics) of ``state.extra.joint``, in ``Trace.exploitability`` (``Trace.nash_conv``
@@ -71,6 +73,7 @@ import jax.numpy as jnp
 from jaxgames import simplex
 from jaxgames.core import Game, Policy
 from jaxgames.general_sum.gaps import cce_gap, ce_gap, product_joint
+from jaxgames.markov_chain import stationary_distribution  # also public here, as before
 from jaxgames.matrix.game import MatrixGame
 from solvers.core import Solver, SolverState, cached_factory, check_number, initial_state, update_average
 from solvers.scale import payoff_scale
@@ -127,17 +130,6 @@ def _anytime_rate(t, num_actions: int, spread, learning_rate):
     if learning_rate is not None:
         return jnp.asarray(learning_rate, spread.dtype)
     return jnp.sqrt(8.0 * jnp.log(float(num_actions)) / t) / spread
-
-
-def stationary_distribution(Q: jax.Array) -> jax.Array:
-    """A stationary distribution ``x Q = x`` of the row-stochastic ``Q [A, A]``: the minimum-norm
-    solution of ``[Q^T - I; 1^T] x = [0; 1]`` (a convex combination of the closed classes'
-    distributions when there are several), clipped at 0 and renormalized against rounding."""
-    a = Q.shape[-1]
-    system = jnp.concatenate([Q.T - jnp.eye(a, dtype=Q.dtype), jnp.ones((1, a), Q.dtype)])
-    rhs = jnp.zeros((a + 1,), Q.dtype).at[-1].set(1.0)
-    x = jnp.maximum(jnp.linalg.lstsq(system, rhs)[0], 0.0)
-    return x / jnp.sum(x)
 
 
 def _generator_chain(weights: jax.Array) -> jax.Array:

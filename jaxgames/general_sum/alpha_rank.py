@@ -23,10 +23,12 @@ transition matrix is ``C[s, r] = eta rho``, ``C[s, s] = 1 - sum_r C[s, r]``, and
   payoff, ``eps`` toward a worse one and ``1/2`` between equal ones (``eps = inf_alpha_eps``).
 
 The fixation probabilities are evaluated in a stable closed form (``expm1``; a log-sum-exp for the
-Moran sum), so large ``alpha`` underflows to 0 rather than overflowing to NaN. ``pi`` solves
-``pi (I - C + 1 1^T) = 1^T`` (nonsingular exactly when the chain has one stationary distribution).
-It equals OpenSpiel's ``open_spiel.python.egt.alpharank.compute(payoff_tables, m=..., alpha=...)``
-(``tests/test_evolution.py``, 1e-8). Jittable and vmappable over games and ``alpha``.
+Moran sum), so large ``alpha`` underflows to 0 rather than overflowing to NaN. ``pi C = pi`` is
+solved by GTH state reduction (``jaxgames.markov_chain.stationary_distribution``): no subtraction, so
+every entry, also one of 1e-200 at large ``alpha``, keeps a small relative error, where a linear
+solve of ``pi (I - C + 1 1^T) = 1^T`` could return wrong rankings. It equals OpenSpiel's
+``open_spiel.python.egt.alpharank.compute(payoff_tables, m=..., alpha=...)`` (``tests/test_evolution.py``,
+1e-8). Jittable and vmappable over games and ``alpha``.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxgames.markov_chain import stationary_solve
 from jaxgames.matrix.game import MatrixGame
 from jaxgames.validation import (
     as_float_array,
@@ -160,13 +163,6 @@ def _multi_population(tables, alpha, m, inf_alpha, eps):
     return rho, eta * rho
 
 
-def _stationary(C):
-    """``pi`` with ``pi C = pi``, ``sum pi = 1``: the solution of ``pi (I - C + 1 1^T) = 1^T``."""
-    P = C.shape[0]
-    A = jnp.eye(P, dtype=C.dtype) - C + 1.0
-    return jnp.linalg.solve(A.T, jnp.ones((P,), C.dtype))
-
-
 def _compute(tables, alpha, eps, m, single, local, inf_alpha, moran_m):
     """``m`` is an array, except in the single-population Moran sum (its length), where ``moran_m`` holds it."""
     if moran_m is not None:
@@ -178,14 +174,14 @@ def _compute(tables, alpha, eps, m, single, local, inf_alpha, moran_m):
         rho, c = _multi_population(tables, alpha, m, inf_alpha, eps)
         sizes = tables.shape[1:]
     C = c + jnp.diag(1.0 - jnp.sum(c, axis=1))
-    pi = _stationary(C)
+    pi, closed_classes = stationary_solve(C)
     if single:
         marginals = (pi,)
     else:
         joint = pi.reshape(sizes)
         n = len(sizes)
         marginals = tuple(jnp.sum(joint, axis=tuple(j for j in range(n) if j != k)) for k in range(n))
-    return AlphaRankResult(pi=pi, marginals=marginals, transition=C, fixation=rho)
+    return AlphaRankResult(pi=pi, marginals=marginals, transition=C, fixation=rho), closed_classes
 
 
 _compute_jit = jax.jit(_compute, static_argnames=("single", "local", "inf_alpha", "moran_m"))
@@ -282,8 +278,9 @@ def alpharank(
     Returns:
       ``AlphaRankResult(pi, marginals, transition, fixation)``. Outside ``jit`` a chain with more
       than one stationary distribution (``alpha`` so large that fixation probabilities underflow to
-      0, as OpenSpiel also refuses) raises ``ValueError``; under ``jit`` / ``vmap`` check ``pi`` for
-      NaN or negative entries instead.
+      0, as OpenSpiel also refuses) raises ``ValueError``; under ``jit`` / ``vmap`` ``pi`` is then
+      the long-run average from the uniform start, and
+      ``jaxgames.markov_chain.stationary_solve(result.transition).closed_classes`` tells (1: unique).
 
     Example:
       >>> rps = jnp.array([[0., -1, 1], [1, 0, -1], [-1, 1, 0]])
@@ -312,29 +309,25 @@ def alpharank(
     eps = jnp.asarray(inf_alpha_eps, dtype)
     moran_m = m if single and not use_local_selection_model and not use_inf_alpha else None
     m_array = jnp.asarray(m, dtype)
-    result = _compute_jit(tables, alpha, eps, m_array, single, use_local_selection_model, use_inf_alpha, moran_m)
-    if is_concrete(result.pi):
-        _check_unique(result)
+    result, closed_classes = _compute_jit(
+        tables, alpha, eps, m_array, single, use_local_selection_model, use_inf_alpha, moran_m
+    )
+    if is_concrete(closed_classes):
+        _check_unique(int(closed_classes), result.pi)
     return result
 
 
-def _check_unique(result: AlphaRankResult) -> None:
-    """Raise when the chain has more than one closed class (several stationary distributions)."""
-    from scipy.sparse.csgraph import connected_components
-
-    C = np.asarray(result.transition)
-    positive = C > 0
-    np.fill_diagonal(positive, False)
-    count, labels = connected_components(positive, directed=True, connection="strong")
-    # a class is closed when no edge leaves it
-    leaving = np.zeros(count, bool)
-    rows, cols = np.nonzero(positive)
-    leaving[labels[rows][labels[rows] != labels[cols]]] = True
-    closed = int(np.sum(~leaving))
-    pi = np.asarray(result.pi)
-    if closed != 1 or not np.all(np.isfinite(pi)):
+def _check_unique(closed: int, pi) -> None:
+    """Raise when the chain has more than one closed class (several stationary distributions), or when
+    ``pi`` overflowed (ratios of stationary masses beyond the dtype's range)."""
+    if closed != 1:
         raise ValueError(
             f"alpha: the alpha-rank Markov chain has {closed} closed classes, so more than one stationary "
             "distribution (fixation probabilities underflowed to 0); lower alpha or population_size, "
-            "or use use_inf_alpha=True"
+            "use use_inf_alpha=True, or enable jax_enable_x64"
+        )
+    if not np.all(np.isfinite(np.asarray(pi))):
+        raise ValueError(
+            f"alpha: the stationary distribution overflowed in {np.asarray(pi).dtype} (masses more than the "
+            "dtype's range apart); lower alpha or enable jax_enable_x64"
         )

@@ -7,8 +7,8 @@ mean-field games" (AAMAS). ``StationaryMeanFieldGame`` wraps any time-homogeneou
 ``(pi,)`` with ``pi [S, A]``.
 
 * Stationary mean field ``mu(pi) [S]``: ``mu(x') = sum_{x,a} mu(x) pi(a|x) P(x'|x, a, mu)``. Dynamics
-  independent of ``mu``: one linear solve ``mu^T (I - P_pi + 1 v^T) = v^T`` (Kemeny & Snell 1960), with
-  a Cesàro-average fallback when the chain has several recurrent classes. ``mu``-dependent dynamics: a
+  independent of ``mu``: ``jaxgames.markov_chain.stationary_distribution`` (GTH state reduction; with
+  several recurrent classes, the long-run average from ``initial``). ``mu``-dependent dynamics: a
   damped fixed-point iteration ``mu <- (1 - d) mu + d stat(P_pi(mu))`` from ``initial`` in a
   ``lax.while_loop``, with safeguarded Newton steps; ``mean_field_info`` / ``mean_field_residual``
   report convergence.
@@ -42,13 +42,12 @@ import numpy as np
 from jaxgames import simplex
 from jaxgames.core import Evaluation, Game, Policy, check_scalar
 from jaxgames.markov.game import MarkovGame
+from jaxgames.markov_chain import stationary_distribution
 from jaxgames.mean_field.game import MeanFieldGame
 from jaxgames.mean_field.rps_population import rps_population
 from jaxgames.mean_field.sis import sis_epidemic
 from jaxgames.validation import check_bool, check_int
 
-#: Steps of the Cesàro-average fallback when the policy's chain has several recurrent classes.
-FALLBACK_STEPS = 1000
 #: Safety cap on soft policy iteration rounds (it stops after a handful).
 MAX_SOFT_POLICY_ITERATIONS = 1000
 #: Newton steps of the mean-field iteration differentiate the transitions ``[S, A, S']`` in all ``S``
@@ -97,38 +96,6 @@ def _warn_stall(converged, gap, cap: int) -> None:
 
 def _ulps(dtype, scale) -> jax.Array:
     return 16 * jnp.finfo(dtype).eps * scale
-
-
-def stationary_distribution(chain: jax.Array, start: jax.Array) -> jax.Array:
-    """``[S]``: the stationary distribution of the row-stochastic ``chain [S, S']``.
-
-    Exact for a chain with one recurrent class: ``mu^T (I - P + 1 v^T) = v^T``
-    with ``v = start`` (``sum v = 1``), one LU solve. Otherwise (several
-    stationary distributions: the matrix is singular) the Cesàro average of
-    ``start P^k`` over ``k < FALLBACK_STEPS`` (see the module docstring).
-    """
-    s = chain.shape[-1]
-    dtype = chain.dtype
-    start = start.astype(dtype)
-    system = jnp.eye(s, dtype=dtype) - chain + start[None, :]  # I - P + 1 v^T
-    mu = jnp.linalg.solve(system.T, start)
-    tol = _ulps(dtype, 16.0 * s)
-    residual = jnp.sum(jnp.abs(mu @ chain - mu)) + jnp.abs(jnp.sum(mu) - 1.0)
-    ok = jnp.all(jnp.isfinite(mu)) & (jnp.min(mu) >= -tol) & (residual <= tol)
-
-    def cesaro(_):
-        def body(_, carry):
-            nu, total = carry
-            return nu @ chain, total + nu
-
-        _, total = jax.lax.fori_loop(0, FALLBACK_STEPS, body, (start, jnp.zeros_like(start)))
-        return total / FALLBACK_STEPS
-
-    def exact(_):
-        clipped = jnp.maximum(mu, 0.0)
-        return clipped / jnp.sum(clipped)
-
-    return jax.lax.cond(ok, exact, cesaro, None)
 
 
 @flax.struct.dataclass
