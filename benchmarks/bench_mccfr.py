@@ -5,6 +5,8 @@ Run from the repository root, on an otherwise idle machine::
     python benchmarks/bench_mccfr.py                  # full run (~8 min on 2 CPU cores)
     python benchmarks/bench_mccfr.py --quick          # smoke test (~2 min), fewer iterations, not for quoting
     python benchmarks/bench_mccfr.py --wait-idle 300  # first wait (up to 300 s) until no other process uses the CPU
+    python benchmarks/bench_mccfr.py --rates-only --repeats 3        # only the traversals/s of (2) (~2 min)
+    python benchmarks/bench_mccfr.py --rates-only --algorithms es --batches 1024   # one case, while iterating
 
 Ours: ``solvers.sampled.mccfr.outcome_sampling_mccfr`` / ``external_sampling_mccfr`` on
 ``jaxgames.kuhn_poker()`` / ``leduc_poker()``, driven by ``solvers.run`` (one jitted call, the exact
@@ -33,8 +35,11 @@ states; the two exact NashConvs agree to 1e-4, ``bench_efg.py``).
 (3) Why: the simulator's share of a batched outcome-sampling step (the same number of
     ``env.step`` calls on random legal actions, alone), and compile times.
 
-Writes ``benchmarks/results/bench_mccfr.{json,csv}`` (``bench_mccfr_quick.*`` with ``--quick``)
-and ``bench_mccfr.png`` (NashConv against wall time on Leduc).
+``--rates-only``: only the traversals/s of (2), ours against the C++ solver timed in turn in the same
+process (no NashConv curves, no (1) or (3)); ``--algorithms`` and ``--batches`` narrow it.
+
+Writes ``benchmarks/results/bench_mccfr.{json,csv}`` (``bench_mccfr_quick.*`` with ``--quick``,
+``bench_mccfr_rates.*`` with ``--rates-only``) and ``bench_mccfr.png`` (NashConv against wall time on Leduc).
 """
 
 from __future__ import annotations
@@ -374,6 +379,85 @@ def bench_batched(
         )
 
 
+# ----------------------------------------------------------------------------- (2) rates only
+
+
+def bench_rates(kind, name, game, cfg, batches, repeats, rows, summary):
+    """Traversals/s of section (2)'s runs (the same solver options, steps and single evaluation), ours and
+    the C++ solver (its ``checkpoints[-1]`` iterations) timed in turn ``repeats`` times; medians. Also the
+    ratio of traversals per CPU-second (process time: all of our threads against the C++ solver's one),
+    which other processes on the machine disturb less than the wall time (and which favours C++)."""
+    spiel = pyspiel.load_game(name)
+    cpp_iterations = cfg["checkpoints"][kind][-1]
+    options = BATCHED_OPTIONS[kind]
+    n = game.num_players
+    print(
+        f"\n(2, rates) {NAMES[kind]} on {name}, {FACTORIES[kind].__name__}(batch_size=B, **{options}): traversals/s, "
+        f"medians of {repeats}; C++: {cpp_iterations:,} iterations timed after each of our runs"
+    )
+    header = f"{'batch':>6} {'steps':>7} {'compile s':>9} {'traversals/s':>13} {'C++':>9} {'x C++':>6}"
+    print(f"  {header} {'x C++ CPU':>10}")
+    out = summary.setdefault("rates", {}).setdefault(kind, {}).setdefault(name, {})
+    for batch in batches:
+        steps = EVALS * max(1, math.ceil(cfg["budget"][kind] / batch) // EVALS)
+        compiled, compile_s = compile_run(FACTORIES[kind](batch_size=batch, **options), game, steps, steps)
+        walls, cpp_walls, cpus, cpp_cpus = [], [], [], []
+        for seed in range(repeats):
+            c0 = time.process_time()
+            walls.append(timed(compiled, jax.random.key(100 + seed))[1])
+            cpus.append(time.process_time() - c0)
+            solver = CPP[kind](spiel, seed)
+            c0, t0 = time.process_time(), time.perf_counter()
+            for _ in range(cpp_iterations):
+                solver.run_iteration()
+            cpp_walls.append(time.perf_counter() - t0)
+            cpp_cpus.append(time.process_time() - c0)
+        rate = steps * batch * n / float(np.median(walls))
+        cpp_rate = cpp_iterations * n / float(np.median(cpp_walls))
+        # CPU seconds (all of our threads; the C++ solver uses one): less sensitive to other processes
+        cpu_ratio = (steps * batch / float(np.median(cpus))) / (cpp_iterations / float(np.median(cpp_cpus)))
+        print(
+            f"  {batch:>6} {steps:>7} {compile_s:>9.1f} {rate:>13,.0f} {cpp_rate:>9,.0f} {rate / cpp_rate:>6.2f} "
+            f"{cpu_ratio:>10.2f}"
+        )
+        out[str(batch)] = dict(
+            steps=steps,
+            compile_s=compile_s,
+            wall_s=walls,
+            cpp_wall_s=cpp_walls,
+            cpu_s=cpus,
+            cpp_cpu_s=cpp_cpus,
+            traversals_per_s=rate,
+            cpp_traversals_per_s=cpp_rate,
+            ratio_cpp_traversals=rate / cpp_rate,
+            ratio_cpp_traversals_per_cpu_s=cpu_ratio,
+        )
+        rows.append(
+            dict(
+                section="rates",
+                algorithm=kind,
+                game=name,
+                implementation="ours",
+                batch_size=batch,
+                iterations=steps * batch,
+                iters_per_s=rate / n,
+                compile_s=compile_s,
+                median_s=float(np.median(walls)),
+            )
+        )
+        rows.append(
+            dict(
+                section="rates",
+                algorithm=kind,
+                game=name,
+                implementation="openspiel_cpp",
+                iterations=cpp_iterations,
+                iters_per_s=cpp_rate / n,
+                median_s=float(np.median(cpp_walls)),
+            )
+        )
+
+
 # ----------------------------------------------------------------------------- (3) analysis
 
 
@@ -462,13 +546,44 @@ def plot(summary, path):
 def main(argv=None):
     parser = standard_parser(__doc__)
     parser.add_argument("--no-analysis", action="store_true", help="skip (3)")
+    parser.add_argument(
+        "--rates-only",
+        action="store_true",
+        help="only the traversals/s of (2) against the C++ solver, in the same process (no NashConv curves)",
+    )
+    parser.add_argument(
+        "--algorithms", default="os,es", help="comma-separated: os (outcome), es (external); default both"
+    )
+    parser.add_argument(
+        "--batches", default=None, help="comma-separated batch sizes for --rates-only (default: section (2)'s)"
+    )
     args, info, cpu = start_run(parser, argv, packages=("open_spiel",))
     cfg = QUICK if args.quick else FULL
     if args.quick:
         args.repeats = min(args.repeats, 2)
+    kinds = [k.strip() for k in args.algorithms.split(",") if k.strip()]
+    if not kinds or any(k not in FACTORIES for k in kinds):
+        parser.error(f"--algorithms: expected a comma-separated subset of {tuple(FACTORIES)}, got {args.algorithms!r}")
+    try:
+        batches = None if args.batches is None else [int(b) for b in args.batches.split(",")]
+    except ValueError:
+        parser.error(f"--batches: expected comma-separated integers, got {args.batches!r}")
+    if batches is not None and (not batches or min(batches) < 1):
+        parser.error(f"--batches: expected batch sizes >= 1, got {args.batches!r}")
     rows, summary = [], {}
     games = {"kuhn_poker": jaxgames.kuhn_poker(), "leduc_poker": jaxgames.leduc_poker()}
-    for kind in ("os", "es"):
+    if args.rates_only:
+        for kind in kinds:
+            sizes = batches or cfg["batches"][kind]
+            bench_rates(kind, "leduc_poker", games["leduc_poker"], cfg, sizes, args.repeats, rows, summary)
+        cpu.finish(info)
+        stem = "bench_mccfr_rates" + ("_quick" if args.quick else "")
+        payload = {"command": args.command_line, "mode": "rates", "repeats": args.repeats, "machine": info}
+        payload.update(summary=summary, rows=rows)
+        fields = ["section", "algorithm", "game", "implementation", "batch_size", "iterations", "iters_per_s"]
+        write_results(stem, payload, rows, fields + ["median_s", "compile_s"], info["wall_s"])
+        return
+    for kind in kinds:
         for name, game in games.items():
             eq = bench_equal_iterations(kind, name, game, cfg, args.repeats, rows, summary)
         # batched, on Leduc, against the C++ solver at its last checkpoint

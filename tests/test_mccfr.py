@@ -30,12 +30,15 @@ import solvers
 from jaxgames import rng, simplex
 from jaxgames.efg.env import EFGEnv
 from solvers.sampled.mccfr import (
+    _external_noise,
+    _external_traversals,
     _packed,
+    _policy_table,
+    _skeleton,
     _threefry,
     _uniform,
     _uniform_words,
     external_sampling_mccfr,
-    frontier_widths,
     outcome_sampling_mccfr,
 )
 
@@ -227,9 +230,62 @@ def test_discounted_steps_are_dcfr_weights(kuhn):
     assert np.any(np.asarray(p2.regrets[0]) > 0) and np.any(np.asarray(p2.regrets[0]) < 0)
 
 
-def test_frontier_widths(kuhn):
-    # Kuhn, player 0: deal -> 2 actions -> the opponent's reply -> (after check-bet) 2 actions
-    np.testing.assert_array_equal(frontier_widths(kuhn.tree), [[1, 2, 2, 2], [1, 1, 2, 1]])
+def test_external_sampling_skeleton(kuhn):
+    """The static slots of an external-sampling traversal (``_skeleton``), by hand on Kuhn: player 0 acts at
+    the root (no one before it) and again after passing and player 1's bet (player 1 acts after either
+    of player 0's first actions; player 0's second action ends the game); player 1 acts once, after
+    player 0's decision, and player 0 may answer its bet (action 1) only. No chance run follows a
+    decision (the deal is the root's)."""
+    p0, p1 = _skeleton(kuhn.tree, 0), _skeleton(kuhn.tree, 1)
+    steps = lambda skel: [[(r.tolist(), c.tolist()) for r, c in group] for group in skel.chains]
+    assert p0.stages == (1, 1) and steps(p0) == [[], [([0, 1], [])], []]
+    np.testing.assert_array_equal(p0.nxt[0], [0])  # pass (action 0) at the root's slot
+    assert p1.stages == (1,) and p1.nxt == () and steps(p1) == [[([0], [])], [([1], [])]]
+    assert all(len(x) == 0 for x in p0.expand_chance + p1.expand_chance)
+    assert bool(kuhn.tree.is_terminal[p0.terminal])
+
+
+@pytest.mark.slow
+def test_external_sampling_unbiased_on_leduc():
+    """Leduc (a chance run between the rounds, two opponent decisions between the update player's): the
+    mean regret increment of 2**12 external-sampling traversals per player, from a random regret table,
+    is the exact counterfactual regret ``opponent_reach * (q - v)``. Each information set is met at most
+    once per traversal, so the squared increments give the standard error: at the rows met at least
+    30 times every error is within 5 standard errors and their mean is that of a normal's ``|z|``
+    (0.80; a biased traversal shifts it), and over all rows the means follow the exact values."""
+    game = jaxgames.leduc_poker()
+    masks = game.legal_mask()
+    gen = np.random.default_rng(11)
+    regrets = [np.where(m, gen.uniform(0.5, 3.0, size=m.shape), 0.0).astype(np.float32) for m in game.tree.legal]
+    sigma = tuple(jnp.asarray(r / r.sum(-1, keepdims=True)) for r in regrets)
+    stacked = jnp.asarray(np.concatenate(regrets))
+    batch, offsets = 2**12, np.concatenate([[0], np.cumsum(game.tree.num_infosets)])
+
+    @jax.jit
+    def moments(key):
+        exact = game.evaluate(sigma)
+        packed = _packed(game)
+        table, chance = _policy_table(packed, stacked), packed.chance(game, stacked.dtype)
+        out = []
+        for p, k in enumerate(jax.random.split(key, game.num_players)):
+            u = jax.random.uniform(k, (_external_noise(game, p), batch))
+            rows, inc, _, _ = _external_traversals(game, table, chance, u, p)
+            met = jnp.concatenate([inc, inc**2, jnp.ones_like(inc[:, :1])], axis=-1)
+            sums = jnp.zeros((len(stacked), met.shape[-1])).at[rows].add(met, mode="drop")
+            out.append(sums[offsets[p] : offsets[p + 1]])
+        return exact, out
+
+    exact, out = moments(jax.random.key(12))
+    for p, (sums, q, opp, mask) in enumerate(zip(out, exact.action_values, exact.opponent_reach, masks)):
+        expected = np.asarray(jnp.where(mask, opp[:, None] * (q - jnp.sum(sigma[p] * q, -1, keepdims=True)), 0.0))
+        sums, mask = np.asarray(sums), np.asarray(mask)
+        a = mask.shape[-1]
+        mean, hits = sums[:, :a] / batch, sums[:, -1]
+        stderr = np.sqrt(np.maximum(sums[:, a : 2 * a] / batch - mean**2, 0.0) / batch)
+        often = mask & (hits[:, None] >= 30)
+        z = np.abs(mean - expected)[often] / stderr[often]
+        assert often.sum() >= 40 and z.max() <= 5 and 0.65 <= z.mean() <= 0.95, (p, often.sum(), z.max(), z.mean())
+        assert np.corrcoef(mean[mask], expected[mask])[0, 1] > 0.95, p
 
 
 def test_bad_input(kuhn):

@@ -18,7 +18,7 @@ regrets it adds are unbiased for CFR's::
 (``u``: ``i``'s terminal payoff; ``q_j = q(a_j)``, ``s_j = sigma(a_j)`` at ``i``'s ``j``-th node;
 ``v``: sampled values backed up from the terminals.) One step runs ``batch_size`` traversals per
 player, in turn (``alternating=True``) or all against the same ``sigma``; at ``batch_size=1`` it is
-one OpenSpiel iteration. The estimators, the level-by-level traversal and the comparison with
+one OpenSpiel iteration. The estimators, the batched traversals and the comparison with
 OpenSpiel are explained in the guide ("Sample-based learners", Monte Carlo CFR).
 
 With ``discount=(alpha, beta, gamma)`` (default ``None``), after step ``t`` both tables are
@@ -373,7 +373,7 @@ def _discounted(regrets, sums, t, discount):
     return regrets * jnp.where(regrets > 0, pos, neg), sums * (t / (t + 1.0)) ** gamma
 
 
-def _make_step(traverse, noise, batch_size: int, alternating: bool, discount=None):
+def _make_step(traverse, noise, batch_size: int, alternating: bool, discount=None, static_players: bool = False):
     """A ``step`` that runs ``traverse(game, regrets, keys, uniforms, player)`` on ``batch_size``
     traversals per player (in turn, or all at once) and adds the summed increments.
 
@@ -385,8 +385,10 @@ def _make_step(traverse, noise, batch_size: int, alternating: bool, discount=Non
     or a list of such tuples, added in turn; rows index the stacked tables, rows past the end are
     ignored; the same ``rows`` object for both tables makes one scatter of both. The player is a
     traced index (a ``lax.scan`` over players, or a ``vmap``), so one traversal is compiled for all
-    players. ``discount``: ``(alpha, beta, gamma)`` applied to both tables after each step
-    (``_discounted``), or ``None``.
+    players. With ``static_players``, ``player`` is a Python int instead and the players' traversals
+    are unrolled (one compiled traversal each, for layouts that differ by player: external sampling).
+    ``discount``: ``(alpha, beta, gamma)`` applied to both tables after each step (``_discounted``),
+    or ``None``.
     """
 
     def step(game: EFGGame, state: SolverState) -> SolverState:
@@ -415,7 +417,17 @@ def _make_step(traverse, noise, batch_size: int, alternating: bool, discount=Non
                     tables = _scatter(tables[0], r_rows, r_inc), _scatter(tables[1], s_rows, s_inc)
             return tables
 
-        if alternating:
+        if static_players:  # one traversal compiled per player (its own static layout)
+            tables = (regrets, sums)
+            outs = []
+            for p in range(num_players):
+                out = traverse(game, tables[0] if alternating else regrets, keys[p], uniforms[p], p)
+                if alternating:
+                    tables = update(tables, out)
+                else:
+                    outs.append(out)
+            regrets, sums = functools.reduce(update, outs, tables) if outs else tables
+        elif alternating:
 
             def turn(tables, xs):
                 return update(tables, traverse(game, tables[0], *xs)), None
@@ -436,6 +448,31 @@ def _output(state: SolverState) -> Policy:
 
 
 # ----------------------------------------------------------------------------- outcome sampling
+
+
+def _chance_after_decision(tree, num_steps: int) -> np.ndarray:
+    """``bool [num_steps]``: whether a chance run can follow an episode's ``t``-th decision (a decision
+    node after ``t`` earlier decisions with a chance child); elsewhere outcome sampling skips the draw
+    (its uniform goes unused: the same random stream). Structure only, cached per tree."""
+    cached = _CHANCE_AT.get(tree)
+    if cached is None:
+        actor = np.full(tree.num_histories, CHANCE, np.int64)
+        actor[tree.is_terminal] = TERMINAL
+        for p in range(tree.num_players):
+            actor[tree.decision_nodes[p]] = p
+        decisions = np.zeros(tree.num_histories, np.int64)
+        for d in range(1, tree.max_depth + 1):
+            idx = np.nonzero(tree.depth == d)[0]
+            decisions[idx] = decisions[tree.parent[idx]] + (tree.edge_actor[idx] >= 0)
+        kids = tree.children
+        to_chance = ((kids >= 0) & (actor[np.maximum(kids, 0)] == CHANCE)).any(-1) & (actor >= 0)
+        cached = _CHANCE_AT[tree] = np.bincount(decisions[to_chance], minlength=1) > 0
+    out = np.zeros(num_steps, bool)
+    out[: min(num_steps, len(cached))] = cached[:num_steps]
+    return out
+
+
+_CHANCE_AT: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def _outcome_traversals(game: EFGGame, regrets, keys, uniforms, player, exploration):
@@ -461,7 +498,7 @@ def _outcome_traversals(game: EFGGame, regrets, keys, uniforms, player, explorat
         # probabilities, of its own policy's, and of the opponents' policies' probabilities. The
         # actions are few: the work is column by column (elementwise; XLA fuses it into few kernels)
         h, own_q, own_s, opp_s = carry
-        k, u = xs
+        k, u, may_draw = xs
         node = nodes[h]  # [B, 2 + 2A]
         actor, row = node[:, 0], node[:, 1]
         children = [node[:, 2 + a] for a in range(num_actions)]
@@ -476,7 +513,11 @@ def _outcome_traversals(game: EFGGame, regrets, keys, uniforms, player, explorat
         q_a, s_a = _select(chosen, q), _select(chosen, sigma)
         child = _select(chosen, children)
         run = _select(chosen, [node[:, 2 + num_actions + a] for a in range(num_actions)])
-        nxt = jnp.where(live, packed.step(k, child, run, runs), h)
+        if runs is not None and not np.all(chance_at):  # no chance run can follow some decisions
+            drawn = jax.lax.cond(may_draw, lambda: packed.step(k, child, run, runs), lambda: child)
+        else:
+            drawn = packed.step(k, child, run, runs)
+        nxt = jnp.where(live, drawn, h)
         # regret direction, still to be scaled by u * prod_{later own nodes} s / q
         scale = own_q * q_a
         direction = [jnp.where(mine & x, (c - s_a) / scale, 0.0) for x, c in zip(legal, chosen)]
@@ -493,7 +534,8 @@ def _outcome_traversals(game: EFGGame, regrets, keys, uniforms, player, explorat
 
     h = packed.reset(keys[0, 0], root)
     ones = jnp.ones(h.shape, dtype)
-    xs = (keys[1:, 0], uniforms)
+    chance_at = _chance_after_decision(game.tree, num_steps=uniforms.shape[0])
+    xs = (keys[1:, 0], uniforms, jnp.asarray(chance_at))
     (h, _, _, _), (rows, out) = jax.lax.scan(decide, (h, ones, ones, ones), xs)
     direction, sums, ratio = out[..., :num_actions], out[..., num_actions:-1], out[..., -1]
     # every episode is over after L decisions: the player's payoff; sampled value after each
@@ -544,197 +586,220 @@ def outcome_sampling_mccfr(
 # ----------------------------------------------------------------------------- external sampling
 
 
-def frontier_widths(tree) -> np.ndarray:
-    """``int [num_players, L + 1]``: per update player, the most simulator states an external-sampling
-    traversal can hold after ``d = 0..L`` decisions (``L`` the most decisions in an episode).
-
-    Bottom-up over the tree, ``F(h)[k]`` bounds the states ``k`` decisions below history ``h``:
-    ``e_0`` at a terminal, ``e_0 + shift(sum_a F(ha))`` at the update player's histories,
-    ``e_0 + shift(max_a F(ha))`` at the others' and ``max_o F(ho)`` at chance (which the simulator
-    resolves within a step); the widths are ``F(root)``. Structure only (no probabilities, no
-    payoffs), computed once per tree.
-    """
-    cached = _WIDTHS.get(tree)
-    if cached is not None:
-        return cached
-    h_count = tree.num_histories
-    actor = np.full(h_count, CHANCE, np.int64)
-    actor[tree.is_terminal] = TERMINAL
-    for p in range(tree.num_players):
-        actor[tree.decision_nodes[p]] = p
-    # decisions along the longest path: the frontier has L + 1 levels
-    decisions = np.zeros(h_count, np.int64)
-    for d in range(1, tree.max_depth + 1):
-        idx = np.nonzero(tree.depth == d)[0]
-        decisions[idx] = decisions[tree.parent[idx]] + (tree.edge_actor[idx] >= 0)
-    levels = int(decisions.max(initial=0)) + 1
-    out = np.zeros((tree.num_players, levels), np.int64)
-    for p in range(tree.num_players):
-        f = np.zeros((h_count, levels), np.int64)
-        for d in range(tree.max_depth, -1, -1):
-            idx = np.nonzero(tree.depth == d)[0]
-            kids = tree.children[idx]  # [n, width], -1: none
-            below = np.where((kids >= 0)[..., None], f[np.maximum(kids, 0)], 0)  # [n, width, levels]
-            kind = actor[idx]
-            here = np.where((kind == p)[:, None], below.sum(1), below.max(1))
-            shifted = np.concatenate([np.ones((len(idx), 1), np.int64), here[:, :-1]], axis=1)
-            f[idx] = np.where((kind == CHANCE)[:, None], here, shifted)
-            f[idx[kind == TERMINAL]] = np.eye(1, levels, dtype=np.int64)
-        out[p] = f[0]
-    _WIDTHS[tree] = out
-    return out
-
-
-_WIDTHS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
-def level_groups(widths, max_groups: int = 3) -> tuple:
-    """Split the ``L`` expansions of a traversal into at most ``max_groups`` runs of consecutive levels,
-    each scanned at one width: ``((start, stop, width), ...)`` minimizing the padded work
-    ``sum (stop - start) * width`` (``width = max(widths[start:stop + 1])``, the states before and
-    after each expansion of the run). Unrolling every level would compile one set of kernels per
-    level (XLA CPU compile time grows with the kernel count: Leduc took ~30 CPU-s); one run per
-    group compiles ``max_groups`` sets.
-    """
-    widths = [int(w) for w in widths]
-    steps = len(widths) - 1
-    cost = lambda a, b: (b - a) * max(widths[a : b + 1])
-    table = {(0, 0): (0, ())}  # (k, end): (work, groups) of k groups covering expansions [0, end)
-    for k in range(1, max_groups + 1):
-        for end in range(1, steps + 1):
-            options = [
-                (table[(k - 1, a)][0] + cost(a, end), table[(k - 1, a)][1] + ((a, end),))
-                for a in range(end)
-                if (k - 1, a) in table
-            ]
-            if options:
-                table[(k, end)] = min(options)
-    # the least work; at equal work, the fewest groups
-    best = min(
-        ((table[(k, steps)][0], k, table[(k, steps)][1]) for k in range(1, max_groups + 1) if (k, steps) in table),
-        default=(0, 0, ()),
-    )
-    return tuple((a, b, max(widths[a : b + 1])) for a, b in best[2])
-
-
-#: level runs of an external-sampling traversal (``level_groups``): fewer runs compile faster but
-#: take more simulator steps per traversal; unrolling every level compiles slowest.
-_MAX_GROUPS = 3
-
-
-class _Level(NamedTuple):
-    """What the backup needs of one frontier level of width ``w`` (few fields: each is a scan output)."""
-
-    actor: jax.Array  # int [w]: the acting player (TERMINAL when over)
-    row: jax.Array  # int [w]: the information set's row in the stacked tables
-    sigma: jax.Array  # [w, A]: the current policy there
-    slot: jax.Array  # int [w, A]: each expanded child's position in the next level, w if not expanded
-    arrived: jax.Array  # [w]: the update player's reward on the step into each state (its value if terminal)
-
-
-def _resize(x, width: int):
-    """Pad (repeating the last entry) or cut the leading axis to ``width``; the frontier's valid
-    states are packed at the front, and a level never holds more than its width."""
-    n = x.shape[0]
-    if n >= width:
-        return x[:width]
-    return jnp.concatenate([x, jnp.repeat(x[-1:], width - n, axis=0)], axis=0)
-
-
-def _scan(f, carry, xs, reverse=False):
-    """``lax.scan``, called directly when there is one iteration (a scan adds kernels of its own)."""
-    if jax.tree_util.tree_leaves(xs)[0].shape[0] == 1:
-        carry, y = f(carry, jax.tree_util.tree_map(lambda x: x[0], xs))
-        return carry, jax.tree_util.tree_map(lambda x: x[None], y)
-    return jax.lax.scan(f, carry, xs, reverse=reverse)
-
-
 def _policy_table(packed: _Packed, regrets) -> jax.Array:
     """Regret matching of every row of the stacked table, and a zero row for "no player acts"."""
     sigma = _regret_matching(regrets, jnp.asarray(packed.legal))
     return jnp.concatenate([sigma, jnp.zeros((1, sigma.shape[-1]), sigma.dtype)])
 
 
-def _external_traversal(game: EFGGame, sigma_table, chance, keys, uniforms, player, groups):
-    """One external-sampling traversal for update player ``player``, level by level.
+class _Skeleton(NamedTuple):
+    """The static layout of an external-sampling traversal for one update player ``i`` (NumPy, once per tree).
 
-    ``groups``: ``level_groups`` of the frontier widths; each run of levels is a ``lax.scan`` at
-    its width. A frontier is the histories of its states (``_Packed`` tables) and a validity mask.
-    ``sigma_table``: ``_policy_table`` of the regrets; ``chance``: ``_Packed.chance``. Returns the
-    rows ``[levels, w]`` and increments ``[levels, w, A]`` of the regrets (the player's nodes) and
-    of the strategy sums (player ``(player + 1) % N``'s nodes), one tuple per run of levels.
+    A sampled tree branches only at ``i``'s nodes, so each of its states is named by ``i``'s own
+    actions on the way (perfect recall of the path, not of the opponents' moves): stage ``k`` holds
+    the states after ``k`` of ``i``'s actions, one slot per action sequence that reaches one of
+    ``i``'s nodes in the game (``stages[k]`` slots; Leduc: ``[1, 2, 4, 6]`` for player 0,
+    ``[1, 2, 3, 1]`` for player 1). The children of stage ``k`` (``stages[k] * A`` positions, every
+    action of every slot) walk through the other players' sampled decisions (``chains[k + 1]``;
+    ``chains[0]``: from the root) to one of ``i``'s nodes or a terminal; ``nxt[k]`` (static) picks
+    those that can be one of ``i``'s nodes into stage ``k + 1``; the others end at terminals. Only
+    the positions where some history of the game needs it take a step: a chain step is ``(rows,
+    chance_rows)``, the positions where another player can act and, among them, those where a chance
+    run can follow; ``expand_chance[k]``: the children of stage ``k`` that can start a chance run.
+    """
+
+    stages: tuple  # int per stage: its slots
+    nxt: tuple  # int [stages[k + 1]] per stage k: the flat child position (slot * A + action) of each slot of k + 1
+    chains: tuple  # per group (the root, then stage k's children): per decision step, (rows, chance_rows)
+    expand_chance: tuple  # int [m] per stage: the children that can start a chance run
+    terminal: int  # a terminal history: where illegal children park
+
+
+_SKELETONS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _skeleton(tree, player: int) -> _Skeleton:
+    """``_Skeleton`` of ``player``'s traversals on ``tree``: per history, ``i``'s own action sequence
+    and the other players' decisions since ``i``'s last action, top-down (NumPy; cached per tree)."""
+    per_tree = _SKELETONS.setdefault(tree, {})
+    if player in per_tree:
+        return per_tree[player]
+    h_count = tree.num_histories
+    actor = np.full(h_count, CHANCE, np.int64)
+    actor[tree.is_terminal] = TERMINAL
+    for p in range(tree.num_players):
+        actor[tree.decision_nodes[p]] = p
+    seq, chain = [()] * h_count, np.zeros(h_count, np.int64)
+    for d in range(1, tree.max_depth + 1):
+        for h in np.nonzero(tree.depth == d)[0]:
+            parent = int(tree.parent[h])
+            if actor[parent] == player:
+                seq[h] = seq[parent] + (int(tree.edge_action[h]),)
+            else:
+                seq[h], chain[h] = seq[parent], chain[parent] + (actor[parent] >= 0)
+    mine = np.nonzero(actor == player)[0]
+    num_stages = 1 + max((len(seq[h]) for h in mine), default=-1)
+    slots = [sorted({seq[h] for h in mine if len(seq[h]) == k}) for k in range(num_stages)]
+    a = tree.max_actions
+    index = [{q: j for j, q in enumerate(stage)} for stage in slots]
+    nxt = tuple(np.array([index[k][q[:-1]] * a + q[-1] for q in slots[k + 1]], np.int32) for k in range(num_stages - 1))
+    # per group (0: the root, k + 1: stage k's children) and chain count: the positions holding a
+    # decision of another player, and those where one of its children is a chance node
+    opp = [dict() for _ in range(num_stages + 1)]
+    chance_after = [dict() for _ in range(num_stages + 1)]
+    expand_chance = [set() for _ in range(num_stages)]
+
+    def place(h):
+        q = seq[h]
+        return (0, 0) if not q else (len(q), index[len(q) - 1][q[:-1]] * a + q[-1])
+
+    for h in range(h_count):
+        if actor[h] < 0:
+            continue
+        kids = tree.children[h][tree.children[h] >= 0]
+        to_chance = bool(np.any(actor[kids] == CHANCE))
+        if actor[h] == player:
+            k = len(seq[h])
+            j = index[k][seq[h]]
+            for c in np.nonzero(tree.children[h] >= 0)[0]:
+                if actor[tree.children[h, c]] == CHANCE:
+                    expand_chance[k].add(j * a + int(c))
+            continue
+        group, pos = place(h)
+        opp[group].setdefault(int(chain[h]), set()).add(pos)
+        if to_chance:
+            chance_after[group].setdefault(int(chain[h]), set()).add(pos)
+    ordered = lambda x: np.array(sorted(x), np.int32)
+    chains = tuple(
+        tuple(
+            (ordered(opp[g].get(c, ())), ordered(chance_after[g].get(c, ())))
+            for c in range(1 + max(opp[g], default=-1))
+        )
+        for g in range(num_stages + 1)
+    )
+    out = per_tree[player] = _Skeleton(
+        tuple(len(q) for q in slots),
+        nxt,
+        chains,
+        tuple(ordered(x) for x in expand_chance),
+        int(np.nonzero(tree.is_terminal)[0][0]),
+    )
+    return out
+
+
+def _external_traversals(game: EFGGame, sigma_table, chance, uniforms, player: int):
+    """``B`` external-sampling traversals for update player ``player`` (static), batched, stage by stage.
+
+    The layout is ``_skeleton``'s: slots of ``i``'s nodes by ``i``'s action sequences, so a child's
+    position in the next stage is static (no packing of a frontier). Per stage: one gather of the
+    slots' histories (``_Packed.nodes``) and policies, every legal action at ``i``'s nodes, then the
+    other players' decisions on the children, sampled from ``sigma`` (and chance runs drawn), and a
+    static pick of the next stage's slots. A decision step or chance draw runs only at the positions
+    where some history of the game needs it (static rows of ``_Skeleton``: on Leduc, player 0's
+    traversal takes 21 uniforms, not one per position and step). The backup runs the stages in
+    reverse: a slot's value is its terminal payoff or ``sum_a sigma(a) v(child a)``. The sampled
+    tree, and so the estimator, is OpenSpiel's recursive traversal's, in distribution.
+
+    ``sigma_table``: ``_policy_table`` of the regrets; ``chance``: ``_Packed.chance``; ``uniforms``:
+    ``[n, B]`` (``n = _external_noise(game, player)``). Returns stacked-table rows ``[m]`` and their regret
+    and strategy-sum increments ``[m, A]`` (rows past the tables where nothing is added).
     """
     packed = _packed(game)
+    skel = _skeleton(game.tree, player)
     num_rows, num_actions = packed.num_rows, packed.num_actions
     dtype = sigma_table.dtype
     nodes = jnp.asarray(packed.nodes)
     root, runs = chance
     payoff = game.payoffs[:, player].astype(dtype)
     averaged = (player + 1) % game.num_players
-    sizes = [(b - a) * w for a, b, w in groups]
-    env_keys = jnp.split(keys[1:, 0], np.cumsum(sizes)[:-1])
-    uniforms = jnp.split(uniforms, np.cumsum(sizes)[:-1])
+    batch = uniforms.shape[-1]
+    cursor = [0]
 
-    def expand(carry, xs):
-        h, valid = carry
-        keys, u = xs
-        width = valid.shape[0]
-        node = nodes[h]  # [w, 2 + 2A]
-        actor, row = node[:, 0], node[:, 1]
-        children, child_runs = node[:, 2 : 2 + num_actions], node[:, 2 + num_actions :]
-        live = valid & (actor >= 0)
-        legal = children >= 0
-        sigma = sigma_table[row]
-        sampled = simplex.draw(u, sigma)
-        branch = live[:, None] & jnp.where(
-            (actor == player)[:, None], legal, jnp.arange(num_actions) == sampled[:, None]
-        )
-        flat = branch.reshape(-1)
-        # packed position of each child: the children before its parent, then its siblings before it
-        # (two short running sums: XLA's CPU cumsum is quadratic in the length)
-        count = jnp.sum(branch, -1, dtype=jnp.int32)
-        before = jnp.cumsum(count) - count
-        slot = jnp.where(branch, before[:, None] + jnp.cumsum(branch, -1, dtype=jnp.int32) - 1, width).reshape(-1)
-        # the children in their packed positions
-        source = jnp.zeros((width,), jnp.int32).at[slot].set(jnp.arange(flat.size, dtype=jnp.int32), mode="drop")
-        both = jnp.stack([children.reshape(-1), child_runs.reshape(-1)], axis=-1)[source]  # [width, 2]
-        nxt = packed.step(keys, both[:, 0], both[:, 1], runs)
-        arrived = jnp.where(valid & (actor == TERMINAL), payoff[h], 0.0)
-        level = _Level(actor, row, sigma, slot.reshape(branch.shape), arrived)
-        count = jnp.sum(count)
-        return (jnp.where(jnp.arange(width) < count, nxt, 0), jnp.arange(width) < count), level
+    def draw(n):  # the next n rows of uniforms
+        u = uniforms[cursor[0] : cursor[0] + n]
+        cursor[0] += n
+        return u
 
-    h = packed.reset(keys[0, 0], root)[None]
-    valid = jnp.ones((1,), bool)
-    levels = []
-    for (a, b, width), keys, u in zip(groups, env_keys, uniforms):
-        carry = (_resize(h, width), _resize(valid, width) & (jnp.arange(width) < valid.shape[0]))
-        (h, valid), level = _scan(expand, carry, (keys.reshape(b - a, width), u.reshape(b - a, width)))
-        levels.append(level)
+    sum_rows, sum_incs = [], []
 
-    def combine(level, child):
-        """The value of each state from its children's (``i``'s nodes: the policy's mean)."""
-        return jnp.where(level.actor[..., None] == player, level.sigma * child, child).sum(-1)
+    def chance_step(h, run, at):
+        """``_Packed.step`` at the positions ``at`` (static) of ``h [n, B]``, the others unchanged."""
+        if len(at) == 0 or runs is None:
+            return h
+        if len(at) == h.shape[0]:
+            return packed.step(draw(len(at)), h, run, runs)
+        return h.at[at].set(packed.step(draw(len(at)), h[at], run[at], runs))
 
-    def backup(value, level):
-        # the children's values [w, A]; a state's value is its terminal reward, or theirs combined
-        branch = level.slot < value.shape[0]
-        child = jnp.where(branch, value[jnp.minimum(level.slot, value.shape[0] - 1)], 0.0)
-        return jnp.where(branch.any(-1), combine(level, child), level.arrived), child
+    def others(h, steps):
+        """The other players' decisions on histories ``h [n, B]``, one step per ``(rows, chance_rows)``
+        of ``_Skeleton.chains`` (the positions where one can act); records the strategy-sum
+        increments at ``averaged``'s nodes."""
+        for rows, chance_rows in steps:
+            full = len(rows) == h.shape[0]
+            sub = h if full else h[rows]
+            node = nodes[sub]  # [r, B, 2 + 2A]
+            actor, row = node[..., 0], node[..., 1]
+            sigma = sigma_table[row]
+            action = _draw(draw(len(rows)), _columns(sigma))
+            chosen = [action == a for a in range(num_actions)]
+            child = _select(chosen, [node[..., 2 + a] for a in range(num_actions)])
+            run = _select(chosen, [node[..., 2 + num_actions + a] for a in range(num_actions)])
+            at = np.searchsorted(rows, chance_rows)  # the chance rows among ``rows``
+            moved = (actor >= 0) & (actor != player)
+            nxt = jnp.where(moved, chance_step(jnp.where(moved, child, sub), run, at), sub)
+            h = nxt if full else h.at[rows].set(nxt)
+            sum_rows.append(jnp.where(actor == averaged, row, num_rows))
+            sum_incs.append(sigma)
+        return h
 
-    value = jnp.where(valid & (nodes[h, 0] == TERMINAL), payoff[h], 0.0)
-    out = []
-    for (_, _, width), level in zip(groups[::-1], levels[::-1]):
-        value, child = _scan(backup, _resize(value, width), level, reverse=True)
-        # the increments, for all levels of the run at once (outside the scan: fewer kernels)
-        branch = level.slot < width
-        live = branch.any(-1)
-        mine = live & (level.actor == player)
-        regret = jnp.where(mine[..., None] & branch, child - combine(level, child)[..., None], 0.0)
-        sums = jnp.where((live & (level.actor == averaged))[..., None], level.sigma, 0.0)
-        rows = jnp.where(mine, level.row, num_rows), jnp.where(live & (level.actor == averaged), level.row, num_rows)
-        out.append((rows[0], regret, rows[1], sums))
-    return out
+    h = others(packed.reset(draw(1)[0], root)[None], skel.chains[0])  # [1, B]
+    stages = []  # per stage: (rows, mine, sigma, legal, the children's histories [S * A, B], the slots' histories)
+    for k, size in enumerate(skel.stages):
+        node = nodes[h]  # [S, B, 2 + 2A]
+        actor, row = node[..., 0], node[..., 1]
+        mine = actor == player
+        sigma = sigma_table[row]  # [S, B, A]
+        legal = mine[..., None] & (node[..., 2 : 2 + num_actions] >= 0)
+        kids = jnp.where(legal, node[..., 2 : 2 + num_actions], skel.terminal)
+        kid_runs = jnp.where(legal, node[..., 2 + num_actions :], -1)
+        # the children, action-major within each slot: [S * A, B]
+        kids = jnp.moveaxis(kids, -1, 1).reshape(size * num_actions, batch)
+        kid_runs = jnp.moveaxis(kid_runs, -1, 1).reshape(size * num_actions, batch)
+        kids = chance_step(kids, kid_runs, skel.expand_chance[k])
+        kids = others(kids, skel.chains[k + 1])
+        stages.append((row, mine, sigma, legal, kids, h))
+        if k + 1 < len(skel.stages):
+            h = kids[skel.nxt[k]]
+    assert cursor[0] <= uniforms.shape[0], (cursor[0], uniforms.shape)
+
+    # (empty first entries: a player without decisions adds nothing)
+    reg_rows, reg_incs = [jnp.zeros((0,), jnp.int32)], [jnp.zeros((0, num_actions), dtype)]
+    value = None
+    for k in range(len(skel.stages) - 1, -1, -1):
+        row, mine, sigma, legal, kids, h = stages[k]
+        child = payoff[kids]  # [S * A, B]: terminal payoffs, then the next stage's values
+        if value is not None:
+            child = child.at[skel.nxt[k]].set(value)
+        child = jnp.moveaxis(child.reshape(skel.stages[k], num_actions, batch), 1, -1)  # [S, B, A]
+        combined = jnp.sum(sigma * child, -1)
+        value = jnp.where(mine, combined, payoff[h])
+        reg_rows.append(jnp.where(mine, row, num_rows))
+        reg_incs.append(jnp.where(legal, child - combined[..., None], 0.0))
+    flat = lambda xs: jnp.concatenate([x.reshape(-1) for x in xs])
+    flat_inc = lambda xs: jnp.concatenate([x.reshape(-1, num_actions) for x in xs])
+    r_rows, s_rows = flat(reg_rows), flat(sum_rows)
+    r_inc, s_inc = flat_inc(reg_incs), flat_inc(sum_incs)
+    zeros = lambda x: jnp.zeros_like(x)
+    rows = jnp.concatenate([r_rows, s_rows])
+    return rows, jnp.concatenate([r_inc, zeros(s_inc)]), rows, jnp.concatenate([zeros(r_inc), s_inc])
+
+
+def _external_noise(game: EFGGame, player: int) -> int:
+    """The uniforms one external-sampling traversal for ``player`` uses (``_external_traversals``): the
+    root's, then per decision step one per acting position and one per possible chance run."""
+    skel = _skeleton(game.tree, player)
+    steps = [step for group in skel.chains for step in group]
+    return 1 + sum(len(rows) + len(chance) for rows, chance in steps) + sum(len(x) for x in skel.expand_chance)
 
 
 @cached_factory
@@ -742,7 +807,7 @@ def external_sampling_mccfr(batch_size: int = 1, alternating: bool = True, disco
     """External-sampling MCCFR (Lanctot et al. 2009) with OpenSpiel's "simple" averaging.
 
     Args:
-      batch_size: sampled traversals per player per step, one ``vmap`` (static).
+      batch_size: sampled traversals per player per step, batched (static).
         At 1 a step is one OpenSpiel iteration (Python ``ExternalSamplingSolver.iteration``
         and C++ ``ExternalSamplingMCCFRSolver.RunIteration``: one traversal per player).
       alternating: players' batches in turn (default, as OpenSpiel), or all
@@ -750,30 +815,24 @@ def external_sampling_mccfr(batch_size: int = 1, alternating: bool = True, disco
       discount: as ``outcome_sampling_mccfr``'s (default ``None``: OpenSpiel's plain sums).
 
     The update rule, the meaning of a step and the shapes are in the module docstring;
-    the level-by-level traversal is explained in the guide ("Sample-based learners").
+    the traversal (``_external_traversals``: static slots named by the update player's own actions,
+    one compiled traversal per player) is explained in the guide ("Sample-based learners").
     ``output`` is the average strategy.
     """
     batch_size = check_int(batch_size, "batch_size", low=1)
     discount = _check_discount(discount)
     check_bool(alternating, "alternating")
 
-    def groups(game):
-        # the player is traced (one compiled traversal for all): the widest frontier of any player
-        return level_groups(frontier_widths(game.tree).max(axis=0), _MAX_GROUPS)
-
     def traverse(game, regrets, keys, uniforms, player):
         packed = _packed(game)
         sigma, chance = _policy_table(packed, regrets), packed.chance(game, regrets.dtype)
-        # the batch axis after the levels': the scan's layout, so the scatter reads the increments
-        # in place (its order of additions is then level by level, not traversal by traversal)
-        one = lambda k, u: _external_traversal(game, sigma, chance, k, u, player, groups(game))
-        return jax.vmap(one, in_axes=(2, 1), out_axes=1)(keys, uniforms)
+        return _external_traversals(game, sigma, chance, uniforms[: _external_noise(game, player)], player)
 
-    def noise(game):  # random numbers of one traversal: simulator keys, uniforms
-        size = sum((b - a) * w for a, b, w in groups(game))
-        return size + 1, size
+    def noise(game):  # random numbers of one traversal: no simulator keys, uniforms (the most of any player)
+        return 0, max(_external_noise(game, p) for p in range(game.num_players))
 
-    return Solver(init=_init, step=_make_step(traverse, noise, batch_size, alternating, discount), output=_output)
+    step = _make_step(traverse, noise, batch_size, alternating, discount, static_players=True)
+    return Solver(init=_init, step=step, output=_output)
 
 
 #: the sampling schemes of ``mccfr(sampling=...)``
