@@ -16,6 +16,8 @@ repository root, on an otherwise idle machine::
     python benchmarks/bench_qre_markov.py --sgamesolver-python /tmp/sgvenv/bin/python
     python benchmarks/bench_qre_markov.py --sgamesolver-python ... --quick     # 16 states, a smoke test
     python benchmarks/bench_qre_markov.py --sgamesolver-python ... --make-fixture  # tests/data fixture
+    python benchmarks/bench_qre_markov.py --sgamesolver-python ... --save-game /tmp/game64.npz
+    python benchmarks/bench_qre_markov.py --game /tmp/game64.npz   # ours alone: no peer, no cross-check
 
 The game is sgamesolver's README example, ``SGame.random_game(64, 2, 4, seed=42)`` (payoffs uniform
 on [0, 1], dense random transitions, discount 0.95); the subprocess writes its arrays, which become
@@ -276,10 +278,16 @@ def step_costs(game, repeats, summary):
 
 def main(argv=None):
     parser = standard_parser(__doc__)
-    parser.add_argument("--sgamesolver-python", required=True, help="an interpreter with sgamesolver (NumPy < 2)")
+    parser.add_argument("--sgamesolver-python", help="an interpreter with sgamesolver (NumPy < 2)")
+    parser.add_argument(
+        "--game", help="the game's arrays saved by --save-game: time ours alone (no peer, no cross-check)"
+    )
+    parser.add_argument("--save-game", help="also save the game's arrays (sgamesolver's random game) to this .npz")
     parser.add_argument("--peer-repeats", type=int, default=None, help="sgamesolver solves timed (median)")
     parser.add_argument("--make-fixture", action="store_true", help=f"write {FIXTURE_PATH.name} and stop")
     args, info, cpu = start_run(parser, argv, packages=("scipy",))
+    if (args.sgamesolver_python is None) == (args.game is None):
+        parser.error("give one of --sgamesolver-python (the peer and its game) and --game (ours alone)")
     if args.make_fixture:
         make_fixture(args.sgamesolver_python)
         return
@@ -288,6 +296,19 @@ def main(argv=None):
         cfg["peer_repeats"] = args.peer_repeats
     summary, rows = {}, []
     t0 = time.perf_counter()
+    if args.game is not None:
+        game, _ = load_game(args.game)
+        print(f"ours alone on the saved game {args.game} ({game.num_states} states)")
+        ours = bench_paths(game, args.repeats, summary, rows)
+        print(f"  target: ours < {TARGET_S} s ({'met' if ours['median_s'] < TARGET_S else 'MISSED'})")
+        step_costs(game, args.repeats, summary)
+        print(f"\n(total {time.perf_counter() - t0:.0f} s)")
+        cpu.finish(info)
+        payload = dict(command=args.command_line, mode="game-file", repeats=args.repeats, config=cfg)
+        payload.update(target_s=TARGET_S, machine=info, summary=summary, rows=rows)
+        fields = ["section", "variant", "implementation", "median_s", "compile_s", "points", "nash_conv"]
+        write_results("bench_qre_markov_ours", payload, rows, fields, info["wall_s"])
+        return
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "game.npz"
         print(
@@ -296,6 +317,8 @@ def main(argv=None):
             flush=True,
         )
         peer = run_peer(args.sgamesolver_python, cfg, out)
+        if args.save_game:
+            Path(args.save_game).write_bytes(out.read_bytes())
         game, d = load_game(out)
     peer_s = float(np.median(peer["times_s"]))
     summary["sgamesolver"] = dict(median_s=peer_s, **peer)
