@@ -147,11 +147,12 @@ def check_four_devices(names):
 
 
 def test_four_devices_give_the_one_device_trace_and_refuse_batches_they_cannot_split():
-    """The extensive-form learners; the others (``mmd_rl``, which is ``ppo``'s program with a magnet term,
-    ``mmd_rl_markov``, ``neural_nlhf``, ``deep_mirror_descent``) are ``case``s for a manual run that checks
-    nothing, prints the traces: ``python tests/test_data_parallel.py devices neural_nlhf deep_mirror_descent``
-    (measured equal to ~1.5e-6); in the suite they would cost ~10 s more."""
-    out = check_four_devices(["ppo", "nfsp", "rnad"])
+    """The on-policy learner and the off-policy one (replay and reservoir buffers split over the devices);
+    the others (``rnad``, ``mmd_rl``: ``ppo``'s program with a regularization term; ``mmd_rl_markov``,
+    ``neural_nlhf``, ``deep_mirror_descent``) are ``case``s for a manual run that checks nothing, prints the
+    traces: ``python tests/test_data_parallel.py devices rnad neural_nlhf deep_mirror_descent`` (measured
+    equal to ~1.5e-6); in the suite they would cost ~15 s more."""
+    out = check_four_devices(["ppo", "nfsp"])
     ppo_batch, minibatch, nfsp_batch = out["errors"]
     assert ppo_batch.startswith("batch_size: data-parallel training splits batch_size = 30 over the 4 devices")
     assert "expected a multiple of 4" in ppo_batch
