@@ -57,8 +57,17 @@ LEARNERS = {
         target_rate=0.003,
         learning_rate=optax.exponential_decay(3e-3, 4000, 0.5),
     ),
+    # MMD-RL: alpha = 0.3 chips (a stiffer regularization damps the sampling noise), eta = 0.1 (a
+    # policy step of at most ~exp(0.1 A)), the magnet (uniform at first) moved to the reported policy
+    # every 500 steps, and the reported policy a Polyak average of the parameters (rate 0.005)
     "mmd_rl": lambda batch: mmd_rl(
-        hidden_sizes=(128, 128), batch_size=batch, learning_rate=3e-3, magnet_coef=0.1, proximity=0.5, magnet_every=100
+        hidden_sizes=(128, 128),
+        batch_size=batch,
+        learning_rate=1e-3,
+        magnet_coef=0.3,
+        proximity=0.1,
+        magnet_every=500,
+        target_rate=0.005,
     ),
     "ppo": lambda batch: ppo(hidden_sizes=(128, 128), batch_size=batch, learning_rate=3e-3, entropy_coef=0.02),
 }

@@ -11,7 +11,7 @@ Markov: ``unroll_length`` steps, bootstrapped); advantages are Monte Carlo retur
 
     L(theta) = - E_t[min(r_t A_t, clip(r_t, 1 - eps, 1 + eps) A_t)]        (PPO surrogate, rlax)
                + c_v E_t[(V_theta(x_t) - G_t)^2] - c_H E_t[H(pi_theta(. | x_t))]
-               + alpha mean_x KL(pi_theta(. | x) || rho(. | x))               (MMD-RL only)
+               + alpha E_t[KL(pi_theta(. | x_t) || rho(. | x_t))]             (MMD-RL only)
                + (1 / eta) E_t[KL(pi_theta(. | x_t) || pi_old(. | x_t))]      (MMD-RL only)
 
 **PPO**: Schulman, Wolski, Dhariwal, Radford & Klimov (2017), "Proximal policy optimization
@@ -204,7 +204,7 @@ def build_learner(
         policy = tabular_policy(game, table)
         return SolverState(policy=policy, average=policy, step=jnp.zeros((), jnp.int32), extra=extra)
 
-    def loss_fn(params, net, batch: _Batch, points=None, magnet=None):
+    def loss_fn(params, net, batch: _Batch):
         logits, value = _heads(net, params, batch.features, batch.legal)
         pi = distrax.Categorical(logits=logits)
         n = batch.weight.shape[0]
@@ -224,12 +224,11 @@ def build_learner(
         loss += value_coef * mean((value - batch.target) ** 2)
         loss -= entropy_coef * mean(pi.entropy())
         if magnet_coef is not None:
-            # the magnet term at *every* decision point: it needs no sample (it is a function of the
-            # policy), and it keeps the rarely visited ones, which the samples leave to the network's
-            # generalization, from drifting
-            all_logits, _ = _heads(net, params, points.features, points.legal)
-            everywhere = distrax.Categorical(logits=all_logits).kl_divergence(distrax.Categorical(probs=magnet))
-            loss += magnet_coef * jnp.mean(everywhere)
+            # on the sampled decisions, like the other terms (Sokota et al.'s sampled loss): alpha is
+            # then one temperature at every information set (the fixed point is the agent QRE).
+            # Averaged over *all* M decision points instead, the term weighs 1 / M against a point's
+            # sampling frequency d(x): a temperature of about alpha / (M d(x)), near 0 where play goes
+            loss += magnet_coef * mean(pi.kl_divergence(distrax.Categorical(probs=batch.magnet)))
         if proximity is not None:
             loss += mean(pi.kl_divergence(distrax.Categorical(probs=batch.old_prob))) / proximity
         return loss
@@ -288,7 +287,7 @@ def build_learner(
 
             def one(carry, mb):
                 params, opt_state = carry
-                grads = jax.grad(loss_fn)(params, net, mb, points, magnet)
+                grads = jax.grad(loss_fn)(params, net, mb)
                 updates, opt_state = optimizer.update(grads, opt_state, params)
                 return (optax.apply_updates(params, updates), opt_state), None
 
@@ -378,12 +377,15 @@ def mmd_rl(
     """Magnetic mirror descent as reinforcement learning (Sokota et al. 2023).
 
     The loss is the importance-weighted advantage plus ``magnet_coef`` (alpha) times the KL to the
-    magnet and ``1 / proximity`` (1 / eta) times the KL to the behaviour policy (module
-    docstring); the magnet becomes the current policy every ``magnet_every`` steps (``None``: fixed
-    uniform, converging to the logit QRE of temperature alpha). ``clip_epsilon`` adds PPO's clipping
-    to the surrogate (a second proximity; ``proximity=None`` leaves clipping alone). Reports the
-    last iterate. Advantages are not normalized: alpha is a temperature in payoff units (the fixed
-    point with a fixed magnet is the logit QRE at that temperature). ``target_rate`` ``tau``: the
+    magnet and ``1 / proximity`` (1 / eta) times the KL to the behaviour policy, both averaged over
+    the sampled decisions like the advantage term (module docstring); the magnet becomes the
+    reported policy every ``magnet_every`` steps (``None``: fixed uniform, converging to the agent
+    logit QRE of temperature alpha). On Leduc, ``benchmarks/bench_neural.py`` uses alpha = 0.3,
+    eta = 0.1, ``magnet_every=500`` and ``target_rate=0.005`` (the defaults suit short Kuhn runs).
+    ``clip_epsilon`` adds PPO's clipping to the surrogate (a second proximity; ``proximity=None``
+    leaves clipping alone). Reports the last iterate. Advantages are not normalized: alpha is a
+    temperature in payoff units (the fixed point with a fixed magnet is the logit QRE at that
+    temperature). ``target_rate`` ``tau``: the
     reported policy (and the next magnet) is a Polyak average of the parameters,
     ``theta_bar <- (1 - tau) theta_bar + tau theta`` (R-NaD's target network), which averages out the
     sampling noise of the last iterate; ``None`` reports the network itself. Example:
