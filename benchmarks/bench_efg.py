@@ -5,6 +5,7 @@ Run from the repository root, on an otherwise idle machine::
     python benchmarks/bench_efg.py                    # full run (~80 s on 2 CPU cores)
     python benchmarks/bench_efg.py --quick            # smoke test (~1 min), smaller sizes, not for quoting
     python benchmarks/bench_efg.py --wait-idle 300    # first wait (up to 300 s) until no other process uses the CPU
+    python benchmarks/bench_efg.py --only exploitability   # part (2) alone, while iterating
 
 Everything is measured in the same process:
 
@@ -19,7 +20,10 @@ Everything is measured in the same process:
     float32, the C++ solver float64, so the trajectories drift apart by rounding only).
 (2) Exact exploitability of one random policy on Leduc: ``jaxgames.exploitability`` (validation +
     jitted computation) against ``pyspiel.exploitability`` (C++) on the same policy, converted
-    with ``jaxgames.efg.to_openspiel_policy``; the values must agree within 1e-4.
+    with ``jaxgames.efg.to_openspiel_policy``; the values must agree within 1e-4. Also the jitted
+    computation called directly, and inside one ``lax.fori_loop`` (its kernels without the per-call
+    dispatch: on CPU a call that XLA's cost model does not rate as tiny is handed to a worker thread
+    unless ``--low-latency``; see ``jaxgames.latency``).
 (3) 1,024 Kuhn variants (bet sizes) solved by CFR+ in one ``jax.jit(jax.vmap(...))`` call:
     aggregate game-iterations/s against the single-game rate of (1).
 (4) Why: per-iteration cost of the pieces of our CFR+ step (each inside a ``lax.fori_loop``, so
@@ -63,6 +67,7 @@ TARGETS = {
     ("cfr_plus", "leduc_poker", "jaxcfr"): 15.0,
     ("exploitability", "leduc_poker", "cpp"): 1000.0,
 }
+PARTS = ("cfr", "exploitability", "variants", "analysis")  # (1) .. (4), for --only
 EXPLOITABILITY_ATOL = 1e-4  # (2): ours vs pyspiel.exploitability on the same policy
 # (1): |ours - C++| <= CFR_RTOL * C++ + CFR_ATOL at the same iteration count. Ours runs in
 # float32: after thousands of CFR+ iterations its exploitability differs from the float64
@@ -72,6 +77,7 @@ CFR_RTOL, CFR_ATOL = 0.15, 1e-5
 FULL = dict(
     cfr_block={"kuhn_poker": 1000, "leduc_poker": 100},  # iterations per timed block; N = 1 + repeats * block
     expl_calls=20,  # our exploitability calls per timed block
+    expl_loop=200,  # (2): exploitability evaluations inside one fori_loop (the dispatch-free figure)
     variants=1024,
     variant_iters=1000,
     variant_tol=1e-3,
@@ -81,6 +87,7 @@ FULL = dict(
 QUICK = dict(
     cfr_block={"kuhn_poker": 100, "leduc_poker": 10},
     expl_calls=5,
+    expl_loop=20,
     # after 200 float32 iterations the smallest-bet variant's exploitability (~2e-4) differs by up to
     # 4.5e-5 between the vmapped and the one-game run (summation order), hence a looser spot check
     variants=64,
@@ -361,6 +368,8 @@ def bench_exploitability(game, cfg, repeats, seed, rows, summary):
             jax.block_until_ready(raw_fn(game, policy))
 
     t_raw = time_blocks(raw_block, repeats)
+    # the same computation inside one jitted fori_loop: its kernels without any per-call dispatch
+    loop_ms = 1e-3 * loop_us(lambda p: _tiny(p, game.exploitability(p)), policy, cfg["expl_loop"], repeats)
 
     # C++
     t0 = time.perf_counter()
@@ -376,6 +385,10 @@ def bench_exploitability(game, cfg, repeats, seed, rows, summary):
     )
     print(
         f"  ours jitted computation only : {raw_ms:8.3f} ms/call  (validation + host checks: {api_ms - raw_ms:.3f} ms)"
+    )
+    print(
+        f"  ours inside one fori_loop    : {loop_ms:8.3f} ms/call  (no dispatch; per-call dispatch of the jitted "
+        f"call: {raw_ms - loop_ms:.3f} ms; {len(jax.tree_util.tree_leaves((game, policy)))} array leaves passed)"
     )
     print(
         f"  OpenSpiel C++ exploitability : {cpp_ms:8.3f} ms/call  (first {1e3 * cpp_first:.1f} ms)  value {theirs:.6f}"
@@ -394,6 +407,8 @@ def bench_exploitability(game, cfg, repeats, seed, rows, summary):
         name: dict(
             ours_ms=api_ms,
             ours_raw_ms=raw_ms,
+            ours_loop_ms=loop_ms,
+            leaves=len(jax.tree_util.tree_leaves((game, policy))),
             cpp_ms=cpp_ms,
             ratio_cpp=ratio,
             ratio_cpp_raw=cpp_ms / raw_ms,
@@ -645,7 +660,7 @@ def _met(ratio, target):
 
 
 def print_table(summary):
-    c = summary["cfr_plus"]
+    c = summary.get("cfr_plus", {})
     print(
         "\n| benchmark | ours | OpenSpiel C++ | ours / C++ | OpenSpiel JaxCFR (API / fused loop) "
         "| ours / JaxCFR (API / fused) | target | met? |"
@@ -691,23 +706,38 @@ def main(argv=None):
     parser = standard_parser(__doc__)
     parser.add_argument("--seed", type=int, default=0, help="seed of the random policy in (2)")
     parser.add_argument("--no-analysis", action="store_true", help="skip (4)")
+    parser.add_argument(
+        "--only",
+        metavar="PARTS",
+        help="run only these parts, comma-separated, of " + ",".join(PARTS) + " ((3) variants needs (1) cfr)",
+    )
     args, info, cpu = start_run(parser, argv, packages=("open_spiel",))
     cfg = QUICK if args.quick else FULL
+    parts = set(PARTS if args.only is None else args.only.split(","))
+    if parts - set(PARTS):
+        parser.error(f"--only: unknown parts {sorted(parts - set(PARTS))}; choose from {','.join(PARTS)}")
+    if "variants" in parts and "cfr" not in parts:
+        parser.error("--only: variants needs cfr too (its ratios are against (1))")
 
     rows, summary = [], {}
     games = {"kuhn_poker": jaxgames.kuhn_poker(), "leduc_poker": jaxgames.leduc_poker()}
-    for name, game in games.items():
-        bench_cfr_plus(name, game, cfg, args.repeats, rows, summary)
-    bench_exploitability(games["leduc_poker"], cfg, args.repeats, args.seed, rows, summary)
-    bench_variants(cfg, args.repeats, rows, summary)
-    if not args.no_analysis:
+    if "cfr" in parts:
+        for name, game in games.items():
+            bench_cfr_plus(name, game, cfg, args.repeats, rows, summary)
+    if "exploitability" in parts:
+        bench_exploitability(games["leduc_poker"], cfg, args.repeats, args.seed, rows, summary)
+    if "variants" in parts:
+        bench_variants(cfg, args.repeats, rows, summary)
+    if "analysis" in parts and not args.no_analysis:
         for name, game in games.items():
             analyse(name, game, cfg, args.repeats, args.seed, summary)
     print_table(summary)
 
     cpu.finish(info)
     command = args.command_line
-    stem = "bench_efg_quick" if args.quick else "bench_efg"
+    stem = ("bench_efg_quick" if args.quick else "bench_efg") + (
+        "" if args.only is None else "_only_" + "_".join(sorted(parts))
+    )
     payload = {
         "command": command,
         "mode": "quick" if args.quick else "full",
