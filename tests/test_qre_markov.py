@@ -9,7 +9,8 @@
   ``regularized_nash_conv`` ~0 at temperature ``1 / lambda``; the limit is a Markov perfect
   equilibrium (``nash_conv`` ~0), as for the plain Markov logit QRE.
 * The structured Jacobian (per-state blocks, value columns) equals ``jax.jacfwd`` of the equations,
-  for both fixed points and for the limit system, with 3 players; a 3-player path point is the
+  for both fixed points and for the limit system, with 3 players, and with 2 players (the per-state
+  blocks inverted in closed form, checked against LAPACK's inverse); a 3-player path point is the
   regularized equilibrium found by a plain fixed-point iteration.
 
 Float64 throughout; one compiled path per variant (every game here has 4 states and 3x3 actions).
@@ -252,6 +253,43 @@ def test_structured_jacobian_equals_jacfwd():
 
     for ours, dense in both(x, Z, lam, row, rhs):
         np.testing.assert_allclose(ours, dense, rtol=1e-9, atol=1e-9 * float(jnp.max(jnp.abs(dense))))
+
+
+@pytest.mark.parametrize("actions", [(3, 2), (2, 4)])
+def test_two_player_block_inverse_and_solve_equal_dense(actions):
+    # two players on the path: the per-state blocks are inverted in closed form (Schur complement,
+    # cofactors; on the smaller player's side, so (3, 2) takes the mirrored branch), not by LAPACK;
+    # against jnp.linalg.inv and a dense solve of jacfwd's Jacobian, with actions off the support
+    game = random_general_sum(jax.random.key(5), 3, actions, branching=2, discount=0.9)
+    nloc, S = sum(actions), 3
+    mask = jnp.ones((S, nloc), bool).at[1, 0].set(False).at[2, nloc - 1].set(False)
+    log_rho = jnp.where(mask, jnp.log(0.3), 0.0)
+    system = markov_qre._System(game, mask, log_rho, False)
+    key = jax.random.key(6)
+    x = jnp.where(mask, jax.random.normal(key, (S, nloc)), 0.0)
+    Z = jax.random.normal(jax.random.fold_in(key, 1), (2, S))
+    lam = jnp.asarray(2.3)
+    n = nloc * S + 2 * S + 1
+    row = jax.random.normal(jax.random.fold_in(key, 2), (n,)).at[nloc * S : n - 1].set(0.0)
+    rhs = jax.random.normal(jax.random.fold_in(key, 3), (n,))
+
+    @jax.jit
+    def both(x, Z, lam, row, rhs):
+        def flat(y):
+            h1, h2 = system.residual(y[: nloc * S].reshape(S, nloc), y[nloc * S : n - 1].reshape(2, S), y[-1])
+            return jnp.concatenate([h1.ravel(), h2.ravel()])
+
+        y = jnp.concatenate([x.ravel(), Z.ravel(), lam[None]])
+        dense = jnp.linalg.solve(jnp.concatenate([jax.jacfwd(flat)(y), row[None]]), rhs)
+        lin = system.linearize(x, Z, lam)
+        fac = system.factor(lin, row[: nloc * S].reshape(S, nloc), row[-1])
+        dx, dZ, dl = system.solve(fac, rhs[: nloc * S].reshape(S, nloc), rhs[nloc * S : n - 1].reshape(2, S), rhs[-1])
+        ours = jnp.concatenate([dx.ravel(), dZ.ravel(), dl[None]])
+        return system.block_inverse(lin["B"]), jnp.linalg.inv(lin["B"]), ours, dense
+
+    inv, lapack, ours, dense = both(x, Z, lam, row, rhs)
+    np.testing.assert_allclose(inv, lapack, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(ours, dense, rtol=1e-9, atol=1e-9 * float(jnp.max(jnp.abs(dense))))
 
 
 def test_logit_action_values_are_the_policy_action_values():

@@ -34,7 +34,10 @@ and factors one ``(N S + 1)``-square reduced system (the arclength row included)
 dense ``(S sum_i A_i + 1)``-square Jacobian of ``jaxgames.equilibria.qre_path``: for 64 states, 2
 players and 4 actions a 129-square LU instead of a 513-square one, and no Jacobian by 512 JVPs
 through a 64-state linear solve. Every block is written by hand (no ``jacfwd``; checked against
-it in ``tests/test_qre_markov.py``).
+it in ``tests/test_qre_markov.py``). With two players the per-state blocks ``[[I, X], [Y, I]]`` are
+inverted in closed form (``_System.block_inverse``: the Schur complement ``I - X Y``, inverted by
+cofactors when one player has at most 4 actions), fused over the states instead of one LAPACK call
+per state.
 
 The continuation is pseudo-arclength in ``(x, lambda)`` (``Z`` follows; Allgower & Georg 1990):
 
@@ -167,6 +170,45 @@ def _keep(tensor: jax.Array, pis: list, keep: tuple) -> jax.Array:
         if j not in keep:
             operands += [p, [0, 1 + j]]
     return jnp.einsum(*operands, [0] + [1 + j for j in keep])
+
+
+def _bmm(a: jax.Array, b: jax.Array) -> jax.Array:
+    """``a @ b`` for stacks of small matrices ``[S, m, k] @ [S, k, l]``, written elementwise (a
+    broadcast product and a sum) so that XLA fuses it with its neighbours instead of one small dot
+    per call."""
+    return jnp.sum(a[..., :, :, None] * b[..., None, :, :], axis=-2)
+
+
+def _det(rows: list) -> jax.Array:
+    """Determinant of a small matrix given as nested lists of batched entries (Laplace expansion
+    along the first row)."""
+    m = len(rows)
+    if m == 1:
+        return rows[0][0]
+    if m == 2:
+        return rows[0][0] * rows[1][1] - rows[0][1] * rows[1][0]
+    total = 0.0
+    for j in range(m):
+        minor = [r[:j] + r[j + 1 :] for r in rows[1:]]
+        total = total + (-1.0) ** j * rows[0][j] * _det(minor)
+    return total
+
+
+def _small_inverse(a: jax.Array) -> jax.Array:
+    """``a^-1`` for a stack ``[S, m, m]`` with ``m <= 4``: adjugate over determinant, elementwise over
+    the stack (fused by XLA; no LAPACK call per matrix)."""
+    m = a.shape[-1]
+    e = [[a[..., i, j] for j in range(m)] for i in range(m)]
+    if m == 1:
+        return 1.0 / a
+    # cofactor (i, j) of a is the (j, i) entry of adj(a)
+    cof = [
+        [(-1.0) ** (i + j) * _det([r[:j] + r[j + 1 :] for k, r in enumerate(e) if k != i]) for j in range(m)]
+        for i in range(m)
+    ]
+    det = sum(e[0][j] * cof[0][j] for j in range(m))
+    adj = jnp.stack([jnp.stack([cof[j][i] for j in range(m)], axis=-1) for i in range(m)], axis=-2)
+    return adj / det[..., None, None]
 
 
 class _System:
@@ -337,34 +379,62 @@ class _System:
         E = jnp.eye(S, dtype=self.dtype) - self.gamma * self.p_pi(pis, Pi0)
         return {"B": B, "D": D, "b1": jnp.concatenate(b1, axis=-1), "b2": b2, "C": C, "E": E}
 
+    def block_inverse(self, B: jax.Array) -> jax.Array:
+        """``B^-1 [S, nloc, nloc]`` of the per-state blocks ``B [S, nloc, nloc]`` (``dH1/dx``).
+
+        Two players on the path (no ``ref``): ``B = [[I, X], [Y, I]]`` (``X [S, A_0, A_1]``,
+        ``Y [S, A_1, A_0]``), inverted through the Schur complement ``M = (I - X Y)^-1``:
+        ``B^-1 = [[M, -M X], [-Y M, I + Y M X]]`` (``A_0`` the smaller count, at most 4; ``M`` by cofactors). Every
+        product is written elementwise over the states, so XLA fuses the whole inverse into a few
+        loops over the batch instead of one LAPACK call per state (64 per step at 64 states, about
+        three times the time). Otherwise (more players, the limit system) ``jnp.linalg.inv``."""
+        if self.n != 2 or self.ref is not None or min(self.A) > 4:
+            return jnp.linalg.inv(B)
+        a0, a1 = self.A
+        swap = a0 > a1  # the Schur complement on the smaller player's side
+        if swap:
+            B = B[:, ::-1, ::-1]  # [[I, Y'], [X', I]] reversed: still identity diagonal blocks
+            a0, a1 = a1, a0
+        X, Y = B[:, :a0, a0:], B[:, a0:, :a0]
+        M = _small_inverse(jnp.eye(a0, dtype=B.dtype) - _bmm(X, Y))
+        MX, YM = _bmm(M, X), _bmm(Y, M)
+        inv = jnp.concatenate(
+            [
+                jnp.concatenate([M, -MX], axis=-1),
+                jnp.concatenate([-YM, jnp.eye(a1, dtype=B.dtype) + _bmm(Y, MX)], axis=-1),
+            ],
+            axis=-2,
+        )
+        return inv[:, ::-1, ::-1] if swap else inv
+
     def factor(self, lin: dict, row_x: jax.Array, row_lam) -> dict:
         """Eliminate ``x`` state by state and LU-factor the ``(N S + 1)``-square bordered system whose
         last row is ``row_x . dx + row_lam dlambda`` (no ``Z`` term).
 
         Per state ``s`` the eliminated rows ``[D(s); row_x(s)] B(s)^-1`` (``G [S, N + 1, nloc]``) meet
         the columns ``[C(s) | b1(s)]`` (``W [S, nloc, N S' + 1]``: player ``j``'s rows in the columns of
-        ``Z_j``), so the whole Schur complement is one batched matmul; the permutation of the LU is
+        ``Z_j``), so the whole Schur complement is a batched matmul per player; the permutation of the LU is
         computed here once, not in every solve."""
         n, S = self.n, self.S
-        Binv = jnp.linalg.inv(lin["B"])  # [S, nloc, nloc]
+        Binv = self.block_inverse(lin["B"])  # [S, nloc, nloc]
         G = jnp.einsum("skb,sbc->skc", jnp.concatenate([lin["D"], row_x[:, None, :]], axis=1), Binv)
-        W = jnp.concatenate(
+        # W(s) is player j's C_j(s) in its own rows and the columns of Z_j (zero elsewhere): the
+        # products per player, never the padded [S, nloc, N S' + 1] array
+        GW = jnp.concatenate(
             [
-                jnp.concatenate(
-                    [jnp.pad(Cj, ((0, 0), (0, 0), (j * S, (n - 1 - j) * S))) for j, Cj in enumerate(lin["C"])], axis=1
-                ),
-                lin["b1"][..., None],
-            ],
+                jnp.einsum("skc,sct->skt", G[:, :, self.offsets[j] : self.offsets[j + 1]], Cj)
+                for j, Cj in enumerate(lin["C"])
+            ]
+            + [jnp.einsum("skc,sc->sk", G, lin["b1"])[..., None]],
             axis=-1,
-        )  # [S, nloc, N S' + 1]
-        GW = jnp.einsum("skc,sct->skt", G, W)  # [S, N + 1, N S' + 1]
+        )  # [S, N + 1, N S' + 1]
         # rows (k, s), columns (j, s') and the lambda column: delta_kj E - G_k C_j, b2_k - G_k b1
         base = jnp.einsum("kj,st->ksjt", jnp.eye(n, dtype=self.dtype), lin["E"]).reshape(n * S, n * S)
         top = jnp.concatenate([base, lin["b2"].reshape(n * S, 1)], axis=1)
         top = top - jnp.swapaxes(GW[:, :n], 0, 1).reshape(n * S, n * S + 1)
         last = jnp.zeros((n * S + 1,), self.dtype).at[-1].set(row_lam) - jnp.sum(GW[:, n], axis=0)
         lu, _, perm = jax.lax.linalg.lu(jnp.concatenate([top, last[None]], axis=0))
-        return {"lu": lu, "perm": perm, "Binv": Binv, "G": G, "W": W}
+        return {"lu": lu, "perm": perm, "Binv": Binv, "G": G, "C": lin["C"], "b1": lin["b1"]}
 
     def solve(self, fac: dict, f1: jax.Array, f2: jax.Array, f3) -> tuple:
         """``(dx [S, nloc], dZ [N, S], dlambda)`` with ``J (dx, dZ, dlambda) = (f1, f2, f3)``."""
@@ -373,8 +443,10 @@ class _System:
         rhs = jnp.concatenate([(f2 - Gf[:, :n].T).reshape(-1), (f3 - jnp.sum(Gf[:, n]))[None]])
         lu, solve = fac["lu"], functools.partial(jax.lax.linalg.triangular_solve, left_side=True)
         sol = solve(lu, solve(lu, rhs[fac["perm"], None], lower=True, unit_diagonal=True), lower=False)[:, 0]
-        dx = jnp.einsum("sbc,sc->sb", fac["Binv"], f1 - jnp.einsum("sct,t->sc", fac["W"], sol))
-        return dx, sol[:-1].reshape(n, self.S), sol[-1]
+        dZ = sol[:-1].reshape(n, self.S)
+        w = jnp.concatenate([jnp.einsum("sct,t->sc", Cj, dZ[j]) for j, Cj in enumerate(fac["C"])], axis=-1)
+        dx = jnp.einsum("sbc,sc->sb", fac["Binv"], f1 - w - fac["b1"] * sol[-1])
+        return dx, dZ, sol[-1]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -503,7 +575,9 @@ def _trace(
     # factorization's
     t0 = (zeros_x, jnp.zeros_like(Z0), jnp.ones((), dtype))
     lams = jnp.full((max_points,), jnp.nan, dtype).at[0].set(0.0)
-    xs = jnp.full((max_points,) + x0.shape, jnp.nan, dtype).at[0].set(x0)
+    # the path's policies (per player [P, S, A_i]), stored as the points are accepted: rows past the
+    # last point stay NaN, and no pass over the whole buffer follows the loop
+    pols = tuple(jnp.full((max_points,) + p.shape, jnp.nan, dtype).at[0].set(p) for p in system.policy(x0))
 
     def corrector(fac, xp, Zp, lp, row_x, row_l):
         """Chord Newton from the predicted point, with Broyden's updates of the chord matrix:
@@ -619,7 +693,7 @@ def _trace(
         idx = jnp.minimum(count, max_points - 1)
         # the select on the stored row, not on the buffers: an update in place, not a copy per step
         lams = c["lams"].at[idx].set(jnp.where(ok, ln, c["lams"][idx]))
-        xs = c["xs"].at[idx].set(jnp.where(ok, xn, c["xs"][idx]))
+        pols = tuple(b.at[idx].set(jnp.where(ok, p, b[idx])) for b, p in zip(c["pols"], system.policy(xn)))
         count = count + ok.astype(jnp.int32)
         # the end game: from polish_from on, every time lambda has grown by polish_every
         attempt = ok & ((ln >= c["next_polish"]) | final | (count >= max_points))
@@ -650,7 +724,7 @@ def _trace(
             "h": h_next,
             "count": count,
             "lams": lams,
-            "xs": xs,
+            "pols": pols,
             "status": status.astype(jnp.int32),
             "steps": c["steps"] + 1,
             "iterations": c["iterations"] + iterations,
@@ -668,7 +742,7 @@ def _trace(
         "h": jnp.asarray(first_step, dtype),
         "count": jnp.asarray(1, jnp.int32),
         "lams": lams,
-        "xs": xs,
+        "pols": pols,
         "status": jnp.asarray(-1, jnp.int32),
         "steps": jnp.asarray(0, jnp.int32),
         "iterations": jnp.asarray(0, jnp.int32),
@@ -679,11 +753,11 @@ def _trace(
     }
     out = jax.lax.while_loop(lambda c: c["status"] < 0, body, init)
     # a path that stopped without an end-game attempt (FAILED): its last point
-    last = out["xs"][jnp.maximum(out["count"] - 1, 0)]
+    last = out["y"][0]  # the last accepted point
     attempted = jnp.isfinite(out["nash_conv"])
     nash = jnp.where(attempted & (out["status"] != FAILED), out["nash"], last)
     stats = {k: out[k] for k in ("steps", "iterations", "attempts")}
-    return out["lams"], out["xs"], out["count"], out["status"], stats, nash
+    return out["lams"], out["pols"], out["count"], out["status"], stats, nash
 
 
 def qre_path(
@@ -819,7 +893,7 @@ def _path(game: MarkovGame, reference: Policy, f: dict, *, regularized: bool, ma
         axis=-1,
     )
     spread = _payoff_spread(game)
-    lams, xs, count, status, _, nash = _trace(
+    lams, policies, count, status, _, nash = _trace(
         system,
         x0,
         game,
@@ -836,7 +910,5 @@ def _path(game: MarkovGame, reference: Policy, f: dict, *, regularized: bool, ma
         polish_from=f["polish_from"] / spread,
         polish_every=f["polish_every"],
     )
-    policies = jax.vmap(system.policy)(xs)
-    policies = tuple(jnp.where(jnp.isnan(lams)[:, None, None], jnp.nan, p) for p in policies)
     nash = system.policy(nash)
     return QREPath(lams, policies, count, nash, game.nash_conv(nash), status)
