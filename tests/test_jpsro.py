@@ -185,12 +185,15 @@ def markov3():
         return game, *_stationary_normal_form(game)
 
 
-def test_markov_gaps_equal_the_stationary_normal_form_game(markov3):
+@pytest.mark.parametrize("form", ["dense", "sparse"])
+def test_markov_gaps_equal_the_stationary_normal_form_game(markov3, form):
     """Populations holding every deterministic stationary policy (shuffled) and a random joint: the CCE
     and CE gaps equal ``cce_gap`` / ``ce_gap`` of the brute-force 4x4x4 game, and each response attains
-    the best deviation value."""
+    the best deviation value; the same for the game stored sparsely (``SparseMarkovGame``)."""
     game, G, policies = markov3
     with jax.enable_x64(True):
+        if form == "sparse":
+            game = markov.SparseMarkovGame.from_dense(game)
         rng = np.random.default_rng(0)
         perms = [rng.permutation(4) for _ in range(3)]
         population = tuple(policies[p] for p in perms)
