@@ -151,6 +151,22 @@ def host_values(value: Any, field: str) -> np.ndarray | None:
     return _numeric(value, field, np.asarray).astype(np.float64)
 
 
+def check_player_axes(x: Any, field: str, layout: str, fixed: int, min_players: int) -> int:
+    """The player count ``N`` of ``x``, shaped ``layout`` (``[N, <fixed - 1 axes>, A_1, ..., A_N]``:
+    ``N + fixed`` axes); raises a ``ValueError`` naming ``field`` otherwise."""
+    if x.ndim < 3:
+        raise ValueError(
+            f"{field}: expected shape {layout} with N >= {min_players} players, got shape {tuple(x.shape)}"
+        )
+    n = x.shape[0]
+    if x.ndim != n + fixed:
+        raise ValueError(
+            f"{field}: expected shape {layout}: the leading axis says N = {n} "
+            f"players, so {n + fixed} axes, got shape {tuple(x.shape)}"
+        )
+    return n
+
+
 def check_finite(x: Any, field: str) -> None:
     """Raise if a concrete array holds NaN or inf (skipped under tracing)."""
     arr = host_values(x, field)

@@ -36,6 +36,7 @@ from jaxgames.validation import (
     as_float_array,
     check_finite,
     check_int,
+    check_player_axes,
     check_probabilities,
     check_scalar,
     check_table,
@@ -64,16 +65,7 @@ def contract_actions(tensor: jax.Array, policy: Policy, keep: int | None = None)
 
 def _reward_shape(rewards: jax.Array) -> tuple[int, int, tuple]:
     """``(N, S, (A_1..A_N))`` of ``rewards [N, S, A_1..A_N]``; raises naming ``rewards`` otherwise."""
-    if rewards.ndim < 3:
-        raise ValueError(
-            f"rewards: expected shape [N, S, A_1, ..., A_N] with N >= 1 players, got shape {tuple(rewards.shape)}"
-        )
-    n = rewards.shape[0]
-    if rewards.ndim != n + 2:
-        raise ValueError(
-            f"rewards: expected shape [N, S, A_1, ..., A_N]: the leading axis says N = {n} "
-            f"players, so {n + 2} axes, got shape {tuple(rewards.shape)}"
-        )
+    n = check_player_axes(rewards, "rewards", "[N, S, A_1, ..., A_N]", 2, 1)
     s, actions = rewards.shape[1], tuple(rewards.shape[2:])
     if s < 1 or min(actions) < 1:
         raise ValueError(f"rewards: every axis needs size >= 1, got shape {tuple(rewards.shape)}")

@@ -17,6 +17,7 @@ import numpy as np
 
 from jaxgames import simplex
 from jaxgames.core import Evaluation, Game, Policy, as_float_array, check_finite
+from jaxgames.validation import check_player_axes
 
 
 @jax.tree_util.register_pytree_node_class
@@ -30,16 +31,7 @@ class MatrixGame(Game):
 
     def __init__(self, payoffs):
         payoffs = as_float_array(payoffs, "payoffs")
-        if payoffs.ndim < 3:
-            raise ValueError(
-                f"payoffs: expected shape [N, A_1, ..., A_N] with N >= 2 players, got shape {tuple(payoffs.shape)}"
-            )
-        n = payoffs.shape[0]
-        if payoffs.ndim != n + 1:
-            raise ValueError(
-                f"payoffs: expected shape [N, A_1, ..., A_N]: the leading axis says N = {n} "
-                f"players, so {n + 1} axes, got shape {tuple(payoffs.shape)}"
-            )
+        n = check_player_axes(payoffs, "payoffs", "[N, A_1, ..., A_N]", 1, 2)
         if min(payoffs.shape[1:]) < 1:
             raise ValueError(f"payoffs: every player needs >= 1 action, got shape {tuple(payoffs.shape)}")
         check_finite(payoffs, "payoffs")
