@@ -7,6 +7,7 @@ Run from the repository root, on an otherwise idle machine::
     python benchmarks/bench_mccfr.py --wait-idle 300  # first wait (up to 300 s) until no other process uses the CPU
     python benchmarks/bench_mccfr.py --rates-only --repeats 3        # only the traversals/s of (2) (~2 min)
     python benchmarks/bench_mccfr.py --rates-only --algorithms es --batches 1024   # one case, while iterating
+    python benchmarks/bench_mccfr.py --bounds-seeds 100   # only (4): ES bounds, 100 seeds (~30 min, see (4))
 
 Ours: ``solvers.sampled.mccfr.outcome_sampling_mccfr`` / ``external_sampling_mccfr`` on
 ``jaxgames.kuhn_poker()`` / ``leduc_poker()``, driven by ``solvers.run`` (one jitted call, the exact
@@ -35,11 +36,24 @@ states; the two exact NashConvs agree to 1e-4, ``bench_efg.py``).
 (3) Why: the simulator's share of a batched outcome-sampling step (the same number of
     ``env.step`` calls on random legal actions, alone), and compile times.
 
+(4) ``--bounds-seeds N`` (only this section): OpenSpiel's external-sampling bounds (``BOUNDS``: Kuhn <= 0.05,
+    Leduc <= 2.5 after 1,000 iterations, batch size 1) over ``N`` seeds, for both averaging schemes,
+    ours (``external_sampling_mccfr(average=...)``, the seeds vmapped in one compiled call) and the C++
+    solver's (``pyspiel.ExternalSamplingMCCFRSolver(game, seed, pyspiel.MCCFRAverageType.SIMPLE / FULL)``):
+    median, mean, quartiles, share of seeds within the bound, and a Mann-Whitney U test of ours against
+    C++ per scheme. Also "full, OpenSpiel's timing": our full run's sums with the average taken over
+    ``sigma^2 .. sigma^{T+1}`` as OpenSpiel's (it averages after the iteration's regret updates), computed
+    from the final state (minus the uniform first policy's weights, plus the final policy's), and the
+    paired difference full - simple of ours per key (the same key gives the same regrets under both).
+    Most of its time is the C++ solver's full averaging on Leduc (a walk of the whole tree per
+    iteration: ~15 s per seed on 2 loaded cores; ours: 100 seeds in one vmapped call, ~25 s).
+
 ``--rates-only``: only the traversals/s of (2), ours against the C++ solver timed in turn in the same
 process (no NashConv curves, no (1) or (3)); ``--algorithms`` and ``--batches`` narrow it.
 
 Writes ``benchmarks/results/bench_mccfr.{json,csv}`` (``bench_mccfr_quick.*`` with ``--quick``,
-``bench_mccfr_rates.*`` with ``--rates-only``) and ``bench_mccfr.png`` (NashConv against wall time on Leduc).
+``bench_mccfr_rates.*`` with ``--rates-only``, ``bench_mccfr_bounds.*`` with ``--bounds-seeds``) and
+``bench_mccfr.png`` (NashConv against wall time on Leduc).
 """
 
 from __future__ import annotations
@@ -58,7 +72,14 @@ import jaxgames
 import solvers
 from jaxgames.efg.env import EFGEnv
 from jaxgames.efg.openspiel import infoset_map
-from solvers.sampled.mccfr import external_sampling_mccfr, outcome_sampling_mccfr
+from solvers.sampled.mccfr import (
+    _full_average,
+    _layout,
+    _stack,
+    _unstack,
+    external_sampling_mccfr,
+    outcome_sampling_mccfr,
+)
 
 from _common import RESULTS_DIR, standard_parser, start_run, time_blocks, write_results
 
@@ -458,6 +479,133 @@ def bench_rates(kind, name, game, cfg, batches, repeats, rows, summary):
         )
 
 
+# ----------------------------------------------------------------------------- (4) ES bounds over many seeds
+
+#: the averaging schemes of (4): ours (``average=``) and the C++ solver's ``MCCFRAverageType``
+AVERAGING = {"simple": pyspiel.MCCFRAverageType.SIMPLE, "full": pyspiel.MCCFRAverageType.FULL}
+
+
+def _es_bound_runs(game, average, iterations, seeds):
+    """NashConv after ``iterations`` steps of ``external_sampling_mccfr(average=average)`` for each seed
+    (``jax.random.key(seed)``), vmapped in one compiled call; for ``"full"`` also the NashConv of the
+    average over ``sigma^2 .. sigma^{T+1}`` (OpenSpiel's timing). Returns (``[S]``, ``[S]`` or None, compile+run s)."""
+    solver = external_sampling_mccfr(average=average)
+    _, offsets = _layout(game)
+    masks = game.legal_mask()
+
+    def one(key):
+        state, trace = solvers.run(solver, game, iterations, eval_every=iterations, key=key)
+        if average != "full":
+            return trace.nash_conv[-1], trace.nash_conv[-1]
+        regrets = _stack(state.extra.regrets)
+        shifted = _stack(state.extra.strategy_sums) - _full_average(game, jnp.zeros_like(regrets))
+        shifted = _unstack(shifted + _full_average(game, regrets), offsets)
+        policy = tuple(jaxgames.simplex.normalize(jnp.maximum(x, 0.0), m) for x, m in zip(shifted, masks))
+        return trace.nash_conv[-1], game.nash_conv(policy)
+
+    t0 = time.perf_counter()
+    ours, shifted = jax.jit(jax.vmap(one))(jnp.stack([jax.random.key(s) for s in seeds]))
+    ours, shifted = np.asarray(jax.block_until_ready(ours), np.float64), np.asarray(shifted, np.float64)
+    return ours, (shifted if average == "full" else None), time.perf_counter() - t0
+
+
+def _stats(x, bound):
+    q25, med, q75 = np.quantile(x, [0.25, 0.5, 0.75])
+    return dict(
+        median=float(med),
+        mean=float(np.mean(x)),
+        q25=float(q25),
+        q75=float(q75),
+        max=float(np.max(x)),
+        share_within_bound=float(np.mean(x <= bound)),
+        n=int(len(x)),
+    )
+
+
+def bench_es_bounds(games, num_seeds, rows, summary):
+    """(4): see the module docstring. C++ seeds ``0..N-1`` (``std::mt19937``), ours ``jax.random.key(0..N-1)``."""
+    from scipy.stats import mannwhitneyu, wilcoxon
+
+    seeds = list(range(num_seeds))
+    out = summary.setdefault("es_bounds", {})
+    for name, game in games.items():
+        iterations, bound = BOUNDS[("es", name)]
+        spiel = pyspiel.load_game(name)
+        cpp_nc = CppNashConv(game, spiel)
+        print(
+            f"\n(4) external sampling on {name}, batch size 1: NashConv after {iterations:,} iterations over "
+            f"{num_seeds} seeds; OpenSpiel's bound {bound}"
+        )
+        print(
+            f"  {'solver':<34} {'median':>8} {'mean':>8} {'q25':>8} {'q75':>8} {'max':>8} {'<= bound':>9} "
+            f"{'MWU p vs C++':>12}"
+        )
+        results = out.setdefault(name, {"iterations": iterations, "bound": bound})
+        paired = {}
+        for average, cpp_type in AVERAGING.items():
+            t0 = time.perf_counter()
+            cpp = []
+            for seed in seeds:
+                solver = pyspiel.ExternalSamplingMCCFRSolver(spiel, seed, cpp_type)
+                for _ in range(iterations):
+                    solver.run_iteration()
+                cpp.append(cpp_nc(solver))
+            cpp = np.array(cpp)
+            cpp_s = time.perf_counter() - t0
+            ours, shifted, ours_s = _es_bound_runs(game, average, iterations, seeds)
+            paired[average] = ours
+            p_value = float(mannwhitneyu(ours, cpp).pvalue)
+            entries = [
+                (f"ours, average={average!r}", "ours", ours, p_value, ours_s),
+                (f"C++ MCCFRAverageType.{average.upper()}", "openspiel_cpp", cpp, None, cpp_s),
+            ]
+            if shifted is not None:
+                p_shift = float(mannwhitneyu(shifted, cpp).pvalue)
+                entries.insert(1, ("ours, full, OpenSpiel's timing", "ours_openspiel_timing", shifted, p_shift, None))
+            for label, impl, x, p, seconds in entries:
+                st = _stats(x, bound)
+                results[f"{impl}/{average}"] = dict(st, mann_whitney_p_vs_cpp=p, seconds=seconds, nash_conv=x.tolist())
+                shown_p = f"{p:.2f}" if p is not None else "-"
+                print(
+                    f"  {label:<34} {st['median']:>8.4f} {st['mean']:>8.4f} {st['q25']:>8.4f} {st['q75']:>8.4f} "
+                    f"{st['max']:>8.4f} {100 * st['share_within_bound']:>8.0f}% {shown_p:>12}"
+                )
+                rows.append(
+                    dict(
+                        section="es_bounds",
+                        algorithm="es",
+                        game=name,
+                        implementation=impl,
+                        average=average,
+                        batch_size=1,
+                        iterations=iterations,
+                        seeds=num_seeds,
+                        nash_conv=st["median"],
+                        mean=st["mean"],
+                        q25=st["q25"],
+                        q75=st["q75"],
+                        share_within_bound=st["share_within_bound"],
+                        mann_whitney_p_vs_cpp=p,
+                    )
+                )
+        # ours, same key: the same traversals and regrets under either scheme (only the sums differ)
+        diff = paired["full"] - paired["simple"]
+        p_paired = float(wilcoxon(paired["full"], paired["simple"]).pvalue)
+        results["ours_full_minus_simple_same_key"] = dict(
+            median=float(np.median(diff)), mean=float(np.mean(diff)), share_full_lower=float(np.mean(diff < 0))
+        )
+        results["ours_full_minus_simple_same_key"]["wilcoxon_p"] = p_paired
+        print(
+            f"  ours, the same key under both schemes (same regrets): full - simple median {np.median(diff):+.4f}, "
+            f"mean {np.mean(diff):+.4f}, full lower for {100 * np.mean(diff < 0):.0f}% of seeds "
+            f"(Wilcoxon p {p_paired:.2g})"
+        )
+        print(
+            f"  (ours: {num_seeds} seeds vmapped, one compiled call per scheme, compile included; "
+            "C++: one solver per seed, NashConv exact through our arrays)"
+        )
+
+
 # ----------------------------------------------------------------------------- (3) analysis
 
 
@@ -557,7 +705,15 @@ def main(argv=None):
     parser.add_argument(
         "--batches", default=None, help="comma-separated batch sizes for --rates-only (default: section (2)'s)"
     )
+    parser.add_argument(
+        "--bounds-seeds",
+        type=int,
+        default=None,
+        help="only (4): external sampling's OpenSpiel bounds over this many seeds, both averaging schemes",
+    )
     args, info, cpu = start_run(parser, argv, packages=("open_spiel",))
+    if args.bounds_seeds is not None and args.bounds_seeds < 2:
+        parser.error(f"--bounds-seeds: expected an integer >= 2, got {args.bounds_seeds}")
     cfg = QUICK if args.quick else FULL
     if args.quick:
         args.repeats = min(args.repeats, 2)
@@ -572,6 +728,15 @@ def main(argv=None):
         parser.error(f"--batches: expected batch sizes >= 1, got {args.batches!r}")
     rows, summary = [], {}
     games = {"kuhn_poker": jaxgames.kuhn_poker(), "leduc_poker": jaxgames.leduc_poker()}
+    if args.bounds_seeds is not None:
+        bench_es_bounds(games, args.bounds_seeds, rows, summary)
+        cpu.finish(info)
+        payload = {"command": args.command_line, "mode": "bounds", "seeds": args.bounds_seeds, "machine": info}
+        payload.update(bounds={"/".join(k): v for k, v in BOUNDS.items()}, summary=summary, rows=rows)
+        fields = ["section", "algorithm", "game", "implementation", "average", "batch_size", "iterations", "seeds"]
+        fields += ["nash_conv", "mean", "q25", "q75", "share_within_bound", "mann_whitney_p_vs_cpp"]
+        write_results("bench_mccfr_bounds", payload, rows, fields, info["wall_s"])
+        return
     if args.rates_only:
         for kind in kinds:
             sizes = batches or cfg["batches"][kind]

@@ -12,13 +12,21 @@ one traversal per player), checked with the exact NashConv of the average strate
   time; we check the mean of 8 seeds <= 0.065 at 1,000 and, at 4,000, their median <= 0.04 and every
   seed <= 0.07. Its Leduc
   bound (2.5 after 1,000 iterations) is likewise the median of both solvers (16 seeds: C++ 2.45,
-  ours 2.55; means 2.46 / 2.51); the benchmark checks it.
+  ours 2.55; means 2.46 / 2.51); the benchmark checks it. Over 100 seeds (``benchmarks/bench_mccfr.py
+  --bounds-seeds 100``), medians C++ / ours: Kuhn 0.0519 / 0.0513, Leduc 2.478 / 2.491; with full
+  averaging 0.0539 / 0.0539 and 2.458 / 2.468.
 
 Unbiasedness (3-player Kuhn, float64): from a random regret table, the mean of
 2**14 traversals' regret increments (both solvers) is the exact counterfactual regret ``opponent_reach * (q - v)``
 of ``game.evaluate`` (the reference, called outside the step), and outcome sampling's
 strategy-sum increments average to ``c(I) * reach * sigma``.
+
+Full averaging (external sampling, ``average="full"``): each step adds exactly ``own_reach * sigma``
+(a brute-force walk of the histories; ``game.reach`` outside the step), the regrets are those of
+``"simple"`` for the same key, and OpenSpiel's Python walk adds ``|I|`` times as much.
 """
+
+import functools
 
 import jax
 import jax.numpy as jnp
@@ -32,6 +40,7 @@ from jaxgames.efg.env import EFGEnv
 from solvers.sampled.mccfr import (
     _external_noise,
     _external_traversals,
+    _full_average,
     _packed,
     _policy_table,
     _skeleton,
@@ -94,7 +103,9 @@ def test_unbiased_simulator_only_three_players_float64():
     regret table, traced with the exact model forbidden. The mean regret increments are the exact
     counterfactual regrets ``opponent_reach * (q - v)`` (both solvers); outcome sampling's strategy
     sums average to ``c(I) * reach(I) * sigma(I)`` (3-player Kuhn deals uniformly: ``c(I) = 6 / 24``;
-    external sampling's "simple" averaging is biased for more than 2 players, OpenSpiel's own caveat).
+    external sampling's "simple" averaging is biased for more than 2 players, OpenSpiel's own caveat),
+    and external sampling's full averaging adds exactly ``reach(I) * sigma(I)`` (own reach, computed
+    without the exact model).
 
     ``jax.enable_x64`` scopes float64 to this test (a subprocess would cost 3 s of start-up)."""
     with jax.enable_x64(True):
@@ -105,7 +116,8 @@ def test_unbiased_simulator_only_three_players_float64():
         sigma = tuple(jnp.asarray(r / r.sum(-1, keepdims=True)) for r in regrets)
         regrets = tuple(jnp.asarray(r) for r in regrets)
         exact, reach = jax.jit(lambda p: (game.evaluate(p), game.reach(p)))(sigma)
-        for factory in (outcome_sampling_mccfr, external_sampling_mccfr):
+        full = functools.partial(external_sampling_mccfr, average="full")
+        for factory in (outcome_sampling_mccfr, external_sampling_mccfr, full):
             solver = factory(batch_size=SAMPLES, alternating=False)
             with forbid_exact_model(game):
                 state = solver.init(game, jax.random.key(4))
@@ -118,7 +130,7 @@ def test_unbiased_simulator_only_three_players_float64():
                     (state.extra.regrets[p] - regrets[p]) / SAMPLES,
                     expected,
                     atol=0.035,
-                    err_msg=f"{factory.__name__}, player {p}",
+                    err_msg=f"{getattr(factory, '__name__', 'full')}, player {p}",
                 )
                 # the current policy is regret matching on the new regrets
                 np.testing.assert_allclose(
@@ -129,6 +141,8 @@ def test_unbiased_simulator_only_three_players_float64():
                         state.extra.strategy_sums[p] / SAMPLES, reach[p][:, None] * sigma[p] / 4, atol=0.025
                     )
                     np.testing.assert_allclose(state.average[p], sigma[p], atol=0.02)
+                if factory is full:  # once per step, exactly own reach * sigma (no sampling, no chance)
+                    np.testing.assert_allclose(state.extra.strategy_sums[p], reach[p][:, None] * sigma[p], rtol=1e-12)
 
 
 def test_packed_simulator_follows_the_env():
@@ -245,6 +259,102 @@ def test_external_sampling_skeleton(kuhn):
     assert bool(kuhn.tree.is_terminal[p0.terminal])
 
 
+def _own_reach_by_walk(tree, policy):
+    """Brute force: per player, each information set's own reach, walking every decision history's path
+    to the root and multiplying ``policy`` at the player's own edges (NumPy); checks that the histories of
+    an information set agree (perfect recall)."""
+    out = []
+    for p, (nodes, infosets) in enumerate(zip(tree.decision_nodes, tree.decision_infosets)):
+        reach = np.full(tree.num_infosets[p], np.nan)
+        for h, info in zip(nodes.tolist(), infosets.tolist()):
+            r, x = 1.0, h
+            while x != 0:
+                if tree.edge_actor[x] == p:
+                    r *= float(policy[p][tree.edge_infoset[x], tree.edge_action[x]])
+                x = int(tree.parent[x])
+            assert np.isnan(reach[info]) or np.isclose(reach[info], r, rtol=1e-6), (p, info)
+            reach[info] = r
+        out.append(reach)
+    return out
+
+
+def test_external_sampling_full_average(kuhn):
+    """``average="full"`` on 3-player Kuhn (own depth 2, three players): from a random regret table, two
+    steps add ``own_reach(sigma) * sigma`` at every information set of every player, first for the
+    table's policy, then for step 1's (the policy each step's traversals used), with own reach by a
+    brute-force walk of the histories; the regrets are the "simple" solver's for the same key (only the
+    averaging changes), so are the steps for the same key again (reproducible), not for another key."""
+    game = jaxgames.kuhn_poker(num_players=3)
+    gen = np.random.default_rng(5)
+    regrets = tuple(jnp.asarray(np.where(m, gen.normal(size=m.shape), 0.0), jnp.float32) for m in game.tree.legal)
+    full, simple = (external_sampling_mccfr(batch_size=3, average=a) for a in ("full", "simple"))
+    steps = {s: jax.jit(functools.partial(s.step, game)) for s in (full, simple)}  # one compile each
+
+    def two_steps(key):
+        out = []
+        for solver in (full, simple):
+            s0 = solver.init(game, key)
+            s1 = steps[solver](s0.replace(extra=s0.extra._replace(regrets=regrets)))
+            out.append((s1, steps[solver](s1)))
+        return out
+
+    (f1, f2), (p1, p2) = two_steps(jax.random.key(3))
+    sigma0 = [simplex.normalize(jnp.maximum(r, 0.0), m) for r, m in zip(regrets, game.legal_mask())]
+    for p in range(game.num_players):
+        np.testing.assert_array_equal(f1.extra.regrets[p], p1.extra.regrets[p])
+        np.testing.assert_array_equal(f2.extra.regrets[p], p2.extra.regrets[p])
+    added = []
+    for policy in (sigma0, f1.policy):
+        reach = _own_reach_by_walk(game.tree, [np.asarray(x) for x in policy])
+        added.append([r[:, None] * np.asarray(x) for r, x in zip(reach, policy)])
+        assert any(np.any((r > 0) & (r < 0.99)) for r in reach)  # the walk meets non-trivial own reach
+    # the steps' policies differ: the sums tell which policy each step averaged
+    assert not all(np.allclose(a, b, atol=1e-3) for a, b in zip(*added))
+    for p in range(game.num_players):
+        np.testing.assert_allclose(f1.extra.strategy_sums[p], added[0][p], rtol=1e-5, atol=1e-7)
+        np.testing.assert_allclose(f2.extra.strategy_sums[p], added[0][p] + added[1][p], rtol=1e-5, atol=1e-7)
+        assert not np.allclose(f2.extra.strategy_sums[p], p2.extra.strategy_sums[p])
+    (g1, g2), _ = two_steps(jax.random.key(3))
+    (h1, h2), _ = two_steps(jax.random.key(4))
+    for p in range(game.num_players):
+        np.testing.assert_array_equal(g2.extra.regrets[p], f2.extra.regrets[p])
+        np.testing.assert_array_equal(g2.extra.strategy_sums[p], f2.extra.strategy_sums[p])
+    assert not all(np.array_equal(a, b) for a, b in zip(h2.extra.regrets, f2.extra.regrets))
+
+
+@pytest.mark.requires_pyspiel
+def test_external_sampling_full_average_matches_openspiel_up_to_history_counts():
+    """OpenSpiel's Python ``ExternalSamplingSolver`` (``AverageType.FULL``), given our random regret table,
+    runs its full-averaging walk over Leduc's histories: at each information set it adds ``|I|`` times our
+    ``_full_average`` (once per history of ``I``: 5 in the first round, 4 in the second), which the
+    normalization removes, so the average strategies are equal."""
+    import pyspiel
+    from open_spiel.python.algorithms import external_sampling_mccfr as spiel_es
+
+    from jaxgames.efg.openspiel import infoset_map
+
+    game = jaxgames.leduc_poker()
+    gen = np.random.default_rng(7)
+    regrets = [np.where(m, gen.uniform(-1.0, 2.0, size=m.shape), 0.0) for m in game.tree.legal]
+    ours = np.asarray(jax.jit(lambda r: _full_average(game, r))(jnp.asarray(np.concatenate(regrets))))
+    solver = spiel_es.ExternalSamplingSolver(pyspiel.load_game("leduc_poker"), spiel_es.AverageType.FULL)
+    keys = infoset_map(game, "leduc_poker")
+    for p, mask in enumerate(game.tree.legal):
+        for info, key in keys[p].items():
+            solver._infostates[key] = [regrets[p][info][mask[info]], np.zeros(int(mask[info].sum()))]
+    solver._full_update_average(solver._game.new_initial_state(), np.ones(2))
+    offsets = np.concatenate([[0], np.cumsum(game.tree.num_infosets)])
+    for p, mask in enumerate(game.tree.legal):
+        counts = np.bincount(game.tree.decision_infosets[p], minlength=game.tree.num_infosets[p])
+        assert set(counts.tolist()) == {4, 5}
+        theirs = np.zeros(mask.shape)
+        for info, key in keys[p].items():
+            theirs[info, mask[info]] = solver._infostates[key][1]
+        mine = ours[offsets[p] : offsets[p + 1]]
+        np.testing.assert_allclose(theirs, counts[:, None] * mine, rtol=1e-5, atol=1e-7)
+        np.testing.assert_allclose(simplex.normalize(theirs, mask), simplex.normalize(mine, mask), atol=1e-6)
+
+
 @pytest.mark.slow
 def test_external_sampling_unbiased_on_leduc():
     """Leduc (a chance run between the rounds, two opponent decisions between the update player's): the
@@ -307,6 +417,11 @@ def test_bad_input(kuhn):
             factory().init(kuhn)
         with pytest.raises(ValueError, match="game: MCCFR needs an extensive-form game"):
             factory().init(jaxgames.matrix.rock_paper_scissors(), jax.random.key(0))
+    for bad in ("stochastic", "FULL", None, 1):
+        with pytest.raises(ValueError, match=r"average: expected one of \('simple', 'full'\)"):
+            external_sampling_mccfr(average=bad)
+    with pytest.raises(ValueError, match=r"average: expected one of \('simple', 'full'\), got 'linear'"):
+        solvers.mccfr("external", average="linear")
 
 
 def test_mccfr_by_sampling_scheme():
