@@ -7,8 +7,8 @@ solvers' tests: 137 s -> 95 s wall on 2 cores) and ``--xla_cpu_use_fusion_emitte
 older CPU emitters compile faster: test_mean_field_stationary 42 -> 28 s, test_policy_gradient
 49 -> 34 s of CPU), then restores ``XLA_FLAGS``: the processes that tests start (float64
 subprocesses, sweeps) run long computations and keep XLA's default optimization, unless they must
-compile alike (test_checkpoint's killed run); notebook kernels compile with the quick flags too,
-except those ``test_notebooks.OPTIMIZED`` lists.
+compile alike (test_checkpoint's killed run). The notebooks run in the test processes
+(``test_notebooks.run_notebook``), with the quick flags.
 
 Each compiled XLA CPU program keeps about three memory mappings of its code until it is freed, and a test
 worker compiles thousands: one worker ran past Linux's default limit of 65,530 mappings
