@@ -26,6 +26,11 @@ so the cost grows quickly with the action count: ``MAX_EXACT_CANDIDATES``
 ``minimax_value_iteration`` uses it; beyond that it uses an iterative stage
 solver. Batches (games x states) of any size work; batches above ``CHUNK``
 games run chunk by chunk in a ``lax.map`` so that the candidate arrays stay in cache.
+
+``solve_zero_sum_warm(A, x0, y0)`` first tries the one kernel on the supports of a guess (in
+minimax value iteration, the previous step's stage equilibrium), accepts it where its certified
+gap is rounding, and enumerates only the other games (gathered into blocks): the same values to
+float rounding, ~15x less work per stage game once the supports settle.
 """
 
 from __future__ import annotations
@@ -249,6 +254,161 @@ def _solve_flat(A: jax.Array):
     neg_up, y = _best(-upper, y)
     up = -neg_up
     return 0.5 * (low + up), jnp.stack(x, axis=-1), jnp.stack(y, axis=-1), up - low
+
+
+# ----------------------------------------------------------------------------- warm start
+
+#: A warm-start kernel is accepted when its certified duality gap is at most this many ulps of the
+#: game's largest payoff (``eps * max |A|``); otherwise the stage game is enumerated in full.
+WARM_GAP_ULPS = 16
+
+#: Failing warm starts are gathered and enumerated in blocks of ``ceil(B / WARM_BLOCK_DIVISOR)`` stage
+#: games (at least ``WARM_BLOCK_MIN``; ``B`` games in the batch), as many blocks as needed.
+WARM_BLOCK_DIVISOR = 32
+WARM_BLOCK_MIN = 64
+
+
+def solve_zero_sum_warm(A: jax.Array, x0: jax.Array, y0: jax.Array):
+    """``solve_zero_sum`` that first tries the kernel on the supports of a guess ``(x0, y0)``.
+
+    The supports ``I = {i: x0_i > 0}`` and ``J = {j: y0_j > 0}`` (say of the previous
+    minimax value-iteration step's stage equilibria) name one candidate kernel
+    ``M = A[I, J]``, ``|I| = |J| = k``. Its Shapley–Snow strategies come from one
+    ``max(m, n)`` square adjugate: ``M`` bordered by a permutation block ``D`` on the
+    complementary rows and columns has ``adj = [[det(D) adj(M), 0], [0, det(M) adj(D)]]``
+    (up to the common permutation sign), so its row / column sums restricted to ``I`` / ``J``
+    are ``1^T adj(M)`` / ``adj(M) 1`` up to one factor that the normalization removes. The
+    guess is *accepted* where its certified gap ``max_i (A y)_i - min_j (x^T A)_j`` is at
+    most ``WARM_GAP_ULPS`` ulps of ``max |A|``: then ``min_j (x^T A)_j <= v* <= max_i (A y)_i``
+    pins the value to float rounding, as the full enumeration does. The other stage games
+    (wrong support, ties, no guess) are enumerated in full (``solve_zero_sum``): gathered
+    into blocks of ``ceil(B / WARM_BLOCK_DIVISOR)`` games, as many blocks as there are
+    failures (a ``while`` loop), and scattered back. A game's result does not depend on the
+    rest of the batch. Once the values of value iteration settle, most supports repeat
+    from one step to the next, and the check costs ~1/15 of the enumeration (CPU, 4 x 4 games).
+
+    Returns what ``solve_zero_sum`` returns; the value and gap agree with it to float
+    rounding (the strategies may differ where the game has several equilibria: both are
+    optimal). Derivatives are those of ``solve_zero_sum`` (the guess is piecewise constant).
+    Example::
+
+        A = jnp.array([[3.0, -1.0], [-2.0, 1.0]])
+        value, x, y, gap = solve_zero_sum_warm(A, jnp.ones(2), jnp.ones(2))  # value 1/7, accepted
+    """
+    return _warm_differentiable(A, x0, y0)
+
+
+@jax.custom_jvp
+def _warm_differentiable(A, x0, y0):
+    return _warm_batched(A, x0, y0)
+
+
+@_warm_differentiable.defjvp
+def _warm_jvp(primals, tangents):
+    return jax.jvp(_solve_any, primals[:1], tangents[:1])
+
+
+@jax.custom_batching.custom_vmap
+def _warm_batched(A, x0, y0):
+    return _warm_any(A, x0, y0)
+
+
+@_warm_batched.def_vmap
+def _warm_batched_vmap(axis_size, in_batched, A, x0, y0):
+    """vmap rule: the mapped axis (moved to the front by JAX) is one more batch axis of games."""
+    A, x0, y0 = (v if b else jnp.broadcast_to(v, (axis_size, *v.shape)) for v, b in zip((A, x0, y0), in_batched))
+    return _warm_batched(A, x0, y0), (True,) * 4
+
+
+def _warm_any(A, x0, y0):
+    """``solve_zero_sum_warm`` without the vmap rule: any leading batch shape (broadcast)."""
+    m, n = A.shape[-2:]
+    batch = jnp.broadcast_shapes(A.shape[:-2], x0.shape[:-1], y0.shape[:-1])
+    flat = jnp.broadcast_to(A, (*batch, m, n)).reshape(-1, m, n)
+    x0 = jnp.broadcast_to(x0, (*batch, m)).reshape(-1, m)
+    y0 = jnp.broadcast_to(y0, (*batch, n)).reshape(-1, n)
+    value, x, y, gap = _warm_flat(flat, x0, y0)
+    return value.reshape(batch), x.reshape(*batch, m), y.reshape(*batch, n), gap.reshape(batch)
+
+
+def _support_kernel(A: jax.Array, x0: jax.Array, y0: jax.Array):
+    """Shapley–Snow strategies of the kernel ``A[I, J]`` named by the supports of ``x0 [B, m]``, ``y0 [B, n]``.
+
+    Returns ``(x, y, low, up)``: ``x [m, B]`` and ``y [n, B]`` on the simplex and their
+    certified bounds ``min_j (x^T A)_j``, ``max_i (A y)_i`` (``NaN`` where ``|I| != |J|`` or the
+    kernel is singular).
+    """
+    m, n = A.shape[-2:]
+    size = max(m, n)  # rows (columns) past m (n) pad the matrix square and are never in the support
+    a = [[A[:, i, j] for j in range(n)] for i in range(m)]
+    rows = [x0[:, i] > 0 for i in range(m)] + [jnp.zeros(A.shape[:1], bool)] * (size - m)
+    cols = [y0[:, j] > 0 for j in range(n)] + [jnp.zeros(A.shape[:1], bool)] * (size - n)
+    # rank of each row (column) among those outside the support: the complements are paired by rank
+    out_r, out_c, rank_r, rank_c = [~r for r in rows], [~c for c in cols], [], []
+    for out, rank in ((out_r, rank_r), (out_c, rank_c)):
+        count = jnp.zeros(A.shape[:1], jnp.int32)
+        for o in out:
+            rank.append(count)
+            count = count + o.astype(jnp.int32)
+    same = sum(r.astype(jnp.int32) for r in rows) == sum(c.astype(jnp.int32) for c in cols)
+    one, zero = jnp.ones((), A.dtype), jnp.zeros((), A.dtype)
+    M = [
+        [
+            jnp.where(
+                rows[i] & cols[j],
+                a[i][j] if i < m and j < n else zero,
+                jnp.where(out_r[i] & out_c[j] & (rank_r[i] == rank_c[j]), one, zero),
+            )
+            for j in range(size)
+        ]
+        for i in range(size)
+    ]
+    # From here on whole arrays [N, B] with sums over their leading axis: a reduction is materialized,
+    # whereas with per-entry lists XLA fused the adjugate into every consumer (~8x the work).
+    adj = jnp.stack([jnp.stack(row) for row in _adjugate(M)])  # [p, q, B] = adj(M)_pq
+    in_r, in_c = jnp.stack(rows), jnp.stack(cols)  # [size, B]
+    xs = jnp.where(in_r, jnp.sum(adj, axis=0), 0.0)  # 1^T adj on I
+    ys = jnp.where(in_c, jnp.sum(adj, axis=1), 0.0)  # adj 1 on J
+    sx, sy = jnp.sum(xs, axis=0), jnp.sum(ys, axis=0)
+    ok = same & (jnp.abs(sx) > 0) & (jnp.abs(sy) > 0)
+    x = _clip_to_simplex(jnp.where(ok, xs[:m] / jnp.where(ok, sx, 1.0), jnp.nan))  # [m, B]
+    y = _clip_to_simplex(jnp.where(ok, ys[:n] / jnp.where(ok, sy, 1.0), jnp.nan))  # [n, B]
+    # the bounds written out (as in _solve_flat): the same sums as [m, n, B] array reductions
+    # came out wrong on XLA CPU for B = 16384 (jax 0.10.2), right for B <= 8192
+    low = _minimum([sum(x[i] * a[i][j] for i in range(m)) for j in range(n)])
+    up = _maximum([sum(y[j] * a[i][j] for j in range(n)) for i in range(m)])
+    nan = jnp.asarray(jnp.nan, A.dtype)
+    return x, y, jnp.where(ok, low, nan), jnp.where(ok, up, nan)
+
+
+def _clip_to_simplex(p: jax.Array) -> jax.Array:
+    """``_to_simplex`` on an array ``[actions, B]``."""
+    p = jnp.where(jnp.isfinite(p), jnp.maximum(p, 0.0), 0.0)
+    total = jnp.sum(p, axis=0)
+    ok = total > 0
+    return jnp.where(ok, p / jnp.where(ok, total, 1.0), 1.0 / p.shape[0])
+
+
+def _warm_flat(A: jax.Array, x0: jax.Array, y0: jax.Array):
+    """``solve_zero_sum_warm`` on ``A [B, m, n]``, ``x0 [B, m]``, ``y0 [B, n]``."""
+    size, m, n = A.shape
+    x, y, low, up = _support_kernel(A, x0, y0)
+    scale = _maximum([jnp.abs(A[:, i, j]) for i in range(m) for j in range(n)])  # written out: see Layout
+    gap = up - low
+    accept = gap <= WARM_GAP_ULPS * jnp.finfo(A.dtype).eps * scale  # False where NaN
+    warm = (0.5 * (low + up), x.T, y.T, gap)
+
+    failed = ~accept
+    block = min(size, max(WARM_BLOCK_MIN, -(-size // WARM_BLOCK_DIVISOR)))
+    blocks = -(-size // block)
+    (idx,) = jnp.nonzero(failed, size=blocks * block, fill_value=size)  # past the end: dropped below
+
+    def solve_block(b, out):
+        i = jax.lax.dynamic_slice(idx, (b * block,), (block,))
+        solved = _solve_any(A[jnp.minimum(i, size - 1)])
+        return tuple(o.at[i].set(s, mode="drop") for o, s in zip(out, solved))
+
+    return jax.lax.fori_loop(0, -(-jnp.sum(failed) // block), solve_block, warm)
 
 
 def value_bounds(A: jax.Array, x: jax.Array, y: jax.Array):

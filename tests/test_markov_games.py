@@ -421,3 +421,23 @@ def test_float64_best_response_is_exact():
         error = abs(float(best_response_values_of(game, game.uniform_policy())[0]) - best)
     assert jnp.zeros(1).dtype == jnp.float32  # switched off again
     assert error < 1e-9
+
+
+def test_garnet_draw_is_the_branching_smallest_noises_and_vmaps_game_by_game():
+    """The dense draw against a sort of its own noise (NumPy), and vmapped (drawn game by game) = one by one."""
+    from jaxgames import rng
+
+    keys = jax.random.split(jax.random.key(7), 3)
+    make = jax.jit(lambda k: markov.random_zero_sum(k, 12, 3, 4).transitions)
+    batched = jax.jit(jax.vmap(lambda k: markov.random_zero_sum(k, 12, 3, 4).transitions))(keys)
+    nested = jax.jit(jax.vmap(jax.vmap(lambda k: markov.random_zero_sum(k, 12, 3, 4).transitions)))(keys[None])
+    for i, key in enumerate(keys):
+        P = np.asarray(make(key))
+        np.testing.assert_array_equal(np.asarray(batched[i]), P)
+        np.testing.assert_array_equal(np.asarray(nested[0, i]), P)
+        k_support, k_prob = jax.random.split(jax.random.split(key)[0])  # _tables' key for the transitions
+        noise = np.asarray(rng.uniform(k_support, P.shape))
+        support = noise <= np.sort(noise, axis=-1)[..., 3:4]  # the 4 smallest (ties would add more)
+        np.testing.assert_array_equal(P > 0, support)
+        weights = np.where(support, np.asarray(rng.exponential(k_prob, P.shape)), 0.0)
+        np.testing.assert_allclose(P, weights / weights.sum(-1, keepdims=True), rtol=1e-6)

@@ -4,7 +4,9 @@
 closed forms' derivatives (``custom_jvp``); ``MarkovGame.joint_action_values`` takes one mat-vec per
 player. Checked: vmapped (nested, any axis) solves equal the flat solve exactly; gradients equal those of
 the solver without the vmap rule, vmapped or not; the stage games equal the defining ``einsum`` for three
-players; minimax value iteration vmapped over games equals game-by-game runs.
+players; minimax value iteration vmapped over games equals game-by-game runs. The warm-started solver
+(``solve_zero_sum_warm``) equals the full enumeration, including on degenerate games, and its check
+accepts the right kernel and rejects wrong ones.
 """
 
 import jax
@@ -14,7 +16,14 @@ import pytest
 
 import solvers
 from jaxgames import markov
-from solvers.zero_sum_kernels import _solve_any, solve_zero_sum
+from solvers.zero_sum_kernels import (
+    WARM_GAP_ULPS,
+    _solve_any,
+    _support_kernel,
+    solve_zero_sum,
+    solve_zero_sum_warm,
+    value_bounds,
+)
 
 _solve = jax.jit(solve_zero_sum)
 
@@ -83,3 +92,84 @@ def test_vmap_of_unbatched_argument_is_broadcast(shape):
     out = jax.vmap(lambda _: solve_zero_sum(A))(jnp.arange(3))
     for o, f in zip(out, _solve(A)):
         np.testing.assert_allclose(o, jnp.broadcast_to(f, o.shape), rtol=1e-6, atol=1e-7)  # eager vs jit rounding
+
+
+def _stage_games(shape, count=120, seed=6):
+    """Random stage games, a third of them degenerate (rounded: ties, duplicate and dominated actions)."""
+    A = np.random.default_rng(seed).uniform(-3, 3, (count, *shape))
+    A[: count // 3] = np.round(A[: count // 3] / 2)
+    return jnp.asarray(A, jnp.float32)
+
+
+@pytest.mark.parametrize("shape", [(2, 2), (4, 4), pytest.param((3, 5), marks=pytest.mark.slow)])
+def test_warm_start_equals_full_enumeration(shape):
+    """Exact guesses (accepted), uniform and random-support guesses (mostly enumerated, in several blocks)."""
+    A = _stage_games(shape)
+    value, x, y, _ = _solve(A)
+    m, n = shape
+    masks = jax.random.bernoulli(jax.random.key(7), 0.5, (2, A.shape[0], max(m, n)))
+    guesses = {
+        "exact": (x, y),
+        "uniform": (jnp.ones_like(x), jnp.ones_like(y)),
+        "random": (masks[0, :, :m].astype(A.dtype), masks[1, :, :n].astype(A.dtype)),
+    }
+    warm = jax.jit(solve_zero_sum_warm)
+    for name, (x0, y0) in guesses.items():
+        v, xw, yw, gap = warm(A, x0, y0)
+        np.testing.assert_allclose(v, value, atol=4e-6, err_msg=name)
+        assert float(gap.max()) < 1e-5, name
+        low, up = value_bounds(A, xw, yw)  # the returned strategies certify the value
+        np.testing.assert_allclose(low, value, atol=1e-5, err_msg=name)
+        np.testing.assert_allclose(up, value, atol=1e-5, err_msg=name)
+        np.testing.assert_allclose(xw.sum(-1), 1.0, atol=1e-6)
+        assert float(xw.min()) >= 0 and float(yw.min()) >= 0
+
+
+def test_warm_start_check_accepts_the_right_kernel_and_rejects_wrong_ones():
+    """The shortcut is taken: on non-degenerate 4 x 4 games the equilibrium supports pass the check with
+    a rounding-size gap and give the LP-exact strategies; a support one action off never passes."""
+    A = _stage_games((4, 4), count=300)[100:]  # the non-degenerate ones
+    value, x, y, _ = _solve(A)
+    xk, yk, low, up = jax.jit(_support_kernel)(A, x, y)
+    tol = WARM_GAP_ULPS * np.finfo(np.float32).eps * np.abs(np.asarray(A)).max((1, 2))
+    accepted = np.asarray(up - low) <= tol
+    assert accepted.mean() > 0.97
+    np.testing.assert_allclose(np.asarray(xk).T[accepted], np.asarray(x)[accepted], atol=2e-6)
+    np.testing.assert_allclose(np.asarray(yk).T[accepted], np.asarray(y)[accepted], atol=2e-6)
+    # drop one action of a mixed row support (and keep y's): no longer square -> rejected
+    wrong = np.asarray(x).copy()
+    mixed = (wrong > 0).sum(-1) > 1
+    wrong[np.arange(len(wrong)), np.argmax(wrong, -1)] = 0.0
+    _, _, low, up = jax.jit(_support_kernel)(A, jnp.asarray(wrong), y)
+    assert not np.any(np.asarray(up - low)[mixed] <= tol[mixed])
+
+
+def test_minimax_value_iteration_warm_start_equals_full_enumeration():
+    """Vmapped over games (the warm solver's vmap rule folds them into one batch of stage games)."""
+    keys = jax.random.split(jax.random.key(8), 4)
+
+    def run(warm_start):
+        solver = solvers.minimax_value_iteration(warm_start=warm_start)
+
+        def one(key):
+            game = markov.random_zero_sum(key, 16, 4, 3, 0.9)
+            return jax.lax.fori_loop(0, 30, lambda _, s: solver.step(game, s), solver.init(game)).extra
+
+        return jax.jit(jax.vmap(one))(keys)
+
+    warm, full = run(True), run(False)
+    np.testing.assert_allclose(warm.values, full.values, atol=2e-6)
+    assert float(warm.stage_gap.max()) < 1e-5
+
+
+def test_warm_start_bounds_are_certified_in_large_batches():
+    """The check's bounds are those of its strategies (NumPy), also for 16,384 stage games in one batch
+    (the size of 256 vmapped 64-state games; array reductions for these bounds miscompiled there)."""
+    A = jax.random.uniform(jax.random.key(9), (16384, 4, 4), minval=-1.0, maxval=1.0)
+    guess = jax.random.bernoulli(jax.random.key(10), 0.6, (2, 16384, 4)).astype(A.dtype)
+    x, y, low, up = jax.jit(_support_kernel)(A, guess[0], guess[1])
+    A64, x, y = np.asarray(A, np.float64), np.asarray(x, np.float64).T, np.asarray(y, np.float64).T
+    ok = np.isfinite(np.asarray(low))
+    assert 0.1 < ok.mean() < 0.9  # square supports with a nonsingular kernel, and the others
+    np.testing.assert_allclose(np.asarray(low)[ok], np.einsum("bmn,bm->bn", A64, x).min(-1)[ok], atol=1e-6)
+    np.testing.assert_allclose(np.asarray(up)[ok], np.einsum("bmn,bn->bm", A64, y).max(-1)[ok], atol=1e-6)

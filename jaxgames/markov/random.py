@@ -95,9 +95,11 @@ def _garnet(key, num_states: int, num_actions: tuple, branching: int) -> jax.Arr
     shape = (num_states, *num_actions, num_states)
     dtype = jnp.result_type(float)
     # the `branching` smallest of i.i.d. uniforms pick a uniformly random subset of next states
-    # (top_k finds the threshold without a sorted copy of the whole tensor)
+    # (top_k finds the threshold without a sorted copy of the whole tensor). The threshold is the
+    # max of the `branching` values, not their last entry: XLA rewrites a slice of top_k's output
+    # into a full sort of every row (measured ~3x slower drawing 64 x 16 x 64 on CPU). Same value.
     noise = rng.uniform(k_support, shape, dtype)
-    kth = -jax.lax.top_k(-noise, branching)[0][..., branching - 1 : branching]
+    kth = jnp.max(-jax.lax.top_k(-noise, branching)[0], axis=-1, keepdims=True)
     support = noise <= kth
     weights = jnp.where(support, rng.exponential(k_prob, shape, dtype), 0.0)
     return weights / jnp.sum(weights, axis=-1, keepdims=True)
@@ -133,12 +135,36 @@ def _tables(
     sparse: bool = False,
 ) -> tuple[jax.Array, jax.Array]:
     """Garnet transitions (dense, or a ``(next_states, next_probs)`` pair) and i.i.d. rewards
-    ``[num_reward_players, S, A_1..A_N]`` (compiled once per size)."""
-    k_p, k_r = jax.random.split(key)
-    rewards = sample_payoffs(k_r, (num_reward_players, num_states, *num_actions), distribution)
-    if sparse:
-        return _garnet_sparse(k_p, num_states, num_actions, branching), rewards
-    return _garnet(k_p, num_states, num_actions, branching), rewards
+    ``[num_reward_players, S, A_1..A_N]`` (compiled once per size).
+
+    Under ``jax.vmap`` over keys the games are drawn one after the other (``lax.map``, a
+    ``custom_vmap`` rule): the same numbers, but one game's noise stays in cache, where XLA's
+    batched draw streams every intermediate of all the games through memory (drawing 256
+    games of 64 x 16 x 64 ran ~5x faster game by game on a 2-core CPU).
+    """
+
+    def draw(key):
+        k_p, k_r = jax.random.split(key)
+        rewards = sample_payoffs(k_r, (num_reward_players, num_states, *num_actions), distribution)
+        if sparse:
+            return _garnet_sparse(k_p, num_states, num_actions, branching), rewards
+        return _garnet(k_p, num_states, num_actions, branching), rewards
+
+    return _one_game_at_a_time(draw)(key)
+
+
+def _one_game_at_a_time(draw):
+    """``draw(key)``, whose ``jax.vmap`` over keys is a ``lax.map`` on CPU (games drawn in turn, same
+    values); on accelerators, where the batched draw is the fast one, a plain ``vmap``."""
+    one = jax.custom_batching.custom_vmap(draw)
+
+    @one.def_vmap
+    def _rule(axis_size, in_batched, keys):
+        del axis_size, in_batched  # one argument: it is batched
+        out = jax.lax.map(one, keys) if jax.default_backend() == "cpu" else jax.vmap(draw)(keys)
+        return out, jax.tree_util.tree_map(lambda _: True, out)
+
+    return one
 
 
 def _draw(key, num_states, num_actions, branching, players, distribution, max_bytes, reward_players, who, sparse):
