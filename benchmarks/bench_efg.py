@@ -76,7 +76,7 @@ CFR_RTOL, CFR_ATOL = 0.15, 1e-5
 
 FULL = dict(
     cfr_block={"kuhn_poker": 1000, "leduc_poker": 100},  # iterations per timed block; N = 1 + repeats * block
-    expl_calls=20,  # our exploitability calls per timed block
+    expl_calls=200,  # our exploitability calls per timed block (~20 ms: many, for a stable median)
     expl_loop=200,  # (2): exploitability evaluations inside one fori_loop (the dispatch-free figure)
     variants=1024,
     variant_iters=1000,
