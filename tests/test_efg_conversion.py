@@ -235,3 +235,115 @@ def test_to_openspiel_policy_is_openspiels_own_table(spiel_name):
         np.testing.assert_allclose(np.asarray(theirs), ours, rtol=0, atol=1e-7)
     mapping = jaxgames.efg.infoset_map(game, spiel)
     assert mapping == [dict(enumerate(keys)) for keys in game.tree.infoset_keys]
+
+
+# ------------------------------------------------------------------ parallel walk (workers=)
+def _assert_same_tree(got: Tree, expected: Tree):
+    """Field by field, dtype by dtype, information set by information set."""
+    for field in dataclasses.fields(Tree):
+        if field.name in ("tensor_source", "max_bytes", "_tensors"):
+            continue
+        a, b = getattr(got, field.name), getattr(expected, field.name)
+        if field.name == "infoset_keys":
+            assert a == b
+        elif isinstance(b, tuple):
+            assert len(a) == len(b), field.name
+            for x, y in zip(a, b):
+                assert x.dtype == y.dtype, field.name
+                np.testing.assert_array_equal(x, y, err_msg=field.name)
+        elif isinstance(b, np.ndarray):
+            assert a.dtype == b.dtype and a.shape == b.shape, field.name
+            np.testing.assert_array_equal(a, b, err_msg=field.name)
+        else:
+            assert a == b, field.name
+    assert (got.tensor_source is None) == (expected.tensor_source is None)
+
+
+@requires_pyspiel
+@pytest.mark.parametrize(
+    "spiel_name, workers",
+    [("kuhn_poker", 2), ("kuhn_poker(players=3)", 2), ("leduc_poker", 2), ("leduc_poker", 3)],
+)
+def test_parallel_walk_equals_build_tree(spiel_name, workers):
+    """The parts walked by worker processes and merged by offsets make ``build_tree``'s very tree."""
+    import pyspiel
+
+    from jaxgames.efg.openspiel import parallel_tree
+
+    spiel = pyspiel.load_game(spiel_name)
+    _assert_same_tree(parallel_tree(spiel, workers), build_tree(spiel))
+
+
+@requires_pyspiel
+@pytest.mark.parametrize("spiel_name", ["kuhn_poker(players=3)", pytest.param("leduc_poker", marks=pytest.mark.slow)])
+def test_parallel_conversion_nash_conv_equals_openspiel(spiel_name):
+    import pyspiel
+    from open_spiel.python.algorithms import exploitability as os_expl
+
+    spiel = pyspiel.load_game(spiel_name)
+    game = jaxgames.efg.from_openspiel(spiel, workers=2)
+    rng = np.random.default_rng(1)
+    policy = tuple(
+        w / w.sum(-1, keepdims=True) for w in (np.where(m, rng.random(m.shape), 0.0) for m in game.tree.legal)
+    )
+    tab = jaxgames.efg.to_openspiel_policy(game, policy, spiel)
+    assert float(jaxgames.nash_conv(game, policy)) == pytest.approx(os_expl.nash_conv(spiel, tab), abs=1e-5)
+
+
+@requires_pyspiel
+def test_parallel_walk_limits_and_recall_as_build_tree():
+    """A tree of exactly ``max_histories`` passes, one more fails; imperfect recall is refused with
+    ``build_tree``'s message."""
+    import pyspiel
+
+    from jaxgames.efg.openspiel import parallel_tree
+
+    leduc = pyspiel.load_game("leduc_poker")
+    assert parallel_tree(leduc, 2, max_histories=9457).num_histories == 9457
+    with pytest.raises(ValueError, match="too large for a tabular model"):
+        parallel_tree(leduc, 2, max_histories=9456)
+    forgetful = pyspiel.load_game("turn_based_simultaneous_game(game=goofspiel(num_cards=4,imp_info=False))")
+    with pytest.raises(ValueError, match="not perfect recall") as serial:
+        build_tree(forgetful)
+    with pytest.raises(ValueError, match="not perfect recall") as parallel:
+        parallel_tree(forgetful, 2)
+    assert str(parallel.value) == str(serial.value)
+
+
+@requires_pyspiel
+@pytest.mark.parametrize(
+    "command, message",
+    [(["/nonexistent/python"], "cannot start a walk worker"), (["-c", "import sys; sys.exit(3)"], "worker failed")],
+)
+def test_parallel_walk_falls_back_when_a_worker_fails(monkeypatch, command, message):
+    import sys
+
+    import pyspiel
+
+    from jaxgames.efg import openspiel
+
+    monkeypatch.setattr(openspiel, "_WORKER_COMMAND", command if command[0] != "-c" else [sys.executable, *command])
+    spiel = pyspiel.load_game("kuhn_poker(players=3)")
+    with pytest.warns(RuntimeWarning, match=message):
+        tree = openspiel.parallel_tree(spiel, 2)
+    _assert_same_tree(tree, build_tree(spiel))
+
+
+@requires_pyspiel
+def test_from_openspiel_goes_parallel_only_above_the_size_threshold(monkeypatch):
+    from jaxgames.efg import openspiel
+
+    calls = []
+    monkeypatch.setattr(
+        openspiel, "parallel_tree", lambda game, workers, **kw: calls.append(workers) or build_tree(game)
+    )
+    monkeypatch.setattr(openspiel, "_cpu_count", lambda: 2)
+    openspiel.from_openspiel("leduc_poker")  # 9,457 histories: one process
+    assert calls == []
+    monkeypatch.setattr(openspiel, "PARALLEL_MIN_HISTORIES", 5_000)
+    openspiel.from_openspiel("leduc_poker")
+    assert calls == [2]
+    openspiel.from_openspiel("leduc_poker", workers=1)
+    assert calls == [2]
+    with pytest.raises(ValueError, match="workers"):
+        openspiel.from_openspiel("leduc_poker", workers=0)

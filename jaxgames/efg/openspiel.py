@@ -10,6 +10,9 @@ conversion also works for the native ``kuhn_poker`` / ``leduc_poker`` /
 ``liars_dice`` / ``goofspiel``; the ``TabularPolicy`` is the very table that
 OpenSpiel's own constructor builds, without its walk over every state, and is
 found once per tree and OpenSpiel game (later calls copy and gather).
+Large trees are walked by several processes (``from_openspiel``'s ``workers``,
+``parallel_tree``; the worker side is ``jaxgames.efg._spiel_walk``), into the
+very tree that one process builds.
 OpenSpiel is an optional dependency (``pip install open-spiel``).
 """
 
@@ -18,14 +21,39 @@ from __future__ import annotations
 import copy
 import dataclasses
 import operator
+import os
+import pickle
+import random
+import subprocess
+import sys
+import tempfile
+import warnings
 import weakref
 
 import numpy as np
 
 from jaxgames.core import Policy, require_pyspiel
+from jaxgames.efg import _spiel_walk
 from jaxgames.efg.game import EFGGame
-from jaxgames.efg.tree import build_tree, depth_levels
+from jaxgames.efg.tree import (
+    ROOT,
+    Tree,
+    _check_recall,
+    _provided_tensors,
+    build_tree,
+    check_tree_size,
+    depth_levels,
+    tree_bytes,
+)
 from jaxgames.validation import check_int, resolve_max_bytes
+
+#: ``workers=None``: the walk goes parallel when the tree is estimated at this many histories or more
+#: (below, starting a worker, about 0.2 to 0.3 s, costs more than it saves)
+PARALLEL_MIN_HISTORIES = 200_000
+#: ``workers=None``: at most this many processes (the machine's CPUs permitting)
+MAX_AUTO_WORKERS = 4
+#: the worker's command line (``None``: ``[sys.executable, _spiel_walk.__file__]``); tests replace it
+_WORKER_COMMAND = None
 
 
 def _load(game):
@@ -40,7 +68,9 @@ def _load(game):
     return game
 
 
-def from_openspiel(game, max_histories: int = 2_000_000, max_bytes: int | None = None) -> EFGGame:
+def from_openspiel(
+    game, max_histories: int = 2_000_000, max_bytes: int | None = None, workers: int | None = None
+) -> EFGGame:
     """Convert a small OpenSpiel extensive-form game (a ``pyspiel.Game`` or a game string).
 
     Raises ``ValueError`` if the game is not sequential (simultaneous-move
@@ -50,21 +80,40 @@ def from_openspiel(game, max_histories: int = 2_000_000, max_bytes: int | None =
     ``max_bytes`` (default 4 GiB); both limits hold as the walk goes
     (``build_tree``), so a game too large (``"chess"``) fails within seconds.
 
-    Cost: one pyspiel ``child`` per history, walked depth by depth
-    (``build_tree``), then the sequence form, vectorized by depth. 3-player
-    Leduc (1.83M histories, 8,600 information sets per player): about 6 to 9 s
-    of CPU and under 1 GB peak on a shared 2-core machine, where the bare
-    pyspiel calls alone take about 5 to 6 s
-    (``benchmarks/bench_openspiel_conversion.py``).
+    ``workers``: processes that walk the tree. ``1``: this process alone
+    (``build_tree``). ``k >= 2``: this process walks the first levels, splits
+    the histories left open there into ``k`` contiguous runs, walks one run and
+    hands each other run to a worker process, a fresh interpreter (never a
+    bare fork of this process, whose JAX threads make forking unsafe) that
+    imports NumPy and pyspiel only (about 0.2 s of CPU; importing JAX would
+    cost ten times that), loads the game by name (``str(game)``) and sends
+    back its part as breadth-first arrays; the parts are merged by offsets.
+    The tree is exactly ``build_tree``'s, array for array and information set
+    for information set; the limits hold for all parts
+    together (a shared counter). A worker that cannot start, or a game that
+    does not load by name in a fresh process, is walked here instead, with a
+    ``RuntimeWarning``. ``None`` (default): ``min(CPUs, 4)`` processes when a
+    Knuth estimate of the tree size (64 random playouts, a few milliseconds)
+    reaches ``PARALLEL_MIN_HISTORIES`` (200,000) and the machine has 2 CPUs
+    or more, else 1.
+
+    Cost: one pyspiel ``child`` per history (the floor: the walk costs what the
+    bare pyspiel calls cost, shared between the processes), then the sequence
+    form (``EFGGame``: NumPy on the host, no XLA compilation). Figures for
+    3-player Leduc (1.83M histories): ``benchmarks/bench_openspiel_conversion.py``.
 
     Example::
 
         >>> game = from_openspiel("kuhn_poker")
         >>> game.tree.num_histories, game.tree.num_infosets
         (58, (6, 6))
+        >>> from_openspiel("kuhn_poker", workers=2).tree.num_infosets  # same tree, walked in 2 parts
+        (6, 6)
     """
     max_histories = check_int(max_histories, "max_histories", low=1)
     resolve_max_bytes(max_bytes)
+    if workers is not None:
+        workers = check_int(workers, "workers", low=1)
     game = _load(game)
     pyspiel = require_pyspiel()
     gtype = game.get_type()
@@ -75,7 +124,313 @@ def from_openspiel(game, max_histories: int = 2_000_000, max_bytes: int | None =
         )
     if not gtype.provides_information_state_string:
         raise ValueError(f"game: {game} provides no information_state_string; cannot build information sets")
-    return EFGGame(build_tree(game, max_histories=max_histories, max_bytes=max_bytes), name=str(game))
+    if workers is None:
+        workers = auto_workers(game)
+    if workers == 1:
+        tree = build_tree(game, max_histories=max_histories, max_bytes=max_bytes)
+    else:
+        tree = parallel_tree(game, workers, max_histories=max_histories, max_bytes=max_bytes)
+    return EFGGame(tree, name=str(game))
+
+
+def auto_workers(game) -> int:
+    """The processes ``from_openspiel(game, workers=None)`` walks with: ``min(CPUs, 4)`` if the
+    tree is estimated (``_estimate_histories``) at ``PARALLEL_MIN_HISTORIES`` histories or more and
+    the machine has 2 CPUs or more, else 1.
+
+    Example::
+
+        >>> auto_workers(_load("kuhn_poker"))
+        1
+    """
+    cpus = _cpu_count()
+    if cpus >= 2 and _estimate_histories(game, stop_above=PARALLEL_MIN_HISTORIES) >= PARALLEL_MIN_HISTORIES:
+        return min(cpus, MAX_AUTO_WORKERS)
+    return 1
+
+
+def _cpu_count() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def _estimate_histories(game, probes: int = 64, stop_above: float = float("inf"), seed: int = 0) -> float:
+    """Knuth's unbiased estimate of the number of histories: the mean over ``probes`` uniformly
+    random playouts of ``1 + b_0 + b_0 b_1 + ...`` (``b_d``: the number of children at the playout's
+    depth ``d``); returns early once the running total passes ``probes * stop_above``. Deterministic
+    (``seed``)."""
+    rng = random.Random(seed)
+    root, total = game.new_initial_state(), 0.0
+    for _ in range(probes):
+        state, weight = root.clone(), 1.0
+        total += 1.0
+        for _ in range(10_000):  # playout length cap (the estimate is only a size class)
+            cp = state.current_player()
+            if cp == _spiel_walk.TERMINAL or cp < _spiel_walk.CHANCE:
+                break
+            acts = [a for a, _ in state.chance_outcomes()] if cp == _spiel_walk.CHANCE else state.legal_actions()
+            weight *= len(acts)
+            total += weight
+            state.apply_action(acts[rng.randrange(len(acts))])
+        if total >= probes * stop_above:
+            return total / probes
+    return total / probes
+
+
+def parallel_tree(game, workers: int, max_histories: int = 2_000_000, max_bytes: int | None = None) -> Tree:
+    """``build_tree(game)`` walked by ``workers`` processes (this one and ``workers - 1`` workers),
+    for a ``pyspiel.Game`` that loads by name; see ``from_openspiel``'s ``workers``.
+
+    The first ``L`` levels are walked here, ``L`` the first of the depths 1, 2, 3, 4, 6, 9, ... with
+    ``8 * workers`` open histories or more (or where the top passes 50,000 histories); the open histories at
+    depth ``L`` are split into ``workers`` contiguous runs by count; the first is walked here while
+    the workers walk theirs.
+
+    Example::
+
+        >>> tree = parallel_tree(_load("leduc_poker"), 2)
+        >>> tree.num_histories, tree.num_infosets
+        (9457, (468, 468))
+    """
+    workers = check_int(workers, "workers", low=1)
+    max_histories = check_int(max_histories, "max_histories", low=1)
+    byte_limit = resolve_max_bytes(max_bytes)
+    n = game.num_players()
+    width = max(game.num_distinct_actions(), game.max_chance_outcomes())
+    cap = min(max_histories, byte_limit // tree_bytes(1, n, width))
+
+    def too_large(count, at_least=True):
+        check_tree_size(count, n, width, "game", max_histories, byte_limit, at_least=at_least)
+        raise AssertionError("unreachable")  # check_tree_size raised
+
+    top, depth = None, 1
+    while True:
+        try:
+            top = _spiel_walk.walk(game, [[]], cap - 1, depth_limit=depth)
+        except _spiel_walk.TooLarge as err:
+            too_large(1 + err.args[0])
+        if not len(top["frontier"]) or len(top["frontier"]) >= 8 * workers or top["counts"].sum() >= 50_000:
+            break
+        depth += max(1, depth // 2)  # 1, 2, 3, 4, 6, 9, ...: the re-walks cost at most a few top walks
+    T = int(top["counts"].sum())
+    # contiguous runs of the frontier (positions in it), as even as the count allows
+    at = [i for i in np.array_split(np.arange(len(top["frontier"])), workers) if len(i)]
+    runs = [top["frontier"][i] for i in at]
+    paths = [_top_paths(top, run) for run in runs]
+    inherited = [[top["frontier_recall"][j] for j in i.tolist()] for i in at]
+    fd, counter_path = tempfile.mkstemp(prefix="jaxgames-walk-")
+    procs = []
+    try:
+        os.write(fd, bytes(8 * max(len(runs), 1)))
+        os.close(fd)
+        for w in range(1, len(runs)):
+            procs.append(_start_worker(game, paths[w], inherited[w], cap - T, counter_path, w, len(runs)))
+        parts = []
+        for w in range(len(runs)):
+            part = _finish_worker(procs[w - 1]) if w else None
+            if part is None:  # this process's run, or a worker that failed: walk the run here
+                try:
+                    counter = _spiel_walk.Counter(counter_path, w, len(runs))
+                    part = _spiel_walk.walk(game, paths[w], cap - T, counter=counter, inherited=inherited[w])
+                except _spiel_walk.TooLarge as err:
+                    too_large(T + err.args[0])
+            elif part[0] == "too_large":
+                too_large(T + part[1])
+            elif part[0] == "error":
+                raise ValueError(part[1])
+            else:
+                part = part[1]
+            parts.append(part)
+    finally:
+        for proc in procs:
+            if proc is not None:
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
+                proc.stdout.close()
+                proc.errors.close()
+        try:
+            os.unlink(counter_path)
+        except OSError:
+            pass
+    total = T + sum(int(p["counts"][1:].sum()) for p in parts)
+    if total > cap:  # the parts saw each other's counts late: the exact total decides, as build_tree's
+        too_large(total, at_least=False)
+    return _merge_parts(game, top, runs, parts, max_bytes)
+
+
+def _top_paths(top: dict, nodes: np.ndarray) -> list:
+    """The action ids from the root to each of the top walk's histories ``nodes``."""
+    parent = np.r_[0, top["parent"]]
+    action = np.r_[0, top["action"]]
+    out = []
+    for h in nodes.tolist():
+        path = []
+        while h:
+            path.append(int(action[h]))
+            h = int(parent[h])
+        out.append(path[::-1])
+    return out
+
+
+def _start_worker(game, paths: list, inherited: list, budget: int, counter_path: str, slot: int, slots: int):
+    """A worker process (``python _spiel_walk.py``) with its request written, or ``None`` (with a
+    ``RuntimeWarning``) if it cannot start."""
+    request = dict(game=str(game), paths=paths, inherited=inherited, budget=budget, counter=counter_path)
+    request.update(slot=slot, slots=slots)
+    errors = tempfile.TemporaryFile()  # not a pipe: a chatty worker cannot block on it
+    try:
+        proc = subprocess.Popen(
+            _WORKER_COMMAND or [sys.executable, _spiel_walk.__file__],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=errors,
+        )
+    except (OSError, ValueError, TypeError) as err:  # no such program, no sys.executable, ...
+        errors.close()
+        warnings.warn(f"workers: cannot start a walk worker ({err}); walking its part here", RuntimeWarning, 3)
+        return None
+    proc.errors = errors
+    try:
+        proc.stdin.write(pickle.dumps(request, protocol=pickle.HIGHEST_PROTOCOL))
+        proc.stdin.close()
+    except OSError:
+        pass  # it died at once: _finish_worker reports its stderr
+    return proc
+
+
+def _finish_worker(proc):
+    """The worker's reply (``("ok", part)``, ``("too_large", count)`` or ``("error", message)``), or
+    ``None`` (with a ``RuntimeWarning`` quoting its stderr) if it failed."""
+    if proc is None:
+        return None
+    try:
+        reply = pickle.load(proc.stdout)
+        proc.stdout.close()
+        rc = proc.wait()
+        if rc == 0 and isinstance(reply, tuple) and reply and reply[0] in ("ok", "too_large", "error"):
+            return reply
+    except Exception:  # noqa: BLE001 - any failure of the worker: its part is walked here instead
+        pass
+    proc.kill()
+    proc.wait()
+    proc.errors.seek(0)
+    tail = proc.errors.read().decode(errors="replace").strip().splitlines()[-1:] or ["no message"]
+    proc.errors.close()
+    warnings.warn(f"workers: a walk worker failed ({tail[0]}); walking its part in this process", RuntimeWarning, 4)
+    return None
+
+
+def _merge_parts(game, top: dict, runs: list, parts: list, max_bytes) -> Tree:
+    """The ``Tree`` of the top levels (``top``, breadth-first from the root) and the parts below its
+    open histories (``parts[w]`` below ``runs[w]``, contiguous runs in order): at every depth below
+    the top the parts' breadth-first blocks follow each other in run order, which is the whole
+    tree's breadth-first order; information sets are renumbered by first breadth-first visit, as
+    ``build_tree`` numbers them."""
+    n, A = game.num_players(), game.num_distinct_actions()
+    width = max(A, game.max_chance_outcomes())
+    T = int(top["counts"].sum())
+    D = max((len(p["counts"]) for p in parts), default=1) - 1  # depths below the top
+    per = np.zeros((len(parts), D + 1), np.int64)
+    for w, p in enumerate(parts):
+        per[w, 1 : len(p["counts"])] = p["counts"][1:]
+    totals = per.sum(0)
+    H = T + int(totals.sum())
+    gstart = T + np.cumsum(totals) - totals  # first id at each depth below the top (index 0 unused)
+    before = np.cumsum(per, 0) - per  # histories of the earlier parts there
+    depth = np.repeat(np.arange(len(top["counts"]) + D, dtype=np.int32), np.r_[top["counts"], totals[1:]])
+    parent = np.zeros(H, np.int32)
+    actor = np.full(H, ROOT, np.int32)
+    action = np.zeros(H, np.int32)
+    prob = np.ones(H)
+    is_terminal = np.zeros(H, bool)
+    payoffs = np.zeros((H, n))
+    parent[1:T], actor[1:T], action[1:T], prob[1:T] = top["parent"], top["actor"], top["action"], top["prob"]
+    is_terminal[top["terminal"]] = True
+    payoffs[top["terminal"]] = top["payoffs"]
+    gmaps = []
+    for w, (run, p) in enumerate(zip(runs, parts)):
+        c = p["counts"]
+        gmap = np.empty(int(c.sum()), np.int64)  # local id -> global id
+        gmap[: c[0]] = run
+        lo = int(c[0])
+        for k in range(1, len(c)):
+            g0 = int(gstart[k] + before[w, k])
+            gmap[lo : lo + c[k]] = np.arange(g0, g0 + c[k])
+            sl, src = slice(g0, g0 + c[k]), slice(lo - c[0], lo - c[0] + c[k])
+            parent[sl] = gmap[p["parent"][src]]
+            actor[sl], action[sl], prob[sl] = p["actor"][src], p["action"][src], p["prob"][src]
+            lo += int(c[k])
+        at = gmap[p["terminal"]]
+        is_terminal[at] = True
+        payoffs[at] = p["payoffs"]
+        gmaps.append(gmap)
+    children = np.full((H, width), -1, np.int32)
+    children[parent[1:], action[1:]] = np.arange(1, H, dtype=np.int32)
+    infoset_of = np.zeros(H, np.int32)
+    nodes, infos, legal, key_lists = [], [], [], []
+    for pl in range(n):
+        ids, tmps, table = [], [], {}
+        for gm, piece in [(None, top), *zip(gmaps, parts)]:
+            local = piece["decision"][pl]
+            ids.append(local if gm is None else gm[local])
+            to_tmp = np.fromiter((table.setdefault(k, len(table)) for k in piece["keys"][pl]), np.int64)
+            tmps.append(to_tmp[piece["infoset"][pl]] if len(to_tmp) else piece["infoset"][pl])
+        at, tmp = np.concatenate(ids), np.concatenate(tmps)
+        sort = np.argsort(at, kind="stable")
+        at, tmp = at[sort], tmp[sort]
+        uniq, first = np.unique(tmp, return_index=True)  # uniq: every temporary id, 0..M-1
+        by_first = np.argsort(first, kind="stable")
+        new = np.empty(len(uniq), np.int64)
+        new[uniq[by_first]] = np.arange(len(uniq))
+        nodes.append(at.astype(np.int32))
+        infos.append(new[tmp].astype(np.int32))
+        infoset_of[at] = infos[-1]
+        legal.append(children[at[first[by_first]], :A] >= 0)
+        all_keys = list(table)
+        key_lists.append(tuple(all_keys[j] for j in uniq[by_first].tolist()))
+    mine = actor >= 0
+    e_info = np.zeros(H, np.int32)
+    e_info[mine] = infoset_of[parent[mine]]
+    tree = Tree(
+        num_players=n,
+        max_actions=A,
+        depth=depth,
+        parent=parent,
+        edge_actor=actor,
+        edge_infoset=e_info,
+        edge_action=action,
+        children=children,
+        is_terminal=is_terminal,
+        chance_prob=prob,
+        payoffs=payoffs,
+        decision_nodes=tuple(nodes),
+        decision_infosets=tuple(infos),
+        legal=tuple(legal),
+        infoset_keys=tuple(key_lists),
+        tensor_source=game if _provided_tensors(game, game.new_initial_state()) else None,
+        max_bytes=max_bytes,
+    )
+    if not _recall_agrees([top, *parts]):
+        _check_recall(tree)  # raises, naming the same information set as build_tree
+    return tree
+
+
+def _recall_agrees(pieces: list) -> bool:
+    """Perfect recall from the parts' evidence (``_spiel_walk._recall``): within each part every
+    information set's histories share one last own sequence, and the parts that visit an
+    information set agree on it (the condition ``_check_recall`` tests on the whole tree)."""
+    for p in range(len(pieces[0]["keys"])):
+        seen = {}
+        for piece in pieces:
+            if piece["recall"][p] is None:
+                return False
+            for key, seq in zip(piece["keys"][p], piece["recall"][p]):
+                if seen.setdefault(key, seq) != seq:
+                    return False
+    return True
 
 
 #: per tree (weakly): {OpenSpiel game string: _SpielIndex}
