@@ -137,6 +137,10 @@ def as_float_array(x: Any, field: str) -> jax.Array:
     """Convert user input to a floating JAX array, naming ``field`` on failure."""
     if isinstance(x, jax.Array) and jnp.issubdtype(x.dtype, jnp.floating):
         return x
+    if isinstance(x, (np.ndarray, np.generic, float, int, bool)):
+        # host data: converted by NumPy and placed once (``jnp.asarray`` compiles a small program per
+        # shape and dtype for this, tens of milliseconds each)
+        return jax.device_put(_numeric(x, field, np.asarray).astype(jnp.result_type(float)))
     return _numeric(x, field, jnp.asarray).astype(jnp.result_type(float))
 
 

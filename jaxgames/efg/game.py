@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from jaxgames import simplex
 from jaxgames.core import Evaluation, Game, Policy, as_float_array, check_finite
@@ -31,6 +32,7 @@ from jaxgames.efg.sequence import (
     bottom_up_levels,
     decision_grid,
     decision_weights,
+    host_tables,
     opponent_reach,
     own_reach,
     realization_plan,
@@ -41,19 +43,55 @@ from jaxgames.efg.sequence import (
     terminal_weights,
 )
 from jaxgames.efg.tree import Tree
+from jaxgames.validation import is_concrete
+
+
+def _host_float(x):
+    """A NumPy float array in the dtype that ``as_float_array`` gives it (the default float dtype),
+    else ``None`` (other inputs go to ``as_float_array`` as they are). Its device copy is made by
+    ``jax.device_put``: ``jnp.asarray`` compiles a small XLA program per shape (jax 0.10)."""
+    if isinstance(x, np.ndarray) and np.issubdtype(x.dtype, np.floating) and x.dtype.itemsize <= 8:
+        return x.astype(jnp.result_type(float), copy=False)
+    return None
+
+
+def _host_inputs(payoffs: jax.Array, chance_prob: jax.Array, host_payoffs, host_chance):
+    """``(payoffs, chance_prob)`` as NumPy arrays for ``host_tables`` (``host_*`` where given), or
+    ``None`` where the tables are left to jax.numpy: traced values, extra (batch) axes, or dtypes
+    that are not one NumPy float type (float32 / float64) shared by both."""
+    if not (is_concrete(payoffs) and is_concrete(chance_prob)):
+        return None
+    if payoffs.ndim != 2 or chance_prob.ndim != 1 or payoffs.dtype != chance_prob.dtype:
+        return None
+    if payoffs.dtype not in (np.float32, np.float64):
+        return None
+    return (
+        np.asarray(payoffs) if host_payoffs is None else host_payoffs,
+        np.asarray(chance_prob) if host_chance is None else host_chance,
+    )
 
 
 @jax.tree_util.register_pytree_node_class
 class EFGGame(Game):
-    """A tabular extensive-form game: static ``tree`` plus ``chance_prob`` and ``payoffs`` leaves."""
+    """A tabular extensive-form game: static ``tree`` plus ``chance_prob`` and ``payoffs`` leaves.
+
+    Construction also computes the policy-free tables of every query (per player
+    ``terminal_weights [Z]``: ``chance(z) * payoff_i(z)``, ``decision_weights [M_i]``, and both laid
+    out in blocks): with NumPy on the host when ``payoffs`` and ``chance_prob`` are concrete (no XLA
+    program is compiled; ``jaxgames.efg.sequence.host_tables``), with jax.numpy when they are traced,
+    e.g. ``jax.vmap(lambda s: EFGGame(tree, payoffs=s * tree.payoffs))(scales)``; same values.
+    """
 
     def __init__(self, tree: Tree, payoffs=None, chance_prob=None, name: str = "efg"):
         self.tree = tree
         self.name = name
         payoffs = tree.payoffs if payoffs is None else payoffs
         chance_prob = tree.chance_prob if chance_prob is None else chance_prob
-        self.payoffs = as_float_array(payoffs, "payoffs")
-        self.chance_prob = as_float_array(chance_prob, "chance_prob")
+        host_payoffs, host_chance = _host_float(payoffs), _host_float(chance_prob)
+        self.payoffs = as_float_array(payoffs if host_payoffs is None else jax.device_put(host_payoffs), "payoffs")
+        self.chance_prob = as_float_array(
+            chance_prob if host_chance is None else jax.device_put(host_chance), "chance_prob"
+        )
         if self.payoffs.shape[-2:] != tree.payoffs.shape:
             raise ValueError(
                 f"payoffs: expected shape {tree.payoffs.shape} [histories, players], got {tuple(self.payoffs.shape)}"
@@ -62,17 +100,30 @@ class EFGGame(Game):
             raise ValueError(
                 f"chance_prob: expected shape {tree.chance_prob.shape}, got {tuple(self.chance_prob.shape)}"
             )
-        check_finite(self.payoffs, "payoffs")
-        check_finite(self.chance_prob, "chance_prob")
+        check_finite(self.payoffs if host_payoffs is None else host_payoffs, "payoffs")
+        check_finite(self.chance_prob if host_chance is None else host_chance, "chance_prob")
         # The policy-free factors of every query, computed once here rather than in each call:
         # per player, chance(z) * payoff_i(z) at the terminals and chance's reach of the decision
-        # histories (jaxgames.efg.sequence).
+        # histories (jaxgames.efg.sequence), and the same laid out for scatter-free sums
+        # (terminal_grid / decision_grid).
         sf = sequence_form(tree)
+        host = _host_inputs(self.payoffs, self.chance_prob, host_payoffs, host_chance)
+        del host_payoffs, host_chance
+        if host is not None:
+            # Concrete inputs: NumPy on the host, each finished table moved to the device once (the
+            # jax.numpy code below would compile some 80 small XLA programs on a process's first game).
+            tw, dw, tg, dg = host_tables(sf, *host)
+            del host
+            self.terminal_weights = tuple(jax.device_put(w) for w in tw)
+            self.decision_weights = tuple(jax.device_put(w) for w in dw)
+            self._terminal_grids = tuple(tuple(jax.device_put(b) for b in g) for g in tg)
+            self._decision_grids = tuple(tuple(jax.device_put(b) for b in g) for g in dg)
+            return
+        # Traced (vmap over payoffs or chance_prob) or batched inputs: the same with jax.numpy.
         self.terminal_weights = tuple(
             terminal_weights(sf, i, self.payoffs, self.chance_prob) for i in range(tree.num_players)
         )
         self.decision_weights = tuple(decision_weights(sf, i, self.chance_prob) for i in range(tree.num_players))
-        # The same laid out for scatter-free sums (jaxgames.efg.sequence.terminal_grid / decision_grid).
         self._terminal_grids = tuple(terminal_grid(sf, i, w) for i, w in enumerate(self.terminal_weights))
         self._decision_grids = tuple(decision_grid(sf, i, w) for i, w in enumerate(self.decision_weights))
 

@@ -22,7 +22,7 @@ from jaxgames.core import check_positive
 from jaxgames.efg import rules
 from jaxgames.efg.game import EFGGame
 from jaxgames.efg.tree import build_tree, check_tree_size
-from jaxgames.validation import check_int, check_scalar, host_values
+from jaxgames.validation import check_int, check_scalar, host_values, is_concrete
 
 #: default ``max_histories`` of the poker constructors (as ``from_openspiel``'s)
 MAX_HISTORIES = 1_000_000
@@ -72,7 +72,16 @@ def _basis(name: str, size: int, field: str, size_rules, make_rules, num_params:
 def _payoffs(params, basis, fields: str):
     """``[H, N]`` payoffs ``sum_k params[k] basis[k]``; raises naming ``fields`` if concrete ones overflow."""
     dtype = jnp.result_type(float)
-    payoffs = jnp.tensordot(jnp.stack([jnp.asarray(p) for p in params]).astype(dtype), jnp.asarray(basis, dtype), 1)
+    if all(is_concrete(p) for p in params):
+        # Concrete amounts: NumPy on the host, summed in parameter order in the default float dtype
+        # (the values of the jax.numpy expression below, without compiling its XLA programs).
+        amounts = np.stack([np.asarray(p) for p in params]).astype(dtype)
+        with np.errstate(over="ignore", invalid="ignore"):  # overflow is reported below, by field
+            payoffs = amounts[0] * basis[0].astype(dtype)
+            for k in range(1, len(params)):
+                payoffs += amounts[k] * basis[k].astype(dtype)
+    else:
+        payoffs = jnp.tensordot(jnp.stack([jnp.asarray(p) for p in params]).astype(dtype), jnp.asarray(basis, dtype), 1)
     values = host_values(payoffs, fields)
     if values is not None and not np.all(np.isfinite(values)):
         raise ValueError(

@@ -37,6 +37,8 @@ class SequenceForm:
     parent_sequence: tuple  # per player: int [n_I], the sequence leading to each infoset
     depth_masks: tuple  # per player: tuple of bool [n_I], infosets at own depth k (k = 0..levels)
     terminal_last: tuple  # per player i, per player j: int [Z] last_j, terminals ordered by last_i
+    # (terminal_order, terminal_chance, decision_chance and the blocks of terminal_buckets /
+    # decision_buckets are read only when a game is built: int32 NumPy arrays, kept on the host)
     terminal_order: tuple  # per player i: int [Z] terminal history ids in that order
     terminal_chance: tuple  # per player i: int [Z, C] chance edges on the path (0: none; chance_prob[0] = 1)
     decision_last: tuple  # per player i, per player j: int [M_i] last_j at i's decision histories
@@ -67,6 +69,10 @@ def sequence_form(tree: Tree) -> SequenceForm:
     history copies its parent's row and writes its own edge), and over own depth per information
     set: liar's dice 1x7 (1.6M histories) 0.37 s of CPU, 1x8 (8.4M) 2.1 s, against 3.7 s and 24 s
     for the former per-history loop, with identical arrays (``tests/test_efg_conversion.py``).
+    Each player's arrays go to the device as int32 as soon as they are made (int64 temporaries live
+    for one player at a time); those read only at construction (``host_tables``) stay on the host.
+    No XLA program is compiled. 3-player Leduc (1.83M histories): about 1 s of CPU for this and
+    ``EFGGame``'s tables together (``tests/test_efg_construction.py`` checks the no-compile part).
 
     Example::
 
@@ -81,60 +87,76 @@ def sequence_form(tree: Tree) -> SequenceForm:
     parent_seq, masks, t_last, t_order, t_chance, d_last, d_chance, d_info = ([] for _ in range(8))
     anc, t_slots, t_grid, d_slots, d_grid = ([] for _ in range(5))
     lvl = tuple([] for _ in range(5))  # level_order, level_bounds, level_sequences, level_inverse, level_children
+    identity = []
+
+    # Device arrays, created once and per player as soon as they are made (the int64 temporaries of
+    # one player are freed before the next): numpy constants closed over by a jitted function would
+    # be copied to the device on every call. The index arrays read only when a game is built
+    # (``host_tables``) stay int32 NumPy arrays on the host (``host=True``): no device copy.
+    def dev(arrays, host=False):  # arrays made here (not views of the tree's): no copy when int32
+        arrays = tuple(a.astype(np.int32, copy=False) if a.dtype != bool else a for a in arrays)
+        if host:
+            return arrays
+        with jax.ensure_compile_time_eval():  # concrete even when first built inside a trace
+            return tuple(jax.device_put(a) for a in arrays)
+
     for i in range(n):
         n_inf = tree.num_infosets[i]
         pseq = np.zeros(n_inf, np.int64)
         pseq[tree.decision_infosets[i]] = last[tree.decision_nodes[i], i]
         depth = _own_depth(pseq, A)
         levels = int(depth.max()) + 1 if n_inf else 0
-        parent_seq.append(pseq)
-        masks.append(tuple(depth == k for k in range(levels + 1)))
+        parent_seq.append(dev([pseq])[0])
+        masks.append(dev([depth == k for k in range(levels + 1)]))
         order = terminals[np.argsort(last[terminals, i], kind="stable")]
-        t_order.append(order)
-        t_last.append(tuple(last[order, j] for j in range(n)))
-        t_chance.append(chance[order])
-        d_last.append(tuple(last[tree.decision_nodes[i], j] for j in range(n)))
-        d_chance.append(chance[tree.decision_nodes[i]])
-        d_info.append(tree.decision_infosets[i])
-        anc.append(_ancestors(pseq, A, levels))
-        blocks, where = _buckets(last[order, i], 1 + n_inf * A)
-        t_slots.append((blocks, where))
-        t_grid.append(tuple(tuple(_pick(last[order, j], b) for b in blocks) for j in range(n)))
+        t_order.append(dev([order], host=True)[0])
+        t_cols = [last[order, j] for j in range(n)]  # int32 [Z] each, reused by the blocks below
+        t_last.append(dev(t_cols))
+        t_chance.append(dev([chance[order]], host=True)[0])
+        d_cols = [last[tree.decision_nodes[i], j] for j in range(n)]
+        d_last.append(dev(d_cols))
+        d_chance.append(dev([chance[tree.decision_nodes[i]]], host=True)[0])
+        d_info.append(dev([np.array(tree.decision_infosets[i], np.int32)])[0])  # a copy, not the tree's
+        anc.append(dev([_ancestors(pseq, A, levels)])[0])
+        blocks, where = _buckets(t_cols[i], 1 + n_inf * A)
+        t_grid.append(tuple(dev(_pick(c, blocks)) for c in t_cols))
+        t_slots.append((dev(blocks, host=True), dev([where])[0]))
+        del order, blocks, where, t_cols
         blocks, where = _buckets(tree.decision_infosets[i], n_inf)
-        d_slots.append((blocks, where))
-        d_grid.append(tuple(tuple(_pick(last[tree.decision_nodes[i], j], b) for b in blocks) for j in range(n)))
-        lv = _levels(pseq, depth, A, levels)
-        for acc, v in zip(lvl, lv):
-            acc.append(v)
-
-    # Device arrays, created once: numpy constants closed over by a jitted function would be
-    # copied to the device on every call.
-    def dev(arrays):
-        with jax.ensure_compile_time_eval():  # concrete even when first built inside a trace
-            return tuple(jax.device_put(a.astype(np.int32) if a.dtype != bool else a) for a in arrays)
+        d_grid.append(tuple(dev(_pick(c, blocks)) for c in d_cols))
+        d_slots.append((dev(blocks, host=True), dev([where])[0]))
+        del blocks, where, d_cols
+        order, bounds, seqs, inverse, children = _levels(pseq, depth, A, levels)
+        lvl[0].append(dev([order])[0])
+        lvl[1].append(bounds)
+        lvl[2].append(dev([seqs])[0])
+        lvl[3].append(dev([inverse])[0])
+        lvl[4].append(tuple((dev(b), dev([w])[0]) for b, w in children))
+        identity.append(bool(np.array_equal(order, np.arange(len(order)))))
+    del last, chance, terminals
 
     return SequenceForm(
         num_actions=A,
         num_sequences=tuple(1 + m * A for m in tree.num_infosets),
-        parent_sequence=dev(parent_seq),
-        depth_masks=tuple(dev(m) for m in masks),
-        terminal_last=tuple(dev(c) for c in t_last),
-        terminal_order=dev(t_order),
-        terminal_chance=dev(t_chance),
-        decision_last=tuple(dev(c) for c in d_last),
-        decision_chance=dev(d_chance),
-        decision_infoset=dev(d_info),
-        ancestors=dev(anc),
-        terminal_buckets=tuple((dev(b), dev([w])[0]) for b, w in t_slots),
-        terminal_bucket_last=tuple(tuple(dev(c) for c in per) for per in t_grid),
-        decision_buckets=tuple((dev(b), dev([w])[0]) for b, w in d_slots),
-        decision_bucket_last=tuple(tuple(dev(c) for c in per) for per in d_grid),
-        level_order=dev(lvl[0]),
+        parent_sequence=tuple(parent_seq),
+        depth_masks=tuple(masks),
+        terminal_last=tuple(t_last),
+        terminal_order=tuple(t_order),
+        terminal_chance=tuple(t_chance),
+        decision_last=tuple(d_last),
+        decision_chance=tuple(d_chance),
+        decision_infoset=tuple(d_info),
+        ancestors=tuple(anc),
+        terminal_buckets=tuple(t_slots),
+        terminal_bucket_last=tuple(t_grid),
+        decision_buckets=tuple(d_slots),
+        decision_bucket_last=tuple(d_grid),
+        level_order=tuple(lvl[0]),
         level_bounds=tuple(lvl[1]),
-        level_sequences=dev(lvl[2]),
-        level_inverse=dev(lvl[3]),
-        level_identity=tuple(bool(np.array_equal(o, np.arange(len(o)))) for o in lvl[0]),
-        level_children=tuple(tuple((dev(b), dev([w])[0]) for b, w in per) for per in lvl[4]),
+        level_sequences=tuple(lvl[2]),
+        level_inverse=tuple(lvl[3]),
+        level_identity=tuple(identity),
+        level_children=tuple(lvl[4]),
     )
 
 
@@ -212,9 +234,12 @@ def _take_or_zero(x: jax.Array, idx) -> jax.Array:
     return x.at[jnp.asarray(idx)].get(mode="fill", fill_value=0)
 
 
-def _pick(values: np.ndarray, slots: np.ndarray) -> np.ndarray:
-    """``values`` at ``slots``, with 0 at the padding (``slots == len(values)``)."""
-    return np.concatenate([np.asarray(values, np.int64), [0]])[slots]
+def _pick(values: np.ndarray, blocks) -> list:
+    """``values`` at each of ``blocks`` (index arrays), with 0 at the padding (``== len(values)``),
+    in ``values``' dtype."""
+    padded = np.zeros(len(values) + 1, values.dtype)
+    padded[:-1] = values
+    return [padded[b] for b in blocks]
 
 
 def _ancestors(pseq: np.ndarray, A: int, levels: int) -> np.ndarray:
@@ -240,8 +265,9 @@ def _paths(tree: Tree):
     chance edges on its path ``chance [H, C]`` (root first, zero-padded; ``C >= 1``), one vectorized
     step per depth: a history copies its parent's row and writes its own edge."""
     H = tree.num_histories
-    parent = np.asarray(tree.parent, np.int64)
-    actor = np.asarray(tree.edge_actor, np.int64)
+    last = own_sequences(tree)  # first: its temporaries are freed before this function's own
+    parent = np.asarray(tree.parent)  # int32 indexes: no int64 copies of the [H] columns
+    actor = np.asarray(tree.edge_actor)
     levels = depth_levels(tree)
     count = np.zeros(H, np.int32)  # chance edges on the path
     for ids in levels:
@@ -253,7 +279,7 @@ def _paths(tree: Tree):
         chance[ids] = chance[par]
         at = actor[ids] == CHANCE
         chance[ids[at], count[par[at]]] = ids[at]
-    return own_sequences(tree), chance
+    return last, chance
 
 
 def _own_depth(pseq: np.ndarray, A: int) -> np.ndarray:
@@ -336,6 +362,47 @@ def terminal_weights(sf: SequenceForm, i: int, payoffs, chance_prob) -> jax.Arra
 def decision_weights(sf: SequenceForm, i: int, chance_prob) -> jax.Array:
     """``[M_i]``: chance's reach of each decision history of player ``i``."""
     return jnp.prod(chance_prob[jnp.asarray(sf.decision_chance[i])], axis=-1)
+
+
+def host_tables(sf: SequenceForm, payoffs: np.ndarray, chance_prob: np.ndarray) -> tuple:
+    """``terminal_weights``, ``decision_weights``, ``terminal_grid`` and ``decision_grid`` of every
+    player, computed with NumPy on the host from concrete ``payoffs [H, N]`` and ``chance_prob [H]``
+    of one float dtype: four tuples (per player) of NumPy arrays with the very dtypes, shapes and
+    values of the ``jax.numpy`` functions (the chance product taken in path order, as XLA's
+    ``reduce_prod``), and no XLA program to compile. ``EFGGame`` moves each to the device once.
+
+    Example::
+
+        >>> import numpy as np, jaxgames
+        >>> tree = jaxgames.kuhn_poker().tree
+        >>> tw, dw, tg, dg = host_tables(sequence_form(tree), tree.payoffs, tree.chance_prob)
+        >>> tw[0].shape, [g.shape for g in dg[0]]
+        ((30,), [(2, 6)])
+    """
+    n = len(sf.num_sequences)
+    dtype = payoffs.dtype
+
+    def chance_reach(paths):  # prod over the path's chance edges, left to right
+        out = chance_prob[paths[:, 0]]
+        for c in range(1, paths.shape[1]):
+            out *= chance_prob[paths[:, c]]
+        return out
+
+    def grid(weights, blocks):  # _take_or_zero: the appended slot len(weights) reads 0
+        padded = np.zeros(weights.shape[0] + 1, dtype)
+        padded[:-1] = weights
+        return tuple(padded[np.asarray(b)] for b in blocks)
+
+    tw, dw, tg, dg = [], [], [], []
+    with np.errstate(all="ignore"):  # as XLA: inf / nan flow through silently
+        for i in range(n):
+            w = chance_reach(np.asarray(sf.terminal_chance[i]))
+            w *= payoffs[np.asarray(sf.terminal_order[i]), i]
+            tw.append(w)
+            dw.append(chance_reach(np.asarray(sf.decision_chance[i])))
+            tg.append(grid(tw[i], sf.terminal_buckets[i][0]))
+            dg.append(grid(dw[i], sf.decision_buckets[i][0]))
+    return tuple(tw), tuple(dw), tuple(tg), tuple(dg)
 
 
 def sequence_values(sf: SequenceForm, i: int, plans, weights) -> jax.Array:

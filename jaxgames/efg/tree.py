@@ -259,10 +259,12 @@ def own_sequences(tree: Tree) -> np.ndarray:
     history, ``1 + infoset * max_actions + action`` (0: none yet), one depth at a time (parents before
     children)."""
     n, A, H = tree.num_players, tree.max_actions, tree.num_histories
-    parent = np.asarray(tree.parent, np.int64)
-    actor = np.asarray(tree.edge_actor, np.int64)
-    seq = 1 + np.asarray(tree.edge_infoset, np.int64) * A + np.asarray(tree.edge_action, np.int64)
+    parent = np.asarray(tree.parent)  # int32 indexes: no int64 copies of the [H] columns
+    actor = np.asarray(tree.edge_actor)
     dtype = np.int32 if max(H, 1 + sum(tree.num_infosets) * A) < 2**31 else np.int64
+    seq = np.asarray(tree.edge_infoset, dtype) * A  # the ids fit in dtype (checked above)
+    seq += np.asarray(tree.edge_action, dtype)
+    seq += 1
     last = np.zeros((H, n), dtype)
     for ids in depth_levels(tree):
         last[ids] = last[parent[ids]]
