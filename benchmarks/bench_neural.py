@@ -69,6 +69,17 @@ LEARNERS = {
         magnet_every=500,
         target_rate=0.005,
     ),
+    # MMD-RL with the uniform magnet kept (no moves) and alpha annealed linearly from 0.3 to 0.1 over
+    # learner steps 400-1000 (the logit QRE path toward Nash), otherwise the "mmd_rl" settings
+    "mmd_rl_anneal": lambda batch: mmd_rl(
+        hidden_sizes=(128, 128),
+        batch_size=batch,
+        learning_rate=1e-3,
+        magnet_coef=optax.linear_schedule(0.3, 0.1, 600, transition_begin=400),
+        proximity=0.1,
+        magnet_every=None,
+        target_rate=0.005,
+    ),
     "ppo": lambda batch: ppo(hidden_sizes=(128, 128), batch_size=batch, learning_rate=3e-3, entropy_coef=0.02),
 }
 #: learner steps per chunk (between evaluations) and batch size per learner: R-NaD takes one Adam
@@ -78,6 +89,7 @@ SETTINGS = {
     "rnad_pp": (1000, 256),
     "rnad_decay": (1000, 256),
     "mmd_rl": (50, 1024),
+    "mmd_rl_anneal": (50, 1024),
     "ppo": (50, 1024),
 }
 GAMES = {"kuhn_poker": jaxgames.kuhn_poker, "leduc_poker": jaxgames.leduc_poker}

@@ -8,13 +8,14 @@ import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 
 import jaxgames
 import solvers
 from jaxgames import markov
 from solvers.neural.common import decision_points, masked_policy, trajectory_rows
-from solvers.neural.policy_gradient import _efg_samples, mmd_rl, ppo
+from solvers.neural.policy_gradient import _efg_samples, build_learner, geometric_mix, mmd_rl, ppo
 
 from helpers import KUHN_UNIFORM_NASH_CONV, forbid_exact_model
 
@@ -142,3 +143,53 @@ def test_bad_input(kuhn):
         ppo().init(jaxgames.mean_field.crowd_modelling(), key)
     with pytest.raises(ValueError, match="game"):
         ppo().init("kuhn", key)
+
+
+def test_geometric_magnet_mix_known_values():
+    """``rho' ∝ rho^(1 - m) pi^m``: [.5, .5] and [.9, .1] at m = 1/2 give [.75, .25] (sqrt(.45) : sqrt(.05)
+    = 3 : 1); m = 1 gives the policy; an illegal action keeps no mass."""
+    rho = jnp.array([[0.5, 0.5, 0.0]])
+    pi = jnp.array([[0.9, 0.1, 0.0]])
+    legal = jnp.array([[True, True, False]])
+    np.testing.assert_allclose(geometric_mix(rho, pi, 0.5, legal), [[0.75, 0.25, 0.0]], rtol=1e-6)
+    np.testing.assert_allclose(geometric_mix(rho, pi, 1.0, legal), pi, rtol=1e-6)
+
+
+def test_mmd_rl_schedules_are_read_at_the_learner_step(kuhn):
+    """Optax schedules of ``magnet_coef`` and ``proximity`` give, at learner step 5, the update of the
+    constants they take there (not their step-0 values); a ``target_rate`` schedule equal to 1 at
+    step 0 makes the Polyak network the network itself after the first step; ``magnet_mix`` moves
+    the magnet to ``geometric_mix(magnet, reported)``."""
+    kw = dict(hidden_sizes=(8,), batch_size=16, num_minibatches=1)
+    state = solvers.mmd_rl(**kw).init(kuhn, jax.random.key(0))
+    ex, key = state.extra, jax.random.key(1)
+
+    def table_after(magnet_coef, proximity):
+        update = build_learner("mmd_rl", magnet_coef=magnet_coef, proximity=proximity, clip_epsilon=None, **kw)[1]
+        return update(kuhn, ex.params, ex.opt_state, key, ex.table, ex.magnet, step=jnp.int32(5))[2]
+
+    scheduled = table_after(
+        optax.piecewise_constant_schedule(0.05, {3: 4.0}),  # 0.05 before step 3, 0.2 from step 3
+        optax.piecewise_constant_schedule(1.0, {3: 0.5}),
+    )
+    np.testing.assert_allclose(scheduled, table_after(0.2, 0.5), rtol=1e-5, atol=1e-7)
+
+    solver = solvers.mmd_rl(**kw, target_rate=optax.linear_schedule(1.0, 0.01, 10), magnet_every=1, magnet_mix=0.5)
+    after = jax.jit(lambda st: solver.step(kuhn, st))(state).extra
+    chex.assert_trees_all_close(after.target, after.params)  # rate 1 at step 0
+    legal = jnp.asarray(decision_points(kuhn).legal)
+    np.testing.assert_allclose(after.magnet, geometric_mix(ex.magnet, after.table, 0.5, legal), rtol=1e-5, atol=1e-7)
+    assert not np.allclose(after.magnet, after.table, atol=1e-4)
+
+
+def test_mmd_rl_bad_schedules_name_the_field():
+    with pytest.raises(ValueError, match=r"^magnet_mix: "):
+        mmd_rl(magnet_mix=0.0)
+    with pytest.raises(ValueError, match=r"^magnet_mix: "):
+        mmd_rl(magnet_mix=1.5)
+    with pytest.raises(ValueError, match=r"^magnet_coef \(the schedule's value at step 0\): "):
+        mmd_rl(magnet_coef=lambda step: -1.0)
+    with pytest.raises(ValueError, match=r"^target_rate \(the schedule's value at step 0\): "):
+        mmd_rl(target_rate=optax.constant_schedule(2.0))
+    with pytest.raises(ValueError, match=r"^proximity: .*calling it at step 0 failed"):
+        mmd_rl(proximity=lambda: 0.1)  # not a function of the step

@@ -20,7 +20,9 @@ algorithms". **MMD-RL**: Sokota, D'Orazio, Kolter, Loizou, Lanctot, Mitliagkas, 
 games" (ICLR): the sample-based magnetic mirror descent step
 ``pi_{t+1} = argmax_pi <q_t, pi> - alpha KL(pi, rho) - (1/eta) KL(pi, pi_t)``, with the plain
 importance-weighted surrogate (``clip_epsilon=None``) and a magnet ``rho [M, A]`` (uniform at the
-start) that becomes the current policy every ``magnet_every`` steps. Both report the last iterate.
+start) that becomes the current policy every ``magnet_every`` steps (or moves part of the way,
+``magnet_mix``); ``alpha``, ``eta`` and the Polyak rate may follow optax schedules of the learner
+step. Both report the last iterate.
 The guide ("Neural learners") explains the choices.
 
 Shapes: ``points.features [M, D]``; a rollout ``[B, T]`` decisions (extensive-form) or
@@ -131,6 +133,35 @@ def _markov_samples(game, env, traj, rows, valid, values, final_rows, gae_lambda
     return rows, traj.action, valid, adv, adv + v
 
 
+def schedule_value(rate, step):
+    """``rate`` at the learner ``step`` (0-based): an optax schedule (a callable of the step) is
+    called, a number (or ``None``) returned as it is."""
+    return rate(step) if callable(rate) else rate
+
+
+def check_schedule_start(rate, field: str, low, high=None, *, low_open: bool = False) -> None:
+    """A schedule's value at step 0 is a number in range (``check_number``'s wording, naming the
+    field); later values are traced under ``jit`` and not checked."""
+    if callable(rate):
+        try:
+            first = rate(0)
+        except Exception as err:  # noqa: BLE001 - any failure of the user's callable
+            raise ValueError(
+                f"{field}: expected a number or an optax schedule of the step; calling it at step 0 failed: {err}"
+            ) from None
+        check_number(first, f"{field} (the schedule's value at step 0)", low, high, low_open=low_open)
+
+
+def geometric_mix(magnet: jax.Array, policy: jax.Array, mix, legal: jax.Array) -> jax.Array:
+    """``rho' ∝ rho^(1 - m) pi^m`` row by row (``[M, A]``; ``m = mix`` in (0, 1]; zero on the
+    illegal actions, ``legal`` bool ``[M, A]``): a mirror-descent step of the magnet toward ``pi`` in
+    the KL geometry (the minimizer of ``(1 - m) KL(q, rho) + m KL(q, pi)``); ``m = 1`` gives ``pi``."""
+    log_mix = (1.0 - mix) * jnp.log(jnp.where(legal, magnet, 1.0)) + mix * jnp.log(
+        jnp.maximum(jnp.where(legal, policy, 1.0), 1e-30)
+    )
+    return jax.nn.softmax(jnp.where(legal, log_mix, -jnp.inf), axis=-1)
+
+
 def build_learner(
     name: str,
     hidden_sizes=(64,),
@@ -149,10 +180,12 @@ def build_learner(
     max_grad_norm=1.0,
     normalize_advantages: bool = False,
     target_rate=None,
+    magnet_mix=1.0,
 ):
     """``(solver, update)``: the learner, and its update ``update(game, params, opt_state, key, table,
-    magnet, learner=None) -> (params, opt_state, table)`` (one rollout of the behaviour ``table`` and
-    the optimizer passes; PSRO's neural oracle calls it with fixed opponents)."""
+    magnet, learner=None, step=0) -> (params, opt_state, table)`` (one rollout of the behaviour
+    ``table`` and the optimizer passes, with the ``magnet_coef`` / ``proximity`` schedules read at
+    learner step ``step``; PSRO's neural oracle calls it with fixed opponents)."""
     hidden = check_hidden(hidden_sizes)
     batch_size = check_int(batch_size, "batch_size", low=1)
     num_epochs = check_int(num_epochs, "num_epochs", low=1)
@@ -160,16 +193,22 @@ def build_learner(
     unroll_length = check_int(unroll_length, "unroll_length", low=1)
     check_rates(
         optional=("clip_epsilon", "proximity", "target_rate"),
-        schedules=("learning_rate",),  # None: off
+        schedules=("learning_rate", "proximity", "target_rate"),  # None: off
         learning_rate=learning_rate,
         max_grad_norm=max_grad_norm,
         clip_epsilon=clip_epsilon,
         proximity=proximity,
         target_rate=target_rate,
     )
-    check_number(target_rate, "target_rate", 0, 1, low_open=True, optional=True)
-    for field, value in (("value_coef", value_coef), ("entropy_coef", entropy_coef), ("magnet_coef", magnet_coef)):
-        check_number(value, field, 0, optional=field == "magnet_coef")
+    check_number(target_rate, "target_rate", 0, 1, low_open=True, optional=True, schedule=True)
+    for field, value in (("value_coef", value_coef), ("entropy_coef", entropy_coef)):
+        check_number(value, field, 0)
+    check_number(magnet_coef, "magnet_coef", 0, optional=True, schedule=True)
+    # a schedule's first value is checked here (later values are traced: they must stay in range)
+    check_schedule_start(magnet_coef, "magnet_coef", 0)
+    check_schedule_start(proximity, "proximity", 0, low_open=True)
+    check_schedule_start(target_rate, "target_rate", 0, 1, low_open=True)
+    check_number(magnet_mix, "magnet_mix", 0, 1, low_open=True)
     check_number(gae_lambda, "gae_lambda", 0, 1)
     check_bool(normalize_advantages, "normalize_advantages")
     if magnet_every is not None:
@@ -204,7 +243,7 @@ def build_learner(
         policy = tabular_policy(game, table)
         return SolverState(policy=policy, average=policy, step=jnp.zeros((), jnp.int32), extra=extra)
 
-    def loss_fn(params, net, batch: _Batch):
+    def loss_fn(params, net, batch: _Batch, alpha, eta):
         logits, value = _heads(net, params, batch.features, batch.legal)
         pi = distrax.Categorical(logits=logits)
         n = batch.weight.shape[0]
@@ -228,15 +267,17 @@ def build_learner(
             # then one temperature at every information set (the fixed point is the agent QRE).
             # Averaged over *all* M decision points instead, the term weighs 1 / M against a point's
             # sampling frequency d(x): a temperature of about alpha / (M d(x)), near 0 where play goes
-            loss += magnet_coef * mean(pi.kl_divergence(distrax.Categorical(probs=batch.magnet)))
+            loss += alpha * mean(pi.kl_divergence(distrax.Categorical(probs=batch.magnet)))
         if proximity is not None:
-            loss += mean(pi.kl_divergence(distrax.Categorical(probs=batch.old_prob))) / proximity
+            loss += mean(pi.kl_divergence(distrax.Categorical(probs=batch.old_prob))) / eta
         return loss
 
-    def update(game: Game, params, opt_state, key, table, magnet, learner=None):
+    def update(game: Game, params, opt_state, key, table, magnet, learner=None, step=0):
         """One rollout of ``table`` and the optimizer passes on its decisions: ``(params, opt_state)``.
         ``learner`` (bool ``[M]``, optional) keeps only the decisions at those rows (a best response
-        against fixed opponents: PSRO's neural oracle)."""
+        against fixed opponents: PSRO's neural oracle); ``step``: the learner step at which the
+        ``magnet_coef`` and ``proximity`` schedules are read."""
+        alpha, eta = schedule_value(magnet_coef, step), schedule_value(proximity, step)
         family = _family(game, name)
         env = check_simulator(game, name) if family == "efg" else make_env(game)
         points = decision_points(game)
@@ -287,7 +328,7 @@ def build_learner(
 
             def one(carry, mb):
                 params, opt_state = carry
-                grads = jax.grad(loss_fn)(params, net, mb)
+                grads = jax.grad(loss_fn)(params, net, mb, alpha, eta)
                 updates, opt_state = optimizer.update(grads, opt_state, params)
                 return (optax.apply_updates(params, updates), opt_state), None
 
@@ -299,14 +340,17 @@ def build_learner(
     def step(game: Game, state: SolverState) -> SolverState:
         ex = state.extra
         key, k_update = jax.random.split(ex.key)
-        params, opt_state, table = update(game, ex.params, ex.opt_state, k_update, ex.table, ex.magnet)
+        params, opt_state, table = update(game, ex.params, ex.opt_state, k_update, ex.table, ex.magnet, step=state.step)
         target, reported = params, table
         if target_rate is not None:
-            target = optax.incremental_update(params, ex.target, target_rate)
+            target = optax.incremental_update(params, ex.target, schedule_value(target_rate, state.step))
             reported = _table(_network(decision_points(game), hidden), target, decision_points(game))
         magnet = ex.magnet
         if magnet_every is not None:
-            magnet = jnp.where((state.step + 1) % magnet_every == 0, reported, magnet)
+            legal = jnp.asarray(decision_points(game).legal)
+            replace = isinstance(magnet_mix, (int, float)) and magnet_mix == 1
+            moved = reported if replace else geometric_mix(magnet, reported, magnet_mix, legal)
+            magnet = jnp.where((state.step + 1) % magnet_every == 0, moved, magnet)
         policy = tabular_policy(game, reported)
         extra = PolicyGradientState(
             params=params, opt_state=opt_state, key=key, magnet=magnet, table=table, target=target
@@ -373,6 +417,7 @@ def mmd_rl(
     max_grad_norm=1.0,
     clip_epsilon=None,
     target_rate=None,
+    magnet_mix=1.0,
 ) -> Solver:
     """Magnetic mirror descent as reinforcement learning (Sokota et al. 2023).
 
@@ -388,10 +433,23 @@ def mmd_rl(
     temperature). ``target_rate`` ``tau``: the
     reported policy (and the next magnet) is a Polyak average of the parameters,
     ``theta_bar <- (1 - tau) theta_bar + tau theta`` (R-NaD's target network), which averages out the
-    sampling noise of the last iterate; ``None`` reports the network itself. Example:
-    ``solvers.run(solvers.mmd_rl(), jaxgames.kuhn_poker(), 300, key=key)``.
+    sampling noise of the last iterate; ``None`` reports the network itself.
+
+    **Schedules.** ``magnet_coef``, ``proximity`` and ``target_rate`` take a number or an optax
+    schedule (a callable of the step), read at the learner step ``t`` (0-based: one rollout and its
+    ``num_epochs x num_minibatches`` Adam steps), e.g. ``optax.linear_schedule(0.3, 0.1, 600,
+    transition_begin=400)``; ``learning_rate`` is optax's own and counts Adam steps
+    (``num_epochs x num_minibatches`` per learner step). A schedule's value at step 0 is checked like
+    the number it stands for; later values must stay in range (they are traced). ``magnet_mix`` ``m``
+    in (0, 1]: each magnet move is ``rho <- rho^(1 - m) pi^m`` (normalized; a mirror-descent step of
+    the magnet toward the reported policy ``pi`` in the KL geometry), ``1`` replacing it.
+
+    Example: ``solvers.run(solvers.mmd_rl(), jaxgames.kuhn_poker(), 300, key=key)``, or with an
+    annealed magnet coefficient::
+
+        solver = solvers.mmd_rl(magnet_coef=optax.linear_schedule(0.3, 0.1, 600, transition_begin=400))
     """
-    check_number(magnet_coef, "magnet_coef", 0)  # the magnet term is MMD's (ppo has none)
+    check_number(magnet_coef, "magnet_coef", 0, schedule=True)  # the magnet term is MMD's (ppo has none)
     return build_learner(
         "mmd_rl",
         hidden_sizes,
@@ -408,4 +466,5 @@ def mmd_rl(
         unroll_length=unroll_length,
         max_grad_norm=max_grad_norm,
         target_rate=target_rate,
+        magnet_mix=magnet_mix,
     )[0]
