@@ -298,11 +298,16 @@ def jpsro(
 
     def init(game: Game, key=None) -> SolverState:
         _check_game(game)
+        if isinstance(game, MarkovGame):
+            check_markov_size(game, max_deviations)
+        return _init_state(game)
+
+    @jax.jit  # one program instead of op-by-op dispatch (``solvers.run`` calls ``init`` outside jit)
+    def _init_state(game: Game) -> SolverState:
         n = game.num_players
         uniform = game.uniform_policy()
         dtype = uniform[0].dtype
         if isinstance(game, MarkovGame):  # a pure strategy of G_stat: the best response to uniform play
-            check_markov_size(game, max_deviations)
             uniform = game.best_response(uniform)
         population = tuple(jnp.broadcast_to(u, (capacity, *u.shape)) for u in uniform)
         value = game.evaluate(uniform).values
