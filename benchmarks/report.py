@@ -445,6 +445,19 @@ def mean_field_targets(runs):
     ]
 
 
+def mfglib_targets(runs):
+    (run,) = runs
+    out = []
+    for i, _ in enumerate(run.get("rows")):
+        r = run.at("rows", i)
+        if (int(r("n")), int(r("T"))) == (40, 20) and r("ratio") is not None:
+            got = float(r("ratio"))
+            out.append(
+                Target(f"beach bar 40 x 20, {r('solver')}: >= 100x mfglib per iteration", ratio(got), got >= 100)
+            )
+    return out
+
+
 def mfglib_tables(runs):
     (run,) = runs
     peer = run.at("summary", "mfglib")
@@ -1934,6 +1947,8 @@ BENCHES = [
         "python benchmarks/bench_mfglib.py --mfglib-python /tmp/mfgenv/bin/python",
         r"bench_mfglib(_quick)?\.json",
         mfglib_tables,
+        mfglib_targets,
+        stated_targets=("beach bar 40 x 20: >= 100x mfglib per iteration",),
     ),
     Bench(
         "bench_sampled_mean_field.py",
