@@ -5,10 +5,9 @@ Each notebook asserts the behaviour it illustrates, so a regression in the libra
 The code cells run in order, in a fresh namespace, in the test process (``run_notebook``), as a kernel would
 run them, with the test processes' quick compile flags (conftest.py) as the kernels had: no kernel process, so
 no second start of Python, JAX and the library per notebook, and the small programs that several notebooks
-compile alike are compiled once per test process. The eight notebooks: 91 s of CPU in their own kernels, 54 s
-in the test processes (``pytest -n 2 tests/test_notebooks.py``, a loaded 2-core machine; 167 -> 128 s of wall).
-The cells must be plain Python (no IPython magics), and the process-wide state a notebook may set
-(``jax_enable_x64`` in 07, the working directory, matplotlib's figures and settings) is restored after it.
+compile alike are compiled once per test process. The cells must be plain Python (no IPython magics), and
+the process-wide state a notebook may set (``jax_enable_x64`` in 07, the working directory, matplotlib's
+figures and settings) is restored after it.
 Needs ``nbformat`` and ``matplotlib`` (the ``test`` extras).
 """
 
