@@ -54,6 +54,7 @@ def logit_residual(payoffs: np.ndarray, lam: float, policy: list[np.ndarray]) ->
     return worst
 
 
+@pytest.mark.slow
 def test_run_writes_the_path_the_plot_and_the_summary(tmp_path, capsys):
     out = tmp_path / "out"
     assert main(["run", str(write(tmp_path, QRE)), "max_regret=1e-8", "--out", str(out)]) == 0

@@ -146,6 +146,7 @@ def check_four_devices(names):
     return out
 
 
+@pytest.mark.slow
 def test_four_devices_give_the_one_device_trace_and_refuse_batches_they_cannot_split():
     """The on-policy learner and the off-policy one (replay and reservoir buffers split over the devices);
     the others (``rnad``, ``mmd_rl``: ``ppo``'s program with a regularization term; ``mmd_rl_markov``,

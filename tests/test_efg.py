@@ -412,6 +412,7 @@ def test_bad_geometry_names_the_field():
         solvers.mirror_prox(geometry="dilatd")
 
 
+@pytest.mark.slow
 def test_scatter_free_passes_equal_segment_sums(games):
     """The gather-only layouts of ``jaxgames.efg.sequence`` (buckets of segment sums, level-by-level
     bottom-up pass, with and without putting the information sets in level order) against plain

@@ -167,6 +167,7 @@ def test_alpharank_han_stationary_distribution(x64):
     np.testing.assert_allclose(pi, HAN_PI, atol=1e-7)
 
 
+@pytest.mark.slow
 @pytest.mark.requires_pyspiel
 def test_alpharank_equals_openspiel(x64):
     import pyspiel

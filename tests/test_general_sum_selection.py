@@ -100,6 +100,7 @@ def test_chicken_known_optima(x64):
     assert float(sol.gap) <= 1e-8
 
 
+@pytest.mark.slow
 @pytest.mark.requires_pyspiel
 def test_matches_openspiel_jpsro_meta_solvers(x64):
     cp = pytest.importorskip("cvxpy")
@@ -203,6 +204,7 @@ def test_zero_sum_lp_matches_linprog(x64):
     np.testing.assert_allclose(mp.policy[1], [0.5, 0.5], atol=1e-7)
 
 
+@pytest.mark.slow
 def test_sequence_form_lp_kuhn(x64):
     game = jaxgames.efg.kuhn_poker()
     sol = glp.sequence_form_lp(game)

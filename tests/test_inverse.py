@@ -214,6 +214,7 @@ def test_design_prisoners_dilemma_subsidy_closed_form():
     assert abs(float(adam.params) - 1.5) < 2e-2
 
 
+@pytest.mark.slow
 def test_design_crowd_aversion_meets_an_entropy_target():
     """Crowd modelling: the crowd aversion at which the regularized MFE's final-time distribution
     has entropy 2.03 nats (it grows from 1.967 at 0 toward log 8 = 2.079)."""

@@ -73,6 +73,7 @@ def test_correlated_best_response_equals_brute_force_over_pure_policies(kuhn2):
         np.testing.assert_allclose(achieved, best, rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_three_player_contraction_equals_the_sum_over_profiles(kuhn3):
     game, size = kuhn3, 2
     population = normalize(random_population(game, jax.random.key(2), size), game)
@@ -90,6 +91,7 @@ def test_three_player_contraction_equals_the_sum_over_profiles(kuhn3):
         np.testing.assert_allclose(correlated_sequence_values(game, i, plans, weights), explicit, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_gaps_of_a_point_mass_are_the_best_response_gains(kuhn3):
     """A joint on one profile: CCE gap = CE gap = the largest ``BR value - value`` over the players."""
     game, size = kuhn3, 2
@@ -134,6 +136,7 @@ def test_two_player_kuhn_cce_jpsro_reaches_a_nash_equilibrium():
         assert float(game.nash_conv(solver.output(state))) <= 1e-6
 
 
+@pytest.mark.slow
 def test_three_player_kuhn_ce_jpsro_meta_strategy_is_a_ce_of_the_meta_game(kuhn3):
     """The recorded metric is the full-game CE gap of the joint; the joint is a CE of the restricted
     meta-game (``jaxgames.ce_gap``); the CE gap is at least the CCE gap, and it falls (not monotonically:

@@ -85,6 +85,7 @@ def _check_gradient(build, theta, tau, h=1e-5, rtol=1e-6, **kw):
     assert abs(float(g_tau) - fd_tau) <= rtol * abs(fd_tau), (float(g_tau), fd_tau)
 
 
+@pytest.mark.slow
 def test_gradient_kuhn_poker(x64):
     _check_gradient(lambda g: g, efg.kuhn_poker(), 0.2, method="iterate")
 
@@ -113,6 +114,7 @@ def test_gradient_crowd_modelling(x64):
     _check_gradient(lambda g: g, mean_field.crowd_modelling(size=5, horizon=3), 0.5, method="iterate")
 
 
+@pytest.mark.slow
 def test_gradient_krylov_above_dense_max(x64):
     """73 unknowns (> ``DENSE_MAX``): Newton and the implicit derivative are matrix-free (GMRES inside
     ``custom_linear_solve``, transposed for reverse mode). (``"auto"`` would anneal here; the slow
@@ -151,6 +153,7 @@ def _solve_with_aux(payoffs, tau):
     return policy[0], policy
 
 
+@pytest.mark.slow
 def test_three_player_jacrev_and_vmap_against_central_differences(x64):
     """A three-player general-sum game: ``jacrev`` in every payoff and the temperature against central
     differences, all 38 perturbed games solved in one ``vmap`` (over games and temperatures), whose

@@ -135,6 +135,7 @@ def _summary(game, policy):
     return game.mean_field(policy), game.exploitability(policy), game.evaluate(policy).values, br, soft
 
 
+@pytest.mark.slow
 def test_single_population_wrapper_agrees_with_mean_field_game():
     single = crowd_modelling(size=5, horizon=4)
     multi = as_multi_population(single)

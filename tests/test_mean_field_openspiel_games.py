@@ -292,6 +292,7 @@ def test_dynamic_routing_braess_values():
 
 
 # ------------------------------------------------------------------------------ without OpenSpiel
+@pytest.mark.slow
 def test_native_garnet_draw_and_vmap():
     sizes = dict(size=40, horizon=3, num_action=4, num_chance_action=3)
     game = garnet(jax.random.key(0), **sizes, sparsity_factor=0.5, reward_model="openspiel")

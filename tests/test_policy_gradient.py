@@ -155,6 +155,7 @@ def test_geometric_magnet_mix_known_values():
     np.testing.assert_allclose(geometric_mix(rho, pi, 1.0, legal), pi, rtol=1e-6)
 
 
+@pytest.mark.slow
 def test_mmd_rl_schedules_are_read_at_the_learner_step(kuhn):
     """Optax schedules of ``magnet_coef`` and ``proximity`` give, at learner step 5, the update of the
     constants they take there (not their step-0 values); a ``target_rate`` schedule equal to 1 at

@@ -100,6 +100,7 @@ def max_diff(a, b):
     return max(float(jnp.max(jnp.abs(jnp.asarray(x) - jnp.asarray(y)))) for x, y in zip(a, b))
 
 
+@pytest.mark.slow
 def test_sgamesolver_points_are_on_our_path():
     game, d = fixture_game()
     for lam, theirs in zip(d["lambdas"], d["policies"]):
@@ -126,6 +127,7 @@ def test_sgamesolver_limit_is_our_limit():
     assert float(nash_conv(game, theirs)) > float(path.nash_conv)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", [0, 1])
 def test_regularized_path_points_are_regularized_equilibria(seed):
     game = random_game(seed)
@@ -168,6 +170,7 @@ def test_plain_path_is_the_markov_logit_qre_not_the_regularized_one():
     assert float(residual[-1]) < 1e-6 < 1e-3 < float(residual_regularized[-1])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("regularized", [False, True])
 def test_end_game_with_supports_of_unequal_sizes(regularized):
     """Sparse games (``branching=2``) whose Markov perfect limit has, in some state, players mixing

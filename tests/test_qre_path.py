@@ -183,6 +183,7 @@ def batched_paths(payoffs, first_step, min_step):
     return qre_path(MatrixGame(payoffs), first_step=first_step, min_step=min_step, max_points=400)
 
 
+@pytest.mark.slow
 def test_vmapped_paths_equal_single_paths_and_failures_are_marked():
     """Under ``vmap`` (a queue of games over lanes) each path is the single call's; a path that
     fails (steps kept too long for the FOLD's turns: ``first_step=1, min_step=0.1``) has status

@@ -42,6 +42,7 @@ def test_vmapped_solves_equal_the_flat_solve():
     np.testing.assert_allclose(value, low, atol=1e-5)  # value = certified floor of x (up to the gap)
 
 
+@pytest.mark.slow
 def test_gradients_are_those_of_the_closed_forms():
     # 2 x 2 games [[a, -b], [-c, d]] with a, b, c, d > 0: no saddle point, one kernel (the whole
     # matrix), so the value v = (ad - bc) / (a + b + c + d) is smooth and its gradient is known.
@@ -144,6 +145,7 @@ def test_warm_start_check_accepts_the_right_kernel_and_rejects_wrong_ones():
     assert not np.any(np.asarray(up - low)[mixed] <= tol[mixed])
 
 
+@pytest.mark.slow
 def test_minimax_value_iteration_warm_start_equals_full_enumeration():
     """Vmapped over games (the warm solver's vmap rule folds them into one batch of stage games)."""
     keys = jax.random.split(jax.random.key(8), 4)
