@@ -43,6 +43,7 @@ from jaxgames.efg.tree import (
     build_tree,
     check_tree_size,
     depth_levels,
+    number_by_first_visit,
     tree_bytes,
 )
 from jaxgames.validation import check_int, resolve_max_bytes
@@ -378,19 +379,12 @@ def _merge_parts(game, top: dict, runs: list, parts: list, max_bytes) -> Tree:
             ids.append(local if gm is None else gm[local])
             to_tmp = np.fromiter((table.setdefault(k, len(table)) for k in piece["keys"][pl]), np.int64)
             tmps.append(to_tmp[piece["infoset"][pl]] if len(to_tmp) else piece["infoset"][pl])
-        at, tmp = np.concatenate(ids), np.concatenate(tmps)
-        sort = np.argsort(at, kind="stable")
-        at, tmp = at[sort], tmp[sort]
-        uniq, first = np.unique(tmp, return_index=True)  # uniq: every temporary id, 0..M-1
-        by_first = np.argsort(first, kind="stable")
-        new = np.empty(len(uniq), np.int64)
-        new[uniq[by_first]] = np.arange(len(uniq))
-        nodes.append(at.astype(np.int32))
-        infos.append(new[tmp].astype(np.int32))
-        infoset_of[at] = infos[-1]
-        legal.append(children[at[first[by_first]], :A] >= 0)
-        all_keys = list(table)
-        key_lists.append(tuple(all_keys[j] for j in uniq[by_first].tolist()))
+        at, info, first, _, ordered = number_by_first_visit(np.concatenate(ids), np.concatenate(tmps), list(table))
+        nodes.append(at)
+        infos.append(info)
+        infoset_of[at] = info
+        legal.append(children[first, :A] >= 0)
+        key_lists.append(ordered)
     mine = actor >= 0
     e_info = np.zeros(H, np.int32)
     e_info[mine] = infoset_of[parent[mine]]

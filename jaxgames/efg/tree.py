@@ -309,6 +309,24 @@ def _check_recall(tree: Tree) -> None:
             )
 
 
+def number_by_first_visit(at: np.ndarray, tmp: np.ndarray, keys: list) -> tuple:
+    """Information sets numbered in order of first breadth-first visit (``build_tree``'s numbering).
+
+    ``at``: the breadth-first ids of one player's decision histories (any order); ``tmp``: their
+    temporary information-set ids ``0 .. M-1``; ``keys``: the ``M`` keys in temporary order. Returns
+    the histories ascending (int32), their information sets (int32), each information set's first
+    history, the new id of each temporary id, and the keys in the new order.
+    """
+    sort = np.argsort(at, kind="stable")
+    at, tmp = at[sort], tmp[sort]
+    uniq, first = np.unique(tmp, return_index=True)  # uniq: every temporary id, 0..M-1
+    by_first = np.argsort(first, kind="stable")
+    new = np.empty(len(uniq), np.int64)
+    new[uniq[by_first]] = np.arange(len(uniq))
+    ordered = tuple(keys[j] for j in uniq[by_first].tolist())
+    return at.astype(np.int32), new[tmp].astype(np.int32), at[first[by_first]], new, ordered
+
+
 def build_tree(game, max_histories: int = 2_000_000, tensors: bool = True, max_bytes: int | None = None) -> Tree:
     """Walk ``game`` (pyspiel interface) breadth-first and return its ``Tree``.
 
@@ -448,19 +466,12 @@ def build_tree(game, max_histories: int = 2_000_000, tensors: bool = True, max_b
     # information sets: renumbered in order of first breadth-first visit
     nodes, infos, firsts, new_ids, key_lists = [], [], [], [], []
     for p in range(n):
-        at = rank[i64(dec_nodes[p])]
-        sort = np.argsort(at, kind="stable")
-        at, tmp = at[sort], i64(dec_infos[p])[sort]
-        uniq, first = np.unique(tmp, return_index=True)  # uniq: every temporary id, 0..M-1
-        by_first = np.argsort(first, kind="stable")
-        new = np.empty(len(uniq), np.int64)
-        new[uniq[by_first]] = np.arange(len(uniq))
-        nodes.append(at.astype(np.int32))
-        infos.append(new[tmp].astype(np.int32))
-        firsts.append(at[first[by_first]])
+        at, info, first, new, ordered = number_by_first_visit(rank[i64(dec_nodes[p])], i64(dec_infos[p]), list(keys[p]))
+        nodes.append(at)
+        infos.append(info)
+        firsts.append(first)
         new_ids.append(new)
-        old_keys = list(keys[p])
-        key_lists.append(tuple(old_keys[j] for j in uniq[by_first].tolist()))
+        key_lists.append(ordered)
     e_info = w_info[order]
     for p in range(n):
         mine = actor == p
