@@ -86,8 +86,8 @@ def from_openspiel(
     the histories left open there into ``k`` contiguous runs, walks one run and
     hands each other run to a worker process, a fresh interpreter (never a
     bare fork of this process, whose JAX threads make forking unsafe) that
-    imports NumPy and pyspiel only (about 0.2 s of CPU; importing JAX would
-    cost ten times that), loads the game by name (``str(game)``) and sends
+    imports NumPy and pyspiel only (importing JAX would cost more than the
+    walk saves), loads the game by name (``str(game)``) and sends
     back its part as breadth-first arrays; the parts are merged by offsets.
     The tree is exactly ``build_tree``'s, array for array and information set
     for information set; the limits hold for all parts
