@@ -27,7 +27,8 @@ Everything is measured in the same process:
 (3) 1,024 Kuhn variants (bet sizes) solved by CFR+ in one ``jax.jit(jax.vmap(...))`` call:
     aggregate game-iterations/s against the single-game rate of (1).
 (4) Why: per-iteration cost of the pieces of our CFR+ step (each inside a ``lax.fori_loop``, so
-    without dispatch), including the sequence-form passes of ``jaxgames.efg.sequence`` that
+    without dispatch: ``EFGGame.counterfactual_values`` per player, the same through ``evaluate``,
+    the average's ``mix_policies``), including the sequence-form passes of ``jaxgames.efg.sequence`` that
     ``EFGGame`` is built from (realization plans, the sparse payoff mat-vec, opponent reach,
     bottom-up counterfactual values), and op counts of the compiled step / evaluate /
     exploitability.
@@ -586,13 +587,17 @@ def analyse(name, game, cfg, repeats, seed, summary):
         ev = game.evaluate(p)
         return _tiny(p, ev.values, *ev.action_values, *ev.reach, *ev.opponent_reach)
 
-    def evaluate_one(p):  # what one alternating half-step uses: player 0's q and opponent reach
+    def evaluate_one(p):  # the old half-step's input: player 0's q and opponent reach
         ev = game.evaluate(p)
         return _tiny(p, ev.action_values[0], ev.opponent_reach[0])
+
+    def cfv_one(p):  # what one alternating half-step uses now: player 0's counterfactual values
+        return _tiny(p, game.counterfactual_values(p, 0))
 
     res["step_us"] = loop_us(lambda s: solver.step(game, s), state, K, repeats)
     res["evaluate_us"] = loop_us(evaluate_all, policy, K, repeats)
     res["evaluate_one_player_us"] = loop_us(evaluate_one, policy, K, repeats)
+    res["counterfactual_values_us"] = loop_us(cfv_one, policy, K, repeats)
     res["mix_policies_us"] = loop_us(lambda p: game.mix_policies(p, policy, 0.3), policy, K, repeats)
     res["reach_us"] = loop_us(lambda p: _tiny(p, *game.reach(p)), policy, K, repeats)
     random_pol = solvers.core.random_policy(game, jax.random.PRNGKey(seed))
@@ -628,9 +633,10 @@ def analyse(name, game, cfg, repeats, seed, summary):
 
     s, h, x = res["step_hlo"], res["evaluate_hlo"], res["exploitability_hlo"]
     print(
-        f"  CFR+ step {res['step_us']:.2f} us = 2 x evaluate-for-one-player ({res['evaluate_one_player_us']:.2f}) "
-        f"+ mix_policies for the average ({res['mix_policies_us']:.2f}) + regret matching; "
-        f"full evaluate {res['evaluate_us']:.2f}, reach(policy) {res['reach_us']:.2f}"
+        f"  CFR+ step {res['step_us']:.2f} us = 2 x counterfactual values of one player "
+        f"({res['counterfactual_values_us']:.2f}; through evaluate, with the opponent reach: "
+        f"{res['evaluate_one_player_us']:.2f}) + mix_policies for the average ({res['mix_policies_us']:.2f}) "
+        f"+ regret matching; full evaluate {res['evaluate_us']:.2f}, reach(policy) {res['reach_us']:.2f}"
     )
     if "payoff_matvec_us" in res:
         print(

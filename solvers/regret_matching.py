@@ -79,21 +79,35 @@ def _regret_policy(regrets, mask):
 
 def _regret_updates(game: Game, policy, regrets, alternating: bool, transform):
     """Add counterfactual regrets ``opponent_reach * (q - v)`` for every player (in turn when
-    ``alternating``), apply ``transform`` (clipping or discounting), and regret-match."""
+    ``alternating``), apply ``transform`` (clipping or discounting), and regret-match.
+
+    A game with ``counterfactual_values(policy, player)`` (extensive-form games: ``c = opponent_reach
+    * q`` from one payoff mat-vec and one bottom-up pass) gives the same increment as ``c - <pi, c>``,
+    with no opponent reach, division or ``evaluate`` of the other players; other games go through
+    ``evaluate``.
+    """
     masks = game.legal_mask()
+    counterfactual_values = getattr(game, "counterfactual_values", None)
 
     def updated(ev, i):
-        q, pi = ev.action_values[i], policy[i]
+        pi = policy[i]
+        if counterfactual_values is not None:
+            c = counterfactual_values(policy, i)
+            return transform(regrets[i] + (c - row_reduce(pi * c)[..., None]))
+        q = ev.action_values[i]
         v = row_reduce(pi * q)[..., None]
         return transform(regrets[i] + ev.opponent_reach[i][..., None] * (q - v))
 
+    def evaluation():  # only for games without counterfactual_values
+        return None if counterfactual_values is not None else game.evaluate(policy)
+
     if alternating:
         for i in range(game.num_players):
-            r = updated(game.evaluate(policy), i)
+            r = updated(evaluation(), i)
             regrets = regrets[:i] + (r,) + regrets[i + 1 :]
             policy = policy[:i] + (_regret_policy(r, masks[i]),) + policy[i + 1 :]
         return policy, regrets
-    ev = game.evaluate(policy)
+    ev = evaluation()
     regrets = tuple(updated(ev, i) for i in range(game.num_players))
     return tuple(_regret_policy(r, m) for r, m in zip(regrets, masks)), regrets
 

@@ -14,7 +14,8 @@ over own depth:
 * ``cfv_i[I, a] = sum_{h in I} r_{-i}(h) v_i(h a)``; ``evaluate`` reports
   ``action_values = cfv / r_{-i}(I)`` and ``opponent_reach = r_{-i}(I)``, so
   CFR's counterfactual values are their product, and ``reach`` is the player's
-  own realization weight of each information set;
+  own realization weight of each information set; ``counterfactual_values(policy, i)`` gives
+  ``cfv_i`` itself (one mat-vec and one bottom-up pass: what CFR's regret update needs);
 * best response: the same bottom-up pass with a max over legal actions.
 """
 
@@ -190,6 +191,30 @@ class EFGGame(Game):
         return Evaluation(
             values=jnp.stack(values), action_values=tuple(q), reach=tuple(own), opponent_reach=tuple(opp_reach)
         )
+
+    def counterfactual_values(self, policy: Policy, player: int) -> jax.Array:
+        """``[n_I, A]``: player ``player``'s counterfactual action values
+        ``cfv(I, a) = sum_{h in I} r_{-i}(h) v_i(h a)`` against ``policy``, CFR's regret signal.
+
+        ``evaluate``'s ``opponent_reach * action_values`` (exactly, up to rounding; 0 where the
+        opponent reach is 0), without the opponent reach, the division or the other players'
+        passes: one payoff mat-vec and one bottom-up pass (``solvers.regret_matching`` uses it
+        instead of ``evaluate``, so a subclass that changes ``evaluate`` must change it too).
+
+        Example::
+
+            >>> import jaxgames
+            >>> g = jaxgames.kuhn_poker()
+            >>> g.counterfactual_values(g.uniform_policy(), 0).shape
+            (6, 2)
+        """
+        if not (isinstance(player, (int, np.integer)) and 0 <= player < self.num_players):
+            raise ValueError(f"player: expected a player index 0..{self.num_players - 1}, got {player!r}")
+        sf = sequence_form(self.tree)
+        plans = [None if j == player else realization_plan(sf, j, pi) for j, pi in enumerate(policy)]
+        u = sequence_values(sf, player, plans, self._terminal_grids[player])
+        cfv, _ = bottom_up_levels(sf, player, u, lambda q, p: row_reduce(p * q), (policy[player],))
+        return cfv
 
     def reach(self, policy: Policy) -> Policy:
         sf = sequence_form(self.tree)

@@ -229,8 +229,17 @@ def _bucket_sum(blocks, order) -> jax.Array:
 
 
 def _take_or_zero(x: jax.Array, idx) -> jax.Array:
-    """``x[idx]``, 0 where ``idx == len(x)`` (the padding of ``_buckets``; no concatenated copy)."""
-    return x.at[jnp.asarray(idx)].get(mode="fill", fill_value=0)
+    """``x[idx]``, 0 where ``idx == len(x)`` (the padding of ``_buckets``).
+
+    Written as a gather from ``x`` with a zero appended, not as ``mode="fill"``: XLA fuses the
+    concatenation into the gather (no copy), and a padding entry then reads the appended zero
+    alone. A fill-mode gather clamps the index and masks the result, so when XLA fuses the
+    computation of ``x`` into the gather (as it does on the CPU), every padding entry recomputes
+    an element of ``x``: in Leduc's bottom-up passes each of the 738 (information set, action)
+    slots of a level recomputed a 10-term sum of the level below, which more than doubled the
+    cost of its exploitability (``benchmarks/bench_efg.py``).
+    """
+    return _take(jnp.concatenate([x, jnp.zeros((1, *x.shape[1:]), x.dtype)]), idx)
 
 
 def _pick(values: np.ndarray, blocks) -> list:
