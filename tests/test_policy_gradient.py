@@ -14,7 +14,7 @@ import pytest
 import jaxgames
 import solvers
 from jaxgames import markov
-from solvers.neural.common import decision_points, masked_policy, trajectory_rows
+from solvers.neural.common import decision_points, masked_policy, tabular_policy, trajectory_rows
 from solvers.neural.policy_gradient import _efg_samples, build_learner, geometric_mix, mmd_rl, ppo
 
 from helpers import KUHN_UNIFORM_NASH_CONV, forbid_exact_model
@@ -72,6 +72,45 @@ def test_sampled_returns_average_to_exact_action_values(kuhn):
             hit = valid & (rows == m) & (action == a)
             assert hit.sum() > 300
             assert abs(target[hit].mean() - q[m, a]) < 0.2, (m, a, target[hit].mean(), q[m, a])
+
+
+@pytest.mark.slow
+def test_explored_returns_are_corrected_to_the_policy_action_values(kuhn):
+    """Episodes of ``mu = 0.7 pi + 0.3 uniform``: at the first decisions of an episode (no earlier
+    decision, so the belief over histories is chance's under both policies) the importance-corrected
+    targets of ``_efg_samples``, divided by the decision's own ratio ``pi / mu``, average to the exact
+    action values of ``pi``, and the targets to its values; the plain returns of ``mu`` miss them."""
+    env = jaxgames.make_env(kuhn, autoreset=False)
+    points = decision_points(kuhn)
+    logits = jax.random.normal(jax.random.key(3), points.legal.shape)
+    pi = jax.nn.softmax(jnp.where(points.legal, logits, -jnp.inf), axis=-1)
+    mu = 0.7 * pi + 0.3 * points.legal / points.legal.sum(axis=1, keepdims=True)
+    zeros = jnp.zeros(len(points.player))
+
+    @jax.jit
+    def sample(key):
+        _, traj = jaxgames.rollout(key, env, tabular_policy(kuhn, mu), kuhn.tree.max_depth, batch_size=65536)
+        rows, valid = trajectory_rows(env, kuhn, traj.state)
+        _, _, _, _, plain = _efg_samples(kuhn, env, traj, rows, valid, zeros)
+        rows, action, valid, _, target = _efg_samples(kuhn, env, traj, rows, valid, zeros, pi, mu)
+        return rows, action, valid, target, plain, kuhn.evaluate(tabular_policy(kuhn, pi)).action_values
+
+    rows, action, valid, target, plain, action_values = sample(jax.random.key(2))
+    first = np.unique(np.asarray(rows)[:, 0])  # the decision points that open an episode
+    q = np.concatenate([np.asarray(a) for a in action_values])  # [M, A]
+    rows, action, valid, target, plain = (np.asarray(x).ravel() for x in (rows, action, valid, target, plain))
+    ratio = np.asarray(pi)[rows, action] / np.asarray(mu)[rows, action]
+    assert len(first) == 3  # Kuhn: player 0's first decision with each card
+    worst_plain = 0.0
+    for m in first:
+        at = valid & (rows == m)
+        assert abs(target[at].mean() - np.dot(np.asarray(pi)[m], q[m])) < 0.05, m  # V^pi(x)
+        for a in range(q.shape[1]):
+            hit = at & (action == a)
+            assert hit.sum() > 1000
+            assert abs((target[hit] / ratio[hit]).mean() - q[m, a]) < 0.05, (m, a)
+            worst_plain = max(worst_plain, abs(plain[hit].mean() - q[m, a]))
+    assert worst_plain > 0.2, worst_plain
 
 
 def test_masked_policy_gives_illegal_actions_no_mass():
@@ -181,6 +220,53 @@ def test_mmd_rl_schedules_are_read_at_the_learner_step(kuhn):
     legal = jnp.asarray(decision_points(kuhn).legal)
     np.testing.assert_allclose(after.magnet, geometric_mix(ex.magnet, after.table, 0.5, legal), rtol=1e-5, atol=1e-7)
     assert not np.allclose(after.magnet, after.table, atol=1e-4)
+
+
+def test_mmd_rl_magnet_moves_after_the_listed_steps_only(kuhn):
+    """``magnet_every=(2,)``: the magnet stays uniform after step 1, is the reported policy after
+    step 2, and stays that policy after step 3 (no move every 2 steps); an int moves it again;
+    ``magnet_floor`` mixes the uniform policy into each new magnet."""
+    kw = dict(hidden_sizes=(8,), batch_size=16, num_minibatches=1, learning_rate=0.05)
+    uniform = solvers.mmd_rl(**kw).init(kuhn, jax.random.key(0)).extra.magnet
+
+    def magnets(magnet_every, **more):
+        solver = solvers.mmd_rl(**kw, magnet_every=magnet_every, **more)
+        step = jax.jit(lambda st: solver.step(kuhn, st))
+        state, out = solver.init(kuhn, jax.random.key(0)), []
+        for _ in range(4):
+            state = step(state)
+            out.append((state.extra.magnet, state.extra.table))
+        return out
+
+    listed = magnets((2,))
+    np.testing.assert_array_equal(listed[0][0], uniform)
+    np.testing.assert_allclose(listed[1][0], listed[1][1], rtol=1e-6)  # moved to the policy after step 2
+    assert not np.allclose(listed[1][1], listed[3][1], atol=1e-3)  # the policy went on learning ...
+    np.testing.assert_array_equal(listed[3][0], listed[1][0])  # ... and the magnet stayed
+    every = magnets(2)
+    np.testing.assert_allclose(every[3][0], every[3][1], rtol=1e-6)  # an int moves it after step 4 too
+    # a floor f: the new magnet is (1 - f) pi + f uniform (no action near 0)
+    floored = magnets(2, magnet_floor=0.2)
+    np.testing.assert_allclose(floored[1][0], 0.8 * floored[1][1] + 0.2 * uniform, rtol=1e-6)
+    assert floored[1][0].min() >= 0.2 * uniform.min() - 1e-7
+
+
+def test_mmd_rl_bad_magnet_steps_name_the_field():
+    for bad in ([], (5, 3), (2, 2), "500", (0,), (1.5,)):
+        with pytest.raises(ValueError, match=r"^magnet_every: "):
+            mmd_rl(magnet_every=bad)
+    for bad in (1.0, -0.1, "0.1"):
+        with pytest.raises(ValueError, match=r"^magnet_floor: "):
+            mmd_rl(magnet_floor=bad)
+    for bad in (1.0, -0.1, "0.1"):
+        with pytest.raises(ValueError, match=r"^exploration: "):
+            mmd_rl(exploration=bad)
+    with pytest.raises(ValueError, match=r"^exploration: .*Markov game"):
+        rng = np.random.default_rng(0)
+        game = markov.zero_sum(
+            rng.dirichlet(np.ones(2), size=(2, 2, 2)), rng.uniform(-1.0, 1.0, (2, 2, 2)), 0.8, np.full(2, 0.5)
+        )
+        mmd_rl(exploration=0.1).init(game, jax.random.key(0))
 
 
 def test_mmd_rl_bad_schedules_name_the_field():

@@ -20,9 +20,20 @@ algorithms". **MMD-RL**: Sokota, D'Orazio, Kolter, Loizou, Lanctot, Mitliagkas, 
 games" (ICLR): the sample-based magnetic mirror descent step
 ``pi_{t+1} = argmax_pi <q_t, pi> - alpha KL(pi, rho) - (1/eta) KL(pi, pi_t)``, with the plain
 importance-weighted surrogate (``clip_epsilon=None``) and a magnet ``rho [M, A]`` (uniform at the
-start) that becomes the current policy every ``magnet_every`` steps (or moves part of the way,
-``magnet_mix``); ``alpha``, ``eta`` and the Polyak rate may follow optax schedules of the learner
-step. Both report the last iterate.
+start) that becomes the current policy every ``magnet_every`` steps, or after the listed learner
+steps only (a tuple, e.g. ``(500,)``), or moves part of the way (``magnet_mix``), each new magnet
+keeping a uniform share ``magnet_floor``; ``alpha``, ``eta`` and the Polyak rate may follow optax
+schedules of the learner step. Both report the last iterate.
+
+**Exploration** (``exploration = epsilon > 0``, extensive-form games): the episodes are played by
+``mu = (1 - epsilon) pi_old + epsilon uniform`` instead of ``pi_old``, so information sets that
+``pi_old`` reaches rarely keep getting samples, and the returns are importance-corrected back to
+``pi_old`` (``_efg_samples``: ``G_t`` times the ratios ``pi_old / mu`` of the later decisions, each at
+most ``1 / (1 - epsilon)``; the surrogate's ratio becomes ``pi_theta / mu``): the continuation after
+each decision is ``pi_old``'s. The earlier decisions are not reweighted (that would give the starved
+information sets their on-policy weight, near 0, back), so the belief over the histories of an
+information set is the explored play's: an ``O(epsilon)`` change where ``pi_old`` goes, a
+trembling-hand belief where it does not.
 The guide ("Neural learners") explains the choices.
 
 Shapes: ``points.features [M, D]``; a rollout ``[B, T]`` decisions (extensive-form) or
@@ -44,6 +55,7 @@ import chex
 import distrax
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 import rlax
 
@@ -102,6 +114,14 @@ def _family(game: Game, who: str) -> str:
     )
 
 
+def _check_exploration(exploration, family: str) -> None:
+    if exploration and family != "efg":
+        raise ValueError(
+            "exploration: the off-policy correction of explored play is implemented for extensive-form "
+            f"games (whole-episode returns) only; got {exploration} on a Markov game (use 0)"
+        )
+
+
 def _network(points, hidden) -> PolicyValueNet:
     return PolicyValueNet(hidden=hidden, num_actions=points.legal.shape[1])
 
@@ -109,14 +129,32 @@ def _network(points, hidden) -> PolicyValueNet:
 _heads, _table = policy_value_heads, policy_table
 
 
-def _efg_samples(game, env, traj, rows, valid, values):
-    """Monte Carlo returns of the deciding player (whole episodes, terminal payoffs only)."""
+def _efg_samples(game, env, traj, rows, valid, values, table=None, behaviour=None):
+    """Monte Carlo returns of the deciding player (whole episodes, terminal payoffs only).
+
+    With a ``behaviour`` table ``mu [M, A]`` other than the policy ``table`` ``pi`` (``exploration``),
+    the return after decision ``t`` is reweighted by ``w_t = prod_{k > t} pi(a_k | x_k) / mu(a_k | x_k)``
+    over the later decisions of the episode (both players'): an unbiased estimate of the value of
+    ``(h_t, a_t)`` when ``pi`` plays on; advantage and value target are then multiplied by
+    ``pi(a_t | x_t) / mu(a_t | x_t)``, so the surrogate's ratio ``pi_theta / pi`` times it is
+    ``pi_theta / mu``. The histories ``h_t`` of an information set still come in the proportions of
+    ``mu`` (the earlier decisions are not reweighted; module docstring). Every ratio is at most
+    ``1 / (1 - epsilon)``, so the weights stay bounded."""
     points_player = jnp.asarray(decision_points(game).player)
     rows, valid = rows[..., 0], valid[..., 0]  # [B, T]
     returns = traj.rewards.sum(axis=1)  # [B, N]
     actor = points_player[rows]
     target = jnp.take_along_axis(returns, actor, axis=1)  # [B, T]
-    return rows, traj.action, valid, target - values[rows], target
+    if behaviour is None:
+        return rows, traj.action, valid, target - values[rows], target
+    action = traj.action.reshape(rows.shape)
+    pi = jnp.take_along_axis(table[rows], action[..., None], axis=-1)[..., 0]
+    mu = jnp.take_along_axis(behaviour[rows], action[..., None], axis=-1)[..., 0]
+    log_ratio = jnp.where(valid, jnp.log(jnp.maximum(pi, 1e-30)) - jnp.log(jnp.maximum(mu, 1e-30)), 0.0)
+    later = jnp.flip(jnp.cumsum(jnp.flip(log_ratio, axis=1), axis=1), axis=1) - log_ratio  # sum over k > t
+    q = jnp.exp(later) * target  # [B, T]
+    ratio = jnp.exp(log_ratio)
+    return rows, traj.action, valid, ratio * (q - values[rows]), ratio * q
 
 
 def _markov_samples(game, env, traj, rows, valid, values, final_rows, gae_lambda):
@@ -152,6 +190,25 @@ def check_schedule_start(rate, field: str, low, high=None, *, low_open: bool = F
         check_number(first, f"{field} (the schedule's value at step 0)", low, high, low_open=low_open)
 
 
+def check_magnet_every(magnet_every):
+    """``None``, an int ``>= 1`` (a move every that many learner steps), or a non-empty sequence of
+    strictly increasing ints ``>= 1`` (moves after those learner steps only), returned as a tuple."""
+    if magnet_every is None or isinstance(magnet_every, (int, np.integer)) and not isinstance(magnet_every, bool):
+        return None if magnet_every is None else check_int(magnet_every, "magnet_every", low=1)
+    try:
+        if isinstance(magnet_every, (str, bytes)):
+            raise TypeError
+        steps = tuple(magnet_every)
+    except TypeError:
+        raise ValueError(
+            f"magnet_every: expected None, an int >= 1 or a sequence of learner steps, got {magnet_every!r}"
+        ) from None
+    steps = tuple(check_int(t, "magnet_every", low=1) for t in steps)
+    if not steps or any(b <= a for a, b in zip(steps, steps[1:])):
+        raise ValueError(f"magnet_every: expected a non-empty, strictly increasing sequence of steps, got {steps}")
+    return steps
+
+
 def geometric_mix(magnet: jax.Array, policy: jax.Array, mix, legal: jax.Array) -> jax.Array:
     """``rho' ∝ rho^(1 - m) pi^m`` row by row (``[M, A]``; ``m = mix`` in (0, 1]; zero on the
     illegal actions, ``legal`` bool ``[M, A]``): a mirror-descent step of the magnet toward ``pi`` in
@@ -174,13 +231,15 @@ def build_learner(
     entropy_coef=0.0,
     magnet_coef=None,
     proximity=None,
-    magnet_every: int | None = None,
+    magnet_every: int | tuple[int, ...] | None = None,
     gae_lambda=0.95,
     unroll_length: int = 32,
     max_grad_norm=1.0,
     normalize_advantages: bool = False,
     target_rate=None,
     magnet_mix=1.0,
+    magnet_floor=0.0,
+    exploration=0.0,
 ):
     """``(solver, update)``: the learner, and its update ``update(game, params, opt_state, key, table,
     magnet, learner=None, step=0) -> (params, opt_state, table)`` (one rollout of the behaviour
@@ -209,14 +268,16 @@ def build_learner(
     check_schedule_start(proximity, "proximity", 0, low_open=True)
     check_schedule_start(target_rate, "target_rate", 0, 1, low_open=True)
     check_number(magnet_mix, "magnet_mix", 0, 1, low_open=True)
+    check_number(magnet_floor, "magnet_floor", 0, 1, high_open=True)
+    check_number(exploration, "exploration", 0, 1, high_open=True)
     check_number(gae_lambda, "gae_lambda", 0, 1)
     check_bool(normalize_advantages, "normalize_advantages")
-    if magnet_every is not None:
-        magnet_every = check_int(magnet_every, "magnet_every", low=1)
+    magnet_every = check_magnet_every(magnet_every)
     optimizer = optax.chain(optax.clip_by_global_norm(max_grad_norm), optax.adam(learning_rate))
 
     def init(game: Game, key=None) -> SolverState:
         family = _family(game, name)
+        _check_exploration(exploration, family)
         key = check_key(key, name)
         env = check_simulator(game, name)
         points = decision_points(game)
@@ -279,16 +340,22 @@ def build_learner(
         ``magnet_coef`` and ``proximity`` schedules are read."""
         alpha, eta = schedule_value(magnet_coef, step), schedule_value(proximity, step)
         family = _family(game, name)
+        _check_exploration(exploration, family)
         env = check_simulator(game, name) if family == "efg" else make_env(game)
         points = decision_points(game)
         net = _network(points, hidden)
         k_roll, k_perm = jax.random.split(key)
         _, values = _heads(net, params, points.features, points.legal)
         if family == "efg":
-            final, traj = rollout(k_roll, env, tabular_policy(game, table), game.tree.max_depth, batch_size)
+            behaviour = None
+            if exploration:  # mu = (1 - epsilon) pi + epsilon uniform, corrected in _efg_samples
+                uniform = jnp.where(points.legal, 1.0, 0.0) / points.legal.sum(axis=1, keepdims=True)
+                behaviour = (1.0 - exploration) * table + exploration * uniform.astype(table.dtype)
+            played = table if behaviour is None else behaviour
+            final, traj = rollout(k_roll, env, tabular_policy(game, played), game.tree.max_depth, batch_size)
             traj = shard_batch(traj, "batch_size")  # data-parallel runs: the episodes split over the devices
             rows, valid = trajectory_rows(env, game, traj.state)
-            rows, action, valid, adv, target = _efg_samples(game, env, traj, rows, valid, values)
+            rows, action, valid, adv, target = _efg_samples(game, env, traj, rows, valid, values, table, behaviour)
         else:
             final, traj = rollout(k_roll, env, tabular_policy(game, table), unroll_length, batch_size)
             final, traj = shard_batch((final, traj), "batch_size")
@@ -350,7 +417,14 @@ def build_learner(
             legal = jnp.asarray(decision_points(game).legal)
             replace = isinstance(magnet_mix, (int, float)) and magnet_mix == 1
             moved = reported if replace else geometric_mix(magnet, reported, magnet_mix, legal)
-            magnet = jnp.where((state.step + 1) % magnet_every == 0, moved, magnet)
+            if magnet_floor:  # rho <- (1 - f) rho + f uniform: no action of the new magnet near 0
+                uniform = jnp.where(legal, 1.0, 0.0) / legal.sum(axis=1, keepdims=True)
+                moved = (1.0 - magnet_floor) * moved + magnet_floor * uniform.astype(moved.dtype)
+            if isinstance(magnet_every, tuple):  # after the listed learner steps only
+                due = jnp.any(state.step + 1 == jnp.asarray(magnet_every, jnp.int32))
+            else:
+                due = (state.step + 1) % magnet_every == 0
+            magnet = jnp.where(due, moved, magnet)
         policy = tabular_policy(game, reported)
         extra = PolicyGradientState(
             params=params, opt_state=opt_state, key=key, magnet=magnet, table=table, target=target
@@ -373,6 +447,7 @@ def ppo(
     unroll_length: int = 32,
     max_grad_norm=1.0,
     normalize_advantages: bool = False,
+    exploration=0.0,
 ) -> Solver:
     """Self-play PPO (Schulman et al. 2017) on extensive-form and Markov games.
 
@@ -381,7 +456,8 @@ def ppo(
     or ``batch_size`` environments of ``unroll_length`` steps (Markov) per step; ``num_epochs``
     passes of ``num_minibatches`` Adam steps (``learning_rate``, gradients clipped at
     ``max_grad_norm``); ``normalize_advantages`` standardizes them over each step's decisions (in
-    Kuhn self-play the last iterate then cycles more; see the guide, "Neural learners").
+    Kuhn self-play the last iterate then cycles more; see the guide, "Neural learners");
+    ``exploration`` as in ``mmd_rl``.
     Example: ``solvers.run(solvers.ppo(), jaxgames.kuhn_poker(), 300, key=key)``.
     """
     check_number(clip_epsilon, "clip_epsilon", 0, low_open=True)  # PPO clips (mmd_rl may not)
@@ -399,6 +475,7 @@ def ppo(
         unroll_length=unroll_length,
         max_grad_norm=max_grad_norm,
         normalize_advantages=normalize_advantages,
+        exploration=exploration,
     )[0]
 
 
@@ -410,7 +487,7 @@ def mmd_rl(
     num_minibatches: int = 4,
     magnet_coef=0.05,
     proximity=1.0,
-    magnet_every: int | None = 100,
+    magnet_every: int | tuple[int, ...] | None = 100,
     value_coef=0.5,
     gae_lambda=0.95,
     unroll_length: int = 32,
@@ -418,6 +495,8 @@ def mmd_rl(
     clip_epsilon=None,
     target_rate=None,
     magnet_mix=1.0,
+    magnet_floor=0.0,
+    exploration=0.0,
 ) -> Solver:
     """Magnetic mirror descent as reinforcement learning (Sokota et al. 2023).
 
@@ -425,8 +504,9 @@ def mmd_rl(
     magnet and ``1 / proximity`` (1 / eta) times the KL to the behaviour policy, both averaged over
     the sampled decisions like the advantage term (module docstring); the magnet becomes the
     reported policy every ``magnet_every`` steps (``None``: fixed uniform, converging to the agent
-    logit QRE of temperature alpha). On Leduc, ``benchmarks/bench_neural.py`` uses alpha = 0.3,
-    eta = 0.1, ``magnet_every=500`` and ``target_rate=0.005`` (the defaults suit short Kuhn runs).
+    logit QRE of temperature alpha; a strictly increasing sequence of learner steps, e.g. ``(500,)``:
+    after those steps only, counted like ``t + 1`` so that ``(500,)`` moves it once the 500th step is
+    done). The defaults suit short Kuhn runs (Leduc's settings below).
     ``clip_epsilon`` adds PPO's clipping to the surrogate (a second proximity; ``proximity=None``
     leaves clipping alone). Reports the last iterate. Advantages are not normalized: alpha is a
     temperature in payoff units (the fixed point with a fixed magnet is the logit QRE at that
@@ -443,6 +523,19 @@ def mmd_rl(
     the number it stands for; later values must stay in range (they are traced). ``magnet_mix`` ``m``
     in (0, 1]: each magnet move is ``rho <- rho^(1 - m) pi^m`` (normalized; a mirror-descent step of
     the magnet toward the reported policy ``pi`` in the KL geometry), ``1`` replacing it.
+    ``magnet_floor`` ``f`` in [0, 1): each new magnet is then ``(1 - f) rho + f uniform`` (the
+    tabular ``solvers.mmd``'s floor): a magnet that copied a near-zero probability (noise, or an
+    information set the sampled play rarely reaches) would pin that action near 0 through the KL
+    term, and the next regularized problem is sharper than the learner can track.
+    ``exploration`` ``epsilon`` in [0, 1) (extensive-form games only): episodes are played by
+    ``(1 - epsilon) pi + epsilon uniform`` and importance-corrected back to ``pi`` (module
+    docstring). Once the magnet has moved, the regularized equilibrium is sharp and on-policy play
+    starves the information sets that follow rarely taken actions: their policies drift and a best
+    response exploits them (NashConv rises again, on Leduc, a few hundred steps after the move).
+
+    On Leduc, ``benchmarks/bench_neural.py`` ("mmd_rl") uses ``hidden_sizes=(64, 64)``,
+    ``batch_size=2048``, alpha = 0.3, eta = 0.1, ``target_rate=0.005``, one magnet move after step
+    500 (``magnet_every=(500,)``) with ``magnet_floor=0.1``, and ``exploration=0.05``.
 
     Example: ``solvers.run(solvers.mmd_rl(), jaxgames.kuhn_poker(), 300, key=key)``, or with an
     annealed magnet coefficient::
@@ -467,4 +560,6 @@ def mmd_rl(
         max_grad_norm=max_grad_norm,
         target_rate=target_rate,
         magnet_mix=magnet_mix,
+        magnet_floor=magnet_floor,
+        exploration=exploration,
     )[0]
