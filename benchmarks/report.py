@@ -1040,7 +1040,7 @@ def nfsp_targets(runs):
     ]
 
 
-NEURAL_FILE = re.compile(r"bench_neural_curves_(quick_)?([a-z_]+)\.json")
+NEURAL_FILE = re.compile(r"bench_neural_curves_(quick_)?([a-z0-9_]+)\.json")
 
 
 def neural_command(run=None) -> str:
