@@ -545,7 +545,31 @@ def efg_tables(runs):
             ],
             rows,
         ) + [""]
+        out += efg_time_split(run)
     return out[:-1]
+
+
+def efg_time_split(run) -> list[str]:
+    """Where Leduc's time goes (the script's part (4) and the exploitability's three timings)."""
+    a = run.get("summary", "analysis", "leduc_poker", default=None)
+    x = run.get("summary", "exploitability", "leduc_poker", default=None)
+    if not a or not x or "counterfactual_values_us" not in a:
+        return []
+    loop, raw, api = 1e3 * x["ours_loop_ms"], 1e3 * x["ours_raw_ms"], 1e3 * x["ours_ms"]
+    return [
+        f"Where Leduc's time goes (inside a `fori_loop`, no dispatch): a CFR+ step {a['step_us']:.1f} us = 2 x "
+        f"one player's counterfactual values ({a['counterfactual_values_us']:.1f} us: payoff mat-vec "
+        f"{a['payoff_matvec_us']:.1f}, bottom-up pass {a['bottom_up_us']:.1f}) + the average's `mix_policies` "
+        f"({a['mix_policies_us']:.1f}) + regret matching. One exploitability: {loop:.1f} us of computation, "
+        f"{raw:.1f} us as one jitted call, {api:.1f} us through `jaxgames.exploitability` (shape checks and the "
+        "value check's read-back): the rest is dispatch. With JAX's defaults a call is handed to a runtime "
+        "thread (asynchronous dispatch); on 2 cores the hand-offs between threads on different cores cost "
+        "several times the computation (the same process pinned to one core with `taskset` pays a few us; "
+        "turning off XLA's concurrency-optimized scheduler for this compilation alone, with "
+        "`jax.jit(compiler_options=...)`, changes nothing). `--low-latency` "
+        "(`jaxgames.latency.low_latency_cpu()`, a process-wide setting) removes them.",
+        "",
+    ]
 
 
 def efg_targets(runs):
