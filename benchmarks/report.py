@@ -564,8 +564,8 @@ def efg_time_split(run) -> list[str]:
         f"{raw:.1f} us as one jitted call, {api:.1f} us through `jaxgames.exploitability` (shape checks and the "
         "value check's read-back): the rest is dispatch. With JAX's defaults a call is handed to a runtime "
         "thread (asynchronous dispatch); on 2 cores the hand-offs between threads on different cores cost "
-        "several times the computation (a jitted call of the same process pinned to one core with "
-        "`taskset`: about 30 us; "
+        "several times the computation (pinned to one core, `taskset -c 0 python benchmarks/bench_efg.py "
+        "--only exploitability` gives 38 us per jitted call and 52 us through the API, 1,136x; "
         "turning off XLA's concurrency-optimized scheduler for this compilation alone, with "
         "`jax.jit(compiler_options=...)`, changes nothing). `--low-latency` "
         "(`jaxgames.latency.low_latency_cpu()`, a process-wide setting) removes them.",
