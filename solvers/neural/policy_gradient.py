@@ -209,6 +209,17 @@ def check_magnet_every(magnet_every):
     return steps
 
 
+def _uniform(legal, dtype) -> jax.Array:
+    """``[M, A]``: the uniform policy over the legal actions (bool ``legal [M, A]``)."""
+    legal = jnp.asarray(legal)
+    return (jnp.where(legal, 1.0, 0.0) / legal.sum(axis=1, keepdims=True)).astype(dtype)
+
+
+def _toward_uniform(policy: jax.Array, weight, legal) -> jax.Array:
+    """``(1 - weight) policy + weight uniform``, row by row (exploration, the magnet's floor)."""
+    return (1.0 - weight) * policy + weight * _uniform(legal, policy.dtype)
+
+
 def geometric_mix(magnet: jax.Array, policy: jax.Array, mix, legal: jax.Array) -> jax.Array:
     """``rho' ∝ rho^(1 - m) pi^m`` row by row (``[M, A]``; ``m = mix`` in (0, 1]; zero on the
     illegal actions, ``legal`` bool ``[M, A]``): a mirror-descent step of the magnet toward ``pi`` in
@@ -292,12 +303,11 @@ def build_learner(
         net = _network(points, hidden)
         params = net.init(k_net, points.features[:1])
         table = _table(net, params, points)
-        uniform = jnp.where(points.legal, 1.0, 0.0) / points.legal.sum(axis=1, keepdims=True)
         extra = PolicyGradientState(
             params=params,
             opt_state=optimizer.init(params),
             key=key,
-            magnet=uniform.astype(table.dtype),
+            magnet=_uniform(points.legal, table.dtype),
             table=table,
             target=params,
         )
@@ -349,8 +359,7 @@ def build_learner(
         if family == "efg":
             behaviour = None
             if exploration:  # mu = (1 - epsilon) pi + epsilon uniform, corrected in _efg_samples
-                uniform = jnp.where(points.legal, 1.0, 0.0) / points.legal.sum(axis=1, keepdims=True)
-                behaviour = (1.0 - exploration) * table + exploration * uniform.astype(table.dtype)
+                behaviour = _toward_uniform(table, exploration, points.legal)
             played = table if behaviour is None else behaviour
             final, traj = rollout(k_roll, env, tabular_policy(game, played), game.tree.max_depth, batch_size)
             traj = shard_batch(traj, "batch_size")  # data-parallel runs: the episodes split over the devices
@@ -418,8 +427,7 @@ def build_learner(
             replace = isinstance(magnet_mix, (int, float)) and magnet_mix == 1
             moved = reported if replace else geometric_mix(magnet, reported, magnet_mix, legal)
             if magnet_floor:  # rho <- (1 - f) rho + f uniform: no action of the new magnet near 0
-                uniform = jnp.where(legal, 1.0, 0.0) / legal.sum(axis=1, keepdims=True)
-                moved = (1.0 - magnet_floor) * moved + magnet_floor * uniform.astype(moved.dtype)
+                moved = _toward_uniform(moved, magnet_floor, legal)
             if isinstance(magnet_every, tuple):  # after the listed learner steps only
                 due = jnp.any(state.step + 1 == jnp.asarray(magnet_every, jnp.int32))
             else:
