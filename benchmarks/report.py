@@ -510,7 +510,7 @@ def efg_tables(runs):
         e = run.at("summary", "exploitability", "leduc_poker")
         rows.append(
             [
-                "exploitability, Leduc, one policy (jitted part alone)",
+                "exploitability, Leduc, one policy (plain jitted call)",
                 f"{secs(1e-3 * e('ours_ms'))} ({secs(1e-3 * e('ours_raw_ms'))})",
                 secs(1e-3 * e("cpp_ms")),
                 f"{ratio(e('ratio_cpp'))} ({ratio(e('ratio_cpp_raw'))})",
@@ -556,21 +556,41 @@ def efg_time_split(run) -> list[str]:
     if not a or not x or "counterfactual_values_us" not in a:
         return []
     loop, raw, api = 1e3 * x["ours_loop_ms"], 1e3 * x["ours_raw_ms"], 1e3 * x["ours_ms"]
+    spaced = x.get("ours_spaced_ms")
+    spaced_text = (
+        f"; {1e3 * spaced:.1f} us when each call follows {x['spaced_gap_us']:.0f} us of other host work "
+        f"({ratio(x['ratio_cpp_spaced'])}), because by then the runtime's thread has gone to sleep"
+        if spaced is not None
+        else ""
+    )
     return [
         f"Where Leduc's time goes (inside a `fori_loop`, no dispatch): a CFR+ step {a['step_us']:.1f} us = 2 x "
         f"one player's counterfactual values ({a['counterfactual_values_us']:.1f} us: payoff mat-vec "
         f"{a['payoff_matvec_us']:.1f}, bottom-up pass {a['bottom_up_us']:.1f}) + the average's `mix_policies` "
-        f"({a['mix_policies_us']:.1f}) + regret matching. One exploitability: {loop:.1f} us of computation, "
-        f"{raw:.1f} us as one jitted call, {api:.1f} us through `jaxgames.exploitability` (shape checks and the "
-        "value check's read-back): the rest is dispatch. With JAX's defaults a call is handed to a runtime "
-        "thread (asynchronous dispatch); on 2 cores the hand-offs between threads on different cores cost "
-        "several times the computation (pinned to one core, `taskset -c 0 python benchmarks/bench_efg.py "
-        "--only exploitability` gives 38 us per jitted call and 52 us through the API, 1,136x; "
-        "turning off XLA's concurrency-optimized scheduler for this compilation alone, with "
-        "`jax.jit(compiler_options=...)`, changes nothing). `--low-latency` "
-        "(`jaxgames.latency.low_latency_cpu()`, a process-wide setting) removes them.",
+        f"({a['mix_policies_us']:.1f}) + regret matching. One exploitability: {loop:.1f} us of computation; "
+        f"{api:.1f} us through `jaxgames.exploitability`, calls back to back{spaced_text}; {raw:.1f} us as a "
+        "plain jitted call (the game's arrays one by one, `block_until_ready`). The rest is dispatch. "
+        + (
+            "With `--low-latency` (`jaxgames.latency.low_latency_cpu()`) every call runs on the calling "
+            "thread, so what remains is JAX's dispatch and the API's checks."
+            if run.get("machine", "low_latency", default=False)
+            else _DEFAULT_DISPATCH
+        ),
         "",
     ]
+
+
+_DEFAULT_DISPATCH = (
+    "With JAX's defaults a call is handed to a runtime thread (asynchronous dispatch), and on these 2 cores "
+    "a hand-off to a thread on the other core costs more than the computation. The public queries cut "
+    "what a library can (`jaxgames.latency`): the game travels as one buffer per dtype, the caller "
+    "polls the result for up to 1 ms before it sleeps, and a scalar query returns one buffer. JAX "
+    "offers no per-call synchronous execution (XLA's CPU client runs a call on the calling thread "
+    "only when the whole client is synchronous or its cost model counts under 1,000 flops; this one "
+    "counts about 42,000), so the last hand-off stays. Pinned to one core (`taskset -c 0`) a call "
+    "costs about 44 us; `--low-latency` (`jaxgames.latency.low_latency_cpu()`, a process-wide "
+    "setting that the library never changes on its own) removes the hand-offs."
+)
 
 
 def efg_targets(runs):

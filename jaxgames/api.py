@@ -13,6 +13,7 @@ import numpy as np
 
 from jaxgames.capabilities import RegularizedNashConv, require
 from jaxgames.core import Evaluation, Game, Policy, is_concrete
+from jaxgames.latency import Packed, packed, unpacked, wait
 from jaxgames.validation import (
     PROBABILITY_ATOL,
     check_probability_statistics,
@@ -22,7 +23,13 @@ from jaxgames.validation import (
 )
 
 
-def _guarded(method):
+def _concrete(game, game_arg, policy, args) -> bool:
+    """No tracer among the inputs (a packed game is concrete by construction)."""
+    leaves = jax.tree_util.tree_leaves((policy, args) if isinstance(game_arg, Packed) else (game, policy, args))
+    return all(map(is_concrete, leaves))
+
+
+def _guarded(method, scalar: bool = False):
     """Jit ``method(game, policy, *args)`` together with the policy's largest value violation.
 
     Shapes are checked on the host before the call; the values (non-negative, no mass
@@ -31,24 +38,46 @@ def _guarded(method):
     the host raises on the few numbers that come back; only then does it compute the
     statistics that name the fault. One dispatch instead of a host copy and a dozen NumPy
     passes per call.
+
+    Per-call latency (``jaxgames.latency``): the game travels packed (one buffer per dtype), and
+    the host polls the result briefly before it sleeps. A ``scalar`` query called with concrete
+    inputs returns one buffer, not two (with asynchronous dispatch, each output the caller
+    touches costs a hand-off of its own): the value, or NaN when some player's violation exceeds
+    the tolerance, after which the host computes the statistics and raises (a NaN that no
+    violation explains is returned as computed).
     """
 
     def fn(game, policy, *args):
+        game = unpacked(game)
         worst = jnp.stack([probability_violation(p, m, jnp) for p, m in zip(policy, game.legal_mask())])
         return method(game, policy, *args), worst
 
-    compiled = jax.jit(fn)
+    def flagged(game, policy, *args):
+        out, worst = fn(game, policy, *args)
+        return jnp.where(jnp.all(worst <= PROBABILITY_ATOL), out, jnp.nan)
+
+    compiled, compiled_flagged = jax.jit(fn), jax.jit(flagged)
+
+    def raise_on_violation(game, policy, name, worst):
+        for i, w in enumerate(worst):
+            if not w <= PROBABILITY_ATOL:  # NaN included
+                p, m = np.asarray(policy[i]), np.asarray(game.legal_mask_host()[i])
+                check_probability_statistics(probability_statistics(p, m), f"{name}[{i}]")
 
     def call(game: Game, policy: Policy, *args, name: str = "policy"):
         if not isinstance(game, Game):
             raise ValueError(f"game: expected a jaxgames game model, got {type(game).__name__}")
         policy = game.validate_policy(policy, name, check_values=False)
-        out, worst = compiled(game, policy, *args)
+        game_arg = packed(game)
+        if scalar and _concrete(game, game_arg, policy, args):
+            out = compiled_flagged(game_arg, policy, *args)
+            value = np.asarray(wait(out))
+            if not (value.ndim == 0 and value == value) and np.isnan(value).any():
+                raise_on_violation(game, policy, name, [np.inf] * len(policy))  # or a NaN value: the host decides
+            return out
+        out, worst = compiled(game_arg, policy, *args)
         if is_concrete(worst):
-            for i, w in enumerate(np.asarray(worst).tolist()):  # a few floats: plain Python is fastest
-                if not w <= PROBABILITY_ATOL:  # NaN included
-                    p, m = np.asarray(policy[i]), np.asarray(game.legal_mask_host()[i])
-                    check_probability_statistics(probability_statistics(p, m), f"{name}[{i}]")
+            raise_on_violation(game, policy, name, np.asarray(wait(worst)).tolist())  # a few floats
         return out
 
     return call
@@ -57,11 +86,11 @@ def _guarded(method):
 # Compiled once per game structure and policy shapes.
 _evaluate = _guarded(lambda game, policy: game.evaluate(policy))
 _best_response = _guarded(lambda game, policy: game.best_response(policy))
-_nash_conv = _guarded(lambda game, policy: game.nash_conv(policy))
-_exploitability = _guarded(lambda game, policy: game.exploitability(policy))
+_nash_conv = _guarded(lambda game, policy: jnp.maximum(game.nash_conv(policy), 0.0), scalar=True)
+_exploitability = _guarded(lambda game, policy: game.exploitability(policy), scalar=True)
 
 
-_regularized = _guarded(lambda game, policy, t, ref: game.regularized_nash_conv(policy, t, ref))
+_regularized = _guarded(lambda game, policy, t, ref: game.regularized_nash_conv(policy, t, ref), scalar=True)
 
 
 def evaluate(game: Game, policy: Policy) -> Evaluation:
@@ -80,7 +109,7 @@ def nash_conv(game: Game, policy: Policy) -> jax.Array:
     Each gain is ``>= 0`` in exact arithmetic; rounding can leave the sum a few ulps below 0, so
     the reported value is clamped at 0 (as is ``exploitability``; ``game.nash_conv`` is not).
     """
-    return jnp.maximum(_nash_conv(game, policy), 0.0)
+    return _nash_conv(game, policy)
 
 
 def exploitability(game: Game, policy: Policy) -> jax.Array:

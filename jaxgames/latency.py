@@ -1,15 +1,27 @@
-"""Opt-in settings for the lowest per-call latency of small jitted calls on CPU.
+"""Per-call latency of small jitted calls on CPU: what the library does, and one opt-in.
 
 JAX's defaults favour throughput: calls are dispatched asynchronously (the
 Python thread hands the computation to a runtime thread and returns), and
 XLA's CPU scheduler orders kernels for concurrency across the thread pool.
 For one query that compiles to a few dozen microsecond-sized kernels (the
-exploitability of a poker policy, an evaluation, a best response), both cost
-more than they give; long solver runs (one big compiled loop) are unaffected
-either way. ``python benchmarks/bench_efg.py --low-latency`` measures the
-difference on your machine.
+exploitability of a poker policy, an evaluation, a best response), the
+hand-offs can cost more than the computation: when the thread on the other
+side sleeps on another core, waking it takes tens of microseconds on a
+virtual machine. Long solver runs (one big compiled loop) are unaffected.
 
-``low_latency_cpu()`` turns both off for the process:
+What the public queries (``jaxgames.exploitability`` and friends) do on their own:
+
+* ``packed(game)``: the game's arrays travel as one buffer per dtype instead
+  of one per array (a Leduc model has 12). With asynchronous dispatch every
+  input buffer is tracked on its own; fewer buffers, less of that. Built once
+  per game object and kept while the game lives (games of up to
+  ``PACK_MAX_BYTES``; larger ones gain nothing measurable).
+* ``wait(x)``: the calling thread polls the result for up to ``SPIN_S``
+  seconds before it sleeps, so a result that is ready within microseconds
+  does not also pay for waking the caller. Only where the process may run on
+  more than one core (on one core, polling would hold up the computation).
+
+What only the user may turn on, ``low_latency_cpu()``, for the process:
 
 * ``jax.config.update("jax_cpu_enable_async_dispatch", False)``;
 * ``--xla_cpu_enable_concurrency_optimized_scheduler=false`` appended to
@@ -18,14 +30,23 @@ difference on your machine.
 JAX reads both when its CPU backend starts, so call ``low_latency_cpu()``
 before the first computation; it raises once the backend runs (unless the
 flag was already in ``XLA_FLAGS``). It changes global JAX settings, so the
-library never calls it on its own.
+library never calls it on its own. JAX offers no per-call choice: XLA's CPU
+client runs a computation on the calling thread only when the whole client is
+synchronous or when its cost model counts fewer than 1,000 flops (a Leduc
+exploitability counts about 42,000).
+
+``python benchmarks/bench_efg.py --only exploitability`` (and ``--low-latency``)
+measures all of this on your machine.
 """
 
 from __future__ import annotations
 
 import os
+import time
+import weakref
 
 import jax
+import numpy as np
 
 FLAG = "--xla_cpu_enable_concurrency_optimized_scheduler=false"
 
@@ -62,3 +83,116 @@ def low_latency_cpu() -> None:
     if not flag_set:
         os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " " + FLAG).strip()
     jax.config.update("jax_cpu_enable_async_dispatch", False)
+
+
+# ----------------------------------------------------------------------------- what the queries do by default
+
+PACK_MAX_BYTES = 8 << 20  # games above this are passed leaf by leaf (their compute dwarfs dispatch)
+SPIN_S = 1e-3  # the longest a caller polls a result before sleeping; 0 turns polling off
+_MULTICORE = len(os.sched_getaffinity(0)) > 1 if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1) > 1
+
+
+@jax.tree_util.register_pytree_node_class
+class Packed:
+    """A pytree whose array leaves travel as one flat buffer per dtype; ``unpack()`` rebuilds it.
+
+    ``layout`` is static (part of ``jax.jit``'s cache key): the tree's structure and, per leaf,
+    ``(buffer index, offset, shape)``. Inside a jitted function ``unpack()`` costs slices and
+    reshapes of parameters, which XLA folds into their consumers.
+    """
+
+    def __init__(self, buffers: tuple, layout: tuple):
+        self.buffers = buffers
+        self.layout = layout
+
+    def tree_flatten(self):
+        return self.buffers, self.layout
+
+    @classmethod
+    def tree_unflatten(cls, layout, buffers):
+        return cls(tuple(buffers), layout)
+
+    def unpack(self):
+        treedef, slots = self.layout
+        leaves = [
+            self.buffers[b][start : start + int(np.prod(shape, dtype=np.int64))].reshape(shape)
+            for b, start, shape in slots
+        ]
+        return jax.tree_util.tree_unflatten(treedef, leaves)
+
+
+def _pack(tree) -> Packed | None:
+    """``tree`` packed, or ``None`` when packing would change what the call sees or gains nothing.
+
+    Packed only when the call cannot tell the difference: every leaf a concrete (immutable)
+    ``jax.Array`` on the default device, none weakly typed (a packed leaf would lose that), at
+    least two leaves and at most ``PACK_MAX_BYTES`` in all. Like the tables that game models
+    derive at construction, the cache assumes a game's arrays are not reassigned afterwards.
+    """
+    leaves, treedef = jax.tree_util.tree_flatten(tree)
+    if len(leaves) < 2 or sum(getattr(x, "nbytes", 0) for x in leaves) > PACK_MAX_BYTES:
+        return None
+    default = jax.devices()[0]
+    for x in leaves:
+        if not isinstance(x, jax.Array) or isinstance(x, jax.core.Tracer) or x.weak_type:
+            return None
+        if not x.is_fully_addressable or x.devices() != {default}:
+            return None
+    dtypes = sorted({x.dtype for x in leaves}, key=str)
+    parts: list[list[np.ndarray]] = [[] for _ in dtypes]
+    sizes = [0] * len(dtypes)
+    slots = []
+    for x in leaves:
+        b = dtypes.index(x.dtype)
+        slots.append((b, sizes[b], tuple(x.shape)))
+        parts[b].append(np.asarray(x).ravel())
+        sizes[b] += x.size
+    with jax.ensure_compile_time_eval():  # concrete buffers even when called while tracing
+        buffers = tuple(jax.device_put(np.concatenate(p)) for p in parts)
+    return Packed(buffers, (treedef, tuple(slots)))
+
+
+_PACKED: dict[int, tuple] = {}  # id(tree) -> (weak reference to tree, Packed or None)
+
+
+def packed(tree):
+    """``tree`` as a ``Packed`` (built once per object, dropped with it), or ``tree`` itself.
+
+    ``tree`` itself when it cannot be packed (see ``_pack``) or cannot be referenced weakly.
+    Inside the jitted function, ``unpacked(arg)`` gives the original tree back.
+    """
+    hit = _PACKED.get(id(tree))
+    if hit is not None and hit[0]() is tree:
+        return tree if hit[1] is None else hit[1]
+    key = id(tree)
+
+    def forget(ref, key=key):  # the tree is gone: drop its entry (not a newer tree's with the same id)
+        if _PACKED.get(key, (None,))[0] is ref:
+            del _PACKED[key]
+
+    try:
+        ref = weakref.ref(tree, forget)
+    except TypeError:  # no weak references (a tuple, a slotted class): nothing to cache against
+        return tree
+    result = _pack(tree)
+    _PACKED[key] = (ref, result)
+    return tree if result is None else result
+
+
+def unpacked(tree):
+    """The inverse of ``packed``, for the jitted side."""
+    return tree.unpack() if isinstance(tree, Packed) else tree
+
+
+def wait(x: jax.Array) -> jax.Array:
+    """``x`` once it is ready: poll for up to ``SPIN_S`` seconds, then block as usual.
+
+    Polling keeps the calling thread awake, so a result computed within microseconds is not
+    delayed by the wake-up of a sleeping thread. Skipped on a single core, where polling would
+    take the core from the computation.
+    """
+    if _MULTICORE and SPIN_S > 0 and not x.is_ready():
+        deadline = time.perf_counter() + SPIN_S
+        while not x.is_ready() and time.perf_counter() < deadline:
+            pass
+    return x.block_until_ready()

@@ -1,12 +1,19 @@
-"""``jaxgames.latency.low_latency_cpu``: what it sets, in a fresh process, and its refusal once JAX runs."""
+"""``jaxgames.latency``: ``low_latency_cpu`` (what it sets, in a fresh process, and its refusal once JAX
+runs), and what the public queries do by default: the packed game, polling, one output buffer."""
 
+import gc
 import subprocess
 import sys
 
+import jax
 import jax.numpy as jnp
+import numpy as np
 import pytest
 
-from jaxgames.latency import FLAG, low_latency_cpu
+import jaxgames
+import solvers
+from jaxgames import latency
+from jaxgames.latency import FLAG, Packed, low_latency_cpu, packed, unpacked, wait
 
 from helpers import KUHN_UNIFORM_NASH_CONV
 
@@ -35,3 +42,114 @@ def test_low_latency_cpu_refuses_once_the_backend_runs(monkeypatch):
     monkeypatch.delenv("XLA_FLAGS", raising=False)
     with pytest.raises(RuntimeError, match="before the first computation"):
         low_latency_cpu()
+
+
+# ----------------------------------------------------------------------------- packing, polling, one output
+
+
+@jax.tree_util.register_pytree_node_class
+class Tables:
+    """A pytree of any arrays, standing for a game model."""
+
+    def __init__(self, *arrays):
+        self.arrays = arrays
+
+    def tree_flatten(self):
+        return self.arrays, None
+
+    @classmethod
+    def tree_unflatten(cls, _, arrays):
+        return cls(*arrays)
+
+
+def test_packed_rebuilds_every_leaf_exactly_one_buffer_per_dtype():
+    key = jax.random.PRNGKey(0)
+    tree = Tables(
+        jax.random.normal(key, (4, 3)),
+        jnp.arange(6, dtype=jnp.int32).reshape(2, 3),
+        jnp.ones((2, 2, 2)),
+        jnp.array([True, False]),
+        jnp.zeros((0, 3)),
+    )
+    leaves = jax.tree_util.tree_leaves(tree)
+    p = packed(tree)
+    assert isinstance(p, Packed) and len(p.buffers) == 3  # float32, int32, bool
+    assert jax.tree_util.tree_structure(unpacked(p)) == jax.tree_util.tree_structure(tree)
+    # eagerly and inside jit (the layout is static, the buffers are the arguments)
+    for back in (jax.tree_util.tree_leaves(unpacked(p)), jax.jit(lambda q: jax.tree_util.tree_leaves(unpacked(q)))(p)):
+        for a, b in zip(leaves, back):
+            assert a.dtype == b.dtype and a.shape == b.shape
+            np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+def test_packed_is_built_once_per_game_and_dropped_with_it():
+    game = jaxgames.kuhn_poker()
+    assert packed(game) is packed(game)
+    key = id(game)
+    assert key in latency._PACKED
+    del game
+    gc.collect()
+    assert key not in latency._PACKED
+
+
+def test_games_that_packing_would_change_travel_as_they_are(monkeypatch):
+    game = jaxgames.kuhn_poker()
+    # a tracer leaf: the game is built under jit
+    seen = []
+    jax.jit(lambda s: seen.append(packed(jaxgames.efg.EFGGame(game.tree, payoffs=s * game.payoffs))) or s)(1.0)
+    assert not isinstance(seen[0], Packed)
+    two = (jnp.ones(2), jnp.ones(3))
+    for tree in (
+        Tables(np.ones(2), jnp.ones(2)),  # a host (mutable) array
+        Tables(jnp.asarray(1.0), jnp.ones(2)),  # a weakly typed leaf would lose its weak type
+        Tables(jnp.ones(2)),  # one leaf: nothing to gain
+        two,  # a tuple cannot be referenced weakly: nothing to cache against
+    ):
+        assert packed(tree) is tree
+    monkeypatch.setattr(latency, "PACK_MAX_BYTES", 0)
+    big = jaxgames.leduc_poker()
+    assert packed(big) is big
+
+
+def test_api_values_equal_the_unpacked_plain_call_on_every_family(monkeypatch):
+    key = jax.random.PRNGKey(3)
+    games = [
+        jaxgames.leduc_poker(),
+        jaxgames.matrix.random_zero_sum(key, 4),
+        jaxgames.markov.random_zero_sum(key, num_states=5, num_actions=2, branching=2),
+        jaxgames.mean_field.crowd_modelling(),
+    ]
+    for game in games:
+        policy = solvers.core.random_policy(game, key)
+        plain = jax.jit(lambda g, p: (g.exploitability(p), g.nash_conv(p), g.evaluate(p).values))
+        want = [np.asarray(x) for x in plain(game, policy)]
+        got = [jaxgames.exploitability(game, policy), jaxgames.nash_conv(game, policy)]
+        got.append(jaxgames.evaluate(game, policy).values)
+        assert isinstance(packed(game), Packed), type(game).__name__
+        np.testing.assert_allclose(np.asarray(got[0]), want[0], rtol=1e-6, atol=1e-7)
+        np.testing.assert_allclose(np.asarray(got[1]), np.maximum(want[1], 0.0), rtol=1e-6, atol=1e-7)
+        np.testing.assert_allclose(np.asarray(got[2]), want[2], rtol=1e-6, atol=1e-7)
+        # called while tracing, with the game closed over (not yet packed): no tracer escapes
+        fresh = jax.tree_util.tree_map(lambda x: x, game)
+        inside = jax.jit(lambda p, g=fresh: jaxgames.exploitability(g, p))(policy)
+        np.testing.assert_allclose(np.asarray(inside), want[0], rtol=1e-6, atol=1e-7)
+        assert isinstance(packed(fresh), Packed)
+
+
+def test_one_output_path_raises_on_a_bad_policy_and_returns_an_unexplained_nan():
+    game = jaxgames.kuhn_poker()
+    bad = (game.uniform_policy()[0] * 1.5, game.uniform_policy()[1])
+    with pytest.raises(ValueError, match=r"policy\[0\].*sum"):
+        jaxgames.exploitability(game, bad)
+    nan_query = jaxgames.api._guarded(lambda g, p: jax.numpy.nan * g.nash_conv(p), scalar=True)
+    assert np.isnan(float(nan_query(game, game.uniform_policy())))  # a valid policy: returned as computed
+    with pytest.raises(ValueError, match=r"policy\[0\]"):
+        nan_query(game, bad)
+
+
+def test_wait_returns_the_ready_array_with_and_without_polling(monkeypatch):
+    x = jax.jit(lambda a: a * 2)(jax.numpy.arange(3.0))
+    assert wait(x) is x and x.is_ready()
+    monkeypatch.setattr(latency, "SPIN_S", 0.0)
+    y = jax.jit(lambda a: a + 1)(jax.numpy.arange(3.0))
+    np.testing.assert_array_equal(np.asarray(wait(y)), [1.0, 2.0, 3.0])
