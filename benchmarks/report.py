@@ -587,8 +587,9 @@ _DEFAULT_DISPATCH = (
     "polls the result for up to 1 ms before it sleeps, and a scalar query returns one buffer. JAX "
     "offers no per-call synchronous execution (XLA's CPU client runs a call on the calling thread "
     "only when the whole client is synchronous or its cost model counts under 1,000 flops; this one "
-    "counts about 42,000), so the last hand-off stays. Pinned to one core (`taskset -c 0`) a call "
-    "costs about 44 us; `--low-latency` (`jaxgames.latency.low_latency_cpu()`, a process-wide "
+    "counts about 42,000), so the last hand-off stays. Pinned to one core, with JAX's defaults, the API "
+    "takes 45 us, 1,110x (`taskset -c 0 python benchmarks/bench_efg.py --only exploitability`, a partial "
+    "run, not committed); `--low-latency` (`jaxgames.latency.low_latency_cpu()`, a process-wide "
     "setting that the library never changes on its own) removes the hand-offs."
 )
 
