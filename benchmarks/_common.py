@@ -19,6 +19,8 @@ from pathlib import Path
 from jaxgames.experiments.timing import (
     CpuAccounting,
     busy_cpu_seconds,
+    fold,
+    loop_us,
     own_cpu_seconds,
     time_alternating,
     time_blocks,
@@ -30,6 +32,8 @@ from jaxgames.experiments.timing import environment as _environment
 __all__ = [  # the shared harness, re-exported for the scripts, then what this module adds
     "CpuAccounting",
     "busy_cpu_seconds",
+    "fold",
+    "loop_us",
     "own_cpu_seconds",
     "time_alternating",
     "time_blocks",

@@ -62,7 +62,7 @@ import solvers
 from jaxgames.efg.openspiel import to_openspiel_policy
 from jaxgames.efg.sequence import bottom_up_levels, opponent_reach, realization_plan, sequence_form, sequence_values
 
-from _common import standard_parser, start_run, time_blocks, time_jitted, write_results
+from _common import fold, loop_us, standard_parser, start_run, time_blocks, time_jitted, write_results
 
 # Speed targets: ratios of iterations/s or calls/s, ours over the peer (reported by benchmarks/report.py).
 TARGETS = {
@@ -104,15 +104,7 @@ QUICK = dict(
 )
 
 
-# ----------------------------------------------------------------------------- timing helpers
-
-
-def loop_us(body, carry, iterations: int, repeats: int) -> float:
-    """Microseconds per application of ``body`` inside one jitted ``lax.fori_loop`` (no dispatch)."""
-    f = jax.jit(lambda c: jax.lax.fori_loop(0, iterations, lambda _, c: body(c), c))
-    jax.block_until_ready(f(carry))
-    t = time_blocks(lambda: jax.block_until_ready(f(carry)), repeats)
-    return 1e6 * t["median_s"] / iterations
+# ----------------------------------------------------------------------------- helpers
 
 
 def cpp_policy(tabular):
@@ -393,7 +385,7 @@ def bench_exploitability(game, cfg, repeats, seed, rows, summary):
 
     t_raw = time_blocks(raw_block, repeats)
     # the same computation inside one jitted fori_loop: its kernels without any per-call dispatch
-    loop_ms = 1e-3 * loop_us(lambda p: _tiny(p, game.exploitability(p)), policy, cfg["expl_loop"], repeats)
+    loop_ms = 1e-3 * loop_us(lambda p: fold(p, game.exploitability(p)), policy, cfg["expl_loop"], repeats)
 
     # C++
     t0 = time.perf_counter()
@@ -585,12 +577,6 @@ def hlo_stats(text: str) -> dict:
     }
 
 
-def _tiny(policy, *arrays):
-    """Fold outputs into the loop carry without changing it (keeps XLA from hoisting the work)."""
-    s = sum(jnp.sum(a) for a in arrays)
-    return tuple(p + 1e-30 * s for p in policy)
-
-
 def analyse(name, game, cfg, repeats, seed, summary):
     """Where one CFR+ iteration (and one exploitability) of ours spends its time.
 
@@ -616,23 +602,23 @@ def analyse(name, game, cfg, repeats, seed, summary):
 
     def evaluate_all(p):
         ev = game.evaluate(p)
-        return _tiny(p, ev.values, *ev.action_values, *ev.reach, *ev.opponent_reach)
+        return fold(p, ev.values, *ev.action_values, *ev.reach, *ev.opponent_reach)
 
     def evaluate_one(p):  # the old half-step's input: player 0's q and opponent reach
         ev = game.evaluate(p)
-        return _tiny(p, ev.action_values[0], ev.opponent_reach[0])
+        return fold(p, ev.action_values[0], ev.opponent_reach[0])
 
     def cfv_one(p):  # what one alternating half-step uses now: player 0's counterfactual values
-        return _tiny(p, game.counterfactual_values(p, 0))
+        return fold(p, game.counterfactual_values(p, 0))
 
     res["step_us"] = loop_us(lambda s: solver.step(game, s), state, K, repeats)
     res["evaluate_us"] = loop_us(evaluate_all, policy, K, repeats)
     res["evaluate_one_player_us"] = loop_us(evaluate_one, policy, K, repeats)
     res["counterfactual_values_us"] = loop_us(cfv_one, policy, K, repeats)
     res["mix_policies_us"] = loop_us(lambda p: game.mix_policies(p, policy, 0.3), policy, K, repeats)
-    res["reach_us"] = loop_us(lambda p: _tiny(p, *game.reach(p)), policy, K, repeats)
+    res["reach_us"] = loop_us(lambda p: fold(p, *game.reach(p)), policy, K, repeats)
     random_pol = solvers.core.random_policy(game, jax.random.PRNGKey(seed))
-    res["exploitability_us"] = loop_us(lambda p: _tiny(p, game.exploitability(p)), random_pol, K, repeats)
+    res["exploitability_us"] = loop_us(lambda p: fold(p, game.exploitability(p)), random_pol, K, repeats)
     sf = sequence_form(t)
     res["own_levels"] = [len(m) - 1 for m in sf.depth_masks]
     parts = {}
@@ -640,13 +626,13 @@ def analyse(name, game, cfg, repeats, seed, summary):
         plans = tuple(realization_plan(sf, i, pi) for i, pi in enumerate(policy))
         u = sequence_values(sf, 0, plans, game._terminal_grids[0])
         parts["realization_plans_us"] = loop_us(
-            lambda p: _tiny(p, *(realization_plan(sf, i, pi) for i, pi in enumerate(p))), policy, K, repeats
+            lambda p: fold(p, *(realization_plan(sf, i, pi) for i, pi in enumerate(p))), policy, K, repeats
         )
         parts["payoff_matvec_us"] = loop_us(
-            lambda x: _tiny(x, sequence_values(sf, 0, x, game._terminal_grids[0])), plans, K, repeats
+            lambda x: fold(x, sequence_values(sf, 0, x, game._terminal_grids[0])), plans, K, repeats
         )
         parts["opponent_reach_us"] = loop_us(
-            lambda x: _tiny(x, opponent_reach(sf, 0, x, game._decision_grids[0], t.num_infosets[0])), plans, K, repeats
+            lambda x: fold(x, opponent_reach(sf, 0, x, game._decision_grids[0], t.num_infosets[0])), plans, K, repeats
         )
         parts["bottom_up_us"] = loop_us(
             lambda u: u + 1e-30 * jnp.sum(bottom_up_levels(sf, 0, u, lambda q, p: jnp.sum(p * q, -1), (policy[0],))[0]),

@@ -113,6 +113,25 @@ def time_blocks(fn, repeats: int) -> dict:
     return {"median_s": timing.median_s, "min_s": timing.min_s, "times_s": list(timing.times_s)}
 
 
+def loop_us(body, carry, iterations: int, repeats: int) -> float:
+    """Microseconds per application of ``body`` inside one jitted ``lax.fori_loop`` (no dispatch).
+
+    ``body(carry) -> carry``; the median over ``repeats`` calls of the compiled loop (compiled and
+    run once first). Fold outputs of another shape into the carry with ``fold``.
+    """
+    f = jax.jit(lambda c: jax.lax.fori_loop(0, iterations, lambda _, c: body(c), c))
+    jax.block_until_ready(f(carry))
+    t = time_blocks(lambda: jax.block_until_ready(f(carry)), repeats)
+    return 1e6 * t["median_s"] / iterations
+
+
+def fold(carry, *arrays):
+    """``carry`` plus ``1e-30`` times the sum of ``arrays``: the loop depends on them, so XLA can
+    neither drop nor hoist the work that made them, and the carry is unchanged in float32."""
+    s = sum(jnp.sum(a) for a in arrays)
+    return jax.tree_util.tree_map(lambda c: c + 1e-30 * s, carry)
+
+
 def time_alternating(fns, arg_of_repeat, repeats: int) -> list:
     """Per function of ``fns``: ``(median_s, compile_s)`` over ``repeats`` calls ``fn(arg_of_repeat(r))``.
 
