@@ -40,8 +40,43 @@ def entropic_step(
     ``p' = argmax_p eta <p, g> - eta tau KL(p || rho) - KL(p || p_t)``, i.e.
     ``log p' ∝ (log p_t + eta g + eta tau log rho) / (1 + eta tau)`` (Sokota et
     al. 2023); with ``tau = 0`` it is the multiplicative-weights (Hedge) update.
+
+    Without a magnet and with a temperature that is exactly ``0`` (a Python number, known when
+    tracing), it is computed as ``hedge_step`` (the same values, without a ``log``).
     """
+    if magnet is None and isinstance(temperature, (int, float)) and temperature == 0:
+        return hedge_step(policy, grads, mask, learning_rate)
     return masked_softmax(entropic_logits(policy, grads, learning_rate, temperature, magnet), mask)
+
+
+def hedge_step(policy: jax.Array, grads: jax.Array, mask: jax.Array, learning_rate) -> jax.Array:
+    """``p' ∝ max(p, tiny) exp(eta g)`` over legal actions: ``entropic_step`` at ``tau = 0``, no ``log``.
+
+    Equal to ``masked_softmax(safe_log(p) + eta g, mask)`` (``safe_log`` floors at the dtype's
+    smallest normal number, ``tiny``). Instead of ``log p`` it takes the binary exponent
+    ``E = floor(log2 max(p, tiny))`` from the float's bits and shifts every row by
+    ``c = max_a (eta g_a + E_a log 2)``, which is within ``log 2`` of the largest logit: the
+    largest weight ``max(p, tiny) exp(eta g - c)`` lies in ``[1, 2)`` and none exceeds
+    ``exp(-E log 2) <= 1 / tiny``, so nothing overflows and nothing that the log form keeps
+    underflows. Why: on CPU, XLA does not vectorize element-wise functions over a short last
+    axis (a ``[10, 10, 3]`` policy's ``log`` costs as much as ``log`` of six times as many numbers
+    laid out flat), and this step is most of a mirror-descent iteration on small games
+    (``benchmarks/bench_mean_field.py``, part 3).
+    """
+    floor = jnp.maximum(policy, jnp.finfo(policy.dtype).tiny)
+    g = jnp.where(mask, learning_rate * grads, 0.0)
+    shift = _log2_floor(jax.lax.stop_gradient(floor)).astype(floor.dtype) * jnp.log(2.0).astype(floor.dtype)
+    c = jax.lax.stop_gradient(jnp.max(jnp.where(mask, g + shift, -jnp.inf), axis=-1, keepdims=True))
+    weights = jnp.where(mask, floor * jnp.exp(g - c), 0.0)
+    return weights / jnp.sum(weights, axis=-1, keepdims=True)
+
+
+def _log2_floor(x: jax.Array) -> jax.Array:
+    """``floor(log2 x)`` of positive normal floats, read from the exponent bits (integers)."""
+    info = jnp.finfo(x.dtype)
+    ints = {2: jnp.int16, 4: jnp.int32, 8: jnp.int64}[info.bits // 8]
+    bits = jax.lax.bitcast_convert_type(x, ints)
+    return ((bits >> info.nmant) & ((1 << info.nexp) - 1)) - ((1 << (info.nexp - 1)) - 1)
 
 
 def entropic_logits(policy, grads, learning_rate, temperature=0.0, magnet=None):

@@ -89,3 +89,51 @@ def test_projection_matches_the_sorting_algorithm_on_both_code_paths():
             expected = np.zeros(n)
             expected[mask] = _reference_projection(v[mask])
             np.testing.assert_allclose(got, expected, atol=1e-5)
+
+
+def _hedge_inputs(scale=50.0):
+    k1, k2, k3 = jax.random.split(jax.random.PRNGKey(1), 3)
+    p = jax.random.dirichlet(k1, jnp.ones(4), (40, 5)).astype(jnp.float32)
+    # exact zeros, numbers far below float32's smallest normal (1.2e-38 after the floor), pure rows
+    p = p.at[:5, :, 0].set(0.0).at[5:10, :, 1].set(1e-30).at[10:12].set(jnp.array([1.0, 0.0, 0.0, 0.0]))
+    g = scale * jax.random.normal(k2, (40, 5, 4))
+    mask = (jax.random.uniform(k3, (40, 5, 4)) > 0.2).at[..., 0].set(True)
+    return p, g, mask
+
+
+@pytest.mark.parametrize("learning_rate", [0.01, 1.0, 3.0])
+def test_hedge_step_equals_the_log_form_without_a_log(learning_rate):
+    """``hedge_step`` (what ``entropic_step`` runs at temperature 0) against the softmax of
+    ``safe_log(p) + eta g`` written out, with zeros, 1e-30, masks and steps up to 150 nats."""
+    p, g, mask = _hedge_inputs()
+    want = simplex.masked_softmax(simplex.safe_log(p) + learning_rate * g, mask)
+    got = simplex.hedge_step(p, g, mask, learning_rate)
+    np.testing.assert_allclose(got, want, rtol=2e-5, atol=1e-6)
+    assert np.array_equal(np.asarray(got) == 0, np.asarray(want) == 0)  # the same actions vanish
+    np.testing.assert_array_equal(simplex.entropic_step(p, g, mask, learning_rate), got)
+    # a magnet or a non-zero (or traced) temperature keeps the log form
+    np.testing.assert_allclose(simplex.entropic_step(p, g, mask, learning_rate, 1e-12), want, rtol=2e-5, atol=1e-6)
+
+
+def test_hedge_step_gradients_equal_the_log_form():
+    p, g, mask = _hedge_inputs(scale=1.0)
+    w = jax.random.normal(jax.random.PRNGKey(2), p.shape)
+
+    def loss(step):
+        return lambda p, g: jnp.sum(w * step(p, g))
+
+    want = jax.grad(loss(lambda p, g: simplex.masked_softmax(simplex.safe_log(p) + 0.3 * g, mask)), (0, 1))(p, g)
+    got = jax.grad(loss(lambda p, g: simplex.hedge_step(p, g, mask, 0.3)), (0, 1))(p, g)
+    reached = np.asarray(p) > 1e-20  # below, d/dp of the floored log form is 0 in both
+    np.testing.assert_allclose(np.where(reached, got[0], 0), np.where(reached, want[0], 0), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(got[1], want[1], rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_hedge_step_reads_the_exponent_of_every_float_width(dtype):
+    p, g, mask = _hedge_inputs(scale=5.0)
+    p, g = p.astype(dtype), g.astype(dtype)
+    got = simplex.hedge_step(p, g, mask, 1.0)
+    want = simplex.masked_softmax(simplex.safe_log(p) + g, mask)
+    assert got.dtype == p.dtype and np.all(np.isfinite(np.asarray(got, np.float32)))
+    np.testing.assert_allclose(np.asarray(got, np.float32), np.asarray(want, np.float32), atol=2e-2)
