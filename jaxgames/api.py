@@ -24,9 +24,13 @@ from jaxgames.validation import (
 
 
 def _concrete(game, game_arg, policy, args) -> bool:
-    """No tracer among the inputs (a packed game is concrete by construction)."""
-    leaves = jax.tree_util.tree_leaves((policy, args) if isinstance(game_arg, Packed) else (game, policy, args))
-    return all(map(is_concrete, leaves))
+    """No tracer among the inputs (a packed game is concrete by construction; ``policy`` is a
+    validated tuple of arrays)."""
+    if not all(map(is_concrete, policy)):
+        return False
+    if args and not all(map(is_concrete, jax.tree_util.tree_leaves(args))):
+        return False
+    return isinstance(game_arg, Packed) or all(map(is_concrete, jax.tree_util.tree_leaves(game)))
 
 
 def _guarded(method, scalar: bool = False):
@@ -43,8 +47,12 @@ def _guarded(method, scalar: bool = False):
     the host polls the result briefly before it sleeps. A ``scalar`` query called with concrete
     inputs returns one buffer, not two (with asynchronous dispatch, each output the caller
     touches costs a hand-off of its own): the value, or NaN when some player's violation exceeds
-    the tolerance, after which the host computes the statistics and raises (a NaN that no
-    violation explains is returned as computed).
+    the tolerance. A NaN is then told apart by the two-output call, as when the inputs are traced:
+    the host judges each player's violation by its statistics (which can differ from the device's
+    reductions by an ulp at the tolerance) and raises, or returns the value (a NaN that no
+    violation explains is returned as computed). Called while an enclosing ``jit`` or ``scan``
+    traces with every input closed over, the flagged value is itself traced: nothing to inspect,
+    so it is not used either.
     """
 
     def fn(game, policy, *args):
@@ -71,10 +79,11 @@ def _guarded(method, scalar: bool = False):
         game_arg = packed(game)
         if scalar and _concrete(game, game_arg, policy, args):
             out = compiled_flagged(game_arg, policy, *args)
-            value = np.asarray(wait(out))
-            if not (value.ndim == 0 and value == value) and np.isnan(value).any():
-                raise_on_violation(game, policy, name, [np.inf] * len(policy))  # or a NaN value: the host decides
-            return out
+            if is_concrete(out):  # else staged out by an enclosing trace: the call below, unchecked
+                value = np.asarray(wait(out))
+                if (value.ndim == 0 and value == value) or not np.isnan(value).any():
+                    return out
+                # a NaN: a violation, or a value computed as NaN; the call below tells them apart
         out, worst = compiled(game_arg, policy, *args)
         if is_concrete(worst):
             raise_on_violation(game, policy, name, np.asarray(wait(worst)).tolist())  # a few floats

@@ -125,16 +125,18 @@ def _pack(tree) -> Packed | None:
     """``tree`` packed, or ``None`` when packing would change what the call sees or gains nothing.
 
     Packed only when the call cannot tell the difference: every leaf a concrete (immutable)
-    ``jax.Array`` on the default device, none weakly typed (a packed leaf would lose that), at
-    least two leaves and at most ``PACK_MAX_BYTES`` in all. Like the tables that game models
-    derive at construction, the cache assumes a game's arrays are not reassigned afterwards.
+    ``jax.Array`` on the default device, none weakly typed (a packed leaf would lose that) nor of an
+    extended dtype (a typed PRNG key has no NumPy form), at least two leaves and at most
+    ``PACK_MAX_BYTES`` in all.
     """
     leaves, treedef = jax.tree_util.tree_flatten(tree)
     if len(leaves) < 2 or sum(getattr(x, "nbytes", 0) for x in leaves) > PACK_MAX_BYTES:
         return None
     default = jax.devices()[0]
     for x in leaves:
-        if not isinstance(x, jax.Array) or isinstance(x, jax.core.Tracer) or x.weak_type:
+        if not isinstance(x, jax.Array) or isinstance(x, jax.core.Tracer):
+            return None
+        if jax.dtypes.issubdtype(x.dtype, jax.dtypes.extended) or x.weak_type:
             return None
         if not x.is_fully_addressable or x.devices() != {default}:
             return None
@@ -147,24 +149,30 @@ def _pack(tree) -> Packed | None:
         slots.append((b, sizes[b], tuple(x.shape)))
         parts[b].append(np.asarray(x).ravel())
         sizes[b] += x.size
-    with jax.ensure_compile_time_eval():  # concrete buffers even when called while tracing
+    # concrete buffers even when called while tracing, and on the leaves' device even when called
+    # under ``jax.default_device(another)`` (kept uncommitted, like the leaves of a game model)
+    with jax.ensure_compile_time_eval(), jax.default_device(default):
         buffers = tuple(jax.device_put(np.concatenate(p)) for p in parts)
     return Packed(buffers, (treedef, tuple(slots)))
 
 
-_PACKED: dict[int, tuple] = {}  # id(tree) -> (weak reference to tree, Packed or None)
+_PACKED: dict[int, tuple] = {}  # id(tree) -> (weak reference to tree, its attributes, Packed)
 
 
 def packed(tree):
     """``tree`` as a ``Packed`` (built once per object, dropped with it), or ``tree`` itself.
 
-    ``tree`` itself when it cannot be packed (see ``_pack``) or cannot be referenced weakly.
-    Inside the jitted function, ``unpacked(arg)`` gives the original tree back.
+    ``tree`` itself when it cannot be packed (see ``_pack``; checked again on every call) or
+    cannot be referenced weakly. Each call checks that the object's attributes are still the same
+    objects (arrays and tuples are immutable, so a changed table means a reassigned attribute),
+    and packs it again if one was reassigned. Inside the jitted function, ``unpacked(arg)`` gives
+    the original tree back.
     """
-    hit = _PACKED.get(id(tree))
-    if hit is not None and hit[0]() is tree:
-        return tree if hit[1] is None else hit[1]
     key = id(tree)
+    state = _state(tree)
+    hit = _PACKED.get(key)
+    if hit is not None and hit[0]() is tree and _same(hit[1], state):
+        return hit[2]
 
     def forget(ref, key=key):  # the tree is gone: drop its entry (not a newer tree's with the same id)
         if _PACKED.get(key, (None,))[0] is ref:
@@ -175,8 +183,20 @@ def packed(tree):
     except TypeError:  # no weak references (a tuple, a slotted class): nothing to cache against
         return tree
     result = _pack(tree)
-    _PACKED[key] = (ref, result)
-    return tree if result is None else result
+    if result is None:  # nothing cached: no reference kept to a tracer or to a big game's arrays
+        return tree
+    _PACKED[key] = (ref, state, result)
+    return result
+
+
+def _state(tree) -> tuple:
+    """What ``packed`` compares by identity: the object's attributes (or its leaves, without any)."""
+    attributes = getattr(tree, "__dict__", None)
+    return tuple(attributes.values()) if attributes is not None else tuple(jax.tree_util.tree_leaves(tree))
+
+
+def _same(a: tuple, b: tuple) -> bool:
+    return len(a) == len(b) and all(x is y for x, y in zip(a, b))
 
 
 def unpacked(tree):

@@ -67,6 +67,7 @@ def hedge_step(policy: jax.Array, grads: jax.Array, mask: jax.Array, learning_ra
     g = jnp.where(mask, learning_rate * grads, 0.0)
     shift = _log2_floor(jax.lax.stop_gradient(floor)).astype(floor.dtype) * jnp.log(2.0).astype(floor.dtype)
     c = jax.lax.stop_gradient(jnp.max(jnp.where(mask, g + shift, -jnp.inf), axis=-1, keepdims=True))
+    c = jnp.where(c == -jnp.inf, 0.0, c)  # no legal action: exp(g - c) = inf would make d/dp 0 * inf = NaN
     weights = jnp.where(mask, floor * jnp.exp(g - c), 0.0)
     return weights / jnp.sum(weights, axis=-1, keepdims=True)
 

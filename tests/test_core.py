@@ -137,3 +137,21 @@ def test_hedge_step_reads_the_exponent_of_every_float_width(dtype):
     want = simplex.masked_softmax(simplex.safe_log(p) + g, mask)
     assert got.dtype == p.dtype and np.all(np.isfinite(np.asarray(got, np.float32)))
     np.testing.assert_allclose(np.asarray(got, np.float32), np.asarray(want, np.float32), atol=2e-2)
+
+
+def test_hedge_step_gradients_stay_finite_at_a_decision_point_without_legal_actions():
+    """A row with no legal action (padding) is NaN in both forms; where the caller masks it out,
+    the log form's gradient there is 0, and so must be ``hedge_step``'s (it was NaN: 0 * exp(inf))."""
+    p = jnp.array([[0.2, 0.3, 0.5], [0.0, 0.0, 0.0]])
+    g = jnp.array([[1.0, -2.0, 0.5], [1.0, 1.0, 1.0]])
+    mask = jnp.array([[True, True, True], [False, False, False]])
+    w = jnp.array([0.3, -1.0, 2.0])
+
+    def loss(step):
+        return lambda p, g, eta: jnp.sum(jnp.where(mask.any(-1, keepdims=True), step(p, g, eta), 0.0) * w)
+
+    want = jax.grad(loss(lambda p, g, eta: simplex.masked_softmax(simplex.safe_log(p) + eta * g, mask)), (0, 1, 2))
+    got = jax.grad(loss(lambda p, g, eta: simplex.entropic_step(p, g, mask, eta)), (0, 1, 2))
+    for a, b in zip(got(p, g, 0.7), want(p, g, 0.7)):
+        assert np.all(np.isfinite(np.asarray(a)))
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
