@@ -6,6 +6,8 @@ import mmap
 import pathlib
 from unittest import mock
 
+import jax
+
 #: NashConv of the uniform policy in 2-player Kuhn poker (OpenSpiel's python/games/kuhn_poker_test.py,
 #: Lanctot et al. 2019); its exploitability is half of it.
 KUHN_UNIFORM_NASH_CONV = 11 / 12
@@ -117,3 +119,18 @@ def lp_solve(A):
 def lp_value(A):
     """Value of the zero-sum matrix game ``A`` (row maximizes), by ``lp_solve``."""
     return lp_solve(A)[0]
+
+
+@jax.tree_util.register_pytree_node_class
+class Tables:
+    """A pytree of any arrays, standing for a game model (``tests/test_latency.py``)."""
+
+    def __init__(self, *arrays):
+        self.arrays = arrays
+
+    def tree_flatten(self):
+        return self.arrays, None
+
+    @classmethod
+    def tree_unflatten(cls, _, arrays):
+        return cls(*arrays)

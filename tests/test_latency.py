@@ -2,6 +2,7 @@
 runs), and what the public queries do by default: the packed game, polling, one output buffer."""
 
 import gc
+import pathlib
 import subprocess
 import sys
 
@@ -15,7 +16,7 @@ import solvers
 from jaxgames import latency
 from jaxgames.latency import FLAG, Packed, low_latency_cpu, packed, unpacked, wait
 
-from helpers import KUHN_UNIFORM_NASH_CONV
+from helpers import KUHN_UNIFORM_NASH_CONV, Tables
 
 SCRIPT = """
 import os, jax, jax.numpy as jnp, jaxgames
@@ -45,21 +46,6 @@ def test_low_latency_cpu_refuses_once_the_backend_runs(monkeypatch):
 
 
 # ----------------------------------------------------------------------------- packing, polling, one output
-
-
-@jax.tree_util.register_pytree_node_class
-class Tables:
-    """A pytree of any arrays, standing for a game model."""
-
-    def __init__(self, *arrays):
-        self.arrays = arrays
-
-    def tree_flatten(self):
-        return self.arrays, None
-
-    @classmethod
-    def tree_unflatten(cls, _, arrays):
-        return cls(*arrays)
 
 
 def test_packed_rebuilds_every_leaf_exactly_one_buffer_per_dtype():
@@ -207,21 +193,11 @@ def test_leaves_without_a_numpy_form_are_not_packed():
 TWO_DEVICES = """
 import os
 os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=2"
+import sys
+sys.path.insert(0, {tests!r})
 import jax, jax.numpy as jnp
+from helpers import Tables
 from jaxgames.latency import Packed, packed
-
-
-@jax.tree_util.register_pytree_node_class
-class Tables:
-    def __init__(self, *arrays):
-        self.arrays = arrays
-
-    def tree_flatten(self):
-        return self.arrays, None
-
-    @classmethod
-    def tree_unflatten(cls, _, arrays):
-        return cls(*arrays)
 
 
 d0, d1 = jax.devices()
@@ -241,7 +217,8 @@ def test_packed_buffers_stay_on_the_device_of_the_leaves():
     """Two CPU devices: a tree on device 0 first packed under ``jax.default_device(device 1)`` keeps
     its buffers on device 0 (they went to device 1, to be copied back on every later call); trees
     on device 1, or spread over both, travel as they are."""
-    out = subprocess.run([sys.executable, "-c", TWO_DEVICES], capture_output=True, text=True, timeout=120)
+    script = TWO_DEVICES.format(tests=str(pathlib.Path(__file__).parent))
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     devices, unpacked_flags = out.stdout.strip().split("\n")
     assert devices == "[0, 0]" and unpacked_flags == "True True"
