@@ -33,6 +33,15 @@ def _concrete(game, game_arg, policy, args) -> bool:
     return isinstance(game_arg, Packed) or all(map(is_concrete, jax.tree_util.tree_leaves(game)))
 
 
+def _raise_on_violation(game, policy, name, worst):
+    """For each player whose device-side violation ``worst[i]`` exceeds the tolerance (or is NaN),
+    the host statistics, which raise a ``ValueError`` naming the fault if there is one."""
+    for i, w in enumerate(worst):
+        if not w <= PROBABILITY_ATOL:  # NaN included
+            p, m = np.asarray(policy[i]), np.asarray(game.legal_mask_host()[i])
+            check_probability_statistics(probability_statistics(p, m), f"{name}[{i}]")
+
+
 def _guarded(method, scalar: bool = False):
     """Jit ``method(game, policy, *args)`` together with the policy's largest value violation.
 
@@ -66,12 +75,6 @@ def _guarded(method, scalar: bool = False):
 
     compiled, compiled_flagged = jax.jit(fn), jax.jit(flagged)
 
-    def raise_on_violation(game, policy, name, worst):
-        for i, w in enumerate(worst):
-            if not w <= PROBABILITY_ATOL:  # NaN included
-                p, m = np.asarray(policy[i]), np.asarray(game.legal_mask_host()[i])
-                check_probability_statistics(probability_statistics(p, m), f"{name}[{i}]")
-
     def call(game: Game, policy: Policy, *args, name: str = "policy"):
         if not isinstance(game, Game):
             raise ValueError(f"game: expected a jaxgames game model, got {type(game).__name__}")
@@ -86,7 +89,7 @@ def _guarded(method, scalar: bool = False):
                 # a NaN: a violation, or a value computed as NaN; the call below tells them apart
         out, worst = compiled(game_arg, policy, *args)
         if is_concrete(worst):
-            raise_on_violation(game, policy, name, np.asarray(wait(worst)).tolist())  # a few floats
+            _raise_on_violation(game, policy, name, np.asarray(wait(worst)).tolist())  # a few floats
         return out
 
     return call

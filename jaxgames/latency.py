@@ -41,6 +41,7 @@ measures all of this on your machine.
 
 from __future__ import annotations
 
+import math
 import os
 import time
 import weakref
@@ -114,10 +115,7 @@ class Packed:
 
     def unpack(self):
         treedef, slots = self.layout
-        leaves = [
-            self.buffers[b][start : start + int(np.prod(shape, dtype=np.int64))].reshape(shape)
-            for b, start, shape in slots
-        ]
+        leaves = [self.buffers[b][start : start + math.prod(shape)].reshape(shape) for b, start, shape in slots]
         return jax.tree_util.tree_unflatten(treedef, leaves)
 
 
