@@ -138,3 +138,124 @@ def test_counterfactual_values_names_a_bad_player(games):
     for bad in (2, -1, 0.5):
         with pytest.raises(ValueError, match=r"player: expected a player index 0\.\.1"):
             game.counterfactual_values(game.uniform_policy(), bad)
+
+
+# -- jaxgames.efg.joint: all players' passes as one forest -----------------------------------------
+
+
+def _per_player_nash_conv(game, policy):
+    return sum(best - value for _, best, value in game._best_response(policy))
+
+
+def _one_hot_policy(game, rng):
+    """A pure policy: one random legal action per information set (ties everywhere in the max)."""
+    out = []
+    for mask in game.tree.legal:
+        pick = np.argmax(np.where(mask, rng.random(mask.shape), -1.0), axis=1)
+        out.append(jnp.asarray(np.eye(mask.shape[1])[pick], jnp.float32))
+    return tuple(out)
+
+
+@pytest.fixture(scope="module")
+def joint_games(games):
+    return {
+        **games,
+        "goofspiel_3": jaxgames.goofspiel(num_cards=3),
+        "goofspiel_3_3p": jaxgames.goofspiel(num_cards=3, num_players=3),
+        "liars_dice_1x3": jaxgames.liars_dice(dice_sides=3),
+    }
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "kuhn_poker",
+        "kuhn_poker_3p",
+        "leduc_poker",
+        "leduc_random_payoffs",
+        "goofspiel_3",
+        "goofspiel_3_3p",
+        "liars_dice_1x3",
+    ],
+)
+def test_joint_nash_conv_equals_the_per_player_passes(joint_games, name):
+    """General-sum payoffs (``leduc_random_payoffs``), three players, pure and sparse policies."""
+    game = joint_games[name]
+    assert game._joint_grids is not None  # small games take the joint path
+    rng = np.random.default_rng(5)
+    joint = jax.jit(lambda p: game.nash_conv(p))
+    apart = jax.jit(lambda p: _per_player_nash_conv(game, p))
+    for policy in (game.uniform_policy(), _sparse_policy(game, rng), _one_hot_policy(game, rng)):
+        want = float(apart(policy))
+        assert float(joint(policy)) == pytest.approx(want, rel=1e-5, abs=1e-6)
+    if name == "kuhn_poker":
+        assert float(joint(game.uniform_policy())) == pytest.approx(11 / 12, abs=1e-6)
+
+
+def test_joint_forest_keeps_each_player_tree(games):
+    """Forest levels are own depths; each forest information set carries its player's legal row and
+    its parent is the forest sequence of its player's parent sequence."""
+    from jaxgames.efg import joint
+
+    game = games["kuhn_poker_3p"]
+    sf, jf = seq.sequence_form(game.tree), joint.joint_form(game.tree)
+    rows = np.asarray(jf.rows)
+    sizes = game.tree.num_infosets
+    start = np.concatenate([[0], np.cumsum(sizes)])
+    player = np.searchsorted(start, rows, side="right") - 1
+    local = rows - start[player]
+    legal = np.concatenate([np.asarray(m) for m in game.tree.legal])
+    np.testing.assert_array_equal(np.asarray(jf.legal), legal[rows])
+    depth = np.concatenate([np.asarray(sf.depth_masks[i]).argmax(axis=0) for i in range(len(sizes))])[rows]
+    bounds = jf.forest.level_bounds[0]
+    for k in range(len(bounds) - 1):
+        assert np.all(depth[bounds[k] : bounds[k + 1]] == k)
+    pos = np.empty_like(rows)
+    pos[rows] = np.arange(len(rows))
+    A = game.tree.max_actions
+    for r in range(len(rows)):
+        s = int(np.asarray(sf.parent_sequence[player[r]])[local[r]])
+        want = 0 if s == 0 else 1 + pos[start[player[r]] + (s - 1) // A] * A + (s - 1) % A
+        assert int(np.asarray(jf.forest.parent_sequence[0])[r]) == want
+
+
+def test_joint_tables_are_skipped_for_big_games(games, monkeypatch):
+    from jaxgames.efg import game as game_module
+
+    leduc = games["leduc_random_payoffs"]
+    monkeypatch.setattr(game_module, "JOINT_MAX_ENTRIES", 1000)
+    big = EFGGame(leduc.tree, payoffs=leduc.payoffs)
+    assert big._joint_grids is None and leduc._joint_grids is not None
+    policy = _sparse_policy(leduc, np.random.default_rng(6))
+    assert float(big.nash_conv(policy)) == pytest.approx(float(leduc.nash_conv(policy)), rel=1e-5, abs=1e-6)
+
+
+def test_joint_tables_built_under_vmap_equal_the_host_ones(games):
+    """Payoffs traced by ``vmap``: the joint weights come from jax.numpy (``joint_grids(xp=jnp)``)."""
+    leduc = games["leduc_random_payoffs"]
+    policy = _sparse_policy(leduc, np.random.default_rng(7))
+    scales = jnp.asarray([0.5, 1.0, -2.0], jnp.float32)
+    got = jax.vmap(lambda s: EFGGame(leduc.tree, payoffs=s * leduc.payoffs).nash_conv(policy))(scales)
+    for s, g in zip(np.asarray(scales), np.asarray(got)):
+        want = float(EFGGame(leduc.tree, payoffs=np.float32(s) * np.asarray(leduc.payoffs)).nash_conv(policy))
+        assert float(g) == pytest.approx(want, rel=1e-5, abs=1e-6)
+
+
+@pytest.mark.parametrize("name", ["kuhn_poker_3p", "leduc_poker"])
+def test_bottom_up_levels_with_channels_equals_one_pass_per_channel(games, name):
+    game = games[name]
+    sf = seq.sequence_form(game.tree)
+    policy = _sparse_policy(game, np.random.default_rng(8))
+    plans = [seq.realization_plan(sf, j, p) for j, p in enumerate(policy)]
+    u = seq.sequence_values(sf, 0, plans, game._terminal_grids[0])
+    v = seq.realization_plan(sf, 0, policy[0]) * u
+    mask = game.legal_mask()[0]
+    best = lambda q, m: seq.row_reduce(jnp.where(m, q, -jnp.inf), jnp.maximum)
+    total = lambda q, m: seq.row_reduce(q)
+    q0, r0 = seq.bottom_up_levels(sf, 0, u, best, (mask,))
+    q1, r1 = seq.bottom_up_levels(sf, 0, v, total, (mask,))
+    both = lambda q, m: jnp.stack([best(q[..., 0], m), total(q[..., 1], m)], -1)
+    q, r = seq.bottom_up_levels(sf, 0, jnp.stack([u, v], -1), both, (mask,))
+    np.testing.assert_array_equal(q[..., 0], q0)
+    np.testing.assert_array_equal(q[..., 1], q1)
+    np.testing.assert_array_equal(r, jnp.stack([r0, r1]))

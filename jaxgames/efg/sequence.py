@@ -477,16 +477,20 @@ def bottom_up_levels(sf: SequenceForm, i: int, u: jax.Array, reduce, operands=()
     ``[n_k]``. Gathers and sums of slices only (no scatter, no full-size masks): the information
     sets are put in level order once, each level adds the values of the information sets right
     below its sequences, and the result is put back in id order. Same values as ``bottom_up``.
+
+    ``u`` may carry trailing channels, ``[S, *c]``: then ``q`` is ``[n_k, A, *c]``, ``reduce``
+    returns ``[n_k, *c]`` and the root value is ``[*c]`` (several passes over the same levels in
+    the same kernels, as ``jaxgames.efg.joint`` does).
     """
-    A = sf.num_actions
+    A, c = sf.num_actions, u.shape[1:]
     n_inf = sf.parent_sequence[i].shape[0]
     if not n_inf:
-        return jnp.zeros((0, A), u.dtype), u[0]
+        return jnp.zeros((0, A, *c), u.dtype), u[0]
     identity = sf.level_identity[i]
     if identity:  # the usual case (build_tree numbers information sets by first visit)
-        up, rows = u[1:].reshape(n_inf, A), list(operands)
+        up, rows = u[1:].reshape(n_inf, A, *c), list(operands)
     else:
-        up = _take(u, sf.level_sequences[i]).reshape(n_inf, A)
+        up = _take(u, sf.level_sequences[i]).reshape(n_inf, A, *c)
         rows = [_take(o, sf.level_order[i]) for o in operands]
     bounds, children = sf.level_bounds[i], sf.level_children[i]
     qs, v = [], None
@@ -495,10 +499,10 @@ def bottom_up_levels(sf: SequenceForm, i: int, u: jax.Array, reduce, operands=()
         q = up[lo:hi]
         if v is not None:
             blocks, where = children[k]
-            q = q + _bucket_sum([_take_or_zero(v, b) for b in blocks], where).reshape(hi - lo, A)
+            q = q + _bucket_sum([_take_or_zero(v, b) for b in blocks], where).reshape(hi - lo, A, *c)
         v = reduce(q, *(r[lo:hi] for r in rows))
         qs.append(q)
     q = jnp.concatenate(qs[::-1])
     if not identity:
-        q = _take(q.reshape(-1), sf.level_inverse[i]).reshape(n_inf, A)
-    return q, u[0] + jnp.sum(v)
+        q = _take(q.reshape(-1, *c), sf.level_inverse[i]).reshape(n_inf, A, *c)
+    return q, u[0] + jnp.sum(v, axis=0)
