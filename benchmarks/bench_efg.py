@@ -668,9 +668,14 @@ def analyse(name, game, cfg, repeats, seed, summary):
         f"{s['gathers']} gathers, {s['instructions']} HLO instructions -> {res['us_per_kernel']:.3f} us per kernel; "
         f"evaluate alone: {h['entry_kernels']} kernels, {h['scatters']} scatters"
     )
+    passes = (
+        f"all players in one bottom-up pass over {max(res['own_levels'])} levels, jaxgames.efg.joint"
+        if game._joint_grids is not None
+        else f"one bottom-up pass per player over {res['own_levels']} own levels"
+    )
     print(
         f"  exploitability {res['exploitability_us']:.2f} us in the loop ({x['entry_kernels']} kernels, "
-        f"{x['scatters']} scatters; best responses: one bottom-up pass over {res['own_levels']} own levels)"
+        f"{x['scatters']} scatters; best responses: {passes})"
     )
     summary.setdefault("analysis", {})[name] = res
 

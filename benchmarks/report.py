@@ -573,6 +573,8 @@ def efg_time_split(run) -> list[str]:
         return []
     loop, raw, api = 1e3 * x["ours_loop_ms"], 1e3 * x["ours_raw_ms"], 1e3 * x["ours_ms"]
     spaced = x.get("ours_spaced_ms")
+    hlo = a.get("exploitability_hlo")
+    kernels = f" in {hlo['entry_kernels']} kernels" if hlo else ""
     spaced_text = (
         f"; {1e3 * spaced:.1f} us when each call follows {x['spaced_gap_us']:.0f} us of other host work "
         f"({ratio(x['ratio_cpp_spaced'])}), because by then the runtime's thread has gone to sleep"
@@ -583,7 +585,8 @@ def efg_time_split(run) -> list[str]:
         f"Where Leduc's time goes (inside a `fori_loop`, no dispatch): a CFR+ step {a['step_us']:.1f} us = 2 x "
         f"one player's counterfactual values ({a['counterfactual_values_us']:.1f} us: payoff mat-vec "
         f"{a['payoff_matvec_us']:.1f}, bottom-up pass {a['bottom_up_us']:.1f}) + the average's `mix_policies` "
-        f"({a['mix_policies_us']:.1f}) + regret matching. One exploitability: {loop:.1f} us of computation; "
+        f"({a['mix_policies_us']:.1f}) + regret matching. One exploitability: {loop:.1f} us of computation"
+        f"{kernels}; "
         f"{api:.1f} us through `jaxgames.exploitability`, calls back to back{spaced_text}; {raw:.1f} us as a "
         "plain jitted call (the game's arrays one by one, `block_until_ready`). The rest is dispatch. "
         + (
@@ -598,15 +601,16 @@ def efg_time_split(run) -> list[str]:
 
 _DEFAULT_DISPATCH = (
     "With JAX's defaults a call is handed to a runtime thread (asynchronous dispatch), and on these 2 cores "
-    "a hand-off to a thread on the other core costs more than the computation. The public queries cut "
-    "what a library can (`jaxgames.latency`): the game travels as one buffer per dtype, the caller "
-    "polls the result for up to 1 ms before it sleeps, and a scalar query returns one buffer. JAX "
-    "offers no per-call synchronous execution (XLA's CPU client runs a call on the calling thread "
-    "only when the whole client is synchronous or its cost model counts under 1,000 flops; this one "
-    "counts about 42,000), so the last hand-off stays. Pinned to one core, with JAX's defaults, the API "
-    "takes 45 us, 1,110x (`taskset -c 0 python benchmarks/bench_efg.py --only exploitability`, a partial "
-    "run, not committed); `--low-latency` (`jaxgames.latency.low_latency_cpu()`, a process-wide "
-    "setting that the library never changes on its own) removes the hand-offs."
+    "the hand-offs cost more than the computation: the call's fixed part, and about a microsecond or two "
+    "for each kernel (when Leduc's query went from 23 kernels to 12, the computation in the loop stayed at "
+    "about 20 us and the call went from 74 to about 48 us). The public queries cut what a library can: "
+    "the game travels as one buffer per dtype, the caller polls the result for up to 1 ms before it "
+    "sleeps, a scalar query returns one buffer (`jaxgames.latency`), and an extensive-form game's "
+    "`nash_conv` walks all players' information sets in one pass (`jaxgames.efg.joint`). JAX offers no "
+    "per-call synchronous execution (XLA's CPU client runs a call on the calling thread only when the "
+    "whole client is synchronous or its cost model counts under 1,000 flops; this one counts about "
+    "56,000), so the hand-offs stay; `--low-latency` (`jaxgames.latency.low_latency_cpu()`, a "
+    "process-wide setting that the library never changes on its own) removes them."
 )
 
 

@@ -33,7 +33,7 @@ flag was already in ``XLA_FLAGS``). It changes global JAX settings, so the
 library never calls it on its own. JAX offers no per-call choice: XLA's CPU
 client runs a computation on the calling thread only when the whole client is
 synchronous or when its cost model counts fewer than 1,000 flops (a Leduc
-exploitability counts about 42,000).
+exploitability counts about 56,000).
 
 ``python benchmarks/bench_efg.py --only exploitability`` (and ``--low-latency``)
 measures all of this on your machine.
