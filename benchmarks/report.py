@@ -603,7 +603,7 @@ _DEFAULT_DISPATCH = (
     "With JAX's defaults a call is handed to a runtime thread (asynchronous dispatch), and on these 2 cores "
     "the hand-offs cost more than the computation: the call's fixed part, and about a microsecond or two "
     "for each kernel (when Leduc's query went from 23 kernels to 12, the computation in the loop stayed at "
-    "about 20 us and the call went from 74 to about 48 us). The public queries cut what a library can: "
+    "about 20 us and the call went from 74 us to 48-55 us in idle runs). The public queries cut what a library can: "
     "the game travels as one buffer per dtype, the caller polls the result for up to 1 ms before it "
     "sleeps, a scalar query returns one buffer (`jaxgames.latency`), and an extensive-form game's "
     "`nash_conv` walks all players' information sets in one pass (`jaxgames.efg.joint`). JAX offers no "
