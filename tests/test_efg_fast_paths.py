@@ -219,15 +219,18 @@ def test_joint_forest_keeps_each_player_tree(games):
         assert int(np.asarray(jf.forest.parent_sequence[0])[r]) == want
 
 
-def test_joint_tables_are_skipped_for_big_games(games, monkeypatch):
-    from jaxgames.efg import game as game_module
+def test_joint_tables_are_skipped_for_big_games_and_many_actions(games, monkeypatch):
+    from jaxgames.efg import joint
 
     leduc = games["leduc_random_payoffs"]
-    monkeypatch.setattr(game_module, "JOINT_MAX_ENTRIES", 1000)
+    monkeypatch.setattr(joint, "JOINT_MAX_ENTRIES", 1000)
     big = EFGGame(leduc.tree, payoffs=leduc.payoffs)
     assert big._joint_grids is None and leduc._joint_grids is not None
     policy = _sparse_policy(leduc, np.random.default_rng(6))
     assert float(big.nash_conv(policy)) == pytest.approx(float(leduc.nash_conv(policy)), rel=1e-5, abs=1e-6)
+    monkeypatch.undo()
+    dice = jaxgames.liars_dice(dice_sides=4)  # 9 actions: rows reduced by kernels, where one pass per player is faster
+    assert dice.tree.max_actions > seq.UNROLL_ACTIONS and dice._joint_grids is None
 
 
 def test_joint_tables_built_under_vmap_equal_the_host_ones(games):

@@ -27,8 +27,8 @@ import numpy as np
 
 from jaxgames import simplex
 from jaxgames.core import Evaluation, Game, Policy, as_float_array, check_finite
+from jaxgames.efg import joint as efg_joint
 from jaxgames.efg import regularized as efg_regularized
-from jaxgames.efg.joint import JOINT_MAX_ENTRIES, joint_form, joint_grids, joint_nash_conv, joint_size
 from jaxgames.efg.sequence import (
     bottom_up,
     bottom_up_levels,
@@ -121,8 +121,10 @@ class EFGGame(Game):
             self._terminal_grids = tuple(tuple(jax.device_put(b) for b in g) for g in tg)
             self._decision_grids = tuple(tuple(jax.device_put(b) for b in g) for g in dg)
             self._joint_grids = None
-            if joint_size(tree) <= JOINT_MAX_ENTRIES:
-                self._joint_grids = tuple(jax.device_put(b) for b in joint_grids(joint_form(tree), tw, np))
+            if efg_joint.joint_applies(tree):
+                self._joint_grids = tuple(
+                    jax.device_put(b) for b in efg_joint.joint_grids(efg_joint.joint_form(tree), tw, np)
+                )
             return
         # Traced (vmap over payoffs or chance_prob) or batched inputs: the same with jax.numpy.
         self.terminal_weights = tuple(
@@ -132,8 +134,8 @@ class EFGGame(Game):
         self._terminal_grids = tuple(terminal_grid(sf, i, w) for i, w in enumerate(self.terminal_weights))
         self._decision_grids = tuple(decision_grid(sf, i, w) for i, w in enumerate(self.decision_weights))
         self._joint_grids = None
-        if joint_size(tree) <= JOINT_MAX_ENTRIES:
-            self._joint_grids = joint_grids(joint_form(tree), self.terminal_weights)
+        if efg_joint.joint_applies(tree):
+            self._joint_grids = efg_joint.joint_grids(efg_joint.joint_form(tree), self.terminal_weights)
 
     def tree_flatten(self):
         children = (
@@ -287,12 +289,12 @@ class EFGGame(Game):
     def nash_conv(self, policy: Policy) -> jax.Array:
         """``sum_i (BR value - value)``, sharing each player's payoff mat-vec between the two.
 
-        Games with at most ``jaxgames.efg.joint.JOINT_MAX_ENTRIES`` (player, terminal) pairs run all
-        players' passes as one (``jaxgames.efg.joint``: half the kernels for two players, the same
-        value up to rounding); bigger ones run player by player.
+        Small games (``jaxgames.efg.joint.joint_applies``: up to 2^18 (player, terminal) pairs and 8
+        actions) run all players' passes as one (``jaxgames.efg.joint``: half the kernels for two
+        players, the same value up to rounding); others run player by player.
         """
         if self._joint_grids is not None:
-            return joint_nash_conv(joint_form(self.tree), policy, self._joint_grids)
+            return efg_joint.joint_nash_conv(efg_joint.joint_form(self.tree), policy, self._joint_grids)
         return sum(best - value for _, best, value in self._best_response(policy))
 
     def regularized_nash_conv(self, policy: Policy, temperature, reference: Policy | None = None) -> jax.Array:

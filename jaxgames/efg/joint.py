@@ -23,9 +23,12 @@ Why: a query that small (Leduc: 936 information sets, 5,520 terminals) is bound 
 of XLA kernels, not by arithmetic; each level of the pass is a kernel or two whether it holds
 one player's information sets or all of them. Leduc's exploitability went from 23 kernels to
 about a dozen (``python benchmarks/bench_efg.py --only exploitability``). The tables repeat the
-per-player ones (``EFGGame`` keeps those for everything else), so they are built only for games
-with at most ``JOINT_MAX_ENTRIES`` (player, terminal) pairs; above that the arithmetic dominates
-and ``nash_conv`` runs player by player.
+per-player ones (``EFGGame`` keeps those for everything else), so they are built only where
+``joint_applies``: at most ``JOINT_MAX_ENTRIES`` (player, terminal) pairs (above that the arithmetic
+dominates) and at most ``UNROLL_ACTIONS`` actions (past that a row is reduced by a reduction kernel,
+which is slower over a two-channel row: liar's dice 1x5, 11 actions, took 0.61x the per-player
+passes' speed and 1x4, 9 actions, 0.84x; with up to 8 actions the joint pass measured 1.03-1.34x
+on Leduc, goofspiel 4 and 5 and 3-player goofspiel 4). Elsewhere ``nash_conv`` runs player by player.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxgames.efg.sequence import (
+    UNROLL_ACTIONS,
     SequenceForm,
     _ancestors,
     _buckets,
@@ -54,7 +58,7 @@ from jaxgames.efg.sequence import (
 from jaxgames.efg.tree import Tree
 
 #: Largest number of (player, terminal) pairs for which ``EFGGame`` builds the joint tables. Leduc
-#: has 11,040, 3-player Kuhn 90; the limit keeps the extra memory of big games (liar's dice, 3-player
+#: has 11,040, 3-player Kuhn 936; the limit keeps the extra memory of big games (liar's dice, 3-player
 #: Leduc) at zero, where one pass more or less per player is lost in the arithmetic anyway.
 JOINT_MAX_ENTRIES = 1 << 18
 
@@ -84,6 +88,12 @@ class JointForm:
 def joint_size(tree: Tree) -> int:
     """The number of (player, terminal) pairs: the size of the joint mat-vec."""
     return tree.num_players * int(np.count_nonzero(tree.is_terminal))
+
+
+def joint_applies(tree: Tree) -> bool:
+    """Whether ``EFGGame`` builds the joint tables for ``tree``: at most ``UNROLL_ACTIONS`` actions and
+    ``JOINT_MAX_ENTRIES`` (player, terminal) pairs (see the module docstring)."""
+    return tree.max_actions <= UNROLL_ACTIONS and joint_size(tree) <= JOINT_MAX_ENTRIES
 
 
 @functools.cache
@@ -174,7 +184,7 @@ def joint_nash_conv(jf: JointForm, policy, grids) -> jax.Array:
     """``sum_i (BR_i - u_i(pi))`` in one pass over the forest (see the module docstring).
 
     ``policy``: per player ``[n_I, A]``; ``grids``: ``joint_grids``. Same value as the per-player
-    passes up to rounding (``tests/test_efg_joint.py``).
+    passes up to rounding (``tests/test_efg_fast_paths.py``).
     """
     x = realization_plan(jf.forest, 0, _take(jnp.concatenate(policy), jf.rows))
     # u: the forest's payoff mat-vec; every entry's factors are plans of the other players, all in x
