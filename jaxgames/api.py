@@ -94,7 +94,7 @@ def _guarded(method, scalar: bool = False):
             out = compiled_flagged(game_arg, policy, *args)
             if is_concrete(out):  # else staged out by an enclosing trace: the call below, unchecked
                 value = np.asarray(wait(out))
-                if (value.ndim == 0 and value == value) or not np.isnan(value).any():
+                if value.item() == value.item() if value.ndim == 0 else not np.isnan(value).any():
                     return out
                 # a NaN: a violation, or a value computed as NaN; the call below tells them apart
         out, worst = compiled(game_arg, policy, *args)

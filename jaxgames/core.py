@@ -40,6 +40,7 @@ from jaxgames.validation import (  # noqa: F401 - re-exported: the checks' histo
     check_probabilities,
     check_scalar,
     is_concrete,
+    is_float_array,
 )
 
 Policy = tuple  # tuple[jax.Array, ...], one probability array per player
@@ -187,12 +188,12 @@ class Game:
             raise ValueError(f"{name}: expected {self.num_players} arrays (one per player), got {len(policy)}")
         out = []
         for i, (p, mask) in enumerate(zip(policy, masks)):
-            field = f"{name}[{i}]"
-            p = as_float_array(p, field)
-            if p.shape != mask.shape:
-                raise ValueError(f"{field}: expected shape {tuple(mask.shape)}, got {tuple(p.shape)}")
+            if not (is_float_array(p) and p.shape == mask.shape):  # else as given (per-call latency)
+                p = as_float_array(p, f"{name}[{i}]")
+                if p.shape != mask.shape:
+                    raise ValueError(f"{name}[{i}]: expected shape {tuple(mask.shape)}, got {tuple(p.shape)}")
             if check_values:
-                check_probabilities(p, field, mask=mask)
+                check_probabilities(p, f"{name}[{i}]", mask=mask)
             out.append(p)
         return tuple(out)
 

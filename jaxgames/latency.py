@@ -42,6 +42,7 @@ measures all of this on your machine.
 from __future__ import annotations
 
 import math
+import operator
 import os
 import time
 import weakref
@@ -194,7 +195,7 @@ def _state(tree) -> tuple:
 
 
 def _same(a: tuple, b: tuple) -> bool:
-    return len(a) == len(b) and all(x is y for x, y in zip(a, b))
+    return len(a) == len(b) and all(map(operator.is_, a, b))
 
 
 def unpacked(tree):

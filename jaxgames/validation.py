@@ -136,9 +136,14 @@ def _numeric(value: Any, field: str, asarray):
 _FLOATS = frozenset(np.dtype(t) for t in ("float16", "float32", "float64"))  # the common case, tested first
 
 
+def is_float_array(x: Any) -> bool:
+    """``x`` is already a floating JAX array (what ``as_float_array`` returns unchanged)."""
+    return isinstance(x, jax.Array) and (x.dtype in _FLOATS or jnp.issubdtype(x.dtype, jnp.floating))
+
+
 def as_float_array(x: Any, field: str) -> jax.Array:
     """Convert user input to a floating JAX array, naming ``field`` on failure."""
-    if isinstance(x, jax.Array) and (x.dtype in _FLOATS or jnp.issubdtype(x.dtype, jnp.floating)):
+    if is_float_array(x):
         return x
     if isinstance(x, (np.ndarray, np.generic, float, int, bool)):
         # host data: converted by NumPy and placed once (``jnp.asarray`` compiles a small program per
