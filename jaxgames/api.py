@@ -42,13 +42,18 @@ def _raise_on_violation(game, policy, name, worst):
             check_probability_statistics(probability_statistics(p, m), f"{name}[{i}]")
 
 
+def _violations(policy, masks) -> jax.Array:
+    """``[N]``: each player's ``probability_violation``."""
+    return jnp.stack([probability_violation(p, m, jnp) for p, m in zip(policy, masks)])
+
+
 def _largest_violation(policy, masks) -> jax.Array:
     """``[]``: the largest ``probability_violation`` over all players. Players whose policies are
     tables of rows of one width (extensive-form and Markov games) are checked as one table, their
     rows side by side: one reduction (two kernels on XLA's CPU) instead of one per player."""
     if policy[0].ndim >= 2 and len({p.shape[1:] for p in policy}) == 1:
         return probability_violation(jnp.concatenate(policy), jnp.concatenate(masks), jnp)
-    return jnp.max(jnp.stack([probability_violation(p, m, jnp) for p, m in zip(policy, masks)]))
+    return jnp.max(_violations(policy, masks))
 
 
 def _guarded(method, scalar: bool = False):
@@ -75,8 +80,7 @@ def _guarded(method, scalar: bool = False):
 
     def fn(game, policy, *args):
         game = unpacked(game)
-        worst = jnp.stack([probability_violation(p, m, jnp) for p, m in zip(policy, game.legal_mask())])
-        return method(game, policy, *args), worst
+        return method(game, policy, *args), _violations(policy, game.legal_mask())
 
     def flagged(game, policy, *args):
         game = unpacked(game)

@@ -120,22 +120,18 @@ class EFGGame(Game):
             self.decision_weights = tuple(jax.device_put(w) for w in dw)
             self._terminal_grids = tuple(tuple(jax.device_put(b) for b in g) for g in tg)
             self._decision_grids = tuple(tuple(jax.device_put(b) for b in g) for g in dg)
-            self._joint_grids = None
-            if efg_joint.joint_applies(tree):
-                self._joint_grids = tuple(
-                    jax.device_put(b) for b in efg_joint.joint_grids(efg_joint.joint_form(tree), tw, np)
-                )
-            return
-        # Traced (vmap over payoffs or chance_prob) or batched inputs: the same with jax.numpy.
-        self.terminal_weights = tuple(
-            terminal_weights(sf, i, self.payoffs, self.chance_prob) for i in range(tree.num_players)
+        else:
+            # Traced (vmap over payoffs or chance_prob) or batched inputs: the same with jax.numpy.
+            tw = self.terminal_weights = tuple(
+                terminal_weights(sf, i, self.payoffs, self.chance_prob) for i in range(tree.num_players)
+            )
+            self.decision_weights = tuple(decision_weights(sf, i, self.chance_prob) for i in range(tree.num_players))
+            self._terminal_grids = tuple(terminal_grid(sf, i, w) for i, w in enumerate(self.terminal_weights))
+            self._decision_grids = tuple(decision_grid(sf, i, w) for i, w in enumerate(self.decision_weights))
+        # All players' passes as one for nash_conv (jaxgames.efg.joint), small games only.
+        self._joint_grids = (
+            efg_joint.joint_grids(efg_joint.joint_form(tree), tw) if efg_joint.joint_applies(tree) else None
         )
-        self.decision_weights = tuple(decision_weights(sf, i, self.chance_prob) for i in range(tree.num_players))
-        self._terminal_grids = tuple(terminal_grid(sf, i, w) for i, w in enumerate(self.terminal_weights))
-        self._decision_grids = tuple(decision_grid(sf, i, w) for i, w in enumerate(self.decision_weights))
-        self._joint_grids = None
-        if efg_joint.joint_applies(tree):
-            self._joint_grids = efg_joint.joint_grids(efg_joint.joint_form(tree), self.terminal_weights)
 
     def tree_flatten(self):
         children = (

@@ -50,6 +50,7 @@ from jaxgames.efg.sequence import (
     _own_depth,
     _pick,
     _take,
+    _take_or_zero,
     bottom_up_levels,
     realization_plan,
     row_reduce,
@@ -172,12 +173,15 @@ def joint_form(tree: Tree) -> JointForm:
     )
 
 
-def joint_grids(jf: JointForm, terminal_weights, xp=jnp) -> tuple:
-    """The joint mat-vec's weights, one ``[K, n]`` block per bucket: the players' ``terminal_weights``
-    (each ``[Z]`` in that player's terminal order) stacked and laid out by ``jf``'s blocks, 0 at the
-    padding. ``xp=np`` on the host (concrete NumPy weights), ``jnp`` otherwise (traced)."""
-    w = xp.concatenate([*terminal_weights, xp.zeros((1,), terminal_weights[0].dtype)])
-    return tuple(w[b] for b in jf.entries)
+def joint_grids(jf: JointForm, terminal_weights) -> tuple:
+    """The joint mat-vec's weights on the device, one ``[K, n]`` block per bucket: the players'
+    ``terminal_weights`` (each ``[Z]`` in that player's terminal order) stacked and laid out by
+    ``jf``'s blocks, 0 at the padding. NumPy weights are laid out on the host (``_pick``) and moved
+    once; jax arrays (traced) by gathers (``_take_or_zero``)."""
+    if all(isinstance(w, np.ndarray) for w in terminal_weights):
+        return tuple(jax.device_put(b) for b in _pick(np.concatenate(terminal_weights), jf.entries))
+    w = jnp.concatenate(terminal_weights)
+    return tuple(_take_or_zero(w, b) for b in jf.entries)
 
 
 def joint_nash_conv(jf: JointForm, policy, grids) -> jax.Array:
